@@ -1,0 +1,199 @@
+"""Secret types: card data, PIN blocks and keys that cannot leak by accident.
+
+Every sensitive value in posterm is held in one of these classes rather than
+in a ``str`` or ``bytes``. They guarantee:
+
+* ``repr``, ``str`` and ``format`` show a mask, never the value, so a secret
+  that ends up in a log line, an f-string, an exception or a test failure
+  report is harmless;
+* they refuse to be pickled (so they cannot cross into another process or
+  onto disk through ``multiprocessing`` or ``shelve``);
+* ``reveal()`` is the only way to the clear value. It is easy to grep for,
+  and callers keep the result short-lived;
+* ``wipe()`` overwrites the buffer in place (best effort: Python may have
+  made copies we cannot reach, which is why clear values are revealed late
+  and dropped early). A wiped secret raises on ``reveal()``.
+
+Equality is constant-time and only between secrets of the same class.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from firmware.errors import CardError, CryptoError
+
+__all__ = ["Secret", "Pan", "TrackData", "PinBlock", "SecretKey", "mask_pan"]
+
+
+class Secret:
+    """A wipeable byte buffer whose value never appears in a repr."""
+
+    __slots__ = ("_buf", "_wiped")
+    label = "secret"
+
+    def __init__(self, value: bytes | bytearray | memoryview | str) -> None:
+        if isinstance(value, str):
+            value = value.encode("ascii")
+        self._buf = bytearray(value)
+        self._wiped = False
+
+    # -- access -----------------------------------------------------------
+    def reveal(self) -> bytes:
+        """Return the clear value. Keep the result local and short-lived."""
+        if self._wiped:
+            raise CryptoError(f"{self.label} was already wiped", code="secret.wiped")
+        return bytes(self._buf)
+
+    def reveal_str(self) -> str:
+        return self.reveal().decode("ascii")
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    @property
+    def wiped(self) -> bool:
+        return self._wiped
+
+    def wipe(self) -> None:
+        """Overwrite the buffer with zeros and forget it."""
+        for i in range(len(self._buf)):
+            self._buf[i] = 0
+        self._buf = bytearray()
+        self._wiped = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wipe()
+
+    # -- never leak -------------------------------------------------------
+    def masked(self) -> str:
+        return f"{len(self._buf)} bytes" if not self._wiped else "wiped"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.masked()}>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self):
+        raise TypeError(f"{type(self).__name__} cannot be pickled")
+
+    def __copy__(self):
+        raise TypeError(f"{type(self).__name__} cannot be copied; reveal() it explicitly")
+
+    __deepcopy__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return hmac.compare_digest(self.reveal(), other.reveal())  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def mask_pan(pan: str, *, first: int = 6, last: int = 4) -> str:
+    """Mask a PAN string, keeping at most the first 6 and last 4 digits.
+
+    At least four digits are always hidden: a PAN too short for that with
+    the first digits shown (13 digits and fewer) keeps only the last 4.
+    """
+    first = min(first, 6)
+    last = min(last, 4)
+    if len(pan) - first - last < 4:
+        first = 0
+    hidden = len(pan) - first - last
+    if hidden <= 0:
+        return "*" * len(pan)
+    return pan[:first] + "*" * hidden + pan[len(pan) - last :]
+
+
+class Pan(Secret):
+    """A primary account number: 12 to 19 digits."""
+
+    __slots__ = ()
+    label = "PAN"
+
+    def __init__(self, value: bytes | bytearray | str) -> None:
+        super().__init__(value)
+        n = len(self._buf)
+        if not 12 <= n <= 19:
+            self.wipe()
+            raise CardError(f"card number has {n} digits, expected 12 to 19", code="card.pan_length")
+        if not all(0x30 <= b <= 0x39 for b in self._buf):
+            self.wipe()
+            raise CardError("card number contains a non-digit", code="card.pan_digits")
+
+    def masked(self, *, first: int = 6, last: int = 4) -> str:
+        if self._wiped:
+            return "wiped"
+        return mask_pan(self._buf.decode("ascii"), first=first, last=last)
+
+    @property
+    def last4(self) -> str:
+        return self._buf[-4:].decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"<Pan {self.masked()}>"
+
+    __str__ = __repr__
+
+
+class TrackData(Secret):
+    """The text of one magnetic track, sentinels stripped."""
+
+    __slots__ = ("track",)
+    label = "track data"
+
+    def __init__(self, value: bytes | bytearray | str, track: int) -> None:
+        if track not in (1, 2, 3):
+            raise ValueError(f"track must be 1, 2 or 3, not {track!r}")
+        super().__init__(value)
+        self.track = track
+
+    def masked(self) -> str:
+        return f"track {self.track}, {len(self._buf)} chars" if not self._wiped else f"track {self.track}, wiped"
+
+
+class PinBlock(Secret):
+    """An encrypted PIN block. Still sensitive: it is never stored or logged."""
+
+    __slots__ = ("format",)
+    label = "PIN block"
+
+    def __init__(self, value: bytes | bytearray, format: int = 0) -> None:
+        super().__init__(value)
+        self.format = format
+
+    def masked(self) -> str:
+        return f"ISO {self.format}, {len(self._buf)} bytes" if not self._wiped else "wiped"
+
+
+class SecretKey(Secret):
+    """A cryptographic key with its usage. Its repr shows the usage and KCV only."""
+
+    __slots__ = ("usage",)
+    label = "key"
+
+    def __init__(self, value: bytes | bytearray, usage: str = "generic") -> None:
+        super().__init__(value)
+        self.usage = usage
+
+    @property
+    def kcv(self) -> str:
+        from crypto.keys import kcv  # lazy: keeps cryptography off the import path of secrets
+
+        return kcv(self)
+
+    def masked(self) -> str:
+        if self._wiped:
+            return f"{self.usage}, wiped"
+        try:
+            return f"{self.usage}, {len(self._buf) * 8}-bit, KCV {self.kcv}"
+        except Exception:  # a key of odd length still must not break repr
+            return f"{self.usage}, {len(self._buf) * 8}-bit"

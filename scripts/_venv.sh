@@ -1,0 +1,38 @@
+# Shared by scripts/demo, scripts/test and scripts/bench: make .venv if it is missing
+# and (re)install the project when pyproject.toml changed since the last install.
+# Usage: . scripts/_venv.sh EXTRAS   (EXTRAS is "" or "test")
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+pick_python() {
+    for py in "${PYTHON:-}" python3 python3.13 python3.12 python3.11; do
+        [ -n "$py" ] || continue
+        command -v "$py" >/dev/null 2>&1 || continue
+        if "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+            echo "$py"; return 0
+        fi
+    done
+    echo "posterm needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
+    return 1
+}
+
+extras=${1:-}
+if [ ! -x .venv/bin/python ]; then
+    py=$(pick_python)
+    echo "creating .venv with $py" >&2
+    "$py" -m venv .venv || {
+        echo "could not create .venv: on Debian/Raspberry Pi OS install python3-venv (apt install python3-venv)" >&2
+        exit 1
+    }
+fi
+stamp=".venv/.posterm-installed${extras:+-$extras}"
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "installing posterm${extras:+[$extras]} into .venv" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 || true
+    spec="."
+    [ -n "$extras" ] && spec=".[$extras]"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" >&2
+    echo "$want" > "$stamp"
+fi
