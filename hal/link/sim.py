@@ -1,0 +1,144 @@
+"""A simulated host link: talks to an in-process host, no sockets, no threads.
+
+Each whole request sent is given to ``context.host.respond(payload)``. Its
+answer says what the "network" does next:
+
+* ``payload`` bytes: they arrive ``delay`` seconds later (at a
+  ``time.monotonic()`` deadline that ``next_deadline()`` reports);
+* ``payload`` ``None``: the host stays silent (the terminal times out);
+* ``close``: the host closes the connection ``delay`` seconds later, after
+  the payload if there is one; ``poll()`` then raises ``link.closed``.
+
+Instrument: ``go_down()``/``go_up()`` (connecting fails with ``link.down``
+while down; going down also drops a live connection, so the next ``poll()``
+raises ``link.closed`` and a send fails), ``drop_next(n)`` (the host receives
+and answers the next ``n`` requests, but the answers are lost on the way:
+the reversal case), ``sent`` (every payload sent, in order), ``connects``
+(successful connects).
+
+The host is checked when the link is opened and when it connects, not when
+it is made: the runner supplies it in the ``DeviceContext`` at run time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from firmware.errors import ConfigError, LinkError
+from hal.base import InProcessHost
+from hal.framing import FrameBuffer, frame
+from hal.link import Link, closed_error
+
+__all__ = ["SimLink"]
+
+
+@dataclass
+class _Arrival:
+    due: float
+    data: bytes  # framed, may be b""
+    close: bool
+
+
+class SimLink(Link):
+    """``sim://`` link to ``context.host``."""
+
+    scheme = "sim"
+
+    def __init__(self, url: Any, context: Any = None) -> None:
+        super().__init__(url, context)
+        self._down = False
+        self._answers_to_drop = 0
+        self._host_side = FrameBuffer()  # the host end of the stream: reassembles what we send
+        self._arrivals: list[_Arrival] = []
+        self._rx = bytearray()
+        self._peer_closed = False
+        self.sent: list[bytes] = []
+        self.connects = 0
+
+    def _host(self) -> InProcessHost:
+        host = self.context.host
+        if host is None:
+            raise ConfigError("the sim:// link has no in-process host to talk to", code="config.no_host")
+        return host
+
+    # -- hooks --------------------------------------------------------------
+    def _do_open(self) -> None:
+        self._host()
+
+    def _connect(self, timeout: float) -> None:
+        self._host()
+        if self._down:
+            raise LinkError("cannot connect to the host (simulated link is down)", code="link.down")
+        self._reset_stream()
+        self.connects += 1
+
+    def _write(self, data: bytes) -> None:
+        if self._down or self._peer_closed:
+            raise LinkError("could not send to the host (simulated link is down)", code="link.send_failed")
+        for payload in self._host_side.feed(data):
+            self.sent.append(payload)
+            answer = self._host().respond(payload)
+            if self._answers_to_drop:
+                self._answers_to_drop -= 1
+                continue
+            if answer.payload is None and not answer.close:
+                continue  # silence
+            data_out = frame(answer.payload) if answer.payload else b""
+            arrival = _Arrival(time.monotonic() + max(0.0, answer.delay), data_out, answer.close)
+            bisect.insort(self._arrivals, arrival, key=lambda a: a.due)  # a quicker answer may overtake
+
+    def _read_nowait(self) -> bytes:
+        now = time.monotonic()
+        while self._arrivals and self._arrivals[0].due <= now:
+            arrival = self._arrivals.pop(0)
+            self._rx += arrival.data
+            if arrival.close:
+                self._peer_closed = True
+                self._arrivals.clear()
+        if self._rx:
+            data = bytes(self._rx)
+            self._rx.clear()
+            return data
+        if self._peer_closed:
+            raise closed_error()
+        return b""
+
+    def _disconnect(self) -> None:
+        self._reset_stream()
+
+    def _reset_stream(self) -> None:
+        self._host_side.clear()
+        self._arrivals.clear()
+        self._rx.clear()
+        self._peer_closed = False
+
+    def next_deadline(self) -> float | None:
+        """When the next answer (or close) arrives; now if one already has."""
+        if not self.connected:
+            return None
+        if self._rx or self._peer_closed:
+            return time.monotonic()
+        return self._arrivals[0].due if self._arrivals else None
+
+    # -- the instrument -----------------------------------------------------
+    def go_down(self) -> None:
+        """The network fails: connects fail, and a live connection is dropped."""
+        self._down = True
+        if self.connected:
+            self._arrivals.clear()
+            self._rx.clear()
+            self._peer_closed = True
+
+    def go_up(self) -> None:
+        self._down = False
+
+    def drop_next(self, n: int = 1) -> None:
+        """Lose the answers to the next ``n`` requests (the host still sees the requests)."""
+        self._answers_to_drop += n
+
+    @property
+    def down(self) -> bool:
+        return self._down
