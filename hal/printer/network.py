@@ -1,0 +1,103 @@
+"""``tcp://10.0.0.9:9100?timeout=2``: an ESC/POS printer on a raw TCP port (9100 unless given).
+
+The printer answers ``DLE EOT n`` on the same connection. One connection is
+kept open. Print servers close a connection that stays idle (JetDirect-style
+idle timeouts), so before each status request the driver checks whether the
+printer closed it and, if so, connects again. A connection that fails while
+a receipt is being sent is not retried: part of the receipt may be on paper,
+and the port reports the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import ClassVar
+
+from firmware.errors import ConfigError, PrinterError
+from hal.base import DeviceContext
+from hal.printer.stream import StreamPrinter
+from hal.url import DeviceUrl
+
+__all__ = ["NetworkPrinter", "DEFAULT_PORT"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9100
+
+
+class NetworkPrinter(StreamPrinter):
+    scheme: ClassVar[str] = "tcp"
+
+    def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
+        super().__init__(url, context)
+        if not self.url.host or self.url.path not in ("", "/"):
+            raise ConfigError(
+                f"network printer URL {self.url.text!r} must be tcp://host[:port]", code="config.bad_url"
+            )
+        self._sock: socket.socket | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.url.host, self.url.port or DEFAULT_PORT
+
+    def _connect(self, code: str) -> socket.socket:
+        host, port = self.address
+        try:
+            sock = socket.create_connection((host, port), timeout=self.timeout)
+        except OSError:
+            raise PrinterError(f"could not connect to the printer at {host}:{port}", code=code) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a status request must not wait for Nagle
+        return sock
+
+    def _do_open(self) -> None:
+        self._sock = self._connect("printer.open_failed")
+
+    def _do_close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def fileno(self) -> int | None:
+        return self._sock.fileno() if self._sock is not None else None
+
+    # -- transport -----------------------------------------------------------
+    def _socket(self) -> socket.socket:
+        """The connection, made again if an earlier reconnection failed."""
+        if self._sock is None:
+            self._sock = self._connect("printer.disconnected")
+        return self._sock
+
+    def _send(self, data: bytes, timeout: float) -> None:
+        sock = self._socket()
+        sock.settimeout(timeout)
+        sock.sendall(data)  # socket.timeout is TimeoutError
+
+    def _recv(self, timeout: float) -> bytes:
+        sock = self._socket()
+        sock.settimeout(timeout)
+        try:
+            data = sock.recv(256)
+        except TimeoutError:
+            return b""
+        if not data:
+            raise ConnectionResetError("the printer closed the connection")
+        return data
+
+    def _discard_input(self) -> None:
+        sock = self._socket()
+        closed = False
+        sock.setblocking(False)
+        try:
+            while sock.recv(4096):
+                pass
+            closed = True  # recv returned b"": the printer closed its end
+        except BlockingIOError:
+            pass
+        except OSError:  # reset by the printer
+            closed = True
+        if closed:
+            log.info("printer %s:%d closed the connection; connecting again", *self.address)
+            sock.close()
+            self._sock = None
+            self._socket()

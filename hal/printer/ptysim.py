@@ -1,0 +1,330 @@
+"""Printer *device* simulators for testing the real drivers over a real wire.
+
+``PtyPrinterSim`` sits on the master side of a pseudo-terminal; the real
+``SerialPrinter`` (real pyserial) opens ``sim.port``, the slave. Its twin
+``TcpPrinterSim`` listens on a real local TCP port for ``NetworkPrinter``.
+Each runs a thread that reads what the driver sends, answers ``DLE EOT n``
+with status bytes built from its state (``hal.printer.status``), and records:
+
+``received``      every byte, status requests included
+``print_data``    the bytes without the real-time status requests
+``printed_text``  the text that reached paper (ESC/GS/FS sequences stripped)
+``status_requests``, ``cuts``
+
+Faults: ``paper_out()``, ``paper_low()``, ``load_paper()``, ``open_cover()``,
+``close_cover()``, ``go_offline()``, ``go_online()``, ``mute()`` (stop
+answering), ``unmute()``, ``close()`` (the device goes away); the pty one
+also ``hold_line()``/``release_line()`` (XOFF/XON) and ``stall()``/``unstall()``
+(stops reading, as with CTS low); the TCP one ``drop_connection()`` (the
+printer closes an idle connection).
+
+A simulator answers in its own thread, so after the driver writes, a test
+waits with ``wait_until(...)`` (or simply asks for status: the answer comes
+after everything sent before it was read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import select
+import socket
+import threading
+import time
+import tty
+from collections.abc import Callable, Mapping
+
+from hal.printer.decode import Command, EscPosDecoder, LineFeed, StatusRequestEvent, Text
+from hal.printer.status import DeviceState, PaperLevel, StatusRequest, encode_status
+
+__all__ = ["PrinterDevice", "PtyPrinterSim", "TcpPrinterSim"]
+
+_CUT = (b"\x1dV", b"\x1bi", b"\x1bm")
+_KNOWN_REQUESTS = frozenset(int(n) for n in StatusRequest)
+XON, XOFF = b"\x11", b"\x13"
+
+
+class PrinterDevice:
+    """The printer's side of the wire, without the wire: state, records, replies."""
+
+    def __init__(self, codecs: Mapping[int, str] | None = None) -> None:
+        self._cond = threading.Condition()
+        self._state = DeviceState()
+        self._answering = True
+        self._decoder = EscPosDecoder(codecs)
+        self._received = bytearray()
+        self._print_data = bytearray()
+        self._text: list[str] = []
+        self._status_requests: list[int] = []
+        self._cuts = 0
+
+    def handle(self, data: bytes) -> bytes:
+        """Take bytes from the wire; return the bytes to answer with."""
+        reply = bytearray()
+        with self._cond:
+            self._received += data
+            for event in self._decoder.feed(data):
+                if isinstance(event, StatusRequestEvent):
+                    self._status_requests.append(event.n)
+                    if self._answering and event.n in _KNOWN_REQUESTS:
+                        reply.append(encode_status(self._state, event.n))
+                    continue
+                self._print_data += event.data
+                if isinstance(event, Text):
+                    self._text.append(event.text)
+                elif isinstance(event, LineFeed):
+                    self._text.append("\n")
+                elif isinstance(event, Command) and event.data[:2] in _CUT:
+                    self._cuts += 1
+            self._cond.notify_all()
+        return bytes(reply)
+
+    # -- records --------------------------------------------------------------
+    @property
+    def received(self) -> bytes:
+        with self._cond:
+            return bytes(self._received)
+
+    @property
+    def print_data(self) -> bytes:
+        with self._cond:
+            return bytes(self._print_data)
+
+    @property
+    def printed_text(self) -> str:
+        with self._cond:
+            return "".join(self._text)
+
+    @property
+    def status_requests(self) -> list[int]:
+        with self._cond:
+            return list(self._status_requests)
+
+    @property
+    def cuts(self) -> int:
+        with self._cond:
+            return self._cuts
+
+    def wait_until(self, predicate: Callable[[PrinterDevice], bool], timeout: float = 5.0) -> None:
+        """Wait until ``predicate(self)`` holds (re-checked as bytes arrive); AssertionError after ``timeout``."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self), timeout):
+                raise AssertionError(f"printer simulator: condition not met within {timeout:g} s; received {len(self._received)} bytes")
+
+    # -- faults ---------------------------------------------------------------
+    def _set(self, **changes: object) -> None:
+        with self._cond:
+            self._state = dataclasses.replace(self._state, **changes)
+
+    def paper_out(self) -> None:
+        self._set(paper=PaperLevel.OUT)
+
+    def paper_low(self) -> None:
+        self._set(paper=PaperLevel.NEAR_END)
+
+    def load_paper(self) -> None:
+        self._set(paper=PaperLevel.OK)
+
+    def open_cover(self) -> None:
+        self._set(cover_open=True)
+
+    def close_cover(self) -> None:
+        self._set(cover_open=False)
+
+    def go_offline(self) -> None:
+        self._set(error=True)
+
+    def go_online(self) -> None:
+        self._set(error=False)
+
+    def mute(self) -> None:
+        """Stop answering status requests (still reads what is sent)."""
+        with self._cond:
+            self._answering = False
+
+    def unmute(self) -> None:
+        with self._cond:
+            self._answering = True
+
+
+class _Threaded(PrinterDevice):
+    """A reader thread woken by a pipe; ``close()`` stops it and then closes the files."""
+
+    def __init__(self, codecs: Mapping[int, str] | None, name: str) -> None:
+        super().__init__(codecs)
+        self._wake_r, self._wake_w = os.pipe()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Close the wire's files (after the thread stopped)."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        os.write(self._wake_w, b"q")
+        self._thread.join()
+        self._release()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PtyPrinterSim(_Threaded):
+    """A printer on the master side of ``os.openpty()``; ``port`` is the slave path for ``serial://``.
+
+    Two ways a printer stops taking bytes, as it does when its buffer is full
+    or it runs out of paper: ``hold_line()`` sends XOFF (the driver must use
+    ``flow=xonxoff``), ``release_line()`` XON; ``stall()`` stops reading, as a
+    printer deasserting CTS does, so the pty fills up, and ``unstall()`` reads
+    again.
+    """
+
+    def __init__(self, codecs: Mapping[int, str] | None = None) -> None:
+        super().__init__(codecs, "pty-printer-sim")
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo or CR/LF mangling before the driver sets its own modes
+        self.port = os.ttyname(self._slave)  # we keep the slave open so the master never sees EIO between opens
+        self._stalled = False
+        self._stall_after_status = False
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.port}"
+
+    def hold_line(self) -> None:
+        """Send XOFF; returns once the tty has stopped taking bytes from the driver."""
+        os.write(self._master, XOFF)
+        self._wait_writable(False)
+
+    def release_line(self) -> None:
+        os.write(self._master, XON)
+        self._wait_writable(True)
+
+    def _wait_writable(self, writable: bool, limit: float = 5.0) -> None:
+        deadline = time.monotonic() + limit
+        while bool(select.select([], [self._slave], [], 0)[1]) != writable:
+            if time.monotonic() > deadline:
+                raise AssertionError("printer simulator: the tty did not follow XON/XOFF (is flow=xonxoff set?)")
+            time.sleep(0.001)
+
+    def stall(self, *, after_next_status: bool = False) -> None:
+        """Stop reading now, or right after answering the next ``DLE EOT 4`` (the last of a status check)."""
+        with self._cond:
+            if after_next_status:
+                self._stall_after_status = True
+            else:
+                self._stalled = True
+        os.write(self._wake_w, b"s")
+
+    def unstall(self) -> None:
+        with self._cond:
+            self._stalled = self._stall_after_status = False
+        os.write(self._wake_w, b"r")
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                stalled = self._stalled
+            watched = [self._wake_r] if stalled else [self._master, self._wake_r]
+            ready, _, _ = select.select(watched, [], [])
+            if self._wake_r in ready:
+                if os.read(self._wake_r, 1) == b"q":
+                    return
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._cond:
+                asked_before = len(self._status_requests)
+            reply = self.handle(data)
+            with self._cond:
+                if self._stall_after_status and StatusRequest.ROLL_PAPER in self._status_requests[asked_before:]:
+                    self._stall_after_status, self._stalled = False, True
+            if reply:
+                os.write(self._master, reply)
+
+    def _release(self) -> None:
+        os.close(self._master)
+        os.close(self._slave)
+
+
+class TcpPrinterSim(_Threaded):
+    """A printer on a local TCP port, one connection at a time like a real raw-9100 port."""
+
+    def __init__(self, host: str = "127.0.0.1", codecs: Mapping[int, str] | None = None) -> None:
+        super().__init__(codecs, "tcp-printer-sim")
+        self._listener = socket.create_server((host, 0))
+        self.host, self.port = self._listener.getsockname()[:2]
+        self._client: socket.socket | None = None
+        self._connections = 0
+        self._dropped = threading.Event()
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """How many connections were accepted so far."""
+        with self._cond:
+            return self._connections
+
+    def drop_connection(self) -> None:
+        """Close the current connection from the printer's side (an idle timeout); returns once it is closed."""
+        self._dropped.clear()
+        os.write(self._wake_w, b"d")
+        if not self._dropped.wait(5.0):
+            raise AssertionError("printer simulator did not drop the connection")
+
+    def _run(self) -> None:
+        while True:
+            watched = [self._wake_r, self._client if self._client is not None else self._listener]
+            ready, _, _ = select.select(watched, [], [])
+            if self._wake_r in ready:
+                if os.read(self._wake_r, 1) == b"q":
+                    return
+                self._drop()
+                self._dropped.set()
+                continue
+            if self._client is None:
+                self._client, _ = self._listener.accept()
+                with self._cond:
+                    self._connections += 1
+                continue
+            try:
+                data = self._client.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                self._drop()
+                continue
+            reply = self.handle(data)
+            if reply:
+                try:
+                    self._client.sendall(reply)
+                except OSError:
+                    self._drop()
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _release(self) -> None:
+        self._drop()
+        self._listener.close()

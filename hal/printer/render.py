@@ -1,0 +1,224 @@
+"""Receipt -> ESC/POS bytes, through python-escpos.
+
+The protocol bytes are python-escpos's: a collecting subclass of
+``escpos.escpos.Escpos`` (like ``escpos.printer.Dummy``) receives ``set()``,
+``textln()`` and ``cut()`` for the rows ``hal.printer.document.layout`` made,
+and the capability profile of the configured model decides what the device
+can do (the cut command, the code pages). There is no ``if model ==`` here.
+
+python-escpos is expensive to import (0.1-0.3 s here, seconds on a Pi Zero)
+and its import has side effects we undo or steer:
+
+* ``escpos.capabilities`` parses a 100 KB YAML file unless it finds a pickle
+  of it in ``ESCPOS_CAPABILITIES_PICKLE_DIR``. We point that at a persistent
+  cache (``<data_dir>/cache``, else ``~/.cache/posterm``) so the parse happens
+  once, not at every start. A pickle left truncated by a power cut would make
+  the import fail for ever, so on a failed import we delete it and try once
+  more. (The cache directory must be as trusted as the code: it holds a
+  pickle.) An operator's own ``ESCPOS_CAPABILITIES_PICKLE_DIR`` is respected.
+* It calls ``mkdtemp()`` even when that variable is set (it is the default
+  argument of ``environ.get``), which would leave an empty directory in /tmp
+  at every start; we steer ``tempfile`` into a scratch directory for the
+  import and remove what it left there.
+* It calls ``logging.basicConfig()``, which adds a stderr handler to the root
+  logger when there is none; we remove the handlers the import added.
+
+So the import happens lazily, under a lock, in ``warm_up()``, which the
+runner may call from a background thread once it is idle; ``render_escpos``
+calls it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import ConfigError
+from hal.printer.document import Align, Receipt, layout
+
+__all__ = ["render_escpos", "warm_up", "check_profile", "default_cache_dir", "PICKLE_DIR_ENV"]
+
+log = logging.getLogger(__name__)
+
+PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
+_lock = threading.Lock()
+_collector: type | None = None
+
+
+def default_cache_dir(data_dir: Path | None = None) -> Path:
+    return Path(data_dir) / "cache" if data_dir is not None else Path.home() / ".cache" / "posterm"
+
+
+def warm_up(cache_dir: Path | None = None) -> None:
+    """Import python-escpos now (idempotent, thread-safe), so the first receipt does not wait for it."""
+    _escpos_collector(cache_dir)
+
+
+def _escpos_collector(cache_dir: Path | None) -> type:
+    global _collector
+    with _lock:
+        if _collector is None:
+            escpos_cls = _import_escpos(default_cache_dir() if cache_dir is None else Path(cache_dir))
+
+            class _Collector(escpos_cls):  # type: ignore[misc, valid-type]
+                """Collects the bytes python-escpos makes, as ``escpos.printer.Dummy`` does."""
+
+                def __init__(self, **kwargs: Any) -> None:
+                    super().__init__(**kwargs)
+                    self.chunks: list[bytes] = []
+
+                def _raw(self, msg: bytes) -> None:
+                    self.chunks.append(bytes(msg))
+
+                def close(self) -> None:
+                    pass
+
+            _collector = _Collector
+        return _collector
+
+
+def _import_escpos(cache_dir: Path) -> type:
+    import importlib
+
+    pickle_dir = os.environ.get(PICKLE_DIR_ENV)
+    set_env = pickle_dir is None
+    if set_env:
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            pickle_dir = str(cache_dir)
+        except OSError:
+            log.warning("printer cache %s cannot be created; python-escpos will parse its profiles at every start", cache_dir)
+            set_env = False
+    handlers = list(logging.root.handlers)
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix="posterm-escpos-"))
+    except OSError:
+        scratch = None
+    saved_tempdir = tempfile.tempdir
+    if set_env:
+        os.environ[PICKLE_DIR_ENV] = str(pickle_dir)
+    try:
+        if scratch is not None:
+            tempfile.tempdir = str(scratch)
+        for attempt in (1, 2):
+            try:
+                return importlib.import_module("escpos.escpos").Escpos
+            except ImportError:  # not installed: nothing a cache could fix
+                raise
+            except Exception:  # a torn or foreign pickle: unpickling errors vary
+                stale = Path(pickle_dir) / _pickle_name() if pickle_dir else None
+                if attempt == 2 or stale is None or not stale.exists():
+                    raise
+                log.warning("python-escpos capability cache %s is unreadable; rebuilding it", stale)
+                stale.unlink()
+        raise AssertionError("unreachable")
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if set_env:
+            del os.environ[PICKLE_DIR_ENV]
+        for handler in logging.root.handlers[:]:
+            if handler not in handlers:
+                logging.root.removeHandler(handler)
+        if scratch is not None:
+            for leftover in scratch.iterdir():
+                _rmdir_quietly(leftover)
+            _rmdir_quietly(scratch)
+
+
+def _pickle_name() -> str:
+    import platform
+
+    return f"{platform.python_version()}.capabilities.pickle"  # as escpos.capabilities names it
+
+
+def _rmdir_quietly(path: Path) -> None:
+    try:
+        path.rmdir()  # only ever removes an empty directory
+    except OSError:
+        pass
+
+
+def _profile(name: str) -> Any:
+    from escpos.capabilities import CAPABILITIES, get_profile
+
+    if name not in CAPABILITIES["profiles"]:
+        known = ", ".join(sorted(CAPABILITIES["profiles"]))
+        raise ConfigError(
+            f"printer profile {name!r} is not in python-escpos's capability database; known: {known}",
+            code="config.bad_option",
+        )
+    return get_profile(name)
+
+
+def check_profile(profile: str = "default", columns: int = 32, encoding: str = "", *, cache_dir: Path | None = None) -> None:
+    """Check the profile (and a forced code page) exist; warn when ``columns`` exceeds the profile's Font A."""
+    _escpos_collector(cache_dir)
+    prof = _profile(profile)
+    if encoding:
+        _check_encoding(prof, profile, encoding)
+    try:
+        font_a = prof.get_columns(0)
+    except Exception:  # a profile without font data says nothing about width
+        return
+    if columns > font_a:
+        log.warning("printer columns=%d exceeds the %d columns of profile %r; rows will wrap on paper", columns, font_a, profile)
+
+
+def _check_encoding(prof: Any, profile: str, encoding: str) -> None:
+    pages = prof.get_code_pages()
+    if encoding.upper() not in pages:
+        raise ConfigError(
+            f"code page {encoding!r} is not in printer profile {profile!r}; it has {', '.join(sorted(pages))}",
+            code="config.bad_option",
+        )
+
+
+def render_escpos(
+    receipt: Receipt,
+    *,
+    profile: str = "default",
+    columns: int = 32,
+    encoding: str = "",
+    cache_dir: Path | None = None,
+) -> bytes:
+    """The ESC/POS bytes python-escpos makes for ``receipt``.
+
+    The printer is initialised (``ESC @``) first, so each receipt starts from
+    known modes whatever came before. Styles are sent only when they change.
+    ``encoding`` forces one code page (characters outside it print as "?");
+    empty lets python-escpos pick a code page per character from the profile.
+    """
+    collector = _escpos_collector(cache_dir)
+    prof = _profile(profile)
+    printer = collector(profile=profile)  # python-escpos wants the name (or its own Profile subclass)
+    printer.hw("INIT")
+    if encoding:  # after ESC @, which resets the code page
+        _check_encoding(prof, profile, encoding)
+        printer.magic.force_encoding(encoding.upper())
+    align, bold, double = Align.LEFT, False, False  # the modes ESC @ leaves
+    for row in layout(receipt, columns):
+        changes: dict[str, Any] = {}
+        if row.double != double:
+            double = row.double
+            if double:
+                changes.update(double_width=True, double_height=True)
+            else:
+                changes["normal_textsize"] = True
+            # python-escpos sizes text with ESC ! n, which also clears emphasis: say bold again.
+            changes["bold"] = row.bold
+        elif row.bold != bold:
+            changes["bold"] = row.bold
+        bold = row.bold
+        if row.align is not align:
+            align = row.align
+            changes["align"] = align.value
+        if changes:
+            printer.set(**changes)
+        printer.textln(row.text)
+    if receipt.cut:
+        printer.cut()
+    return b"".join(printer.chunks)
