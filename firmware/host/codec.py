@@ -1,0 +1,323 @@
+"""Encode and decode host messages for a ``Profile``, MAC included. Pure functions.
+
+The wire payload (without the link's 2-byte length) is::
+
+    [TPDU 5 bytes] [header] MTI bitmap fields... [field 64: MAC]
+
+pyiso8583 does the field packing from the spec dict the profile converts to
+once; this module adds what pyiso8583 leaves out: the TPDU and header, the
+check of every value against its kind (BCD that is really digits, track data
+that is digits and '=' ...), the MAC, and errors that never quote message data.
+pyiso8583's ``DecodeError`` keeps the whole raw message in ``.s`` and
+``.doc_dec``; it is never chained (our errors are raised outside the
+``except`` block, so not even ``__context__`` holds it).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import iso8583
+from iso8583.decoder import DecodeError
+from iso8583.encoder import EncodeError
+
+from crypto.secrets import mask_pan
+from firmware.errors import ConfigError, MacError, ProtocolError
+from firmware.host.mac import MacKey, compute_mac
+from firmware.host.spec import CARD_DATA_FIELDS, Encoding, FieldKind, FieldSpec, LengthType, MacAlgorithm, Profile
+
+__all__ = ["Tpdu", "Message", "encode", "decode", "require_mac", "compute_mac"]
+
+_CHARSETS = {
+    FieldKind.N: re.compile(r"[0-9]*"),
+    FieldKind.Z: re.compile(r"[0-9=]*"),
+    FieldKind.AN: re.compile(r"[0-9A-Za-z ]*"),
+    FieldKind.ANS: re.compile(r"[\x20-\x7e]*"),
+    FieldKind.B: re.compile(r"[0-9A-Fa-f]*"),
+}
+_CHARSET_NAMES = {
+    FieldKind.N: "digits",
+    FieldKind.Z: "digits and '='",
+    FieldKind.AN: "letters, digits and spaces",
+    FieldKind.ANS: "printable ASCII",
+    FieldKind.B: "hex digits",
+}
+_HEX = re.compile(r"[0-9A-Fa-f]*")
+
+
+@dataclass(frozen=True)
+class Tpdu:
+    """Transport protocol data unit: id, destination NII, source NII (BCD on the wire)."""
+
+    id: str = "60"
+    destination: str = "0000"
+    source: str = "0000"
+
+    def __post_init__(self) -> None:
+        if not (re.fullmatch(r"\d{2}", self.id) and re.fullmatch(r"\d{4}", self.destination)
+                and re.fullmatch(r"\d{4}", self.source)):
+            raise ConfigError("a TPDU is a 2-digit id and two 4-digit addresses", code="config.bad_tpdu")
+
+    def swapped(self) -> Tpdu:
+        """The TPDU of the answer: destination and source exchanged."""
+        return Tpdu(self.id, self.source, self.destination)
+
+    def to_bytes(self) -> bytes:
+        return bytes.fromhex(str(self))
+
+    def __str__(self) -> str:
+        return self.id + self.destination + self.source
+
+
+def _mask(number: int, value: str, sensitive: frozenset[int]) -> str:
+    if number not in sensitive:
+        return value
+    if number == 2 and value.isascii() and value.isdigit() and len(value) >= 8:
+        return mask_pan(value)
+    return f"<{len(value)} chars>"
+
+
+@dataclass(repr=False)
+class Message:
+    """One ISO 8583 message. N/AN/ANS/Z values are text (Z with '='), B values upper-case hex.
+
+    Its ``repr`` masks sensitive fields (PAN first 6 / last 4, others by length).
+    """
+
+    mti: str
+    fields: dict[int, str] = field(default_factory=dict)
+    tpdu: Tpdu | None = None
+    header: str | None = None
+    mac_ok: bool | None = None
+    sensitive: frozenset[int] = field(default=CARD_DATA_FIELDS, compare=False)
+
+    def redacted(self) -> dict[str, Any]:
+        """A printable view for tools and logs: sensitive fields masked."""
+        return {
+            "mti": self.mti,
+            "tpdu": str(self.tpdu) if self.tpdu else None,
+            "header": self.header,
+            "fields": {n: _mask(n, v, self.sensitive) for n, v in sorted(self.fields.items())},
+            "mac_ok": self.mac_ok,
+        }
+
+    def copy(self, **changes: Any) -> Message:
+        """A copy with its own ``fields`` dict, with ``changes`` applied."""
+        changes.setdefault("fields", dict(self.fields))
+        return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        view = self.redacted()
+        return (f"Message(mti={self.mti!r}, tpdu={view['tpdu']!r}, header={self.header!r}, "
+                f"fields={view['fields']!r}, mac_ok={self.mac_ok!r})")
+
+    __str__ = __repr__
+
+
+# -- values ------------------------------------------------------------------
+def check_value(spec: FieldSpec, value: object) -> str | None:
+    """What is wrong with ``value`` for ``spec`` (never quoting it), or ``None``."""
+    if not isinstance(value, str):
+        return "is not text"
+    if not _CHARSETS[spec.kind].fullmatch(value):
+        return f"holds something other than {_CHARSET_NAMES[spec.kind]}"
+    units, unit = len(value), "characters"
+    if spec.kind is FieldKind.B:
+        if len(value) % 2:
+            return "has an odd number of hex digits"
+        units, unit = len(value) // 2, "bytes"
+    if spec.length is LengthType.FIXED and units != spec.max_len:
+        return f"has {units} {unit}, expected {spec.max_len}"
+    if units > spec.max_len:
+        return f"has {units} {unit}, more than {spec.max_len}"
+    return None
+
+
+def _to_pyiso(spec: FieldSpec, value: str) -> str:
+    if spec.kind is FieldKind.B:
+        return value.upper()
+    if spec.kind is FieldKind.Z and spec.is_bcd:
+        return value.replace("=", "D")
+    return value
+
+
+def _from_pyiso(spec: FieldSpec, raw: str) -> tuple[str, str | None]:
+    """The value for a decoded field, and what is wrong with it."""
+    if spec.kind is FieldKind.B:
+        value = raw.upper()
+    elif spec.kind is FieldKind.Z and spec.is_bcd:
+        if not re.fullmatch(r"[0-9D]*", raw):
+            return raw, "holds a nibble other than a digit or D"
+        value = raw.replace("D", "=")
+    else:
+        value = raw
+    return value, check_value(spec, value)
+
+
+# -- MAC ---------------------------------------------------------------------
+def _mac_wire(profile: Profile, mac: bytes) -> bytes:
+    return mac if profile.fields[64].encoding is Encoding.BINARY else mac.hex().upper().encode("ascii")
+
+
+def require_mac(message: Message) -> None:
+    """Raise ``MacError`` unless the message's MAC was checked and is right."""
+    if message.mac_ok is False:
+        raise MacError("the host message failed its MAC check", code="host.mac")
+    if message.mac_ok is None:
+        raise MacError("the host message carries no MAC that could be checked", code="host.mac")
+
+
+# -- encode ------------------------------------------------------------------
+def _bad(text: str, code: str = "host.bad_field") -> ProtocolError:
+    return ProtocolError(text, code=code)
+
+
+def _prefix(profile: Profile, message: Message) -> bytes:
+    out = b""
+    if profile.tpdu:
+        if message.tpdu is None:
+            raise _bad(f"profile {profile.name} needs a TPDU and the message has none", "host.bad_message")
+        out += message.tpdu.to_bytes()
+    elif message.tpdu is not None:
+        raise _bad(f"profile {profile.name} has no TPDU", "host.bad_message")
+    if profile.header_length:
+        header = message.header if message.header is not None else profile.default_header
+        if not header or len(header) != 2 * profile.header_length or not _HEX.fullmatch(header):
+            raise _bad(f"the header must be {2 * profile.header_length} hex digits", "host.bad_message")
+        out += bytes.fromhex(header)
+    elif message.header:
+        raise _bad(f"profile {profile.name} has no header", "host.bad_message")
+    return out
+
+
+def encode(profile: Profile, message: Message, *, mac_key: MacKey | None = None) -> bytes:
+    """The payload for ``message`` (without the 2-byte length).
+
+    With a MAC profile and a key, field 64 is computed and set (except for the
+    profile's unMACed MTIs such as sign-on); without a key, whatever field 64
+    the message holds is sent as is. The caller's message is not changed.
+    """
+    prefix = _prefix(profile, message)
+    if not isinstance(message.mti, str) or not re.fullmatch(r"\d{4}", message.mti):
+        raise _bad("the MTI must be 4 digits", "host.bad_message")
+    doc: dict[str, str] = {"t": message.mti}
+    for number in sorted(message.fields):
+        spec = profile.fields.get(number)
+        if spec is None:
+            raise _bad(f"field {number} is not in profile {profile.name}", "host.unknown_field")
+        problem = check_value(spec, message.fields[number])
+        if problem:
+            raise _bad(f"field {number} ({spec.name}) {problem}")
+        doc[str(number)] = _to_pyiso(spec, message.fields[number])
+    macing = (mac_key is not None and profile.mac is not MacAlgorithm.NONE
+              and message.mti not in profile.unmacced_mtis)
+    if macing:
+        doc["64"] = "00" * 8
+    failure = None
+    try:
+        body, _ = iso8583.encode(doc, profile.pyiso8583_spec)
+    except (EncodeError, ValueError, TypeError, KeyError) as exc:
+        failure = getattr(exc, "field", "?")
+    if failure is not None:
+        raise _bad(f"field {failure} could not be encoded")
+    if macing:
+        width = profile.mac_wire_size
+        body[-width:] = _mac_wire(profile, compute_mac(profile.mac, mac_key, bytes(body[:-width])))
+    return prefix + bytes(body)
+
+
+# -- decode ------------------------------------------------------------------
+def _malformed(what: str, pos: int, problem: str) -> ProtocolError:
+    return ProtocolError(f"{what} at byte {pos} {problem}", code="host.malformed")
+
+
+def _safe_reason(msg: str) -> str:
+    """pyiso8583's reason, kept only if it is plainly free of field data (lengths at most)."""
+    if msg and re.fullmatch(r"[A-Za-z0-9 ,\-]{1,120}", msg) and not re.search(r"\d{5}", msg):
+        return msg[:1].lower() + msg[1:]
+    return "could not be decoded"
+
+
+def _field_name(profile: Profile, key: str) -> str:
+    if key.isdigit() and int(key) in profile.fields:
+        return f"field {key} ({profile.fields[int(key)].name})"
+    return {"t": "the MTI", "p": "the bitmap", "1": "the secondary bitmap", "h": "the header"}.get(key, f"field {key}")
+
+
+def _bitmap_fields(profile: Profile, raw: bytes, pos: int, offset: int) -> set[int]:
+    if profile.bitmap_encoding is Encoding.ASCII:
+        if not re.fullmatch(rb"[0-9A-Fa-f]{16}", raw):
+            raise _malformed("the bitmap", pos, "is not 16 hex characters")
+        raw = bytes.fromhex(raw.decode("ascii"))
+    bits = int.from_bytes(raw, "big")
+    return {offset + i + 1 for i in range(64) if bits >> (63 - i) & 1}
+
+
+def decode(profile: Profile, payload: bytes, *, mac_key: MacKey | None = None) -> Message:
+    """The message in ``payload``; every field checked against its kind.
+
+    Anything wrong raises ``ProtocolError(code="host.malformed")`` naming the
+    field and byte position, never its data. A wrong MAC does not raise:
+    ``mac_ok`` is ``False`` (``True`` when it verifies, ``None`` when no key or
+    no field 64), and the caller decides (see ``require_mac``).
+    """
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ProtocolError("a host message must be bytes", code="host.malformed")
+    payload = bytes(payload)
+    pos, tpdu, header = 0, None, None
+    if profile.tpdu:
+        raw = payload[:5]
+        if len(raw) < 5 or not raw.hex().isdigit():
+            raise _malformed("the TPDU", 0, "is not 5 bytes of BCD digits")
+        text = raw.hex()
+        tpdu, pos = Tpdu(text[:2], text[2:6], text[6:]), 5
+    if profile.header_length:
+        raw = payload[pos : pos + profile.header_length]
+        if len(raw) < profile.header_length:
+            raise _malformed("the header", pos, f"is shorter than {profile.header_length} bytes")
+        header, pos = raw.hex().upper(), pos + profile.header_length
+    body = payload[pos:]
+    mti_raw = body[: profile.mti_size]
+    mti = mti_raw.hex() if profile.mti_encoding is Encoding.BCD else mti_raw.decode("latin-1")
+    if not re.fullmatch(r"\d{4}", mti):
+        raise _malformed("the MTI", pos, f"is not {profile.mti_size} bytes of digits")
+    bitmap_pos = pos + profile.mti_size
+    bitmap = body[profile.mti_size : profile.mti_size + profile.bitmap_size]
+    if len(bitmap) < profile.bitmap_size:
+        raise _malformed("the bitmap", bitmap_pos, "is cut short")
+    present = _bitmap_fields(profile, bitmap, bitmap_pos, 0)
+    if 1 in present and not profile.secondary_bitmap:
+        raise _malformed("the bitmap", bitmap_pos, f"announces a secondary bitmap, which profile {profile.name} does not use")
+    unknown = sorted(present - {1} - set(profile.fields))
+    if unknown:
+        raise _malformed("the bitmap", bitmap_pos, f"announces field {unknown[0]}, which profile {profile.name} does not define")
+
+    failure = None
+    try:
+        doc_dec, doc_enc = iso8583.decode(body, profile.pyiso8583_spec)
+    except DecodeError as exc:
+        failure = (_field_name(profile, exc.field), pos + exc.pos, _safe_reason(exc.msg))
+    except (ValueError, TypeError, KeyError, IndexError):
+        failure = ("the message", pos, "could not be decoded")
+    if failure is not None:
+        what, at, reason = failure
+        raise _malformed(what, at, f"is malformed: {reason}")
+
+    at = pos + len(doc_enc["t"]["data"]) + len(doc_enc["p"]["data"]) + len(doc_enc.get("1", {}).get("data", b""))
+    fields: dict[int, str] = {}
+    for number in sorted(int(k) for k in doc_dec if k.isdigit() and k != "1"):
+        spec = profile.fields[number]
+        value, problem = _from_pyiso(spec, doc_dec[str(number)])
+        if problem:
+            raise _malformed(f"field {number} ({spec.name})", at, problem)
+        fields[number] = value
+        at += len(doc_enc[str(number)]["len"]) + len(doc_enc[str(number)]["data"])
+
+    mac_ok = None
+    if mac_key is not None and profile.mac is not MacAlgorithm.NONE and 64 in fields:
+        expected = compute_mac(profile.mac, mac_key, body[: -profile.mac_wire_size]).hex().upper()
+        mac_ok = hmac.compare_digest(expected, fields[64])
+    return Message(mti=mti, fields=fields, tpdu=tpdu, header=header, mac_ok=mac_ok, sensitive=profile.sensitive_fields)

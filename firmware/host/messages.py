@@ -1,0 +1,380 @@
+"""Building the terminal's requests and reading the host's replies.
+
+Inputs come in two types: ``TxnData`` (amount, STAN, terminal ... safe to log)
+and ``CardData`` (PAN, tracks, PIN block, all in secret types). What comes
+back is a ``Reply`` holding only non-sensitive facts, so the transaction core
+never sees card data. The host side (``build_response``) lives here too, so
+the simulator and the terminal agree on the layout by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from crypto.secrets import Pan, PinBlock, TrackData
+from firmware.errors import ProtocolError
+from firmware.host.codec import Message, Tpdu
+from firmware.host.spec import EntryMode, FieldKind, Mtis, Profile, ReversalReason, TxnKind, TxnSpec
+
+__all__ = [
+    "TxnKind", "EntryMode", "ReversalReason", "Original", "TxnData", "CardData",
+    "build_request", "build_reversal", "build_advice", "build_signon", "with_reason", "as_repeat",
+    "Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "response_text",
+    "build_response", "kind_of",
+]
+
+
+def _bad_txn(text: str) -> ProtocolError:
+    return ProtocolError(text, code="host.bad_txn")
+
+
+@dataclass(frozen=True)
+class Original:
+    """The transaction a void or completion refers to (cup field 61; roadmap)."""
+
+    stan: int
+    batch: int
+    date: str  # MMDD
+    rrn: str | None = None
+    auth_code: str | None = None
+
+
+@dataclass(frozen=True)
+class TxnData:
+    """Everything about a transaction except the card. Safe to log."""
+
+    kind: TxnKind
+    amount: int  # minor units
+    currency: str  # ISO 4217 numeric
+    stan: int
+    batch: int
+    when: datetime  # local time at the terminal
+    terminal_id: str
+    merchant_id: str
+    entry_mode: EntryMode
+    pin_entered: bool
+    operator: str = "01"
+    original: Original | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", TxnKind(self.kind))
+            object.__setattr__(self, "entry_mode", EntryMode(self.entry_mode))
+        except ValueError:
+            raise _bad_txn("unknown transaction kind or entry mode") from None
+        if type(self.amount) is not int or not 0 <= self.amount < 10**12:
+            raise _bad_txn("amount must be whole minor units from 0 to 999999999999")
+        if type(self.stan) is not int or not 1 <= self.stan <= 999999:
+            raise _bad_txn("STAN must be a whole number from 1 to 999999")
+        if type(self.batch) is not int or not 0 <= self.batch <= 999999:
+            raise _bad_txn("batch must be a whole number from 0 to 999999")
+        if not isinstance(self.currency, str) or not re.fullmatch(r"\d{3}", self.currency):
+            raise _bad_txn("currency must be an ISO 4217 numeric code of 3 digits")
+        if not isinstance(self.terminal_id, str) or not re.fullmatch(r"[\x20-\x7e]{8}", self.terminal_id):
+            raise _bad_txn("terminal ID must be 8 printable characters")
+        if not isinstance(self.merchant_id, str) or not re.fullmatch(r"[\x20-\x7e]{15}", self.merchant_id):
+            raise _bad_txn("merchant ID must be 15 printable characters")
+        if not isinstance(self.when, datetime):
+            raise _bad_txn("when must be a datetime")
+
+
+@dataclass(repr=False, eq=False)
+class CardData:
+    """The card's secrets for one message. ``wipe()`` once the message is encoded."""
+
+    pan: Pan
+    expiry: str | None = None  # YYMM
+    track2: TrackData | None = None
+    track3: TrackData | None = None
+    pin_block: PinBlock | None = None
+    sequence: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pan, Pan):
+            raise TypeError("CardData.pan must be a Pan")
+
+    def wipe(self) -> None:
+        for secret in (self.pan, self.track2, self.track3, self.pin_block):
+            if secret is not None:
+                secret.wipe()
+        self.expiry = None
+
+    def __repr__(self) -> str:
+        return (f"CardData(pan={self.pan!r}, expiry={'<4 chars>' if self.expiry else None}, "
+                f"track2={self.track2!r}, track3={self.track3!r}, pin_block={self.pin_block!r}, "
+                f"sequence={self.sequence!r})")
+
+    __str__ = __repr__
+
+
+# -- building ----------------------------------------------------------------
+def _txn_spec(profile: Profile, kind: TxnKind) -> TxnSpec:
+    spec = profile.transactions.get(kind)
+    if spec is None:
+        raise ProtocolError(f"profile {profile.name} has no {kind.value} transaction", code="host.unsupported")
+    return spec
+
+
+def _local_time(profile: Profile, when: datetime, fields: frozenset[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    if 7 in fields:  # transmission date and time: UTC when the time is aware, else as given
+        stamp = when.astimezone(timezone.utc) if when.tzinfo else when
+        out[7] = stamp.strftime("%m%d%H%M%S")
+    if 12 in fields:
+        out[12] = when.strftime("%H%M%S")
+    if 13 in fields:
+        out[13] = when.strftime("%m%d")
+    return {n: v for n, v in out.items() if n in profile.fields}
+
+
+def _field22(profile: Profile, txn: TxnData) -> str:
+    mode = profile.entry_modes.get(txn.entry_mode)
+    if mode is None:
+        raise ProtocolError(f"profile {profile.name} has no code for entry mode {txn.entry_mode.value}",
+                            code="host.unsupported")
+    return mode + profile.pin_capability[0 if txn.pin_entered else 1]
+
+
+def _field60(profile: Profile, spec: TxnSpec, batch: int) -> dict[int, str]:
+    f60 = profile.fields.get(60)
+    if spec.type_code is None or f60 is None or f60.kind is not FieldKind.N:
+        return {}
+    return {60: f"{spec.type_code}{batch:06d}{spec.network_code}"}
+
+
+def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, local: frozenset[int]) -> dict[int, str]:
+    """Fields every financial message shares: card number, amounts, ids, entry mode."""
+    fields = {2: card.pan.reveal_str(), 3: spec.processing_code, 4: f"{txn.amount:012d}", 11: f"{txn.stan:06d}"}
+    fields.update(_local_time(profile, txn.when, local))
+    if card.expiry is not None:
+        fields[14] = card.expiry
+    fields[22] = _field22(profile, txn)
+    if card.sequence is not None and 23 in profile.fields:
+        fields[23] = card.sequence
+    fields.update({25: spec.condition_code, 41: txn.terminal_id, 42: txn.merchant_id, 49: txn.currency})
+    fields.update(_field60(profile, spec, txn.batch))
+    return {n: v for n, v in fields.items() if v is not None}
+
+
+def _message(profile: Profile, mti: str, fields: dict[int, str], tpdu: Tpdu | None, header: str | None) -> Message:
+    return Message(mti=mti, fields=dict(sorted(fields.items())), tpdu=tpdu if profile.tpdu else None,
+                   header=(header or profile.default_header) if profile.header_length else None,
+                   sensitive=profile.sensitive_fields)
+
+
+def build_request(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
+                  header: str | None = None) -> Message:
+    """The online request for ``txn`` (only SALE is built today). Field 64 is set by ``encode``."""
+    if txn.kind is not TxnKind.SALE:
+        raise ProtocolError(f"{txn.kind.value} requests are not built yet", code="host.unsupported")
+    if txn.amount < 1:
+        raise _bad_txn("a sale needs an amount of at least 1")
+    spec = _txn_spec(profile, txn.kind)
+    fields = _base(profile, txn, card, spec, local=profile.local_time_fields)
+    if card.track2 is not None:
+        fields[35] = card.track2.reveal_str()
+    if card.track3 is not None:
+        fields[36] = card.track3.reveal_str()
+    if txn.pin_entered != (card.pin_block is not None):
+        raise _bad_txn("a PIN block goes with pin_entered, and only then")
+    if card.pin_block is not None:
+        fields[26] = "12"  # the PIN pad accepts up to 12 digits
+        fields[52] = card.pin_block.reveal().hex().upper()
+        if profile.pin_security_info:
+            fields[53] = profile.pin_security_info
+    return _message(profile, spec.mti, fields, tpdu, header)
+
+
+def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
+                   reason: str | ReversalReason = "98", header: str | None = None) -> Message:
+    """The reversal of ``txn``: its STAN and amount, the PAN, no track and no PIN block."""
+    spec = _txn_spec(profile, txn.kind)
+    if not spec.reversible:
+        raise ProtocolError(f"a {txn.kind.value} is not reversed", code="host.not_reversible")
+    code = getattr(reason, "value", reason)
+    if code not in profile.reversal_reasons:
+        raise ProtocolError(f"reversal reason must be one of {', '.join(profile.reversal_reasons)}",
+                            code="host.bad_reason")
+    fields = _base(profile, txn, card, spec, local=profile.local_time_fields)
+    fields[39] = code
+    return _message(profile, profile.mtis.reversal, fields, tpdu, header)
+
+
+def build_advice(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
+                 header: str | None = None) -> Message:
+    """The store-and-forward advice of a sale approved offline: PAN and expiry, no track, no PIN."""
+    if txn.kind not in (TxnKind.SALE, TxnKind.OFFLINE_SALE):
+        raise ProtocolError(f"a {txn.kind.value} is not sent as an offline advice", code="host.unsupported")
+    if txn.amount < 1:
+        raise _bad_txn("an advice needs an amount of at least 1")
+    spec = _txn_spec(profile, TxnKind.OFFLINE_SALE)
+    # The local time of the sale always goes with an advice: it was made earlier.
+    fields = _base(profile, txn, card, spec, local=profile.local_time_fields | {12, 13})
+    return _message(profile, spec.mti, fields, tpdu, header)
+
+
+def build_signon(profile: Profile, *, stan: int, batch: int, terminal_id: str, merchant_id: str,
+                 when: datetime, operator: str = "01", tpdu: Tpdu | None, header: str | None = None) -> Message:
+    """The 0800 sign-on (working keys arrive in a later issue)."""
+    spec = _txn_spec(profile, TxnKind.SIGN_ON)
+    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id}
+    fields.update(_local_time(profile, when, profile.local_time_fields))
+    fields.update(_field60(profile, spec, batch))
+    f63 = profile.fields.get(63)
+    if f63 is not None and f63.kind is FieldKind.ANS and spec.type_code is not None:
+        fields[63] = operator.ljust(3)
+    return _message(profile, spec.mti, fields, tpdu, header)
+
+
+def with_reason(message: Message, reason: str | ReversalReason) -> Message:
+    """A copy with field 39 set to ``reason`` (the MAC is dropped: ``encode`` sets it again)."""
+    code = getattr(reason, "value", reason)
+    if not isinstance(code, str) or not re.fullmatch(r"[0-9A-Z]{2}", code):
+        raise ProtocolError("a reason is a 2-character response code", code="host.bad_reason")
+    fields = {n: v for n, v in message.fields.items() if n != 64}
+    fields[39] = code
+    return message.copy(fields=dict(sorted(fields.items())), mac_ok=None)
+
+
+def as_repeat(profile: Profile, message: Message) -> Message:
+    """A copy with the repeat MTI: reversals and advices only."""
+    m = profile.mtis
+    if message.mti in (m.reversal, m.reversal_repeat):
+        mti = m.reversal_repeat
+    elif message.mti in (m.advice, m.advice_repeat):
+        mti = m.advice_repeat
+    else:
+        raise ProtocolError(f"an {message.mti} is not repeated; only reversals and advices are",
+                            code="host.not_repeatable")
+    fields = {n: v for n, v in message.fields.items() if n != 64}
+    return message.copy(mti=mti, fields=fields, mac_ok=None)
+
+
+# -- reading -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Reply:
+    """What the core may know of a host answer: nothing that identifies the card."""
+
+    mti: str
+    stan: int | None
+    terminal_id: str | None
+    merchant_id: str | None
+    amount: int | None
+    response_code: str | None
+    rrn: str | None
+    auth_code: str | None
+    settle_date: str | None
+    host_date: str | None  # MMDD
+    host_time: str | None  # hhmmss
+    batch: int | None
+    mac_ok: bool | None
+    approved: bool
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def parse_reply(profile: Profile, message: Message) -> Reply:
+    """The non-sensitive facts of ``message``; missing fields are ``None``."""
+    f = message.fields
+    batch = None
+    f60 = profile.fields.get(60)
+    if f60 is not None and f60.kind is FieldKind.N and len(f.get(60, "")) >= 8:
+        batch = int(f[60][2:8])
+    code = f.get(39)
+    return Reply(
+        mti=message.mti, stan=_int(f.get(11)), terminal_id=f.get(41), merchant_id=f.get(42),
+        amount=_int(f.get(4)), response_code=code, rrn=f.get(37), auth_code=f.get(38),
+        settle_date=f.get(15), host_date=f.get(13), host_time=f.get(12), batch=batch,
+        mac_ok=message.mac_ok, approved=code in profile.approved_codes,
+    )
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the answer to a request must carry (``None``: nothing to compare)."""
+
+    mti: str
+    stan: int | None
+    terminal_id: str | None
+    amount: int | None
+
+
+def expectation_for(request: Message) -> Expectation:
+    f = request.fields
+    return Expectation(Mtis.response(request.mti), _int(f.get(11)), f.get(41), _int(f.get(4)))
+
+
+def mismatch(expect: Expectation, reply: Reply) -> str | None:
+    """``None`` when ``reply`` answers the request, else a short reason naming what differs."""
+    checks = (
+        ("MTI", reply.mti, expect.mti, str),
+        ("STAN", reply.stan, expect.stan, lambda v: f"{v:06d}"),
+        ("terminal", reply.terminal_id, expect.terminal_id, str),
+        ("amount", reply.amount, expect.amount, str),
+    )
+    for label, got, want, fmt in checks:
+        if want is None:
+            continue
+        if got is None:
+            return f"no {label}, expected {fmt(want)}"
+        if got != want:
+            return f"{label} {fmt(got)}, expected {fmt(want)}"
+    return None
+
+
+def response_text(profile: Profile, code: str | None) -> str:
+    """Short operator text for a response code."""
+    if not code:
+        return "No response code"
+    text = profile.response_texts.get(code)
+    if text:
+        return text
+    return "Approved" if code in profile.approved_codes else f"Declined (code {code})"
+
+
+def kind_of(profile: Profile, message: Message) -> TxnKind | None:
+    """Which transaction a request (or the original of a reversal) is, from the profile's table."""
+    f, m = message.fields, profile.mtis
+    if message.mti == m.network:
+        return TxnKind.SIGN_ON
+    if message.mti in (m.reversal, m.reversal_repeat):
+        f60 = profile.fields.get(60)
+        if f60 is not None and f60.kind is FieldKind.N and len(f.get(60, "")) >= 2:
+            return profile.kind_of_type_code(f[60][:2])
+        for kind, spec in profile.transactions.items():
+            if spec.reversible and (spec.processing_code, spec.condition_code) == (f.get(3), f.get(25)):
+                return kind
+        return None
+    mti = m.advice if message.mti == m.advice_repeat else message.mti
+    return profile.kind_of(mti, f.get(3), f.get(25))
+
+
+# -- host side ---------------------------------------------------------------
+_ECHO = (2, 3, 4, 7, 11, 25, 41, 42, 49, 60)
+_ECHO_NETWORK = (7, 11, 41, 42, 60)
+
+
+def build_response(profile: Profile, request: Message, *, response_code: str, rrn: str | None = None,
+                   auth_code: str | None = None, when: datetime) -> Message:
+    """The host's answer: echoes what UnionPay echoes, host date/time, TPDU swapped."""
+    network = request.mti == profile.mtis.network
+    fields = {n: request.fields[n] for n in (_ECHO_NETWORK if network else _ECHO)
+              if n in request.fields and n in profile.fields}
+    if 12 in profile.fields:
+        fields[12] = when.strftime("%H%M%S")
+    if 13 in profile.fields:
+        fields[13] = when.strftime("%m%d")
+    if not network and 15 in profile.fields:
+        fields[15] = when.strftime("%m%d")
+    if rrn is not None:
+        fields[37] = rrn
+    if auth_code is not None:
+        fields[38] = auth_code
+    fields[39] = response_code
+    return Message(mti=Mtis.response(request.mti), fields=dict(sorted(fields.items())),
+                   tpdu=request.tpdu.swapped() if request.tpdu else None, header=request.header,
+                   sensitive=profile.sensitive_fields)

@@ -1,0 +1,193 @@
+"""UnionPay POS ("cup") layout: TPDU + 6-byte header + BCD MTI + binary bitmap.
+
+Field types and lengths follow the UnionPay POS field description
+("中国银联POS终端消息域说明") as implemented by public POS code
+(e.g. dongzhijiaren/ISO8583 ``8583/st8583.c``). Numeric fields are BCD with
+BCD length prefixes (LLVAR 1 byte, LLLVAR 2 bytes, counting digits; binary and
+text fields count bytes). Odd-length numbers: a fixed field is right-aligned
+with a leading 0 nibble, except field 22 which UnionPay left-aligns
+(``021`` -> ``02 10``); every variable numeric or track field is
+left-aligned with a trailing 0 nibble. Each choice is in the field's ``desc``.
+"""
+
+from __future__ import annotations
+
+from firmware.host.spec import (
+    Encoding,
+    EntryMode,
+    FieldKind,
+    FieldSpec,
+    LengthType,
+    MacAlgorithm,
+    Mtis,
+    Pad,
+    Profile,
+    TxnKind,
+    TxnSpec,
+)
+
+N, AN, ANS, B, Z = FieldKind.N, FieldKind.AN, FieldKind.ANS, FieldKind.B, FieldKind.Z
+FIX, LL, LLL = LengthType.FIXED, LengthType.LLVAR, LengthType.LLLVAR
+BCD, ASCII, BIN = Encoding.BCD, Encoding.ASCII, Encoding.BINARY
+
+_RIGHT_ALIGNED = "BCD, right-aligned: an odd length gets a leading 0 nibble"
+_LEFT_ALIGNED = "BCD, left-aligned: an odd length gets a trailing 0 nibble"
+
+# number, name, kind, length type, max, sensitive, pad side for odd BCD
+_LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int, bool, Pad], ...] = (
+    (2, "Primary account number", N, LL, 19, True, Pad.RIGHT),
+    (3, "Processing code", N, FIX, 6, False, Pad.LEFT),
+    (4, "Amount, transaction", N, FIX, 12, False, Pad.LEFT),
+    (11, "System trace audit number", N, FIX, 6, False, Pad.LEFT),
+    (12, "Time, local transaction (hhmmss)", N, FIX, 6, False, Pad.LEFT),
+    (13, "Date, local transaction (MMDD)", N, FIX, 4, False, Pad.LEFT),
+    (14, "Date, expiration (YYMM)", N, FIX, 4, True, Pad.LEFT),
+    (15, "Date, settlement (MMDD)", N, FIX, 4, False, Pad.LEFT),
+    (22, "Point of service entry mode", N, FIX, 3, False, Pad.RIGHT),
+    (23, "Card sequence number", N, FIX, 3, False, Pad.LEFT),
+    (25, "Point of service condition code", N, FIX, 2, False, Pad.LEFT),
+    (26, "Point of service PIN capture code", N, FIX, 2, False, Pad.LEFT),
+    (32, "Acquiring institution identification", N, LL, 11, False, Pad.RIGHT),
+    (35, "Track 2 data", Z, LL, 37, True, Pad.RIGHT),
+    (36, "Track 3 data", Z, LLL, 104, True, Pad.RIGHT),
+    (37, "Retrieval reference number", AN, FIX, 12, False, Pad.LEFT),
+    (38, "Authorisation identification response", AN, FIX, 6, False, Pad.LEFT),
+    (39, "Response code", AN, FIX, 2, False, Pad.LEFT),
+    (41, "Card acceptor terminal identification", ANS, FIX, 8, False, Pad.LEFT),
+    (42, "Card acceptor identification code", ANS, FIX, 15, False, Pad.LEFT),
+    (44, "Additional response data", AN, LL, 25, False, Pad.LEFT),
+    (48, "Additional data, private", N, LLL, 322, False, Pad.RIGHT),
+    (49, "Currency code, transaction", AN, FIX, 3, False, Pad.LEFT),
+    (52, "PIN data", B, FIX, 8, True, Pad.LEFT),
+    (53, "Security related control information", N, FIX, 16, False, Pad.LEFT),
+    (54, "Additional amounts", AN, LLL, 20, False, Pad.LEFT),
+    (55, "ICC system related data", B, LLL, 255, True, Pad.LEFT),
+    (60, "Reserved private: 60.1 type, 60.2 batch, 60.3 network code, 60.4, 60.5", N, LLL, 17, False, Pad.RIGHT),
+    (61, "Original message: batch, STAN, date", N, LLL, 29, False, Pad.RIGHT),
+    # 62 carries working keys (under the TMK) in sign-on answers: kept out of reprs.
+    (62, "Reserved private (keys, terminal data)", B, LLL, 512, True, Pad.LEFT),
+    (63, "Reserved private (operator, card organisation)", ANS, LLL, 163, False, Pad.LEFT),
+    (64, "Message authentication code", B, FIX, 8, False, Pad.LEFT),
+)
+
+RESPONSE_TEXTS = {
+    "00": "Approved",
+    "01": "Refer to card issuer",
+    "03": "Invalid merchant",
+    "04": "Pick up card",
+    "05": "Do not honour",
+    "10": "Partial approval",
+    "11": "Approved (VIP)",
+    "12": "Invalid transaction",
+    "13": "Invalid amount",
+    "14": "Invalid card number",
+    "15": "No such issuer",
+    "22": "Suspected malfunction",
+    "25": "Original transaction not found",
+    "30": "Format error",
+    "33": "Expired card, pick up",
+    "34": "Suspected fraud",
+    "38": "PIN tries exceeded, pick up",
+    "40": "Function not supported",
+    "41": "Lost card",
+    "43": "Stolen card",
+    "45": "Fallback not allowed",
+    "51": "Insufficient funds",
+    "54": "Expired card",
+    "55": "Incorrect PIN",
+    "57": "Not permitted to cardholder",
+    "58": "Not permitted to terminal",
+    "59": "Suspected fraud",
+    "61": "Exceeds amount limit",
+    "62": "Restricted card",
+    "64": "Original amount incorrect",
+    "65": "Exceeds frequency limit",
+    "68": "Response received too late",
+    "75": "PIN tries exceeded",
+    "90": "Cut-off in progress",
+    "91": "Issuer unavailable",
+    "92": "Unable to route",
+    "94": "Duplicate transaction",
+    "96": "System malfunction",
+    "97": "Terminal not registered",
+    "98": "Issuer timed out",
+    "99": "PIN format error",
+    "A0": "MAC error",
+    "A2": "Approved with fault",
+    "A4": "Approved with fault",
+    "A5": "Approved with fault",
+    "A6": "Approved with fault",
+}
+
+
+def _field(number: int, name: str, kind: FieldKind, length: LengthType, max_len: int, sensitive: bool, pad: Pad) -> FieldSpec:
+    if kind in (N, Z):
+        encoding = BCD
+        desc = f"{name}; {_LEFT_ALIGNED if pad is Pad.RIGHT else _RIGHT_ALIGNED}"
+        if kind is Z:
+            desc += "; '=' travels as nibble D"
+    else:
+        encoding = BIN if kind is B else ASCII
+        desc = f"{name}; {'binary' if kind is B else 'ASCII'}"
+    return FieldSpec(
+        number=number,
+        name=name,
+        kind=kind,
+        length=length,
+        max_len=max_len,
+        encoding=encoding,
+        length_encoding=None if length is FIX else BCD,
+        pad=pad,
+        sensitive=sensitive,
+        desc=desc,
+    )
+
+
+def build() -> Profile:
+    return Profile(
+        name="cup",
+        description="UnionPay POS: TPDU, 6-byte header, BCD MTI, binary bitmap, BCD numerics, ECB MAC",
+        fields={row[0]: _field(*row) for row in _LAYOUT},
+        mti_encoding=BCD,
+        bitmap_encoding=BIN,
+        tpdu=True,
+        header_length=6,
+        default_header="603100000000",
+        mac=MacAlgorithm.CUP_ECB,
+        # UnionPay repeats a reversal with the same MTI 0400; advice repeats are 0221.
+        mtis=Mtis(reversal="0400", reversal_repeat="0400", advice="0220", advice_repeat="0221", network="0800"),
+        transactions={
+            TxnKind.BALANCE: TxnSpec("0200", "310000", "00", "01", reversible=False),
+            TxnKind.PREAUTH: TxnSpec("0100", "030000", "06", "10"),
+            TxnKind.PREAUTH_VOID: TxnSpec("0100", "200000", "06", "11"),
+            TxnKind.PREAUTH_COMPLETE: TxnSpec("0200", "000000", "06", "20"),
+            TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0200", "200000", "06", "21"),
+            TxnKind.SALE: TxnSpec("0200", "000000", "00", "22"),
+            TxnKind.VOID: TxnSpec("0200", "200000", "00", "23"),
+            TxnKind.REFUND: TxnSpec("0220", "200000", "00", "25", reversible=False),
+            TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", "30", reversible=False),
+            # 60.3 = 003: sign-on for double-length working keys.
+            TxnKind.SIGN_ON: TxnSpec("0800", None, None, "00", reversible=False, network_code="003"),
+        },
+        entry_modes={
+            EntryMode.MANUAL: "01",
+            EntryMode.SWIPE: "02",
+            EntryMode.CHIP: "05",
+            EntryMode.CONTACTLESS: "07",
+            EntryMode.FALLBACK: "80",
+        },
+        pin_capability=("1", "2"),  # 22.2: 1 = PIN entered, 2 = no PIN
+        # 10 (partial approval) is left out: the terminal cannot complete a partial sale.
+        approved_codes=frozenset({"00", "11", "A2", "A4", "A5", "A6"}),
+        response_texts=RESPONSE_TEXTS,
+        reversal_reasons={
+            "98": "No answer from the host",
+            "96": "Terminal could not record the answer",
+            "A0": "MAC failure on the answer",
+            "06": "Other",
+        },
+        unmacced_mtis=frozenset({"0800", "0810", "0820", "0830"}),
+        # 53: 1 = ISO 9564 format 0 (with PAN), 6 = double-length TDES key, rest reserved.
+        pin_security_info="1600000000000000",
+        local_time_fields=frozenset(),
+    )

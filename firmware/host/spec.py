@@ -1,0 +1,394 @@
+"""Host message layouts as validated data.
+
+A ``Profile`` holds everything that differs between acquirer hosts: the field
+layouts, how the MTI and bitmap are written, whether a TPDU and header come
+first, the MAC algorithm, the message types, and the transaction table. It is
+checked when it is built, so a wrong layout fails at start-up naming the
+field, never half-way through a sale.
+
+The layout is written in the spirit of pyiso8583's spec dicts (one entry per
+field), but typed: ``Profile.pyiso8583_spec`` converts it once into the dict
+pyiso8583 needs, read-only.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+from firmware.errors import ConfigError
+
+__all__ = [
+    "FieldKind",
+    "LengthType",
+    "Encoding",
+    "Pad",
+    "MacAlgorithm",
+    "TxnKind",
+    "EntryMode",
+    "ReversalReason",
+    "FieldSpec",
+    "TxnSpec",
+    "Mtis",
+    "Profile",
+    "CARD_DATA_FIELDS",
+]
+
+# Fields that carry card data or PIN material in every ISO 8583 flavour: PAN,
+# expiry, extended PAN, tracks 2/3/1, PIN block, ICC data. A profile must mark
+# them sensitive (and may mark more, e.g. key blocks).
+CARD_DATA_FIELDS = frozenset({2, 14, 34, 35, 36, 45, 52, 55})
+
+
+class FieldKind(enum.Enum):
+    N = "n"  # digits
+    AN = "an"  # letters, digits and space
+    ANS = "ans"  # printable ASCII
+    B = "b"  # binary, held as upper-case hex text
+    Z = "z"  # track data: digits and '=' (the nibble D in BCD)
+
+
+class LengthType(enum.Enum):
+    FIXED = 0
+    LLVAR = 2  # the number of length digits
+    LLLVAR = 3
+
+
+class Encoding(enum.Enum):
+    BCD = "bcd"
+    ASCII = "ascii"
+    BINARY = "binary"
+
+
+class Pad(enum.Enum):
+    """Where the pad nibble of an odd-length BCD value goes."""
+
+    LEFT = "left"  # right-aligned: 123 -> 01 23
+    RIGHT = "right"  # left-aligned: 021 -> 02 10
+
+
+class MacAlgorithm(enum.Enum):
+    NONE = "none"
+    CUP_ECB = "cup_ecb"  # UnionPay ECB MAC, 8 ASCII hex characters in field 64
+    X919 = "x919"  # ISO 9797-1 alg. 3 / ANSI X9.19 retail MAC, 8 bytes in field 64
+
+
+class TxnKind(str, enum.Enum):
+    """Transaction kinds (values match ``firmware.core.model.Kind``)."""
+
+    SALE = "sale"
+    VOID = "void"
+    REFUND = "refund"
+    PREAUTH = "preauth"
+    PREAUTH_VOID = "preauth_void"
+    PREAUTH_COMPLETE = "preauth_complete"
+    PREAUTH_COMPLETE_VOID = "preauth_complete_void"
+    BALANCE = "balance"
+    OFFLINE_SALE = "offline_sale"
+    SIGN_ON = "sign_on"
+
+
+class EntryMode(str, enum.Enum):
+    """How the card was read (values match ``firmware.core.model.EntryMode``)."""
+
+    SWIPE = "swipe"
+    FALLBACK = "fallback"
+    MANUAL = "manual"
+    CHIP = "chip"
+    CONTACTLESS = "contactless"
+
+
+class ReversalReason(str, enum.Enum):
+    """Why the terminal reverses (field 39 of a reversal), as UnionPay codes them."""
+
+    NO_ANSWER = "98"
+    NOT_RECORDED = "96"  # the terminal could not record the answer
+    MAC_FAILURE = "A0"
+    OTHER = "06"
+
+
+_DIGITS = re.compile(r"\d+")
+_CODE = re.compile(r"[0-9A-Z]{2}")
+
+
+def _bad(text: str, code: str = "config.bad_spec") -> ConfigError:
+    return ConfigError(text, code=code)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One data element. ``max_len`` is characters/digits, or bytes for ``B``.
+
+    For ``B`` in ASCII the value travels as hex text and, as in pyiso8583's
+    ``default_ascii``, a variable length counts those hex characters.
+    """
+
+    number: int
+    name: str
+    kind: FieldKind
+    length: LengthType
+    max_len: int
+    encoding: Encoding
+    length_encoding: Encoding | None = None  # None for FIXED
+    pad: Pad = Pad.LEFT
+    sensitive: bool = False
+    desc: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"field {self.number}"
+        if not isinstance(self.number, int) or not 2 <= self.number <= 128:
+            raise _bad(f"{where}: field numbers run from 2 to 128", "config.bad_field_number")
+        if not self.name:
+            raise _bad(f"{where} has no name")
+        if not isinstance(self.max_len, int) or self.max_len < 1:
+            raise _bad(f"{where}: max_len must be a positive whole number", "config.bad_field_length")
+        allowed = {
+            FieldKind.N: (Encoding.BCD, Encoding.ASCII),
+            FieldKind.Z: (Encoding.BCD, Encoding.ASCII),
+            FieldKind.AN: (Encoding.ASCII,),
+            FieldKind.ANS: (Encoding.ASCII,),
+            FieldKind.B: (Encoding.BINARY, Encoding.ASCII),
+        }[self.kind]
+        if self.encoding not in allowed:
+            raise _bad(
+                f"{where} ({self.name}): {self.kind.value} data cannot be encoded as {self.encoding.value}",
+                "config.bad_field_encoding",
+            )
+        if self.length is LengthType.FIXED:
+            if self.length_encoding is not None:
+                raise _bad(f"{where} ({self.name}) is fixed and takes no length encoding", "config.bad_field_encoding")
+            limit = 999
+        else:
+            if self.length_encoding is None:
+                raise _bad(f"{where} ({self.name}) is variable and needs a length encoding", "config.bad_field_encoding")
+            limit = 10 ** self.length.value - 1
+        if self.wire_units > limit:
+            raise _bad(
+                f"{where} ({self.name}): max_len {self.max_len} does not fit a {self.length.name} length",
+                "config.bad_field_length",
+            )
+        if self.number in CARD_DATA_FIELDS and not self.sensitive:
+            raise _bad(f"{where} ({self.name}) carries card data and must be marked sensitive", "config.not_sensitive")
+
+    @property
+    def is_bcd(self) -> bool:
+        return self.encoding is Encoding.BCD
+
+    @property
+    def wire_units(self) -> int:
+        """The maximum the length prefix can state: nibbles, characters or bytes."""
+        if self.kind is FieldKind.B and self.encoding is Encoding.ASCII:
+            return 2 * self.max_len
+        return self.max_len
+
+    @property
+    def fixed_wire_size(self) -> int | None:
+        """Bytes on the wire of a fixed field (None when variable)."""
+        if self.length is not LengthType.FIXED:
+            return None
+        if self.is_bcd:
+            return (self.max_len + 1) // 2
+        return self.wire_units
+
+    def to_pyiso8583(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"desc": self.desc or self.name, "max_len": self.wire_units}
+        if self.length is LengthType.FIXED:
+            out.update(len_type=0, len_enc="ascii")
+        elif self.length_encoding is Encoding.ASCII:
+            out.update(len_type=self.length.value, len_enc="ascii")
+        else:  # BCD or binary prefix: one byte for LL, two for LLL
+            out.update(len_type=1 if self.length is LengthType.LLVAR else 2,
+                       len_enc="bcd" if self.length_encoding is Encoding.BCD else "b")
+        if self.is_bcd:
+            out.update(data_enc="b", len_count="nibbles")
+            out["left_pad" if self.pad is Pad.LEFT else "right_pad"] = "0"
+        elif self.encoding is Encoding.BINARY:
+            out.update(data_enc="b")
+        else:
+            out.update(data_enc="ascii")
+        return out
+
+
+@dataclass(frozen=True)
+class TxnSpec:
+    """One row of the transaction table: how a kind of transaction is requested."""
+
+    mti: str
+    processing_code: str | None
+    condition_code: str | None
+    type_code: str | None = None  # cup field 60.1
+    reversible: bool = True
+    network_code: str = "000"  # cup field 60.3
+
+
+@dataclass(frozen=True)
+class Mtis:
+    """Message types besides the per-kind requests of the transaction table."""
+
+    reversal: str = "0400"
+    reversal_repeat: str = "0401"
+    advice: str = "0220"
+    advice_repeat: str = "0221"
+    network: str = "0800"
+
+    @staticmethod
+    def response(mti: str) -> str:
+        """The answer's MTI: request + 10; a repeat's answer drops the repeat digit (0221 -> 0230)."""
+        base = mti[:3] + ("0" if mti[3] == "1" else mti[3])
+        return f"{int(base) + 10:04d}"
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """Everything that differs between hosts. Validated when built."""
+
+    name: str
+    description: str
+    fields: Mapping[int, FieldSpec]
+    mti_encoding: Encoding  # BCD (2 bytes) or ASCII (4 bytes)
+    bitmap_encoding: Encoding  # BINARY (8 bytes) or ASCII (16 hex characters)
+    tpdu: bool
+    header_length: int  # bytes after the TPDU, before the MTI
+    default_header: str | None  # as hex digits
+    mac: MacAlgorithm
+    mtis: Mtis
+    transactions: Mapping[TxnKind, TxnSpec]
+    entry_modes: Mapping[EntryMode, str]  # the first two digits of field 22
+    pin_capability: tuple[str, str]  # the third digit of field 22: (PIN entered, no PIN)
+    approved_codes: frozenset[str]
+    response_texts: Mapping[str, str]
+    reversal_reasons: Mapping[str, str] = field(default_factory=dict)
+    unmacced_mtis: frozenset[str] = frozenset({"0800", "0810", "0820", "0830"})
+    pin_security_info: str | None = None  # field 53 sent with a PIN block, if the host wants it
+    local_time_fields: frozenset[int] = frozenset()  # of 7/12/13, those the terminal sends
+    secondary_bitmap: bool = False
+
+    def __post_init__(self) -> None:
+        for attr in ("fields", "transactions", "entry_modes", "response_texts", "reversal_reasons"):
+            object.__setattr__(self, attr, MappingProxyType(dict(getattr(self, attr))))
+        self._validate()
+
+    # -- validation -----------------------------------------------------------
+    def _validate(self) -> None:
+        p = f"profile {self.name}"
+        top = 128 if self.secondary_bitmap else 64
+        for number, spec in self.fields.items():
+            if not isinstance(spec, FieldSpec) or spec.number != number:
+                raise _bad(f"{p}: field {number} is filed under the wrong number")
+            if number > top:
+                raise _bad(f"{p}: field {number} needs a secondary bitmap; fields run from 2 to {top}",
+                           "config.bad_field_number")
+        if self.mti_encoding not in (Encoding.BCD, Encoding.ASCII):
+            raise _bad(f"{p}: the MTI is BCD or ASCII")
+        if self.bitmap_encoding not in (Encoding.BINARY, Encoding.ASCII):
+            raise _bad(f"{p}: the bitmap is binary or ASCII hex")
+        header = self.default_header or ""
+        if self.header_length < 0 or (header and len(header) != 2 * self.header_length):
+            raise _bad(f"{p}: the default header must be {2 * self.header_length} hex digits", "config.bad_header")
+        if self.default_header and not re.fullmatch(r"[0-9A-F]+", self.default_header):
+            raise _bad(f"{p}: the default header must be upper-case hex digits", "config.bad_header")
+        if self.mac is not MacAlgorithm.NONE:
+            mac = self.fields.get(64)
+            if mac is None:
+                raise _bad(f"{p}: field 64 (MAC) is required when the MAC is {self.mac.value}", "config.no_mac_field")
+            if mac.kind is not FieldKind.B or mac.length is not LengthType.FIXED or mac.max_len != 8:
+                raise _bad(f"{p}: field 64 (MAC) must be fixed binary of 8 bytes", "config.no_mac_field")
+            if self.secondary_bitmap:
+                raise _bad(f"{p}: a MAC in field 64 must be the last field, so no secondary bitmap")
+        for required in (3, 4, 11, 39, 41):
+            if required not in self.fields:
+                raise _bad(f"{p}: field {required} is missing", "config.missing_field")
+        for mti in astuple(self.mtis):
+            if not re.fullmatch(r"\d{4}", mti):
+                raise _bad(f"{p}: MTI {mti!r} is not 4 digits", "config.bad_mti")
+        seen: dict[tuple, TxnKind] = {}
+        for kind, txn in self.transactions.items():
+            where = f"{p}: transaction {kind.value}"
+            if not re.fullmatch(r"\d{4}", txn.mti):
+                raise _bad(f"{where}: MTI {txn.mti!r} is not 4 digits", "config.bad_mti")
+            for value, size, label in ((txn.processing_code, 6, "processing code"),
+                                       (txn.condition_code, 2, "condition code"),
+                                       (txn.type_code, 2, "type code"), (txn.network_code, 3, "network code")):
+                if value is not None and not re.fullmatch(rf"\d{{{size}}}", value):
+                    raise _bad(f"{where}: {label} must be {size} digits", "config.bad_txn")
+            key = (txn.mti, txn.processing_code, txn.condition_code)
+            if key in seen:
+                raise _bad(f"{where} cannot be told apart from {seen[key].value}", "config.bad_txn")
+            seen[key] = kind
+        if TxnKind.SALE not in self.transactions:
+            raise _bad(f"{p}: the transaction table has no sale", "config.bad_txn")
+        for mode, digits in self.entry_modes.items():
+            if not re.fullmatch(r"\d{2}", digits):
+                raise _bad(f"{p}: entry mode {mode.value} must map to 2 digits", "config.bad_entry_mode")
+        if len(self.pin_capability) != 2 or not all(re.fullmatch(r"\d", d) for d in self.pin_capability):
+            raise _bad(f"{p}: pin_capability is two single digits", "config.bad_entry_mode")
+        for code in (*self.response_texts, *self.reversal_reasons, *self.approved_codes):
+            if not _CODE.fullmatch(code):
+                raise _bad(f"{p}: response code {code!r} is not 2 letters or digits", "config.bad_response_code")
+        if not self.approved_codes <= set(self.response_texts):
+            raise _bad(f"{p}: every approved code needs a response text", "config.bad_response_code")
+        if self.pin_security_info is not None and 53 not in self.fields:
+            raise _bad(f"{p}: pin_security_info needs field 53", "config.missing_field")
+        missing = self.local_time_fields - set(self.fields)
+        if missing or not self.local_time_fields <= {7, 12, 13}:
+            raise _bad(f"{p}: local time fields are among 7, 12, 13 and defined", "config.missing_field")
+
+    # -- derived ----------------------------------------------------------------
+    @cached_property
+    def sensitive_fields(self) -> frozenset[int]:
+        return frozenset(n for n, s in self.fields.items() if s.sensitive) | CARD_DATA_FIELDS
+
+    @cached_property
+    def mti_size(self) -> int:
+        return 2 if self.mti_encoding is Encoding.BCD else 4
+
+    @cached_property
+    def bitmap_size(self) -> int:
+        return 8 if self.bitmap_encoding is Encoding.BINARY else 16
+
+    @cached_property
+    def prefix_size(self) -> int:
+        """Bytes before the MTI: TPDU and header."""
+        return (5 if self.tpdu else 0) + self.header_length
+
+    @cached_property
+    def mac_wire_size(self) -> int:
+        spec = self.fields.get(64)
+        return (spec.fixed_wire_size or 0) if spec else 0
+
+    @cached_property
+    def pyiso8583_spec(self) -> Mapping[str, Mapping[str, Any]]:
+        """The pyiso8583 spec dict for the body (MTI onwards), built once, read-only."""
+        bitmap = {"data_enc": "b" if self.bitmap_encoding is Encoding.BINARY else "ascii", "len_enc": "ascii",
+                  "len_type": 0, "max_len": self.bitmap_size, "desc": "Bitmap"}
+        spec: dict[str, Mapping[str, Any]] = {
+            "h": MappingProxyType({"data_enc": "ascii", "len_enc": "ascii", "len_type": 0, "max_len": 0, "desc": "Header"}),
+            "t": MappingProxyType({"data_enc": "b" if self.mti_encoding is Encoding.BCD else "ascii", "len_enc": "ascii",
+                                   "len_type": 0, "max_len": self.mti_size, "desc": "Message Type"}),
+            "p": MappingProxyType(bitmap),
+            "1": MappingProxyType(dict(bitmap, desc="Bitmap, Secondary")),
+        }
+        for number, fs in self.fields.items():
+            spec[str(number)] = MappingProxyType(fs.to_pyiso8583())
+        return MappingProxyType(spec)
+
+    def kind_of(self, mti: str, processing_code: str | None, condition_code: str | None) -> TxnKind | None:
+        """Which transaction a request is, from the table (``None`` when unknown)."""
+        for kind, txn in self.transactions.items():
+            if (txn.mti, txn.processing_code, txn.condition_code) == (mti, processing_code, condition_code):
+                return kind
+        return None
+
+    def kind_of_type_code(self, type_code: str) -> TxnKind | None:
+        for kind, txn in self.transactions.items():
+            if txn.type_code == type_code:
+                return kind
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Profile {self.name}: {len(self.fields)} fields, MAC {self.mac.value}>"

@@ -1,0 +1,181 @@
+"""The host simulator's own book: every message received, and the financial postings.
+
+One SQLite file in WAL mode (``":memory:"`` for benches). No clear PAN is
+ever stored: a masked PAN (first 6 / last 4) is enough to read the book, and
+the simulator needs no card identity (duplicates are terminal + STAN + date).
+
+Query methods return plain dicts so tests, tools and ``to_json()`` need no
+knowledge of the schema.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import StorageError
+
+__all__ = ["Ledger", "PostingStatus"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    mti TEXT NOT NULL,
+    stan TEXT,
+    terminal_id TEXT,
+    host_date TEXT,
+    amount INTEGER,
+    pan_masked TEXT,
+    response_code TEXT,
+    action TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS postings (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    stan TEXT NOT NULL,
+    txn_date TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT,
+    pan_masked TEXT,
+    rrn TEXT,
+    auth_code TEXT,
+    response_code TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'reversed')),
+    reversals INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (terminal_id, stan, txn_date)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class PostingStatus(str, enum.Enum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    REVERSED = "reversed"
+
+
+class Ledger:
+    """Thread-safe; each call is one transaction."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            raise StorageError("the host simulator ledger could not be opened", code="hostsim.ledger") from None
+        self._lock = threading.RLock()
+
+    # -- writing -------------------------------------------------------------
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).lastrowid or 0
+
+    def record_message(self, *, received_at: str, mti: str, stan: str | None, terminal_id: str | None,
+                       host_date: str | None, amount: int | None, pan_masked: str | None,
+                       response_code: str | None, action: str) -> None:
+        self._write(
+            "INSERT INTO messages (received_at, mti, stan, terminal_id, host_date, amount, pan_masked, response_code,"
+            " action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (received_at, mti, stan, terminal_id, host_date, amount, pan_masked, response_code, action),
+        )
+
+    def add_posting(self, *, kind: str, terminal_id: str, stan: str, txn_date: str, amount: int, currency: str | None,
+                    pan_masked: str | None, rrn: str | None, auth_code: str | None, response_code: str,
+                    status: PostingStatus, when: str) -> int:
+        return self._write(
+            "INSERT INTO postings (kind, terminal_id, stan, txn_date, amount, currency, pan_masked, rrn, auth_code,"
+            " response_code, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (kind, terminal_id, stan, txn_date, amount, currency, pan_masked, rrn, auth_code, response_code,
+             PostingStatus(status).value, when, when),
+        )
+
+    def set_status(self, posting_id: int, status: PostingStatus, when: str) -> None:
+        self._write("UPDATE postings SET status = ?, updated_at = ? WHERE id = ?",
+                    (PostingStatus(status).value, when, posting_id))
+
+    def bump(self, posting_id: int, counter: str, when: str) -> None:
+        """Count one more reversal or duplicate seen for a posting."""
+        if counter not in ("reversals", "duplicates"):
+            raise ValueError(f"no posting counter {counter!r}")
+        self._write(f"UPDATE postings SET {counter} = {counter} + 1, updated_at = ? WHERE id = ?", (when, posting_id))
+
+    def next_value(self, name: str) -> int:
+        """The next value of a named counter (1, 2, ...), durable."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)", (name,))
+                self._db.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (name,))
+                value = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return int(value)
+
+    # -- reading -------------------------------------------------------------
+    def _rows(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self._db.execute(sql, args).fetchall()]
+
+    def posting(self, terminal_id: str, stan: str, txn_date: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM postings WHERE terminal_id = ? AND stan = ? AND txn_date = ?",
+                          (terminal_id, stan, txn_date))
+        return rows[0] if rows else None
+
+    def posting_for_reversal(self, terminal_id: str, stan: str, amount: int) -> dict[str, Any] | None:
+        """The latest posting a reversal of (terminal, STAN, amount) refers to."""
+        rows = self._rows("SELECT * FROM postings WHERE terminal_id = ? AND stan = ? AND amount = ?"
+                          " ORDER BY id DESC LIMIT 1", (terminal_id, stan, amount))
+        return rows[0] if rows else None
+
+    def postings(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM postings ORDER BY id")
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM messages ORDER BY id")
+
+    def summary(self) -> dict[str, int]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) AS postings,"
+                " COALESCE(SUM(status = 'approved'), 0) AS approved,"
+                " COALESCE(SUM(status = 'declined'), 0) AS declined,"
+                " COALESCE(SUM(status = 'reversed'), 0) AS reversed,"
+                " COALESCE(SUM(CASE WHEN status = 'approved' THEN amount ELSE 0 END), 0) AS approved_amount,"
+                " COALESCE(SUM(reversals), 0) AS reversals_seen,"
+                " COALESCE(SUM(duplicates), 0) AS duplicates_seen FROM postings"
+            ).fetchone()
+            messages = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        return {"messages": int(messages), **{k: int(row[k]) for k in row.keys()}}
+
+    def to_json(self) -> str:
+        return json.dumps({"summary": self.summary(), "postings": self.postings(), "messages": self.messages()},
+                          indent=2)
+
+    # -- lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Ledger {self.path}>"

@@ -1,0 +1,254 @@
+"""The simulated acquirer host, sans-IO: a request payload in, an ``Answer`` out.
+
+``HostProcessor.respond`` is the ``InProcessHost`` protocol of ``hal.base``: the
+``sim://`` link calls it in-process, and ``server.HostSimServer`` puts it behind
+a real socket. Per request it:
+
+1. decodes (undecodable: recorded, no answer; only the error code is logged);
+2. picks the first matching rule (no rule: approve);
+3. checks the MAC (wrong or missing: answer ``A0``, post nothing);
+4. routes by MTI: sign-on, reversal, advice, or financial request, where it
+   checks duplicates (terminal + STAN + date: ``94``), the PIN block (``99``,
+   or ``55`` against a rule's ``pin``) and posts to the ledger;
+5. shapes the answer as the rule says (delay, drop, close, bad MAC, garbage,
+   wrong STAN/amount/MTI).
+
+DROP, CLOSE, BAD_MAC, GARBAGE and WRONG_* still post: the host did its work
+and the answer was lost or spoiled on the way, which is exactly the case the
+terminal's reversal exists for.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crypto.des import TdesEcb
+from crypto.secrets import SecretKey, mask_pan
+from firmware.errors import ConfigError, CryptoError, ProtocolError
+from firmware.host.codec import Message, decode, encode
+from firmware.host.mac import mac_key_for
+from firmware.host.messages import build_response, kind_of
+from firmware.host.profiles import get_profile
+from firmware.host.spec import Encoding, MacAlgorithm, Mtis, Profile
+from firmware.hostsim.ledger import Ledger, PostingStatus
+from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
+
+__all__ = ["Answer", "HostProcessor"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the host does about one request (``hal.base.HostAnswerLike``)."""
+
+    payload: bytes | None  # None: stay silent
+    delay: float = 0.0  # seconds before answering (or closing)
+    close: bool = False  # close the connection instead of answering
+
+
+@dataclass
+class _Outcome:
+    response: Message | None
+    code: str | None
+    action: str
+
+
+class HostProcessor:
+    """A deterministic acquirer host. Not thread-safe: callers serialise (the server holds a lock)."""
+
+    def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
+                 ledger: Ledger | None = None, rules: RuleBook | None = None,
+                 clock: Callable[[], datetime] = datetime.now) -> None:
+        self.profile = get_profile(profile)
+        if self.profile.mac is MacAlgorithm.X919 and isinstance(mac_key, TdesEcb):
+            raise ConfigError("the X9.19 MAC needs the MAC key or a RetailMacKey", code="config.bad_key")
+        # A clear key becomes the profile's MAC context once, not per message.
+        self.mac_key = mac_key_for(self.profile, mac_key) if isinstance(mac_key, (SecretKey, bytes)) else mac_key
+        self.pin_key = pin_key
+        self.ledger = ledger if ledger is not None else Ledger(":memory:")
+        self.rules = rules if rules is not None else RuleBook()
+        self.clock = clock
+
+    # -- entry point -------------------------------------------------------------
+    def respond(self, payload: bytes) -> Answer:
+        now = self.clock()
+        stamp = now.isoformat(timespec="seconds")
+        failure = None
+        try:
+            request = decode(self.profile, payload, mac_key=self.mac_key)
+        except ProtocolError as exc:
+            failure = exc.code
+        if failure is not None:
+            log.warning("host-sim: undecodable request (%s)", failure)
+            self.ledger.record_message(received_at=stamp, mti="????", stan=None, terminal_id=None,
+                                       host_date=now.strftime("%m%d"), amount=None, pan_masked=None,
+                                       response_code=None, action=f"undecodable ({failure})")
+            return Answer(None)
+
+        f = request.fields
+        facts = RequestFacts(request.mti, _int(f.get(4)), _int(f.get(11)), kind_of(self.profile, request))
+        rule = self.rules.match(facts)
+        behaviour = rule.behaviour if rule else Behaviour.APPROVE
+        outcome = self._process(request, facts, rule, now)
+        action = outcome.action
+        if behaviour not in (Behaviour.APPROVE, Behaviour.DECLINE):
+            action += f"; {behaviour.value}"
+        self.ledger.record_message(received_at=stamp, mti=request.mti, stan=f.get(11), terminal_id=f.get(41),
+                                   host_date=now.strftime("%m%d"), amount=facts.amount,
+                                   pan_masked=_masked_pan(request), response_code=outcome.code, action=action)
+        log.info("host-sim: %s STAN %s -> %s (%s)", request.mti, f.get(11), outcome.code, action)
+        return self._shape(request, outcome.response, rule)
+
+    # -- routing ---------------------------------------------------------------------
+    def _process(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> _Outcome:
+        p, m = self.profile, self.profile.mtis
+        if self._mac_required(request) and request.mac_ok is not True:
+            return self._answer(request, "A0", now, "bad MAC, not posted")
+        if request.mti == m.network:
+            code = rule.code if _declines(rule) else "00"
+            return self._answer(request, code, now, "sign-on")
+        if request.mti in (m.reversal, m.reversal_repeat):
+            return self._reversal(request, facts, rule, now)
+        if request.mti in (m.advice, m.advice_repeat):
+            return self._financial(request, facts, rule, now, advice=True)
+        if request.mti in {t.mti for t in p.transactions.values()}:
+            return self._financial(request, facts, rule, now, advice=False)
+        return self._answer(request, "40", now, "message type not supported")
+
+    def _mac_required(self, request: Message) -> bool:
+        return (self.mac_key is not None and self.profile.mac is not MacAlgorithm.NONE
+                and request.mti not in self.profile.unmacced_mtis)
+
+    def _answer(self, request: Message, code: str, now: datetime, action: str, *,
+                rrn: str | None = None, auth_code: str | None = None) -> _Outcome:
+        response = build_response(self.profile, request, response_code=code, rrn=rrn, auth_code=auth_code, when=now)
+        return _Outcome(response, code, action)
+
+    def _financial(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime,
+                   *, advice: bool) -> _Outcome:
+        f = request.fields
+        if any(n not in f for n in (3, 4, 11, 41)):
+            return self._answer(request, "30", now, "format error: a mandatory field is missing")
+        if facts.kind is None:
+            return self._answer(request, "12", now, "unknown transaction")
+        stamp = now.isoformat(timespec="seconds")
+        date = f.get(13) or now.strftime("%m%d")
+        existing = self.ledger.posting(f[41], f[11], date)
+        if existing is not None:
+            self.ledger.bump(existing["id"], "duplicates", stamp)
+            if advice:
+                return self._answer(request, "00", now, "advice repeat, already posted", rrn=existing["rrn"])
+            return self._answer(request, "94", now, "duplicate, not posted again")
+        if advice:
+            if _declines(rule):
+                return self._answer(request, rule.code, now, "advice declined by rule, not posted")
+            code = "00"
+        else:
+            code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
+        approved = code in self.profile.approved_codes
+        rrn = f"{self.ledger.next_value('rrn'):012d}"
+        auth = f"{self.ledger.next_value('auth'):06d}" if approved and not advice else None
+        self.ledger.add_posting(
+            kind=facts.kind.value, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
+            currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=auth, response_code=code,
+            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
+        )
+        what = "advice posted" if advice else ("approved" if approved else "declined")
+        return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
+
+    def _reversal(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> _Outcome:
+        if _declines(rule):
+            return self._answer(request, rule.code, now, "reversal declined by rule, not applied")
+        f = request.fields
+        stamp = now.isoformat(timespec="seconds")
+        posting = None
+        if 11 in f and 41 in f and facts.amount is not None:
+            posting = self.ledger.posting_for_reversal(f[41], f[11], facts.amount)
+        if posting is None:
+            return self._answer(request, "00", now, "reversal of an unknown original, acknowledged")
+        self.ledger.bump(posting["id"], "reversals", stamp)
+        if posting["status"] == PostingStatus.REVERSED.value:
+            return self._answer(request, "00", now, "reversal repeat, already applied")
+        if posting["status"] == PostingStatus.DECLINED.value:
+            return self._answer(request, "00", now, "reversal of a declined transaction, nothing to undo")
+        self.ledger.set_status(posting["id"], PostingStatus.REVERSED, stamp)
+        return self._answer(request, "00", now, "reversed")
+
+    # -- PIN ---------------------------------------------------------------------------
+    def _pin_verdict(self, request: Message, rule: Rule | None) -> str | None:
+        """``99`` for a PIN block that is not ISO 0 for this PAN, ``55`` for the wrong PIN, else None."""
+        f = request.fields
+        expected = rule.pin if rule is not None else None
+        if 52 not in f:
+            return "55" if expected is not None else None
+        pan = f.get(2) or f.get(35, "").partition("=")[0]
+        if not pan or self.pin_key is None:
+            return "99"
+        from crypto.pinblock import decrypt_iso0
+
+        try:
+            pin = decrypt_iso0(bytes.fromhex(f[52]), pan, self.pin_key)
+        except (CryptoError, ValueError):
+            return "99"
+        if expected is not None and not hmac.compare_digest(pin, expected.encode("ascii")):
+            return "55"
+        return None
+
+    # -- shaping the answer --------------------------------------------------------
+    def _shape(self, request: Message, response: Message | None, rule: Rule | None) -> Answer:
+        if response is None:
+            return Answer(None)
+        behaviour = rule.behaviour if rule else Behaviour.APPROVE
+        f = response.fields
+        if behaviour is Behaviour.WRONG_STAN and 11 in f:
+            f[11] = f"{int(f[11]) % 999999 + 1:06d}"
+        elif behaviour is Behaviour.WRONG_AMOUNT:
+            f[4] = f"{(int(f.get(4, '0')) + 1) % 10**12:012d}"
+        elif behaviour is Behaviour.WRONG_MTI:
+            response.mti = Mtis.response(response.mti)  # e.g. 0210 -> 0220: not an answer to 0200
+        payload = encode(self.profile, response, mac_key=self.mac_key)
+        if behaviour is Behaviour.BAD_MAC:
+            payload = self._spoil_mac(payload)
+        elif behaviour is Behaviour.GARBAGE:
+            payload = payload[: self.profile.prefix_size] + b"\xee" * 16  # TPDU/header kept, MTI not digits
+        if behaviour is Behaviour.DROP:
+            return Answer(None)
+        if behaviour is Behaviour.CLOSE:
+            return Answer(None, close=True)
+        return Answer(payload, delay=float(rule.seconds) if behaviour is Behaviour.DELAY else 0.0)
+
+    def _spoil_mac(self, payload: bytes) -> bytes:
+        """The same answer with a MAC that does not verify (still well-formed)."""
+        width = self.profile.mac_wire_size
+        if not width or self.mac_key is None:
+            return payload
+        head, mac = payload[:-width], bytearray(payload[-width:])
+        if self.profile.fields[64].encoding is Encoding.ASCII:
+            mac[0] = ord("1") if mac[0] == ord("0") else ord("0")
+        else:
+            mac[0] ^= 0x01
+        return head + bytes(mac)
+
+    def __repr__(self) -> str:
+        return f"<HostProcessor {self.profile.name}, {len(self.rules)} rules>"
+
+
+def _declines(rule: Rule | None) -> bool:
+    return rule is not None and rule.behaviour is Behaviour.DECLINE
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _masked_pan(request: Message) -> str | None:
+    f = request.fields
+    pan = f.get(2) or f.get(35, "").partition("=")[0]
+    return mask_pan(pan) if pan and pan.isdigit() else None
+
