@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import deque
 from datetime import datetime
 
 from crypto.keys import KeyUsage
@@ -19,7 +20,7 @@ from firmware.errors import LinkError
 from firmware.host.messages import CardData, EntryMode, TxnData, TxnKind
 from hal.framing import FrameBuffer, frame
 
-__all__ = ["LAB_PAN", "LAB_EXPIRY", "LAB_PIN", "lab_card", "lab_txn", "exchange", "read_frame"]
+__all__ = ["LAB_PAN", "LAB_EXPIRY", "LAB_PIN", "lab_card", "lab_txn", "exchange", "read_frame", "FrameReader"]
 
 LAB_PAN = "6212345678901234569"
 LAB_EXPIRY = "3012"
@@ -46,24 +47,35 @@ def lab_txn(*, amount: int = 100, stan: int = 1, batch: int = 1, kind: TxnKind =
                    entry_mode=entry_mode, pin_entered=pin_entered)
 
 
-def read_frame(sock: socket.socket, timeout: float = 5.0, buffer: FrameBuffer | None = None) -> bytes | None:
-    """The next whole frame's payload; ``None`` when the peer closed first.
+class FrameReader:
+    """Whole frames from one socket, in order, keeping any that arrived together with another."""
 
-    Raises ``TimeoutError`` (``socket.timeout``) when nothing whole arrives in ``timeout``.
-    """
-    buffer = buffer or FrameBuffer()
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no whole frame in time")
-        sock.settimeout(left)
-        data = sock.recv(4096)
-        if not data:
-            return None
-        payloads = buffer.feed(data)
-        if payloads:
-            return payloads[0]
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = FrameBuffer()
+        self._ready: deque[bytes] = deque()
+
+    def read(self, timeout: float = 5.0) -> bytes | None:
+        """The next whole frame's payload; ``None`` when the peer closed first.
+
+        Raises ``TimeoutError`` when nothing whole arrives in ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while not self._ready:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no whole frame in time")
+            self.sock.settimeout(left)
+            data = self.sock.recv(4096)
+            if not data:
+                return None
+            self._ready.extend(self._buffer.feed(data))
+        return self._ready.popleft()
+
+
+def read_frame(sock: socket.socket, timeout: float = 5.0) -> bytes | None:
+    """One frame from a socket that carries only one answer; use ``FrameReader`` for more."""
+    return FrameReader(sock).read(timeout)
 
 
 def exchange(address: tuple[str, int], payload: bytes, timeout: float = 5.0) -> bytes | None:

@@ -8,10 +8,10 @@ import time
 import pytest
 
 from firmware.errors import LinkError
-from firmware.hostsim.lab import exchange, read_frame
+from firmware.hostsim.lab import FrameReader, exchange, read_frame
 from firmware.hostsim.rules import Behaviour, Rule
 from firmware.hostsim.server import HostSimServer
-from hal.framing import FrameBuffer, frame
+from hal.framing import frame
 
 
 @pytest.fixture
@@ -35,11 +35,11 @@ def test_several_requests_on_one_connection_split_anyhow(server, cup_term):
     first, second = frame(cup_term.sale(stan=1)), frame(cup_term.sale(stan=2))
     stream = first + second
     with _connect(server) as sock:
-        buffer = FrameBuffer()
+        reader = FrameReader(sock)
         sock.sendall(stream[:3])
         sock.sendall(stream[3:len(first) + 7])
         sock.sendall(stream[len(first) + 7 :])
-        replies = [cup_term.read(read_frame(sock, buffer=buffer)) for _ in range(2)]
+        replies = [cup_term.read(reader.read()) for _ in range(2)]
     assert [r.stan for r in replies] == [1, 2]
 
 
@@ -54,12 +54,12 @@ def test_delay_holds_the_answer_back(server, cup_term, rules):
 def test_drop_answers_nothing_and_keeps_the_connection(server, cup_term, rules):
     rules.push(Rule(Behaviour.DROP, times=1))
     with _connect(server) as sock:
-        buffer = FrameBuffer()
+        reader = FrameReader(sock)
         sock.sendall(frame(cup_term.sale(stan=1)))
         with pytest.raises(TimeoutError):
-            read_frame(sock, timeout=0.3, buffer=buffer)
+            reader.read(timeout=0.3)
         sock.sendall(frame(cup_term.sale(stan=2)))
-        assert cup_term.read(read_frame(sock, buffer=buffer)).stan == 2
+        assert cup_term.read(reader.read()).stan == 2
 
 
 def test_close_closes_without_answering(server, cup_term, rules):
@@ -121,3 +121,14 @@ def test_a_processor_error_drops_only_that_connection(caplog):
         assert exchange(server.address, b"\x60anything") is None
         assert exchange(server.address, b"\x60again") is None  # still listening
     assert any("host.bad_field" in r.getMessage() for r in caplog.records)
+
+
+def test_frame_reader_keeps_a_frame_that_arrived_with_another():
+    import socket
+
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(frame(b"first") + frame(b"second"))  # one write, one recv on the other side
+        reader = FrameReader(b)
+        assert reader.read(timeout=1) == b"first"
+        assert reader.read(timeout=1) == b"second"
