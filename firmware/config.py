@@ -1,0 +1,240 @@
+"""The configuration file: one TOML document, validated against documented keys.
+
+The schema *is* the dataclasses below: each field carries its default, its
+documentation and (optionally) a check. Loading walks them, so validation,
+defaults, the README's key table (``posterm config docs``) and the code that
+reads the values cannot disagree. An unknown section or key, or a value of the
+wrong form, raises ``ConfigError`` naming the key and the expected form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import ConfigError
+
+__all__ = ["Config", "load_config", "parse_config", "config_docs", "DEFAULT_PATH"]
+
+DEFAULT_PATH = Path("/etc/posterm/posterm.toml")
+
+
+def setting(default: Any, doc: str, *, check: Callable[[Any], str | None] | None = None, form: str = "") -> Any:
+    """A documented configuration key. ``check`` returns an error text or None."""
+    factory = (lambda: list(default)) if isinstance(default, list) else None
+    meta = {"doc": doc, "check": check, "form": form}
+    if factory:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _digits(n: int) -> Callable[[Any], str | None]:
+    return lambda v: None if re.fullmatch(rf"\d{{{n}}}", v) else f"{n} digits"
+
+
+def _length(lo: int, hi: int) -> Callable[[Any], str | None]:
+    return lambda v: None if lo <= len(v) <= hi and v.isprintable() else f"{lo} to {hi} printable characters"
+
+
+def _at_least(lo: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= lo else f"a number no less than {lo}"
+
+
+def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
+    return lambda v: None if lo <= v <= hi else f"a number from {lo} to {hi}"
+
+
+def _url(v: str) -> str | None:
+    return None if "://" in v else "a device URL such as sim:// or tcp://host:port"
+
+
+def _copies(v: list) -> str | None:
+    allowed = ("merchant", "cardholder")
+    bad = [c for c in v if c not in allowed]
+    return f"a list drawn from {allowed}" if bad or len(set(v)) != len(v) else None
+
+
+def _level(v: str) -> str | None:
+    return None if v in ("debug", "info", "warning", "error") else "debug, info, warning or error"
+
+
+@dataclass(frozen=True)
+class TerminalSection:
+    terminal_id: str = setting("12345678", "Card acceptor terminal ID (field 41)", check=_length(8, 8))
+    merchant_id: str = setting("123456789012345", "Card acceptor ID code (field 42)", check=_length(15, 15))
+    merchant_name: str = setting("POSTERM DEMO SHOP", "Printed at the top of every receipt", check=_length(1, 40))
+    operator: str = setting("01", "Operator number printed on receipts", check=_length(1, 3))
+    currency: str = setting("156", "ISO 4217 numeric currency code (field 49)", check=_digits(3))
+    currency_symbol: str = setting("CNY", "Currency shown on the display and receipts", check=_length(1, 4))
+    currency_exponent: int = setting(2, "Digits after the decimal point of the currency", check=_between(0, 3))
+
+
+@dataclass(frozen=True)
+class StorageSection:
+    data_dir: str = setting(
+        "/var/lib/posterm", "Directory holding the database, key files (mode 0600) and log", check=_length(1, 4096)
+    )
+
+
+@dataclass(frozen=True)
+class DevicesSection:
+    reader: str = setting("sim://", "Magstripe reader URL", check=_url)
+    pinpad: str = setting("sim://", "PIN pad URL", check=_url)
+    printer: str = setting("sim://", "Receipt printer URL", check=_url)
+    display: str = setting("sim://", "Display URL", check=_url)
+    link: str = setting("sim://", "Host link URL (sim:// is the built-in host simulator in-process)", check=_url)
+
+
+@dataclass(frozen=True)
+class HostSection:
+    profile: str = setting("cup", "Message profile: cup (UnionPay style) or iso87", check=lambda v: None if v in ("cup", "iso87") else "cup or iso87")
+    tpdu_destination: str = setting("0003", "TPDU destination address (NII), 4 digits", check=_digits(4))
+    tpdu_source: str = setting("0000", "TPDU source address, 4 digits", check=_digits(4))
+    header: str = setting("", "Message header digits; empty for the profile's default", check=lambda v: None if re.fullmatch(r"\d*", v) else "digits")
+    connect_timeout: float = setting(10.0, "Seconds to wait for the link to connect", check=_between(0.05, 120))
+    response_timeout: float = setting(30.0, "Seconds to wait for the host's answer before reversing", check=_between(0.05, 300))
+    reversal_retries: int = setting(3, "Attempts to deliver a reversal per connection before alerting", check=_between(1, 20))
+    upload_interval: float = setting(60.0, "Seconds between idle retries of pending reversals and advices", check=_between(0.05, 86400))
+
+
+@dataclass(frozen=True)
+class OfflineSection:
+    enabled: bool = setting(True, "Approve sales offline when the host cannot be reached")
+    floor_limit: int = setting(50000, "Largest amount approved offline, in minor units", check=_at_least(0))
+    max_count: int = setting(50, "Most sales stored offline at once", check=_at_least(0))
+    max_amount: int = setting(500000, "Largest total of sales stored offline, in minor units", check=_at_least(0))
+    max_age_hours: float = setting(72.0, "No new offline approval once the oldest stored sale is older than this", check=_at_least(0))
+
+
+@dataclass(frozen=True)
+class SaleSection:
+    max_amount: int = setting(99999999, "Largest amount a sale accepts, in minor units", check=_between(1, 999999999999))
+    input_timeout: float = setting(60.0, "Seconds to wait for amount, card or PIN before giving up", check=_between(0.05, 600))
+    pin_required: bool = setting(True, "Ask for a PIN on every sale (a card's service code may still require one)")
+
+
+@dataclass(frozen=True)
+class ReceiptsSection:
+    copies: list = setting(["merchant", "cardholder"], "Copies printed after an approval, in order", check=_copies)
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = setting("info", "Log level: debug, info, warning or error", check=_level)
+    file: str = setting("", "Log file; empty writes to standard error (journald under systemd)")
+
+
+@dataclass(frozen=True)
+class Config:
+    terminal: TerminalSection = field(default_factory=TerminalSection)
+    storage: StorageSection = field(default_factory=StorageSection)
+    devices: DevicesSection = field(default_factory=DevicesSection)
+    host: HostSection = field(default_factory=HostSection)
+    offline: OfflineSection = field(default_factory=OfflineSection)
+    sale: SaleSection = field(default_factory=SaleSection)
+    receipts: ReceiptsSection = field(default_factory=ReceiptsSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir)
+
+    def replace(self, overrides: Mapping[str, Mapping[str, Any]]) -> Config:
+        """A copy with ``{"section": {"key": value}}`` overrides, validated like a file."""
+        merged = as_dict(self)
+        for section, values in overrides.items():
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"[{section}] must be a table", code="config.bad_value")
+            merged.setdefault(section, {}).update(values)
+        return parse_config(merged, source="overrides")
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+_TYPE_FORMS = {str: "text in quotes", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
+
+
+def _convert(where: str, kind: type, value: Any, meta: Mapping[str, Any]) -> Any:
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(
+            f"{where} must be {_TYPE_FORMS.get(kind, kind.__name__)}, got {type(value).__name__}",
+            code="config.bad_value",
+        )
+    check = meta.get("check")
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{where} must be {problem}, got {value!r}", code="config.bad_value")
+    return value
+
+
+def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Config:
+    sections = _sections()
+    unknown = sorted(set(doc) - set(sections))
+    if unknown:
+        raise ConfigError(
+            f"unknown section [{unknown[0]}] in {source}; expected one of {', '.join(sections)}",
+            code="config.unknown_key",
+        )
+    built: dict[str, Any] = {}
+    for name, cls in sections.items():
+        values = doc.get(name, {})
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{name}] in {source} must be a table", code="config.bad_value")
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        bad = sorted(set(values) - set(fields))
+        if bad:
+            raise ConfigError(
+                f"unknown key {name}.{bad[0]} in {source}; [{name}] takes {', '.join(fields)}",
+                code="config.unknown_key",
+            )
+        built[name] = cls(
+            **{k: _convert(f"{name}.{k}", hints[k], v, fields[k].metadata) for k, v in values.items()}
+        )
+    return Config(**built)
+
+
+def load_config(path: Path | str | None) -> Config:
+    """Read and validate a TOML file. ``None`` gives the documented defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist", code="config.missing") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read configuration file {path}: {e.strerror}", code="config.unreadable") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}", code="config.syntax") from None
+    return parse_config(doc, source=str(path))
+
+
+def as_dict(config: Config) -> dict[str, dict[str, Any]]:
+    return {name: dataclasses.asdict(getattr(config, name)) for name in _sections()}
+
+
+def config_docs() -> str:
+    """The Markdown table of every key, as the README shows it."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for name, cls in _sections().items():
+        default = cls()
+        for f in dataclasses.fields(cls):
+            value = getattr(default, f.name)
+            shown = repr(value).replace("'", '"') if not isinstance(value, bool) else str(value).lower()
+            rows.append(f"| `{name}.{f.name}` | `{shown}` | {f.metadata['doc']} |")
+    return "\n".join(rows) + "\n"

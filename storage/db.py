@@ -1,0 +1,95 @@
+"""Opening the database durably, and turning SQLite failures into StorageError.
+
+Every commit that matters is fsync'd: the database runs in WAL mode with
+``synchronous=FULL`` and ``secure_delete=ON``, and ``open_database`` reads each
+setting back and refuses to run if the file system did not honour it (WAL is
+unavailable on some network and FUSE mounts, for example).
+
+Hot-path statements use the standard ``sqlite3`` module directly; sqlite-utils
+is imported only when a migration has to run (see ``migrations.py``), which
+keeps about 0.1 s of imports (1 s or more on a Pi Zero) off every start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from firmware.errors import StorageError
+
+__all__ = ["open_database", "transaction", "storage_error", "DURABLE_PRAGMAS"]
+
+log = logging.getLogger(__name__)
+
+# pragma -> the value it must read back as
+DURABLE_PRAGMAS = {
+    "journal_mode": ("wal", "wal"),
+    "synchronous": ("FULL", 2),
+    "secure_delete": ("ON", 1),
+    "foreign_keys": ("ON", 1),
+}
+
+
+def storage_error(exc: sqlite3.Error, doing: str) -> StorageError:
+    """Map a sqlite3 exception to a StorageError with a code an operator can act on."""
+    text = str(exc).lower()
+    code = getattr(exc, "sqlite_errorname", "")
+    if "full" in text or code == "SQLITE_FULL":
+        return StorageError(f"storage is full while {doing}; free space to resume sales", code="storage.full")
+    if "readonly" in text or "read-only" in text or code.startswith("SQLITE_READONLY"):
+        return StorageError(f"storage is read-only while {doing}", code="storage.read_only")
+    if "locked" in text or "busy" in text:
+        return StorageError(f"storage is locked by another process while {doing}", code="storage.locked")
+    if "malformed" in text or "not a database" in text or code in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+        return StorageError(f"the database is damaged ({doing})", code="storage.corrupt")
+    if "disk i/o" in text or code.startswith("SQLITE_IOERR"):
+        return StorageError(f"storage input/output error while {doing}", code="storage.io")
+    return StorageError(f"storage failed while {doing}: {exc.__class__.__name__}", code="storage.failed")
+
+
+def open_database(path: Path | str) -> sqlite3.Connection:
+    """Open (creating if needed) a database file with the durable settings checked."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    except (sqlite3.Error, OSError) as e:
+        raise StorageError(f"cannot open the database {path}: {e.__class__.__name__}", code="storage.open") from None
+    try:
+        for pragma, (value, expected) in DURABLE_PRAGMAS.items():
+            conn.execute(f"PRAGMA {pragma}={value}")
+            got = conn.execute(f"PRAGMA {pragma}").fetchone()[0]
+            if (got.lower() if isinstance(got, str) else got) != expected:
+                conn.close()
+                raise StorageError(
+                    f"the database at {path} cannot use {pragma}={value} (got {got}); "
+                    "put the data directory on a local file system",
+                    code="storage.not_durable",
+                )
+    except sqlite3.Error as e:
+        conn.close()
+        raise storage_error(e, "opening the database") from None
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, doing: str) -> Iterator[sqlite3.Connection]:
+    """One atomic, durable commit. Any failure rolls back and raises StorageError."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as e:
+        raise storage_error(e, doing) from None
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except sqlite3.Error as e:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise storage_error(e, doing) from None
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,123 @@
+"""Schema migrations, numbered, applied in order, recorded in ``PRAGMA user_version``.
+
+Each migration is a function of a ``sqlite_utils.Database`` and runs inside
+one transaction with the version bump, so a power cut mid-migration leaves
+the previous schema intact. sqlite-utils is imported here only, and only
+when the file's version is behind.
+
+Table overview (version 1):
+
+``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
+                   keyed hash of the PAN for look-ups, the sealed PAN/expiry,
+                   the host's answer and the state of each receipt copy.
+``reversals``      the ready-made reversal (sealed) committed with its request.
+``offline_queue``  stored sales to forward, sealed, with their delivery state.
+``counters``       STAN, batch and journal numbers.
+``settings``       small key/value state (sign-on time, heartbeat, ...).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from firmware.errors import StorageError
+from storage.db import storage_error
+
+__all__ = ["MIGRATIONS", "LATEST", "migrate"]
+
+
+def _v1(db) -> None:
+    db["journal"].create(
+        {
+            "txn_no": int,
+            "kind": str,
+            "state": str,
+            "amount": int,
+            "currency": str,
+            "stan": int,
+            "batch": int,
+            "created_at": str,
+            "terminal_id": str,
+            "merchant_id": str,
+            "operator": str,
+            "masked_pan": str,
+            "pan_hash": bytes,
+            "card": bytes,
+            "entry_mode": str,
+            "pin_entered": int,
+            "response_code": str,
+            "rrn": str,
+            "auth_code": str,
+            "settle_date": str,
+            "reason": str,
+            "merchant_copy": int,  # NULL not wanted, 0 owed, 1 printed, 2 skipped
+            "cardholder_copy": int,
+            "updated_at": str,
+        },
+        pk="txn_no",
+        not_null={"kind", "state", "amount", "currency", "stan", "batch", "created_at", "masked_pan", "entry_mode"},
+    )
+    db["journal"].create_index(["batch", "stan"], index_name="journal_batch_stan")
+    db["journal"].create_index(["pan_hash"], index_name="journal_pan_hash")
+    db["journal"].create_index(["state"], index_name="journal_state")
+    db["reversals"].create(
+        {"txn_no": int, "state": str, "reason": str, "message": bytes, "attempts": int, "created_at": str, "updated_at": str},
+        pk="txn_no",
+        foreign_keys=[("txn_no", "journal", "txn_no")],
+        not_null={"state", "created_at"},
+        defaults={"attempts": 0},
+    )
+    db["reversals"].create_index(["state"], index_name="reversals_state")
+    db["offline_queue"].create(
+        {
+            "txn_no": int,
+            "state": str,
+            "message": bytes,
+            "stan": int,
+            "amount": int,
+            "created_at": str,
+            "attempts": int,
+            "response_code": str,
+            "updated_at": str,
+        },
+        pk="txn_no",
+        foreign_keys=[("txn_no", "journal", "txn_no")],
+        not_null={"state", "amount", "created_at", "stan"},
+        defaults={"attempts": 0},
+    )
+    db["offline_queue"].create_index(["state"], index_name="offline_queue_state")
+    db["counters"].create({"name": str, "value": int}, pk="name", not_null={"value"})
+    db["settings"].create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
+MIGRATIONS: list[Callable] = [_v1]
+LATEST = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to ``LATEST``. Returns the version found before."""
+    try:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as e:
+        raise storage_error(e, "reading the schema version") from None
+    if found > LATEST:
+        raise StorageError(
+            f"the database has schema version {found}, newer than this firmware ({LATEST})",
+            code="storage.schema_newer",
+        )
+    if found == LATEST:
+        return found
+    import sqlite_utils  # only when a migration is due
+
+    db = sqlite_utils.Database(conn)
+    for version in range(found + 1, LATEST + 1):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            MIGRATIONS[version - 1](db)
+            conn.execute(f"PRAGMA user_version={version}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            conn.execute("ROLLBACK")
+            raise storage_error(e, f"migrating the schema to version {version}") from None
+    return found

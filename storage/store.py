@@ -1,0 +1,349 @@
+"""The terminal's durable state: one method per durable step of a transaction.
+
+Each public method that changes state is exactly one SQLite transaction, and
+so exactly one fsync (``mark_printed`` excepted, see there). The runner calls
+them in the order the transaction core's actions give, which is the
+durability order:
+
+1. ``open_request``   record + ready-made reversal + counters, before sending;
+2. ``record_outcome`` the answer (and the disarming of the reversal, or the
+                      offline advice) before anything prints;
+3. ``mark_printed``   after each receipt copy;
+4. ``reversal_done`` / ``advice_sending`` / ``advice_done`` for the queues.
+
+Blobs arriving here are already sealed by the runner (AES-GCM bound to the
+row); this module never sees a clear PAN, track or PIN block.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from firmware.core.model import (
+    BootState,
+    Copy,
+    Counters,
+    EntryMode,
+    JournalState,
+    Kind,
+    PendingAdvice,
+    PendingReversal,
+    PrintJob,
+    SaleRecord,
+)
+from firmware.errors import StorageError
+from storage.db import open_database, storage_error, transaction
+from storage.migrations import migrate
+
+__all__ = ["Store", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
+
+DB_FILE = "posterm.db"
+COPY_OWED, COPY_PRINTED, COPY_SKIPPED = 0, 1, 2
+_COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_copy"}
+
+_JOURNAL_COLUMNS = (
+    "txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, merchant_id, operator, "
+    "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason"
+)
+
+
+def _now() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def _record(row: Sequence) -> SaleRecord:
+    return SaleRecord(
+        txn_no=row[0],
+        kind=Kind(row[1]),
+        state=JournalState(row[2]),
+        amount=row[3],
+        currency=row[4],
+        stan=row[5],
+        batch=row[6],
+        when=datetime.fromisoformat(row[7]),
+        terminal_id=row[8] or "",
+        merchant_id=row[9] or "",
+        operator=row[10] or "",
+        masked_pan=row[11],
+        entry_mode=EntryMode(row[12]),
+        pin_entered=bool(row[13]),
+        response_code=row[14],
+        rrn=row[15],
+        auth_code=row[16],
+        settle_date=row[17],
+        reason=row[18],
+    )
+
+
+class Store:
+    """The journal, the queues and the counters in one SQLite file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
+        self.conn = conn
+        self.path = path
+        self.commits = 0  # durable commits made: the benchmark reports it beside strace's count
+
+    @classmethod
+    def open(cls, data_dir: Path | str) -> Store:
+        path = Path(data_dir) / DB_FILE
+        conn = open_database(path)
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    # -- start-up --------------------------------------------------------
+    def counters(self) -> Counters:
+        rows = dict(self._query("SELECT name, value FROM counters", (), "reading counters"))
+        return Counters(stan=rows.get("stan", 1), batch=rows.get("batch", 1), txn_no=rows.get("txn_no", 1))
+
+    def boot_state(self) -> BootState:
+        """Everything a restart must resume: counters, due reversals, queued advices, owed receipts."""
+        reversals = tuple(
+            PendingReversal(txn_no, stan, amount, reason or "98")
+            for txn_no, stan, amount, reason in self._query(
+                "SELECT r.txn_no, j.stan, j.amount, r.reason FROM reversals r JOIN journal j USING (txn_no) "
+                "WHERE r.state IN ('armed', 'due') ORDER BY r.txn_no",
+                (),
+                "reading pending reversals",
+            )
+        )
+        advices = tuple(
+            PendingAdvice(txn_no, stan, amount, datetime.fromisoformat(created), state == "sent")
+            for txn_no, stan, amount, created, state in self._query(
+                "SELECT txn_no, stan, amount, created_at, state FROM offline_queue "
+                "WHERE state IN ('pending', 'sent') ORDER BY txn_no",
+                (),
+                "reading the offline queue",
+            )
+        )
+        receipts: list[PrintJob] = []
+        for row in self._query(
+            f"SELECT {_JOURNAL_COLUMNS}, merchant_copy, cardholder_copy FROM journal "
+            "WHERE (merchant_copy = 0 OR cardholder_copy = 0) AND state IN ('approved', 'offline_approved') "
+            "ORDER BY txn_no",
+            (),
+            "reading owed receipts",
+        ):
+            record = _record(row)
+            for copy, owed in ((Copy.MERCHANT, row[-2]), (Copy.CARDHOLDER, row[-1])):
+                if owed == COPY_OWED:
+                    receipts.append(PrintJob(record, copy, recovered=True))
+        interrupted = tuple(
+            r[0]
+            for r in self._query(
+                "SELECT txn_no FROM journal WHERE state = 'requested' ORDER BY txn_no", (), "reading open requests"
+            )
+        )
+        return BootState(self.counters(), reversals, advices, tuple(receipts), interrupted)
+
+    # -- durable steps -----------------------------------------------------
+    def open_request(
+        self,
+        record: SaleRecord,
+        *,
+        pan_hash: bytes,
+        card: bytes,
+        reversal: bytes,
+        counters: Counters,
+    ) -> None:
+        """Commit the request's record, its ready-made reversal and the counters. Before sending."""
+        now = _now()
+        with transaction(self.conn, "recording the request") as c:
+            c.execute(
+                "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
+                "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.txn_no,
+                    record.kind.value,
+                    JournalState.REQUESTED.value,
+                    record.amount,
+                    record.currency,
+                    record.stan,
+                    record.batch,
+                    record.when.isoformat(timespec="seconds"),
+                    record.terminal_id,
+                    record.merchant_id,
+                    record.operator,
+                    record.masked_pan,
+                    pan_hash,
+                    card,
+                    record.entry_mode.value,
+                    int(record.pin_entered),
+                    now,
+                ),
+            )
+            c.execute(
+                "INSERT INTO reversals (txn_no, state, message, created_at, updated_at) VALUES (?, 'armed', ?, ?, ?)",
+                (record.txn_no, reversal, now, now),
+            )
+            self._write_counters(c, counters)
+        self.commits += 1
+
+    def record_outcome(
+        self,
+        record: SaleRecord,
+        *,
+        copies: Iterable[Copy] = (),
+        reversal_reason: str | None = None,
+        advice: bytes | None = None,
+    ) -> None:
+        """Commit the answer before anything prints.
+
+        ``reversal_reason`` None disarms the reversal (the host answered and we
+        accept it); a reason makes it due (MAC failure, unusable answer).
+        ``advice`` queues an offline-approved sale for forwarding.
+        """
+        now = _now()
+        copies = set(copies)
+        owed = {c: (COPY_OWED if c in copies else None) for c in Copy}
+        with transaction(self.conn, "recording the outcome") as c:
+            cur = c.execute(
+                "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, "
+                "merchant_copy=?, cardholder_copy=?, updated_at=? WHERE txn_no=?",
+                (
+                    record.state.value,
+                    record.response_code,
+                    record.rrn,
+                    record.auth_code,
+                    record.settle_date,
+                    record.reason,
+                    owed[Copy.MERCHANT],
+                    owed[Copy.CARDHOLDER],
+                    now,
+                    record.txn_no,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise StorageError(f"journal record {record.txn_no} is missing", code="storage.missing_record")
+            if reversal_reason is None:
+                c.execute("UPDATE reversals SET state='void', message=NULL, updated_at=? WHERE txn_no=?", (now, record.txn_no))
+            else:
+                c.execute(
+                    "UPDATE reversals SET state='due', reason=?, updated_at=? WHERE txn_no=?",
+                    (reversal_reason, now, record.txn_no),
+                )
+            if advice is not None:
+                c.execute(
+                    "INSERT INTO offline_queue (txn_no, state, message, stan, amount, created_at, updated_at) "
+                    "VALUES (?, 'pending', ?, ?, ?, ?, ?)",
+                    (record.txn_no, advice, record.stan, record.amount, record.when.isoformat(timespec="seconds"), now),
+                )
+        self.commits += 1
+
+    def mark_printed(self, txn_no: int, copy: Copy, *, skipped: bool = False) -> None:
+        """Note a printed (or skipped) copy without an fsync of its own.
+
+        The write reaches the WAL at once (it survives the process being
+        killed) and becomes power-safe with the next durable commit. The
+        worst a power cut can do is print that copy again after restart,
+        marked as recovered; it can never lose money or a record.
+        """
+        column = _COPY_COLUMN[Copy(copy)]
+        try:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with transaction(self.conn, "marking a receipt printed") as c:
+                    c.execute(
+                        f"UPDATE journal SET {column}=?, updated_at=? WHERE txn_no=?",
+                        (COPY_SKIPPED if skipped else COPY_PRINTED, _now(), txn_no),
+                    )
+            finally:
+                self.conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as e:
+            raise storage_error(e, "marking a receipt printed") from None
+
+    def reversal_done(self, txn_no: int, response_code: str | None) -> None:
+        now = _now()
+        with transaction(self.conn, "recording a reversal") as c:
+            c.execute("UPDATE reversals SET state='done', message=NULL, updated_at=? WHERE txn_no=?", (now, txn_no))
+            c.execute(
+                "UPDATE journal SET state=?, reason=COALESCE(reason, ?), updated_at=? WHERE txn_no=?",
+                (JournalState.REVERSED.value, response_code, now, txn_no),
+            )
+        self.commits += 1
+
+    def advice_sending(self, txn_no: int) -> None:
+        """Before the first transmission: from now on every attempt is a repeat."""
+        with transaction(self.conn, "recording an advice attempt") as c:
+            c.execute(
+                "UPDATE offline_queue SET state='sent', attempts=attempts+1, updated_at=? WHERE txn_no=?",
+                (_now(), txn_no),
+            )
+        self.commits += 1
+
+    def advice_done(self, txn_no: int, response_code: str | None) -> None:
+        with transaction(self.conn, "recording a forwarded advice") as c:
+            c.execute(
+                "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
+                (response_code, _now(), txn_no),
+            )
+        self.commits += 1
+
+    def check(self) -> None:
+        """A small durable write, to test whether storage works again."""
+        with transaction(self.conn, "checking storage") as c:
+            c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('heartbeat', ?)", (_now(),))
+        self.commits += 1
+
+    # -- sealed payloads ---------------------------------------------------
+    def reversal_message(self, txn_no: int) -> bytes:
+        return self._blob("SELECT message FROM reversals WHERE txn_no=?", txn_no, "reversal")
+
+    def advice_message(self, txn_no: int) -> bytes:
+        return self._blob("SELECT message FROM offline_queue WHERE txn_no=?", txn_no, "advice")
+
+    def card_blob(self, txn_no: int) -> bytes:
+        return self._blob("SELECT card FROM journal WHERE txn_no=?", txn_no, "card")
+
+    # -- reading ---------------------------------------------------------
+    def record(self, txn_no: int) -> SaleRecord:
+        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no=?", (txn_no,), "reading the journal")
+        if not rows:
+            raise StorageError(f"journal record {txn_no} is missing", code="storage.missing_record")
+        return _record(rows[0])
+
+    def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
+        sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY txn_no"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_record(r) for r in self._query(sql, (), "reading the journal")]
+
+    def queue_summary(self) -> dict[str, int]:
+        out = {}
+        for table, label in (("reversals", "reversals"), ("offline_queue", "advices")):
+            for state, n in self._query(f"SELECT state, COUNT(*) FROM {table} GROUP BY state", (), "reading queues"):
+                out[f"{label}_{state}"] = n
+        return out
+
+    # -- internals ---------------------------------------------------------
+    @staticmethod
+    def _write_counters(c: sqlite3.Connection, counters: Counters) -> None:
+        c.executemany(
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            (("stan", counters.stan), ("batch", counters.batch), ("txn_no", counters.txn_no)),
+        )
+
+    def _query(self, sql: str, args: tuple, doing: str) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
+
+    def _blob(self, sql: str, txn_no: int, what: str) -> bytes:
+        rows = self._query(sql, (txn_no,), f"reading the stored {what}")
+        if not rows or rows[0][0] is None:
+            raise StorageError(f"no stored {what} for journal record {txn_no}", code="storage.missing_record")
+        return rows[0][0]

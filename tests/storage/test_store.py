@@ -1,0 +1,154 @@
+"""The durable store: settings checked at open, one commit per step, recovery queries, full disk."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import datetime
+
+import pytest
+
+from firmware.core.model import Copy, Counters, JournalState, SaleRecord
+from firmware.errors import StorageError
+from storage import migrations
+from storage.db import open_database
+from storage.store import DB_FILE, Store
+
+WHEN = datetime(2026, 11, 22, 9, 30, 0)
+
+
+def record(txn_no: int = 1, stan: int = 1, amount: int = 1250, **kw) -> SaleRecord:
+    return SaleRecord(txn_no, amount, stan, 1, WHEN, "620550*********0004", terminal_id="12345678",
+                      merchant_id="123456789012345", operator="01", **kw)
+
+
+def opened(store: Store, txn_no: int = 1, stan: int = 1, amount: int = 1250) -> SaleRecord:
+    rec = record(txn_no, stan, amount)
+    store.open_request(rec, pan_hash=b"h" * 16, card=b"S1sealed-card", reversal=b"S1sealed-reversal",
+                       counters=Counters(stan=stan + 1, txn_no=txn_no + 1))
+    return rec
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path)
+    yield s
+    s.close()
+
+
+def test_open_checks_the_durable_settings(store):
+    c = store.conn
+    assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert c.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert c.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert c.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
+
+
+def test_a_file_system_without_wal_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(
+        __import__("storage.db", fromlist=["DURABLE_PRAGMAS"]).DURABLE_PRAGMAS, "journal_mode", ("wal", "impossible")
+    )
+    with pytest.raises(StorageError) as e:
+        open_database(tmp_path / "x.db")
+    assert e.value.code == "storage.not_durable"
+
+
+def test_newer_schema_is_refused(tmp_path):
+    Store.open(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_FILE)
+    conn.execute(f"PRAGMA user_version={migrations.LATEST + 1}")
+    conn.close()
+    with pytest.raises(StorageError) as e:
+        Store.open(tmp_path)
+    assert e.value.code == "storage.schema_newer"
+
+
+def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path):
+    s = Store.open(tmp_path)
+    opened(s)
+    s.close()
+    s = Store.open(tmp_path)
+    assert s.counters() == Counters(stan=2, batch=1, txn_no=2)
+    assert [r.txn_no for r in s.journal()] == [1]
+    s.close()
+
+
+def test_request_then_outcome_disarms_the_reversal(store):
+    rec = opened(store)
+    boot = store.boot_state()
+    assert boot.interrupted == (1,)
+    assert [r.txn_no for r in boot.reversals] == [1]  # armed: due if we restarted now
+    store.record_outcome(replace(rec, state=JournalState.APPROVED, rrn="000000000001", auth_code="123456"),
+                         copies=(Copy.MERCHANT, Copy.CARDHOLDER))
+    boot = store.boot_state()
+    assert boot.reversals == () and boot.interrupted == ()
+    assert [(j.copy, j.recovered) for j in boot.receipts] == [(Copy.MERCHANT, True), (Copy.CARDHOLDER, True)]
+    store.mark_printed(1, Copy.MERCHANT)
+    store.mark_printed(1, Copy.CARDHOLDER, skipped=True)
+    assert store.boot_state().receipts == ()
+    assert store.record(1).state is JournalState.APPROVED
+    assert store.commits == 2  # mark_printed does not count: it has no fsync of its own
+
+
+def test_outcome_with_a_reason_makes_the_reversal_due(store):
+    rec = opened(store)
+    store.record_outcome(replace(rec, state=JournalState.REVERSING, reason="A0"), reversal_reason="A0")
+    (rev,) = store.boot_state().reversals
+    assert (rev.txn_no, rev.stan, rev.amount, rev.reason) == (1, 1, 1250, "A0")
+    assert store.reversal_message(1) == b"S1sealed-reversal"
+    store.reversal_done(1, "00")
+    assert store.boot_state().reversals == ()
+    assert store.record(1).state is JournalState.REVERSED
+    with pytest.raises(StorageError) as e:
+        store.reversal_message(1)
+    assert e.value.code == "storage.missing_record"
+
+
+def test_offline_advice_is_queued_marked_sent_and_done(store):
+    rec = opened(store, amount=800)
+    store.record_outcome(replace(rec, state=JournalState.OFFLINE_APPROVED), advice=b"S1sealed-advice")
+    (adv,) = store.boot_state().advices
+    assert (adv.txn_no, adv.amount, adv.sent_before) == (1, 800, False)
+    store.advice_sending(1)
+    assert store.boot_state().advices[0].sent_before
+    store.advice_done(1, "00")
+    assert store.boot_state().advices == ()
+    # forwarded records are kept, never dropped: only the sealed payload is erased
+    assert store.conn.execute("SELECT state, message FROM offline_queue").fetchall() == [("done", None)]
+
+
+def test_outcome_for_a_missing_record_is_an_error(store):
+    with pytest.raises(StorageError) as e:
+        store.record_outcome(record(txn_no=99, state=JournalState.APPROVED))
+    assert e.value.code == "storage.missing_record"
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path):
+    store = Store.open(tmp_path)
+    opened(store, 1, 1)
+    store.conn.execute("PRAGMA max_page_count=" + str(store.conn.execute("PRAGMA page_count").fetchone()[0]))
+    big = b"S1" + b"x" * 20000
+    with pytest.raises(StorageError) as e:
+        store.open_request(record(2, 2), pan_hash=b"h" * 16, card=big, reversal=big, counters=Counters(stan=3, txn_no=3))
+    assert e.value.code == "storage.full"
+    assert "full" in e.value.text
+    # nothing half-written; what was there is intact and the counters did not move
+    assert [r.txn_no for r in store.journal()] == [1]
+    assert store.counters() == Counters(stan=2, txn_no=2)
+    store.close()
+    again = Store.open(tmp_path)
+    assert [r.txn_no for r in again.journal()] == [1]
+    again.close()
+
+
+def test_duplicate_journal_number_fails_atomically(store):
+    opened(store, 1, 1)
+    with pytest.raises(StorageError):
+        opened(store, 1, 2)
+    assert store.conn.execute("SELECT COUNT(*) FROM reversals").fetchone()[0] == 1
+    assert store.counters().stan == 2
+
+
+def test_check_writes_a_heartbeat(store):
+    store.check()
+    assert store.conn.execute("SELECT COUNT(*) FROM settings WHERE key='heartbeat'").fetchone()[0] == 1
