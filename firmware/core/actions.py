@@ -1,0 +1,213 @@
+"""Actions: everything the transaction core asks the runner to do.
+
+The runner carries out a batch of actions in order and stops at the first
+that fails, feeding back ``ActionFailed``. The order inside a batch is the
+durability order: ``OpenRequest`` (commit) comes before ``SendRequest``, and
+``RecordOutcome`` (commit) before ``WipeCard`` and ``Print``.
+
+Each persistent action is exactly one durable commit in ``storage.Store``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from firmware.core.model import Copy, Counters, PendingAdvice, PendingReversal, PrintJob, SaleRecord, Timer
+
+__all__ = [
+    "Action",
+    "Show",
+    "EnableReader",
+    "DisableReader",
+    "BeginPin",
+    "CancelPin",
+    "StartTimer",
+    "CancelTimer",
+    "OpenRequest",
+    "SendRequest",
+    "RecordOutcome",
+    "WipeCard",
+    "Print",
+    "MarkPrinted",
+    "SendReversal",
+    "ReversalDone",
+    "SendAdvice",
+    "AdviceSending",
+    "AdviceDone",
+    "CheckStorage",
+    "Alert",
+    "Note",
+    "Disconnect",
+    "PERSISTENT",
+    "ADVISORY",
+]
+
+
+@dataclass(frozen=True)
+class Action:
+    name = "action"  # the crash-point name: the runner can cut the power before/after it
+
+
+@dataclass(frozen=True)
+class Show(Action):
+    lines: tuple[str, ...]
+    name = "show"
+
+
+@dataclass(frozen=True)
+class EnableReader(Action):
+    txn_no: int
+    name = "enable_reader"
+
+
+@dataclass(frozen=True)
+class DisableReader(Action):
+    name = "disable_reader"
+
+
+@dataclass(frozen=True)
+class BeginPin(Action):
+    txn_no: int
+    allow_bypass: bool = False
+    name = "begin_pin"
+
+
+@dataclass(frozen=True)
+class CancelPin(Action):
+    name = "cancel_pin"
+
+
+@dataclass(frozen=True)
+class StartTimer(Action):
+    timer: Timer
+    seconds: float
+    name = "start_timer"
+
+
+@dataclass(frozen=True)
+class CancelTimer(Action):
+    timer: Timer
+    name = "cancel_timer"
+
+
+@dataclass(frozen=True)
+class OpenRequest(Action):
+    """Commit the record, its ready-made reversal and the counters. Before anything is sent."""
+
+    record: SaleRecord
+    counters: Counters
+    name = "open_request"
+
+
+@dataclass(frozen=True)
+class SendRequest(Action):
+    record: SaleRecord
+    name = "send_request"
+
+
+@dataclass(frozen=True)
+class RecordOutcome(Action):
+    """Commit the answer. ``reversal_reason`` set: the reversal becomes due; ``advice``: queue it."""
+
+    record: SaleRecord
+    copies: tuple[Copy, ...] = ()
+    reversal_reason: str | None = None
+    advice: bool = False
+    name = "record_outcome"
+
+
+@dataclass(frozen=True)
+class WipeCard(Action):
+    """Destroy the sealed tracks and the PIN block of a sale: the host has answered (or never will)."""
+
+    txn_no: int
+    name = "wipe_card"
+
+
+@dataclass(frozen=True)
+class Print(Action):
+    job: PrintJob
+    receipt: Any  # hal.printer.Receipt
+    name = "print"
+
+
+@dataclass(frozen=True)
+class MarkPrinted(Action):
+    txn_no: int
+    copy: Copy
+    skipped: bool = False
+    name = "mark_printed"
+
+
+@dataclass(frozen=True)
+class SendReversal(Action):
+    reversal: PendingReversal
+    repeat: bool = False
+    name = "send_reversal"
+
+
+@dataclass(frozen=True)
+class ReversalDone(Action):
+    txn_no: int
+    response_code: str | None
+    name = "reversal_done"
+
+
+@dataclass(frozen=True)
+class SendAdvice(Action):
+    advice: PendingAdvice
+    name = "send_advice"
+
+
+@dataclass(frozen=True)
+class AdviceSending(Action):
+    """Commit 'sent at least once' before the first transmission, so retries use the repeat MTI."""
+
+    txn_no: int
+    name = "advice_sending"
+
+
+@dataclass(frozen=True)
+class AdviceDone(Action):
+    txn_no: int
+    response_code: str | None
+    name = "advice_done"
+
+
+@dataclass(frozen=True)
+class CheckStorage(Action):
+    name = "check_storage"
+
+
+@dataclass(frozen=True)
+class Alert(Action):
+    """Something the operator must know (logged as a warning, shown on the idle screen)."""
+
+    code: str
+    text: str
+    name = "alert"
+
+
+@dataclass(frozen=True)
+class Note(Action):
+    """Something worth a log line (a rejected frame, a late answer)."""
+
+    code: str
+    text: str
+    name = "note"
+
+
+@dataclass(frozen=True)
+class Disconnect(Action):
+    name = "disconnect"
+
+
+# Actions that commit to storage: the benchmark and the crash test count on these.
+PERSISTENT = (OpenRequest, RecordOutcome, ReversalDone, AdviceSending, AdviceDone, CheckStorage)
+
+# Actions whose failure must not stop a money flow: the runner logs it and carries
+# on with the batch instead of feeding ActionFailed back. (A dead display must not
+# keep an approved sale's receipt from printing; a receipt mark that did not stick
+# only means a reprint after a restart.)
+ADVISORY = (Show, Alert, Note, StartTimer, CancelTimer, Disconnect, MarkPrinted, DisableReader, CancelPin, WipeCard)

@@ -1,0 +1,147 @@
+"""Events: everything that can happen *to* the transaction core.
+
+The runner turns device input, host frames, timer expiries and the failure of
+an action into one of these and hands it to ``Terminal.handle``. None carries
+card data: a swipe arrives as ``CardRead(CardFacts)`` after the runner sealed
+the tracks, and a PIN as the bare fact ``PinEntered()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from firmware.core.model import BootState, CardFacts, Copy, Timer
+
+if TYPE_CHECKING:
+    from firmware.core.actions import Action
+
+__all__ = [
+    "Event",
+    "Booted",
+    "KeyPressed",
+    "CardRead",
+    "CardUnreadable",
+    "PinEntered",
+    "PinBypassed",
+    "PinCancelled",
+    "PinProgress",
+    "HostAnswered",
+    "HostFrameRejected",
+    "LinkDropped",
+    "TimerExpired",
+    "Printed",
+    "ActionFailed",
+    "StorageOk",
+    "UploadRequested",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class Booted(Event):
+    """Storage reports what survived: counters, due reversals, queued advices, owed receipts."""
+
+    boot: BootState
+
+
+@dataclass(frozen=True)
+class KeyPressed(Event):
+    """A key outside PIN entry: digits, ``#`` enter, ``*`` clear, ``X`` cancel, ``F`` function."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class CardRead(Event):
+    card: CardFacts
+
+
+@dataclass(frozen=True)
+class CardUnreadable(Event):
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PinEntered(Event):
+    """The PIN pad holds an encrypted PIN block for this sale (the core never sees it)."""
+
+
+@dataclass(frozen=True)
+class PinBypassed(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class PinCancelled(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class PinProgress(Event):
+    digits: int
+
+
+@dataclass(frozen=True)
+class HostAnswered(Event):
+    """A decoded host message, reduced to non-sensitive facts (``firmware.host.messages.Reply``)."""
+
+    reply: Any
+
+
+@dataclass(frozen=True)
+class HostFrameRejected(Event):
+    """A frame arrived that could not be decoded."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LinkDropped(Event):
+    """The connection closed or failed while an answer was awaited."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TimerExpired(Event):
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class Printed(Event):
+    txn_no: int
+    copy: Copy
+
+
+@dataclass(frozen=True)
+class ActionFailed(Event):
+    """An action could not be carried out. The runner dropped the actions after it.
+
+    ``sent`` matters for sends: ``False`` when nothing left the terminal
+    (the link never connected), ``None`` when the message may have gone.
+    """
+
+    action: Action
+    code: str
+    text: str
+    sent: bool | None = None
+
+
+@dataclass(frozen=True)
+class StorageOk(Event):
+    """Storage works again; ``boot`` is the durable state read back from it."""
+
+    boot: BootState
+
+
+@dataclass(frozen=True)
+class UploadRequested(Event):
+    """The operator (or the CLI) asks to forward queued reversals and advices now."""

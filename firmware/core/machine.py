@@ -1,0 +1,641 @@
+"""The transaction core: events in, actions out. No I/O, clock or randomness inside.
+
+``Terminal.handle(event, now)`` looks the event up in the transition table
+(``table.py``), runs the named handler, checks that the state it chose is one
+the table allows, and returns the actions for the runner to carry out in
+order. ``now`` is the local time the runner observed the event at; it stamps
+records and ages the offline queue, and is the only time the core knows.
+
+What the core holds is a mirror of durable state (counters and the queues,
+loaded by ``Booted``) plus the sale in progress. Card data never reaches it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from firmware.core import screens
+from firmware.core.actions import (
+    Action,
+    AdviceDone,
+    AdviceSending,
+    Alert,
+    BeginPin,
+    CancelPin,
+    CancelTimer,
+    CheckStorage,
+    DisableReader,
+    Disconnect,
+    EnableReader,
+    MarkPrinted,
+    Note,
+    OpenRequest,
+    Print,
+    RecordOutcome,
+    ReversalDone,
+    SendAdvice,
+    SendRequest,
+    SendReversal,
+    Show,
+    StartTimer,
+    WipeCard,
+)
+from firmware.core.events import (
+    ActionFailed,
+    Booted,
+    Event,
+    HostAnswered,
+    HostFrameRejected,
+    KeyPressed,
+    LinkDropped,
+    PinEntered,
+    PinProgress,
+    Printed,
+    StorageOk,
+    TimerExpired,
+)
+from firmware.core.model import (
+    BootState,
+    CardFacts,
+    Copy,
+    Counters,
+    JournalState,
+    PendingAdvice,
+    PendingReversal,
+    PrintJob,
+    SaleRecord,
+    State,
+    Timer,
+)
+from firmware.core.receipt import build_receipt
+from firmware.core.settings import CoreSettings
+from firmware.core.table import ANY_STATE, TABLE
+from firmware.errors import StateError
+from firmware.host.messages import Expectation, mismatch
+from firmware.host.spec import Mtis
+
+__all__ = ["Terminal", "Then"]
+
+Result = tuple[State, list[Action]]
+
+DIGITS = frozenset("0123456789")
+ENTER, CLEAR, CANCEL, FUNCTION = "#", "*", "X", "F"
+
+
+class Then(enum.Enum):
+    """Where the terminal goes once the uplink queue is delivered (or given up)."""
+
+    SALE = "sale"  # send the waiting sale's request
+    IDLE = "idle"
+    SUSPENDED = "suspended"
+
+
+@dataclass
+class Sale:
+    txn_no: int
+    digits: str = ""
+    card: CardFacts | None = None
+    pin_entered: bool = False
+    record: SaleRecord | None = None  # set once the request is opened
+
+    @property
+    def amount(self) -> int:
+        return int(self.digits or "0")
+
+
+@dataclass
+class Job:
+    """One queued message in flight on the uplink."""
+
+    item: PendingReversal | PendingAdvice
+    expect: Expectation
+    then: Then
+    attempts: int = 1
+
+
+class Terminal:
+    """The terminal's state machine. One instance per run; ``Booted`` comes first."""
+
+    def __init__(self, settings: CoreSettings) -> None:
+        self.settings = settings
+        self.state = State.BOOTING
+        self.counters = Counters()
+        self.reversals: list[PendingReversal] = []
+        self.advices: list[PendingAdvice] = []
+        self.sale: Sale | None = None
+        self.expect: Expectation | None = None
+        self.job: Job | None = None
+        self.print_queue: list[PrintJob] = []
+        self.link_up: bool | None = None
+        self.recovering = False
+        self.problem: str | None = None  # why sales are suspended
+
+    # -- dispatch ------------------------------------------------------------
+    def accepts(self, event: Event) -> bool:
+        return type(event) in TABLE.get(self.state, {}) or type(event) in ANY_STATE
+
+    def handle(self, event: Event, now: datetime) -> list[Action]:
+        transition = TABLE.get(self.state, {}).get(type(event)) or ANY_STATE.get(type(event))
+        if transition is None:
+            raise StateError(
+                f"{type(event).__name__} is not accepted in state {self.state.name}", code="state.illegal_event"
+            )
+        target, actions = getattr(self, "_h_" + transition.handler)(event, now)
+        if target not in transition.targets:
+            raise StateError(
+                f"{transition.handler} chose {target.name} from {self.state.name}, which the table does not allow",
+                code="state.bad_target",
+            )
+        self.state = target
+        return actions
+
+    # -- helpers ---------------------------------------------------------------
+    def _money(self, amount: int) -> str:
+        return screens.money(amount, self.settings)
+
+    def _idle(self, *message: str) -> Result:
+        """Back to idle, with an optional result message that gives way to the idle screen."""
+        self.sale = None
+        self.expect = None
+        actions: list[Action] = [CancelTimer(Timer.INPUT), CancelTimer(Timer.RESPONSE)]
+        if message:
+            actions += [Show(screens.fit(message)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
+        else:
+            actions.append(Show(screens.idle(self)))
+        if self.reversals or self.advices:
+            actions.append(StartTimer(Timer.UPLOAD, self.settings.upload_interval))
+        return State.IDLE, actions
+
+    def _wipe(self) -> list[Action]:
+        return [WipeCard(self.sale.txn_no)] if self.sale else []
+
+    # -- boot and idle ---------------------------------------------------------
+    def _resync(self, boot: BootState) -> None:
+        self.counters = boot.counters
+        self.reversals = list(boot.reversals)
+        self.advices = list(boot.advices)
+        self.print_queue = list(boot.receipts)
+
+    def _h_booted(self, ev: Booted, now: datetime) -> Result:
+        self._resync(ev.boot)
+        self.recovering = True
+        actions: list[Action] = []
+        if ev.boot.interrupted:
+            actions.append(
+                Alert(
+                    "recovery.interrupted",
+                    f"{len(ev.boot.interrupted)} transaction(s) interrupted by a power cut will be reversed",
+                )
+            )
+        if self.print_queue:
+            actions.append(Alert("recovery.receipts", f"printing {len(self.print_queue)} receipt(s) owed before the power cut"))
+            return self._print_next(actions)
+        if self.reversals or self.advices:
+            return self._uplink(Then.IDLE, actions)
+        self.recovering = False
+        state, more = self._idle()
+        return state, actions + more
+
+    def _h_idle_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key in DIGITS:
+            self.sale = Sale(self.counters.txn_no)
+            self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
+            return self._amount_key(ev.key, [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD)])
+        if ev.key == FUNCTION:
+            return self._h_upload_requested(ev, now)
+        return State.IDLE, [Show(screens.idle(self)), CancelTimer(Timer.MESSAGE)]
+
+    def _h_idle_timer(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is Timer.UPLOAD and (self.reversals or self.advices):
+            return self._uplink(Then.IDLE, [])
+        if ev.timer is Timer.MESSAGE:
+            return State.IDLE, [Show(screens.idle(self))]
+        return State.IDLE, []
+
+    def _h_upload_requested(self, ev: Event, now: datetime) -> Result:
+        if self.reversals or self.advices:
+            return self._uplink(Then.IDLE, [CancelTimer(Timer.UPLOAD)])
+        return self._idle("NOTHING TO UPLOAD")
+
+    # -- amount, card, PIN -------------------------------------------------------
+    def _amount_key(self, key: str, actions: list[Action]) -> Result:
+        sale = self.sale
+        note = ""
+        if key in DIGITS:
+            digits = (sale.digits + key).lstrip("0")
+            if len(digits) > 12 or int(digits or "0") > self.settings.max_amount:
+                note = "AMOUNT TOO LARGE"
+            else:
+                sale.digits = digits
+        elif key == CLEAR:
+            sale.digits = sale.digits[:-1]
+        elif key == CANCEL:
+            return self._idle("CANCELLED")
+        elif key == ENTER:
+            if sale.amount == 0:
+                note = "ENTER AN AMOUNT"
+            else:
+                return State.CARD, actions + [
+                    EnableReader(sale.txn_no),
+                    Show(screens.swipe(self)),
+                    StartTimer(Timer.INPUT, self.settings.input_timeout),
+                ]
+        return State.AMOUNT, actions + [
+            Show(screens.amount(self, note)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_amount_key(self, ev: KeyPressed, now: datetime) -> Result:
+        return self._amount_key(ev.key, [])
+
+    def _h_input_timeout(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is not Timer.INPUT:
+            return self.state, []
+        undo: list[Action] = {State.CARD: [DisableReader()], State.PIN: [CancelPin()]}.get(self.state, [])
+        undo += self._wipe()  # before _idle() forgets the sale
+        state, actions = self._idle("TIMED OUT")
+        return state, undo + actions
+
+    def _h_card_read(self, ev, now: datetime) -> Result:
+        sale = self.sale
+        sale.card = ev.card
+        # The PIN is always asked for; the cardholder may skip it (ENTER alone) only
+        # where neither the configuration nor the card's service code requires one.
+        bypass = not (self.settings.pin_required or ev.card.pin_required)
+        return State.PIN, [
+            DisableReader(),
+            BeginPin(sale.txn_no, allow_bypass=bypass),
+            Show(screens.pin(self, 0)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_card_unreadable(self, ev, now: datetime) -> Result:
+        return State.CARD, [
+            Show(screens.fit((ev.text, "SWIPE AGAIN", "X=CANCEL"))),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_card_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key == CANCEL:
+            state, actions = self._idle("CANCELLED")
+            return state, [DisableReader()] + actions
+        return State.CARD, []
+
+    def _h_pin_done(self, ev, now: datetime) -> Result:
+        self.sale.pin_entered = isinstance(ev, PinEntered)
+        return self._go_online(now, [])
+
+    def _h_pin_cancelled(self, ev, now: datetime) -> Result:
+        wipe = self._wipe()
+        state, actions = self._idle("CANCELLED")
+        return state, wipe + actions
+
+    def _h_pin_progress(self, ev: PinProgress, now: datetime) -> Result:
+        return State.PIN, [Show(screens.pin(self, ev.digits)), StartTimer(Timer.INPUT, self.settings.input_timeout)]
+
+    # -- going online ------------------------------------------------------------
+    def _go_online(self, now: datetime, actions: list[Action]) -> Result:
+        actions = actions + [CancelTimer(Timer.INPUT)]
+        if self.reversals:  # a queued reversal goes before any other online message
+            return self._uplink(Then.SALE, actions, now)
+        return self._authorise(now, actions)
+
+    def _new_record(self, now: datetime) -> SaleRecord:
+        sale, s = self.sale, self.settings
+        stan, self.counters = self.counters.take_stan()
+        return SaleRecord(
+            txn_no=sale.txn_no,
+            amount=sale.amount,
+            stan=stan,
+            batch=self.counters.batch,
+            when=now,
+            masked_pan=sale.card.masked_pan,
+            currency=s.currency,
+            terminal_id=s.terminal_id,
+            merchant_id=s.merchant_id,
+            operator=s.operator,
+            entry_mode=sale.card.entry_mode,
+            pin_entered=sale.pin_entered,
+        )
+
+    def _authorise(self, now: datetime, actions: list[Action]) -> Result:
+        record = self.sale.record = self._new_record(now)
+        s = self.settings
+        self.expect = Expectation(Mtis.response(s.mtis.request), record.stan, s.terminal_id, record.amount)
+        return State.AUTHORISING, actions + [
+            Show(screens.processing(self)),
+            OpenRequest(record, self.counters),
+            SendRequest(record),
+            StartTimer(Timer.RESPONSE, s.response_timeout),
+        ]
+
+    def _h_request_answered(self, ev: HostAnswered, now: datetime) -> Result:
+        reply, record = ev.reply, self.sale.record
+        why = mismatch(self.expect, reply)
+        if why:
+            return State.AUTHORISING, [Note("host.unmatched", f"answer rejected: {why}")]
+        self.link_up = True
+        mac_bad = reply.mac_ok is False or (reply.approved and self.settings.mac_required and reply.mac_ok is not True)
+        if mac_bad:
+            record = replace(record, state=JournalState.REVERSING, response_code=reply.response_code, reason="A0")
+            return self._reverse_now(
+                record, "A0", [RecordOutcome(record, reversal_reason="A0")], ("HOST MAC ERROR", "REVERSING...")
+            )
+        record = replace(
+            record,
+            response_code=reply.response_code,
+            rrn=reply.rrn,
+            auth_code=reply.auth_code,
+            settle_date=reply.settle_date,
+        )
+        head = [CancelTimer(Timer.RESPONSE)]
+        if reply.approved:
+            record = replace(record, state=JournalState.APPROVED)
+            self.sale.record = record
+            head += [RecordOutcome(record, copies=self.settings.copies), WipeCard(record.txn_no)]
+            head.append(Show(screens.approved(self, record)))
+            return self._print_sale(record, head)
+        record = replace(record, state=JournalState.DECLINED, reason=reply.response_code)
+        head += [RecordOutcome(record), WipeCard(record.txn_no)]
+        code = reply.response_code or "??"
+        state, actions = self._idle("DECLINED", f"{code} {self.settings.response_text(code)}", self._money(record.amount))
+        return state, head + actions
+
+    def _h_frame_rejected(self, ev: HostFrameRejected, now: datetime) -> Result:
+        return self.state, [Note(ev.code, f"host frame rejected: {ev.text}")]
+
+    def _h_request_timer(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is not Timer.RESPONSE:
+            return State.AUTHORISING, []
+        return self._request_unanswered("NO ANSWER FROM HOST")
+
+    def _h_request_unanswered(self, ev: LinkDropped, now: datetime) -> Result:
+        return self._request_unanswered("HOST LINK DROPPED")
+
+    def _request_unanswered(self, text: str) -> Result:
+        """The request may have reached the host: reverse it before anything else goes online."""
+        record = self.sale.record
+        return self._reverse_now(record, "98", [], (text, "REVERSING..."))
+
+    def _reverse_now(self, record: SaleRecord, reason: str, commit: list[Action], message: tuple[str, ...]) -> Result:
+        self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, reason))
+        head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.fit(message))]
+        self.sale = None
+        self.expect = None
+        return self._uplink(Then.IDLE, head)
+
+    # -- offline -------------------------------------------------------------------
+    def offline_refusal(self, amount: int, card: CardFacts | None, now: datetime) -> tuple[str, str] | None:
+        """Why this sale may not be approved offline, as (code, text); None if it may."""
+        lim = self.settings.offline
+        if not lim.enabled:
+            return "offline.disabled", "OFFLINE SALES OFF"
+        if card is not None and card.online_only:
+            return "offline.card_online_only", "CARD NEEDS ONLINE"
+        if amount > lim.floor_limit:
+            return "offline.floor_limit", "OVER FLOOR LIMIT"
+        if len(self.advices) + 1 > lim.max_count:
+            return "offline.max_count", "OFFLINE QUEUE FULL"
+        if sum(a.amount for a in self.advices) + amount > lim.max_amount:
+            return "offline.max_amount", "OFFLINE TOTAL LIMIT"
+        oldest = min((a.created_at for a in self.advices), default=None)
+        if oldest is not None and now - oldest > lim.max_age:
+            return "offline.too_old", "OFFLINE QUEUE TOO OLD"
+        return None
+
+    def _offline(self, now: datetime, actions: list[Action]) -> Result:
+        """The host cannot be reached and nothing was sent: approve offline or decline."""
+        sale = self.sale
+        self.link_up = False
+        refusal = self.offline_refusal(sale.amount, sale.card, now)
+        if sale.record is None:
+            if refusal:
+                state, more = self._idle("HOST UNAVAILABLE", refusal[1], "NOT APPROVED")
+                return state, actions + self._wipe() + [Alert(refusal[0], "sale refused offline")] + more
+            sale.record = self._new_record(now)
+            actions = actions + [OpenRequest(sale.record, self.counters)]
+        record = sale.record
+        if refusal:
+            record = replace(record, state=JournalState.DECLINED, reason=refusal[0])
+            state, more = self._idle("HOST UNAVAILABLE", refusal[1], "NOT APPROVED")
+            return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], "sale refused offline")] + more
+        record = sale.record = replace(record, state=JournalState.OFFLINE_APPROVED, reason="offline")
+        self.advices.append(PendingAdvice(record.txn_no, record.stan, record.amount, record.when))
+        head = actions + [
+            RecordOutcome(record, copies=self.settings.copies, advice=True),
+            WipeCard(record.txn_no),
+            Show(screens.approved(self, record)),
+        ]
+        return self._print_sale(record, head)
+
+    # -- printing ------------------------------------------------------------------
+    def _print_sale(self, record: SaleRecord, head: list[Action]) -> Result:
+        self.print_queue = [PrintJob(record, copy) for copy in self.settings.copies]
+        if not self.print_queue:
+            state, more = self._after_printing()
+            return state, head + more
+        return self._print_next(head)
+
+    def _print_next(self, head: list[Action]) -> Result:
+        job = self.print_queue[0]
+        return State.PRINTING, head + [Print(job, build_receipt(job, self.settings))]
+
+    def _h_printed(self, ev: Printed, now: datetime) -> Result:
+        job = self.print_queue.pop(0)
+        actions: list[Action] = [MarkPrinted(job.record.txn_no, job.copy)]
+        if self.print_queue:
+            return self._print_next(actions)
+        state, more = self._after_printing()
+        return state, actions + more
+
+    def _after_printing(self) -> Result:
+        self.sale = None
+        if (self.reversals or self.advices) and (self.link_up or self.recovering):
+            return self._uplink(Then.IDLE, [])
+        self.recovering = False
+        return self._idle()
+
+    def _h_held_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key == ENTER:
+            return self._print_next([Show(screens.fit(("PRINTING...",)))])
+        if ev.key == CANCEL:
+            job = self.print_queue.pop(0)
+            actions: list[Action] = [MarkPrinted(job.record.txn_no, job.copy, skipped=True)]
+            if self.print_queue:
+                return self._print_next(actions)
+            state, more = self._after_printing()
+            return state, actions + more
+        return State.RECEIPT_HELD, []
+
+    # -- the uplink: reversals and advices -----------------------------------------
+    def _next_item(self, then: Then) -> PendingReversal | PendingAdvice | None:
+        if self.reversals:
+            return self.reversals[0]
+        if then is Then.IDLE and self.advices:
+            return self.advices[0]
+        return None
+
+    def _send(self, item: PendingReversal | PendingAdvice, repeat: bool) -> list[Action]:
+        s = self.settings
+        if isinstance(item, PendingReversal):
+            return [SendReversal(item, repeat=repeat), StartTimer(Timer.RESPONSE, s.response_timeout)]
+        actions: list[Action] = []
+        if not item.sent_before:  # durable first, so a retry after a power cut is a repeat
+            actions.append(AdviceSending(item.txn_no))
+            sent = replace(item, sent_before=True)
+            self.advices[self.advices.index(item)] = sent
+            item = sent
+            self.job.item = item
+        return actions + [SendAdvice(item), StartTimer(Timer.RESPONSE, s.response_timeout)]
+
+    def _uplink(self, then: Then, head: list[Action], now: datetime | None = None) -> Result:
+        item = self._next_item(then)
+        if item is None:
+            return self._continue(then, head, now)
+        s = self.settings
+        base = s.mtis.reversal if isinstance(item, PendingReversal) else s.mtis.advice
+        self.job = Job(item, Expectation(Mtis.response(base), item.stan, s.terminal_id, item.amount), then)
+        what = "REVERSAL" if isinstance(item, PendingReversal) else "OFFLINE SALE"
+        show = [Show(screens.fit((f"SENDING {what}", f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
+        return State.UPLINK, head + show + self._send(item, repeat=False)
+
+    def _continue(self, then: Then, head: list[Action], now: datetime | None) -> Result:
+        self.job = None
+        if then is Then.SALE:
+            return self._authorise(now, head)
+        if then is Then.SUSPENDED:
+            return State.SUSPENDED, head + [Show(screens.suspended(self))]
+        self.recovering = False
+        state, more = self._idle()
+        return state, head + more
+
+    def _h_uplink_answered(self, ev: HostAnswered, now: datetime) -> Result:
+        job, reply = self.job, ev.reply
+        why = mismatch(job.expect, reply)
+        if why:
+            return State.UPLINK, [Note("host.unmatched", f"answer rejected: {why}")]
+        if reply.mac_ok is False:
+            return self._uplink_failed("acknowledgement failed its MAC", now)
+        self.link_up = True
+        actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
+        item = job.item
+        if isinstance(item, PendingReversal):
+            self.reversals.remove(item)
+            actions.append(ReversalDone(item.txn_no, reply.response_code))
+        else:
+            self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
+            actions.append(AdviceDone(item.txn_no, reply.response_code))
+            if not reply.approved and reply.response_code != "94":
+                actions.append(
+                    Alert(
+                        "advice.declined",
+                        f"offline sale trace {item.stan:06d} declined by the host: {reply.response_code} "
+                        f"{self.settings.response_text(reply.response_code)}",
+                    )
+                )
+        return self._uplink(job.then, actions, now)
+
+    def _h_uplink_timer(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is not Timer.RESPONSE:
+            return State.UPLINK, []
+        return self._uplink_failed("no answer", now)
+
+    def _h_uplink_unanswered(self, ev: LinkDropped, now: datetime) -> Result:
+        return self._uplink_failed(ev.text, now)
+
+    def _uplink_failed(self, why: str, now: datetime) -> Result:
+        job = self.job
+        if job.attempts < self.settings.reversal_retries:
+            job.attempts += 1
+            return State.UPLINK, [Note("uplink.retry", f"attempt {job.attempts}: {why}")] + self._send(job.item, repeat=True)
+        self.job = None
+        self.link_up = False
+        what = "reversal" if isinstance(job.item, PendingReversal) else "offline sale"
+        actions: list[Action] = [
+            CancelTimer(Timer.RESPONSE),
+            Disconnect(),
+            Alert(
+                f"{'reversal' if what == 'reversal' else 'advice'}.pending",
+                f"{what} trace {job.item.stan:06d} not delivered ({why}); it stays queued",
+            ),
+        ]
+        if job.then is Then.SALE:
+            return self._offline(now, actions)
+        if job.then is Then.SUSPENDED:
+            return State.SUSPENDED, actions + [Show(screens.suspended(self))]
+        self.recovering = False
+        state, more = self._idle()
+        return state, actions + more
+
+    # -- failures of actions -----------------------------------------------------------
+    def _h_action_failed(self, ev: ActionFailed, now: datetime) -> Result:
+        a = ev.action
+        alert = Alert(ev.code, ev.text)
+        if isinstance(a, SendRequest):
+            if ev.sent is False:
+                return self._offline(now, [alert])
+            state, actions = self._request_unanswered("HOST LINK FAILED")
+            return state, [alert] + actions
+        if isinstance(a, (SendReversal, SendAdvice)):
+            state, actions = self._uplink_failed(ev.text, now)
+            return state, [alert] + actions
+        if isinstance(a, Print):
+            return State.RECEIPT_HELD, [alert, Show(screens.printer_problem(ev.text))]
+        if isinstance(a, EnableReader):
+            state, actions = self._idle("CARD READER FAULT", ev.text[:20])
+            return state, [alert] + actions
+        if isinstance(a, BeginPin):
+            wipe = self._wipe()
+            state, actions = self._idle("PIN PAD FAULT", ev.text[:20])
+            return state, [alert] + wipe + actions
+        if isinstance(a, RecordOutcome):
+            return self._outcome_not_recorded(a.record, ev.text, alert)
+        if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | CheckStorage):
+            wipe = self._wipe() if isinstance(a, OpenRequest) else []
+            return self._suspend(ev.text, [alert] + wipe)
+        return self.state, [Note(ev.code, f"{a.name} failed: {ev.text}")]
+
+    def _outcome_not_recorded(self, record: SaleRecord, text: str, alert: Alert) -> Result:
+        """The answer could not be committed: never print it; reverse what the host may have booked."""
+        self.print_queue = []
+        self.advices = [a for a in self.advices if a.txn_no != record.txn_no]
+        wipe = [WipeCard(record.txn_no)]
+        self.sale = None
+        self.expect = None
+        self.problem = text
+        if record.state is JournalState.APPROVED:
+            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+            head = [alert, *wipe, Show(screens.fit(("NOT RECORDED", "REVERSING...")))]
+            return self._uplink(Then.SUSPENDED, head)
+        if not any(r.txn_no == record.txn_no for r in self.reversals):
+            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+        return self._suspend(text, [alert, *wipe])
+
+    def _suspend(self, text: str, head: list[Action]) -> Result:
+        self.problem = text
+        self.sale = None
+        self.expect = None
+        self.job = None
+        self.print_queue = []
+        return State.SUSPENDED, head + [CancelTimer(Timer.RESPONSE), Show(screens.suspended(self))]
+
+    def _h_suspended_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key == ENTER:
+            return State.SUSPENDED, [Show(screens.fit(("CHECKING STORAGE",))), CheckStorage()]
+        return State.SUSPENDED, [Show(screens.suspended(self))]
+
+    def _h_storage_ok(self, ev: StorageOk, now: datetime) -> Result:
+        """Storage works again: resume from what is durable, exactly as after a restart."""
+        self.problem = None
+        self._resync(ev.boot)
+        self.recovering = True
+        head: list[Action] = [Alert("storage.ok", "storage works again")]
+        if self.print_queue:
+            return self._print_next(head)
+        if self.reversals or self.advices:
+            return self._uplink(Then.IDLE, head)
+        self.recovering = False
+        state, more = self._idle("STORAGE OK")
+        return state, head + more

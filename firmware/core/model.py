@@ -1,0 +1,176 @@
+"""Plain data the transaction core works with. No card data lives here.
+
+The core sees a card only as ``CardFacts`` (masked PAN and the service-code
+facts); the clear tracks, PAN and PIN block stay sealed in the runner. Every
+record here is therefore safe to log, print and persist as-is.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+__all__ = [
+    "State",
+    "Timer",
+    "Copy",
+    "JournalState",
+    "Kind",
+    "EntryMode",
+    "Counters",
+    "CardFacts",
+    "SaleRecord",
+    "PendingReversal",
+    "PendingAdvice",
+    "PrintJob",
+    "BootState",
+    "STAN_MAX",
+]
+
+STAN_MAX = 999999
+
+
+class State(enum.Enum):
+    """Where the terminal is. The transition table in ``table.py`` is keyed on these."""
+
+    BOOTING = "booting"  # waiting for storage to report what survived the last run
+    IDLE = "idle"
+    AMOUNT = "amount"  # cashier keys the amount
+    CARD = "card"  # waiting for a swipe
+    PIN = "pin"  # the PIN pad owns the keys until the PIN is entered
+    AUTHORISING = "authorising"  # request committed and sent; waiting for the answer
+    UPLINK = "uplink"  # delivering queued reversals/advices (before a request, or when idle)
+    PRINTING = "printing"
+    RECEIPT_HELD = "receipt_held"  # the printer failed; the operator retries or skips
+    SUSPENDED = "suspended"  # storage failed: sales refused until it works again
+
+
+class Timer(enum.Enum):
+    INPUT = "input"  # amount, card or PIN not entered in time
+    RESPONSE = "response"  # the host did not answer in time
+    UPLOAD = "upload"  # retry queued reversals and advices while idle
+    MESSAGE = "message"  # return from a result message to the idle screen
+
+
+class Copy(str, enum.Enum):
+    MERCHANT = "merchant"
+    CARDHOLDER = "cardholder"
+
+
+class JournalState(str, enum.Enum):
+    """The life of one journal record, as stored."""
+
+    REQUESTED = "requested"  # record and reversal committed; request may be on the wire
+    APPROVED = "approved"
+    DECLINED = "declined"  # by the host, or refused offline (see ``reason``)
+    OFFLINE_APPROVED = "offline_approved"  # stored for forwarding
+    REVERSING = "reversing"  # the answer was unusable; the reversal is due
+    REVERSED = "reversed"  # the host acknowledged the reversal
+
+
+class Kind(str, enum.Enum):
+    """Transaction kinds. Only SALE is built today; the rest shape the roadmap."""
+
+    SALE = "sale"
+    VOID = "void"
+    REFUND = "refund"
+    PREAUTH = "preauth"
+    PREAUTH_VOID = "preauth_void"
+    PREAUTH_COMPLETE = "preauth_complete"
+    PREAUTH_COMPLETE_VOID = "preauth_complete_void"
+    BALANCE = "balance"
+
+
+class EntryMode(str, enum.Enum):
+    SWIPE = "swipe"
+    FALLBACK = "fallback"  # magstripe read of a chip card, allowed by policy
+    MANUAL = "manual"
+    CHIP = "chip"
+    CONTACTLESS = "contactless"
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Durable counters. The core advances them; storage commits them with the record."""
+
+    stan: int = 1  # the next STAN to use
+    batch: int = 1
+    txn_no: int = 1  # the next journal number
+
+    def take_stan(self) -> tuple[int, Counters]:
+        """The STAN to use now and the counters after it (1..999999, then wraps to 1)."""
+        stan = self.stan
+        return stan, replace(self, stan=stan % STAN_MAX + 1)
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What the core may know about a card: nothing that identifies it beyond a mask."""
+
+    masked_pan: str
+    expiry: str  # YYMM
+    service_code: str | None = None
+    pin_required: bool = False
+    online_only: bool = False
+    entry_mode: EntryMode = EntryMode.SWIPE
+
+
+@dataclass(frozen=True)
+class SaleRecord:
+    """One journal record as the core and storage see it (no card data)."""
+
+    txn_no: int
+    amount: int
+    stan: int
+    batch: int
+    when: datetime
+    masked_pan: str
+    kind: Kind = Kind.SALE
+    currency: str = "156"
+    terminal_id: str = ""
+    merchant_id: str = ""
+    operator: str = ""
+    entry_mode: EntryMode = EntryMode.SWIPE
+    pin_entered: bool = False
+    state: JournalState = JournalState.REQUESTED
+    response_code: str | None = None
+    rrn: str | None = None
+    auth_code: str | None = None
+    settle_date: str | None = None
+    reason: str | None = None  # why declined or reversed: a response code or an error code
+
+
+@dataclass(frozen=True)
+class PendingReversal:
+    txn_no: int
+    stan: int
+    amount: int
+    reason: str = "98"
+
+
+@dataclass(frozen=True)
+class PendingAdvice:
+    txn_no: int
+    stan: int
+    amount: int
+    created_at: datetime
+    sent_before: bool = False  # True: at least one attempt left the terminal, so use the repeat MTI
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    record: SaleRecord
+    copy: Copy
+    recovered: bool = False  # printing after a power cut: marked on the receipt
+
+
+@dataclass(frozen=True)
+class BootState:
+    """What storage hands the core at start-up: enough to resume safely."""
+
+    counters: Counters = field(default_factory=Counters)
+    reversals: tuple[PendingReversal, ...] = ()
+    advices: tuple[PendingAdvice, ...] = ()
+    receipts: tuple[PrintJob, ...] = ()
+    interrupted: tuple[int, ...] = ()  # journal numbers left REQUESTED by a power cut

@@ -1,0 +1,81 @@
+"""What goes on a receipt. Pure: a journal record and the settings in, a document out.
+
+The printer driver decides how the document becomes ESC/POS bytes; this
+module decides only the content. The merchant copy shows the PAN masked to
+first 6 / last 4 and has a signature line; the cardholder copy shows only
+the last 4 digits and says whose copy it is.
+"""
+
+from __future__ import annotations
+
+from firmware.core.model import Copy, EntryMode, JournalState, Kind, PrintJob
+from firmware.core.settings import CoreSettings
+from firmware.money import format_amount
+from hal.printer import Align, Line, Receipt
+
+__all__ = ["build_receipt", "ENTRY_LETTER", "KIND_TEXT"]
+
+ENTRY_LETTER = {
+    EntryMode.SWIPE: "S",
+    EntryMode.FALLBACK: "F",
+    EntryMode.MANUAL: "M",
+    EntryMode.CHIP: "I",
+    EntryMode.CONTACTLESS: "C",
+}
+
+KIND_TEXT = {
+    Kind.SALE: "SALE",
+    Kind.VOID: "VOID",
+    Kind.REFUND: "REFUND",
+    Kind.PREAUTH: "PRE-AUTH",
+    Kind.PREAUTH_VOID: "PRE-AUTH VOID",
+    Kind.PREAUTH_COMPLETE: "AUTH COMPLETE",
+    Kind.PREAUTH_COMPLETE_VOID: "AUTH COMPLETE VOID",
+    Kind.BALANCE: "BALANCE",
+}
+
+
+def _last4_only(masked: str) -> str:
+    return "*" * (len(masked) - 4) + masked[-4:]
+
+
+def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
+    r = job.record
+    merchant = job.copy is Copy.MERCHANT
+    pan = r.masked_pan if merchant else _last4_only(r.masked_pan)
+    kind = KIND_TEXT[r.kind] + (" (OFFLINE)" if r.state is JournalState.OFFLINE_APPROVED else "")
+    amount = f"{settings.currency_symbol} {format_amount(r.amount, settings.exponent)}"
+    lines = [
+        Line(settings.merchant_name, align=Align.CENTER, bold=True),
+        Line("MERCHANT COPY" if merchant else "CARDHOLDER COPY", align=Align.CENTER),
+        Line(rule=True),
+        Line("MERCHANT NO:", right=r.merchant_id or settings.merchant_id),
+        Line("TERMINAL NO:", right=r.terminal_id or settings.terminal_id),
+        Line("OPERATOR NO:", right=r.operator or settings.operator),
+        Line("CARD NO:", right=f"{pan} {ENTRY_LETTER[r.entry_mode]}"),
+        Line("TRANS TYPE:", right=kind),
+        Line("BATCH NO:", right=f"{r.batch:06d}"),
+        Line("TRACE NO:", right=f"{r.stan:06d}"),
+        Line("REF NO:", right=r.rrn or "-"),
+        Line("AUTH NO:", right=r.auth_code or "-"),
+        Line("DATE/TIME:", right=r.when.strftime("%Y-%m-%d %H:%M:%S")),
+        Line(rule=True),
+        Line("AMOUNT:", right=amount, bold=True),
+        Line(rule=True),
+    ]
+    if r.state is JournalState.OFFLINE_APPROVED:
+        lines.append(Line("APPROVED OFFLINE - TO BE UPLOADED", align=Align.CENTER))
+    if merchant:
+        lines += [
+            Line("CARDHOLDER SIGNATURE:"),
+            Line(""),
+            Line(""),
+            Line(rule=True),
+            Line("I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
+        ]
+    else:
+        lines.append(Line("*** CARDHOLDER COPY ***", align=Align.CENTER))
+    if job.recovered:
+        lines.append(Line("*** PRINTED AFTER POWER LOSS ***", align=Align.CENTER))
+    title = f"{job.copy.value.upper()} COPY TRACE {r.stan:06d}"
+    return Receipt(lines=tuple(lines), title=title)

@@ -1,0 +1,75 @@
+"""What the display shows in each state. Pure functions of the core's data.
+
+Lines are kept to 20 characters (the smallest common POS display); a wider
+display simply has room to spare, and the display driver truncates anything
+longer rather than wrapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from firmware.money import format_amount
+
+if TYPE_CHECKING:
+    from firmware.core.machine import Terminal
+    from firmware.core.model import SaleRecord
+    from firmware.core.settings import CoreSettings
+
+WIDTH = 20
+
+
+def fit(lines: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(line)[:WIDTH] for line in lines)
+
+
+def money(amount: int, settings: CoreSettings) -> str:
+    return f"{settings.currency_symbol} {format_amount(amount, settings.exponent)}"
+
+
+def status(term: Terminal) -> str:
+    if term.reversals:
+        return f"{len(term.reversals)} REVERSAL PENDING"
+    if term.advices:
+        return f"{len(term.advices)} OFFLINE QUEUED"
+    return ""
+
+
+def idle(term: Terminal) -> tuple[str, ...]:
+    return fit((term.settings.merchant_name, "READY", "KEY AMOUNT TO SELL", status(term)))
+
+
+def amount(term: Terminal, note: str = "") -> tuple[str, ...]:
+    return fit(("SALE", "AMOUNT:", money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"))
+
+
+def _sale_line(term: Terminal) -> str:
+    return "SALE " + money(term.sale.amount, term.settings)
+
+
+def swipe(term: Terminal) -> tuple[str, ...]:
+    return fit((_sale_line(term), "SWIPE CARD", "", "X=CANCEL"))
+
+
+def pin(term: Terminal, digits: int) -> tuple[str, ...]:
+    last4 = term.sale.card.masked_pan[-4:] if term.sale.card else "????"
+    return fit((_sale_line(term), f"CARD **** {last4}", "ENTER PIN:", "*" * digits))
+
+
+def processing(term: Terminal) -> tuple[str, ...]:
+    return fit((_sale_line(term), "PROCESSING...", "PLEASE WAIT"))
+
+
+def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
+    offline = record.state.value == "offline_approved"
+    auth = f"AUTH {record.auth_code}" if record.auth_code else ""
+    return fit(("APPROVED OFFLINE" if offline else "APPROVED", money(record.amount, term.settings), auth, "PRINTING..."))
+
+
+def suspended(term: Terminal) -> tuple[str, ...]:
+    return fit(("SALES SUSPENDED", (term.problem or "STORAGE FAULT").upper(), "#=CHECK AGAIN", status(term)))
+
+
+def printer_problem(text: str) -> tuple[str, ...]:
+    return fit(("PRINTER PROBLEM", text.upper(), "#=RETRY", "X=SKIP THIS COPY"))

@@ -1,0 +1,90 @@
+"""The parts of the configuration and the host profile the core's decisions depend on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from firmware.core.model import Copy
+
+__all__ = ["CoreSettings", "OfflineLimits", "Mtis"]
+
+
+@dataclass(frozen=True)
+class OfflineLimits:
+    enabled: bool = True
+    floor_limit: int = 50000
+    max_count: int = 50
+    max_amount: int = 500000
+    max_age: timedelta = timedelta(hours=72)
+
+
+@dataclass(frozen=True)
+class Mtis:
+    """Message types of the host profile that the core must know to match answers."""
+
+    request: str = "0200"
+    reversal: str = "0400"
+    reversal_repeat: str = "0400"
+    advice: str = "0220"
+    advice_repeat: str = "0221"
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    terminal_id: str = "12345678"
+    merchant_id: str = "123456789012345"
+    merchant_name: str = "POSTERM DEMO SHOP"
+    operator: str = "01"
+    currency: str = "156"
+    currency_symbol: str = "CNY"
+    exponent: int = 2
+    max_amount: int = 99999999
+    input_timeout: float = 60.0
+    pin_required: bool = True
+    response_timeout: float = 30.0
+    reversal_retries: int = 3
+    upload_interval: float = 60.0
+    message_seconds: float = 5.0
+    mac_required: bool = True  # the profile MACs its answers: an approval without a good MAC is reversed
+    offline: OfflineLimits = field(default_factory=OfflineLimits)
+    copies: tuple[Copy, ...] = (Copy.MERCHANT, Copy.CARDHOLDER)
+    mtis: Mtis = field(default_factory=Mtis)
+    response_texts: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls,
+        config,
+        *,
+        mtis: Mtis | None = None,
+        response_texts: Mapping[str, str] | None = None,
+        mac_required: bool = True,
+    ):
+        t, o = config.terminal, config.offline
+        return cls(
+            terminal_id=t.terminal_id,
+            merchant_id=t.merchant_id,
+            merchant_name=t.merchant_name,
+            operator=t.operator,
+            currency=t.currency,
+            currency_symbol=t.currency_symbol,
+            exponent=t.currency_exponent,
+            max_amount=config.sale.max_amount,
+            input_timeout=config.sale.input_timeout,
+            pin_required=config.sale.pin_required,
+            response_timeout=config.host.response_timeout,
+            reversal_retries=config.host.reversal_retries,
+            upload_interval=config.host.upload_interval,
+            offline=OfflineLimits(o.enabled, o.floor_limit, o.max_count, o.max_amount, timedelta(hours=o.max_age_hours)),
+            copies=tuple(Copy(c) for c in config.receipts.copies),
+            mtis=mtis or Mtis(),
+            response_texts=dict(response_texts or {}),
+            mac_required=mac_required,
+        )
+
+    def response_text(self, code: str | None) -> str:
+        if not code:
+            return "No response code"
+        return self.response_texts.get(code, "Declined")

@@ -1,0 +1,133 @@
+"""Everything that affects the state machine lives here.
+
+``TABLE[state][event type]`` names the handler that runs and the states it
+may lead to. ``ANY_STATE`` lists events every state accepts. An event missing
+from both for the current state is illegal: ``Terminal.handle`` raises
+``StateError`` naming the state and the event, and the state does not change.
+
+The handlers (in ``machine.py``) compute the actions and pick one target from
+the set given here; a handler that picks a state outside its set is a bug and
+raises too, so this table is the truth about where the terminal can go. The
+tests walk it, and ``posterm tools states`` draws it.
+
+Durability order, which the handlers keep and the tests check:
+
+* a request goes out only in the batch ``OpenRequest, SendRequest`` (the record
+  and its reversal are committed first);
+* a receipt prints only in a batch after ``RecordOutcome`` (the outcome is
+  committed first);
+* a queued reversal goes out before any other online message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from firmware.core.events import (
+    ActionFailed,
+    Booted,
+    CardRead,
+    CardUnreadable,
+    Event,
+    HostAnswered,
+    HostFrameRejected,
+    KeyPressed,
+    LinkDropped,
+    PinBypassed,
+    PinCancelled,
+    PinEntered,
+    PinProgress,
+    Printed,
+    StorageOk,
+    TimerExpired,
+    UploadRequested,
+)
+from firmware.core.model import State
+
+__all__ = ["Transition", "TABLE", "ANY_STATE", "transitions", "mermaid"]
+
+S = State
+
+
+class Transition(NamedTuple):
+    handler: str
+    targets: frozenset[State]
+
+
+def T(handler: str, *targets: State) -> Transition:  # noqa: N802 - reads as a table
+    return Transition(handler, frozenset(targets))
+
+
+TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
+    S.BOOTING: {
+        Booted: T("booted", S.IDLE, S.PRINTING, S.UPLINK),
+    },
+    S.IDLE: {
+        KeyPressed: T("idle_key", S.IDLE, S.AMOUNT, S.UPLINK),
+        TimerExpired: T("idle_timer", S.IDLE, S.UPLINK),
+        UploadRequested: T("upload_requested", S.IDLE, S.UPLINK),
+    },
+    S.AMOUNT: {
+        KeyPressed: T("amount_key", S.AMOUNT, S.CARD, S.IDLE),
+        TimerExpired: T("input_timeout", S.AMOUNT, S.IDLE),
+    },
+    S.CARD: {
+        CardRead: T("card_read", S.PIN),
+        CardUnreadable: T("card_unreadable", S.CARD, S.IDLE),
+        KeyPressed: T("card_key", S.CARD, S.IDLE),
+        TimerExpired: T("input_timeout", S.CARD, S.IDLE),
+    },
+    S.PIN: {
+        PinEntered: T("pin_done", S.AUTHORISING, S.UPLINK, S.PRINTING, S.IDLE),
+        PinBypassed: T("pin_done", S.AUTHORISING, S.UPLINK, S.PRINTING, S.IDLE),
+        PinCancelled: T("pin_cancelled", S.IDLE),
+        PinProgress: T("pin_progress", S.PIN),
+        TimerExpired: T("input_timeout", S.PIN, S.IDLE),
+    },
+    S.AUTHORISING: {
+        HostAnswered: T("request_answered", S.AUTHORISING, S.PRINTING, S.IDLE, S.UPLINK),
+        HostFrameRejected: T("frame_rejected", S.AUTHORISING),
+        LinkDropped: T("request_unanswered", S.UPLINK),
+        TimerExpired: T("request_timer", S.AUTHORISING, S.UPLINK),
+    },
+    S.UPLINK: {
+        HostAnswered: T("uplink_answered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED),
+        HostFrameRejected: T("frame_rejected", S.UPLINK),
+        LinkDropped: T("uplink_unanswered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED),
+        TimerExpired: T("uplink_timer", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED),
+    },
+    S.PRINTING: {
+        Printed: T("printed", S.PRINTING, S.IDLE, S.UPLINK),
+    },
+    S.RECEIPT_HELD: {
+        KeyPressed: T("held_key", S.RECEIPT_HELD, S.PRINTING, S.IDLE, S.UPLINK),
+    },
+    S.SUSPENDED: {
+        KeyPressed: T("suspended_key", S.SUSPENDED),
+        StorageOk: T("storage_ok", S.IDLE, S.UPLINK, S.PRINTING),
+    },
+}
+
+# Accepted in every state. A failed action can follow any batch; its handler
+# decides from the action what the failure means (see Terminal._h_action_failed).
+ANY_STATE: Mapping[type[Event], Transition] = {
+    ActionFailed: T("action_failed", *State),
+}
+
+
+def transitions() -> list[tuple[State, type[Event], str, frozenset[State]]]:
+    """Every (state, event, handler, targets) row, for tests and diagrams."""
+    rows = [(s, e, t.handler, t.targets) for s, by_event in TABLE.items() for e, t in by_event.items()]
+    rows += [(s, e, t.handler, t.targets) for s in State for e, t in ANY_STATE.items()]
+    return rows
+
+
+def mermaid() -> str:
+    """A Mermaid state diagram of the table (``ActionFailed`` edges left out for legibility)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {S.BOOTING.name}"]
+    for state, by_event in TABLE.items():
+        for event, t in by_event.items():
+            for target in sorted(t.targets, key=lambda s: s.name):
+                lines.append(f"    {state.name} --> {target.name}: {event.__name__}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,181 @@
+"""Driving the sans-IO core by hand: events in, actions out, no devices."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from firmware.core import actions as A
+from firmware.core.events import (
+    ActionFailed,
+    Booted,
+    CardRead,
+    HostAnswered,
+    KeyPressed,
+    PinEntered,
+    Printed,
+    TimerExpired,
+)
+from firmware.core.machine import Terminal
+from firmware.core.model import BootState, CardFacts, State, Timer
+from firmware.core.settings import CoreSettings
+from firmware.host.messages import Reply
+
+NOW = datetime(2026, 11, 22, 10, 15, 3)
+CARD = CardFacts(masked_pan="620550*********0004", expiry="4912", service_code="120", pin_required=True)
+SETTINGS = CoreSettings(response_texts={"51": "Insufficient funds"})
+
+
+def reply(**changes) -> Reply:
+    base = dict(
+        mti="0210",
+        stan=1,
+        terminal_id=SETTINGS.terminal_id,
+        merchant_id=SETTINGS.merchant_id,
+        amount=1250,
+        response_code="00",
+        rrn="000000000001",
+        auth_code="123456",
+        settle_date="1122",
+        host_date="1122",
+        host_time="101503",
+        batch=1,
+        mac_ok=True,
+        approved=True,
+    )
+    base.update(changes)
+    return Reply(**base)
+
+
+class Driver:
+    """A terminal core plus the list of every action batch it produced."""
+
+    def __init__(self, settings: CoreSettings = SETTINGS, boot: BootState | None = None) -> None:
+        self.t = Terminal(settings)
+        self.batches: list[list[A.Action]] = []
+        self.now = NOW
+        if boot is not None:
+            self.feed(Booted(boot))
+
+    def feed(self, *events, advance: float = 0.0) -> list[A.Action]:
+        out: list[A.Action] = []
+        for e in events:
+            self.now += timedelta(seconds=advance)
+            batch = self.t.handle(e, self.now)
+            self.batches.append(batch)
+            out += batch
+        return out
+
+    def keys(self, text: str) -> list[A.Action]:
+        return self.feed(*(KeyPressed(k) for k in text))
+
+    @property
+    def state(self) -> State:
+        return self.t.state
+
+    def all(self, kind: type) -> list:
+        return [a for batch in self.batches for a in batch if isinstance(a, kind)]
+
+    def last(self, kind: type):
+        found = self.all(kind)
+        assert found, f"no {kind.__name__} action was produced"
+        return found[-1]
+
+
+def to_idle(settings: CoreSettings = SETTINGS, boot: BootState | None = None) -> Driver:
+    return Driver(settings, boot or BootState())
+
+
+def to_amount() -> Driver:
+    d = to_idle()
+    d.keys("1")
+    return d
+
+
+def to_card(amount: str = "1250") -> Driver:
+    d = to_idle()
+    d.keys(amount + "#")
+    return d
+
+
+def to_pin(card: CardFacts = CARD, **kw) -> Driver:
+    d = to_card(**kw)
+    d.feed(CardRead(card))
+    return d
+
+
+def to_authorising(**kw) -> Driver:
+    d = to_pin(**kw)
+    d.feed(PinEntered())
+    return d
+
+
+def request_stan(d: Driver) -> int:
+    return d.last(A.OpenRequest).record.stan
+
+
+def to_printing() -> Driver:
+    d = to_authorising()
+    d.feed(HostAnswered(reply(stan=request_stan(d))))
+    return d
+
+
+def to_receipt_held() -> Driver:
+    d = to_printing()
+    d.feed(ActionFailed(d.last(A.Print), "printer.paper_out", "out of paper"))
+    return d
+
+
+def to_uplink() -> Driver:
+    d = to_authorising()
+    d.feed(TimerExpired(Timer.RESPONSE))
+    return d
+
+
+def to_suspended() -> Driver:
+    d = to_authorising()
+    d.feed(ActionFailed(d.last(A.OpenRequest), "storage.full", "storage is full"))
+    return d
+
+
+REACH = {
+    State.BOOTING: lambda: Driver(),
+    State.IDLE: to_idle,
+    State.AMOUNT: to_amount,
+    State.CARD: to_card,
+    State.PIN: to_pin,
+    State.AUTHORISING: to_authorising,
+    State.PRINTING: to_printing,
+    State.RECEIPT_HELD: to_receipt_held,
+    State.UPLINK: to_uplink,
+    State.SUSPENDED: to_suspended,
+}
+
+
+def printed_all(d: Driver) -> None:
+    """Acknowledge every Print until the core stops asking."""
+    while d.state is State.PRINTING:
+        job = d.last(A.Print).job
+        d.feed(Printed(job.record.txn_no, job.copy))
+
+
+__all__ = [
+    "NOW",
+    "CARD",
+    "SETTINGS",
+    "reply",
+    "Driver",
+    "REACH",
+    "to_idle",
+    "to_amount",
+    "to_card",
+    "to_pin",
+    "to_authorising",
+    "to_printing",
+    "to_receipt_held",
+    "to_uplink",
+    "to_suspended",
+    "request_stan",
+    "printed_all",
+    "replace",
+]

@@ -1,0 +1,230 @@
+"""Random sessions against the core: the durability rules hold whatever happens.
+
+A small world plays the runner's part. It carries out each batch, sometimes
+failing one action part-way (as the runner does, dropping the rest), keeps
+a model of what storage would hold, and answers like a host might (matching
+or not, approved or declined, good MAC or bad, or not at all). Over random
+sessions these must always hold:
+
+* a request is sent only after its record and reversal were committed, and
+  never while an older reversal is still owed;
+* a receipt prints only for an outcome that was committed as an approval;
+* every committed outcome belongs to an opened request;
+* STANs of opened requests never repeat;
+* the card of a sale is wiped once the host has answered it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from firmware.core import actions as A
+from firmware.core.events import (
+    ActionFailed,
+    CardRead,
+    CardUnreadable,
+    HostAnswered,
+    HostFrameRejected,
+    KeyPressed,
+    LinkDropped,
+    PinBypassed,
+    PinCancelled,
+    PinEntered,
+    Printed,
+    StorageOk,
+    TimerExpired,
+    UploadRequested,
+)
+from firmware.core.model import BootState, Counters, JournalState, PendingAdvice, PendingReversal, State, Timer
+
+from .helpers import CARD, Driver, replace, reply
+
+
+@dataclass
+class World:
+    d: Driver
+    armed: set[int] = field(default_factory=set)  # reversals committed, not yet due
+    due: set[int] = field(default_factory=set)  # reversals owed to the host
+    opened: dict[int, tuple[int, int]] = field(default_factory=dict)  # txn -> (stan, amount)
+    advices: dict[int, tuple[int, int]] = field(default_factory=dict)
+    outcomes: dict[int, JournalState] = field(default_factory=dict)
+    stans: list[int] = field(default_factory=list)
+    in_flight: tuple[str, int, int] | None = None  # (answer MTI, STAN, amount)
+    answered: set[int] = field(default_factory=set)
+    wiped: set[int] = field(default_factory=set)
+    print_job = None
+    storage_broken: bool = False
+
+    def run(self, batch: list[A.Action], fail_at: int | None, sent_none: bool) -> None:
+        for i, a in enumerate(batch):
+            if i == fail_at and not isinstance(a, A.ADVISORY):
+                code = "storage.full" if isinstance(a, A.PERSISTENT) else "device.failed"
+                if isinstance(a, A.PERSISTENT):
+                    self.storage_broken = True
+                sent = None if sent_none else False
+                self.feed(ActionFailed(a, code, "injected failure", sent=sent))
+                return
+            self.apply(a)
+
+    def apply(self, a: A.Action) -> None:
+        if isinstance(a, A.OpenRequest):
+            txn = a.record.txn_no
+            assert txn not in self.opened, "a journal number was opened twice"
+            self.opened[txn] = (a.record.stan, a.record.amount)
+            self.stans.append(a.record.stan)
+            self.armed.add(txn)
+        elif isinstance(a, A.SendRequest):
+            txn = a.record.txn_no
+            assert txn in self.opened, "request sent before its record was committed"
+            assert txn in self.armed, "request sent before its reversal was committed"
+            assert not self.due, f"request sent while reversals {self.due} are owed"
+            assert self.armed == {txn}, f"request sent while older requests {self.armed - {txn}} are unresolved"
+            self.in_flight = ("0210", a.record.stan, a.record.amount)
+        elif isinstance(a, A.RecordOutcome):
+            txn = a.record.txn_no
+            assert txn in self.opened, "outcome recorded for a request that was never opened"
+            self.outcomes[txn] = a.record.state
+            self.armed.discard(txn)
+            if a.reversal_reason is not None:
+                self.due.add(txn)
+            if a.advice:
+                self.advices[txn] = (a.record.stan, a.record.amount)
+        elif isinstance(a, A.SendReversal):
+            txn = a.reversal.txn_no
+            if txn in self.armed:  # an unanswered request: its armed reversal is now due
+                self.armed.discard(txn)
+                self.due.add(txn)
+            assert txn in self.due, "a reversal was sent that storage does not owe"
+            self.in_flight = ("0410", a.reversal.stan, a.reversal.amount)
+        elif isinstance(a, A.ReversalDone):
+            self.due.discard(a.txn_no)
+        elif isinstance(a, A.AdviceDone):
+            self.advices.pop(a.txn_no, None)
+        elif isinstance(a, A.SendAdvice):
+            self.in_flight = ("0230", a.advice.stan, a.advice.amount)
+        elif isinstance(a, A.Print):
+            txn = a.job.record.txn_no
+            assert self.outcomes.get(txn) in (JournalState.APPROVED, JournalState.OFFLINE_APPROVED), (
+                "a receipt printed without a committed approval"
+            )
+            self.print_job = a.job
+        elif isinstance(a, A.WipeCard):
+            self.wiped.add(a.txn_no)
+
+    def durable(self) -> BootState:
+        """What ``Store.boot_state()`` would return from this model."""
+        owed = sorted(self.armed | self.due)
+        return BootState(
+            counters=self.d.t.counters,
+            reversals=tuple(PendingReversal(t, *self.opened[t]) for t in owed),
+            advices=tuple(PendingAdvice(t, *v, created_at=self.d.now) for t, v in sorted(self.advices.items())),
+        )
+
+    def feed(self, event) -> None:
+        if not self.d.t.accepts(event):
+            return
+        batch = self.d.t.handle(event, self.d.now)
+        self.d.batches.append(batch)
+        self.pending = batch
+
+
+def _answer(world: World, data) -> HostAnswered | None:
+    if world.in_flight is None:
+        return None
+    mti, stan, amount = world.in_flight
+    kind = data.draw(st.sampled_from(["approve", "decline", "bad_mac", "wrong_stan", "wrong_amount"]))
+    r = reply(mti=mti, stan=stan, amount=amount)
+    if kind == "decline":
+        r = replace(r, response_code="51", approved=False)
+    elif kind == "bad_mac":
+        r = replace(r, mac_ok=False)
+    elif kind == "wrong_stan":
+        r = replace(r, stan=stan % 999999 + 1)
+    elif kind == "wrong_amount":
+        r = replace(r, amount=amount + 1)
+    return HostAnswered(r)
+
+
+def _event(world: World, data):
+    state = world.d.state
+    options = ["key", "timer", "failure_next"]
+    if state is State.CARD:
+        options += ["card", "card", "bad_card"]
+    if state is State.PIN:
+        options += ["pin", "pin", "pin", "bypass", "pin_cancel"]
+    if state in (State.AUTHORISING, State.UPLINK):
+        options += ["answer", "answer", "answer", "garbage", "drop", "timeout"]
+    if state is State.PRINTING:
+        options += ["printed", "printed", "printed"]
+    if state is State.SUSPENDED:
+        options += ["storage_ok"]
+    if state is State.IDLE:
+        options += ["upload"]
+    choice = data.draw(st.sampled_from(options))
+    if choice == "key":
+        return KeyPressed(data.draw(st.sampled_from(list("0123456789#*XF") + ["#"] * 4 + ["1"] * 4)))
+    if choice == "timer":
+        return TimerExpired(data.draw(st.sampled_from(list(Timer))))
+    if choice == "card":
+        return CardRead(replace(CARD, online_only=data.draw(st.booleans())))
+    if choice == "bad_card":
+        return CardUnreadable("card.luhn", "CARD NUMBER INVALID")
+    if choice == "pin":
+        return PinEntered()
+    if choice == "bypass":
+        return PinBypassed()
+    if choice == "pin_cancel":
+        return PinCancelled()
+    if choice == "answer":
+        return _answer(world, data)
+    if choice == "garbage":
+        return HostFrameRejected("host.malformed", "bad frame")
+    if choice == "drop":
+        return LinkDropped("link.closed", "peer closed")
+    if choice == "timeout":
+        return TimerExpired(Timer.RESPONSE)
+    if choice == "printed" and world.print_job is not None:
+        job = world.print_job
+        return Printed(job.record.txn_no, job.copy)
+    if choice == "storage_ok":
+        world.storage_broken = False
+        return StorageOk(world.durable())
+    if choice == "upload":
+        return UploadRequested()
+    return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_durability_rules_hold_in_random_sessions(data):
+    world = World(Driver(boot=BootState(counters=Counters(stan=data.draw(st.integers(1, 500)), txn_no=1))))
+    world.pending = world.d.batches[-1]
+    world.run(world.pending, None, False)
+    for _ in range(data.draw(st.integers(5, 80))):
+        if world.storage_broken and world.d.state is not State.SUSPENDED and world.d.state is not State.UPLINK:
+            world.storage_broken = False
+        event = _event(world, data)
+        if event is None:
+            continue
+        if isinstance(event, HostAnswered) and event.reply.stan == (world.in_flight or (0, 0, 0))[1]:
+            if event.reply.mti == "0210" and event.reply.amount == world.in_flight[2]:
+                world.answered.update(t for t, (s, _) in world.opened.items() if s == event.reply.stan)
+        before = len(world.d.batches)
+        world.feed(event)
+        if len(world.d.batches) == before:
+            continue
+        batch = world.pending
+        fail = data.draw(st.one_of(st.none(), st.none(), st.none(), st.integers(0, max(len(batch) - 1, 0))))
+        sent_none = data.draw(st.booleans())
+        world.run(batch, fail, sent_none)
+        # keep running feedback batches that ActionFailed produced
+        while world.pending is not batch:
+            batch = world.pending
+            world.run(batch, None, False)
+    assert len(world.stans) == len(set(world.stans)), "a STAN was used twice"
+    for txn in world.answered:
+        if world.d.t.sale is None or world.d.t.sale.txn_no != txn:
+            assert txn in world.wiped, f"sale {txn} was answered but its card was never wiped"
