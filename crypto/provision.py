@@ -10,8 +10,10 @@ receives its master key by TR-31 injection and its working keys by sign-on.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crypto.atrest import PanHasher, Sealer
 from crypto.des import TdesEcb
@@ -62,24 +64,33 @@ def provision(data_dir: Path, *, lab: bool = False) -> Keyring:
     return ring
 
 
+def _tdes_context(key: SecretKey) -> TdesEcb:
+    return TdesEcb(key.reveal())
+
+
 @dataclass
 class TerminalKeys:
-    """What the runner holds while it runs: ready-made contexts, no clear key in a repr."""
+    """What the runner holds while it runs: ready-made contexts, no clear key in a repr.
+
+    ``mac`` is whatever context the host profile's MAC algorithm needs, built
+    once by ``mac_context`` (a TDES context for the UnionPay ECB MAC, the two
+    DES halves for X9.19; see ``firmware.host.mac.mac_key_for``).
+    """
 
     sealer: Sealer
     pan_hash: PanHasher
     pin_key: SecretKey | None
-    mac: TdesEcb | None
+    mac: Any
 
     @classmethod
-    def load(cls, ring: Keyring) -> TerminalKeys:
+    def load(cls, ring: Keyring, mac_context: Callable[[SecretKey], Any] = _tdes_context) -> TerminalKeys:
         data = {v: ring.get(KeyUsage.DATA, v) for v in ring.versions(KeyUsage.DATA)}
         if not data:
             raise CryptoError("no at-rest data key: provision the terminal", code="keys.not_provisioned")
         sealer = Sealer(data, max(data))
         pan_hash = PanHasher(ring.get(KeyUsage.PAN_HASH))
         pin_key = ring.get(KeyUsage.PIN) if ring.has(KeyUsage.PIN) else None
-        mac = TdesEcb(ring.get(KeyUsage.MAC).reveal()) if ring.has(KeyUsage.MAC) else None
+        mac = mac_context(ring.get(KeyUsage.MAC)) if ring.has(KeyUsage.MAC) else None
         for key in data.values():
             key.wipe()
         return cls(sealer, pan_hash, pin_key, mac)

@@ -265,13 +265,17 @@ class Store:
         except sqlite3.Error as e:
             raise storage_error(e, "marking a receipt printed") from None
 
-    def reversal_done(self, txn_no: int, response_code: str | None) -> None:
+    def reversal_done(self, txn_no: int, response_code: str | None, reason: str = "98") -> None:
+        """The host acknowledged the reversal. The journal keeps why it was reversed."""
         now = _now()
         with transaction(self.conn, "recording a reversal") as c:
-            c.execute("UPDATE reversals SET state='done', message=NULL, updated_at=? WHERE txn_no=?", (now, txn_no))
+            c.execute(
+                "UPDATE reversals SET state='done', reason=?, message=NULL, updated_at=? WHERE txn_no=?",
+                (reason, now, txn_no),
+            )
             c.execute(
                 "UPDATE journal SET state=?, reason=COALESCE(reason, ?), updated_at=? WHERE txn_no=?",
-                (JournalState.REVERSED.value, response_code, now, txn_no),
+                (JournalState.REVERSED.value, reason, now, txn_no),
             )
         self.commits += 1
 

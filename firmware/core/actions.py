@@ -149,14 +149,20 @@ class SendReversal(Action):
 
 @dataclass(frozen=True)
 class ReversalDone(Action):
+    """The host acknowledged the reversal (with ``response_code``); ``reason`` is why we reversed."""
+
     txn_no: int
     response_code: str | None
+    reason: str = "98"
     name = "reversal_done"
 
 
 @dataclass(frozen=True)
 class SendAdvice(Action):
+    """Send a stored offline sale; ``repeat``: an earlier attempt may have reached the host (0221)."""
+
     advice: PendingAdvice
+    repeat: bool = False
     name = "send_advice"
 
 

@@ -482,13 +482,13 @@ class Terminal:
         if isinstance(item, PendingReversal):
             return [SendReversal(item, repeat=repeat), StartTimer(Timer.RESPONSE, s.response_timeout)]
         actions: list[Action] = []
-        if not item.sent_before:  # durable first, so a retry after a power cut is a repeat
+        repeat = repeat or item.sent_before  # sent before, perhaps before a power cut: a repeat (0221)
+        if not item.sent_before:  # durable first, so any later attempt is known to be a repeat
             actions.append(AdviceSending(item.txn_no))
             sent = replace(item, sent_before=True)
             self.advices[self.advices.index(item)] = sent
-            item = sent
-            self.job.item = item
-        return actions + [SendAdvice(item), StartTimer(Timer.RESPONSE, s.response_timeout)]
+            self.job.item = item = sent
+        return actions + [SendAdvice(item, repeat=repeat), StartTimer(Timer.RESPONSE, s.response_timeout)]
 
     def _uplink(self, then: Then, head: list[Action], now: datetime | None = None) -> Result:
         item = self._next_item(then)
@@ -523,7 +523,7 @@ class Terminal:
         item = job.item
         if isinstance(item, PendingReversal):
             self.reversals.remove(item)
-            actions.append(ReversalDone(item.txn_no, reply.response_code))
+            actions.append(ReversalDone(item.txn_no, reply.response_code, item.reason))
         else:
             self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
             actions.append(AdviceDone(item.txn_no, reply.response_code))

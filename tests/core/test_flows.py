@@ -227,8 +227,9 @@ def test_advices_are_forwarded_with_the_repeat_mti_after_a_first_attempt():
     assert d.state is State.UPLINK
     first = d.batches[-1]
     assert names(first).index("advice_sending") < names(first).index("send_advice")
+    assert d.last(A.SendAdvice).repeat is False  # the first transmission is an 0220
     d.feed(TimerExpired(Timer.RESPONSE))
-    assert d.last(A.SendAdvice).advice.sent_before  # the retry is a repeat (0221)
+    assert d.last(A.SendAdvice).repeat is True  # the retry is a repeat (0221)
     d.feed(HostAnswered(reply(mti="0230", stan=3, amount=800)))
     assert d.last(A.AdviceDone).txn_no == 3
     assert len(d.all(A.AdviceSending)) == 1
@@ -239,6 +240,7 @@ def test_an_advice_declined_afterwards_raises_an_alert():
     advice = PendingAdvice(txn_no=3, stan=3, amount=800, created_at=NOW, sent_before=True)
     d = Driver(boot=BootState(counters=Counters(stan=4, txn_no=4), advices=(advice,)))
     assert not d.all(A.AdviceSending)
+    assert d.last(A.SendAdvice).repeat is True  # it may have reached the host before the restart
     d.feed(HostAnswered(reply(mti="0230", stan=3, amount=800, response_code="51", approved=False)))
     assert d.last(A.Alert).code == "advice.declined"
 

@@ -96,9 +96,9 @@ def test_outcome_with_a_reason_makes_the_reversal_due(store):
     (rev,) = store.boot_state().reversals
     assert (rev.txn_no, rev.stan, rev.amount, rev.reason) == (1, 1, 1250, "A0")
     assert store.reversal_message(1) == b"S1sealed-reversal"
-    store.reversal_done(1, "00")
+    store.reversal_done(1, "00", "A0")
     assert store.boot_state().reversals == ()
-    assert store.record(1).state is JournalState.REVERSED
+    assert store.record(1).state is JournalState.REVERSED and store.record(1).reason == "A0"
     with pytest.raises(StorageError) as e:
         store.reversal_message(1)
     assert e.value.code == "storage.missing_record"

@@ -1,0 +1,162 @@
+"""Between the core's records and the host profile's messages.
+
+The core decides *what* to send (a sale request, the reversal of journal
+record 12, an advice); the host profile knows *how* (fields, encodings, MAC).
+This module joins them: it builds messages from a ``SaleRecord`` plus the
+card opened from its ``CardSession`` for the length of one call, seals the
+ready-made reversal and advice for storage, rebuilds them from storage when
+they are due, and reads answers down to a non-sensitive ``Reply``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crypto.atrest import Sealer
+from crypto.secrets import PinBlock
+from firmware.core.model import SaleRecord
+from firmware.core.settings import Mtis as CoreMtis
+from firmware.host.codec import Message, Tpdu, decode, encode
+from firmware.host.messages import (
+    CardData,
+    Reply,
+    TxnData,
+    as_repeat,
+    build_advice,
+    build_request,
+    build_reversal,
+    parse_reply,
+    with_reason,
+)
+from firmware.host.profiles import get_profile
+from firmware.host.spec import EntryMode, MacAlgorithm, Profile, TxnKind
+from firmware.sealed import ClearCard, pack_message, unpack_message
+
+__all__ = ["HostBridge", "reversal_aad", "advice_aad"]
+
+
+def reversal_aad(txn_no: int) -> bytes:
+    return f"reversals:{txn_no}:message".encode()
+
+
+def advice_aad(txn_no: int) -> bytes:
+    return f"offline_queue:{txn_no}:message".encode()
+
+
+@dataclass(frozen=True)
+class HostBridge:
+    profile: Profile
+    tpdu: Tpdu | None
+    header: str | None = None
+
+    @classmethod
+    def from_config(cls, config) -> HostBridge:
+        profile = get_profile(config.host.profile)
+        tpdu = Tpdu("60", config.host.tpdu_destination, config.host.tpdu_source) if profile.tpdu else None
+        return cls(profile, tpdu, config.host.header or None)
+
+    # -- what the core needs to know of the profile --------------------------------
+    @property
+    def mtis(self) -> CoreMtis:
+        m = self.profile.mtis
+        return CoreMtis(
+            request=self.profile.transactions[TxnKind.SALE].mti,
+            reversal=m.reversal,
+            reversal_repeat=m.reversal_repeat,
+            advice=self.profile.transactions[TxnKind.OFFLINE_SALE].mti,
+            advice_repeat=m.advice_repeat,
+        )
+
+    @property
+    def response_texts(self) -> dict[str, str]:
+        return dict(self.profile.response_texts)
+
+    def mac_context(self, key):
+        """The ready-made MAC context this profile's algorithm needs (built once at start-up)."""
+        from firmware.host.mac import mac_key_for
+
+        return mac_key_for(self.profile, key)
+
+    @property
+    def mac_required(self) -> bool:
+        return self.profile.mac is not MacAlgorithm.NONE
+
+    # -- building --------------------------------------------------------------------
+    def txn_data(self, record: SaleRecord) -> TxnData:
+        return TxnData(
+            kind=TxnKind(record.kind.value),
+            amount=record.amount,
+            currency=record.currency,
+            stan=record.stan,
+            batch=record.batch,
+            when=record.when,
+            terminal_id=record.terminal_id,
+            merchant_id=record.merchant_id,
+            entry_mode=EntryMode(record.entry_mode.value),
+            pin_entered=record.pin_entered,
+            operator=record.operator,
+        )
+
+    @staticmethod
+    def _card(card: ClearCard, pin_block: PinBlock | None = None, *, tracks: bool = False) -> CardData:
+        # The secrets stay owned by the ClearCard (wiped when its ``with`` ends) and the
+        # CardSession (the PIN block, wiped once the host answers); CardData only borrows them.
+        return CardData(
+            pan=card.pan,
+            expiry=card.expiry,
+            track2=card.track2 if tracks else None,
+            track3=card.track3 if tracks else None,
+            pin_block=pin_block,
+            sequence=card.sequence,
+        )
+
+    def request(self, record: SaleRecord, card: ClearCard, pin_block: PinBlock | None, mac) -> bytes:
+        message = build_request(
+            self.profile, self.txn_data(record), self._card(card, pin_block, tracks=True), tpdu=self.tpdu, header=self.header
+        )
+        return encode(self.profile, message, mac_key=mac)
+
+    def _seal(self, message: Message, sealer: Sealer, aad: bytes) -> bytes:
+        tpdu = (message.tpdu.id, message.tpdu.destination, message.tpdu.source) if message.tpdu else None
+        packed = pack_message(message.mti, message.fields, tpdu, message.header)
+        try:
+            return sealer.seal(packed, aad)
+        finally:
+            packed[:] = bytes(len(packed))
+
+    def _unseal(self, blob: bytes, sealer: Sealer, aad: bytes) -> Message:
+        mti, fields, tpdu, header = unpack_message(sealer.open(blob, aad))
+        return Message(
+            mti=mti,
+            fields=fields,
+            tpdu=Tpdu(*tpdu) if tpdu else None,
+            header=header,
+            sensitive=self.profile.sensitive_fields,
+        )
+
+    def sealed_reversal(self, record: SaleRecord, card: ClearCard, sealer: Sealer) -> bytes:
+        """The ready-made reversal, committed with the request (reason set when it is sent)."""
+        message = build_reversal(self.profile, self.txn_data(record), self._card(card), tpdu=self.tpdu, header=self.header)
+        return self._seal(message, sealer, reversal_aad(record.txn_no))
+
+    def stored_reversal(
+        self, blob: bytes, txn_no: int, reason: str, repeat: bool, sealer: Sealer, mac
+    ) -> bytes:
+        message = with_reason(self._unseal(blob, sealer, reversal_aad(txn_no)), reason)
+        if repeat:
+            message = as_repeat(self.profile, message)
+        return encode(self.profile, message, mac_key=mac)
+
+    def sealed_advice(self, record: SaleRecord, card: ClearCard, sealer: Sealer) -> bytes:
+        message = build_advice(self.profile, self.txn_data(record), self._card(card), tpdu=self.tpdu, header=self.header)
+        return self._seal(message, sealer, advice_aad(record.txn_no))
+
+    def stored_advice(self, blob: bytes, txn_no: int, repeat: bool, sealer: Sealer, mac) -> bytes:
+        message = self._unseal(blob, sealer, advice_aad(txn_no))
+        if repeat:
+            message = as_repeat(self.profile, message)
+        return encode(self.profile, message, mac_key=mac)
+
+    # -- reading ---------------------------------------------------------------------
+    def read_reply(self, payload: bytes, mac) -> Reply:
+        return parse_reply(self.profile, decode(self.profile, payload, mac_key=mac))

@@ -1,0 +1,306 @@
+"""The ``posterm`` command.
+
+    posterm run        the firmware main loop with the configured devices
+    posterm demo       one scripted sale on simulated devices against the built-in host
+    posterm sim        run a TOML scenario (see firmware.scenario), --json for the result
+    posterm host-sim   the host simulator as a TCP server
+    posterm bench      speed and memory figures against a floor measured in the same run
+    posterm provision  create the data directory's keys (--lab adds the lab test keys)
+    posterm config     check | docs | show
+    posterm journal    the transactions in the journal (masked)
+    posterm tools      engineers' tools (states, cards)
+
+Every subcommand imports what it needs when it runs, so ``posterm run``
+does not pay for the bench or the simulator. Errors reach the operator as
+one line naming the problem and its code, never as a traceback; unexpected
+exceptions are logged in full and summarised on the console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from firmware.errors import TerminalError
+
+__all__ = ["main"]
+
+log = logging.getLogger("posterm")
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERNAL, EXIT_SCENARIO_FAILED = 0, 2, 3, 1
+
+
+def _config(args):
+    from firmware.config import DEFAULT_PATH, load_config
+
+    path = args.config
+    if path is None and DEFAULT_PATH.exists():
+        path = DEFAULT_PATH
+    return load_config(path)
+
+
+# -- run -------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    import signal
+    import time
+
+    started = time.perf_counter()
+    config = _config(args)
+    if args.data_dir:
+        config = config.replace({"storage": {"data_dir": args.data_dir}})
+    from firmware.logs import setup_logging
+
+    setup_logging(config.log.level, config.log.file or None)
+    from firmware.app import Overrides, build_runner
+
+    overrides = Overrides()
+    host = None
+    if config.devices.link.startswith("sim://"):
+        from firmware.embedded_host import EmbeddedHost
+
+        host = EmbeddedHost(config.host.profile)
+        overrides.host = host.processor
+    runner = build_runner(config, overrides=overrides)
+    try:
+        runner.boot()
+        ready = time.perf_counter() - started
+        log.info("ready in %.3f s (devices open, recovery done)", ready)
+        print(f"posterm ready in {ready:.3f} s", flush=True)
+        if args.exit_when_ready:
+            return EXIT_OK
+
+        def stop(*_):
+            runner.stopped = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        _warm_printer(runner)
+        runner.run_forever()
+    finally:
+        runner.close()
+        if host is not None:
+            host.stop()
+    return EXIT_OK
+
+
+def _warm_printer(runner) -> None:
+    """Import python-escpos in the background once the terminal is ready and idle."""
+    import threading
+
+    warm = getattr(runner.devices.printer, "warm_up", None)
+    if warm is not None:
+        threading.Thread(target=warm, name="printer-warm-up", daemon=True).start()
+
+
+# -- demo and sim ----------------------------------------------------------------
+DEMO_SCENARIO = {
+    "name": "demo sale",
+    "description": "one sale of CNY 12.50 on a UnionPay test card with PIN 1234",
+    "step": [
+        {"key": "1250#"},
+        {"swipe": "unionpay_debit"},
+        {"pin": "1234"},
+        {"expect": {"outcome": "approved", "printed": "CARDHOLDER COPY"}},
+    ],
+}
+
+
+def cmd_demo(args) -> int:
+    from firmware.scenario import ScenarioRunner, parse_scenario
+
+    scenario = parse_scenario(DEMO_SCENARIO, source="demo")
+    result = ScenarioRunner(data_dir=Path(args.data_dir) if args.data_dir else None).run(scenario)
+    for txn in result["transactions"]:
+        for text in txn["receipts"]:
+            print(text)
+            print("-" * 32)
+    last = result["transactions"][-1] if result["transactions"] else {}
+    print(
+        f"demo sale: {last.get('outcome', 'none').upper()} amount {last.get('amount')} "
+        f"trace {last.get('stan')} ref {last.get('rrn')} auth {last.get('auth_code')}"
+    )
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return EXIT_OK if result["ok"] else EXIT_SCENARIO_FAILED
+
+
+def cmd_sim(args) -> int:
+    from firmware.scenario import ScenarioRunner, load_scenario
+
+    scenario = load_scenario(args.scenario)
+    config = _config(args) if (args.config or args.host) else None
+    runner = ScenarioRunner(
+        config=config,
+        data_dir=Path(args.data_dir) if args.data_dir else (config.data_dir if args.host else None),
+        host_url=args.host,
+    )
+    result = runner.run(scenario)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        for txn in result["transactions"]:
+            print(
+                f"{txn['txn_no']:>4} {txn['kind']:<6} {txn['outcome']:<17} {txn['amount']:>10} "
+                f"trace {txn['stan']} rc {txn['response_code'] or '--'} rrn {txn['rrn'] or '-'}"
+            )
+        for failure in result["failures"]:
+            print(f"FAILED {failure}")
+        print("scenario", "passed" if result["ok"] else "FAILED")
+    return EXIT_OK if result["ok"] else EXIT_SCENARIO_FAILED
+
+
+def cmd_host_sim(args) -> int:
+    from firmware.hostsim.cli import run
+
+    return run(args)
+
+
+def cmd_bench(args) -> int:
+    from firmware.bench import main as bench_main
+
+    return bench_main(args)
+
+
+# -- housekeeping ---------------------------------------------------------------
+def cmd_provision(args) -> int:
+    from crypto.provision import provision
+
+    ring = provision(Path(args.data_dir), lab=args.lab)
+    if args.lab:
+        print("LAB TEST KEYS LOADED: never take real cards with this data directory")
+    for key in ring.summary():
+        print(f"{key['usage']:<9} v{key['version']}  KCV {key['kcv']}  {key['note']}")
+    return EXIT_OK
+
+
+def cmd_config(args) -> int:
+    from firmware.config import as_dict, config_docs
+
+    if args.action == "docs":
+        print(config_docs(), end="")
+        return EXIT_OK
+    config = _config(args)
+    if args.action == "show":
+        print(json.dumps(as_dict(config), indent=2))
+        return EXIT_OK
+    from hal.registry import make_device
+
+    for kind in ("reader", "pinpad", "printer", "display", "link"):
+        make_device(kind, getattr(config.devices, kind))  # checks scheme and options, opens nothing
+    from firmware.host.profiles import get_profile
+
+    get_profile(config.host.profile)
+    print("configuration OK")
+    return EXIT_OK
+
+
+def cmd_journal(args) -> int:
+    from storage.store import Store
+
+    config = _config(args)
+    store = Store.open(Path(args.data_dir) if args.data_dir else config.data_dir)
+    try:
+        rows = store.journal()
+        if args.json:
+            print(json.dumps([{k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items()} for r in rows], default=str, indent=2))
+        else:
+            for r in rows:
+                print(
+                    f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<6} {r.state.value:<17} "
+                    f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}"
+                )
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_tools(args) -> int:
+    if args.tool == "states":
+        from firmware.core.table import mermaid
+
+        print(mermaid(), end="")
+    elif args.tool == "cards":
+        from hal.magstripe.sim import TEST_CARDS
+
+        for name, card in TEST_CARDS.items():
+            print(f"{name:<16} {card.description}")
+    return EXIT_OK
+
+
+# -- parser ----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="posterm", description="Card-payment terminal firmware")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sp):
+        sp.add_argument("--config", type=Path, default=None, help="configuration file (default /etc/posterm/posterm.toml)")
+        sp.add_argument("--data-dir", default=None, help="override storage.data_dir")
+        return sp
+
+    r = with_config(sub.add_parser("run", help="run the terminal with the configured devices"))
+    r.add_argument("--exit-when-ready", action="store_true", help="start, recover, report the ready time and exit")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="one sale on simulated devices against the built-in host simulator")
+    d.add_argument("--json", action="store_true", help="print the scenario result as JSON too")
+    d.add_argument("--data-dir", default=None, help="keep the demo's data here instead of a temporary directory")
+    d.set_defaults(func=cmd_demo)
+
+    s = with_config(sub.add_parser("sim", help="run a scenario file"))
+    s.add_argument("--scenario", required=True, type=Path, help="TOML scenario")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.add_argument("--host", default=None, help="an external host URL (tcp://HOST:PORT) instead of the built-in one")
+    s.set_defaults(func=cmd_sim)
+
+    h = sub.add_parser("host-sim", help="the host simulator as a TCP server")
+    from firmware.hostsim.cli import add_arguments
+
+    add_arguments(h)
+    h.set_defaults(func=cmd_host_sim)
+
+    b = sub.add_parser("bench", help="speed and memory against a floor measured in the same run")
+    b.add_argument("--sales", type=int, default=300, help="sales to time (default 300)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.add_argument("--dir", default=None, help="directory on the disk to measure (default: a temporary directory)")
+    b.set_defaults(func=cmd_bench)
+
+    pv = sub.add_parser("provision", help="create the device key and at-rest keys in a data directory")
+    pv.add_argument("--data-dir", required=True)
+    pv.add_argument("--lab", action="store_true", help="also load the published lab test keys (never for real cards)")
+    pv.set_defaults(func=cmd_provision)
+
+    c = with_config(sub.add_parser("config", help="check, document or show the configuration"))
+    c.add_argument("action", choices=("check", "docs", "show"))
+    c.set_defaults(func=cmd_config)
+
+    j = with_config(sub.add_parser("journal", help="list the journal (PANs masked)"))
+    j.add_argument("--json", action="store_true")
+    j.set_defaults(func=cmd_journal)
+
+    t = sub.add_parser("tools", help="engineers' tools")
+    t.add_argument("tool", choices=("states", "cards"), help="states: the state diagram (Mermaid); cards: test cards")
+    t.set_defaults(func=cmd_tools)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except TerminalError as e:
+        print(f"posterm: error [{e.code}]: {e.text}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # no traceback for the operator; the log has it
+        log.debug("internal error", exc_info=True)
+        print(f"posterm: internal error ({type(e).__name__}); run with the log level at debug for details", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Logging set-up for the firmware's own entry points (never called by library code).
+
+Card data is kept out of logs by construction: secrets mask their repr, and
+nothing logs a raw frame. As a second line of defence, every record passes
+through ``redact()``, which masks anything that looks like a PAN or track
+data, so a mistake in new code degrades to a masked number rather than a
+leak.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+from crypto.secrets import mask_pan
+
+__all__ = ["setup_logging", "redact", "RedactingFormatter"]
+
+# 12-19 digits, optionally followed by a track separator and more digits (track 2/3 data).
+_PAN_LIKE = re.compile(r"(?<![0-9])([0-9]{12,19})(?:[=D^][0-9A-Z ]{4,})?(?![0-9])")
+# Long hex runs: PIN blocks and keys written as hex.
+_HEX_LIKE = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])")
+
+
+def redact(text: str) -> str:
+    text = _PAN_LIKE.sub(lambda m: mask_pan(m.group(1)) + ("=..." if m.group(0) != m.group(1) else ""), text)
+    return _HEX_LIKE.sub(lambda m: f"<{len(m.group(0))} hex>", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: str = "info", file: str | Path | None = None) -> None:
+    """Configure the root logger once for a firmware process."""
+    handler: logging.Handler
+    if file:
+        path = Path(file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))

@@ -1,0 +1,456 @@
+"""Scenarios: a session at the terminal, scripted step by step in TOML.
+
+    name = "declined sale"
+    [config]                      # overrides of the terminal configuration
+    host = { response_timeout = 2 }
+
+    [[step]]
+    key = "1250#"                 # keys on the PIN pad: amount 12.50, ENTER
+    [[step]]
+    host = { behaviour = "decline", code = "51" }
+    [[step]]
+    swipe = "unionpay_debit"      # a test card, or { track2 = "...", track3 = "..." }
+    [[step]]
+    pin = "1234"                  # typed on the PIN pad, then ENTER
+    [[step]]
+    expect = { outcome = "declined", response_code = "51" }
+
+Each step puts something into a simulated device (or changes the host, the
+printer, the link, the power), then runs the terminal until it waits for a
+person again. ``power_cut`` arms a cut at a named point (``after:send_request``
+...: see ``runner.CrashPlan``), and ``restart`` boots a new runner on the same
+data directory, as after the power comes back: recovery runs by itself.
+
+The result lists every transaction from the journal with its outcome, codes,
+trace and receipt text, the host simulator's ledger, what the display showed
+last, the operator alerts, and the failed ``expect`` steps.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crypto.provision import provision
+from firmware.app import Overrides, build_runner
+from firmware.config import Config, as_dict, parse_config
+from firmware.errors import ScenarioError, TerminalError
+from firmware.runner import CrashPlan, PowerCut, Runner
+from hal.url import DeviceUrl
+
+__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "ScenarioRunner", "STEP_KINDS"]
+
+STEP_KINDS = {
+    "key": "keys pressed on the PIN pad outside PIN entry, e.g. \"1250#\" (# enter, * clear, X cancel, F function)",
+    "swipe": "a test card name (see posterm tools cards) or a table of track1/track2/track3 text",
+    "swipe_raw": "raw reader bytes with sentinels, for damaged swipes",
+    "pin": "a PIN typed on the PIN pad, followed by ENTER; \"\" bypasses",
+    "host": "a host rule: { behaviour = approve|decline|delay|drop|close|bad_mac|garbage|wrong_stan|wrong_amount|wrong_mti, code, seconds, times, mti, amount } or \"clear\"",
+    "printer": "paper_out | load_paper | open_cover | offline | stop_answering | resume",
+    "link": "down | up",
+    "reader": "stop_answering | resume",
+    "pinpad": "stop_answering | resume",
+    "display": "stop_answering | resume",
+    "disk": "full | ok: fills (or frees) the file system that holds the data directory; only on a small one, such as a tmpfs",
+    "power_cut": "a crash point such as after:send_request; the power goes off when the flow reaches it",
+    "restart": "true: power on again on the same data directory (recovery runs automatically)",
+    "upload": "true: forward queued reversals and offline sales now",
+    "wait": "seconds of wall-clock time for the terminal to run (host delays, upload timer)",
+    "expect": "checks: { state, outcome, response_code, display, printed, alerts, journal_count, ledger_postings }",
+}
+_PRINTER_FAULTS = {
+    "paper_out": "paper_out",
+    "load_paper": "load_paper",
+    "open_cover": "open_cover",
+    "offline": "go_offline",
+    "stop_answering": "stop_answering",
+    "resume": "resume",
+}
+_EXPECT_KEYS = {"state", "outcome", "response_code", "display", "printed", "alerts", "journal_count", "ledger_postings", "reason"}
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    value: Any
+    index: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    steps: tuple[Step, ...]
+    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+
+def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scenario:
+    allowed = {"name", "description", "config", "step"}
+    bad = sorted(set(doc) - allowed)
+    if bad:
+        raise ScenarioError(f"unknown key {bad[0]!r} in {source}; expected {', '.join(sorted(allowed))}")
+    steps = []
+    for i, raw in enumerate(doc.get("step", []), start=1):
+        if not isinstance(raw, Mapping) or len(raw) != 1:
+            raise ScenarioError(f"step {i} in {source} must have exactly one of: {', '.join(STEP_KINDS)}")
+        ((kind, value),) = raw.items()
+        if kind not in STEP_KINDS:
+            raise ScenarioError(f"step {i} in {source}: unknown step {kind!r}; expected one of {', '.join(STEP_KINDS)}")
+        if kind == "expect":
+            if not isinstance(value, Mapping):
+                raise ScenarioError(f"step {i}: expect takes a table of checks")
+            unknown = sorted(set(value) - _EXPECT_KEYS)
+            if unknown:
+                raise ScenarioError(f"step {i}: unknown check {unknown[0]!r}; expected {', '.join(sorted(_EXPECT_KEYS))}")
+        if kind == "printer" and value not in _PRINTER_FAULTS:
+            raise ScenarioError(f"step {i}: printer takes one of {', '.join(_PRINTER_FAULTS)}")
+        if kind == "link" and value not in ("down", "up"):
+            raise ScenarioError(f"step {i}: link takes down or up")
+        if kind == "disk" and value not in ("full", "ok"):
+            raise ScenarioError(f"step {i}: disk takes full or ok")
+        if kind in ("reader", "pinpad", "display") and value not in ("stop_answering", "resume"):
+            raise ScenarioError(f"step {i}: {kind} takes stop_answering or resume")
+        steps.append(Step(kind, value, i))
+    config = doc.get("config", {})
+    if not isinstance(config, Mapping):
+        raise ScenarioError(f"[config] in {source} must be a table")
+    return Scenario(str(doc.get("name", Path(source).stem)), tuple(steps), config, str(doc.get("description", "")))
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"scenario file {path} does not exist", code="scenario.missing") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{path} is not valid TOML: {e}", code="scenario.syntax") from None
+    return parse_scenario(doc, source=str(path))
+
+
+FILLER = ".posterm-disk-filler"
+MAX_FILL = 64 * 1024 * 1024
+
+
+def fill_disk(data_dir: Path, full: bool) -> None:
+    """Fill the file system holding ``data_dir`` to the last byte (a real full disk), or free it.
+
+    Refuses to fill more than 64 MB: the step is meant for a small file system
+    made for the test (a tmpfs), never for a real disk.
+    """
+    import os
+
+    filler = Path(data_dir) / FILLER
+    if not full:
+        filler.unlink(missing_ok=True)
+        return
+    st = os.statvfs(data_dir)
+    free = st.f_bavail * st.f_frsize
+    if free > MAX_FILL:
+        raise ScenarioError(
+            f"disk = full would write {free // 2**20} MB: put the data directory on a small file system (a tmpfs)",
+            code="scenario.disk_too_big",
+        )
+    with open(filler, "ab", buffering=0) as f:
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(bytes(size))
+            except OSError:
+                continue
+
+
+class ScenarioRunner:
+    """Runs scenarios on simulated devices against the built-in host simulator or an external host."""
+
+    def __init__(
+        self,
+        *,
+        config: Config | None = None,
+        data_dir: Path | None = None,
+        host_url: str | None = None,
+        settle: float = 30.0,
+    ) -> None:
+        self.base = config or Config()
+        self._tmp = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="posterm-sim-")
+            data_dir = Path(self._tmp.name) / "data"
+        self.data_dir = Path(data_dir)
+        self.host_url = host_url
+        self.settle = settle
+        self.server = None
+        self.processor = None
+        self.devices: dict = {}
+        self.runner: Runner | None = None
+        self.power_cuts: list[str] = []
+        self.failures: list[str] = []
+        self._printed_before: list[tuple[int, str]] = []
+        self._alerts_before: list[tuple[str, str]] = []
+
+    # -- set-up --------------------------------------------------------------
+    def _config(self, scenario: Scenario) -> Config:
+        merged = as_dict(self.base)
+        for section, values in scenario.config.items():
+            if not isinstance(values, Mapping):
+                raise ScenarioError(f"[config.{section}] must be a table")
+            merged.setdefault(section, {}).update(values)
+        merged["storage"]["data_dir"] = str(self.data_dir)
+        for kind in ("reader", "pinpad", "printer", "display"):
+            merged["devices"][kind] = "sim://"
+        merged["devices"]["link"] = self.host_url or "tcp://127.0.0.1:1"  # replaced once the host is up
+        return parse_config(merged, source=f"scenario {scenario.name}")
+
+    def _start(self, config: Config) -> Config:
+        from hal.registry import make_device
+
+        if self.host_url is None:
+            provision(self.data_dir, lab=True)
+            from firmware.embedded_host import EmbeddedHost
+
+            self.server = EmbeddedHost(config.host.profile).start()  # its ledger lives in memory
+            self.processor = self.server.processor
+            config = config.replace({"devices": {"link": self.server.url}})
+        else:
+            DeviceUrl.parse(self.host_url, what="host")
+        from hal.base import DeviceContext
+
+        # The simulated PIN pad encrypts under whatever PIN key the running terminal holds
+        # (as a real pad holds the key the terminal loaded into it); the printer keeps its
+        # escpos cache in the data directory.
+        context = DeviceContext(data_dir=self.data_dir, pin_key=lambda: self.runner.keys.pin_key if self.runner else None)
+        for kind in ("reader", "pinpad", "printer", "display"):
+            self.devices[kind] = make_device(kind, "sim://", context)
+        return config
+
+    def _boot(self, config: Config, crash: CrashPlan | None) -> None:
+        self.runner = build_runner(config, overrides=Overrides(devices=dict(self.devices)), crash=crash)
+        self.runner.boot()
+
+    # -- running -------------------------------------------------------------
+    def run(self, scenario: Scenario) -> dict:
+        config = self._start(self._config(scenario))
+        self._pending_cut: CrashPlan | None = None
+        try:
+            self._safely(lambda: self._boot(config, None))
+            for step in scenario.steps:
+                self._step(step, config)
+            return self.result(scenario)
+        finally:
+            self.close()
+
+    def _safely(self, work) -> None:
+        """Run ``work``; a power cut leaves the runner dead until a ``restart`` step."""
+        try:
+            work()
+            self._settle()
+        except PowerCut as cut:
+            self.power_cuts.append(str(cut))
+            self._power_off()
+
+    def _settle(self) -> None:
+        if self.runner is not None:
+            self.runner.run_until(self.runner.waiting_for_person, self.settle)
+
+    def _power_off(self) -> None:
+        """Everything volatile is gone; the journal, the host and the printed paper remain."""
+        if self.runner is not None:
+            self._printed_before += self.runner.printed
+            self._alerts_before += self.runner.alerts
+            self.runner.session = None
+            self.runner.devices.link.close()
+            self.runner.store.close()
+        self.runner = None
+
+    def _need_runner(self, step: Step) -> Runner:
+        if self.runner is None:
+            raise ScenarioError(f"step {step.index} ({step.kind}) needs the power on: add a restart step first")
+        return self.runner
+
+    def _step(self, step: Step, config: Config) -> None:  # noqa: C901 - one branch per step kind
+        kind, value = step.kind, step.value
+        if kind == "restart":
+            if self.runner is not None:
+                self._power_off()
+            crash, self._pending_cut = self._pending_cut, None
+            self._safely(lambda: self._boot(config, crash))
+            return
+        if kind == "power_cut":
+            if self.runner is None:
+                self._pending_cut = CrashPlan(str(value))
+            else:
+                self.runner.crash = CrashPlan(str(value))
+            return
+        if kind == "host":
+            self._host_rule(step)
+            return
+        if kind == "expect":
+            self._expect(step)
+            return
+        if kind == "printer":
+            getattr(self.devices["printer"], _PRINTER_FAULTS[value])()
+        elif kind in ("reader", "pinpad", "display"):
+            getattr(self.devices[kind], value)()
+        elif kind == "disk":
+            fill_disk(self.data_dir, value == "full")
+        elif kind == "key":
+            self.devices["pinpad"].press(str(value))
+        elif kind == "pin":
+            # held for the PIN prompt, so a PIN typed early never becomes amount keys
+            self.devices["pinpad"].press(f"{value}#", hold_for_pin=True)
+        elif kind == "swipe":
+            reader = self.devices["reader"]
+            if isinstance(value, str):
+                reader.swipe_card(value)
+            elif isinstance(value, Mapping):
+                reader.swipe(**{k: value[k] for k in value})
+            else:
+                raise ScenarioError(f"step {step.index}: swipe takes a card name or a table of tracks")
+        elif kind == "swipe_raw":
+            self.devices["reader"].swipe_raw(str(value).encode("latin-1"))
+        elif kind == "link":
+            self._link(step)
+        elif kind == "upload":
+            runner = self._need_runner(step)
+            self._safely(runner.request_upload)
+            return
+        elif kind == "wait":
+            runner = self._need_runner(step)
+            self._safely(lambda: runner.run_until(lambda: False, float(value)))
+            return
+        if self.runner is not None:
+            self._safely(lambda: None)
+
+    def _link(self, step: Step) -> None:
+        if self.server is None:
+            raise ScenarioError(f"step {step.index}: link up/down needs the built-in host simulator")
+        if step.value == "down":
+            self.server.refuse_connections(True)
+            if self.runner is not None:
+                self.runner.devices.link.disconnect()
+        else:
+            self.server.refuse_connections(False)
+
+    def _host_rule(self, step: Step) -> None:
+        if self.processor is None:
+            raise ScenarioError(f"step {step.index}: host rules need the built-in host simulator, not --host")
+        from firmware.hostsim.rules import RuleBook
+
+        value = step.value
+        if value == "clear":
+            self.processor.rules.clear()
+            return
+        spec = {"behaviour": value} if isinstance(value, str) else dict(value)
+        try:
+            (rule,) = RuleBook.from_dicts([spec]).rules
+        except TerminalError as e:
+            raise ScenarioError(f"step {step.index}: {e.text}") from None
+        self.processor.rules.push(rule)
+
+    # -- checking and reporting -------------------------------------------------
+    def _expect(self, step: Step) -> None:
+        checks = step.value
+        result = self.snapshot()
+        last = result["transactions"][-1] if result["transactions"] else {}
+        fail = []
+        if "state" in checks and result["state"] != checks["state"]:
+            fail.append(f"state is {result['state']}, expected {checks['state']}")
+        for key in ("outcome", "response_code", "reason"):
+            if key in checks and last.get(key) != checks[key]:
+                fail.append(f"last transaction {key} is {last.get(key)!r}, expected {checks[key]!r}")
+        if "display" in checks and not any(checks["display"] in line for line in result["display"]):
+            fail.append(f"display does not show {checks['display']!r}: {result['display']}")
+        if "printed" in checks and checks["printed"] not in self.devices["printer"].text:
+            fail.append(f"nothing printed contains {checks['printed']!r}")
+        if "alerts" in checks and not any(checks["alerts"] in f"{c} {t}" for c, t in result["alerts"]):
+            fail.append(f"no alert mentions {checks['alerts']!r}")
+        if "journal_count" in checks and len(result["transactions"]) != checks["journal_count"]:
+            fail.append(f"journal has {len(result['transactions'])} records, expected {checks['journal_count']}")
+        if "ledger_postings" in checks:
+            postings = (result["host_ledger"] or {}).get("postings", [])
+            if len(postings) != checks["ledger_postings"]:
+                fail.append(f"host ledger has {len(postings)} postings, expected {checks['ledger_postings']}")
+        self.failures += [f"step {step.index}: {f}" for f in fail]
+
+    def snapshot(self) -> dict:
+        from storage.store import Store
+
+        store = self.runner.store if self.runner is not None else Store.open(self.data_dir)
+        try:
+            records = store.journal()
+            boot = store.boot_state()
+        finally:
+            if self.runner is None:
+                store.close()
+        receipts: dict[int, list[str]] = {}
+        printer = self.devices.get("printer")
+        texts = list(printer.receipts) if printer is not None else []
+        order = self._printed_order()
+        for (txn_no, _copy), text in zip(order, texts):
+            receipts.setdefault(txn_no, []).append(text)
+        display = self.devices.get("display")
+        return {
+            "state": self.runner.core.state.value if self.runner is not None else "off",
+            "transactions": [
+                {
+                    "txn_no": r.txn_no,
+                    "kind": r.kind.value,
+                    "outcome": r.state.value,
+                    "amount": r.amount,
+                    "stan": f"{r.stan:06d}",
+                    "batch": f"{r.batch:06d}",
+                    "rrn": r.rrn,
+                    "auth_code": r.auth_code,
+                    "response_code": r.response_code,
+                    "reason": r.reason,
+                    "masked_pan": r.masked_pan,
+                    "receipts": receipts.get(r.txn_no, []),
+                }
+                for r in records
+            ],
+            "host_ledger": (
+                {
+                    "summary": self.processor.ledger.summary(),
+                    "postings": self.processor.ledger.postings(),
+                    "messages": self.processor.ledger.messages(),
+                }
+                if self.processor is not None
+                else None
+            ),
+            "display": list(display.lines) if display is not None else [],
+            "alerts": [list(a) for a in self._alerts()],
+            "owed": {"reversals": len(boot.reversals), "advices": len(boot.advices), "receipts": len(boot.receipts)},
+            "power_cuts": list(self.power_cuts),
+        }
+
+    def _printed_order(self) -> list[tuple[int, str]]:
+        order = list(self._printed_before)
+        if self.runner is not None:
+            order += self.runner.printed
+        return order
+
+    def _alerts(self) -> list[tuple[str, str]]:
+        out = list(self._alerts_before)
+        if self.runner is not None:
+            out += self.runner.alerts
+        return out
+
+    def result(self, scenario: Scenario) -> dict:
+        out = self.snapshot()
+        out = {"scenario": scenario.name, "ok": not self.failures, "failures": list(self.failures), **out}
+        return out
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

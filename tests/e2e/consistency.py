@@ -1,0 +1,93 @@
+"""Do the terminal's books, the host's books and the printed paper agree?
+
+Used after crash tests, once a final recovery has run with the link up:
+
+* no approved sale is lost: every posting the host still counts as approved
+  is an approved (or offline-approved) record in the terminal's journal, for
+  the same amount;
+* the host has no duplicate: it never saw the same financial request twice;
+* every request left without an answer was reversed exactly once: no record
+  is still open, no reversal is still owed, and whatever the host booked for
+  such a record it now counts as reversed (a reversal applied once, however
+  many times it was transmitted);
+* every printed receipt has its journal record, approved, same trace and amount;
+* and the money agrees: the host's approved total equals the terminal's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from firmware.core.model import JournalState, SaleRecord
+
+APPROVED = (JournalState.APPROVED, JournalState.OFFLINE_APPROVED)
+
+
+def _amount(text: str) -> int:
+    m = re.search(r"AMOUNT:\s+\S+\s+(\d+)\.(\d\d)", text)
+    assert m, f"no amount on receipt:\n{text}"
+    return int(m.group(1)) * 100 + int(m.group(2))
+
+
+def check_books(journal: Iterable[SaleRecord], postings: list[dict], paper: list[str], *, owed: dict) -> dict:
+    journal = list(journal)
+    by_stan = {r.stan: r for r in journal}
+    assert len(by_stan) == len(journal), "two journal records share a STAN"
+    problems: list[str] = []
+
+    # nothing left open
+    still_open = [r.txn_no for r in journal if r.state in (JournalState.REQUESTED, JournalState.REVERSING)]
+    if still_open:
+        problems.append(f"records still open after recovery: {still_open}")
+    if owed.get("reversals") or owed.get("advices") or owed.get("receipts"):
+        problems.append(f"still owed after recovery: {owed}")
+
+    # the host side
+    for p in postings:
+        if p["duplicates"]:
+            problems.append(f"host saw STAN {p['stan']} {p['duplicates'] + 1} times")
+        record = by_stan.get(int(p["stan"]))
+        if p["status"] == "approved":
+            if record is None or record.state not in APPROVED:
+                problems.append(
+                    f"host approved STAN {p['stan']} ({p['amount']}) but the terminal has "
+                    f"{record.state.value if record else 'no record'}"
+                )
+            elif record.amount != p["amount"]:
+                problems.append(f"STAN {p['stan']}: host {p['amount']} vs terminal {record.amount}")
+        elif p["status"] == "reversed" and record is not None and record.state in APPROVED:
+            problems.append(f"host reversed STAN {p['stan']} that the terminal counts as approved")
+
+    # the terminal side
+    host_approved = {int(p["stan"]) for p in postings if p["status"] == "approved"}
+    for r in journal:
+        if r.state in APPROVED and r.stan not in host_approved:
+            problems.append(f"terminal approved STAN {r.stan:06d} that the host does not count")
+
+    # the paper
+    for text in paper:
+        m = re.search(r"TRACE NO:\s+(\d{6})", text)
+        if not m:
+            problems.append("a receipt without a trace number")
+            continue
+        record = by_stan.get(int(m.group(1)))
+        if record is None or record.state not in APPROVED:
+            problems.append(f"receipt for trace {m.group(1)} has no approved journal record")
+        elif record.amount != _amount(text):
+            problems.append(f"receipt for trace {m.group(1)} shows another amount")
+
+    terminal_total = sum(r.amount for r in journal if r.state in APPROVED)
+    host_total = sum(p["amount"] for p in postings if p["status"] == "approved")
+    if terminal_total != host_total:
+        problems.append(f"money disagrees: terminal {terminal_total}, host {host_total}")
+    assert not problems, "\n".join(problems)
+    return {
+        "records": len(journal),
+        "approved": sum(r.state in APPROVED for r in journal),
+        "reversed": sum(r.state is JournalState.REVERSED for r in journal),
+        "declined": sum(r.state is JournalState.DECLINED for r in journal),
+        "receipts": len(paper),
+        "host_postings": len(postings),
+        "approved_total": terminal_total,
+    }

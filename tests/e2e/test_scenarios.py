@@ -1,0 +1,68 @@
+"""Every example scenario passes, in-process and through the real command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from firmware.scenario import ScenarioRunner, load_scenario
+
+from .conftest import SCENARIOS
+
+FILES = sorted(SCENARIOS.glob("*.toml"))
+
+
+def test_there_are_example_scenarios():
+    assert len(FILES) >= 8
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_example_scenario_passes(path):
+    result = ScenarioRunner().run(load_scenario(path))
+    assert result["ok"], result["failures"]
+
+
+def test_sim_command_prints_json_with_outcomes_codes_and_receipts(posterm_cmd, clean_env):
+    out = subprocess.run(
+        posterm_cmd + ["sim", "--scenario", str(SCENARIOS / "approved_sale.toml"), "--json"],
+        capture_output=True, text=True, env=clean_env, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    (txn,) = result["transactions"]
+    assert txn["outcome"] == "approved" and txn["response_code"] == "00"
+    assert txn["stan"] == "000001" and len(txn["rrn"]) == 12
+    assert len(txn["receipts"]) == 2 and "TRACE NO:" in txn["receipts"][0]
+    assert result["host_ledger"]["summary"]["approved"] == 1
+    assert "6205500000000000004" not in out.stdout  # only masked PANs in the result
+
+
+def test_a_failing_expectation_fails_the_command(posterm_cmd, clean_env, tmp_path):
+    bad = tmp_path / "wrong.toml"
+    bad.write_text('[[step]]\nkey = "100#"\n[[step]]\nswipe = "visa"\n[[step]]\npin = "1234"\n'
+                   '[[step]]\nexpect = { outcome = "declined" }\n')
+    out = subprocess.run(posterm_cmd + ["sim", "--scenario", str(bad)], capture_output=True, text=True,
+                         env=clean_env, timeout=60)
+    assert out.returncode == 1
+    assert "FAILED step 4: last transaction outcome is 'approved', expected 'declined'" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ('[[step]]\nbogus = 1\n', "scenario.invalid"),
+        ('[[step]]\nprinter = "on_fire"\n', "scenario.invalid"),
+        ('name = "x"\ncolour = "red"\n', "scenario.invalid"),
+        ("[[step]\n", "scenario.syntax"),
+    ],
+)
+def test_bad_scenarios_name_the_problem_without_a_traceback(posterm_cmd, clean_env, tmp_path, text, code):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    out = subprocess.run(posterm_cmd + ["sim", "--scenario", str(path)], capture_output=True, text=True,
+                         env=clean_env, timeout=60)
+    assert out.returncode == 2
+    assert f"[{code}]" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
