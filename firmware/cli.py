@@ -132,6 +132,10 @@ def cmd_sim(args) -> int:
 
     scenario = load_scenario(args.scenario)
     config = _config(args) if (args.config or args.host) else None
+    if config is not None:
+        from firmware.logs import setup_logging
+
+        setup_logging(config.log.level, config.log.file or None)
     runner = ScenarioRunner(
         config=config,
         data_dir=Path(args.data_dir) if args.data_dir else (config.data_dir if args.host else None),

@@ -5,7 +5,9 @@ Used after crash tests, once a final recovery has run with the link up:
 * no approved sale is lost: every posting the host still counts as approved
   is an approved (or offline-approved) record in the terminal's journal, for
   the same amount;
-* the host has no duplicate: it never saw the same financial request twice;
+* the host has no duplicate: it never saw the same financial request twice,
+  and it posted each offline advice once; an advice sent again after a lost
+  acknowledgement went out with the repeat MTI, never as a second original;
 * every request left without an answer was reversed exactly once: no record
   is still open, no reversal is still owed, and whatever the host booked for
   such a record it now counts as reversed (a reversal applied once, however
@@ -30,7 +32,9 @@ def _amount(text: str) -> int:
     return int(m.group(1)) * 100 + int(m.group(2))
 
 
-def check_books(journal: Iterable[SaleRecord], postings: list[dict], paper: list[str], *, owed: dict) -> dict:
+def check_books(
+    journal: Iterable[SaleRecord], postings: list[dict], paper: list[str], *, owed: dict, messages: list[dict] = ()
+) -> dict:
     journal = list(journal)
     by_stan = {r.stan: r for r in journal}
     assert len(by_stan) == len(journal), "two journal records share a STAN"
@@ -45,8 +49,16 @@ def check_books(journal: Iterable[SaleRecord], postings: list[dict], paper: list
 
     # the host side
     for p in postings:
-        if p["duplicates"]:
-            problems.append(f"host saw STAN {p['stan']} {p['duplicates'] + 1} times")
+        if p["duplicates"] and p["kind"] != "offline_sale":
+            problems.append(f"host saw the {p['kind']} request STAN {p['stan']} {p['duplicates'] + 1} times")
+    originals: dict[tuple[str, str], int] = {}
+    for m in messages:
+        if m["mti"] in ("0200", "0220"):
+            key = (m["mti"], m["stan"])
+            originals[key] = originals.get(key, 0) + 1
+    for (mti, stan), n in originals.items():
+        if n > 1:
+            problems.append(f"{mti} STAN {stan} was sent {n} times as an original (retries must use the repeat MTI)")
         record = by_stan.get(int(p["stan"]))
         if p["status"] == "approved":
             if record is None or record.state not in APPROVED:

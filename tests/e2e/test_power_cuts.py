@@ -32,7 +32,8 @@ def books(result: dict) -> dict:
         for t in result["transactions"]
     ]
     paper = [text for t in result["transactions"] for text in t["receipts"]]
-    return check_books(journal, result["host_ledger"]["postings"], paper, owed=result["owed"])
+    ledger = result["host_ledger"]
+    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
 
 
 @pytest.mark.parametrize("point", POINTS)

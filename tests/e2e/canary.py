@@ -1,0 +1,38 @@
+"""Search files and text for every form in which a test card's data could leak."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from crypto.keys import KeyUsage
+from crypto.pinblock import clear_block_iso0, encrypt_iso0
+from crypto.provision import lab_key
+from crypto.secrets import Pan
+from hal.magstripe.sim import TEST_CARDS
+
+
+def needles() -> dict[str, bytes]:
+    """Each test card's tracks and PAN (text and packed BCD), and its PIN block clear and encrypted."""
+    out: dict[str, bytes] = {}
+    pin_key = lab_key(KeyUsage.PIN)
+    for name, card in TEST_CARDS.items():
+        for track_no, text in ((1, card.track1), (2, card.track2), (3, card.track3)):
+            if text:
+                out[f"{name} track {track_no}"] = text.encode()
+                if track_no != 1:
+                    out[f"{name} track {track_no} after the PAN"] = text.split("=", 1)[1].encode()
+        pan = (card.track2 or card.track1[1:]).split("=")[0].split("^")[0]
+        out[f"{name} PAN"] = pan.encode()
+        out[f"{name} PAN as BCD"] = bytes.fromhex(pan + ("0" if len(pan) % 2 else ""))
+        block = encrypt_iso0(b"1234", Pan(pan), pin_key).reveal()
+        out[f"{name} PIN block"] = block
+        out[f"{name} PIN block hex"] = block.hex().upper().encode()
+        out[f"{name} clear PIN block"] = bytes(clear_block_iso0(b"1234", pan))
+    return out
+
+
+def find_card_data(paths: Iterable[Path], texts: Mapping[str, str] = {}) -> list[str]:
+    hay = {str(p): Path(p).read_bytes() for p in paths}
+    hay.update({k: v.encode() for k, v in texts.items()})
+    return [f"{what} in {where}" for where, data in hay.items() for what, n in needles().items() if n in data]

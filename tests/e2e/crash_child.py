@@ -1,0 +1,126 @@
+"""A zygote for the crash test: imports everything once, then forks terminals to be killed.
+
+Commands on stdin, one per line; answers on stdout:
+
+    run SEED MODE   fork a terminal that recovers, then sells forever;  -> "pid N"
+                    MODE is "up" (the host link works) or "down" (it is dead)
+    reap PID        wait for that child after the test killed it         -> "reaped N"
+    final           fork a terminal that recovers with the link up and   -> "final STATUS"
+                    exits once nothing is owed
+    quit
+
+Forking from a warm process makes a cycle cost milliseconds instead of a
+Python start-up, so hundreds of SIGKILLs fit in a CI run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from pathlib import Path
+
+from firmware.app import Overrides, build_runner
+from firmware.config import Config
+from firmware.core.model import State
+from hal.base import DeviceContext
+from hal.printer.render import warm_up
+from hal.registry import make_device
+
+AMOUNTS = [1111, 2222, 3333, 1250, 880, 4500, 99, 12000, 700]  # see the host rules in test_crash_kill.py
+CARDS = ["unionpay_debit", "unionpay_credit", "visa"]
+
+
+def config(data: Path, link: str) -> Config:
+    return Config().replace(
+        {
+            "storage": {"data_dir": str(data)},
+            "devices": {"link": link},
+            "host": {"response_timeout": 0.15, "connect_timeout": 0.2, "reversal_retries": 3, "upload_interval": 0.3},
+            "offline": {"floor_limit": 5000, "max_count": 1000, "max_amount": 10**9},
+        }
+    )
+
+
+def terminal(args, link: str):
+    devices = {}
+    runner_ref = {}
+    context = DeviceContext(data_dir=args.data, pin_key=lambda: runner_ref["r"].keys.pin_key)
+    for kind in ("reader", "pinpad", "display"):
+        devices[kind] = make_device(kind, "sim://", context)
+    devices["printer"] = make_device("printer", f"sim://?paper={args.paper}", context)
+    runner = build_runner(config(args.data, link), overrides=Overrides(devices=devices))
+    runner_ref["r"] = runner
+    return runner, devices
+
+
+def sell_forever(args, seed: int, mode: str) -> None:
+    rng = random.Random(seed)
+    link = args.host if mode == "up" else "tcp://127.0.0.1:9"  # the discard port: nothing listens
+    runner, devices = terminal(args, link)
+    runner.boot()
+    runner.run_until(runner.waiting_for_person, 5)
+    while True:
+        if runner.core.state is not State.IDLE:
+            runner.run_until(runner.waiting_for_person, 5)
+            if runner.core.state is not State.IDLE:  # e.g. a reversal pending alert screen: carry on
+                runner.run_until(lambda: runner.core.state is State.IDLE, 2)
+        devices["pinpad"].press(f"{rng.choice(AMOUNTS)}#")
+        runner.run_until(runner.waiting_for_person, 5)
+        devices["reader"].swipe_card(rng.choice(CARDS))
+        runner.run_until(runner.waiting_for_person, 5)
+        devices["pinpad"].press("1234#", hold_for_pin=True)
+        runner.run_until(runner.waiting_for_person, 5)
+
+
+def final(args) -> int:
+    runner, _ = terminal(args, args.host)
+    runner.boot()
+    for _ in range(50):
+        runner.run_until(runner.waiting_for_person, 10)
+        boot = runner.store.boot_state()
+        if not (boot.reversals or boot.advices or boot.receipts):
+            runner.close()
+            return 0
+        if runner.core.state is State.IDLE:
+            runner.request_upload()
+    runner.close()
+    return 1
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--paper", type=Path, required=True)
+    p.add_argument("--host", required=True)
+    args = p.parse_args()
+    warm_up(args.data / "cache")  # python-escpos imported before forking
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd, *rest = line.split()
+        if cmd == "run":
+            pid = os.fork()
+            if pid == 0:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                try:
+                    sell_forever(args, int(rest[0]), rest[1])
+                finally:
+                    os._exit(3)
+            print(f"pid {pid}", flush=True)
+        elif cmd == "reap":
+            os.waitpid(int(rest[0]), 0)
+            print(f"reaped {rest[0]}", flush=True)
+        elif cmd == "final":
+            pid = os.fork()
+            if pid == 0:
+                os._exit(final(args))
+            _, status = os.waitpid(pid, 0)
+            print(f"final {os.waitstatus_to_exitcode(status)}", flush=True)
+        elif cmd == "quit":
+            return
+
+
+if __name__ == "__main__":
+    main()

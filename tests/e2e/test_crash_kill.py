@@ -1,0 +1,128 @@
+"""The crash test: sell, SIGKILL at a random moment, restart, recover; then check the books.
+
+At least 200 kills (``POSTERM_CRASH_CYCLES`` raises the count). The host
+simulator runs in its own process with its own ledger; the terminal runs in
+children forked from a warm zygote (tests/e2e/crash_child.py). Some children
+see a dead link, so offline approvals, and their forwarding after later
+kills, are part of the mix. Host rules make some sales decline, some lose
+their answer (the host books them: the terminal must reverse) and some come
+back with a bad MAC.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hal.printer.sim import read_paper
+from storage.store import Store
+
+from .canary import find_card_data
+from .consistency import check_books
+
+CYCLES = int(os.environ.get("POSTERM_CRASH_CYCLES", "200"))
+RULES = """
+[[rule]]
+behaviour = "drop"
+mti = "0200"
+amount = 1111
+
+[[rule]]
+behaviour = "decline"
+code = "51"
+mti = "0200"
+amount = 2222
+
+[[rule]]
+behaviour = "bad_mac"
+mti = "0200"
+amount = 3333
+"""
+
+
+def _line(proc: subprocess.Popen) -> str:
+    line = proc.stdout.readline()
+    assert line, f"process {proc.args[:3]} ended unexpectedly"
+    return line.strip()
+
+
+def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path)}
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    ledger = tmp_path / "host.db"
+    host = subprocess.Popen(
+        [sys.executable, "-m", "firmware.hostsim", "--port", "0", "--ledger", str(ledger), "--rules", str(rules)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )
+    data, paper = tmp_path / "data", tmp_path / "paper.txt"
+    from crypto.provision import provision
+
+    provision(data, lab=True)
+    zygote = None
+    try:
+        address = _line(host).rsplit(" ", 1)[1]
+        log = open(tmp_path / "terminal.log", "w")  # the terminals' warnings, for diagnosis
+        zygote = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("crash_child.py")), "--data", str(data),
+             "--paper", str(paper), "--host", f"tcp://{address}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+        )
+        assert _line(zygote) == "ready"
+        rng = random.Random(int(os.environ.get("POSTERM_CRASH_SEED", "2611")))
+        for cycle in range(CYCLES):
+            mode = "down" if rng.random() < 0.2 else "up"
+            zygote.stdin.write(f"run {rng.randrange(10**9)} {mode}\n")
+            zygote.stdin.flush()
+            pid = int(_line(zygote).split()[1])
+            time.sleep(rng.uniform(0.0, 0.25))
+            os.kill(pid, signal.SIGKILL)
+            zygote.stdin.write(f"reap {pid}\n")
+            zygote.stdin.flush()
+            assert _line(zygote) == f"reaped {pid}"
+        # Killed terminals leave the WAL and shared-memory files behind: search them now.
+        residue = [p for p in data.iterdir() if p.name.startswith("posterm.db")]
+        assert {p.name for p in residue} >= {"posterm.db", "posterm.db-wal", "posterm.db-shm"}
+        leaks = find_card_data([*residue, tmp_path / "terminal.log"])
+        assert not leaks, "\n".join(leaks)
+        zygote.stdin.write("final\n")
+        zygote.stdin.flush()
+        assert _line(zygote) == "final 0", "the final recovery could not clear what was owed"
+    finally:
+        if zygote is not None:
+            zygote.kill()
+            zygote.wait()
+            for pipe in (zygote.stdin, zygote.stdout):
+                pipe.close()
+            log.close()
+        host.send_signal(signal.SIGTERM)
+        host.wait(timeout=10)
+        host.stdout.close()
+
+    store = Store.open(data)
+    try:
+        journal = store.journal()
+        boot = store.boot_state()
+    finally:
+        store.close()
+    conn = sqlite3.connect(ledger)
+    conn.row_factory = sqlite3.Row
+    postings = [dict(r) for r in conn.execute("SELECT * FROM postings")]
+    messages = [dict(r) for r in conn.execute("SELECT * FROM messages ORDER BY id")]
+    conn.close()
+    owed = {"reversals": len(boot.reversals), "advices": len(boot.advices), "receipts": len(boot.receipts)}
+    summary = check_books(journal, postings, read_paper(paper), owed=owed, messages=messages)
+    # the run must have exercised what it claims to
+    assert summary["approved"] > 20, summary
+    assert summary["reversed"] > 0, summary
+    assert summary["declined"] > 0, summary
+    assert summary["receipts"] > 20, summary
+    assert any(p["kind"] == "offline_sale" for p in postings), "no offline sale was ever forwarded"
+    assert any(m["mti"] == "0400" for m in messages), "no reversal was ever sent"
+    print(f"\ncrash test: {CYCLES} kills, {summary}")
