@@ -58,8 +58,7 @@ class Secret:
 
     def wipe(self) -> None:
         """Overwrite the buffer with zeros and forget it."""
-        for i in range(len(self._buf)):
-            self._buf[i] = 0
+        self._buf[:] = bytes(len(self._buf))  # in place, in C
         self._buf = bytearray()
         self._wiped = True
 

@@ -62,6 +62,12 @@ log = logging.getLogger("posterm.runner")
 # States in which the terminal waits for a person, not for a machine.
 INPUT_STATES = frozenset({State.IDLE, State.AMOUNT, State.CARD, State.PIN, State.RECEIPT_HELD, State.SUSPENDED})
 
+# Housekeeping: the write-ahead log is checkpointed once the terminal has been idle
+# this long (so no sale ever waits for a checkpoint's fsyncs), or at once in IDLE if
+# the log has grown past the hard limit.
+CHECKPOINT_IDLE = 2.0
+WAL_HARD_LIMIT = 16 * 2**20
+
 
 class PowerCut(BaseException):
     """Raised at a named crash point to simulate the power going off. Not an Exception:
@@ -137,6 +143,8 @@ class Runner:
         self.notes: list[tuple[str, str]] = []
         self.printed: list[tuple[int, str]] = []  # (journal number, copy) in the order printed
         self.stopped = False
+        self.last_activity = monotonic()
+        self.wal_dirty = True
 
     # -- entry points ------------------------------------------------------
     def boot(self) -> None:
@@ -148,6 +156,7 @@ class Runner:
         self.dispatch(UploadRequested())
 
     def dispatch(self, event: Event) -> None:
+        self.last_activity = self.monotonic()
         if not self.core.accepts(event):
             self._unaccepted(event)
             return
@@ -162,8 +171,23 @@ class Runner:
             if self.pending:
                 self.dispatch(self.pending.popleft())
             elif not self._poll_devices() and not self._fire_timers():
+                self._housekeeping()
                 return busy
             busy = True
+
+    def _housekeeping(self) -> None:
+        """Checkpoint the write-ahead log while the terminal is idle."""
+        if not self.wal_dirty or self.core.state is not State.IDLE or self.pending:
+            return
+        idle_for = self.monotonic() - self.last_activity
+        if idle_for < CHECKPOINT_IDLE and self.store.wal_bytes() < WAL_HARD_LIMIT:
+            return
+        try:
+            self.store.checkpoint()
+            self.wal_dirty = False
+        except TerminalError as e:  # not fatal: the log keeps everything; we try again later
+            log.warning("checkpoint failed (%s): %s", e.code, e.text)
+            self.last_activity = self.monotonic()
 
     def waiting_for_person(self) -> bool:
         """Nothing to do until someone swipes, keys or fixes something."""
@@ -189,6 +213,8 @@ class Runner:
     # -- waiting -------------------------------------------------------------
     def _next_wakeup(self, default: float | None) -> float | None:
         times = list(self.timers.values())
+        if self.wal_dirty and self.core.state is State.IDLE:
+            times.append(self.last_activity + CHECKPOINT_IDLE)
         times += [t for t in (d.next_deadline() for d in self.devices.all()) if t is not None]
         return min(times) if times else default
 
@@ -344,6 +370,8 @@ class Runner:
                 sent = getattr(e, "sent", None)
                 self.pending.append(ActionFailed(action, e.code, e.text, sent))
                 return
+            if isinstance(action, A.PERSISTENT):
+                self.wal_dirty = True
             if self.crash:
                 self.crash.check(f"after:{action.name}")
             if result is not None:
@@ -435,9 +463,8 @@ class Runner:
         with session.card() as card:
             pan_hash = self.keys.pan_hash(card.pan)
             reversal = self.bridge.sealed_reversal(a.record, card, self.keys.sealer)
-        self.store.open_request(
-            a.record, pan_hash=pan_hash, card=session.sealed_for_journal(), reversal=reversal, counters=a.counters
-        )
+            journal_card = session.sealed_for_journal(card)
+        self.store.open_request(a.record, pan_hash=pan_hash, card=journal_card, reversal=reversal, counters=a.counters)
 
     def _sealed_advice(self, record) -> bytes:
         with self._session(record.txn_no).card() as card:

@@ -95,10 +95,9 @@ class CardSession:
         finally:
             clear.wipe()
 
-    def sealed_for_journal(self) -> bytes:
-        """PAN and expiry only (no tracks), sealed for the journal row."""
-        with self.card() as c:
-            packed = pack_card(c, tracks=False)
+    def sealed_for_journal(self, card: ClearCard) -> bytes:
+        """PAN and expiry only (no tracks) of the opened ``card``, sealed for the journal row."""
+        packed = pack_card(card, tracks=False)
         try:
             return self._sealer.seal(packed, card_aad(self.txn_no, "journal"))
         finally:

@@ -69,6 +69,9 @@ def open_database(path: Path | str) -> sqlite3.Connection:
                     "put the data directory on a local file system",
                     code="storage.not_durable",
                 )
+        # Checkpoints are the runner's housekeeping while the terminal is idle (see
+        # Store.checkpoint), so a sale never pays for one: no automatic checkpoints.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     except sqlite3.Error as e:
         conn.close()
         raise storage_error(e, "opening the database") from None

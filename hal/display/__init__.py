@@ -28,6 +28,8 @@ Screen = tuple[str, ...]
 
 
 def _clean(line: str) -> str:
+    if line.isprintable():  # the usual case, decided in C
+        return line
     return "".join(" " if unicodedata.category(c)[0] == "C" else c for c in line)
 
 

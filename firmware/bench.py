@@ -1,0 +1,299 @@
+"""``posterm bench``: speed and memory as ratios against floors measured in the same run.
+
+Targets (issue #2):
+
+* terminal-side time per online sale at most 1.5x the floor, where the floor
+  is two fsync'd SQLite commits on the same disk (simulated devices, an
+  in-process zero-delay host whose own time is subtracted, no printing);
+* at most 2 fsyncs per online sale, counted by strace (the count the
+  storage layer makes is shown beside it);
+* ``posterm run`` ready (devices open, recovery done) in at most 0.5 s,
+  measured from process start; the floor is a bare ``python -c pass``;
+* peak RSS at most 60 MB for a terminal that has sold and printed.
+
+Every figure comes from a worker subprocess, so imports and memory are a
+fresh process's, and strace sees only the worker. Run it on the disk the
+terminal will use (``--dir``): fsync costs differ wildly between disks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["main", "floor_commit_pair"]
+
+TARGETS = {"sale_ratio": 1.5, "fsyncs": 2.0, "ready_s": 0.5, "rss_mb": 60.0}
+
+
+# -- worker side -------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM is reset by exec; ru_maxrss would
+    also count the pages of the process that forked us."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def floor_commit_pair(directory: Path, rounds: int = 200) -> float:
+    """Median seconds for two fsync'd commits of a small row (WAL, synchronous=FULL)."""
+    path = directory / "floor.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a BLOB, b INTEGER)")
+    samples = []
+    row = os.urandom(160)
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(2):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (row, 1))
+            conn.execute("COMMIT")
+        samples.append(time.perf_counter() - t0)
+    conn.close()
+    return statistics.median(samples)
+
+
+def _terminal(directory: Path, *, copies: list[str]):
+    from crypto.provision import provision
+    from firmware.app import Overrides, build_runner
+    from firmware.config import Config
+    from firmware.hostsim.ledger import Ledger
+    from firmware.hostsim.processor import HostProcessor
+
+    data = directory / "data"
+    provision(data, lab=True)
+    config = Config().replace(
+        {
+            "storage": {"data_dir": str(data)},
+            "devices": {"link": "sim://"},
+            "receipts": {"copies": copies},
+        }
+    )
+    from crypto.keys import KeyUsage
+    from crypto.provision import lab_key
+
+    processor = HostProcessor(
+        config.host.profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN), ledger=Ledger(":memory:")
+    )
+    host_time = [0.0]
+    respond = processor.respond
+
+    def timed(payload: bytes):
+        t0 = time.perf_counter()
+        try:
+            return respond(payload)
+        finally:
+            host_time[0] += time.perf_counter() - t0
+
+    processor.respond = timed  # the host's own work is not the terminal's
+    runner = build_runner(config, overrides=Overrides(host=processor))
+    runner.boot()
+    return runner, host_time
+
+
+def _sell(runner, n: int) -> None:
+    from firmware.core.model import State
+
+    pad, reader = runner.devices.pinpad, runner.devices.reader
+    for i in range(n):
+        before = len(runner.printed), runner.store.commits
+        pad.press("1250#")
+        reader.swipe_card("unionpay_debit")
+        pad.press("1234#", hold_for_pin=True)
+        runner.run_until(lambda: runner.core.state is State.IDLE and runner.store.commits > before[1], 10)
+        if runner.core.state is not State.IDLE:
+            raise RuntimeError(f"sale {i} did not complete: {runner.core.state}")
+
+
+def worker(directory: Path, sales: int, mode: str) -> dict:
+    directory.mkdir(parents=True, exist_ok=True)
+    if mode == "sales":
+        runner, host_time = _terminal(directory, copies=[])
+        _sell(runner, 20)  # warm up: caches, first-use imports
+        runner.store.checkpoint()
+        floor_before = floor_commit_pair(directory)
+        commits0, host0 = runner.store.commits, host_time[0]
+        os.uname()  # marker for strace: the measured sales start
+        t0 = time.perf_counter()
+        _sell(runner, sales)
+        elapsed = time.perf_counter() - t0
+        os.uname()  # marker: sales end, the idle checkpoint starts
+        t1 = time.perf_counter()
+        runner.store.checkpoint()
+        checkpoint = time.perf_counter() - t1
+        os.uname()  # marker: checkpoint done
+        floor_after = floor_commit_pair(directory)
+        out = {
+            "sales": sales,
+            "per_sale": (elapsed - (host_time[0] - host0)) / sales,
+            "host_per_sale": (host_time[0] - host0) / sales,
+            "commits_per_sale": (runner.store.commits - commits0) / sales,
+            "floor": (floor_before + floor_after) / 2,
+            "checkpoint_s": checkpoint,
+        }
+        runner.close()
+        return out
+    if mode == "setup":  # what strace must subtract: provisioning, migrations, boot
+        runner, _ = _terminal(directory, copies=[])
+        runner.close()
+        return {}
+    if mode == "printing":  # a terminal that sold and printed: its peak memory
+        runner, _ = _terminal(directory, copies=["merchant", "cardholder"])
+        _sell(runner, 20)
+        runner.close()
+        return {"rss_mb": peak_rss_mb()}
+    raise ValueError(mode)
+
+
+# -- orchestration ---------------------------------------------------------------------
+def _run_worker(directory: Path, sales: int, mode: str, *, strace: Path | None = None) -> dict:
+    cmd = [sys.executable, "-m", "firmware.bench", "--worker", mode, "--dir", str(directory), "--sales", str(sales)]
+    if strace is not None:
+        cmd = ["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,uname", "-o", str(strace)] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"bench worker {mode} failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _fsyncs_between_markers(trace: Path) -> list[int]:
+    """fsync/fdatasync calls in each stretch between the worker's uname() markers."""
+    counts = [0]
+    for line in trace.read_text().splitlines():
+        if "uname(" in line:
+            counts.append(0)
+        elif "fsync(" in line or "fdatasync(" in line:
+            counts[-1] += 1
+    return counts
+
+
+def _ready_time(directory: Path, rounds: int = 5) -> tuple[float, float]:
+    """Median wall time from spawning ``posterm run`` to its ready line, and of ``python -c pass``."""
+    data = directory / "ready-data"
+    from crypto.provision import provision
+
+    provision(data, lab=True)
+    config = directory / "ready.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "warning"\n')
+    exe = Path(sys.executable).with_name("posterm")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "firmware.cli"]
+    env = {**os.environ, "HOME": str(directory)}
+    ready, bare = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd + ["run", "--config", str(config)], stdout=subprocess.PIPE, text=True, env=env)
+        line = p.stdout.readline()
+        ready.append(time.perf_counter() - t0)
+        p.terminate()
+        p.wait(timeout=10)
+        p.stdout.close()
+        if not line.startswith("posterm ready"):
+            raise RuntimeError(f"posterm run did not report ready: {line!r}")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - t0)
+    return statistics.median(ready), statistics.median(bare)
+
+
+def _bare_rss() -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", "from firmware.bench import peak_rss_mb; print(peak_rss_mb())"],
+        capture_output=True, text=True, check=True,
+    )
+    return float(out.stdout)
+
+
+def measure(directory: Path, sales: int) -> dict:
+    figures = _run_worker(directory / "sales", sales, "sales")
+    if shutil.which("strace"):
+        _run_worker(directory / "strace", sales, "sales", strace=directory / "strace.txt")
+        stretches = _fsyncs_between_markers(directory / "strace.txt")
+        # [..., the sales, the idle checkpoint, after]: counted from the end, since the
+        # interpreter itself may call uname() while starting
+        figures["fsyncs_per_sale"] = stretches[-3] / sales
+        figures["checkpoint_fsyncs"] = stretches[-2]
+    else:
+        figures["fsyncs_per_sale"] = figures["checkpoint_fsyncs"] = None
+    figures["ready_s"], figures["bare_python_s"] = _ready_time(directory)
+    figures["rss_mb"] = _run_worker(directory / "print", 0, "printing")["rss_mb"]
+    figures["bare_rss_mb"] = _bare_rss()
+    return figures
+
+
+def table(f: dict) -> str:
+    def ms(s: float) -> str:
+        return f"{s * 1000:.3f} ms"
+
+    fs, cp = f["fsyncs_per_sale"], f["checkpoint_fsyncs"]
+    sale_ratio = f["per_sale"] / f["floor"]
+    # (measure, value, floor, ratio, target, met)
+    rows = [
+        ("terminal time per online sale", ms(f["per_sale"]), f"{ms(f['floor'])} (2 fsync'd commits)",
+         sale_ratio, f"<= {TARGETS['sale_ratio']}x", sale_ratio <= TARGETS["sale_ratio"]),
+        ("fsyncs per online sale (strace)", "n/a (no strace)" if fs is None else f"{fs:.3f}", "2 (one per commit)",
+         None if fs is None else fs / 2, f"<= {TARGETS['fsyncs']:.0f}", None if fs is None else fs <= TARGETS["fsyncs"]),
+        ("durable commits per sale (storage's count)", f"{f['commits_per_sale']:.3f}", "2",
+         f["commits_per_sale"] / 2, "2", round(f["commits_per_sale"], 3) == 2.0),
+        ("idle checkpoint after the run (off the sale path)",
+         f"{f['checkpoint_s'] * 1000:.1f} ms, {'?' if cp is None else cp} fsyncs", f"for {f['sales']} sales", None,
+         "-", None),
+        ("posterm run ready (from spawn)", f"{f['ready_s']:.3f} s", f"{f['bare_python_s']:.3f} s (python -c pass)",
+         f["ready_s"] / f["bare_python_s"], f"<= {TARGETS['ready_s']} s", f["ready_s"] <= TARGETS["ready_s"]),
+        ("peak RSS after selling and printing", f"{f['rss_mb']:.1f} MB", f"{f['bare_rss_mb']:.1f} MB (bare python)",
+         f["rss_mb"] / f["bare_rss_mb"], f"<= {TARGETS['rss_mb']:.0f} MB", f["rss_mb"] <= TARGETS["rss_mb"]),
+        ("host simulator time per sale (excluded above)", ms(f["host_per_sale"]), "-", None, "-", None),
+    ]
+    lines = ["| measure | value | floor (same run) | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for name, value, floor, ratio, target, met in rows:
+        shown = "-" if ratio is None else f"{ratio:.2f}x"
+        lines.append(f"| {name} | {value} | {floor} | {shown} | {target} | {dict([(True, 'yes'), (False, 'NO')]).get(met, '-')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(args) -> int:
+    sales = args.sales
+    if args.dir:
+        base = Path(args.dir)
+        base.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="posterm-bench-", dir=base))
+    else:
+        work = Path(tempfile.mkdtemp(prefix="posterm-bench-"))
+    try:
+        figures = measure(work, sales)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"posterm bench: {sales} sales on {args.dir or tempfile.gettempdir()}, Python {sys.version.split()[0]}")
+        print(table(figures), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--worker", required=True)
+    p.add_argument("--dir", required=True, type=Path)
+    p.add_argument("--sales", type=int, default=300)
+    a = p.parse_args()
+    print(json.dumps(worker(a.dir, a.sales, a.worker)))
