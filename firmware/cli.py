@@ -231,7 +231,22 @@ def cmd_tools(args) -> int:
 
         for name, card in TEST_CARDS.items():
             print(f"{name:<16} {card.description}")
+    elif args.tool == "drivers":
+        print(drivers_table(), end="")
     return EXIT_OK
+
+
+def drivers_table() -> str:
+    """Every device kind, URL scheme and option with its default, as the README shows it."""
+    from hal.registry import DRIVERS, driver_class
+
+    rows = ["| device | scheme | options (default) |", "|---|---|---|"]
+    for kind, schemes in DRIVERS.items():
+        for scheme in schemes:
+            options = driver_class(kind, scheme).OPTIONS
+            shown = ", ".join(f"`{name}={opt.default}`" for name, opt in options.items()) or "none"
+            rows.append(f"| {kind} | `{scheme}://` | {shown} |")
+    return "\n".join(rows) + "\n"
 
 
 # -- parser ----------------------------------------------------------------------
@@ -285,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     j.set_defaults(func=cmd_journal)
 
     t = sub.add_parser("tools", help="engineers' tools")
-    t.add_argument("tool", choices=("states", "cards"), help="states: the state diagram (Mermaid); cards: test cards")
+    t.add_argument(
+        "tool",
+        choices=("states", "cards", "drivers"),
+        help="states: the state diagram (Mermaid); cards: the simulator's test cards; drivers: device URL schemes",
+    )
     t.set_defaults(func=cmd_tools)
     return p
 

@@ -45,22 +45,23 @@ from hal.url import DeviceUrl
 __all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "ScenarioRunner", "STEP_KINDS"]
 
 STEP_KINDS = {
-    "key": "keys pressed on the PIN pad outside PIN entry, e.g. \"1250#\" (# enter, * clear, X cancel, F function)",
-    "swipe": "a test card name (see posterm tools cards) or a table of track1/track2/track3 text",
+    "key": 'keys pressed on the PIN pad outside PIN entry, e.g. "1250#" (# enter, * clear, X cancel, F function)',
+    "swipe": "a test card name (posterm tools cards) or a table of track1/track2/track3 text",
     "swipe_raw": "raw reader bytes with sentinels, for damaged swipes",
-    "pin": "a PIN typed on the PIN pad, followed by ENTER; \"\" bypasses",
-    "host": "a host rule: { behaviour = approve|decline|delay|drop|close|bad_mac|garbage|wrong_stan|wrong_amount|wrong_mti, code, seconds, times, mti, amount } or \"clear\"",
-    "printer": "paper_out | load_paper | open_cover | offline | stop_answering | resume",
-    "link": "down | up",
-    "reader": "stop_answering | resume",
-    "pinpad": "stop_answering | resume",
-    "display": "stop_answering | resume",
-    "disk": "full | ok: fills (or frees) the file system that holds the data directory; only on a small one, such as a tmpfs",
+    "pin": 'a PIN typed on the PIN pad, then ENTER; "" bypasses where allowed',
+    "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
+    'drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti; "clear" removes all rules',
+    "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
+    "link": "down (connects are refused) or up",
+    "reader": "stop_answering or resume",
+    "pinpad": "stop_answering or resume",
+    "display": "stop_answering or resume",
+    "disk": "full or ok: fills (or frees) the file system holding the data directory, only a small one such as a tmpfs",
     "power_cut": "a crash point such as after:send_request; the power goes off when the flow reaches it",
-    "restart": "true: power on again on the same data directory (recovery runs automatically)",
+    "restart": "true: power on again on the same data directory (recovery runs by itself)",
     "upload": "true: forward queued reversals and offline sales now",
     "wait": "seconds of wall-clock time for the terminal to run (host delays, upload timer)",
-    "expect": "checks: { state, outcome, response_code, display, printed, alerts, journal_count, ledger_postings }",
+    "expect": "checks: state, outcome, response_code, reason, display, printed, alerts, journal_count, ledger_postings",
 }
 _PRINTER_FAULTS = {
     "paper_out": "paper_out",
