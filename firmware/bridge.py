@@ -29,7 +29,7 @@ from firmware.host.messages import (
     with_reason,
 )
 from firmware.host.profiles import get_profile
-from firmware.host.spec import EntryMode, MacAlgorithm, Profile, TxnKind
+from firmware.host.spec import MacAlgorithm, Profile, TxnKind
 from firmware.sealed import ClearCard, pack_message, unpack_message
 
 __all__ = ["HostBridge", "reversal_aad", "advice_aad"]
@@ -84,7 +84,7 @@ class HostBridge:
     # -- building --------------------------------------------------------------------
     def txn_data(self, record: SaleRecord) -> TxnData:
         return TxnData(
-            kind=TxnKind(record.kind.value),
+            kind=record.kind,
             amount=record.amount,
             currency=record.currency,
             stan=record.stan,
@@ -92,7 +92,7 @@ class HostBridge:
             when=record.when,
             terminal_id=record.terminal_id,
             merchant_id=record.merchant_id,
-            entry_mode=EntryMode(record.entry_mode.value),
+            entry_mode=record.entry_mode,
             pin_entered=record.pin_entered,
             operator=record.operator,
         )

@@ -117,10 +117,13 @@ def cmd_demo(args) -> int:
         for text in txn["receipts"]:
             print(text)
             print("-" * 32)
+    from firmware.money import format_amount
+
     last = result["transactions"][-1] if result["transactions"] else {}
+    amount = format_amount(last["amount"]) if last else "-"
     print(
-        f"demo sale: {last.get('outcome', 'none').upper()} amount {last.get('amount')} "
-        f"trace {last.get('stan')} ref {last.get('rrn')} auth {last.get('auth_code')}"
+        f"demo sale: {last.get('outcome', 'none').upper()}  CNY {amount}  trace {last.get('stan')}  "
+        f"ref {last.get('rrn')}  auth {last.get('auth_code')}"
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from crypto.provision import TerminalKeys
 from firmware.core import actions as A
@@ -53,6 +53,9 @@ from firmware.core.settings import CoreSettings
 from firmware.errors import CardError, ConfigError, LinkError, ProtocolError, TerminalError
 from firmware.bridge import HostBridge
 from firmware.sealed import CardSession, ClearCard
+from hal import pinpad as pad
+from hal.magstripe import Swipe
+from hal.magstripe.tracks import parse_swipe, summary
 from storage.store import Store
 
 __all__ = ["Runner", "Devices", "PowerCut", "CrashPlan", "INPUT_STATES"]
@@ -267,13 +270,10 @@ class Runner:
             self._alert(e.code, f"{device.kind}: {e.text}")
             return []
 
-    def _on_swipe(self, item) -> None:
-        from hal.magstripe import Swipe
-
+    def _on_swipe(self, item: Swipe | CardError) -> None:
         if isinstance(item, CardError):
             self.dispatch(CardUnreadable(item.code, item.text))
             return
-        assert isinstance(item, Swipe)
         sale = self.core.sale
         if self.core.state is not State.CARD or sale is None:
             item.wipe()
@@ -291,9 +291,7 @@ class Runner:
         self.session = CardSession(sale.txn_no, self.keys.sealer, clear)  # sealed from here on
         self.dispatch(CardRead(facts))
 
-    def _parse(self, swipe) -> tuple[CardFacts, ClearCard]:
-        from hal.magstripe.tracks import parse_swipe, summary
-
+    def _parse(self, swipe: Swipe) -> tuple[CardFacts, ClearCard]:
         card = parse_swipe(swipe, self.clock().date())
         try:
             s = summary(card)
@@ -312,25 +310,19 @@ class Runner:
         return facts, clear
 
     def _on_pad(self, event) -> None:
-        from hal.pinpad import KeyPress
-        from hal.pinpad import PinBypassed as PadBypassed
-        from hal.pinpad import PinCancelled as PadCancelled
-        from hal.pinpad import PinEntered as PadEntered
-        from hal.pinpad import PinProgress as PadProgress
-
-        if isinstance(event, KeyPress):
+        if isinstance(event, pad.KeyPress):
             self.dispatch(KeyPressed(event.key.value))
-        elif isinstance(event, PadEntered):
+        elif isinstance(event, pad.PinEntered):
             if self.session is None or self.core.state is not State.PIN:
                 event.block.wipe()
                 return
             self.session.pin_block = event.block
             self.dispatch(PinEntered())
-        elif isinstance(event, PadBypassed):
+        elif isinstance(event, pad.PinBypassed):
             self.dispatch(PinBypassed())
-        elif isinstance(event, PadCancelled):
+        elif isinstance(event, pad.PinCancelled):
             self.dispatch(PinCancelled())
-        elif isinstance(event, PadProgress):
+        elif isinstance(event, pad.PinProgress):
             self.dispatch(PinProgress(event.digits))
 
     def _on_frame(self, payload: bytes) -> None:
@@ -487,7 +479,3 @@ class Runner:
             self.session = None
         self.devices.close()
         self.store.close()
-
-    @staticmethod
-    def today() -> date:
-        return date.today()

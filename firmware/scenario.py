@@ -190,6 +190,7 @@ class ScenarioRunner:
         self.runner: Runner | None = None
         self.power_cuts: list[str] = []
         self.failures: list[str] = []
+        self._pending_cut: CrashPlan | None = None  # armed while the power is off
         self._printed_before: list[tuple[int, str]] = []
         self._alerts_before: list[tuple[str, str]] = []
 
@@ -235,7 +236,6 @@ class ScenarioRunner:
     # -- running -------------------------------------------------------------
     def run(self, scenario: Scenario) -> dict:
         config = self._start(self._config(scenario))
-        self._pending_cut: CrashPlan | None = None
         try:
             self._safely(lambda: self._boot(config, None))
             for step in scenario.steps:

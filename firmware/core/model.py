@@ -70,7 +70,12 @@ class JournalState(str, enum.Enum):
 
 
 class Kind(str, enum.Enum):
-    """Transaction kinds. Only SALE is built today; the rest shape the roadmap."""
+    """Transaction kinds, for the journal and the host profiles (``TxnKind`` there).
+
+    Only SALE is built today; the rest shape the roadmap. OFFLINE_SALE and
+    SIGN_ON name messages (the advice of an offline-approved sale, the 0800),
+    never a journal record: an offline sale is journalled as a SALE.
+    """
 
     SALE = "sale"
     VOID = "void"
@@ -80,6 +85,8 @@ class Kind(str, enum.Enum):
     PREAUTH_COMPLETE = "preauth_complete"
     PREAUTH_COMPLETE_VOID = "preauth_complete_void"
     BALANCE = "balance"
+    OFFLINE_SALE = "offline_sale"
+    SIGN_ON = "sign_on"
 
 
 class EntryMode(str, enum.Enum):

@@ -21,6 +21,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
+from firmware.core.model import EntryMode, Kind
 from firmware.errors import ConfigError
 
 __all__ = [
@@ -78,29 +79,8 @@ class MacAlgorithm(enum.Enum):
     X919 = "x919"  # ISO 9797-1 alg. 3 / ANSI X9.19 retail MAC, 8 bytes in field 64
 
 
-class TxnKind(str, enum.Enum):
-    """Transaction kinds (values match ``firmware.core.model.Kind``)."""
-
-    SALE = "sale"
-    VOID = "void"
-    REFUND = "refund"
-    PREAUTH = "preauth"
-    PREAUTH_VOID = "preauth_void"
-    PREAUTH_COMPLETE = "preauth_complete"
-    PREAUTH_COMPLETE_VOID = "preauth_complete_void"
-    BALANCE = "balance"
-    OFFLINE_SALE = "offline_sale"
-    SIGN_ON = "sign_on"
-
-
-class EntryMode(str, enum.Enum):
-    """How the card was read (values match ``firmware.core.model.EntryMode``)."""
-
-    SWIPE = "swipe"
-    FALLBACK = "fallback"
-    MANUAL = "manual"
-    CHIP = "chip"
-    CONTACTLESS = "contactless"
+# One definition of each, shared with the transaction core and the journal.
+TxnKind = Kind
 
 
 class ReversalReason(str, enum.Enum):

@@ -35,7 +35,7 @@ import tty
 from collections.abc import Callable, Mapping
 
 from hal.printer.decode import Command, EscPosDecoder, LineFeed, StatusRequestEvent, Text
-from hal.printer.status import DeviceState, PaperLevel, StatusRequest, encode_status
+from hal.printer.status import DeviceState, SensorFaults, StatusRequest, encode_status
 
 __all__ = ["PrinterDevice", "PtyPrinterSim", "TcpPrinterSim"]
 
@@ -44,7 +44,7 @@ _KNOWN_REQUESTS = frozenset(int(n) for n in StatusRequest)
 XON, XOFF = b"\x11", b"\x13"
 
 
-class PrinterDevice:
+class PrinterDevice(SensorFaults):
     """The printer's side of the wire, without the wire: state, records, replies."""
 
     def __init__(self, codecs: Mapping[int, str] | None = None) -> None:
@@ -115,27 +115,6 @@ class PrinterDevice:
     def _set(self, **changes: object) -> None:
         with self._cond:
             self._state = dataclasses.replace(self._state, **changes)
-
-    def paper_out(self) -> None:
-        self._set(paper=PaperLevel.OUT)
-
-    def paper_low(self) -> None:
-        self._set(paper=PaperLevel.NEAR_END)
-
-    def load_paper(self) -> None:
-        self._set(paper=PaperLevel.OK)
-
-    def open_cover(self) -> None:
-        self._set(cover_open=True)
-
-    def close_cover(self) -> None:
-        self._set(cover_open=False)
-
-    def go_offline(self) -> None:
-        self._set(error=True)
-
-    def go_online(self) -> None:
-        self._set(error=False)
 
     def mute(self) -> None:
         """Stop answering status requests (still reads what is sent)."""

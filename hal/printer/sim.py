@@ -38,7 +38,15 @@ from firmware.errors import ConfigError, PrinterError
 from hal.base import DeviceContext
 from hal.printer import ReceiptPrinter, Receipt, plain_text
 from hal.printer.decode import decode_lines
-from hal.printer.status import DeviceState, PaperLevel, PrinterStatus, StatusRequest, decode_status, encode_status
+from hal.printer.status import (
+    DeviceState,
+    PaperLevel,
+    PrinterStatus,
+    SensorFaults,
+    StatusRequest,
+    decode_status,
+    encode_status,
+)
 from hal.url import DeviceUrl, Option
 
 __all__ = ["SimPrinter", "read_paper", "SEPARATOR", "TORN_SEPARATOR"]
@@ -67,7 +75,7 @@ def read_paper(path: str | Path) -> list[str]:
     return receipts  # a receipt without its separator was being written when the process died
 
 
-class SimPrinter(ReceiptPrinter):
+class SimPrinter(SensorFaults, ReceiptPrinter):
     scheme: ClassVar[str] = "sim"
     OPTIONS = {
         **ReceiptPrinter.OPTIONS,
@@ -191,29 +199,9 @@ class SimPrinter(ReceiptPrinter):
     def _set(self, **changes: object) -> None:
         self._state = dataclasses.replace(self._state, **changes)
 
-    def paper_out(self) -> None:
-        self._set(paper=PaperLevel.OUT)
-
-    def paper_low(self) -> None:
-        """The near-end sensor trips: printing goes on, status says PAPER_NEAR_END."""
-        self._set(paper=PaperLevel.NEAR_END)
-
     def load_paper(self) -> None:
-        self._set(paper=PaperLevel.OK)
+        super().load_paper()
         self._bytes_left = None
-
-    def open_cover(self) -> None:
-        self._set(cover_open=True)
-
-    def close_cover(self) -> None:
-        self._set(cover_open=False)
-
-    def go_offline(self) -> None:
-        """An error (say a cutter jam) takes the printer offline."""
-        self._set(error=True)
-
-    def go_online(self) -> None:
-        self._set(error=False)
 
     def stop_answering(self) -> None:
         """Status requests get no answer (printer switched off, cable pulled)."""

@@ -39,6 +39,7 @@ __all__ = [
     "decode_status",
     "DeviceState",
     "PaperLevel",
+    "SensorFaults",
     "encode_status",
 ]
 
@@ -129,6 +130,40 @@ class DeviceState:
     @property
     def online(self) -> bool:
         return not (self.cover_open or self.error or self.paper is PaperLevel.OUT)
+
+
+class SensorFaults:
+    """The fault instrument every printer simulator offers, over its ``DeviceState``.
+
+    A simulator holds ``_state`` and implements ``_set(**changes)`` (under
+    whatever lock it needs); these are the sensors a test can flip.
+    """
+
+    def _set(self, **changes: object) -> None:  # pragma: no cover - each simulator provides it
+        raise NotImplementedError
+
+    def paper_out(self) -> None:
+        self._set(paper=PaperLevel.OUT)
+
+    def paper_low(self) -> None:
+        """The near-end sensor trips: printing goes on, status says PAPER_NEAR_END."""
+        self._set(paper=PaperLevel.NEAR_END)
+
+    def load_paper(self) -> None:
+        self._set(paper=PaperLevel.OK)
+
+    def open_cover(self) -> None:
+        self._set(cover_open=True)
+
+    def close_cover(self) -> None:
+        self._set(cover_open=False)
+
+    def go_offline(self) -> None:
+        """An error (say a cutter jam) takes the printer offline."""
+        self._set(error=True)
+
+    def go_online(self) -> None:
+        self._set(error=False)
 
 
 def encode_status(state: DeviceState, n: StatusRequest | int) -> int:
