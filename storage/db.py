@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,10 @@ def open_database(path: Path | str) -> sqlite3.Connection:
     path = Path(path)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the same mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
     except (sqlite3.Error, OSError) as e:
         raise StorageError(f"cannot open the database {path}: {e.__class__.__name__}", code="storage.open") from None

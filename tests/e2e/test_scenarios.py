@@ -66,3 +66,44 @@ def test_bad_scenarios_name_the_problem_without_a_traceback(posterm_cmd, clean_e
     assert out.returncode == 2
     assert f"[{code}]" in out.stderr
     assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_sim_against_an_external_host_uses_the_configured_keys(posterm_cmd, clean_env, tmp_path):
+    import sys
+
+    host = subprocess.Popen([sys.executable, "-m", "firmware.hostsim", "--port", "0"], stdout=subprocess.PIPE,
+                            text=True, env=clean_env)
+    try:
+        address = host.stdout.readline().split()[-1]
+        data = tmp_path / "data"
+        assert subprocess.run(posterm_cmd + ["provision", "--data-dir", str(data), "--lab"], env=clean_env,
+                              capture_output=True).returncode == 0
+        config = tmp_path / "posterm.toml"
+        config.write_text(f'[storage]\ndata_dir = "{data}"\n')
+        out = subprocess.run(
+            posterm_cmd + ["sim", "--scenario", str(SCENARIOS / "approved_sale.toml"), "--host", f"tcp://{address}",
+                           "--config", str(config), "--json"],
+            capture_output=True, text=True, env=clean_env, timeout=60,
+        )
+    finally:
+        host.terminate()
+        host.wait(timeout=10)
+        host.stdout.close()
+    assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-1500:]
+    result = json.loads(out.stdout)
+    assert result["transactions"][0]["outcome"] == "approved"
+    assert result["host_ledger"] is None
+    assert result["skipped_checks"] == ["step 4: ledger_postings (external host)"]
+
+
+def test_host_rules_need_the_built_in_host(posterm_cmd, clean_env, tmp_path):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[[step]]\nhost = "decline"\n')
+    config = tmp_path / "c.toml"
+    config.write_text(f'[storage]\ndata_dir = "{tmp_path / "d"}"\n')
+    subprocess.run(posterm_cmd + ["provision", "--data-dir", str(tmp_path / "d"), "--lab"], env=clean_env,
+                   capture_output=True)
+    out = subprocess.run(posterm_cmd + ["sim", "--scenario", str(scenario), "--host", "tcp://127.0.0.1:9",
+                                        "--config", str(config)], capture_output=True, text=True, env=clean_env,
+                         timeout=60)
+    assert out.returncode == 2 and "[scenario.invalid]" in out.stderr and "built-in host" in out.stderr

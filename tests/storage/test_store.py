@@ -44,6 +44,16 @@ def test_open_checks_the_durable_settings(store):
     assert c.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
 
 
+def test_database_files_are_private(tmp_path):
+    import stat
+
+    s = Store.open(tmp_path)
+    opened(s)
+    for name in ("posterm.db", "posterm.db-wal", "posterm.db-shm"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    s.close()
+
+
 def test_a_file_system_without_wal_is_refused(tmp_path, monkeypatch):
     monkeypatch.setitem(
         __import__("storage.db", fromlist=["DURABLE_PRAGMAS"]).DURABLE_PRAGMAS, "journal_mode", ("wal", "impossible")
