@@ -8,7 +8,7 @@
     posterm provision  create the data directory's keys (--lab adds the lab test keys)
     posterm config     check | docs | show
     posterm journal    the transactions in the journal (masked)
-    posterm tools      engineers' tools (states, cards)
+    posterm tools      engineers' tools (see firmware/tools: states, cards, drivers, track, keys ...)
 
 Every subcommand imports what it needs when it runs, so ``posterm run``
 does not pay for the bench or the simulator. Errors reach the operator as
@@ -224,34 +224,6 @@ def cmd_journal(args) -> int:
     return EXIT_OK
 
 
-def cmd_tools(args) -> int:
-    if args.tool == "states":
-        from firmware.core.table import mermaid
-
-        print(mermaid(), end="")
-    elif args.tool == "cards":
-        from hal.magstripe.sim import TEST_CARDS
-
-        for name, card in TEST_CARDS.items():
-            print(f"{name:<16} {card.description}")
-    elif args.tool == "drivers":
-        print(drivers_table(), end="")
-    return EXIT_OK
-
-
-def drivers_table() -> str:
-    """Every device kind, URL scheme and option with its default, as the README shows it."""
-    from hal.registry import DRIVERS, driver_class
-
-    rows = ["| device | scheme | options (default) |", "|---|---|---|"]
-    for kind, schemes in DRIVERS.items():
-        for scheme in schemes:
-            options = driver_class(kind, scheme).OPTIONS
-            shown = ", ".join(f"`{name}={opt.default}`" for name, opt in options.items()) or "none"
-            rows.append(f"| {kind} | `{scheme}://` | {shown} |")
-    return "\n".join(rows) + "\n"
-
-
 # -- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posterm", description="Card-payment terminal firmware")
@@ -302,13 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--json", action="store_true")
     j.set_defaults(func=cmd_journal)
 
-    t = sub.add_parser("tools", help="engineers' tools")
-    t.add_argument(
-        "tool",
-        choices=("states", "cards", "drivers"),
-        help="states: the state diagram (Mermaid); cards: the simulator's test cards; drivers: device URL schemes",
-    )
-    t.set_defaults(func=cmd_tools)
+    t = sub.add_parser("tools", help="engineers' tools (posterm tools -h lists them)")
+    from firmware.tools import register_all
+
+    register_all(t.add_subparsers(dest="tool", required=True, metavar="TOOL"))
     return p
 
 

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from firmware.cli import drivers_table
+from firmware.tools.system import drivers_table
 from firmware.config import config_docs
 from firmware.scenario import STEP_KINDS, ScenarioRunner, parse_scenario
 
