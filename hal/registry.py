@@ -22,6 +22,9 @@ __all__ = ["DRIVERS", "KINDS", "driver_class", "open_device", "make_device"]
 DRIVERS: dict[str, dict[str, str]] = {
     "reader": {
         "sim": "hal.magstripe.sim:SimReader",
+        "serial": "hal.magstripe.serial:SerialReader",
+        "hid": "hal.magstripe.hid:HidReader",
+        "gpio": "hal.magstripe.ttl:GpioReader",
     },
     "pinpad": {
         "sim": "hal.pinpad.sim:SimPinPad",

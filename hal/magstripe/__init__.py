@@ -1,10 +1,24 @@
 """The magnetic-stripe reader port.
 
 ``MagstripeReader`` holds what every reader driver shares: enabling and
-disabling, turning the raw text a driver reads into a ``Swipe`` (by the
-driver's ``Sentinels``, see ``hal.magstripe.raw``), and discarding swipes that
-arrive while the reader is disabled. A driver overrides ``_read_raw()`` (and,
-if its hardware must be armed, ``_enable()``/``_disable()``).
+disabling, turning what a driver reads into a ``Swipe``, and discarding swipes
+that arrive while the reader is disabled. A driver overrides ``_read_raw()``
+(and, if its hardware must be armed, ``_enable()``/``_disable()``).
+
+A driver reads one of three things per swipe, and the port decodes each in
+one place (``decode_raw``):
+
+* text with sentinels (serial, keyboard-wedge and simulated readers), split by
+  the driver's ``Sentinels`` (``hal.magstripe.raw``);
+* the same from an encrypting reader in MagTek's format (``output_format``
+  ``MAGTEK``): masked tracks plus ciphertext and KSN (``hal.magstripe.sred``);
+* raw bits per track (``BitSwipe``, from a TTL reader), decoded by
+  ``hal.magstripe.f2f``.
+
+The drivers: ``sim://`` (``sim``), ``serial://`` (``serial``), ``hid://``
+(``hid``, Linux input events), ``gpio://`` (``ttl``). Parsing the tracks into a
+card is ``hal.magstripe.tracks``; whether a swipe may be used at all (chip
+cards, fallback) is ``hal.magstripe.policy``.
 
 ``poll()`` never blocks and never raises for a bad swipe: a swipe that cannot
 be split into tracks comes back as a ``CardError`` *value* in the list, so the
@@ -21,63 +35,21 @@ enabled, as a customer who swipes early would simply swipe again; see
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from crypto.secrets import TrackData
 from firmware.errors import CardError, ReaderError
 from hal.base import Device, DeviceContext
-from hal.magstripe.raw import ISO_SENTINELS, Sentinels, split_tracks
+from hal.magstripe.raw import ISO_SENTINELS, OutputFormat, Sentinels, split_tracks
+from hal.magstripe.swipe import Swipe
 from hal.url import DeviceUrl
 
-__all__ = ["Swipe", "MagstripeReader", "Sentinels", "ISO_SENTINELS"]
+__all__ = ["Swipe", "MagstripeReader", "Sentinels", "ISO_SENTINELS", "OutputFormat", "RawSwipe"]
+
+# What a driver's ``_read_raw`` returns per swipe: text (ideally a bytearray, which
+# the port wipes) or a ``hal.magstripe.f2f.BitSwipe``.
+RawSwipe = Any
 
 log = logging.getLogger(__name__)
-
-
-class Swipe:
-    """The tracks read from one swipe, each a ``TrackData`` or ``None``.
-
-    Its repr shows which tracks were read and their lengths, never their text.
-    ``wipe()`` wipes every track; whoever ends up holding a swipe wipes it.
-    """
-
-    __slots__ = ("track1", "track2", "track3")
-
-    def __init__(
-        self, track1: TrackData | None = None, track2: TrackData | None = None, track3: TrackData | None = None
-    ) -> None:
-        for number, data in ((1, track1), (2, track2), (3, track3)):
-            if data is not None and (not isinstance(data, TrackData) or data.track != number):
-                raise TypeError(f"track{number} must be a TrackData for track {number}")
-        self.track1 = track1
-        self.track2 = track2
-        self.track3 = track3
-
-    @classmethod
-    def from_tracks(cls, tracks: dict[int, TrackData]) -> Swipe:
-        return cls(tracks.get(1), tracks.get(2), tracks.get(3))
-
-    @property
-    def tracks(self) -> tuple[TrackData, ...]:
-        """The tracks present, in track order."""
-        return tuple(t for t in (self.track1, self.track2, self.track3) if t is not None)
-
-    def wipe(self) -> None:
-        for data in self.tracks:
-            data.wipe()
-
-    @property
-    def wiped(self) -> bool:
-        return all(t.wiped for t in self.tracks)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(t.masked() for t in self.tracks) or "no tracks"
-        return f"<Swipe {shown}>"
-
-    __str__ = __repr__
-
-    def __reduce__(self):
-        raise TypeError("Swipe cannot be pickled")
 
 
 class MagstripeReader(Device):
@@ -91,8 +63,8 @@ class MagstripeReader(Device):
         self._enabled = False
 
     # -- what drivers override ----------------------------------------------
-    def _read_raw(self) -> list[bytes]:  # hook
-        """Return the raw text of every swipe read since the last call (sentinels included).
+    def _read_raw(self) -> list[RawSwipe]:  # hook
+        """Return every swipe read since the last call: its raw text (sentinels included) or a ``BitSwipe``.
 
         Must not block. Must drain what the hardware holds even while the
         reader is disabled, so that a swipe made then is dropped, not kept.
@@ -109,6 +81,11 @@ class MagstripeReader(Device):
     def sentinels(self) -> Sentinels:
         """The sentinels this reader wraps tracks in (a driver may make them an option)."""
         return self.SENTINELS
+
+    @property
+    def output_format(self) -> OutputFormat:
+        """What the reader sends per swipe (a driver may make it an option)."""
+        return OutputFormat.ASCII
 
     # -- the port -------------------------------------------------------------
     @property
@@ -143,10 +120,22 @@ class MagstripeReader(Device):
             _wipe_bytes(raw)
         return out
 
-    def swipe_from_raw(self, raw: bytes | bytearray) -> Swipe | CardError:
-        """Split one swipe's raw text by this reader's sentinels."""
+    def decode_raw(self, raw: RawSwipe) -> Swipe:
+        """Turn one swipe as read into a ``Swipe``; raises ``CardError`` for a bad read."""
+        from hal.magstripe.f2f import BitSwipe, decode_swipe_bits
+
+        if isinstance(raw, BitSwipe):
+            return decode_swipe_bits(raw.tracks)
+        if self.output_format is OutputFormat.MAGTEK:
+            from hal.magstripe.sred import parse_magtek
+
+            return parse_magtek(raw, self.sentinels)
+        return Swipe.from_tracks(split_tracks(raw, self.sentinels))
+
+    def swipe_from_raw(self, raw: RawSwipe) -> Swipe | CardError:
+        """Decode one swipe; a bad read comes back as a ``CardError`` value (see ``poll``)."""
         try:
-            return Swipe.from_tracks(split_tracks(raw, self.sentinels))
+            return self.decode_raw(raw)
         except CardError as exc:
             log.info("%s: unreadable swipe (%s)", self, exc.code)
             # Returned, not raised: drop the traceback, whose frames hold the raw text.
@@ -161,7 +150,9 @@ class MagstripeReader(Device):
         super().close()
 
 
-def _wipe_bytes(raw: bytes | bytearray) -> None:
-    """Zero a raw swipe buffer if it is mutable (drivers should hand over bytearrays)."""
+def _wipe_bytes(raw: RawSwipe) -> None:
+    """Zero a raw swipe buffer if it is mutable (drivers should hand over bytearrays or BitSwipes)."""
     if isinstance(raw, bytearray):
         raw[:] = bytes(len(raw))
+    elif hasattr(raw, "wipe"):
+        raw.wipe()

@@ -20,12 +20,26 @@ Errors never quote the data, only what is wrong with it.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from crypto.secrets import TrackData
-from firmware.errors import CardError
+from firmware.errors import CardError, ConfigError
+from hal.url import Option
 
-__all__ = ["Sentinels", "ISO_SENTINELS", "TRACK_ALPHABET", "split_tracks", "in_alphabet"]
+__all__ = [
+    "Sentinels",
+    "ISO_SENTINELS",
+    "TRACK_ALPHABET",
+    "SENTINEL_NAMES",
+    "OutputFormat",
+    "split_tracks",
+    "in_alphabet",
+    "sentinel_options",
+    "sentinels_from_options",
+]
 
 # ISO/IEC 7811-2: track 1 carries 6-bit characters 0x20-0x5F, tracks 2 and 3
 # carry 4-bit characters 0x30-0x3F. Sentinels are part of the alphabet but may
@@ -56,9 +70,50 @@ class Sentinels:
                 raise ValueError(f"sentinel {name} must be one or more ASCII characters")
         if self.end in self.track1 + self.track2 + self.track3:
             raise ValueError("the end sentinel cannot also start a track")
+        if set(self.track1) & set(self.track2 + self.track3):
+            raise ValueError("the start sentinel of track 1 cannot also start track 2 or 3")
 
 
 ISO_SENTINELS = Sentinels()
+
+# Sentinels by name, for device URLs: a '%', ';' or '+' in a URL query would need
+# escaping ('+' even decodes to a space), so options name them instead.
+SENTINEL_NAMES: dict[str, str] = {
+    "percent": "%",
+    "semicolon": ";",
+    "plus": "+",
+    "question": "?",
+    "at": "@",
+    "ampersand": "&",
+    "hash": "#",
+    "exclamation": "!",
+}
+
+
+class OutputFormat(str, enum.Enum):
+    """What a text reader sends per swipe."""
+
+    ASCII = "ascii"  # the tracks between their sentinels (ISO/IEC 7811 characters)
+    MAGTEK = "magtek"  # MagTek MagneSafe encrypted keyboard-emulation output (``hal.magstripe.sred``)
+
+
+def sentinel_options(track3: str = "semicolon") -> dict[str, Option]:
+    """The sentinel options a text reader's URL accepts (``track1``, ``track2``, ``track3``, ``end``)."""
+    names = tuple(SENTINEL_NAMES)
+    return {
+        "track1": Option(str, "percent", "start sentinel of track 1", choices=names),
+        "track2": Option(str, "semicolon", "start sentinel of track 2", choices=names),
+        "track3": Option(str, track3, "start sentinel of track 3", choices=names),
+        "end": Option(str, "question", "end sentinel of every track", choices=names),
+    }
+
+
+def sentinels_from_options(options: Mapping[str, Any], url: str = "") -> Sentinels:
+    """A ``Sentinels`` from bound sentinel options; a clash (the end sentinel also starts a track) is a ``ConfigError``."""
+    try:
+        return Sentinels(*(SENTINEL_NAMES[options[k]] for k in ("track1", "track2", "track3", "end")))
+    except ValueError as exc:
+        raise ConfigError(f"reader URL {url!r}: {exc}", code="config.bad_option") from None
 
 
 def in_alphabet(data: bytes | bytearray, track: int) -> bool:
@@ -78,7 +133,7 @@ def _which_track(char: int, seen: dict[int, TrackData | None], s: Sentinels) -> 
     return None
 
 
-def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS) -> dict[int, TrackData]:
+def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS, *, strict: bool = True) -> dict[int, TrackData]:
     """Find the tracks in one swipe's raw text; return ``{track number: TrackData}``.
 
     Bytes outside any track (line endings, padding) are skipped. Tracks come
@@ -86,7 +141,9 @@ def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS) -
     its end sentinel was lost, so the next track ran into it. Raises ``CardError`` with code
     ``card.no_track`` (nothing that looks like a track), ``card.end_sentinel``
     (a track starts but never ends: a partial swipe) or ``card.bad_char``
-    (a character that track cannot carry: a misread).
+    (a character that track cannot carry: a misread). ``strict=False`` accepts
+    any printable ASCII inside a track (an encrypting reader's masked tracks
+    may use a mask character such as ``*`` that the track cannot carry).
     """
     end = ord(sentinels.end)
     starts = frozenset((sentinels.track1 + sentinels.track2 + sentinels.track3).encode("ascii"))
@@ -104,7 +161,7 @@ def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS) -
             raise CardError(f"{_REREAD} (track {track} has no end sentinel)", code="card.end_sentinel")
         if sentinels.error_mark is not None and body == sentinels.error_mark.encode("ascii"):
             found[track] = None  # the reader says it could not read this track
-        elif not in_alphabet(body, track):
+        elif not (in_alphabet(body, track) if strict else all(0x20 <= b < 0x7F for b in body)):
             _wipe_all(found)
             raise CardError(f"{_REREAD} (track {track} has a character it cannot carry)", code="card.bad_char")
         else:

@@ -15,6 +15,9 @@ from hal.registry import DRIVERS, make_device
 OWNED = ("reader", "pinpad", "display", "link")
 URLS = {
     ("reader", "sim"): "sim://",
+    ("reader", "serial"): "serial:///dev/ttyUSB0?baud=19200&terminator=crlf",
+    ("reader", "hid"): "hid:///dev/input/event3?layout=de",
+    ("reader", "gpio"): "gpio://?pins=sim&present=4&strobe2=5&data2=6",
     ("pinpad", "sim"): "sim://",
     ("pinpad", "console"): "console://?tty=/dev/null",
     ("display", "sim"): "sim://?rows=2&cols=16",
@@ -48,7 +51,7 @@ def test_options_are_bound_with_types_and_defaults():
 @pytest.mark.parametrize(
     ("kind", "url", "code", "expected_in_text"),
     [
-        ("reader", "serial:///dev/ttyUSB0", "config.unknown_scheme", "sim://"),
+        ("reader", "usb:///dev/ttyUSB0", "config.unknown_scheme", "sim://, serial://, hid://, gpio://"),
         ("pinpad", "tcp://10.0.0.1:1", "config.unknown_scheme", "console://"),
         ("display", "lcd://", "config.unknown_scheme", "sim://, console://"),
         ("link", "modem:///dev/ttyACM0", "config.unknown_scheme", "sim://, tcp://"),

@@ -190,3 +190,98 @@ def test_swipe_repr_and_wipe_and_pickling():
     s.wipe()
     assert s.wiped and repr(s) == "<Swipe track 2, wiped>"
     assert repr(Swipe()) == "<Swipe no tracks>"
+
+
+# -- bit-level swipes through the port (issue #3) ------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(TEST_CARDS))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_every_test_card_reads_from_its_bits_either_way(reader, name, reverse):
+    reader.enable()
+    reader.swipe_bits(name, reverse=reverse)
+    (got,) = reader.poll()
+    card = TEST_CARDS[name]
+    for n in (1, 2, 3):
+        text = getattr(card, f"track{n}")
+        data = getattr(got, f"track{n}")
+        assert (data.reveal_str() if data is not None else None) == text
+    if name != "expired":
+        assert parse_swipe(got, TODAY).pan.reveal_str() == card.pan
+
+
+@pytest.mark.parametrize(
+    ("damage", "port_code", "parser_code"),
+    [
+        ("flipped_bit", "card.parity", None),
+        ("bad_lrc", "card.lrc", None),
+        ("missing_end_sentinel", "card.end_sentinel", None),
+        ("truncated", "card.end_sentinel", None),
+        ("non_digit_pan", None, "card.pan_digits"),
+        ("bad_luhn", None, "card.luhn"),
+    ],
+)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_bit_level_damage_gives_its_code(reader, damage, port_code, parser_code, reverse):
+    reader.enable()
+    reader.swipe_bits("unionpay_debit", damage=damage, reverse=reverse)
+    (got,) = reader.poll()
+    if port_code:
+        assert isinstance(got, CardError) and got.code == port_code and got.__traceback__ is None
+        return
+    with pytest.raises(CardError) as info:
+        parse_swipe(got, TODAY)
+    assert info.value.code == parser_code
+
+
+def test_a_flipped_bit_names_the_character():
+    reader = open_device("reader", "sim://")
+    reader.enable()
+    reader.swipe_bits("visa", damage="flipped_bit")
+    (got,) = reader.poll()
+    assert got.code == "card.parity" and "track 2 character 6 failed its parity check" in got.text
+
+
+@pytest.mark.parametrize(
+    ("card", "damage", "outcome"),
+    [
+        ("visa", "flipped_bit", "parses from track 1"),  # a text reader sends E for the bad track
+        ("unionpay_debit", "bad_lrc", "card.no_track"),  # track 3 alone is not enough
+    ],
+)
+def test_text_level_bit_damage_is_the_readers_E(reader, card, damage, outcome):
+    reader.enable()
+    reader.swipe_damaged(damage, card=card)
+    (got,) = reader.poll()
+    assert isinstance(got, Swipe) and got.track2 is None
+    if outcome == "parses from track 1":
+        assert parse_swipe(got, TODAY).tracks == (1,)
+    else:
+        with pytest.raises(CardError) as info:
+            parse_swipe(got, TODAY)
+        assert info.value.code == outcome
+
+
+def test_bits_of_given_tracks_and_closing_wipes_them():
+    reader = open_device("reader", "sim://")
+    reader.swipe_bits(tracks={2: "4761739001010010=4912101"})
+    held = reader._queue[0]
+    assert repr(held).startswith("<BitSwipe track 2")
+    reader.close()
+    assert held.tracks == {}
+
+
+def test_damage_needs_a_track2(reader):
+    with pytest.raises(ScenarioError) as info:
+        reader.swipe_bits(tracks={1: "B4761739001010010^A/B^4912101"}, damage="flipped_bit")
+    assert info.value.code == "scenario.bad_damage"
+    with pytest.raises(ScenarioError) as info:
+        reader.swipe_bits("visa", damage="soaked")
+    assert info.value.code == "scenario.unknown_damage"
+
+
+def test_test_pans_are_recognised_exactly():
+    from hal.magstripe.sim import is_test_pan
+
+    assert all(is_test_pan(card.pan) for card in TEST_CARDS.values())
+    assert is_test_pan("4111111111111111")
+    assert not is_test_pan("4111111111111129") and not is_test_pan("411111111111111") and not is_test_pan("")

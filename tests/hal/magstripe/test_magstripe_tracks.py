@@ -54,7 +54,7 @@ def test_track1_alone_is_read_and_spaces_in_its_pan_are_allowed():
 def test_a_card_without_a_service_code_parses():
     card = parse_swipe(swipe(t1=f"B{VISA}^A/B^4912^123", t2=f"{VISA}=4912=123"), TODAY)
     assert (card.expiry, card.service_code) == ("4912", None)
-    assert summary(card) == CardSummary("476173******0010", "0010", "4912", None, False, False, False, False)
+    assert summary(card) == CardSummary("476173******0010", "0010", "4912", None, False, False, False, False, tracks="12")
 
 
 def test_a_bad_track1_beside_a_good_track2_is_ignored(caplog):
@@ -111,7 +111,7 @@ def test_a_card_expires_after_the_last_day_of_its_month():
         ({"t1": "B4761739001010011^NAME^4912101"}, "card.luhn"),
         ({"t2": f"{VISA}=2505101"}, "card.expired"),
         ({"t1": f"B{VISA}^NAME^1912101"}, "card.expired"),
-        ({"t1": f"B4111111111111111^NAME^4912101", "t2": f"{VISA}=4912101"}, "card.tracks_disagree"),
+        ({"t1": "B4111111111111111^NAME^4912101", "t2": f"{VISA}=4912101"}, "card.tracks_disagree"),
         ({"t1": f"B{VISA}^NAME^4911101", "t2": f"{VISA}=4912101"}, "card.tracks_disagree"),
     ],
 )

@@ -1,0 +1,33 @@
+"""The checks every track's PAN must pass (ISO/IEC 7812): digits only, 12 to 19 of them, Luhn."""
+
+from __future__ import annotations
+
+from firmware.errors import CardError
+
+__all__ = ["luhn_ok", "check_pan", "MIN_PAN", "MAX_PAN"]
+
+MIN_PAN, MAX_PAN = 12, 19
+_AGAIN = "swipe again"
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when ``digits`` (at least two digits) passes the Luhn (mod 10) check."""
+    if len(digits) < 2 or not digits.isascii() or not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = ord(ch) - 48
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def check_pan(pan: str, track: int) -> None:
+    """Raise ``CardError`` (``card.pan_digits``, ``card.pan_length``, ``card.luhn``) naming the track, never the PAN."""
+    if not pan.isascii() or not pan.isdigit():
+        raise CardError(f"Card number on track {track} is not all digits: {_AGAIN}", code="card.pan_digits")
+    if not MIN_PAN <= len(pan) <= MAX_PAN:
+        raise CardError(f"Card number on track {track} has the wrong length: {_AGAIN}", code="card.pan_length")
+    if not luhn_ok(pan):
+        raise CardError(f"Card number on track {track} fails its check digit: {_AGAIN}", code="card.luhn")
