@@ -48,6 +48,11 @@ class Sealer:
     def current(self) -> int:
         return self._current
 
+    @property
+    def versions(self) -> frozenset[int]:
+        """Every data-key version this sealer can open."""
+        return frozenset(self._aead)
+
     def seal(self, plaintext: bytes | bytearray, aad: bytes) -> bytes:
         nonce = os.urandom(12)
         header = MAGIC + self._current.to_bytes(2, "big") + nonce

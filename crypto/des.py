@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from firmware.errors import CryptoError
 
-__all__ = ["TdesEcb", "tdes_ecb_encrypt", "tdes_ecb_decrypt", "tdes_cbc_encrypt", "tdes_cbc_decrypt"]
+__all__ = [
+    "TdesEcb", "tdes_ecb_encrypt", "tdes_ecb_decrypt", "tdes_cbc_encrypt", "tdes_cbc_decrypt", "tdes_algorithm",
+]
 
 BLOCK = 8
 
@@ -34,6 +36,10 @@ def _triple(key: bytes) -> TripleDES:
     elif len(key) != 24:
         raise CryptoError(f"a DES key is 8, 16 or 24 bytes, not {len(key)}", code="crypto.key_length")
     return TripleDES(key)
+
+
+# Public name for the other crypto modules (CMAC for TR-31 version B).
+tdes_algorithm = _triple
 
 
 def _check_data(data: bytes) -> None:

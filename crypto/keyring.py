@@ -14,10 +14,11 @@ cut leaves either the old key ring or the new one, never half of each.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets as _random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -166,6 +167,18 @@ class Keyring:
             ],
         }
         write_private(self.path, (json.dumps(doc, indent=1) + "\n").encode())
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Keyring]:
+        """Changes made inside (with ``save=False``) are saved once at the end,
+        or all undone in memory if anything fails before the save completes."""
+        before = dict(self._entries)
+        try:
+            yield self
+            self.save()
+        except BaseException:
+            self._entries = before
+            raise
 
     # -- keys -----------------------------------------------------------------
     def versions(self, usage: KeyUsage | str) -> list[int]:

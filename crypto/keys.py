@@ -20,6 +20,7 @@ class KeyUsage(str, enum.Enum):
     PIN = "pin"  # PIN encryption working key (PIK / TPK)
     MAC = "mac"  # message authentication working key (MAK)
     TDK = "tdk"  # track data encryption working key, where a profile has one
+    KBPK = "kbpk"  # TR-31 key block protection key: opens the TMK's key block at injection
 
     def __str__(self) -> str:
         return self.value
@@ -32,8 +33,10 @@ def kcv(key: SecretKey | bytes, length: int = 3, *, algorithm: str = "auto") -> 
     """The key check value: the first ``length`` bytes of E(key, zero block), hex.
 
     ``algorithm`` is ``"tdes"`` (E over 8 zero bytes, ANSI X9.24), ``"aes"``
-    (E over 16 zero bytes) or ``"auto"``: AES for a ``SecretKey`` whose usage is
-    an AES usage (KEK, data, PAN hash) or for 32-byte keys, TDES otherwise.
+    (E over 16 zero bytes), ``"aes-cmac"`` (AES-CMAC of a zero block, the
+    ANSI X9.24-1:2017 method for AES keys, usually shown as 5 bytes) or
+    ``"auto"``: AES for a ``SecretKey`` whose usage is an AES usage (KEK,
+    data, PAN hash) or for 32-byte keys, TDES otherwise.
     """
     if isinstance(key, SecretKey):
         raw = key.reveal()
@@ -52,4 +55,8 @@ def kcv(key: SecretKey | bytes, length: int = 3, *, algorithm: str = "auto") -> 
 
         e = Cipher(algorithms.AES(raw), modes.ECB()).encryptor()
         return (e.update(bytes(16)) + e.finalize())[:length].hex().upper()
+    if algorithm == "aes-cmac" and len(raw) in (16, 24, 32):
+        from crypto.mac import aes_cmac
+
+        return aes_cmac(raw, bytes(16))[:length].hex().upper()
     raise CryptoError(f"no {algorithm} check value is defined for a {len(raw)}-byte key", code="crypto.key_length")

@@ -2,10 +2,13 @@
 
 * ``cup_ecb_mac``: the UnionPay POS "ECB" MAC over MTI .. field 63;
 * ``iso9797_alg1``: ISO/IEC 9797-1 MAC algorithm 1 (CBC-MAC, DES or TDES);
-* ``retail_mac``: ISO/IEC 9797-1 MAC algorithm 3, the ANSI X9.19 retail MAC.
+* ``retail_mac``: ISO/IEC 9797-1 MAC algorithm 3, the ANSI X9.19 retail MAC;
+* ``aes_cmac`` / ``tdes_cmac``: CMAC (NIST SP 800-38B, ISO/IEC 9797-1 MAC
+  algorithm 5) through ``cryptography``'s ``CMAC``.
 
 Each takes the key as raw bytes or a ``SecretKey`` and returns the full MAC
-block; callers truncate as their message format says.
+block; callers truncate as their message format says. Padding methods 1, 2
+and 3 of ISO/IEC 9797-1 are in ``pad``; CMAC pads itself.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import hmac
 from crypto.des import BLOCK, TdesEcb
 from crypto.secrets import SecretKey
 
-__all__ = ["pad", "cup_ecb_mac", "iso9797_alg1", "retail_mac", "verify"]
+__all__ = ["pad", "cup_ecb_mac", "iso9797_alg1", "retail_mac", "aes_cmac", "tdes_cmac", "verify"]
 
 
 def _raw(key: SecretKey | bytes) -> bytes:
@@ -23,7 +26,10 @@ def _raw(key: SecretKey | bytes) -> bytes:
 
 
 def pad(data: bytes, method: int = 1) -> bytes:
-    """ISO/IEC 9797-1 padding method 1 (zeros, none if aligned) or 2 (0x80 then zeros)."""
+    """ISO/IEC 9797-1 padding: 1 (zeros, none if aligned), 2 (0x80 then zeros),
+    3 (zeros, none if aligned, after a first block holding the data's length in bits)."""
+    if method == 3:
+        return (8 * len(data)).to_bytes(BLOCK, "big") + pad(data, 1)
     if method == 1:
         if not data:
             return bytes(BLOCK)
@@ -31,7 +37,7 @@ def pad(data: bytes, method: int = 1) -> bytes:
     if method == 2:
         data = data + b"\x80"
         return data + bytes(-len(data) % BLOCK)
-    raise ValueError(f"padding method must be 1 or 2, not {method!r}")
+    raise ValueError(f"padding method must be 1, 2 or 3, not {method!r}")
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -85,6 +91,29 @@ def retail_mac(key: SecretKey | bytes, data: bytes, *, padding: int = 1) -> byte
     for i in range(0, len(padded), BLOCK):
         chain = k1.encrypt(_xor(chain, padded[i : i + BLOCK]))
     return k1.encrypt(k2.decrypt(chain))
+
+
+def aes_cmac(key: SecretKey | bytes, data: bytes) -> bytes:
+    """AES-CMAC (NIST SP 800-38B): the full 16-byte tag."""
+    from cryptography.hazmat.primitives.ciphers import algorithms
+    from cryptography.hazmat.primitives.cmac import CMAC
+
+    from crypto.aes import check_aes_key
+
+    c = CMAC(algorithms.AES(check_aes_key(_raw(key))))
+    c.update(bytes(data))
+    return c.finalize()
+
+
+def tdes_cmac(key: SecretKey | bytes, data: bytes) -> bytes:
+    """TDES-CMAC (NIST SP 800-38B, 64-bit block): the full 8-byte tag."""
+    from cryptography.hazmat.primitives.cmac import CMAC
+
+    from crypto.des import tdes_algorithm
+
+    c = CMAC(tdes_algorithm(_raw(key)))
+    c.update(bytes(data))
+    return c.finalize()
 
 
 def verify(expected: bytes, received: bytes) -> bool:

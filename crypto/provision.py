@@ -61,6 +61,9 @@ def provision(data_dir: Path, *, lab: bool = False) -> Keyring:
         for usage in (KeyUsage.TMK, KeyUsage.PIN, KeyUsage.MAC):
             if not ring.has(usage):
                 ring.put(usage, lab_key(usage), note="LAB TEST KEY")
+        from crypto.tamper import clear_tamper
+
+        clear_tamper(data_dir)  # re-keyed (with lab keys)
     return ring
 
 
@@ -84,6 +87,10 @@ class TerminalKeys:
 
     @classmethod
     def load(cls, ring: Keyring, mac_context: Callable[[SecretKey], Any] = _tdes_context) -> TerminalKeys:
+        """The running terminal's keys; ``keys.tampered`` after a tamper until re-keyed."""
+        from crypto.tamper import require_untampered
+
+        require_untampered(ring.path.parent)
         data = {v: ring.get(KeyUsage.DATA, v) for v in ring.versions(KeyUsage.DATA)}
         if not data:
             raise CryptoError("no at-rest data key: provision the terminal", code="keys.not_provisioned")

@@ -6,12 +6,20 @@ a real socket. Per request it:
 
 1. decodes (undecodable: recorded, no answer; only the error code is logged);
 2. picks the first matching rule (no rule: approve);
-3. checks the MAC (wrong or missing: answer ``A0``, post nothing);
-4. routes by MTI: sign-on, reversal, advice, or financial request, where it
+3. checks the MAC under the terminal's keys (wrong or missing: answer
+   ``A0``, post nothing);
+4. routes by MTI: sign-on, sign-off, reversal, advice, or financial request, where it
    checks duplicates (terminal + STAN + date: ``94``), the PIN block (``99``,
    or ``55`` against a rule's ``pin``) and posts to the ledger;
 5. shapes the answer as the rule says (delay, drop, close, bad MAC, garbage,
    wrong STAN/amount/MTI).
+
+Working keys: with a ``tmk`` (the lab TMK the terminal shares), each
+approved sign-on issues fresh PIN, MAC (and data) keys for that terminal ID,
+answers them encrypted under the TMK with their check values
+(``firmware.host.messages.with_signon_keys``), and uses them for that
+terminal from then on; a sign-off (0820) drops them. Without a ``tmk``, or
+for a terminal that has not signed on, the constructor's keys are used.
 
 DROP, CLOSE, BAD_MAC, GARBAGE and WRONG_* still post: the host did its work
 and the answer was lost or spoiled on the way, which is exactly the case the
@@ -28,11 +36,19 @@ from datetime import datetime
 from typing import Any
 
 from crypto.des import TdesEcb
+from crypto.keys import KeyUsage
 from crypto.secrets import SecretKey, mask_pan
 from firmware.errors import ConfigError, CryptoError, ProtocolError
 from firmware.host.codec import Message, decode, encode
-from firmware.host.mac import mac_key_for
-from firmware.host.messages import build_response, kind_of
+from firmware.host.mac import compute_mac, mac_key_for
+from firmware.host.messages import (
+    SIGN_OFF_MTI,
+    build_response,
+    kind_of,
+    signon_key_layout,
+    signon_network_code,
+    with_signon_keys,
+)
 from firmware.host.profiles import get_profile
 from firmware.host.spec import Encoding, MacAlgorithm, Mtis, Profile
 from firmware.hostsim.ledger import Ledger, PostingStatus
@@ -52,6 +68,14 @@ class Answer:
     close: bool = False  # close the connection instead of answering
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """One terminal's working keys as the host holds them (a MAC context, the PIN key)."""
+
+    mac: Any
+    pin: Any
+
+
 @dataclass
 class _Outcome:
     response: Message | None
@@ -64,7 +88,7 @@ class HostProcessor:
 
     def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
                  ledger: Ledger | None = None, rules: RuleBook | None = None,
-                 clock: Callable[[], datetime] = datetime.now) -> None:
+                 clock: Callable[[], datetime] = datetime.now, tmk: SecretKey | None = None) -> None:
         self.profile = get_profile(profile)
         if self.profile.mac is MacAlgorithm.X919 and isinstance(mac_key, TdesEcb):
             raise ConfigError("the X9.19 MAC needs the MAC key or a RetailMacKey", code="config.bad_key")
@@ -74,6 +98,21 @@ class HostProcessor:
         self.ledger = ledger if ledger is not None else Ledger(":memory:")
         self.rules = rules if rules is not None else RuleBook()
         self.clock = clock
+        self.tmk = tmk
+        self._terminals: dict[str, _Keys] = {}  # working keys issued at sign-on, by terminal ID
+
+    def _keys(self, terminal_id: str | None) -> _Keys:
+        keys = self._terminals.get(terminal_id) if terminal_id is not None else None
+        return keys if keys is not None else _Keys(self.mac_key, self.pin_key)
+
+    def _mac_ok(self, payload: bytes, request: Message) -> bool | None:
+        """As ``decode`` would say with the terminal's MAC key (the key depends on field 41)."""
+        key = self._keys(request.fields.get(41)).mac
+        if key is None or self.profile.mac is MacAlgorithm.NONE or 64 not in request.fields:
+            return None
+        width = self.profile.mac_wire_size
+        expected = compute_mac(self.profile.mac, key, payload[self.profile.prefix_size : -width]).hex().upper()
+        return hmac.compare_digest(expected, request.fields[64])
 
     # -- entry point -------------------------------------------------------------
     def respond(self, payload: bytes) -> Answer:
@@ -81,7 +120,7 @@ class HostProcessor:
         stamp = now.isoformat(timespec="seconds")
         failure = None
         try:
-            request = decode(self.profile, payload, mac_key=self.mac_key)
+            request = decode(self.profile, payload)
         except ProtocolError as exc:
             failure = exc.code
         if failure is not None:
@@ -91,6 +130,7 @@ class HostProcessor:
                                        response_code=None, action=f"undecodable ({failure})")
             return Answer(None)
 
+        request.mac_ok = self._mac_ok(bytes(payload), request)
         f = request.fields
         facts = RequestFacts(request.mti, _int(f.get(4)), _int(f.get(11)), kind_of(self.profile, request))
         rule = self.rules.match(facts)
@@ -112,7 +152,13 @@ class HostProcessor:
             return self._answer(request, "A0", now, "bad MAC, not posted")
         if request.mti == m.network:
             code = rule.code if _declines(rule) else "00"
-            return self._answer(request, code, now, "sign-on")
+            outcome = self._answer(request, code, now, "sign-on")
+            if code == "00" and self.tmk is not None:
+                return self._issue_keys(request, outcome)
+            return outcome
+        if request.mti == SIGN_OFF_MTI:
+            self._terminals.pop(request.fields.get(41, ""), None)
+            return self._answer(request, "00", now, "sign-off, working keys dropped")
         if request.mti in (m.reversal, m.reversal_repeat):
             return self._reversal(request, facts, rule, now)
         if request.mti in (m.advice, m.advice_repeat):
@@ -121,8 +167,20 @@ class HostProcessor:
             return self._financial(request, facts, rule, now, advice=False)
         return self._answer(request, "40", now, "message type not supported")
 
+    def _issue_keys(self, request: Message, outcome: _Outcome) -> _Outcome:
+        """Fresh working keys for this terminal, sent under the TMK with their check values."""
+        from crypto.signon import issue_working_keys
+
+        layout = signon_key_layout(self.profile, signon_network_code(self.profile, request))
+        issued = issue_working_keys(self.tmk, layout.sizes())
+        response = with_signon_keys(self.profile, outcome.response, dict(issued.encrypted),
+                                    dict(issued.check_values))
+        mac = issued.clear[KeyUsage.MAC]
+        self._terminals[request.fields.get(41, "")] = _Keys(mac_key_for(self.profile, mac), issued.clear[KeyUsage.PIN])
+        return _Outcome(response, outcome.code, "sign-on, working keys issued")
+
     def _mac_required(self, request: Message) -> bool:
-        return (self.mac_key is not None and self.profile.mac is not MacAlgorithm.NONE
+        return (self._keys(request.fields.get(41)).mac is not None and self.profile.mac is not MacAlgorithm.NONE
                 and request.mti not in self.profile.unmacced_mtis)
 
     def _answer(self, request: Message, code: str, now: datetime, action: str, *,
@@ -188,12 +246,13 @@ class HostProcessor:
         if 52 not in f:
             return "55" if expected is not None else None
         pan = f.get(2) or f.get(35, "").partition("=")[0]
-        if not pan or self.pin_key is None:
+        pin_key = self._keys(f.get(41)).pin
+        if not pan or pin_key is None:
             return "99"
         from crypto.pinblock import decrypt_iso0
 
         try:
-            pin = decrypt_iso0(bytes.fromhex(f[52]), pan, self.pin_key)
+            pin = decrypt_iso0(bytes.fromhex(f[52]), pan, pin_key)
         except (CryptoError, ValueError):
             return "99"
         if expected is not None and not hmac.compare_digest(pin, expected.encode("ascii")):
@@ -212,9 +271,10 @@ class HostProcessor:
             f[4] = f"{(int(f.get(4, '0')) + 1) % 10**12:012d}"
         elif behaviour is Behaviour.WRONG_MTI:
             response.mti = Mtis.response(response.mti)  # e.g. 0210 -> 0220: not an answer to 0200
-        payload = encode(self.profile, response, mac_key=self.mac_key)
+        mac_key = self._keys(request.fields.get(41)).mac
+        payload = encode(self.profile, response, mac_key=mac_key)
         if behaviour is Behaviour.BAD_MAC:
-            payload = self._spoil_mac(payload)
+            payload = self._spoil_mac(payload, mac_key)
         elif behaviour is Behaviour.GARBAGE:
             payload = payload[: self.profile.prefix_size] + b"\xee" * 16  # TPDU/header kept, MTI not digits
         if behaviour is Behaviour.DROP:
@@ -223,10 +283,10 @@ class HostProcessor:
             return Answer(None, close=True)
         return Answer(payload, delay=float(rule.seconds) if behaviour is Behaviour.DELAY else 0.0)
 
-    def _spoil_mac(self, payload: bytes) -> bytes:
+    def _spoil_mac(self, payload: bytes, mac_key: Any) -> bytes:
         """The same answer with a MAC that does not verify (still well-formed)."""
         width = self.profile.mac_wire_size
-        if not width or self.mac_key is None:
+        if not width or mac_key is None:
             return payload
         head, mac = payload[:-width], bytearray(payload[-width:])
         if self.profile.fields[64].encoding is Encoding.ASCII:
