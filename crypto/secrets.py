@@ -124,7 +124,7 @@ class Pan(Secret):
         if not 12 <= n <= 19:
             self.wipe()
             raise CardError(f"card number has {n} digits, expected 12 to 19", code="card.pan_length")
-        if not all(0x30 <= b <= 0x39 for b in self._buf):
+        if not self._buf.isdigit():  # ASCII digits only, checked in C
             self.wipe()
             raise CardError("card number contains a non-digit", code="card.pan_digits")
 

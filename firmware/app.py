@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crypto.keyring import Keyring
+from crypto.keys import KeyUsage
 from crypto.provision import TerminalKeys, ensure_private_dir
+from crypto.tamper import tamper_status
+from firmware.core.model import KeyState
+from firmware.errors import CryptoError
+from storage.rekey import finish_rotation, rotation_pending
 from firmware.bridge import HostBridge
 from firmware.config import Config
 from firmware.core.settings import CoreSettings
@@ -24,9 +29,9 @@ from hal.base import Device, DeviceContext, InProcessHost
 from hal.registry import make_device
 from storage.store import Store
 
-__all__ = ["build_runner", "open_devices", "Overrides", "DEVICE_ORDER"]
+__all__ = ["build_runner", "open_devices", "load_keys", "KeyStatus", "Overrides", "DEVICE_ORDER"]
 
-DEVICE_ORDER = ("display", "printer", "reader", "pinpad", "link")
+DEVICE_ORDER = ("tamper", "display", "printer", "reader", "pinpad", "link")
 
 
 @dataclass
@@ -53,6 +58,33 @@ def open_devices(config: Config, context: DeviceContext, overrides: Overrides | 
     return Devices(**opened)
 
 
+@dataclass
+class KeyStatus:
+    keys: TerminalKeys | None
+    ring: Keyring | None
+    state: KeyState
+    reason: str | None = None
+
+
+def load_keys(data_dir: Path, bridge: HostBridge, store: Store) -> KeyStatus:
+    """What the key ring allows. A terminal without usable keys still starts, to say why."""
+    record = tamper_status(data_dir)
+    if record is not None:  # zeroized and not re-keyed since: say so, not merely "key file missing"
+        return KeyStatus(None, None, KeyState.LOCKED, record.text)
+    try:
+        ring = Keyring.load(data_dir)
+        if rotation_pending(ring):  # a rotation the power cut interrupted: finish it first
+            finish_rotation(ring, store.conn)
+        keys = TerminalKeys.load(ring, mac_context=bridge.mac_context)
+    except CryptoError as e:  # tampered, never provisioned, damaged
+        return KeyStatus(None, None, KeyState.LOCKED, e.text)
+    if keys.pin_key is not None and keys.mac is not None:
+        return KeyStatus(keys, ring, KeyState.READY)
+    if ring.has(KeyUsage.TMK):
+        return KeyStatus(keys, ring, KeyState.NEED_SIGN_ON)
+    return KeyStatus(keys, ring, KeyState.LOCKED, "no terminal master key: inject one (posterm keys inject)")
+
+
 def build_runner(
     config: Config,
     *,
@@ -61,15 +93,16 @@ def build_runner(
 ) -> Runner:
     data_dir = ensure_private_dir(Path(config.data_dir))
     bridge = HostBridge.from_config(config)
-    keys = TerminalKeys.load(Keyring.load(data_dir), mac_context=bridge.mac_context)
-    keys.require_working_keys()
     store = Store.open(data_dir)
+    holder: dict[str, Runner] = {}  # the PIN pad asks the running terminal for its current PIN key
     try:
-        context = DeviceContext(
-            data_dir=data_dir,
-            pin_key=lambda: keys.pin_key,
-            host=overrides.host if overrides else None,
-        )
+        status = load_keys(data_dir, bridge, store)
+
+        def pin_key():
+            runner = holder.get("runner")
+            return runner.keys.pin_key if runner is not None and runner.keys is not None else None
+
+        context = DeviceContext(data_dir=data_dir, pin_key=pin_key, host=overrides.host if overrides else None)
         devices = open_devices(config, context, overrides)
     except TerminalError:
         store.close()
@@ -77,12 +110,18 @@ def build_runner(
     settings = CoreSettings.from_config(
         config, mtis=bridge.mtis, response_texts=bridge.response_texts, mac_required=bridge.mac_required
     )
-    return Runner(
+    runner = holder["runner"] = Runner(
         settings=settings,
         devices=devices,
         store=store,
-        keys=keys,
+        keys=status.keys,
+        ring=status.ring,
+        key_state=status.state,
+        lock_reason=status.reason,
+        data_dir=data_dir,
         bridge=bridge,
         connect_timeout=config.host.connect_timeout,
+        fallback=config.card.fallback,
         crash=crash,
     )
+    return runner

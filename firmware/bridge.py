@@ -11,10 +11,11 @@ they are due, and reads answers down to a non-sensitive ``Reply``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from crypto.atrest import Sealer
 from crypto.secrets import PinBlock
-from firmware.core.model import SaleRecord
+from firmware.core.model import NetworkJob, NetworkKind, SaleRecord
 from firmware.core.settings import Mtis as CoreMtis
 from firmware.host.codec import Message, Tpdu, decode, encode
 from firmware.host.messages import (
@@ -25,7 +26,10 @@ from firmware.host.messages import (
     build_advice,
     build_request,
     build_reversal,
+    build_signoff,
+    build_signon,
     parse_reply,
+    read_signon_keys,
     with_reason,
 )
 from firmware.host.profiles import get_profile
@@ -135,7 +139,12 @@ class HostBridge:
         )
 
     def sealed_reversal(self, record: SaleRecord, card: ClearCard, sealer: Sealer) -> bytes:
-        """The ready-made reversal, committed with the request (reason set when it is sent)."""
+        """The ready-made reversal, committed with the request (reason set when it is sent).
+
+        Its fields are a subset of the request's (plus a fixed reason code), so if
+        the request cannot be encoded neither could this, and the request's failure
+        (before anything is sent) disarms it.
+        """
         message = build_reversal(self.profile, self.txn_data(record), self._card(card), tpdu=self.tpdu, header=self.header)
         return self._seal(message, sealer, reversal_aad(record.txn_no))
 
@@ -157,6 +166,23 @@ class HostBridge:
             message = as_repeat(self.profile, message)
         return encode(self.profile, message, mac_key=mac)
 
+    def network(self, job: NetworkJob, batch: int, terminal_id: str, merchant_id: str, when: datetime, mac) -> bytes:
+        """A sign-on (0800) or sign-off (0820). The profile says which network messages are MACed."""
+        common = dict(stan=job.stan, batch=batch, terminal_id=terminal_id, merchant_id=merchant_id, tpdu=self.tpdu)
+        if job.kind is NetworkKind.SIGN_ON:
+            message = build_signon(self.profile, when=when, header=self.header, **common)
+        else:
+            message = build_signoff(self.profile, header=self.header, **common)
+        return encode(self.profile, message, mac_key=mac)
+
     # -- reading ---------------------------------------------------------------------
     def read_reply(self, payload: bytes, mac) -> Reply:
-        return parse_reply(self.profile, decode(self.profile, payload, mac_key=mac))
+        return self.read(payload, mac)[0]
+
+    def read(self, payload: bytes, mac) -> tuple[Reply, Message]:
+        message = decode(self.profile, payload, mac_key=mac)
+        return parse_reply(self.profile, message), message
+
+    def signon_keys(self, message: Message):
+        """(encrypted working keys, check values) carried by a sign-on answer."""
+        return read_signon_keys(self.profile, message)

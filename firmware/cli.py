@@ -8,6 +8,7 @@
     posterm provision  create the data directory's keys (--lab adds the lab test keys)
     posterm config     check | docs | show
     posterm journal    the transactions in the journal (masked)
+    posterm keys       show, inject (TR-31 or lab components), inject-dukpt, zeroize, rotate-data-key
     posterm tools      engineers' tools (see firmware/tools: states, cards, drivers, track, keys ...)
 
 Every subcommand imports what it needs when it runs, so ``posterm run``
@@ -69,6 +70,10 @@ def cmd_run(args) -> int:
         ready = time.perf_counter() - started
         log.info("ready in %.3f s (devices open, recovery done)", ready)
         print(f"posterm ready in {ready:.3f} s", flush=True)
+        if runner.lock_reason is not None and runner.key_state.value == "locked":
+            print(f"posterm: terminal locked, sales refused: {runner.lock_reason}", file=sys.stderr, flush=True)
+        elif runner.core.state.value == "signed_off":
+            print("posterm: not signed on, sales refused until a sign-on succeeds", file=sys.stderr, flush=True)
         if args.exit_when_ready:
             return EXIT_OK
 
@@ -273,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     j = with_config(sub.add_parser("journal", help="list the journal (PANs masked)"))
     j.add_argument("--json", action="store_true")
     j.set_defaults(func=cmd_journal)
+
+    from crypto.commands import add_keys_commands
+
+    add_keys_commands(sub)  # posterm keys show|inject|inject-dukpt|zeroize|rotate-data-key
 
     t = sub.add_parser("tools", help="engineers' tools (posterm tools -h lists them)")
     from firmware.tools import register_all

@@ -89,6 +89,7 @@ class DevicesSection:
     printer: str = setting("sim://", "Receipt printer URL", check=_url)
     display: str = setting("sim://", "Display URL", check=_url)
     link: str = setting("sim://", "Host link URL (sim:// is the built-in host simulator in-process)", check=_url)
+    tamper: str = setting("none://", "Tamper switch URL: none:// (none fitted), sim://, gpio://?pin=4", check=_url)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,15 @@ class OfflineSection:
     max_count: int = setting(50, "Most sales stored offline at once", check=_at_least(0))
     max_amount: int = setting(500000, "Largest total of sales stored offline, in minor units", check=_at_least(0))
     max_age_hours: float = setting(72.0, "No new offline approval once the oldest stored sale is older than this", check=_at_least(0))
+
+
+@dataclass(frozen=True)
+class CardSection:
+    fallback: str = setting(
+        "allow",
+        "Chip cards swiped: allow (POS entry mode fallback, always online) or deny (\"Insert chip\")",
+        check=lambda v: None if v in ("allow", "deny") else "allow or deny",
+    )
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,7 @@ class Config:
     devices: DevicesSection = field(default_factory=DevicesSection)
     host: HostSection = field(default_factory=HostSection)
     offline: OfflineSection = field(default_factory=OfflineSection)
+    card: CardSection = field(default_factory=CardSection)
     sale: SaleSection = field(default_factory=SaleSection)
     receipts: ReceiptsSection = field(default_factory=ReceiptsSection)
     log: LogSection = field(default_factory=LogSection)

@@ -23,8 +23,15 @@ __all__ = ["EmbeddedHost"]
 class EmbeddedHost:
     def __init__(self, profile: str = "cup", ledger_path: Path | str = ":memory:") -> None:
         self.ledger = Ledger(ledger_path)
+        # With the lab TMK the host issues fresh working keys at each sign-on; until a
+        # terminal signs on, it uses the lab working keys a lab terminal is provisioned with.
         self.processor = HostProcessor(
-            profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN), ledger=self.ledger, rules=RuleBook()
+            profile,
+            mac_key=lab_key(KeyUsage.MAC),
+            pin_key=lab_key(KeyUsage.PIN),
+            ledger=self.ledger,
+            rules=RuleBook(),
+            tmk=lab_key(KeyUsage.TMK),
         )
         self._server: HostSimServer | None = None
         self._port = 0

@@ -23,10 +23,16 @@ import select
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
+from crypto.keyring import Keyring
+from crypto.keys import KeyUsage
 from crypto.provision import TerminalKeys
+from crypto.secrets import Pan, TrackData
+from crypto.signon import install_working_keys, remove_working_keys
+from crypto.tamper import tamper_status, zeroize
 from firmware.core import actions as A
 from firmware.core.events import (
     ActionFailed,
@@ -43,33 +49,65 @@ from firmware.core.events import (
     PinEntered,
     PinProgress,
     Printed,
+    SignOffRequested,
+    SignOnRequested,
     StorageOk,
+    Tampered,
     TimerExpired,
     UploadRequested,
 )
 from firmware.core.machine import Terminal
-from firmware.core.model import CardFacts, EntryMode, State, Timer
+from firmware.core.model import CardFacts, KeyState, State, Timer
 from firmware.core.settings import CoreSettings
-from firmware.errors import CardError, ConfigError, LinkError, ProtocolError, TerminalError
-from firmware.bridge import HostBridge
+from firmware.errors import CardError, ConfigError, CryptoError, LinkError, ProtocolError, TerminalError
+from firmware.bridge import HostBridge, advice_aad, reversal_aad
 from firmware.sealed import CardSession, ClearCard
 from hal import pinpad as pad
 from hal.magstripe import Swipe
+from hal.magstripe.policy import FallbackPolicy, entry_decision
+from hal.magstripe.policy import prompt as card_prompt
 from hal.magstripe.tracks import parse_swipe, summary
 from storage.store import Store
 
 __all__ = ["Runner", "Devices", "PowerCut", "CrashPlan", "INPUT_STATES"]
 
+
+def _before_sending(build: Callable[[], bytes]) -> bytes:
+    """Build a payload; a failure here means nothing left the terminal (the core may go offline)."""
+    try:
+        return build()
+    except TerminalError as e:
+        e.sent = False
+        raise
+
+
+def _copy(track: TrackData | None) -> TrackData | None:
+    return TrackData(track.reveal(), track=track.track) if track is not None and not track.wiped else None
+
 log = logging.getLogger("posterm.runner")
 
 # States in which the terminal waits for a person, not for a machine.
-INPUT_STATES = frozenset({State.IDLE, State.AMOUNT, State.CARD, State.PIN, State.RECEIPT_HELD, State.SUSPENDED})
+INPUT_STATES = frozenset(
+    {
+        State.IDLE,
+        State.AMOUNT,
+        State.CARD,
+        State.PIN,
+        State.RECEIPT_HELD,
+        State.SUSPENDED,
+        State.MENU,
+        State.SIGNED_OFF,
+        State.LOCKED,
+    }
+)
 
 # Housekeeping: the write-ahead log is checkpointed once the terminal has been idle
 # this long (so no sale ever waits for a checkpoint's fsyncs), or at once in IDLE if
 # the log has grown past the hard limit.
 CHECKPOINT_IDLE = 2.0
 WAL_HARD_LIMIT = 16 * 2**20
+TAMPER_POLL = 1.0  # seconds between looks for a zeroize done by another process
+SIGN_ON_ANSWER = "0810"
 
 
 class PowerCut(BaseException):
@@ -104,9 +142,11 @@ class Devices:
     printer: object
     display: object
     link: object
+    tamper: object | None = None
 
     def all(self) -> tuple:
-        return (self.reader, self.pinpad, self.printer, self.display, self.link)
+        devices = (self.reader, self.pinpad, self.printer, self.display, self.link)
+        return devices + ((self.tamper,) if self.tamper is not None else ())
 
     def close(self) -> None:
         for device in self.all():
@@ -123,9 +163,14 @@ class Runner:
         settings: CoreSettings,
         devices: Devices,
         store: Store,
-        keys: TerminalKeys,
+        keys: TerminalKeys | None,
         bridge: HostBridge,
+        ring: Keyring | None = None,
+        key_state: KeyState = KeyState.READY,
+        lock_reason: str | None = None,
+        data_dir: Path | None = None,
         connect_timeout: float = 10.0,
+        fallback: FallbackPolicy = FallbackPolicy.ALLOW,
         crash: CrashPlan | None = None,
         clock: Callable[[], datetime] = datetime.now,
         monotonic: Callable[[], float] = time.monotonic,
@@ -134,8 +179,15 @@ class Runner:
         self.devices = devices
         self.store = store
         self.keys = keys
+        self.ring = ring
+        self.key_state = key_state
+        self.lock_reason = lock_reason
+        self.data_dir = data_dir
         self.bridge = bridge
+        self._signon_keys = None  # the encrypted working keys of the last sign-on answer
+        self._tamper_checked = 0.0
         self.connect_timeout = connect_timeout
+        self.fallback = FallbackPolicy(fallback)
         self.crash = crash
         self.clock = clock
         self.monotonic = monotonic
@@ -152,8 +204,44 @@ class Runner:
     # -- entry points ------------------------------------------------------
     def boot(self) -> None:
         """Read what survived, then let the core resume it (reversals, advices, owed receipts)."""
-        self.dispatch(Booted(self.store.boot_state()))
+        if self.keys is not None:
+            self._abandon_unopenable()
+        boot = replace(self.store.boot_state(), keys=self.key_state, lock_reason=self.lock_reason)
+        self.dispatch(Booted(boot))
         self.drain()
+
+    def _abandon_unopenable(self) -> None:
+        """Queued messages sealed under a data key that no longer exists (destroyed by a
+        tamper, then re-keyed) can never be sent: mark them lost, loudly, so they do not
+        block every sale behind them."""
+        boot = self.store.boot_state()
+        for what, items, blob, aad in (
+            ("reversal", boot.reversals, self.store.reversal_message, reversal_aad),
+            ("advice", boot.advices, self.store.advice_message, advice_aad),
+        ):
+            for item in items:
+                if self._opens(blob(item.txn_no), aad(item.txn_no)):
+                    continue
+                self.store.mark_lost(item.txn_no, what)
+                self._alert(
+                    f"{what}.lost",
+                    f"{what} of trace {item.stan:06d} ({item.amount}) can no longer be sent: reconcile it by hand",
+                )
+
+    def _opens(self, blob: bytes, aad: bytes) -> bool:
+        # A key version number alone cannot tell: a re-keyed terminal starts at version 1 again.
+        try:
+            opened = self.keys.sealer.open(blob, aad)
+        except CryptoError:
+            return False
+        opened[:] = bytes(len(opened))
+        return True
+
+    def request_sign_on(self) -> None:
+        self.dispatch(SignOnRequested())
+
+    def request_sign_off(self) -> None:
+        self.dispatch(SignOffRequested())
 
     def request_upload(self) -> None:
         self.dispatch(UploadRequested())
@@ -179,7 +267,8 @@ class Runner:
             busy = True
 
     def _housekeeping(self) -> None:
-        """Checkpoint the write-ahead log while the terminal is idle."""
+        """Notice a zeroize done behind our back; checkpoint the log while idle."""
+        self._watch_tamper()
         if not self.wal_dirty or self.core.state is not State.IDLE or self.pending:
             return
         idle_for = self.monotonic() - self.last_activity
@@ -214,6 +303,22 @@ class Runner:
             self._wait(None if wake is None else wake - self.monotonic())
 
     # -- waiting -------------------------------------------------------------
+    def _watch_tamper(self) -> None:
+        """``posterm keys zeroize`` (or another process) destroyed the keys: lock at once."""
+        if self.data_dir is None or self.keys is None or self.core.state is State.LOCKED:
+            return
+        now = self.monotonic()
+        if now - self._tamper_checked < TAMPER_POLL:
+            return
+        self._tamper_checked = now
+        record = tamper_status(self.data_dir)
+        if record is not None:
+            self.dispatch(Tampered(record.source, record.reason))
+
+    def tamper(self, source: str, reason: str) -> None:
+        """The tamper line tripped."""
+        self.dispatch(Tampered(source, reason))
+
     def _next_wakeup(self, default: float | None) -> float | None:
         times = list(self.timers.values())
         if self.wal_dirty and self.core.state is State.IDLE:
@@ -246,6 +351,10 @@ class Runner:
     # -- input -----------------------------------------------------------------
     def _poll_devices(self) -> bool:
         got = False
+        if self.devices.tamper is not None and self.core.state is not State.LOCKED:
+            for trip in self._safe_poll(self.devices.tamper):
+                got = True
+                self.dispatch(Tampered(trip.source, trip.reason))
         for item in self._safe_poll(self.devices.reader):
             got = True
             self._on_swipe(item)
@@ -272,7 +381,7 @@ class Runner:
 
     def _on_swipe(self, item: Swipe | CardError) -> None:
         if isinstance(item, CardError):
-            self.dispatch(CardUnreadable(item.code, item.text))
+            self.dispatch(CardUnreadable(item.code, card_prompt(item.code).upper()))
             return
         sale = self.core.sale
         if self.core.state is not State.CARD or sale is None:
@@ -282,7 +391,7 @@ class Runner:
         try:
             facts, clear = self._parse(item)
         except CardError as e:
-            self.dispatch(CardUnreadable(e.code, e.text))
+            self.dispatch(CardUnreadable(e.code, card_prompt(e.code).upper()))
             return
         finally:
             item.wipe()
@@ -292,21 +401,32 @@ class Runner:
         self.dispatch(CardRead(facts))
 
     def _parse(self, swipe: Swipe) -> tuple[CardFacts, ClearCard]:
+        """Parse, check and decide (service code against the fallback policy); raise CardError to refuse."""
         card = parse_swipe(swipe, self.clock().date())
         try:
             s = summary(card)
+            decision = entry_decision(s, self.fallback)
+            if not decision.accepted:
+                raise decision.error
             facts = CardFacts(
                 masked_pan=s.masked_pan,
                 expiry=s.expiry,
                 service_code=s.service_code,
-                pin_required=s.pin_required,
-                online_only=s.online_only,
-                entry_mode=EntryMode.FALLBACK if s.chip else EntryMode.SWIPE,
+                pin_required=decision.pin_required,
+                online_only=decision.online_required,
+                entry_mode=decision.entry_mode,
             )
-            clear = ClearCard(card.pan, card.expiry, card.track2, card.track3)
-        except BaseException:
+            # The clear card keeps its own copies; the parsed card (track 3 fields and
+            # all) is wiped as soon as the session has sealed what it needs.
+            clear = ClearCard(
+                Pan(card.pan.reveal()),
+                card.expiry,
+                _copy(card.track2),
+                _copy(card.track3),
+                card.sequence_number,
+            )
+        finally:
             card.wipe()
-            raise
         return facts, clear
 
     def _on_pad(self, event) -> None:
@@ -327,10 +447,16 @@ class Runner:
 
     def _on_frame(self, payload: bytes) -> None:
         try:
-            reply = self.bridge.read_reply(payload, self.keys.mac)
+            reply, message = self.bridge.read(payload, self.keys.mac if self.keys else None)
         except ProtocolError as e:
             self.dispatch(HostFrameRejected(e.code, e.text))
             return
+        if reply.mti == SIGN_ON_ANSWER and reply.approved:
+            try:  # encrypted under the TMK; checked and installed only if the core asks
+                self._signon_keys = self.bridge.signon_keys(message)
+            except ProtocolError as e:
+                self._signon_keys = None
+                self.notes.append((e.code, e.text))
         if self.crash:
             self.crash.check("after:answer")
         self.dispatch(HostAnswered(reply))
@@ -394,7 +520,7 @@ class Runner:
         elif isinstance(a, A.SendRequest):
             session = self._session(a.record.txn_no)
             with session.card() as card:
-                payload = self.bridge.request(a.record, card, session.pin_block, self.keys.mac)
+                payload = _before_sending(lambda: self.bridge.request(a.record, card, session.pin_block, self.keys.mac))
             self._send(payload)
         elif isinstance(a, A.RecordOutcome):
             advice = self._sealed_advice(a.record) if a.advice else None
@@ -411,15 +537,19 @@ class Runner:
             self.store.mark_printed(a.txn_no, a.copy, skipped=a.skipped)
         elif isinstance(a, A.SendReversal):
             blob = self.store.reversal_message(a.reversal.txn_no)
-            payload = self.bridge.stored_reversal(
-                blob, a.reversal.txn_no, a.reversal.reason, a.repeat, self.keys.sealer, self.keys.mac
+            payload = _before_sending(
+                lambda: self.bridge.stored_reversal(
+                    blob, a.reversal.txn_no, a.reversal.reason, a.repeat, self.keys.sealer, self.keys.mac
+                )
             )
             self._send(payload)
         elif isinstance(a, A.ReversalDone):
             self.store.reversal_done(a.txn_no, a.response_code, a.reason)
         elif isinstance(a, A.SendAdvice):
             blob = self.store.advice_message(a.advice.txn_no)
-            payload = self.bridge.stored_advice(blob, a.advice.txn_no, a.repeat, self.keys.sealer, self.keys.mac)
+            payload = _before_sending(
+                lambda: self.bridge.stored_advice(blob, a.advice.txn_no, a.repeat, self.keys.sealer, self.keys.mac)
+            )
             self._send(payload)
         elif isinstance(a, A.AdviceSending):
             self.store.advice_sending(a.txn_no)
@@ -427,7 +557,19 @@ class Runner:
             self.store.advice_done(a.txn_no, a.response_code)
         elif isinstance(a, A.CheckStorage):
             self.store.check()
-            return StorageOk(self.store.boot_state())
+            return StorageOk(replace(self.store.boot_state(), keys=self.core.keys, lock_reason=self.lock_reason))
+        elif isinstance(a, A.SaveCounters):
+            self.store.save_counters(a.counters)
+        elif isinstance(a, A.SendNetwork):
+            s = self.core.settings
+            mac = self.keys.mac if self.keys else None
+            self._send(self.bridge.network(a.job, a.batch, s.terminal_id, s.merchant_id, self.clock(), mac))
+        elif isinstance(a, A.InstallWorkingKeys):
+            self._install_working_keys(a.counters)
+        elif isinstance(a, A.RemoveWorkingKeys):
+            self._remove_working_keys()
+        elif isinstance(a, A.Zeroize):
+            self._zeroize(a.source, a.reason)
         elif isinstance(a, A.Alert):
             self._alert(a.code, a.text)
         elif isinstance(a, A.Note):
@@ -438,6 +580,37 @@ class Runner:
         else:  # pragma: no cover - a new action without a runner branch is a bug
             raise ConfigError(f"the runner cannot carry out {a.name}", code="runner.unknown_action")
         return None
+
+    # -- keys ------------------------------------------------------------------------
+    def _install_working_keys(self, counters) -> None:
+        keys, self._signon_keys = self._signon_keys, None
+        if keys is None:
+            raise CryptoError("the sign-on answer carried no usable working keys", code="signon.no_keys")
+        encrypted, checks = keys
+        install_working_keys(self.ring, None, encrypted, checks)  # all checked before any is installed
+        self.keys.pin_key = self.ring.get(KeyUsage.PIN)
+        self.keys.mac = self.bridge.mac_context(self.ring.get(KeyUsage.MAC))
+        self.store.save_counters(counters)
+
+    def _remove_working_keys(self) -> None:
+        if self.keys is not None:
+            if self.keys.pin_key is not None:
+                self.keys.pin_key.wipe()
+            self.keys.pin_key = self.keys.mac = None
+        if self.ring is not None:
+            remove_working_keys(self.ring)
+
+    def _zeroize(self, source: str, reason: str) -> None:
+        if self.session is not None:
+            self.session.wipe()
+            self.session = None
+        keys, self.keys = self.keys, None  # nothing in memory survives either
+        if keys is not None and keys.pin_key is not None:
+            keys.pin_key.wipe()
+        self.ring = None
+        self.lock_reason = f"tamper ({source}): {reason}"
+        if self.data_dir is not None and tamper_status(self.data_dir) is None:
+            zeroize(self.data_dir, reason=reason, source=source)
 
     def _alert(self, code: str, text: str) -> None:
         self.alerts.append((code, text))

@@ -48,6 +48,7 @@ STEP_KINDS = {
     "key": 'keys pressed on the PIN pad outside PIN entry, e.g. "1250#" (# enter, * clear, X cancel, F function)',
     "swipe": "a test card name (posterm tools cards) or a table of track1/track2/track3 text",
     "swipe_raw": "raw reader bytes with sentinels, for damaged swipes",
+    "swipe_damaged": "a damaged visa swipe: missing_end_sentinel, truncated, non_digit_pan, bad_luhn, flipped_bit or bad_lrc",
     "pin": 'a PIN typed on the PIN pad, then ENTER; "" bypasses where allowed',
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     'drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti; "clear" removes all rules',
@@ -57,6 +58,7 @@ STEP_KINDS = {
     "pinpad": "stop_answering or resume",
     "display": "stop_answering or resume",
     "disk": "full or ok: fills (or frees) the file system holding the data directory, only a small one such as a tmpfs",
+    "tamper": "the tamper line trips (the value is the reason): every key is destroyed, the terminal locks",
     "power_cut": "a crash point such as after:send_request; the power goes off when the flow reaches it",
     "restart": "true: power on again on the same data directory (recovery runs by itself)",
     "upload": "true: forward queued reversals and offline sales now",
@@ -203,7 +205,7 @@ class ScenarioRunner:
                 raise ScenarioError(f"[config.{section}] must be a table")
             merged.setdefault(section, {}).update(values)
         merged["storage"]["data_dir"] = str(self.data_dir)
-        for kind in ("reader", "pinpad", "printer", "display"):
+        for kind in ("reader", "pinpad", "printer", "display", "tamper"):
             merged["devices"][kind] = "sim://"
         merged["devices"]["link"] = self.host_url or "tcp://127.0.0.1:1"  # replaced once the host is up
         return parse_config(merged, source=f"scenario {scenario.name}")
@@ -226,7 +228,7 @@ class ScenarioRunner:
         # (as a real pad holds the key the terminal loaded into it); the printer keeps its
         # escpos cache in the data directory.
         context = DeviceContext(data_dir=self.data_dir, pin_key=lambda: self.runner.keys.pin_key if self.runner else None)
-        for kind in ("reader", "pinpad", "printer", "display"):
+        for kind in ("reader", "pinpad", "printer", "display", "tamper"):
             self.devices[kind] = make_device(kind, "sim://", context)
         return config
 
@@ -314,12 +316,19 @@ class ScenarioRunner:
                 raise ScenarioError(f"step {step.index}: swipe takes a card name or a table of tracks")
         elif kind == "swipe_raw":
             self.devices["reader"].swipe_raw(str(value).encode("latin-1"))
+        elif kind == "swipe_damaged":
+            try:
+                self.devices["reader"].swipe_damaged(str(value))
+            except (ValueError, TerminalError):
+                raise ScenarioError(f"step {step.index}: unknown damage {value!r}") from None
         elif kind == "link":
             self._link(step)
         elif kind == "upload":
             runner = self._need_runner(step)
             self._safely(runner.request_upload)
             return
+        elif kind == "tamper":
+            self.devices["tamper"].trip(str(value))
         elif kind == "wait":
             runner = self._need_runner(step)
             self._safely(lambda: runner.run_until(lambda: False, float(value)))
@@ -428,6 +437,7 @@ class ScenarioRunner:
             "display": list(display.lines) if display is not None else [],
             "alerts": [list(a) for a in self._alerts()],
             "owed": {"reversals": len(boot.reversals), "advices": len(boot.advices), "receipts": len(boot.receipts)},
+            "keys": self.runner.core.keys.value if self.runner is not None else None,
             "power_cuts": list(self.power_cuts),
         }
 

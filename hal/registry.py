@@ -39,6 +39,11 @@ DRIVERS: dict[str, dict[str, str]] = {
         "sim": "hal.display.sim:SimDisplay",
         "console": "hal.display.console:ConsoleDisplay",
     },
+    "tamper": {
+        "none": "hal.tamper:NoTamperSwitch",
+        "sim": "hal.tamper:SimTamperSwitch",
+        "gpio": "hal.tamper:GpioTamperSwitch",
+    },
     "link": {
         "sim": "hal.link.sim:SimLink",
         "tcp": "hal.link.tcp:TcpLink",

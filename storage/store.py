@@ -322,6 +322,28 @@ class Store:
         self.checkpoints += 1
         return done if not busy else 0
 
+    def save_counters(self, counters: Counters) -> None:
+        """Commit the counters alone (a network message's STAN, a batch number from sign-on)."""
+        with transaction(self.conn, "saving the counters") as c:
+            self._write_counters(c, counters)
+        self.commits += 1
+
+    def mark_lost(self, txn_no: int, what: str) -> None:
+        """A queued reversal or advice whose sealed message no key can open any more (keys destroyed).
+
+        Kept, not deleted: the journal record says LOST, so the merchant and the
+        acquirer can reconcile it by hand.
+        """
+        table = {"reversal": "reversals", "advice": "offline_queue"}[what]
+        now = _now()
+        with transaction(self.conn, f"marking a {what} lost") as c:
+            c.execute(f"UPDATE {table} SET state='lost', message=NULL, updated_at=? WHERE txn_no=?", (now, txn_no))
+            c.execute(
+                "UPDATE journal SET state=?, reason=COALESCE(reason, ?), updated_at=? WHERE txn_no=?",
+                (JournalState.LOST.value, f"{what} lost", now, txn_no),
+            )
+        self.commits += 1
+
     def check(self) -> None:
         """A small durable write, to test whether storage works again."""
         with transaction(self.conn, "checking storage") as c:

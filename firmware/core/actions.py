@@ -13,7 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from firmware.core.model import Copy, Counters, PendingAdvice, PendingReversal, PrintJob, SaleRecord, Timer
+from firmware.core.model import (
+    Copy,
+    Counters,
+    NetworkJob,
+    PendingAdvice,
+    PendingReversal,
+    PrintJob,
+    SaleRecord,
+    Timer,
+)
 
 __all__ = [
     "Action",
@@ -36,6 +45,11 @@ __all__ = [
     "AdviceSending",
     "AdviceDone",
     "CheckStorage",
+    "SaveCounters",
+    "SendNetwork",
+    "InstallWorkingKeys",
+    "RemoveWorkingKeys",
+    "Zeroize",
     "Alert",
     "Note",
     "Disconnect",
@@ -182,6 +196,48 @@ class AdviceDone(Action):
 
 
 @dataclass(frozen=True)
+class SaveCounters(Action):
+    """Commit the counters alone: a network message's STAN is durable before it is sent."""
+
+    counters: Counters
+    name = "save_counters"
+
+
+@dataclass(frozen=True)
+class SendNetwork(Action):
+    """Send a sign-on (0800) or sign-off (0820)."""
+
+    job: NetworkJob
+    batch: int
+    name = "send_network"
+
+
+@dataclass(frozen=True)
+class InstallWorkingKeys(Action):
+    """Check (against the host's check values) and install the keys of the sign-on answer just received.
+
+    ``counters`` carries the batch number the host assigned, committed with the keys.
+    """
+
+    counters: Counters
+    name = "install_working_keys"
+
+
+@dataclass(frozen=True)
+class RemoveWorkingKeys(Action):
+    name = "remove_working_keys"
+
+
+@dataclass(frozen=True)
+class Zeroize(Action):
+    """Destroy every key (tamper): the runner drops its in-memory keys too."""
+
+    source: str
+    reason: str
+    name = "zeroize"
+
+
+@dataclass(frozen=True)
 class CheckStorage(Action):
     name = "check_storage"
 
@@ -210,7 +266,16 @@ class Disconnect(Action):
 
 
 # Actions that commit to storage: the benchmark and the crash test count on these.
-PERSISTENT = (OpenRequest, RecordOutcome, ReversalDone, AdviceSending, AdviceDone, CheckStorage)
+PERSISTENT = (
+    OpenRequest,
+    RecordOutcome,
+    ReversalDone,
+    AdviceSending,
+    AdviceDone,
+    CheckStorage,
+    SaveCounters,
+    InstallWorkingKeys,
+)
 
 # Actions whose failure must not stop a money flow: the runner logs it and carries
 # on with the batch instead of feeding ActionFailed back. (A dead display must not

@@ -34,6 +34,9 @@ __all__ = [
     "ActionFailed",
     "StorageOk",
     "UploadRequested",
+    "SignOnRequested",
+    "SignOffRequested",
+    "Tampered",
 ]
 
 
@@ -145,3 +148,21 @@ class StorageOk(Event):
 @dataclass(frozen=True)
 class UploadRequested(Event):
     """The operator (or the CLI) asks to forward queued reversals and advices now."""
+
+
+@dataclass(frozen=True)
+class SignOnRequested(Event):
+    """The operator asks for a sign-on (fresh working keys, the batch number)."""
+
+
+@dataclass(frozen=True)
+class SignOffRequested(Event):
+    """The operator signs off: the working keys go out of use until the next sign-on."""
+
+
+@dataclass(frozen=True)
+class Tampered(Event):
+    """The tamper line tripped or the zeroize command ran: destroy the keys, refuse everything."""
+
+    source: str
+    reason: str

@@ -12,7 +12,6 @@ loaded by ``Booted``) plus the sale in progress. Card data never reaches it.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -27,20 +26,24 @@ from firmware.core.actions import (
     CancelTimer,
     CheckStorage,
     DisableReader,
-    Disconnect,
     EnableReader,
+    InstallWorkingKeys,
     MarkPrinted,
     Note,
     OpenRequest,
     Print,
     RecordOutcome,
+    RemoveWorkingKeys,
     ReversalDone,
+    SaveCounters,
     SendAdvice,
+    SendNetwork,
     SendRequest,
     SendReversal,
     Show,
     StartTimer,
     WipeCard,
+    Zeroize,
 )
 from firmware.core.events import (
     ActionFailed,
@@ -54,14 +57,16 @@ from firmware.core.events import (
     PinProgress,
     Printed,
     StorageOk,
+    Tampered,
     TimerExpired,
 )
 from firmware.core.model import (
     BootState,
     CardFacts,
-    Copy,
     Counters,
     JournalState,
+    KeyState,
+    NetworkKind,
     PendingAdvice,
     PendingReversal,
     PrintJob,
@@ -72,24 +77,19 @@ from firmware.core.model import (
 from firmware.core.receipt import build_receipt
 from firmware.core.settings import CoreSettings
 from firmware.core.table import ANY_STATE, TABLE
+from firmware.core.uplink import Job, Then, UplinkMixin
 from firmware.errors import StateError
 from firmware.host.messages import Expectation, mismatch
 from firmware.host.spec import Mtis
 
 __all__ = ["Terminal", "Then"]
 
+MENU_UPLOAD, MENU_SIGN_ON, MENU_SIGN_OFF = "1", "2", "3"
+
 Result = tuple[State, list[Action]]
 
 DIGITS = frozenset("0123456789")
 ENTER, CLEAR, CANCEL, FUNCTION = "#", "*", "X", "F"
-
-
-class Then(enum.Enum):
-    """Where the terminal goes once the uplink queue is delivered (or given up)."""
-
-    SALE = "sale"  # send the waiting sale's request
-    IDLE = "idle"
-    SUSPENDED = "suspended"
 
 
 @dataclass
@@ -105,17 +105,7 @@ class Sale:
         return int(self.digits or "0")
 
 
-@dataclass
-class Job:
-    """One queued message in flight on the uplink."""
-
-    item: PendingReversal | PendingAdvice
-    expect: Expectation
-    then: Then
-    attempts: int = 1
-
-
-class Terminal:
+class Terminal(UplinkMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -131,6 +121,11 @@ class Terminal:
         self.link_up: bool | None = None
         self.recovering = False
         self.problem: str | None = None  # why sales are suspended
+        self.keys = KeyState.READY
+        self._keys_before = KeyState.READY
+        self.lock_reason: str | None = None
+        self.network: NetworkKind | None = None  # a sign-on or sign-off waiting for the uplink
+        self._pending_saves: list[Action] = []
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -181,6 +176,11 @@ class Terminal:
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)
         self.recovering = True
+        self.keys = ev.boot.keys
+        if self.keys is KeyState.LOCKED:
+            return self._lock(ev.boot.lock_reason or "keys missing", [])
+        if self.keys is KeyState.NEED_SIGN_ON:
+            self.network = NetworkKind.SIGN_ON  # sign on by itself: nothing can be sent without keys
         actions: list[Action] = []
         if ev.boot.interrupted:
             actions.append(
@@ -192,11 +192,10 @@ class Terminal:
         if self.print_queue:
             actions.append(Alert("recovery.receipts", f"printing {len(self.print_queue)} receipt(s) owed before the power cut"))
             return self._print_next(actions)
-        if self.reversals or self.advices:
+        if self.reversals or self.advices or self.network:
             return self._uplink(Then.IDLE, actions)
         self.recovering = False
-        state, more = self._idle()
-        return state, actions + more
+        return self._rest(actions)
 
     def _h_idle_key(self, ev: KeyPressed, now: datetime) -> Result:
         if ev.key in DIGITS:
@@ -204,7 +203,7 @@ class Terminal:
             self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
             return self._amount_key(ev.key, [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD)])
         if ev.key == FUNCTION:
-            return self._h_upload_requested(ev, now)
+            return self._menu()
         return State.IDLE, [Show(screens.idle(self)), CancelTimer(Timer.MESSAGE)]
 
     def _h_idle_timer(self, ev: TimerExpired, now: datetime) -> Result:
@@ -452,10 +451,10 @@ class Terminal:
 
     def _after_printing(self) -> Result:
         self.sale = None
-        if (self.reversals or self.advices) and (self.link_up or self.recovering):
+        if ((self.reversals or self.advices) and (self.link_up or self.recovering)) or self.network:
             return self._uplink(Then.IDLE, [])
         self.recovering = False
-        return self._idle()
+        return self._rest()
 
     def _h_held_key(self, ev: KeyPressed, now: datetime) -> Result:
         if ev.key == ENTER:
@@ -468,106 +467,6 @@ class Terminal:
             state, more = self._after_printing()
             return state, actions + more
         return State.RECEIPT_HELD, []
-
-    # -- the uplink: reversals and advices -----------------------------------------
-    def _next_item(self, then: Then) -> PendingReversal | PendingAdvice | None:
-        if self.reversals:
-            return self.reversals[0]
-        if then is Then.IDLE and self.advices:
-            return self.advices[0]
-        return None
-
-    def _send(self, item: PendingReversal | PendingAdvice, repeat: bool) -> list[Action]:
-        s = self.settings
-        if isinstance(item, PendingReversal):
-            return [SendReversal(item, repeat=repeat), StartTimer(Timer.RESPONSE, s.response_timeout)]
-        actions: list[Action] = []
-        repeat = repeat or item.sent_before  # sent before, perhaps before a power cut: a repeat (0221)
-        if not item.sent_before:  # durable first, so any later attempt is known to be a repeat
-            actions.append(AdviceSending(item.txn_no))
-            sent = replace(item, sent_before=True)
-            self.advices[self.advices.index(item)] = sent
-            self.job.item = item = sent
-        return actions + [SendAdvice(item, repeat=repeat), StartTimer(Timer.RESPONSE, s.response_timeout)]
-
-    def _uplink(self, then: Then, head: list[Action], now: datetime | None = None) -> Result:
-        item = self._next_item(then)
-        if item is None:
-            return self._continue(then, head, now)
-        s = self.settings
-        base = s.mtis.reversal if isinstance(item, PendingReversal) else s.mtis.advice
-        self.job = Job(item, Expectation(Mtis.response(base), item.stan, s.terminal_id, item.amount), then)
-        what = "REVERSAL" if isinstance(item, PendingReversal) else "OFFLINE SALE"
-        show = [Show(screens.fit((f"SENDING {what}", f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
-        return State.UPLINK, head + show + self._send(item, repeat=False)
-
-    def _continue(self, then: Then, head: list[Action], now: datetime | None) -> Result:
-        self.job = None
-        if then is Then.SALE:
-            return self._authorise(now, head)
-        if then is Then.SUSPENDED:
-            return State.SUSPENDED, head + [Show(screens.suspended(self))]
-        self.recovering = False
-        state, more = self._idle()
-        return state, head + more
-
-    def _h_uplink_answered(self, ev: HostAnswered, now: datetime) -> Result:
-        job, reply = self.job, ev.reply
-        why = mismatch(job.expect, reply)
-        if why:
-            return State.UPLINK, [Note("host.unmatched", f"answer rejected: {why}")]
-        if reply.mac_ok is False:
-            return self._uplink_failed("acknowledgement failed its MAC", now)
-        self.link_up = True
-        actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
-        item = job.item
-        if isinstance(item, PendingReversal):
-            self.reversals.remove(item)
-            actions.append(ReversalDone(item.txn_no, reply.response_code, item.reason))
-        else:
-            self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
-            actions.append(AdviceDone(item.txn_no, reply.response_code))
-            if not reply.approved and reply.response_code != "94":
-                actions.append(
-                    Alert(
-                        "advice.declined",
-                        f"offline sale trace {item.stan:06d} declined by the host: {reply.response_code} "
-                        f"{self.settings.response_text(reply.response_code)}",
-                    )
-                )
-        return self._uplink(job.then, actions, now)
-
-    def _h_uplink_timer(self, ev: TimerExpired, now: datetime) -> Result:
-        if ev.timer is not Timer.RESPONSE:
-            return State.UPLINK, []
-        return self._uplink_failed("no answer", now)
-
-    def _h_uplink_unanswered(self, ev: LinkDropped, now: datetime) -> Result:
-        return self._uplink_failed(ev.text, now)
-
-    def _uplink_failed(self, why: str, now: datetime) -> Result:
-        job = self.job
-        if job.attempts < self.settings.reversal_retries:
-            job.attempts += 1
-            return State.UPLINK, [Note("uplink.retry", f"attempt {job.attempts}: {why}")] + self._send(job.item, repeat=True)
-        self.job = None
-        self.link_up = False
-        what = "reversal" if isinstance(job.item, PendingReversal) else "offline sale"
-        actions: list[Action] = [
-            CancelTimer(Timer.RESPONSE),
-            Disconnect(),
-            Alert(
-                f"{'reversal' if what == 'reversal' else 'advice'}.pending",
-                f"{what} trace {job.item.stan:06d} not delivered ({why}); it stays queued",
-            ),
-        ]
-        if job.then is Then.SALE:
-            return self._offline(now, actions)
-        if job.then is Then.SUSPENDED:
-            return State.SUSPENDED, actions + [Show(screens.suspended(self))]
-        self.recovering = False
-        state, more = self._idle()
-        return state, actions + more
 
     # -- failures of actions -----------------------------------------------------------
     def _h_action_failed(self, ev: ActionFailed, now: datetime) -> Result:
@@ -592,7 +491,24 @@ class Terminal:
             return state, [alert] + wipe + actions
         if isinstance(a, RecordOutcome):
             return self._outcome_not_recorded(a.record, ev.text, alert)
-        if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | CheckStorage):
+        if isinstance(a, SendNetwork):
+            state, actions = self._uplink_failed(ev.text, now)
+            return state, [alert] + actions
+        if isinstance(a, InstallWorkingKeys):  # a check value did not match: nothing was installed
+            self.keys = self._keys_before
+            self.job = None
+            self.network = None
+            return self._rest([alert], note="SIGN-ON FAILED")
+        if isinstance(a, RemoveWorkingKeys):
+            return State.SIGNED_OFF, [alert, Show(screens.signed_off(self, "SIGNED OFF"))]
+        if isinstance(a, Zeroize):
+            return self._lock(self.lock_reason or "tamper", [alert])
+        if isinstance(a, OpenRequest) and not ev.code.startswith("storage."):
+            # the request or its reversal cannot be built for this card: nothing was written or sent
+            wipe = self._wipe()
+            state, actions = self._idle("CANNOT SEND SALE", ev.text[:20])
+            return state, [alert] + wipe + actions
+        if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | CheckStorage | SaveCounters):
             wipe = self._wipe() if isinstance(a, OpenRequest) else []
             return self._suspend(ev.text, [alert] + wipe)
         return self.state, [Note(ev.code, f"{a.name} failed: {ev.text}")]
@@ -634,8 +550,94 @@ class Terminal:
         head: list[Action] = [Alert("storage.ok", "storage works again")]
         if self.print_queue:
             return self._print_next(head)
-        if self.reversals or self.advices:
+        if self.reversals or self.advices or self.network:
             return self._uplink(Then.IDLE, head)
         self.recovering = False
-        state, more = self._idle("STORAGE OK")
-        return state, head + more
+        return self._rest(head, note="STORAGE OK")
+
+    # -- keys: rest, menu, sign-on and sign-off, tamper ------------------------------------
+    def _rest(self, head: list[Action] | None = None, note: str = "") -> Result:
+        """Where the terminal waits when nothing is going on: IDLE with working keys, else SIGNED_OFF."""
+        head = list(head or [])
+        if self.keys is KeyState.READY:
+            state, more = self._idle(note) if note else self._idle()
+            return state, head + more
+        self.sale = None
+        self.expect = None
+        return State.SIGNED_OFF, head + [CancelTimer(Timer.RESPONSE), Show(screens.signed_off(self, note))]
+
+    def _menu(self) -> Result:
+        return State.MENU, [
+            CancelTimer(Timer.MESSAGE),
+            Show(screens.menu(self)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_menu_key(self, ev: KeyPressed, now: datetime) -> Result:
+        back = [CancelTimer(Timer.INPUT)]
+        if ev.key == MENU_SIGN_ON:
+            self.network = NetworkKind.SIGN_ON
+            return self._uplink(Then.IDLE, back)
+        if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF):
+            return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
+        if ev.key == MENU_UPLOAD:
+            if self.reversals or self.advices:
+                return self._uplink(Then.IDLE, back + [CancelTimer(Timer.UPLOAD)])
+            return self._rest(back, note="NOTHING TO UPLOAD")
+        if ev.key == MENU_SIGN_OFF:
+            return self._sign_off(back)
+        if ev.key in (CANCEL, ENTER, FUNCTION):
+            return self._rest(back)
+        return State.MENU, [Show(screens.menu(self))]
+
+    def _h_menu_timer(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is Timer.INPUT:
+            return self._rest()
+        return State.MENU, []
+
+    def _h_sign_on_requested(self, ev: Event, now: datetime) -> Result:
+        self.network = NetworkKind.SIGN_ON
+        return self._uplink(Then.IDLE, [CancelTimer(Timer.UPLOAD)])
+
+    def _h_sign_off_requested(self, ev: Event, now: datetime) -> Result:
+        return self._sign_off([])
+
+    def _sign_off(self, head: list[Action]) -> Result:
+        if self.reversals or self.advices:  # they need the working keys to go out
+            return self._rest(head, note="UPLOAD FIRST")
+        self.network = NetworkKind.SIGN_OFF
+        return self._uplink(Then.IDLE, head)
+
+    def _h_signed_off_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key == FUNCTION:
+            return self._menu()
+        return State.SIGNED_OFF, [Show(screens.signed_off(self, ""))]
+
+    def _h_locked_key(self, ev: KeyPressed, now: datetime) -> Result:
+        return State.LOCKED, [Show(screens.locked(self))]
+
+    def _h_ignore_timer(self, ev: TimerExpired, now: datetime) -> Result:
+        return self.state, []
+
+    def _lock(self, reason: str, head: list[Action]) -> Result:
+        self.keys = KeyState.LOCKED
+        self.lock_reason = reason
+        self.sale = self.expect = self.job = None
+        self.network = None
+        self.print_queue = []
+        return State.LOCKED, head + [Alert("keys.locked", f"transactions refused: {reason}"), Show(screens.locked(self))]
+
+    def _h_tampered(self, ev: Tampered, now: datetime) -> Result:
+        """Destroy the keys at once, whatever was going on; then refuse everything."""
+        head: list[Action] = []
+        if self.state is State.CARD:
+            head.append(DisableReader())
+        if self.state is State.PIN:
+            head.append(CancelPin())
+        head += self._wipe()
+        lost = len(self.reversals) + len(self.advices)
+        head += [CancelTimer(Timer.RESPONSE), CancelTimer(Timer.INPUT), Zeroize(ev.source, ev.reason)]
+        if lost:
+            head.append(Alert("tamper.queue_lost", f"{lost} queued reversal(s)/offline sale(s) can no longer be sent"))
+        self.reversals, self.advices = [], []
+        return self._lock(f"tamper ({ev.source}): {ev.reason}", head)

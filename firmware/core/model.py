@@ -25,6 +25,9 @@ __all__ = [
     "PendingAdvice",
     "PrintJob",
     "BootState",
+    "KeyState",
+    "NetworkKind",
+    "NetworkJob",
     "STAN_MAX",
 ]
 
@@ -44,6 +47,9 @@ class State(enum.Enum):
     PRINTING = "printing"
     RECEIPT_HELD = "receipt_held"  # the printer failed; the operator retries or skips
     SUSPENDED = "suspended"  # storage failed: sales refused until it works again
+    MENU = "menu"  # the function menu: upload, sign on, sign off
+    SIGNED_OFF = "signed_off"  # no working keys: sales refused until a sign-on succeeds
+    LOCKED = "locked"  # keys destroyed (tamper) or never provisioned: everything refused
 
 
 class Timer(enum.Enum):
@@ -67,6 +73,7 @@ class JournalState(str, enum.Enum):
     OFFLINE_APPROVED = "offline_approved"  # stored for forwarding
     REVERSING = "reversing"  # the answer was unusable; the reversal is due
     REVERSED = "reversed"  # the host acknowledged the reversal
+    LOST = "lost"  # its reversal or advice can no longer be sent (keys destroyed): reconcile by hand
 
 
 class Kind(str, enum.Enum):
@@ -95,6 +102,28 @@ class EntryMode(str, enum.Enum):
     MANUAL = "manual"
     CHIP = "chip"
     CONTACTLESS = "contactless"
+
+
+class KeyState(str, enum.Enum):
+    """What the key ring allows, as the runner found it at start-up."""
+
+    READY = "ready"  # working keys loaded: sales possible
+    NEED_SIGN_ON = "need_sign_on"  # master key present, no working keys: sign on first
+    LOCKED = "locked"  # zeroized by tamper, or never provisioned
+
+
+class NetworkKind(enum.Enum):
+    SIGN_ON = "sign_on"
+    SIGN_OFF = "sign_off"
+
+
+@dataclass(frozen=True)
+class NetworkJob:
+    """A network management message (0800 sign-on, 0820 sign-off) on the uplink."""
+
+    kind: NetworkKind
+    stan: int
+    amount: None = None
 
 
 @dataclass(frozen=True)
@@ -181,3 +210,5 @@ class BootState:
     advices: tuple[PendingAdvice, ...] = ()
     receipts: tuple[PrintJob, ...] = ()
     interrupted: tuple[int, ...] = ()  # journal numbers left REQUESTED by a power cut
+    keys: KeyState = KeyState.READY  # filled in by the runner from the key ring
+    lock_reason: str | None = None

@@ -73,3 +73,16 @@ def suspended(term: Terminal) -> tuple[str, ...]:
 
 def printer_problem(text: str) -> tuple[str, ...]:
     return fit(("PRINTER PROBLEM", text.upper(), "#=RETRY", "X=SKIP THIS COPY"))
+
+
+def menu(term: Terminal) -> tuple[str, ...]:
+    return fit(("MENU", "1 UPLOAD  2 SIGN ON", "3 SIGN OFF", "X EXIT"))
+
+
+def signed_off(term: Terminal, note: str = "") -> tuple[str, ...]:
+    return fit((note or "NOT SIGNED ON", "NO SALES", "F THEN 2: SIGN ON", status(term)))
+
+
+def locked(term: Terminal) -> tuple[str, ...]:
+    reason = (term.lock_reason or "keys missing").upper()
+    return fit(("TERMINAL LOCKED", reason[:20], reason[20:40], "CALL SUPPORT: RE-KEY"))

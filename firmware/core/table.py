@@ -16,7 +16,8 @@ Durability order, which the handlers keep and the tests check:
   and its reversal are committed first);
 * a receipt prints only in a batch after ``RecordOutcome`` (the outcome is
   committed first);
-* a queued reversal goes out before any other online message.
+* a queued reversal goes out before any other online message (except a
+  sign-on when there are no working keys: nothing can be MACed without one).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ from firmware.core.events import (
     PinEntered,
     PinProgress,
     Printed,
+    SignOffRequested,
+    SignOnRequested,
     StorageOk,
+    Tampered,
     TimerExpired,
     UploadRequested,
 )
@@ -61,12 +65,27 @@ def T(handler: str, *targets: State) -> Transition:  # noqa: N802 - reads as a t
 
 TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     S.BOOTING: {
-        Booted: T("booted", S.IDLE, S.PRINTING, S.UPLINK),
+        Booted: T("booted", S.IDLE, S.PRINTING, S.UPLINK, S.SIGNED_OFF, S.LOCKED),
     },
     S.IDLE: {
-        KeyPressed: T("idle_key", S.IDLE, S.AMOUNT, S.UPLINK),
+        KeyPressed: T("idle_key", S.IDLE, S.AMOUNT, S.MENU),
         TimerExpired: T("idle_timer", S.IDLE, S.UPLINK),
         UploadRequested: T("upload_requested", S.IDLE, S.UPLINK),
+        SignOnRequested: T("sign_on_requested", S.UPLINK),
+        SignOffRequested: T("sign_off_requested", S.IDLE, S.UPLINK),
+    },
+    S.MENU: {
+        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF),
+        TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
+    },
+    S.SIGNED_OFF: {
+        KeyPressed: T("signed_off_key", S.SIGNED_OFF, S.MENU),
+        SignOnRequested: T("sign_on_requested", S.UPLINK),
+        TimerExpired: T("ignore_timer", S.SIGNED_OFF),
+    },
+    S.LOCKED: {
+        KeyPressed: T("locked_key", S.LOCKED),
+        TimerExpired: T("ignore_timer", S.LOCKED),
     },
     S.AMOUNT: {
         KeyPressed: T("amount_key", S.AMOUNT, S.CARD, S.IDLE),
@@ -92,20 +111,20 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         TimerExpired: T("request_timer", S.AUTHORISING, S.UPLINK),
     },
     S.UPLINK: {
-        HostAnswered: T("uplink_answered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED),
+        HostAnswered: T("uplink_answered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED, S.SIGNED_OFF),
         HostFrameRejected: T("frame_rejected", S.UPLINK),
-        LinkDropped: T("uplink_unanswered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED),
-        TimerExpired: T("uplink_timer", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED),
+        LinkDropped: T("uplink_unanswered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED, S.SIGNED_OFF),
+        TimerExpired: T("uplink_timer", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED, S.SIGNED_OFF),
     },
     S.PRINTING: {
-        Printed: T("printed", S.PRINTING, S.IDLE, S.UPLINK),
+        Printed: T("printed", S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),
     },
     S.RECEIPT_HELD: {
-        KeyPressed: T("held_key", S.RECEIPT_HELD, S.PRINTING, S.IDLE, S.UPLINK),
+        KeyPressed: T("held_key", S.RECEIPT_HELD, S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),
     },
     S.SUSPENDED: {
         KeyPressed: T("suspended_key", S.SUSPENDED),
-        StorageOk: T("storage_ok", S.IDLE, S.UPLINK, S.PRINTING),
+        StorageOk: T("storage_ok", S.IDLE, S.UPLINK, S.PRINTING, S.SIGNED_OFF),
     },
 }
 
@@ -113,6 +132,7 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
 # decides from the action what the failure means (see Terminal._h_action_failed).
 ANY_STATE: Mapping[type[Event], Transition] = {
     ActionFailed: T("action_failed", *State),
+    Tampered: T("tampered", S.LOCKED),
 }
 
 

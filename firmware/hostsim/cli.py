@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"host-sim: {exc}", file=sys.stderr, flush=True)
         return 2
     processor = HostProcessor(profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN),
-                              ledger=ledger, rules=rules)
+                              ledger=ledger, rules=rules, tmk=lab_key(KeyUsage.TMK))
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     server = HostSimServer(processor, host=args.bind, port=args.port)

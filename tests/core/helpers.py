@@ -14,10 +14,11 @@ from firmware.core.events import (
     KeyPressed,
     PinEntered,
     Printed,
+    SignOffRequested,
     TimerExpired,
 )
 from firmware.core.machine import Terminal
-from firmware.core.model import BootState, CardFacts, State, Timer
+from firmware.core.model import BootState, CardFacts, KeyState, State, Timer
 from firmware.core.settings import CoreSettings
 from firmware.host.messages import Reply
 
@@ -138,6 +139,24 @@ def to_suspended() -> Driver:
     return d
 
 
+def to_menu() -> Driver:
+    d = to_idle()
+    d.keys("F")
+    return d
+
+
+def to_signed_off() -> Driver:
+    """Signed off by the operator (the host never acknowledged: signed off all the same)."""
+    d = to_idle()
+    d.feed(SignOffRequested())
+    d.feed(TimerExpired(Timer.RESPONSE), TimerExpired(Timer.RESPONSE), TimerExpired(Timer.RESPONSE))
+    return d
+
+
+def to_locked() -> Driver:
+    return Driver(boot=BootState(keys=KeyState.LOCKED, lock_reason="never provisioned"))
+
+
 REACH = {
     State.BOOTING: lambda: Driver(),
     State.IDLE: to_idle,
@@ -149,6 +168,9 @@ REACH = {
     State.RECEIPT_HELD: to_receipt_held,
     State.UPLINK: to_uplink,
     State.SUSPENDED: to_suspended,
+    State.MENU: to_menu,
+    State.SIGNED_OFF: to_signed_off,
+    State.LOCKED: to_locked,
 }
 
 

@@ -11,7 +11,9 @@ sessions these must always hold:
 * a receipt prints only for an outcome that was committed as an approval;
 * every committed outcome belongs to an opened request;
 * STANs of opened requests never repeat;
-* the card of a sale is wiped once the host has answered it.
+* the card of a sale is wiped once the host has answered it;
+* a network message's STAN is committed before it is sent, and no STAN repeats;
+* once the keys are zeroized, nothing is ever sent again.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ from firmware.core.events import (
     PinCancelled,
     PinEntered,
     Printed,
+    SignOffRequested,
+    SignOnRequested,
     StorageOk,
+    Tampered,
     TimerExpired,
     UploadRequested,
 )
@@ -57,6 +62,8 @@ class World:
     wiped: set[int] = field(default_factory=set)
     print_job = None
     storage_broken: bool = False
+    zeroized: bool = False
+    saved_stans: set = field(default_factory=set)
 
     def run(self, batch: list[A.Action], fail_at: int | None, sent_none: bool) -> None:
         for i, a in enumerate(batch):
@@ -70,6 +77,20 @@ class World:
             self.apply(a)
 
     def apply(self, a: A.Action) -> None:
+        if self.zeroized:
+            assert not isinstance(a, (A.SendRequest, A.SendReversal, A.SendAdvice, A.SendNetwork)), (
+                f"{a.name} after the keys were zeroized"
+            )
+        if isinstance(a, A.Zeroize):
+            self.zeroized = True
+        elif isinstance(a, A.SaveCounters):
+            self.saved_stans.add(a.counters.stan)
+        elif isinstance(a, A.SendNetwork):
+            assert a.job.stan % 999999 + 1 in self.saved_stans, "a network message went before its STAN was saved"
+            if a.job.stan not in self.stans:
+                self.stans.append(a.job.stan)
+            mti = "0810" if a.job.kind.value == "sign_on" else "0830"
+            self.in_flight = (mti, a.job.stan, None)
         if isinstance(a, A.OpenRequest):
             txn = a.record.txn_no
             assert txn not in self.opened, "a journal number was opened twice"
@@ -121,6 +142,7 @@ class World:
             counters=self.d.t.counters,
             reversals=tuple(PendingReversal(t, *self.opened[t]) for t in owed),
             advices=tuple(PendingAdvice(t, *v, created_at=self.d.now) for t, v in sorted(self.advices.items())),
+            keys=self.d.t.keys,
         )
 
     def feed(self, event) -> None:
@@ -136,7 +158,7 @@ def _answer(world: World, data) -> HostAnswered | None:
         return None
     mti, stan, amount = world.in_flight
     kind = data.draw(st.sampled_from(["approve", "decline", "bad_mac", "wrong_stan", "wrong_amount"]))
-    r = reply(mti=mti, stan=stan, amount=amount)
+    r = reply(mti=mti, stan=stan, amount=amount, mac_ok=None if amount is None else True)
     if kind == "decline":
         r = replace(r, response_code="51", approved=False)
     elif kind == "bad_mac":
@@ -144,13 +166,13 @@ def _answer(world: World, data) -> HostAnswered | None:
     elif kind == "wrong_stan":
         r = replace(r, stan=stan % 999999 + 1)
     elif kind == "wrong_amount":
-        r = replace(r, amount=amount + 1)
+        r = replace(r, amount=(amount or 0) + 1)
     return HostAnswered(r)
 
 
 def _event(world: World, data):
     state = world.d.state
-    options = ["key", "timer", "failure_next"]
+    options = ["key", "timer", "failure_next", "sign_on", "sign_off"] + (["tamper"] if data.draw(st.integers(0, 30)) == 0 else [])
     if state is State.CARD:
         options += ["card", "card", "bad_card"]
     if state is State.PIN:
@@ -194,6 +216,12 @@ def _event(world: World, data):
         return StorageOk(world.durable())
     if choice == "upload":
         return UploadRequested()
+    if choice == "sign_on":
+        return SignOnRequested()
+    if choice == "sign_off":
+        return SignOffRequested()
+    if choice == "tamper":
+        return Tampered("gpio", "case opened")
     return None
 
 

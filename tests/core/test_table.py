@@ -19,7 +19,10 @@ from firmware.core.events import (
     PinEntered,
     PinProgress,
     Printed,
+    SignOffRequested,
+    SignOnRequested,
     StorageOk,
+    Tampered,
     TimerExpired,
     UploadRequested,
 )
@@ -47,6 +50,9 @@ SAMPLES = {
     ActionFailed: ActionFailed(A.Show(("x",)), "display.not_responding", "display not responding"),
     StorageOk: StorageOk(BootState()),
     UploadRequested: UploadRequested(),
+    SignOnRequested: SignOnRequested(),
+    SignOffRequested: SignOffRequested(),
+    Tampered: Tampered("gpio", "case opened"),
 }
 
 

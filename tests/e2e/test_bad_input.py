@@ -167,11 +167,12 @@ def test_bad_configuration_is_one_clear_line_without_a_traceback(posterm_cmd, cl
     assert len(out.stderr.strip().splitlines()) == 1
 
 
-def test_run_on_an_unprovisioned_data_directory_says_so(posterm_cmd, clean_env, tmp_path):
+def test_run_on_an_unprovisioned_data_directory_starts_locked_and_says_why(posterm_cmd, clean_env, tmp_path):
     out = _run_cmd(posterm_cmd, clean_env, "run", "--exit-when-ready", "--data-dir", str(tmp_path / "data"),
                    config_text="", tmp_path=tmp_path)
-    assert out.returncode == 2
-    assert "[keys.not_provisioned]" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 0  # it runs, so the display can say what is wrong
+    assert "terminal locked, sales refused" in out.stderr and "provision" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_run_with_a_missing_serial_device_names_it(posterm_cmd, clean_env, tmp_path):

@@ -1,0 +1,230 @@
+"""The uplink: everything the terminal sends that is not a sale's own request.
+
+Queued reversals, stored offline sales (advices), and network management
+(sign-on 0800, sign-off 0820) all travel one at a time through the UPLINK
+state, in this order:
+
+1. a sign-on, when there are no working keys (nothing can be MACed without them);
+2. every queued reversal (before any other online message);
+3. a sign-on asked for while keys were already loaded (to refresh them);
+4. the stored offline sales, when the terminal is otherwise idle;
+5. a sign-off, last.
+
+Each message is retried up to ``reversal_retries`` times on silence or a
+failed link; then it stays queued, the operator is alerted, and the terminal
+carries on (a waiting sale goes to its offline decision).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from firmware.core import screens
+from firmware.core.actions import (
+    Action,
+    AdviceDone,
+    AdviceSending,
+    Alert,
+    CancelTimer,
+    Disconnect,
+    InstallWorkingKeys,
+    Note,
+    RemoveWorkingKeys,
+    ReversalDone,
+    SaveCounters,
+    SendAdvice,
+    SendNetwork,
+    SendReversal,
+    Show,
+    StartTimer,
+)
+from firmware.core.events import HostAnswered, LinkDropped, TimerExpired
+from firmware.core.model import KeyState, NetworkJob, NetworkKind, PendingAdvice, PendingReversal, State, Timer
+from firmware.host.messages import Expectation, mismatch
+from firmware.host.spec import Mtis
+
+__all__ = ["Then", "Job", "UplinkMixin", "NETWORK_MTI"]
+
+Item = PendingReversal | PendingAdvice | NetworkJob
+Result = tuple[State, list[Action]]
+
+NETWORK_MTI = {NetworkKind.SIGN_ON: "0800", NetworkKind.SIGN_OFF: "0820"}
+
+
+class Then(enum.Enum):
+    """Where the terminal goes once the uplink queue is delivered (or given up)."""
+
+    SALE = "sale"  # send the waiting sale's request
+    IDLE = "idle"
+    SUSPENDED = "suspended"
+
+
+@dataclass
+class Job:
+    """One queued message in flight on the uplink."""
+
+    item: Item
+    expect: Expectation
+    then: Then
+    attempts: int = 1
+
+
+class UplinkMixin:
+    """The UPLINK handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
+
+    def _next_item(self, then: Then) -> Item | None:
+        if self.network is NetworkKind.SIGN_ON and self.keys is KeyState.NEED_SIGN_ON:
+            return self._network_job()
+        if self.keys is not KeyState.READY:
+            return None
+        if self.reversals:
+            return self.reversals[0]
+        if self.network is NetworkKind.SIGN_ON:
+            return self._network_job()
+        if then is Then.IDLE and self.advices:
+            return self.advices[0]
+        if self.network is NetworkKind.SIGN_OFF:
+            return self._network_job()
+        return None
+
+    def _network_job(self) -> NetworkJob:
+        stan, self.counters = self.counters.take_stan()
+        self._pending_saves.append(SaveCounters(self.counters))
+        return NetworkJob(self.network, stan)
+
+    def _send(self, item: Item, repeat: bool) -> list[Action]:
+        s = self.settings
+        wait = StartTimer(Timer.RESPONSE, s.response_timeout)
+        if isinstance(item, PendingReversal):
+            return [SendReversal(item, repeat=repeat), wait]
+        if isinstance(item, NetworkJob):
+            saves, self._pending_saves = self._pending_saves, []  # its STAN is durable before it goes
+            return [*saves, SendNetwork(item, self.counters.batch), wait]
+        actions: list[Action] = []
+        repeat = repeat or item.sent_before  # sent before, perhaps before a power cut: a repeat (0221)
+        if not item.sent_before:  # durable first, so any later attempt is known to be a repeat
+            actions.append(AdviceSending(item.txn_no))
+            sent = replace(item, sent_before=True)
+            self.advices[self.advices.index(item)] = sent
+            self.job.item = item = sent
+        return actions + [SendAdvice(item, repeat=repeat), wait]
+
+    def _expectation(self, item: Item) -> Expectation:
+        s = self.settings
+        if isinstance(item, NetworkJob):
+            return Expectation(Mtis.response(NETWORK_MTI[item.kind]), item.stan, s.terminal_id, None)
+        base = s.mtis.reversal if isinstance(item, PendingReversal) else s.mtis.advice
+        return Expectation(Mtis.response(base), item.stan, s.terminal_id, item.amount)
+
+    def _uplink(self, then: Then, head: list[Action], now: datetime | None = None) -> Result:
+        item = self._next_item(then)
+        if item is None:
+            return self._continue(then, head, now)
+        self.job = Job(item, self._expectation(item), then)
+        if isinstance(item, NetworkJob):
+            what = "SIGN ON" if item.kind is NetworkKind.SIGN_ON else "SIGN OFF"
+        else:
+            what = "SENDING " + ("REVERSAL" if isinstance(item, PendingReversal) else "OFFLINE SALE")
+        show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
+        return State.UPLINK, head + show + self._send(item, repeat=False)
+
+    def _continue(self, then: Then, head: list[Action], now: datetime | None) -> Result:
+        self.job = None
+        if then is Then.SALE:
+            return self._authorise(now, head)
+        if then is Then.SUSPENDED:
+            return State.SUSPENDED, head + [Show(screens.suspended(self))]
+        self.recovering = False
+        state, more = self._rest()
+        return state, head + more
+
+    # -- answers ---------------------------------------------------------------------
+    def _h_uplink_answered(self, ev: HostAnswered, now: datetime) -> Result:
+        job, reply = self.job, ev.reply
+        why = mismatch(job.expect, reply)
+        if why:
+            return State.UPLINK, [Note("host.unmatched", f"answer rejected: {why}")]
+        if isinstance(job.item, NetworkJob):
+            return self._network_answered(job, reply, now)
+        if reply.mac_ok is False:
+            return self._uplink_failed("acknowledgement failed its MAC", now)
+        self.link_up = True
+        actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
+        item = job.item
+        if isinstance(item, PendingReversal):
+            self.reversals.remove(item)
+            actions.append(ReversalDone(item.txn_no, reply.response_code, item.reason))
+        else:
+            self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
+            actions.append(AdviceDone(item.txn_no, reply.response_code))
+            if not reply.approved and reply.response_code != "94":
+                actions.append(
+                    Alert(
+                        "advice.declined",
+                        f"offline sale trace {item.stan:06d} declined by the host: {reply.response_code} "
+                        f"{self.settings.response_text(reply.response_code)}",
+                    )
+                )
+        return self._uplink(job.then, actions, now)
+
+    def _network_answered(self, job: Job, reply, now: datetime) -> Result:
+        self.link_up = True
+        actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
+        self.network = None
+        if job.item.kind is NetworkKind.SIGN_OFF:
+            self.keys = KeyState.NEED_SIGN_ON
+            self.job = None
+            return State.SIGNED_OFF, actions + [RemoveWorkingKeys(), Show(screens.signed_off(self, "SIGNED OFF"))]
+        if not reply.approved:
+            code = reply.response_code or "??"
+            self.job = None
+            actions.append(Alert("signon.refused", f"the host refused the sign-on: {code} {self.settings.response_text(code)}"))
+            return self._rest(actions, note=f"SIGN-ON REFUSED {code}")
+        if reply.batch:
+            self.counters = replace(self.counters, batch=reply.batch)
+        self._keys_before, self.keys = self.keys, KeyState.READY
+        actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed")]
+        return self._uplink(job.then, actions, now)
+
+    # -- silence ---------------------------------------------------------------------
+    def _h_uplink_timer(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is not Timer.RESPONSE:
+            return State.UPLINK, []
+        return self._uplink_failed("no answer", now)
+
+    def _h_uplink_unanswered(self, ev: LinkDropped, now: datetime) -> Result:
+        return self._uplink_failed(ev.text, now)
+
+    def _uplink_failed(self, why: str, now: datetime) -> Result:
+        job = self.job
+        if job.attempts < self.settings.reversal_retries:
+            job.attempts += 1
+            note = Note("uplink.retry", f"attempt {job.attempts}: {why}")
+            return State.UPLINK, [note] + self._send(job.item, repeat=True)
+        self.job = None
+        self.link_up = False
+        actions: list[Action] = [CancelTimer(Timer.RESPONSE), Disconnect()]
+        item = job.item
+        if isinstance(item, NetworkJob):
+            self.network = None
+            if item.kind is NetworkKind.SIGN_OFF:  # signed off here even if the host never heard
+                self.keys = KeyState.NEED_SIGN_ON
+                actions += [
+                    RemoveWorkingKeys(),
+                    Alert("signoff.unacknowledged", f"the host did not acknowledge the sign-off ({why})"),
+                ]
+                return State.SIGNED_OFF, actions + [Show(screens.signed_off(self, "SIGNED OFF"))]
+            actions.append(Alert("signon.failed", f"sign-on trace {item.stan:06d} got no answer ({why})"))
+            return self._rest(actions, note="SIGN-ON FAILED")
+        what = "reversal" if isinstance(item, PendingReversal) else "offline sale"
+        code = "reversal.pending" if isinstance(item, PendingReversal) else "advice.pending"
+        actions.append(Alert(code, f"{what} trace {item.stan:06d} not delivered ({why}); it stays queued"))
+        if job.then is Then.SALE:
+            return self._offline(now, actions)
+        if job.then is Then.SUSPENDED:
+            return State.SUSPENDED, actions + [Show(screens.suspended(self))]
+        self.recovering = False
+        state, more = self._rest()
+        return state, actions + more
