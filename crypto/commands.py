@@ -137,7 +137,8 @@ def add_keys_commands(subparsers) -> None:
     cmd("show", "every key's usage, version and KCV (never the key)", _show)
 
     p = cmd("inject", "load the terminal master key (or the KBPK) from a TR-31 block or lab components", _inject)
-    p.add_argument("--usage", choices=("tmk", "kbpk"), default="tmk")
+    p.add_argument("--usage", choices=("tmk", "kbpk", "sred"), default="tmk",
+                   help="tmk: terminal master key; kbpk: key block protection key; sred: an encrypting reader's IPEK")
     p.add_argument("--tr31", help="the TR-31 key block")
     p.add_argument("--kbpk", help=f"key block protection key, hex, if the ring holds none ({_LAB})")
     p.add_argument("--component", action="append", help=f"a clear key component, hex; two or more ({_LAB})")

@@ -20,6 +20,7 @@ class KeyUsage(str, enum.Enum):
     PIN = "pin"  # PIN encryption working key (PIK / TPK)
     MAC = "mac"  # message authentication working key (MAK)
     TDK = "tdk"  # track data encryption working key, where a profile has one
+    SRED = "sred"  # the initial key (IPEK) of an encrypting reader: its tracks are decrypted in crypto/
     KBPK = "kbpk"  # TR-31 key block protection key: opens the TMK's key block at injection
 
     def __str__(self) -> str:

@@ -29,7 +29,10 @@ LAB_KEYS: dict[KeyUsage, str] = {
     KeyUsage.TMK: "0123456789ABCDEFFEDCBA9876543210",
     KeyUsage.PIN: "C1D0F8FB4958670DBA40AB1F3752EF0D",
     KeyUsage.MAC: "89B07B35A1B3F47E",
+    # The IPEK of the ANSI X9.24-1 annex A test BDK for KSN FFFF9876543210E00000: the lab SRED reader's.
+    KeyUsage.SRED: "6AC292FAA1315B4D858AB3A3D7D5933A",
 }
+LAB_SRED_KSN = "FFFF9876543210E00000"
 
 
 def lab_key(usage: KeyUsage) -> SecretKey:
@@ -58,7 +61,7 @@ def provision(data_dir: Path, *, lab: bool = False) -> Keyring:
     if not ring.has(KeyUsage.PAN_HASH):
         ring.generate(KeyUsage.PAN_HASH, 32, note="PAN look-up hash")
     if lab:
-        for usage in (KeyUsage.TMK, KeyUsage.PIN, KeyUsage.MAC):
+        for usage in (KeyUsage.TMK, KeyUsage.PIN, KeyUsage.MAC, KeyUsage.SRED):
             if not ring.has(usage):
                 ring.put(usage, lab_key(usage), note="LAB TEST KEY")
         from crypto.tamper import clear_tamper
@@ -84,6 +87,7 @@ class TerminalKeys:
     pan_hash: PanHasher
     pin_key: SecretKey | None
     mac: Any
+    sred: Any = None  # crypto.sred.SredDecryptor, when an encrypting reader's key is loaded
 
     @classmethod
     def load(cls, ring: Keyring, mac_context: Callable[[SecretKey], Any] = _tdes_context) -> TerminalKeys:
@@ -98,9 +102,14 @@ class TerminalKeys:
         pan_hash = PanHasher(ring.get(KeyUsage.PAN_HASH))
         pin_key = ring.get(KeyUsage.PIN) if ring.has(KeyUsage.PIN) else None
         mac = mac_context(ring.get(KeyUsage.MAC)) if ring.has(KeyUsage.MAC) else None
+        sred = None
+        if ring.has(KeyUsage.SRED):
+            from crypto.sred import SredDecryptor
+
+            sred = SredDecryptor(ring.get(KeyUsage.SRED))
         for key in data.values():
             key.wipe()
-        return cls(sealer, pan_hash, pin_key, mac)
+        return cls(sealer, pan_hash, pin_key, mac, sred)
 
     def require_working_keys(self) -> None:
         if self.pin_key is None or self.mac is None:

@@ -65,6 +65,7 @@ from firmware.sealed import CardSession, ClearCard
 from hal import pinpad as pad
 from hal.magstripe import Swipe
 from hal.magstripe.policy import FallbackPolicy, entry_decision
+from hal.magstripe.sred import open_swipe
 from hal.magstripe.policy import prompt as card_prompt
 from hal.magstripe.tracks import parse_swipe, summary
 from storage.store import Store
@@ -388,6 +389,12 @@ class Runner:
             item.wipe()
             self.notes.append(("reader.ignored", "swipe while not waiting for a card"))
             return
+        if item.encrypted is not None:  # an SRED reader: its tracks open only inside crypto/
+            try:
+                item = self._open_encrypted(item)
+            except CardError as e:
+                self.dispatch(CardUnreadable(e.code, card_prompt(e.code).upper()))
+                return
         try:
             facts, clear = self._parse(item)
         except CardError as e:
@@ -399,6 +406,18 @@ class Runner:
             self.session.wipe()
         self.session = CardSession(sale.txn_no, self.keys.sealer, clear)  # sealed from here on
         self.dispatch(CardRead(facts))
+
+    def _open_encrypted(self, swipe: Swipe) -> Swipe:
+        try:
+            if self.keys.sred is None:
+                self._alert("keys.no_sred", "the reader encrypts its tracks but no SRED key is loaded")
+                raise CardError("this reader's key is not loaded", code="card.sred_no_key")
+            try:
+                return open_swipe(swipe, self.keys.sred)
+            except CryptoError:
+                raise CardError("the encrypted tracks did not decrypt", code="card.sred_mismatch") from None
+        finally:
+            swipe.wipe()
 
     def _parse(self, swipe: Swipe) -> tuple[CardFacts, ClearCard]:
         """Parse, check and decide (service code against the fallback policy); raise CardError to refuse."""
