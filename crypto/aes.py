@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from crypto.ecb import EcbContext, check_blocks
 from firmware.errors import CryptoError
 
 __all__ = [
@@ -25,33 +26,18 @@ def check_aes_key(key: bytes) -> bytes:
 
 
 def _check_data(data: bytes) -> None:
-    if len(data) % BLOCK:
-        raise CryptoError(f"AES data must be a multiple of 16 bytes, not {len(data)}", code="crypto.block_length")
+    check_blocks(data, BLOCK, "AES")
 
 
-class AesEcb:
-    """A reusable ECB context for one AES key. ECB carries no state between blocks."""
+class AesEcb(EcbContext):
+    """A reusable ECB context for one AES key."""
 
-    __slots__ = ("_enc", "_dec")
+    __slots__ = ()
+    block = BLOCK
+    name = "AES"
 
     def __init__(self, key: bytes) -> None:
-        cipher = Cipher(algorithms.AES(check_aes_key(bytes(key))), modes.ECB())
-        self._enc = cipher.encryptor()
-        self._dec = cipher.decryptor()
-
-    def encrypt(self, data: bytes) -> bytes:
-        _check_data(data)
-        return self._enc.update(data)
-
-    def decrypt(self, data: bytes) -> bytes:
-        _check_data(data)
-        return self._dec.update(data)
-
-    def __repr__(self) -> str:
-        return "<AesEcb>"
-
-    def __reduce__(self):
-        raise TypeError("AesEcb cannot be pickled")
+        super().__init__(algorithms.AES(check_aes_key(bytes(key))))
 
 
 def aes_ecb_encrypt(key: bytes, data: bytes) -> bytes:

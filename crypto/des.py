@@ -14,6 +14,7 @@ from __future__ import annotations
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
+from crypto.ecb import EcbContext, check_blocks
 from firmware.errors import CryptoError
 
 __all__ = [
@@ -43,30 +44,18 @@ tdes_algorithm = _triple
 
 
 def _check_data(data: bytes) -> None:
-    if len(data) % BLOCK:
-        raise CryptoError(f"DES data must be a multiple of 8 bytes, not {len(data)}", code="crypto.block_length")
+    check_blocks(data, BLOCK, "DES")
 
 
-class TdesEcb:
-    """A reusable ECB context for one key. ECB carries no state between blocks."""
+class TdesEcb(EcbContext):
+    """A reusable ECB context for one DES/TDES key."""
 
-    __slots__ = ("_enc", "_dec")
+    __slots__ = ()
+    block = BLOCK
+    name = "DES"
 
     def __init__(self, key: bytes) -> None:
-        cipher = Cipher(_triple(key), modes.ECB())
-        self._enc = cipher.encryptor()
-        self._dec = cipher.decryptor()
-
-    def encrypt(self, data: bytes) -> bytes:
-        _check_data(data)
-        return self._enc.update(data)
-
-    def decrypt(self, data: bytes) -> bytes:
-        _check_data(data)
-        return self._dec.update(data)
-
-    def __repr__(self) -> str:
-        return "<TdesEcb>"
+        super().__init__(_triple(key))
 
 
 def tdes_ecb_encrypt(key: bytes, data: bytes) -> bytes:

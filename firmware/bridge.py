@@ -176,9 +176,6 @@ class HostBridge:
         return encode(self.profile, message, mac_key=mac)
 
     # -- reading ---------------------------------------------------------------------
-    def read_reply(self, payload: bytes, mac) -> Reply:
-        return self.read(payload, mac)[0]
-
     def read(self, payload: bytes, mac) -> tuple[Reply, Message]:
         message = decode(self.profile, payload, mac_key=mac)
         return parse_reply(self.profile, message), message

@@ -49,8 +49,6 @@ from firmware.core.events import (
     PinEntered,
     PinProgress,
     Printed,
-    SignOffRequested,
-    SignOnRequested,
     StorageOk,
     Tampered,
     TimerExpired,
@@ -238,11 +236,6 @@ class Runner:
         opened[:] = bytes(len(opened))
         return True
 
-    def request_sign_on(self) -> None:
-        self.dispatch(SignOnRequested())
-
-    def request_sign_off(self) -> None:
-        self.dispatch(SignOffRequested())
 
     def request_upload(self) -> None:
         self.dispatch(UploadRequested())
@@ -315,10 +308,6 @@ class Runner:
         record = tamper_status(self.data_dir)
         if record is not None:
             self.dispatch(Tampered(record.source, record.reason))
-
-    def tamper(self, source: str, reason: str) -> None:
-        """The tamper line tripped."""
-        self.dispatch(Tampered(source, reason))
 
     def _next_wakeup(self, default: float | None) -> float | None:
         times = list(self.timers.values())

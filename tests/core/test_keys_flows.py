@@ -141,6 +141,10 @@ def test_menu_exits_and_times_out():
 def test_no_sale_can_reach_the_host_without_keys():
     d = Driver(boot=BootState(keys=KeyState.NEED_SIGN_ON))
     d.feed(TimerExpired(Timer.RESPONSE), TimerExpired(Timer.RESPONSE), TimerExpired(Timer.RESPONSE))
-    d.keys("1250#")
-    d.feed(CardRead(CARD)) if d.t.accepts(CardRead(CARD)) else None
-    assert not d.all(A.OpenRequest)
+    assert d.state is State.SIGNED_OFF
+    # a whole sale's worth of input: none of it may start a sale or reach the host
+    for event in (*(KeyPressed(k) for k in "1250#"), CardRead(CARD), PinEntered()):
+        if d.t.accepts(event):
+            d.feed(event)
+    assert d.state is State.SIGNED_OFF and d.t.sale is None
+    assert not d.all(A.EnableReader) and not d.all(A.OpenRequest)
