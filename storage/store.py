@@ -5,7 +5,7 @@ so exactly one fsync (``mark_printed`` excepted, see there). The runner calls
 them in the order the transaction core's actions give, which is the
 durability order:
 
-1. ``open_request``   record + ready-made reversal + counters, before sending;
+1. ``open_request``   record + ready-made reversal (in the same row), before sending;
 2. ``record_outcome`` the answer (and the disarming of the reversal, or the
                       offline advice) before anything prints;
 3. ``mark_printed``   after each receipt copy;
@@ -13,6 +13,12 @@ durability order:
 
 Blobs arriving here are already sealed by the runner (AES-GCM bound to the
 row); this module never sees a clear PAN, track or PIN block.
+
+A sale's two commits each touch one journal row, and nothing else when all
+goes well: the armed reversal waits in the row itself, and the counters are
+implied by the newest row (they are written only when something other than a
+sale has moved them). Every page a commit touches is written to the log and
+synced, so this is what keeps a sale's commits as cheap as the floor's.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 from firmware.core.model import (
     BootState,
     Copy,
+    STAN_MAX,
     Counters,
     EntryMode,
     JournalState,
@@ -52,6 +59,11 @@ _JOURNAL_COLUMNS = (
 
 def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
+
+
+def _after(txn_no: int, stan: int, batch: int) -> Counters:
+    """The counters right after a request with these numbers was opened."""
+    return Counters(stan=stan % STAN_MAX + 1, batch=batch, txn_no=txn_no + 1)
 
 
 def _record(row: Sequence) -> SaleRecord:
@@ -106,16 +118,24 @@ class Store:
 
     # -- start-up --------------------------------------------------------
     def counters(self) -> Counters:
+        """The saved counters, or those implied by the newest journal row if it is newer."""
         rows = dict(self._query("SELECT name, value FROM counters", (), "reading counters"))
-        return Counters(stan=rows.get("stan", 1), batch=rows.get("batch", 1), txn_no=rows.get("txn_no", 1))
+        saved = Counters(stan=rows.get("stan", 1), batch=rows.get("batch", 1), txn_no=rows.get("txn_no", 1))
+        last = self._query("SELECT txn_no, stan, batch FROM journal ORDER BY txn_no DESC LIMIT 1", (), "reading counters")
+        if last and last[0][0] >= saved.txn_no:  # journal numbers never wrap: the row is newer
+            return _after(*last[0])
+        return saved
 
     def boot_state(self) -> BootState:
         """Everything a restart must resume: counters, due reversals, queued advices, owed receipts."""
         reversals = tuple(
             PendingReversal(txn_no, stan, amount, reason or "98")
             for txn_no, stan, amount, reason in self._query(
+                # armed ones (still in their journal row) are due if we restart now
                 "SELECT r.txn_no, j.stan, j.amount, r.reason FROM reversals r JOIN journal j USING (txn_no) "
-                "WHERE r.state IN ('armed', 'due') ORDER BY r.txn_no",
+                "WHERE r.state = 'due' "
+                "UNION ALL SELECT txn_no, stan, amount, NULL FROM journal WHERE reversal IS NOT NULL "
+                "ORDER BY 1",
                 (),
                 "reading pending reversals",
             )
@@ -159,13 +179,13 @@ class Store:
         reversal: bytes,
         counters: Counters,
     ) -> None:
-        """Commit the request's record, its ready-made reversal and the counters. Before sending."""
+        """Commit the request's record with its ready-made reversal (and the counters). Before sending."""
         now = _now()
         with transaction(self.conn, "recording the request") as c:
             c.execute(
                 "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
-                "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at, reversal) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.txn_no,
                     record.kind.value,
@@ -184,13 +204,11 @@ class Store:
                     record.entry_mode.value,
                     int(record.pin_entered),
                     now,
+                    reversal,
                 ),
             )
-            c.execute(
-                "INSERT INTO reversals (txn_no, state, message, created_at, updated_at) VALUES (?, 'armed', ?, ?, ?)",
-                (record.txn_no, reversal, now, now),
-            )
-            self._write_counters(c, counters)
+            if counters != _after(record.txn_no, record.stan, record.batch):
+                self._write_counters(c, counters)  # not implied by the row: something else moved them
         self.commits += 1
 
     def record_outcome(
@@ -211,9 +229,16 @@ class Store:
         copies = set(copies)
         owed = {c: (COPY_OWED if c in copies else None) for c in Copy}
         with transaction(self.conn, "recording the outcome") as c:
+            if reversal_reason is not None:  # due: it leaves the journal row for the queue
+                c.execute(
+                    "INSERT INTO reversals (txn_no, state, reason, message, created_at, updated_at) "
+                    "SELECT txn_no, 'due', ?, reversal, ?, ? FROM journal WHERE txn_no=? AND reversal IS NOT NULL",
+                    (reversal_reason, now, now, record.txn_no),
+                )
+            # in either case the row no longer holds an armed reversal
             cur = c.execute(
                 "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, "
-                "merchant_copy=?, cardholder_copy=?, updated_at=? WHERE txn_no=?",
+                "merchant_copy=?, cardholder_copy=?, updated_at=?, reversal=NULL WHERE txn_no=?",
                 (
                     record.state.value,
                     record.response_code,
@@ -229,13 +254,6 @@ class Store:
             )
             if cur.rowcount != 1:
                 raise StorageError(f"journal record {record.txn_no} is missing", code="storage.missing_record")
-            if reversal_reason is None:  # the answer is recorded: the armed reversal is not needed
-                c.execute("DELETE FROM reversals WHERE txn_no=?", (record.txn_no,))
-            else:
-                c.execute(
-                    "UPDATE reversals SET state='due', reason=?, updated_at=? WHERE txn_no=?",
-                    (reversal_reason, now, record.txn_no),
-                )
             if advice is not None:
                 c.execute(
                     "INSERT INTO offline_queue (txn_no, state, message, stan, amount, created_at, updated_at) "
@@ -268,17 +286,8 @@ class Store:
 
     def reversal_done(self, txn_no: int, response_code: str | None, reason: str = "98") -> None:
         """The host acknowledged the reversal. The journal keeps why it was reversed."""
-        now = _now()
-        with transaction(self.conn, "recording a reversal") as c:
-            c.execute(
-                "UPDATE reversals SET state='done', reason=?, message=NULL, updated_at=? WHERE txn_no=?",
-                (reason, now, txn_no),
-            )
-            c.execute(
-                "UPDATE journal SET state=?, reason=COALESCE(reason, ?), updated_at=? WHERE txn_no=?",
-                (JournalState.REVERSED.value, reason, now, txn_no),
-            )
-        self.commits += 1
+        self._end_reversal(txn_no, "done", reason, JournalState.REVERSED, reason, "recording a reversal")
+
 
     def advice_sending(self, txn_no: int) -> None:
         """Before the first transmission: from now on every attempt is a repeat."""
@@ -334,13 +343,35 @@ class Store:
         Kept, not deleted: the journal record says LOST, so the merchant and the
         acquirer can reconcile it by hand.
         """
-        table = {"reversal": "reversals", "advice": "offline_queue"}[what]
+        if what == "reversal":
+            self._end_reversal(txn_no, "lost", None, JournalState.LOST, "reversal lost", "marking a reversal lost")
+            return
+        if what != "advice":
+            raise ValueError(what)
         now = _now()
-        with transaction(self.conn, f"marking a {what} lost") as c:
-            c.execute(f"UPDATE {table} SET state='lost', message=NULL, updated_at=? WHERE txn_no=?", (now, txn_no))
+        with transaction(self.conn, "marking an advice lost") as c:
+            c.execute("UPDATE offline_queue SET state='lost', message=NULL, updated_at=? WHERE txn_no=?", (now, txn_no))
             c.execute(
                 "UPDATE journal SET state=?, reason=COALESCE(reason, ?), updated_at=? WHERE txn_no=?",
-                (JournalState.LOST.value, f"{what} lost", now, txn_no),
+                (JournalState.LOST.value, "advice lost", now, txn_no),
+            )
+        self.commits += 1
+
+    def _end_reversal(
+        self, txn_no: int, state: str, reason: str | None, journal: JournalState, why: str, doing: str
+    ) -> None:
+        """A reversal sent or lost, wherever it waited (its journal row or the queue); the message goes."""
+        now = _now()
+        with transaction(self.conn, doing) as c:
+            c.execute(
+                "INSERT INTO reversals (txn_no, state, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(txn_no) DO UPDATE SET state=excluded.state, "
+                "reason=COALESCE(excluded.reason, reason), message=NULL, updated_at=excluded.updated_at",
+                (txn_no, state, reason, now, now),
+            )
+            c.execute(
+                "UPDATE journal SET state=?, reason=COALESCE(reason, ?), reversal=NULL, updated_at=? WHERE txn_no=?",
+                (journal.value, why, now, txn_no),
             )
         self.commits += 1
 
@@ -352,7 +383,12 @@ class Store:
 
     # -- sealed payloads ---------------------------------------------------
     def reversal_message(self, txn_no: int) -> bytes:
-        return self._blob("SELECT message FROM reversals WHERE txn_no=?", txn_no, "reversal")
+        return self._blob(
+            "SELECT COALESCE((SELECT message FROM reversals WHERE txn_no=?1), "
+            "(SELECT reversal FROM journal WHERE txn_no=?1))",
+            txn_no,
+            "reversal",
+        )
 
     def advice_message(self, txn_no: int) -> bytes:
         return self._blob("SELECT message FROM offline_queue WHERE txn_no=?", txn_no, "advice")
@@ -372,13 +408,6 @@ class Store:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_record(r) for r in self._query(sql, (), "reading the journal")]
-
-    def queue_summary(self) -> dict[str, int]:
-        out = {}
-        for table, label in (("reversals", "reversals"), ("offline_queue", "advices")):
-            for state, n in self._query(f"SELECT state, COUNT(*) FROM {table} GROUP BY state", (), "reading queues"):
-                out[f"{label}_{state}"] = n
-        return out
 
     # -- internals ---------------------------------------------------------
     @staticmethod

@@ -155,10 +155,92 @@ def test_duplicate_journal_number_fails_atomically(store):
     opened(store, 1, 1)
     with pytest.raises(StorageError):
         opened(store, 1, 2)
-    assert store.conn.execute("SELECT COUNT(*) FROM reversals").fetchone()[0] == 1
+    assert store.reversal_message(1) == b"S1sealed-reversal"  # the first request's row is untouched
     assert store.counters().stan == 2
 
 
 def test_check_writes_a_heartbeat(store):
     store.check()
     assert store.conn.execute("SELECT COUNT(*) FROM settings WHERE key='heartbeat'").fetchone()[0] == 1
+
+
+def test_an_armed_reversal_waits_in_its_row_and_can_be_sent_from_there(store):
+    """A power cut before the answer: the reversal is sent from the journal row itself."""
+    opened(store)
+    assert store.conn.execute("SELECT COUNT(*) FROM reversals").fetchone()[0] == 0  # not queued: armed
+    (rev,) = store.boot_state().reversals
+    assert (rev.txn_no, rev.reason) == (1, "98")
+    assert store.reversal_message(1) == b"S1sealed-reversal"
+    store.reversal_done(1, "00", "98")
+    assert store.boot_state().reversals == ()
+    assert store.conn.execute("SELECT state, message FROM reversals").fetchall() == [("done", None)]
+    assert store.conn.execute("SELECT reversal FROM journal").fetchall() == [(None,)]
+    assert store.record(1).state is JournalState.REVERSED
+
+
+def test_a_lost_reversal_is_kept_as_lost_with_its_message_erased(store):
+    opened(store)
+    store.mark_lost(1, "reversal")
+    assert store.boot_state().reversals == ()
+    assert store.conn.execute("SELECT state, message FROM reversals").fetchall() == [("lost", None)]
+    assert store.record(1).state is JournalState.LOST
+
+
+def test_counters_follow_the_newest_row_unless_saved_later(store):
+    store.open_request(record(1, 999999), pan_hash=b"h" * 16, card=b"S1c", reversal=b"S1r",
+                       counters=Counters(stan=1, txn_no=2))  # the STAN wraps after this one
+    assert store.counters() == Counters(stan=1, batch=1, txn_no=2)
+    assert store.conn.execute("SELECT COUNT(*) FROM counters").fetchone()[0] == 0  # implied, not written
+    store.save_counters(Counters(stan=5, batch=1, txn_no=2))  # e.g. a sign-on took STANs 1..4
+    assert store.counters() == Counters(stan=5, batch=1, txn_no=2)
+    rec = record(2, 5)
+    store.open_request(rec, pan_hash=b"h" * 16, card=b"S1c", reversal=b"S1r", counters=Counters(stan=6, txn_no=3))
+    assert store.counters() == Counters(stan=6, batch=1, txn_no=3)
+
+
+def test_counters_not_implied_by_the_row_are_written_with_it(store):
+    rec = record(1, 7)
+    store.open_request(rec, pan_hash=b"h" * 16, card=b"S1c", reversal=b"S1r", counters=Counters(stan=9, batch=3, txn_no=2))
+    assert store.counters() == Counters(stan=9, batch=3, txn_no=2)
+
+
+def _wal_frames(store) -> int:
+    page = store.conn.execute("PRAGMA page_size").fetchone()[0]
+    return (store.wal_bytes() - 32) // (page + 24) if store.wal_bytes() else 0
+
+
+def test_a_sale_writes_about_one_page_per_commit(store):
+    """Each page a commit touches is written to the log and synced: a sale touches its row only.
+
+    Version 1 wrote about seven pages per sale (reversal row, counters, two indexes).
+    """
+    opened(store)
+    store.checkpoint()
+    start, sales = _wal_frames(store), 60
+    for n in range(2, 2 + sales):
+        rec = opened(store, n, n)
+        store.record_outcome(replace(rec, state=JournalState.APPROVED, rrn="000000000001", auth_code="123456"))
+    per_sale = (_wal_frames(store) - start) / sales
+    assert per_sale <= 2.5, per_sale  # two leaf pages, and now and then a split
+
+
+def test_version_1_armed_reversals_move_into_their_rows(tmp_path):
+    conn = open_database(tmp_path / DB_FILE)
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    migrations.MIGRATIONS[0](db)
+    conn.execute("PRAGMA user_version=1")
+    conn.execute(
+        "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, masked_pan, entry_mode) "
+        "VALUES (1, 'sale', 'requested', 100, '156', 1, 1, '2026-11-22T09:30:00', '620550*********0004', 'swipe')"
+    )
+    conn.execute("INSERT INTO reversals (txn_no, state, message, created_at) VALUES (1, 'armed', x'5331', 'now')")
+    conn.close()
+    store = Store.open(tmp_path)
+    assert store.reversal_message(1) == b"S1"
+    assert [r.txn_no for r in store.boot_state().reversals] == [1]
+    assert store.conn.execute("SELECT COUNT(*) FROM reversals").fetchone()[0] == 0
+    names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert not {"journal_batch_stan", "journal_pan_hash"} & names
+    store.close()
