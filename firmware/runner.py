@@ -105,6 +105,7 @@ INPUT_STATES = frozenset(
 # the log has grown past the hard limit.
 CHECKPOINT_IDLE = 2.0
 WAL_HARD_LIMIT = 16 * 2**20
+WAL_LOOK_EVERY = 32  # commits; a sale writes about two pages, so 32 commits add ~130 kB
 TAMPER_POLL = 1.0  # seconds between looks for a zeroize done by another process
 SIGN_ON_ANSWER = "0810"
 
@@ -199,6 +200,7 @@ class Runner:
         self.stopped = False
         self.last_activity = monotonic()
         self.wal_dirty = True
+        self._wal_looked_at = 0  # the commit count when the log's size was last looked at
 
     # -- entry points ------------------------------------------------------
     def boot(self) -> None:
@@ -246,7 +248,8 @@ class Runner:
             self._unaccepted(event)
             return
         actions = self.core.handle(event, self.clock())
-        log.debug("%s -> %s: %s", type(event).__name__, self.core.state.name, [a.name for a in actions])
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s -> %s: %s", type(event).__name__, self.core.state.name, [a.name for a in actions])
         self._execute(actions)
 
     def drain(self) -> bool:
@@ -266,7 +269,7 @@ class Runner:
         if not self.wal_dirty or self.core.state is not State.IDLE or self.pending:
             return
         idle_for = self.monotonic() - self.last_activity
-        if idle_for < CHECKPOINT_IDLE and self.store.wal_bytes() < WAL_HARD_LIMIT:
+        if idle_for < CHECKPOINT_IDLE and not self._wal_too_big():
             return
         try:
             self.store.checkpoint()
@@ -274,6 +277,14 @@ class Runner:
         except TerminalError as e:  # not fatal: the log keeps everything; we try again later
             log.warning("checkpoint failed (%s): %s", e.code, e.text)
             self.last_activity = self.monotonic()
+
+    def _wal_too_big(self) -> bool:
+        """A terminal that never rests long enough still checkpoints before the log grows
+        past the hard limit. The file is looked at every few commits, not at every turn."""
+        if self.store.commits - self._wal_looked_at < WAL_LOOK_EVERY:
+            return False
+        self._wal_looked_at = self.store.commits
+        return self.store.wal_bytes() >= WAL_HARD_LIMIT
 
     def waiting_for_person(self) -> bool:
         """Nothing to do until someone swipes, keys or fixes something."""
@@ -503,91 +514,126 @@ class Runner:
             if result is not None:
                 self.pending.append(result)
 
-    def _do(self, a: A.Action) -> Event | None:  # noqa: C901 - one branch per action type, by design
-        d = self.devices
-        if isinstance(a, A.Show):
-            d.display.show(a.lines)
-        elif isinstance(a, A.StartTimer):
-            self.timers[a.timer] = self.monotonic() + a.seconds
-        elif isinstance(a, A.CancelTimer):
-            self.timers.pop(a.timer, None)
-        elif isinstance(a, A.EnableReader):
-            if self.session is not None:
-                self.session.wipe()
-                self.session = None
-            d.reader.enable()
-        elif isinstance(a, A.DisableReader):
-            d.reader.disable()
-        elif isinstance(a, A.BeginPin):
-            with self._session(a.txn_no).card() as card:
-                d.pinpad.begin_pin_entry(card.pan, allow_bypass=a.allow_bypass)
-        elif isinstance(a, A.CancelPin):
-            d.pinpad.cancel_pin_entry()
-        elif isinstance(a, A.OpenRequest):
-            self._open_request(a)
-        elif isinstance(a, A.SendRequest):
-            session = self._session(a.record.txn_no)
-            with session.card() as card:
-                payload = _before_sending(lambda: self.bridge.request(a.record, card, session.pin_block, self.keys.mac))
-            self._send(payload)
-        elif isinstance(a, A.RecordOutcome):
-            advice = self._sealed_advice(a.record) if a.advice else None
-            self.store.record_outcome(a.record, copies=a.copies, reversal_reason=a.reversal_reason, advice=advice)
-        elif isinstance(a, A.WipeCard):
-            if self.session is not None and self.session.txn_no == a.txn_no:
-                self.session.wipe()
-                self.session = None
-        elif isinstance(a, A.Print):
-            d.printer.print_receipt(a.receipt)
-            self.printed.append((a.job.record.txn_no, a.job.copy.value))
-            return Printed(a.job.record.txn_no, a.job.copy)
-        elif isinstance(a, A.MarkPrinted):
-            self.store.mark_printed(a.txn_no, a.copy, skipped=a.skipped)
-        elif isinstance(a, A.SendReversal):
-            blob = self.store.reversal_message(a.reversal.txn_no)
-            payload = _before_sending(
-                lambda: self.bridge.stored_reversal(
-                    blob, a.reversal.txn_no, a.reversal.reason, a.repeat, self.keys.sealer, self.keys.mac
-                )
+    def _do(self, a: A.Action) -> Event | None:
+        try:
+            carry_out = _CARRIERS[type(a)]
+        except KeyError:  # a new action without a runner method is a bug
+            raise ConfigError(f"the runner cannot carry out {a.name}", code="runner.unknown_action") from None
+        return carry_out(self, a)
+
+    # One method per action type, registered in _CARRIERS below (the core's handlers are
+    # ``_h_*``; the runner's are ``_a_*``).
+    def _a_show(self, a: A.Show) -> None:
+        self.devices.display.show(a.lines)
+
+    def _a_start_timer(self, a: A.StartTimer) -> None:
+        self.timers[a.timer] = self.monotonic() + a.seconds
+
+    def _a_cancel_timer(self, a: A.CancelTimer) -> None:
+        self.timers.pop(a.timer, None)
+
+    def _a_enable_reader(self, a: A.EnableReader) -> None:
+        if self.session is not None:
+            self.session.wipe()
+            self.session = None
+        self.devices.reader.enable()
+
+    def _a_disable_reader(self, a: A.DisableReader) -> None:
+        self.devices.reader.disable()
+
+    def _a_begin_pin(self, a: A.BeginPin) -> None:
+        with self._session(a.txn_no).card() as card:
+            self.devices.pinpad.begin_pin_entry(card.pan, allow_bypass=a.allow_bypass)
+
+    def _a_cancel_pin(self, a: A.CancelPin) -> None:
+        self.devices.pinpad.cancel_pin_entry()
+
+    def _a_open_request(self, a: A.OpenRequest) -> None:
+        session = self._session(a.record.txn_no)
+        with session.card() as card:
+            pan_hash = self.keys.pan_hash(card.pan)
+            reversal = self.bridge.sealed_reversal(a.record, card, self.keys.sealer)
+            journal_card = session.sealed_for_journal(card)
+        self.store.open_request(a.record, pan_hash=pan_hash, card=journal_card, reversal=reversal, counters=a.counters)
+
+    def _a_send_request(self, a: A.SendRequest) -> None:
+        session = self._session(a.record.txn_no)
+        with session.card() as card:
+            payload = _before_sending(lambda: self.bridge.request(a.record, card, session.pin_block, self.keys.mac))
+        self._send(payload)
+
+    def _a_record_outcome(self, a: A.RecordOutcome) -> None:
+        advice = self._sealed_advice(a.record) if a.advice else None
+        self.store.record_outcome(a.record, copies=a.copies, reversal_reason=a.reversal_reason, advice=advice)
+
+    def _a_wipe_card(self, a: A.WipeCard) -> None:
+        if self.session is not None and self.session.txn_no == a.txn_no:
+            self.session.wipe()
+            self.session = None
+
+    def _a_print(self, a: A.Print) -> Event:
+        self.devices.printer.print_receipt(a.receipt)
+        self.printed.append((a.job.record.txn_no, a.job.copy.value))
+        return Printed(a.job.record.txn_no, a.job.copy)
+
+    def _a_mark_printed(self, a: A.MarkPrinted) -> None:
+        self.store.mark_printed(a.txn_no, a.copy, skipped=a.skipped)
+
+    def _a_send_reversal(self, a: A.SendReversal) -> None:
+        blob = self.store.reversal_message(a.reversal.txn_no)
+        payload = _before_sending(
+            lambda: self.bridge.stored_reversal(
+                blob, a.reversal.txn_no, a.reversal.reason, a.repeat, self.keys.sealer, self.keys.mac
             )
-            self._send(payload)
-        elif isinstance(a, A.ReversalDone):
-            self.store.reversal_done(a.txn_no, a.response_code, a.reason)
-        elif isinstance(a, A.SendAdvice):
-            blob = self.store.advice_message(a.advice.txn_no)
-            payload = _before_sending(
-                lambda: self.bridge.stored_advice(blob, a.advice.txn_no, a.repeat, self.keys.sealer, self.keys.mac)
-            )
-            self._send(payload)
-        elif isinstance(a, A.AdviceSending):
-            self.store.advice_sending(a.txn_no)
-        elif isinstance(a, A.AdviceDone):
-            self.store.advice_done(a.txn_no, a.response_code)
-        elif isinstance(a, A.CheckStorage):
-            self.store.check()
-            return StorageOk(replace(self.store.boot_state(), keys=self.core.keys, lock_reason=self.lock_reason))
-        elif isinstance(a, A.SaveCounters):
-            self.store.save_counters(a.counters)
-        elif isinstance(a, A.SendNetwork):
-            s = self.core.settings
-            mac = self.keys.mac if self.keys else None
-            self._send(self.bridge.network(a.job, a.batch, s.terminal_id, s.merchant_id, self.clock(), mac))
-        elif isinstance(a, A.InstallWorkingKeys):
-            self._install_working_keys(a.counters)
-        elif isinstance(a, A.RemoveWorkingKeys):
-            self._remove_working_keys()
-        elif isinstance(a, A.Zeroize):
-            self._zeroize(a.source, a.reason)
-        elif isinstance(a, A.Alert):
-            self._alert(a.code, a.text)
-        elif isinstance(a, A.Note):
-            self.notes.append((a.code, a.text))
-            log.info("%s: %s", a.code, a.text)
-        elif isinstance(a, A.Disconnect):
-            d.link.disconnect()
-        else:  # pragma: no cover - a new action without a runner branch is a bug
-            raise ConfigError(f"the runner cannot carry out {a.name}", code="runner.unknown_action")
-        return None
+        )
+        self._send(payload)
+
+    def _a_reversal_done(self, a: A.ReversalDone) -> None:
+        self.store.reversal_done(a.txn_no, a.response_code, a.reason)
+
+    def _a_send_advice(self, a: A.SendAdvice) -> None:
+        blob = self.store.advice_message(a.advice.txn_no)
+        payload = _before_sending(
+            lambda: self.bridge.stored_advice(blob, a.advice.txn_no, a.repeat, self.keys.sealer, self.keys.mac)
+        )
+        self._send(payload)
+
+    def _a_advice_sending(self, a: A.AdviceSending) -> None:
+        self.store.advice_sending(a.txn_no)
+
+    def _a_advice_done(self, a: A.AdviceDone) -> None:
+        self.store.advice_done(a.txn_no, a.response_code)
+
+    def _a_check_storage(self, a: A.CheckStorage) -> Event:
+        self.store.check()
+        return StorageOk(replace(self.store.boot_state(), keys=self.core.keys, lock_reason=self.lock_reason))
+
+    def _a_save_counters(self, a: A.SaveCounters) -> None:
+        self.store.save_counters(a.counters)
+
+    def _a_send_network(self, a: A.SendNetwork) -> None:
+        s = self.core.settings
+        mac = self.keys.mac if self.keys else None
+        self._send(self.bridge.network(a.job, a.batch, s.terminal_id, s.merchant_id, self.clock(), mac))
+
+    def _a_install_working_keys(self, a: A.InstallWorkingKeys) -> None:
+        self._install_working_keys(a.counters)
+
+    def _a_remove_working_keys(self, a: A.RemoveWorkingKeys) -> None:
+        self._remove_working_keys()
+
+    def _a_zeroize(self, a: A.Zeroize) -> None:
+        self._zeroize(a.source, a.reason)
+
+    def _a_alert(self, a: A.Alert) -> None:
+        self._alert(a.code, a.text)
+
+    def _a_note(self, a: A.Note) -> None:
+        self.notes.append((a.code, a.text))
+        log.info("%s: %s", a.code, a.text)
+
+    def _a_disconnect(self, a: A.Disconnect) -> None:
+        self.devices.link.disconnect()
 
     # -- keys ------------------------------------------------------------------------
     def _install_working_keys(self, counters) -> None:
@@ -631,14 +677,6 @@ class Runner:
             raise CryptoError("no card data is held for this sale", code="secret.wiped")
         return self.session
 
-    def _open_request(self, a: A.OpenRequest) -> None:
-        session = self._session(a.record.txn_no)
-        with session.card() as card:
-            pan_hash = self.keys.pan_hash(card.pan)
-            reversal = self.bridge.sealed_reversal(a.record, card, self.keys.sealer)
-            journal_card = session.sealed_for_journal(card)
-        self.store.open_request(a.record, pan_hash=pan_hash, card=journal_card, reversal=reversal, counters=a.counters)
-
     def _sealed_advice(self, record) -> bytes:
         with self._session(record.txn_no).card() as card:
             return self.bridge.sealed_advice(record, card, self.keys.sealer)
@@ -660,3 +698,11 @@ class Runner:
             self.session = None
         self.devices.close()
         self.store.close()
+
+
+# Action type -> the Runner method that carries it out (``_a_`` + the action's name).
+_CARRIERS: dict[type, Callable] = {
+    cls: getattr(Runner, "_a_" + cls.name)
+    for cls in vars(A).values()
+    if isinstance(cls, type) and issubclass(cls, A.Action) and cls is not A.Action
+}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from crypto.keyring import Keyring
 from crypto.keys import KeyUsage, kcv
