@@ -13,7 +13,10 @@ and 3 of ISO/IEC 9797-1 are in ``pad``; CMAC pads itself.
 
 from __future__ import annotations
 
+import functools
 import hmac
+import operator
+import sys
 
 from crypto.des import BLOCK, TdesEcb
 from crypto.secrets import SecretKey
@@ -54,11 +57,10 @@ def cup_ecb_mac(key: SecretKey | bytes | TdesEcb, mab: bytes) -> bytes:
     4. Write that as hex and keep the first 8 characters.
     """
     ecb = key if isinstance(key, TdesEcb) else TdesEcb(_raw(key))
-    data = pad(mab, 1)
-    acc = 0
-    for i in range(0, len(data), BLOCK):
-        acc ^= int.from_bytes(data[i : i + BLOCK], "big")
-    text = acc.to_bytes(BLOCK, "big").hex().upper().encode("ascii")
+    # The blocks as native 64-bit words, XORed in C. XOR works byte by byte, so
+    # the byte order does not matter as long as the result is written back in it.
+    acc = functools.reduce(operator.xor, memoryview(pad(mab, 1)).cast("Q"))
+    text = acc.to_bytes(BLOCK, sys.byteorder).hex().upper().encode("ascii")
     step = ecb.encrypt(text[:BLOCK])
     out = ecb.encrypt(_xor(step, text[BLOCK:]))
     return out.hex().upper().encode("ascii")[:BLOCK]

@@ -14,6 +14,8 @@ equals the single-DES CBC-MAC).
 
 from __future__ import annotations
 
+import functools
+from types import ModuleType
 from typing import TYPE_CHECKING, Union
 
 from crypto.secrets import SecretKey
@@ -28,6 +30,16 @@ __all__ = ["RetailMacKey", "MacKey", "mac_key_for", "compute_mac"]
 
 def _raw(key: SecretKey | bytes) -> bytes:
     return key.reveal() if isinstance(key, SecretKey) else bytes(key)
+
+
+@functools.cache
+def _crypto_mac() -> ModuleType:
+    """``crypto.mac``, imported on first use: it pulls in ``cryptography``, which
+    the codec does not need to import. Cached, since an ``import`` statement
+    run on every message costs about a microsecond."""
+    import crypto.mac
+
+    return crypto.mac
 
 
 class RetailMacKey:
@@ -46,10 +58,8 @@ class RetailMacKey:
         self._k1, self._k2 = TdesEcb(raw[:8]), TdesEcb(raw[8:])
 
     def mac(self, data: bytes) -> bytes:
-        from crypto.mac import pad
-
         chain = bytes(8)
-        padded = pad(data, 1)
+        padded = _crypto_mac().pad(data, 1)
         for i in range(0, len(padded), 8):
             block = int.from_bytes(chain, "big") ^ int.from_bytes(padded[i : i + 8], "big")
             chain = self._k1.encrypt(block.to_bytes(8, "big"))
@@ -82,16 +92,14 @@ def compute_mac(algorithm: MacAlgorithm, key: MacKey, mab: bytes) -> bytes:
     ``CUP_ECB``: the 8 ASCII hex characters of the UnionPay ECB MAC (key, or ``TdesEcb``).
     ``X919``: the 8-byte retail MAC (key, or ``RetailMacKey``; a ``TdesEcb`` cannot do it).
     """
-    from crypto.des import TdesEcb
-    from crypto.mac import cup_ecb_mac
-
     if algorithm is MacAlgorithm.CUP_ECB:
         if isinstance(key, RetailMacKey):
             raise CryptoError("the UnionPay MAC needs the key or a DES context", code="crypto.mac_key")
-        return cup_ecb_mac(key, mab)
+        return _crypto_mac().cup_ecb_mac(key, mab)
     if algorithm is MacAlgorithm.X919:
-        if isinstance(key, TdesEcb):
-            raise CryptoError("the X9.19 MAC needs the key or a RetailMacKey, not a DES context",
-                              code="crypto.mac_key")
-        return (key if isinstance(key, RetailMacKey) else RetailMacKey(key)).mac(mab)
+        if isinstance(key, RetailMacKey):
+            return key.mac(mab)
+        if isinstance(key, (SecretKey, bytes, bytearray, memoryview)):
+            return RetailMacKey(key).mac(mab)
+        raise CryptoError("the X9.19 MAC needs the key or a RetailMacKey, not a DES context", code="crypto.mac_key")
     raise CryptoError("this profile has no MAC", code="crypto.no_mac")

@@ -29,6 +29,11 @@ __all__ = [
 ]
 
 
+_CURRENCY = re.compile(r"\d{3}")
+_TERMINAL_ID = re.compile(r"[\x20-\x7e]{8}")
+_MERCHANT_ID = re.compile(r"[\x20-\x7e]{15}")
+
+
 def _bad_txn(text: str) -> ProtocolError:
     return ProtocolError(text, code="host.bad_txn")
 
@@ -62,22 +67,24 @@ class TxnData:
     original: Original | None = None
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "kind", TxnKind(self.kind))
-            object.__setattr__(self, "entry_mode", EntryMode(self.entry_mode))
-        except ValueError:
-            raise _bad_txn("unknown transaction kind or entry mode") from None
+        # Enum members (what the bridge passes) are kept as they are; raw values are looked up.
+        if not isinstance(self.kind, TxnKind) or not isinstance(self.entry_mode, EntryMode):
+            try:
+                object.__setattr__(self, "kind", TxnKind(self.kind))
+                object.__setattr__(self, "entry_mode", EntryMode(self.entry_mode))
+            except ValueError:
+                raise _bad_txn("unknown transaction kind or entry mode") from None
         if type(self.amount) is not int or not 0 <= self.amount < 10**12:
             raise _bad_txn("amount must be whole minor units from 0 to 999999999999")
         if type(self.stan) is not int or not 1 <= self.stan <= 999999:
             raise _bad_txn("STAN must be a whole number from 1 to 999999")
         if type(self.batch) is not int or not 0 <= self.batch <= 999999:
             raise _bad_txn("batch must be a whole number from 0 to 999999")
-        if not isinstance(self.currency, str) or not re.fullmatch(r"\d{3}", self.currency):
+        if not isinstance(self.currency, str) or not _CURRENCY.fullmatch(self.currency):
             raise _bad_txn("currency must be an ISO 4217 numeric code of 3 digits")
-        if not isinstance(self.terminal_id, str) or not re.fullmatch(r"[\x20-\x7e]{8}", self.terminal_id):
+        if not isinstance(self.terminal_id, str) or not _TERMINAL_ID.fullmatch(self.terminal_id):
             raise _bad_txn("terminal ID must be 8 printable characters")
-        if not isinstance(self.merchant_id, str) or not re.fullmatch(r"[\x20-\x7e]{15}", self.merchant_id):
+        if not isinstance(self.merchant_id, str) or not _MERCHANT_ID.fullmatch(self.merchant_id):
             raise _bad_txn("merchant ID must be 15 printable characters")
         if not isinstance(self.when, datetime):
             raise _bad_txn("when must be a datetime")
