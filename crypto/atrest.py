@@ -56,7 +56,8 @@ class Sealer:
     def seal(self, plaintext: bytes | bytearray, aad: bytes) -> bytes:
         nonce = os.urandom(12)
         header = MAGIC + self._current.to_bytes(2, "big") + nonce
-        return header + self._aead[self._current].encrypt(nonce, bytes(plaintext), aad)
+        # bytearray plaintext is read in place: no extra clear copy is left for the collector
+        return header + self._aead[self._current].encrypt(nonce, plaintext, aad)
 
     @staticmethod
     def key_version(blob: bytes) -> int:
@@ -69,9 +70,14 @@ class Sealer:
         aead = self._aead.get(version)
         if aead is None:
             raise CryptoError(f"no data key version {version} to open stored card data", code="keys.missing")
+        # Decrypted straight into a bytearray the caller can wipe (``decrypt`` would
+        # leave an immutable clear copy behind).
+        clear = bytearray(len(blob) - _HEADER - 16)
         try:
-            return bytearray(aead.decrypt(blob[4:16], blob[_HEADER:], aad))
+            aead.decrypt_into(blob[4:16], blob[_HEADER:], aad, clear)
+            return clear
         except InvalidTag:
+            clear[:] = bytes(len(clear))  # decrypt_into has written the unauthenticated text
             raise CryptoError("stored card data failed authentication", code="sealed.tampered") from None
 
     def __repr__(self) -> str:

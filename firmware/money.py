@@ -15,14 +15,14 @@ __all__ = ["format_amount", "parse_amount"]
 
 def format_amount(minor: int, exponent: int = 2) -> str:
     """1250, 2 -> "12.50"; 7, 2 -> "0.07"; 1250, 0 -> "1250"."""
-    if not isinstance(minor, int) or isinstance(minor, bool):
+    if type(minor) is not int and (not isinstance(minor, int) or isinstance(minor, bool)):  # a plain int skips both
         raise TypeError(f"amounts are integers in minor units, not {type(minor).__name__}")
     sign = "-" if minor < 0 else ""
     minor = abs(minor)
     if exponent == 0:
         return f"{sign}{minor}"
     units, fraction = divmod(minor, 10**exponent)
-    return f"{sign}{units}.{fraction:0{exponent}d}"
+    return f"{sign}{units}.{str(fraction).zfill(exponent)}"  # zfill: half the cost of a nested format spec
 
 
 _DECIMAL = re.compile(r"^(\d+)(?:\.(\d+))?$")

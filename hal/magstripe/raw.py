@@ -152,7 +152,8 @@ def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS, *
     may use a mask character such as ``*`` that the track cannot carry).
     """
     end = ord(sentinels.end)
-    starts = frozenset((sentinels.track1 + sentinels.track2 + sentinels.track3).encode("ascii"))
+    # each start sentinel as a one-byte string, looked for inside a track's body in C
+    starts = {bytes((c,)) for c in (sentinels.track1 + sentinels.track2 + sentinels.track3).encode("ascii")}
     found: dict[int, TrackData | None] = {}
     i, n = 0, len(raw)
     while i < n:
@@ -162,7 +163,7 @@ def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS, *
             continue
         stop = raw.find(end, i + 1)
         body = raw[i + 1 : stop] if stop >= 0 else b""
-        if stop < 0 or any(b in starts for b in body):
+        if stop < 0 or any(start in body for start in starts):
             _wipe_all(found)
             raise CardError(f"{_REREAD} (track {track} has no end sentinel)", code="card.end_sentinel")
         if sentinels.error_mark is not None and body == sentinels.error_mark.encode("ascii"):
