@@ -16,7 +16,7 @@ def test_two_fsyncs_per_online_sale_and_checkpoints_only_at_idle(tmp_path):
     trace = tmp_path / "trace.txt"
     subprocess.run(
         ["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,uname", "-o", str(trace),
-         sys.executable, "-m", "firmware.bench", "--worker", "sales", "--dir", str(tmp_path / "w"), "--sales", "25"],
+         sys.executable, "-m", "firmware.bench", "--worker", "fsyncs", "--dir", str(tmp_path / "w"), "--sales", "25"],
         check=True, capture_output=True, timeout=120,
     )
     stretches = _fsyncs_between_markers(trace)
