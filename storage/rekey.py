@@ -66,6 +66,7 @@ def sealed_columns() -> tuple[SealedColumn, ...]:
 
     return (
         SealedColumn("journal", "card", lambda n: card_aad(n, "journal")),
+        SealedColumn("journal", "reversal", reversal_aad),  # armed, waiting in its request's row
         SealedColumn("reversals", "message", reversal_aad),
         SealedColumn("offline_queue", "message", advice_aad),
     )

@@ -23,20 +23,39 @@ from crypto.provision import TerminalKeys, provision
 from firmware.bridge import advice_aad, reversal_aad
 from firmware.errors import CryptoError
 from firmware.sealed import card_aad
-from storage.rekey import Step, finish_rotation, rotate_data_key, rotation_pending, versions_in_use
+from storage.rekey import Step, finish_rotation, rotate_data_key, rotation_pending, sealed_columns, versions_in_use
 from storage.store import DB_FILE, Store
 
-ROWS = 7  # journal rows; every other one has a reversal, every third an advice
-TOTAL = ROWS + (ROWS + 1) // 2 + ROWS // 3
+ROWS = 7  # journal rows; odd ones have a due reversal, even ones an armed one, every third an advice
+TOTAL = ROWS + ROWS + ROWS // 3
 
 
-def _payload(table: str, n: int) -> bytes:
-    return f"{table}:{n}:lab-test-payload-{n * 7919}".encode()
+def _payload(table: str, n: int, column: str = "") -> bytes:
+    return f"{table}{'.' + column if column else ''}:{n}:lab-test-payload-{n * 7919}".encode()
 
 
 def _columns():
-    return (("journal", "card", lambda n: card_aad(n, "journal")), ("reversals", "message", reversal_aad),
-            ("offline_queue", "message", advice_aad))
+    return (("journal", "card", lambda n: card_aad(n, "journal")), ("journal", "reversal", reversal_aad),
+            ("reversals", "message", reversal_aad), ("offline_queue", "message", advice_aad))
+
+
+def _expected(table: str, column: str, n: int) -> bytes:
+    return _payload(table, n, "reversal") if column == "reversal" else _payload(table, n)
+
+
+def test_rotation_covers_every_sealed_column_of_the_schema(tmp_path):
+    """A blob column the rotation forgot would stay sealed under a key the rotation destroys."""
+    store = Store.open(tmp_path)
+    blobs = {
+        (table, column)
+        for (table,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        for _, column, kind, *_ in store.conn.execute(f"PRAGMA table_info({table})")
+        if kind == "BLOB"
+    }
+    store.close()
+    not_sealed = {("journal", "pan_hash")}  # a keyed hash: nothing to open
+    assert blobs - not_sealed == {(c.table, c.column) for c in sealed_columns()}
+    assert {(t, c) for t, c, _ in _columns()} == {(c.table, c.column) for c in sealed_columns()}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +75,10 @@ def template(tmp_path_factory):
                 store.conn.execute(
                     "INSERT INTO reversals (txn_no, state, message, created_at) VALUES (?, 'due', ?, 'now')",
                     (n, sealer.seal(_payload("reversals", n), reversal_aad(n))))
+            else:  # armed: a request a power cut interrupted, its reversal still in its row
+                store.conn.execute(
+                    "UPDATE journal SET state='requested', reversal=? WHERE txn_no=?",
+                    (sealer.seal(_payload("journal", n, "reversal"), reversal_aad(n)), n))
             if n % 3 == 0:
                 store.conn.execute(
                     "INSERT INTO offline_queue (txn_no, state, message, stan, amount, created_at) "
@@ -79,8 +102,8 @@ def check_every_record_opens(data_dir) -> dict[int, int]:
     try:
         count = 0
         for table, column, aad in _columns():
-            for n, blob in conn.execute(f"SELECT txn_no, {column} FROM {table}"):
-                assert bytes(sealer.open(blob, aad(n))) == _payload(table, n), (table, n)
+            for n, blob in conn.execute(f"SELECT txn_no, {column} FROM {table} WHERE {column} IS NOT NULL"):
+                assert bytes(sealer.open(blob, aad(n))) == _expected(table, column, n), (table, column, n)
                 count += 1
         assert count == TOTAL
         return versions_in_use(conn)
