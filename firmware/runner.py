@@ -104,8 +104,7 @@ INPUT_STATES = frozenset(
 # this long (so no sale ever waits for a checkpoint's fsyncs), or at once in IDLE if
 # the log has grown past the hard limit.
 CHECKPOINT_IDLE = 2.0
-WAL_HARD_LIMIT = 16 * 2**20
-WAL_LOOK_EVERY = 32  # commits; a sale writes about two pages, so 32 commits add ~130 kB
+WAL_HARD_LIMIT = 4000  # commits in the log (about a page each: ~16 MB)
 TAMPER_POLL = 1.0  # seconds between looks for a zeroize done by another process
 SIGN_ON_ANSWER = "0810"
 
@@ -200,7 +199,6 @@ class Runner:
         self.stopped = False
         self.last_activity = monotonic()
         self.wal_dirty = True
-        self._wal_looked_at = 0  # the commit count when the log's size was last looked at
 
     # -- entry points ------------------------------------------------------
     def boot(self) -> None:
@@ -280,11 +278,8 @@ class Runner:
 
     def _wal_too_big(self) -> bool:
         """A terminal that never rests long enough still checkpoints before the log grows
-        past the hard limit. The file is looked at every few commits, not at every turn."""
-        if self.store.commits - self._wal_looked_at < WAL_LOOK_EVERY:
-            return False
-        self._wal_looked_at = self.store.commits
-        return self.store.wal_bytes() >= WAL_HARD_LIMIT
+        past the hard limit (counted in commits: the file's size is its high-water mark)."""
+        return self.store.commits_since_checkpoint >= WAL_HARD_LIMIT
 
     def waiting_for_person(self) -> bool:
         """Nothing to do until someone swipes, keys or fixes something."""

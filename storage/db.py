@@ -25,6 +25,8 @@ __all__ = ["open_database", "transaction", "storage_error", "DURABLE_PRAGMAS"]
 
 log = logging.getLogger(__name__)
 
+WAL_KEPT_BYTES = 4 * 2**20  # about 500 sales' worth of log, kept allocated between checkpoints
+
 # pragma -> the value it must read back as
 DURABLE_PRAGMAS = {
     "journal_mode": ("wal", "wal"),
@@ -77,6 +79,10 @@ def open_database(path: Path | str) -> sqlite3.Connection:
         # Checkpoints are the runner's housekeeping while the terminal is idle (see
         # Store.checkpoint), so a sale never pays for one: no automatic checkpoints.
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        # The log file is reused after a checkpoint, not truncated (commits that
+        # overwrite are cheaper to sync than commits that grow it); above this size
+        # it is cut back to it when it restarts.
+        conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
     except sqlite3.Error as e:
         conn.close()
         raise storage_error(e, "opening the database") from None

@@ -8,20 +8,29 @@ from firmware import runner as runner_module
 from firmware.bench import _sell, _terminal
 
 
-@pytest.mark.parametrize("limit, checkpoints", [(2**40, 0), (64 * 1024, "some")])
-def test_a_terminal_that_never_rests_still_checkpoints_at_the_hard_limit(tmp_path, monkeypatch, limit, checkpoints):
+@pytest.mark.parametrize("limit, expected", [(10**9, 0), (40, 3)])
+def test_a_terminal_that_never_rests_still_checkpoints_at_the_hard_limit(tmp_path, monkeypatch, limit, expected):
     monkeypatch.setattr(runner_module, "CHECKPOINT_IDLE", 3600.0)  # it never rests long enough
     monkeypatch.setattr(runner_module, "WAL_HARD_LIMIT", limit)
     runner, _ = _terminal(tmp_path, copies=[])
     try:
         before = runner.store.checkpoints
-        _sell(runner, 60)  # ~2 pages a sale: ~500 kB of log
-        done = runner.store.checkpoints - before
-        if checkpoints == 0:
-            assert done == 0
-            assert runner.store.wal_bytes() > 64 * 1024
-        else:
-            assert done >= 2
-            assert runner.store.wal_bytes() < 64 * 1024 + runner_module.WAL_LOOK_EVERY * 2 * 4200
+        _sell(runner, 60)  # 120 commits
+        assert runner.store.checkpoints - before == expected
+        assert runner.store.commits_since_checkpoint == 120 - 40 * expected
+    finally:
+        runner.close()
+
+
+def test_the_log_file_is_reused_after_a_checkpoint_not_truncated(tmp_path):
+    """Commits that overwrite the log's blocks need no file-system journal commit to sync."""
+    runner, _ = _terminal(tmp_path, copies=[])
+    try:
+        _sell(runner, 30)
+        size = runner.store.wal_bytes()
+        runner.store.checkpoint()
+        assert runner.store.wal_bytes() == size and runner.store.commits_since_checkpoint == 0
+        _sell(runner, 10)  # fits in what the file already has
+        assert runner.store.wal_bytes() == size
     finally:
         runner.close()

@@ -205,8 +205,8 @@ def test_counters_not_implied_by_the_row_are_written_with_it(store):
 
 
 def _wal_frames(store) -> int:
-    page = store.conn.execute("PRAGMA page_size").fetchone()[0]
-    return (store.wal_bytes() - 32) // (page + 24) if store.wal_bytes() else 0
+    """Frames in the log since it last restarted (a PASSIVE checkpoint copies, never restarts)."""
+    return store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
 
 
 def test_a_sale_writes_about_one_page_per_commit(store):
@@ -244,3 +244,14 @@ def test_version_1_armed_reversals_move_into_their_rows(tmp_path):
     names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert not {"journal_batch_stan", "journal_pan_hash"} & names
     store.close()
+
+
+def test_the_reused_log_is_cut_back_to_its_cap_at_a_checkpoint(store):
+    from storage.db import WAL_KEPT_BYTES
+
+    store.conn.execute("CREATE TABLE filler (a BLOB)")
+    for _ in range(1600):
+        store.conn.execute("INSERT INTO filler VALUES (zeroblob(3000))")
+    assert store.wal_bytes() > WAL_KEPT_BYTES
+    store.checkpoint()
+    assert store.wal_bytes() == WAL_KEPT_BYTES
