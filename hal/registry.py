@@ -47,6 +47,7 @@ DRIVERS: dict[str, dict[str, str]] = {
     "link": {
         "sim": "hal.link.sim:SimLink",
         "tcp": "hal.link.tcp:TcpLink",
+        "modem": "hal.link.modem:ModemLink",
     },
 }
 

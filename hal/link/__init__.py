@@ -30,6 +30,7 @@ from ``hal.framing``; a timeout of 0 or less is ``ConfigError``
 from __future__ import annotations
 
 import logging
+import time
 
 from firmware.errors import ConfigError, LinkError, ProtocolError
 from hal.base import Device, DeviceContext
@@ -49,7 +50,10 @@ class Link(Device):
     """Port for host links. Drivers override the four hooks above."""
 
     kind = "link"
-    OPTIONS = {"connect_timeout": Option(float, 10.0, "seconds to wait for the host to accept")}
+    OPTIONS = {
+        "connect_timeout": Option(float, 10.0, "seconds to wait for the host to accept"),
+        "idle_hangup": Option(float, 0.0, "seconds without traffic after which an idle terminal hangs up; 0 keeps the line"),
+    }
 
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
         super().__init__(url, context)
@@ -59,9 +63,16 @@ class Link(Device):
                 f"got {self.options['connect_timeout']}",
                 code="config.bad_option",
             )
+        if self.options["idle_hangup"] < 0:
+            raise ConfigError(
+                f"option 'idle_hangup' in {self.url.text!r} expects 0 or a number of seconds, "
+                f"got {self.options['idle_hangup']}",
+                code="config.bad_option",
+            )
         self._connected = False
         self._frames = FrameBuffer()
         self._closed_pending = False
+        self._last_traffic = 0.0  # time.monotonic() of the last connect, send or received frame
 
     # -- what drivers override ----------------------------------------------
     def _connect(self, timeout: float) -> None:  # hook
@@ -98,7 +109,18 @@ class Link(Device):
         self._closed_pending = False
         self._connect(wait)
         self._connected = True
+        self._last_traffic = time.monotonic()
         log.debug("%s connected", self)
+
+    def hangup_deadline(self) -> float | None:
+        """When an idle line should be hung up (``idle_hangup``), in ``time.monotonic()`` terms.
+
+        A dial-up line costs money while it is up, so a modem hangs up soon after
+        the last exchange; a TCP link keeps its connection (0). The runner hangs up
+        only while the terminal itself is idle.
+        """
+        hangup = self.options["idle_hangup"]
+        return self._last_traffic + hangup if self._connected and hangup > 0 else None
 
     def send(self, payload: bytes) -> None:
         """Send one whole host message (framed here)."""
@@ -112,6 +134,7 @@ class Link(Device):
             if isinstance(exc, LinkError) and exc.code == "link.send_failed":
                 raise
             raise LinkError("could not send to the host", code="link.send_failed") from None
+        self._last_traffic = time.monotonic()
         log.debug("%s sent %d bytes", self, len(payload))
 
     def poll(self) -> list[bytes]:
@@ -142,6 +165,8 @@ class Link(Device):
             if not payloads:
                 raise closed_error()
             self._closed_pending = True
+        if payloads:
+            self._last_traffic = time.monotonic()
         return payloads
 
     def disconnect(self) -> None:

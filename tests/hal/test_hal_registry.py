@@ -24,6 +24,7 @@ URLS = {
     ("display", "console"): "console://",
     ("link", "sim"): "sim://?connect_timeout=2",
     ("link", "tcp"): "tcp://127.0.0.1:5000?connect_timeout=2.5",
+    ("link", "modem"): "modem:///dev/ttyUSB0?number=95516",
 }
 PORTS = {"reader": MagstripeReader, "pinpad": PinPad, "display": Display, "link": Link}
 
@@ -41,8 +42,9 @@ def test_each_scheme_constructs_its_driver(kind, scheme):
 
 
 def test_options_are_bound_with_types_and_defaults():
-    assert make_device("link", "tcp://127.0.0.1:5000?connect_timeout=2.5").options == {"connect_timeout": 2.5}
-    assert make_device("link", "sim://").options == {"connect_timeout": 10.0}
+    assert make_device("link", "tcp://127.0.0.1:5000?connect_timeout=2.5").options == {
+        "connect_timeout": 2.5, "idle_hangup": 0.0}
+    assert make_device("link", "sim://").options == {"connect_timeout": 10.0, "idle_hangup": 0.0}
     d = make_device("display", "sim://?rows=2&cols=16")
     assert (d.rows, d.cols) == (2, 16)
     assert make_device("reader", "sim://?type_ahead=no").options["type_ahead"] is False
@@ -54,7 +56,7 @@ def test_options_are_bound_with_types_and_defaults():
         ("reader", "usb:///dev/ttyUSB0", "config.unknown_scheme", "sim://, serial://, hid://, gpio://"),
         ("pinpad", "tcp://10.0.0.1:1", "config.unknown_scheme", "console://"),
         ("display", "lcd://", "config.unknown_scheme", "sim://, console://"),
-        ("link", "modem:///dev/ttyACM0", "config.unknown_scheme", "sim://, tcp://"),
+        ("link", "x25:///dev/ttyACM0", "config.unknown_scheme", "sim://, tcp://, modem://"),
         ("reader", "sim://?speed=1", "config.unknown_option", "track3, type_ahead"),
         ("pinpad", "sim://?tty=/dev/tty", "config.unknown_option", "no options"),
         ("pinpad", "console://?device=/dev/tty", "config.unknown_option", "expected tty"),
@@ -64,6 +66,7 @@ def test_options_are_bound_with_types_and_defaults():
         ("link", "tcp://h:1?connect_timeout=soon", "config.bad_option", "expects a number"),
         ("link", "tcp://h:1?connect_timeout=0", "config.bad_option", "above 0"),
         ("link", "sim://?connect_timeout=-1", "config.bad_option", "above 0"),
+        ("link", "tcp://h:1?idle_hangup=-2", "config.bad_option", "0 or a number of seconds"),
         ("display", "sim://?rows=four", "config.bad_option", "expects a whole number"),
         ("display", "sim://?cols=0", "config.bad_option", "at least 1"),
         ("display", "console://?clear=maybe", "config.bad_option", "true or false"),

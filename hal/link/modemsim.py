@@ -1,0 +1,519 @@
+"""A Hayes modem on a pseudo-terminal, for testing ``ModemLink`` over a real wire.
+
+``PtyModemSim`` sits on the master side of ``os.openpty()``; the real
+``ModemLink`` (real pyserial) opens ``sim.port``, the slave. A thread answers
+AT commands (``AT``, ``ATZ``, ``ATE``, ``ATV``, ``ATQ``, ``ATX``, ``AT&C``,
+``AT&D``, ``AT&F``, ``ATL``, ``ATM``, ``ATI``, ``ATH0``, ``ATS<n>=<v>``,
+``ATDT``/``ATDP``) with the right result codes; anything else is ``ERROR``.
+Once a dial connects it carries the terminal's bytes to a host and the
+host's bytes back:
+
+* ``host=``: an in-process host (``hal.base.InProcessHost``, e.g.
+  ``firmware.hostsim.processor.HostProcessor``). Requests are reassembled
+  with ``hal.framing`` and each ``Answer`` is honoured as the ``sim://`` link
+  does: its ``payload`` arrives ``delay`` s later, ``None`` is silence, and
+  ``close`` makes the far end hang up after the payload has been read;
+* ``remote="host:port"``: a TCP host (``posterm host-sim``), connected when
+  the dial connects and closed at the hang-up; its close is a hang-up too.
+
+Records: ``commands`` (every AT command line), ``dials`` / ``dialled``,
+``received`` (data-mode bytes from the terminal), ``requests`` (whole
+payloads given to the in-process host), ``connects``, ``hangups`` (calls the
+terminal ended with ``ATH0``), ``drops`` (calls the line ended), ``aborts``
+(dials stopped by a keystroke). Helpers: ``wait_until``, ``assert_hung_up``.
+
+Faults for the next dial: ``busy()``, ``no_dialtone()``, ``no_answer()``,
+``no_carrier()``, ``no_result()`` (the dial never ends until the terminal
+types a character, as a modem training forever). ``silent()`` (answers
+nothing, not even an echo) and ``speak()``. ``drop_carrier()`` mid-call.
+
+Carrier loss on a pty. A pty has no DCD line, so the simulator signals a
+lost carrier the only way a pty can: it hangs up. It writes ``NO CARRIER``
+as a real modem does, returns to command mode, then closes its master and
+opens a fresh pty. The driver's open file of the old slave then reads EOF
+(``read`` returns nothing; ``ioctl`` fails with EIO), and the kernel discards
+whatever it had not read (usually the ``NO CARRIER`` itself). ``port`` is a
+symlink the simulator re-points at the new slave, so the driver reopens the
+same path at its next connect, as it would reopen a real ``/dev/ttyUSB0``.
+
+A pty has no DTR either: the driver hangs up with the escape sequence
+(``+++`` between two silences of ``guard_time``, then ``ATH0``), which this
+simulator detects. Its guard time is short (0.05 s; a real modem's is 1 s,
+S12=50) so tests stay quick; ``url()`` gives the driver a guard above it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import fcntl
+import os
+import re
+import select
+import shutil
+import socket
+import struct
+import tempfile
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Self
+
+from firmware.errors import ProtocolError
+from hal.base import InProcessHost
+from hal.framing import FrameBuffer, frame
+
+__all__ = ["Dial", "DialMode", "PtyModemSim"]
+
+_RANGES = {"E": 2, "V": 2, "Q": 2, "X": 5, "Z": 1, "H": 1, "L": 4, "M": 4, "I": 10, "&C": 2, "&D": 4, "&F": 1}
+_DEFAULTS = {"E": 1, "V": 1, "Q": 0, "X": 4, "L": 1, "M": 1, "&C": 1, "&D": 2}
+_NUMERIC = {
+    "OK": "0", "CONNECT": "1", "NO CARRIER": "3", "ERROR": "4", "NO DIALTONE": "6", "BUSY": "7", "NO ANSWER": "8",
+}
+_DRAIN_LIMIT = 2.0  # longest the far end waits for the terminal to read an answer before it hangs up
+# The kernel hands bytes written to a pty master to the slave asynchronously, so "nothing unread"
+# means "all read" only some time after the last write.
+_SETTLE = 0.02
+
+
+class DialMode(enum.Enum):
+    TONE = "T"
+    PULSE = "P"
+
+
+@dataclass(frozen=True)
+class Dial:
+    number: str
+    mode: DialMode
+
+
+class _Fault(enum.Enum):
+    BUSY = "BUSY"
+    NO_DIALTONE = "NO DIALTONE"
+    NO_ANSWER = "NO ANSWER"
+    NO_CARRIER = "NO CARRIER"
+    NO_RESULT = "no result"
+
+
+class _Mode(enum.Enum):
+    COMMAND = "command"
+    DIALLING = "dialling"
+    DATA = "data"
+
+
+@dataclass
+class _Arrival:
+    due: float
+    data: bytes
+    close: bool
+
+
+class PtyModemSim:
+    """A Hayes modem on a pty; ``port`` is the path for ``modem://``."""
+
+    def __init__(self, host: InProcessHost | None = None, *, remote: str | None = None,
+                 speed: int = 33600, guard_time: float = 0.05) -> None:
+        self.host = host
+        self.remote = _address(remote) if remote else None
+        self.speed = speed
+        self.guard_time = guard_time
+        self._cond = threading.Condition()
+        # records (read by tests under the lock)
+        self.commands: list[str] = []
+        self.dials: list[Dial] = []
+        self.requests: list[bytes] = []
+        self._received = bytearray()
+        self.connects = self.hangups = self.drops = self.aborts = 0
+        # faults (set by tests under the lock)
+        self._faults: list[_Fault] = []
+        self._silent = False
+        # modem state (the thread's own)
+        self._settings = dict(_DEFAULTS)
+        self._sregs: dict[int, int] = {}
+        self._guard = guard_time  # S12, in seconds
+        self._mode = _Mode.COMMAND
+        self._call_up = False
+        self._last_end = ""
+        self._line = bytearray()
+        self._frames = FrameBuffer()
+        self._arrivals: list[_Arrival] = []
+        self._sock: socket.socket | None = None
+        self._plus = 0
+        self._escape_at: float | None = None
+        self._closing_at: float | None = None
+        self._last_rx = self._last_tx = 0.0
+        # the wire
+        self._dir = tempfile.mkdtemp(prefix="modemsim-")
+        self.port = os.path.join(self._dir, "modem")
+        self._master, self._slave = self._new_pty()
+        self._wake_r, self._wake_w = os.pipe()
+        self._dropped = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="pty-modem-sim", daemon=True)
+        self._thread.start()
+
+    def url(self, number: str = "95516", **options: object) -> str:
+        """A ``modem://`` URL for this port: no DCD on a pty, and a guard time above the simulator's."""
+        opts = {"number": number, "carrier": "none", "guard_time": 2 * self.guard_time, "command_timeout": 1, **options}
+        return f"modem://{self.port}?" + "&".join(f"{k}={v}" for k, v in opts.items())
+
+    # -- records ----------------------------------------------------------------
+    @property
+    def dialled(self) -> list[str]:
+        with self._cond:
+            return [d.number for d in self.dials]
+
+    @property
+    def received(self) -> bytes:
+        with self._cond:
+            return bytes(self._received)
+
+    @property
+    def online(self) -> bool:
+        with self._cond:
+            return self._call_up
+
+    def wait_until(self, predicate: Callable[[PtyModemSim], bool], timeout: float = 5.0) -> None:
+        """Wait until ``predicate(self)`` holds; AssertionError after ``timeout`` (a bound, not a speed test)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self), timeout):
+                raise AssertionError(
+                    f"modem simulator: condition not met within {timeout:g} s; commands {self.commands}"
+                )
+
+    def assert_hung_up(self) -> None:
+        """The last call was ended by the terminal (``ATH0``), and no call is up."""
+        self.wait_until(lambda s: not s._call_up and s._last_end == "hangup", 2.0)
+
+    # -- faults -----------------------------------------------------------------
+    def busy(self) -> None:
+        self._fault(_Fault.BUSY)
+
+    def no_dialtone(self) -> None:
+        self._fault(_Fault.NO_DIALTONE)
+
+    def no_answer(self) -> None:
+        self._fault(_Fault.NO_ANSWER)
+
+    def no_carrier(self) -> None:
+        self._fault(_Fault.NO_CARRIER)
+
+    def no_result(self) -> None:
+        self._fault(_Fault.NO_RESULT)
+
+    def _fault(self, fault: _Fault) -> None:
+        with self._cond:
+            self._faults.append(fault)
+
+    def silent(self) -> None:
+        with self._cond:
+            self._silent = True
+
+    def speak(self) -> None:
+        with self._cond:
+            self._silent = False
+
+    def drop_carrier(self) -> None:
+        """The line fails mid-call; returns once the pty has hung up."""
+        self._dropped.clear()
+        os.write(self._wake_w, b"d")
+        if not self._dropped.wait(5.0):
+            raise AssertionError("modem simulator did not drop the carrier")
+
+    # -- the thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            master, sock = self._master, self._sock
+            watched = [self._wake_r, master] + ([sock] if sock is not None else [])
+            ready = select.select(watched, [], [], self._timeout())[0]
+            if master in ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    data = b""
+                if data:
+                    self._from_terminal(data)
+            if sock is not None and sock in ready and sock is self._sock:
+                self._from_remote()
+            if self._wake_r in ready:
+                order = os.read(self._wake_r, 1)
+                if order == b"q":
+                    return
+                self._lose_carrier()
+                self._dropped.set()
+            self._tick()
+
+    def _timeout(self) -> float | None:
+        dues = [t for t in (self._escape_at, self._arrivals[0].due if self._arrivals else None) if t is not None]
+        if self._closing_at is not None:
+            dues.append(time.monotonic() + 0.005)  # watch the terminal drain the answer
+        return max(0.0, min(dues) - time.monotonic()) if dues else None
+
+    def _write(self, data: bytes) -> None:
+        self._last_tx = time.monotonic()
+        try:
+            os.write(self._master, data)
+        except OSError:
+            pass
+
+    def _result(self, text: str) -> None:
+        if self._settings["Q"]:
+            return
+        if self._settings["V"]:
+            self._write(b"\r\n" + text.encode("ascii") + b"\r\n")
+        else:
+            self._write(_NUMERIC.get(text.split(" ")[0] if text.startswith("CONNECT") else text, "4").encode() + b"\r")
+
+    def _from_terminal(self, data: bytes) -> None:
+        now = time.monotonic()
+        while data:
+            if self._mode is _Mode.DATA:
+                self._data_from_terminal(data, now)
+                return
+            if self._mode is _Mode.DIALLING:  # a keystroke aborts the dial
+                self._mode = _Mode.COMMAND
+                self._count("aborts")
+                self._result("NO CARRIER")
+                return
+            data = self._command_bytes(data)
+
+    def _command_bytes(self, data: bytes) -> bytes:
+        """Take command-mode bytes up to a line that leaves command mode; return the rest."""
+        with self._cond:
+            silent = self._silent
+        if self._settings["E"] and not silent:
+            self._write(data)
+        for i, byte in enumerate(data):
+            if byte == 0x0D:
+                line, self._line = bytes(self._line), bytearray()
+                self._run_line(line.decode("ascii", "replace"), silent)
+                if self._mode is not _Mode.COMMAND:
+                    return data[i + 1 :]
+            elif byte in (0x08, 0x7F):
+                del self._line[-1:]
+            elif byte != 0x0A and len(self._line) < 80:
+                self._line.append(byte)
+        return b""
+
+    def _run_line(self, line: str, silent: bool) -> None:
+        start = line.upper().find("AT")
+        if start < 0:
+            return  # no AT prefix: a modem ignores it
+        command = line[start:].strip()
+        with self._cond:
+            self.commands.append(command)
+            self._cond.notify_all()
+        if silent:
+            return
+        result = self._execute(command[2:])
+        if result is not None:
+            self._result(result)
+
+    def _execute(self, body: str) -> str | None:
+        pos, upper = 0, body.upper()
+        while pos < len(body):
+            name = upper[pos]
+            pos += 1
+            if name == " ":
+                continue
+            if name == "D":
+                return self._dial(body[pos:])
+            if name == "&":
+                name, pos = "&" + upper[pos : pos + 1], pos + 1
+            if name == "S":
+                match = re.match(r"(\d+)(=(\d*)|\?)", upper[pos:])
+                if match is None:
+                    return "ERROR"
+                pos += match.end()
+                reg = int(match.group(1))
+                if match.group(2) == "?":
+                    value = round(self._guard * 50) if reg == 12 else self._sregs.get(reg, 0)
+                    self._write(f"\r\n{value:03d}\r\n".encode())
+                elif reg == 12:
+                    self._guard = int(match.group(3) or 0) / 50
+                else:
+                    self._sregs[reg] = int(match.group(3) or 0)
+                continue
+            digits = re.match(r"\d*", upper[pos:]).group()
+            pos += len(digits)
+            value = int(digits or 0)
+            if value >= _RANGES.get(name, 0):
+                return "ERROR"
+            if name in ("Z", "&F"):
+                self._settings = dict(_DEFAULTS)
+            elif name == "H":
+                if self._call_up:
+                    self._end_call("hangup")
+            elif name != "I":
+                self._settings[name] = value
+        return "OK"
+
+    def _dial(self, rest: str) -> str | None:
+        rest = rest.strip()
+        mode = DialMode.TONE
+        if rest[:1].upper() in ("T", "P"):
+            mode, rest = DialMode(rest[0].upper()), rest[1:].strip()
+        with self._cond:
+            self.dials.append(Dial(rest, mode))
+            fault = self._faults.pop(0) if self._faults else None
+            self._cond.notify_all()
+        if self._call_up:
+            return "ERROR"
+        if fault is _Fault.NO_RESULT:
+            self._mode = _Mode.DIALLING
+            return None
+        if fault is not None:
+            return fault.value
+        if self.remote is not None:
+            try:
+                self._sock = socket.create_connection(self.remote, timeout=2.0)
+            except OSError:
+                return "NO CARRIER"
+        self._frames.clear()
+        self._arrivals.clear()
+        self._plus, self._escape_at, self._closing_at = 0, None, None
+        self._last_rx = time.monotonic()
+        self._mode, self._call_up = _Mode.DATA, True
+        self._count("connects")
+        return f"CONNECT {self.speed}"
+
+    def _data_from_terminal(self, data: bytes, now: float) -> None:
+        guard = self._guard
+        if data.strip(b"+") == b"" and self._plus + len(data) <= 3 and (self._plus or now - self._last_rx >= guard):
+            self._plus += len(data)  # perhaps the escape: wait for the silence after it
+            self._escape_at = now + guard if self._plus == 3 else None
+            return
+        if self._plus:
+            data, self._plus, self._escape_at = b"+" * self._plus + data, 0, None
+        self._last_rx = now
+        with self._cond:
+            self._received += data
+            self._cond.notify_all()
+        if self._sock is not None:
+            try:
+                self._sock.sendall(data)
+            except OSError:
+                self._lose_carrier()
+            return
+        if self.host is None:
+            return
+        try:
+            payloads = self._frames.feed(data)
+        except ProtocolError:
+            return  # the far end cannot follow the stream; it keeps listening
+        for payload in payloads:
+            with self._cond:
+                self.requests.append(payload)
+            answer = self.host.respond(payload)
+            if answer.payload is None and not answer.close:
+                continue
+            framed = frame(answer.payload) if answer.payload else b""
+            arrival = _Arrival(time.monotonic() + max(0.0, answer.delay), framed, answer.close)
+            bisect.insort(self._arrivals, arrival, key=lambda a: a.due)
+
+    def _from_remote(self) -> None:
+        assert self._sock is not None
+        try:
+            data = self._sock.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._closing_at = time.monotonic() + _DRAIN_LIMIT
+            self._sock.close()
+            self._sock = None
+        elif self._mode is _Mode.DATA:
+            self._write(data)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self._escape_at is not None and now >= self._escape_at:
+            self._escape_at, self._plus, self._mode = None, 0, _Mode.COMMAND  # online command mode: the call stays up
+            self._result("OK")
+        while self._arrivals and self._arrivals[0].due <= now:
+            arrival = self._arrivals.pop(0)
+            if self._mode is _Mode.DATA:
+                self._write(arrival.data)
+            if arrival.close:
+                self._arrivals.clear()
+                self._closing_at = now + _DRAIN_LIMIT
+        if self._closing_at is not None and (self._drained(now) or now >= self._closing_at):
+            self._lose_carrier()
+
+    def _drained(self, now: float) -> bool:
+        """Has the terminal read everything written to it?"""
+        if now - self._last_tx < _SETTLE:
+            return False
+        try:
+            return struct.unpack("i", fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0"))[0] == 0
+        except OSError:
+            return True
+
+    # -- calls and the line --------------------------------------------------------
+    def _count(self, name: str) -> None:
+        with self._cond:
+            setattr(self, name, getattr(self, name) + 1)
+            self._cond.notify_all()
+
+    def _end_call(self, how: str) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._arrivals.clear()
+        self._frames.clear()
+        self._plus, self._escape_at, self._closing_at = 0, None, None
+        self._mode = _Mode.COMMAND
+        with self._cond:
+            self._call_up, self._last_end = False, how
+            if how == "hangup":
+                self.hangups += 1
+            else:
+                self.drops += 1
+            self._cond.notify_all()
+
+    def _lose_carrier(self) -> None:
+        """The call ends from the line's side: NO CARRIER, command mode, and a hung-up pty."""
+        if not self._call_up:
+            self._closing_at = None
+            return
+        self._end_call("drop")
+        self._result("NO CARRIER")
+        old = self._master, self._slave
+        self._master, self._slave = self._new_pty()  # opened before the old one closes: a new pts number
+        for fd in old:
+            os.close(fd)
+
+    def _new_pty(self) -> tuple[int, int]:
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo or CR/LF mangling before the driver sets its own modes
+        staging = self.port + ".new"
+        os.symlink(os.ttyname(slave), staging)
+        os.replace(staging, self.port)  # atomic: the driver always finds a live pty at ``port``
+        return master, slave  # the slave stays open here, so the master never sees EIO between opens
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        os.write(self._wake_w, b"q")
+        self._thread.join()
+        if self._sock is not None:
+            self._sock.close()
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            os.close(fd)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"remote host {text!r} is not host:port")
+    return host, int(port)
