@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +19,18 @@ def vectors() -> dict:
     """Published test vectors (../shared/vectors, with a copy kept in tests/ for clean clones)."""
     path = VECTORS_PATH if VECTORS_PATH.exists() else LOCAL_VECTORS
     return json.loads(path.read_text())
+
+
+@pytest.fixture
+def posterm_cmd():
+    """The installed console script, run as an operator would."""
+    exe = Path(sys.executable).with_name("posterm")
+    assert exe.exists(), "posterm is not installed in this environment"
+    return [str(exe)]
+
+
+@pytest.fixture
+def clean_env(tmp_path):
+    env = dict(os.environ)
+    env["HOME"] = str(tmp_path / "home")
+    return env

@@ -1,0 +1,435 @@
+"""``posterm selftest``: can this terminal take a sale, and if not, what exactly is wrong?
+
+A field engineer runs it after flashing and provisioning. Each check is a
+function of the shared ``Target`` returning one ``CheckResult``; the list
+``plan()`` makes is data, run in order by ``run_checks``. A check never
+raises: a ``TerminalError`` becomes FAIL with its own code and text, anything
+else FAIL ``selftest.crashed`` (logged in full at debug, never on the
+console). A check whose prerequisite did not pass is SKIP, saying which.
+
+What a selftest may change, and nothing more: the ``heartbeat`` setting
+(``Store.check`` is how a durable commit is measured) and, when the database
+does not exist yet, a scratch database in the data directory that is removed
+again. It takes no STAN, writes no journal row, finishes no key rotation and
+sends nothing to the host (``--online`` connects and disconnects). Results
+carry KCVs at most, never a key or card data.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import shutil
+import stat
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware.config import Config, load_config
+from firmware.errors import CryptoError, StorageError, TerminalError
+
+__all__ = ["DEVICE_KINDS", "Check", "CheckResult", "Status", "Target", "format_line", "passed", "plan",
+           "run_checks", "run_selftest", "space_finding", "summary"]
+
+log = logging.getLogger(__name__)
+
+DEVICE_KINDS = ("reader", "pinpad", "printer", "display", "tamper")  # tamper only when one is fitted
+SPACE_WARN_BYTES = 20 * 2**20  # a few thousand sales of journal, log and checkpoints
+SPACE_FAIL_BYTES = 2 * 2**20  # SQLite may not manage the next checkpoint
+COMMIT_SAMPLES = 5
+# Files in the data directory that must be 0600 (the directory itself 0700).
+PRIVATE_FILES = ("posterm.db", "posterm.db-wal", "posterm.db-shm", "kek.key", "keyring.json", "dukpt.json",
+                 "tamper.json")
+
+
+class Status(enum.Enum):
+    PASS = "pass"
+    WARN = "warn"  # sales work, but something needs attention soon
+    FAIL = "fail"  # this terminal cannot take a sale until it is fixed
+    SKIP = "skip"  # not checked: a prerequisite failed, or not asked for
+
+
+_SEVERITY = {Status.PASS: 0, Status.SKIP: 0, Status.WARN: 1, Status.FAIL: 2}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    code: str = ""  # the error code for WARN/FAIL, "" when it passed
+    text: str = ""  # one sentence an operator can read
+    detail: str = ""  # measured figures and secondary findings
+
+    def as_dict(self) -> dict[str, str]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        return d
+
+
+@dataclass
+class Target:
+    """What the checks look at. ``config`` is filled in by the ``config`` check."""
+
+    config_path: Path | None = None
+    data_dir: Path | None = None  # overrides storage.data_dir
+    online: bool = False
+    # Ready-made devices by kind (simulators a test drives), used instead of the configured URLs.
+    devices: Mapping[str, Any] = field(default_factory=dict)
+    host: Any = None  # the in-process host behind a sim:// link (default: the built-in simulator)
+    config: Config | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: Callable[[Target], CheckResult]
+    needs: tuple[str, ...] = ("config",)
+
+
+# -- the framework -------------------------------------------------------------------
+def _run_one(check: Check, target: Target) -> CheckResult:
+    try:
+        return check.run(target)
+    except TerminalError as e:
+        return CheckResult(check.name, Status.FAIL, e.code, e.text)
+    except Exception as e:  # never a traceback on the console; the debug log has it
+        log.debug("selftest check %s crashed", check.name, exc_info=True)
+        return CheckResult(
+            check.name,
+            Status.FAIL,
+            "selftest.crashed",
+            f"the {check.name} check crashed ({type(e).__name__}); run with the log level at debug for details",
+        )
+
+
+def run_checks(checks: Iterable[Check], target: Target) -> list[CheckResult]:
+    """Run ``checks`` in order; a check whose prerequisite did not pass (or warn) is SKIP."""
+    results: dict[str, CheckResult] = {}
+    for check in checks:
+        blocked = [n for n in check.needs if n in results and results[n].status in (Status.FAIL, Status.SKIP)]
+        if blocked:
+            dep = results[blocked[0]]
+            why = "failed" if dep.status is Status.FAIL else "was skipped"
+            result = CheckResult(check.name, Status.SKIP, "", f"not checked: the {dep.name} check {why}")
+        else:
+            result = _run_one(check, target)
+        log.debug("selftest %s %s %s %s", result.name, result.status.name, result.code, result.text)
+        results[check.name] = result
+    return list(results.values())
+
+
+def plan(target: Target) -> list[Check]:
+    """The checks, in order. Which devices are checked depends on the configuration, so it is read first."""
+    checks = [Check("config", check_config, needs=()), Check("storage", check_storage), Check("keys", check_keys)]
+    try:
+        fitted = not _load(target).devices.tamper.startswith("none:")
+    except TerminalError:
+        fitted = False  # not known: the config check reports why
+    for kind in DEVICE_KINDS:
+        if kind == "tamper" and not fitted and kind not in target.devices:
+            continue  # no switch fitted: nothing to check
+        checks.append(Check(kind, functools.partial(check_device, kind)))
+    if target.online:
+        checks.append(Check("host", check_host))
+    return checks
+
+
+def run_selftest(target: Target) -> list[CheckResult]:
+    return run_checks(plan(target), target)
+
+
+def _load(target: Target) -> Config:
+    config = load_config(target.config_path)
+    if target.data_dir is not None:
+        config = config.replace({"storage": {"data_dir": str(target.data_dir)}})
+    return config
+
+
+def _worst(name: str, findings: list[tuple[Status, str, str]], ok_text: str, facts: list[str]) -> CheckResult:
+    """One result from several findings: the most severe one leads, the rest go to the detail."""
+    if not findings:
+        return CheckResult(name, Status.PASS, "", ok_text, "; ".join(facts))
+    ordered = sorted(findings, key=lambda f: -_SEVERITY[f[0]])  # stable: first found wins a tie
+    status, code, text = ordered[0]
+    others = [f"{s.name} {t} [{c}]" for s, c, t in ordered[1:]]
+    return CheckResult(name, status, code, text, "; ".join(others + facts))
+
+
+# -- config ---------------------------------------------------------------------------
+def check_config(target: Target) -> CheckResult:
+    target.config = _load(target)
+    source = str(target.config_path) if target.config_path else "built-in defaults (no configuration file)"
+    return CheckResult("config", Status.PASS, "", f"{source} is valid", f"data directory {target.config.data_dir}")
+
+
+# -- storage --------------------------------------------------------------------------
+def space_finding(free: int) -> tuple[Status, str, str] | None:
+    """What ``free`` bytes on the data directory's file system mean for sales."""
+    mb = free / 2**20
+    if free < SPACE_FAIL_BYTES:
+        return Status.FAIL, "storage.space_low", f"only {mb:.1f} MB free for the data directory: free space now"
+    if free < SPACE_WARN_BYTES:
+        return Status.WARN, "storage.space_low", f"only {mb:.1f} MB free for the data directory: free space soon"
+    return None
+
+
+def _loose_modes(data_dir: Path) -> list[str]:
+    loose = []
+    if stat.S_IMODE(data_dir.stat().st_mode) & 0o077:
+        loose.append(f"{data_dir} is mode {stat.S_IMODE(data_dir.stat().st_mode):04o}, must be 0700")
+    for name in PRIVATE_FILES:
+        try:
+            mode = stat.S_IMODE((data_dir / name).stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            loose.append(f"{name} is mode {mode:04o}, must be 0600")
+    return loose
+
+
+def _commit_ms(store) -> float:
+    """Median wall time of a durable commit (``Store.check``: the heartbeat setting only)."""
+    samples = []
+    for _ in range(COMMIT_SAMPLES):
+        start = time.perf_counter()
+        store.check()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def _scratch_commit_ms(data_dir: Path) -> float:
+    """The commit cost on this disk without touching the terminal's database (which may not exist yet)."""
+    from storage.store import Store
+
+    scratch = Path(tempfile.mkdtemp(prefix=".selftest-", dir=data_dir))
+    try:
+        store = Store.open(scratch)
+        try:
+            return _commit_ms(store)
+        finally:
+            store.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_storage(target: Target) -> CheckResult:
+    from storage.db import open_database
+    from storage.migrations import LATEST
+    from storage.store import DB_FILE, Store
+
+    assert target.config is not None
+    data_dir = target.config.data_dir
+    if not data_dir.is_dir():
+        raise StorageError(
+            f"the data directory {data_dir} does not exist: provision the terminal (posterm provision)",
+            code="storage.no_data_dir",
+        )
+    findings: list[tuple[Status, str, str]] = []
+    loose = _loose_modes(data_dir)  # before opening: open_database tightens the database's mode itself
+    if loose:
+        findings.append((Status.FAIL, "storage.permissions", "; ".join(loose)))
+    usage = shutil.disk_usage(data_dir)
+    space = space_finding(usage.free)
+    if space:
+        findings.append(space)
+    facts: list[str] = []
+    path = data_dir / DB_FILE
+    if path.exists():
+        conn = open_database(path)  # StorageError storage.not_durable if WAL/FULL do not read back
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > LATEST:
+                raise StorageError(
+                    f"the database has schema version {version}, newer than this firmware ({LATEST})",
+                    code="storage.schema_newer",
+                )
+            if version < LATEST:
+                findings.append((Status.WARN, "storage.schema_old",
+                                 f"the database schema is version {version}; posterm run upgrades it to {LATEST}"))
+                ms, where = _scratch_commit_ms(data_dir), "scratch file"
+            else:
+                ms, where = _commit_ms(Store(conn, path)), "database"
+        finally:
+            conn.close()
+        facts.append(f"schema v{version}")
+    else:
+        ms, where = _scratch_commit_ms(data_dir), "scratch file"
+        facts.append("no database yet (posterm run creates it)")
+    facts.insert(0, f"commit {ms:.2f} ms (median of {COMMIT_SAMPLES}, {where})")
+    facts.append(f"{usage.free / 2**20:.0f} MB free")
+    return _worst("storage", findings, "WAL, synchronous=FULL, files private", facts)
+
+
+# -- keys -----------------------------------------------------------------------------
+def _reader_is_sred(target: Target) -> bool:
+    from hal.magstripe.raw import OutputFormat
+    from hal.registry import make_device
+
+    reader = target.devices.get("reader")
+    if reader is None:
+        try:
+            reader = make_device("reader", target.config.devices.reader)  # constructed only, never opened
+        except Exception:  # the reader check reports it
+            log.debug("reader not constructed for the SRED check", exc_info=True)
+            return False
+    return getattr(reader, "output_format", None) is OutputFormat.MAGTEK
+
+
+def check_keys(target: Target) -> CheckResult:
+    from crypto.keyring import Keyring
+    from crypto.keys import KeyUsage
+    from crypto.provision import TerminalKeys
+    from crypto.tamper import tamper_status
+    from firmware.bridge import HostBridge
+    from storage.rekey import rotation_pending
+
+    assert target.config is not None
+    data_dir = target.config.data_dir
+    record = tamper_status(data_dir)
+    if record is not None:
+        raise CryptoError(record.text, code="keys.tampered")
+    ring = Keyring.load(data_dir)  # keys.not_provisioned, keys.permissions, keys.kek_mismatch ...
+    # Unwraps every key the runner loads and checks its KCV; the clear keys are dropped at once.
+    keys = TerminalKeys.load(ring, mac_context=HostBridge.from_config(target.config).mac_context)
+    working = keys.pin_key is not None and keys.mac is not None
+    if keys.pin_key is not None:
+        keys.pin_key.wipe()
+    findings: list[tuple[Status, str, str]] = []
+    has_tmk = ring.has(KeyUsage.TMK)
+    if not has_tmk and not working:
+        findings.append((Status.FAIL, "keys.no_master_key", "no terminal master key: inject one (posterm keys inject)"))
+    elif not working:
+        findings.append((Status.WARN, "keys.need_sign_on", "no working keys: sign on before the first sale"))
+    elif not has_tmk:
+        findings.append((Status.WARN, "keys.no_master_key",
+                         "working keys but no terminal master key: a new sign-on will not be possible"))
+    if _reader_is_sred(target) and not ring.has(KeyUsage.SRED):
+        findings.append((Status.FAIL, "keys.no_sred", "the reader encrypts its tracks but no SRED key is loaded"))
+    if rotation_pending(ring):
+        findings.append((Status.WARN, "keys.rotation_pending",
+                         "a data-key rotation was interrupted; posterm run finishes it at the next start"))
+    shown = (KeyUsage.TMK, KeyUsage.PIN, KeyUsage.MAC, KeyUsage.SRED)
+    facts = [f"{e['usage']} v{e['version']} KCV {e['kcv']}" for e in ring.summary() if e["usage"] in shown]
+    if any(e["note"] == "LAB TEST KEY" for e in ring.summary()):
+        facts.append("LAB TEST KEYS: never for real cards")
+    return _worst("keys", findings, "master and working keys loaded, not tampered", facts)
+
+
+# -- devices --------------------------------------------------------------------------
+def _make(kind: str, url: str, target: Target):
+    from hal.base import DeviceContext
+    from hal.registry import make_device
+
+    ready = target.devices.get(kind)
+    if ready is not None:
+        return ready
+    assert target.config is not None
+    context = DeviceContext(data_dir=target.config.data_dir, pin_key=None, host=target.host)
+    return make_device(kind, url, context)  # ConfigError for an unknown scheme or option
+
+
+def check_device(kind: str, target: Target) -> CheckResult:
+    """Open and close the device through the registry, with one harmless probe per kind. Prints nothing."""
+    assert target.config is not None
+    device = _make(kind, getattr(target.config.devices, kind), target)
+    url = device.url.text
+    device.open()
+    try:
+        probe = _PROBES.get(kind)
+        return probe(device, url) if probe else CheckResult(kind, Status.PASS, "", f"{url} opened and closed")
+    finally:
+        device.close()
+
+
+def _probe_reader(reader, url: str) -> CheckResult:
+    from hal.magstripe.raw import OutputFormat
+
+    reader.enable()  # arms the hardware; a reader that does not answer raises here
+    reader.disable()  # no poll(): nothing swiped meanwhile is ever read
+    kind = " (encrypting, MagTek format)" if reader.output_format is OutputFormat.MAGTEK else ""
+    return CheckResult("reader", Status.PASS, "", f"{url}{kind} opened, armed and closed")
+
+
+def _probe_printer(printer, url: str) -> CheckResult:
+    from hal.printer import PrinterStatus, status_error
+
+    printer.warm_up()  # python-escpos knows the profile and code page (ConfigError if not)
+    status = printer.status()
+    facts = f"profile {printer.profile}, {printer.columns} columns; nothing printed"
+    if not status.can_print:
+        err = status_error(status)
+        return CheckResult("printer", Status.FAIL, err.code, err.text, facts)
+    if status is PrinterStatus.PAPER_NEAR_END:
+        return CheckResult("printer", Status.WARN, "printer.paper_near_end",
+                           "the paper roll is nearly used up: change it soon", facts)
+    return CheckResult("printer", Status.PASS, "", f"{url} ready, paper loaded", facts)
+
+
+def _probe_tamper(switch, url: str) -> CheckResult:
+    trips = switch.poll()
+    if trips:  # the runner would zeroize at start; a selftest only says so
+        return CheckResult("tamper", Status.FAIL, "tamper.tripped",
+                           f"the tamper switch is active ({trips[0].reason}): the keys are destroyed at start")
+    return CheckResult("tamper", Status.PASS, "", f"{url} opened, not tripped, closed")
+
+
+_PROBES: dict[str, Callable[[Any, str], CheckResult]] = {"reader": _probe_reader, "printer": _probe_printer,
+                                                          "tamper": _probe_tamper}
+
+
+# -- host -----------------------------------------------------------------------------
+def check_host(target: Target) -> CheckResult:
+    """Connect and disconnect. Nothing is sent: a sign-on or an echo test would change the host's state."""
+    assert target.config is not None
+    url = target.config.devices.link
+    embedded = None
+    if "link" not in target.devices and target.host is None and url.startswith("sim:"):
+        from firmware.embedded_host import EmbeddedHost
+
+        embedded = EmbeddedHost(target.config.host.profile)  # not started: the sim link calls it in-process
+        target.host = embedded.processor
+    try:
+        link = _make("link", url, target)
+        link.open()
+        try:
+            start = time.perf_counter()
+            link.connect(timeout=target.config.host.connect_timeout or None)
+            ms = (time.perf_counter() - start) * 1000
+            link.disconnect()
+        finally:
+            link.close()
+    finally:
+        if embedded is not None:
+            target.host = None
+            embedded.stop()
+    what = " (the built-in host simulator)" if embedded is not None else ""
+    return CheckResult("host", Status.PASS, "", f"{link.url.text}{what} connected and disconnected",
+                       f"connect {ms:.1f} ms; nothing sent")
+
+
+# -- output ---------------------------------------------------------------------------
+def format_line(result: CheckResult) -> str:
+    line = f"{result.status.name:<5} {result.name:<9} {result.text}"
+    if result.code and result.status in (Status.WARN, Status.FAIL):
+        line += f" [{result.code}]"
+    if result.detail:
+        line += f"; {result.detail}"
+    return line
+
+
+def passed(results: Iterable[CheckResult]) -> bool:
+    return not any(r.status is Status.FAIL for r in results)
+
+
+def summary(results: list[CheckResult], *, online: bool) -> str:
+    counts = {s: sum(r.status is s for r in results) for s in Status}
+    parts = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
+    verdict = "ready to take a sale" if passed(results) else "cannot take a sale until the FAIL lines are fixed"
+    if passed(results) and not online:
+        verdict += " (host link not tried: add --online)"
+    return f"selftest: {parts}: {verdict}"
