@@ -120,7 +120,7 @@ def build_runner(
         lock_reason=status.reason,
         data_dir=data_dir,
         bridge=bridge,
-        connect_timeout=config.host.connect_timeout,
+        connect_timeout=config.host.connect_timeout or None,
         fallback=config.card.fallback,
         crash=crash,
     )

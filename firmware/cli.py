@@ -10,6 +10,7 @@
     posterm journal    the transactions in the journal (masked)
     posterm keys       show, inject (TR-31 or lab components), inject-dukpt, zeroize, rotate-data-key
     posterm tools      engineers' tools (see firmware/tools: states, cards, drivers, track, keys ...)
+    posterm selftest   can this terminal take a sale? one line per check (firmware.selftest)
 
 Every subcommand imports what it needs when it runs, so ``posterm run``
 does not pay for the bench or the simulator. Errors reach the operator as
@@ -82,8 +83,13 @@ def cmd_run(args) -> int:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        from firmware.systemd import Notifier
+
+        notifier = Notifier.from_env()  # does nothing outside a systemd Type=notify unit
+        notifier.ready(f"ready in {ready:.3f} s")
         _warm_printer(runner)
-        runner.run_forever()
+        runner.run_forever(tick=notifier.watchdog, max_wait=notifier.max_wait)
+        notifier.stopping()
     finally:
         runner.close()
         if host is not None:
@@ -229,6 +235,33 @@ def cmd_journal(args) -> int:
     return EXIT_OK
 
 
+# -- selftest --------------------------------------------------------------------
+def cmd_selftest(args) -> int:
+    from firmware import selftest
+    from firmware.config import DEFAULT_PATH
+
+    path = args.config if args.config is not None else (DEFAULT_PATH if DEFAULT_PATH.exists() else None)
+    target = selftest.Target(
+        config_path=path, data_dir=Path(args.data_dir) if args.data_dir else None, online=args.online
+    )
+    try:  # log where the terminal logs; a configuration that does not load is the first check's to report
+        from firmware.logs import setup_logging
+
+        config = _config(args)
+        setup_logging(config.log.level, config.log.file or None)
+    except (TerminalError, OSError):
+        pass
+    results = selftest.run_selftest(target)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for result in results:
+            print(selftest.format_line(result))
+        print(selftest.summary(results, online=args.online))
+    log.debug("%s", selftest.summary(results, online=args.online))
+    return EXIT_OK if selftest.passed(results) else EXIT_SCENARIO_FAILED  # 1: a check failed
+
+
 # -- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posterm", description="Card-payment terminal firmware")
@@ -282,6 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     from crypto.commands import add_keys_commands
 
     add_keys_commands(sub)  # posterm keys show|inject|inject-dukpt|zeroize|rotate-data-key
+
+    st = with_config(sub.add_parser(
+        "selftest",
+        help="check config, storage, keys and devices: can this terminal take a sale?",
+        description="One line per check (PASS, WARN, FAIL, SKIP); exit 0 when nothing FAILs, 1 otherwise. "
+        "Nothing is printed on paper, no transaction is recorded and no STAN is used.",
+    ))
+    st.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    st.add_argument(
+        "--online",
+        action="store_true",
+        help="also connect to the host and disconnect; nothing is sent (a sign-on would change the host's state)",
+    )
+    st.set_defaults(func=cmd_selftest)
 
     t = sub.add_parser("tools", help="engineers' tools (posterm tools -h lists them)")
     from firmware.tools import register_all

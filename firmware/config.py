@@ -98,7 +98,12 @@ class HostSection:
     tpdu_destination: str = setting("0003", "TPDU destination address (NII), 4 digits", check=_digits(4))
     tpdu_source: str = setting("0000", "TPDU source address, 4 digits", check=_digits(4))
     header: str = setting("", "Message header digits; empty for the profile's default", check=lambda v: None if re.fullmatch(r"\d*", v) else "digits")
-    connect_timeout: float = setting(10.0, "Seconds to wait for the link to connect", check=_between(0.05, 120))
+    connect_timeout: float = setting(
+        0.0,
+        "Seconds to wait for the link to connect; 0 leaves it to the link's own connect_timeout "
+        "(10 s for tcp://, 60 s for a modem:// dial)",
+        check=lambda v: None if v == 0 or 0.05 <= v <= 120 else "0, or a number from 0.05 to 120",
+    )
     response_timeout: float = setting(30.0, "Seconds to wait for the host's answer before reversing", check=_between(0.05, 300))
     reversal_retries: int = setting(3, "Attempts to deliver a reversal per connection before alerting", check=_between(1, 20))
     upload_interval: float = setting(60.0, "Seconds between idle retries of pending reversals and advices", check=_between(0.05, 86400))

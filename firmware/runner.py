@@ -168,7 +168,7 @@ class Runner:
         key_state: KeyState = KeyState.READY,
         lock_reason: str | None = None,
         data_dir: Path | None = None,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = None,  # None: the link's own connect_timeout option
         fallback: FallbackPolicy = FallbackPolicy.ALLOW,
         crash: CrashPlan | None = None,
         clock: Callable[[], datetime] = datetime.now,
@@ -262,8 +262,9 @@ class Runner:
             busy = True
 
     def _housekeeping(self) -> None:
-        """Notice a zeroize done behind our back; checkpoint the log while idle."""
+        """Notice a zeroize done behind our back; hang up an idle line; checkpoint the log while idle."""
         self._watch_tamper()
+        self._hang_up_if_idle()
         if not self.wal_dirty or self.core.state is not State.IDLE or self.pending:
             return
         idle_for = self.monotonic() - self.last_activity
@@ -275,6 +276,14 @@ class Runner:
         except TerminalError as e:  # not fatal: the log keeps everything; we try again later
             log.warning("checkpoint failed (%s): %s", e.code, e.text)
             self.last_activity = self.monotonic()
+
+    def _hang_up_if_idle(self) -> None:
+        link = self.devices.link
+        due = link.hangup_deadline()
+        if due is None or due > time.monotonic() or self.core.state is not State.IDLE or self.pending:
+            return
+        link.disconnect()
+        log.info("hung up the idle host line")
 
     def _wal_too_big(self) -> bool:
         """A terminal that never rests long enough still checkpoints before the log grows
@@ -296,11 +305,18 @@ class Runner:
                 return False
             self._wait(min(end, self._next_wakeup(default=end)) - now)
 
-    def run_forever(self) -> None:
+    def run_forever(self, *, tick: Callable[[], None] | None = None, max_wait: float | None = None) -> None:
+        """Until ``stopped``. ``tick`` runs at every turn of the loop (the systemd watchdog's
+        ping), and the loop never sleeps longer than ``max_wait`` seconds."""
         while not self.stopped:
             self.drain()
+            if tick is not None:
+                tick()
             wake = self._next_wakeup(default=None)
-            self._wait(None if wake is None else wake - self.monotonic())
+            timeout = None if wake is None else wake - self.monotonic()
+            if max_wait is not None:
+                timeout = max_wait if timeout is None else min(timeout, max_wait)
+            self._wait(timeout)
 
     # -- waiting -------------------------------------------------------------
     def _watch_tamper(self) -> None:
@@ -320,6 +336,8 @@ class Runner:
         if self.wal_dirty and self.core.state is State.IDLE:
             times.append(self.last_activity + CHECKPOINT_IDLE)
         times += [t for t in (d.next_deadline() for d in self.devices.all()) if t is not None]
+        if self.core.state is State.IDLE and (hangup := self.devices.link.hangup_deadline()) is not None:
+            times.append(hangup)
         return min(times) if times else default
 
     def _wait(self, timeout: float | None) -> None:

@@ -1,0 +1,88 @@
+"""Talking to systemd: readiness, the watchdog and stopping, by the sd_notify protocol.
+
+Under a ``Type=notify`` unit systemd sets ``NOTIFY_SOCKET`` (a datagram socket,
+``@`` for the abstract namespace) and, with ``WatchdogSec=``, ``WATCHDOG_USEC``
+(and ``WATCHDOG_PID``). The terminal says ``READY=1`` once its devices are open
+and recovery is done, ``WATCHDOG=1`` from its main loop at least twice per
+watchdog interval, and ``STOPPING=1`` on the way out. The pings come from the
+loop itself, not from a thread, so a loop stuck in a device or a disk stops
+them and systemd restarts the service.
+
+Outside systemd every call does nothing. No dependency: the protocol is one
+datagram of ``KEY=value`` lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+
+__all__ = ["Notifier"]
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    """``sd_notify`` for one process; a no-op when ``NOTIFY_SOCKET`` is not set."""
+
+    def __init__(self, address: str | None, watchdog_usec: int | None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.address = address
+        self.interval = watchdog_usec / 1e6 if watchdog_usec else None  # seconds, as systemd counts them
+        self._monotonic = monotonic
+        self._last_ping = float("-inf")
+        self._warned = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Notifier:
+        env = os.environ if env is None else env
+        address = env.get("NOTIFY_SOCKET") or None
+        usec = env.get("WATCHDOG_USEC", "")
+        pid = env.get("WATCHDOG_PID", "")
+        watchdog = int(usec) if usec.isdigit() and int(usec) > 0 else None
+        if pid and pid != str(os.getpid()):  # the watchdog is someone else's (a parent)
+            watchdog = None
+        return cls(address, watchdog)
+
+    @property
+    def active(self) -> bool:
+        return self.address is not None
+
+    @property
+    def max_wait(self) -> float | None:
+        """The longest the main loop may sleep between pings (half the watchdog interval)."""
+        return self.interval / 2 if self.interval else None
+
+    def ready(self, status: str = "") -> None:
+        self._send("READY=1" + (f"\nSTATUS={status}" if status else ""))
+        self._last_ping = self._monotonic()
+
+    def watchdog(self) -> None:
+        """Ping, at most four times per interval (the loop may call it at every turn)."""
+        if self.interval is None:
+            return
+        now = self._monotonic()
+        if now - self._last_ping >= self.interval / 4:
+            self._last_ping = now
+            self._send("WATCHDOG=1")
+
+    def stopping(self) -> None:
+        self._send("STOPPING=1")
+
+    def _send(self, message: str) -> None:
+        if self.address is None:
+            return
+        address = "\0" + self.address[1:] if self.address.startswith("@") else self.address
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.sendto(message.encode(), address)
+        except OSError as e:  # systemd gone or the socket wrong: not worth stopping sales for
+            if not self._warned:
+                self._warned = True
+                log.warning("cannot notify systemd at %s (%s)", self.address, e.strerror or type(e).__name__)
+
+    def __repr__(self) -> str:
+        return f"<Notifier {self.address or 'off'} watchdog={self.interval}>"

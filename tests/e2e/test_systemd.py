@@ -1,0 +1,115 @@
+"""systemd integration: READY, watchdog pings from the main loop, STOPPING; the unit file."""
+
+from __future__ import annotations
+
+import configparser
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from crypto.provision import provision
+from firmware.systemd import Notifier
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(10)
+    yield path, sock
+    sock.close()
+
+
+def test_outside_systemd_nothing_is_sent():
+    n = Notifier.from_env({})
+    assert not n.active and n.max_wait is None
+    n.ready()
+    n.watchdog()
+    n.stopping()
+
+
+def test_watchdog_pings_are_rate_limited_to_four_per_interval(notify_socket):
+    path, sock = notify_socket
+    clock = FakeClock()
+    n = Notifier(str(path), watchdog_usec=2_000_000, monotonic=clock)
+    assert n.max_wait == 1.0
+    n.ready()
+    assert sock.recv(256) == b"READY=1"
+    for step in range(16):  # 1/8 s apart: 2 s in all
+        clock.now = (step + 1) / 8
+        n.watchdog()
+    sock.setblocking(False)
+    pings = []
+    while True:
+        try:
+            pings.append(sock.recv(256))
+        except BlockingIOError:
+            break
+    assert pings == [b"WATCHDOG=1"] * 4
+
+
+def test_a_watchdog_meant_for_another_process_is_ignored():
+    n = Notifier.from_env({"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"})
+    assert n.active and n.interval is None
+
+
+def test_an_unreachable_socket_does_not_stop_the_terminal(tmp_path):
+    n = Notifier(str(tmp_path / "nobody-listens"), watchdog_usec=1_000_000)
+    n.ready()  # logged once, never raised
+    n.stopping()
+
+
+def test_posterm_run_is_ready_pings_and_says_stopping(tmp_path, notify_socket, posterm_cmd, clean_env):
+    path, sock = notify_socket
+    data = tmp_path / "data"
+    provision(data, lab=True)
+    config = tmp_path / "posterm.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "warning"\n')
+    env = {**clean_env, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}  # a 0.4 s watchdog
+    proc = subprocess.Popen(posterm_cmd + ["run", "--config", str(config)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sock.recv(256).startswith(b"READY=1")
+        t0 = time.monotonic()
+        pings = 0
+        while time.monotonic() - t0 < 1.2:  # idle, nothing happening: the loop still turns
+            assert sock.recv(256) == b"WATCHDOG=1"
+            pings += 1
+        assert pings >= 3
+        proc.send_signal(signal.SIGTERM)
+        while (message := sock.recv(256)) == b"WATCHDOG=1":
+            pass
+        assert message == b"STOPPING=1"
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
+
+
+def test_the_unit_file_runs_posterm_as_a_notify_service_with_a_watchdog():
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str
+    unit.read(ROOT / "deploy" / "posterm.service")
+    service = unit["Service"]
+    assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
+    assert int(service["WatchdogSec"]) > 0 and service["Restart"] == "on-failure"
+    assert service["ExecStart"].split()[1:3] == ["run", "--config"]
+    assert service["UMask"] == "0077" and service["StateDirectoryMode"] == "0700"
+    assert service["User"] != "root"
