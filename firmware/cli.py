@@ -316,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_keys_commands(sub)  # posterm keys show|inject|inject-dukpt|zeroize|rotate-data-key
 
+    from firmware.update import add_update_commands
+
+    add_update_commands(sub)  # posterm update build|keygen|apply|confirm|boot-check|rollback|status
+
+    from firmware.screen import add_screen_command
+
+    add_screen_command(sub)  # posterm screen
+
     st = with_config(sub.add_parser(
         "selftest",
         help="check config, storage, keys and devices: can this terminal take a sale?",

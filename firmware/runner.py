@@ -303,7 +303,7 @@ class Runner:
             now = self.monotonic()
             if now >= end:
                 return False
-            self._wait(min(end, self._next_wakeup(default=end)) - now)
+            self._wait(min(end, self.next_wakeup(default=end)) - now)
 
     def run_forever(self, *, tick: Callable[[], None] | None = None, max_wait: float | None = None) -> None:
         """Until ``stopped``. ``tick`` runs at every turn of the loop (the systemd watchdog's
@@ -312,7 +312,7 @@ class Runner:
             self.drain()
             if tick is not None:
                 tick()
-            wake = self._next_wakeup(default=None)
+            wake = self.next_wakeup(default=None)
             timeout = None if wake is None else wake - self.monotonic()
             if max_wait is not None:
                 timeout = max_wait if timeout is None else min(timeout, max_wait)
@@ -331,7 +331,9 @@ class Runner:
         if record is not None:
             self.dispatch(Tampered(record.source, record.reason))
 
-    def _next_wakeup(self, default: float | None) -> float | None:
+    def next_wakeup(self, default: float | None) -> float | None:
+        """The monotonic time by which the loop must turn again (a timer, a device, a
+        housekeeping deadline), or ``default``. Front ends that wait for input use it too."""
         times = list(self.timers.values())
         if self.wal_dirty and self.core.state is State.IDLE:
             times.append(self.last_activity + CHECKPOINT_IDLE)

@@ -110,6 +110,12 @@ def test_the_unit_file_runs_posterm_as_a_notify_service_with_a_watchdog():
     service = unit["Service"]
     assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
     assert int(service["WatchdogSec"]) > 0 and service["Restart"] == "on-failure"
+    assert service["ExecStart"].split()[0] == "/opt/posterm/current/.venv/bin/posterm"
     assert service["ExecStart"].split()[1:3] == ["run", "--config"]
+    # A/B updates: a rollback check before each start, from the last confirmed slot; confirm once READY
+    assert service["ExecStartPre"].split()[0].endswith("/opt/posterm/good/.venv/bin/posterm")
+    assert service["ExecStartPre"].split()[1:3] == ["update", "boot-check"]
+    assert service["ExecStartPost"].split()[1:3] == ["update", "confirm"]
+    assert int(unit["Unit"]["StartLimitBurst"]) > 3  # room for three unconfirmed starts before the rollback
     assert service["UMask"] == "0077" and service["StateDirectoryMode"] == "0700"
     assert service["User"] != "root"

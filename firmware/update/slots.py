@@ -1,0 +1,407 @@
+"""The device side of updates: two slots, a ``current`` link, and rollback after unconfirmed boots.
+
+Device layout under the root (default ``/opt/posterm``)::
+
+    slots/a  slots/b   two trees; a slot is complete once it holds .posterm-slot.json (written last)
+    current -> slots/X the firmware systemd runs (current/.venv/bin/posterm)
+    good -> slots/Y    the last confirmed slot: boot-check runs from there, so a new
+                       firmware that cannot even import is still rolled back
+    state.json         the commit point: active, pending, boot attempts, good, last rollback
+    .lock              one update command at a time
+
+Order of apply (each a ``Step`` for the tests' power cuts): verify everything,
+wipe the inactive slot (its marker first), unpack, run the install hook, sync,
+write the marker, write state.json (new slot active and pending), switch
+``current`` (temp symlink + ``os.replace`` + directory fsync). Every command
+first repairs a switch that a power cut interrupted by making the links follow
+state.json, so after any cut the terminal runs either the old slot, or the new
+slot pending confirmation; never an incomplete slot.
+"""
+
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from firmware.errors import (
+    ConfigError,
+    StateError,
+    StorageError,
+    TerminalError,
+)
+from firmware.update.bundle import (
+    FORMAT,
+    MARKER,
+    Verified,
+    _bad,
+    _files,
+    _fsync_dir,
+    _iso,
+    _mkdir,
+    _read_header,
+    _reading,
+    _utcnow,
+    _version_key,
+    _write_atomic,
+    load_trusted_keys,
+    verify_bundle,
+)
+
+__all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_ROOT", "DEFAULT_TRUST", "BootCheck", "Slot", "State", "Step", "Updater"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = Path("/opt/posterm")
+DEFAULT_TRUST = Path("/etc/posterm/update-keys.pem")
+DEFAULT_ATTEMPTS = 3
+HISTORY = 20
+
+
+class Slot(str, enum.Enum):
+    A = "a"
+    B = "b"
+
+    @property
+    def other(self) -> Slot:
+        return Slot.B if self is Slot.A else Slot.A
+
+
+class Step(str, enum.Enum):
+    """Points the update commands pass, in order; ``hook`` is called at each (tests cut the power there)."""
+
+    VERIFIED = "verified"  # bundle checked, nothing written yet
+    UNMARKED = "unmarked"  # the inactive slot's marker is gone: it is incomplete from here on
+    WIPED = "wiped"
+    FILE_WRITTEN = "file_written"  # once per file
+    UNPACKED = "unpacked"
+    INSTALLED = "installed"  # the install hook ran (or there was none)
+    MARKED = "marked"  # the slot is complete
+    RECORDED = "recorded"  # state.json written: the commit point
+    LINK_STAGED = "link_staged"  # the temporary symlink exists, not yet renamed over the link
+    SWITCHED = "switched"
+
+
+class BootCheck(str, enum.Enum):
+    NOTHING_PENDING = "nothing_pending"
+    COUNTED = "counted"
+    ROLLED_BACK = "rolled_back"
+    NO_FALLBACK = "no_fallback"  # pending, out of attempts, but the other slot is incomplete: keep going
+
+
+
+def _noop(step: Step) -> None:
+    pass
+
+
+# -- the device side -------------------------------------------------------------------
+@dataclass(frozen=True)
+class State:
+    active: Slot | None = None
+    pending: Slot | None = None
+    attempts: int = 0
+    good: Slot | None = None
+    last_rollback: dict | None = None
+    history: tuple[dict, ...] = field(default=())
+
+    def to_bytes(self) -> bytes:
+        doc = {"format": FORMAT, "active": _v(self.active), "pending": _v(self.pending), "attempts": self.attempts,
+               "good": _v(self.good), "last_rollback": self.last_rollback, "history": list(self.history[-HISTORY:])}
+        return (json.dumps(doc, indent=1) + "\n").encode()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> State:
+        doc = json.loads(raw)
+        if doc["format"] != FORMAT:
+            raise ValueError("format")
+        active, pending, good = (None if doc[k] is None else Slot(doc[k]) for k in ("active", "pending", "good"))
+        return cls(active, pending, int(doc["attempts"]), good, doc.get("last_rollback"), tuple(doc.get("history", ())))
+
+
+def _v(slot: Slot | None) -> str | None:
+    return None if slot is None else slot.value
+
+
+class Updater:
+    """The A/B slots under ``root``. ``hook(step)`` is called at every durable step (tests cut the power there)."""
+
+    def __init__(self, root: Path = DEFAULT_ROOT, *, hook: Callable[[Step], None] = _noop,
+                 clock: Callable = _utcnow) -> None:
+        self.root = Path(root)
+        self.hook = hook
+        self.clock = clock
+        self.state_path = self.root / "state.json"
+
+    def slot_dir(self, slot: Slot) -> Path:
+        return self.root / "slots" / slot.value
+
+    def slot_info(self, slot: Slot | None) -> dict | None:
+        """The marker of a complete slot (version, manifest digest, key id ...), or None if incomplete."""
+        if slot is None:
+            return None
+        try:
+            info = json.loads((self.slot_dir(slot) / MARKER).read_bytes())
+            return info if isinstance(info, dict) and isinstance(info.get("version"), str) else None
+        except (OSError, ValueError):
+            return None
+
+    def read_state(self) -> State | None:
+        try:
+            raw = self.state_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return State.parse(raw)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise StorageError(f"{self.state_path} is damaged", code="update.state_damaged") from None
+
+    def link(self, name: str) -> Slot | None:
+        path = self.root / name
+        try:
+            target = os.readlink(path)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            raise StorageError(f"{path} should be a symbolic link to slots/a or slots/b", code="update.layout") from None
+        if target not in ("slots/a", "slots/b"):
+            raise StorageError(f"{path} points at {target[:80]!r}, not at slots/a or slots/b", code="update.layout")
+        return Slot(target[-1])
+
+    # -- operations ------------------------------------------------------------------
+    def apply(self, bundle: Path, trust: Path = DEFAULT_TRUST, *, install_cmd: str | None = None,
+              allow_downgrade: bool = False) -> Slot:
+        """Install ``bundle`` into the inactive slot and make it current, pending confirmation."""
+        trusted = load_trusted_keys(trust)
+        verified = verify_bundle(bundle, trusted)  # nothing on the device is touched before this passes
+        version = verified.manifest.version
+        with self._locked():
+            state = self._repair()
+            if state.pending is not None:
+                raise StateError(f"slot {state.pending.value} is still waiting for a confirm: confirm or roll back first",
+                                 code="update.pending")
+            running = (self.slot_info(state.active) or {}).get("version")
+            if running and not allow_downgrade and _version_key(version) <= _version_key(running):
+                raise ConfigError(f"bundle version {version} is not newer than the running {running}",
+                                  code="update.downgrade")
+            self.hook(Step.VERIFIED)
+            target = state.active.other if state.active is not None else Slot.A
+            slot_dir = self._wipe(target)
+            self._unpack(Path(bundle), trusted, verified, slot_dir)
+            self.hook(Step.UNPACKED)
+            if install_cmd:
+                self._install(install_cmd, slot_dir, version)
+            self.hook(Step.INSTALLED)
+            os.sync()  # the files and whatever the install hook wrote are on the disk before the marker
+            marker = {"format": FORMAT, "version": version, "created": verified.manifest.created,
+                      "manifest_sha256": verified.digest, "key_id": verified.key_id,
+                      "files": len(verified.manifest.files), "installed_at": _iso(self.clock())}
+            _write_atomic(slot_dir / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
+            self.hook(Step.MARKED)
+            first = state.active is None  # nothing to fall back to: a first install is confirmed at once
+            self._save(replace(state, active=target, pending=None if first else target, attempts=0,
+                               good=target if first else state.active),
+                       "applied", target, version)
+            self._point("current", target)
+            if first:
+                self._point("good", target)
+            log.info("posterm %s installed in slot %s", version, target.value)
+            return target
+
+    def confirm(self) -> Slot | None:
+        """The running firmware is healthy: clear pending. Returns the confirmed slot, None if nothing was pending."""
+        if not self._exists():
+            return None
+        with self._locked():
+            state = self._repair()
+            if state.pending is None:
+                return None
+            slot = state.pending
+            self._save(replace(state, pending=None, attempts=0, good=slot), "confirmed", slot)
+            self._point("good", slot)
+            return slot
+
+    def boot_check(self, max_attempts: int = DEFAULT_ATTEMPTS) -> BootCheck:
+        """Before each start: count a start of a pending slot; roll back once it has had ``max_attempts``."""
+        if not self._exists():
+            return BootCheck.NOTHING_PENDING
+        with self._locked():
+            state = self._repair()
+            if state.pending is None:
+                return BootCheck.NOTHING_PENDING
+            if state.attempts < max_attempts:
+                self._save(replace(state, attempts=state.attempts + 1))
+                return BootCheck.COUNTED
+            if self.slot_info(state.pending.other) is None:
+                log.info("slot %s was never confirmed but slot %s is incomplete: keeping it",
+                         state.pending.value, state.pending.other.value)
+                self._save(replace(state, pending=None, attempts=0), "no_fallback", state.pending)
+                return BootCheck.NO_FALLBACK
+            self._roll_back(state, f"{state.attempts} starts without a confirm")
+            return BootCheck.ROLLED_BACK
+
+    def rollback(self, reason: str = "operator") -> Slot:
+        """Make the other (complete) slot current; returns it.
+
+        From a pending slot this goes back to the confirmed one. From a confirmed
+        slot the other one is put on probation like a fresh update: it runs
+        pending, and boot-check returns to the confirmed slot if it never confirms.
+        """
+        if not self._exists():
+            raise StateError("no firmware is installed under this root", code="update.not_installed")
+        with self._locked():
+            state = self._repair()
+            if state.active is None:
+                raise StateError("no firmware is installed under this root", code="update.not_installed")
+            if self.slot_info(state.active.other) is None:
+                raise StateError(f"slot {state.active.other.value} holds no complete firmware to roll back to",
+                                 code="update.no_fallback")
+            return self._roll_back(state, reason)
+
+    def status(self) -> dict:
+        """Everything an operator needs, read only (a pending repair shows as current != active)."""
+        state = self.read_state() or State()
+        current = self.link("current")
+        slots = {}
+        for slot in Slot:
+            info = self.slot_info(slot)
+            slots[slot.value] = {"complete": info is not None, **{k: info[k] for k in
+                                 ("version", "created", "installed_at", "key_id") if info and k in info}}
+        return {"root": str(self.root), "current": _v(current), "version": (self.slot_info(current) or {}).get("version"),
+                "active": _v(state.active), "pending": _v(state.pending), "attempts": state.attempts,
+                "good": _v(state.good), "slots": slots, "last_rollback": state.last_rollback,
+                "history": list(state.history)}
+
+    # -- steps ---------------------------------------------------------------------------
+    def _roll_back(self, state: State, reason: str) -> Slot:
+        source, target = state.active, state.active.other
+        record = {"at": _iso(self.clock()), "from": source.value, "to": target.value, "reason": reason,
+                  "from_version": (self.slot_info(source) or {}).get("version"),
+                  "to_version": (self.slot_info(target) or {}).get("version")}
+        back_to_good = state.pending is not None  # then target is state.good; otherwise it goes on probation
+        self._save(replace(state, active=target, pending=None if back_to_good else target, attempts=0,
+                           good=target if back_to_good else source, last_rollback=record),
+                   "rolled_back", target, reason=reason)
+        self._point("current", target)
+        self._point("good", target if back_to_good else source)
+        log.info("rolled back from slot %s to slot %s: %s", source.value, target.value, reason)  # the CLI prints it
+        return target
+
+    def _exists(self) -> bool:
+        return self.state_path.exists() or os.path.lexists(self.root / "current")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            _mkdir(self.root / "slots")
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise StorageError(f"cannot use update root {self.root} ({e.strerror})", code="update.root") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        except TerminalError:
+            raise
+        except OSError as e:  # disk full, read-only, a file where a slot should be ...
+            raise StorageError(f"update under {self.root} failed: {e.strerror or type(e).__name__} "
+                               f"({e.filename or 'unknown file'})", code="update.io") from None
+        finally:
+            os.close(fd)
+
+    def _repair(self) -> State:
+        """Make the links follow state.json (the commit point), finishing a switch a power cut interrupted."""
+        state, current = self.read_state(), self.link("current")
+        if state is None:
+            if current is None or self.slot_info(current) is None:
+                return State()
+            state = State(active=current, good=current)  # a layout made by hand: adopt it as confirmed
+            self._save(state, "adopted", current)
+        if state.active is not None and current != state.active:
+            if self.slot_info(state.active) is None:
+                raise StorageError(f"{self.state_path} names slot {state.active.value} but it is incomplete",
+                                   code="update.layout")
+            log.warning("finishing an interrupted switch to slot %s", state.active.value)
+            self._point("current", state.active)
+        if state.good is not None and self.link("good") != state.good and self.slot_info(state.good) is not None:
+            self._point("good", state.good)
+        return state
+
+    def _save(self, state: State, event: str | None = None, slot: Slot | None = None, version: str | None = None,
+              **extra) -> None:
+        if event is not None:
+            entry = {"at": _iso(self.clock()), "event": event, "slot": _v(slot),
+                     "version": version or (self.slot_info(slot) or {}).get("version"), **extra}
+            state = replace(state, history=(state.history + (entry,))[-HISTORY:])
+        _write_atomic(self.state_path, state.to_bytes())
+        self.hook(Step.RECORDED)
+
+    def _point(self, name: str, slot: Slot) -> None:
+        link, tmp = self.root / name, self.root / f".{name}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(f"slots/{slot.value}", tmp)
+        self.hook(Step.LINK_STAGED)
+        os.replace(tmp, link)
+        _fsync_dir(self.root)
+        self.hook(Step.SWITCHED)
+
+    def _wipe(self, slot: Slot) -> Path:
+        import shutil
+
+        path, marker = self.slot_dir(slot), self.slot_dir(slot) / MARKER
+        if os.path.lexists(marker):
+            marker.unlink()
+            _fsync_dir(path)
+        self.hook(Step.UNMARKED)
+        if os.path.islink(path):
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+        _mkdir(path)
+        _fsync_dir(path.parent)
+        self.hook(Step.WIPED)
+        return path
+
+    def _unpack(self, bundle: Path, trusted: Mapping[str, object], verified: Verified, slot_dir: Path) -> None:
+        """Second pass: the same checks again (the file may have changed since), writing each file checked."""
+        with _reading(bundle) as tar:
+            raw, _ = _read_header(tar, trusted)
+            if hashlib.sha256(raw).hexdigest() != verified.digest:
+                raise _bad("the bundle changed while it was being applied")
+            for entry, data in _files(tar, verified.manifest):
+                target = slot_dir.joinpath(*entry.path.split("/"))
+                for parent in reversed(target.relative_to(slot_dir).parents[:-1]):
+                    _mkdir(slot_dir / parent)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                try:
+                    os.fchmod(fd, entry.mode)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
+                self.hook(Step.FILE_WRITTEN)
+
+    def _install(self, command: str, slot_dir: Path, version: str) -> None:
+        import subprocess
+
+        env = dict(os.environ, POSTERM_SLOT=str(slot_dir), POSTERM_UPDATE_VERSION=version)
+        try:
+            code = subprocess.run(["/bin/sh", "-c", command], cwd=slot_dir, env=env, stdin=subprocess.DEVNULL,
+                                  check=False).returncode
+        except OSError as e:
+            raise StorageError(f"cannot run the install command ({e.strerror})", code="update.install_failed") from None
+        if code != 0:
+            raise StorageError(f"the install command failed with exit status {code}; the running firmware is unchanged",
+                               code="update.install_failed")
+
+
