@@ -87,6 +87,7 @@ def cmd_run(args) -> int:
 
         notifier = Notifier.from_env()  # does nothing outside a systemd Type=notify unit
         notifier.ready(f"ready in {ready:.3f} s")
+        runner.blocking = notifier.bounded
         _warm_printer(runner)
         runner.run_forever(tick=notifier.watchdog, max_wait=notifier.max_wait)
         notifier.stopping()

@@ -18,6 +18,7 @@ of one call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import time
@@ -71,6 +72,10 @@ from storage.store import Store
 __all__ = ["Runner", "Devices", "PowerCut", "CrashPlan", "INPUT_STATES"]
 
 
+def _unbounded(seconds: float) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
 def _before_sending(build: Callable[[], bytes]) -> bytes:
     """Build a payload; a failure here means nothing left the terminal (the core may go offline)."""
     try:
@@ -106,6 +111,7 @@ INPUT_STATES = frozenset(
 CHECKPOINT_IDLE = 2.0
 WAL_HARD_LIMIT = 4000  # commits in the log (about a page each: ~16 MB)
 TAMPER_POLL = 1.0  # seconds between looks for a zeroize done by another process
+HANGUP_BOUND = 15.0  # seconds a hang-up may block: a modem's +++ guard, OK and ATH0 with their timeouts
 SIGN_ON_ANSWER = "0810"
 
 
@@ -199,6 +205,9 @@ class Runner:
         self.stopped = False
         self.last_activity = monotonic()
         self.wal_dirty = True
+        # Wraps the device calls that block by design (a connect, a modem's hang-up) with
+        # their bound in seconds; ``posterm run`` keeps systemd's watchdog fed through it.
+        self.blocking: Callable[[float], contextlib.AbstractContextManager] = _unbounded
 
     # -- entry points ------------------------------------------------------
     def boot(self) -> None:
@@ -282,7 +291,8 @@ class Runner:
         due = link.hangup_deadline()
         if due is None or due > time.monotonic() or self.core.state is not State.IDLE or self.pending:
             return
-        link.disconnect()
+        with self.blocking(HANGUP_BOUND):
+            link.disconnect()
         log.info("hung up the idle host line")
 
     def _wal_too_big(self) -> bool:
@@ -699,8 +709,10 @@ class Runner:
     def _send(self, payload: bytes) -> None:
         link = self.devices.link
         if not link.connected:
+            bound = (self.connect_timeout or link.options["connect_timeout"]) + HANGUP_BOUND
             try:
-                link.connect(self.connect_timeout)
+                with self.blocking(bound):  # the connect may hang up a half-made call on the way out
+                    link.connect(self.connect_timeout)
             except LinkError as e:
                 e.sent = False  # nothing left the terminal: the caller may go offline
                 raise

@@ -156,6 +156,25 @@ def pad_key(ch: int) -> str | None:
 
 
 # -- the terminal on the desk ---------------------------------------------------------
+LAB_MARK = ".posterm-screen"  # in a data directory that posterm screen made, and only there
+
+
+def _claim_lab_dir(data_dir: Path) -> None:
+    """Screen loads the published lab keys and clears any tamper record in its data
+    directory, and writes simulated sales into its journal. So it works only in a new
+    or empty directory, or one it made before; never in a real terminal's."""
+    from firmware.errors import ConfigError
+
+    if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / LAB_MARK).exists():
+        raise ConfigError(
+            f"{data_dir} holds data that posterm screen did not make (a real terminal's?); "
+            "give it a new or empty directory",
+            code="screen.not_lab_dir",
+        )
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (data_dir / LAB_MARK).write_text("made by posterm screen: lab keys, simulated sales only\n")
+
+
 class ScreenSession:
     """The real runner on simulated devices, in its own data directory, with the embedded host.
 
@@ -193,6 +212,7 @@ class ScreenSession:
                 self._tmp = tempfile.TemporaryDirectory(prefix="posterm-screen-")
                 self.data_dir = Path(self._tmp.name) / "data"
             else:
+                _claim_lab_dir(self.given_dir)  # before anything (the log included) is written there
                 self.data_dir = self.given_dir
         return self.data_dir
 

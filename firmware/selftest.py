@@ -294,7 +294,8 @@ def check_keys(target: Target) -> CheckResult:
     if record is not None:
         raise CryptoError(record.text, code="keys.tampered")
     ring = Keyring.load(data_dir)  # keys.not_provisioned, keys.permissions, keys.kek_mismatch ...
-    # Unwraps every key the runner loads and checks its KCV; the clear keys are dropped at once.
+    # Unwraps every key the runner loads and checks its KCV. The PIN key (the only one held as a
+    # wipeable secret) is wiped at once; the MAC and sealing contexts go with the object, as in the runner.
     keys = TerminalKeys.load(ring, mac_context=HostBridge.from_config(target.config).mac_context)
     working = keys.pin_key is not None and keys.mac is not None
     if keys.pin_key is not None:
@@ -408,7 +409,8 @@ def check_host(target: Target) -> CheckResult:
             target.host = None
             embedded.stop()
     what = " (the built-in host simulator)" if embedded is not None else ""
-    return CheckResult("host", Status.PASS, "", f"{link.url.text}{what} connected and disconnected",
+    where = link.url.text.split("?", 1)[0]  # not the options: a modem's dial string is not for the console
+    return CheckResult("host", Status.PASS, "", f"{where}{what} connected and disconnected",
                        f"connect {ms:.1f} ms; nothing sent")
 
 

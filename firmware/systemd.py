@@ -5,8 +5,14 @@ Under a ``Type=notify`` unit systemd sets ``NOTIFY_SOCKET`` (a datagram socket,
 (and ``WATCHDOG_PID``). The terminal says ``READY=1`` once its devices are open
 and recovery is done, ``WATCHDOG=1`` from its main loop at least twice per
 watchdog interval, and ``STOPPING=1`` on the way out. The pings come from the
-loop itself, not from a thread, so a loop stuck in a device or a disk stops
-them and systemd restarts the service.
+loop itself, so a loop stuck in a device or a disk stops them and systemd
+restarts the service.
+
+A few device calls block by design for a bounded time longer than the
+watchdog allows: dialling a modem (up to a minute), a TCP connect, a modem's
+hang-up. The runner wraps them in ``bounded(seconds)``; while one runs, a
+helper thread pings instead of the loop, until the bound. A call that
+overruns its bound stops the pings like a stuck loop does.
 
 Outside systemd every call does nothing. No dependency: the protocol is one
 datagram of ``KEY=value`` lines.
@@ -14,11 +20,13 @@ datagram of ``KEY=value`` lines.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 __all__ = ["Notifier"]
 
@@ -35,6 +43,9 @@ class Notifier:
         self._monotonic = monotonic
         self._last_ping = float("-inf")
         self._warned = False
+        self._lock = threading.Lock()
+        self._busy_until = float("-inf")  # the loop is inside a bounded blocking call until then
+        self._pinger: threading.Thread | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Notifier:
@@ -64,10 +75,38 @@ class Notifier:
         """Ping, at most four times per interval (the loop may call it at every turn)."""
         if self.interval is None:
             return
-        now = self._monotonic()
-        if now - self._last_ping >= self.interval / 4:
+        with self._lock:
+            now = self._monotonic()
+            if now - self._last_ping < self.interval / 4:
+                return
             self._last_ping = now
-            self._send("WATCHDOG=1")
+        self._send("WATCHDOG=1")
+
+    @contextlib.contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """The loop blocks in one call for at most ``seconds``: keep the watchdog fed until then."""
+        if self.interval is None:
+            yield
+            return
+        with self._lock:
+            self._busy_until = self._monotonic() + seconds
+            if self._pinger is None:
+                self._pinger = threading.Thread(target=self._ping_while_busy, name="watchdog", daemon=True)
+                self._pinger.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy_until = float("-inf")
+            self.watchdog()
+
+    def _ping_while_busy(self) -> None:
+        while True:
+            time.sleep(self.interval / 4)
+            with self._lock:
+                busy = self._monotonic() < self._busy_until
+            if busy:
+                self.watchdog()
 
     def stopping(self) -> None:
         self._send("STOPPING=1")

@@ -294,3 +294,29 @@ def test_stdout_not_a_terminal_is_refused_with_a_code(posterm_cmd, clean_env):
         "posterm: error [screen.no_tty]: posterm screen needs a terminal on standard input and output"
     ]
     assert out.stdout == ""
+
+
+def test_a_real_terminals_data_directory_is_refused_and_left_alone(tmp_path):
+    """Screen loads lab keys and clears tamper records: never in a directory it did not make."""
+    from crypto.provision import provision
+    from crypto.tamper import tamper_status, zeroize
+    from firmware.errors import ConfigError
+    from firmware.screen import ScreenSession
+
+    real = tmp_path / "real"
+    provision(real)  # a terminal's own keys, no lab keys
+    zeroize(real, reason="case opened", source="switch")
+    with pytest.raises(ConfigError) as e:
+        ScreenSession(data_dir=real).start()
+    assert e.value.code == "screen.not_lab_dir"
+    assert tamper_status(real) is not None  # still tampered
+
+
+def test_a_new_directory_is_made_a_lab_directory_and_can_be_used_again(tmp_path):
+    from firmware.screen import LAB_MARK, ScreenSession
+
+    lab = tmp_path / "lab"
+    for _ in range(2):
+        session = ScreenSession(data_dir=lab).start()
+        session.close()
+    assert (lab / LAB_MARK).exists()

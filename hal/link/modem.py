@@ -228,7 +228,9 @@ class ModemLink(Link):
         return self._port.fileno() if self._port is not None else None
 
     def next_deadline(self) -> float | None:
-        return time.monotonic() if self._rx else None
+        """Now, while data that came in with CONNECT waits to be polled (only on a live call:
+        a dial that failed after CONNECT must not keep the runner spinning)."""
+        return time.monotonic() if self._rx and self.connected else None
 
     # -- the port -------------------------------------------------------------
     def _do_open(self) -> None:
