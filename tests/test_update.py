@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -578,3 +579,32 @@ def test_importing_the_module_stays_light():
              "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace(1) is not installed")
+def test_apply_syncs_each_step_before_the_next_makes_it_reachable(kit, installed, tmp_path, posterm_cmd):
+    """The kills above cannot lose unsynced data (the page cache survives a process); this checks
+    the sync order itself, from the system calls: the slot's files, then its marker, then
+    state.json, then the ``current`` link, each on the disk before the next step points at it."""
+    trace = tmp_path / "trace.txt"
+    subprocess.run(
+        ["strace", "-f", "-qq", "-y", "-e", "trace=sync,fsync,fdatasync,rename,renameat,renameat2",
+         "-o", str(trace)] + posterm_cmd + ["update", "apply", str(kit["2.0"]), "--root", str(installed.root),
+                                            "--trust", str(kit["trust"])],
+        check=True, capture_output=True, timeout=60,
+    )
+    calls = [line.split(None, 1)[1] for line in trace.read_text().splitlines() if "(" in line]
+
+    def first(predicate) -> int:
+        return next(i for i, call in enumerate(calls) if predicate(call))
+
+    synced_all = first(lambda c: c.startswith("sync("))
+    marker_synced = first(lambda c: c.startswith("fsync(") and f".{MARKER}.tmp" in c)
+    marker_renamed = first(lambda c: c.startswith("rename") and f"{MARKER}.tmp" in c)
+    state_synced = first(lambda c: c.startswith("fsync(") and ".state.json.tmp" in c)
+    state_renamed = first(lambda c: c.startswith("rename") and "state.json.tmp" in c)
+    current_renamed = first(lambda c: c.startswith("rename") and "current" in c.split(",")[-1])
+    root_synced_after = [i for i, c in enumerate(calls)
+                         if c.startswith("fsync(") and f"<{installed.root}>)" in c and i > current_renamed]
+    assert synced_all < marker_synced < marker_renamed < state_synced < state_renamed < current_renamed
+    assert root_synced_after, "the directory holding the new 'current' link was never synced"
