@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from firmware.errors import ConfigError, LinkError
 from firmware.hostsim.processor import Answer
 from hal.framing import FrameBuffer, frame
-from hal.link.modem import DEFAULT_INIT, ModemLink, Result, ResultCode, ResultReader
+from hal.link.hayes import Result, ResultCode, ResultReader
+from hal.link.modem import DEFAULT_INIT, ModemLink
 from hal.link.modemsim import Dial, DialMode, PtyModemSim
 from hal.registry import make_device, open_device
 
