@@ -1,0 +1,39 @@
+"""The benchmark command's own plumbing: its sales worker runs and its table says what it measured.
+
+No figure is asserted (speed is never a test here); only that the command works
+and that its verdicts follow from its numbers.
+"""
+
+from __future__ import annotations
+
+from firmware.bench import TARGETS, table, worker
+
+
+def test_the_sales_worker_runs_rounds_and_counts_two_commits_per_sale(tmp_path):
+    figures = worker(tmp_path, 6, "sales")  # one sale per round: a smoke run
+    assert figures["rounds"] == 6 and figures["sales"] == 6
+    assert figures["commits_per_sale"] == 2.0
+    low, high = figures["ratio_range"]
+    assert low <= figures["ratio"] <= high
+    for key in ("per_sale", "floor", "floor_reused", "storage_per_sale", "other_per_sale", "host_per_sale"):
+        assert figures[key] > 0, key
+
+
+def _figures(ratio: float) -> dict:
+    floor = 0.0006
+    return {
+        "per_sale": ratio * floor, "floor": floor, "ratio": ratio, "ratio_range": (ratio * 0.9, ratio * 1.1),
+        "rounds": 6, "sales": 300, "floor_reused": floor / 2, "storage_per_sale": floor,
+        "other_per_sale": ratio * floor - floor, "host_per_sale": 0.0004, "commits_per_sale": 2.0,
+        "checkpoint_s": 0.001, "fsyncs_per_sale": 2.0, "checkpoint_fsyncs": 4, "ready_s": 0.3,
+        "bare_python_s": 0.03, "rss_mb": 50.0, "bare_rss_mb": 14.0, "micro": [],
+    }
+
+
+def test_the_table_gives_each_verdict_from_its_own_numbers():
+    met = table(_figures(TARGETS["sale_ratio"]))
+    missed = table(_figures(TARGETS["sale_ratio"] + 0.01))
+    row = lambda text: next(line for line in text.splitlines() if line.startswith("| terminal time per online sale"))
+    assert row(met).endswith("| yes |") and row(missed).endswith("| NO |")
+    assert "| fsyncs per online sale (strace) | 2.000 |" in met
+    assert "against the floor's commits in a reused log" in met  # the stricter floor is always shown
