@@ -347,9 +347,13 @@ class Runner:
         times = list(self.timers.values())
         if self.wal_dirty and self.core.state is State.IDLE:
             times.append(self.last_activity + CHECKPOINT_IDLE)
-        times += [t for t in (d.next_deadline() for d in self.devices.all()) if t is not None]
+        # Devices keep time with time.monotonic(); the runner's clock may be another (tests inject one).
+        device_times = [t for t in (d.next_deadline() for d in self.devices.all()) if t is not None]
         if self.core.state is State.IDLE and (hangup := self.devices.link.hangup_deadline()) is not None:
-            times.append(hangup)
+            device_times.append(hangup)
+        if device_times:
+            offset = self.monotonic() - time.monotonic()
+            times += [t + offset for t in device_times]
         return min(times) if times else default
 
     def _wait(self, timeout: float | None) -> None:
