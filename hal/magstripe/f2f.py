@@ -22,10 +22,13 @@ Decoding finds the start sentinel after the leading zeros. A card swiped the
 other way round gives the same bits in reverse order, so when the stream does
 not decode forwards it is reversed and tried again; ``DecodedTrack.direction``
 says which way it read. Parity cannot tell the direction (a character read
-backwards keeps its count of one bits), so a stream whose start sentinel was
-spoiled can, rarely, read as a valid but different track the other way round;
-the card checks that follow (Luhn, layout, agreement between tracks) are the
-next line of defence, as on every bank terminal. Errors are ``TrackReadError`` (a ``CardError``) whose
+backwards keeps its count of one bits), so a stream can, rarely, read as a
+valid track both ways round: one whose start sentinel was spoiled, and about
+one card in some thousands whose reversed LRC looks like a start sentinel and
+whose reversed data happens to balance. The forward reading then wins; a card
+swiped backwards gives a wrong track, which the card checks that follow (Luhn,
+layout, agreement between tracks) refuse with "swipe again", and swiped the
+other way it reads. That is the next line of defence on every bank terminal. Errors are ``TrackReadError`` (a ``CardError``) whose
 text names the track and the character (counted from 1 at the start sentinel)
 that failed, never its value: ``card.parity``, ``card.lrc``,
 ``card.start_sentinel``, ``card.end_sentinel``, ``card.bad_char`` (a start
