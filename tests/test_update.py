@@ -573,9 +573,13 @@ def test_the_installed_command_prints_no_traceback(kit, tmp_path, posterm_cmd, c
     assert not (tmp_path / "opt" / "current").exists()
 
 
-def test_importing_the_module_stays_light():
-    """The CLI builds its parser at every start, ``posterm run`` included."""
-    probe = ("import sys, firmware.update; heavy = {'cryptography', 'tarfile', 'subprocess', 'shutil', 'gzip'}; "
+def test_building_the_cli_parser_loads_none_of_the_update_or_screen_machinery():
+    """The CLI builds its parser at every start, ``posterm run`` included: the ``update`` and
+    ``screen`` commands register themselves without importing what they run."""
+    probe = ("import sys; from firmware.cli import build_parser; build_parser(); "
+             "heavy = {'cryptography', 'tarfile', 'subprocess', 'gzip', 'hashlib', 'curses', "
+             "'firmware.update.bundle', 'firmware.update.slots', 'firmware.update.cli', "
+             "'firmware.screen.session', 'firmware.screen.tui'}; "
              "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"

@@ -26,12 +26,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from firmware.screen.session import LAB_MARK, MAX_WAIT, HostMode, ScreenSession, View, build_view, pad_key
-
 __all__ = ["LAB_MARK", "MAX_WAIT", "HostMode", "ScreenSession", "View", "add_screen_command", "build_view",
            "cmd_screen", "pad_key"]
 
 log = logging.getLogger(__name__)
+
+_SESSION_NAMES = frozenset({"LAB_MARK", "MAX_WAIT", "HostMode", "ScreenSession", "View", "build_view", "pad_key"})
+
+
+def __getattr__(name: str):
+    """The session and view names load on first use: the CLI builds its parser at every start."""
+    if name not in _SESSION_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from firmware.screen import session
+
+    return getattr(session, name)
 
 
 # -- the command ------------------------------------------------------------------------
@@ -47,6 +56,8 @@ def cmd_screen(args) -> int:
     from firmware.logs import setup_logging
 
     config = _config(args)
+    from firmware.screen.session import ScreenSession
+
     session = ScreenSession(config, data_dir=Path(args.data_dir) if args.data_dir else None)
     log_file = ""
     try:

@@ -37,6 +37,7 @@ from firmware.errors import (
     StorageError,
     TerminalError,
 )
+from firmware.update import DEFAULT_ATTEMPTS, DEFAULT_ROOT, DEFAULT_TRUST
 from firmware.update.bundle import (
     FORMAT,
     MARKER,
@@ -59,9 +60,6 @@ __all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_ROOT", "DEFAULT_TRUST", "BootCheck", "Sl
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROOT = Path("/opt/posterm")
-DEFAULT_TRUST = Path("/etc/posterm/update-keys.pem")
-DEFAULT_ATTEMPTS = 3
 HISTORY = 20
 
 

@@ -25,6 +25,17 @@ class FakeClock:
         return self.now
 
 
+def waiting(sock) -> list[bytes]:
+    """Every datagram already sent to the socket."""
+    sock.setblocking(False)
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(256))
+        except BlockingIOError:
+            return out
+
+
 @pytest.fixture
 def notify_socket(tmp_path):
     path = tmp_path / "notify.sock"
@@ -53,13 +64,7 @@ def test_watchdog_pings_are_rate_limited_to_four_per_interval(notify_socket):
     for step in range(16):  # 1/8 s apart: 2 s in all
         clock.now = (step + 1) / 8
         n.watchdog()
-    sock.setblocking(False)
-    pings = []
-    while True:
-        try:
-            pings.append(sock.recv(256))
-        except BlockingIOError:
-            break
+    pings = waiting(sock)
     assert pings == [b"WATCHDOG=1"] * 4
 
 
@@ -149,11 +154,5 @@ def test_a_long_dial_mid_sale_keeps_the_watchdog_fed_until_its_bound(tmp_path, n
             assert runner.core.state is not State.AUTHORISING  # the dial failed; the sale went on
         finally:
             runner.close()
-    sock.setblocking(False)
-    pings = []
-    while True:
-        try:
-            pings.append(sock.recv(256))
-        except BlockingIOError:
-            break
+    pings = waiting(sock)
     assert pings.count(b"WATCHDOG=1") >= 3  # fed from the helper thread while the loop was blocked
