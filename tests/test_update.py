@@ -38,6 +38,7 @@ from firmware.update import (
     sign_manifest,
     verify_bundle,
 )
+from tests.forking import CUT, run_in_child
 from firmware.update.bundle import FILES_PREFIX, MANIFEST_NAME, SIGNATURE_NAME, _load_signing_key, _safe_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,25 +329,10 @@ def test_a_bundle_swapped_between_verify_and_unpack_is_refused(kit, installed, t
 
 # -- power cuts --------------------------------------------------------------------------
 def apply_in_child(updater: Updater, bundle: Path, trust: Path, die_at: int | None) -> int:
-    """Fork a process that applies ``bundle`` and dies, without any cleanup, at the ``die_at``-th step."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            seen = 0
-
-            def hook(step: Step) -> None:
-                nonlocal seen
-                seen += 1
-                if seen == die_at:
-                    os._exit(9)  # the power goes off
-
-            Updater(updater.root, hook=hook).apply(bundle, trust, install_cmd="touch venv-made")
-        except BaseException:  # noqa: BLE001 (the child reports by exit status, never by traceback)
-            code = 1
-        finally:
-            os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    """Apply ``bundle`` in a forked child that dies, without any cleanup, at the ``die_at``-th step."""
+    return run_in_child(
+        lambda hook: Updater(updater.root, hook=hook).apply(bundle, trust, install_cmd="touch venv-made"), die_at
+    )
 
 
 def test_a_power_cut_at_every_step_of_apply_leaves_a_complete_slot_current(kit, tmp_path):
@@ -360,7 +346,7 @@ def test_a_power_cut_at_every_step_of_apply_leaves_a_complete_slot_current(kit, 
         root = tmp_path / f"cut-{die_at}"
         updater = Updater(root)
         updater.apply(kit["1.0"], kit["trust"])
-        assert apply_in_child(updater, kit["2.0"], kit["trust"], die_at) == 9, die_at
+        assert apply_in_child(updater, kit["2.0"], kit["trust"], die_at) == CUT, die_at
         current = updater.link("current")  # before anything repairs it: what systemd would run
         assert current is not None and updater.slot_info(current) is not None, (die_at, steps[die_at - 1])
         assert updater.boot_check() in (BootCheck.NOTHING_PENDING, BootCheck.COUNTED)  # the next start

@@ -25,6 +25,7 @@ from firmware.errors import CryptoError
 from firmware.sealed import card_aad
 from storage.rekey import Step, finish_rotation, rotate_data_key, rotation_pending, sealed_columns, versions_in_use
 from storage.store import DB_FILE, Store
+from tests.forking import CUT, run_in_child
 
 ROWS = 7  # journal rows; odd ones have a due reversal, even ones an armed one, every third an advice
 TOTAL = ROWS + ROWS + ROWS // 3
@@ -111,31 +112,15 @@ def check_every_record_opens(data_dir) -> dict[int, int]:
         conn.close()
 
 
-def rotate_in_child(data_dir, die_at: int | None = None, *, loop: bool = False, batch: int = 2) -> int:
-    """Fork a process that rotates (and dies at the ``die_at``-th step); returns its exit status."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            seen = 0
+def rotate_in_child(data_dir, die_at: int | None = None, *, batch: int = 2) -> int:
+    """Rotate in a forked child that dies at the ``die_at``-th step; returns its exit code."""
 
-            def hook(step: Step) -> None:
-                nonlocal seen
-                seen += 1
-                if seen == die_at:
-                    os._exit(9)  # the power goes off: no cleanup, no flush
+    def work(hook) -> None:
+        store = Store.open(data_dir)
+        rotate_data_key(Keyring.load(data_dir), store.conn, batch=batch, hook=hook)
+        store.close()
 
-            while True:
-                store = Store.open(data_dir)
-                rotate_data_key(Keyring.load(data_dir), store.conn, batch=batch, hook=hook)
-                store.close()
-                if not loop:
-                    break
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    return os.waitpid(pid, 0)[1]
+    return run_in_child(work, die_at)
 
 
 def count_steps(data_dir) -> list[Step]:
@@ -168,8 +153,7 @@ def test_killed_at_every_step_no_record_is_ever_lost(template, tmp_path):
     assert steps.count(Step.IN_BATCH) >= 7
     for k in range(1, len(steps) + 1):
         data_dir = shutil.copytree(template, tmp_path / f"kill{k}")
-        status = rotate_in_child(data_dir, die_at=k)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 9, (k, steps[k - 1])
+        assert rotate_in_child(data_dir, die_at=k) == CUT, (k, steps[k - 1])
         in_use = check_every_record_opens(data_dir)
         ring = Keyring.load(data_dir)
         # A dead rotation may leave two versions, never a record without its key.
