@@ -42,7 +42,7 @@ from firmware.core.model import (
     SaleRecord,
 )
 from firmware.errors import StorageError
-from storage.db import open_database, storage_error, transaction
+from storage.db import open_database, reserve_log, storage_error, transaction
 from storage.migrations import migrate
 
 __all__ = ["Store", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
@@ -329,10 +329,12 @@ class Store:
         not in the next sale (which then costs exactly its two fsyncs).
 
         The log restarts from its beginning but keeps its file (RESTART, not
-        TRUNCATE; ``storage.db`` caps what is kept). A sale's commits then
-        overwrite blocks the file already has, and ``fdatasync`` need not commit
-        the file system's journal for a new file size: on ext4 that halves what
-        a commit costs. A truncated log made every commit grow the file again.
+        TRUNCATE; ``storage.db`` caps what is kept), and the first checkpoint
+        grows the file to that cap with zeros (``reserve_log``). A sale's commits
+        then overwrite blocks the file already has, and ``fdatasync`` need not
+        commit the file system's journal for a new file size: on ext4 that
+        halves what a commit costs. A truncated log made every commit grow the
+        file again.
         """
         try:
             busy, _log_pages, done = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
@@ -340,6 +342,8 @@ class Store:
             raise storage_error(e, "checkpointing the log") from None
         self.check()
         self.commits -= 1  # housekeeping, not a transaction's commit
+        if self.path is not None:
+            reserve_log(self.path)
         self._commits_at_checkpoint = self.commits
         self.checkpoints += 1
         return done if not busy else 0

@@ -255,3 +255,54 @@ def test_the_reused_log_is_cut_back_to_its_cap_at_a_checkpoint(store):
     assert store.wal_bytes() > WAL_KEPT_BYTES
     store.checkpoint()
     assert store.wal_bytes() == WAL_KEPT_BYTES
+
+
+def test_the_first_checkpoint_reserves_the_log_and_sales_then_never_grow_it(store):
+    """The log file is grown to its kept size once, so a sale's commits overwrite blocks it
+    already has (the cheap ``fdatasync``) from the first sale on, not after a reuse."""
+    from storage.db import WAL_KEPT_BYTES
+
+    opened(store)
+    assert store.wal_bytes() < WAL_KEPT_BYTES
+    store.checkpoint()
+    assert store.wal_bytes() == WAL_KEPT_BYTES
+    for n in range(2, 40):
+        rec = opened(store, n, n)
+        store.record_outcome(replace(rec, state=JournalState.APPROVED, rrn="000000000001", auth_code="123456"))
+        assert store.wal_bytes() == WAL_KEPT_BYTES
+
+
+def test_the_zeros_of_a_reserved_log_are_never_read_as_data(tmp_path):
+    """What a power cut leaves (the files as synced, never checkpointed again) opens with every
+    committed row and nothing else, whether or not frames were written over the zeros."""
+    import shutil
+
+    live = tmp_path / "live"
+    s = Store.open(live)
+    opened(s)
+    s.checkpoint()
+    cut_before = tmp_path / "cut_before"  # the reserved log, no frame since its restart
+    cut_before.mkdir()
+    for name in (DB_FILE, f"{DB_FILE}-wal"):
+        shutil.copy2(live / name, cut_before / name)
+    for n in range(2, 12):
+        opened(s, n, n)
+    cut_after = tmp_path / "cut_after"  # ten commits written over the zeros
+    cut_after.mkdir()
+    for name in (DB_FILE, f"{DB_FILE}-wal"):
+        shutil.copy2(live / name, cut_after / name)
+    s.close()
+    for where, rows in ((cut_before, 1), (cut_after, 11)):
+        r = Store.open(where)
+        assert r.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert [rec.txn_no for rec in r.journal()] == list(range(1, rows + 1))
+        r.close()
+
+
+def test_no_log_is_reserved_on_a_disk_without_room_for_it(store, monkeypatch):
+    import storage.db
+
+    monkeypatch.setattr(storage.db, "RESERVE_MARGIN_BYTES", 2**62)  # "free space" no disk has
+    opened(store)
+    store.checkpoint()
+    assert store.wal_bytes() < storage.db.WAL_KEPT_BYTES
