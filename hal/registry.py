@@ -38,6 +38,7 @@ DRIVERS: dict[str, dict[str, str]] = {
     "display": {
         "sim": "hal.display.sim:SimDisplay",
         "console": "hal.display.console:ConsoleDisplay",
+        "serial": "hal.display.serial:SerialDisplay",
     },
     "tamper": {
         "none": "hal.tamper:NoTamperSwitch",

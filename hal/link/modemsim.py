@@ -2,11 +2,10 @@
 
 ``PtyModemSim`` sits on the master side of ``os.openpty()``; the real
 ``ModemLink`` (real pyserial) opens ``sim.port``, the slave. A thread answers
-AT commands (``AT``, ``ATZ``, ``ATE``, ``ATV``, ``ATQ``, ``ATX``, ``AT&C``,
-``AT&D``, ``AT&F``, ``ATL``, ``ATM``, ``ATI``, ``ATH0``, ``ATS<n>=<v>``,
-``ATDT``/``ATDP``) with the right result codes; anything else is ``ERROR``.
-Once a dial connects it carries the terminal's bytes to a host and the
-host's bytes back:
+AT commands with the right result codes (the interpreter, and the commands it
+knows, are in ``hal.link.hayessim``); this module is the line and the call.
+Once a dial connects it carries the terminal's bytes to a host and the host's
+bytes back:
 
 * ``host=``: an in-process host (``hal.base.InProcessHost``, e.g.
   ``firmware.hostsim.processor.HostProcessor``). Requests are reassembled
@@ -48,46 +47,26 @@ import bisect
 import enum
 import fcntl
 import os
-import re
-import select
 import shutil
 import socket
 import struct
 import tempfile
 import termios
-import threading
 import time
-import tty
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Self
 
 from firmware.errors import ProtocolError
 from hal.base import InProcessHost
 from hal.framing import FrameBuffer, frame
+from hal.link.hayessim import CommandMode, Dial, DialMode
+from hal.ptysim import SimThread, raw_pty
 
-__all__ = ["Dial", "DialMode", "PtyModemSim"]
+__all__ = ["Dial", "DialMode", "PtyModemSim"]  # Dial and DialMode live in hal.link.hayessim
 
-_RANGES = {"E": 2, "V": 2, "Q": 2, "X": 5, "Z": 1, "H": 1, "L": 4, "M": 4, "I": 10, "&C": 2, "&D": 4, "&F": 1}
-_DEFAULTS = {"E": 1, "V": 1, "Q": 0, "X": 4, "L": 1, "M": 1, "&C": 1, "&D": 2}
-_NUMERIC = {
-    "OK": "0", "CONNECT": "1", "NO CARRIER": "3", "ERROR": "4", "NO DIALTONE": "6", "BUSY": "7", "NO ANSWER": "8",
-}
 _DRAIN_LIMIT = 2.0  # longest the far end waits for the terminal to read an answer before it hangs up
 # The kernel hands bytes written to a pty master to the slave asynchronously, so "nothing unread"
 # means "all read" only some time after the last write.
 _SETTLE = 0.02
-
-
-class DialMode(enum.Enum):
-    TONE = "T"
-    PULSE = "P"
-
-
-@dataclass(frozen=True)
-class Dial:
-    number: str
-    mode: DialMode
 
 
 class _Fault(enum.Enum):
@@ -111,8 +90,10 @@ class _Arrival:
     close: bool
 
 
-class PtyModemSim:
+class PtyModemSim(SimThread):
     """A Hayes modem on a pty; ``port`` is the path for ``modem://``."""
+
+    what = "modem simulator"
 
     def __init__(self, host: InProcessHost | None = None, *, remote: str | None = None,
                  speed: int = 33600, guard_time: float = 0.05) -> None:
@@ -120,24 +101,20 @@ class PtyModemSim:
         self.remote = _address(remote) if remote else None
         self.speed = speed
         self.guard_time = guard_time
-        self._cond = threading.Condition()
+        super().__init__()
         # records (read by tests under the lock)
         self.commands: list[str] = []
         self.dials: list[Dial] = []
         self.requests: list[bytes] = []
-        self._received = bytearray()
         self.connects = self.hangups = self.drops = self.aborts = 0
         # faults (set by tests under the lock)
         self._faults: list[_Fault] = []
         self._silent = False
         # modem state (the thread's own)
-        self._settings = dict(_DEFAULTS)
-        self._sregs: dict[int, int] = {}
-        self._guard = guard_time  # S12, in seconds
+        self._at = CommandMode(guard_time, dial=self._dial, hang_up=self._hang_up)
         self._mode = _Mode.COMMAND
         self._call_up = False
         self._last_end = ""
-        self._line = bytearray()
         self._frames = FrameBuffer()
         self._arrivals: list[_Arrival] = []
         self._sock: socket.socket | None = None
@@ -149,11 +126,7 @@ class PtyModemSim:
         self._dir = tempfile.mkdtemp(prefix="modemsim-")
         self.port = os.path.join(self._dir, "modem")
         self._master, self._slave = self._new_pty()
-        self._wake_r, self._wake_w = os.pipe()
-        self._dropped = threading.Event()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="pty-modem-sim", daemon=True)
-        self._thread.start()
+        self._start("pty-modem-sim")
 
     def url(self, number: str = "95516", **options: object) -> str:
         """A ``modem://`` URL for this port: no DCD on a pty, and a guard time above the simulator's."""
@@ -167,22 +140,12 @@ class PtyModemSim:
             return [d.number for d in self.dials]
 
     @property
-    def received(self) -> bytes:
-        with self._cond:
-            return bytes(self._received)
-
-    @property
     def online(self) -> bool:
         with self._cond:
             return self._call_up
 
-    def wait_until(self, predicate: Callable[[PtyModemSim], bool], timeout: float = 5.0) -> None:
-        """Wait until ``predicate(self)`` holds; AssertionError after ``timeout`` (a bound, not a speed test)."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: predicate(self), timeout):
-                raise AssertionError(
-                    f"modem simulator: condition not met within {timeout:g} s; commands {self.commands}"
-                )
+    def _progress(self) -> str:
+        return f"commands {self.commands}"
 
     def assert_hung_up(self) -> None:
         """The last call was ended by the terminal (``ATH0``), and no call is up."""
@@ -218,33 +181,28 @@ class PtyModemSim:
 
     def drop_carrier(self) -> None:
         """The line fails mid-call; returns once the pty has hung up."""
-        self._dropped.clear()
-        os.write(self._wake_w, b"d")
-        if not self._dropped.wait(5.0):
-            raise AssertionError("modem simulator did not drop the carrier")
+        self._order(b"d", "drop the carrier")
 
     # -- the thread ---------------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            master, sock = self._master, self._sock
-            watched = [self._wake_r, master] + ([sock] if sock is not None else [])
-            ready = select.select(watched, [], [], self._timeout())[0]
-            if master in ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:
-                    data = b""
-                if data:
-                    self._from_terminal(data)
-            if sock is not None and sock in ready and sock is self._sock:
-                self._from_remote()
-            if self._wake_r in ready:
-                order = os.read(self._wake_r, 1)
-                if order == b"q":
-                    return
-                self._lose_carrier()
-                self._dropped.set()
-            self._tick()
+    def _watched(self) -> list[int | socket.socket]:
+        return [self._master] + ([self._sock] if self._sock is not None else [])
+
+    def _serve(self, ready: list[int | socket.socket]) -> bool:
+        master, sock = self._master, self._sock
+        if master in ready:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                data = b""
+            if data:
+                self._from_terminal(data)
+        if sock is not None and sock in ready and sock is self._sock:
+            self._from_remote()
+        self._tick()
+        return True
+
+    def _obey(self, order: bytes) -> None:
+        self._lose_carrier()  # the one order besides quitting: drop_carrier()
 
     def _timeout(self) -> float | None:
         dues = [t for t in (self._escape_at, self._arrivals[0].due if self._arrivals else None) if t is not None]
@@ -253,6 +211,8 @@ class PtyModemSim:
         return max(0.0, min(dues) - time.monotonic()) if dues else None
 
     def _write(self, data: bytes) -> None:
+        if not data:
+            return
         self._last_tx = time.monotonic()
         try:
             os.write(self._master, data)
@@ -260,12 +220,7 @@ class PtyModemSim:
             pass
 
     def _result(self, text: str) -> None:
-        if self._settings["Q"]:
-            return
-        if self._settings["V"]:
-            self._write(b"\r\n" + text.encode("ascii") + b"\r\n")
-        else:
-            self._write(_NUMERIC.get(text.split(" ")[0] if text.startswith("CONNECT") else text, "4").encode() + b"\r")
+        self._write(self._at.result(text))
 
     def _from_terminal(self, data: bytes) -> None:
         now = time.monotonic()
@@ -284,18 +239,12 @@ class PtyModemSim:
         """Take command-mode bytes up to a line that leaves command mode; return the rest."""
         with self._cond:
             silent = self._silent
-        if self._settings["E"] and not silent:
+        if self._at.echo and not silent:
             self._write(data)
-        for i, byte in enumerate(data):
-            if byte == 0x0D:
-                line, self._line = bytes(self._line), bytearray()
-                self._run_line(line.decode("ascii", "replace"), silent)
-                if self._mode is not _Mode.COMMAND:
-                    return data[i + 1 :]
-            elif byte in (0x08, 0x7F):
-                del self._line[-1:]
-            elif byte != 0x0A and len(self._line) < 80:
-                self._line.append(byte)
+        for line, rest in self._at.lines(data):
+            self._run_line(line, silent)
+            if self._mode is not _Mode.COMMAND:
+                return rest
         return b""
 
     def _run_line(self, line: str, silent: bool) -> None:
@@ -306,58 +255,16 @@ class PtyModemSim:
         with self._cond:
             self.commands.append(command)
             self._cond.notify_all()
-        if silent:
-            return
-        result = self._execute(command[2:])
-        if result is not None:
-            self._result(result)
+        if not silent:
+            self._write(self._at.execute(command[2:]))
 
-    def _execute(self, body: str) -> str | None:
-        pos, upper = 0, body.upper()
-        while pos < len(body):
-            name = upper[pos]
-            pos += 1
-            if name == " ":
-                continue
-            if name == "D":
-                return self._dial(body[pos:])
-            if name == "&":
-                name, pos = "&" + upper[pos : pos + 1], pos + 1
-            if name == "S":
-                match = re.match(r"(\d+)(=(\d*)|\?)", upper[pos:])
-                if match is None:
-                    return "ERROR"
-                pos += match.end()
-                reg = int(match.group(1))
-                if match.group(2) == "?":
-                    value = round(self._guard * 50) if reg == 12 else self._sregs.get(reg, 0)
-                    self._write(f"\r\n{value:03d}\r\n".encode())
-                elif reg == 12:
-                    self._guard = int(match.group(3) or 0) / 50
-                else:
-                    self._sregs[reg] = int(match.group(3) or 0)
-                continue
-            digits = re.match(r"\d*", upper[pos:]).group()
-            pos += len(digits)
-            value = int(digits or 0)
-            if value >= _RANGES.get(name, 0):
-                return "ERROR"
-            if name in ("Z", "&F"):
-                self._settings = dict(_DEFAULTS)
-            elif name == "H":
-                if self._call_up:
-                    self._end_call("hangup")
-            elif name != "I":
-                self._settings[name] = value
-        return "OK"
+    def _hang_up(self) -> None:
+        if self._call_up:
+            self._end_call("hangup")
 
-    def _dial(self, rest: str) -> str | None:
-        rest = rest.strip()
-        mode = DialMode.TONE
-        if rest[:1].upper() in ("T", "P"):
-            mode, rest = DialMode(rest[0].upper()), rest[1:].strip()
+    def _dial(self, dial: Dial) -> str | None:
         with self._cond:
-            self.dials.append(Dial(rest, mode))
+            self.dials.append(dial)
             fault = self._faults.pop(0) if self._faults else None
             self._cond.notify_all()
         if self._call_up:
@@ -381,7 +288,7 @@ class PtyModemSim:
         return f"CONNECT {self.speed}"
 
     def _data_from_terminal(self, data: bytes, now: float) -> None:
-        guard = self._guard
+        guard = self._at.guard
         if data.strip(b"+") == b"" and self._plus + len(data) <= 3 and (self._plus or now - self._last_rx >= guard):
             self._plus += len(data)  # perhaps the escape: wait for the silence after it
             self._escape_at = now + guard if self._plus == 3 else None
@@ -486,30 +393,18 @@ class PtyModemSim:
             os.close(fd)
 
     def _new_pty(self) -> tuple[int, int]:
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo or CR/LF mangling before the driver sets its own modes
+        master, slave = raw_pty()
         staging = self.port + ".new"
         os.symlink(os.ttyname(slave), staging)
         os.replace(staging, self.port)  # atomic: the driver always finds a live pty at ``port``
-        return master, slave  # the slave stays open here, so the master never sees EIO between opens
+        return master, slave
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        os.write(self._wake_w, b"q")
-        self._thread.join()
+    def _release(self) -> None:
         if self._sock is not None:
             self._sock.close()
-        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+        for fd in (self._master, self._slave):
             os.close(fd)
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _address(text: str) -> tuple[str, int]:

@@ -29,13 +29,18 @@ import dataclasses
 import os
 import select
 import socket
-import threading
 import time
-import tty
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from hal.printer.decode import Command, EscPosDecoder, LineFeed, StatusRequestEvent, Text
+from hal.printer.decode import (
+    Command,
+    EscPosDecoder,
+    LineFeed,
+    StatusRequestEvent,
+    Text,
+)
 from hal.printer.status import DeviceState, SensorFaults, StatusRequest, encode_status
+from hal.ptysim import Instrument, PtySim, SimThread, record
 
 __all__ = ["PrinterDevice", "PtyPrinterSim", "TcpPrinterSim"]
 
@@ -44,15 +49,16 @@ _KNOWN_REQUESTS = frozenset(int(n) for n in StatusRequest)
 XON, XOFF = b"\x11", b"\x13"
 
 
-class PrinterDevice(SensorFaults):
+class PrinterDevice(SensorFaults, Instrument):
     """The printer's side of the wire, without the wire: state, records, replies."""
 
+    what = "printer simulator"
+
     def __init__(self, codecs: Mapping[int, str] | None = None) -> None:
-        self._cond = threading.Condition()
+        super().__init__()
         self._state = DeviceState()
         self._answering = True
         self._decoder = EscPosDecoder(codecs)
-        self._received = bytearray()
         self._print_data = bytearray()
         self._text: list[str] = []
         self._status_requests: list[int] = []
@@ -80,36 +86,18 @@ class PrinterDevice(SensorFaults):
         return bytes(reply)
 
     # -- records --------------------------------------------------------------
-    @property
-    def received(self) -> bytes:
-        with self._cond:
-            return bytes(self._received)
-
-    @property
-    def print_data(self) -> bytes:
-        with self._cond:
-            return bytes(self._print_data)
+    print_data = record(bytes)
 
     @property
     def printed_text(self) -> str:
         with self._cond:
             return "".join(self._text)
 
-    @property
-    def status_requests(self) -> list[int]:
-        with self._cond:
-            return list(self._status_requests)
+    status_requests = record(list)
+    cuts = record()
 
-    @property
-    def cuts(self) -> int:
-        with self._cond:
-            return self._cuts
-
-    def wait_until(self, predicate: Callable[[PrinterDevice], bool], timeout: float = 5.0) -> None:
-        """Wait until ``predicate(self)`` holds (re-checked as bytes arrive); AssertionError after ``timeout``."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: predicate(self), timeout):
-                raise AssertionError(f"printer simulator: condition not met within {timeout:g} s; received {len(self._received)} bytes")
+    def _progress(self) -> str:
+        return f"received {len(self._received)} bytes"
 
     # -- faults ---------------------------------------------------------------
     def _set(self, **changes: object) -> None:
@@ -126,39 +114,7 @@ class PrinterDevice(SensorFaults):
             self._answering = True
 
 
-class _Threaded(PrinterDevice):
-    """A reader thread woken by a pipe; ``close()`` stops it and then closes the files."""
-
-    def __init__(self, codecs: Mapping[int, str] | None, name: str) -> None:
-        super().__init__(codecs)
-        self._wake_r, self._wake_w = os.pipe()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _run(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _release(self) -> None:
-        """Close the wire's files (after the thread stopped)."""
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        os.write(self._wake_w, b"q")
-        self._thread.join()
-        self._release()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class PtyPrinterSim(_Threaded):
+class PtyPrinterSim(PrinterDevice, PtySim):
     """A printer on the master side of ``os.openpty()``; ``port`` is the slave path for ``serial://``.
 
     Two ways a printer stops taking bytes, as it does when its buffer is full
@@ -169,13 +125,9 @@ class PtyPrinterSim(_Threaded):
     """
 
     def __init__(self, codecs: Mapping[int, str] | None = None) -> None:
-        super().__init__(codecs, "pty-printer-sim")
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo or CR/LF mangling before the driver sets its own modes
-        self.port = os.ttyname(self._slave)  # we keep the slave open so the master never sees EIO between opens
-        self._stalled = False
+        super().__init__(codecs)
         self._stall_after_status = False
-        self._thread.start()
+        self._start("pty-printer-sim")
 
     @property
     def url(self) -> str:
@@ -198,60 +150,40 @@ class PtyPrinterSim(_Threaded):
             time.sleep(0.001)
 
     def stall(self, *, after_next_status: bool = False) -> None:
-        """Stop reading now, or right after answering the next ``DLE EOT 4`` (the last of a status check)."""
+        """Stop reading now (returns once the thread has stopped), or right after answering the next
+        ``DLE EOT 4`` (the last of a status check)."""
         with self._cond:
             if after_next_status:
                 self._stall_after_status = True
             else:
                 self._stalled = True
-        os.write(self._wake_w, b"s")
+        self._order(b"s", "stop reading")
 
     def unstall(self) -> None:
         with self._cond:
             self._stalled = self._stall_after_status = False
-        os.write(self._wake_w, b"r")
+        self._wake(b"r")
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                stalled = self._stalled
-            watched = [self._wake_r] if stalled else [self._master, self._wake_r]
-            ready, _, _ = select.select(watched, [], [])
-            if self._wake_r in ready:
-                if os.read(self._wake_r, 1) == b"q":
-                    return
-                continue
-            try:
-                data = os.read(self._master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            with self._cond:
-                asked_before = len(self._status_requests)
-            reply = self.handle(data)
-            with self._cond:
-                if self._stall_after_status and StatusRequest.ROLL_PAPER in self._status_requests[asked_before:]:
-                    self._stall_after_status, self._stalled = False, True
-            if reply:
-                os.write(self._master, reply)
-
-    def _release(self) -> None:
-        os.close(self._master)
-        os.close(self._slave)
+    def _take(self, data: bytes) -> bytes:
+        with self._cond:
+            asked_before = len(self._status_requests)
+        reply = self.handle(data)
+        with self._cond:
+            if self._stall_after_status and StatusRequest.ROLL_PAPER in self._status_requests[asked_before:]:
+                self._stall_after_status, self._stalled = False, True
+        return reply
 
 
-class TcpPrinterSim(_Threaded):
+class TcpPrinterSim(PrinterDevice, SimThread):
     """A printer on a local TCP port, one connection at a time like a real raw-9100 port."""
 
     def __init__(self, host: str = "127.0.0.1", codecs: Mapping[int, str] | None = None) -> None:
-        super().__init__(codecs, "tcp-printer-sim")
+        super().__init__(codecs)
         self._listener = socket.create_server((host, 0))
         self.host, self.port = self._listener.getsockname()[:2]
         self._client: socket.socket | None = None
         self._connections = 0
-        self._dropped = threading.Event()
-        self._thread.start()
+        self._start("tcp-printer-sim")
 
     @property
     def url(self) -> str:
@@ -265,39 +197,34 @@ class TcpPrinterSim(_Threaded):
 
     def drop_connection(self) -> None:
         """Close the current connection from the printer's side (an idle timeout); returns once it is closed."""
-        self._dropped.clear()
-        os.write(self._wake_w, b"d")
-        if not self._dropped.wait(5.0):
-            raise AssertionError("printer simulator did not drop the connection")
+        self._order(b"d", "drop the connection")
 
-    def _run(self) -> None:
-        while True:
-            watched = [self._wake_r, self._client if self._client is not None else self._listener]
-            ready, _, _ = select.select(watched, [], [])
-            if self._wake_r in ready:
-                if os.read(self._wake_r, 1) == b"q":
-                    return
-                self._drop()
-                self._dropped.set()
-                continue
-            if self._client is None:
-                self._client, _ = self._listener.accept()
-                with self._cond:
-                    self._connections += 1
-                continue
+    def _watched(self) -> list[socket.socket]:
+        return [self._client if self._client is not None else self._listener]
+
+    def _obey(self, order: bytes) -> None:
+        self._drop()
+
+    def _serve(self, ready: list[socket.socket]) -> bool:
+        if self._client is None:
+            self._client, _ = self._listener.accept()
+            with self._cond:
+                self._connections += 1
+            return True
+        try:
+            data = self._client.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop()
+            return True
+        reply = self.handle(data)
+        if reply:
             try:
-                data = self._client.recv(4096)
+                self._client.sendall(reply)
             except OSError:
-                data = b""
-            if not data:
                 self._drop()
-                continue
-            reply = self.handle(data)
-            if reply:
-                try:
-                    self._client.sendall(reply)
-                except OSError:
-                    self._drop()
+        return True
 
     def _drop(self) -> None:
         if self._client is not None:

@@ -22,6 +22,7 @@ URLS = {
     ("pinpad", "console"): "console://?tty=/dev/null",
     ("display", "sim"): "sim://?rows=2&cols=16",
     ("display", "console"): "console://",
+    ("display", "serial"): "serial:///dev/ttyUSB1?baud=9600&rows=2&cols=20",
     ("link", "sim"): "sim://?connect_timeout=2",
     ("link", "tcp"): "tcp://127.0.0.1:5000?connect_timeout=2.5",
     ("link", "modem"): "modem:///dev/ttyUSB0?number=95516",
