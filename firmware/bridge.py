@@ -20,6 +20,7 @@ from firmware.core.settings import Mtis as CoreMtis
 from firmware.host.codec import Message, Tpdu, decode, encode
 from firmware.host.messages import (
     CardData,
+    Original,
     Reply,
     TxnData,
     as_repeat,
@@ -45,6 +46,13 @@ def reversal_aad(txn_no: int) -> bytes:
 
 def advice_aad(txn_no: int) -> bytes:
     return f"offline_queue:{txn_no}:message".encode()
+
+
+def _original(record: SaleRecord) -> Original | None:
+    o = record.original
+    if o is None:
+        return None
+    return Original(stan=o.stan, batch=o.batch, date=o.date, rrn=o.rrn, auth_code=o.auth_code)
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,7 @@ class HostBridge:
             entry_mode=record.entry_mode,
             pin_entered=record.pin_entered,
             operator=record.operator,
+            original=_original(record),
         )
 
     @staticmethod

@@ -223,13 +223,26 @@ def cmd_journal(args) -> int:
     store = Store.open(Path(args.data_dir) if args.data_dir else config.data_dir)
     try:
         rows = store.journal()
+        voided = store.voided()  # sale's journal number -> its approved void's
         if args.json:
-            print(json.dumps([{k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items()} for r in rows], default=str, indent=2))
+            out = []
+            for r in rows:
+                item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items() if k != "original"}
+                item["original_stan"] = r.original.stan if r.original is not None else None
+                item["original_txn_no"] = r.original.txn_no if r.original is not None else None
+                item["voided_by"] = voided.get(r.txn_no)
+                out.append(item)
+            print(json.dumps(out, default=str, indent=2))
         else:
             for r in rows:
+                note = ""
+                if r.original is not None:
+                    note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
+                elif r.txn_no in voided:
+                    note = f" VOIDED by #{voided[r.txn_no]}"
                 print(
                     f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<6} {r.state.value:<17} "
-                    f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}"
+                    f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"
                 )
     finally:
         store.close()

@@ -19,6 +19,7 @@ of one call.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import select
 import time
@@ -45,6 +46,8 @@ from firmware.core.events import (
     HostFrameRejected,
     KeyPressed,
     LinkDropped,
+    OriginalFound,
+    OriginalRefused,
     PinBypassed,
     PinCancelled,
     PinEntered,
@@ -55,6 +58,7 @@ from firmware.core.events import (
     TimerExpired,
     UploadRequested,
 )
+from firmware.core.flows import FLOWS, Candidate, Refusal, judge
 from firmware.core.machine import Terminal
 from firmware.core.model import CardFacts, KeyState, State, Timer
 from firmware.core.settings import CoreSettings
@@ -100,6 +104,8 @@ INPUT_STATES = frozenset(
         State.RECEIPT_HELD,
         State.SUSPENDED,
         State.MENU,
+        State.TRACE,
+        State.CONFIRM,
         State.SIGNED_OFF,
         State.LOCKED,
     }
@@ -199,6 +205,9 @@ class Runner:
         self.timers: dict[Timer, float] = {}
         self.pending: deque[Event] = deque()
         self.session: CardSession | None = None
+        # (journal number of a void, the keyed hash of its original's PAN): the card
+        # swiped for that void must hash the same (the core never sees a PAN).
+        self._original_card: tuple[int, bytes] | None = None
         self.alerts: list[tuple[str, str]] = []
         self.notes: list[tuple[str, str]] = []
         self.printed: list[tuple[int, str]] = []  # (journal number, copy) in the order printed
@@ -431,10 +440,21 @@ class Runner:
             return
         finally:
             item.wipe()
+        if FLOWS[sale.kind].same_card and not self._same_card(sale.txn_no, clear):
+            clear.wipe()
+            self.notes.append(("void.card_mismatch", "the card swiped is not the original's"))
+            self.dispatch(CardUnreadable("void.card_mismatch", "NOT ORIGINAL CARD"))
+            return
         if self.session is not None:
             self.session.wipe()
         self.session = CardSession(sale.txn_no, self.keys.sealer, clear)  # sealed from here on
         self.dispatch(CardRead(facts))
+
+    def _same_card(self, txn_no: int, clear: ClearCard) -> bool:
+        """The swiped PAN's keyed hash equals the original's (compared in constant time)."""
+        if self._original_card is None or self._original_card[0] != txn_no:
+            return False
+        return hmac.compare_digest(self.keys.pan_hash(clear.pan), self._original_card[1])
 
     def _open_encrypted(self, swipe: Swipe) -> Swipe:
         try:
@@ -577,6 +597,22 @@ class Runner:
     def _a_cancel_pin(self, a: A.CancelPin) -> None:
         self.devices.pinpad.cancel_pin_entry()
 
+    def _a_find_original(self, a: A.FindOriginal) -> Event:
+        """Look the original up and judge it; only its safe facts go back to the core."""
+        self._original_card = None
+        match = self.store.find_original(a.stan, a.batch)
+        candidate = None
+        if match is not None:
+            advice_state, advice_code = match.advice or (None, None)
+            accepted = self.bridge.profile.approved_codes | {"94"}  # 94: the host had it already
+            forwarded = advice_state == "done" and advice_code in accepted
+            candidate = Candidate(match.facts, match.state, match.claims, forwarded)
+        verdict = judge(FLOWS[a.kind], candidate)
+        if isinstance(verdict, Refusal):
+            return OriginalRefused(verdict.code, verdict.text)
+        self._original_card = (a.txn_no, match.pan_hash)
+        return OriginalFound(verdict)
+
     def _a_open_request(self, a: A.OpenRequest) -> None:
         session = self._session(a.record.txn_no)
         with session.card() as card:
@@ -599,6 +635,8 @@ class Runner:
         if self.session is not None and self.session.txn_no == a.txn_no:
             self.session.wipe()
             self.session = None
+        if self._original_card is not None and self._original_card[0] == a.txn_no:
+            self._original_card = None
 
     def _a_print(self, a: A.Print) -> Event:
         self.devices.printer.print_receipt(a.receipt)

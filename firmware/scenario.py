@@ -15,15 +15,34 @@
     [[step]]
     expect = { outcome = "declined", response_code = "51" }
 
+A void of an earlier sale is one step that keys the function menu, 4 (void),
+the original's trace and ENTER, then confirms the original shown (ENTER);
+the card and the PIN follow as for a sale::
+
+    [[step]]
+    void = { trace = 1 }          # or void = 1; confirm = false stops at the confirmation
+    [[step]]
+    swipe = "unionpay_debit"      # must be the original's card
+    [[step]]
+    pin = "1234"
+    [[step]]
+    expect = { outcome = "approved", notes = "" }
+
+A refused void (no such trace, already voided, a void of a void ...) leaves
+its stable code among the result's ``notes`` (``expect = { notes =
+"void.not_found" }``); nothing is journalled or sent.
+
 Each step puts something into a simulated device (or changes the host, the
 printer, the link, the power), then runs the terminal until it waits for a
 person again. ``power_cut`` arms a cut at a named point (``after:send_request``
 ...: see ``runner.CrashPlan``), and ``restart`` boots a new runner on the same
 data directory, as after the power comes back: recovery runs by itself.
 
-The result lists every transaction from the journal with its outcome, codes,
-trace and receipt text, the host simulator's ledger, what the display showed
-last, the operator alerts, and the failed ``expect`` steps.
+The result lists every transaction from the journal with its kind (``sale``,
+``void``), outcome, codes, trace and receipt text (a void also gives its
+original's trace as ``original_stan``; a voided sale the journal number of
+its void as ``voided_by``), the host simulator's ledger, what the display
+showed last, the operator alerts and notes, and the failed ``expect`` steps.
 """
 
 from __future__ import annotations
@@ -38,6 +57,7 @@ from typing import Any
 from crypto.provision import provision
 from firmware.app import Overrides, build_runner
 from firmware.config import Config, as_dict, parse_config
+from firmware.core.model import State
 from firmware.errors import ScenarioError, TerminalError
 from firmware.runner import CrashPlan, PowerCut, Runner
 from hal.url import DeviceUrl
@@ -50,6 +70,8 @@ STEP_KINDS = {
     "swipe_raw": "raw reader bytes with sentinels, for damaged swipes",
     "swipe_damaged": "a damaged visa swipe: missing_end_sentinel, truncated, non_digit_pan, bad_luhn, flipped_bit or bad_lrc",
     "pin": 'a PIN typed on the PIN pad, then ENTER; "" bypasses where allowed',
+    "void": "{ trace = N, confirm = true }: F, 4 (void), the original's trace, ENTER, then ENTER to confirm it "
+    "(or the trace alone: void = N)",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     'drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti; "clear" removes all rules',
     "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
@@ -63,7 +85,8 @@ STEP_KINDS = {
     "restart": "true: power on again on the same data directory (recovery runs by itself)",
     "upload": "true: forward queued reversals and offline sales now",
     "wait": "seconds of wall-clock time for the terminal to run (host delays, upload timer)",
-    "expect": "checks: state, outcome, response_code, reason, display, printed, alerts, journal_count, ledger_postings",
+    "expect": "checks: state, outcome, response_code, reason, display, printed, alerts, notes, journal_count, "
+    "ledger_postings",
 }
 _PRINTER_FAULTS = {
     "paper_out": "paper_out",
@@ -73,7 +96,23 @@ _PRINTER_FAULTS = {
     "stop_answering": "stop_answering",
     "resume": "resume",
 }
-_EXPECT_KEYS = {"state", "outcome", "response_code", "display", "printed", "alerts", "journal_count", "ledger_postings", "reason"}
+_EXPECT_KEYS = {
+    "state", "outcome", "response_code", "display", "printed", "alerts", "notes", "journal_count", "ledger_postings",
+    "reason",
+}
+_VOID_KEYS = {"trace", "confirm"}
+
+
+def _void_step(value: Any, i: int) -> dict:
+    """``void = N`` or ``void = { trace = N, confirm = bool }``, checked."""
+    spec = {"trace": value} if not isinstance(value, Mapping) else dict(value)
+    unknown = sorted(set(spec) - _VOID_KEYS)
+    if unknown:
+        raise ScenarioError(f"step {i}: void takes {', '.join(sorted(_VOID_KEYS))}, not {unknown[0]!r}")
+    trace, confirm = spec.get("trace"), spec.get("confirm", True)
+    if type(trace) is not int or not 1 <= trace <= 999999 or type(confirm) is not bool:
+        raise ScenarioError(f"step {i}: void needs trace = a whole number from 1 to 999999 (and confirm = true/false)")
+    return {"trace": trace, "confirm": confirm}
 
 
 @dataclass(frozen=True)
@@ -115,6 +154,8 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
             raise ScenarioError(f"step {i}: link takes down or up")
         if kind == "disk" and value not in ("full", "ok"):
             raise ScenarioError(f"step {i}: disk takes full or ok")
+        if kind == "void":
+            value = _void_step(value, i)
         if kind in ("reader", "pinpad", "display") and value not in ("stop_answering", "resume"):
             raise ScenarioError(f"step {i}: {kind} takes stop_answering or resume")
         steps.append(Step(kind, value, i))
@@ -196,6 +237,7 @@ class ScenarioRunner:
         self._pending_cut: CrashPlan | None = None  # armed while the power is off
         self._printed_before: list[tuple[int, str]] = []
         self._alerts_before: list[tuple[str, str]] = []
+        self._notes_before: list[tuple[str, str]] = []
 
     # -- set-up --------------------------------------------------------------
     def _config(self, scenario: Scenario) -> Config:
@@ -265,6 +307,7 @@ class ScenarioRunner:
         if self.runner is not None:
             self._printed_before += self.runner.printed
             self._alerts_before += self.runner.alerts
+            self._notes_before += self.runner.notes
             self.runner.session = None
             self.runner.devices.link.close()
             self.runner.store.close()
@@ -303,6 +346,9 @@ class ScenarioRunner:
             fill_disk(self.data_dir, value == "full")
         elif kind == "key":
             self.devices["pinpad"].press(str(value))
+        elif kind == "void":
+            self._void(step)
+            return
         elif kind == "pin":
             # held for the PIN prompt, so a PIN typed early never becomes amount keys
             self.devices["pinpad"].press(f"{value}#", hold_for_pin=True)
@@ -334,6 +380,16 @@ class ScenarioRunner:
             self._safely(lambda: runner.run_until(lambda: False, float(value)))
             return
         if self.runner is not None:
+            self._safely(lambda: None)
+
+    def _void(self, step: Step) -> None:
+        """Menu, 4, the trace, ENTER; once the original is shown, ENTER again to confirm it."""
+        runner = self._need_runner(step)
+        pad = self.devices["pinpad"]
+        pad.press(f"F4{step.value['trace']}#")
+        self._safely(lambda: None)
+        if step.value["confirm"] and self.runner is runner and runner.core.state is State.CONFIRM:
+            pad.press("#")
             self._safely(lambda: None)
 
     def _link(self, step: Step) -> None:
@@ -379,6 +435,8 @@ class ScenarioRunner:
             fail.append(f"nothing printed contains {checks['printed']!r}")
         if "alerts" in checks and not any(checks["alerts"] in f"{c} {t}" for c, t in result["alerts"]):
             fail.append(f"no alert mentions {checks['alerts']!r}")
+        if "notes" in checks and not any(checks["notes"] in f"{c} {t}" for c, t in result["notes"]):
+            fail.append(f"no note mentions {checks['notes']!r}")
         if "journal_count" in checks and len(result["transactions"]) != checks["journal_count"]:
             fail.append(f"journal has {len(result['transactions'])} records, expected {checks['journal_count']}")
         if "ledger_postings" in checks:
@@ -395,6 +453,7 @@ class ScenarioRunner:
         store = self.runner.store if self.runner is not None else Store.open(self.data_dir)
         try:
             records = store.journal()
+            voided = store.voided()
             boot = store.boot_state()
         finally:
             if self.runner is None:
@@ -421,6 +480,8 @@ class ScenarioRunner:
                     "response_code": r.response_code,
                     "reason": r.reason,
                     "masked_pan": r.masked_pan,
+                    "original_stan": f"{r.original.stan:06d}" if r.original is not None else None,
+                    "voided_by": voided.get(r.txn_no),
                     "receipts": receipts.get(r.txn_no, []),
                 }
                 for r in records
@@ -436,6 +497,7 @@ class ScenarioRunner:
             ),
             "display": list(display.lines) if display is not None else [],
             "alerts": [list(a) for a in self._alerts()],
+            "notes": [list(n) for n in self._notes()],
             "owed": {"reversals": len(boot.reversals), "advices": len(boot.advices), "receipts": len(boot.receipts)},
             "keys": self.runner.core.keys.value if self.runner is not None else None,
             "power_cuts": list(self.power_cuts),
@@ -446,6 +508,12 @@ class ScenarioRunner:
         if self.runner is not None:
             order += self.runner.printed
         return order
+
+    def _notes(self) -> list[tuple[str, str]]:
+        out = list(self._notes_before)
+        if self.runner is not None:
+            out += self.runner.notes
+        return out
 
     def _alerts(self) -> list[tuple[str, str]]:
         out = list(self._alerts_before)

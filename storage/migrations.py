@@ -5,11 +5,12 @@ one transaction with the version bump, so a power cut mid-migration leaves
 the previous schema intact. sqlite-utils is imported here only, and only
 when the file's version is behind.
 
-Table overview (version 2):
+Table overview (version 3):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
-                   the host's answer and the state of each receipt copy.
+                   the host's answer and the state of each receipt copy. Since
+                   version 3 a void names its original (``original_txn_no``).
 ``reversals``      reversals that are due (sealed message), then ``done`` or ``lost``.
                    Since version 2 the ready-made reversal of a request waits in its
                    journal row (``journal.reversal``) and moves here only when needed.
@@ -113,7 +114,20 @@ def _v2(db) -> None:
     db.execute("DROP INDEX IF EXISTS journal_pan_hash")
 
 
-MIGRATIONS: list[Callable] = [_v1, _v2]
+def _v3(db) -> None:
+    """Voids: a void's journal row names its original (``journal.original_txn_no``).
+
+    Whether a sale is voided is derived, never stored: it is voided when an
+    approved void names it. The void's outcome then stays one commit of one
+    row, exactly like a sale's, and the reversal of a void gives the sale back
+    without touching its row. No index: looking an original up (by batch and
+    STAN, and the voids that name it) is a rare operator action and scans the
+    journal, where an index would cost a page write at every sale.
+    """
+    db["journal"].add_column("original_txn_no", int)
+
+
+MIGRATIONS: list[Callable] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from firmware.core.model import (
     EntryMode,
     JournalState,
     Kind,
+    OriginalFacts,
     PendingAdvice,
     PendingReversal,
     PrintJob,
@@ -45,7 +47,7 @@ from firmware.errors import StorageError
 from storage.db import open_database, reserve_log, storage_error, transaction
 from storage.migrations import migrate
 
-__all__ = ["Store", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
+__all__ = ["Store", "OriginalMatch", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
 DB_FILE = "posterm.db"
 COPY_OWED, COPY_PRINTED, COPY_SKIPPED = 0, 1, 2
@@ -53,8 +55,41 @@ _COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_cop
 
 _JOURNAL_COLUMNS = (
     "txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, merchant_id, operator, "
-    "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason"
+    "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no"
 )
+_ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
+
+
+@dataclass(frozen=True)
+class OriginalMatch:
+    """What the journal holds about the record a trace names, for judging a void of it.
+
+    ``pan_hash`` (the keyed hash of its PAN) lets the runner check the card
+    swiped for the void; it is kept out of the ``repr``. ``claims`` are the
+    states of the voids that already name it; ``advice`` the state and
+    response code of its offline forwarding, if it was approved offline.
+    """
+
+    facts: OriginalFacts
+    state: JournalState
+    pan_hash: bytes = field(repr=False)
+    claims: tuple[JournalState, ...] = ()
+    advice: tuple[str, str | None] | None = None
+
+
+def _original(row: Sequence) -> OriginalFacts:
+    return OriginalFacts(
+        txn_no=row[0],
+        kind=Kind(row[1]),
+        amount=row[2],
+        currency=row[3],
+        stan=row[4],
+        batch=row[5],
+        when=datetime.fromisoformat(row[6]),
+        masked_pan=row[7],
+        rrn=row[8],
+        auth_code=row[9],
+    )
 
 
 def _now() -> str:
@@ -158,7 +193,7 @@ class Store:
             (),
             "reading owed receipts",
         ):
-            record = _record(row)
+            record = self._full(row)
             for copy, owed in ((Copy.MERCHANT, row[-2]), (Copy.CARDHOLDER, row[-1])):
                 if owed == COPY_OWED:
                     receipts.append(PrintJob(record, copy, recovered=True))
@@ -185,8 +220,8 @@ class Store:
         with transaction(self.conn, "recording the request") as c:
             c.execute(
                 "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
-                "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at, reversal) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at, reversal, "
+                "original_txn_no) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.txn_no,
                     record.kind.value,
@@ -206,6 +241,7 @@ class Store:
                     int(record.pin_entered),
                     now,
                     reversal,
+                    record.original.txn_no if record.original is not None else None,
                 ),
             )
             if counters != _after(record.txn_no, record.stan, record.batch):
@@ -418,13 +454,57 @@ class Store:
         rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no=?", (txn_no,), "reading the journal")
         if not rows:
             raise StorageError(f"journal record {txn_no} is missing", code="storage.missing_record")
-        return _record(rows[0])
+        return self._full(rows[0])
 
     def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
         sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY txn_no"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_record(r) for r in self._query(sql, (), "reading the journal")]
+        return [self._full(r) for r in self._query(sql, (), "reading the journal")]
+
+    def find_original(self, stan: int, batch: int) -> OriginalMatch | None:
+        """The record with this trace in this batch (the newest, should the STAN have wrapped), or None.
+
+        Reads only; safe facts plus the card's keyed hash. Scans the journal: it
+        has no secondary index, by design (see ``migrations._v3``).
+        """
+        doing = "looking up an original transaction"
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE batch=? AND stan=? "
+            "ORDER BY txn_no DESC LIMIT 1",
+            (batch, stan),
+            doing,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        facts = _original(row)
+        claims = tuple(
+            JournalState(r[0])
+            for r in self._query("SELECT state FROM journal WHERE original_txn_no=? ORDER BY txn_no", (facts.txn_no,), doing)
+        )
+        advice = self._query("SELECT state, response_code FROM offline_queue WHERE txn_no=?", (facts.txn_no,), doing)
+        return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, advice[0] if advice else None)
+
+    def voided(self) -> dict[int, int]:
+        """Journal numbers of the records an approved void names -> that void's journal number."""
+        rows = self._query(
+            "SELECT original_txn_no, txn_no FROM journal WHERE original_txn_no IS NOT NULL AND state IN (?, ?)",
+            (JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value),
+            "reading the voids",
+        )
+        return dict(rows)
+
+    def _full(self, row: Sequence) -> SaleRecord:
+        """A journal row as a record, with its original's facts when it names one (a void)."""
+        record = _record(row)
+        original_txn_no = row[19]
+        if original_txn_no is None:
+            return record
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS} FROM journal WHERE txn_no=?", (original_txn_no,), "reading an original"
+        )
+        return replace(record, original=_original(rows[0])) if rows else record
 
     # -- internals ---------------------------------------------------------
     @staticmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from crypto.keyring import Keyring
+from storage import migrations
 from crypto.keys import KeyUsage
 from crypto.provision import LAB_KEYS, lab_key, provision
 from crypto.tamper import zeroize
@@ -194,7 +195,7 @@ def test_an_existing_current_database_is_measured_in_place(tmp_path, data):
     Store.open(data).close()  # what posterm run leaves
     result = selftest(write_config(tmp_path, data))["storage"]
     assert result.status is Status.PASS
-    assert "database)" in result.detail and "schema v2" in result.detail
+    assert "database)" in result.detail and f"schema v{migrations.LATEST}" in result.detail
     with sqlite3.connect(data / "posterm.db") as conn:  # the durable commits it timed really happened
         assert conn.execute("SELECT COUNT(*) FROM settings WHERE key = 'heartbeat'").fetchone() == (1,)
     conn.close()

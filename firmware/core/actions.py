@@ -16,6 +16,7 @@ from typing import Any
 from firmware.core.model import (
     Copy,
     Counters,
+    Kind,
     NetworkJob,
     PendingAdvice,
     PendingReversal,
@@ -45,6 +46,7 @@ __all__ = [
     "AdviceSending",
     "AdviceDone",
     "CheckStorage",
+    "FindOriginal",
     "SaveCounters",
     "SendNetwork",
     "InstallWorkingKeys",
@@ -103,6 +105,22 @@ class StartTimer(Action):
 class CancelTimer(Action):
     timer: Timer
     name = "cancel_timer"
+
+
+@dataclass(frozen=True)
+class FindOriginal(Action):
+    """Look up the original of a void by its trace in the current batch, and judge it.
+
+    The runner answers ``OriginalFound`` or ``OriginalRefused`` (nothing is
+    written). It keeps the original's card hash for ``txn_no``, the void's own
+    journal number, so that the card swiped next can be checked against it.
+    """
+
+    kind: Kind
+    stan: int
+    batch: int
+    txn_no: int
+    name = "find_original"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from firmware.core.model import BootState, CardFacts, Copy, Timer
+from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Timer
 
 if TYPE_CHECKING:
     from firmware.core.actions import Action
@@ -33,6 +33,8 @@ __all__ = [
     "Printed",
     "ActionFailed",
     "StorageOk",
+    "OriginalFound",
+    "OriginalRefused",
     "UploadRequested",
     "SignOnRequested",
     "SignOffRequested",
@@ -143,6 +145,21 @@ class StorageOk(Event):
     """Storage works again; ``boot`` is the durable state read back from it."""
 
     boot: BootState
+
+
+@dataclass(frozen=True)
+class OriginalFound(Event):
+    """The answer to ``FindOriginal``: the original exists and may be voided."""
+
+    original: OriginalFacts
+
+
+@dataclass(frozen=True)
+class OriginalRefused(Event):
+    """The answer to ``FindOriginal``: no such original, or it may not be voided (``code`` says why)."""
+
+    code: str
+    text: str
 
 
 @dataclass(frozen=True)

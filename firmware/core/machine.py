@@ -27,6 +27,7 @@ from firmware.core.actions import (
     CheckStorage,
     DisableReader,
     EnableReader,
+    FindOriginal,
     InstallWorkingKeys,
     MarkPrinted,
     Note,
@@ -66,7 +67,9 @@ from firmware.core.model import (
     Counters,
     JournalState,
     KeyState,
+    Kind,
     NetworkKind,
+    OriginalFacts,
     PendingAdvice,
     PendingReversal,
     PrintJob,
@@ -74,6 +77,8 @@ from firmware.core.model import (
     State,
     Timer,
 )
+from firmware.core.flows import MENU_FLOWS, flow_of
+from firmware.core.original import OriginalMixin
 from firmware.core.receipt import build_receipt
 from firmware.core.settings import CoreSettings
 from firmware.core.table import ANY_STATE, TABLE
@@ -94,18 +99,26 @@ ENTER, CLEAR, CANCEL, FUNCTION = "#", "*", "X", "F"
 
 @dataclass
 class Sale:
+    """The transaction in progress (a sale, or a void: ``kind`` picks its row in ``flows.FLOWS``)."""
+
     txn_no: int
+    kind: Kind = Kind.SALE
     digits: str = ""
     card: CardFacts | None = None
     pin_entered: bool = False
     record: SaleRecord | None = None  # set once the request is opened
+    trace: str = ""  # the original's trace as keyed (a void)
+    original: OriginalFacts | None = None  # set once the journal found it
 
     @property
     def amount(self) -> int:
-        return int(self.digits or "0")
+        """The keyed amount; a void takes its original's whole amount."""
+        if self.digits or self.original is None:
+            return int(self.digits or "0")
+        return self.original.amount
 
 
-class Terminal(UplinkMixin):
+class Terminal(OriginalMixin, UplinkMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -163,6 +176,12 @@ class Terminal(UplinkMixin):
             actions.append(StartTimer(Timer.UPLOAD, self.settings.upload_interval))
         return State.IDLE, actions
 
+    def _new_sale(self, kind: Kind) -> Sale:
+        """A new transaction takes the next journal number (a cancelled one leaves a gap)."""
+        sale = Sale(self.counters.txn_no, kind)
+        self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
+        return sale
+
     def _wipe(self) -> list[Action]:
         return [WipeCard(self.sale.txn_no)] if self.sale else []
 
@@ -199,8 +218,7 @@ class Terminal(UplinkMixin):
 
     def _h_idle_key(self, ev: KeyPressed, now: datetime) -> Result:
         if ev.key in DIGITS:
-            self.sale = Sale(self.counters.txn_no)
-            self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
+            self.sale = self._new_sale(Kind.SALE)
             return self._amount_key(ev.key, [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD)])
         if ev.key == FUNCTION:
             return self._menu()
@@ -306,6 +324,8 @@ class Terminal(UplinkMixin):
         stan, self.counters = self.counters.take_stan()
         return SaleRecord(
             txn_no=sale.txn_no,
+            kind=sale.kind,
+            original=sale.original,
             amount=sale.amount,
             stan=stan,
             batch=self.counters.batch,
@@ -359,7 +379,9 @@ class Terminal(UplinkMixin):
         record = replace(record, state=JournalState.DECLINED, reason=reply.response_code)
         head += [RecordOutcome(record), WipeCard(record.txn_no)]
         code = reply.response_code or "??"
-        state, actions = self._idle("DECLINED", f"{code} {self.settings.response_text(code)}", self._money(record.amount))
+        flow = flow_of(record.kind)
+        title = "DECLINED" if flow.kind is Kind.SALE else f"{flow.title} DECLINED"
+        state, actions = self._idle(title, f"{code} {self.settings.response_text(code)}", self._money(record.amount))
         return state, head + actions
 
     def _h_frame_rejected(self, ev: HostFrameRejected, now: datetime) -> Result:
@@ -386,9 +408,13 @@ class Terminal(UplinkMixin):
         return self._uplink(Then.IDLE, head)
 
     # -- offline -------------------------------------------------------------------
-    def offline_refusal(self, amount: int, card: CardFacts | None, now: datetime) -> tuple[str, str] | None:
-        """Why this sale may not be approved offline, as (code, text); None if it may."""
+    def offline_refusal(
+        self, amount: int, card: CardFacts | None, now: datetime, kind: Kind = Kind.SALE
+    ) -> tuple[str, str] | None:
+        """Why this transaction may not be approved offline, as (code, text); None if it may."""
         lim = self.settings.offline
+        if not flow_of(kind).offline:
+            return f"{kind.value}.online_only", f"{kind.value.upper()} NEEDS ONLINE"
         if not lim.enabled:
             return "offline.disabled", "OFFLINE SALES OFF"
         if card is not None and card.online_only:
@@ -408,18 +434,20 @@ class Terminal(UplinkMixin):
         """The host cannot be reached and nothing was sent: approve offline or decline."""
         sale = self.sale
         self.link_up = False
-        refusal = self.offline_refusal(sale.amount, sale.card, now)
+        refusal = self.offline_refusal(sale.amount, sale.card, now, sale.kind)
+        undone = flow_of(sale.kind).undone
+        what = f"{sale.kind.value} refused offline"
         if sale.record is None:
             if refusal:
-                state, more = self._idle("HOST UNAVAILABLE", refusal[1], "NOT APPROVED")
-                return state, actions + self._wipe() + [Alert(refusal[0], "sale refused offline")] + more
+                state, more = self._idle("HOST UNAVAILABLE", refusal[1], undone)
+                return state, actions + self._wipe() + [Alert(refusal[0], what)] + more
             sale.record = self._new_record(now)
             actions = actions + [OpenRequest(sale.record, self.counters)]
         record = sale.record
         if refusal:
             record = replace(record, state=JournalState.DECLINED, reason=refusal[0])
-            state, more = self._idle("HOST UNAVAILABLE", refusal[1], "NOT APPROVED")
-            return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], "sale refused offline")] + more
+            state, more = self._idle("HOST UNAVAILABLE", refusal[1], undone)
+            return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], what)] + more
         record = sale.record = replace(record, state=JournalState.OFFLINE_APPROVED, reason="offline")
         self.advices.append(PendingAdvice(record.txn_no, record.stan, record.amount, record.when))
         head = actions + [
@@ -491,6 +519,9 @@ class Terminal(UplinkMixin):
             return state, [alert] + wipe + actions
         if isinstance(a, RecordOutcome):
             return self._outcome_not_recorded(a.record, ev.text, alert)
+        if isinstance(a, FindOriginal):  # the journal could not be read: nothing was written
+            state, actions = self._idle("JOURNAL ERROR", ev.text[:20], flow_of(a.kind).undone)
+            return state, [alert] + actions
         if isinstance(a, SendNetwork):
             state, actions = self._uplink_failed(ev.text, now)
             return state, [alert] + actions
@@ -506,7 +537,8 @@ class Terminal(UplinkMixin):
         if isinstance(a, OpenRequest) and not ev.code.startswith("storage."):
             # the request or its reversal cannot be built for this card: nothing was written or sent
             wipe = self._wipe()
-            state, actions = self._idle("CANNOT SEND SALE", ev.text[:20])
+            title = flow_of(a.record.kind).title
+            state, actions = self._idle(f"CANNOT SEND {title}", ev.text[:20])
             return state, [alert] + wipe + actions
         if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | CheckStorage | SaveCounters):
             wipe = self._wipe() if isinstance(a, OpenRequest) else []
@@ -578,7 +610,7 @@ class Terminal(UplinkMixin):
         if ev.key == MENU_SIGN_ON:
             self.network = NetworkKind.SIGN_ON
             return self._uplink(Then.IDLE, back)
-        if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF):
+        if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, *MENU_FLOWS):
             return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
         if ev.key == MENU_UPLOAD:
             if self.reversals or self.advices:
@@ -586,6 +618,8 @@ class Terminal(UplinkMixin):
             return self._rest(back, note="NOTHING TO UPLOAD")
         if ev.key == MENU_SIGN_OFF:
             return self._sign_off(back)
+        if ev.key in MENU_FLOWS:
+            return self._begin_original(MENU_FLOWS[ev.key], back)
         if ev.key in (CANCEL, ENTER, FUNCTION):
             return self._rest(back)
         return State.MENU, [Show(screens.menu(self))]

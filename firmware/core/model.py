@@ -24,6 +24,7 @@ __all__ = [
     "PendingReversal",
     "PendingAdvice",
     "PrintJob",
+    "OriginalFacts",
     "BootState",
     "KeyState",
     "NetworkKind",
@@ -47,7 +48,10 @@ class State(enum.Enum):
     PRINTING = "printing"
     RECEIPT_HELD = "receipt_held"  # the printer failed; the operator retries or skips
     SUSPENDED = "suspended"  # storage failed: sales refused until it works again
-    MENU = "menu"  # the function menu: upload, sign on, sign off
+    MENU = "menu"  # the function menu: upload, sign on, sign off, void
+    TRACE = "trace"  # cashier keys the original's trace number (a void)
+    LOOKUP = "lookup"  # the runner looks the original up in the journal
+    CONFIRM = "confirm"  # the original's amount and card are shown: ENTER goes on, X cancels
     SIGNED_OFF = "signed_off"  # no working keys: sales refused until a sign-on succeeds
     LOCKED = "locked"  # keys destroyed (tamper) or never provisioned: everything refused
 
@@ -153,6 +157,31 @@ class CardFacts:
 
 
 @dataclass(frozen=True)
+class OriginalFacts:
+    """The transaction a void (and, next, a refund) refers to, as the journal holds it.
+
+    Safe facts only: the runner keeps the original's card hash to itself, to
+    check that the card swiped for the void is the same one.
+    """
+
+    txn_no: int
+    kind: Kind
+    amount: int
+    currency: str
+    stan: int
+    batch: int
+    when: datetime
+    masked_pan: str
+    rrn: str | None = None
+    auth_code: str | None = None
+
+    @property
+    def date(self) -> str:
+        """The original's local date, MMDD (cup field 61.3)."""
+        return self.when.strftime("%m%d")
+
+
+@dataclass(frozen=True)
 class SaleRecord:
     """One journal record as the core and storage see it (no card data)."""
 
@@ -175,6 +204,7 @@ class SaleRecord:
     auth_code: str | None = None
     settle_date: str | None = None
     reason: str | None = None  # why declined or reversed: a response code or an error code
+    original: OriginalFacts | None = None  # what a void refers to (None for a sale)
 
 
 @dataclass(frozen=True)

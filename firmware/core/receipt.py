@@ -8,6 +8,7 @@ the last 4 digits and says whose copy it is.
 
 from __future__ import annotations
 
+from firmware.core.flows import FLOWS
 from firmware.core.model import Copy, EntryMode, JournalState, Kind, PrintJob
 from firmware.core.settings import CoreSettings
 from firmware.money import format_amount
@@ -46,7 +47,9 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
     merchant = job.copy is Copy.MERCHANT
     pan = r.masked_pan if merchant else _last4_only(r.masked_pan)
     kind = KIND_TEXT[r.kind] + (" (OFFLINE)" if r.state is JournalState.OFFLINE_APPROVED else "")
-    amount = f"{settings.currency_symbol} {format_amount(r.amount, settings.exponent)}"
+    flow = FLOWS.get(r.kind)
+    refund = flow is not None and flow.refund  # money back to the card: shown negative
+    amount = f"{'-' if refund else ''}{settings.currency_symbol} {format_amount(r.amount, settings.exponent)}"
     lines = [
         Line(settings.merchant_name, align=Align.CENTER, bold=True),
         Line("MERCHANT COPY" if merchant else "CARDHOLDER COPY", align=Align.CENTER),
@@ -61,10 +64,19 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         Line("REF NO:", right=r.rrn or "-"),
         Line("AUTH NO:", right=r.auth_code or "-"),
         Line("DATE/TIME:", right=r.when.strftime("%Y-%m-%d %H:%M:%S")),
+    ]
+    if r.original is not None:
+        lines += [
+            Line("ORIG TRACE NO:", right=f"{r.original.stan:06d}"),
+            Line("ORIG REF NO:", right=r.original.rrn or "-"),
+        ]
+    lines += [
         Line(rule=True),
         Line("AMOUNT:", right=amount, bold=True),
         Line(rule=True),
     ]
+    if refund:
+        lines.append(Line("REFUNDED TO THE CARD", align=Align.CENTER))
     if r.state is JournalState.OFFLINE_APPROVED:
         lines.append(Line("APPROVED OFFLINE - TO BE UPLOADED", align=Align.CENTER))
     if merchant:

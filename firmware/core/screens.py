@@ -44,8 +44,28 @@ def amount(term: Terminal, note: str = "") -> tuple[str, ...]:
     return fit(("SALE", "AMOUNT:", money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"))
 
 
+def _title(kind) -> str:
+    from firmware.core.flows import flow_of
+
+    return flow_of(kind).title
+
+
 def _sale_line(term: Terminal) -> str:
-    return "SALE " + money(term.sale.amount, term.settings)
+    return f"{_title(term.sale.kind)} " + money(term.sale.amount, term.settings)
+
+
+def trace(term: Terminal, note: str = "") -> tuple[str, ...]:
+    return fit((_title(term.sale.kind), "ORIGINAL TRACE NO:", term.sale.trace or "_", note or "#=OK  X=CANCEL"))
+
+
+def searching(term: Terminal) -> tuple[str, ...]:
+    return fit((_title(term.sale.kind), f"TRACE {int(term.sale.trace):06d}", "SEARCHING..."))
+
+
+def confirm(term: Terminal) -> tuple[str, ...]:
+    o = term.sale.original
+    return fit((f"{_title(term.sale.kind)} TRACE {o.stan:06d}", money(o.amount, term.settings), o.masked_pan,
+                "#=CONFIRM X=CANCEL"))
 
 
 def swipe(term: Terminal) -> tuple[str, ...]:
@@ -62,9 +82,14 @@ def processing(term: Terminal) -> tuple[str, ...]:
 
 
 def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
+    from firmware.core.flows import flow_of
+
     offline = record.state.value == "offline_approved"
     auth = f"AUTH {record.auth_code}" if record.auth_code else ""
-    return fit(("APPROVED OFFLINE" if offline else "APPROVED", money(record.amount, term.settings), auth, "PRINTING..."))
+    flow = flow_of(record.kind)
+    amount = ("-" if flow.refund else "") + money(record.amount, term.settings)
+    head = "APPROVED OFFLINE" if offline else ("APPROVED" if not flow.original else f"{flow.title} APPROVED")
+    return fit((head, amount, auth, "PRINTING..."))
 
 
 def suspended(term: Terminal) -> tuple[str, ...]:
@@ -76,7 +101,7 @@ def printer_problem(text: str) -> tuple[str, ...]:
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
-    return fit(("MENU", "1 UPLOAD  2 SIGN ON", "3 SIGN OFF", "X EXIT"))
+    return fit(("MENU", "1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "X EXIT"))
 
 
 def signed_off(term: Terminal, note: str = "") -> tuple[str, ...]:

@@ -35,6 +35,8 @@ from firmware.core.events import (
     HostFrameRejected,
     KeyPressed,
     LinkDropped,
+    OriginalFound,
+    OriginalRefused,
     PinBypassed,
     PinCancelled,
     PinEntered,
@@ -75,8 +77,23 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         SignOffRequested: T("sign_off_requested", S.IDLE, S.UPLINK),
     },
     S.MENU: {
-        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF),
+        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE),
         TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
+    },
+    # A void (and, next, a refund): key the original's trace, let the runner find and
+    # judge it in the journal, confirm it; then CARD onwards as a sale (flows.FLOWS).
+    S.TRACE: {
+        KeyPressed: T("trace_key", S.TRACE, S.LOOKUP, S.IDLE),
+        TimerExpired: T("input_timeout", S.TRACE, S.IDLE),
+    },
+    S.LOOKUP: {
+        OriginalFound: T("original_found", S.CONFIRM),
+        OriginalRefused: T("original_refused", S.IDLE),
+        TimerExpired: T("ignore_timer", S.LOOKUP),
+    },
+    S.CONFIRM: {
+        KeyPressed: T("confirm_key", S.CONFIRM, S.CARD, S.IDLE),
+        TimerExpired: T("input_timeout", S.CONFIRM, S.IDLE),
     },
     S.SIGNED_OFF: {
         KeyPressed: T("signed_off_key", S.SIGNED_OFF, S.MENU),

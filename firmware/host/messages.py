@@ -17,13 +17,23 @@ from crypto.keys import KeyUsage
 from crypto.secrets import Pan, PinBlock, TrackData
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu
-from firmware.host.spec import EntryMode, FieldKind, Mtis, Profile, ReversalReason, TxnKind, TxnSpec
+from firmware.host.spec import (
+    EntryMode,
+    FieldKind,
+    Mtis,
+    OriginalField,
+    OriginalPart,
+    Profile,
+    ReversalReason,
+    TxnKind,
+    TxnSpec,
+)
 
 __all__ = [
     "TxnKind", "EntryMode", "ReversalReason", "Original", "TxnData", "CardData",
     "build_request", "build_reversal", "build_advice", "build_signon", "with_reason", "as_repeat",
     "Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "response_text",
-    "build_response", "kind_of",
+    "build_response", "kind_of", "read_original", "REQUEST_KINDS",
     "SIGN_OFF_MTI", "KeySlot", "SignonKeyLayout", "SIGNON_KEY_LAYOUTS", "signon_key_layout", "signon_network_code",
     "build_signoff", "read_signon_keys", "with_signon_keys",
 ]
@@ -40,7 +50,7 @@ def _bad_txn(text: str) -> ProtocolError:
 
 @dataclass(frozen=True)
 class Original:
-    """The transaction a void or completion refers to (cup field 61; roadmap)."""
+    """The transaction a void refers to; the profile's ``TxnSpec.original`` says which fields carry what."""
 
     stan: int
     batch: int
@@ -180,15 +190,78 @@ def _message(profile: Profile, mti: str, fields: dict[int, str], tpdu: Tpdu | No
                    sensitive=profile.sensitive_fields)
 
 
+# The online requests built today; the rest of the profiles' tables is the roadmap.
+REQUEST_KINDS = frozenset({TxnKind.SALE, TxnKind.VOID})
+
+
+def _original_text(of: OriginalField, original: Original) -> str | None:
+    """The field's text, or None when one of its parts is unknown (the field is then left out)."""
+    out = []
+    for part in of.parts:
+        value = getattr(original, part.attr)
+        if value is None:
+            return None
+        text = f"{value:0{part.width}d}" if isinstance(value, int) else str(value)
+        if len(text) != part.width:
+            raise _bad_txn(f"the original's {part.attr} is not {part.width} characters")
+        out.append(text)
+    return "".join(out)
+
+
+def _original_fields(spec: TxnSpec, txn: TxnData, *, reversal: bool) -> dict[int, str]:
+    if not spec.original:
+        return {}
+    if txn.original is None:
+        raise _bad_txn(f"a {txn.kind.value} needs the original transaction it refers to")
+    fields = {}
+    for of in spec.original:
+        if reversal and not of.in_reversal:
+            continue
+        text = _original_text(of, txn.original)
+        if text is not None:
+            fields[of.number] = text
+    return fields
+
+
+def read_original(profile: Profile, message: Message) -> Original | None:
+    """What a request (or its reversal) says about its original, per the profile; None if it says nothing.
+
+    A part the message does not carry is None (the STAN and batch default to 0).
+    """
+    kind = kind_of(profile, message)
+    spec = profile.transactions.get(kind) if kind is not None else None
+    if spec is None or not spec.original:
+        return None
+    found: dict[str, str] = {}
+    for of in spec.original:
+        text = message.fields.get(of.number)
+        if text is None or len(text) < of.width:
+            continue
+        pos = 0
+        for part in of.parts:
+            found[part.attr] = text[pos : pos + part.width]
+            pos += part.width
+    if not found:
+        return None
+    return Original(
+        stan=_int(found.get(OriginalPart.STAN.attr)) or 0,
+        batch=_int(found.get(OriginalPart.BATCH.attr)) or 0,
+        date=found.get(OriginalPart.DATE.attr, ""),
+        rrn=found.get(OriginalPart.RRN.attr),
+        auth_code=found.get(OriginalPart.AUTH_CODE.attr),
+    )
+
+
 def build_request(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
                   header: str | None = None) -> Message:
-    """The online request for ``txn`` (only SALE is built today). Field 64 is set by ``encode``."""
-    if txn.kind is not TxnKind.SALE:
+    """The online request for ``txn`` (a sale or a void). Field 64 is set by ``encode``."""
+    if txn.kind not in REQUEST_KINDS:
         raise ProtocolError(f"{txn.kind.value} requests are not built yet", code="host.unsupported")
     if txn.amount < 1:
-        raise _bad_txn("a sale needs an amount of at least 1")
+        raise _bad_txn(f"a {txn.kind.value} needs an amount of at least 1")
     spec = _txn_spec(profile, txn.kind)
     fields = _base(profile, txn, card, spec, local=profile.local_time_fields)
+    fields.update(_original_fields(spec, txn, reversal=False))
     if card.track2 is not None:
         fields[35] = card.track2.reveal_str()
     if card.track3 is not None:
@@ -214,6 +287,7 @@ def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu
         raise ProtocolError(f"reversal reason must be one of {', '.join(profile.reversal_reasons)}",
                             code="host.bad_reason")
     fields = _base(profile, txn, card, spec, local=profile.local_time_fields)
+    fields.update(_original_fields(spec, txn, reversal=True))
     fields[39] = code
     return _message(profile, profile.mtis.reversal, fields, tpdu, header)
 

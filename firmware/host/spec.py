@@ -34,6 +34,8 @@ __all__ = [
     "EntryMode",
     "ReversalReason",
     "FieldSpec",
+    "OriginalPart",
+    "OriginalField",
     "TxnSpec",
     "Mtis",
     "Profile",
@@ -194,6 +196,45 @@ class FieldSpec:
         return out
 
 
+class OriginalPart(enum.Enum):
+    """One fixed-width piece of what a message says about its original transaction.
+
+    The value is (the attribute of ``messages.Original``, its width in characters).
+    """
+
+    BATCH = ("batch", 6)
+    STAN = ("stan", 6)
+    DATE = ("date", 4)  # MMDD
+    RRN = ("rrn", 12)
+    AUTH_CODE = ("auth_code", 6)
+
+    @property
+    def attr(self) -> str:
+        return self.value[0]
+
+    @property
+    def width(self) -> int:
+        return self.value[1]
+
+
+@dataclass(frozen=True)
+class OriginalField:
+    """A field that carries facts of the original (a void's field 61: batch then STAN).
+
+    The field is left out when one of its parts is unknown (an original without
+    an authorisation code has no field 38). ``in_reversal``: the reversal of this
+    transaction carries the field too.
+    """
+
+    number: int
+    parts: tuple[OriginalPart, ...]
+    in_reversal: bool = True
+
+    @property
+    def width(self) -> int:
+        return sum(p.width for p in self.parts)
+
+
 @dataclass(frozen=True)
 class TxnSpec:
     """One row of the transaction table: how a kind of transaction is requested."""
@@ -204,6 +245,7 @@ class TxnSpec:
     type_code: str | None = None  # cup field 60.1
     reversible: bool = True
     network_code: str = "000"  # cup field 60.3
+    original: tuple[OriginalField, ...] = ()  # a void's reference to its original, field by field
 
 
 @dataclass(frozen=True)
@@ -296,6 +338,11 @@ class Profile:
                                        (txn.type_code, 2, "type code"), (txn.network_code, 3, "network code")):
                 if value is not None and not re.fullmatch(rf"\d{{{size}}}", value):
                     raise _bad(f"{where}: {label} must be {size} digits", "config.bad_txn")
+            for of in txn.original:
+                spec = self.fields.get(of.number)
+                if spec is None or not of.parts or of.width > spec.max_len:
+                    raise _bad(f"{where}: original field {of.number} is missing or too short for its parts",
+                               "config.bad_txn")
             key = (txn.mti, txn.processing_code, txn.condition_code)
             if key in seen:
                 raise _bad(f"{where} cannot be told apart from {seen[key].value}", "config.bad_txn")

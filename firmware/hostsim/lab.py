@@ -17,7 +17,7 @@ from crypto.pinblock import encrypt_iso0
 from crypto.provision import lab_key
 from crypto.secrets import Pan, SecretKey, TrackData
 from firmware.errors import LinkError
-from firmware.host.messages import CardData, EntryMode, TxnData, TxnKind
+from firmware.host.messages import CardData, EntryMode, Original, TxnData, TxnKind
 from hal.framing import FrameBuffer, frame
 
 __all__ = ["LAB_PAN", "LAB_EXPIRY", "LAB_PIN", "lab_card", "lab_txn", "exchange", "read_frame", "FrameReader"]
@@ -41,10 +41,10 @@ def lab_card(*, pan: str = LAB_PAN, expiry: str | None = LAB_EXPIRY, pin: str | 
 def lab_txn(*, amount: int = 100, stan: int = 1, batch: int = 1, kind: TxnKind = TxnKind.SALE,
             when: datetime | None = None, pin_entered: bool = True, terminal_id: str = "12345678",
             merchant_id: str = "123456789012345", currency: str = "156",
-            entry_mode: EntryMode = EntryMode.SWIPE) -> TxnData:
+            entry_mode: EntryMode = EntryMode.SWIPE, original: Original | None = None) -> TxnData:
     return TxnData(kind=kind, amount=amount, currency=currency, stan=stan, batch=batch,
                    when=when or datetime(2024, 5, 6, 12, 34, 56), terminal_id=terminal_id, merchant_id=merchant_id,
-                   entry_mode=entry_mode, pin_entered=pin_entered)
+                   entry_mode=entry_mode, pin_entered=pin_entered, original=original)
 
 
 class FrameReader:

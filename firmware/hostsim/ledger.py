@@ -19,7 +19,7 @@ from typing import Any
 
 from firmware.errors import StorageError
 
-__all__ = ["Ledger", "PostingStatus"]
+__all__ = ["Ledger", "PostingStatus", "CREDIT_KINDS"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -46,11 +46,13 @@ CREATE TABLE IF NOT EXISTS postings (
     rrn TEXT,
     auth_code TEXT,
     response_code TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'reversed')),
+    status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'reversed', 'voided')),
     reversals INTEGER NOT NULL DEFAULT 0,
     duplicates INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    batch TEXT,
+    original_id INTEGER REFERENCES postings (id),
     UNIQUE (terminal_id, stan, txn_date)
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -61,6 +63,11 @@ class PostingStatus(str, enum.Enum):
     APPROVED = "approved"
     DECLINED = "declined"
     REVERSED = "reversed"
+    VOIDED = "voided"  # an approved void names it (``original_id`` of the void): it nets to 0 with it
+
+
+# Kinds whose amount goes back to the card: they count negative in the net.
+CREDIT_KINDS = ("void",)
 
 
 class Ledger:
@@ -94,12 +101,14 @@ class Ledger:
 
     def add_posting(self, *, kind: str, terminal_id: str, stan: str, txn_date: str, amount: int, currency: str | None,
                     pan_masked: str | None, rrn: str | None, auth_code: str | None, response_code: str,
-                    status: PostingStatus, when: str) -> int:
+                    status: PostingStatus, when: str, batch: str | None = None,
+                    original_id: int | None = None) -> int:
         return self._write(
             "INSERT INTO postings (kind, terminal_id, stan, txn_date, amount, currency, pan_masked, rrn, auth_code,"
-            " response_code, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " response_code, status, created_at, updated_at, batch, original_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kind, terminal_id, stan, txn_date, amount, currency, pan_masked, rrn, auth_code, response_code,
-             PostingStatus(status).value, when, when),
+             PostingStatus(status).value, when, when, batch, original_id),
         )
 
     def set_status(self, posting_id: int, status: PostingStatus, when: str) -> None:
@@ -142,6 +151,25 @@ class Ledger:
                           " ORDER BY id DESC LIMIT 1", (terminal_id, stan, amount))
         return rows[0] if rows else None
 
+    def original_posting(self, terminal_id: str, stan: str, *, kinds: tuple[str, ...], batch: str | None = None,
+                         rrn: str | None = None) -> dict[str, Any] | None:
+        """The latest posting of one of ``kinds`` a void names: same terminal and STAN, and the
+        batch and RRN where the void gives them."""
+        sql = (f"SELECT * FROM postings WHERE terminal_id = ? AND stan = ? AND kind IN ({','.join('?' * len(kinds))})")
+        args: list[Any] = [terminal_id, stan, *kinds]
+        if batch is not None:
+            sql += " AND (batch IS NULL OR batch = ?)"
+            args.append(batch)
+        if rrn is not None:
+            sql += " AND rrn = ?"
+            args.append(rrn)
+        rows = self._rows(sql + " ORDER BY id DESC LIMIT 1", tuple(args))
+        return rows[0] if rows else None
+
+    def get(self, posting_id: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM postings WHERE id = ?", (posting_id,))
+        return rows[0] if rows else None
+
     def postings(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM postings ORDER BY id")
 
@@ -155,9 +183,15 @@ class Ledger:
                 " COALESCE(SUM(status = 'approved'), 0) AS approved,"
                 " COALESCE(SUM(status = 'declined'), 0) AS declined,"
                 " COALESCE(SUM(status = 'reversed'), 0) AS reversed,"
-                " COALESCE(SUM(CASE WHEN status = 'approved' THEN amount ELSE 0 END), 0) AS approved_amount,"
+                " COALESCE(SUM(status = 'voided'), 0) AS voided,"
+                " COALESCE(SUM(CASE WHEN status = 'approved' AND kind NOT IN ({credit}) THEN amount ELSE 0 END), 0)"
+                " AS approved_amount,"
+                # what the merchant is owed: debits approved or voided, less the approved voids
+                " COALESCE(SUM(CASE WHEN status IN ('approved', 'voided') THEN"
+                " (CASE WHEN kind IN ({credit}) THEN -amount ELSE amount END) ELSE 0 END), 0) AS net_amount,"
                 " COALESCE(SUM(reversals), 0) AS reversals_seen,"
-                " COALESCE(SUM(duplicates), 0) AS duplicates_seen FROM postings"
+                " COALESCE(SUM(duplicates), 0) AS duplicates_seen FROM postings".format(
+                    credit=", ".join(f"'{k}'" for k in CREDIT_KINDS))
             ).fetchone()
             messages = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         return {"messages": int(messages), **{k: int(row[k]) for k in row.keys()}}

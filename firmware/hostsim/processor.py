@@ -11,6 +11,10 @@ a real socket. Per request it:
 4. routes by MTI: sign-on, sign-off, reversal, advice, or financial request, where it
    checks duplicates (terminal + STAN + date: ``94``), the PIN block (``99``,
    or ``55`` against a rule's ``pin``) and posts to the ledger;
+   a void must name an approved sale of the same terminal (original STAN and
+   batch from field 61, RRN from 37; else ``25``), for its whole amount (else
+   ``64``), not voided already (else ``94``); its approval marks the sale
+   voided, and a reversal of the void gives it back;
 5. shapes the answer as the rule says (delay, drop, close, bad MAC, garbage,
    wrong STAN/amount/MTI).
 
@@ -45,12 +49,13 @@ from firmware.host.messages import (
     SIGN_OFF_MTI,
     build_response,
     kind_of,
+    read_original,
     signon_key_layout,
     signon_network_code,
     with_signon_keys,
 )
 from firmware.host.profiles import get_profile
-from firmware.host.spec import Encoding, MacAlgorithm, Mtis, Profile
+from firmware.host.spec import Encoding, FieldKind, MacAlgorithm, Mtis, Profile
 from firmware.hostsim.ledger import Ledger, PostingStatus
 from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
 
@@ -209,6 +214,11 @@ class HostProcessor:
             code = "00"
         else:
             code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
+        original, what = None, None
+        if code in self.profile.approved_codes and not advice:
+            original, refusal = self._original_of(request)
+            if refusal is not None:
+                code, what = refusal
         approved = code in self.profile.approved_codes
         rrn = f"{self.ledger.next_value('rrn'):012d}"
         auth = f"{self.ledger.next_value('auth'):06d}" if approved and not advice else None
@@ -216,9 +226,37 @@ class HostProcessor:
             kind=facts.kind.value, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
             currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=auth, response_code=code,
             status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
+            batch=self._batch(request), original_id=original["id"] if original else None,
         )
-        what = "advice posted" if advice else ("approved" if approved else "declined")
+        if approved and original is not None:
+            self.ledger.set_status(original["id"], PostingStatus.VOIDED, stamp)
+        what = what or ("advice posted" if advice else ("approved" if approved else "declined"))
+        if approved and original is not None:
+            what = f"approved, voids STAN {original['stan']}"
         return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
+
+    def _batch(self, request: Message) -> str | None:
+        f60 = self.profile.fields.get(60)
+        value = request.fields.get(60, "")
+        return value[2:8] if f60 is not None and f60.kind is FieldKind.N and len(value) >= 8 else None
+
+    def _original_of(self, request: Message) -> tuple[dict | None, tuple[str, str] | None]:
+        """For a request that names an original (a void): (its posting, None), or (None, (code, why))."""
+        original = read_original(self.profile, request)
+        if original is None:
+            return None, None
+        f = request.fields
+        posting = self.ledger.original_posting(
+            f[41], f"{original.stan:06d}", kinds=("sale", "offline_sale"),
+            batch=f"{original.batch:06d}" if self._batch(request) is not None else None, rrn=original.rrn,
+        )
+        if posting is None or posting["status"] in (PostingStatus.DECLINED.value, PostingStatus.REVERSED.value):
+            return None, ("25", f"original STAN {original.stan:06d} not found, not posted")
+        if posting["status"] == PostingStatus.VOIDED.value:
+            return None, ("94", f"original STAN {original.stan:06d} already voided, not posted")
+        if posting["amount"] != int(f[4]):
+            return None, ("64", f"original STAN {original.stan:06d} has another amount, not posted")
+        return posting, None
 
     def _reversal(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> _Outcome:
         if _declines(rule):
@@ -236,6 +274,10 @@ class HostProcessor:
         if posting["status"] == PostingStatus.DECLINED.value:
             return self._answer(request, "00", now, "reversal of a declined transaction, nothing to undo")
         self.ledger.set_status(posting["id"], PostingStatus.REVERSED, stamp)
+        original = self.ledger.get(posting["original_id"]) if posting.get("original_id") else None
+        if original is not None and original["status"] == PostingStatus.VOIDED.value:
+            self.ledger.set_status(original["id"], PostingStatus.APPROVED, stamp)  # the void is undone
+            return self._answer(request, "00", now, f"reversed, STAN {original['stan']} approved again")
         return self._answer(request, "00", now, "reversed")
 
     # -- PIN ---------------------------------------------------------------------------

@@ -18,12 +18,18 @@ from firmware.core.events import (
     TimerExpired,
 )
 from firmware.core.machine import Terminal
-from firmware.core.model import BootState, CardFacts, KeyState, State, Timer
+from firmware.core.events import OriginalFound
+from firmware.core.model import BootState, CardFacts, KeyState, Kind, OriginalFacts, State, Timer
 from firmware.core.settings import CoreSettings
 from firmware.host.messages import Reply
 
 NOW = datetime(2026, 11, 22, 10, 15, 3)
 CARD = CardFacts(masked_pan="620550*********0004", expiry="4912", service_code="120", pin_required=True)
+# An approved sale of the current batch, as the journal would hand it to a void.
+ORIGINAL = OriginalFacts(
+    txn_no=1, kind=Kind.SALE, amount=1250, currency="156", stan=7, batch=1, when=NOW,
+    masked_pan=CARD.masked_pan, rrn="000000000007", auth_code="654321",
+)
 SETTINGS = CoreSettings(response_texts={"51": "Insufficient funds"})
 
 
@@ -153,6 +159,25 @@ def to_signed_off() -> Driver:
     return d
 
 
+def to_trace() -> Driver:
+    """The void's trace prompt (function menu, 4)."""
+    d = to_menu()
+    d.keys("4")
+    return d
+
+
+def to_lookup(trace: str = "7") -> Driver:
+    d = to_trace()
+    d.keys(trace + "#")
+    return d
+
+
+def to_confirm(original: OriginalFacts = ORIGINAL) -> Driver:
+    d = to_lookup(str(original.stan))
+    d.feed(OriginalFound(original))
+    return d
+
+
 def to_locked() -> Driver:
     return Driver(boot=BootState(keys=KeyState.LOCKED, lock_reason="never provisioned"))
 
@@ -171,6 +196,9 @@ REACH = {
     State.MENU: to_menu,
     State.SIGNED_OFF: to_signed_off,
     State.LOCKED: to_locked,
+    State.TRACE: to_trace,
+    State.LOOKUP: to_lookup,
+    State.CONFIRM: to_confirm,
 }
 
 
@@ -184,7 +212,11 @@ def printed_all(d: Driver) -> None:
 __all__ = [
     "NOW",
     "CARD",
+    "ORIGINAL",
     "SETTINGS",
+    "to_trace",
+    "to_lookup",
+    "to_confirm",
     "reply",
     "Driver",
     "REACH",

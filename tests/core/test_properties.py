@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 from firmware.core import actions as A
 from firmware.core.events import (
     ActionFailed,
+    OriginalFound,
+    OriginalRefused,
     CardRead,
     CardUnreadable,
     HostAnswered,
@@ -45,7 +47,7 @@ from firmware.core.events import (
 )
 from firmware.core.model import BootState, Counters, JournalState, PendingAdvice, PendingReversal, State, Timer
 
-from .helpers import CARD, Driver, replace, reply
+from .helpers import CARD, ORIGINAL, Driver, replace, reply
 
 
 @dataclass
@@ -185,9 +187,11 @@ def _event(world: World, data):
         options += ["storage_ok"]
     if state is State.IDLE:
         options += ["upload"]
+    if state is State.LOOKUP:  # a void: the journal finds its original, or refuses it
+        options += ["found", "found", "refused"]
     choice = data.draw(st.sampled_from(options))
     if choice == "key":
-        return KeyPressed(data.draw(st.sampled_from(list("0123456789#*XF") + ["#"] * 4 + ["1"] * 4)))
+        return KeyPressed(data.draw(st.sampled_from(list("0123456789#*XF") + ["#"] * 4 + ["1"] * 4 + ["4"] * 2)))
     if choice == "timer":
         return TimerExpired(data.draw(st.sampled_from(list(Timer))))
     if choice == "card":
@@ -216,6 +220,10 @@ def _event(world: World, data):
         return StorageOk(world.durable())
     if choice == "upload":
         return UploadRequested()
+    if choice == "found":
+        return OriginalFound(ORIGINAL)
+    if choice == "refused":
+        return OriginalRefused("void.not_found", "TRACE NOT FOUND")
     if choice == "sign_on":
         return SignOnRequested()
     if choice == "sign_off":

@@ -14,6 +14,8 @@ from firmware.core.events import (
     HostFrameRejected,
     KeyPressed,
     LinkDropped,
+    OriginalFound,
+    OriginalRefused,
     PinBypassed,
     PinCancelled,
     PinEntered,
@@ -30,7 +32,7 @@ from firmware.core.model import BootState, Copy, State, Timer
 from firmware.core.table import ANY_STATE, TABLE, mermaid, transitions
 from firmware.errors import StateError
 
-from .helpers import CARD, REACH, reply
+from .helpers import CARD, ORIGINAL, REACH, reply
 
 # One representative instance of every event type.
 SAMPLES = {
@@ -53,6 +55,8 @@ SAMPLES = {
     SignOnRequested: SignOnRequested(),
     SignOffRequested: SignOffRequested(),
     Tampered: Tampered("gpio", "case opened"),
+    OriginalFound: OriginalFound(ORIGINAL),
+    OriginalRefused: OriginalRefused("void.not_found", "TRACE NOT FOUND"),
 }
 
 

@@ -14,6 +14,10 @@ Used after crash tests, once a final recovery has run with the link up:
   many times it was transmitted);
 * every printed receipt has its journal record, approved, same trace and amount;
 * and the money agrees: the host's approved total equals the terminal's.
+
+Voids count against their sale: a voided sale stays approved in the terminal's
+journal (voided is derived from its approved void) and is ``voided`` at the
+host; a void's amount counts negative on both sides, so the pair nets to 0.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from collections.abc import Iterable
 from firmware.core.model import JournalState, SaleRecord
 
 APPROVED = (JournalState.APPROVED, JournalState.OFFLINE_APPROVED)
+HOST_COUNTED = ("approved", "voided")  # a voided sale still counts, against its approved void
+
+
+def _sign(kind) -> int:
+    return -1 if getattr(kind, "value", kind) == "void" else 1
 
 
 def _amount(text: str) -> int:
@@ -59,8 +68,9 @@ def check_books(
     for (mti, stan), n in originals.items():
         if n > 1:
             problems.append(f"{mti} STAN {stan} was sent {n} times as an original (retries must use the repeat MTI)")
+    for p in postings:  # each posting against the journal (this loop once sat inside the one above)
         record = by_stan.get(int(p["stan"]))
-        if p["status"] == "approved":
+        if p["status"] in HOST_COUNTED:
             if record is None or record.state not in APPROVED:
                 problems.append(
                     f"host approved STAN {p['stan']} ({p['amount']}) but the terminal has "
@@ -72,7 +82,7 @@ def check_books(
             problems.append(f"host reversed STAN {p['stan']} that the terminal counts as approved")
 
     # the terminal side
-    host_approved = {int(p["stan"]) for p in postings if p["status"] == "approved"}
+    host_approved = {int(p["stan"]) for p in postings if p["status"] in HOST_COUNTED}
     for r in journal:
         if r.state in APPROVED and r.stan not in host_approved:
             problems.append(f"terminal approved STAN {r.stan:06d} that the host does not count")
@@ -89,8 +99,8 @@ def check_books(
         elif record.amount != _amount(text):
             problems.append(f"receipt for trace {m.group(1)} shows another amount")
 
-    terminal_total = sum(r.amount for r in journal if r.state in APPROVED)
-    host_total = sum(p["amount"] for p in postings if p["status"] == "approved")
+    terminal_total = sum(_sign(getattr(r, "kind", "sale")) * r.amount for r in journal if r.state in APPROVED)
+    host_total = sum(_sign(p["kind"]) * p["amount"] for p in postings if p["status"] in HOST_COUNTED)
     if terminal_total != host_total:
         problems.append(f"money disagrees: terminal {terminal_total}, host {host_total}")
     assert not problems, "\n".join(problems)

@@ -19,6 +19,14 @@ swipe = "unionpay_debit"
 [[step]]
 pin = "1234"
 [[step]]
+void = { trace = 1 }
+[[step]]
+swipe = "visa"
+[[step]]
+swipe = "unionpay_debit"
+[[step]]
+pin = "1234"
+[[step]]
 host = { behaviour = "decline", code = "55", times = 1 }
 [[step]]
 key = "300#"
@@ -67,7 +75,7 @@ upload = true
 [[step]]
 swipe = { track2 = "6205500000000000005=49121200000000000" }
 [[step]]
-expect = { journal_count = 6 }
+expect = { journal_count = 7 }
 """
 
 
@@ -85,7 +93,8 @@ def test_no_clear_card_data_reaches_disk_logs_or_console(posterm_cmd, clean_env,
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     result = json.loads(out.stdout)
     outcomes = sorted(t["outcome"] for t in result["transactions"])
-    assert outcomes == ["approved", "declined", "offline_approved", "reversed", "reversed", "reversed"], outcomes
+    assert outcomes == ["approved", "approved", "declined", "offline_approved", "reversed", "reversed", "reversed"], outcomes
+    assert [t["kind"] for t in result["transactions"]].count("void") == 1
     files = sorted(p for p in data.rglob("*") if p.is_file())
     assert {"posterm.db", "keyring.json", "kek.key"} <= {p.name for p in files}
     assert log.stat().st_size > 1000  # debug logging really ran

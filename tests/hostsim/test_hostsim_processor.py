@@ -257,8 +257,8 @@ def test_ledger_summary_and_json(host, term, rules, ledger):
     host.respond(term.sale(amount=300, stan=3))
     host.respond(term.reversal(amount=300, stan=3))
     summary = ledger.summary()
-    assert summary == {"messages": 4, "postings": 3, "approved": 1, "declined": 1, "reversed": 1,
-                       "approved_amount": 100, "reversals_seen": 1, "duplicates_seen": 0}
+    assert summary == {"messages": 4, "postings": 3, "approved": 1, "declined": 1, "reversed": 1, "voided": 0,
+                       "approved_amount": 100, "net_amount": 100, "reversals_seen": 1, "duplicates_seen": 0}
     dump = json.loads(ledger.to_json())
     assert dump["summary"] == summary and len(dump["postings"]) == 3 and len(dump["messages"]) == 4
 

@@ -20,6 +20,8 @@ from firmware.host.spec import (
     LengthType,
     MacAlgorithm,
     Mtis,
+    OriginalField,
+    OriginalPart,
     Pad,
     Profile,
     TxnKind,
@@ -68,6 +70,16 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int, bool, Pad], ...] = (
     (62, "Reserved private (keys, terminal data)", B, LLL, 512, True, Pad.LEFT),
     (63, "Reserved private (operator, card organisation)", ANS, LLL, 163, False, Pad.LEFT),
     (64, "Message authentication code", B, FIX, 8, False, Pad.LEFT),
+)
+
+# How a void names its original (UnionPay 消费撤销): field 37 the original's RRN,
+# 38 its authorisation code (when it had one), 61 = 61.1 original batch + 61.2
+# original POS trace. The reversal of a void (冲正) carries 38 and 61, not 37.
+_O = OriginalPart
+VOID_ORIGINAL = (
+    OriginalField(37, (_O.RRN,), in_reversal=False),
+    OriginalField(38, (_O.AUTH_CODE,)),
+    OriginalField(61, (_O.BATCH, _O.STAN)),
 )
 
 RESPONSE_TEXTS = {
@@ -163,7 +175,7 @@ def build() -> Profile:
             TxnKind.PREAUTH_COMPLETE: TxnSpec("0200", "000000", "06", "20"),
             TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0200", "200000", "06", "21"),
             TxnKind.SALE: TxnSpec("0200", "000000", "00", "22"),
-            TxnKind.VOID: TxnSpec("0200", "200000", "00", "23"),
+            TxnKind.VOID: TxnSpec("0200", "200000", "00", "23", original=VOID_ORIGINAL),
             TxnKind.REFUND: TxnSpec("0220", "200000", "00", "25", reversible=False),
             TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", "30", reversible=False),
             # 60.3 = 003: sign-on for double-length working keys.

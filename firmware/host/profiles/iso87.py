@@ -23,6 +23,8 @@ from firmware.host.spec import (
     LengthType,
     MacAlgorithm,
     Mtis,
+    OriginalField,
+    OriginalPart,
     Profile,
     TxnKind,
     TxnSpec,
@@ -165,7 +167,14 @@ def build() -> Profile:
         mtis=Mtis(reversal="0400", reversal_repeat="0401", advice="0220", advice_repeat="0221", network="0800"),
         transactions={
             TxnKind.SALE: TxnSpec("0200", "000000", "00"),
-            TxnKind.VOID: TxnSpec("0200", "020000", "00"),
+            # Field 90 (original data elements) needs a secondary bitmap this profile does not
+            # have, so a void names its original in 37/38 and, as this project's private use,
+            # field 61: original batch, STAN and local date (MMDD).
+            TxnKind.VOID: TxnSpec("0200", "020000", "00", original=(
+                OriginalField(37, (OriginalPart.RRN,), in_reversal=False),
+                OriginalField(38, (OriginalPart.AUTH_CODE,)),
+                OriginalField(61, (OriginalPart.BATCH, OriginalPart.STAN, OriginalPart.DATE)),
+            )),
             TxnKind.REFUND: TxnSpec("0200", "200000", "00"),
             TxnKind.PREAUTH: TxnSpec("0100", "000000", "06"),
             TxnKind.PREAUTH_VOID: TxnSpec("0100", "020000", "06"),

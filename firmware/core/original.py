@@ -1,0 +1,88 @@
+"""Starting a transaction that refers to an earlier one (a void today, a refund next).
+
+The cashier picks the kind from the function menu, keys the original's trace
+number (TRACE), the runner looks it up in the journal and judges it
+(LOOKUP: ``FindOriginal`` answered by ``OriginalFound`` or ``OriginalRefused``),
+and the original's amount and masked card are shown for confirmation
+(CONFIRM). From there the flow is the sale's: CARD, PIN, AUTHORISING,
+PRINTING, driven by the kind's row in ``flows.FLOWS``.
+
+Nothing is written or sent before the confirmation and the card: a refusal
+costs the journal nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from firmware.core import screens
+from firmware.core.actions import Action, CancelTimer, EnableReader, FindOriginal, Note, Show, StartTimer
+from firmware.core.events import KeyPressed, OriginalFound, OriginalRefused
+from firmware.core.flows import flow_of
+from firmware.core.model import Kind, State, Timer
+
+__all__ = ["OriginalMixin", "TRACE_DIGITS"]
+
+Result = tuple[State, list[Action]]
+
+TRACE_DIGITS = 6
+DIGITS = frozenset("0123456789")
+ENTER, CLEAR, CANCEL = "#", "*", "X"
+
+
+class OriginalMixin:
+    """The TRACE, LOOKUP and CONFIRM handlers of ``Terminal`` (``machine.py``)."""
+
+    def _begin_original(self, kind: Kind, head: list[Action]) -> Result:
+        self.sale = self._new_sale(kind)
+        return State.TRACE, head + [
+            CancelTimer(Timer.MESSAGE),
+            CancelTimer(Timer.UPLOAD),
+            Show(screens.trace(self)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_trace_key(self, ev: KeyPressed, now: datetime) -> Result:
+        sale, note = self.sale, ""
+        if ev.key in DIGITS:
+            if len(sale.trace) < TRACE_DIGITS:
+                sale.trace += ev.key
+        elif ev.key == CLEAR:
+            sale.trace = sale.trace[:-1]
+        elif ev.key == CANCEL:
+            return self._idle("CANCELLED")
+        elif ev.key == ENTER:
+            if int(sale.trace or "0") == 0:
+                note = "ENTER THE TRACE NO"
+            else:
+                find = FindOriginal(sale.kind, int(sale.trace), self.counters.batch, sale.txn_no)
+                return State.LOOKUP, [CancelTimer(Timer.INPUT), Show(screens.searching(self)), find]
+        return State.TRACE, [
+            Show(screens.trace(self, note)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_original_found(self, ev: OriginalFound, now: datetime) -> Result:
+        self.sale.original = ev.original
+        return State.CONFIRM, [
+            Show(screens.confirm(self)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_original_refused(self, ev: OriginalRefused, now: datetime) -> Result:
+        flow, trace = flow_of(self.sale.kind), f"{int(self.sale.trace):06d}"
+        note = Note(ev.code, f"{flow.kind.value} of trace {trace} refused: {ev.text}")  # before _idle forgets it
+        state, actions = self._idle(ev.text, f"TRACE {trace}", flow.undone)
+        return state, [note] + actions
+
+    def _h_confirm_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key == ENTER:
+            sale = self.sale
+            return State.CARD, [
+                EnableReader(sale.txn_no),
+                Show(screens.swipe(self)),
+                StartTimer(Timer.INPUT, self.settings.input_timeout),
+            ]
+        if ev.key == CANCEL:
+            return self._idle("CANCELLED")
+        return State.CONFIRM, []
