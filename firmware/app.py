@@ -85,6 +85,19 @@ def load_keys(data_dir: Path, bridge: HostBridge, store: Store) -> KeyStatus:
     return KeyStatus(keys, ring, KeyState.LOCKED, "no terminal master key: inject one (posterm keys inject)")
 
 
+def _under_tmk(ring: Keyring, key) -> bytes | None:
+    """``key`` encrypted under the terminal master key (TDES-ECB), as a host sends it at sign-on."""
+    if not ring.has(KeyUsage.TMK):
+        return None
+    from crypto.des import TdesEcb
+
+    tmk = ring.get(KeyUsage.TMK)
+    try:
+        return TdesEcb(tmk.reveal()).encrypt(key.reveal())
+    finally:
+        tmk.wipe()
+
+
 def build_runner(
     config: Config,
     *,
@@ -102,7 +115,15 @@ def build_runner(
             runner = holder.get("runner")
             return runner.keys.pin_key if runner is not None and runner.keys is not None else None
 
-        context = DeviceContext(data_dir=data_dir, pin_key=pin_key, host=overrides.host if overrides else None)
+        def pin_key_for_pad():  # for a PIN pad holding the TMK: the PIN key encrypted under it
+            runner = holder.get("runner")
+            if runner is None or runner.keys is None or runner.keys.pin_key is None or runner.ring is None:
+                return None
+            return _under_tmk(runner.ring, runner.keys.pin_key)
+
+        context = DeviceContext(
+            data_dir=data_dir, pin_key=pin_key, host=overrides.host if overrides else None, pin_key_for_pad=pin_key_for_pad
+        )
         devices = open_devices(config, context, overrides)
     except TerminalError:
         store.close()

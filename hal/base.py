@@ -44,6 +44,10 @@ class DeviceContext:
     pin_key: Callable[[], Any] | None = None
     # The in-process host behind a sim:// link.
     host: InProcessHost | None = None
+    # For PIN pads that hold the terminal master key (``serial://``, Z protocol): the
+    # working PIN key encrypted under the TMK (bytes), or None when none is loaded.
+    # Called at each PIN entry. It is a cryptogram, never a clear key; still not logged.
+    pin_key_for_pad: Callable[[], bytes | None] | None = None
 
 
 class Device(abc.ABC):

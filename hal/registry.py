@@ -29,6 +29,7 @@ DRIVERS: dict[str, dict[str, str]] = {
     "pinpad": {
         "sim": "hal.pinpad.sim:SimPinPad",
         "console": "hal.pinpad.console:ConsolePinPad",
+        "serial": "hal.pinpad.zpad:ZPinPad",
     },
     "printer": {
         "sim": "hal.printer.sim:SimPrinter",

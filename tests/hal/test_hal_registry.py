@@ -20,6 +20,7 @@ URLS = {
     ("reader", "gpio"): "gpio://?pins=sim&present=4&strobe2=5&data2=6",
     ("pinpad", "sim"): "sim://",
     ("pinpad", "console"): "console://?tty=/dev/null",
+    ("pinpad", "serial"): "serial:///dev/ttyUSB2?baud=9600&slot=1&pin_timeout=90",
     ("display", "sim"): "sim://?rows=2&cols=16",
     ("display", "console"): "console://",
     ("display", "serial"): "serial:///dev/ttyUSB1?baud=9600&rows=2&cols=20",
