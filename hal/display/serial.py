@@ -44,6 +44,7 @@ from hal.display.dmd import (
     encode,
     encode_text,
 )
+from hal.serialport import close_quietly, open_serial
 from hal.url import DeviceUrl, Option
 
 __all__ = ["SerialDisplay"]
@@ -91,20 +92,14 @@ class SerialDisplay(Display):
 
     # -- lifecycle ---------------------------------------------------------------------
     def _do_open(self) -> None:
-        import serial  # pyserial; the module name is absolute, not this file
-
-        try:
-            self._port = serial.Serial(
-                port=self.device_path,
-                baudrate=self.options["baud"],
-                timeout=0,
-                write_timeout=self.options["write_timeout"],
-                exclusive=True,
-            )
-        except (OSError, ValueError):  # SerialException is an OSError
-            raise DisplayError(
-                f"could not open the customer display port {self.device_path}", code="display.open_failed"
-            ) from None
+        self._port = open_serial(
+            self.device_path,
+            self.options["baud"],
+            write_timeout=self.options["write_timeout"],
+            error=DisplayError,
+            what="customer display",
+            code="display.open_failed",
+        )
         try:
             self._write(self._setup())
         except DisplayError:
@@ -121,8 +116,7 @@ class SerialDisplay(Display):
 
     def _release(self) -> None:
         port, self._port, self._drawn = self._port, None, None
-        with contextlib.suppress(OSError):
-            port.close()
+        close_quietly(port)
 
     # -- the screen ----------------------------------------------------------------------
     def _setup(self) -> bytes:

@@ -47,6 +47,7 @@ from typing import Any, ClassVar
 from firmware.errors import ConfigError, LinkError
 from hal.link import Link, closed_error
 from hal.link.hayes import DIAL_FAILURES, Result, ResultCode, ResultReader
+from hal.serialport import close_quietly, open_serial
 from hal.url import DeviceUrl, Option
 
 __all__ = ["DEFAULT_INIT", "ModemLink"]
@@ -147,18 +148,14 @@ class ModemLink(Link):
         self._close_port()
 
     def _open_port(self) -> None:
-        import serial  # pyserial
-
-        try:
-            port = serial.Serial(
-                port=self.device_path,
-                baudrate=self.options["baud"],
-                timeout=0,
-                write_timeout=self.options["command_timeout"],
-                exclusive=True,
-            )
-        except (OSError, ValueError):  # SerialException is an OSError
-            raise LinkError(f"could not open the modem port {self.device_path}", code="link.open_failed") from None
+        port = open_serial(
+            self.device_path,
+            self.options["baud"],
+            write_timeout=self.options["command_timeout"],
+            error=LinkError,
+            what="modem",
+            code="link.open_failed",
+        )
         if self.options["carrier"] == "dcd":
             try:
                 _ = port.cd  # TIOCMGET: fails on a port without modem status lines
@@ -172,11 +169,7 @@ class ModemLink(Link):
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
-        if port is not None:
-            try:
-                port.close()
-            except (OSError, termios.error):
-                pass
+        close_quietly(port)
 
     def _recv(self, wait: float) -> bytes:
         """What the modem sent, waiting up to ``wait`` s for the first byte; OSError when the port is gone."""

@@ -32,7 +32,13 @@ from firmware.errors import ConfigError, ReaderError
 from hal.base import DeviceContext
 from hal.magstripe import MagstripeReader
 from hal.magstripe.assembler import PREFIXES, TERMINATORS, SwipeAssembler
-from hal.magstripe.raw import OutputFormat, Sentinels, sentinel_options, sentinels_from_options
+from hal.magstripe.raw import (
+    OutputFormat,
+    Sentinels,
+    sentinel_options,
+    sentinels_from_options,
+)
+from hal.serialport import close_quietly, open_serial
 from hal.url import DeviceUrl, Option
 
 __all__ = ["SerialReader", "BAUD_RATES"]
@@ -93,21 +99,14 @@ class SerialReader(MagstripeReader):
         return self.url.path
 
     def _do_open(self) -> None:
-        import serial  # pyserial
-
-        try:
-            self._port = serial.Serial(port=self.device_path, baudrate=self.options["baud"], timeout=0, exclusive=True)
-        except (OSError, ValueError):  # SerialException is an OSError
-            raise ReaderError(f"could not open the card reader port {self.device_path}", code="reader.open_failed") from None
+        self._port = open_serial(
+            self.device_path, self.options["baud"], error=ReaderError, what="card reader", code="reader.open_failed"
+        )
 
     def _do_close(self) -> None:
         self._assembler.clear()
         port, self._port = self._port, None
-        if port is not None:
-            try:
-                port.close()
-            except OSError:
-                pass
+        close_quietly(port)
 
     def fileno(self) -> int | None:
         return self._port.fileno() if self._port is not None else None

@@ -48,6 +48,7 @@ from hal.pinpad import PinPad
 from hal.pinpad import zproto as z
 from hal.pinpad.entry import PIN_MAX, PIN_MIN, PinEntryRequest
 from hal.pinpad.keys import PinBypassed, PinCancelled, PinEntered, PinPadEvent
+from hal.serialport import close_quietly, open_serial
 from hal.url import DeviceUrl, Option
 
 __all__ = ["ZPinPad"]
@@ -101,18 +102,14 @@ class ZPinPad(PinPad):
 
     # -- lifecycle ---------------------------------------------------------------
     def _do_open(self) -> None:
-        import serial  # pyserial, imported when a pad is opened
-
-        try:
-            self._port = serial.Serial(
-                port=self.device_path,
-                baudrate=self.options["baud"],
-                timeout=0,
-                write_timeout=self.options["response_timeout"],
-                exclusive=True,
-            )
-        except (OSError, ValueError):  # SerialException is an OSError
-            raise PinPadError(f"could not open the PIN pad port {self.device_path}", code="pinpad.open_failed") from None
+        self._port = open_serial(
+            self.device_path,
+            self.options["baud"],
+            write_timeout=self.options["response_timeout"],
+            error=PinPadError,
+            what="PIN pad",
+            code="pinpad.open_failed",
+        )
         try:
             self._io(self._port.reset_input_buffer)
             self._send(z.select_key(self.options["slot"]), short=True)
@@ -156,11 +153,7 @@ class ZPinPad(PinPad):
                 event.block.wipe()
         self._events.clear()
         self._replies.clear()
-        if port is not None:
-            try:
-                port.close()
-            except OSError:
-                pass
+        close_quietly(port)
 
     def fileno(self) -> int | None:
         return self._port.fileno() if self._port is not None else None

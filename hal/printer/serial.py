@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from firmware.errors import ConfigError, PrinterError
 from hal.base import DeviceContext
 from hal.printer.stream import StreamPrinter
+from hal.serialport import close_quietly, open_serial
 from hal.url import DeviceUrl, Option
 
 __all__ = ["SerialPrinter"]
@@ -46,30 +47,23 @@ class SerialPrinter(StreamPrinter):
         return self.url.path
 
     def _do_open(self) -> None:
-        import serial  # pyserial; the module name is absolute, not this file
-
         flow = self.options["flow"]
-        try:
-            self._port = serial.Serial(
-                port=self.device_path,
-                baudrate=self.options["baud"],
-                timeout=self.timeout,
-                write_timeout=self.timeout,
-                xonxoff=flow == "xonxoff",
-                rtscts=flow == "rtscts",
-                dsrdtr=flow == "dsrdtr",
-                exclusive=True,
-            )
-        except (OSError, ValueError):  # SerialException is an OSError
-            raise PrinterError(f"could not open the printer port {self.device_path}", code="printer.open_failed") from None
+        self._port = open_serial(
+            self.device_path,
+            self.options["baud"],
+            timeout=self.timeout,
+            write_timeout=self.timeout,
+            xonxoff=flow == "xonxoff",
+            rtscts=flow == "rtscts",
+            dsrdtr=flow == "dsrdtr",
+            error=PrinterError,
+            what="printer",
+            code="printer.open_failed",
+        )
 
     def _do_close(self) -> None:
         port, self._port = self._port, None
-        if port is not None:
-            try:
-                port.close()
-            except OSError:
-                pass
+        close_quietly(port)
 
     def fileno(self) -> int | None:
         return self._port.fileno() if self._port is not None else None
