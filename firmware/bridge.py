@@ -175,9 +175,18 @@ class HostBridge:
             message = as_repeat(self.profile, message)
         return encode(self.profile, message, mac_key=mac)
 
-    def network(self, job: NetworkJob, batch: int, terminal_id: str, merchant_id: str, when: datetime, mac) -> bytes:
-        """A sign-on (0800) or sign-off (0820). The profile says which network messages are MACed."""
+    def network(self, job: NetworkJob, batch: int, terminal_id: str, merchant_id: str, when: datetime, mac,
+                *, currency: str = "156", operator: str = "01") -> bytes:
+        """A sign-on (0800), sign-off (0820) or settlement (0500). The profile says which are MACed."""
         common = dict(stan=job.stan, batch=batch, terminal_id=terminal_id, merchant_id=merchant_id, tpdu=self.tpdu)
+        if job.kind is NetworkKind.SETTLE:
+            from firmware.host.settlement import TotalsBlock, build_settlement
+
+            t = job.totals
+            block = TotalsBlock(t.debit_amount, t.debit_count, t.credit_amount, t.credit_count)
+            message = build_settlement(self.profile, when=when, header=self.header, currency=currency,
+                                       operator=operator, domestic=block, **common)
+            return encode(self.profile, message, mac_key=mac)
         if job.kind is NetworkKind.SIGN_ON:
             message = build_signon(self.profile, when=when, header=self.header, **common)
         else:

@@ -46,8 +46,10 @@ from firmware.core.events import (
     HostFrameRejected,
     KeyPressed,
     LinkDropped,
+    BatchCounted,
     OriginalFound,
     OriginalRefused,
+    ReportPrinted,
     PinBypassed,
     PinCancelled,
     PinEntered,
@@ -106,6 +108,7 @@ INPUT_STATES = frozenset(
         State.MENU,
         State.TRACE,
         State.CONFIRM,
+        State.TOTALS,
         State.SIGNED_OFF,
         State.LOCKED,
     }
@@ -601,6 +604,8 @@ class Runner:
         """Look the original up and judge it; only its safe facts go back to the core."""
         self._original_card = None
         match = self.store.find_original(a.stan, a.batch)
+        if match is None and self.store.in_settled_batch(a.stan):
+            return OriginalRefused(f"{a.kind.value}.batch_settled", "BATCH SETTLED")
         candidate = None
         if match is not None:
             advice_state, advice_code = match.advice or (None, None)
@@ -681,7 +686,23 @@ class Runner:
     def _a_send_network(self, a: A.SendNetwork) -> None:
         s = self.core.settings
         mac = self.keys.mac if self.keys else None
-        self._send(self.bridge.network(a.job, a.batch, s.terminal_id, s.merchant_id, self.clock(), mac))
+        payload = _before_sending(lambda: self.bridge.network(
+            a.job, a.batch, s.terminal_id, s.merchant_id, self.clock(), mac, currency=s.currency, operator=s.operator))
+        self._send(payload)
+
+    def _a_count_batch(self, a: A.CountBatch) -> Event:
+        return BatchCounted(self.store.batch_totals(a.batch))
+
+    def _a_close_batch(self, a: A.CloseBatch) -> None:
+        self.store.close_batch(a.settlement, a.counters)
+
+    def _a_print_report(self, a: A.PrintReport) -> Event:
+        self.devices.printer.print_receipt(a.receipt)
+        self.printed.append((0, f"report {a.settlement.batch:06d}"))
+        return ReportPrinted(a.settlement)
+
+    def _a_mark_report_printed(self, a: A.MarkReportPrinted) -> None:
+        self.store.mark_report_printed(a.batch)
 
     def _a_install_working_keys(self, a: A.InstallWorkingKeys) -> None:
         self._install_working_keys(a.counters)

@@ -72,6 +72,7 @@ STEP_KINDS = {
     "pin": 'a PIN typed on the PIN pad, then ENTER; "" bypasses where allowed',
     "void": "{ trace = N, confirm = true }: F, 4 (void), the original's trace, ENTER, then ENTER to confirm it "
     "(or the trace alone: void = N)",
+    "settle": "true: F, 5 (settle), then ENTER on the totals screen (false stops there)",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     'drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti; "clear" removes all rules',
     "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
@@ -348,6 +349,14 @@ class ScenarioRunner:
             self.devices["pinpad"].press(str(value))
         elif kind == "void":
             self._void(step)
+            return
+        elif kind == "settle":
+            runner = self._need_runner(step)
+            self.devices["pinpad"].press("F5")
+            self._safely(lambda: None)
+            if step.value is not False and self.runner is runner and runner.core.state is State.TOTALS:
+                self.devices["pinpad"].press("#")
+                self._safely(lambda: None)
             return
         elif kind == "pin":
             # held for the PIN prompt, so a PIN typed early never becomes amount keys

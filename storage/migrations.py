@@ -17,6 +17,7 @@ Table overview (version 3):
 ``offline_queue``  stored sales to forward, sealed, with their delivery state.
 ``counters``       STAN, batch and journal numbers.
 ``settings``       small key/value state (sign-on time, heartbeat, ...).
+``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4).
 """
 
 from __future__ import annotations
@@ -127,7 +128,33 @@ def _v3(db) -> None:
     db["journal"].add_column("original_txn_no", int)
 
 
-MIGRATIONS: list[Callable] = [_v1, _v2, _v3]
+def _v4(db) -> None:
+    """Settlement: one row per closed batch (its totals, the host's result, whether the report printed).
+
+    A batch is closed exactly when its row exists: the row and the counters of the
+    next batch are one commit (``Store.close_batch``). A sale's commits never touch it.
+    """
+    db["settlements"].create(
+        {
+            "batch": int,
+            "stan": int,
+            "debit_count": int,
+            "debit_amount": int,
+            "credit_count": int,
+            "credit_amount": int,
+            "result": str,
+            "uploaded": int,
+            "operator": str,
+            "settled_at": str,
+            "report_printed": int,
+        },
+        pk="batch",
+        not_null={"stan", "debit_count", "debit_amount", "credit_count", "credit_amount", "result", "settled_at"},
+        defaults={"uploaded": 0, "report_printed": 0},
+    )
+
+
+MIGRATIONS: list[Callable] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

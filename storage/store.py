@@ -42,6 +42,9 @@ from firmware.core.model import (
     PendingReversal,
     PrintJob,
     SaleRecord,
+    Settlement,
+    SettleResult,
+    Totals,
 )
 from firmware.errors import StorageError
 from storage.db import open_database, reserve_log, storage_error, transaction
@@ -203,7 +206,10 @@ class Store:
                 "SELECT txn_no FROM journal WHERE state = 'requested' ORDER BY txn_no", (), "reading open requests"
             )
         )
-        return BootState(self.counters(), reversals, advices, tuple(receipts), interrupted)
+        owed = self._query("SELECT batch FROM settlements WHERE report_printed = 0 ORDER BY batch DESC LIMIT 1", (),
+                           "reading an owed report")
+        report = self.settlement(owed[0][0]) if owed else None
+        return BootState(self.counters(), reversals, advices, tuple(receipts), interrupted, report=report)
 
     # -- durable steps -----------------------------------------------------
     def open_request(
@@ -433,6 +439,76 @@ class Store:
         with transaction(self.conn, "checking storage") as c:
             c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('heartbeat', ?)", (_now(),))
         self.commits += 1
+
+    # -- settlement --------------------------------------------------------
+    def batch_totals(self, batch: int) -> Totals:
+        """The batch's totals from the journal (reads only).
+
+        Debit: approved sales, and offline-approved ones the host accepted (their
+        advice is done with an approved code or 94, "already had it"). A voided
+        sale stays in the debit total and its approved void counts as a credit,
+        as UnionPay terminals count sales and voids. ``unsent``: offline sales not
+        yet forwarded, and reversals still due or armed, in this batch.
+        """
+        doing = "totalling the batch"
+        (debit_count, debit_amount), = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(j.amount), 0) FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
+            "WHERE j.batch = ? AND j.kind = 'sale' AND (j.state = 'approved' OR (j.state = 'offline_approved' "
+            "AND q.state = 'done' AND q.response_code IN ('00', '94')))",
+            (batch,), doing)
+        (credit_count, credit_amount), = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND kind = 'void' "
+            "AND state = 'approved'", (batch,), doing)
+        (unsent,), = self._query(
+            "SELECT (SELECT COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
+            "WHERE j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) FROM reversals r "
+            "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due')", (batch,), doing)
+        return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent)
+
+    def close_batch(self, settlement: Settlement, counters: Counters) -> None:
+        """ONE commit: the settlement row (the batch is closed) and the counters of the next batch."""
+        s, t = settlement, settlement.totals
+        with transaction(self.conn, "closing the batch") as c:
+            c.execute(
+                "INSERT INTO settlements (batch, stan, debit_count, debit_amount, credit_count, credit_amount, "
+                "result, uploaded, operator, settled_at, report_printed) VALUES (?,?,?,?,?,?,?,?,?,?,0)",
+                (s.batch, s.stan, t.debit_count, t.debit_amount, t.credit_count, t.credit_amount, s.result.value,
+                 int(s.uploaded), s.operator, s.when.isoformat(timespec="seconds")),
+            )
+            self._write_counters(c, counters)
+        self.commits += 1
+
+    def mark_report_printed(self, batch: int) -> None:
+        """Like ``mark_printed``: no fsync of its own; the worst a power cut does is print it again."""
+        try:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with transaction(self.conn, "marking a report printed") as c:
+                    c.execute("UPDATE settlements SET report_printed = 1 WHERE batch = ?", (batch,))
+            finally:
+                self.conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as e:
+            raise storage_error(e, "marking a report printed") from None
+
+    def settlement(self, batch: int) -> Settlement | None:
+        rows = self._query(
+            "SELECT batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, operator, "
+            "settled_at FROM settlements WHERE batch = ?", (batch,), "reading a settlement")
+        if not rows:
+            return None
+        b, stan, dc, da, cc, ca, result, uploaded, operator, when = rows[0]
+        return Settlement(b, Totals(dc, da, cc, ca), SettleResult(result), datetime.fromisoformat(when), stan,
+                          operator or "", bool(uploaded))
+
+    def settled_batches(self) -> list[int]:
+        return [r[0] for r in self._query("SELECT batch FROM settlements ORDER BY batch", (), "reading settlements")]
+
+    def in_settled_batch(self, stan: int) -> bool:
+        """A journal record with this trace belongs to a batch already settled (a void of it is refused)."""
+        rows = self._query(
+            "SELECT 1 FROM journal j JOIN settlements s ON s.batch = j.batch WHERE j.stan = ? LIMIT 1", (stan,),
+            "looking up an original transaction")
+        return bool(rows)
 
     # -- sealed payloads ---------------------------------------------------
     def reversal_message(self, txn_no: int) -> bytes:

@@ -18,6 +18,7 @@ from firmware.core.model import (
     Counters,
     Kind,
     NetworkJob,
+    Settlement,
     PendingAdvice,
     PendingReversal,
     PrintJob,
@@ -55,6 +56,10 @@ __all__ = [
     "Alert",
     "Note",
     "Disconnect",
+    "CountBatch",
+    "CloseBatch",
+    "PrintReport",
+    "MarkReportPrinted",
     "PERSISTENT",
     "ADVISORY",
 ]
@@ -283,6 +288,40 @@ class Disconnect(Action):
     name = "disconnect"
 
 
+@dataclass(frozen=True)
+class CountBatch(Action):
+    """Total the batch from the journal (nothing is written); the runner answers ``BatchCounted``."""
+
+    batch: int
+    name = "count_batch"
+
+
+@dataclass(frozen=True)
+class CloseBatch(Action):
+    """ONE commit: the settlement (totals and the host's result) and the counters of the new batch.
+
+    Before the report prints: a power cut leaves the old batch open (settle again)
+    or the new one open with the report owed, never a batch closed without its totals.
+    """
+
+    settlement: Settlement
+    counters: Counters
+    name = "close_batch"
+
+
+@dataclass(frozen=True)
+class PrintReport(Action):
+    settlement: Settlement
+    receipt: Any  # hal.printer.Receipt
+    name = "print_report"
+
+
+@dataclass(frozen=True)
+class MarkReportPrinted(Action):
+    batch: int
+    name = "mark_report_printed"
+
+
 # Actions that commit to storage: the benchmark and the crash test count on these.
 PERSISTENT = (
     OpenRequest,
@@ -293,10 +332,12 @@ PERSISTENT = (
     CheckStorage,
     SaveCounters,
     InstallWorkingKeys,
+    CloseBatch,
 )
 
 # Actions whose failure must not stop a money flow: the runner logs it and carries
 # on with the batch instead of feeding ActionFailed back. (A dead display must not
 # keep an approved sale's receipt from printing; a receipt mark that did not stick
 # only means a reprint after a restart.)
-ADVISORY = (Show, Alert, Note, StartTimer, CancelTimer, Disconnect, MarkPrinted, DisableReader, CancelPin, WipeCard)
+ADVISORY = (Show, Alert, Note, StartTimer, CancelTimer, Disconnect, MarkPrinted, DisableReader, CancelPin, WipeCard,
+            MarkReportPrinted)

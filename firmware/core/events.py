@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Timer
+from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Settlement, Timer, Totals
 
 if TYPE_CHECKING:
     from firmware.core.actions import Action
@@ -36,6 +36,9 @@ __all__ = [
     "OriginalFound",
     "OriginalRefused",
     "UploadRequested",
+    "BatchCounted",
+    "SettleRequested",
+    "ReportPrinted",
     "SignOnRequested",
     "SignOffRequested",
     "Tampered",
@@ -183,3 +186,22 @@ class Tampered(Event):
 
     source: str
     reason: str
+
+
+@dataclass(frozen=True)
+class BatchCounted(Event):
+    """The answer to ``CountBatch``: the current batch's totals, from the journal."""
+
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class SettleRequested(Event):
+    """The operator (or a scenario) asks to settle the current batch; confirmed on the totals screen."""
+
+
+@dataclass(frozen=True)
+class ReportPrinted(Event):
+    """A settlement report left the printer."""
+
+    settlement: Settlement

@@ -25,6 +25,8 @@ from firmware.core.actions import (
     CancelPin,
     CancelTimer,
     CheckStorage,
+    CloseBatch,
+    CountBatch,
     DisableReader,
     EnableReader,
     FindOriginal,
@@ -33,6 +35,7 @@ from firmware.core.actions import (
     Note,
     OpenRequest,
     Print,
+    PrintReport,
     RecordOutcome,
     RemoveWorkingKeys,
     ReversalDone,
@@ -71,6 +74,8 @@ from firmware.core.model import (
     NetworkKind,
     OriginalFacts,
     PendingAdvice,
+    Settlement,
+    Totals,
     PendingReversal,
     PrintJob,
     SaleRecord,
@@ -81,6 +86,7 @@ from firmware.core.flows import MENU_FLOWS, flow_of
 from firmware.core.original import OriginalMixin
 from firmware.core.receipt import build_receipt
 from firmware.core.settings import CoreSettings
+from firmware.core.settle import SettleMixin
 from firmware.core.table import ANY_STATE, TABLE
 from firmware.core.uplink import Job, Then, UplinkMixin
 from firmware.errors import StateError
@@ -89,7 +95,7 @@ from firmware.host.spec import Mtis
 
 __all__ = ["Terminal", "Then"]
 
-MENU_UPLOAD, MENU_SIGN_ON, MENU_SIGN_OFF = "1", "2", "3"
+MENU_UPLOAD, MENU_SIGN_ON, MENU_SIGN_OFF, MENU_SETTLE = "1", "2", "3", "5"
 
 Result = tuple[State, list[Action]]
 
@@ -118,7 +124,7 @@ class Sale:
         return self.original.amount
 
 
-class Terminal(OriginalMixin, UplinkMixin):
+class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -139,6 +145,8 @@ class Terminal(OriginalMixin, UplinkMixin):
         self.lock_reason: str | None = None
         self.network: NetworkKind | None = None  # a sign-on or sign-off waiting for the uplink
         self._pending_saves: list[Action] = []
+        self.totals: Totals | None = None  # the batch totals being confirmed and settled
+        self.report: Settlement | None = None  # a settlement whose report is owed
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -191,6 +199,7 @@ class Terminal(OriginalMixin, UplinkMixin):
         self.reversals = list(boot.reversals)
         self.advices = list(boot.advices)
         self.print_queue = list(boot.receipts)
+        self.report = boot.report
 
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)
@@ -211,6 +220,9 @@ class Terminal(OriginalMixin, UplinkMixin):
         if self.print_queue:
             actions.append(Alert("recovery.receipts", f"printing {len(self.print_queue)} receipt(s) owed before the power cut"))
             return self._print_next(actions)
+        if self.report is not None and self.keys is KeyState.READY:
+            actions.append(Alert("recovery.report", f"printing the report of batch {self.report.batch:06d}"))
+            return self._print_report(actions)
         if self.reversals or self.advices or self.network:
             return self._uplink(Then.IDLE, actions)
         self.recovering = False
@@ -479,6 +491,8 @@ class Terminal(OriginalMixin, UplinkMixin):
 
     def _after_printing(self) -> Result:
         self.sale = None
+        if self.report is not None:  # owed since before a power cut, after the receipts
+            return self._print_report([])
         if ((self.reversals or self.advices) and (self.link_up or self.recovering)) or self.network:
             return self._uplink(Then.IDLE, [])
         self.recovering = False
@@ -519,6 +533,17 @@ class Terminal(OriginalMixin, UplinkMixin):
             return state, [alert] + wipe + actions
         if isinstance(a, RecordOutcome):
             return self._outcome_not_recorded(a.record, ev.text, alert)
+        if isinstance(a, CountBatch):  # the journal could not be read: nothing was written
+            self.totals = None
+            state, actions = self._rest([alert], note="JOURNAL ERROR")
+            return state, actions
+        if isinstance(a, CloseBatch):  # not closed: the batch stays open (settle again once storage works)
+            self.report = None
+            self.counters = replace(self.counters, batch=a.settlement.batch)
+            return self._suspend(ev.text, [alert])
+        if isinstance(a, PrintReport):  # owed durably: printed again at the next start
+            state, actions = self._rest([alert], note="REPORT NOT PRINTED")
+            return state, actions
         if isinstance(a, FindOriginal):  # the journal could not be read: nothing was written
             state, actions = self._idle("JOURNAL ERROR", ev.text[:20], flow_of(a.kind).undone)
             return state, [alert] + actions
@@ -610,7 +635,7 @@ class Terminal(OriginalMixin, UplinkMixin):
         if ev.key == MENU_SIGN_ON:
             self.network = NetworkKind.SIGN_ON
             return self._uplink(Then.IDLE, back)
-        if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, *MENU_FLOWS):
+        if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, MENU_SETTLE, *MENU_FLOWS):
             return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
         if ev.key == MENU_UPLOAD:
             if self.reversals or self.advices:
@@ -618,6 +643,8 @@ class Terminal(OriginalMixin, UplinkMixin):
             return self._rest(back, note="NOTHING TO UPLOAD")
         if ev.key == MENU_SIGN_OFF:
             return self._sign_off(back)
+        if ev.key == MENU_SETTLE:
+            return self._settle(back)
         if ev.key in MENU_FLOWS:
             return self._begin_original(MENU_FLOWS[ev.key], back)
         if ev.key in (CANCEL, ENTER, FUNCTION):

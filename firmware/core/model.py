@@ -29,6 +29,9 @@ __all__ = [
     "KeyState",
     "NetworkKind",
     "NetworkJob",
+    "Totals",
+    "Settlement",
+    "SettleResult",
     "STAN_MAX",
 ]
 
@@ -48,10 +51,12 @@ class State(enum.Enum):
     PRINTING = "printing"
     RECEIPT_HELD = "receipt_held"  # the printer failed; the operator retries or skips
     SUSPENDED = "suspended"  # storage failed: sales refused until it works again
-    MENU = "menu"  # the function menu: upload, sign on, sign off, void
+    MENU = "menu"  # the function menu: upload, sign on, sign off, void, settle
     TRACE = "trace"  # cashier keys the original's trace number (a void)
     LOOKUP = "lookup"  # the runner looks the original up in the journal
     CONFIRM = "confirm"  # the original's amount and card are shown: ENTER goes on, X cancels
+    COUNTING = "counting"  # the runner totals the batch from the journal (a settlement)
+    TOTALS = "totals"  # the batch totals are shown: ENTER settles, X cancels
     SIGNED_OFF = "signed_off"  # no working keys: sales refused until a sign-on succeeds
     LOCKED = "locked"  # keys destroyed (tamper) or never provisioned: everything refused
 
@@ -119,15 +124,63 @@ class KeyState(str, enum.Enum):
 class NetworkKind(enum.Enum):
     SIGN_ON = "sign_on"
     SIGN_OFF = "sign_off"
+    SETTLE = "settle"
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A batch's totals as the terminal counts them from its journal (integer minor units).
+
+    Debit: approved sales, online or offline once forwarded (a voided sale stays
+    in: its void counts as a credit, as UnionPay terminals count 消费 and 消费撤销
+    separately). Credit: approved voids. ``unsent``: offline sales not yet
+    forwarded and reversals still due (settle only when it is 0).
+    """
+
+    debit_count: int = 0
+    debit_amount: int = 0
+    credit_count: int = 0
+    credit_amount: int = 0
+    unsent: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.debit_amount - self.credit_amount
+
+
+class SettleResult(str, enum.Enum):
+    """The host's verdict on the totals (cup field 48 result digit)."""
+
+    BALANCED = "1"
+    UNBALANCED = "2"
+    ERROR = "3"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One closed batch: what the terminal sent and what the host said. Stored; the report is printed from it."""
+
+    batch: int
+    totals: Totals
+    result: SettleResult
+    when: datetime
+    stan: int
+    operator: str = ""
+    uploaded: bool = False  # the batch was uploaded (the host reported the totals unbalanced)
+
+    @property
+    def balanced(self) -> bool:
+        return self.result is SettleResult.BALANCED
 
 
 @dataclass(frozen=True)
 class NetworkJob:
-    """A network management message (0800 sign-on, 0820 sign-off) on the uplink."""
+    """A network management message (0800 sign-on, 0820 sign-off, 0500 settlement) on the uplink."""
 
     kind: NetworkKind
     stan: int
     amount: None = None
+    totals: Totals | None = None  # a settlement's totals, as counted before it was confirmed
 
 
 @dataclass(frozen=True)
@@ -242,3 +295,4 @@ class BootState:
     interrupted: tuple[int, ...] = ()  # journal numbers left REQUESTED by a power cut
     keys: KeyState = KeyState.READY  # filled in by the runner from the key ring
     lock_reason: str | None = None
+    report: Settlement | None = None  # a settlement whose report a power cut kept from printing

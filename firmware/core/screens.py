@@ -101,7 +101,14 @@ def printer_problem(text: str) -> tuple[str, ...]:
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
-    return fit(("MENU", "1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "X EXIT"))
+    return fit(("MENU", "1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  X EXIT"))
+
+
+def totals(term: Terminal) -> tuple[str, ...]:
+    """The settlement confirmation: the batch's sales and voids as the journal counts them."""
+    t, s = term.totals, term.settings
+    return fit((f"SETTLE {term.counters.batch:06d}", f"SALE {t.debit_count} {money(t.debit_amount, s)}",
+                f"VOID {t.credit_count} {money(t.credit_amount, s)}", "#=SETTLE X=CANCEL"))
 
 
 def signed_off(term: Terminal, note: str = "") -> tuple[str, ...]:

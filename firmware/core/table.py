@@ -27,6 +27,9 @@ from typing import NamedTuple
 
 from firmware.core.events import (
     ActionFailed,
+    BatchCounted,
+    ReportPrinted,
+    SettleRequested,
     Booted,
     CardRead,
     CardUnreadable,
@@ -65,6 +68,8 @@ def T(handler: str, *targets: State) -> Transition:  # noqa: N802 - reads as a t
     return Transition(handler, frozenset(targets))
 
 
+_AFTER_UPLINK = (S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED, S.SIGNED_OFF, S.COUNTING)
+
 TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     S.BOOTING: {
         Booted: T("booted", S.IDLE, S.PRINTING, S.UPLINK, S.SIGNED_OFF, S.LOCKED),
@@ -75,9 +80,10 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         UploadRequested: T("upload_requested", S.IDLE, S.UPLINK),
         SignOnRequested: T("sign_on_requested", S.UPLINK),
         SignOffRequested: T("sign_off_requested", S.IDLE, S.UPLINK),
+        SettleRequested: T("settle_requested", S.UPLINK, S.COUNTING),
     },
     S.MENU: {
-        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE),
+        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING),
         TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
     },
     # A void (and, next, a refund): key the original's trace, let the runner find and
@@ -94,6 +100,16 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     S.CONFIRM: {
         KeyPressed: T("confirm_key", S.CONFIRM, S.CARD, S.IDLE),
         TimerExpired: T("input_timeout", S.CONFIRM, S.IDLE),
+    },
+    # Settlement (settle.py): the queues go first, the runner totals the batch from the
+    # journal, the operator confirms, the 0500 goes last on the uplink; then the report.
+    S.COUNTING: {
+        BatchCounted: T("batch_counted", S.TOTALS),
+        TimerExpired: T("ignore_timer", S.COUNTING),
+    },
+    S.TOTALS: {
+        KeyPressed: T("totals_key", S.TOTALS, S.UPLINK, S.IDLE, S.SIGNED_OFF),
+        TimerExpired: T("input_timeout", S.TOTALS, S.IDLE),
     },
     S.SIGNED_OFF: {
         KeyPressed: T("signed_off_key", S.SIGNED_OFF, S.MENU),
@@ -128,13 +144,14 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         TimerExpired: T("request_timer", S.AUTHORISING, S.UPLINK),
     },
     S.UPLINK: {
-        HostAnswered: T("uplink_answered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED, S.SIGNED_OFF),
+        HostAnswered: T("uplink_answered", *_AFTER_UPLINK),
         HostFrameRejected: T("frame_rejected", S.UPLINK),
-        LinkDropped: T("uplink_unanswered", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED, S.SIGNED_OFF),
-        TimerExpired: T("uplink_timer", S.UPLINK, S.AUTHORISING, S.PRINTING, S.IDLE, S.SUSPENDED, S.SIGNED_OFF),
+        LinkDropped: T("uplink_unanswered", *_AFTER_UPLINK),
+        TimerExpired: T("uplink_timer", *_AFTER_UPLINK),
     },
     S.PRINTING: {
         Printed: T("printed", S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),
+        ReportPrinted: T("report_printed", S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),
     },
     S.RECEIPT_HELD: {
         KeyPressed: T("held_key", S.RECEIPT_HELD, S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),

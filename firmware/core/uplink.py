@@ -50,7 +50,8 @@ __all__ = ["Then", "Job", "UplinkMixin", "NETWORK_MTI"]
 Item = PendingReversal | PendingAdvice | NetworkJob
 Result = tuple[State, list[Action]]
 
-NETWORK_MTI = {NetworkKind.SIGN_ON: "0800", NetworkKind.SIGN_OFF: "0820"}
+NETWORK_MTI = {NetworkKind.SIGN_ON: "0800", NetworkKind.SIGN_OFF: "0820", NetworkKind.SETTLE: "0500"}
+NETWORK_TITLE = {NetworkKind.SIGN_ON: "SIGN ON", NetworkKind.SIGN_OFF: "SIGN OFF", NetworkKind.SETTLE: "SETTLEMENT"}
 
 
 class Then(enum.Enum):
@@ -59,6 +60,7 @@ class Then(enum.Enum):
     SALE = "sale"  # send the waiting sale's request
     IDLE = "idle"
     SUSPENDED = "suspended"
+    SETTLE = "settle"  # count the batch for a settlement (every queued message went first)
 
 
 @dataclass
@@ -83,16 +85,17 @@ class UplinkMixin:
             return self.reversals[0]
         if self.network is NetworkKind.SIGN_ON:
             return self._network_job()
-        if then is Then.IDLE and self.advices:
+        if then in (Then.IDLE, Then.SETTLE) and self.advices:
             return self.advices[0]
-        if self.network is NetworkKind.SIGN_OFF:
+        if self.network in (NetworkKind.SIGN_OFF, NetworkKind.SETTLE):  # last, after everything queued
             return self._network_job()
         return None
 
     def _network_job(self) -> NetworkJob:
         stan, self.counters = self.counters.take_stan()
         self._pending_saves.append(SaveCounters(self.counters))
-        return NetworkJob(self.network, stan)
+        totals = self.totals if self.network is NetworkKind.SETTLE else None
+        return NetworkJob(self.network, stan, totals=totals)
 
     def _send(self, item: Item, repeat: bool) -> list[Action]:
         s = self.settings
@@ -124,7 +127,7 @@ class UplinkMixin:
             return self._continue(then, head, now)
         self.job = Job(item, self._expectation(item), then)
         if isinstance(item, NetworkJob):
-            what = "SIGN ON" if item.kind is NetworkKind.SIGN_ON else "SIGN OFF"
+            what = NETWORK_TITLE[item.kind]
         else:
             what = "SENDING " + ("REVERSAL" if isinstance(item, PendingReversal) else "OFFLINE SALE")
         show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
@@ -136,6 +139,8 @@ class UplinkMixin:
             return self._authorise(now, head)
         if then is Then.SUSPENDED:
             return State.SUSPENDED, head + [Show(screens.suspended(self))]
+        if then is Then.SETTLE:
+            return self._count(head)
         self.recovering = False
         state, more = self._rest()
         return state, head + more
@@ -146,6 +151,11 @@ class UplinkMixin:
         why = mismatch(job.expect, reply)
         if why:
             return State.UPLINK, [Note("host.unmatched", f"answer rejected: {why}")]
+        if isinstance(job.item, NetworkJob) and job.item.kind is NetworkKind.SETTLE:
+            if reply.mac_ok is False:
+                return self._uplink_failed("settlement answer failed its MAC", now)
+            self.link_up = True
+            return self._settle_answered(job, reply, now)
         if isinstance(job.item, NetworkJob):
             return self._network_answered(job, reply, now)
         if reply.mac_ok is False:
@@ -216,11 +226,18 @@ class UplinkMixin:
                     Alert("signoff.unacknowledged", f"the host did not acknowledge the sign-off ({why})"),
                 ]
                 return State.SIGNED_OFF, actions + [Show(screens.signed_off(self, "SIGNED OFF"))]
+            if item.kind is NetworkKind.SETTLE:
+                self.totals = None
+                actions.append(Alert("settle.failed", f"settlement trace {item.stan:06d} got no answer ({why}); "
+                                     "the batch stays open: settle again"))
+                return self._rest(actions, note="SETTLE FAILED")
             actions.append(Alert("signon.failed", f"sign-on trace {item.stan:06d} got no answer ({why})"))
             return self._rest(actions, note="SIGN-ON FAILED")
         what = "reversal" if isinstance(item, PendingReversal) else "offline sale"
         code = "reversal.pending" if isinstance(item, PendingReversal) else "advice.pending"
         actions.append(Alert(code, f"{what} trace {item.stan:06d} not delivered ({why}); it stays queued"))
+        if job.then is Then.SETTLE:
+            actions.append(Alert("settle.queue_pending", "not settled: queued messages must go first"))
         if job.then is Then.SALE:
             return self._offline(now, actions)
         if job.then is Then.SUSPENDED:

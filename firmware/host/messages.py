@@ -483,6 +483,7 @@ class Reply:
     batch: int | None
     mac_ok: bool | None
     approved: bool
+    settle_result: str | None = None  # a 0510's result digit: 1 balanced, 2 unbalanced, 3 error
 
 
 def _int(value: str | None) -> int | None:
@@ -497,11 +498,19 @@ def parse_reply(profile: Profile, message: Message) -> Reply:
     if f60 is not None and f60.kind is FieldKind.N and len(f.get(60, "")) >= 8:
         batch = int(f[60][2:8])
     code = f.get(39)
+    settle_result = None
+    if message.mti == "0510":
+        from firmware.host.settlement import read_totals
+
+        try:
+            settle_result = read_totals(profile, message)[0].result
+        except ProtocolError:
+            settle_result = None
     return Reply(
         mti=message.mti, stan=_int(f.get(11)), terminal_id=f.get(41), merchant_id=f.get(42),
         amount=_int(f.get(4)), response_code=code, rrn=f.get(37), auth_code=f.get(38),
         settle_date=f.get(15), host_date=f.get(13), host_time=f.get(12), batch=batch,
-        mac_ok=message.mac_ok, approved=code in profile.approved_codes,
+        mac_ok=message.mac_ok, approved=code in profile.approved_codes, settle_result=settle_result,
     )
 
 

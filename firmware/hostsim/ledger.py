@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS postings (
     original_id INTEGER REFERENCES postings (id),
     UNIQUE (terminal_id, stan, txn_date)
 );
+CREATE TABLE IF NOT EXISTS batches (
+    terminal_id TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    result TEXT NOT NULL,
+    closed_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, batch)
+);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -134,6 +141,28 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
             return int(value)
+
+    def close_batch(self, terminal_id: str, batch: str | None, result: str, when: str) -> None:
+        """Record a settled batch (the latest settlement of it wins)."""
+        self._write("INSERT OR REPLACE INTO batches (terminal_id, batch, result, closed_at) VALUES (?, ?, ?, ?)",
+                    (terminal_id, batch or "", result, when))
+
+    def batch_totals(self, terminal_id: str, batch: str | None) -> tuple[int, int, int, int]:
+        """(debit count, debit amount, credit count, credit amount) as the host books them.
+
+        Debit: sales and offline sales approved (a voided sale stays in); credit: approved voids.
+        """
+        rows = self._rows(
+            "SELECT kind, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM postings WHERE terminal_id = ? "
+            "AND COALESCE(batch, '') = ? AND status IN ('approved', 'voided') GROUP BY kind",
+            (terminal_id, batch or ""))
+        by = {r["kind"]: (r["n"], r["total"]) for r in rows}
+        debit = [by.get(k, (0, 0)) for k in ("sale", "offline_sale")]
+        credit = by.get("void", (0, 0))
+        return (sum(n for n, _ in debit), sum(t for _, t in debit), credit[0], credit[1])
+
+    def batches(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM batches ORDER BY closed_at, batch")
 
     # -- reading -------------------------------------------------------------
     def _rows(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:

@@ -105,6 +105,7 @@ class HostProcessor:
         self.clock = clock
         self.tmk = tmk
         self._terminals: dict[str, _Keys] = {}  # working keys issued at sign-on, by terminal ID
+        self.report_unbalanced = False  # an instrument: answer every settlement "unbalanced"
 
     def _keys(self, terminal_id: str | None) -> _Keys:
         keys = self._terminals.get(terminal_id) if terminal_id is not None else None
@@ -161,6 +162,8 @@ class HostProcessor:
             if code == "00" and self.tmk is not None:
                 return self._issue_keys(request, outcome)
             return outcome
+        if request.mti == "0500" and 48 in request.fields and self.profile.name == "cup":
+            return self._settle(request, now)
         if request.mti == SIGN_OFF_MTI:
             self._terminals.pop(request.fields.get(41, ""), None)
             return self._answer(request, "00", now, "sign-off, working keys dropped")
@@ -234,6 +237,24 @@ class HostProcessor:
         if approved and original is not None:
             what = f"approved, voids STAN {original['stan']}"
         return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
+
+    def _settle(self, request: Message, now: datetime) -> _Outcome:
+        """Compare the terminal's totals with the ledger's for that terminal and batch; close the batch."""
+        from firmware.host.settlement import read_totals, with_result
+
+        f = request.fields
+        try:
+            theirs, _foreign = read_totals(self.profile, request)
+        except ProtocolError:
+            return self._answer(request, "30", now, "settlement: totals unreadable")
+        batch = self._batch(request)
+        ours = self.ledger.batch_totals(f.get(41, ""), batch)
+        mine = (theirs.debit_count, theirs.debit_amount, theirs.credit_count, theirs.credit_amount)
+        balanced = mine == ours and not self.report_unbalanced
+        result = "1" if balanced else "2"
+        self.ledger.close_batch(f.get(41, ""), batch, result, now.isoformat(timespec="seconds"))
+        outcome = self._answer(request, "00", now, f"settlement batch {batch}: {'balanced' if balanced else 'unbalanced'}")
+        return _Outcome(with_result(self.profile, outcome.response, request, result), "00", outcome.action)
 
     def _batch(self, request: Message) -> str | None:
         f60 = self.profile.fields.get(60)

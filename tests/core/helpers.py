@@ -18,8 +18,8 @@ from firmware.core.events import (
     TimerExpired,
 )
 from firmware.core.machine import Terminal
-from firmware.core.events import OriginalFound
-from firmware.core.model import BootState, CardFacts, KeyState, Kind, OriginalFacts, State, Timer
+from firmware.core.events import BatchCounted, OriginalFound
+from firmware.core.model import BootState, CardFacts, KeyState, Kind, OriginalFacts, State, Timer, Totals
 from firmware.core.settings import CoreSettings
 from firmware.host.messages import Reply
 
@@ -178,6 +178,22 @@ def to_confirm(original: OriginalFacts = ORIGINAL) -> Driver:
     return d
 
 
+TOTALS = Totals(debit_count=2, debit_amount=3000, credit_count=1, credit_amount=1000)
+
+
+def to_counting() -> Driver:
+    """Settlement (function menu, 5) with nothing queued: the runner is asked to count the batch."""
+    d = to_menu()
+    d.keys("5")
+    return d
+
+
+def to_totals(totals: Totals = TOTALS) -> Driver:
+    d = to_counting()
+    d.feed(BatchCounted(totals))
+    return d
+
+
 def to_locked() -> Driver:
     return Driver(boot=BootState(keys=KeyState.LOCKED, lock_reason="never provisioned"))
 
@@ -199,6 +215,8 @@ REACH = {
     State.TRACE: to_trace,
     State.LOOKUP: to_lookup,
     State.CONFIRM: to_confirm,
+    State.COUNTING: to_counting,
+    State.TOTALS: to_totals,
 }
 
 
@@ -217,6 +235,9 @@ __all__ = [
     "to_trace",
     "to_lookup",
     "to_confirm",
+    "to_counting",
+    "to_totals",
+    "TOTALS",
     "reply",
     "Driver",
     "REACH",

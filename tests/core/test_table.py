@@ -7,6 +7,9 @@ import pytest
 from firmware.core import actions as A
 from firmware.core.events import (
     ActionFailed,
+    BatchCounted,
+    ReportPrinted,
+    SettleRequested,
     Booted,
     CardRead,
     CardUnreadable,
@@ -28,11 +31,11 @@ from firmware.core.events import (
     TimerExpired,
     UploadRequested,
 )
-from firmware.core.model import BootState, Copy, State, Timer
+from firmware.core.model import BootState, Copy, Settlement, SettleResult, State, Timer
 from firmware.core.table import ANY_STATE, TABLE, mermaid, transitions
 from firmware.errors import StateError
 
-from .helpers import CARD, ORIGINAL, REACH, reply
+from .helpers import CARD, NOW, ORIGINAL, REACH, TOTALS, reply
 
 # One representative instance of every event type.
 SAMPLES = {
@@ -57,6 +60,9 @@ SAMPLES = {
     Tampered: Tampered("gpio", "case opened"),
     OriginalFound: OriginalFound(ORIGINAL),
     OriginalRefused: OriginalRefused("void.not_found", "TRACE NOT FOUND"),
+    BatchCounted: BatchCounted(TOTALS),
+    SettleRequested: SettleRequested(),
+    ReportPrinted: ReportPrinted(Settlement(1, TOTALS, SettleResult.BALANCED, NOW, 9)),
 }
 
 

@@ -82,6 +82,16 @@ VOID_ORIGINAL = (
     OriginalField(61, (_O.BATCH, _O.STAN)),
 )
 
+# Settlement (结算, 0500): field 48 domestic then foreign totals (each: debit amount n12,
+# count n3, credit amount n12, count n3, result n1), 60.1 = 00, 60.3 = 201, 63 operator.
+# Batch upload (0320) would use 60.3 201 per transaction and 202 (after an unbalanced
+# settlement) or 207 (balanced) for its end message; not built yet.
+def _settlement():
+    from firmware.host.settlement import SettlementLayout
+
+    return SettlementLayout(totals_field=48, type_code="00", network_code="201", operator_field=63)
+
+
 RESPONSE_TEXTS = {
     "00": "Approved",
     "01": "Refer to card issuer",
@@ -203,3 +213,6 @@ def build() -> Profile:
         pin_security_info="1600000000000000",
         local_time_fields=frozenset(),
     )
+
+
+SETTLEMENT = _settlement()

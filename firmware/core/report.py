@@ -1,0 +1,59 @@
+"""The settlement report. Pure: a settlement and the settings in, a document out.
+
+Printed after the batch is closed (and reprinted on demand); ``posterm report``
+shows the same figures. No card data: a batch's totals are counts and amounts.
+"""
+
+from __future__ import annotations
+
+from firmware.core.model import Settlement, SettleResult, Totals
+from firmware.core.settings import CoreSettings
+from firmware.money import format_amount
+from hal.printer import Align, Line, Receipt
+
+__all__ = ["build_report", "RESULT_TEXT"]
+
+RESULT_TEXT = {
+    SettleResult.BALANCED: "BALANCED",
+    SettleResult.UNBALANCED: "UNBALANCED",
+    SettleResult.ERROR: "HOST ERROR",
+}
+
+
+def _money(amount: int, settings: CoreSettings) -> str:
+    return f"{settings.currency_symbol} {format_amount(amount, settings.exponent)}"
+
+
+def total_lines(totals: Totals, settings: CoreSettings) -> list[Line]:
+    """Per kind count and amount, then the net: shared by the report and the CLI's text output."""
+    return [
+        Line("TYPE      COUNT", right="AMOUNT"),
+        Line(f"SALE      {totals.debit_count:>5}", right=_money(totals.debit_amount, settings)),
+        Line(f"VOID      {totals.credit_count:>5}", right="-" + _money(totals.credit_amount, settings)),
+        Line(rule=True),
+        Line(f"TOTAL     {totals.debit_count + totals.credit_count:>5}", right=_money(totals.net, settings),
+             bold=True),
+    ]
+
+
+def build_report(s: Settlement, settings: CoreSettings, *, reprint: bool = False) -> Receipt:
+    lines = [
+        Line(settings.merchant_name, align=Align.CENTER, bold=True),
+        Line("SETTLEMENT REPORT", align=Align.CENTER, bold=True),
+        Line(rule=True),
+        Line("MERCHANT NO:", right=settings.merchant_id),
+        Line("TERMINAL NO:", right=settings.terminal_id),
+        Line("OPERATOR NO:", right=s.operator or settings.operator),
+        Line("BATCH NO:", right=f"{s.batch:06d}"),
+        Line("TRACE NO:", right=f"{s.stan:06d}"),
+        Line("DATE/TIME:", right=s.when.strftime("%Y-%m-%d %H:%M:%S")),
+        Line(rule=True),
+        *total_lines(s.totals, settings),
+        Line(rule=True),
+        Line(f"TOTALS {RESULT_TEXT[s.result]}", align=Align.CENTER, bold=True),
+    ]
+    if s.uploaded:
+        lines.append(Line("BATCH UPLOADED", align=Align.CENTER))
+    if reprint:
+        lines.append(Line("*** REPRINT ***", align=Align.CENTER))
+    return Receipt(lines=tuple(lines), title=f"SETTLEMENT BATCH {s.batch:06d}")

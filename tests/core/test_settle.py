@@ -1,0 +1,106 @@
+"""Settlement in the core: queues first, totals confirmed, 0500 last, one CloseBatch commit, then the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware.core import actions as A
+from firmware.core.events import ActionFailed, ReportPrinted, SettleRequested, TimerExpired
+from firmware.core.model import BootState, NetworkKind, PendingReversal, Settlement, SettleResult, State, Timer
+
+from .helpers import NOW, TOTALS, reply, to_idle, to_totals
+
+
+def _answer(d, **kw):
+    job = d.last(A.SendNetwork).job
+    base = dict(mti="0510", stan=job.stan, amount=None, rrn=None, auth_code=None, settle_result="1")
+    base.update(kw)
+    return d.feed(__import__("firmware.core.events", fromlist=["HostAnswered"]).HostAnswered(reply(**base)))
+
+
+def test_confirm_sends_the_counted_totals_last_on_the_uplink():
+    d = to_totals()
+    assert d.state is State.TOTALS
+    d.keys("#")
+    send = d.last(A.SendNetwork)
+    assert d.state is State.UPLINK and send.job.kind is NetworkKind.SETTLE and send.job.totals == TOTALS
+    assert isinstance(d.all(A.SaveCounters)[-1], A.SaveCounters)  # the STAN is durable before it goes
+
+
+@pytest.mark.parametrize("digit, result", [("1", SettleResult.BALANCED), ("2", SettleResult.UNBALANCED)])
+def test_the_answer_closes_the_batch_in_one_commit_before_the_report(digit, result):
+    d = to_totals()
+    d.keys("#")
+    batch = d.t.counters.batch
+    actions = _answer(d, settle_result=digit)
+    names = [a.name for a in actions]
+    assert names.index("close_batch") < names.index("print_report")
+    close = d.last(A.CloseBatch)
+    assert close.settlement.batch == batch and close.settlement.result is result
+    assert close.settlement.totals == TOTALS
+    assert close.counters.batch == batch + 1 and d.t.counters.batch == batch + 1
+    assert d.state is State.PRINTING
+    d.feed(ReportPrinted(close.settlement))
+    assert d.state is State.IDLE and d.last(A.MarkReportPrinted).batch == batch
+
+
+def test_refused_settlement_leaves_the_batch_open():
+    d = to_totals()
+    d.keys("#")
+    batch = d.t.counters.batch
+    _answer(d, response_code="96", approved=False)
+    assert not d.all(A.CloseBatch) and d.t.counters.batch == batch
+    assert d.last(A.Alert).code == "settle.refused" and d.state is State.IDLE
+
+
+def test_host_silent_retries_then_the_batch_stays_open_and_the_operator_is_told():
+    d = to_totals()
+    d.keys("#")
+    for _ in range(3):
+        d.feed(TimerExpired(Timer.RESPONSE))
+    assert len(d.all(A.SendNetwork)) == 3
+    assert d.state is State.IDLE and not d.all(A.CloseBatch)
+    assert d.last(A.Alert).code == "settle.failed"
+
+
+def test_queued_reversal_goes_before_the_count():
+    d = to_idle(boot=BootState(reversals=(PendingReversal(3, 3, 500),)))
+    # the boot itself delivers it; answer it, then settle with a fresh reversal queued
+    d.t.reversals.append(PendingReversal(4, 4, 700))
+    d.t.state = State.IDLE
+    d.feed(SettleRequested())
+    assert d.state is State.UPLINK and isinstance(d.last(A.SendReversal), A.SendReversal)
+    rev = d.last(A.SendReversal).reversal
+    from firmware.core.events import HostAnswered
+
+    while d.state is State.UPLINK:
+        rev = d.last(A.SendReversal).reversal
+        d.feed(HostAnswered(reply(mti="0410", stan=rev.stan, amount=rev.amount)))
+    assert d.state is State.COUNTING and d.last(A.CountBatch).batch == d.t.counters.batch
+
+
+def test_cancel_on_the_totals_screen_sends_nothing():
+    d = to_totals()
+    d.keys("X")
+    assert d.state is State.IDLE and not d.all(A.SendNetwork)
+
+
+def test_unsent_items_in_the_totals_refuse_to_settle():
+    d = to_totals(TOTALS.__class__(1, 100, 0, 0, unsent=1))
+    d.keys("#")
+    assert d.state is State.IDLE and not d.all(A.SendNetwork)
+
+
+def test_close_batch_failure_suspends_with_the_old_batch_open():
+    d = to_totals()
+    d.keys("#")
+    batch = d.t.counters.batch
+    _answer(d)
+    d.feed(ActionFailed(d.last(A.CloseBatch), "storage.full", "storage is full"))
+    assert d.state is State.SUSPENDED and d.t.counters.batch == batch
+
+
+def test_owed_report_prints_at_boot():
+    owed = Settlement(4, TOTALS, SettleResult.BALANCED, NOW, 77)
+    d = to_idle(boot=BootState(report=owed))
+    assert isinstance(d.all(A.PrintReport)[0], A.PrintReport)
