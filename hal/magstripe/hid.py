@@ -30,13 +30,11 @@ import time
 from collections.abc import Mapping
 from typing import ClassVar
 
-from firmware.errors import ConfigError, ReaderError
+from firmware.errors import ReaderError
 from hal.base import DeviceContext
-from hal.magstripe import MagstripeReader
 from hal.magstripe.assembler import SwipeAssembler
 from hal.magstripe.keymaps import LAYOUTS, KeyDecoder
-from hal.magstripe.raw import OutputFormat, Sentinels, sentinels_from_options
-from hal.magstripe.serial import checked_timeout, text_reader_options
+from hal.magstripe.serial import TextReader, text_reader_options
 from hal.url import DeviceUrl, Option
 
 __all__ = ["HidReader", "INPUT_EVENT", "EV_KEY", "EV_SYN", "EVIOCGRAB"]
@@ -46,7 +44,7 @@ EV_SYN, EV_KEY = 0, 1
 EVIOCGRAB = 0x40044590  # _IOW('E', 0x90, int)
 
 
-class HidReader(MagstripeReader):
+class HidReader(TextReader):
     scheme: ClassVar[str] = "hid"
     OPTIONS: ClassVar[Mapping[str, Option]] = {
         "layout": Option(str, "us", "keyboard layout the reader types for", choices=tuple(LAYOUTS)),
@@ -54,31 +52,14 @@ class HidReader(MagstripeReader):
         **text_reader_options(),
     }
 
+    URL_EXAMPLE = "hid:///dev/input/event3"
+
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
         super().__init__(url, context)
-        if not self.url.path or self.url.host:
-            raise ConfigError(
-                f"keyboard reader URL {self.url.text!r} must name an input device: hid:///dev/input/event3",
-                code="config.bad_url",
-            )
-        self._sentinels = sentinels_from_options(self.options, self.url.text)
-        self._format = OutputFormat(self.options["format"])
-        self._assembler = SwipeAssembler(terminator=b"\r", gap=checked_timeout(self.options, self.url))
+        self._assembler = SwipeAssembler(terminator=b"\r", gap=self.gap)
         self._keys = KeyDecoder(LAYOUTS[self.options["layout"]])
         self._fd: int | None = None
         self._partial = bytearray()  # the start of an event record cut by a short read
-
-    @property
-    def sentinels(self) -> Sentinels:
-        return self._sentinels
-
-    @property
-    def output_format(self) -> OutputFormat:
-        return self._format
-
-    @property
-    def device_path(self) -> str:
-        return self.url.path
 
     def _do_open(self) -> None:
         import fcntl

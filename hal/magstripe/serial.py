@@ -41,7 +41,7 @@ from hal.magstripe.raw import (
 from hal.serialport import close_quietly, open_serial
 from hal.url import DeviceUrl, Option
 
-__all__ = ["SerialReader", "BAUD_RATES"]
+__all__ = ["SerialReader", "TextReader", "BAUD_RATES"]
 
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
@@ -62,29 +62,22 @@ def checked_timeout(options: Mapping[str, Any], url: DeviceUrl) -> float:
     return timeout
 
 
-class SerialReader(MagstripeReader):
-    scheme: ClassVar[str] = "serial"
-    OPTIONS: ClassVar[Mapping[str, Option]] = {
-        "baud": Option(int, 9600, "line speed the reader is set to", choices=BAUD_RATES),
-        "terminator": Option(str, "cr", "what ends each swipe", choices=tuple(TERMINATORS)),
-        "prefix": Option(str, "none", "what opens each swipe", choices=tuple(PREFIXES)),
-        **text_reader_options(),
-    }
+class TextReader(MagstripeReader):
+    """What the readers that type or send tracks as text share: a device path, their
+    sentinels, their output format and the silence that ends a partial swipe
+    (``text_reader_options``). ``URL_EXAMPLE`` is shown when the URL names no device."""
+
+    URL_EXAMPLE: ClassVar[str] = ""
 
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
         super().__init__(url, context)
         if not self.url.path or self.url.host:
             raise ConfigError(
-                f"serial reader URL {self.url.text!r} must name a device: serial:///dev/ttyUSB0", code="config.bad_url"
+                f"card reader URL {self.url.text!r} must name a device, e.g. {self.URL_EXAMPLE}", code="config.bad_url"
             )
         self._sentinels = sentinels_from_options(self.options, self.url.text)
         self._format = OutputFormat(self.options["format"])
-        self._assembler = SwipeAssembler(
-            terminator=TERMINATORS[self.options["terminator"]],
-            prefix=PREFIXES[self.options["prefix"]],
-            gap=checked_timeout(self.options, self.url),
-        )
-        self._port: Any = None
+        self.gap = checked_timeout(self.options, self.url)
 
     @property
     def sentinels(self) -> Sentinels:
@@ -97,6 +90,25 @@ class SerialReader(MagstripeReader):
     @property
     def device_path(self) -> str:
         return self.url.path
+
+
+class SerialReader(TextReader):
+    scheme: ClassVar[str] = "serial"
+    OPTIONS: ClassVar[Mapping[str, Option]] = {
+        "baud": Option(int, 9600, "line speed the reader is set to", choices=BAUD_RATES),
+        "terminator": Option(str, "cr", "what ends each swipe", choices=tuple(TERMINATORS)),
+        "prefix": Option(str, "none", "what opens each swipe", choices=tuple(PREFIXES)),
+        **text_reader_options(),
+    }
+
+    URL_EXAMPLE = "serial:///dev/ttyUSB0"
+
+    def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
+        super().__init__(url, context)
+        self._assembler = SwipeAssembler(
+            terminator=TERMINATORS[self.options["terminator"]], prefix=PREFIXES[self.options["prefix"]], gap=self.gap
+        )
+        self._port: Any = None
 
     def _do_open(self) -> None:
         self._port = open_serial(
