@@ -104,3 +104,19 @@ def test_owed_report_prints_at_boot():
     owed = Settlement(4, TOTALS, SettleResult.BALANCED, NOW, 77)
     d = to_idle(boot=BootState(report=owed))
     assert isinstance(d.all(A.PrintReport)[0], A.PrintReport)
+
+
+def test_the_report_names_the_batch_the_totals_and_the_result():
+    from firmware.core.model import Totals
+    from firmware.core.report import build_report
+    from hal.printer.document import plain_text
+
+    from .helpers import SETTINGS
+
+    s = Settlement(7, Totals(debit_count=3, debit_amount=3750, credit_count=1, credit_amount=1250),
+                   SettleResult.UNBALANCED, NOW, stan=42, operator="01")
+    text = plain_text(build_report(s, SETTINGS, reprint=True), 32)
+    for expected in ("SETTLEMENT REPORT", "BATCH NO:", "000007", "000042", "SALE          3", "37.50",
+                     "VOID          1", "-", "12.50", "TOTAL         4", "25.00", "TOTALS UNBALANCED", "REPRINT"):
+        assert expected in text, (expected, text)
+    assert SETTINGS.terminal_id in text and SETTINGS.merchant_id in text
