@@ -26,6 +26,7 @@ from firmware.host.messages import (
     as_repeat,
     build_advice,
     build_request,
+    build_resend,
     build_reversal,
     build_signoff,
     build_signon,
@@ -49,7 +50,9 @@ def advice_aad(txn_no: int) -> bytes:
 
 
 def _original(record: SaleRecord) -> Original | None:
-    o = record.original
+    o, ref = record.original, record.reference
+    if ref is not None:  # a refund: named by the RRN and date keyed; batch and trace only if the journal has it
+        return Original(stan=o.stan if o else 0, batch=o.batch if o else 0, date=ref.date, rrn=ref.rrn)
     if o is None:
         return None
     return Original(stan=o.stan, batch=o.batch, date=o.date, rrn=o.rrn, auth_code=o.auth_code)
@@ -71,12 +74,14 @@ class HostBridge:
     @property
     def mtis(self) -> CoreMtis:
         m = self.profile.mtis
+        sale = self.profile.transactions[TxnKind.SALE].mti
         return CoreMtis(
-            request=self.profile.transactions[TxnKind.SALE].mti,
+            request=sale,
             reversal=m.reversal,
             reversal_repeat=m.reversal_repeat,
             advice=self.profile.transactions[TxnKind.OFFLINE_SALE].mti,
             advice_repeat=m.advice_repeat,
+            by_kind={k: t.mti for k, t in self.profile.transactions.items() if t.mti != sale},
         )
 
     @property
@@ -167,6 +172,15 @@ class HostBridge:
 
     def sealed_advice(self, record: SaleRecord, card: ClearCard, sealer: Sealer) -> bytes:
         message = build_advice(self.profile, self.txn_data(record), self._card(card), tpdu=self.tpdu, header=self.header)
+        return self._seal(message, sealer, advice_aad(record.txn_no))
+
+    def sealed_resend(self, record: SaleRecord, card: ClearCard, sealer: Sealer) -> bytes:
+        """The ready-made repeat of a request that is re-sent, not reversed, while unanswered (a refund).
+
+        Sealed under the advice's binding: it waits in the offline queue and goes out
+        through ``stored_advice`` (as 0221) exactly like a stored offline sale.
+        """
+        message = build_resend(self.profile, self.txn_data(record), self._card(card), tpdu=self.tpdu, header=self.header)
         return self._seal(message, sealer, advice_aad(record.txn_no))
 
     def stored_advice(self, blob: bytes, txn_no: int, repeat: bool, sealer: Sealer, mac) -> bytes:

@@ -224,13 +224,16 @@ def cmd_journal(args) -> int:
     try:
         rows = store.journal()
         voided = store.voided()  # sale's journal number -> its approved void's
+        refunded = store.refunded()  # sale's journal number -> what approved refunds took back
         if args.json:
             out = []
             for r in rows:
-                item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items() if k != "original"}
+                item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items()
+                        if k not in ("original", "reference")}
                 item["original_stan"] = r.original.stan if r.original is not None else None
                 item["original_txn_no"] = r.original.txn_no if r.original is not None else None
                 item["voided_by"] = voided.get(r.txn_no)
+                item["refunded"] = refunded.get(r.txn_no, 0)
                 out.append(item)
             print(json.dumps(out, default=str, indent=2))
         else:
@@ -238,10 +241,14 @@ def cmd_journal(args) -> int:
                 note = ""
                 if r.original is not None:
                     note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
+                elif r.kind.value == "refund":
+                    note = " of a sale not in this journal"
                 elif r.txn_no in voided:
                     note = f" VOIDED by #{voided[r.txn_no]}"
+                if r.txn_no in refunded:
+                    note += f" REFUNDED {refunded[r.txn_no]}"
                 print(
-                    f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<6} {r.state.value:<17} "
+                    f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
                     f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"
                 )
     finally:

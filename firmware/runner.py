@@ -49,6 +49,7 @@ from firmware.core.events import (
     BatchCounted,
     OriginalFound,
     OriginalRefused,
+    OriginalUnknown,
     ReportPrinted,
     PinBypassed,
     PinCancelled,
@@ -60,7 +61,8 @@ from firmware.core.events import (
     TimerExpired,
     UploadRequested,
 )
-from firmware.core.flows import FLOWS, Candidate, Refusal, judge
+from firmware.core.flows import FLOWS, Candidate, Recovery, Refusal, judge
+from firmware.core.refund import judge_refund
 from firmware.core.machine import Terminal
 from firmware.core.model import CardFacts, KeyState, State, Timer
 from firmware.core.settings import CoreSettings
@@ -111,6 +113,8 @@ INPUT_STATES = frozenset(
         State.TOTALS,
         State.SIGNED_OFF,
         State.LOCKED,
+        State.REFERENCE,
+        State.ORIGINAL_DATE,
     }
 )
 
@@ -226,6 +230,7 @@ class Runner:
         """Read what survived, then let the core resume it (reversals, advices, owed receipts)."""
         if self.keys is not None:
             self._abandon_unopenable()
+        self._close_interrupted_inquiries()
         boot = replace(self.store.boot_state(), keys=self.key_state, lock_reason=self.lock_reason)
         self.dispatch(Booted(boot))
         self.drain()
@@ -247,6 +252,14 @@ class Runner:
                     f"{what}.lost",
                     f"{what} of trace {item.stan:06d} ({item.amount}) can no longer be sent: reconcile it by hand",
                 )
+
+    def _close_interrupted_inquiries(self) -> None:
+        """Inquiries a power cut left open have nothing to recover (no money moved): close them as
+        unanswered, so that only what really needs a reversal or a repeat counts as interrupted."""
+        kinds = [k.value for k, f in FLOWS.items() if f.recovery is Recovery.NONE]
+        closed = self.store.end_unanswered(kinds, reason="interrupted")
+        if closed:
+            self.notes.append(("recovery.inquiries", f"{len(closed)} inquiry(ies) interrupted by a power cut closed"))
 
     def _opens(self, blob: bytes, aad: bytes) -> bool:
         # A key version number alone cannot tell: a re-keyed terminal starts at version 1 again.
@@ -443,10 +456,12 @@ class Runner:
             return
         finally:
             item.wipe()
-        if FLOWS[sale.kind].same_card and not self._same_card(sale.txn_no, clear):
+        # the original's card, when the journal holds the original (a refund's may be elsewhere)
+        if FLOWS[sale.kind].same_card and sale.original is not None and not self._same_card(sale.txn_no, clear):
             clear.wipe()
-            self.notes.append(("void.card_mismatch", "the card swiped is not the original's"))
-            self.dispatch(CardUnreadable("void.card_mismatch", "NOT ORIGINAL CARD"))
+            code = f"{sale.kind.value}.card_mismatch"
+            self.notes.append((code, "the card swiped is not the original's"))
+            self.dispatch(CardUnreadable(code, "NOT ORIGINAL CARD"))
             return
         if self.session is not None:
             self.session.wipe()
@@ -603,16 +618,32 @@ class Runner:
     def _a_find_original(self, a: A.FindOriginal) -> Event:
         """Look the original up and judge it; only its safe facts go back to the core."""
         self._original_card = None
+        if a.reference is not None:
+            return self._find_refunded(a)
         match = self.store.find_original(a.stan, a.batch)
         if match is None and self.store.in_settled_batch(a.stan):
             return OriginalRefused(f"{a.kind.value}.batch_settled", "BATCH SETTLED")
-        candidate = None
-        if match is not None:
-            advice_state, advice_code = match.advice or (None, None)
-            accepted = self.bridge.profile.approved_codes | {"94"}  # 94: the host had it already
-            forwarded = advice_state == "done" and advice_code in accepted
-            candidate = Candidate(match.facts, match.state, match.claims, forwarded)
-        verdict = judge(FLOWS[a.kind], candidate)
+        verdict = judge(FLOWS[a.kind], self._candidate(match))
+        if isinstance(verdict, Refusal):
+            return OriginalRefused(verdict.code, verdict.text)
+        self._original_card = (a.txn_no, match.pan_hash)
+        return OriginalFound(verdict)
+
+    def _candidate(self, match) -> Candidate | None:
+        if match is None:
+            return None
+        advice_state, advice_code = match.advice or (None, None)
+        accepted = self.bridge.profile.approved_codes | {"94"}  # 94: the host had it already
+        forwarded = advice_state == "done" and advice_code in accepted
+        return Candidate(match.facts, match.state, match.claims, forwarded, tuple(s for s, _ in match.refunds))
+
+    def _find_refunded(self, a: A.FindOriginal) -> Event:
+        """A refund's original, by reference number and date in any batch: judged if the journal
+        holds it (its card hash kept for the swipe), else left to the host."""
+        match = self.store.find_by_reference(a.reference.rrn, a.reference.date)
+        verdict = judge_refund(self._candidate(match))
+        if verdict is None:
+            return OriginalUnknown()
         if isinstance(verdict, Refusal):
             return OriginalRefused(verdict.code, verdict.text)
         self._original_card = (a.txn_no, match.pan_hash)
@@ -620,11 +651,18 @@ class Runner:
 
     def _a_open_request(self, a: A.OpenRequest) -> None:
         session = self._session(a.record.txn_no)
+        recovery = FLOWS[a.record.kind].recovery
+        reversal = resend = journal_card = None
         with session.card() as card:
             pan_hash = self.keys.pan_hash(card.pan)
-            reversal = self.bridge.sealed_reversal(a.record, card, self.keys.sealer)
-            journal_card = session.sealed_for_journal(card)
-        self.store.open_request(a.record, pan_hash=pan_hash, card=journal_card, reversal=reversal, counters=a.counters)
+            if recovery is Recovery.REVERSAL:
+                reversal = self.bridge.sealed_reversal(a.record, card, self.keys.sealer)
+            elif recovery is Recovery.ADVICE:  # a refund: its ready-made repeat instead of a reversal
+                resend = self.bridge.sealed_resend(a.record, card, self.keys.sealer)
+            if recovery is not Recovery.NONE:  # an inquiry keeps no card data, even sealed
+                journal_card = session.sealed_for_journal(card)
+        self.store.open_request(a.record, pan_hash=pan_hash, card=journal_card, reversal=reversal, counters=a.counters,
+                                advice=resend)
 
     def _a_send_request(self, a: A.SendRequest) -> None:
         session = self._session(a.record.txn_no)
@@ -634,7 +672,9 @@ class Runner:
 
     def _a_record_outcome(self, a: A.RecordOutcome) -> None:
         advice = self._sealed_advice(a.record) if a.advice else None
-        self.store.record_outcome(a.record, copies=a.copies, reversal_reason=a.reversal_reason, advice=advice)
+        resent = FLOWS[a.record.kind].recovery is Recovery.ADVICE  # its ready-made repeat has its answer
+        self.store.record_outcome(a.record, copies=a.copies, reversal_reason=a.reversal_reason, advice=advice,
+                                  close_advice=resent)
 
     def _a_wipe_card(self, a: A.WipeCard) -> None:
         if self.session is not None and self.session.txn_no == a.txn_no:
@@ -675,6 +715,10 @@ class Runner:
 
     def _a_advice_done(self, a: A.AdviceDone) -> None:
         self.store.advice_done(a.txn_no, a.response_code)
+
+    def _a_advice_outcome(self, a: A.AdviceOutcome) -> None:
+        self.store.advice_outcome(a.txn_no, a.state, a.response_code, rrn=a.rrn, auth_code=a.auth_code,
+                                  settle_date=a.settle_date)
 
     def _a_check_storage(self, a: A.CheckStorage) -> Event:
         self.store.check()

@@ -32,6 +32,15 @@ A refused void (no such trace, already voided, a void of a void ...) leaves
 its stable code among the result's ``notes`` (``expect = { notes =
 "void.not_found" }``); nothing is journalled or sent.
 
+A refund keys the function menu, 6, the original's reference number and
+date (today's unless given), confirms the original, and keys the amount; a
+balance inquiry keys the function menu, 7. The card and PIN follow::
+
+    [[step]]
+    refund = { rrn = "000000000001", amount = 500 }   # date = "MMDD"; confirm = false stops at CONFIRM
+    [[step]]
+    balance = true
+
 Each step puts something into a simulated device (or changes the host, the
 printer, the link, the power), then runs the terminal until it waits for a
 person again. ``power_cut`` arms a cut at a named point (``after:send_request``
@@ -73,6 +82,9 @@ STEP_KINDS = {
     "void": "{ trace = N, confirm = true }: F, 4 (void), the original's trace, ENTER, then ENTER to confirm it "
     "(or the trace alone: void = N)",
     "settle": "true: F, 5 (settle), then ENTER on the totals screen (false stops there)",
+    "refund": "{ rrn, date, amount, confirm }: F, 6 (refund), the original's RRN, ENTER, its date MMDD (default "
+    "today), ENTER, ENTER to confirm the original, then the amount and ENTER",
+    "balance": "true: F, 7 (balance inquiry); the card and PIN follow",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     'drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti; "clear" removes all rules',
     "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
@@ -102,6 +114,27 @@ _EXPECT_KEYS = {
     "reason",
 }
 _VOID_KEYS = {"trace", "confirm"}
+_REFUND_KEYS = {"rrn", "date", "amount", "confirm"}
+
+
+def _refund_step(value: Any, i: int) -> dict:
+    """``refund = { rrn = "...", date = "MMDD", amount = N, confirm = bool }``, checked."""
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"step {i}: refund takes a table {{ rrn, date, amount, confirm }}")
+    unknown = sorted(set(value) - _REFUND_KEYS)
+    if unknown:
+        raise ScenarioError(f"step {i}: refund takes {', '.join(sorted(_REFUND_KEYS))}, not {unknown[0]!r}")
+    rrn, date, amount = value.get("rrn"), value.get("date"), value.get("amount")
+    confirm = value.get("confirm", True)
+    if not isinstance(rrn, str) or not (rrn.isdigit() and len(rrn) == 12):
+        raise ScenarioError(f"step {i}: refund needs rrn = the original's 12-digit reference number")
+    if date is not None and not (isinstance(date, str) and date.isdigit() and len(date) == 4):
+        raise ScenarioError(f"step {i}: refund date is the original's MMDD")
+    if amount is not None and (type(amount) is not int or amount < 1):
+        raise ScenarioError(f"step {i}: refund amount is a whole number of minor units")
+    if type(confirm) is not bool:
+        raise ScenarioError(f"step {i}: refund confirm is true or false")
+    return {"rrn": rrn, "date": date, "amount": amount, "confirm": confirm}
 
 
 def _void_step(value: Any, i: int) -> dict:
@@ -157,6 +190,10 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
             raise ScenarioError(f"step {i}: disk takes full or ok")
         if kind == "void":
             value = _void_step(value, i)
+        if kind == "refund":
+            value = _refund_step(value, i)
+        if kind == "balance" and value is not True:
+            raise ScenarioError(f"step {i}: balance takes true")
         if kind in ("reader", "pinpad", "display") and value not in ("stop_answering", "resume"):
             raise ScenarioError(f"step {i}: {kind} takes stop_answering or resume")
         steps.append(Step(kind, value, i))
@@ -350,6 +387,12 @@ class ScenarioRunner:
         elif kind == "void":
             self._void(step)
             return
+        elif kind == "refund":
+            self._refund(step)
+            return
+        elif kind == "balance":
+            self._need_runner(step)
+            self.devices["pinpad"].press("F7")
         elif kind == "settle":
             runner = self._need_runner(step)
             self.devices["pinpad"].press("F5")
@@ -399,6 +442,21 @@ class ScenarioRunner:
         self._safely(lambda: None)
         if step.value["confirm"] and self.runner is runner and runner.core.state is State.CONFIRM:
             pad.press("#")
+            self._safely(lambda: None)
+
+    def _refund(self, step: Step) -> None:
+        """Menu, 6, the RRN, ENTER, the date, ENTER; once the original is shown, ENTER and the amount."""
+        runner = self._need_runner(step)
+        pad, value = self.devices["pinpad"], step.value
+        date = value["date"] or runner.clock().strftime("%m%d")
+        pad.press(f"F6{value['rrn']}#{date}#")
+        self._safely(lambda: None)
+        if not value["confirm"] or self.runner is not runner or runner.core.state is not State.CONFIRM:
+            return
+        pad.press("#")
+        self._safely(lambda: None)
+        if value["amount"] is not None and self.runner is runner and runner.core.state is State.AMOUNT:
+            pad.press(f"{value['amount']}#")
             self._safely(lambda: None)
 
     def _link(self, step: Step) -> None:
@@ -463,6 +521,7 @@ class ScenarioRunner:
         try:
             records = store.journal()
             voided = store.voided()
+            refunded = store.refunded()
             boot = store.boot_state()
         finally:
             if self.runner is None:
@@ -491,6 +550,7 @@ class ScenarioRunner:
                     "masked_pan": r.masked_pan,
                     "original_stan": f"{r.original.stan:06d}" if r.original is not None else None,
                     "voided_by": voided.get(r.txn_no),
+                    "refunded": refunded.get(r.txn_no, 0),
                     "receipts": receipts.get(r.txn_no, []),
                 }
                 for r in records

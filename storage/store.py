@@ -78,6 +78,7 @@ class OriginalMatch:
     pan_hash: bytes = field(repr=False)
     claims: tuple[JournalState, ...] = ()
     advice: tuple[str, str | None] | None = None
+    refunds: tuple[tuple[JournalState, int], ...] = ()  # (state, amount) of each refund naming it
 
 
 def _original(row: Sequence) -> OriginalFacts:
@@ -180,10 +181,11 @@ class Store:
             )
         )
         advices = tuple(
-            PendingAdvice(txn_no, stan, amount, datetime.fromisoformat(created), state == "sent")
-            for txn_no, stan, amount, created, state in self._query(
-                "SELECT txn_no, stan, amount, created_at, state FROM offline_queue "
-                "WHERE state IN ('pending', 'sent') ORDER BY txn_no",
+            PendingAdvice(txn_no, stan, amount, datetime.fromisoformat(created), state == "sent", Kind(kind))
+            for txn_no, stan, amount, created, state, kind in self._query(
+                # offline sales, and refunds waiting to be sent again (their kind says which)
+                "SELECT q.txn_no, q.stan, q.amount, q.created_at, q.state, j.kind FROM offline_queue q "
+                "JOIN journal j USING (txn_no) WHERE q.state IN ('pending', 'sent') ORDER BY q.txn_no",
                 (),
                 "reading the offline queue",
             )
@@ -217,11 +219,18 @@ class Store:
         record: SaleRecord,
         *,
         pan_hash: bytes,
-        card: bytes,
-        reversal: bytes,
+        card: bytes | None,
+        reversal: bytes | None,
         counters: Counters,
+        advice: bytes | None = None,
     ) -> None:
-        """Commit the request's record with its ready-made reversal (and the counters). Before sending."""
+        """Commit the request's record with its ready-made reversal (and the counters). Before sending.
+
+        A request that is re-sent rather than reversed (a refund) brings its ready-made
+        repeat as ``advice`` instead: it is queued in the same commit, already marked
+        sent (any later attempt is a repeat), and closed by its outcome. An inquiry
+        brings neither, nor the sealed card (nothing will ever need it).
+        """
         now = _now()
         with transaction(self.conn, "recording the request") as c:
             c.execute(
@@ -250,6 +259,12 @@ class Store:
                     record.original.txn_no if record.original is not None else None,
                 ),
             )
+            if advice is not None:
+                c.execute(
+                    "INSERT INTO offline_queue (txn_no, state, message, stan, amount, created_at, attempts, updated_at) "
+                    "VALUES (?, 'sent', ?, ?, ?, ?, 1, ?)",
+                    (record.txn_no, advice, record.stan, record.amount, record.when.isoformat(timespec="seconds"), now),
+                )
             if counters != _after(record.txn_no, record.stan, record.batch):
                 self._write_counters(c, counters)  # not implied by the row: something else moved them
         self.commits += 1
@@ -261,12 +276,14 @@ class Store:
         copies: Iterable[Copy] = (),
         reversal_reason: str | None = None,
         advice: bytes | None = None,
+        close_advice: bool = False,
     ) -> None:
         """Commit the answer before anything prints.
 
         ``reversal_reason`` None disarms the reversal (the host answered and we
         accept it); a reason makes it due (MAC failure, unusable answer).
-        ``advice`` queues an offline-approved sale for forwarding.
+        ``advice`` queues an offline-approved sale for forwarding. ``close_advice``
+        closes the ready-made repeat a refund was opened with (it has its answer).
         """
         now = _now()
         copies = set(copies)
@@ -297,6 +314,11 @@ class Store:
             )
             if cur.rowcount != 1:
                 raise StorageError(f"journal record {record.txn_no} is missing", code="storage.missing_record")
+            if close_advice:
+                c.execute(
+                    "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
+                    (record.response_code, now, record.txn_no),
+                )
             if advice is not None:
                 c.execute(
                     "INSERT INTO offline_queue (txn_no, state, message, stan, amount, created_at, updated_at) "
@@ -340,6 +362,55 @@ class Store:
                 (_now(), txn_no),
             )
         self.commits += 1
+
+    def advice_outcome(
+        self,
+        txn_no: int,
+        state: JournalState,
+        response_code: str | None,
+        *,
+        rrn: str | None = None,
+        auth_code: str | None = None,
+        settle_date: str | None = None,
+    ) -> None:
+        """ONE commit: a refund sent again got its answer: its record takes the outcome, its queue entry closes.
+
+        Only a record still open takes it (one whose outcome was committed is left as it is).
+        """
+        now = _now()
+        reason = None if state is JournalState.APPROVED else response_code
+        with transaction(self.conn, "recording a re-sent request's answer") as c:
+            c.execute(
+                "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
+                (response_code, now, txn_no),
+            )
+            c.execute(
+                "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, updated_at=? "
+                "WHERE txn_no=? AND state=?",
+                (JournalState(state).value, response_code, rrn, auth_code, settle_date, reason, now, txn_no,
+                 JournalState.REQUESTED.value),
+            )
+        self.commits += 1
+
+    def end_unanswered(self, kinds: Iterable[str], reason: str = "interrupted") -> list[int]:
+        """At start-up: requests of these kinds (inquiries, which nothing recovers) that a power cut
+        left open are closed as declined with ``reason``. One commit if there are any; their numbers."""
+        kinds = tuple(kinds)
+        if not kinds:
+            return []
+        marks = ",".join("?" * len(kinds))
+        doing = "closing interrupted inquiries"
+        open_rows = [r[0] for r in self._query(
+            f"SELECT txn_no FROM journal WHERE state = ? AND kind IN ({marks}) ORDER BY txn_no",
+            (JournalState.REQUESTED.value, *kinds), doing)]
+        if open_rows:
+            with transaction(self.conn, doing) as c:
+                c.execute(
+                    f"UPDATE journal SET state=?, reason=?, reversal=NULL, updated_at=? WHERE state=? AND kind IN ({marks})",
+                    (JournalState.DECLINED.value, reason, _now(), JournalState.REQUESTED.value, *kinds),
+                )
+            self.commits += 1
+        return open_rows
 
     def advice_done(self, txn_no: int, response_code: str | None) -> None:
         with transaction(self.conn, "recording a forwarded advice") as c:
@@ -459,11 +530,16 @@ class Store:
         (credit_count, credit_amount), = self._query(
             "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND kind = 'void' "
             "AND state = 'approved'", (batch,), doing)
+        # Refunds (退货) are credits too, as UnionPay terminals count them; the report lists them apart.
+        (refund_count, refund_amount), = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND kind = 'refund' "
+            "AND state = 'approved'", (batch,), doing)
+        credit_count, credit_amount = credit_count + refund_count, credit_amount + refund_amount
         (unsent,), = self._query(
             "SELECT (SELECT COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
             "WHERE j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) FROM reversals r "
             "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due')", (batch,), doing)
-        return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent)
+        return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount)
 
     def close_batch(self, settlement: Settlement, counters: Counters) -> None:
         """ONE commit: the settlement row (the batch is closed) and the counters of the next batch."""
@@ -553,21 +629,58 @@ class Store:
         )
         if not rows:
             return None
-        row = rows[0]
-        facts = _original(row)
-        claims = tuple(
-            JournalState(r[0])
-            for r in self._query("SELECT state FROM journal WHERE original_txn_no=? ORDER BY txn_no", (facts.txn_no,), doing)
+        return self._match(rows[0], doing)
+
+    def find_by_reference(self, rrn: str, date: str) -> OriginalMatch | None:
+        """The record a refund names: this reference number (RRN), made on this date (MMDD), in any
+        batch (the newest, should an RRN repeat); or None. Reads only, scans (no index, as above).
+
+        ``facts.refunded`` holds what approved and unresolved refunds of it already take back.
+        """
+        doing = "looking up a refund's original"
+        if len(date) != 4 or not date.isdigit():
+            return None
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE rrn=? AND substr(created_at, 6, 5)=? "
+            "ORDER BY txn_no DESC LIMIT 1",
+            (rrn, f"{date[:2]}-{date[2:]}"),
+            doing,
         )
+        if not rows:
+            return None
+        match = self._match(rows[0], doing)
+        counted = (JournalState.APPROVED, JournalState.REQUESTED, JournalState.REVERSING, JournalState.LOST)
+        refunded = sum(amount for state, amount in match.refunds if state in counted)
+        return replace(match, facts=replace(match.facts, refunded=refunded))
+
+    def _match(self, row: Sequence, doing: str) -> OriginalMatch:
+        """An original's row with the voids and refunds that name it and its offline forwarding."""
+        facts = _original(row)
+        named = self._query("SELECT kind, state, amount FROM journal WHERE original_txn_no=? ORDER BY txn_no",
+                            (facts.txn_no,), doing)
+        claims = tuple(JournalState(state) for kind, state, _ in named if kind == Kind.VOID.value)
+        refunds = tuple((JournalState(state), amount) for kind, state, amount in named if kind == Kind.REFUND.value)
         advice = self._query("SELECT state, response_code FROM offline_queue WHERE txn_no=?", (facts.txn_no,), doing)
-        return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, advice[0] if advice else None)
+        return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, advice[0] if advice else None,
+                             refunds)
 
     def voided(self) -> dict[int, int]:
         """Journal numbers of the records an approved void names -> that void's journal number."""
         rows = self._query(
-            "SELECT original_txn_no, txn_no FROM journal WHERE original_txn_no IS NOT NULL AND state IN (?, ?)",
-            (JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value),
+            "SELECT original_txn_no, txn_no FROM journal WHERE original_txn_no IS NOT NULL AND state IN (?, ?) "
+            "AND kind = ?",
+            (JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value, Kind.VOID.value),
             "reading the voids",
+        )
+        return dict(rows)
+
+    def refunded(self) -> dict[int, int]:
+        """Journal numbers of the records approved refunds name -> the amount they took back in all."""
+        rows = self._query(
+            "SELECT original_txn_no, SUM(amount) FROM journal WHERE original_txn_no IS NOT NULL AND state = ? "
+            "AND kind = ? GROUP BY original_txn_no",
+            (JournalState.APPROVED.value, Kind.REFUND.value),
+            "reading the refunds",
         )
         return dict(rows)
 

@@ -16,8 +16,10 @@ from typing import Any
 from firmware.core.model import (
     Copy,
     Counters,
+    JournalState,
     Kind,
     NetworkJob,
+    OriginalRef,
     Settlement,
     PendingAdvice,
     PendingReversal,
@@ -46,6 +48,7 @@ __all__ = [
     "SendAdvice",
     "AdviceSending",
     "AdviceDone",
+    "AdviceOutcome",
     "CheckStorage",
     "FindOriginal",
     "SaveCounters",
@@ -119,12 +122,15 @@ class FindOriginal(Action):
     The runner answers ``OriginalFound`` or ``OriginalRefused`` (nothing is
     written). It keeps the original's card hash for ``txn_no``, the void's own
     journal number, so that the card swiped next can be checked against it.
+    A refund names its original by ``reference`` (RRN and date) instead, in any
+    batch; when the journal does not hold it the runner answers ``OriginalUnknown``.
     """
 
     kind: Kind
     stan: int
     batch: int
     txn_no: int
+    reference: OriginalRef | None = None
     name = "find_original"
 
 
@@ -216,6 +222,23 @@ class AdviceDone(Action):
     txn_no: int
     response_code: str | None
     name = "advice_done"
+
+
+@dataclass(frozen=True)
+class AdviceOutcome(Action):
+    """ONE commit: a request re-sent as an advice (a refund) got its answer at last.
+
+    Its journal record takes the host's outcome and its queue entry is closed. Nothing
+    prints: the cardholder has gone, and the operator is told (an alert).
+    """
+
+    txn_no: int
+    state: JournalState
+    response_code: str | None
+    rrn: str | None = None
+    auth_code: str | None = None
+    settle_date: str | None = None
+    name = "advice_outcome"
 
 
 @dataclass(frozen=True)
@@ -329,6 +352,7 @@ PERSISTENT = (
     ReversalDone,
     AdviceSending,
     AdviceDone,
+    AdviceOutcome,
     CheckStorage,
     SaveCounters,
     InstallWorkingKeys,

@@ -35,6 +35,7 @@ __all__ = [
     "StorageOk",
     "OriginalFound",
     "OriginalRefused",
+    "OriginalUnknown",
     "UploadRequested",
     "BatchCounted",
     "SettleRequested",
@@ -163,6 +164,12 @@ class OriginalRefused(Event):
 
     code: str
     text: str
+
+
+@dataclass(frozen=True)
+class OriginalUnknown(Event):
+    """The answer to ``FindOriginal`` for a refund: the journal does not hold that RRN and date
+    (an old batch, another terminal): nothing to check here, the host judges it."""
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """What differs between the kinds of transaction the cashier can start, as data.
 
-The states and handlers are shared: a sale and a void both go CARD, PIN,
-AUTHORISING and PRINTING with the same durability order. What a kind changes
-is written here, once: where it starts (a keyed amount or an original looked
-up by its trace), whether it may be approved offline, whether the card must
-be the original's, and what the screens and receipts call it. A refund will
-be one more row (and one more menu key), not a copy of the handlers.
+The states and handlers are shared: a sale, a void, a refund and a balance
+inquiry all go CARD, PIN, AUTHORISING with the same durability order. What a
+kind changes is written here, once: where it starts (a keyed amount, an
+original looked up by its trace, or one named by its reference number and
+date), whether it may be approved offline, whether the card must be the
+original's, what becomes of a request the host never answered (reversed,
+re-sent as an advice, or nothing), and what the screens and receipts call it.
 
 ``judge`` decides, from what the journal says about a would-be original,
 whether a transaction of this kind may refer to it. It is pure so the core's
@@ -15,11 +16,26 @@ can read the journal.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from firmware.core.model import JournalState, Kind, OriginalFacts
 
-__all__ = ["Flow", "FLOWS", "MENU_FLOWS", "Candidate", "Refusal", "judge", "flow_of"]
+__all__ = ["Flow", "FLOWS", "MENU_FLOWS", "Candidate", "Refusal", "Recovery", "judge", "flow_of"]
+
+
+class Recovery(enum.Enum):
+    """What the terminal does about a request the host may have seen but never answered.
+
+    UnionPay terminals reverse (冲正) a sale or a void; a refund (退货, 0220) is
+    never reversed, it is sent again (0221) until the host answers it; a
+    balance inquiry moves no money and is neither (public UnionPay POS code:
+    reversal flags per transaction type).
+    """
+
+    REVERSAL = "reversal"  # its ready-made 0400 is committed with the request
+    ADVICE = "advice"  # its ready-made repeat is committed with the request and queued until answered
+    NONE = "none"  # nothing to undo: the inquiry simply went unanswered
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,10 @@ class Flow:
     same_card: bool = False  # the card swiped must be the original's (the runner checks its hash)
     refund: bool = False  # money goes back to the card: shown negative on screens and receipts
     undone: str = "NOT APPROVED"  # the last line when it is refused or declined
+    recovery: Recovery = Recovery.REVERSAL  # what becomes of a request left unanswered
+    by_reference: bool = False  # names its original by RRN and date, keyed; the journal may not hold it
+    keyed_amount: bool = True  # the cashier keys the amount (a void takes its original's)
+    moves_money: bool = True  # False: an inquiry (no amount on the wire, no receipt, not in the totals)
 
 
 FLOWS: dict[Kind, Flow] = {
@@ -45,11 +65,36 @@ FLOWS: dict[Kind, Flow] = {
         same_card=True,
         refund=True,
         undone="NOT VOIDED",
+        keyed_amount=False,
+    ),
+    # 退货: 0220, processing code 200000, 60.1 = 25; the original named by its RRN (37) and
+    # date (61.3), a keyed amount up to what is left of it; never reversed (firmware/core/refund.py).
+    Kind.REFUND: Flow(
+        Kind.REFUND,
+        "REFUND",
+        original=True,
+        of=frozenset({Kind.SALE}),
+        offline=False,
+        same_card=True,  # when the journal holds the original (else the host checks it)
+        refund=True,
+        undone="NOT REFUNDED",
+        recovery=Recovery.ADVICE,
+        by_reference=True,
+    ),
+    # 余额查询: 0200, processing code 310000, 60.1 = 01; the balance comes back in field 54.
+    Kind.BALANCE: Flow(
+        Kind.BALANCE,
+        "BALANCE",
+        offline=False,
+        undone="NO BALANCE",
+        recovery=Recovery.NONE,
+        keyed_amount=False,
+        moves_money=False,
     ),
 }
 
-# Function menu keys that start a transaction (1-3 are upload, sign on, sign off).
-MENU_FLOWS: dict[str, Kind] = {"4": Kind.VOID}
+# Function menu keys that start a transaction (1-3 are upload, sign on, sign off; 5 settles).
+MENU_FLOWS: dict[str, Kind] = {"4": Kind.VOID, "6": Kind.REFUND, "7": Kind.BALANCE}
 
 
 def flow_of(kind: Kind) -> Flow:
@@ -67,13 +112,15 @@ class Candidate:
     """What the journal holds about the record a trace number names.
 
     ``claims`` are the states of the transactions (voids) that already refer
-    to it; ``forwarded`` says an offline approval has been accepted by the host.
+    to it, ``refunds`` those of the refunds that name it; ``forwarded`` says an
+    offline approval has been accepted by the host.
     """
 
     facts: OriginalFacts
     state: JournalState
     claims: tuple[JournalState, ...] = ()
     forwarded: bool = False
+    refunds: tuple[JournalState, ...] = ()
 
 
 # A claim in one of these states still counts: approved, or perhaps approved at the
@@ -101,4 +148,6 @@ def judge(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusal:
         return Refusal(f"{k}.already_{k}ed", f"ALREADY {k.upper()}ED")
     if any(c in _UNRESOLVED for c in found.claims):
         return Refusal(f"{k}.unresolved", f"{flow.title} UNRESOLVED")
+    if any(c in _DONE | _UNRESOLVED for c in found.refunds):  # voiding it too would pay back twice
+        return Refusal(f"{k}.refunded", "SALE REFUNDED")
     return found.facts

@@ -19,6 +19,7 @@ from firmware.core import screens
 from firmware.core.actions import (
     Action,
     AdviceDone,
+    AdviceOutcome,
     AdviceSending,
     Alert,
     BeginPin,
@@ -73,6 +74,7 @@ from firmware.core.model import (
     Kind,
     NetworkKind,
     OriginalFacts,
+    OriginalRef,
     PendingAdvice,
     Settlement,
     Totals,
@@ -82,9 +84,11 @@ from firmware.core.model import (
     State,
     Timer,
 )
-from firmware.core.flows import MENU_FLOWS, flow_of
+from firmware.core.balance import BalanceMixin
+from firmware.core.flows import MENU_FLOWS, Recovery, flow_of
 from firmware.core.original import OriginalMixin
 from firmware.core.receipt import build_receipt
+from firmware.core.refund import RefundMixin
 from firmware.core.settings import CoreSettings
 from firmware.core.settle import SettleMixin
 from firmware.core.table import ANY_STATE, TABLE
@@ -105,7 +109,7 @@ ENTER, CLEAR, CANCEL, FUNCTION = "#", "*", "X", "F"
 
 @dataclass
 class Sale:
-    """The transaction in progress (a sale, or a void: ``kind`` picks its row in ``flows.FLOWS``)."""
+    """The transaction in progress (a sale, void, refund or inquiry: ``kind`` picks its row in ``flows.FLOWS``)."""
 
     txn_no: int
     kind: Kind = Kind.SALE
@@ -115,16 +119,25 @@ class Sale:
     record: SaleRecord | None = None  # set once the request is opened
     trace: str = ""  # the original's trace as keyed (a void)
     original: OriginalFacts | None = None  # set once the journal found it
+    rrn: str = ""  # a refund's original: its reference number as keyed
+    orig_date: str = ""  # and its date, MMDD
 
     @property
     def amount(self) -> int:
-        """The keyed amount; a void takes its original's whole amount."""
-        if self.digits or self.original is None:
-            return int(self.digits or "0")
-        return self.original.amount
+        """The keyed amount; a void takes its original's whole amount (an inquiry has none)."""
+        if self.original is not None and not flow_of(self.kind).keyed_amount:
+            return self.original.amount
+        return int(self.digits or "0")
+
+    @property
+    def reference(self) -> OriginalRef | None:
+        """What a refund names, once both parts are keyed."""
+        if not flow_of(self.kind).by_reference or not (self.rrn and self.orig_date):
+            return None
+        return OriginalRef(self.rrn, self.orig_date)
 
 
-class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
+class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -214,7 +227,8 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
             actions.append(
                 Alert(
                     "recovery.interrupted",
-                    f"{len(ev.boot.interrupted)} transaction(s) interrupted by a power cut will be reversed",
+                    f"{len(ev.boot.interrupted)} transaction(s) interrupted by a power cut will be reversed "
+                    "(a refund: sent again)",
                 )
             )
         if self.print_queue:
@@ -263,8 +277,13 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
         elif key == CANCEL:
             return self._idle("CANCELLED")
         elif key == ENTER:
+            refusal = self._amount_refusal()
             if sale.amount == 0:
                 note = "ENTER AN AMOUNT"
+            elif refusal is not None:  # a refund above what is left of its original: key it again
+                note = refusal.text
+                actions = actions + [Note(refusal.code, f"{sale.kind.value} of {self._money(sale.amount)} refused: "
+                                                        f"{refusal.text}")]
             else:
                 return State.CARD, actions + [
                     EnableReader(sale.txn_no),
@@ -338,6 +357,7 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
             txn_no=sale.txn_no,
             kind=sale.kind,
             original=sale.original,
+            reference=sale.reference,
             amount=sale.amount,
             stan=stan,
             batch=self.counters.batch,
@@ -354,7 +374,8 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
     def _authorise(self, now: datetime, actions: list[Action]) -> Result:
         record = self.sale.record = self._new_record(now)
         s = self.settings
-        self.expect = Expectation(Mtis.response(s.mtis.request), record.stan, s.terminal_id, record.amount)
+        amount = record.amount if flow_of(record.kind).moves_money else None  # an inquiry's answer has no amount
+        self.expect = Expectation(Mtis.response(s.mtis.request_for(record.kind)), record.stan, s.terminal_id, amount)
         return State.AUTHORISING, actions + [
             Show(screens.processing(self)),
             OpenRequest(record, self.counters),
@@ -369,6 +390,11 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
             return State.AUTHORISING, [Note("host.unmatched", f"answer rejected: {why}")]
         self.link_up = True
         mac_bad = reply.mac_ok is False or (reply.approved and self.settings.mac_required and reply.mac_ok is not True)
+        recovery = flow_of(record.kind).recovery
+        if mac_bad and recovery is Recovery.ADVICE:  # not to be trusted: send it again, the host answers again
+            return self._resend_later(record, ("HOST MAC ERROR", "REFUND QUEUED", "SENDING AGAIN..."))
+        if mac_bad and recovery is Recovery.NONE:
+            return self._inquiry_unanswered(record, "A0", "HOST MAC ERROR")
         if mac_bad:
             record = replace(record, state=JournalState.REVERSING, response_code=reply.response_code, reason="A0")
             return self._reverse_now(
@@ -382,6 +408,8 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
             settle_date=reply.settle_date,
         )
         head = [CancelTimer(Timer.RESPONSE)]
+        if not flow_of(record.kind).moves_money:
+            return self._inquiry_answered(record, reply, head)
         if reply.approved:
             record = replace(record, state=JournalState.APPROVED)
             self.sale.record = record
@@ -408,8 +436,14 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
         return self._request_unanswered("HOST LINK DROPPED")
 
     def _request_unanswered(self, text: str) -> Result:
-        """The request may have reached the host: reverse it before anything else goes online."""
+        """The request may have reached the host: reverse it before anything else goes online
+        (a refund is sent again instead; an inquiry is left unanswered: ``flows.Recovery``)."""
         record = self.sale.record
+        recovery = flow_of(record.kind).recovery
+        if recovery is Recovery.ADVICE:
+            return self._resend_later(record, (text, "REFUND QUEUED", "SENDING AGAIN..."))
+        if recovery is Recovery.NONE:
+            return self._inquiry_unanswered(record, "98", text)
         return self._reverse_now(record, "98", [], (text, "REVERSING..."))
 
     def _reverse_now(self, record: SaleRecord, reason: str, commit: list[Action], message: tuple[str, ...]) -> Result:
@@ -433,11 +467,12 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
             return "offline.card_online_only", "CARD NEEDS ONLINE"
         if amount > lim.floor_limit:
             return "offline.floor_limit", "OVER FLOOR LIMIT"
-        if len(self.advices) + 1 > lim.max_count:
+        stored = [a for a in self.advices if a.kind is Kind.SALE]  # not refunds waiting to be sent again
+        if len(stored) + 1 > lim.max_count:
             return "offline.max_count", "OFFLINE QUEUE FULL"
-        if sum(a.amount for a in self.advices) + amount > lim.max_amount:
+        if sum(a.amount for a in stored) + amount > lim.max_amount:
             return "offline.max_amount", "OFFLINE TOTAL LIMIT"
-        oldest = min((a.created_at for a in self.advices), default=None)
+        oldest = min((a.created_at for a in stored), default=None)
         if oldest is not None and now - oldest > lim.max_age:
             return "offline.too_old", "OFFLINE QUEUE TOO OLD"
         return None
@@ -565,14 +600,24 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
             title = flow_of(a.record.kind).title
             state, actions = self._idle(f"CANNOT SEND {title}", ev.text[:20])
             return state, [alert] + wipe + actions
-        if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | CheckStorage | SaveCounters):
+        if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | AdviceOutcome | CheckStorage
+                      | SaveCounters):
             wipe = self._wipe() if isinstance(a, OpenRequest) else []
             return self._suspend(ev.text, [alert] + wipe)
         return self.state, [Note(ev.code, f"{a.name} failed: {ev.text}")]
 
     def _outcome_not_recorded(self, record: SaleRecord, text: str, alert: Alert) -> Result:
-        """The answer could not be committed: never print it; reverse what the host may have booked."""
+        """The answer could not be committed: never print it; reverse what the host may have booked
+        (a refund's repeat stays queued instead: the host answers it again once storage works)."""
         self.print_queue = []
+        recovery = flow_of(record.kind).recovery
+        if recovery is not Recovery.REVERSAL:
+            if recovery is Recovery.ADVICE and not any(a.txn_no == record.txn_no for a in self.advices):
+                self.advices.insert(0, PendingAdvice(record.txn_no, record.stan, record.amount, record.when,
+                                                     sent_before=True, kind=record.kind))
+            self.sale = None
+            self.expect = None
+            return self._suspend(text, [alert, WipeCard(record.txn_no)])
         self.advices = [a for a in self.advices if a.txn_no != record.txn_no]
         wipe = [WipeCard(record.txn_no)]
         self.sale = None
@@ -646,10 +691,19 @@ class Terminal(OriginalMixin, UplinkMixin, SettleMixin):
         if ev.key == MENU_SETTLE:
             return self._settle(back)
         if ev.key in MENU_FLOWS:
-            return self._begin_original(MENU_FLOWS[ev.key], back)
+            return self._begin(MENU_FLOWS[ev.key], back)
         if ev.key in (CANCEL, ENTER, FUNCTION):
             return self._rest(back)
         return State.MENU, [Show(screens.menu(self))]
+
+    def _begin(self, kind: Kind, head: list[Action]) -> Result:
+        """A transaction from the menu: by its original's trace, by a reference number, or a card alone."""
+        flow = flow_of(kind)
+        if flow.by_reference:
+            return self._begin_refund(head)
+        if flow.original:
+            return self._begin_original(kind, head)
+        return self._begin_inquiry(kind, head)
 
     def _h_menu_timer(self, ev: TimerExpired, now: datetime) -> Result:
         if ev.timer is Timer.INPUT:

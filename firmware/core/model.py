@@ -25,6 +25,7 @@ __all__ = [
     "PendingAdvice",
     "PrintJob",
     "OriginalFacts",
+    "OriginalRef",
     "BootState",
     "KeyState",
     "NetworkKind",
@@ -55,6 +56,8 @@ class State(enum.Enum):
     TRACE = "trace"  # cashier keys the original's trace number (a void)
     LOOKUP = "lookup"  # the runner looks the original up in the journal
     CONFIRM = "confirm"  # the original's amount and card are shown: ENTER goes on, X cancels
+    REFERENCE = "reference"  # cashier keys a refund's original reference number (RRN)
+    ORIGINAL_DATE = "original_date"  # then the original's date, MMDD (the runner looks it up next)
     COUNTING = "counting"  # the runner totals the batch from the journal (a settlement)
     TOTALS = "totals"  # the batch totals are shown: ENTER settles, X cancels
     SIGNED_OFF = "signed_off"  # no working keys: sales refused until a sign-on succeeds
@@ -88,7 +91,7 @@ class JournalState(str, enum.Enum):
 class Kind(str, enum.Enum):
     """Transaction kinds, for the journal and the host profiles (``TxnKind`` there).
 
-    Only SALE is built today; the rest shape the roadmap. OFFLINE_SALE and
+    SALE, VOID, REFUND and BALANCE are built; the rest shape the roadmap. OFFLINE_SALE and
     SIGN_ON name messages (the advice of an offline-approved sale, the 0800),
     never a journal record: an offline sale is journalled as a SALE.
     """
@@ -133,8 +136,9 @@ class Totals:
 
     Debit: approved sales, online or offline once forwarded (a voided sale stays
     in: its void counts as a credit, as UnionPay terminals count 消费 and 消费撤销
-    separately). Credit: approved voids. ``unsent``: offline sales not yet
-    forwarded and reversals still due (settle only when it is 0).
+    separately). Credit: approved voids and refunds (退货); ``refund_*`` is the
+    refunds' part of the credit, for the report's lines. ``unsent``: offline sales
+    and refunds not yet forwarded, and reversals still due (settle only when it is 0).
     """
 
     debit_count: int = 0
@@ -142,6 +146,8 @@ class Totals:
     credit_count: int = 0
     credit_amount: int = 0
     unsent: int = 0
+    refund_count: int = 0  # of the credit count and amount: the refunds
+    refund_amount: int = 0
 
     @property
     def net(self) -> int:
@@ -211,7 +217,7 @@ class CardFacts:
 
 @dataclass(frozen=True)
 class OriginalFacts:
-    """The transaction a void (and, next, a refund) refers to, as the journal holds it.
+    """The transaction a void or a refund refers to, as the journal holds it.
 
     Safe facts only: the runner keeps the original's card hash to itself, to
     check that the card swiped for the void is the same one.
@@ -227,11 +233,26 @@ class OriginalFacts:
     masked_pan: str
     rrn: str | None = None
     auth_code: str | None = None
+    refunded: int = 0  # a refund's original: what approved or unresolved refunds of it already take back
 
     @property
     def date(self) -> str:
         """The original's local date, MMDD (cup field 61.3)."""
         return self.when.strftime("%m%d")
+
+    @property
+    def refundable(self) -> int:
+        return max(self.amount - self.refunded, 0)
+
+
+@dataclass(frozen=True)
+class OriginalRef:
+    """How a refund names its original: the reference number (RRN) and local date (MMDD) the
+    cashier keyed from the sale's receipt. The sale may be in an old batch or on another
+    terminal, so this, not a journal number, is what goes to the host (fields 37 and 61)."""
+
+    rrn: str
+    date: str
 
 
 @dataclass(frozen=True)
@@ -258,6 +279,7 @@ class SaleRecord:
     settle_date: str | None = None
     reason: str | None = None  # why declined or reversed: a response code or an error code
     original: OriginalFacts | None = None  # what a void refers to (None for a sale)
+    reference: OriginalRef | None = None  # what a refund names (its original, when the journal has it, above)
 
 
 @dataclass(frozen=True)
@@ -275,6 +297,7 @@ class PendingAdvice:
     amount: int
     created_at: datetime
     sent_before: bool = False  # True: at least one attempt left the terminal, so use the repeat MTI
+    kind: Kind = Kind.SALE  # an offline sale, or a refund re-sent until the host answers it
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Starting a transaction that refers to an earlier one (a void today, a refund next).
+"""Starting a transaction that refers to an earlier one (a void; a refund, see ``refund.py``).
 
 The cashier picks the kind from the function menu, keys the original's trace
 number (TRACE), the runner looks it up in the journal and judges it
@@ -69,15 +69,27 @@ class OriginalMixin:
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
 
+    def _original_label(self) -> str:
+        """How the cashier named the original: its trace (a void) or its reference number (a refund)."""
+        sale = self.sale
+        if flow_of(sale.kind).by_reference:
+            return f"RRN {sale.rrn}"
+        return f"TRACE {int(sale.trace or '0'):06d}"
+
     def _h_original_refused(self, ev: OriginalRefused, now: datetime) -> Result:
-        flow, trace = flow_of(self.sale.kind), f"{int(self.sale.trace):06d}"
-        note = Note(ev.code, f"{flow.kind.value} of trace {trace} refused: {ev.text}")  # before _idle forgets it
-        state, actions = self._idle(ev.text, f"TRACE {trace}", flow.undone)
+        flow, label = flow_of(self.sale.kind), self._original_label()
+        note = Note(ev.code, f"{flow.kind.value} of {label.lower()} refused: {ev.text}")  # before _idle forgets it
+        state, actions = self._idle(ev.text, label, flow.undone)
         return state, [note] + actions
 
     def _h_confirm_key(self, ev: KeyPressed, now: datetime) -> Result:
         if ev.key == ENTER:
             sale = self.sale
+            if flow_of(sale.kind).keyed_amount:  # a refund: how much of it goes back is keyed next
+                return State.AMOUNT, [
+                    Show(screens.amount(self)),
+                    StartTimer(Timer.INPUT, self.settings.input_timeout),
+                ]
             return State.CARD, [
                 EnableReader(sale.txn_no),
                 Show(screens.swipe(self)),

@@ -68,8 +68,12 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
     if r.original is not None:
         lines += [
             Line("ORIG TRACE NO:", right=f"{r.original.stan:06d}"),
-            Line("ORIG REF NO:", right=r.original.rrn or "-"),
+            Line("ORIG REF NO:", right=(r.reference.rrn if r.reference else r.original.rrn) or "-"),
         ]
+    elif r.reference is not None:  # a refund of a sale this terminal does not hold
+        lines.append(Line("ORIG REF NO:", right=r.reference.rrn))
+    if r.reference is not None:
+        lines.append(Line("ORIG DATE:", right=r.reference.date))
     lines += [
         Line(rule=True),
         Line("AMOUNT:", right=amount, bold=True),

@@ -25,11 +25,19 @@ def _money(amount: int, settings: CoreSettings) -> str:
 
 
 def total_lines(totals: Totals, settings: CoreSettings) -> list[Line]:
-    """Per kind count and amount, then the net: shared by the report and the CLI's text output."""
+    """Per kind count and amount, then the net: shared by the report and the CLI's text output.
+
+    Credits are voids and refunds; the refunds get a line of their own when the
+    totals say how many (a settlement read back from storage keeps only the credit sum).
+    """
+    void_count = totals.credit_count - totals.refund_count
+    void_amount = totals.credit_amount - totals.refund_amount
+    refunds = [Line(f"REFUND    {totals.refund_count:>5}", right="-" + _money(totals.refund_amount, settings))]
     return [
         Line("TYPE      COUNT", right="AMOUNT"),
         Line(f"SALE      {totals.debit_count:>5}", right=_money(totals.debit_amount, settings)),
-        Line(f"VOID      {totals.credit_count:>5}", right="-" + _money(totals.credit_amount, settings)),
+        Line(f"VOID      {void_count:>5}", right="-" + _money(void_amount, settings)),
+        *(refunds if totals.refund_count else []),
         Line(rule=True),
         Line(f"TOTAL     {totals.debit_count + totals.credit_count:>5}", right=_money(totals.net, settings),
              bold=True),

@@ -32,7 +32,9 @@ def status(term: Terminal) -> str:
     if term.reversals:
         return f"{len(term.reversals)} REVERSAL PENDING"
     if term.advices:
-        return f"{len(term.advices)} OFFLINE QUEUED"
+        refunds = sum(1 for a in term.advices if a.kind.value == "refund")  # refunds waiting to be sent again
+        sales = len(term.advices) - refunds
+        return f"{sales} OFFLINE QUEUED" if sales else f"{refunds} REFUND QUEUED"
     return ""
 
 
@@ -41,7 +43,7 @@ def idle(term: Terminal) -> tuple[str, ...]:
 
 
 def amount(term: Terminal, note: str = "") -> tuple[str, ...]:
-    return fit(("SALE", "AMOUNT:", money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"))
+    return fit((_title(term.sale.kind), "AMOUNT:", money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"))
 
 
 def _title(kind) -> str:
@@ -51,6 +53,10 @@ def _title(kind) -> str:
 
 
 def _sale_line(term: Terminal) -> str:
+    from firmware.core.flows import flow_of
+
+    if not flow_of(term.sale.kind).moves_money:  # an inquiry: no amount to show
+        return _title(term.sale.kind)
     return f"{_title(term.sale.kind)} " + money(term.sale.amount, term.settings)
 
 
@@ -59,13 +65,39 @@ def trace(term: Terminal, note: str = "") -> tuple[str, ...]:
 
 
 def searching(term: Terminal) -> tuple[str, ...]:
-    return fit((_title(term.sale.kind), f"TRACE {int(term.sale.trace):06d}", "SEARCHING..."))
+    return fit((_title(term.sale.kind), term._original_label(), "SEARCHING..."))
 
 
 def confirm(term: Terminal) -> tuple[str, ...]:
-    o = term.sale.original
-    return fit((f"{_title(term.sale.kind)} TRACE {o.stan:06d}", money(o.amount, term.settings), o.masked_pan,
+    sale, o = term.sale, term.sale.original
+    if sale.reference is not None:  # a refund: its original named by reference number
+        if o is None:
+            return fit((f"{_title(sale.kind)} {sale.orig_date}", f"RRN {sale.rrn}", "NOT ON THIS TERMINAL",
+                        "#=CONFIRM X=CANCEL"))
+        return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", f"LEFT {money(o.refundable, term.settings)}",
+                    o.masked_pan, "#=CONFIRM X=CANCEL"))
+    return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", money(o.amount, term.settings), o.masked_pan,
                 "#=CONFIRM X=CANCEL"))
+
+
+def reference(term: Terminal, note: str = "") -> tuple[str, ...]:
+    """A refund's first prompt: the original's reference number, from its receipt (REF NO)."""
+    return fit((_title(term.sale.kind), "ORIGINAL REF NO:", term.sale.rrn or "_", note or "#=OK  X=CANCEL"))
+
+
+def original_date(term: Terminal, note: str = "") -> tuple[str, ...]:
+    return fit((_title(term.sale.kind), "ORIGINAL DATE MMDD:", term.sale.orig_date or "_", note or "#=OK  X=CANCEL"))
+
+
+def balance(term: Terminal, record: SaleRecord, value) -> tuple[str, ...]:
+    """The balance of an approved inquiry (``firmware.host.balance.Balance``), for the display only."""
+    last4 = record.masked_pan[-4:]
+    if value is None:
+        return fit(("BALANCE", "NOT GIVEN BY HOST", f"CARD **** {last4}"))
+    s = term.settings
+    unit = s.currency_symbol if value.currency == s.currency else value.currency
+    shown = f"{'-' if value.amount < 0 else ''}{unit} {format_amount(abs(value.amount), s.exponent)}"
+    return fit(("BALANCE", shown, f"CARD **** {last4}"))
 
 
 def swipe(term: Terminal) -> tuple[str, ...]:
@@ -101,14 +133,15 @@ def printer_problem(text: str) -> tuple[str, ...]:
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
-    return fit(("MENU", "1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  X EXIT"))
+    return fit(("1 UPLOAD 2 SIGN ON", "3 SIGN OFF 4 VOID", "5 SETTLE 6 REFUND", "7 BALANCE X EXIT"))
 
 
 def totals(term: Terminal) -> tuple[str, ...]:
     """The settlement confirmation: the batch's sales and voids as the journal counts them."""
     t, s = term.totals, term.settings
+    credit = "CREDIT" if t.refund_count else "VOID"  # voids and refunds together
     return fit((f"SETTLE {term.counters.batch:06d}", f"SALE {t.debit_count} {money(t.debit_amount, s)}",
-                f"VOID {t.credit_count} {money(t.credit_amount, s)}", "#=SETTLE X=CANCEL"))
+                f"{credit} {t.credit_count} {money(t.credit_amount, s)}", "#=SETTLE X=CANCEL"))
 
 
 def signed_off(term: Terminal, note: str = "") -> tuple[str, ...]:

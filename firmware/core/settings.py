@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from firmware.core.model import Copy
+from firmware.core.model import Copy, Kind
 
 __all__ = ["CoreSettings", "OfflineLimits", "Mtis"]
 
@@ -29,6 +29,11 @@ class Mtis:
     reversal_repeat: str = "0400"
     advice: str = "0220"
     advice_repeat: str = "0221"
+    # the request MTI of each kind whose request is not ``request`` (cup: a refund is a 0220)
+    by_kind: Mapping[Kind, str] = field(default_factory=lambda: {Kind.REFUND: "0220"})
+
+    def request_for(self, kind: Kind) -> str:
+        return self.by_kind.get(kind, self.request)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from firmware.core.events import (
     LinkDropped,
     OriginalFound,
     OriginalRefused,
+    OriginalUnknown,
     PinBypassed,
     PinCancelled,
     PinEntered,
@@ -83,22 +84,33 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         SettleRequested: T("settle_requested", S.UPLINK, S.COUNTING),
     },
     S.MENU: {
-        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING),
+        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE, S.CARD),
         TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
     },
-    # A void (and, next, a refund): key the original's trace, let the runner find and
-    # judge it in the journal, confirm it; then CARD onwards as a sale (flows.FLOWS).
+    # A void: key the original's trace, let the runner find and judge it in the journal,
+    # confirm it; then CARD onwards as a sale (flows.FLOWS). A refund keys its original's
+    # reference number and date instead, confirms it, and keys an amount (refund.py).
+    # A balance inquiry goes from the menu straight to CARD (balance.py).
     S.TRACE: {
         KeyPressed: T("trace_key", S.TRACE, S.LOOKUP, S.IDLE),
         TimerExpired: T("input_timeout", S.TRACE, S.IDLE),
     },
+    S.REFERENCE: {
+        KeyPressed: T("reference_key", S.REFERENCE, S.ORIGINAL_DATE, S.IDLE),
+        TimerExpired: T("input_timeout", S.REFERENCE, S.IDLE),
+    },
+    S.ORIGINAL_DATE: {
+        KeyPressed: T("original_date_key", S.ORIGINAL_DATE, S.REFERENCE, S.LOOKUP, S.IDLE),
+        TimerExpired: T("input_timeout", S.ORIGINAL_DATE, S.IDLE),
+    },
     S.LOOKUP: {
         OriginalFound: T("original_found", S.CONFIRM),
         OriginalRefused: T("original_refused", S.IDLE),
+        OriginalUnknown: T("original_unknown", S.CONFIRM, S.IDLE),
         TimerExpired: T("ignore_timer", S.LOOKUP),
     },
     S.CONFIRM: {
-        KeyPressed: T("confirm_key", S.CONFIRM, S.CARD, S.IDLE),
+        KeyPressed: T("confirm_key", S.CONFIRM, S.CARD, S.AMOUNT, S.IDLE),
         TimerExpired: T("input_timeout", S.CONFIRM, S.IDLE),
     },
     # Settlement (settle.py): the queues go first, the runner totals the batch from the
@@ -140,8 +152,8 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     S.AUTHORISING: {
         HostAnswered: T("request_answered", S.AUTHORISING, S.PRINTING, S.IDLE, S.UPLINK),
         HostFrameRejected: T("frame_rejected", S.AUTHORISING),
-        LinkDropped: T("request_unanswered", S.UPLINK),
-        TimerExpired: T("request_timer", S.AUTHORISING, S.UPLINK),
+        LinkDropped: T("request_unanswered", S.UPLINK, S.IDLE),  # IDLE: an inquiry, nothing to recover
+        TimerExpired: T("request_timer", S.AUTHORISING, S.UPLINK, S.IDLE),
     },
     S.UPLINK: {
         HostAnswered: T("uplink_answered", *_AFTER_UPLINK),

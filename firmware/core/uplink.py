@@ -41,7 +41,7 @@ from firmware.core.actions import (
     StartTimer,
 )
 from firmware.core.events import HostAnswered, LinkDropped, TimerExpired
-from firmware.core.model import KeyState, NetworkJob, NetworkKind, PendingAdvice, PendingReversal, State, Timer
+from firmware.core.model import KeyState, Kind, NetworkJob, NetworkKind, PendingAdvice, PendingReversal, State, Timer
 from firmware.host.messages import Expectation, mismatch
 from firmware.host.spec import Mtis
 
@@ -129,7 +129,7 @@ class UplinkMixin:
         if isinstance(item, NetworkJob):
             what = NETWORK_TITLE[item.kind]
         else:
-            what = "SENDING " + ("REVERSAL" if isinstance(item, PendingReversal) else "OFFLINE SALE")
+            what = "SENDING " + ("REVERSAL" if isinstance(item, PendingReversal) else _advice_title(item))
         show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
         return State.UPLINK, head + show + self._send(item, repeat=False)
 
@@ -166,6 +166,9 @@ class UplinkMixin:
         if isinstance(item, PendingReversal):
             self.reversals.remove(item)
             actions.append(ReversalDone(item.txn_no, reply.response_code, item.reason))
+        elif item.kind is not Kind.SALE:  # a refund sent again: its answer is its outcome (refund.py)
+            self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
+            actions += self._advice_answered(item, reply)
         else:
             self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
             actions.append(AdviceDone(item.txn_no, reply.response_code))
@@ -233,7 +236,7 @@ class UplinkMixin:
                 return self._rest(actions, note="SETTLE FAILED")
             actions.append(Alert("signon.failed", f"sign-on trace {item.stan:06d} got no answer ({why})"))
             return self._rest(actions, note="SIGN-ON FAILED")
-        what = "reversal" if isinstance(item, PendingReversal) else "offline sale"
+        what = "reversal" if isinstance(item, PendingReversal) else _advice_title(item).lower()
         code = "reversal.pending" if isinstance(item, PendingReversal) else "advice.pending"
         actions.append(Alert(code, f"{what} trace {item.stan:06d} not delivered ({why}); it stays queued"))
         if job.then is Then.SETTLE:
@@ -245,3 +248,7 @@ class UplinkMixin:
         self.recovering = False
         state, more = self._rest()
         return state, actions + more
+
+
+def _advice_title(item: PendingAdvice) -> str:
+    return "OFFLINE SALE" if item.kind is Kind.SALE else item.kind.value.upper()

@@ -10,12 +10,13 @@ the simulator and the terminal agree on the layout by construction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from crypto.keys import KeyUsage
 from crypto.secrets import Pan, PinBlock, TrackData
 from firmware.errors import ProtocolError
+from firmware.host.balance import Balance, parse_balances, pick_balance
 from firmware.host.codec import Message, Tpdu
 from firmware.host.spec import (
     EntryMode,
@@ -31,7 +32,7 @@ from firmware.host.spec import (
 
 __all__ = [
     "TxnKind", "EntryMode", "ReversalReason", "Original", "TxnData", "CardData",
-    "build_request", "build_reversal", "build_advice", "build_signon", "with_reason", "as_repeat",
+    "build_request", "build_reversal", "build_advice", "build_signon", "with_reason", "as_repeat", "build_resend",
     "Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "response_text",
     "build_response", "kind_of", "read_original", "REQUEST_KINDS",
     "SIGN_OFF_MTI", "KeySlot", "SignonKeyLayout", "SIGNON_KEY_LAYOUTS", "signon_key_layout", "signon_network_code",
@@ -167,6 +168,8 @@ def _field60(profile: Profile, spec: TxnSpec, batch: int) -> dict[int, str]:
 def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, local: frozenset[int]) -> dict[int, str]:
     """Fields every financial message shares: card number, amounts, ids, entry mode."""
     fields = {2: card.pan.reveal_str(), 3: spec.processing_code, 4: f"{txn.amount:012d}", 11: f"{txn.stan:06d}"}
+    if not spec.amount:  # an inquiry carries no transaction amount
+        del fields[4]
     fields.update(_local_time(profile, txn.when, local))
     if card.expiry is not None:
         fields[14] = card.expiry
@@ -191,7 +194,15 @@ def _message(profile: Profile, mti: str, fields: dict[int, str], tpdu: Tpdu | No
 
 
 # The online requests built today; the rest of the profiles' tables is the roadmap.
-REQUEST_KINDS = frozenset({TxnKind.SALE, TxnKind.VOID})
+REQUEST_KINDS = frozenset({TxnKind.SALE, TxnKind.VOID, TxnKind.REFUND, TxnKind.BALANCE})
+
+
+def _local_fields(profile: Profile, spec: TxnSpec) -> frozenset[int]:
+    """The profile's local time fields; a notification (0220: a refund) also always carries 12 and 13,
+    as an advice does, so that its repeat and the original name the same local date."""
+    if spec.mti in (profile.mtis.advice, profile.mtis.advice_repeat):
+        return profile.local_time_fields | {12, 13}
+    return profile.local_time_fields
 
 
 def _original_text(of: OriginalField, original: Original) -> str | None:
@@ -254,13 +265,13 @@ def read_original(profile: Profile, message: Message) -> Original | None:
 
 def build_request(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
                   header: str | None = None) -> Message:
-    """The online request for ``txn`` (a sale or a void). Field 64 is set by ``encode``."""
+    """The online request for ``txn`` (a sale, void, refund or balance inquiry). Field 64 is set by ``encode``."""
     if txn.kind not in REQUEST_KINDS:
         raise ProtocolError(f"{txn.kind.value} requests are not built yet", code="host.unsupported")
-    if txn.amount < 1:
-        raise _bad_txn(f"a {txn.kind.value} needs an amount of at least 1")
     spec = _txn_spec(profile, txn.kind)
-    fields = _base(profile, txn, card, spec, local=profile.local_time_fields)
+    if spec.amount and txn.amount < 1:
+        raise _bad_txn(f"a {txn.kind.value} needs an amount of at least 1")
+    fields = _base(profile, txn, card, spec, local=_local_fields(profile, spec))
     fields.update(_original_fields(spec, txn, reversal=False))
     if card.track2 is not None:
         fields[35] = card.track2.reveal_str()
@@ -290,6 +301,26 @@ def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu
     fields.update(_original_fields(spec, txn, reversal=True))
     fields[39] = code
     return _message(profile, profile.mtis.reversal, fields, tpdu, header)
+
+
+def build_resend(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
+                 header: str | None = None) -> Message:
+    """The ready-made repeat of a request that is re-sent, never reversed, while unanswered (a refund).
+
+    The request itself without track data or PIN block (none may be kept once the
+    host has answered, and this waits, sealed, until it has). It is stored with its
+    own MTI, so the profile's MTI must be an advice's: ``as_repeat`` turns it into
+    the repeat (0220 -> 0221) when it is sent.
+    """
+    spec = _txn_spec(profile, txn.kind)
+    if spec.mti not in (profile.mtis.advice, profile.mtis.advice_repeat):
+        raise ProtocolError(f"profile {profile.name} sends a {txn.kind.value} as {spec.mti}, which cannot be "
+                            "re-sent as an advice", code="host.unsupported")
+    if spec.amount and txn.amount < 1:
+        raise _bad_txn(f"a {txn.kind.value} needs an amount of at least 1")
+    fields = _base(profile, txn, card, spec, local=_local_fields(profile, spec))
+    fields.update(_original_fields(spec, txn, reversal=False))
+    return _message(profile, spec.mti, fields, tpdu, header)
 
 
 def build_advice(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
@@ -484,6 +515,7 @@ class Reply:
     mac_ok: bool | None
     approved: bool
     settle_result: str | None = None  # a 0510's result digit: 1 balanced, 2 unbalanced, 3 error
+    balance: Balance | None = field(default=None, repr=False)  # a balance inquiry's answer (field 54): display only
 
 
 def _int(value: str | None) -> int | None:
@@ -506,11 +538,18 @@ def parse_reply(profile: Profile, message: Message) -> Reply:
             settle_result = read_totals(profile, message)[0].result
         except ProtocolError:
             settle_result = None
+    balance = None
+    if 54 in f:  # additional amounts: a malformed field is as if it were absent (the answer still counts)
+        try:
+            balance = pick_balance(parse_balances(f[54]))
+        except ProtocolError:
+            balance = None
     return Reply(
         mti=message.mti, stan=_int(f.get(11)), terminal_id=f.get(41), merchant_id=f.get(42),
         amount=_int(f.get(4)), response_code=code, rrn=f.get(37), auth_code=f.get(38),
         settle_date=f.get(15), host_date=f.get(13), host_time=f.get(12), batch=batch,
         mac_ok=message.mac_ok, approved=code in profile.approved_codes, settle_result=settle_result,
+        balance=balance,
     )
 
 

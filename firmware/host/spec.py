@@ -246,6 +246,7 @@ class TxnSpec:
     reversible: bool = True
     network_code: str = "000"  # cup field 60.3
     original: tuple[OriginalField, ...] = ()  # a void's reference to its original, field by field
+    amount: bool = True  # False: an inquiry, which carries no transaction amount (field 4)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ class PostingStatus(str, enum.Enum):
 
 
 # Kinds whose amount goes back to the card: they count negative in the net.
-CREDIT_KINDS = ("void",)
+CREDIT_KINDS = ("void", "refund")
 
 
 class Ledger:
@@ -150,7 +150,8 @@ class Ledger:
     def batch_totals(self, terminal_id: str, batch: str | None) -> tuple[int, int, int, int]:
         """(debit count, debit amount, credit count, credit amount) as the host books them.
 
-        Debit: sales and offline sales approved (a voided sale stays in); credit: approved voids.
+        Debit: sales and offline sales approved (a voided sale stays in); credit: approved voids
+        and refunds.
         """
         rows = self._rows(
             "SELECT kind, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM postings WHERE terminal_id = ? "
@@ -158,8 +159,8 @@ class Ledger:
             (terminal_id, batch or ""))
         by = {r["kind"]: (r["n"], r["total"]) for r in rows}
         debit = [by.get(k, (0, 0)) for k in ("sale", "offline_sale")]
-        credit = by.get("void", (0, 0))
-        return (sum(n for n, _ in debit), sum(t for _, t in debit), credit[0], credit[1])
+        credit = [by.get(k, (0, 0)) for k in CREDIT_KINDS]
+        return (sum(n for n, _ in debit), sum(t for _, t in debit), sum(n for n, _ in credit), sum(t for _, t in credit))
 
     def batches(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM batches ORDER BY closed_at, batch")
@@ -194,6 +195,18 @@ class Ledger:
             args.append(rrn)
         rows = self._rows(sql + " ORDER BY id DESC LIMIT 1", tuple(args))
         return rows[0] if rows else None
+
+    def refund_original(self, rrn: str, txn_date: str, *, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+        """The posting a refund names: one of ``kinds`` with this RRN, made on this date (MMDD), any terminal."""
+        rows = self._rows(f"SELECT * FROM postings WHERE rrn = ? AND txn_date = ? AND kind IN ({','.join('?' * len(kinds))})"
+                          " ORDER BY id DESC LIMIT 1", (rrn, txn_date, *kinds))
+        return rows[0] if rows else None
+
+    def refunded(self, posting_id: int) -> int:
+        """What approved refunds of a posting have taken back so far."""
+        rows = self._rows("SELECT COALESCE(SUM(amount), 0) AS total FROM postings WHERE original_id = ? AND kind = 'refund'"
+                          " AND status = 'approved'", (posting_id,))
+        return int(rows[0]["total"])
 
     def get(self, posting_id: int) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM postings WHERE id = ?", (posting_id,))

@@ -14,7 +14,8 @@ a real socket. Per request it:
    a void must name an approved sale of the same terminal (original STAN and
    batch from field 61, RRN from 37; else ``25``), for its whole amount (else
    ``64``), not voided already (else ``94``); its approval marks the sale
-   voided, and a reversal of the void gives it back;
+   voided, and a reversal of the void gives it back; refunds and balance
+   inquiries are ``txnset.py``'s;
 5. shapes the answer as the rule says (delay, drop, close, bad MAC, garbage,
    wrong STAN/amount/MTI).
 
@@ -58,6 +59,8 @@ from firmware.host.profiles import get_profile
 from firmware.host.spec import Encoding, FieldKind, MacAlgorithm, Mtis, Profile
 from firmware.hostsim.ledger import Ledger, PostingStatus
 from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
+from firmware.hostsim.txnset import TxnSetMixin
+from firmware.host.spec import TxnKind
 
 __all__ = ["Answer", "HostProcessor"]
 
@@ -88,7 +91,7 @@ class _Outcome:
     action: str
 
 
-class HostProcessor:
+class HostProcessor(TxnSetMixin):
     """A deterministic acquirer host. Not thread-safe: callers serialise (the server holds a lock)."""
 
     def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
@@ -169,6 +172,10 @@ class HostProcessor:
             return self._answer(request, "00", now, "sign-off, working keys dropped")
         if request.mti in (m.reversal, m.reversal_repeat):
             return self._reversal(request, facts, rule, now)
+        if facts.kind is TxnKind.REFUND:  # 0220, or its repeat 0221
+            return self._refund(request, facts, rule, now, repeat=request.mti == m.advice_repeat)
+        if facts.kind is TxnKind.BALANCE:
+            return self._balance(request, rule, now)
         if request.mti in (m.advice, m.advice_repeat):
             return self._financial(request, facts, rule, now, advice=True)
         if request.mti in {t.mti for t in p.transactions.values()}:

@@ -178,6 +178,29 @@ def to_confirm(original: OriginalFacts = ORIGINAL) -> Driver:
     return d
 
 
+RRN = "000000000007"  # ORIGINAL's reference number, as a refund keys it
+DATE = NOW.strftime("%m%d")
+
+
+def to_reference() -> Driver:
+    """The refund's first prompt (function menu, 6): the original's reference number."""
+    d = to_menu()
+    d.keys("6")
+    return d
+
+
+def to_original_date(rrn: str = RRN) -> Driver:
+    d = to_reference()
+    d.keys(rrn + "#")
+    return d
+
+
+def to_refund_lookup(rrn: str = RRN, date: str = DATE) -> Driver:
+    d = to_original_date(rrn)
+    d.keys(date + "#")
+    return d
+
+
 TOTALS = Totals(debit_count=2, debit_amount=3000, credit_count=1, credit_amount=1000)
 
 
@@ -217,6 +240,8 @@ REACH = {
     State.CONFIRM: to_confirm,
     State.COUNTING: to_counting,
     State.TOTALS: to_totals,
+    State.REFERENCE: to_reference,
+    State.ORIGINAL_DATE: to_original_date,
 }
 
 
@@ -237,6 +262,11 @@ __all__ = [
     "to_confirm",
     "to_counting",
     "to_totals",
+    "to_reference",
+    "to_original_date",
+    "to_refund_lookup",
+    "RRN",
+    "DATE",
     "TOTALS",
     "reply",
     "Driver",

@@ -6,8 +6,10 @@ a model of what storage would hold, and answers like a host might (matching
 or not, approved or declined, good MAC or bad, or not at all). Over random
 sessions these must always hold:
 
-* a request is sent only after its record and reversal were committed, and
-  never while an older reversal is still owed;
+* a request is sent only after its record and its recovery (the reversal, or
+  a refund's ready-made repeat) were committed, and never while an older
+  reversal is still owed;
+* a refund is never reversed, and an inquiry is neither reversed nor re-sent;
 * a receipt prints only for an outcome that was committed as an approval;
 * every committed outcome belongs to an opened request;
 * STANs of opened requests never repeat;
@@ -28,6 +30,7 @@ from firmware.core.events import (
     ActionFailed,
     OriginalFound,
     OriginalRefused,
+    OriginalUnknown,
     CardRead,
     CardUnreadable,
     HostAnswered,
@@ -45,9 +48,10 @@ from firmware.core.events import (
     TimerExpired,
     UploadRequested,
 )
-from firmware.core.model import BootState, Counters, JournalState, PendingAdvice, PendingReversal, State, Timer
+from firmware.core.flows import FLOWS, Recovery
+from firmware.core.model import BootState, Counters, JournalState, Kind, PendingAdvice, PendingReversal, State, Timer
 
-from .helpers import CARD, ORIGINAL, Driver, replace, reply
+from .helpers import CARD, DATE, ORIGINAL, RRN, Driver, replace, reply
 
 
 @dataclass
@@ -57,9 +61,11 @@ class World:
     due: set[int] = field(default_factory=set)  # reversals owed to the host
     opened: dict[int, tuple[int, int]] = field(default_factory=dict)  # txn -> (stan, amount)
     advices: dict[int, tuple[int, int]] = field(default_factory=dict)
+    resends: set[int] = field(default_factory=set)  # refunds: their ready-made repeat is queued
+    inquiries: set[int] = field(default_factory=set)
     outcomes: dict[int, JournalState] = field(default_factory=dict)
     stans: list[int] = field(default_factory=list)
-    in_flight: tuple[str, int, int] | None = None  # (answer MTI, STAN, amount)
+    in_flight: tuple[str, int, int | None, bool] | None = None  # (answer MTI, STAN, amount, network)
     answered: set[int] = field(default_factory=set)
     wiped: set[int] = field(default_factory=set)
     print_job = None
@@ -92,25 +98,37 @@ class World:
             if a.job.stan not in self.stans:
                 self.stans.append(a.job.stan)
             mti = "0810" if a.job.kind.value == "sign_on" else "0830"
-            self.in_flight = (mti, a.job.stan, None)
+            self.in_flight = (mti, a.job.stan, None, True)
         if isinstance(a, A.OpenRequest):
             txn = a.record.txn_no
             assert txn not in self.opened, "a journal number was opened twice"
             self.opened[txn] = (a.record.stan, a.record.amount)
             self.stans.append(a.record.stan)
-            self.armed.add(txn)
+            recovery = FLOWS[a.record.kind].recovery
+            if recovery is Recovery.REVERSAL:
+                self.armed.add(txn)
+            elif recovery is Recovery.ADVICE:  # committed with the request, already "sent"
+                self.advices[txn] = (a.record.stan, a.record.amount)
+                self.resends.add(txn)
+            else:
+                self.inquiries.add(txn)
         elif isinstance(a, A.SendRequest):
             txn = a.record.txn_no
             assert txn in self.opened, "request sent before its record was committed"
-            assert txn in self.armed, "request sent before its reversal was committed"
+            assert txn in self.armed or txn in self.resends or txn in self.inquiries, (
+                "request sent before its recovery was committed")
             assert not self.due, f"request sent while reversals {self.due} are owed"
-            assert self.armed == {txn}, f"request sent while older requests {self.armed - {txn}} are unresolved"
-            self.in_flight = ("0210", a.record.stan, a.record.amount)
+            assert self.armed - {txn} == set(), f"request sent while older requests {self.armed - {txn}} are unresolved"
+            mti = "0230" if a.record.kind is Kind.REFUND else "0210"
+            amount = None if a.record.kind is Kind.BALANCE else a.record.amount
+            self.in_flight = (mti, a.record.stan, amount, False)
         elif isinstance(a, A.RecordOutcome):
             txn = a.record.txn_no
             assert txn in self.opened, "outcome recorded for a request that was never opened"
             self.outcomes[txn] = a.record.state
             self.armed.discard(txn)
+            if txn in self.resends:  # its answer closes the ready-made repeat
+                self.advices.pop(txn, None)
             if a.reversal_reason is not None:
                 self.due.add(txn)
             if a.advice:
@@ -121,13 +139,21 @@ class World:
                 self.armed.discard(txn)
                 self.due.add(txn)
             assert txn in self.due, "a reversal was sent that storage does not owe"
-            self.in_flight = ("0410", a.reversal.stan, a.reversal.amount)
+            assert txn not in self.resends and txn not in self.inquiries, "a refund or an inquiry was reversed"
+            self.in_flight = ("0410", a.reversal.stan, a.reversal.amount, False)
         elif isinstance(a, A.ReversalDone):
             self.due.discard(a.txn_no)
         elif isinstance(a, A.AdviceDone):
+            assert a.txn_no not in self.resends, "a refund's answer closed its queue entry but not its record"
             self.advices.pop(a.txn_no, None)
+        elif isinstance(a, A.AdviceOutcome):
+            assert a.txn_no in self.resends, "an outcome came back for a queued message that is no refund"
+            self.advices.pop(a.txn_no, None)
+            self.outcomes[a.txn_no] = a.state
         elif isinstance(a, A.SendAdvice):
-            self.in_flight = ("0230", a.advice.stan, a.advice.amount)
+            assert a.advice.txn_no in self.advices, "an advice was sent that storage does not hold"
+            assert a.advice.txn_no not in self.inquiries, "an inquiry was sent again"
+            self.in_flight = ("0230", a.advice.stan, a.advice.amount, False)
         elif isinstance(a, A.Print):
             txn = a.job.record.txn_no
             assert self.outcomes.get(txn) in (JournalState.APPROVED, JournalState.OFFLINE_APPROVED), (
@@ -143,7 +169,11 @@ class World:
         return BootState(
             counters=self.d.t.counters,
             reversals=tuple(PendingReversal(t, *self.opened[t]) for t in owed),
-            advices=tuple(PendingAdvice(t, *v, created_at=self.d.now) for t, v in sorted(self.advices.items())),
+            advices=tuple(
+                PendingAdvice(t, *v, created_at=self.d.now, sent_before=t in self.resends,
+                              kind=Kind.REFUND if t in self.resends else Kind.SALE)
+                for t, v in sorted(self.advices.items())
+            ),
             keys=self.d.t.keys,
         )
 
@@ -158,9 +188,9 @@ class World:
 def _answer(world: World, data) -> HostAnswered | None:
     if world.in_flight is None:
         return None
-    mti, stan, amount = world.in_flight
+    mti, stan, amount, network = world.in_flight
     kind = data.draw(st.sampled_from(["approve", "decline", "bad_mac", "wrong_stan", "wrong_amount"]))
-    r = reply(mti=mti, stan=stan, amount=amount, mac_ok=None if amount is None else True)
+    r = reply(mti=mti, stan=stan, amount=amount, mac_ok=None if network else True)
     if kind == "decline":
         r = replace(r, response_code="51", approved=False)
     elif kind == "bad_mac":
@@ -186,9 +216,13 @@ def _event(world: World, data):
     if state is State.SUSPENDED:
         options += ["storage_ok"]
     if state is State.IDLE:
-        options += ["upload"]
-    if state is State.LOOKUP:  # a void: the journal finds its original, or refuses it
-        options += ["found", "found", "refused"]
+        options += ["upload", "refund", "refund", "balance"]
+    if state is State.CONFIRM:
+        options += ["#"]
+    if state is State.AMOUNT:
+        options += ["amount"]
+    if state is State.LOOKUP:  # a void or a refund: the journal finds its original, or refuses it
+        options += ["found", "found", "refused", "unknown"]
     choice = data.draw(st.sampled_from(options))
     if choice == "key":
         return KeyPressed(data.draw(st.sampled_from(list("0123456789#*XF") + ["#"] * 4 + ["1"] * 4 + ["4"] * 2)))
@@ -220,6 +254,16 @@ def _event(world: World, data):
         return StorageOk(world.durable())
     if choice == "upload":
         return UploadRequested()
+    if choice == "refund":  # F 6, the reference number and the date: the runner looks it up next
+        return [KeyPressed(k) for k in f"F6{RRN}#{DATE}#"]
+    if choice == "balance":
+        return [KeyPressed("F"), KeyPressed("7")]
+    if choice == "#":
+        return KeyPressed("#")
+    if choice == "amount":
+        return [KeyPressed(k) for k in data.draw(st.sampled_from(["300#", "1250#", "1300#"]))]
+    if choice == "unknown":
+        return OriginalUnknown()
     if choice == "found":
         return OriginalFound(ORIGINAL)
     if choice == "refused":
@@ -231,6 +275,25 @@ def _event(world: World, data):
     if choice == "tamper":
         return Tampered("gpio", "case opened")
     return None
+
+
+def _step(world: World, event, data) -> None:
+    flight = world.in_flight
+    if isinstance(event, HostAnswered) and flight is not None and event.reply.stan == flight[1] and not flight[3]:
+        if event.reply.mti == flight[0] and event.reply.amount == flight[2]:
+            world.answered.update(t for t, (s, _) in world.opened.items() if s == event.reply.stan)
+    before = len(world.d.batches)
+    world.feed(event)
+    if len(world.d.batches) == before:
+        return
+    batch = world.pending
+    fail = data.draw(st.one_of(st.none(), st.none(), st.none(), st.integers(0, max(len(batch) - 1, 0))))
+    sent_none = data.draw(st.booleans())
+    world.run(batch, fail, sent_none)
+    # keep running feedback batches that ActionFailed produced
+    while world.pending is not batch:
+        batch = world.pending
+        world.run(batch, None, False)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -245,21 +308,8 @@ def test_durability_rules_hold_in_random_sessions(data):
         event = _event(world, data)
         if event is None:
             continue
-        if isinstance(event, HostAnswered) and event.reply.stan == (world.in_flight or (0, 0, 0))[1]:
-            if event.reply.mti == "0210" and event.reply.amount == world.in_flight[2]:
-                world.answered.update(t for t, (s, _) in world.opened.items() if s == event.reply.stan)
-        before = len(world.d.batches)
-        world.feed(event)
-        if len(world.d.batches) == before:
-            continue
-        batch = world.pending
-        fail = data.draw(st.one_of(st.none(), st.none(), st.none(), st.integers(0, max(len(batch) - 1, 0))))
-        sent_none = data.draw(st.booleans())
-        world.run(batch, fail, sent_none)
-        # keep running feedback batches that ActionFailed produced
-        while world.pending is not batch:
-            batch = world.pending
-            world.run(batch, None, False)
+        for event in event if isinstance(event, list) else [event]:
+            _step(world, event, data)
     assert len(world.stans) == len(set(world.stans)), "a STAN was used twice"
     for txn in world.answered:
         if world.d.t.sale is None or world.d.t.sale.txn_no != txn:

@@ -18,6 +18,10 @@ Used after crash tests, once a final recovery has run with the link up:
 Voids count against their sale: a voided sale stays approved in the terminal's
 journal (voided is derived from its approved void) and is ``voided`` at the
 host; a void's amount counts negative on both sides, so the pair nets to 0.
+Refunds count negative too; a refund is never reversed but sent again until
+answered, so the host may see it more than once (its repeats, 0221), yet must
+post it once. A balance inquiry moves no money: the host posts nothing for it,
+and it must never be left open or reversed.
 """
 
 from __future__ import annotations
@@ -31,8 +35,16 @@ APPROVED = (JournalState.APPROVED, JournalState.OFFLINE_APPROVED)
 HOST_COUNTED = ("approved", "voided")  # a voided sale still counts, against its approved void
 
 
+CREDITS = ("void", "refund")
+RESENT = ("offline_sale", "refund")  # sent again (repeat MTI) until answered: seen more than once, posted once
+
+
+def _kind(record) -> str:
+    return getattr(getattr(record, "kind", "sale"), "value", getattr(record, "kind", "sale"))
+
+
 def _sign(kind) -> int:
-    return -1 if getattr(kind, "value", kind) == "void" else 1
+    return -1 if getattr(kind, "value", kind) in CREDITS else 1
 
 
 def _amount(text: str) -> int:
@@ -58,7 +70,7 @@ def check_books(
 
     # the host side
     for p in postings:
-        if p["duplicates"] and p["kind"] != "offline_sale":
+        if p["duplicates"] and p["kind"] not in RESENT:
             problems.append(f"host saw the {p['kind']} request STAN {p['stan']} {p['duplicates'] + 1} times")
     originals: dict[tuple[str, str], int] = {}
     for m in messages:
@@ -83,7 +95,14 @@ def check_books(
 
     # the terminal side
     host_approved = {int(p["stan"]) for p in postings if p["status"] in HOST_COUNTED}
+    reversed_stans = {int(m["stan"]) for m in messages if m["mti"] in ("0400", "0401") and m["stan"]}
     for r in journal:
+        if _kind(r) == "balance":  # an inquiry: nothing posted, never reversed
+            if r.stan in reversed_stans:
+                problems.append(f"balance inquiry STAN {r.stan:06d} was reversed")
+            continue
+        if _kind(r) == "refund" and r.stan in reversed_stans:
+            problems.append(f"refund STAN {r.stan:06d} was reversed (a refund is sent again, never reversed)")
         if r.state in APPROVED and r.stan not in host_approved:
             problems.append(f"terminal approved STAN {r.stan:06d} that the host does not count")
 
@@ -99,7 +118,7 @@ def check_books(
         elif record.amount != _amount(text):
             problems.append(f"receipt for trace {m.group(1)} shows another amount")
 
-    terminal_total = sum(_sign(getattr(r, "kind", "sale")) * r.amount for r in journal if r.state in APPROVED)
+    terminal_total = sum(_sign(_kind(r)) * r.amount for r in journal if r.state in APPROVED)
     host_total = sum(_sign(p["kind"]) * p["amount"] for p in postings if p["status"] in HOST_COUNTED)
     if terminal_total != host_total:
         problems.append(f"money disagrees: terminal {terminal_total}, host {host_total}")

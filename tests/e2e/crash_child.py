@@ -21,15 +21,19 @@ import random
 import sys
 from pathlib import Path
 
+from crypto.secrets import mask_pan
 from firmware.app import Overrides, build_runner
 from firmware.config import Config
-from firmware.core.model import State
+from firmware.core.model import JournalState, Kind, State
 from hal.base import DeviceContext
+from hal.magstripe.sim import TEST_CARDS
 from hal.printer.render import warm_up
 from hal.registry import make_device
 
 AMOUNTS = [1111, 2222, 3333, 1250, 880, 4500, 99, 12000, 700]  # see the host rules in test_crash_kill.py
 CARDS = ["unionpay_debit", "unionpay_credit", "visa"]
+REFUNDS = [77, 300, 500, 1250]  # 77: the host loses the first answer (sent again); some exceed what is left
+CARD_OF = {mask_pan(TEST_CARDS[name].pan): name for name in CARDS}
 
 
 def config(data: Path, link: str) -> Config:
@@ -66,11 +70,47 @@ def sell_forever(args, seed: int, mode: str) -> None:
             runner.run_until(runner.waiting_for_person, 5)
             if runner.core.state is not State.IDLE:  # e.g. a reversal pending alert screen: carry on
                 runner.run_until(lambda: runner.core.state is State.IDLE, 2)
-        devices["pinpad"].press(f"{rng.choice(AMOUNTS)}#")
+        choice = rng.random()
+        if choice < 0.2:
+            refund(runner, devices, rng)
+            continue
+        if choice < 0.25:
+            devices["pinpad"].press("F7")  # a balance inquiry: no money moves
+        else:
+            devices["pinpad"].press(f"{rng.choice(AMOUNTS)}#")
         runner.run_until(runner.waiting_for_person, 5)
         devices["reader"].swipe_card(rng.choice(CARDS))
         runner.run_until(runner.waiting_for_person, 5)
         devices["pinpad"].press("1234#", hold_for_pin=True)
+        runner.run_until(runner.waiting_for_person, 5)
+
+
+def refund(runner, devices, rng) -> None:
+    """Refund part of an approved sale from the journal, by its reference number and date, with its card."""
+    sales = [r for r in runner.store.journal() if r.kind is Kind.SALE and r.state is JournalState.APPROVED and r.rrn]
+    if not sales:
+        return
+    sale = rng.choice(sales)
+    pad = devices["pinpad"]
+
+    def then(state: State, keys: str, **kw) -> bool:
+        runner.run_until(runner.waiting_for_person, 5)
+        if runner.core.state is not state:
+            return False
+        pad.press(keys, **kw)
+        return True
+
+    pad.press(f"F6{sale.rrn}#{sale.when:%m%d}#")
+    if not then(State.CONFIRM, "#") or not then(State.AMOUNT, f"{rng.choice(REFUNDS)}#"):
+        return
+    runner.run_until(runner.waiting_for_person, 5)
+    if runner.core.state is State.AMOUNT:  # more than is left of the sale: refused, cancel
+        pad.press("X")
+        runner.run_until(runner.waiting_for_person, 5)
+        return
+    if runner.core.state is State.CARD:
+        devices["reader"].swipe_card(CARD_OF.get(sale.masked_pan, rng.choice(CARDS)))
+        then(State.PIN, "1234#", hold_for_pin=True)
         runner.run_until(runner.waiting_for_person, 5)
 
 

@@ -1,4 +1,8 @@
-"""After a busy session, no clear card data anywhere: database, keys, cache, debug log, console."""
+"""After a busy session, no clear card data anywhere: database, keys, cache, debug log, console.
+
+The session includes a refund sent again from its sealed repeat (the host drops its first answer) and a
+balance inquiry, whose balance must reach neither the disk nor the log either.
+"""
 
 from __future__ import annotations
 
@@ -73,9 +77,23 @@ restart = true
 [[step]]
 upload = true
 [[step]]
+host = { behaviour = "drop", mti = "0220", times = 1 }
+[[step]]
+refund = { rrn = "000000000777", amount = 300 }
+[[step]]
+swipe = "unionpay_credit"
+[[step]]
+pin = "1234"
+[[step]]
+balance = true
+[[step]]
+swipe = "unionpay_debit"
+[[step]]
+pin = "1234"
+[[step]]
 swipe = { track2 = "6205500000000000005=49121200000000000" }
 [[step]]
-expect = { journal_count = 7 }
+expect = { journal_count = 9 }
 """
 
 
@@ -93,13 +111,26 @@ def test_no_clear_card_data_reaches_disk_logs_or_console(posterm_cmd, clean_env,
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     result = json.loads(out.stdout)
     outcomes = sorted(t["outcome"] for t in result["transactions"])
-    assert outcomes == ["approved", "approved", "declined", "offline_approved", "reversed", "reversed", "reversed"], outcomes
-    assert [t["kind"] for t in result["transactions"]].count("void") == 1
+    assert outcomes == ["approved", "approved", "approved", "declined", "declined", "offline_approved", "reversed",
+                        "reversed", "reversed"], outcomes
+    kinds = [t["kind"] for t in result["transactions"]]
+    assert kinds.count("void") == 1 and kinds.count("refund") == 1 and kinds.count("balance") == 1
+    refund = result["transactions"][kinds.index("refund")]
+    assert (refund["outcome"], refund["response_code"]) == ("declined", "25")
+    assert [m["mti"] for m in result["host_ledger"]["messages"]].count("0221") == 1  # sent again from its seal
     files = sorted(p for p in data.rglob("*") if p.is_file())
     assert {"posterm.db", "keyring.json", "kek.key"} <= {p.name for p in files}
     assert log.stat().st_size > 1000  # debug logging really ran
     # (-wal and -shm exist only while the terminal runs or after a crash: the crash test scans those)
     leaks = find_card_data([*files, log], {"stdout": out.stdout, "stderr": out.stderr})
     assert not leaks, "\n".join(leaks)
+    from hal.magstripe.sim import TEST_CARDS
+    from firmware.hostsim.txnset import lab_balance
+
+    balance = lab_balance(TEST_CARDS["unionpay_debit"].pan)
+    forms = [f"{balance // 100}.{balance % 100:02d}", f"{balance:012d}", str(balance)]
+    for path in [*files, log]:
+        content = path.read_bytes()
+        assert not [f for f in forms if f.encode() in content], f"the balance is in {path.name}"
     # and the journal still knows each card by its masked number
     assert all("*" in t["masked_pan"] for t in result["transactions"])

@@ -6,7 +6,9 @@ children forked from a warm zygote (tests/e2e/crash_child.py). Some children
 see a dead link, so offline approvals, and their forwarding after later
 kills, are part of the mix. Host rules make some sales decline, some lose
 their answer (the host books them: the terminal must reverse) and some come
-back with a bad MAC.
+back with a bad MAC. Some sessions refund part of an earlier sale (some of
+those answers are lost too: the refund is sent again, never reversed) or ask
+for a balance.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ amount = 2222
 behaviour = "bad_mac"
 mti = "0200"
 amount = 3333
+
+[[rule]]
+behaviour = "drop"
+mti = "0220"
+amount = 77
 """
 
 
@@ -125,4 +132,8 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert summary["receipts"] > 20, summary
     assert any(p["kind"] == "offline_sale" for p in postings), "no offline sale was ever forwarded"
     assert any(m["mti"] == "0400" for m in messages), "no reversal was ever sent"
-    print(f"\ncrash test: {CYCLES} kills, {summary}")
+    assert any(p["kind"] == "refund" and p["status"] == "approved" for p in postings), "no refund was ever approved"
+    assert any(r.kind.value == "balance" for r in journal), "no balance inquiry was ever made"
+    refunds = sum(p["kind"] == "refund" for p in postings)
+    repeats = sum(m["mti"] == "0221" for m in messages)
+    print(f"\ncrash test: {CYCLES} kills, {summary}, {refunds} refunds posted, {repeats} refund or advice repeats")

@@ -77,9 +77,10 @@ def test_entry_mode_is_mapped_by_the_profile(cup, tpdu, mode, cup_code):
     assert message.fields[22] == cup_code + "1"
 
 
-def test_only_sales_are_built_today(cup, tpdu):
+@pytest.mark.parametrize("kind", [TxnKind.PREAUTH, TxnKind.PREAUTH_COMPLETE, TxnKind.OFFLINE_SALE])
+def test_kinds_not_built_yet_are_refused(cup, tpdu, kind):
     with pytest.raises(ProtocolError) as err:
-        build_request(cup, lab_txn(kind=TxnKind.REFUND), lab_card(), tpdu=tpdu)
+        build_request(cup, lab_txn(kind=kind), lab_card(), tpdu=tpdu)
     assert err.value.code == "host.unsupported"
 
 

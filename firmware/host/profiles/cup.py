@@ -62,7 +62,8 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int, bool, Pad], ...] = (
     (49, "Currency code, transaction", AN, FIX, 3, False, Pad.LEFT),
     (52, "PIN data", B, FIX, 8, True, Pad.LEFT),
     (53, "Security related control information", N, FIX, 16, False, Pad.LEFT),
-    (54, "Additional amounts", AN, LLL, 20, False, Pad.LEFT),
+    # 54 carries a balance inquiry's answer (the balance): shown on the display, kept out of reprs.
+    (54, "Additional amounts", AN, LLL, 20, True, Pad.LEFT),
     (55, "ICC system related data", B, LLL, 255, True, Pad.LEFT),
     (60, "Reserved private: 60.1 type, 60.2 batch, 60.3 network code, 60.4, 60.5", N, LLL, 17, False, Pad.RIGHT),
     (61, "Original message: batch, STAN, date", N, LLL, 29, False, Pad.RIGHT),
@@ -80,6 +81,14 @@ VOID_ORIGINAL = (
     OriginalField(37, (_O.RRN,), in_reversal=False),
     OriginalField(38, (_O.AUTH_CODE,)),
     OriginalField(61, (_O.BATCH, _O.STAN)),
+)
+# How a refund names its original (UnionPay 退货, 0220): 37 the original's RRN, 61 = 61.1
+# original batch, 61.2 original POS trace (zeros when the terminal does not hold the
+# original: it may be in an old batch or on another terminal), 61.3 the original's date
+# MMDD; 63 may carry the card organisation. A refund is never reversed: no reversal fields.
+REFUND_ORIGINAL = (
+    OriginalField(37, (_O.RRN,), in_reversal=False),
+    OriginalField(61, (_O.BATCH, _O.STAN, _O.DATE), in_reversal=False),
 )
 
 # Settlement (结算, 0500): field 48 domestic then foreign totals (each: debit amount n12,
@@ -179,14 +188,16 @@ def build() -> Profile:
         # UnionPay repeats a reversal with the same MTI 0400; advice repeats are 0221.
         mtis=Mtis(reversal="0400", reversal_repeat="0400", advice="0220", advice_repeat="0221", network="0800"),
         transactions={
-            TxnKind.BALANCE: TxnSpec("0200", "310000", "00", "01", reversible=False),
+            # 余额查询: no amount; the balance comes back in field 54. Never reversed.
+            TxnKind.BALANCE: TxnSpec("0200", "310000", "00", "01", reversible=False, amount=False),
             TxnKind.PREAUTH: TxnSpec("0100", "030000", "06", "10"),
             TxnKind.PREAUTH_VOID: TxnSpec("0100", "200000", "06", "11"),
             TxnKind.PREAUTH_COMPLETE: TxnSpec("0200", "000000", "06", "20"),
             TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0200", "200000", "06", "21"),
             TxnKind.SALE: TxnSpec("0200", "000000", "00", "22"),
             TxnKind.VOID: TxnSpec("0200", "200000", "00", "23", original=VOID_ORIGINAL),
-            TxnKind.REFUND: TxnSpec("0220", "200000", "00", "25", reversible=False),
+            # 退货: a notification (0220), sent again as 0221 while unanswered, never reversed.
+            TxnKind.REFUND: TxnSpec("0220", "200000", "00", "25", reversible=False, original=REFUND_ORIGINAL),
             TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", "30", reversible=False),
             # 60.3 = 003: sign-on for double-length working keys.
             TxnKind.SIGN_ON: TxnSpec("0800", None, None, "00", reversible=False, network_code="003"),

@@ -100,7 +100,8 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int], ...] = (
     (64, "Message authentication code", B, FIX, 8),
 )
 
-_SENSITIVE = frozenset({2, 14, 34, 35, 36, 45, 52, 55})
+# 54 (additional amounts) carries a balance inquiry's answer: shown on the display, kept out of reprs.
+_SENSITIVE = frozenset({2, 14, 34, 35, 36, 45, 52, 54, 55})
 
 RESPONSE_TEXTS = {
     "00": "Approved",
@@ -180,7 +181,7 @@ def build() -> Profile:
             TxnKind.PREAUTH_VOID: TxnSpec("0100", "020000", "06"),
             TxnKind.PREAUTH_COMPLETE: TxnSpec("0220", "000000", "06", reversible=False),
             TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0220", "020000", "06", reversible=False),
-            TxnKind.BALANCE: TxnSpec("0100", "310000", "00", reversible=False),
+            TxnKind.BALANCE: TxnSpec("0100", "310000", "00", reversible=False, amount=False),
             TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", reversible=False),
             TxnKind.SIGN_ON: TxnSpec("0800", None, None, reversible=False, network_code="001"),
         },

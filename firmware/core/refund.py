@@ -1,0 +1,213 @@
+"""Refund (退货): money back to a card, naming the sale it refunds by reference number and date.
+
+The handlers of ``Terminal`` for the REFERENCE and ORIGINAL_DATE states, the
+refund's checks, and what becomes of a refund the host never answered.
+
+The walk: F 6, the original's reference number (RRN, 12 digits) and ENTER,
+its date (MMDD) and ENTER. The runner looks it up in the journal (LOOKUP):
+
+* the journal holds it: ``judge_refund`` decides (a sale, approved, not voided,
+  not refunded in full; else ``OriginalRefused`` with a ``refund.*`` code), the
+  card swiped must be the original's (the runner compares keyed hashes), and
+  the amount keyed may not exceed what is left of it (``refund.over_amount``);
+* the journal does not hold it (an old batch, another terminal):
+  ``OriginalUnknown``, and the host judges it.
+
+CONFIRM shows the original; ENTER leads to AMOUNT (a refund may be partial),
+then CARD, PIN and AUTHORISING as a sale, online only, on the sale's durable
+path. Nothing is written or sent before the card and PIN.
+
+A refund is never reversed (UnionPay's refund is a notification, 0220, with no
+reversal; public POS code agrees): its ready-made repeat is committed with the
+request instead, and a refund left without a usable answer is sent again as
+0221 until the host answers it, exactly once in the host's books. That answer
+(``AdviceOutcome``) is committed in the journal; nothing prints then, since
+the cardholder has gone, and the operator is told.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from firmware.core import screens
+from firmware.core.actions import (
+    Action,
+    AdviceOutcome,
+    Alert,
+    CancelTimer,
+    FindOriginal,
+    Note,
+    Show,
+    StartTimer,
+    WipeCard,
+)
+from firmware.core.events import KeyPressed, OriginalUnknown
+from firmware.core.flows import _DONE, _UNRESOLVED, FLOWS, Candidate, Refusal, flow_of
+from firmware.core.model import (
+    JournalState,
+    Kind,
+    OriginalFacts,
+    PendingAdvice,
+    SaleRecord,
+    State,
+    Timer,
+)
+
+__all__ = ["RefundMixin", "judge_refund", "RRN_DIGITS", "valid_date"]
+
+Result = tuple[State, list[Action]]
+
+RRN_DIGITS = 12
+DATE_DIGITS = 4
+DIGITS = frozenset("0123456789")
+ENTER, CLEAR, CANCEL = "#", "*", "X"
+
+_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def valid_date(mmdd: str) -> bool:
+    """A calendar date without a year (29 February included: the year is not keyed)."""
+    if len(mmdd) != DATE_DIGITS or not mmdd.isdigit():
+        return False
+    month, day = int(mmdd[:2]), int(mmdd[2:])
+    return month in _DAYS and 1 <= day <= _DAYS[month]
+
+
+def judge_refund(found: Candidate | None) -> OriginalFacts | Refusal | None:
+    """Whether a refund may name the record the journal holds for an RRN and date.
+
+    ``None``: the journal does not hold it (the host judges). The original's
+    facts (``refunded`` filled in by the runner: approved and unresolved
+    refunds of it) when it may be refunded; otherwise why not, before anything
+    is built or sent. Pure, like ``flows.judge``; the runner calls it.
+    """
+    if found is None:
+        return None
+    flow, facts = FLOWS[Kind.REFUND], found.facts
+    if facts.kind is Kind.REFUND:
+        return Refusal("refund.is_refund", "CANNOT REFUND A REFUND")
+    if facts.kind not in flow.of:
+        return Refusal("refund.wrong_kind", "NOT A SALE")
+    if found.state not in _DONE:
+        return Refusal("refund.not_approved", f"ORIGINAL {found.state.value.upper().replace('_', ' ')}")
+    if any(c in _DONE for c in found.claims):
+        return Refusal("refund.voided", "SALE VOIDED")
+    if any(c in _UNRESOLVED for c in found.claims):
+        return Refusal("refund.void_unresolved", "VOID UNRESOLVED")
+    if facts.refundable == 0:
+        return Refusal("refund.fully_refunded", "ALREADY REFUNDED")
+    return facts
+
+
+class RefundMixin:
+    """The refund's handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
+
+    def _begin_refund(self, head: list[Action]) -> Result:
+        self.sale = self._new_sale(Kind.REFUND)
+        return State.REFERENCE, head + [
+            CancelTimer(Timer.MESSAGE),
+            CancelTimer(Timer.UPLOAD),
+            Show(screens.reference(self)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_reference_key(self, ev: KeyPressed, now: datetime) -> Result:
+        sale, note = self.sale, ""
+        if ev.key in DIGITS:
+            if len(sale.rrn) < RRN_DIGITS:
+                sale.rrn += ev.key
+        elif ev.key == CLEAR:
+            sale.rrn = sale.rrn[:-1]
+        elif ev.key == CANCEL:
+            return self._idle("CANCELLED")
+        elif ev.key == ENTER:
+            if len(sale.rrn) == RRN_DIGITS:
+                return State.ORIGINAL_DATE, [
+                    Show(screens.original_date(self)),
+                    StartTimer(Timer.INPUT, self.settings.input_timeout),
+                ]
+            note = f"KEY ALL {RRN_DIGITS} DIGITS"
+        return State.REFERENCE, [
+            Show(screens.reference(self, note)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_original_date_key(self, ev: KeyPressed, now: datetime) -> Result:
+        sale, note = self.sale, ""
+        if ev.key in DIGITS:
+            if len(sale.orig_date) < DATE_DIGITS:
+                sale.orig_date += ev.key
+        elif ev.key == CLEAR:
+            if not sale.orig_date:  # back to the reference number
+                return State.REFERENCE, [
+                    Show(screens.reference(self)),
+                    StartTimer(Timer.INPUT, self.settings.input_timeout),
+                ]
+            sale.orig_date = sale.orig_date[:-1]
+        elif ev.key == CANCEL:
+            return self._idle("CANCELLED")
+        elif ev.key == ENTER:
+            if valid_date(sale.orig_date):
+                ref = sale.reference
+                find = FindOriginal(sale.kind, 0, self.counters.batch, sale.txn_no, reference=ref)
+                return State.LOOKUP, [CancelTimer(Timer.INPUT), Show(screens.searching(self)), find]
+            note = "DATE IS MMDD"
+        return State.ORIGINAL_DATE, [
+            Show(screens.original_date(self, note)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_original_unknown(self, ev: OriginalUnknown, now: datetime) -> Result:
+        sale = self.sale
+        flow = flow_of(sale.kind)
+        if not flow.by_reference:  # only a refund may name an original the journal lacks
+            note = Note(f"{flow.kind.value}.not_found", f"{flow.kind.value} of {self._original_label().lower()}: not found")
+            state, actions = self._idle("TRACE NOT FOUND", self._original_label(), flow.undone)
+            return state, [note] + actions
+        sale.original = None
+        note = Note("refund.original_elsewhere", f"RRN {sale.rrn} of {sale.orig_date} is not in this journal: "
+                    "the host checks it")
+        return State.CONFIRM, [
+            note,
+            Show(screens.confirm(self)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _amount_refusal(self) -> Refusal | None:
+        """A refund keyed above what is left of an original the journal holds (else None)."""
+        sale = self.sale
+        if sale.kind is not Kind.REFUND or sale.original is None:
+            return None
+        if sale.amount > sale.original.refundable:
+            return Refusal("refund.over_amount", "OVER REFUNDABLE")
+        return None
+
+    # -- a refund the host did not answer usably -------------------------------------
+    def _resend_later(self, record: SaleRecord, message: tuple[str, ...]) -> Result:
+        """No reversal: the refund's ready-made repeat (committed with the request) goes out
+        again, first on the uplink now and from the queue until the host answers it."""
+        from firmware.core.uplink import Then
+
+        item = PendingAdvice(record.txn_no, record.stan, record.amount, record.when, sent_before=True, kind=record.kind)
+        self.advices = [item] + [a for a in self.advices if a.txn_no != record.txn_no]
+        head = [CancelTimer(Timer.RESPONSE), WipeCard(record.txn_no), Show(screens.fit(message))]
+        self.sale = None
+        self.expect = None
+        return self._uplink(Then.IDLE, head)
+
+    def _advice_answered(self, item: PendingAdvice, reply) -> list[Action]:
+        """A refund's repeat was answered: commit the host's outcome (94, "already had it", counts
+        as accepted, as for an offline sale's advice) and tell the operator; nothing prints."""
+        accepted = reply.approved or reply.response_code == "94"
+        state = JournalState.APPROVED if accepted else JournalState.DECLINED
+        code = reply.response_code
+        outcome = AdviceOutcome(item.txn_no, state, code, rrn=reply.rrn, auth_code=reply.auth_code,
+                                settle_date=reply.settle_date)
+        what = f"{item.kind.value} trace {item.stan:06d}"
+        if accepted:
+            alert = Alert(f"{item.kind.value}.approved", f"{what} approved by the host when sent again; "
+                          "no receipt was printed")
+        else:
+            alert = Alert(f"{item.kind.value}.declined", f"{what} declined by the host when sent again: {code} "
+                          f"{self.settings.response_text(code)}")
+        return [outcome, alert]

@@ -1,0 +1,230 @@
+"""Refunds end to end: simulated devices, the real TCP link, the host simulator on a socket."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+
+from firmware.core.model import JournalState
+from firmware.hostsim.ledger import PostingStatus
+from firmware.scenario import ScenarioRunner, parse_scenario
+
+from .consistency import check_books
+
+SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+CARD = [{"swipe": "unionpay_debit"}, {"pin": "1234"}]
+FAST = {"host": {"response_timeout": 0.4, "connect_timeout": 0.4}}
+RRN1 = "000000000001"  # the host simulator's first RRN: the first sale's
+
+
+def refund(amount: int, rrn: str = RRN1, card=CARD, **kw) -> list[dict]:
+    return [{"refund": {"rrn": rrn, "amount": amount, **kw}}] + card
+
+
+def run(steps, config=FAST, runner=None):
+    return (runner or ScenarioRunner()).run(parse_scenario({"name": "t", "config": config, "step": steps}))
+
+
+def mtis(result) -> list[str]:
+    return [m["mti"] for m in result["host_ledger"]["messages"]]
+
+
+def notes(result) -> list[str]:
+    return [code for code, _text in result["notes"]]
+
+
+def alerts(result) -> list[str]:
+    return [code for code, _text in result["alerts"]]
+
+
+def postings(result, kind="refund") -> list[dict]:
+    return [p for p in result["host_ledger"]["postings"] if p["kind"] == kind]
+
+
+def books(result: dict) -> dict:
+    journal = [
+        SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
+                        state=JournalState(t["outcome"]))
+        for t in result["transactions"]
+    ]
+    paper = [text for t in result["transactions"] for text in t["receipts"]]
+    ledger = result["host_ledger"]
+    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
+
+
+def test_partial_refunds_approved_then_an_over_refund_refused_before_sending():
+    r = run(SALE + refund(500) + refund(700) + [{"refund": {"rrn": RRN1, "amount": 51}},
+                                                {"expect": {"notes": "refund.over_amount", "state": "amount",
+                                                            "display": "OVER REFUNDABLE"}},
+                                                {"key": "X"}])
+    assert r["ok"], r["failures"]
+    sale, first, second = r["transactions"]
+    assert (first["kind"], first["outcome"], first["amount"], first["original_stan"]) == ("refund", "approved", 500,
+                                                                                        "000001")
+    assert second["outcome"] == "approved" and sale["refunded"] == 1200
+    assert mtis(r) == ["0200", "0220", "0220"]  # the over-refund never left the terminal
+    merchant = first["receipts"][0]
+    assert "REFUND" in merchant and "-CNY 5.00" in merchant and f"ORIG REF NO:        {RRN1}" in merchant
+    assert len(first["receipts"]) == 2 and "CARDHOLDER COPY" in first["receipts"][1]
+    assert books(r)["approved_total"] == 50
+    assert r["host_ledger"]["summary"]["net_amount"] == 50
+
+
+def test_refund_of_the_whole_sale_then_another_is_refused_as_fully_refunded():
+    r = run(SALE + refund(1250) + [{"refund": {"rrn": RRN1, "amount": 1}},
+                                   {"expect": {"notes": "refund.fully_refunded", "display": "ALREADY REFUNDED"}}])
+    assert r["ok"], r["failures"] and mtis(r) == ["0200", "0220"]
+
+
+def test_declined_refund_prints_nothing():
+    r = run(SALE + [{"host": {"behaviour": "decline", "code": "05", "kind": "refund", "times": 1}}] + refund(500)
+            + [{"expect": {"outcome": "declined", "response_code": "05", "display": "REFUND DECLINED"}}])
+    assert r["ok"], r["failures"]
+    assert r["transactions"][-1]["receipts"] == [] and r["transactions"][0]["refunded"] == 0
+    books(r)
+
+
+def test_unknown_original_is_answered_25_by_the_host():
+    r = run(SALE + refund(500, rrn="000000000777")
+            + [{"expect": {"outcome": "declined", "response_code": "25", "notes": "refund.original_elsewhere"}}])
+    assert r["ok"], r["failures"]
+    assert mtis(r) == ["0200", "0220"] and postings(r)[0]["status"] == "declined"
+
+
+class OtherTerminalsSale(ScenarioRunner):
+    """The host already holds a sale this terminal never made (another terminal of the merchant)."""
+
+    def _start(self, config):
+        config = super()._start(config)
+        today = datetime.now()
+        self.processor.ledger.add_posting(
+            kind="sale", terminal_id="87654321", stan="000123", txn_date=today.strftime("%m%d"), amount=2000,
+            currency="156", pan_masked="620550*********0004", rrn="000000009999", auth_code="000777",
+            response_code="00", status=PostingStatus.APPROVED, when=today.isoformat(timespec="seconds"),
+            batch="000009")
+        return config
+
+
+def test_refund_of_a_sale_made_elsewhere_is_judged_by_the_host():
+    r = run(refund(1500, rrn="000000009999") + refund(600, rrn="000000009999")
+            + [{"expect": {"outcome": "declined", "response_code": "64"}}], runner=OtherTerminalsSale())
+    assert r["ok"], r["failures"]
+    first, second = r["transactions"]
+    assert (first["outcome"], first["original_stan"]) == ("approved", None)  # not in this journal
+    assert "ORIG REF NO:        000000009999" in first["receipts"][0] and "ORIG TRACE" not in first["receipts"][0]
+    assert [p["status"] for p in postings(r)] == ["approved", "declined"]
+
+
+def test_a_different_card_is_refused_for_a_sale_the_journal_holds():
+    r = run(SALE + [{"refund": {"rrn": RRN1, "amount": 500}}, {"swipe": "visa"},
+                    {"expect": {"notes": "refund.card_mismatch", "display": "NOT ORIGINAL CARD", "state": "card"}},
+                    {"key": "X"}])
+    assert r["ok"], r["failures"] and mtis(r) == ["0200"]
+
+
+def test_refund_of_a_voided_sale_and_void_of_a_refunded_sale_are_refused():
+    voided = run(SALE + [{"void": 1}] + CARD + [{"refund": {"rrn": RRN1, "amount": 500}},
+                                               {"expect": {"notes": "refund.voided", "display": "SALE VOIDED"}}])
+    assert voided["ok"], voided["failures"] and mtis(voided) == ["0200", "0200"]
+    refunded = run(SALE + refund(500) + [{"void": 1}, {"expect": {"notes": "void.refunded"}}])
+    assert refunded["ok"], refunded["failures"] and mtis(refunded) == ["0200", "0220"]
+
+
+def test_host_silent_the_refund_is_sent_again_once_never_reversed():
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0220", "times": 1}}] + refund(500)
+    steps += [{"expect": {"outcome": "approved", "alerts": "refund.approved"}}]
+    r = run(steps)
+    assert r["ok"], r["failures"]
+    assert mtis(r) == ["0200", "0220", "0221"]  # exactly one repeat; no 0400
+    (posting,) = postings(r)
+    assert posting["status"] == "approved" and posting["duplicates"] == 1  # posted once
+    refund_record = r["transactions"][-1]
+    assert refund_record["receipts"] == [] and refund_record["rrn"] == posting["rrn"]  # nothing printed late
+    assert books(r)["approved_total"] == 750
+
+
+def test_refund_unanswered_after_every_retry_stays_queued_until_it_is_answered():
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0220", "times": 1}},
+                    {"host": {"behaviour": "drop", "mti": "0221", "times": 2}}]
+    steps += refund(500) + [{"expect": {"alerts": "advice.pending", "outcome": "requested"}},
+                            {"expect": {"display": "1 REFUND QUEUED"}}, {"upload": True},
+                            {"expect": {"outcome": "approved", "alerts": "refund.approved"}}]
+    r = run(steps, config={"host": {"response_timeout": 0.4, "connect_timeout": 0.4, "reversal_retries": 2}})
+    assert r["ok"], r["failures"]
+    assert mtis(r) == ["0200", "0220", "0221", "0221", "0221"] and r["owed"]["advices"] == 0
+    (posting,) = postings(r)
+    assert posting["duplicates"] == 3 and posting["status"] == "approved"
+    books(r)
+
+
+def test_refund_needs_the_host():
+    r = run(SALE + [{"link": "down"}] + refund(500) + [{"expect": {"display": "NOT REFUNDED"}}])
+    assert r["ok"], r["failures"]
+    v = r["transactions"][-1]
+    assert (v["outcome"], v["reason"], v["receipts"]) == ("declined", "refund.online_only", []) and mtis(r) == ["0200"]
+    assert r["owed"]["advices"] == 0
+
+
+@pytest.mark.parametrize("point", [
+    "after:open_request", "before:send_request", "after:send_request", "after:answer", "after:record_outcome",
+    "after:print",
+])
+@pytest.mark.parametrize("host", ["approve", "drop"])
+def test_power_cut_during_a_refund_recovers_without_a_reversal(point, host):
+    steps = SALE + [{"host": {"behaviour": host, "times": 1, "mti": "0220"}}, {"power_cut": point}]
+    steps += refund(500) + [{"restart": True}]
+    r = run(steps, config={"host": {"response_timeout": 0.4}})
+    if host == "approve":
+        assert r["power_cuts"] == [point]
+    summary = books(r)
+    sale, v = r["transactions"]
+    assert r["state"] == "idle" and v["kind"] == "refund" and "0400" not in mtis(r)
+    # wherever the cut came, the refund's repeat (committed before sending) went out at start-up if its
+    # answer was not yet recorded, and the host posted it exactly once
+    assert v["outcome"] == "approved", f"refund ended {v['outcome']} after a cut at {point}"
+    assert [p["status"] for p in postings(r)] == ["approved"] and summary["approved_total"] == 750
+    assert sale["refunded"] == 500
+    assert mtis(r).count("0220") <= 1 and r["owed"] == {"reversals": 0, "advices": 0, "receipts": 0}
+
+
+def test_power_cut_while_the_refund_is_sent_again_recovers_it_once():
+    steps = SALE + [{"host": {"behaviour": "drop", "times": 1, "mti": "0220"}}, {"power_cut": "after:send_advice"}]
+    steps += refund(500) + [{"restart": True}]
+    r = run(steps, config={"host": {"response_timeout": 0.4}})
+    assert r["power_cuts"] == ["after:send_advice"]
+    assert r["transactions"][-1]["outcome"] == "approved" and mtis(r).count("0220") == 1
+    assert postings(r)[0]["duplicates"] >= 1 and "0400" not in mtis(r)
+    books(r)
+
+
+def test_settlement_counts_the_refund_as_a_credit_and_the_host_agrees():
+    r = run(SALE + refund(500) + [{"settle": True}, {"expect": {"printed": "REFUND        1"}},
+                                  {"expect": {"printed": "VOID          0"}}])
+    assert r["ok"], r["failures"]
+    (settle,) = [m for m in r["host_ledger"]["messages"] if m["mti"] == "0500"]
+    assert "balanced" in settle["action"] and "unbalanced" not in settle["action"]
+    assert ("settle.ok", "batch 000001 settled, totals balanced") in [tuple(a) for a in r["alerts"]]
+
+
+def test_journal_command_lists_refunds(tmp_path):
+    import subprocess
+    import sys
+
+    runner = ScenarioRunner(data_dir=tmp_path / "data")
+    run(SALE + refund(500), runner=runner)
+    out = subprocess.run([sys.executable, "-m", "firmware.cli", "journal", "--data-dir", str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.strip().splitlines()
+    assert "sale" in first and "REFUNDED 500" in first
+    assert "refund" in second and "approved" in second and "of trace 000001 (#1)" in second
+
+
+def test_a_profile_that_cannot_send_a_refund_again_refuses_it_before_anything_is_written():
+    r = run(SALE + [{"refund": {"rrn": RRN1, "amount": 500}}] + CARD
+            + [{"expect": {"display": "CANNOT SEND REFUND", "alerts": "host.unsupported"}}],
+            config={"host": {"profile": "iso87", "response_timeout": 0.4}})
+    assert r["ok"], r["failures"]
+    assert mtis(r) == ["0200"] and [t["kind"] for t in r["transactions"]] == ["sale"]
