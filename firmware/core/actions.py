@@ -24,6 +24,7 @@ from firmware.core.model import (
     PrintJob,
     SaleRecord,
     Timer,
+    UploadJob,
 )
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
     "CloseBatch",
     "PrintReport",
     "MarkReportPrinted",
+    "SendUpload",
+    "UploadDone",
     "PERSISTENT",
     "ADVISORY",
 ]
@@ -313,6 +316,7 @@ class CloseBatch(Action):
 class PrintReport(Action):
     settlement: Settlement
     receipt: Any  # hal.printer.Receipt
+    reprint: bool = False  # asked for from the menu: its printing changes nothing stored
     name = "print_report"
 
 
@@ -320,6 +324,23 @@ class PrintReport(Action):
 class MarkReportPrinted(Action):
     batch: int
     name = "mark_report_printed"
+
+
+@dataclass(frozen=True)
+class SendUpload(Action):
+    """Send one 0320 of a closed batch's upload (the runner builds it from the journal, opening
+    each transaction's sealed card number for the length of the call)."""
+
+    job: UploadJob
+    name = "send_upload"
+
+
+@dataclass(frozen=True)
+class UploadDone(Action):
+    """Commit that the batch upload completed (the host acknowledged its end message). Before the report prints."""
+
+    batch: int
+    name = "upload_done"
 
 
 # Actions that commit to storage: the benchmark and the crash test count on these.
@@ -333,6 +354,7 @@ PERSISTENT = (
     SaveCounters,
     InstallWorkingKeys,
     CloseBatch,
+    UploadDone,
 )
 
 # Actions whose failure must not stop a money flow: the runner logs it and carries

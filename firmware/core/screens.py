@@ -33,6 +33,8 @@ def status(term: Terminal) -> str:
         return f"{len(term.reversals)} REVERSAL PENDING"
     if term.advices:
         return f"{len(term.advices)} OFFLINE QUEUED"
+    if term.upload is not None:
+        return "BATCH UPLOAD OWED"
     return ""
 
 
@@ -101,7 +103,7 @@ def printer_problem(text: str) -> tuple[str, ...]:
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
-    return fit(("MENU", "1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  X EXIT"))
+    return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REPORT", "7 RECEIPT  X EXIT"))
 
 
 def totals(term: Terminal) -> tuple[str, ...]:
