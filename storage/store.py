@@ -55,7 +55,7 @@ from firmware.core.model import (
 )
 from firmware.errors import StorageError
 from storage.db import open_database, reserve_log, storage_error, transaction
-from storage.migrations import LATEST, migrate
+from storage.migrations import LATEST, check_opens, migrate
 
 __all__ = ["Store", "OriginalMatch", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
@@ -183,7 +183,8 @@ class Store:
         SQLite's read-only mode: the connection never takes the write lock and
         never changes the database, so it is safe while the terminal runs (it
         reads what the terminal last committed, the log included). No migration
-        runs: a database at another schema version than this firmware's is refused.
+        runs: an older database is refused, and a newer one unless its usable-by record
+        admits this firmware (``storage.migrations.check_opens``).
         """
         path = Path(data_dir) / DB_FILE
         if not path.is_file():
@@ -194,17 +195,16 @@ class Store:
         except sqlite3.Error as e:
             raise storage_error(e, "opening the database to read") from None
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.Error as e:
+            version = check_opens(conn).version  # a newer schema whose usable-by record lets this firmware in is fine
+        except StorageError:
             conn.close()
-            raise storage_error(e, "reading the schema version") from None
-        if version != LATEST:
+            raise
+        if version < LATEST:
             conn.close()
-            newer = version > LATEST
             raise StorageError(
-                f"the database has schema version {version}, this firmware reads version {LATEST}"
-                + ("" if newer else ": start the terminal once to bring it up to date"),
-                code="storage.schema_newer" if newer else "storage.schema_older",
+                f"the database has schema version {version}, this firmware reads version {LATEST}: "
+                "start the terminal once to bring it up to date",
+                code="storage.schema_older",
             )
         return cls(conn, path)
 

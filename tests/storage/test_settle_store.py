@@ -245,6 +245,27 @@ def test_read_only_store_refuses_another_schema(tmp_path, version, code):
     assert e.value.code == code
 
 
+def test_read_only_store_reads_a_newer_schema_its_record_admits(tmp_path):
+    """A newer firmware's database whose usable-by record admits this firmware (A/B rollback)."""
+    import json
+
+    writer = Store.open(tmp_path)
+    _settle(writer, 4, SettleResult.BALANCED)
+    writer.close()
+    conn = sqlite3.connect(tmp_path / DB_FILE)
+    newer = migrations.LATEST + 1
+    conn.execute(f"PRAGMA user_version={newer}")
+    conn.execute("UPDATE settings SET value = ? WHERE key = ?",
+                 (json.dumps({"version": newer, "usable_by": migrations.LATEST}), migrations.RECORD_KEY))
+    conn.commit()
+    conn.close()
+    reader = Store.open_read_only(tmp_path)
+    try:
+        assert reader.settled_batches() == [4]
+    finally:
+        reader.close()
+
+
 def test_read_only_store_never_creates_a_database(tmp_path):
     with pytest.raises(StorageError) as e:
         Store.open_read_only(tmp_path / "nothing")
