@@ -5,18 +5,22 @@ record 12, an advice); the host profile knows *how* (fields, encodings, MAC).
 This module joins them: it builds messages from a ``SaleRecord`` plus the
 card opened from its ``CardSession`` for the length of one call, seals the
 ready-made reversal and advice for storage, rebuilds them from storage when
-they are due, and reads answers down to a non-sensitive ``Reply``.
+they are due, builds the batch upload's 0320s from the journal's entries and
+their cards (opened by the runner from the journal's sealed copies, borrowed
+for one call), and reads answers down to a non-sensitive ``Reply``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from crypto.atrest import Sealer
 from crypto.secrets import PinBlock
-from firmware.core.model import NetworkJob, NetworkKind, SaleRecord
+from firmware.core.model import NetworkJob, NetworkKind, SaleRecord, UploadEntry, UploadJob, UploadPlan
 from firmware.core.settings import Mtis as CoreMtis
+from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu, decode, encode
 from firmware.host.messages import (
     CardData,
@@ -205,6 +209,44 @@ class HostBridge:
             message = build_signon(self.profile, when=when, header=self.header, **common)
         else:
             message = build_signoff(self.profile, header=self.header, **common)
+        return encode(self.profile, message, mac_key=mac)
+
+    # -- batch upload -------------------------------------------------------------------
+    def upload_plan(self, entries: Sequence[UploadEntry]) -> UploadPlan:
+        from firmware.host.settlement import plan_upload
+
+        return plan_upload(self.profile, entries)
+
+    def upload_part(self, entries: Sequence[UploadEntry], job: UploadJob) -> tuple[UploadEntry, ...]:
+        """The transactions ``job`` carries (none for the end message), checked against its plan."""
+        from firmware.host.settlement import upload_layout, upload_parts
+
+        parts = upload_parts(upload_layout(self.profile), entries)
+        if len(parts) != job.plan.messages or sum(map(len, parts)) != job.plan.count:
+            raise ProtocolError(f"batch {job.batch:06d} in the journal no longer matches its upload plan",
+                                code="host.bad_txn")
+        return () if job.end else parts[job.part]
+
+    def upload(self, job: UploadJob, part: Sequence[UploadEntry], cards: Mapping[int, ClearCard],
+               records: Mapping[int, SaleRecord], terminal_id: str, merchant_id: str, mac) -> bytes:
+        """One 0320 of a batch upload. ``cards`` (by journal number) are the opened journal cards,
+        borrowed for this call; ``records`` the journal records of offline sales (sent with their own fields)."""
+        from firmware.host.settlement import build_upload, build_upload_end, upload_layout
+
+        common = dict(stan=job.stan, batch=job.batch, terminal_id=terminal_id, merchant_id=merchant_id,
+                      tpdu=self.tpdu, header=self.header)
+        if job.end:
+            message = build_upload_end(self.profile, count=job.plan.count, **common)
+        elif len(part) == 1 and part[0].offline:
+            record = records[part[0].txn_no]
+            if record.stan != job.stan:
+                raise ProtocolError("an offline sale is uploaded under its own trace", code="host.bad_txn")
+            advice = build_advice(self.profile, self.txn_data(record), self._card(cards[record.txn_no]),
+                                  tpdu=self.tpdu, header=self.header)
+            layout = upload_layout(self.profile)
+            message = advice.copy(mti=layout.mti, sensitive=advice.sensitive | {layout.entries_field})
+        else:
+            message = build_upload(self.profile, [(e, cards[e.txn_no].pan) for e in part], **common)
         return encode(self.profile, message, mac_key=mac)
 
     # -- reading ---------------------------------------------------------------------

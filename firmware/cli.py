@@ -333,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--json", action="store_true")
     j.set_defaults(func=cmd_journal)
 
+    from firmware.reportcli import add_report_command
+
+    add_report_command(sub, with_config)  # posterm report [--batch N] [--json]
+
     from crypto.commands import add_keys_commands
 
     add_keys_commands(sub)  # posterm keys show|inject|inject-dukpt|zeroize|rotate-data-key

@@ -64,11 +64,11 @@ from firmware.core.events import (
 from firmware.core.flows import FLOWS, Candidate, Recovery, Refusal, judge
 from firmware.core.refund import judge_refund
 from firmware.core.machine import Terminal
-from firmware.core.model import CardFacts, KeyState, State, Timer
+from firmware.core.model import BootState, CardFacts, KeyState, OwedUpload, State, Timer
 from firmware.core.settings import CoreSettings
 from firmware.errors import CardError, ConfigError, CryptoError, LinkError, ProtocolError, TerminalError
 from firmware.bridge import HostBridge, advice_aad, reversal_aad
-from firmware.sealed import CardSession, ClearCard
+from firmware.sealed import CardSession, ClearCard, card_aad, unpack_card
 from hal import pinpad as pad
 from hal.magstripe import Swipe
 from hal.magstripe.policy import FallbackPolicy, entry_decision
@@ -231,9 +231,17 @@ class Runner:
         if self.keys is not None:
             self._abandon_unopenable()
         self._close_interrupted_inquiries()
-        boot = replace(self.store.boot_state(), keys=self.key_state, lock_reason=self.lock_reason)
-        self.dispatch(Booted(boot))
+        self.dispatch(Booted(self._boot_state(self.key_state)))
         self.drain()
+
+    def _boot_state(self, keys: KeyState) -> BootState:
+        """What storage says survived, with the plan of an owed batch upload (the profile decides how it travels)."""
+        boot = replace(self.store.boot_state(), keys=keys, lock_reason=self.lock_reason)
+        owed = self.store.upload_owed()
+        if owed is None:
+            return boot
+        plan = self.bridge.upload_plan(self.store.upload_entries(owed.batch))
+        return replace(boot, upload=OwedUpload(owed, plan))
 
     def _abandon_unopenable(self) -> None:
         """Queued messages sealed under a data key that no longer exists (destroyed by a
@@ -722,7 +730,7 @@ class Runner:
 
     def _a_check_storage(self, a: A.CheckStorage) -> Event:
         self.store.check()
-        return StorageOk(replace(self.store.boot_state(), keys=self.core.keys, lock_reason=self.lock_reason))
+        return StorageOk(self._boot_state(self.core.keys))
 
     def _a_save_counters(self, a: A.SaveCounters) -> None:
         self.store.save_counters(a.counters)
@@ -735,7 +743,35 @@ class Runner:
         self._send(payload)
 
     def _a_count_batch(self, a: A.CountBatch) -> Event:
-        return BatchCounted(self.store.batch_totals(a.batch))
+        totals = self.store.batch_totals(a.batch)
+        try:
+            return BatchCounted(totals, self.bridge.upload_plan(self.store.upload_entries(a.batch)))
+        except ProtocolError as e:  # a profile without a batch upload: its settlement is refused when sent
+            log.debug("no upload plan (%s)", e.code)
+            return BatchCounted(totals)
+
+    def _a_send_upload(self, a: A.SendUpload) -> None:
+        """One 0320: the batch's transactions read again from the journal, their card numbers opened
+        from the journal's sealed copies for the length of the encoding, then wiped."""
+        job, s = a.job, self.core.settings
+
+        def build() -> bytes:
+            part = self.bridge.upload_part(self.store.upload_entries(job.batch), job)
+            records = {e.txn_no: self.store.record(e.txn_no) for e in part if e.offline}
+            cards: dict[int, ClearCard] = {}
+            try:
+                for entry in part:
+                    blob = self.store.card_blob(entry.txn_no)
+                    cards[entry.txn_no] = unpack_card(self.keys.sealer.open(blob, card_aad(entry.txn_no, "journal")))
+                return self.bridge.upload(job, part, cards, records, s.terminal_id, s.merchant_id, self.keys.mac)
+            finally:
+                for card in cards.values():
+                    card.wipe()
+
+        self._send(_before_sending(build))
+
+    def _a_upload_done(self, a: A.UploadDone) -> None:
+        self.store.upload_done(a.batch)
 
     def _a_close_batch(self, a: A.CloseBatch) -> None:
         self.store.close_batch(a.settlement, a.counters)
@@ -743,7 +779,7 @@ class Runner:
     def _a_print_report(self, a: A.PrintReport) -> Event:
         self.devices.printer.print_receipt(a.receipt)
         self.printed.append((0, f"report {a.settlement.batch:06d}"))
-        return ReportPrinted(a.settlement)
+        return ReportPrinted(a.settlement, reprint=a.reprint)
 
     def _a_mark_report_printed(self, a: A.MarkReportPrinted) -> None:
         self.store.mark_report_printed(a.batch)

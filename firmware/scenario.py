@@ -47,18 +47,23 @@ person again. ``power_cut`` arms a cut at a named point (``after:send_request``
 ...: see ``runner.CrashPlan``), and ``restart`` boots a new runner on the same
 data directory, as after the power comes back: recovery runs by itself.
 
+A settlement is ``settle = true`` (F, 5, then ENTER on the totals); a host rule
+``host = { behaviour = "unbalanced" }`` makes the host answer its totals "not
+balanced", and the terminal then uploads the batch before its report prints.
+
 The result lists every transaction from the journal with its kind (``sale``,
 ``void``), outcome, codes, trace and receipt text (a void also gives its
 original's trace as ``original_stan``; a voided sale the journal number of
 its void as ``voided_by``), the host simulator's ledger, what the display
-showed last, the operator alerts and notes, and the failed ``expect`` steps.
+showed last, the operator alerts and notes, the settlements (batch, result,
+uploaded, totals), and the failed ``expect`` steps.
 """
 
 from __future__ import annotations
 
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +91,8 @@ STEP_KINDS = {
     "today), ENTER, ENTER to confirm the original, then the amount and ENTER",
     "balance": "true: F, 7 (balance inquiry); the card and PIN follow",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
-    'drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti; "clear" removes all rules',
+    "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, unbalanced (a settlement's answer: "
+    'the terminal uploads the batch); "clear" removes all rules',
     "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
     "link": "down (connects are refused) or up",
     "reader": "stop_answering or resume",
@@ -317,12 +323,16 @@ class ScenarioRunner:
         self.runner.boot()
 
     # -- running -------------------------------------------------------------
-    def run(self, scenario: Scenario) -> dict:
+    def run(self, scenario: Scenario, *, after_step: Callable[[Step], None] | None = None) -> dict:
+        """Run every step; ``after_step`` (tests) is called after each one, with the power on or off:
+        it may read the data directory, or arm a ``CrashPlan`` on ``self.runner``."""
         config = self._start(self._config(scenario))
         try:
             self._safely(lambda: self._boot(config, None))
             for step in scenario.steps:
                 self._step(step, config)
+                if after_step is not None:
+                    after_step(step)
             return self.result(scenario)
         finally:
             self.close()
@@ -523,6 +533,7 @@ class ScenarioRunner:
             voided = store.voided()
             refunded = store.refunded()
             boot = store.boot_state()
+            settlements = [store.settlement(b) for b in store.settled_batches()]
         finally:
             if self.runner is None:
                 store.close()
@@ -555,11 +566,26 @@ class ScenarioRunner:
                 }
                 for r in records
             ],
+            "settlements": [
+                {
+                    "batch": f"{s.batch:06d}",
+                    "result": s.result.name.lower(),
+                    "uploaded": s.uploaded,
+                    "debit_count": s.totals.debit_count,
+                    "debit_amount": s.totals.debit_amount,
+                    "credit_count": s.totals.credit_count,
+                    "credit_amount": s.totals.credit_amount,
+                }
+                for s in settlements
+            ],
             "host_ledger": (
                 {
                     "summary": self.processor.ledger.summary(),
                     "postings": self.processor.ledger.postings(),
                     "messages": self.processor.ledger.messages(),
+                    "batches": self.processor.ledger.batches(),
+                    "uploads": self.processor.ledger.uploads(),
+                    "upload_ends": self.processor.ledger.upload_ends(),
                 }
                 if self.processor is not None
                 else None

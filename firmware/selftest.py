@@ -219,7 +219,7 @@ def _scratch_commit_ms(data_dir: Path) -> float:
 
 def check_storage(target: Target) -> CheckResult:
     from storage.db import open_database
-    from storage.migrations import LATEST
+    from storage.migrations import LATEST, check_opens
     from storage.store import DB_FILE, Store
 
     assert target.config is not None
@@ -242,12 +242,7 @@ def check_storage(target: Target) -> CheckResult:
     if path.exists():
         conn = open_database(path)  # StorageError storage.not_durable if WAL/FULL do not read back
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > LATEST:
-                raise StorageError(
-                    f"the database has schema version {version}, newer than this firmware ({LATEST})",
-                    code="storage.schema_newer",
-                )
+            version = check_opens(conn).version  # storage.schema_newer unless its usable-by record lets us in
             if version < LATEST:
                 findings.append((Status.WARN, "storage.schema_old",
                                  f"the database schema is version {version}; posterm run upgrades it to {LATEST}"))

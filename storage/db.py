@@ -8,6 +8,13 @@ unavailable on some network and FUSE mounts, for example).
 Hot-path statements use the standard ``sqlite3`` module directly; sqlite-utils
 is imported only when a migration has to run (see ``migrations.py``), which
 keeps about 0.1 s of imports (1 s or more on a Pi Zero) off every start.
+
+Schema snapshots (``write_snapshot``, ``content_digest``, ``restore_snapshot``)
+live here too: a migration takes one before it changes anything, and the updater
+of an older firmware restores it when it rolls back (``migrations.py`` says when).
+The digest and the snapshot's form are a contract between firmware versions: a
+firmware's updater checks a database that a newer firmware wrote, so neither may
+change without a new digest format.
 """
 
 from __future__ import annotations
@@ -16,12 +23,24 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from firmware.errors import StorageError
 
-__all__ = ["open_database", "transaction", "storage_error", "reserve_log", "DURABLE_PRAGMAS", "WAL_KEPT_BYTES"]
+__all__ = [
+    "DIGEST_FORMAT",
+    "DURABLE_PRAGMAS",
+    "RESTORE_PAGES",
+    "WAL_KEPT_BYTES",
+    "content_digest",
+    "open_database",
+    "reserve_log",
+    "restore_snapshot",
+    "storage_error",
+    "transaction",
+    "write_snapshot",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,3 +170,145 @@ def transaction(conn: sqlite3.Connection, doing: str) -> Iterator[sqlite3.Connec
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
         raise
+
+
+# -- snapshots -------------------------------------------------------------------------
+DIGEST_FORMAT = 1
+RESTORE_PAGES = 256  # pages copied per step of a restore (1 MiB at 4 KiB pages); each step calls ``step``
+# Settings that are housekeeping, not state: the idle heartbeat, and the schema records themselves.
+_DIGEST_SKIPS = "key <> 'heartbeat' AND key NOT LIKE 'schema.%'"
+
+
+def _sync_path(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, (os.O_RDONLY | os.O_DIRECTORY) if directory else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def content_digest(conn: sqlite3.Connection) -> str:
+    """SHA-256 over every row of every table (settings' housekeeping keys excepted), in a fixed order.
+
+    It tells "nothing happened since" without trusting clocks (a Pi without a
+    real-time clock may start in the past) or SQLite's change counter (not kept
+    in WAL mode): a sale, a printed receipt, a counter moved, a queue drained, a
+    re-sealed blob each change it. Tables and columns are taken from the file
+    itself, so firmware of any schema computes the same digest of the same file.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(f"posterm-content-{DIGEST_FORMAT}".encode())
+
+    def feed(value) -> None:
+        if value is None:
+            digest.update(b"N")
+            return
+        if isinstance(value, bytes):
+            tag, data = b"B", value
+        elif isinstance(value, str):
+            tag, data = b"S", value.encode()
+        elif isinstance(value, int):
+            tag, data = b"I", str(value).encode()
+        else:
+            tag, data = b"F", repr(value).encode()
+        digest.update(tag + len(data).to_bytes(8, "big") + data)
+
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+    for table in tables:
+        columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+        feed(table)
+        for column in columns:
+            feed(column)
+        where = f" WHERE {_DIGEST_SKIPS}" if table == "settings" else ""
+        order = ", ".join(str(i) for i in range(1, len(columns) + 1))
+        for row in conn.execute(f'SELECT * FROM "{table}"{where} ORDER BY {order}'):
+            digest.update(b"R")
+            for value in row:
+                feed(value)
+    return digest.hexdigest()
+
+
+def write_snapshot(db_path: Path | str, dest: Path | str) -> None:
+    """Copy the database at ``db_path`` to ``dest`` (mode 0600) with SQLite's backup API, durably.
+
+    Read through a connection of its own: the caller may hold the write lock
+    (so nothing changes under the copy), which a backup from its own connection
+    would wait for forever. The copy is written beside ``dest``, synced, renamed
+    over it and the directory synced, so ``dest`` is always a whole snapshot. It
+    is left in rollback-journal mode: reading it later creates no -wal/-shm files.
+    """
+    db_path, dest = Path(db_path), Path(dest)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    for leftover in (tmp, Path(f"{tmp}-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    os.close(os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600))
+    os.chmod(tmp, 0o600)
+    source = sqlite3.connect(db_path, isolation_level=None, timeout=5.0)
+    try:
+        copy = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    _sync_path(tmp)
+    os.replace(tmp, dest)
+    _sync_path(dest.parent, directory=True)
+
+
+def restore_snapshot(
+    db_path: Path | str,
+    snapshot: Path | str,
+    *,
+    unchanged_since: str,
+    snapshot_digest: str,
+    step: Callable[[], None] = lambda: None,
+) -> None:
+    """Put the snapshot's content back into the database at ``db_path``, in one transaction.
+
+    Only when the database's ``content_digest`` is still ``unchanged_since`` (nothing
+    happened since the migration) and the snapshot's is ``snapshot_digest`` (it is the
+    copy taken then, whole). The database is held in SQLite's exclusive locking mode
+    throughout: a process that has it open (posterm running) makes this refuse with
+    ``storage.in_use``, and none can open it meanwhile. The pages are copied by the
+    backup API *into* the live database, whose write transaction commits only once
+    every page is in: a power cut at any ``step`` leaves the database as it was.
+    """
+    db_path, snapshot = Path(db_path), Path(snapshot)
+    try:
+        live = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=0)
+    except sqlite3.Error as e:
+        raise storage_error(e, "opening the database to restore it") from None
+    try:
+        try:
+            live.execute("PRAGMA locking_mode=EXCLUSIVE")
+            live.execute("PRAGMA synchronous=FULL")
+            live.execute("BEGIN EXCLUSIVE")
+            live.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the lock is taken at the first read
+        except sqlite3.Error as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise StorageError("the database is in use: stop posterm before restoring its snapshot",
+                                   code="storage.in_use") from None
+            raise storage_error(e, "locking the database to restore it") from None
+        try:
+            if content_digest(live) != unchanged_since:
+                raise StorageError("the database has changed since its snapshot was taken: restoring it would "
+                                   "lose those changes", code="storage.changed_since_snapshot")
+            live.execute("COMMIT")  # the exclusive lock stays: locking_mode=EXCLUSIVE
+            source = sqlite3.connect(f"{snapshot.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+            try:
+                if source.execute("PRAGMA quick_check").fetchone()[0] != "ok" or content_digest(source) != snapshot_digest:
+                    raise StorageError(f"the snapshot {snapshot.name} is damaged or is not the one taken at the migration",
+                                       code="storage.bad_snapshot")
+                source.backup(live, pages=RESTORE_PAGES, progress=lambda *_: step())
+            finally:
+                source.close()
+        except sqlite3.Error as e:
+            raise storage_error(e, "restoring the database from its snapshot") from None
+    finally:
+        live.close()  # checkpoints the log back into the file and removes it: nobody else has it open

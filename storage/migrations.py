@@ -1,11 +1,8 @@
-"""Schema migrations, numbered, applied in order, recorded in ``PRAGMA user_version``.
+"""Schema migrations: numbered, applied in order, recorded in ``PRAGMA user_version``, and
+each saying how far back its result stays usable, so that a firmware rollback never strands
+the terminal on a database its older firmware refuses.
 
-Each migration is a function of a ``sqlite_utils.Database`` and runs inside
-one transaction with the version bump, so a power cut mid-migration leaves
-the previous schema intact. sqlite-utils is imported here only, and only
-when the file's version is behind.
-
-Table overview (version 3):
+Table overview (version 4):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
@@ -16,19 +13,101 @@ Table overview (version 3):
                    journal row (``journal.reversal``) and moves here only when needed.
 ``offline_queue``  stored sales to forward, sealed, with their delivery state.
 ``counters``       STAN, batch and journal numbers.
-``settings``       small key/value state (sign-on time, heartbeat, ...).
+``settings``       small key/value state (sign-on time, heartbeat, the schema records below).
 ``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4).
+
+Migrating
+---------
+Every step from the version found up to ``LATEST`` runs in ONE transaction with the
+version bump and the records below: a power cut leaves the database at the version it
+had or at ``LATEST``, never between. Before the first step, with the write lock already
+held so that nothing changes under the copy, the database is copied to
+``posterm.db.snapshot`` (``storage.db.write_snapshot``: SQLite's backup API, mode 0600,
+synced, then renamed into place). No snapshot, no migration: a disk too full for it
+stops the new firmware before it changes anything, and the old one still runs. Only the
+latest snapshot is kept: a rollback only ever goes back over the newest migration.
+
+Who can use a version
+---------------------
+``Migration(version, apply, readable_by=N)``: firmware whose ``LATEST >= N`` can open
+and use a database at this version. N speaks for the whole database at that version,
+so it is never below the previous version's N nor above the version itself (checked
+at import). An additive nullable column or a table old code ignores keeps the previous
+N; a change of meaning, rows old code cannot read, or data moved away from where old
+code looks sets N to the version itself. Each ``_vN`` below says why it has its N,
+judged against the code that had that LATEST (git history): v1 1, v2 2 (moved data),
+v3 2, v4 2.
+
+The records (a contract between firmware versions)
+--------------------------------------------------
+Two rows of ``settings`` (a v1 table every firmware has), written in the migration's
+transaction:
+
+``schema.usable_by``  ``{"version": V, "usable_by": N}``. A firmware opening a database
+                      newer than its ``LATEST`` reads it: N <= LATEST opens the database
+                      as it is (nothing migrated, ``user_version`` never lowered); otherwise
+                      ``storage.schema_newer`` names both versions and what to do. A record
+                      for another version than the file's is stale and ignored; without one,
+                      a newer database is usable only by firmware that knows its version. A
+                      database at ``LATEST`` without it (migrated before records existed)
+                      gets it at its next open.
+``schema.snapshot``   the snapshot: its version and N, the version migrated to, and
+                      ``storage.db.content_digest`` of the snapshot and of the database right
+                      after the migration. The updater of an older firmware compares the
+                      latter with the database now: equal means nothing happened since (no
+                      sale, no counter moved, no queue changed), so the snapshot can go back
+                      without losing anything.
+
+These keys, the snapshot's file name and the digest are read by other versions'
+updaters (``firmware/update/schema.py``): change them only under a new format number.
+Firmware from before the records (LATEST 4 and older) knows ``user_version`` only and
+refuses any newer database whatever its record says; the updater knows that too.
+Migrations use sqlite-utils, imported only when one is due.
 """
 
 from __future__ import annotations
 
+import errno
+import json
+import logging
 import sqlite3
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 from firmware.errors import StorageError
-from storage.db import storage_error
+from storage.db import (
+    DIGEST_FORMAT,
+    content_digest,
+    storage_error,
+    transaction,
+    write_snapshot,
+)
 
-__all__ = ["MIGRATIONS", "LATEST", "migrate"]
+__all__ = [
+    "LATEST",
+    "MIGRATIONS",
+    "RECORD_KEY",
+    "SNAPSHOT_KEY",
+    "SNAPSHOT_SUFFIX",
+    "DbSchema",
+    "Migration",
+    "SnapshotRecord",
+    "check_opens",
+    "migrate",
+    "opens",
+    "read_schema",
+    "read_snapshot_record",
+    "snapshot_path",
+    "usable_by",
+]
+
+log = logging.getLogger(__name__)
+
+RECORD_KEY = "schema.usable_by"
+SNAPSHOT_KEY = "schema.snapshot"
+SNAPSHOT_SUFFIX = ".snapshot"  # posterm.db -> posterm.db.snapshot
 
 
 def _v1(db) -> None:
@@ -104,6 +183,10 @@ def _v2(db) -> None:
     * No secondary indexes on the journal: each cost one more page write at every
       sale, for look-ups (by batch and STAN, by card hash) that are rare operator
       actions and scan the journal instead.
+
+    Usable by schema 2 on: moved data. v1 code looks for armed reversals in ``reversals``
+    only: after a crash it would never send the reversal of an interrupted request, and
+    it would arm new ones where v2 code does not look.
     """
     db["journal"].add_column("reversal", bytes)
     db.execute(
@@ -124,6 +207,13 @@ def _v3(db) -> None:
     without touching its row. No index: looking an original up (by batch and
     STAN, and the voids that name it) is a rare operator action and scans the
     journal, where an index would cost a page write at every sale.
+
+    Usable by schema 2 on. v2 code never names the new column (NULL for its rows, as
+    for any sale) and parses void rows: its ``Kind`` has had VOID from the start, a
+    void's reversal is the sealed message in its row, sent as stored, and a recovered
+    void receipt prints as "VOID". It has no void or settle function, so nothing it
+    does depends on which sales are voided; what it lacks is shown, not money (its
+    journal listing and receipts do not name the original).
     """
     db["journal"].add_column("original_txn_no", int)
 
@@ -133,6 +223,11 @@ def _v4(db) -> None:
 
     A batch is closed exactly when its row exists: the row and the counters of the
     next batch are one commit (``Store.close_batch``). A sale's commits never touch it.
+
+    Usable by schema 2 on: a table older code ignores. Closing a batch also moves the
+    batch counter, which every version reads, so older code carries on in the next
+    batch; v3 code looks a void's original up in the current batch only, so it cannot
+    void a settled sale; a report still owed waits in its row for v4 code.
     """
     db["settlements"].create(
         {
@@ -154,33 +249,228 @@ def _v4(db) -> None:
     )
 
 
-MIGRATIONS: list[Callable] = [_v1, _v2, _v3, _v4]
-LATEST = len(MIGRATIONS)
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: how to reach it, and the oldest LATEST that can still use its result."""
+
+    version: int
+    apply: Callable[[Any], None]
+    readable_by: int
+
+    def __call__(self, db) -> None:
+        self.apply(db)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to ``LATEST``. Returns the version found before."""
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, _v1, readable_by=1),
+    Migration(2, _v2, readable_by=2),
+    Migration(3, _v3, readable_by=2),
+    Migration(4, _v4, readable_by=2),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def check_migrations(migrations: tuple[Migration, ...]) -> None:
+    """Versions 1, 2, 3 ... in order; each ``readable_by`` between the previous one's and its own version."""
+    floor = 1
+    for number, m in enumerate(migrations, 1):
+        if m.version != number or not floor <= m.readable_by <= m.version:
+            raise ValueError(f"migration {number}: version {m.version}, readable_by {m.readable_by} out of order")
+        floor = m.readable_by
+
+
+check_migrations(MIGRATIONS)
+
+
+# -- what a database is, and who can use it ----------------------------------------------
+@dataclass(frozen=True)
+class DbSchema:
+    version: int
+    usable_by: int  # firmware whose LATEST is at least this can use the database
+    recorded: bool  # from the database's own record (else this firmware's table, or the version itself)
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """``schema.snapshot``: the copy taken before the newest migration (see the module docstring)."""
+
+    file: str  # its name, in the database's directory
+    version: int
+    usable_by: int
+    migrated_to: int
+    before: str  # content digest of the snapshot
+    after: str  # content digest of the database right after the migration
+    digest_format: int = DIGEST_FORMAT
+
+    @classmethod
+    def parse(cls, text: str) -> SnapshotRecord | None:
+        try:
+            doc = json.loads(text)
+            record = cls(**{k: doc[k] for k in ("file", "version", "usable_by", "migrated_to", "before", "after",
+                                                 "digest_format")})
+        except (ValueError, KeyError, TypeError):
+            return None
+        ints = (record.version, record.usable_by, record.migrated_to, record.digest_format)
+        if not all(type(v) is int for v in ints) or not all(isinstance(v, str) for v in (record.file, record.before,
+                                                                                             record.after)):
+            return None
+        if "/" in record.file or record.file.startswith("."):
+            return None
+        return record
+
+
+def usable_by(version: int) -> int:
+    """The oldest LATEST that can use a database at ``version``, from this firmware's table (or the version)."""
+    if version == 0:
+        return 0
+    return MIGRATIONS[version - 1].readable_by if version <= LATEST else version
+
+
+def opens(schema: DbSchema, latest: int, *, reads_record: bool = True) -> bool:
+    """Can firmware whose LATEST is ``latest`` use this database? Firmware from before the
+    records (``reads_record=False``) opens nothing newer than its own version."""
+    return schema.version <= latest or (reads_record and schema.usable_by <= latest)
+
+
+def read_schema(conn: sqlite3.Connection) -> DbSchema:
+    """The database's version and who can use it (reads only)."""
+    version = _user_version(conn)
     try:
-        found = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.Error as e:
-        raise storage_error(e, "reading the schema version") from None
+        doc = json.loads(_setting(conn, RECORD_KEY) or "null") if version else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("version") == version and type(doc.get("usable_by")) is int \
+            and 0 <= doc["usable_by"] <= version:
+        return DbSchema(version, doc["usable_by"], True)
+    return DbSchema(version, usable_by(version), False)
+
+
+def read_snapshot_record(conn: sqlite3.Connection) -> SnapshotRecord | None:
+    text = _setting(conn, SNAPSHOT_KEY) if _user_version(conn) else None
+    return SnapshotRecord.parse(text) if text is not None else None
+
+
+def snapshot_path(db_path: Path | str) -> Path:
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + SNAPSHOT_SUFFIX)
+
+
+def schema_newer(schema: DbSchema, latest: int) -> StorageError:
+    return StorageError(
+        f"the database has schema version {schema.version}, usable by firmware of schema {schema.usable_by} or "
+        f"newer, and this firmware's is {latest}: run newer firmware, or roll back with posterm update rollback, "
+        "which restores the database from before its migration if nothing has changed since",
+        code="storage.schema_newer",
+    )
+
+
+def check_opens(conn: sqlite3.Connection) -> DbSchema:
+    """The database's schema, or ``storage.schema_newer`` if this firmware cannot use it."""
+    schema = read_schema(conn)
+    if not opens(schema, LATEST):
+        raise schema_newer(schema, LATEST)
+    return schema
+
+
+# -- migrating ----------------------------------------------------------------------------
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to ``LATEST``, or open a newer one this firmware can use. Returns the version found."""
+    found = _user_version(conn)
     if found > LATEST:
-        raise StorageError(
-            f"the database has schema version {found}, newer than this firmware ({LATEST})",
-            code="storage.schema_newer",
-        )
-    if found == LATEST:
+        schema = check_opens(conn)
+        log.info("the database has schema %d (usable from %d); this firmware's is %d: used as it is",
+                 schema.version, schema.usable_by, LATEST)
         return found
+    if found == LATEST:
+        if found and not read_schema(conn).recorded:  # migrated by firmware from before the records
+            with transaction(conn, "recording the schema") as c:
+                _put(c, RECORD_KEY, _record(found))
+        return found
+    return _migrate(conn)
+
+
+def _migrate(conn: sqlite3.Connection) -> int:
     import sqlite_utils  # only when a migration is due
 
     db = sqlite_utils.Database(conn)
-    for version in range(found + 1, LATEST + 1):
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            MIGRATIONS[version - 1](db)
-            conn.execute(f"PRAGMA user_version={version}")
-            conn.execute("COMMIT")
-        except sqlite3.Error as e:
+    path = _file_of(conn)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as e:
+        raise storage_error(e, "starting the schema migration") from None
+    try:
+        found = _user_version(conn)  # again, under the write lock: another process may have migrated it
+        if found >= LATEST:
             conn.execute("ROLLBACK")
-            raise storage_error(e, f"migrating the schema to version {version}") from None
+            return migrate(conn)
+        snapshot = None
+        if found > 0 and path is not None:
+            before = content_digest(conn)
+            write_snapshot(path, snapshot_path(path))
+            snapshot = (found, before)
+        for migration in MIGRATIONS[found:LATEST]:
+            migration.apply(db)
+        conn.execute(f"PRAGMA user_version={LATEST}")
+        _put(conn, RECORD_KEY, _record(LATEST))
+        if snapshot is not None:
+            record = SnapshotRecord(snapshot_path(path).name, found, usable_by(found), LATEST, snapshot[1],
+                                    content_digest(conn))
+            _put(conn, SNAPSHOT_KEY, json.dumps(asdict(record), sort_keys=True))
+        conn.execute("COMMIT")
+    except sqlite3.Error as e:
+        _rollback(conn)
+        raise storage_error(e, f"migrating the schema to version {LATEST}") from None
+    except OSError as e:
+        _rollback(conn)
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise StorageError(
+            f"cannot write the database's snapshot before migrating it ({e.strerror}); nothing was changed",
+            code="storage.full" if full else "storage.snapshot",
+        ) from None
+    except BaseException:
+        _rollback(conn)
+        raise
+    if snapshot is not None:
+        log.info("database migrated from schema %d to %d; the schema %d copy is %s", found, LATEST, found,
+                 snapshot_path(path).name)
     return found
+
+
+# -- internals ----------------------------------------------------------------------------
+def _record(version: int) -> str:
+    return json.dumps({"version": version, "usable_by": usable_by(version)}, sort_keys=True)
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as e:
+        raise storage_error(e, "reading the schema version") from None
+
+
+def _setting(conn: sqlite3.Connection, key: str) -> str | None:
+    try:
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error as e:
+        raise storage_error(e, "reading the schema record") from None
+    return row[0] if row else None
+
+
+def _put(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (key, value))
+
+
+def _file_of(conn: sqlite3.Connection) -> Path | None:
+    """The main database's file, or None for one in memory (nothing to snapshot)."""
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return Path(file) if file else None
+    return None
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass

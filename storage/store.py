@@ -9,7 +9,13 @@ durability order:
 2. ``record_outcome`` the answer (and the disarming of the reversal, or the
                       offline advice) before anything prints;
 3. ``mark_printed``   after each receipt copy;
-4. ``reversal_done`` / ``advice_sending`` / ``advice_done`` for the queues.
+4. ``reversal_done`` / ``advice_sending`` / ``advice_done`` for the queues;
+5. ``close_batch`` the settlement and the next batch number in one commit, then
+   (not balanced) ``upload_done`` once the batch upload's end is acknowledged,
+   and ``mark_report_printed`` (no fsync of its own, like ``mark_printed``).
+
+``open_read_only`` is for readers beside the running terminal (``posterm
+report``): they never take the write lock.
 
 Blobs arriving here are already sealed by the runner (AES-GCM bound to the
 row); this module never sees a clear PAN, track or PIN block.
@@ -45,10 +51,11 @@ from firmware.core.model import (
     Settlement,
     SettleResult,
     Totals,
+    UploadEntry,
 )
 from firmware.errors import StorageError
 from storage.db import open_database, reserve_log, storage_error, transaction
-from storage.migrations import migrate
+from storage.migrations import LATEST, check_opens, migrate
 
 __all__ = ["Store", "OriginalMatch", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
@@ -61,6 +68,21 @@ _JOURNAL_COLUMNS = (
     "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no"
 )
 _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
+
+# What a batch's settlement counts, in one place: its totals and its upload are these rows
+# (journal j LEFT JOIN offline_queue q). Debit: approved sales, and offline-approved ones the
+# host accepted (their advice done with an approved code or 94, "already had it"); a voided
+# sale stays in. Credit: approved voids and refunds (退货), as UnionPay terminals count them.
+_DEBIT = ("(j.kind = 'sale' AND (j.state = 'approved' OR (j.state = 'offline_approved' AND q.state = 'done' "
+          "AND q.response_code IN ('00', '94'))))")
+_CREDIT = "(j.kind IN ('void', 'refund') AND j.state = 'approved')"
+_REFUND = "(j.kind = 'refund' AND j.state = 'approved')"  # among the credits; the report lists them apart
+_SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
+# A settlement whose upload is owed: the host did not find its totals balanced, and the upload
+# has not completed. Its report waits for the upload.
+_UPLOAD_OWED = "result <> '1' AND uploaded = 0"
+_SETTLEMENT_COLUMNS = ("batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, "
+                       "operator, settled_at")
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,12 @@ def _original(row: Sequence) -> OriginalFacts:
         rrn=row[8],
         auth_code=row[9],
     )
+
+
+def _settlement(row: Sequence) -> Settlement:
+    b, stan, dc, da, cc, ca, result, uploaded, operator, when = row
+    return Settlement(b, Totals(dc, da, cc, ca), SettleResult(result), datetime.fromisoformat(when), stan,
+                      operator or "", bool(uploaded))
 
 
 def _now() -> str:
@@ -148,6 +176,38 @@ class Store:
         except BaseException:
             conn.close()
             raise
+        return cls(conn, path)
+
+    @classmethod
+    def open_read_only(cls, data_dir: Path | str) -> Store:
+        """The database for a reader beside the terminal (``posterm report``).
+
+        SQLite's read-only mode: the connection never takes the write lock and
+        never changes the database, so it is safe while the terminal runs (it
+        reads what the terminal last committed, the log included). No migration
+        runs: an older database is refused, and a newer one unless its usable-by record
+        admits this firmware (``storage.migrations.check_opens``).
+        """
+        path = Path(data_dir) / DB_FILE
+        if not path.is_file():
+            raise StorageError(f"there is no database in {data_dir}", code="storage.missing")
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=5.0)
+        except sqlite3.Error as e:
+            raise storage_error(e, "opening the database to read") from None
+        try:
+            version = check_opens(conn).version  # a newer schema whose usable-by record lets this firmware in is fine
+        except StorageError:
+            conn.close()
+            raise
+        if version < LATEST:
+            conn.close()
+            raise StorageError(
+                f"the database has schema version {version}, this firmware reads version {LATEST}: "
+                "start the terminal once to bring it up to date",
+                code="storage.schema_older",
+            )
         return cls(conn, path)
 
     def close(self) -> None:
@@ -208,10 +268,11 @@ class Store:
                 "SELECT txn_no FROM journal WHERE state = 'requested' ORDER BY txn_no", (), "reading open requests"
             )
         )
-        owed = self._query("SELECT batch FROM settlements WHERE report_printed = 0 ORDER BY batch DESC LIMIT 1", (),
-                           "reading an owed report")
+        owed = self._query(f"SELECT batch FROM settlements WHERE report_printed = 0 AND NOT ({_UPLOAD_OWED}) "
+                           "ORDER BY settled_at DESC, batch DESC LIMIT 1", (), "reading an owed report")
         report = self.settlement(owed[0][0]) if owed else None
-        return BootState(self.counters(), reversals, advices, tuple(receipts), interrupted, report=report)
+        return BootState(self.counters(), reversals, advices, tuple(receipts), interrupted, report=report,
+                         last_report=self.last_settlement(), last_receipt=self.last_receipt())
 
     # -- durable steps -----------------------------------------------------
     def open_request(
@@ -515,31 +576,31 @@ class Store:
     def batch_totals(self, batch: int) -> Totals:
         """The batch's totals from the journal (reads only).
 
-        Debit: approved sales, and offline-approved ones the host accepted (their
-        advice is done with an approved code or 94, "already had it"). A voided
-        sale stays in the debit total and its approved void counts as a credit,
-        as UnionPay terminals count sales and voids. ``unsent``: offline sales not
-        yet forwarded, and reversals still due or armed, in this batch.
+        Debit and credit as ``_DEBIT`` and ``_CREDIT`` say (a voided sale stays in the
+        debit total and its approved void counts as a credit, as UnionPay terminals
+        count sales and voids). ``unsent``: offline sales not yet forwarded, and
+        reversals still due, in this batch.
         """
         doing = "totalling the batch"
-        (debit_count, debit_amount), = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(j.amount), 0) FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
-            "WHERE j.batch = ? AND j.kind = 'sale' AND (j.state = 'approved' OR (j.state = 'offline_approved' "
-            "AND q.state = 'done' AND q.response_code IN ('00', '94')))",
+        (debit_count, debit_amount, credit_count, credit_amount, refund_count, refund_amount), = self._query(
+            f"SELECT COALESCE(SUM({_DEBIT}), 0), COALESCE(SUM(CASE WHEN {_DEBIT} THEN j.amount ELSE 0 END), 0), "
+            f"COALESCE(SUM({_CREDIT}), 0), COALESCE(SUM(CASE WHEN {_CREDIT} THEN j.amount ELSE 0 END), 0), "
+            f"COALESCE(SUM({_REFUND}), 0), COALESCE(SUM(CASE WHEN {_REFUND} THEN j.amount ELSE 0 END), 0) "
+            f"FROM {_SETTLED_ROWS} WHERE j.batch = ?",
             (batch,), doing)
-        (credit_count, credit_amount), = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND kind = 'void' "
-            "AND state = 'approved'", (batch,), doing)
-        # Refunds (退货) are credits too, as UnionPay terminals count them; the report lists them apart.
-        (refund_count, refund_amount), = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND kind = 'refund' "
-            "AND state = 'approved'", (batch,), doing)
-        credit_count, credit_amount = credit_count + refund_count, credit_amount + refund_amount
         (unsent,), = self._query(
             "SELECT (SELECT COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
             "WHERE j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) FROM reversals r "
             "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due')", (batch,), doing)
         return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount)
+
+    def upload_entries(self, batch: int) -> list[UploadEntry]:
+        """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""
+        rows = self._query(
+            f"SELECT j.txn_no, j.kind, j.stan, j.amount, j.state = 'offline_approved' FROM {_SETTLED_ROWS} "
+            f"WHERE j.batch = ? AND ({_DEBIT} OR {_CREDIT}) ORDER BY j.txn_no", (batch,), "reading a batch to upload")
+        return [UploadEntry(txn_no, Kind(kind), stan, amount, bool(offline)) for txn_no, kind, stan, amount, offline
+                in rows]
 
     def close_batch(self, settlement: Settlement, counters: Counters) -> None:
         """ONE commit: the settlement row (the batch is closed) and the counters of the next batch."""
@@ -554,6 +615,20 @@ class Store:
             self._write_counters(c, counters)
         self.commits += 1
 
+    def upload_done(self, batch: int) -> None:
+        """The host acknowledged the end of the batch's upload: ONE commit, before the report prints."""
+        with transaction(self.conn, "recording a batch upload") as c:
+            cur = c.execute("UPDATE settlements SET uploaded = 1 WHERE batch = ?", (batch,))
+            if cur.rowcount != 1:
+                raise StorageError(f"batch {batch:06d} has no settlement", code="storage.missing_record")
+        self.commits += 1
+
+    def upload_owed(self) -> Settlement | None:
+        """The oldest settlement whose batch upload is owed, if any (its report waits for it)."""
+        rows = self._query(f"SELECT batch FROM settlements WHERE {_UPLOAD_OWED} ORDER BY settled_at, batch LIMIT 1",
+                           (), "reading an owed upload")
+        return self.settlement(rows[0][0]) if rows else None
+
     def mark_report_printed(self, batch: int) -> None:
         """Like ``mark_printed``: no fsync of its own; the worst a power cut does is print it again."""
         try:
@@ -567,14 +642,23 @@ class Store:
             raise storage_error(e, "marking a report printed") from None
 
     def settlement(self, batch: int) -> Settlement | None:
+        rows = self._query(f"SELECT {_SETTLEMENT_COLUMNS} FROM settlements WHERE batch = ?", (batch,),
+                           "reading a settlement")
+        return _settlement(rows[0]) if rows else None
+
+    def last_settlement(self) -> Settlement | None:
+        """The newest settlement (batch numbers wrap: the newest is the last settled)."""
+        rows = self._query(f"SELECT {_SETTLEMENT_COLUMNS} FROM settlements ORDER BY settled_at DESC, batch DESC "
+                           "LIMIT 1", (), "reading a settlement")
+        return _settlement(rows[0]) if rows else None
+
+    def last_receipt(self) -> SaleRecord | None:
+        """The newest transaction that printed (or owes) receipts: what a reprint of the last receipt prints."""
         rows = self._query(
-            "SELECT batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, operator, "
-            "settled_at FROM settlements WHERE batch = ?", (batch,), "reading a settlement")
-        if not rows:
-            return None
-        b, stan, dc, da, cc, ca, result, uploaded, operator, when = rows[0]
-        return Settlement(b, Totals(dc, da, cc, ca), SettleResult(result), datetime.fromisoformat(when), stan,
-                          operator or "", bool(uploaded))
+            f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE state IN ('approved', 'offline_approved') "
+            "AND (merchant_copy IS NOT NULL OR cardholder_copy IS NOT NULL) ORDER BY txn_no DESC LIMIT 1", (),
+            "reading the last receipt")
+        return self._full(rows[0]) if rows else None
 
     def settled_batches(self) -> list[int]:
         return [r[0] for r in self._query("SELECT batch FROM settlements ORDER BY batch", (), "reading settlements")]
@@ -607,6 +691,12 @@ class Store:
         if not rows:
             raise StorageError(f"journal record {txn_no} is missing", code="storage.missing_record")
         return self._full(rows[0])
+
+    def batch_records(self, batch: int) -> list[SaleRecord]:
+        """Every journal record of one batch, in journal order (a scan: the journal has no index, by design)."""
+        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE batch = ? ORDER BY txn_no", (batch,),
+                           "reading the journal")
+        return [self._full(r) for r in rows]
 
     def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
         sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY txn_no"

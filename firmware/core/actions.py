@@ -26,6 +26,7 @@ from firmware.core.model import (
     PrintJob,
     SaleRecord,
     Timer,
+    UploadJob,
 )
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "CloseBatch",
     "PrintReport",
     "MarkReportPrinted",
+    "SendUpload",
+    "UploadDone",
     "PERSISTENT",
     "ADVISORY",
 ]
@@ -336,6 +339,7 @@ class CloseBatch(Action):
 class PrintReport(Action):
     settlement: Settlement
     receipt: Any  # hal.printer.Receipt
+    reprint: bool = False  # asked for from the menu: its printing changes nothing stored
     name = "print_report"
 
 
@@ -343,6 +347,23 @@ class PrintReport(Action):
 class MarkReportPrinted(Action):
     batch: int
     name = "mark_report_printed"
+
+
+@dataclass(frozen=True)
+class SendUpload(Action):
+    """Send one 0320 of a closed batch's upload (the runner builds it from the journal, opening
+    each transaction's sealed card number for the length of the call)."""
+
+    job: UploadJob
+    name = "send_upload"
+
+
+@dataclass(frozen=True)
+class UploadDone(Action):
+    """Commit that the batch upload completed (the host acknowledged its end message). Before the report prints."""
+
+    batch: int
+    name = "upload_done"
 
 
 # Actions that commit to storage: the benchmark and the crash test count on these.
@@ -357,6 +378,7 @@ PERSISTENT = (
     SaveCounters,
     InstallWorkingKeys,
     CloseBatch,
+    UploadDone,
 )
 
 # Actions whose failure must not stop a money flow: the runner logs it and carries

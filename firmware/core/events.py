@@ -8,10 +8,10 @@ the tracks, and a PIN as the bare fact ``PinEntered()``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Settlement, Timer, Totals
+from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Settlement, Timer, Totals, UploadPlan
 
 if TYPE_CHECKING:
     from firmware.core.actions import Action
@@ -197,9 +197,12 @@ class Tampered(Event):
 
 @dataclass(frozen=True)
 class BatchCounted(Event):
-    """The answer to ``CountBatch``: the current batch's totals, from the journal."""
+    """The answer to ``CountBatch``: the current batch's totals, from the journal, and how
+    its upload would travel should the host find them unbalanced (the batch cannot change
+    between the count and the host's answer: nothing else is allowed in between)."""
 
     totals: Totals
+    plan: UploadPlan = field(default_factory=UploadPlan)
 
 
 @dataclass(frozen=True)
@@ -212,3 +215,4 @@ class ReportPrinted(Event):
     """A settlement report left the printer."""
 
     settlement: Settlement
+    reprint: bool = False

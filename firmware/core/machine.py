@@ -45,8 +45,10 @@ from firmware.core.actions import (
     SendNetwork,
     SendRequest,
     SendReversal,
+    SendUpload,
     Show,
     StartTimer,
+    UploadDone,
     WipeCard,
     Zeroize,
 )
@@ -75,9 +77,11 @@ from firmware.core.model import (
     NetworkKind,
     OriginalFacts,
     OriginalRef,
+    OwedUpload,
     PendingAdvice,
     Settlement,
     Totals,
+    UploadPlan,
     PendingReversal,
     PrintJob,
     SaleRecord,
@@ -89,6 +93,7 @@ from firmware.core.flows import MENU_FLOWS, Recovery, flow_of
 from firmware.core.original import OriginalMixin
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import RefundMixin
+from firmware.core.reprint import ReprintMixin
 from firmware.core.settings import CoreSettings
 from firmware.core.settle import SettleMixin
 from firmware.core.table import ANY_STATE, TABLE
@@ -100,6 +105,8 @@ from firmware.host.spec import Mtis
 __all__ = ["Terminal", "Then"]
 
 MENU_UPLOAD, MENU_SIGN_ON, MENU_SIGN_OFF, MENU_SETTLE = "1", "2", "3", "5"
+MENU_REPRINT_RECEIPT, MENU_REPRINT_REPORT = "8", "9"  # after 4, 6, 7 (void, refund, balance: flows.MENU_FLOWS)
+MENU_MORE = "0"  # the menu's other page (every key works from either page)
 
 Result = tuple[State, list[Action]]
 
@@ -137,7 +144,7 @@ class Sale:
         return OriginalRef(self.rrn, self.orig_date)
 
 
-class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixin):
+class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -159,7 +166,14 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         self.network: NetworkKind | None = None  # a sign-on or sign-off waiting for the uplink
         self._pending_saves: list[Action] = []
         self.totals: Totals | None = None  # the batch totals being confirmed and settled
+        self.plan: UploadPlan | None = None  # how that batch would be uploaded
         self.report: Settlement | None = None  # a settlement whose report is owed
+        self._report_then = None  # a settlement waiting for that report (uplink.Then.SETTLE)
+        self.upload: OwedUpload | None = None  # a closed batch whose upload is owed
+        self.upload_next = 0  # the upload's next message (not stored: an interrupted upload starts again)
+        self.menu_page = 0  # which page of the function menu is shown (screens.menu)
+        self.last_report: Settlement | None = None  # what F 6 reprints
+        self.last_receipt: SaleRecord | None = None  # what F 7 reprints
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -193,9 +207,13 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
             actions += [Show(screens.fit(message)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
         else:
             actions.append(Show(screens.idle(self)))
-        if self.reversals or self.advices:
+        if self._queued():
             actions.append(StartTimer(Timer.UPLOAD, self.settings.upload_interval))
         return State.IDLE, actions
+
+    def _queued(self) -> bool:
+        """Something waits for the uplink when the terminal is idle: reversals, offline sales, a batch upload."""
+        return bool(self.reversals or self.advices or self.upload is not None)
 
     def _new_sale(self, kind: Kind) -> Sale:
         """A new transaction takes the next journal number (a cancelled one leaves a gap)."""
@@ -213,6 +231,10 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         self.advices = list(boot.advices)
         self.print_queue = list(boot.receipts)
         self.report = boot.report
+        self.upload = boot.upload
+        self.upload_next = 0
+        self.last_report = boot.last_report
+        self.last_receipt = boot.last_receipt
 
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)
@@ -231,13 +253,16 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
                     "(a refund: sent again)",
                 )
             )
+        if self.upload is not None:  # sent after the receipts and the report owed, like the queues
+            actions.append(Alert("recovery.upload", f"the upload of batch {self.upload.settlement.batch:06d} "
+                                 "did not complete: sending it again"))
         if self.print_queue:
             actions.append(Alert("recovery.receipts", f"printing {len(self.print_queue)} receipt(s) owed before the power cut"))
             return self._print_next(actions)
         if self.report is not None and self.keys is KeyState.READY:
             actions.append(Alert("recovery.report", f"printing the report of batch {self.report.batch:06d}"))
             return self._print_report(actions)
-        if self.reversals or self.advices or self.network:
+        if self._queued() or self.network:
             return self._uplink(Then.IDLE, actions)
         self.recovering = False
         return self._rest(actions)
@@ -251,14 +276,14 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         return State.IDLE, [Show(screens.idle(self)), CancelTimer(Timer.MESSAGE)]
 
     def _h_idle_timer(self, ev: TimerExpired, now: datetime) -> Result:
-        if ev.timer is Timer.UPLOAD and (self.reversals or self.advices):
+        if ev.timer is Timer.UPLOAD and self._queued():
             return self._uplink(Then.IDLE, [])
         if ev.timer is Timer.MESSAGE:
             return State.IDLE, [Show(screens.idle(self))]
         return State.IDLE, []
 
     def _h_upload_requested(self, ev: Event, now: datetime) -> Result:
-        if self.reversals or self.advices:
+        if self._queued():
             return self._uplink(Then.IDLE, [CancelTimer(Timer.UPLOAD)])
         return self._idle("NOTHING TO UPLOAD")
 
@@ -507,6 +532,8 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
     # -- printing ------------------------------------------------------------------
     def _print_sale(self, record: SaleRecord, head: list[Action]) -> Result:
         self.print_queue = [PrintJob(record, copy) for copy in self.settings.copies]
+        if self.print_queue:
+            self.last_receipt = record
         if not self.print_queue:
             state, more = self._after_printing()
             return state, head + more
@@ -518,7 +545,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
 
     def _h_printed(self, ev: Printed, now: datetime) -> Result:
         job = self.print_queue.pop(0)
-        actions: list[Action] = [MarkPrinted(job.record.txn_no, job.copy)]
+        actions: list[Action] = [] if job.reprint else [MarkPrinted(job.record.txn_no, job.copy)]
         if self.print_queue:
             return self._print_next(actions)
         state, more = self._after_printing()
@@ -528,7 +555,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         self.sale = None
         if self.report is not None:  # owed since before a power cut, after the receipts
             return self._print_report([])
-        if ((self.reversals or self.advices) and (self.link_up or self.recovering)) or self.network:
+        if (self._queued() and (self.link_up or self.recovering)) or self.network:
             return self._uplink(Then.IDLE, [])
         self.recovering = False
         return self._rest()
@@ -538,7 +565,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
             return self._print_next([Show(screens.fit(("PRINTING...",)))])
         if ev.key == CANCEL:
             job = self.print_queue.pop(0)
-            actions: list[Action] = [MarkPrinted(job.record.txn_no, job.copy, skipped=True)]
+            actions: list[Action] = [] if job.reprint else [MarkPrinted(job.record.txn_no, job.copy, skipped=True)]
             if self.print_queue:
                 return self._print_next(actions)
             state, more = self._after_printing()
@@ -554,7 +581,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
                 return self._offline(now, [alert])
             state, actions = self._request_unanswered("HOST LINK FAILED")
             return state, [alert] + actions
-        if isinstance(a, (SendReversal, SendAdvice)):
+        if isinstance(a, (SendReversal, SendAdvice, SendUpload)):
             state, actions = self._uplink_failed(ev.text, now)
             return state, [alert] + actions
         if isinstance(a, Print):
@@ -573,8 +600,11 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
             state, actions = self._rest([alert], note="JOURNAL ERROR")
             return state, actions
         if isinstance(a, CloseBatch):  # not closed: the batch stays open (settle again once storage works)
-            self.report = None
+            self.report = self.upload = None
             self.counters = replace(self.counters, batch=a.settlement.batch)
+            return self._suspend(ev.text, [alert])
+        if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
+            self.report = None
             return self._suspend(ev.text, [alert])
         if isinstance(a, PrintReport):  # owed durably: printed again at the next start
             state, actions = self._rest([alert], note="REPORT NOT PRINTED")
@@ -652,7 +682,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         head: list[Action] = [Alert("storage.ok", "storage works again")]
         if self.print_queue:
             return self._print_next(head)
-        if self.reversals or self.advices or self.network:
+        if self._queued() or self.network:
             return self._uplink(Then.IDLE, head)
         self.recovering = False
         return self._rest(head, note="STORAGE OK")
@@ -669,6 +699,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         return State.SIGNED_OFF, head + [CancelTimer(Timer.RESPONSE), Show(screens.signed_off(self, note))]
 
     def _menu(self) -> Result:
+        self.menu_page = 0
         return State.MENU, [
             CancelTimer(Timer.MESSAGE),
             Show(screens.menu(self)),
@@ -680,10 +711,17 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         if ev.key == MENU_SIGN_ON:
             self.network = NetworkKind.SIGN_ON
             return self._uplink(Then.IDLE, back)
+        if ev.key == MENU_MORE:
+            self.menu_page = 1 - self.menu_page
+            return State.MENU, [Show(screens.menu(self))]
+        if ev.key == MENU_REPRINT_REPORT:  # reprints (reprint.py) need no keys
+            return self._reprint_report(back)
+        if ev.key == MENU_REPRINT_RECEIPT:
+            return self._reprint_receipt(back)
         if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, MENU_SETTLE, *MENU_FLOWS):
             return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
         if ev.key == MENU_UPLOAD:
-            if self.reversals or self.advices:
+            if self._queued():
                 return self._uplink(Then.IDLE, back + [CancelTimer(Timer.UPLOAD)])
             return self._rest(back, note="NOTHING TO UPLOAD")
         if ev.key == MENU_SIGN_OFF:
@@ -718,7 +756,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         return self._sign_off([])
 
     def _sign_off(self, head: list[Action]) -> Result:
-        if self.reversals or self.advices:  # they need the working keys to go out
+        if self._queued():  # they need the working keys to go out
             return self._rest(head, note="UPLOAD FIRST")
         self.network = NetworkKind.SIGN_OFF
         return self._uplink(Then.IDLE, head)
@@ -754,5 +792,5 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         head += [CancelTimer(Timer.RESPONSE), CancelTimer(Timer.INPUT), Zeroize(ev.source, ev.reason)]
         if lost:
             head.append(Alert("tamper.queue_lost", f"{lost} queued reversal(s)/offline sale(s) can no longer be sent"))
-        self.reversals, self.advices = [], []
+        self.reversals, self.advices, self.upload = [], [], None
         return self._lock(f"tamper ({ev.source}): {ev.reason}", head)

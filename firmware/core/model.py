@@ -33,6 +33,10 @@ __all__ = [
     "Totals",
     "Settlement",
     "SettleResult",
+    "UploadEntry",
+    "UploadPlan",
+    "UploadJob",
+    "OwedUpload",
     "STAN_MAX",
 ]
 
@@ -178,6 +182,69 @@ class Settlement:
     def balanced(self) -> bool:
         return self.result is SettleResult.BALANCED
 
+    @property
+    def upload_owed(self) -> bool:
+        """The host did not find the totals balanced and the batch upload has not completed."""
+        return not self.balanced and not self.uploaded
+
+
+@dataclass(frozen=True)
+class UploadEntry:
+    """One transaction of a closed batch as the batch upload (批上送) carries it. No card data.
+
+    ``offline``: approved offline and forwarded since; such a sale travels in a
+    0320 of its own, with its own fields (its own STAN), where online sales and
+    voids are packed several to a message.
+    """
+
+    txn_no: int
+    kind: Kind
+    stan: int
+    amount: int
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """How a batch upload travels, as the runner planned it from the journal and the host profile.
+
+    ``stans`` has one entry per 0320 that carries transactions, in the order they
+    go: the STAN that message must carry (an offline sale's own), or None (a
+    packed message takes the next STAN). The "batch upload end" message follows
+    them, with ``count``, the number of transactions they carry.
+    """
+
+    stans: tuple[int | None, ...] = ()
+    count: int = 0
+
+    @property
+    def messages(self) -> int:
+        return len(self.stans)
+
+
+@dataclass(frozen=True)
+class UploadJob:
+    """One 0320 of a batch upload on the uplink: parts ``0 .. plan.messages - 1`` carry
+    transactions, part ``plan.messages`` is the "batch upload end"."""
+
+    batch: int
+    part: int
+    stan: int
+    plan: UploadPlan
+    amount: None = None
+
+    @property
+    def end(self) -> bool:
+        return self.part >= self.plan.messages
+
+
+@dataclass(frozen=True)
+class OwedUpload:
+    """A closed batch whose upload must complete before its report prints (durable: the settlement row)."""
+
+    settlement: Settlement
+    plan: UploadPlan
+
 
 @dataclass(frozen=True)
 class NetworkJob:
@@ -187,6 +254,7 @@ class NetworkJob:
     stan: int
     amount: None = None
     totals: Totals | None = None  # a settlement's totals, as counted before it was confirmed
+    plan: UploadPlan | None = None  # and the upload that follows should the host find them unbalanced
 
 
 @dataclass(frozen=True)
@@ -305,6 +373,7 @@ class PrintJob:
     record: SaleRecord
     copy: Copy
     recovered: bool = False  # printing after a power cut: marked on the receipt
+    reprint: bool = False  # printed again on request (function menu): marked, and never marks the copy
 
 
 @dataclass(frozen=True)
@@ -319,3 +388,6 @@ class BootState:
     keys: KeyState = KeyState.READY  # filled in by the runner from the key ring
     lock_reason: str | None = None
     report: Settlement | None = None  # a settlement whose report a power cut kept from printing
+    upload: OwedUpload | None = None  # a closed batch whose upload is owed (its report waits for it)
+    last_report: Settlement | None = None  # the newest settlement: what the menu reprints
+    last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise

@@ -95,5 +95,7 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         lines.append(Line("*** CARDHOLDER COPY ***", align=Align.CENTER))
     if job.recovered:
         lines.append(Line("*** PRINTED AFTER POWER LOSS ***", align=Align.CENTER))
+    if job.reprint:
+        lines.append(Line("*** REPRINT ***", align=Align.CENTER))
     title = f"{job.copy.value.upper()} COPY TRACE {r.stan:06d}"
     return Receipt(lines=tuple(lines), title=title)

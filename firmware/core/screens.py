@@ -35,6 +35,8 @@ def status(term: Terminal) -> str:
         refunds = sum(1 for a in term.advices if a.kind.value == "refund")  # refunds waiting to be sent again
         sales = len(term.advices) - refunds
         return f"{sales} OFFLINE QUEUED" if sales else f"{refunds} REFUND QUEUED"
+    if term.upload is not None:
+        return "BATCH UPLOAD OWED"
     return ""
 
 
@@ -133,7 +135,10 @@ def printer_problem(text: str) -> tuple[str, ...]:
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
-    return fit(("1 UPLOAD 2 SIGN ON", "3 SIGN OFF 4 VOID", "5 SETTLE 6 REFUND", "7 BALANCE X EXIT"))
+    """Two pages of four lines (0 turns the page; every key works from either page)."""
+    if term.menu_page:
+        return fit(("8 REPRINT RECEIPT", "9 REPRINT REPORT", "", "0 BACK  X EXIT"))
+    return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REFUND", "7 BALANCE  0 MORE"))
 
 
 def totals(term: Terminal) -> tuple[str, ...]:

@@ -1,18 +1,40 @@
-"""Settlement (结算): total the batch, confirm, send the 0500 last on the uplink, close the batch.
+"""Settlement (结算) and batch upload (批上送): total the batch, confirm, send the 0500, close the batch.
 
-The handlers of ``Terminal`` for the COUNTING and TOTALS states and for the
-answer to a settlement. The order that makes it safe:
+The handlers of ``Terminal`` for the COUNTING and TOTALS states, for the
+answers to a settlement and to a batch upload, and for the report. The order
+that makes it safe:
 
 1. every due reversal and stored offline sale goes out first (``Then.SETTLE``),
-   so the totals the runner counts next are final;
+   so the totals the runner counts next are final; an upload still owed from
+   the batch before goes out first too;
 2. the operator confirms the totals; the 0500 travels as a network job, last
    on the uplink like a sign-off, with the uplink's retries;
-3. on the 0510: ``CloseBatch`` commits the settlement and the new batch
-   number in ONE commit, and only then does the report print (it is owed
-   durably until ``MarkReportPrinted``).
+3. on the 0510: ``CloseBatch`` commits the settlement (totals and the host's
+   verdict) and the new batch number in ONE commit. The next batch is open
+   from then on: sales may go on whatever follows.
+4. balanced: the report prints (it is owed durably until ``MarkReportPrinted``).
+   Not balanced (result 2, or 3: the UnionPay terminals upload on anything but
+   "balanced"): the settlement row itself, ``uploaded = 0``, says the upload is
+   owed. It travels on the uplink like a queued message: the batch's
+   transactions in 0320s (online sales and voids eight to a message in field
+   48, each offline sale in a message of its own, as the public UnionPay POS
+   code packs them), each answered 0330, then the "batch upload end" 0320 with
+   the count. Only on the end's 0330 does ``UploadDone`` commit ``uploaded = 1``;
+   then the report prints, saying BATCH UPLOADED.
 
-Silence or a refusal leaves the batch open: the operator is told and may
-settle again.
+An upload interrupted anywhere (no answer after the retries, a refusal, a
+power cut) starts again from its first message at the next upload (the idle
+upload timer, F 1, the next boot): the host must take a repeated upload as
+the same upload, which is what UnionPay hosts do with a batch's transactions
+(the simulator records them by batch and trace). Nothing about the upload's
+progress is stored, so no commit is spent per message beyond the STAN of the
+packed ones. The operator is told (``settle.upload_owed``), the display's
+status line says so, and the report waits: it is printed once, when it is
+true. A void of a sale of the closed batch is refused meanwhile, as for any
+settled batch.
+
+Silence or a refusal of the 0500 leaves the batch open: the operator is told
+and may settle again.
 """
 
 from __future__ import annotations
@@ -31,9 +53,10 @@ from firmware.core.actions import (
     PrintReport,
     Show,
     StartTimer,
+    UploadDone,
 )
 from firmware.core.events import BatchCounted, Event, KeyPressed, ReportPrinted
-from firmware.core.model import NetworkKind, Settlement, SettleResult, State, Timer
+from firmware.core.model import NetworkKind, OwedUpload, Settlement, SettleResult, State, Timer, UploadPlan
 from firmware.core.report import build_report
 
 __all__ = ["SettleMixin", "BATCH_MAX"]
@@ -46,10 +69,10 @@ class SettleMixin:
     """Settlement handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
 
     def _settle(self, head: list[Action]) -> Result:
-        """Deliver the queues first; then count the batch."""
+        """Deliver the queues (and an owed upload) first; then count the batch."""
         from firmware.core.uplink import Then
 
-        if self.reversals or self.advices:
+        if self.reversals or self.advices or self.upload is not None:
             return self._uplink(Then.SETTLE, head + [CancelTimer(Timer.UPLOAD)])
         return self._count(head)
 
@@ -64,6 +87,7 @@ class SettleMixin:
 
     def _h_batch_counted(self, ev: BatchCounted, now: datetime) -> Result:
         self.totals = ev.totals
+        self.plan = ev.plan
         return State.TOTALS, [
             Show(screens.totals(self)),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
@@ -79,12 +103,14 @@ class SettleMixin:
 
             return self._uplink(Then.IDLE, [CancelTimer(Timer.INPUT)])
         if ev.key == "X":
-            self.totals = None
+            self.totals = self.plan = None
             return self._rest([CancelTimer(Timer.INPUT)], note="CANCELLED")
         return State.TOTALS, []
 
     def _settle_answered(self, job, reply, now: datetime) -> Result:
-        """The 0510: close the batch (one commit), then print the report."""
+        """The 0510: close the batch (one commit); then the report, or first the batch upload."""
+        from firmware.core.uplink import Then
+
         actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
         self.network = None
         self.job = None
@@ -102,21 +128,65 @@ class SettleMixin:
         settlement = Settlement(batch=batch, totals=job.item.totals, result=result, when=now, stan=job.item.stan,
                                 operator=self.settings.operator)
         self.counters = replace(self.counters, batch=batch % BATCH_MAX + 1)  # the STAN carries on
-        self.totals = None
-        self.report = settlement
-        code = "settle.ok" if settlement.balanced else "settle.unbalanced"
-        text = f"batch {batch:06d} settled, totals {result.name.lower()}"
-        actions += [CloseBatch(settlement, self.counters), Alert(code, text)]
-        return self._print_report(actions)
+        self.totals = self.plan = None
+        self.last_report = settlement
+        actions.append(CloseBatch(settlement, self.counters))
+        if settlement.balanced:
+            self.report = settlement
+            actions.append(Alert("settle.ok", f"batch {batch:06d} settled, totals balanced"))
+            return self._print_report(actions)
+        self.upload = OwedUpload(settlement, job.item.plan or UploadPlan())
+        self.upload_next = 0
+        actions.append(Alert("settle.unbalanced", f"batch {batch:06d} settled, totals {result.name.lower()}: "
+                             "uploading the batch"))
+        return self._uplink(Then.IDLE, actions, now)
 
-    def _print_report(self, head: list[Action], *, reprint: bool = False) -> Result:
+    def _upload_answered(self, job, reply, now: datetime) -> Result:
+        """A 0330: on to the next 0320; the end's answer completes the upload (one commit), then the report."""
+        actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
+        item = job.item
+        if not reply.approved:
+            code = reply.response_code or "??"
+            self.job = None
+            self.upload_next = 0
+            actions.append(Alert("settle.upload_owed", f"the host refused the upload of batch {item.batch:06d}: "
+                                 f"{code} {self.settings.response_text(code)}; it is sent again at the next upload"))
+            return self._queue_stopped(job.then, actions, now)
+        if not item.end:
+            self.upload_next = item.part + 1
+            return self._uplink(job.then, actions, now)
+        settlement = replace(self.upload.settlement, uploaded=True)
+        self.upload = None
+        self.upload_next = 0
+        self.job = None
+        self.report = settlement
+        if self.last_report is None or self.last_report.batch == settlement.batch:
+            self.last_report = settlement  # (an older batch's upload leaves the newer report the last)
+        actions += [
+            UploadDone(settlement.batch),
+            Alert("settle.uploaded", f"batch {settlement.batch:06d} uploaded: {item.plan.count} transaction(s)"),
+        ]
+        return self._print_report(actions, then=job.then)
+
+    # -- the report ----------------------------------------------------------------
+    def _print_report(self, head: list[Action], *, then=None) -> Result:
+        """Print the owed report; ``then`` SETTLE: a settlement waits for it (counting comes next)."""
         s = self.report
+        self._report_then = then
         return State.PRINTING, head + [
             Show(screens.fit(("SETTLED", f"BATCH {s.batch:06d}", "PRINTING REPORT"))),
-            PrintReport(s, build_report(s, self.settings, reprint=reprint)),
+            PrintReport(s, build_report(s, self.settings)),
         ]
 
     def _h_report_printed(self, ev: ReportPrinted, now: datetime) -> Result:
+        from firmware.core.uplink import Then
+
+        if ev.reprint:
+            return self._after_printing()
         self.report = None
+        then, self._report_then = self._report_then, None
+        done: list[Action] = [MarkReportPrinted(ev.settlement.batch)]
+        if then is Then.SETTLE:  # a settlement waited for the batch before it
+            return self._settle(done)
         state, more = self._after_printing()
-        return state, [MarkReportPrinted(ev.settlement.batch)] + more
+        return state, done + more

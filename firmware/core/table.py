@@ -84,7 +84,8 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         SettleRequested: T("settle_requested", S.UPLINK, S.COUNTING),
     },
     S.MENU: {
-        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE, S.CARD),
+        KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE, S.CARD,
+                      S.PRINTING),
         TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
     },
     # A void: key the original's trace, let the runner find and judge it in the journal,
@@ -114,7 +115,8 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         TimerExpired: T("input_timeout", S.CONFIRM, S.IDLE),
     },
     # Settlement (settle.py): the queues go first, the runner totals the batch from the
-    # journal, the operator confirms, the 0500 goes last on the uplink; then the report.
+    # journal, the operator confirms, the 0500 goes last on the uplink; then the report,
+    # or (totals not balanced) first the batch upload, on the uplink like a queued message.
     S.COUNTING: {
         BatchCounted: T("batch_counted", S.TOTALS),
         TimerExpired: T("ignore_timer", S.COUNTING),
@@ -163,7 +165,8 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     },
     S.PRINTING: {
         Printed: T("printed", S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),
-        ReportPrinted: T("report_printed", S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),
+        # a report a settlement waited for (the batch before's upload) leads on to counting
+        ReportPrinted: T("report_printed", S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.COUNTING),
     },
     S.RECEIPT_HELD: {
         KeyPressed: T("held_key", S.RECEIPT_HELD, S.PRINTING, S.IDLE, S.UPLINK, S.SIGNED_OFF),

@@ -1,14 +1,15 @@
 """The uplink: everything the terminal sends that is not a sale's own request.
 
-Queued reversals, stored offline sales (advices), and network management
-(sign-on 0800, sign-off 0820) all travel one at a time through the UPLINK
-state, in this order:
+Queued reversals, stored offline sales (advices), the batch upload of a
+closed batch, and network management (sign-on 0800, sign-off 0820, settlement
+0500) all travel one at a time through the UPLINK state, in this order:
 
 1. a sign-on, when there are no working keys (nothing can be MACed without them);
 2. every queued reversal (before any other online message);
 3. a sign-on asked for while keys were already loaded (to refresh them);
 4. the stored offline sales, when the terminal is otherwise idle;
-5. a sign-off, last.
+5. an owed batch upload (0320s, then its end message), likewise;
+6. a sign-off or a settlement, last.
 
 Each message is retried up to ``reversal_retries`` times on silence or a
 failed link; then it stays queued, the operator is alerted, and the terminal
@@ -37,21 +38,33 @@ from firmware.core.actions import (
     SendAdvice,
     SendNetwork,
     SendReversal,
+    SendUpload,
     Show,
     StartTimer,
 )
 from firmware.core.events import HostAnswered, LinkDropped, TimerExpired
-from firmware.core.model import KeyState, Kind, NetworkJob, NetworkKind, PendingAdvice, PendingReversal, State, Timer
+from firmware.core.model import (
+    KeyState,
+    Kind,
+    NetworkJob,
+    NetworkKind,
+    PendingAdvice,
+    PendingReversal,
+    State,
+    Timer,
+    UploadJob,
+)
 from firmware.host.messages import Expectation, mismatch
 from firmware.host.spec import Mtis
 
-__all__ = ["Then", "Job", "UplinkMixin", "NETWORK_MTI"]
+__all__ = ["Then", "Job", "UplinkMixin", "NETWORK_MTI", "UPLOAD_MTI"]
 
-Item = PendingReversal | PendingAdvice | NetworkJob
+Item = PendingReversal | PendingAdvice | NetworkJob | UploadJob
 Result = tuple[State, list[Action]]
 
 NETWORK_MTI = {NetworkKind.SIGN_ON: "0800", NetworkKind.SIGN_OFF: "0820", NetworkKind.SETTLE: "0500"}
 NETWORK_TITLE = {NetworkKind.SIGN_ON: "SIGN ON", NetworkKind.SIGN_OFF: "SIGN OFF", NetworkKind.SETTLE: "SETTLEMENT"}
+UPLOAD_MTI = "0320"  # batch upload (批上送), answered 0330
 
 
 class Then(enum.Enum):
@@ -87,6 +100,8 @@ class UplinkMixin:
             return self._network_job()
         if then in (Then.IDLE, Then.SETTLE) and self.advices:
             return self.advices[0]
+        if then in (Then.IDLE, Then.SETTLE) and self.upload is not None:
+            return self._upload_job()
         if self.network in (NetworkKind.SIGN_OFF, NetworkKind.SETTLE):  # last, after everything queued
             return self._network_job()
         return None
@@ -94,8 +109,20 @@ class UplinkMixin:
     def _network_job(self) -> NetworkJob:
         stan, self.counters = self.counters.take_stan()
         self._pending_saves.append(SaveCounters(self.counters))
-        totals = self.totals if self.network is NetworkKind.SETTLE else None
-        return NetworkJob(self.network, stan, totals=totals)
+        if self.network is NetworkKind.SETTLE:
+            return NetworkJob(self.network, stan, totals=self.totals, plan=self.plan)
+        return NetworkJob(self.network, stan)
+
+    def _upload_job(self) -> UploadJob:
+        """The next 0320 of the owed upload: a packed message or the end takes the next STAN
+        (durable before it goes); an offline sale's own message carries its own."""
+        owed, part = self.upload, self.upload_next
+        plan = owed.plan
+        stan = plan.stans[part] if part < plan.messages else None
+        if stan is None:
+            stan, self.counters = self.counters.take_stan()
+            self._pending_saves.append(SaveCounters(self.counters))
+        return UploadJob(owed.settlement.batch, part, stan, plan)
 
     def _send(self, item: Item, repeat: bool) -> list[Action]:
         s = self.settings
@@ -105,6 +132,9 @@ class UplinkMixin:
         if isinstance(item, NetworkJob):
             saves, self._pending_saves = self._pending_saves, []  # its STAN is durable before it goes
             return [*saves, SendNetwork(item, self.counters.batch), wait]
+        if isinstance(item, UploadJob):
+            saves, self._pending_saves = self._pending_saves, []
+            return [*saves, SendUpload(item), wait]
         actions: list[Action] = []
         repeat = repeat or item.sent_before  # sent before, perhaps before a power cut: a repeat (0221)
         if not item.sent_before:  # durable first, so any later attempt is known to be a repeat
@@ -118,6 +148,8 @@ class UplinkMixin:
         s = self.settings
         if isinstance(item, NetworkJob):
             return Expectation(Mtis.response(NETWORK_MTI[item.kind]), item.stan, s.terminal_id, None)
+        if isinstance(item, UploadJob):
+            return Expectation(Mtis.response(UPLOAD_MTI), item.stan, s.terminal_id, None)
         base = s.mtis.reversal if isinstance(item, PendingReversal) else s.mtis.advice
         return Expectation(Mtis.response(base), item.stan, s.terminal_id, item.amount)
 
@@ -126,6 +158,10 @@ class UplinkMixin:
         if item is None:
             return self._continue(then, head, now)
         self.job = Job(item, self._expectation(item), then)
+        if isinstance(item, UploadJob):
+            show = [Show(screens.fit(("BATCH UPLOAD", f"BATCH {item.batch:06d}",
+                                      f"{item.part + 1} OF {item.plan.messages + 1}", "PLEASE WAIT")))]
+            return State.UPLINK, head + show + self._send(item, repeat=False)
         if isinstance(item, NetworkJob):
             what = NETWORK_TITLE[item.kind]
         else:
@@ -156,6 +192,11 @@ class UplinkMixin:
                 return self._uplink_failed("settlement answer failed its MAC", now)
             self.link_up = True
             return self._settle_answered(job, reply, now)
+        if isinstance(job.item, UploadJob):
+            if reply.mac_ok is False:
+                return self._uplink_failed("upload answer failed its MAC", now)
+            self.link_up = True
+            return self._upload_answered(job, reply, now)
         if isinstance(job.item, NetworkJob):
             return self._network_answered(job, reply, now)
         if reply.mac_ok is False:
@@ -236,14 +277,23 @@ class UplinkMixin:
                 return self._rest(actions, note="SETTLE FAILED")
             actions.append(Alert("signon.failed", f"sign-on trace {item.stan:06d} got no answer ({why})"))
             return self._rest(actions, note="SIGN-ON FAILED")
-        what = "reversal" if isinstance(item, PendingReversal) else _advice_title(item).lower()
-        code = "reversal.pending" if isinstance(item, PendingReversal) else "advice.pending"
-        actions.append(Alert(code, f"{what} trace {item.stan:06d} not delivered ({why}); it stays queued"))
-        if job.then is Then.SETTLE:
+        if isinstance(item, UploadJob):
+            self.upload_next = 0  # the next attempt starts again from the first message
+            actions.append(Alert("settle.upload_owed", f"the upload of batch {item.batch:06d} did not complete "
+                                 f"({why}); it is sent again at the next upload"))
+        else:
+            what = "reversal" if isinstance(item, PendingReversal) else _advice_title(item).lower()
+            code = "reversal.pending" if isinstance(item, PendingReversal) else "advice.pending"
+            actions.append(Alert(code, f"{what} trace {item.stan:06d} not delivered ({why}); it stays queued"))
+        return self._queue_stopped(job.then, actions, now)
+
+    def _queue_stopped(self, then: Then, actions: list[Action], now: datetime) -> Result:
+        """A queued message could not be delivered (it stays queued): go where ``then`` says, as far as possible."""
+        if then is Then.SETTLE:
             actions.append(Alert("settle.queue_pending", "not settled: queued messages must go first"))
-        if job.then is Then.SALE:
+        if then is Then.SALE:
             return self._offline(now, actions)
-        if job.then is Then.SUSPENDED:
+        if then is Then.SUSPENDED:
             return State.SUSPENDED, actions + [Show(screens.suspended(self))]
         self.recovering = False
         state, more = self._rest()

@@ -1,4 +1,5 @@
-"""The host simulator's own book: every message received, and the financial postings.
+"""The host simulator's own book: every message received, the financial postings, the
+batches settled and the transactions uploaded after an unbalanced settlement.
 
 One SQLite file in WAL mode (``":memory:"`` for benches). No clear PAN is
 ever stored: a masked PAN (first 6 / last 4) is enough to read the book, and
@@ -63,6 +64,26 @@ CREATE TABLE IF NOT EXISTS batches (
     PRIMARY KEY (terminal_id, batch)
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    terminal_id TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    stan TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    pan_masked TEXT,
+    matched INTEGER NOT NULL,
+    received INTEGER NOT NULL DEFAULT 1,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, batch, stan)
+);
+CREATE TABLE IF NOT EXISTS upload_ends (
+    terminal_id TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    uploaded INTEGER NOT NULL,
+    ends INTEGER NOT NULL DEFAULT 1,
+    ended_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, batch)
+);
 """
 
 
@@ -165,6 +186,40 @@ class Ledger:
     def batches(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM batches ORDER BY closed_at, batch")
 
+    def record_upload(self, terminal_id: str, batch: str | None, stan: str, amount: int, pan_masked: str | None,
+                      matched: bool, when: str) -> bool:
+        """One transaction of a batch upload; the same (terminal, batch, trace) again is the same upload
+        (counted in ``received``, nothing else changes). True when it was new."""
+        with self._lock:
+            seen = self._db.execute("SELECT 1 FROM uploads WHERE terminal_id = ? AND batch = ? AND stan = ?",
+                                    (terminal_id, batch or "", stan)).fetchone()
+            if seen:
+                self._db.execute("UPDATE uploads SET received = received + 1 WHERE terminal_id = ? AND batch = ? "
+                                 "AND stan = ?", (terminal_id, batch or "", stan))
+                return False
+            self._db.execute(
+                "INSERT INTO uploads (terminal_id, batch, stan, amount, pan_masked, matched, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", (terminal_id, batch or "", stan, amount, pan_masked, int(matched), when))
+            return True
+
+    def end_upload(self, terminal_id: str, batch: str | None, count: int, when: str) -> int:
+        """The end of a batch upload, declaring ``count`` transactions; the number the host holds for it."""
+        with self._lock:
+            (held,) = self._db.execute("SELECT COUNT(*) FROM uploads WHERE terminal_id = ? AND batch = ?",
+                                       (terminal_id, batch or "")).fetchone()
+            self._db.execute(
+                "INSERT INTO upload_ends (terminal_id, batch, count, uploaded, ended_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (terminal_id, batch) DO UPDATE SET count = excluded.count, uploaded = excluded.uploaded, "
+                "ends = ends + 1, ended_at = excluded.ended_at", (terminal_id, batch or "", count, held, when))
+            return int(held)
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """Every uploaded transaction (card numbers masked), by terminal, batch and trace."""
+        return self._rows("SELECT * FROM uploads ORDER BY terminal_id, batch, stan")
+
+    def upload_ends(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM upload_ends ORDER BY ended_at, batch")
+
     # -- reading -------------------------------------------------------------
     def _rows(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -179,6 +234,12 @@ class Ledger:
         """The latest posting a reversal of (terminal, STAN, amount) refers to."""
         rows = self._rows("SELECT * FROM postings WHERE terminal_id = ? AND stan = ? AND amount = ?"
                           " ORDER BY id DESC LIMIT 1", (terminal_id, stan, amount))
+        return rows[0] if rows else None
+
+    def batch_posting(self, terminal_id: str, batch: str | None, stan: str) -> dict[str, Any] | None:
+        """The latest posting of this terminal, batch and trace (what an uploaded transaction is checked against)."""
+        rows = self._rows("SELECT * FROM postings WHERE terminal_id = ? AND COALESCE(batch, '') = ? AND stan = ?"
+                          " ORDER BY id DESC LIMIT 1", (terminal_id, batch or "", stan))
         return rows[0] if rows else None
 
     def original_posting(self, terminal_id: str, stan: str, *, kinds: tuple[str, ...], batch: str | None = None,
@@ -239,7 +300,8 @@ class Ledger:
         return {"messages": int(messages), **{k: int(row[k]) for k in row.keys()}}
 
     def to_json(self) -> str:
-        return json.dumps({"summary": self.summary(), "postings": self.postings(), "messages": self.messages()},
+        return json.dumps({"summary": self.summary(), "postings": self.postings(), "messages": self.messages(),
+                           "batches": self.batches(), "uploads": self.uploads(), "upload_ends": self.upload_ends()},
                           indent=2)
 
     # -- lifecycle -------------------------------------------------------------

@@ -15,7 +15,11 @@ a real socket. Per request it:
    batch from field 61, RRN from 37; else ``25``), for its whole amount (else
    ``64``), not voided already (else ``94``); its approval marks the sale
    voided, and a reversal of the void gives it back; refunds and balance
-   inquiries are ``txnset.py``'s;
+   inquiries are ``txnset.py``'s; a settlement (0500) is
+   compared with the ledger's totals of that batch (a rule ``unbalanced``
+   answers "not balanced" whatever they are), and a batch upload (0320) is
+   checked against the ledger transaction by transaction and recorded, a
+   repeated upload being the same upload;
 5. shapes the answer as the rule says (delay, drop, close, bad MAC, garbage,
    wrong STAN/amount/MTI).
 
@@ -61,6 +65,8 @@ from firmware.hostsim.ledger import Ledger, PostingStatus
 from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
 from firmware.hostsim.txnset import TxnSetMixin
 from firmware.host.spec import TxnKind
+
+UPLOAD_MTI = "0320"  # batch upload (cup); answered 0330
 
 __all__ = ["Answer", "HostProcessor"]
 
@@ -166,7 +172,9 @@ class HostProcessor(TxnSetMixin):
                 return self._issue_keys(request, outcome)
             return outcome
         if request.mti == "0500" and 48 in request.fields and self.profile.name == "cup":
-            return self._settle(request, now)
+            return self._settle(request, rule, now)
+        if request.mti == UPLOAD_MTI and self.profile.name == "cup":
+            return self._upload(request, now)
         if request.mti == SIGN_OFF_MTI:
             self._terminals.pop(request.fields.get(41, ""), None)
             return self._answer(request, "00", now, "sign-off, working keys dropped")
@@ -245,8 +253,11 @@ class HostProcessor(TxnSetMixin):
             what = f"approved, voids STAN {original['stan']}"
         return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
 
-    def _settle(self, request: Message, now: datetime) -> _Outcome:
-        """Compare the terminal's totals with the ledger's for that terminal and batch; close the batch."""
+    def _settle(self, request: Message, rule: Rule | None, now: datetime) -> _Outcome:
+        """Compare the terminal's totals with the ledger's for that terminal and batch; close the batch.
+
+        A rule with behaviour ``unbalanced`` (or ``report_unbalanced``) answers "not balanced" whatever the totals.
+        """
         from firmware.host.settlement import read_totals, with_result
 
         f = request.fields
@@ -257,11 +268,47 @@ class HostProcessor(TxnSetMixin):
         batch = self._batch(request)
         ours = self.ledger.batch_totals(f.get(41, ""), batch)
         mine = (theirs.debit_count, theirs.debit_amount, theirs.credit_count, theirs.credit_amount)
-        balanced = mine == ours and not self.report_unbalanced
+        forced = self.report_unbalanced or (rule is not None and rule.behaviour is Behaviour.UNBALANCED)
+        balanced = mine == ours and not forced
         result = "1" if balanced else "2"
         self.ledger.close_batch(f.get(41, ""), batch, result, now.isoformat(timespec="seconds"))
         outcome = self._answer(request, "00", now, f"settlement batch {batch}: {'balanced' if balanced else 'unbalanced'}")
         return _Outcome(with_result(self.profile, outcome.response, request, result), "00", outcome.action)
+
+    def _upload(self, request: Message, now: datetime) -> _Outcome:
+        """A batch upload 0320: each transaction checked against the ledger's posting of that terminal,
+        batch and trace (amount and masked card number) and recorded; the same upload again is the
+        same upload. The end message records the count. Answered 0330 (no card data echoed)."""
+        from firmware.host.settlement import UploadKind, read_upload
+
+        request.sensitive = request.sensitive | {48}  # field 48 carries card numbers here
+        f = request.fields
+        terminal, stamp = f.get(41, ""), now.isoformat(timespec="seconds")
+        try:
+            upload = read_upload(self.profile, request)
+        except ProtocolError as exc:
+            return self._upload_answer(request, "30", now, f"batch upload unreadable ({exc.code})")
+        batch = f"{upload.batch:06d}" if upload.batch is not None else None
+        if upload.kind is UploadKind.END:
+            held = self.ledger.end_upload(terminal, batch, upload.count, stamp)
+            what = f"batch {batch} upload end: {upload.count} declared, {held} held"
+            return self._upload_answer(request, "00", now, what)
+        new = matched = 0
+        for line in upload.lines:
+            posting = self.ledger.batch_posting(terminal, batch, f"{line.stan:06d}")
+            ok = (posting is not None and posting["amount"] == line.amount
+                  and posting["pan_masked"] == line.masked_pan and posting["status"] in ("approved", "voided"))
+            matched += ok
+            new += self.ledger.record_upload(terminal, batch, f"{line.stan:06d}", line.amount, line.masked_pan, ok,
+                                             stamp)
+        what = (f"batch {batch} upload: {len(upload.lines)} transaction(s), {matched} matching the ledger, "
+                f"{len(upload.lines) - new} already held")
+        return self._upload_answer(request, "00", now, what)
+
+    def _upload_answer(self, request: Message, code: str, now: datetime, action: str) -> _Outcome:
+        outcome = self._answer(request, code, now, action)
+        fields = {n: v for n, v in outcome.response.fields.items() if n not in self.profile.sensitive_fields}
+        return _Outcome(outcome.response.copy(fields=fields), code, action)
 
     def _batch(self, request: Message) -> str | None:
         f60 = self.profile.fields.get(60)

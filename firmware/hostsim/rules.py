@@ -40,8 +40,10 @@ class Behaviour(str, enum.Enum):
     WRONG_STAN = "wrong_stan"  # approve, answering another STAN
     WRONG_AMOUNT = "wrong_amount"  # approve, answering another amount
     WRONG_MTI = "wrong_mti"  # approve, answering with an MTI that does not belong
+    UNBALANCED = "unbalanced"  # a settlement (0500) only: answer its totals "not balanced" (the terminal uploads)
 
 
+SETTLEMENT_MTI = "0500"
 RULE_KEYS = ("mti", "amount", "stan", "kind", "behaviour", "code", "seconds", "times", "pin")
 
 
@@ -108,6 +110,10 @@ class Rule:
             raise _bad("times must be a whole number of at least 1 (leave it out for forever)")
         if self.mti is not None and not (isinstance(self.mti, str) and re.fullmatch(r"\d{4}", self.mti)):
             raise _bad("mti must be 4 digits, as a string such as \"0200\"")
+        if behaviour is Behaviour.UNBALANCED:  # it means something for a settlement only
+            if self.mti not in (None, SETTLEMENT_MTI):
+                raise _bad(f"behaviour \"unbalanced\" applies to settlements (mti {SETTLEMENT_MTI}) only")
+            object.__setattr__(self, "mti", SETTLEMENT_MTI)
         if self.amount is not None and (not _whole(self.amount) or self.amount < 0):
             raise _bad("amount must be whole minor units")
         if self.stan is not None and (not _whole(self.stan) or not 1 <= self.stan <= 999999):

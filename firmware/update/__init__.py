@@ -5,7 +5,9 @@ running the old firmware if the power goes mid-update, and must go back by
 itself to the old firmware when a new one does not come up healthy.
 
 ``bundle`` builds, signs and verifies bundles; ``slots`` applies them to two
-slots and rolls back; this module is the command line. Imports are
+slots and rolls back; ``schema`` judges, before a rollback, whether the older
+firmware can use the database the newer one migrated; this module is the
+command line. Imports are
 stdlib-light (cryptography, tarfile and the like load inside functions): the
 CLI builds its parser at every start, ``posterm run`` included.
 """
@@ -17,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
-    "DEFAULT_ATTEMPTS", "DEFAULT_ROOT", "DEFAULT_TRUST", "MARKER", "BootCheck", "FileEntry", "Manifest", "Slot",
-    "State", "Step", "Updater", "Verified", "add_update_commands", "build_bundle", "generate_keypair", "key_id",
-    "load_trusted_keys", "sign_manifest", "verify_bundle",
+    "DEFAULT_ATTEMPTS", "DEFAULT_ROOT", "DEFAULT_TRUST", "MARKER", "BootCheck", "FileEntry", "Gate",
+    "Manifest", "Slot", "SlotSchema", "State", "Step", "Updater", "Verdict", "Verified", "add_update_commands",
+    "build_bundle", "generate_keypair", "key_id", "load_trusted_keys", "sign_manifest", "tree_schema", "verify_bundle",
 ]
 
 DEFAULT_ROOT = Path("/opt/posterm")
@@ -33,6 +35,7 @@ _LAZY = {
     **dict.fromkeys(("MARKER", "FileEntry", "Manifest", "Verified", "build_bundle", "generate_keypair", "key_id",
                      "load_trusted_keys", "sign_manifest", "verify_bundle"), "firmware.update.bundle"),
     **dict.fromkeys(("BootCheck", "Slot", "State", "Step", "Updater"), "firmware.update.slots"),
+    **dict.fromkeys(("Gate", "SlotSchema", "Verdict", "tree_schema"), "firmware.update.schema"),
 }
 
 
@@ -70,6 +73,13 @@ def add_update_commands(subparsers) -> None:
         sp.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"update root (default {DEFAULT_ROOT})")
         return sp
 
+    def configured(sp):
+        # default None, resolved to firmware.config.DEFAULT_PATH when used: importing it here would cost every start
+        sp.add_argument("--config", type=Path, default=None,
+                        help="posterm's configuration, whose data directory holds the database a rollback must suit "
+                             "(default /etc/posterm/posterm.toml, the one the service runs posterm with)")
+        return sp
+
     def trusting(sp):
         sp.add_argument("--trust", type=Path, default=DEFAULT_TRUST,
                         help=f"PEM file of trusted Ed25519 public keys (default {DEFAULT_TRUST})")
@@ -99,12 +109,15 @@ def add_update_commands(subparsers) -> None:
     a.set_defaults(func=_command("_cmd_apply"))
 
     rooted(sub.add_parser("confirm", help="the running firmware is healthy: keep it")).set_defaults(func=_command("_cmd_confirm"))
-    bc = rooted(sub.add_parser("boot-check", help="before each start (systemd ExecStartPre): count, roll back"))
+    bc = configured(rooted(sub.add_parser("boot-check", help="before each start (systemd ExecStartPre): count, roll back")))
     bc.add_argument("--max-attempts", type=_positive, default=DEFAULT_ATTEMPTS,
                     help=f"starts an unconfirmed firmware gets (default {DEFAULT_ATTEMPTS})")
     bc.set_defaults(func=_command("_cmd_boot_check"))
-    rooted(sub.add_parser("rollback", help="switch to the other slot's firmware")).set_defaults(func=_command("_cmd_rollback"))
-    s = rooted(sub.add_parser("status", help="slots, versions, pending confirmation, last rollback"))
+    configured(rooted(sub.add_parser(
+        "rollback", help="switch to the other slot's firmware (restoring the database from before its migration "
+                         "if it must and can)"))).set_defaults(func=_command("_cmd_rollback"))
+    s = configured(rooted(sub.add_parser("status", help="slots, versions and schemas, the database's schema, "
+                                                        "pending confirmation, last rollback")))
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_command("_cmd_status"))
 

@@ -3,12 +3,18 @@
 Bundle (one ``.tar.gz``; members in this order, so the signature is checked
 before any file is read)::
 
-    manifest.json   {"format", "product", "version", "created", "files": [{"path", "sha256", "size", "mode"}]}
+    manifest.json   {"format", "product", "version", "created", "files": [{"path", "sha256", "size", "mode"}],
+                     "schema": {"latest", "readable_by", "reads_record"}}
     manifest.sig    {"format", "algorithm": "ed25519", "key_id", "signature"}: detached, over manifest.json's bytes
     files/PATH      one regular file per manifest entry, nothing else
 
 Tar headers are not trusted (the signature does not cover them): only regular
 files the signed manifest names are accepted, with the manifest's modes.
+
+``schema`` is the firmware's database schema (``firmware/update/schema.py``), read
+from the tree's ``storage/migrations.py`` at build time; ``apply`` copies it into the
+slot's marker so that a rollback can judge the database. Bundles from before it have
+none, and older updaters ignore it.
 Module level imports are stdlib-light: the CLI builds its parser at every start.
 """
 
@@ -30,6 +36,7 @@ from firmware.errors import (
     CryptoError,
     StorageError,
 )
+from firmware.update.schema import SlotSchema, tree_schema
 
 __all__ = [
     "FileEntry", "Manifest", "Verified", "build_bundle", "generate_keypair", "key_id", "load_trusted_keys",
@@ -102,10 +109,13 @@ class Manifest:
     version: str
     created: str
     files: tuple[FileEntry, ...]
+    schema: SlotSchema | None = None  # None: a bundle from before schemas were recorded
 
     def to_bytes(self) -> bytes:
         doc = {"format": FORMAT, "product": PRODUCT, "version": self.version, "created": self.created,
                "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "mode": f.mode} for f in self.files]}
+        if self.schema is not None:
+            doc["schema"] = self.schema.to_dict()
         return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -116,7 +126,10 @@ class Manifest:
             if doc["format"] != FORMAT or doc["product"] != PRODUCT:
                 raise _bad("the bundle is not a posterm update of a format this firmware reads")
             files = tuple(FileEntry(str(f["path"]), str(f["sha256"]), int(f["size"]), int(f["mode"])) for f in doc["files"])
-            manifest = cls(_check_version(doc["version"]), str(doc["created"]), files)
+            schema = SlotSchema.from_dict(doc["schema"]) if "schema" in doc else None
+            if "schema" in doc and schema is None:
+                raise _bad("the bundle's manifest has a malformed schema")
+            manifest = cls(_check_version(doc["version"]), str(doc["created"]), files, schema)
         except CryptoError:
             raise
         except (ValueError, KeyError, TypeError):
@@ -276,6 +289,10 @@ def build_bundle(source: Path, version: str, signing_key: Path, out: Path, *, cl
     key = _load_signing_key(signing_key)
     if not (source / "pyproject.toml").is_file():
         raise ConfigError(f"{source} has no pyproject.toml: not a posterm source tree", code="update.bad_source")
+    schema = tree_schema(source)
+    if schema is None:
+        raise ConfigError(f"{source}/storage/migrations.py does not declare its MIGRATIONS in a form the updater "
+                          "reads: the bundle could not record its database schema", code="update.bad_source")
     files, blobs = [], []
     for rel, path in _source_files(source):
         try:
@@ -285,7 +302,7 @@ def build_bundle(source: Path, version: str, signing_key: Path, out: Path, *, cl
         files.append(FileEntry(rel, hashlib.sha256(data).hexdigest(), len(data), mode))
         blobs.append(data)
     moment = clock()
-    manifest = Manifest(version, _iso(moment), tuple(files))
+    manifest = Manifest(version, _iso(moment), tuple(files), schema)
     raw = manifest.to_bytes()
     members = [(MANIFEST_NAME, raw, 0o644), (SIGNATURE_NAME, sign_manifest(key, raw), 0o644)]
     members += [(FILES_PREFIX + f.path, data, f.mode) for f, data in zip(files, blobs)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from firmware.update.bundle import (
     _load_signing_key,
@@ -13,6 +14,19 @@ from firmware.update.bundle import (
     verify_bundle,
 )
 from firmware.update.slots import BootCheck, State, Updater
+
+
+def _updater(args) -> Updater:
+    """An updater that finds the database as ``posterm run`` does under the service: the data
+    directory of ``--config`` (default the service's configuration), read only when a rollback
+    or the status needs it. A configuration that is missing is an error, never a guess."""
+
+    def data_dir() -> Path:
+        from firmware.config import DEFAULT_PATH, load_config
+
+        return load_config(args.config or DEFAULT_PATH).data_dir
+
+    return Updater(args.root, data_dir=data_dir)
 
 
 def _cmd_keygen(args) -> int:
@@ -56,7 +70,7 @@ def _cmd_confirm(args) -> int:
 
 
 def _cmd_boot_check(args) -> int:
-    updater = Updater(args.root)
+    updater = _updater(args)
     result = updater.boot_check(args.max_attempts)
     state = updater.read_state() or State()
     if result is BootCheck.COUNTED:
@@ -65,20 +79,24 @@ def _cmd_boot_check(args) -> int:
         print(f"rolled back to slot {state.active.value} ({state.last_rollback['reason']})")
     elif result is BootCheck.NO_FALLBACK:
         print("the pending firmware was never confirmed, but there is no complete slot to roll back to")
+    elif result is BootCheck.SCHEMA_BLOCKED:
+        print(f"ALERT [{state.alert['code']}]: {state.alert['text']}")
     return 0  # always: the firmware that is current now must start
 
 
 def _cmd_rollback(args) -> int:
-    updater = Updater(args.root)
+    updater = _updater(args)
     slot = updater.rollback()
     pending = (updater.read_state() or State()).pending is slot
+    restored = ((updater.read_state() or State()).last_rollback or {}).get("schema") == "restore"
     print(f"rolled back to slot {slot.value} (posterm {updater.slot_info(slot)['version']}); restart posterm to run it"
+          + ("; the database was restored from before its migration" if restored else "")
           + ("; it is pending, like an update, until it confirms" if pending else ""))
     return 0
 
 
 def _cmd_status(args) -> int:
-    status = Updater(args.root).status()
+    status = _updater(args).status()
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -87,10 +105,43 @@ def _cmd_status(args) -> int:
           + (f"  PENDING confirmation, {status['attempts']} start(s)" if status["pending"] else ""))
     if status["current"] != status["active"]:
         print(f"repair   state.json says slot {status['active']}; the next update command switches to it")
+    print(f"database {_database_line(status['database'])}")
     for name, slot in status["slots"].items():
-        print(f"slot {name}   " + (f"posterm {slot['version']}  installed {slot.get('installed_at', '-')}  "
-                                  f"key {slot.get('key_id', '-')}" if slot["complete"] else "empty or incomplete"))
+        if not slot["complete"]:
+            print(f"slot {name}   empty or incomplete")
+            continue
+        schema = slot.get("schema")
+        opens = {True: "can use the database", False: "CANNOT use the database", None: ""}[slot.get("opens_database")]
+        print(f"slot {name}   posterm {slot['version']}  installed {slot.get('installed_at', '-')}  "
+              f"key {slot.get('key_id', '-')}")
+        print(f"         {_schema_text(schema)}" + (f"; {opens}" if opens else ""))
     if status["last_rollback"]:
         rb = status["last_rollback"]
-        print(f"rollback {rb['at']}  slot {rb['from']} -> {rb['to']}: {rb['reason']}")
+        print(f"rollback {rb['at']}  slot {rb['from']} -> {rb['to']}: {rb['reason']}"
+              + ("  (database restored from its snapshot)" if rb.get("schema") == "restore" else ""))
+    if status["alert"]:
+        print(f"ALERT    {status['alert']['at']}  [{status['alert']['code']}] {status['alert']['text']}")
     return 0
+
+
+def _schema_text(schema: dict | None) -> str:
+    if schema is None:
+        return "schema unknown"
+    text = f"schema v{schema['latest']}"
+    if schema["readable_by"] is not None:
+        text += f" (its databases usable from v{schema['readable_by']})"
+    return text + ("" if schema["reads_record"] else ", opens no newer database")
+
+
+def _database_line(db: dict) -> str:
+    if "error" in db:
+        return f"{db.get('path') or '-'}: unknown: {db['error']}"
+    if not db["exists"]:
+        return f"{db['path']}: none yet"
+    line = f"{db['path']}  schema v{db['version']}, usable by firmware of schema v{db['usable_by']} or newer"
+    snap = db["snapshot"]
+    if snap is not None:
+        line += (f"; snapshot of v{snap['version']} from before its migration"
+                 + ("" if snap["present"] else " (MISSING)")
+                 + (", nothing changed since" if snap["unchanged_since"] else ", changed since (no restore)"))
+    return line

@@ -16,6 +16,12 @@ write the marker, write state.json (new slot active and pending), switch
 first repairs a switch that a power cut interrupted by making the links follow
 state.json, so after any cut the terminal runs either the old slot, or the new
 slot pending confirmation; never an incomplete slot.
+
+Every rollback first judges the shared database against the target slot's
+schema (``firmware/update/schema.py``): it goes ahead, restores the
+pre-migration snapshot first, or is refused (the automatic one then keeps the
+new slot running and records an alert). The marker of each slot records its
+schema, from the bundle's manifest.
 """
 
 
@@ -55,6 +61,16 @@ from firmware.update.bundle import (
     load_trusted_keys,
     verify_bundle,
 )
+from firmware.update.schema import (
+    Gate,
+    SlotSchema,
+    Verdict,
+    can_open,
+    database_status,
+    judge,
+    restore,
+    tree_schema,
+)
 
 __all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_ROOT", "DEFAULT_TRUST", "BootCheck", "Slot", "State", "Step", "Updater"]
 
@@ -85,6 +101,8 @@ class Step(str, enum.Enum):
     RECORDED = "recorded"  # state.json written: the commit point
     LINK_STAGED = "link_staged"  # the temporary symlink exists, not yet renamed over the link
     SWITCHED = "switched"
+    RESTORING = "restoring"  # a rollback is copying the snapshot back: once per chunk, nothing committed yet
+    RESTORED = "restored"  # the database is the snapshot again; the switch comes next
 
 
 class BootCheck(str, enum.Enum):
@@ -92,6 +110,7 @@ class BootCheck(str, enum.Enum):
     COUNTED = "counted"
     ROLLED_BACK = "rolled_back"
     NO_FALLBACK = "no_fallback"  # pending, out of attempts, but the other slot is incomplete: keep going
+    SCHEMA_BLOCKED = "schema_blocked"  # out of attempts, but the other slot cannot use the database: keep going, alert
 
 
 
@@ -108,10 +127,12 @@ class State:
     good: Slot | None = None
     last_rollback: dict | None = None
     history: tuple[dict, ...] = field(default=())
+    alert: dict | None = None  # a rollback the schema blocked: shown until the next apply or rollback
 
     def to_bytes(self) -> bytes:
         doc = {"format": FORMAT, "active": _v(self.active), "pending": _v(self.pending), "attempts": self.attempts,
-               "good": _v(self.good), "last_rollback": self.last_rollback, "history": list(self.history[-HISTORY:])}
+               "good": _v(self.good), "last_rollback": self.last_rollback, "history": list(self.history[-HISTORY:]),
+               "alert": self.alert}
         return (json.dumps(doc, indent=1) + "\n").encode()
 
     @classmethod
@@ -120,7 +141,8 @@ class State:
         if doc["format"] != FORMAT:
             raise ValueError("format")
         active, pending, good = (None if doc[k] is None else Slot(doc[k]) for k in ("active", "pending", "good"))
-        return cls(active, pending, int(doc["attempts"]), good, doc.get("last_rollback"), tuple(doc.get("history", ())))
+        return cls(active, pending, int(doc["attempts"]), good, doc.get("last_rollback"), tuple(doc.get("history", ())),
+                   doc.get("alert"))
 
 
 def _v(slot: Slot | None) -> str | None:
@@ -128,14 +150,20 @@ def _v(slot: Slot | None) -> str | None:
 
 
 class Updater:
-    """The A/B slots under ``root``. ``hook(step)`` is called at every durable step (tests cut the power there)."""
+    """The A/B slots under ``root``. ``hook(step)`` is called at every durable step (tests cut the power there).
+
+    ``data_dir`` is the terminal's data directory, or a function that finds it (the
+    CLI reads posterm's configuration, and only when a rollback needs it); None
+    means there is no database to protect, and rollbacks are not judged.
+    """
 
     def __init__(self, root: Path = DEFAULT_ROOT, *, hook: Callable[[Step], None] = _noop,
-                 clock: Callable = _utcnow) -> None:
+                 clock: Callable = _utcnow, data_dir: Path | Callable[[], Path] | None = None) -> None:
         self.root = Path(root)
         self.hook = hook
         self.clock = clock
         self.state_path = self.root / "state.json"
+        self._data_dir = data_dir
 
     def slot_dir(self, slot: Slot) -> Path:
         return self.root / "slots" / slot.value
@@ -149,6 +177,28 @@ class Updater:
             return info if isinstance(info, dict) and isinstance(info.get("version"), str) else None
         except (OSError, ValueError):
             return None
+
+    def slot_schema(self, slot: Slot) -> SlotSchema | None:
+        """The schema of a complete slot's firmware: its marker's, else read from its tree (see ``schema``)."""
+        info = self.slot_info(slot)
+        if info is None:
+            return None
+        return SlotSchema.from_dict(info.get("schema")) or tree_schema(self.slot_dir(slot))
+
+    def db_path(self) -> Path | None:
+        """The terminal's database (it need not exist), or None if this updater was given no data directory."""
+        if self._data_dir is None:
+            return None
+        if callable(self._data_dir):
+            self._data_dir = Path(self._data_dir())  # read the configuration once
+        from storage.store import DB_FILE
+
+        return Path(self._data_dir) / DB_FILE
+
+    def judge(self, slot: Slot) -> Gate:
+        """May ``slot``'s firmware take over the database? (``schema.judge``)"""
+        who = f"slot {slot.value} (posterm {(self.slot_info(slot) or {}).get('version', '?')})"
+        return judge(self.db_path(), who, self.slot_schema(slot))
 
     def read_state(self) -> State | None:
         try:
@@ -200,11 +250,13 @@ class Updater:
             marker = {"format": FORMAT, "version": version, "created": verified.manifest.created,
                       "manifest_sha256": verified.digest, "key_id": verified.key_id,
                       "files": len(verified.manifest.files), "installed_at": _iso(self.clock())}
+            if verified.manifest.schema is not None:
+                marker["schema"] = verified.manifest.schema.to_dict()
             _write_atomic(slot_dir / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
             self.hook(Step.MARKED)
             first = state.active is None  # nothing to fall back to: a first install is confirmed at once
             self._save(replace(state, active=target, pending=None if first else target, attempts=0,
-                               good=target if first else state.active),
+                               good=target if first else state.active, alert=None),
                        "applied", target, version)
             self._point("current", target)
             if first:
@@ -221,12 +273,19 @@ class Updater:
             if state.pending is None:
                 return None
             slot = state.pending
-            self._save(replace(state, pending=None, attempts=0, good=slot), "confirmed", slot)
+            self._save(replace(state, pending=None, attempts=0, good=slot, alert=None), "confirmed", slot)
             self._point("good", slot)
             return slot
 
     def boot_check(self, max_attempts: int = DEFAULT_ATTEMPTS) -> BootCheck:
-        """Before each start: count a start of a pending slot; roll back once it has had ``max_attempts``."""
+        """Before each start: count a start of a pending slot; roll back once it has had ``max_attempts``.
+
+        A rollback the database's schema blocks (``schema``) does not happen: the new
+        slot keeps running, its starts are no longer counted, and the alert is kept in
+        state.json for ``update status`` (and logged) until the next apply or
+        rollback. Anything that stops the judgement (the configuration unreadable,
+        the database in use or changed meanwhile, a damaged snapshot) blocks it too.
+        """
         if not self._exists():
             return BootCheck.NOTHING_PENDING
         with self._locked():
@@ -241,7 +300,20 @@ class Updater:
                          state.pending.value, state.pending.other.value)
                 self._save(replace(state, pending=None, attempts=0), "no_fallback", state.pending)
                 return BootCheck.NO_FALLBACK
-            self._roll_back(state, f"{state.attempts} starts without a confirm")
+            try:
+                gate = self.judge(state.pending.other)
+                if gate.verdict is Verdict.RESTORE:
+                    self._restore(gate)
+            except TerminalError as e:
+                gate = Gate(Verdict.BLOCKED, f"{e.text} [{e.code}]")
+            if gate.verdict is Verdict.BLOCKED:
+                alert = {"at": _iso(self.clock()), "code": "update.schema_blocks_rollback", "slot": state.pending.value,
+                         "text": f"slot {state.pending.value} was never confirmed but is kept: {gate.text}"}
+                log.error("%s [%s]", alert["text"], alert["code"])
+                self._save(replace(state, pending=None, attempts=0, alert=alert), "schema_blocked", state.pending,
+                           reason=gate.text)
+                return BootCheck.SCHEMA_BLOCKED
+            self._roll_back(state, f"{state.attempts} starts without a confirm", gate)
             return BootCheck.ROLLED_BACK
 
     def rollback(self, reason: str = "operator") -> Slot:
@@ -250,6 +322,11 @@ class Updater:
         From a pending slot this goes back to the confirmed one. From a confirmed
         slot the other one is put on probation like a fresh update: it runs
         pending, and boot-check returns to the confirmed slot if it never confirms.
+
+        The database is judged first (``schema``): a snapshot to restore goes back
+        before the switch (posterm must be stopped for that: ``storage.in_use``),
+        and a rollback that would strand the terminal or lose records is refused
+        with ``update.schema_blocks_rollback``.
         """
         if not self._exists():
             raise StateError("no firmware is installed under this root", code="update.not_installed")
@@ -260,32 +337,57 @@ class Updater:
             if self.slot_info(state.active.other) is None:
                 raise StateError(f"slot {state.active.other.value} holds no complete firmware to roll back to",
                                  code="update.no_fallback")
-            return self._roll_back(state, reason)
+            gate = self.judge(state.active.other)
+            if gate.verdict is Verdict.BLOCKED:
+                raise StateError(gate.text, code="update.schema_blocks_rollback")
+            if gate.verdict is Verdict.RESTORE:
+                self._restore(gate)
+            return self._roll_back(state, reason, gate)
 
     def status(self) -> dict:
-        """Everything an operator needs, read only (a pending repair shows as current != active)."""
+        """Everything an operator needs, read only (a pending repair shows as current != active).
+
+        ``database``: the terminal's database schema, who can use it and its snapshot
+        (or ``error`` when the configuration or the file cannot be read); each slot's
+        ``schema`` and whether its firmware can use that database (``opens_database``).
+        """
         state = self.read_state() or State()
         current = self.link("current")
+        try:
+            database = database_status(self.db_path())
+        except TerminalError as e:
+            database = {"path": None, "error": f"{e.text} [{e.code}]"}
         slots = {}
         for slot in Slot:
             info = self.slot_info(slot)
+            schema = self.slot_schema(slot) if info is not None else None
             slots[slot.value] = {"complete": info is not None, **{k: info[k] for k in
                                  ("version", "created", "installed_at", "key_id") if info and k in info}}
+            if info is not None:
+                slots[slot.value]["schema"] = schema.to_dict() if schema else None
+                slots[slot.value]["opens_database"] = can_open(database, schema)
         return {"root": str(self.root), "current": _v(current), "version": (self.slot_info(current) or {}).get("version"),
                 "active": _v(state.active), "pending": _v(state.pending), "attempts": state.attempts,
                 "good": _v(state.good), "slots": slots, "last_rollback": state.last_rollback,
-                "history": list(state.history)}
+                "history": list(state.history), "database": database, "alert": state.alert}
 
     # -- steps ---------------------------------------------------------------------------
-    def _roll_back(self, state: State, reason: str) -> Slot:
+    def _restore(self, gate: Gate) -> None:
+        """The snapshot goes back (one transaction) before anything switches: see ``schema``."""
+        log.warning("%s", gate.text)
+        restore(gate, lambda: self.hook(Step.RESTORING))
+        self.hook(Step.RESTORED)
+
+    def _roll_back(self, state: State, reason: str, gate: Gate | None = None) -> Slot:
         source, target = state.active, state.active.other
         record = {"at": _iso(self.clock()), "from": source.value, "to": target.value, "reason": reason,
                   "from_version": (self.slot_info(source) or {}).get("version"),
-                  "to_version": (self.slot_info(target) or {}).get("version")}
+                  "to_version": (self.slot_info(target) or {}).get("version"),
+                  "schema": gate.verdict.value if gate is not None else None}
         back_to_good = state.pending is not None  # then target is state.good; otherwise it goes on probation
         self._save(replace(state, active=target, pending=None if back_to_good else target, attempts=0,
-                           good=target if back_to_good else source, last_rollback=record),
-                   "rolled_back", target, reason=reason)
+                           good=target if back_to_good else source, last_rollback=record, alert=None),
+                   "rolled_back", target, reason=reason, schema=record["schema"])
         self._point("current", target)
         self._point("good", target if back_to_good else source)
         log.info("rolled back from slot %s to slot %s: %s", source.value, target.value, reason)  # the CLI prints it

@@ -27,21 +27,35 @@ def test_confirm_sends_the_counted_totals_last_on_the_uplink():
     assert isinstance(d.all(A.SaveCounters)[-1], A.SaveCounters)  # the STAN is durable before it goes
 
 
-@pytest.mark.parametrize("digit, result", [("1", SettleResult.BALANCED), ("2", SettleResult.UNBALANCED)])
-def test_the_answer_closes_the_batch_in_one_commit_before_the_report(digit, result):
+def test_a_balanced_answer_closes_the_batch_in_one_commit_before_the_report():
+    d = to_totals()
+    d.keys("#")
+    batch = d.t.counters.batch
+    actions = _answer(d, settle_result="1")
+    names = [a.name for a in actions]
+    assert names.index("close_batch") < names.index("print_report")
+    assert "send_upload" not in names
+    close = d.last(A.CloseBatch)
+    assert close.settlement.batch == batch and close.settlement.result is SettleResult.BALANCED
+    assert close.settlement.totals == TOTALS and not close.settlement.uploaded
+    assert close.counters.batch == batch + 1 and d.t.counters.batch == batch + 1
+    assert d.state is State.PRINTING
+    d.feed(ReportPrinted(close.settlement))
+    assert d.state is State.IDLE and d.last(A.MarkReportPrinted).batch == batch
+
+
+@pytest.mark.parametrize("digit, result", [("2", SettleResult.UNBALANCED), ("3", SettleResult.ERROR)])
+def test_an_answer_not_balanced_closes_the_batch_then_uploads_it_before_any_report(digit, result):
     d = to_totals()
     d.keys("#")
     batch = d.t.counters.batch
     actions = _answer(d, settle_result=digit)
     names = [a.name for a in actions]
-    assert names.index("close_batch") < names.index("print_report")
+    assert names.index("close_batch") < names.index("send_upload") and "print_report" not in names
     close = d.last(A.CloseBatch)
-    assert close.settlement.batch == batch and close.settlement.result is result
-    assert close.settlement.totals == TOTALS
-    assert close.counters.batch == batch + 1 and d.t.counters.batch == batch + 1
-    assert d.state is State.PRINTING
-    d.feed(ReportPrinted(close.settlement))
-    assert d.state is State.IDLE and d.last(A.MarkReportPrinted).batch == batch
+    assert close.settlement.result is result and not close.settlement.uploaded
+    assert close.counters.batch == batch + 1  # the next batch is open: sales may go on
+    assert d.state is State.UPLINK and d.last(A.SendUpload).job.batch == batch
 
 
 def test_refused_settlement_leaves_the_batch_open():

@@ -123,7 +123,7 @@ def test_cup_layout_choices_are_documented_field_by_field():
     assert cup.fields[22].pad is Pad.RIGHT and "left-aligned" in cup.fields[22].desc
     assert cup.fields[2].pad is Pad.RIGHT and cup.fields[35].pad is Pad.RIGHT and "nibble D" in cup.fields[35].desc
     assert cup.fields[23].pad is Pad.LEFT and "right-aligned" in cup.fields[23].desc
-    assert {n for n, s in cup.fields.items() if s.sensitive} == {2, 14, 35, 36, 52, 54, 55, 62}  # 54: a balance
+    assert {n for n, s in cup.fields.items() if s.sensitive} == {2, 14, 35, 36, 48, 52, 54, 55, 62}  # 48: an upload's cards; 54: a balance
     assert cup.pyiso8583_spec["2"]["right_pad"] == "0" and cup.pyiso8583_spec["2"]["len_enc"] == "bcd"
 
 

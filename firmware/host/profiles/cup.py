@@ -58,7 +58,8 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int, bool, Pad], ...] = (
     (41, "Card acceptor terminal identification", ANS, FIX, 8, False, Pad.LEFT),
     (42, "Card acceptor identification code", ANS, FIX, 15, False, Pad.LEFT),
     (44, "Additional response data", AN, LL, 25, False, Pad.LEFT),
-    (48, "Additional data, private", N, LLL, 322, False, Pad.RIGHT),
+    # Sensitive: a batch upload (0320) carries card numbers here; a 0500 its totals.
+    (48, "Additional data, private", N, LLL, 322, True, Pad.RIGHT),
     (49, "Currency code, transaction", AN, FIX, 3, False, Pad.LEFT),
     (52, "PIN data", B, FIX, 8, True, Pad.LEFT),
     (53, "Security related control information", N, FIX, 16, False, Pad.LEFT),
@@ -93,12 +94,22 @@ REFUND_ORIGINAL = (
 
 # Settlement (结算, 0500): field 48 domestic then foreign totals (each: debit amount n12,
 # count n3, credit amount n12, count n3, result n1), 60.1 = 00, 60.3 = 201, 63 operator.
-# Batch upload (0320) would use 60.3 201 per transaction and 202 (after an unbalanced
-# settlement) or 207 (balanced) for its end message; not built yet.
 def _settlement():
     from firmware.host.settlement import SettlementLayout
 
     return SettlementLayout(totals_field=48, type_code="00", network_code="201", operator_field=63)
+
+
+# Batch upload (批上送, 0320/0330) after a settlement the host did not find balanced: up to
+# 8 transactions per message in field 48 (count n2, then per transaction: card organisation
+# n2, trace n6, card number n20, amount n12: 2 + 8 x 40 = 322, field 48's maximum), 60.1 00,
+# 60.3 201; the end message carries the total (n4) with 60.3 202. Offline sales go one to a
+# message with their own fields (see firmware.host.settlement).
+def _batch_upload():
+    from firmware.host.settlement import UploadLayout
+
+    return UploadLayout(mti="0320", entries_field=48, per_message=8, type_code="00", network_code="201",
+                        end_code="202")
 
 
 RESPONSE_TEXTS = {
@@ -227,3 +238,4 @@ def build() -> Profile:
 
 
 SETTLEMENT = _settlement()
+BATCH_UPLOAD = _batch_upload()

@@ -1,0 +1,177 @@
+"""``posterm report [--batch N] [--json]``: a batch's totals and its transactions, for reconciliation.
+
+Without ``--batch`` it reports the current batch, counted from the journal as
+a settlement would count it (``Store.batch_totals``: the same query). A
+settled batch's totals are those its settlement sent and recorded, with the
+host's verdict and whether the batch was uploaded. Either way the listing
+that follows is every journal record of the batch: trace, time, kind, masked
+card number, amount, state, reference, authorisation code, and whether a sale
+was voided (by which void) or which sale a void undid.
+
+It only reads: the database is opened in SQLite's read-only mode
+(``Store.open_read_only``), so the command takes no write lock and changes
+nothing, and it is safe beside a running terminal. Card numbers are the
+journal's masked ones (first 6 / last 4 at most); the sealed card data is
+never opened. An unknown batch is one line with its code (``report.no_batch``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command imports what it needs when it runs
+    from firmware.core.model import SaleRecord, Settlement, Totals
+    from firmware.core.settings import CoreSettings
+    from storage.store import Store
+
+__all__ = ["add_report_command", "cmd_report", "BatchReport", "batch_report", "report_text", "report_json"]
+
+WIDTH = 48  # columns of the text report's head (the listing below it is one line per transaction)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One batch for reconciliation. ``settlement`` None: not settled (its totals are counted from the journal)."""
+
+    batch: int
+    totals: Totals
+    settlement: Settlement | None
+    records: tuple[SaleRecord, ...]
+    voided: dict[int, int]  # journal number of a voided record -> that of its approved void
+
+
+def batch_report(store: Store, batch: int | None = None) -> BatchReport:
+    """The report of ``batch`` (None: the current one); ``report.no_batch`` when the journal knows no such batch."""
+    from firmware.errors import StorageError
+
+    current = store.counters().batch
+    number = current if batch is None else batch
+    settlement = store.settlement(number)
+    records = tuple(store.batch_records(number))
+    if settlement is None and number != current and not records:
+        raise StorageError(f"there is no batch {number:06d}: the current batch is {current:06d}",
+                           code="report.no_batch")
+    totals = settlement.totals if settlement is not None else store.batch_totals(number)
+    return BatchReport(number, totals, settlement, records, store.voided())
+
+
+def _note(report: BatchReport, record: SaleRecord) -> str:
+    if record.original is not None:
+        return f"of trace {record.original.stan:06d}"
+    if record.txn_no in report.voided:
+        by = next((r for r in report.records if r.txn_no == report.voided[record.txn_no]), None)
+        return f"VOIDED by trace {by.stan:06d}" if by is not None else "VOIDED"
+    return ""
+
+
+def report_text(report: BatchReport, settings: CoreSettings) -> str:
+    """The report as text: a head laid out as the printed settlement report's, then one line per transaction."""
+    from firmware.core.flows import FLOWS
+    from firmware.core.report import RESULT_TEXT, total_lines
+    from firmware.money import format_amount
+    from hal.printer import Align, Line, Receipt
+    from hal.printer.document import plain_text
+
+    s = report.settlement
+    status = "OPEN (NOT SETTLED)" if s is None else f"SETTLED {s.when:%Y-%m-%d %H:%M:%S}"
+    head = [
+        Line(settings.merchant_name, align=Align.CENTER, bold=True),
+        Line("RECONCILIATION REPORT", align=Align.CENTER, bold=True),
+        Line(rule=True),
+        Line("MERCHANT NO:", right=settings.merchant_id),
+        Line("TERMINAL NO:", right=settings.terminal_id),
+        Line("BATCH NO:", right=f"{report.batch:06d}"),
+        Line("STATUS:", right=status),
+        Line(rule=True),
+        *total_lines(report.totals, settings),
+        Line(rule=True),
+    ]
+    if s is not None:
+        head.append(Line(f"TOTALS {RESULT_TEXT[s.result]}", align=Align.CENTER, bold=True))
+        if s.uploaded:
+            head.append(Line("BATCH UPLOADED", align=Align.CENTER))
+        elif s.upload_owed:
+            head.append(Line("BATCH UPLOAD PENDING", align=Align.CENTER))
+    elif report.totals.unsent:
+        head.append(Line(f"NOT YET SENT: {report.totals.unsent}", align=Align.CENTER))
+    out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {report.batch:06d}"), WIDTH)
+    out += f"{'TRACE':<6} {'DATE/TIME':<19} {'TYPE':<4} {'CARD':<19} {'AMOUNT':>13} {'STATE':<16} {'REF NO':<12} AUTH\n"
+    for r in report.records:
+        flow = FLOWS.get(r.kind)
+        amount = ("-" if flow is not None and flow.refund else "") + format_amount(r.amount, settings.exponent)
+        line = (f"{r.stan:06d} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value.upper():<4} {r.masked_pan:<19} "
+                f"{amount:>13} {r.state.value:<16} {r.rrn or '-':<12} {r.auth_code or '-':<6} {_note(report, r)}")
+        out += line.rstrip() + "\n"
+    if not report.records:
+        out += "(no transactions)\n"
+    return out
+
+
+def report_json(report: BatchReport, settings: CoreSettings) -> dict:
+    """The report as plain data: amounts in minor units, card numbers masked."""
+    t, s = report.totals, report.settlement
+    by_txn = {r.txn_no: r for r in report.records}
+    return {
+        "batch": report.batch,
+        "status": "open" if s is None else "settled",
+        "merchant_id": settings.merchant_id,
+        "terminal_id": settings.terminal_id,
+        "currency": settings.currency,
+        "totals": {"debit_count": t.debit_count, "debit_amount": t.debit_amount, "credit_count": t.credit_count,
+                   "credit_amount": t.credit_amount, "net": t.net, "unsent": t.unsent},
+        "settlement": None if s is None else {
+            "result": s.result.name.lower(), "uploaded": s.uploaded, "upload_owed": s.upload_owed,
+            "settled_at": s.when.isoformat(timespec="seconds"), "trace": s.stan, "operator": s.operator,
+        },
+        "transactions": [
+            {
+                "txn_no": r.txn_no, "trace": r.stan, "time": r.when.isoformat(timespec="seconds"),
+                "kind": r.kind.value, "masked_pan": r.masked_pan, "amount": r.amount, "state": r.state.value,
+                "response_code": r.response_code, "rrn": r.rrn, "auth_code": r.auth_code,
+                "voided": r.txn_no in report.voided,
+                "voided_by_trace": by_txn[report.voided[r.txn_no]].stan
+                if r.txn_no in report.voided and report.voided[r.txn_no] in by_txn else None,
+                "original_trace": r.original.stan if r.original is not None else None,
+            }
+            for r in report.records
+        ],
+    }
+
+
+def cmd_report(args) -> int:
+    from firmware.cli import _config
+    from firmware.core.settings import CoreSettings
+    from storage.store import Store
+
+    config = _config(args)
+    settings = CoreSettings.from_config(config)
+    store = Store.open_read_only(Path(args.data_dir) if args.data_dir else config.data_dir)
+    try:
+        report = batch_report(store, args.batch)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report_json(report, settings), indent=2))
+    else:
+        print(report_text(report, settings), end="")
+    return 0
+
+
+def _batch_number(text: str) -> int:
+    import argparse
+
+    if not text.isdigit() or not 1 <= int(text) <= 999999:
+        raise argparse.ArgumentTypeError("a batch number is 1 to 999999")
+    return int(text)
+
+
+def add_report_command(sub, with_config) -> None:
+    """``posterm report``: registered by ``firmware.cli``; ``with_config`` adds --config and --data-dir."""
+    r = with_config(sub.add_parser(
+        "report", help="a batch's totals and transactions for reconciliation (read-only, PANs masked)"))
+    r.add_argument("--batch", type=_batch_number, default=None, help="a batch number (default: the current batch)")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.set_defaults(func=cmd_report)

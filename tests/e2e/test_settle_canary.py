@@ -1,0 +1,71 @@
+"""No clear card data from a batch upload reaches the disk, a debug log, the console or ``posterm report``.
+
+The upload opens every transaction's sealed card number from the journal: this runs one
+(online sales, a void, an offline sale in its own message) with the log at debug level,
+then reports on the batch, and searches everything for every form of the test cards' data.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from .canary import find_card_data
+
+SESSION = """
+name = "settlement canary"
+[config]
+host = { response_timeout = 0.5, connect_timeout = 0.5 }
+[[step]]
+key = "1250#"
+[[step]]
+swipe = "unionpay_debit"
+[[step]]
+pin = "1234"
+[[step]]
+void = 1
+[[step]]
+swipe = "unionpay_debit"
+[[step]]
+pin = "1234"
+[[step]]
+link = "down"
+[[step]]
+key = "700#"
+[[step]]
+swipe = "unionpay_credit"
+[[step]]
+pin = "1234"
+[[step]]
+link = "up"
+[[step]]
+host = { behaviour = "unbalanced" }
+[[step]]
+settle = true
+[[step]]
+expect = { alerts = "settle.uploaded", printed = "BATCH UPLOADED" }
+"""
+
+
+def test_no_clear_card_data_from_an_upload_or_a_report(posterm_cmd, clean_env, tmp_path):
+    data, log, config = tmp_path / "data", tmp_path / "posterm.log", tmp_path / "posterm.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "debug"\nfile = "{log}"\n')
+    scenario = tmp_path / "canary.toml"
+    scenario.write_text(SESSION)
+    sim = subprocess.run(posterm_cmd + ["sim", "--scenario", str(scenario), "--config", str(config), "--data-dir",
+                                        str(data), "--json"], capture_output=True, text=True, env=clean_env, timeout=120)
+    assert sim.returncode == 0, sim.stdout[-2000:] + sim.stderr[-2000:]
+    result = json.loads(sim.stdout)
+    assert result["settlements"][0]["uploaded"] and len(result["host_ledger"]["uploads"]) == 3
+    assert [m["mti"] for m in result["host_ledger"]["messages"]].count("0320") == 3  # offline alone, packed, end
+    texts = {"sim stdout": sim.stdout, "sim stderr": sim.stderr}
+    for args in (["--batch", "1"], ["--batch", "1", "--json"], []):
+        out = subprocess.run(posterm_cmd + ["report", "--config", str(config), "--data-dir", str(data), *args],
+                             capture_output=True, text=True, env=clean_env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        texts[f"report {args} stdout"], texts[f"report {args} stderr"] = out.stdout, out.stderr
+    assert "BATCH UPLOADED" in texts["report ['--batch', '1'] stdout"]
+    assert log.stat().st_size > 1000  # debug logging really ran
+    files = sorted(p for p in data.rglob("*") if p.is_file())
+    leaks = find_card_data([*files, log], texts)
+    assert not leaks, "\n".join(leaks)
