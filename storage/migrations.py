@@ -2,19 +2,21 @@
 each saying how far back its result stays usable, so that a firmware rollback never strands
 the terminal on a database its older firmware refuses.
 
-Table overview (version 4):
+Table overview (version 5):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
                    the host's answer and the state of each receipt copy. Since
-                   version 3 a void names its original (``original_txn_no``).
+                   version 3 a void names its original (``original_txn_no``); since 5 a
+                   refund the reference number and date it was keyed with.
 ``reversals``      reversals that are due (sealed message), then ``done`` or ``lost``.
                    Since version 2 the ready-made reversal of a request waits in its
                    journal row (``journal.reversal``) and moves here only when needed.
 ``offline_queue``  stored sales to forward, sealed, with their delivery state.
 ``counters``       STAN, batch and journal numbers.
 ``settings``       small key/value state (sign-on time, heartbeat, the schema records below).
-``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4).
+``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4);
+                   refunds kept apart among the credits (v5).
 
 Migrating
 ---------
@@ -36,7 +38,7 @@ at import). An additive nullable column or a table old code ignores keeps the pr
 N; a change of meaning, rows old code cannot read, or data moved away from where old
 code looks sets N to the version itself. Each ``_vN`` below says why it has its N,
 judged against the code that had that LATEST (git history): v1 1, v2 2 (moved data),
-v3 2, v4 2.
+v3 2, v4 2, v5 5 (refunds old code would not count).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -249,6 +251,29 @@ def _v4(db) -> None:
     )
 
 
+
+def _v5(db) -> None:
+    """Refunds and balance inquiries.
+
+    * ``journal.orig_rrn`` / ``journal.orig_date``: the reference number and date a
+      refund names (退货 names its sale by RRN and date, and the sale may be on another
+      terminal or in a settled batch). Written in the refund's own request commit, so
+      its receipt, reprinted after a power cut, still shows them.
+    * ``settlements.refund_count`` / ``refund_amount``: refunds are credits in the
+      0500, and the stored settlement keeps them apart so that its report, printed or
+      reprinted from the row, lists them on their own line.
+
+    Usable by schema 5 only: the journal now holds approved ``refund`` rows, and
+    schema-4 code, whose totals count only voids as credits, would leave them out of
+    the 0500 it sends (a settlement short by every refund); its ``FLOWS`` have no row
+    for a refund or a balance inquiry either.
+    """
+    db["journal"].add_column("orig_rrn", str)
+    db["journal"].add_column("orig_date", str)
+    db["settlements"].add_column("refund_count", int, not_null_default=0)
+    db["settlements"].add_column("refund_amount", int, not_null_default=0)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema version: how to reach it, and the oldest LATEST that can still use its result."""
@@ -266,6 +291,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, _v2, readable_by=2),
     Migration(3, _v3, readable_by=2),
     Migration(4, _v4, readable_by=2),
+    Migration(5, _v5, readable_by=5),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -44,6 +44,7 @@ from firmware.core.model import (
     JournalState,
     Kind,
     OriginalFacts,
+    OriginalRef,
     PendingAdvice,
     PendingReversal,
     PrintJob,
@@ -65,7 +66,8 @@ _COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_cop
 
 _JOURNAL_COLUMNS = (
     "txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, merchant_id, operator, "
-    "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no"
+    "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no, "
+    "orig_rrn, orig_date"
 )
 _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
 
@@ -82,7 +84,7 @@ _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 # has not completed. Its report waits for the upload.
 _UPLOAD_OWED = "result <> '1' AND uploaded = 0"
 _SETTLEMENT_COLUMNS = ("batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, "
-                       "operator, settled_at")
+                       "operator, settled_at, refund_count, refund_amount")
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,9 @@ def _original(row: Sequence) -> OriginalFacts:
 
 
 def _settlement(row: Sequence) -> Settlement:
-    b, stan, dc, da, cc, ca, result, uploaded, operator, when = row
-    return Settlement(b, Totals(dc, da, cc, ca), SettleResult(result), datetime.fromisoformat(when), stan,
+    b, stan, dc, da, cc, ca, result, uploaded, operator, when, rc, ra = row
+    return Settlement(b, Totals(dc, da, cc, ca, refund_count=rc, refund_amount=ra), SettleResult(result),
+                      datetime.fromisoformat(when), stan,
                       operator or "", bool(uploaded))
 
 
@@ -154,6 +157,7 @@ def _record(row: Sequence) -> SaleRecord:
         auth_code=row[16],
         settle_date=row[17],
         reason=row[18],
+        reference=OriginalRef(row[20], row[21]) if row[20] else None,
     )
 
 
@@ -297,7 +301,7 @@ class Store:
             c.execute(
                 "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
                 "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at, reversal, "
-                "original_txn_no) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "original_txn_no, orig_rrn, orig_date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.txn_no,
                     record.kind.value,
@@ -318,6 +322,8 @@ class Store:
                     now,
                     reversal,
                     record.original.txn_no if record.original is not None else None,
+                    record.reference.rrn if record.reference is not None else None,
+                    record.reference.date if record.reference is not None else None,
                 ),
             )
             if advice is not None:
@@ -608,9 +614,10 @@ class Store:
         with transaction(self.conn, "closing the batch") as c:
             c.execute(
                 "INSERT INTO settlements (batch, stan, debit_count, debit_amount, credit_count, credit_amount, "
-                "result, uploaded, operator, settled_at, report_printed) VALUES (?,?,?,?,?,?,?,?,?,?,0)",
+                "result, uploaded, operator, settled_at, report_printed, refund_count, refund_amount) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)",
                 (s.batch, s.stan, t.debit_count, t.debit_amount, t.credit_count, t.credit_amount, s.result.value,
-                 int(s.uploaded), s.operator, s.when.isoformat(timespec="seconds")),
+                 int(s.uploaded), s.operator, s.when.isoformat(timespec="seconds"), t.refund_count, t.refund_amount),
             )
             self._write_counters(c, counters)
         self.commits += 1

@@ -1,4 +1,5 @@
-"""Storage for refunds and balance inquiries: no new schema; the refund's repeat waits in the offline queue."""
+"""Storage for refunds and balance inquiries: schema v5 (the refund's reference in its journal row, the refunds
+of a closed batch in its settlement row); the refund's repeat waits in the offline queue."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ from datetime import datetime
 
 import pytest
 
-from firmware.core.model import Copy, Counters, JournalState, Kind, OriginalFacts, OriginalRef, SaleRecord
-from storage import migrations
+from firmware.core.model import (
+    Copy,
+    Counters,
+    JournalState,
+    Kind,
+    OriginalFacts,
+    OriginalRef,
+    SaleRecord,
+    Settlement,
+    SettleResult,
+    Totals,
+)
 from storage.store import Store
 
 WHEN = datetime(2026, 11, 22, 9, 30, 0)
@@ -51,8 +62,43 @@ def open_refund(store, original: SaleRecord | None, txn_no, stan, amount) -> Sal
     return r
 
 
-def test_no_migration_was_needed():
-    assert migrations.LATEST == 4
+def test_the_refund_s_reference_is_in_its_request_commit_and_survives_a_restart(tmp_path):
+    """``migrations._v5``: the reference (RRN and date) a refund was keyed with is written by the request
+    commit, so the receipt a power cut left owed still shows it."""
+    store = Store.open(tmp_path)
+    s = sale(store)
+    r = open_refund(store, s, 2, 2, 500)
+    assert store.conn.execute("SELECT orig_rrn, orig_date FROM journal WHERE txn_no=2").fetchone() == (s.rrn, "1122")
+    # the outcome does not name the reference (its update leaves those columns alone)
+    store.record_outcome(replace(r, reference=None, state=JournalState.APPROVED, response_code="00",
+                                 rrn="000000000002"), copies=(Copy.MERCHANT, Copy.CARDHOLDER), close_advice=True)
+    store.close()
+    store = Store.open(tmp_path)  # as after a power cut before the receipts printed
+    owed = [j for j in store.boot_state().receipts if j.record.txn_no == 2]
+    assert [j.copy for j in owed] == [Copy.MERCHANT, Copy.CARDHOLDER]
+    assert {j.record.reference for j in owed} == {OriginalRef(s.rrn, "1122")} and owed[0].recovered
+    assert store.record(2).reference == OriginalRef(s.rrn, "1122") and store.record(1).reference is None
+    store.close()
+
+
+def test_a_settlement_row_keeps_its_refunds_apart(tmp_path):
+    """``migrations._v5``: the refunds' part of the credits is stored with the batch's settlement, so its
+    report, printed after a restart or reprinted later, lists them."""
+    store = Store.open(tmp_path)
+    s = sale(store)
+    r = open_refund(store, s, 2, 2, 500)
+    store.record_outcome(replace(r, state=JournalState.APPROVED, response_code="00"), close_advice=True)
+    totals = store.batch_totals(1)
+    assert totals == Totals(1, 1250, 1, 500, refund_count=1, refund_amount=500)
+    store.close_batch(Settlement(1, totals, SettleResult.BALANCED, WHEN, 3, "01"), Counters(stan=4, batch=2, txn_no=3))
+    store.close()
+    store = Store.open(tmp_path)
+    assert store.conn.execute("SELECT credit_count, credit_amount, refund_count, refund_amount FROM settlements "
+                              "WHERE batch = 1").fetchone() == (1, 500, 1, 500)
+    assert store.settlement(1).totals == totals
+    boot = store.boot_state()
+    assert boot.report.totals == totals and boot.last_report.totals == totals  # the report owed, and its reprint
+    store.close()
 
 
 def test_a_refund_opens_with_its_repeat_queued_as_sent_and_no_reversal(store):

@@ -1,6 +1,14 @@
 """Schema versions across firmware: who may open which version, the usable-by record, the
 pre-migration snapshot and its restore. Real SQLite files in tmp_path; an older or newer
-firmware is this one with ``MIGRATIONS``/``LATEST`` cut or extended."""
+firmware is this one with ``MIGRATIONS``/``LATEST`` cut or extended.
+
+Everything is said relative to this firmware's table, so the tests hold as migrations are
+added: this firmware is schema ``LATEST``, and firmware B is this one plus a hypothetical
+migration ``NEXT`` (``LATEST + 1``). Only facts about a given past migration (v2 moved
+data, v3 and v4 stay usable by v2 code, v5 is not usable by v4 code) name its number.
+``Store`` reads and writes this firmware's newest columns, so it runs only as this firmware
+or as B; a database of an older schema is built by its first migrations on a raw
+connection and written with that schema's own SQL."""
 
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from hypothesis import strategies as st
 from firmware.core.model import Copy, Counters, JournalState, Kind, SaleRecord
 from firmware.errors import StorageError
 from storage import migrations
-from storage.db import content_digest, restore_snapshot
+from storage.db import content_digest, open_database, restore_snapshot
 from storage.migrations import (
     Migration,
     check_migrations,
@@ -31,6 +39,8 @@ from storage.store import DB_FILE, Store
 from tests.forking import CUT, run_in_child
 
 ALL = migrations.MIGRATIONS
+LATEST = migrations.LATEST  # this firmware's schema
+NEXT = LATEST + 1  # firmware B's
 WHEN = datetime(2026, 11, 22, 9, 30, 0)
 
 
@@ -44,12 +54,15 @@ def firmware(monkeypatch, latest: int | None = None, *extra: Migration):
         yield
 
 
-def tip_column(db) -> None:
-    db["journal"].add_column("tip", int)
+B_COLUMN = "firmware_b_test_only"  # a name no real migration will take
 
 
-V5_NEW_MEANING = Migration(5, tip_column, readable_by=5)  # B: v4 firmware must not use it
-V5_ADDITIVE = Migration(5, tip_column, readable_by=4)  # B': an ignorable column
+def b_column(db) -> None:
+    db["journal"].add_column(B_COLUMN, int)
+
+
+B_NEW_MEANING = Migration(NEXT, b_column, readable_by=NEXT)  # B: this firmware must not use it
+B_ADDITIVE = Migration(NEXT, b_column, readable_by=ALL[-1].readable_by)  # B': an ignorable column (keeps N)
 
 
 def sell(store: Store, txn_no: int, *, approve: bool = True, kind: Kind = Kind.SALE) -> SaleRecord:
@@ -78,41 +91,56 @@ def digest_of(path) -> str:
         conn.close()
 
 
+def database_at(data_dir, version: int, monkeypatch) -> sqlite3.Connection:
+    """A database as firmware of schema ``version`` leaves it (its first ``version`` migrations), on a raw
+    connection: rows of that schema are then written with its own SQL, not through this firmware's ``Store``."""
+    conn = open_database(data_dir / DB_FILE)
+    with firmware(monkeypatch, version):
+        migrations.migrate(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == version
+    return conn
+
+
 @pytest.fixture
-def v4(tmp_path):
-    """A v4 database (this firmware's) with two sales, closed."""
+def ours(tmp_path):
+    """This firmware's database (schema LATEST) with two sales, closed."""
     store = Store.open(tmp_path)
     sell(store, 1)
     sell(store, 2)
     store.close()
+    assert user_version(tmp_path / DB_FILE) == LATEST
     return tmp_path
 
 
 # -- who may use a version ---------------------------------------------------------------
 def test_each_version_declares_how_far_back_it_stays_usable():
-    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2)]
-    assert migrations.LATEST == 4
+    """An audit, updated with each migration: its N is judged (against the code that had the previous
+    LATEST) and the reason is written in its ``_vN``'s docstring."""
+    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5)]
+    assert LATEST == 5
+    for m in ALL[1:]:
+        assert f"Usable by schema {m.readable_by} " in (m.apply.__doc__ or ""), m.version
 
 
 @pytest.mark.parametrize("table", [
-    (Migration(1, tip_column, 2),),  # above its own version
-    (Migration(1, tip_column, 1), Migration(2, tip_column, 2), Migration(3, tip_column, 1)),  # below the previous
-    (Migration(1, tip_column, 1), Migration(3, tip_column, 1)),  # a gap
+    (Migration(1, b_column, 2),),  # above its own version
+    (Migration(1, b_column, 1), Migration(2, b_column, 2), Migration(3, b_column, 1)),  # below the previous
+    (Migration(1, b_column, 1), Migration(3, b_column, 1)),  # a gap
 ], ids=["above itself", "below the previous", "gap"])
 def test_a_dishonest_table_is_refused(table):
     with pytest.raises(ValueError):
         check_migrations(table)
 
 
-# (version of the database, LATEST of the firmware opening it): opens?
-CASES = [(2, 1, False), (3, 1, False), (3, 2, True), (4, 1, False), (4, 2, True), (4, 3, True)]
+# (version of the database, LATEST of the firmware opening it): opens? Every older firmware, every newer database.
+CASES = [(d, f, ALL[d - 1].readable_by <= f) for d in range(2, LATEST + 1) for f in range(1, d)]
+assert {o for _, _, o in CASES} == {True, False}  # both answers are exercised
 
 
 @pytest.mark.parametrize("db_version, latest, opens", CASES, ids=[f"v{d} by {f}" for d, f, _ in CASES])
 def test_an_older_firmware_opens_exactly_the_versions_declared_usable_by_it(tmp_path, monkeypatch, db_version,
                                                                            latest, opens):
-    with firmware(monkeypatch, db_version):
-        Store.open(tmp_path).close()
+    database_at(tmp_path, db_version, monkeypatch).close()
     before = digest_of(tmp_path / DB_FILE)
     with firmware(monkeypatch, latest):
         if opens:
@@ -129,26 +157,26 @@ def test_an_older_firmware_opens_exactly_the_versions_declared_usable_by_it(tmp_
     assert digest_of(tmp_path / DB_FILE) == before
 
 
-def test_a_record_for_another_version_is_stale_and_ignored(v4):
-    conn = sqlite3.connect(v4 / DB_FILE)
-    conn.execute("PRAGMA user_version=5")  # as if some firmware had moved on without writing its own record
+def test_a_record_for_another_version_is_stale_and_ignored(ours):
+    conn = sqlite3.connect(ours / DB_FILE)
+    conn.execute(f"PRAGMA user_version={NEXT}")  # as if some firmware had moved on without writing its own record
     conn.commit()
     conn.close()
-    with pytest.raises(StorageError) as err:
-        Store.open(v4)
-    assert err.value.code == "storage.schema_newer" and "usable by firmware of schema 5" in err.value.text
+    with pytest.raises(StorageError) as err:  # the record (of LATEST, usable by this firmware) would have let it in
+        Store.open(ours)
+    assert err.value.code == "storage.schema_newer" and f"usable by firmware of schema {NEXT}" in err.value.text
 
 
-def test_a_database_at_latest_without_the_record_gets_it_once(v4):
-    conn = sqlite3.connect(v4 / DB_FILE)
+def test_a_database_at_latest_without_the_record_gets_it_once(ours):
+    conn = sqlite3.connect(ours / DB_FILE)
     conn.execute("DELETE FROM settings WHERE key = 'schema.usable_by'")  # as firmware from before the records left it
     conn.commit()
     conn.close()
-    store = Store.open(v4)
-    assert read_schema(store.conn) == migrations.DbSchema(4, 2, True)
+    store = Store.open(ours)
+    assert read_schema(store.conn) == migrations.DbSchema(LATEST, ALL[-1].readable_by, True)
     commits = store.conn.total_changes
     store.close()
-    store = Store.open(v4)
+    store = Store.open(ours)
     assert store.conn.total_changes == 0 and commits == 1  # written once, then only read
     store.close()
 
@@ -166,51 +194,85 @@ V2_OWED_RECEIPTS = ("SELECT txn_no, kind FROM journal WHERE (merchant_copy = 0 O
 
 
 def test_v2_is_not_usable_by_v1_code_it_would_miss_an_armed_reversal(tmp_path, monkeypatch):
-    with firmware(monkeypatch, 2):
-        store = Store.open(tmp_path)
-        store.conn.execute(V2_INSERT)  # an interrupted request: its reversal waits in its row
-        assert store.conn.execute(V2_DUE_REVERSALS).fetchall() == [(9,)]
-        assert store.conn.execute(V1_DUE_REVERSALS).fetchall() == []  # v1's recovery would never send it
-        store.close()
+    conn = database_at(tmp_path, 2, monkeypatch)
+    conn.execute(V2_INSERT)  # an interrupted request: its reversal waits in its row
+    assert conn.execute(V2_DUE_REVERSALS).fetchall() == [(9,)]
+    assert conn.execute(V1_DUE_REVERSALS).fetchall() == []  # v1's recovery would never send it
+    conn.close()
     assert ALL[1].readable_by == 2
 
 
-def test_v4_with_voids_and_a_settlement_stays_usable_by_v2_era_code(v4):
-    from firmware.core.model import Settlement, SettleResult, Totals
+# v4 as v4 code wrote it: two sales and a void naming the first, approved, receipts owed; the batch closed.
+V4_JOURNAL = ("INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
+              "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, response_code, rrn, "
+              "auth_code, merchant_copy, updated_at, original_txn_no) VALUES (?, ?, 'approved', ?, '156', ?, 1, "
+              "'2026-11-22T09:30:00', '', '', '', '620550*********0004', x'00', x'00', 'swipe', 0, '00', "
+              "'000000000001', '123456', 0, '2026-11-22T09:30:00', ?)")
+V4_SETTLEMENT = ("INSERT INTO settlements (batch, stan, debit_count, debit_amount, credit_count, credit_amount, "
+                 "result, uploaded, operator, settled_at, report_printed) "
+                 "VALUES (1, 4, 2, 2003, 1, 1001, '1', 0, '', '2026-11-22T09:30:00', 0)")
+V4_COUNTERS = "INSERT INTO counters (name, value) VALUES ('stan', 5), ('batch', 2), ('txn_no', 4)"
 
-    store = Store.open(v4)
-    original = store.record(1)
-    void = replace(sell(store, 3, approve=False, kind=Kind.VOID), original=store.find_original(1, 1).facts)
-    store.conn.execute("UPDATE journal SET original_txn_no = 1 WHERE txn_no = 3")
-    store.record_outcome(replace(void, state=JournalState.APPROVED), copies=[Copy.MERCHANT])
-    store.close_batch(Settlement(1, Totals(2, 2003, 1, 1003), SettleResult.BALANCED, WHEN, 4), Counters(5, 2, 4))
-    conn = store.conn
+
+def test_v4_with_voids_and_a_settlement_stays_usable_by_v2_era_code(tmp_path, monkeypatch):
+    from firmware.core.model import Totals
+
+    conn = database_at(tmp_path, 4, monkeypatch)
+    conn.execute("BEGIN")
+    conn.executemany(V4_JOURNAL, [(1, "sale", 1001, 1, None), (2, "sale", 1002, 2, None), (3, "void", 1001, 3, 1)])
+    conn.execute(V4_SETTLEMENT)
+    conn.execute(V4_COUNTERS)
+    conn.execute("COMMIT")
     # what a v2-era firmware runs at boot and at a sale, on this v4 file
     assert conn.execute(V2_DUE_REVERSALS).fetchall() == []
     kinds = [Kind(k) for _, k in conn.execute(V2_OWED_RECEIPTS)]  # its Kind parses every row, voids included
-    assert Kind.VOID in kinds
+    assert kinds == [Kind.SALE, Kind.SALE, Kind.VOID]
     conn.execute(V2_INSERT)  # a sale in the next batch, written without the v3 column
     assert conn.execute(V2_DUE_REVERSALS).fetchall() == [(9,)]
-    # and v4 code reads what it wrote
-    assert store.record(9).original is None and store.voided() == {1: 3} and original.txn_no == 1
-    assert store.counters().batch == 2
+    conn.close()
+    assert (ALL[2].readable_by, ALL[3].readable_by) == (2, 2)
+    # and newer code (this firmware, which migrates the file) reads what each of them wrote
+    store = Store.open(tmp_path)
+    assert store.record(9).original is None and store.voided() == {1: 3}
+    assert store.counters().batch == 2 and [r.txn_no for r in store.boot_state().reversals] == [9]
+    assert store.settled_batches() == [1] and store.settlement(1).totals == Totals(2, 2003, 1, 1001)
     store.close()
 
 
+# v4 code's credits in its batch totals (storage/store.py ``_CREDIT`` as of e14bb77, schema 4): voids only.
+V4_CREDITS = ("SELECT COUNT(*), COALESCE(SUM(j.amount), 0) FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
+              "WHERE j.batch = ? AND j.kind = 'void' AND j.state = 'approved'")
+
+
+def test_v5_is_not_usable_by_v4_code_it_would_count_an_approved_refund_as_nothing(tmp_path):
+    from tests.storage.test_refund_store import open_refund
+    from tests.storage.test_refund_store import sale as refund_store_sale
+
+    store = Store.open(tmp_path)
+    refund = open_refund(store, refund_store_sale(store), 2, 2, 500)
+    store.record_outcome(replace(refund, state=JournalState.APPROVED, response_code="00"), close_advice=True)
+    totals = store.batch_totals(1)
+    assert (totals.credit_count, totals.credit_amount, totals.refund_count) == (1, 500, 1)  # a credit, to settle
+    assert store.conn.execute(V4_CREDITS, (1,)).fetchone() == (0, 0)  # v4's settlement would leave it out
+    store.close()
+    assert ALL[4].readable_by == 5
+
+
 # -- the snapshot ------------------------------------------------------------------------------
-def test_a_migration_takes_a_private_snapshot_first_and_records_it(v4, monkeypatch):
-    before = digest_of(v4 / DB_FILE)
-    with firmware(monkeypatch, None, V5_NEW_MEANING):
-        store = Store.open(v4)
+def test_a_migration_takes_a_private_snapshot_first_and_records_it(ours, monkeypatch):
+    before = digest_of(ours / DB_FILE)
+    with firmware(monkeypatch, None, B_NEW_MEANING):
+        store = Store.open(ours)
         snap = read_snapshot_record(store.conn)
-        assert read_schema(store.conn) == migrations.DbSchema(5, 5, True)
-        assert (snap.file, snap.version, snap.usable_by, snap.migrated_to) == ("posterm.db.snapshot", 4, 2, 5)
+        assert read_schema(store.conn) == migrations.DbSchema(NEXT, NEXT, True)
+        assert (snap.file, snap.version, snap.usable_by, snap.migrated_to) == (
+            "posterm.db.snapshot", LATEST, ALL[-1].readable_by, NEXT)
         assert snap.before == before and snap.after == content_digest(store.conn)
         store.close()
-    path = snapshot_path(v4 / DB_FILE)
+    path = snapshot_path(ours / DB_FILE)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert user_version(path) == 4 and digest_of(path) == before
-    assert sorted(p.name for p in v4.iterdir()) == ["posterm.db", "posterm.db.snapshot"]  # no leftovers
+    assert user_version(path) == LATEST and digest_of(path) == before
+    assert sorted(p.name for p in ours.iterdir()) == ["posterm.db", "posterm.db.snapshot"]  # no leftovers
 
 
 def test_a_new_database_needs_no_snapshot(tmp_path):
@@ -220,30 +282,30 @@ def test_a_new_database_needs_no_snapshot(tmp_path):
     assert not snapshot_path(tmp_path / DB_FILE).exists()
 
 
-def test_without_a_snapshot_there_is_no_migration(v4, monkeypatch):
-    (v4 / ".posterm.db.snapshot.tmp").mkdir()  # the copy cannot be written
-    before = digest_of(v4 / DB_FILE)
-    with firmware(monkeypatch, None, V5_NEW_MEANING), pytest.raises(StorageError) as err:
-        Store.open(v4)
+def test_without_a_snapshot_there_is_no_migration(ours, monkeypatch):
+    (ours / ".posterm.db.snapshot.tmp").mkdir()  # the copy cannot be written
+    before = digest_of(ours / DB_FILE)
+    with firmware(monkeypatch, None, B_NEW_MEANING), pytest.raises(StorageError) as err:
+        Store.open(ours)
     assert err.value.code == "storage.snapshot" and "nothing was changed" in err.value.text
-    assert user_version(v4 / DB_FILE) == 4 and digest_of(v4 / DB_FILE) == before
+    assert user_version(ours / DB_FILE) == LATEST and digest_of(ours / DB_FILE) == before
 
 
-def test_a_power_cut_during_a_migration_leaves_the_version_it_had(v4, monkeypatch):
+def test_a_power_cut_during_a_migration_leaves_the_version_it_had(ours, monkeypatch):
     def cut_mid_step(db) -> None:
-        db["journal"].add_column("tip", int)
+        db["journal"].add_column(B_COLUMN, int)
         os._exit(CUT)  # half the step done, not committed
 
-    before = digest_of(v4 / DB_FILE)
-    with firmware(monkeypatch, None, Migration(5, cut_mid_step, readable_by=5)):
-        assert run_in_child(lambda hook: Store.open(v4), None) == CUT
-    assert user_version(v4 / DB_FILE) == 4 and digest_of(v4 / DB_FILE) == before
-    store = Store.open(v4)  # the old firmware still runs
+    before = digest_of(ours / DB_FILE)
+    with firmware(monkeypatch, None, Migration(NEXT, cut_mid_step, readable_by=NEXT)):
+        assert run_in_child(lambda hook: Store.open(ours), None) == CUT
+    assert user_version(ours / DB_FILE) == LATEST and digest_of(ours / DB_FILE) == before
+    store = Store.open(ours)  # the old firmware still runs
     assert [r.txn_no for r in store.journal()] == [1, 2]
     store.close()
-    with firmware(monkeypatch, None, V5_NEW_MEANING):  # and the new one migrates at its next start
-        Store.open(v4).close()
-    assert user_version(v4 / DB_FILE) == 5
+    with firmware(monkeypatch, None, B_NEW_MEANING):  # and the new one migrates at its next start
+        Store.open(ours).close()
+    assert user_version(ours / DB_FILE) == NEXT
 
 
 # -- "nothing happened since": the digest -----------------------------------------------------------
@@ -256,8 +318,8 @@ CHANGES = {
 
 
 @pytest.mark.parametrize("change", CHANGES)
-def test_the_digest_sees_every_change_of_state(v4, change):
-    store = Store.open(v4)
+def test_the_digest_sees_every_change_of_state(ours, change):
+    store = Store.open(ours)
     before = content_digest(store.conn)
     store.check()  # the idle heartbeat is housekeeping, not state
     assert content_digest(store.conn) == before
@@ -267,13 +329,13 @@ def test_the_digest_sees_every_change_of_state(v4, change):
 
 
 @pytest.fixture
-def migrated(v4, monkeypatch):
-    """v4 -> v5 by firmware B (not usable by v4 firmware): the data directory, and the snapshot's record."""
-    with firmware(monkeypatch, None, V5_NEW_MEANING):
-        store = Store.open(v4)
+def migrated(ours, monkeypatch):
+    """LATEST -> NEXT by firmware B (not usable by this firmware): the data directory, and the snapshot's record."""
+    with firmware(monkeypatch, None, B_NEW_MEANING):
+        store = Store.open(ours)
         record = read_snapshot_record(store.conn)
         store.close()
-    return v4, record
+    return ours, record
 
 
 def restore(data_dir, record, **kw):
@@ -285,15 +347,15 @@ def test_restoring_the_snapshot_puts_the_pre_migration_database_back(migrated):
     data_dir, record = migrated
     steps = []
     restore(data_dir, record, step=lambda: steps.append(1))
-    assert steps and user_version(data_dir / DB_FILE) == 4 and digest_of(data_dir / DB_FILE) == record.before
-    store = Store.open(data_dir)  # this (v4) firmware runs on it
+    assert steps and user_version(data_dir / DB_FILE) == LATEST and digest_of(data_dir / DB_FILE) == record.before
+    store = Store.open(data_dir)  # this firmware runs on it
     assert [r.txn_no for r in store.journal()] == [1, 2] and store.counters() == Counters(stan=3, batch=1, txn_no=3)
     store.close()
 
 
 def test_a_restore_refuses_a_changed_database_an_open_one_and_a_foreign_snapshot(migrated, monkeypatch):
     data_dir, record = migrated
-    with firmware(monkeypatch, None, V5_NEW_MEANING):
+    with firmware(monkeypatch, None, B_NEW_MEANING):
         store = Store.open(data_dir)
         with pytest.raises(StorageError) as err:
             restore(data_dir, record)
@@ -306,7 +368,7 @@ def test_a_restore_refuses_a_changed_database_an_open_one_and_a_foreign_snapshot
     with pytest.raises(StorageError) as err:
         restore(data_dir, replace(record, after=digest_of(data_dir / DB_FILE), before="0" * 64))
     assert err.value.code == "storage.bad_snapshot"
-    assert user_version(data_dir / DB_FILE) == 5  # every refusal left B's database as it was
+    assert user_version(data_dir / DB_FILE) == NEXT  # every refusal left B's database as it was
 
 
 @pytest.mark.parametrize("die_at", [1, 2, 3])
@@ -316,9 +378,9 @@ def test_a_power_cut_during_a_restore_leaves_the_database_whole(migrated, monkey
     data_dir, record = migrated
     after = digest_of(data_dir / DB_FILE)
     assert run_in_child(lambda hook: restore(data_dir, record, step=lambda: hook("restoring")), die_at) == CUT
-    assert user_version(data_dir / DB_FILE) == 5 and digest_of(data_dir / DB_FILE) == after
+    assert user_version(data_dir / DB_FILE) == NEXT and digest_of(data_dir / DB_FILE) == after
     restore(data_dir, record)  # and it can simply be done again
-    assert user_version(data_dir / DB_FILE) == 4 and digest_of(data_dir / DB_FILE) == record.before
+    assert user_version(data_dir / DB_FILE) == LATEST and digest_of(data_dir / DB_FILE) == record.before
 
 
 def test_an_in_memory_database_migrates_without_a_snapshot():
@@ -328,7 +390,8 @@ def test_an_in_memory_database_migrates_without_a_snapshot():
 
 
 @given(st.one_of(st.text(max_size=80), st.builds(
-    lambda v, u: json.dumps({"version": v, "usable_by": u}), st.integers(-3, 9), st.one_of(st.integers(-3, 9), st.text(max_size=2)))))
+    lambda v, u: json.dumps({"version": v, "usable_by": u}), st.integers(-3, NEXT + 3),
+    st.one_of(st.integers(-3, NEXT + 3), st.text(max_size=2)))))
 def test_a_damaged_record_counts_as_none(text):
     """Whatever the settings rows hold, the schema is the honest record or this firmware's own table."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
@@ -337,8 +400,9 @@ def test_a_damaged_record_counts_as_none(text):
     conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('schema.snapshot', ?)", (text,))
     schema = read_schema(conn)
     if schema.recorded:
-        assert json.loads(text) == {"version": 4, "usable_by": schema.usable_by} and 0 <= schema.usable_by <= 4
+        assert json.loads(text) == {"version": LATEST, "usable_by": schema.usable_by}
+        assert 0 <= schema.usable_by <= LATEST
     else:
-        assert schema == migrations.DbSchema(4, 2, False)
+        assert schema == migrations.DbSchema(LATEST, ALL[-1].readable_by, False)
     assert read_snapshot_record(conn) is None
     conn.close()

@@ -1,7 +1,8 @@
 """Rollbacks across a schema change: allowed, restored from the snapshot, or refused; by the
 operator and by boot-check; power cuts during the restore; status. Real bundles, slots and
-SQLite files in tmp_path; firmware B is this code with a v5 migration added (see
-tests/storage/test_schema.py), firmware A this code as it is (schema v4)."""
+SQLite files in tmp_path; firmware A is this code as it is (schema ``LATEST``), firmware B
+this code with a hypothetical migration ``NEXT`` (``LATEST + 1``) added (see
+tests/storage/test_schema.py), so that the tests hold as real migrations are added."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ from storage import migrations
 from storage.store import DB_FILE, Store
 from tests.forking import CUT, run_in_child
 from tests.storage.test_schema import (
-    V5_ADDITIVE,
-    V5_NEW_MEANING,
+    ALL,
+    B_ADDITIVE,
+    B_NEW_MEANING,
+    LATEST,
+    NEXT,
     digest_of,
     firmware,
     sell,
@@ -40,17 +44,21 @@ from tests.storage.test_schema import (
 from tests.test_update import make_tree, migrations_source
 
 ROOT = Path(__file__).resolve().parents[2]
+A_SCHEMA = tuple(m.readable_by for m in ALL)  # this firmware's table, as its bundle declares it
+A_USABLE_FROM = ALL[-1].readable_by  # who can use the database this firmware leaves
 
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
-    """Bundles: A 1.0 (schema v4), B 2.0 (v5, usable from v5 only), B' 2.1 (v5, usable from v4), legacy A 0.9."""
+    """Bundles: A 1.0 (this firmware), B 2.0 (NEXT, usable from NEXT only), B' 2.1 (NEXT, usable as A's database
+    is), and legacy A 0.9: this firmware's LATEST as firmware from before the usable-by records declared it."""
     base = tmp_path_factory.mktemp("schema-kit")
     generate_keypair(base / "vendor.pem", base / "vendor.pub.pem")
     trust = base / "update-keys.pem"
     trust.write_bytes((base / "vendor.pub.pem").read_bytes())
     out = {"trust": trust}
-    for version, schema in (("0.9", 4), ("1.0", (1, 2, 2, 2)), ("2.0", (1, 2, 2, 2, 5)), ("2.1", (1, 2, 2, 2, 4))):
+    for version, schema in (("0.9", LATEST), ("1.0", A_SCHEMA), ("2.0", A_SCHEMA + (NEXT,)),
+                            ("2.1", A_SCHEMA + (A_USABLE_FROM,))):
         out[version] = base / f"posterm-{version}.tar.gz"
         build_bundle(make_tree(base / f"src-{version}", version, schema), version, base / "vendor.pem", out[version])
     return out
@@ -71,8 +79,8 @@ class Terminal:
         sell(store, 1)
         sell(store, 2)
         store.close()
-        self.v4 = digest_of(self.db)
-        self.b_migration = V5_ADDITIVE if b == "2.1" else V5_NEW_MEANING
+        self.a_digest = digest_of(self.db)  # A's database, at LATEST
+        self.b_migration = B_ADDITIVE if b == "2.1" else B_NEW_MEANING
         self.updater.apply(kit[b], kit["trust"], allow_downgrade=True)  # B, pending
 
     @property
@@ -80,7 +88,7 @@ class Terminal:
         return self.data / DB_FILE
 
     def start_b(self, then=None) -> None:
-        """Firmware B starts: it migrates v4 -> v5 (snapshot first), then does ``then(store)``."""
+        """Firmware B starts: it migrates LATEST -> NEXT (snapshot first), then does ``then(store)``."""
         with firmware(self.monkeypatch, None, self.b_migration):
             store = Store.open(self.data)
             if then is not None:
@@ -112,8 +120,8 @@ def test_this_tree_reads_back_as_its_own_schema():
 
 def test_bundles_and_markers_record_the_firmware_schema(kit, terminal, tmp_path):
     status = terminal.updater.status()
-    assert status["slots"]["a"]["schema"] == {"latest": 4, "readable_by": 2, "reads_record": True}
-    assert status["slots"]["b"]["schema"] == {"latest": 5, "readable_by": 5, "reads_record": True}
+    assert status["slots"]["a"]["schema"] == {"latest": LATEST, "readable_by": A_USABLE_FROM, "reads_record": True}
+    assert status["slots"]["b"]["schema"] == {"latest": NEXT, "readable_by": NEXT, "reads_record": True}
     tree = make_tree(tmp_path / "odd", "1.0")
     (tree / "storage" / "migrations.py").write_text("MIGRATIONS = build_them()\n")
     with pytest.raises(TerminalError) as err:
@@ -123,18 +131,18 @@ def test_bundles_and_markers_record_the_firmware_schema(kit, terminal, tmp_path)
 
 # -- the operator's rollback ------------------------------------------------------------------------------
 def test_rollback_goes_ahead_when_the_older_firmware_can_use_the_database(kit, tmp_path, monkeypatch):
-    t = Terminal(kit, tmp_path, monkeypatch, b="2.1")  # B' adds a column v4 code ignores
+    t = Terminal(kit, tmp_path, monkeypatch, b="2.1")  # B' adds a column A's code ignores
     t.start_b(lambda store: sell(store, 3))  # and takes a sale
     assert t.updater.rollback() is Slot.A and t.running() == ("a", None)
-    assert user_version(t.db) == 5 and t.a_opens()  # nothing restored, nothing lost
+    assert user_version(t.db) == NEXT and t.a_opens()  # nothing restored, nothing lost
     assert t.updater.status()["last_rollback"]["schema"] == "usable"
 
 
 def test_rollback_restores_the_snapshot_when_nothing_happened_since_the_migration(terminal):
     terminal.start_b()
-    assert not terminal.a_opens()  # the trap: A refuses v5
+    assert not terminal.a_opens()  # the trap: A refuses B's schema
     assert terminal.updater.rollback() is Slot.A and terminal.running() == ("a", None)
-    assert user_version(terminal.db) == 4 and digest_of(terminal.db) == terminal.v4
+    assert user_version(terminal.db) == LATEST and digest_of(terminal.db) == terminal.a_digest
     assert terminal.a_opens()
     assert terminal.updater.status()["last_rollback"]["schema"] == "restore"
 
@@ -157,20 +165,21 @@ def test_rollback_is_refused_when_it_would_lose_records_or_strand_the_terminal(t
         terminal.updater.rollback()
     assert err.value.code == "update.schema_blocks_rollback"
     assert words in err.value.text
-    assert "slot a (posterm 1.0) reads database schemas up to v4" in err.value.text
-    assert "but the database is v5 (usable from v5) and" in err.value.text and "schema v5 or newer" in err.value.text
+    assert f"slot a (posterm 1.0) reads database schemas up to v{LATEST}," in err.value.text
+    assert f"but the database is v{NEXT} (usable from v{NEXT}) and" in err.value.text
+    assert f"schema v{NEXT} or newer" in err.value.text
     assert terminal.running() == ("b", "b") and digest_of(terminal.db) == before  # nothing touched
 
 
 def test_a_restore_waits_for_posterm_to_stop(terminal, monkeypatch):
     terminal.start_b()
-    with firmware(monkeypatch, None, V5_NEW_MEANING):
+    with firmware(monkeypatch, None, B_NEW_MEANING):
         store = Store.open(terminal.data)  # B is running
         with pytest.raises(TerminalError) as err:
             terminal.updater.rollback()
         store.close()
     assert err.value.code == "storage.in_use" and terminal.running() == ("b", "b")
-    assert terminal.updater.rollback() is Slot.A and user_version(terminal.db) == 4
+    assert terminal.updater.rollback() is Slot.A and user_version(terminal.db) == LATEST
 
 
 def test_a_slot_from_before_the_records_opens_no_newer_database(kit, tmp_path, monkeypatch):
@@ -179,9 +188,9 @@ def test_a_slot_from_before_the_records_opens_no_newer_database(kit, tmp_path, m
     info = json.loads(marker.read_text())
     del info["schema"]  # as a legacy updater wrote it: the schema is read from the slot's tree
     marker.write_text(json.dumps(info))
-    assert t.updater.slot_schema(Slot.A) == SlotSchema(4, 2, reads_record=False)
+    assert t.updater.slot_schema(Slot.A) == SlotSchema(LATEST, A_USABLE_FROM, reads_record=False)
     t.start_b(lambda store: sell(store, 3))
-    with pytest.raises(TerminalError) as err:  # the record says v4 may, but this A would not even look
+    with pytest.raises(TerminalError) as err:  # the record says A's schema may, but this A would not even look
         t.updater.rollback()
     assert err.value.code == "update.schema_blocks_rollback" and "opens no newer one" in err.value.text
 
@@ -190,7 +199,7 @@ def test_a_slot_from_before_the_records_opens_no_newer_database(kit, tmp_path, m
 def test_boot_check_restores_and_rolls_back_an_unconfirmed_firmware(terminal):
     terminal.start_b()
     assert [terminal.updater.boot_check(2) for _ in range(3)] == [BootCheck.COUNTED] * 2 + [BootCheck.ROLLED_BACK]
-    assert terminal.running() == ("a", None) and user_version(terminal.db) == 4 and terminal.a_opens()
+    assert terminal.running() == ("a", None) and user_version(terminal.db) == LATEST and terminal.a_opens()
 
 
 def test_boot_check_keeps_the_new_firmware_and_alerts_when_the_schema_blocks(terminal):
@@ -201,7 +210,7 @@ def test_boot_check_keeps_the_new_firmware_and_alerts_when_the_schema_blocks(ter
     assert status["alert"]["code"] == "update.schema_blocks_rollback" and "changed since" in status["alert"]["text"]
     assert status["history"][-1]["event"] == "schema_blocked" and status["good"] == "a"
     assert terminal.updater.boot_check(1) is BootCheck.NOTHING_PENDING  # no more counting
-    assert user_version(terminal.db) == 5 and not terminal.a_opens()  # which is why B was kept
+    assert user_version(terminal.db) == NEXT and not terminal.a_opens()  # which is why B was kept
 
 
 def test_boot_check_blocks_when_it_cannot_find_the_database(terminal, tmp_path):
@@ -229,13 +238,13 @@ def test_a_power_cut_at_every_step_of_a_restoring_rollback_never_strands_the_ter
         assert run_in_child(work, die_at) == CUT, die_at
         current = t.updater.link("current")  # what systemd would start now
         version, digest = user_version(t.db), digest_of(t.db)
-        assert (version, digest) in ((5, b_digest), (4, t.v4)), (die_at, steps[die_at - 1])  # whole, either way
+        assert (version, digest) in ((NEXT, b_digest), (LATEST, t.a_digest)), (die_at, steps[die_at - 1])  # whole
         if current is Slot.A:
-            assert version == 4, (die_at, steps[die_at - 1])  # A is never current on a database it refuses
+            assert version == LATEST, (die_at, steps[die_at - 1])  # A is never current on a database it refuses
         t.updater.boot_check(max_attempts=9)  # the next start: finishes an interrupted switch
         if t.running() == ("b", "b"):
             t.updater.rollback()  # the engineer tries again
-        assert t.running() == ("a", None) and user_version(t.db) == 4 and digest_of(t.db) == t.v4, die_at
+        assert t.running() == ("a", None) and user_version(t.db) == LATEST and digest_of(t.db) == t.a_digest, die_at
 
 
 # -- status and the command line ---------------------------------------------------------------------------
@@ -251,13 +260,13 @@ def test_status_shows_the_database_schema_and_each_slot_range(terminal, capsys):
     root, config = terminal.updater.root, terminal.config
     code, out, _ = run_cli(capsys, "status", "--root", root, "--config", config)
     assert code == 0
-    assert (f"database {terminal.db}  schema v5, usable by firmware of schema v5 or newer; snapshot of v4 from "
-            "before its migration, nothing changed since") in out
-    assert "         schema v4 (its databases usable from v2); CANNOT use the database" in out
-    assert "         schema v5 (its databases usable from v5); can use the database" in out
+    assert (f"database {terminal.db}  schema v{NEXT}, usable by firmware of schema v{NEXT} or newer; snapshot of "
+            f"v{LATEST} from before its migration, nothing changed since") in out
+    assert f"         schema v{LATEST} (its databases usable from v{A_USABLE_FROM}); CANNOT use the database" in out
+    assert f"         schema v{NEXT} (its databases usable from v{NEXT}); can use the database" in out
     status = json.loads(run_cli(capsys, "status", "--root", root, "--config", config, "--json")[1])
     assert {k: status["database"][k] for k in ("version", "usable_by", "recorded")} == {
-        "version": 5, "usable_by": 5, "recorded": True}
+        "version": NEXT, "usable_by": NEXT, "recorded": True}
     assert status["database"]["snapshot"]["unchanged_since"] is True
     assert [status["slots"][s]["opens_database"] for s in "ab"] == [False, True]
     code, out, _ = run_cli(capsys, "status", "--root", root, "--config", config.with_name("missing.toml"))
@@ -280,7 +289,7 @@ def test_cli_rollback_restores_and_says_so(terminal, capsys):
     terminal.start_b()
     code, out, _ = run_cli(capsys, "rollback", "--root", terminal.updater.root, "--config", terminal.config)
     assert code == 0 and "the database was restored from before its migration" in out
-    assert user_version(terminal.db) == 4
+    assert user_version(terminal.db) == LATEST
 
 
 def test_the_unit_checks_the_database_of_the_config_posterm_runs_with():
