@@ -4,9 +4,11 @@ At least 200 kills (``POSTERM_CRASH_CYCLES`` raises the count). The host
 simulator runs in its own process with its own ledger; the terminal runs in
 children forked from a warm zygote (tests/e2e/crash_child.py). Some children
 see a dead link, so offline approvals, and their forwarding after later
-kills, are part of the mix. Host rules make some sales decline, some lose
-their answer (the host books them: the terminal must reverse) and some come
-back with a bad MAC.
+kills, are part of the mix: they go with the default ``host.upload_window``,
+several in flight at once, so kills land inside windows too (the children note
+each window of several marks, and the test checks there were some). Host rules
+make some sales decline, some lose their answer (the host books them: the
+terminal must reverse) and some come back with a bad MAC.
 """
 
 from __future__ import annotations
@@ -125,4 +127,7 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert summary["receipts"] > 20, summary
     assert any(p["kind"] == "offline_sale" for p in postings), "no offline sale was ever forwarded"
     assert any(m["mti"] == "0400" for m in messages), "no reversal was ever sent"
-    print(f"\ncrash test: {CYCLES} kills, {summary}")
+    windows = (tmp_path / "windows.txt").read_text().splitlines() if (tmp_path / "windows.txt").exists() else []
+    assert windows, "no upload ever had several offline sales in flight (host.upload_window)"
+    assert any(m["mti"] == "0221" for m in messages), "no advice was ever repeated"
+    print(f"\ncrash test: {CYCLES} kills, {len(windows)} windows of several advices, {summary}")
