@@ -12,7 +12,10 @@ Targets (issue #2):
 * peak RSS at most 60 MB for a terminal that has sold and printed;
 * decoding and parsing a raw three-track swipe well under 1 ms (issue #3);
 * a DUKPT derivation at most 1 ms, a PIN block plus a message MAC at most
-  0.5 ms (issue #4).
+  0.5 ms (issue #4);
+* forwarding stored offline sales with ``host.upload_window`` advices in
+  flight, against the host simulator over TCP with a fixed delay per message,
+  set against a window of 1 (one at a time: the floor) in the same run.
 
 Every figure comes from a worker subprocess, so imports and memory are a
 fresh process's, and strace sees only the worker. Run it on the disk the
@@ -22,6 +25,7 @@ terminal will use (``--dir``): fsync costs differ wildly between disks.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -34,6 +38,9 @@ from pathlib import Path
 __all__ = ["main", "floor_commit_pair"]
 
 TARGETS = {"sale_ratio": 1.5, "fsyncs": 2.0, "ready_s": 0.5, "rss_mb": 60.0}
+UPLOAD_STORED = 50  # offline sales forwarded per round of the upload figure
+UPLOAD_DELAY = 0.020  # the host's delay per message, seconds (a slow line or a busy host)
+UPLOAD_ROUNDS = 3
 
 
 # -- worker side -------------------------------------------------------------------
@@ -211,10 +218,99 @@ def _timed_sales(directory: Path, sales: int) -> dict:
     return out
 
 
+def _upload_terminal(data: Path, terminal_id: str, link: str, window: int, stored: int):
+    from crypto.provision import provision
+    from firmware.app import build_runner
+    from firmware.config import Config
+
+    provision(data, lab=True)
+    config = Config().replace({
+        "terminal": {"terminal_id": terminal_id},
+        "storage": {"data_dir": str(data)},
+        "devices": {"link": link},
+        "receipts": {"copies": []},
+        "host": {"upload_window": window, "connect_timeout": 2.0, "response_timeout": 10.0},
+        "offline": {"max_count": stored, "max_amount": 10**12},
+    })
+    runner = build_runner(config)
+    runner.boot()
+    return runner
+
+
+def _store_offline(runner, n: int) -> None:
+    """``n`` sales approved offline: the host refuses connections, each one goes to the queue."""
+    from firmware.core.model import State
+
+    pad, reader = runner.devices.pinpad, runner.devices.reader
+    for i in range(n):
+        queued = len(runner.core.advices)
+        pad.press("1250#")
+        reader.swipe_card("unionpay_credit")
+        pad.press("1234#", hold_for_pin=True)
+        runner.run_until(lambda q=queued: runner.core.state is State.IDLE and len(runner.core.advices) > q, 10)
+        if len(runner.core.advices) <= queued:
+            raise RuntimeError(f"offline sale {i} was not stored: {runner.core.state}")
+
+
+def _forward(runner) -> float:
+    """Seconds from asking for the upload to the last advice committed done."""
+    from firmware.core.model import State
+
+    t0 = time.perf_counter()
+    runner.request_upload()
+    runner.run_until(lambda: not runner.core.advices and runner.core.state is State.IDLE, 120)
+    elapsed = time.perf_counter() - t0
+    if runner.core.advices:
+        raise RuntimeError(f"the upload did not complete: {len(runner.core.advices)} advices left")
+    return elapsed
+
+
+def _timed_upload(directory: Path, stored: int = UPLOAD_STORED, delay: float = UPLOAD_DELAY,
+                  rounds: int = UPLOAD_ROUNDS) -> dict:
+    """Forward ``stored`` offline sales against the host simulator over TCP, which holds every
+    advice's answer back ``delay`` seconds; with the default window, and with a window of 1 (the
+    floor) in the same run. Two terminals (their own IDs and databases) take turns, round by round,
+    so that both see the same machine."""
+    from firmware.config import HostSection
+    from firmware.embedded_host import EmbeddedHost
+    from firmware.hostsim.rules import Behaviour, Rule
+
+    window = HostSection().upload_window
+    quiet = logging.getLogger("posterm.runner")  # each offline sale warns that the host is down
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    host = EmbeddedHost().start()
+    terminals: dict[int, object] = {}
+    try:
+        for mti in ("0220", "0221"):
+            host.rules.push(Rule(Behaviour.DELAY, seconds=delay, mti=mti))
+        for w in (1, window):
+            terminals[w] = _upload_terminal(directory / f"window{w}", f"{87654320 + w}", host.url, w, stored)
+        times: dict[int, list[float]] = {w: [] for w in terminals}
+        for r in range(rounds):
+            host.refuse_connections(True)
+            for runner in terminals.values():
+                runner.devices.link.disconnect()  # the last round's connection: every sale now finds the line down
+                _store_offline(runner, stored)
+            host.refuse_connections(False)
+            for w in sorted(terminals, reverse=bool(r % 2)):
+                times[w].append(_forward(terminals[w]))
+    finally:
+        for runner in terminals.values():
+            runner.close()
+        host.stop()
+        quiet.setLevel(level)
+    pipelined, floor = statistics.median(times[window]), statistics.median(times[1])
+    return {"upload_window": window, "upload_stored": stored, "upload_delay": delay, "upload_s": pipelined,
+            "upload_floor_s": floor, "upload_ratio": pipelined / floor, "upload_rounds": rounds}
+
+
 def worker(directory: Path, sales: int, mode: str) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     if mode == "sales":
         return _timed_sales(directory, sales)
+    if mode == "upload":  # stored offline sales forwarded, a window against one at a time
+        return _timed_upload(directory, stored=sales)
     if mode == "fsyncs":  # run under strace: the sales, then the idle checkpoint, between markers
         runner, _ = _terminal(directory, copies=[])
         _sell(runner, 20)
@@ -346,6 +442,7 @@ def measure(directory: Path, sales: int) -> dict:
     figures["rss_mb"] = _run_worker(directory / "print", 0, "printing")["rss_mb"]
     figures.update(_run_worker(directory / "micro", 0, "micro"))
     figures["bare_rss_mb"] = _bare_rss()
+    figures.update(_run_worker(directory / "upload", UPLOAD_STORED, "upload"))
     return figures
 
 
@@ -383,6 +480,12 @@ def table(f: dict) -> str:
          f["rss_mb"] / f["bare_rss_mb"], f"<= {TARGETS['rss_mb']:.0f} MB", f["rss_mb"] <= TARGETS["rss_mb"]),
         ("host simulator time per sale (excluded above)", ms(f["host_per_sale"]), "-", None, "-", None),
     ]
+    if "upload_s" in f:
+        rows.append(
+            (f"forward {f['upload_stored']} stored sales, host {f['upload_delay'] * 1000:g} ms per message, "
+             f"window {f['upload_window']} (TCP)", f"{f['upload_s']:.3f} s",
+             f"{f['upload_floor_s']:.3f} s (window 1: one at a time)", f["upload_ratio"], "-", None)
+        )
     for m in f.get("micro", []):
         target = m["target"]
         rows.append(

@@ -36,6 +36,7 @@ from firmware.host.messages import (
     build_signon,
     parse_reply,
     read_signon_keys,
+    transmission_time,
     with_reason,
 )
 from firmware.host.profiles import get_profile
@@ -53,13 +54,15 @@ def advice_aad(txn_no: int) -> bytes:
     return f"offline_queue:{txn_no}:message".encode()
 
 
-def _original(record: SaleRecord) -> Original | None:
+def _original(record: SaleRecord, profile: Profile) -> Original | None:
     o, ref = record.original, record.reference
     if ref is not None:  # a refund: named by the RRN and date keyed; batch and trace only if the journal has it
         return Original(stan=o.stan if o else 0, batch=o.batch if o else 0, date=ref.date, rrn=ref.rrn)
     if o is None:
         return None
-    return Original(stan=o.stan, batch=o.batch, date=o.date, rrn=o.rrn, auth_code=o.auth_code)
+    spec = profile.transactions.get(o.kind)  # its MTI and field 7 are what ISO 8583:1987 field 90 names
+    return Original(stan=o.stan, batch=o.batch, date=o.date, rrn=o.rrn, auth_code=o.auth_code,
+                    mti=spec.mti if spec else None, transmitted=transmission_time(o.when))
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class HostBridge:
             entry_mode=record.entry_mode,
             pin_entered=record.pin_entered,
             operator=record.operator,
-            original=_original(record),
+            original=_original(record, self.profile),
         )
 
     @staticmethod
@@ -212,10 +215,12 @@ class HostBridge:
         return encode(self.profile, message, mac_key=mac)
 
     # -- batch upload -------------------------------------------------------------------
-    def upload_plan(self, entries: Sequence[UploadEntry]) -> UploadPlan:
-        from firmware.host.settlement import plan_upload
+    def upload_plan(self, entries: Sequence[UploadEntry]) -> UploadPlan | None:
+        """How the batch would be uploaded; None when the profile has no batch upload (iso87):
+        the core then settles without one, and an unbalanced batch is reconciled by hand."""
+        from firmware.host.settlement import has_upload, plan_upload
 
-        return plan_upload(self.profile, entries)
+        return plan_upload(self.profile, entries) if has_upload(self.profile) else None
 
     def upload_part(self, entries: Sequence[UploadEntry], job: UploadJob) -> tuple[UploadEntry, ...]:
         """The transactions ``job`` carries (none for the end message), checked against its plan."""

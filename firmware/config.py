@@ -107,6 +107,12 @@ class HostSection:
     response_timeout: float = setting(30.0, "Seconds to wait for the host's answer before reversing", check=_between(0.05, 300))
     reversal_retries: int = setting(3, "Attempts to deliver a reversal per connection before alerting", check=_between(1, 20))
     upload_interval: float = setting(60.0, "Seconds between idle retries of pending reversals and advices", check=_between(0.05, 86400))
+    upload_window: int = setting(
+        4,
+        "Stored offline sales sent at once when the queue is forwarded, their answers matched by trace in any "
+        "order; 1 waits for each answer. Reversals and network messages always go one at a time",
+        check=_between(1, 16),
+    )
 
 
 @dataclass(frozen=True)

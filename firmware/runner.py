@@ -719,7 +719,7 @@ class Runner:
         self._send(payload)
 
     def _a_advice_sending(self, a: A.AdviceSending) -> None:
-        self.store.advice_sending(a.txn_no)
+        self.store.advices_sending(a.txn_nos)  # a window's marks: one commit, before any of its frames
 
     def _a_advice_done(self, a: A.AdviceDone) -> None:
         self.store.advice_done(a.txn_no, a.response_code)

@@ -92,7 +92,8 @@ STEP_KINDS = {
     "balance": "true: F, 7 (balance inquiry); the card and PIN follow",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, unbalanced (a settlement's answer: "
-    'the terminal uploads the batch); "clear" removes all rules',
+    'the terminal uploads the batch; on iso87, which has no upload, it is recorded for reconciliation by hand); '
+    '"clear" removes all rules',
     "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
     "link": "down (connects are refused) or up",
     "reader": "stop_answering or resume",

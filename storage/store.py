@@ -9,7 +9,8 @@ durability order:
 2. ``record_outcome`` the answer (and the disarming of the reversal, or the
                       offline advice) before anything prints;
 3. ``mark_printed``   after each receipt copy;
-4. ``reversal_done`` / ``advice_sending`` / ``advice_done`` for the queues;
+4. ``reversal_done`` / ``advice_sending`` (``advices_sending``: a window's marks in
+   one commit) / ``advice_done`` for the queues;
 5. ``close_batch`` the settlement and the next batch number in one commit, then
    (not balanced) ``upload_done`` once the batch upload's end is acknowledged,
    and ``mark_report_printed`` (no fsync of its own, like ``mark_printed``).
@@ -423,10 +424,16 @@ class Store:
 
     def advice_sending(self, txn_no: int) -> None:
         """Before the first transmission: from now on every attempt is a repeat."""
+        self.advices_sending((txn_no,))
+
+    def advices_sending(self, txn_nos: Sequence[int]) -> None:
+        """ONE commit marking a whole window of advices sent before any of their frames leaves
+        (``host.upload_window``): from now on every attempt of each is a repeat."""
+        now = _now()
         with transaction(self.conn, "recording an advice attempt") as c:
-            c.execute(
+            c.executemany(
                 "UPDATE offline_queue SET state='sent', attempts=attempts+1, updated_at=? WHERE txn_no=?",
-                (_now(), txn_no),
+                [(now, txn_no) for txn_no in txn_nos],
             )
         self.commits += 1
 

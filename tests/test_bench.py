@@ -27,6 +27,8 @@ def _figures(ratio: float) -> dict:
         "other_per_sale": ratio * floor - floor, "host_per_sale": 0.0004, "commits_per_sale": 2.0,
         "checkpoint_s": 0.001, "fsyncs_per_sale": 2.0, "checkpoint_fsyncs": 4, "ready_s": 0.3,
         "bare_python_s": 0.03, "rss_mb": 50.0, "bare_rss_mb": 14.0, "micro": [],
+        "upload_window": 4, "upload_stored": 50, "upload_delay": 0.02, "upload_s": 0.3, "upload_floor_s": 1.2,
+        "upload_ratio": 0.25, "upload_rounds": 3,
     }
 
 
@@ -37,3 +39,12 @@ def test_the_table_gives_each_verdict_from_its_own_numbers():
     assert row(met).endswith("| yes |") and row(missed).endswith("| NO |")
     assert "| fsyncs per online sale (strace) | 2.000 |" in met
     assert "against the floor's commits in a reused log" in met  # the stricter floor is always shown
+    assert ("| forward 50 stored sales, host 20 ms per message, window 4 (TCP) | 0.300 s | "
+            "1.200 s (window 1: one at a time) | 0.25x | - | - |") in met
+
+
+def test_the_upload_worker_forwards_stored_sales_with_the_default_window_and_one_at_a_time(tmp_path):
+    figures = worker(tmp_path, 3, "upload")  # a smoke run: 3 stored sales per round
+    assert figures["upload_window"] == 4 and figures["upload_stored"] == 3
+    assert figures["upload_s"] > 0 and figures["upload_floor_s"] > 0
+    assert figures["upload_ratio"] == figures["upload_s"] / figures["upload_floor_s"]

@@ -214,10 +214,19 @@ class SendAdvice(Action):
 
 @dataclass(frozen=True)
 class AdviceSending(Action):
-    """Commit 'sent at least once' before the first transmission, so retries use the repeat MTI."""
+    """Commit 'sent at least once' before the first transmission, so retries use the repeat MTI.
+
+    ``more``: the rest of a window of advices (``host.upload_window``), marked in the
+    same ONE commit before any of the window's frames leave.
+    """
 
     txn_no: int
+    more: tuple[int, ...] = ()
     name = "advice_sending"
+
+    @property
+    def txn_nos(self) -> tuple[int, ...]:
+        return (self.txn_no, *self.more)
 
 
 @dataclass(frozen=True)

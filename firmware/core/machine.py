@@ -231,7 +231,8 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         self.advices = list(boot.advices)
         self.print_queue = list(boot.receipts)
         self.report = boot.report
-        self.upload = boot.upload
+        # No plan: the profile has no batch upload (iso87), so nothing is owed whatever storage says.
+        self.upload = boot.upload if boot.upload is not None and boot.upload.plan is not None else None
         self.upload_next = 0
         self.last_report = boot.last_report
         self.last_receipt = boot.last_receipt

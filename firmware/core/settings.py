@@ -51,6 +51,7 @@ class CoreSettings:
     response_timeout: float = 30.0
     reversal_retries: int = 3
     upload_interval: float = 60.0
+    upload_window: int = 4  # offline sales in flight at once while the queue is forwarded (uplink.py)
     message_seconds: float = 5.0
     mac_required: bool = True  # the profile MACs its answers: an approval without a good MAC is reversed
     offline: OfflineLimits = field(default_factory=OfflineLimits)
@@ -82,6 +83,7 @@ class CoreSettings:
             response_timeout=config.host.response_timeout,
             reversal_retries=config.host.reversal_retries,
             upload_interval=config.host.upload_interval,
+            upload_window=config.host.upload_window,
             offline=OfflineLimits(o.enabled, o.floor_limit, o.max_count, o.max_amount, timedelta(hours=o.max_age_hours)),
             copies=tuple(Copy(c) for c in config.receipts.copies),
             mtis=mtis or Mtis(),

@@ -56,7 +56,7 @@ from firmware.core.actions import (
     UploadDone,
 )
 from firmware.core.events import BatchCounted, Event, KeyPressed, ReportPrinted
-from firmware.core.model import NetworkKind, OwedUpload, Settlement, SettleResult, State, Timer, UploadPlan
+from firmware.core.model import NetworkKind, OwedUpload, Settlement, SettleResult, State, Timer
 from firmware.core.report import build_report
 
 __all__ = ["SettleMixin", "BATCH_MAX"]
@@ -135,7 +135,13 @@ class SettleMixin:
             self.report = settlement
             actions.append(Alert("settle.ok", f"batch {batch:06d} settled, totals balanced"))
             return self._print_report(actions)
-        self.upload = OwedUpload(settlement, job.item.plan or UploadPlan())
+        if job.item.plan is None:  # the profile has no batch upload (ISO 8583:1987): reconciled by hand
+            self.report = settlement
+            actions.append(Alert("settle.unbalanced", f"batch {batch:06d} settled, totals {result.name.lower()}: "
+                                 f"this host takes no batch upload; reconcile it by hand (posterm report "
+                                 f"--batch {batch})"))
+            return self._print_report(actions)
+        self.upload = OwedUpload(settlement, job.item.plan)
         self.upload_next = 0
         actions.append(Alert("settle.unbalanced", f"batch {batch:06d} settled, totals {result.name.lower()}: "
                              "uploading the batch"))

@@ -2,7 +2,7 @@
 
 Queued reversals, stored offline sales (advices), the batch upload of a
 closed batch, and network management (sign-on 0800, sign-off 0820, settlement
-0500) all travel one at a time through the UPLINK state, in this order:
+0500) all travel through the UPLINK state, in this order:
 
 1. a sign-on, when there are no working keys (nothing can be MACed without them);
 2. every queued reversal (before any other online message);
@@ -11,9 +11,11 @@ closed batch, and network management (sign-on 0800, sign-off 0820, settlement
 5. an owed batch upload (0320s, then its end message), likewise;
 6. a sign-off or a settlement, last.
 
-Each message is retried up to ``reversal_retries`` times on silence or a
-failed link; then it stays queued, the operator is alerted, and the terminal
-carries on (a waiting sale goes to its offline decision).
+Every message goes one at a time, except the stored offline sales: up to
+``upload_window`` of them are in flight at once, their answers matched in any
+order (``window.py``). Each message is retried up to ``reversal_retries`` times
+on silence or a failed link; then it stays queued, the operator is alerted, and
+the terminal carries on (a waiting sale goes to its offline decision).
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from datetime import datetime
 from firmware.core import screens
 from firmware.core.actions import (
     Action,
-    AdviceDone,
-    AdviceSending,
     Alert,
     CancelTimer,
     Disconnect,
@@ -35,7 +35,6 @@ from firmware.core.actions import (
     RemoveWorkingKeys,
     ReversalDone,
     SaveCounters,
-    SendAdvice,
     SendNetwork,
     SendReversal,
     SendUpload,
@@ -54,12 +53,13 @@ from firmware.core.model import (
     Timer,
     UploadJob,
 )
+from firmware.core.window import Window, WindowMixin
 from firmware.host.messages import Expectation, mismatch
 from firmware.host.spec import Mtis
 
 __all__ = ["Then", "Job", "UplinkMixin", "NETWORK_MTI", "UPLOAD_MTI"]
 
-Item = PendingReversal | PendingAdvice | NetworkJob | UploadJob
+Item = PendingReversal | NetworkJob | UploadJob  # one at a time; advices travel in a window.Window
 Result = tuple[State, list[Action]]
 
 NETWORK_MTI = {NetworkKind.SIGN_ON: "0800", NetworkKind.SIGN_OFF: "0820", NetworkKind.SETTLE: "0500"}
@@ -78,7 +78,7 @@ class Then(enum.Enum):
 
 @dataclass
 class Job:
-    """One queued message in flight on the uplink."""
+    """One queued message in flight on the uplink (advices: ``window.Window``)."""
 
     item: Item
     expect: Expectation
@@ -86,10 +86,10 @@ class Job:
     attempts: int = 1
 
 
-class UplinkMixin:
+class UplinkMixin(WindowMixin):
     """The UPLINK handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
 
-    def _next_item(self, then: Then) -> Item | None:
+    def _next_item(self, then: Then) -> Item | PendingAdvice | None:
         if self.network is NetworkKind.SIGN_ON and self.keys is KeyState.NEED_SIGN_ON:
             return self._network_job()
         if self.keys is not KeyState.READY:
@@ -132,19 +132,10 @@ class UplinkMixin:
         if isinstance(item, NetworkJob):
             saves, self._pending_saves = self._pending_saves, []  # its STAN is durable before it goes
             return [*saves, SendNetwork(item, self.counters.batch), wait]
-        if isinstance(item, UploadJob):
-            saves, self._pending_saves = self._pending_saves, []
-            return [*saves, SendUpload(item), wait]
-        actions: list[Action] = []
-        repeat = repeat or item.sent_before  # sent before, perhaps before a power cut: a repeat (0221)
-        if not item.sent_before:  # durable first, so any later attempt is known to be a repeat
-            actions.append(AdviceSending(item.txn_no))
-            sent = replace(item, sent_before=True)
-            self.advices[self.advices.index(item)] = sent
-            self.job.item = item = sent
-        return actions + [SendAdvice(item, repeat=repeat), wait]
+        saves, self._pending_saves = self._pending_saves, []  # an UploadJob
+        return [*saves, SendUpload(item), wait]
 
-    def _expectation(self, item: Item) -> Expectation:
+    def _expectation(self, item: Item | PendingAdvice) -> Expectation:
         s = self.settings
         if isinstance(item, NetworkJob):
             return Expectation(Mtis.response(NETWORK_MTI[item.kind]), item.stan, s.terminal_id, None)
@@ -157,15 +148,14 @@ class UplinkMixin:
         item = self._next_item(then)
         if item is None:
             return self._continue(then, head, now)
+        if isinstance(item, PendingAdvice):
+            return self._start_window(then, head)
         self.job = Job(item, self._expectation(item), then)
         if isinstance(item, UploadJob):
             show = [Show(screens.fit(("BATCH UPLOAD", f"BATCH {item.batch:06d}",
                                       f"{item.part + 1} OF {item.plan.messages + 1}", "PLEASE WAIT")))]
             return State.UPLINK, head + show + self._send(item, repeat=False)
-        if isinstance(item, NetworkJob):
-            what = NETWORK_TITLE[item.kind]
-        else:
-            what = "SENDING " + ("REVERSAL" if isinstance(item, PendingReversal) else _advice_title(item))
+        what = NETWORK_TITLE[item.kind] if isinstance(item, NetworkJob) else "SENDING REVERSAL"
         show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
         return State.UPLINK, head + show + self._send(item, repeat=False)
 
@@ -183,6 +173,8 @@ class UplinkMixin:
 
     # -- answers ---------------------------------------------------------------------
     def _h_uplink_answered(self, ev: HostAnswered, now: datetime) -> Result:
+        if isinstance(self.job, Window):
+            return self._window_answered(ev.reply, now)
         job, reply = self.job, ev.reply
         why = mismatch(job.expect, reply)
         if why:
@@ -202,25 +194,10 @@ class UplinkMixin:
         if reply.mac_ok is False:
             return self._uplink_failed("acknowledgement failed its MAC", now)
         self.link_up = True
-        actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
-        item = job.item
-        if isinstance(item, PendingReversal):
-            self.reversals.remove(item)
-            actions.append(ReversalDone(item.txn_no, reply.response_code, item.reason))
-        elif item.kind is not Kind.SALE:  # a refund sent again: its answer is its outcome (refund.py)
-            self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
-            actions += self._advice_answered(item, reply)
-        else:
-            self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
-            actions.append(AdviceDone(item.txn_no, reply.response_code))
-            if not reply.approved and reply.response_code != "94":
-                actions.append(
-                    Alert(
-                        "advice.declined",
-                        f"offline sale trace {item.stan:06d} declined by the host: {reply.response_code} "
-                        f"{self.settings.response_text(reply.response_code)}",
-                    )
-                )
+        item = job.item  # a reversal
+        self.reversals.remove(item)
+        actions: list[Action] = [CancelTimer(Timer.RESPONSE),
+                                 ReversalDone(item.txn_no, reply.response_code, item.reason)]
         return self._uplink(job.then, actions, now)
 
     def _network_answered(self, job: Job, reply, now: datetime) -> Result:
@@ -252,6 +229,8 @@ class UplinkMixin:
         return self._uplink_failed(ev.text, now)
 
     def _uplink_failed(self, why: str, now: datetime) -> Result:
+        if isinstance(self.job, Window):
+            return self._window_failed(why, now)
         job = self.job
         if job.attempts < self.settings.reversal_retries:
             job.attempts += 1
@@ -282,9 +261,8 @@ class UplinkMixin:
             actions.append(Alert("settle.upload_owed", f"the upload of batch {item.batch:06d} did not complete "
                                  f"({why}); it is sent again at the next upload"))
         else:
-            what = "reversal" if isinstance(item, PendingReversal) else _advice_title(item).lower()
-            code = "reversal.pending" if isinstance(item, PendingReversal) else "advice.pending"
-            actions.append(Alert(code, f"{what} trace {item.stan:06d} not delivered ({why}); it stays queued"))
+            actions.append(Alert("reversal.pending", f"reversal trace {item.stan:06d} not delivered ({why}); "
+                                 "it stays queued"))
         return self._queue_stopped(job.then, actions, now)
 
     def _queue_stopped(self, then: Then, actions: list[Action], now: datetime) -> Result:

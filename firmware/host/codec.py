@@ -2,7 +2,12 @@
 
 The wire payload (without the link's 2-byte length) is::
 
-    [TPDU 5 bytes] [header] MTI bitmap fields... [field 64: MAC]
+    [TPDU 5 bytes] [header] MTI bitmap [secondary bitmap] fields... [MAC]
+
+The secondary bitmap is there only when a field above 64 is (pyiso8583 sets
+bit 1 by itself), and the MAC is always the last field: field 64, or 128 when
+the profile puts it where ISO 8583 does and a secondary bitmap is present
+(``MacPlacement``).
 
 pyiso8583 does the field packing from the spec dict the profile converts to
 once; this module adds what pyiso8583 leaves out: the TPDU and header, the
@@ -28,7 +33,17 @@ from iso8583.encoder import EncodeError
 from crypto.secrets import mask_pan
 from firmware.errors import ConfigError, MacError, ProtocolError
 from firmware.host.mac import MacKey, compute_mac
-from firmware.host.spec import CARD_DATA_FIELDS, Encoding, FieldKind, FieldSpec, LengthType, MacAlgorithm, Profile
+from firmware.host.spec import (
+    CARD_DATA_FIELDS,
+    MAC_FIELDS,
+    Encoding,
+    FieldKind,
+    FieldSpec,
+    LengthType,
+    MacAlgorithm,
+    MacPlacement,
+    Profile,
+)
 
 __all__ = ["Tpdu", "Message", "encode", "decode", "require_mac", "compute_mac"]
 
@@ -207,19 +222,23 @@ class _Layout:
     # read-only view. It never leaves this module, so nothing can change it.
     pyiso8583_spec: dict[str, dict[str, Any]]
     primary: int  # the primary bitmap with a bit set for each field 2..64 the profile defines
+    secondary: int  # likewise the secondary bitmap, fields 65..128
 
     @classmethod
     def of(cls, profile: Profile) -> _Layout:
         rules = {n: _FieldRule.of(spec) for n, spec in sorted(profile.fields.items())}
-        primary = 0
+        primary = secondary = 0
         for number in rules:
             if number <= 64:
                 primary |= 1 << (64 - number)
+            else:
+                secondary |= 1 << (128 - number)
         return cls(
             rules=rules,
             by_key={rule.key: rule for rule in rules.values()},
             pyiso8583_spec={key: dict(spec) for key, spec in profile.pyiso8583_spec.items()},
             primary=primary,
+            secondary=secondary,
         )
 
 
@@ -268,9 +287,11 @@ def _prefix(profile: Profile, message: Message) -> bytes:
 def encode(profile: Profile, message: Message, *, mac_key: MacKey | None = None) -> bytes:
     """The payload for ``message`` (without the 2-byte length).
 
-    With a MAC profile and a key, field 64 is computed and set (except for the
-    profile's unMACed MTIs such as sign-on); without a key, whatever field 64
-    the message holds is sent as is. The caller's message is not changed.
+    With a MAC profile and a key, the MAC is computed and set in its field (64,
+    or 128 beside a secondary bitmap where the profile says so; a MAC the
+    message already holds is replaced), except for the profile's unMACed MTIs
+    such as sign-on. Without a key, a MAC the message holds is sent as is, if
+    it is in the right field. The caller's message is not changed.
     """
     layout = _layout(profile)
     prefix = _prefix(profile, message)
@@ -287,8 +308,16 @@ def encode(profile: Profile, message: Message, *, mac_key: MacKey | None = None)
         doc[rule.key] = rule.to_pyiso(value)
     macing = (mac_key is not None and profile.mac is not MacAlgorithm.NONE
               and message.mti not in profile.unmacced_mtis)
+    mac_field = profile.mac_field(n for n in message.fields if n not in MAC_FIELDS)
     if macing:
-        doc["64"] = "00" * 8
+        for number in MAC_FIELDS:
+            doc.pop(str(number), None)
+        doc[str(mac_field)] = "00" * 8
+    elif mac_field is not None:
+        for number in MAC_FIELDS:
+            if number in message.fields and number != mac_field:
+                raise _bad(f"field {number} cannot carry the MAC of this message: it goes in field {mac_field}",
+                           "host.bad_message")
     failure = None
     try:
         body, _ = iso8583.encode(doc, layout.pyiso8583_spec)
@@ -320,23 +349,49 @@ def _field_name(profile: Profile, key: str) -> str:
     return {"t": "the MTI", "p": "the bitmap", "1": "the secondary bitmap", "h": "the header"}.get(key, f"field {key}")
 
 
-def _check_bitmap(profile: Profile, layout: _Layout, raw: bytes, pos: int) -> None:
-    """Refuse a primary bitmap that announces what the profile does not define.
-
-    pyiso8583 would fail on it too, but later and naming no field. Field ``n``
-    is bit ``64 - n`` of the bitmap read as one big-endian number.
-    """
+def _bitmap_bits(profile: Profile, raw: bytes, what: str, pos: int) -> int:
     if profile.bitmap_encoding is Encoding.ASCII:
         if not _ASCII_BITMAP.fullmatch(raw):
-            raise _malformed("the bitmap", pos, "is not 16 hex characters")
+            raise _malformed(what, pos, "is not 16 hex characters")
         raw = bytes.fromhex(raw.decode("ascii"))
-    bits = int.from_bytes(raw, "big")
-    if bits >> 63 and not profile.secondary_bitmap:
-        raise _malformed("the bitmap", pos, f"announces a secondary bitmap, which profile {profile.name} does not use")
-    unknown = bits & ~layout.primary & ~(1 << 63)
+    return int.from_bytes(raw, "big")
+
+
+def _refuse_unknown(profile: Profile, bits: int, defined: int, offset: int, what: str, pos: int) -> None:
+    unknown = bits & ~defined
     if unknown:
-        first = 65 - unknown.bit_length()  # the highest bit set is the lowest field number
-        raise _malformed("the bitmap", pos, f"announces field {first}, which profile {profile.name} does not define")
+        first = offset + 65 - unknown.bit_length()  # the highest bit set is the lowest field number
+        raise _malformed(what, pos, f"announces field {first}, which profile {profile.name} does not define")
+
+
+def _check_bitmap(profile: Profile, layout: _Layout, raw: bytes, pos: int) -> bool:
+    """Refuse bitmaps that announce what the profile does not define; True when a secondary one follows.
+
+    pyiso8583 would fail on them too, but later and naming no field. Field ``n``
+    is bit ``64 - n`` of the primary bitmap read as one big-endian number, field
+    ``64 + n`` the same bit of the secondary. ``raw`` is the body after the MTI.
+    A secondary bitmap announces at least one field (1987 sends it only then), and
+    where the MAC goes in 128 beside it, field 64 is refused.
+    """
+    size = profile.bitmap_size
+    bits = _bitmap_bits(profile, raw[:size], "the bitmap", pos)
+    secondary = bool(bits >> 63)
+    if secondary and not profile.secondary_bitmap:
+        raise _malformed("the bitmap", pos, f"announces a secondary bitmap, which profile {profile.name} does not use")
+    _refuse_unknown(profile, bits & ~(1 << 63), layout.primary, 0, "the bitmap", pos)
+    if not secondary:
+        return False
+    pos2, raw2 = pos + size, raw[size : 2 * size]
+    if len(raw2) < size:
+        raise _malformed("the secondary bitmap", pos2, "is cut short")
+    bits2 = _bitmap_bits(profile, raw2, "the secondary bitmap", pos2)
+    if not bits2:
+        raise _malformed("the secondary bitmap", pos2, "announces no field")
+    _refuse_unknown(profile, bits2, layout.secondary, 64, "the secondary bitmap", pos2)
+    if profile.mac_placement is MacPlacement.LAST_BITMAP and bits & 1:
+        raise _malformed("the bitmap", pos, "announces field 64 (MAC) beside a secondary bitmap, "
+                         "where the MAC goes in field 128")
+    return True
 
 
 def _field_pos(pos: int, doc_enc: dict[str, dict[str, bytes]], key: str) -> int:
@@ -354,7 +409,7 @@ def decode(profile: Profile, payload: bytes, *, mac_key: MacKey | None = None) -
     Anything wrong raises ``ProtocolError(code="host.malformed")`` naming the
     field and byte position, never its data. A wrong MAC does not raise:
     ``mac_ok`` is ``False`` (``True`` when it verifies, ``None`` when no key or
-    no field 64), and the caller decides (see ``require_mac``).
+    no MAC field), and the caller decides (see ``require_mac``).
     """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise ProtocolError("a host message must be bytes", code="host.malformed")
@@ -381,7 +436,7 @@ def decode(profile: Profile, payload: bytes, *, mac_key: MacKey | None = None) -
     if len(bitmap) < profile.bitmap_size:
         raise _malformed("the bitmap", bitmap_pos, "is cut short")
     layout = _layout(profile)
-    _check_bitmap(profile, layout, bitmap, bitmap_pos)
+    _check_bitmap(profile, layout, body[profile.mti_size :], bitmap_pos)
 
     failure = None
     try:
@@ -405,7 +460,8 @@ def decode(profile: Profile, payload: bytes, *, mac_key: MacKey | None = None) -
         fields[rule.number] = value
 
     mac_ok = None
-    if mac_key is not None and profile.mac is not MacAlgorithm.NONE and 64 in fields:
+    mac_field = profile.mac_field(fields)
+    if mac_key is not None and mac_field in fields:
         expected = compute_mac(profile.mac, mac_key, body[: -profile.mac_wire_size]).hex().upper()
-        mac_ok = hmac.compare_digest(expected, fields[64])
+        mac_ok = hmac.compare_digest(expected, fields[mac_field])
     return Message(mti=mti, fields=fields, tpdu=tpdu, header=header, mac_ok=mac_ok, sensitive=profile.sensitive_fields)

@@ -1,4 +1,4 @@
-"""The MAC of field 64, per profile algorithm, from a key or a ready-made context.
+"""The MAC of field 64 (or 128, beside a secondary bitmap), per profile algorithm, from a key or a ready-made context.
 
 A running terminal keeps keys as cipher contexts, not clear bytes. The UnionPay
 ECB MAC needs one DES/TDES context (``crypto.des.TdesEcb``); the X9.19 retail

@@ -34,7 +34,7 @@ __all__ = [
     "TxnKind", "EntryMode", "ReversalReason", "Original", "TxnData", "CardData",
     "build_request", "build_reversal", "build_advice", "build_signon", "with_reason", "as_repeat", "build_resend",
     "Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "response_text",
-    "build_response", "kind_of", "read_original", "REQUEST_KINDS",
+    "build_response", "kind_of", "read_original", "REQUEST_KINDS", "transmission_time",
     "SIGN_OFF_MTI", "KeySlot", "SignonKeyLayout", "SIGNON_KEY_LAYOUTS", "signon_key_layout", "signon_network_code",
     "build_signoff", "read_signon_keys", "with_signon_keys",
 ]
@@ -58,6 +58,10 @@ class Original:
     date: str  # MMDD
     rrn: str | None = None
     auth_code: str | None = None
+    mti: str | None = None  # its request's MTI (ISO 8583:1987 field 90 names it)
+    transmitted: str | None = None  # its field 7, MMDDhhmmss (``transmission_time``)
+    acquirer: str = "0" * 11  # its fields 32 and 33, right-aligned: zeros, posterm sends neither
+    forwarder: str = "0" * 11
 
 
 @dataclass(frozen=True)
@@ -138,11 +142,16 @@ def _txn_spec(profile: Profile, kind: TxnKind) -> TxnSpec:
     return spec
 
 
+def transmission_time(when: datetime) -> str:
+    """Field 7, MMDDhhmmss: UTC when the time is aware, else as given."""
+    stamp = when.astimezone(timezone.utc) if when.tzinfo else when
+    return stamp.strftime("%m%d%H%M%S")
+
+
 def _local_time(profile: Profile, when: datetime, fields: frozenset[int]) -> dict[int, str]:
     out: dict[int, str] = {}
-    if 7 in fields:  # transmission date and time: UTC when the time is aware, else as given
-        stamp = when.astimezone(timezone.utc) if when.tzinfo else when
-        out[7] = stamp.strftime("%m%d%H%M%S")
+    if 7 in fields:
+        out[7] = transmission_time(when)
     if 12 in fields:
         out[12] = when.strftime("%H%M%S")
     if 13 in fields:
@@ -243,15 +252,11 @@ def read_original(profile: Profile, message: Message) -> Original | None:
     spec = profile.transactions.get(kind) if kind is not None else None
     if spec is None or not spec.original:
         return None
+    reversal = message.mti in (profile.mtis.reversal, profile.mtis.reversal_repeat)
     found: dict[str, str] = {}
     for of in spec.original:
-        text = message.fields.get(of.number)
-        if text is None or len(text) < of.width:
-            continue
-        pos = 0
-        for part in of.parts:
-            found[part.attr] = text[pos : pos + part.width]
-            pos += part.width
+        if not (reversal and not of.in_reversal):  # a reversal's own 90 names what it reverses
+            found.update(of.split(message.fields.get(of.number, "")) or {})
     if not found:
         return None
     return Original(
@@ -260,6 +265,10 @@ def read_original(profile: Profile, message: Message) -> Original | None:
         date=found.get(OriginalPart.DATE.attr, ""),
         rrn=found.get(OriginalPart.RRN.attr),
         auth_code=found.get(OriginalPart.AUTH_CODE.attr),
+        mti=found.get(OriginalPart.MTI.attr),
+        transmitted=found.get(OriginalPart.TRANSMITTED.attr),
+        acquirer=found.get(OriginalPart.ACQUIRER.attr, "0" * 11),
+        forwarder=found.get(OriginalPart.FORWARDER.attr, "0" * 11),
     )
 
 
@@ -299,6 +308,10 @@ def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu
                             code="host.bad_reason")
     fields = _base(profile, txn, card, spec, local=profile.local_time_fields)
     fields.update(_original_fields(spec, txn, reversal=True))
+    if profile.reversal_original is not None:  # ISO 8583:1987 field 90: the request reversed
+        reversed_ = Original(stan=txn.stan, batch=txn.batch, date=txn.when.strftime("%m%d"), mti=spec.mti,
+                             transmitted=transmission_time(txn.when))
+        fields[profile.reversal_original.number] = _original_text(profile.reversal_original, reversed_)
     fields[39] = code
     return _message(profile, profile.mtis.reversal, fields, tpdu, header)
 
@@ -532,12 +545,9 @@ def parse_reply(profile: Profile, message: Message) -> Reply:
     code = f.get(39)
     settle_result = None
     if message.mti == "0510":
-        from firmware.host.settlement import read_totals
+        from firmware.host.settlement import read_result
 
-        try:
-            settle_result = read_totals(profile, message)[0].result
-        except ProtocolError:
-            settle_result = None
+        settle_result = read_result(profile, message)
     balance = None
     if 54 in f:  # additional amounts: a malformed field is as if it were absent (the answer still counts)
         try:

@@ -1,14 +1,11 @@
 """Settlement (0500/0510) and batch upload (0320/0330): the batch totals and transactions in the profile's layout.
 
-UnionPay (cup) carries the totals in field 48 as two blocks, domestic cards then
-foreign cards, each: debit amount n12, debit count n3, credit amount n12,
-credit count n3, a result digit (0 in the request; in the 0510: 1 balanced,
-2 unbalanced, 3 error). Field 60 is 60.1 type code 00, 60.2 the batch, 60.3
-network management code 201; field 63 the operator. This layout, as public
-UnionPay POS code packs and reads it, is data in ``profiles/cup.py``.
-
-A profile without a layout (iso87: ISO 8583:1987 would need fields 74-89,
-beyond the primary bitmap it has) refuses settlement with ``host.unsupported``.
+The totals travel as each profile's layout says (``firmware.host.totals``:
+UnionPay's field 48 blocks, ISO 8583:1987's reconciliation fields);
+``build_settlement``, ``read_totals``, ``read_result`` and ``with_result`` work
+for both. 1987 has no batch upload (the 0320 upload is UnionPay's): an iso87
+batch the host finds out of balance is recorded as such and reconciled by hand
+(``posterm report --batch N``); ``has_upload`` tells which profiles upload.
 
 Batch upload (批上送), after a 0510 that did not say "balanced", as the public
 UnionPay POS code sends it (e.g. CaoEnXin/LiaoYang_POS ``Src/tranproc.c``
@@ -32,116 +29,68 @@ it carries totals).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from crypto.secrets import Pan, mask_pan
 from firmware.core.model import UploadEntry, UploadPlan
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu
 from firmware.host.spec import FieldKind, Profile
+from firmware.host.totals import ReconciliationLayout, SettlementLayout, TotalsBlock, TotalsLayout, cup_field60
 
-__all__ = ["SettlementLayout", "TotalsBlock", "settlement_layout", "build_settlement", "read_totals",
-           "with_result", "SETTLE_MTI", "UploadLayout", "upload_layout", "upload_parts", "plan_upload",
-           "build_upload", "build_upload_end", "UploadKind", "UploadLine", "UploadRead", "read_upload"]
+__all__ = ["TotalsLayout", "SettlementLayout", "ReconciliationLayout", "TotalsBlock", "settlement_layout",
+           "build_settlement", "read_totals", "read_result", "with_result", "SETTLE_MTI", "UploadLayout",
+           "has_upload", "upload_layout", "upload_parts", "plan_upload", "build_upload", "build_upload_end",
+           "UploadKind", "UploadLine", "UploadRead", "read_upload"]
 
 SETTLE_MTI = "0500"
 
 
-@dataclass(frozen=True)
-class TotalsBlock:
-    """One block of the totals field (domestic or foreign cards)."""
+def settlement_layout(profile: Profile) -> TotalsLayout:
+    from firmware.host.profiles import cup, iso87
 
-    debit_amount: int = 0
-    debit_count: int = 0
-    credit_amount: int = 0
-    credit_count: int = 0
-    result: str = "0"
-
-    def text(self) -> str:
-        for count in (self.debit_count, self.credit_count):
-            if not 0 <= count <= 999:
-                raise ProtocolError("a settlement count must be 0 to 999 (n3)", code="host.bad_txn")
-        for amount in (self.debit_amount, self.credit_amount):
-            if not 0 <= amount < 10**12:
-                raise ProtocolError("a settlement amount must fit 12 digits", code="host.bad_txn")
-        return (f"{self.debit_amount:012d}{self.debit_count:03d}{self.credit_amount:012d}"
-                f"{self.credit_count:03d}{self.result}")
-
-    @classmethod
-    def parse(cls, text: str) -> TotalsBlock:
-        if len(text) != 31 or not text.isdigit():
-            raise ProtocolError("a settlement totals block is not 31 digits", code="host.bad_field")
-        return cls(int(text[0:12]), int(text[12:15]), int(text[15:27]), int(text[27:30]), text[30])
-
-
-@dataclass(frozen=True)
-class SettlementLayout:
-    """Where a profile's 0500 carries what (validated against the profile when used)."""
-
-    totals_field: int  # 48
-    type_code: str  # 60.1
-    network_code: str  # 60.3
-    operator_field: int | None = 63
-    foreign_block: bool = True  # a second (foreign cards) block follows the domestic one
-
-
-def settlement_layout(profile: Profile) -> SettlementLayout:
-    from firmware.host.profiles import cup
-
-    layout = {"cup": cup.SETTLEMENT}.get(profile.name)
+    layout = {"cup": cup.SETTLEMENT, "iso87": iso87.SETTLEMENT}.get(profile.name)
     if layout is None:
         raise ProtocolError(f"profile {profile.name} has no settlement message; settle with the acquirer by hand",
                             code="host.unsupported")
-    spec = profile.fields.get(layout.totals_field)
-    if spec is None or spec.max_len < 31 * (2 if layout.foreign_block else 1):
-        raise ProtocolError(f"profile {profile.name} field {layout.totals_field} cannot hold the totals",
-                            code="config.bad_txn")
+    layout.check(profile)
     return layout
 
 
 def build_settlement(profile: Profile, *, stan: int, batch: int, terminal_id: str, merchant_id: str,
                      currency: str, domestic: TotalsBlock, operator: str = "01", when: datetime,
                      tpdu: Tpdu | None, header: str | None = None) -> Message:
-    """The 0500 with the terminal's totals (result digits 0)."""
+    """The 0500 with the terminal's totals (cup: result digits 0)."""
     layout = settlement_layout(profile)
-    totals = domestic.text() + (TotalsBlock().text() if layout.foreign_block else "")
-    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id, layout.totals_field: totals}
-    if 49 in profile.fields:
-        fields[49] = currency
-    f60 = profile.fields.get(60)
-    if f60 is not None and f60.kind is FieldKind.N:
-        fields[60] = f"{layout.type_code}{batch:06d}{layout.network_code}"
-    if layout.operator_field is not None and layout.operator_field in profile.fields:
-        fields[layout.operator_field] = operator.ljust(3)
+    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id}
+    fields.update(layout.request_fields(profile, batch=batch, totals=domestic, currency=currency, operator=operator,
+                                        when=when))
     return Message(mti=SETTLE_MTI, fields=dict(sorted(fields.items())), tpdu=tpdu if profile.tpdu else None,
                    header=(header or profile.default_header) if profile.header_length else None,
                    sensitive=profile.sensitive_fields)
 
 
 def read_totals(profile: Profile, message: Message) -> tuple[TotalsBlock, TotalsBlock | None]:
-    """The (domestic, foreign) blocks of a 0500 or 0510."""
-    layout = settlement_layout(profile)
-    text = message.fields.get(layout.totals_field, "")
-    domestic = TotalsBlock.parse(text[:31])
-    foreign = TotalsBlock.parse(text[31:62]) if layout.foreign_block and len(text) >= 62 else None
-    return domestic, foreign
+    """The (domestic, foreign) totals of a 0500 or 0510 (iso87: no foreign block)."""
+    return settlement_layout(profile).read(message)
+
+
+def read_result(profile: Profile, message: Message) -> str | None:
+    """The host's verdict in a 0510 ("1" balanced, "2" not, "3" error); None when it cannot be read."""
+    try:
+        layout = settlement_layout(profile)
+    except ProtocolError:
+        return None
+    return layout.result(message)
 
 
 def with_result(profile: Profile, response: Message, request: Message, result: str) -> Message:
-    """The host's 0510: the request's totals echoed with the result digit set in each block."""
-    layout = settlement_layout(profile)
-    domestic, foreign = read_totals(profile, request)
-    text = TotalsBlock(**{**domestic.__dict__, "result": result}).text()
-    if foreign is not None:
-        text += TotalsBlock(**{**foreign.__dict__, "result": result}).text()
+    """The host's 0510: the request's totals echoed, with its verdict (``result``)."""
     fields = dict(response.fields)
-    fields[layout.totals_field] = text
-    if layout.operator_field is not None and layout.operator_field in request.fields:
-        fields[layout.operator_field] = request.fields[layout.operator_field]
+    fields.update(settlement_layout(profile).answer_fields(request, result))
     return response.copy(fields=dict(sorted(fields.items())))
 
 
@@ -165,10 +114,19 @@ class UploadLayout:
         return len(self.domestic) + 6 + self.pan_width + 12
 
 
-def upload_layout(profile: Profile) -> UploadLayout:
+def _upload_layouts() -> dict[str, UploadLayout]:
     from firmware.host.profiles import cup
 
-    layout = {"cup": cup.BATCH_UPLOAD}.get(profile.name)
+    return {"cup": cup.BATCH_UPLOAD}  # 1987 has no batch upload: iso87 has none
+
+
+def has_upload(profile: Profile) -> bool:
+    """Whether the profile uploads a batch its host finds out of balance (cup does; iso87 has no such message)."""
+    return profile.name in _upload_layouts()
+
+
+def upload_layout(profile: Profile) -> UploadLayout:
+    layout = _upload_layouts().get(profile.name)
     if layout is None:
         raise ProtocolError(f"profile {profile.name} has no batch upload", code="host.unsupported")
     spec = profile.fields.get(layout.entries_field)
@@ -201,11 +159,6 @@ def _upload_message(profile: Profile, layout: UploadLayout, fields: dict[int, st
                    sensitive=profile.sensitive_fields | {layout.entries_field})
 
 
-def _field60(profile: Profile, type_code: str, batch: int, network_code: str) -> dict[int, str]:
-    f60 = profile.fields.get(60)
-    return {60: f"{type_code}{batch:06d}{network_code}"} if f60 is not None and f60.kind is FieldKind.N else {}
-
-
 def build_upload(profile: Profile, entries: Sequence[tuple[UploadEntry, Pan]], *, stan: int, batch: int,
                  terminal_id: str, merchant_id: str, tpdu: Tpdu | None, header: str | None = None) -> Message:
     """A 0320 packing ``entries`` (each with its card number, borrowed: the caller wipes it) in field 48."""
@@ -222,7 +175,7 @@ def build_upload(profile: Profile, entries: Sequence[tuple[UploadEntry, Pan]], *
             raise ProtocolError("an uploaded transaction's trace or amount does not fit its field", code="host.bad_txn")
         text.append(f"{layout.domestic}{entry.stan:06d}{digits.rjust(layout.pan_width, '0')}{entry.amount:012d}")
     fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id, layout.entries_field: "".join(text)}
-    fields.update(_field60(profile, layout.type_code, batch, layout.network_code))
+    fields.update(cup_field60(profile, layout.type_code, batch, layout.network_code))
     return _upload_message(profile, layout, fields, tpdu, header)
 
 
@@ -234,7 +187,7 @@ def build_upload_end(profile: Profile, *, count: int, stan: int, batch: int, ter
         raise ProtocolError(f"a batch upload counts at most {10**layout.count_width - 1} transactions",
                             code="host.bad_txn")
     fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id, layout.entries_field: f"{count:0{layout.count_width}d}"}
-    fields.update(_field60(profile, layout.type_code, batch, layout.end_code))
+    fields.update(cup_field60(profile, layout.type_code, batch, layout.end_code))
     return _upload_message(profile, layout, fields, tpdu, header)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -30,6 +30,8 @@ __all__ = [
     "Encoding",
     "Pad",
     "MacAlgorithm",
+    "MacPlacement",
+    "MAC_FIELDS",
     "TxnKind",
     "EntryMode",
     "ReversalReason",
@@ -78,8 +80,22 @@ class Pad(enum.Enum):
 class MacAlgorithm(enum.Enum):
     NONE = "none"
     CUP_ECB = "cup_ecb"  # UnionPay ECB MAC, 8 ASCII hex characters in field 64
-    X919 = "x919"  # ISO 9797-1 alg. 3 / ANSI X9.19 retail MAC, 8 bytes in field 64
+    X919 = "x919"  # ISO 9797-1 alg. 3 / ANSI X9.19 retail MAC, 8 bytes in the MAC field (64 or 128)
 
+
+class MacPlacement(enum.Enum):
+    """Which field carries the MAC.
+
+    ISO 8583 makes the MAC the last field of the last bitmap: field 64 when only
+    the primary bitmap is present, field 128 when the secondary is (bit 64 is
+    then never set). A profile without a secondary bitmap always uses 64.
+    """
+
+    FIELD_64 = "64"
+    LAST_BITMAP = "last"  # 64, or 128 when a field above 64 is present
+
+
+MAC_FIELDS = (64, 128)  # the fields a MAC may travel in (the last of each bitmap)
 
 # One definition of each, shared with the transaction core and the journal.
 TxnKind = Kind
@@ -207,6 +223,13 @@ class OriginalPart(enum.Enum):
     DATE = ("date", 4)  # MMDD
     RRN = ("rrn", 12)
     AUTH_CODE = ("auth_code", 6)
+    # ISO 8583:1987 field 90 (original data elements, n42): MTI, STAN, transmission
+    # date and time (the original's field 7, MMDDhhmmss), acquiring and forwarding
+    # institution IDs (its fields 32 and 33, right-aligned, zeros when it had none).
+    MTI = ("mti", 4)
+    TRANSMITTED = ("transmitted", 10)
+    ACQUIRER = ("acquirer", 11)
+    FORWARDER = ("forwarder", 11)
 
     @property
     def attr(self) -> str:
@@ -233,6 +256,16 @@ class OriginalField:
     @property
     def width(self) -> int:
         return sum(p.width for p in self.parts)
+
+    def split(self, text: str) -> dict[str, str] | None:
+        """The parts of ``text`` by attribute name; None when it is shorter than the parts."""
+        if len(text) < self.width:
+            return None
+        out, pos = {}, 0
+        for part in self.parts:
+            out[part.attr] = text[pos : pos + part.width]
+            pos += part.width
+        return out
 
 
 @dataclass(frozen=True)
@@ -289,7 +322,11 @@ class Profile:
     unmacced_mtis: frozenset[str] = frozenset({"0800", "0810", "0820", "0830"})
     pin_security_info: str | None = None  # field 53 sent with a PIN block, if the host wants it
     local_time_fields: frozenset[int] = frozenset()  # of 7/12/13, those the terminal sends
-    secondary_bitmap: bool = False
+    secondary_bitmap: bool = False  # fields 65-128 may be defined; bitmap 2 is sent only when one is present
+    mac_placement: MacPlacement = MacPlacement.FIELD_64
+    # Where a reversal names the transaction it reverses (ISO 8583:1987: field 90, built from
+    # the reversed request's own MTI, STAN and field 7); None: the profile's reversals do not.
+    reversal_original: OriginalField | None = None
 
     def __post_init__(self) -> None:
         for attr in ("fields", "transactions", "entry_modes", "response_texts", "reversal_reasons"):
@@ -315,14 +352,11 @@ class Profile:
             raise _bad(f"{p}: the default header must be {2 * self.header_length} hex digits", "config.bad_header")
         if self.default_header and not re.fullmatch(r"[0-9A-F]+", self.default_header):
             raise _bad(f"{p}: the default header must be upper-case hex digits", "config.bad_header")
+        if self.secondary_bitmap and 65 in self.fields:
+            raise _bad(f"{p}: field 65 announces a tertiary bitmap, which posterm does not use",
+                       "config.bad_field_number")
         if self.mac is not MacAlgorithm.NONE:
-            mac = self.fields.get(64)
-            if mac is None:
-                raise _bad(f"{p}: field 64 (MAC) is required when the MAC is {self.mac.value}", "config.no_mac_field")
-            if mac.kind is not FieldKind.B or mac.length is not LengthType.FIXED or mac.max_len != 8:
-                raise _bad(f"{p}: field 64 (MAC) must be fixed binary of 8 bytes", "config.no_mac_field")
-            if self.secondary_bitmap:
-                raise _bad(f"{p}: a MAC in field 64 must be the last field, so no secondary bitmap")
+            self._validate_mac(p)
         for required in (3, 4, 11, 39, 41):
             if required not in self.fields:
                 raise _bad(f"{p}: field {required} is missing", "config.missing_field")
@@ -340,10 +374,7 @@ class Profile:
                 if value is not None and not re.fullmatch(rf"\d{{{size}}}", value):
                     raise _bad(f"{where}: {label} must be {size} digits", "config.bad_txn")
             for of in txn.original:
-                spec = self.fields.get(of.number)
-                if spec is None or not of.parts or of.width > spec.max_len:
-                    raise _bad(f"{where}: original field {of.number} is missing or too short for its parts",
-                               "config.bad_txn")
+                self._validate_original(where, of)
             key = (txn.mti, txn.processing_code, txn.condition_code)
             if key in seen:
                 raise _bad(f"{where} cannot be told apart from {seen[key].value}", "config.bad_txn")
@@ -365,6 +396,41 @@ class Profile:
         missing = self.local_time_fields - set(self.fields)
         if missing or not self.local_time_fields <= {7, 12, 13}:
             raise _bad(f"{p}: local time fields are among 7, 12, 13 and defined", "config.missing_field")
+        if self.reversal_original is not None:
+            rev = self.reversal_original
+            self._validate_original(f"{p}: the reversal's original", rev)
+            own = {OriginalPart.MTI, OriginalPart.STAN, OriginalPart.TRANSMITTED, OriginalPart.DATE,
+                   OriginalPart.BATCH, OriginalPart.ACQUIRER, OriginalPart.FORWARDER}  # what a request knows of itself
+            if not {OriginalPart.MTI, OriginalPart.STAN} <= set(rev.parts) <= own:
+                raise _bad(f"{p}: a reversal names what it reverses by MTI and STAN, and facts of its own",
+                           "config.bad_txn")
+            for kind, txn in self.transactions.items():
+                if any(of.number == rev.number and of.in_reversal for of in txn.original):
+                    raise _bad(f"{p}: transaction {kind.value} puts its own original in field {rev.number}, "
+                               "where its reversal names what it reverses", "config.bad_txn")
+
+    def _validate_mac(self, p: str) -> None:
+        """The MAC field(s): fixed binary of 8 bytes; where ISO puts it, both 64 and 128, encoded alike."""
+        numbers = (64, 128) if self.mac_placement is MacPlacement.LAST_BITMAP else (64,)
+        if self.mac_placement is MacPlacement.LAST_BITMAP and not self.secondary_bitmap:
+            raise _bad(f"{p}: a MAC in field 128 needs a secondary bitmap", "config.no_mac_field")
+        if self.mac_placement is MacPlacement.FIELD_64 and self.secondary_bitmap:
+            raise _bad(f"{p}: a MAC in field 64 must be the last field, so no secondary bitmap")
+        for number in numbers:
+            mac = self.fields.get(number)
+            if mac is None:
+                raise _bad(f"{p}: field {number} (MAC) is required when the MAC is {self.mac.value}",
+                           "config.no_mac_field")
+            if (mac.kind is not FieldKind.B or mac.length is not LengthType.FIXED or mac.max_len != 8
+                    or mac.encoding is not self.fields[64].encoding):
+                raise _bad(f"{p}: field {number} (MAC) must be fixed binary of 8 bytes", "config.no_mac_field")
+
+    def _validate_original(self, where: str, of: OriginalField) -> None:
+        spec = self.fields.get(of.number)
+        if (spec is None or not of.parts or of.width > spec.max_len
+                or (spec.length is LengthType.FIXED and of.width != spec.max_len)):
+            raise _bad(f"{where}: original field {of.number} is missing or does not fit its parts",
+                       "config.bad_txn")
 
     # -- derived ----------------------------------------------------------------
     @cached_property
@@ -388,6 +454,18 @@ class Profile:
     def mac_wire_size(self) -> int:
         spec = self.fields.get(64)
         return (spec.fixed_wire_size or 0) if spec else 0
+
+    def mac_field(self, numbers: Iterable[int]) -> int | None:
+        """The field that carries the MAC of a message holding fields ``numbers`` (None: no MAC).
+
+        To encode, pass the fields other than the MAC; a decoded message's fields may
+        include it (field 128 is itself above 64, so the answer is the same).
+        """
+        if self.mac is MacAlgorithm.NONE:
+            return None
+        if self.mac_placement is MacPlacement.LAST_BITMAP and any(n > 64 for n in numbers if n != 64):
+            return 128
+        return 64
 
     @cached_property
     def pyiso8583_spec(self) -> Mapping[str, Mapping[str, Any]]:

@@ -168,6 +168,13 @@ class Ledger:
         self._write("INSERT OR REPLACE INTO batches (terminal_id, batch, result, closed_at) VALUES (?, ?, ?, ?)",
                     (terminal_id, batch or "", result, when))
 
+    def assign_batch(self, terminal_id: str, batch: str) -> int:
+        """Book the terminal's postings that are in no batch yet into ``batch`` (its requests did not
+        say: iso87); the number booked."""
+        with self._lock:
+            return self._db.execute("UPDATE postings SET batch = ? WHERE terminal_id = ? AND batch IS NULL",
+                                    (batch, terminal_id)).rowcount
+
     def batch_totals(self, terminal_id: str, batch: str | None) -> tuple[int, int, int, int]:
         """(debit count, debit amount, credit count, credit amount) as the host books them.
 

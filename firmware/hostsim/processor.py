@@ -12,14 +12,20 @@ a real socket. Per request it:
    checks duplicates (terminal + STAN + date: ``94``), the PIN block (``99``,
    or ``55`` against a rule's ``pin``) and posts to the ledger;
    a void must name an approved sale of the same terminal (original STAN and
-   batch from field 61, RRN from 37; else ``25``), for its whole amount (else
-   ``64``), not voided already (else ``94``); its approval marks the sale
-   voided, and a reversal of the void gives it back; refunds and balance
-   inquiries are ``txnset.py``'s; a settlement (0500) is
-   compared with the ledger's totals of that batch (a rule ``unbalanced``
-   answers "not balanced" whatever they are), and a batch upload (0320) is
-   checked against the ledger transaction by transaction and recorded, a
-   repeated upload being the same upload;
+   batch from cup's field 61 or iso87's 90, RRN from 37; else ``25``), for its
+   whole amount (else ``64``), not voided already (else ``94``); its approval
+   marks the sale voided, and a reversal of the void gives it back; refunds and
+   balance inquiries are ``txnset.py``'s; a reversal
+   finds what it reverses by terminal, STAN and amount, the STAN (and MTI) from
+   iso87's field 90 when it carries one; a settlement (0500) is compared with
+   the ledger's totals of that batch (a rule ``unbalanced`` answers "not
+   balanced" whatever they are) and answered in the profile's layout (cup's
+   field 48 result digit, iso87's field 66); iso87 requests carry no batch, so
+   its 0500 first books the terminal's postings not yet in a batch into the
+   batch it names (a repeated 0500 of that batch takes any made since, as the
+   terminal's batch is still open until it has the answer); a batch upload
+   (0320, cup only) is checked against the ledger transaction by transaction
+   and recorded, a repeated upload being the same upload;
 5. shapes the answer as the rule says (delay, drop, close, bad MAC, garbage,
    wrong STAN/amount/MTI).
 
@@ -60,11 +66,11 @@ from firmware.host.messages import (
     with_signon_keys,
 )
 from firmware.host.profiles import get_profile
-from firmware.host.spec import Encoding, FieldKind, MacAlgorithm, Mtis, Profile
+from firmware.host.spec import Encoding, FieldKind, MacAlgorithm, Mtis, Profile, TxnKind
 from firmware.hostsim.ledger import Ledger, PostingStatus
+from firmware.host.settlement import SETTLE_MTI, has_upload, settlement_layout
 from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
 from firmware.hostsim.txnset import TxnSetMixin
-from firmware.host.spec import TxnKind
 
 UPLOAD_MTI = "0320"  # batch upload (cup); answered 0330
 
@@ -116,6 +122,20 @@ class HostProcessor(TxnSetMixin):
         self._terminals: dict[str, _Keys] = {}  # working keys issued at sign-on, by terminal ID
         self.report_unbalanced = False  # an instrument: answer every settlement "unbalanced"
 
+    def _carries_totals(self, request: Message) -> bool:
+        """A 0500 with the profile's totals fields (cup's 48, iso87's 74-89 and 97); else it is not understood."""
+        try:
+            layout = settlement_layout(self.profile)
+        except ProtocolError:
+            return False
+        return any(n in request.fields for n in layout.totals_fields)
+
+    @property
+    def _requests_carry_batch(self) -> bool:
+        """cup's requests carry their batch (60.2); iso87's do not (its 0500 names the batch)."""
+        f60 = self.profile.fields.get(60)
+        return f60 is not None and f60.kind is FieldKind.N
+
     def _keys(self, terminal_id: str | None) -> _Keys:
         keys = self._terminals.get(terminal_id) if terminal_id is not None else None
         return keys if keys is not None else _Keys(self.mac_key, self.pin_key)
@@ -123,11 +143,12 @@ class HostProcessor(TxnSetMixin):
     def _mac_ok(self, payload: bytes, request: Message) -> bool | None:
         """As ``decode`` would say with the terminal's MAC key (the key depends on field 41)."""
         key = self._keys(request.fields.get(41)).mac
-        if key is None or self.profile.mac is MacAlgorithm.NONE or 64 not in request.fields:
+        field = self.profile.mac_field(request.fields)  # 64, or iso87's 128 beside a secondary bitmap
+        if key is None or field not in request.fields:
             return None
         width = self.profile.mac_wire_size
         expected = compute_mac(self.profile.mac, key, payload[self.profile.prefix_size : -width]).hex().upper()
-        return hmac.compare_digest(expected, request.fields[64])
+        return hmac.compare_digest(expected, request.fields[field])
 
     # -- entry point -------------------------------------------------------------
     def respond(self, payload: bytes) -> Answer:
@@ -171,9 +192,9 @@ class HostProcessor(TxnSetMixin):
             if code == "00" and self.tmk is not None:
                 return self._issue_keys(request, outcome)
             return outcome
-        if request.mti == "0500" and 48 in request.fields and self.profile.name == "cup":
+        if request.mti == SETTLE_MTI and self._carries_totals(request):
             return self._settle(request, rule, now)
-        if request.mti == UPLOAD_MTI and self.profile.name == "cup":
+        if request.mti == UPLOAD_MTI and has_upload(self.profile):
             return self._upload(request, now)
         if request.mti == SIGN_OFF_MTI:
             self._terminals.pop(request.fields.get(41, ""), None)
@@ -257,15 +278,22 @@ class HostProcessor(TxnSetMixin):
         """Compare the terminal's totals with the ledger's for that terminal and batch; close the batch.
 
         A rule with behaviour ``unbalanced`` (or ``report_unbalanced``) answers "not balanced" whatever the totals.
+        iso87: the terminal's postings not yet in a batch are booked into the one the 0500 names first.
         """
         from firmware.host.settlement import read_totals, with_result
 
         f = request.fields
+        layout = settlement_layout(self.profile)
         try:
             theirs, _foreign = read_totals(self.profile, request)
         except ProtocolError:
             return self._answer(request, "30", now, "settlement: totals unreadable")
-        batch = self._batch(request)
+        number = layout.batch_of(request)
+        batch = f"{number:06d}" if number is not None else None
+        if not self._requests_carry_batch:
+            if batch is None:
+                return self._answer(request, "30", now, "settlement: no batch number")
+            self.ledger.assign_batch(f.get(41, ""), batch)
         ours = self.ledger.batch_totals(f.get(41, ""), batch)
         mine = (theirs.debit_count, theirs.debit_amount, theirs.credit_count, theirs.credit_amount)
         forced = self.report_unbalanced or (rule is not None and rule.behaviour is Behaviour.UNBALANCED)
@@ -333,14 +361,32 @@ class HostProcessor(TxnSetMixin):
             return None, ("64", f"original STAN {original.stan:06d} has another amount, not posted")
         return posting, None
 
+    def _reversed_named(self, request: Message) -> tuple[str | None, str | None]:
+        """(STAN, MTI) of what a reversal reverses: iso87's field 90 names both (the reversal's
+        STAN in 11 may then be its own); without it, the STAN in 11."""
+        rev, f = self.profile.reversal_original, request.fields
+        named = rev.split(f[rev.number]) if rev is not None and rev.number in f else None
+        return (f.get(11), None) if named is None else (named["stan"], named["mti"])
+
+    def _mti_of(self, posting: dict) -> str | None:
+        """The MTI the request of a posting travelled in, by its kind (an advice: the offline sale's)."""
+        try:
+            spec = self.profile.transactions.get(TxnKind(posting["kind"]))
+        except ValueError:
+            return None
+        return spec.mti if spec is not None else None
+
     def _reversal(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> _Outcome:
         if _declines(rule):
             return self._answer(request, rule.code, now, "reversal declined by rule, not applied")
         f = request.fields
         stamp = now.isoformat(timespec="seconds")
+        stan, mti = self._reversed_named(request)
         posting = None
-        if 11 in f and 41 in f and facts.amount is not None:
-            posting = self.ledger.posting_for_reversal(f[41], f[11], facts.amount)
+        if stan is not None and 41 in f and facts.amount is not None:
+            posting = self.ledger.posting_for_reversal(f[41], stan, facts.amount)
+        if posting is not None and mti is not None and self._mti_of(posting) != mti:
+            posting = None  # field 90 names another message than the one posted under that STAN
         if posting is None:
             return self._answer(request, "00", now, "reversal of an unknown original, acknowledged")
         self.ledger.bump(posting["id"], "reversals", stamp)

@@ -56,7 +56,23 @@ def terminal(args, link: str):
     devices["printer"] = make_device("printer", f"sim://?paper={args.paper}", context)
     runner = build_runner(config(args.data, link), overrides=Overrides(devices=devices))
     runner_ref["r"] = runner
+    _record_windows(runner, args.paper.with_name("windows.txt"))
     return runner, devices
+
+
+def _record_windows(runner, path: Path) -> None:
+    """Note each window of several advices marked in one commit (so sent back to back): the test
+    checks that the kills did meet pipelined uploads. Appends survive the child's SIGKILL."""
+    store = runner.store
+    mark = store.advices_sending
+
+    def recording(txn_nos):
+        mark(txn_nos)
+        if len(txn_nos) > 1:
+            with open(path, "a") as f:
+                f.write(" ".join(map(str, txn_nos)) + "\n")
+
+    store.advices_sending = recording
 
 
 def sell_forever(args, seed: int, mode: str) -> None:

@@ -4,11 +4,13 @@ At least 200 kills (``POSTERM_CRASH_CYCLES`` raises the count). The host
 simulator runs in its own process with its own ledger; the terminal runs in
 children forked from a warm zygote (tests/e2e/crash_child.py). Some children
 see a dead link, so offline approvals, and their forwarding after later
-kills, are part of the mix. Host rules make some sales decline, some lose
-their answer (the host books them: the terminal must reverse) and some come
-back with a bad MAC. Some sessions refund part of an earlier sale (some of
-those answers are lost too: the refund is sent again, never reversed) or ask
-for a balance.
+kills, are part of the mix: they go with the default ``host.upload_window``,
+several in flight at once, so kills land inside windows too (the children note
+each window of several marks, and the test checks there were some). Host rules
+make some sales decline, some lose their answer (the host books them: the
+terminal must reverse) and some come back with a bad MAC. Some sessions refund
+part of an earlier sale (some of those answers are lost too: the refund is sent
+again, never reversed) or ask for a balance.
 """
 
 from __future__ import annotations
@@ -134,6 +136,10 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert any(m["mti"] == "0400" for m in messages), "no reversal was ever sent"
     assert any(p["kind"] == "refund" and p["status"] == "approved" for p in postings), "no refund was ever approved"
     assert any(r.kind.value == "balance" for r in journal), "no balance inquiry was ever made"
+    windows = (tmp_path / "windows.txt").read_text().splitlines() if (tmp_path / "windows.txt").exists() else []
+    assert windows, "no upload ever had several offline sales in flight (host.upload_window)"
+    assert any(m["mti"] == "0221" for m in messages), "no advice was ever repeated"
     refunds = sum(p["kind"] == "refund" for p in postings)
     repeats = sum(m["mti"] == "0221" for m in messages)
-    print(f"\ncrash test: {CYCLES} kills, {summary}, {refunds} refunds posted, {repeats} refund or advice repeats")
+    print(f"\ncrash test: {CYCLES} kills, {len(windows)} windows of several advices, {summary}, "
+          f"{refunds} refunds posted, {repeats} refund or advice repeats")

@@ -1,16 +1,27 @@
 """Generic ISO 8583:1987 in ASCII, after pyiso8583's ``default_ascii`` spec.
 
-ASCII MTI, bitmap as 16 ASCII hex characters, numeric fields as ASCII
+ASCII MTI, bitmaps as 16 ASCII hex characters, numeric fields as ASCII
 digits, ASCII LL/LLL length prefixes; no TPDU, no header. Field lengths are
-those of ``default_ascii`` (fields 2 to 64); binary fields (52, 55, 64) travel
+those of ``default_ascii`` (fields 2 to 128, but 65, the tertiary bitmap's
+bit, which posterm does not use); binary fields (52, 55, 64, 96, 128) travel
 as upper-case hex text and their length prefix counts hex characters, as
-``default_ascii`` does.
+``default_ascii`` does. The secondary bitmap goes only with a field above 64
+(a reversal's 90, a reconciliation's totals), as 1987 says.
 
 MAC (``X919``): the ISO 9797-1 algorithm 3 / ANSI X9.19 retail MAC, padding
-method 1, over the bytes from the first MTI character through the end of field
-63 (bit 64 already set in the bitmap); all 8 bytes of the result go in field
-64 as 16 upper-case hex characters. The key is K1||K2 (16 bytes); an 8-byte
-key is used as K1 = K2, which makes the retail MAC the plain DES CBC-MAC.
+method 1, over the bytes from the first MTI character up to the MAC field (its
+bit already set in the bitmap); all 8 bytes of the result go in the last field
+as 16 upper-case hex characters: field 64 when only the primary bitmap is
+present, field 128 when the secondary is. The key is K1||K2 (16 bytes); an
+8-byte key is used as K1 = K2, which makes the retail MAC the plain DES CBC-MAC.
+
+Originals (field 90, n42: MTI, STAN, transmission date and time, acquiring and
+forwarding institution IDs): a reversal names the request it reverses, a void
+the sale it voids (with that sale's RRN in 37 and authorisation code in 38).
+posterm sends no field 32 or 33, so their parts are zeros.
+
+Reconciliation (0500/0510, ``SETTLEMENT``): see ``firmware.host.settlement``.
+There is no batch upload in 1987: an out-of-balance batch is reconciled by hand.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from firmware.host.spec import (
     FieldSpec,
     LengthType,
     MacAlgorithm,
+    MacPlacement,
     Mtis,
     OriginalField,
     OriginalPart,
@@ -98,7 +110,73 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int], ...] = (
     (62, "Reserved private", ANS, LLL, 999),
     (63, "Reserved private", ANS, LLL, 999),
     (64, "Message authentication code", B, FIX, 8),
+    # The secondary bitmap's fields. 65 (bitmap, extended) is left out: no tertiary bitmap.
+    (66, "Settlement code (1 in balance, 2 out of balance, 3 error)", N, FIX, 1),
+    (67, "Extended payment code", N, FIX, 2),
+    (68, "Receiving institution country code", N, FIX, 3),
+    (69, "Settlement institution country code", N, FIX, 3),
+    (70, "Network management information code", N, FIX, 3),
+    (71, "Message number", N, FIX, 4),
+    (72, "Message number, last", N, FIX, 4),
+    (73, "Date, action (YYMMDD)", N, FIX, 6),
+    (74, "Credits, number", N, FIX, 10),
+    (75, "Credits, reversal number", N, FIX, 10),
+    (76, "Debits, number", N, FIX, 10),
+    (77, "Debits, reversal number", N, FIX, 10),
+    (78, "Transfer, number", N, FIX, 10),
+    (79, "Transfer, reversal number", N, FIX, 10),
+    (80, "Inquiries, number", N, FIX, 10),
+    (81, "Authorisations, number", N, FIX, 10),
+    (82, "Credits, processing fee amount", N, FIX, 12),
+    (83, "Credits, transaction fee amount", N, FIX, 12),
+    (84, "Debits, processing fee amount", N, FIX, 12),
+    (85, "Debits, transaction fee amount", N, FIX, 12),
+    (86, "Credits, amount", N, FIX, 16),
+    (87, "Credits, reversal amount", N, FIX, 16),
+    (88, "Debits, amount", N, FIX, 16),
+    (89, "Debits, reversal amount", N, FIX, 16),
+    (90, "Original data elements (MTI, STAN, date and time, acquirer, forwarder)", N, FIX, 42),
+    (91, "File update code", AN, FIX, 1),
+    (92, "File security code", AN, FIX, 2),
+    (93, "Response indicator", AN, FIX, 5),
+    (94, "Service indicator", AN, FIX, 7),
+    (95, "Replacement amounts", AN, FIX, 42),
+    (96, "Message security code", B, FIX, 8),
+    (97, "Amount, net settlement (x+n16: C or D, then 16 digits)", ANS, FIX, 17),
+    (98, "Payee", ANS, FIX, 25),
+    (99, "Settlement institution identification code", N, LL, 11),
+    (100, "Receiving institution identification code", N, LL, 11),
+    (101, "File name", ANS, LL, 17),
+    (102, "Account identification 1", ANS, LL, 28),
+    (103, "Account identification 2", ANS, LL, 28),
+    (104, "Transaction description", ANS, LLL, 100),
+    *((n, "Reserved for ISO use", ANS, LLL, 999) for n in range(105, 112)),
+    *((n, "Reserved for national use", ANS, LLL, 999) for n in range(112, 120)),
+    *((n, "Reserved for private use", ANS, LLL, 999) for n in range(120, 128)),
+    (128, "Message authentication code", B, FIX, 8),
 )
+
+_O = OriginalPart
+# Field 90, original data elements: how a message names the transaction it refers to.
+ORIGINAL_DATA = OriginalField(90, (_O.MTI, _O.STAN, _O.TRANSMITTED, _O.ACQUIRER, _O.FORWARDER), in_reversal=False)
+
+# A void names the sale it voids: that sale's RRN (37), authorisation code (38) and data
+# elements (90). Its reversal carries none of them: its own 90 names the void it reverses.
+VOID_ORIGINAL = (
+    OriginalField(37, (_O.RRN,), in_reversal=False),
+    OriginalField(38, (_O.AUTH_CODE,), in_reversal=False),
+    ORIGINAL_DATA,
+)
+
+
+# Reconciliation (0500/0510): counts in 74-77, amounts in 86-89, the net in 97, the
+# settlement currency in 50, the batch in 60 (private use: 1987 has no batch number);
+# the answer's 66 says whether the host found it in balance.
+def _settlement():
+    from firmware.host.settlement import ReconciliationLayout
+
+    return ReconciliationLayout(batch_field=60, currency_field=50)
+
 
 # 54 (additional amounts) carries a balance inquiry's answer: shown on the display, kept out of reprs.
 _SENSITIVE = frozenset({2, 14, 34, 35, 36, 45, 52, 54, 55})
@@ -168,19 +246,14 @@ def build() -> Profile:
         mtis=Mtis(reversal="0400", reversal_repeat="0401", advice="0220", advice_repeat="0221", network="0800"),
         transactions={
             TxnKind.SALE: TxnSpec("0200", "000000", "00"),
-            # Field 90 (original data elements) needs a secondary bitmap this profile does not
-            # have, so a void names its original in 37/38 and, as this project's private use,
-            # field 61: original batch, STAN and local date (MMDD).
-            TxnKind.VOID: TxnSpec("0200", "020000", "00", original=(
-                OriginalField(37, (OriginalPart.RRN,), in_reversal=False),
-                OriginalField(38, (OriginalPart.AUTH_CODE,)),
-                OriginalField(61, (OriginalPart.BATCH, OriginalPart.STAN, OriginalPart.DATE)),
-            )),
+            TxnKind.VOID: TxnSpec("0200", "020000", "00", original=VOID_ORIGINAL),
             TxnKind.REFUND: TxnSpec("0200", "200000", "00"),
             TxnKind.PREAUTH: TxnSpec("0100", "000000", "06"),
-            TxnKind.PREAUTH_VOID: TxnSpec("0100", "020000", "06"),
-            TxnKind.PREAUTH_COMPLETE: TxnSpec("0220", "000000", "06", reversible=False),
-            TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0220", "020000", "06", reversible=False),
+            # These name the authorisation they complete or cancel in 90 (not built yet).
+            TxnKind.PREAUTH_VOID: TxnSpec("0100", "020000", "06", original=(ORIGINAL_DATA,)),
+            TxnKind.PREAUTH_COMPLETE: TxnSpec("0220", "000000", "06", reversible=False, original=(ORIGINAL_DATA,)),
+            TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0220", "020000", "06", reversible=False,
+                                                   original=(ORIGINAL_DATA,)),
             TxnKind.BALANCE: TxnSpec("0100", "310000", "00", reversible=False, amount=False),
             TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", reversible=False),
             TxnKind.SIGN_ON: TxnSpec("0800", None, None, reversible=False, network_code="001"),
@@ -205,4 +278,11 @@ def build() -> Profile:
         unmacced_mtis=frozenset({"0800", "0810"}),
         pin_security_info=None,
         local_time_fields=frozenset({7, 12, 13}),
+        secondary_bitmap=True,
+        mac_placement=MacPlacement.LAST_BITMAP,
+        # A reversal (0400, repeated 0401) names the request it reverses in 90.
+        reversal_original=OriginalField(90, ORIGINAL_DATA.parts),
     )
+
+
+SETTLEMENT = _settlement()

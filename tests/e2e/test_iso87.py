@@ -1,0 +1,129 @@
+"""The generic ISO 8583:1987 profile end to end (``host.profile = "iso87"``): the real TCP link, the host
+simulator on the same profile, its ledger. A sale; a timeout and its reversal naming the sale in field 90;
+a balanced settlement (the 1987 reconciliation fields); an unbalanced one, recorded and reported, with no
+batch upload (1987 has none), before and after a restart."""
+
+from __future__ import annotations
+
+from firmware.host.codec import decode
+from firmware.host.profiles import get_profile
+from firmware.reportcli import batch_report
+from firmware.scenario import ScenarioRunner, parse_scenario
+from storage.store import Store
+
+ISO87 = get_profile("iso87")
+CONFIG = {"host": {"profile": "iso87", "response_timeout": 0.4, "connect_timeout": 0.4}}
+SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+VOID_1 = [{"void": {"trace": 1}}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+
+
+class Wiretap:
+    """Keeps every request the host simulator receives, then lets it answer (a tap, as pyserial's ``spy://``:
+    it changes nothing). The simulator's server calls ``processor.respond``; the tap stands in front of it."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def install(self, processor) -> None:
+        if getattr(processor, "_tapped", False):
+            return
+        answer = processor.respond
+
+        def respond(payload: bytes):
+            self.frames.append(bytes(payload))
+            return answer(payload)
+
+        processor.respond, processor._tapped = respond, True
+
+    def messages(self, mti: str):
+        """The requests of one type, decoded without keys (the terminal's working keys come from its sign-on)."""
+        decoded = [decode(ISO87, frame) for frame in self.frames]
+        return [m for m in decoded if m.mti == mti]
+
+
+def run(steps, tmp_path):
+    tap = Wiretap()
+    runner = ScenarioRunner(data_dir=tmp_path / "data")
+    result = runner.run(parse_scenario({"name": "iso87", "config": CONFIG, "step": steps}),
+                        after_step=lambda step: tap.install(runner.processor))
+    assert result["failures"] == [], result["failures"]
+    return result, runner.devices["printer"].text, tap
+
+
+def mtis(result) -> list[str]:
+    return [m["mti"] for m in result["host_ledger"]["messages"]]
+
+
+def codes(result) -> list[str]:
+    return [a[0] for a in result["alerts"]]
+
+
+def test_a_sale_then_a_timeout_reversed_with_field_90(tmp_path):
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0200", "times": 1}}] + SALE + SALE
+    r, _paper, tap = run(steps, tmp_path)
+    assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed", "approved"]
+    assert r["transactions"][1]["reason"] == "98"
+
+    first, unanswered, _third = tap.messages("0200")
+    assert 64 in first.fields and not any(n > 64 for n in first.fields)  # no secondary bitmap, MAC in 64
+    (reversal,) = tap.messages("0400")
+    assert reversal.fields[11] == unanswered.fields[11] == "000002"
+    assert reversal.fields[90] == "0200" "000002" + unanswered.fields[7] + "0" * 22
+    assert 128 in reversal.fields and 64 not in reversal.fields  # the secondary bitmap's MAC
+
+    postings = r["host_ledger"]["postings"]
+    assert [(p["stan"], p["status"], p["reversals"]) for p in postings] == [
+        ("000001", "approved", 0), ("000002", "reversed", 1), ("000003", "approved", 0)]
+    (answer,) = [m for m in r["host_ledger"]["messages"] if m["mti"] == "0400"]
+    assert answer["response_code"] == "00" and answer["action"] == "reversed"  # its MAC in 128 verified
+    assert r["owed"]["reversals"] == 0
+
+
+def test_sale_void_sale_then_balanced_settlements_batch_after_batch(tmp_path):
+    r, paper, tap = run(SALE + VOID_1 + SALE + [{"settle": True}] + SALE + [{"settle": True}], tmp_path)
+    assert [m["action"] for m in r["host_ledger"]["messages"] if m["mti"] == "0200"][1] == "approved, voids STAN 000001"
+    (void,) = [m for m in tap.messages("0200") if m.fields[3] == "020000"]
+    assert void.fields[90].startswith("0200000001") and void.fields[37] == r["transactions"][0]["rrn"]
+
+    first, second = tap.messages("0500")
+    f = first.fields
+    assert (f[60], f[74], f[76], f[86], f[88], f[97]) == (
+        "000001", "0000000001", "0000000002", "0000000000001250", "0000000000002500", "D0000000000001250")
+    assert (f[75], f[77], f[87], f[89]) == ("0" * 10, "0" * 10, "0" * 16, "0" * 16) and 128 in f
+    assert second.fields[60] == "000002" and second.fields[76] == "0000000001"
+
+    assert [(s["batch"], s["result"], s["uploaded"]) for s in r["settlements"]] == [
+        ("000001", "balanced", False), ("000002", "balanced", False)]
+    assert [(b["batch"], b["result"]) for b in r["host_ledger"]["batches"]] == [("000001", "1"), ("000002", "1")]
+    assert [p["batch"] for p in r["host_ledger"]["postings"]] == ["000001"] * 3 + ["000002"]
+    assert paper.count("TOTALS BALANCED") == 2 and "0320" not in mtis(r)
+    assert codes(r).count("settle.ok") == 2
+
+
+def test_an_unbalanced_settlement_is_recorded_and_reported_and_nothing_is_uploaded(tmp_path):
+    steps = SALE + SALE + [
+        {"host": {"behaviour": "unbalanced", "times": 1}},
+        {"settle": True},
+        {"expect": {"alerts": "reconcile it by hand", "printed": "TOTALS UNBALANCED"}},
+        {"restart": True},  # recovery would send an owed upload first
+    ] + SALE + [{"settle": True}]
+    r, paper, _tap = run(steps, tmp_path)
+    assert "0320" not in mtis(r)  # no upload, before or after the restart
+    assert [(s["batch"], s["result"], s["uploaded"]) for s in r["settlements"]] == [
+        ("000001", "unbalanced", False), ("000002", "balanced", False)]
+    (alert,) = [t for c, t in r["alerts"] if c == "settle.unbalanced"]
+    assert alert == ("batch 000001 settled, totals unbalanced: this host takes no batch upload; "
+                     "reconcile it by hand (posterm report --batch 1)")
+    assert not {"recovery.upload", "settle.upload_owed", "settle.uploaded"} & set(codes(r))
+    first = paper[paper.index("SETTLEMENT REPORT"):]
+    assert "TOTALS UNBALANCED" in first and "BATCH UPLOADED" not in paper and paper.count("SETTLEMENT REPORT") == 2
+    assert not any("UPLOAD" in line for line in r["display"])
+    assert [t["batch"] for t in r["transactions"]] == ["000001", "000001", "000002"]
+
+    store = Store.open_read_only(tmp_path / "data")  # what `posterm report --batch 1` lists for reconciliation
+    try:
+        report = batch_report(store, 1)
+    finally:
+        store.close()
+    assert report.settlement.result.name == "UNBALANCED" and report.totals.debit_count == 2
+    assert [(rec.stan, rec.amount) for rec in report.records] == [(1, 1250), (2, 1250)]
