@@ -95,6 +95,8 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
             head.append(Line("BATCH UPLOADED", align=Align.CENTER))
         elif s.upload_owed:
             head.append(Line("BATCH UPLOAD PENDING", align=Align.CENTER))
+        elif s.no_upload and not s.balanced:
+            head.append(Line("RECONCILE BY HAND", align=Align.CENTER))
     elif report.totals.unsent:
         head.append(Line(f"NOT YET SENT: {report.totals.unsent}", align=Align.CENTER))
     out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {report.batch:06d}"), WIDTH)
@@ -124,6 +126,7 @@ def report_json(report: BatchReport, settings: CoreSettings) -> dict:
                    "credit_amount": t.credit_amount, "net": t.net, "unsent": t.unsent},
         "settlement": None if s is None else {
             "result": s.result.name.lower(), "uploaded": s.uploaded, "upload_owed": s.upload_owed,
+            "no_upload": s.no_upload,
             "settled_at": s.when.isoformat(timespec="seconds"), "trace": s.stan, "operator": s.operator,
         },
         "transactions": [

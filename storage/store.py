@@ -84,6 +84,8 @@ _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 # A settlement whose upload is owed: the host did not find its totals balanced, and the upload
 # has not completed. Its report waits for the upload.
 _UPLOAD_OWED = "result <> '1' AND uploaded = 0"
+# settlements.uploaded: 0 not uploaded (owed when not balanced), 1 uploaded, 2 the profile has none (iso87).
+UPLOADED, NO_UPLOAD = 1, 2
 _SETTLEMENT_COLUMNS = ("batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, "
                        "operator, settled_at, refund_count, refund_amount")
 
@@ -125,7 +127,7 @@ def _settlement(row: Sequence) -> Settlement:
     b, stan, dc, da, cc, ca, result, uploaded, operator, when, rc, ra = row
     return Settlement(b, Totals(dc, da, cc, ca, refund_count=rc, refund_amount=ra), SettleResult(result),
                       datetime.fromisoformat(when), stan,
-                      operator or "", bool(uploaded))
+                      operator or "", uploaded == UPLOADED, uploaded == NO_UPLOAD)
 
 
 def _now() -> str:
@@ -624,7 +626,8 @@ class Store:
                 "result, uploaded, operator, settled_at, report_printed, refund_count, refund_amount) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)",
                 (s.batch, s.stan, t.debit_count, t.debit_amount, t.credit_count, t.credit_amount, s.result.value,
-                 int(s.uploaded), s.operator, s.when.isoformat(timespec="seconds"), t.refund_count, t.refund_amount),
+                 NO_UPLOAD if s.no_upload else int(s.uploaded), s.operator, s.when.isoformat(timespec="seconds"),
+                 t.refund_count, t.refund_amount),
             )
             self._write_counters(c, counters)
         self.commits += 1
@@ -632,7 +635,7 @@ class Store:
     def upload_done(self, batch: int) -> None:
         """The host acknowledged the end of the batch's upload: ONE commit, before the report prints."""
         with transaction(self.conn, "recording a batch upload") as c:
-            cur = c.execute("UPDATE settlements SET uploaded = 1 WHERE batch = ?", (batch,))
+            cur = c.execute("UPDATE settlements SET uploaded = ? WHERE batch = ?", (UPLOADED, batch))
             if cur.rowcount != 1:
                 raise StorageError(f"batch {batch:06d} has no settlement", code="storage.missing_record")
         self.commits += 1

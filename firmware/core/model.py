@@ -177,6 +177,7 @@ class Settlement:
     stan: int
     operator: str = ""
     uploaded: bool = False  # the batch was uploaded (the host reported the totals unbalanced)
+    no_upload: bool = False  # the profile takes no batch upload (iso87): an unbalanced batch is reconciled by hand
 
     @property
     def balanced(self) -> bool:
@@ -185,7 +186,7 @@ class Settlement:
     @property
     def upload_owed(self) -> bool:
         """The host did not find the totals balanced and the batch upload has not completed."""
-        return not self.balanced and not self.uploaded
+        return not self.balanced and not self.uploaded and not self.no_upload
 
 
 @dataclass(frozen=True)

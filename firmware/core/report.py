@@ -62,6 +62,8 @@ def build_report(s: Settlement, settings: CoreSettings, *, reprint: bool = False
     ]
     if s.uploaded:
         lines.append(Line("BATCH UPLOADED", align=Align.CENTER))
+    elif s.no_upload and not s.balanced:
+        lines.append(Line("RECONCILE BY HAND", align=Align.CENTER))
     if reprint:
         lines.append(Line("*** REPRINT ***", align=Align.CENTER))
     return Receipt(lines=tuple(lines), title=f"SETTLEMENT BATCH {s.batch:06d}")

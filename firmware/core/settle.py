@@ -126,7 +126,7 @@ class SettleMixin:
             result = SettleResult.ERROR
         batch = self.counters.batch
         settlement = Settlement(batch=batch, totals=job.item.totals, result=result, when=now, stan=job.item.stan,
-                                operator=self.settings.operator)
+                                operator=self.settings.operator, no_upload=job.item.plan is None)
         self.counters = replace(self.counters, batch=batch % BATCH_MAX + 1)  # the STAN carries on
         self.totals = self.plan = None
         self.last_report = settlement

@@ -106,6 +106,8 @@ def test_an_unbalanced_settlement_is_recorded_and_reported_and_nothing_is_upload
         {"settle": True},
         {"expect": {"alerts": "reconcile it by hand", "printed": "TOTALS UNBALANCED"}},
         {"restart": True},  # recovery would send an owed upload first
+        {"key": "F09"},  # reprint the report (menu page 2): it is not "pending" an upload that cannot exist
+        {"expect": {"printed": "*** REPRINT ***"}},
     ] + SALE + [{"settle": True}]
     r, paper, _tap = run(steps, tmp_path)
     assert "0320" not in mtis(r)  # no upload, before or after the restart
@@ -116,7 +118,7 @@ def test_an_unbalanced_settlement_is_recorded_and_reported_and_nothing_is_upload
                      "reconcile it by hand (posterm report --batch 1)")
     assert not {"recovery.upload", "settle.upload_owed", "settle.uploaded"} & set(codes(r))
     first = paper[paper.index("SETTLEMENT REPORT"):]
-    assert "TOTALS UNBALANCED" in first and "BATCH UPLOADED" not in paper and paper.count("SETTLEMENT REPORT") == 2
+    assert "TOTALS UNBALANCED" in first and "BATCH UPLOADED" not in paper and paper.count("SETTLEMENT REPORT") == 3
     assert not any("UPLOAD" in line for line in r["display"])
     assert [t["batch"] for t in r["transactions"]] == ["000001", "000001", "000002"]
 
@@ -126,4 +128,5 @@ def test_an_unbalanced_settlement_is_recorded_and_reported_and_nothing_is_upload
     finally:
         store.close()
     assert report.settlement.result.name == "UNBALANCED" and report.totals.debit_count == 2
+    assert report.settlement.no_upload and not report.settlement.upload_owed and "RECONCILE BY HAND" in paper
     assert [(rec.stan, rec.amount) for rec in report.records] == [(1, 1250), (2, 1250)]
