@@ -337,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_command(sub, with_config)  # posterm report [--batch N] [--json]
 
+    from firmware.operators import add_operators_commands
+
+    add_operators_commands(sub, with_config)  # posterm operators list|add|passwd|remove|set-supervisor
+
     from crypto.commands import add_keys_commands
 
     add_keys_commands(sub)  # posterm keys show|inject|inject-dukpt|zeroize|rotate-data-key

@@ -151,6 +151,25 @@ class LogSection:
     file: str = setting("", "Log file; empty writes to standard error (journald under systemd)")
 
 
+def _guarded(v: list) -> str | None:
+    allowed = ("void", "refund", "settle")
+    bad = [f for f in v if f not in allowed]
+    return f"a list drawn from {allowed}" if bad or len(set(v)) != len(v) else None
+
+
+@dataclass(frozen=True)
+class OperatorsSection:
+    required: bool = setting(False, "Cashiers sign in (operator number and password) before any sale; the signed-in "
+                             "number goes on records, receipts and field 63 instead of terminal.operator")
+    supervisor_for: list = setting([], "Functions that ask for the supervisor's (00) password first: void, refund, "
+                                   "settle", check=_guarded)
+    max_tries: int = setting(3, "Wrong passwords in a row before the keypad is locked out", check=_between(1, 10))
+    lockout_seconds: float = setting(60.0, "Seconds a lock-out lasts (after max_tries wrong passwords)",
+                                     check=_between(1, 3600))
+    kdf_cost: int = setting(14, "scrypt cost of new password hashes, log2 N (14: 16 MiB, about a second on a Pi "
+                            "Zero); lower only in tests (selftest warns)", check=_between(4, 20))
+
+
 @dataclass(frozen=True)
 class Config:
     terminal: TerminalSection = field(default_factory=TerminalSection)
@@ -162,6 +181,7 @@ class Config:
     sale: SaleSection = field(default_factory=SaleSection)
     receipts: ReceiptsSection = field(default_factory=ReceiptsSection)
     log: LogSection = field(default_factory=LogSection)
+    operators: OperatorsSection = field(default_factory=OperatorsSection)
 
     @property
     def data_dir(self) -> Path:

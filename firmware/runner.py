@@ -115,6 +115,8 @@ INPUT_STATES = frozenset(
         State.LOCKED,
         State.REFERENCE,
         State.ORIGINAL_DATE,
+        State.SIGN_IN,
+        State.SUPERVISOR,
     }
 )
 
@@ -637,6 +639,12 @@ class Runner:
         self._original_card = (a.txn_no, match.pan_hash)
         return OriginalFound(verdict)
 
+    def _a_verify_operator(self, a: A.VerifyOperator) -> Event:
+        """Check a typed password against the stored hash (``storage.operators``); wipe it either way."""
+        from firmware.operators import check_password
+
+        return check_password(self.store.conn, a)
+
     def _candidate(self, match) -> Candidate | None:
         if match is None:
             return None
@@ -739,7 +747,8 @@ class Runner:
         s = self.core.settings
         mac = self.keys.mac if self.keys else None
         payload = _before_sending(lambda: self.bridge.network(
-            a.job, a.batch, s.terminal_id, s.merchant_id, self.clock(), mac, currency=s.currency, operator=s.operator))
+            a.job, a.batch, s.terminal_id, s.merchant_id, self.clock(), mac, currency=s.currency,
+            operator=self.core.operator_no))  # the signed-in cashier (field 63 of the 0800 and 0500)
         self._send(payload)
 
     def _a_count_batch(self, a: A.CountBatch) -> Event:

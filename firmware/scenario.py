@@ -47,6 +47,20 @@ person again. ``power_cut`` arms a cut at a named point (``after:send_request``
 ...: see ``runner.CrashPlan``), and ``restart`` boots a new runner on the same
 data directory, as after the power comes back: recovery runs by itself.
 
+Operators (``operators.required``, ``operators.supervisor_for``): ``add_operator``
+stores a cashier (or, for 00, the supervisor's new password) as ``posterm operators``
+would; ``sign_in`` keys the number, ENTER, the password, ENTER; ``sign_out`` keys F
+then *; a guarded void, refund or settle takes ``supervisor = "..."`` in its table, typed
+at the supervisor's prompt (without it the step stops there, and a ``supervisor`` step
+types it)::
+
+    [[step]]
+    add_operator = { operator = "01", password = "1111" }
+    [[step]]
+    sign_in = { operator = "01", password = "1111" }
+    [[step]]
+    void = { trace = 1, supervisor = "123456" }
+
 A settlement is ``settle = true`` (F, 5, then ENTER on the totals); a host rule
 ``host = { behaviour = "unbalanced" }`` makes the host answer its totals "not
 balanced", and the terminal then uploads the batch before its report prints.
@@ -84,11 +98,12 @@ STEP_KINDS = {
     "swipe_raw": "raw reader bytes with sentinels, for damaged swipes",
     "swipe_damaged": "a damaged visa swipe: missing_end_sentinel, truncated, non_digit_pan, bad_luhn, flipped_bit or bad_lrc",
     "pin": 'a PIN typed on the PIN pad, then ENTER; "" bypasses where allowed',
-    "void": "{ trace = N, confirm = true }: F, 4 (void), the original's trace, ENTER, then ENTER to confirm it "
-    "(or the trace alone: void = N)",
-    "settle": "true: F, 5 (settle), then ENTER on the totals screen (false stops there)",
-    "refund": "{ rrn, date, amount, confirm }: F, 6 (refund), the original's RRN, ENTER, its date MMDD (default "
-    "today), ENTER, ENTER to confirm the original, then the amount and ENTER",
+    "void": "{ trace = N, confirm = true, supervisor }: F, 4 (void), the supervisor's password if guarded, the "
+    "original's trace, ENTER, then ENTER to confirm it (or the trace alone: void = N)",
+    "settle": "true: F, 5 (settle), then ENTER on the totals screen (false stops there); or { confirm, supervisor }",
+    "refund": "{ rrn, date, amount, confirm, supervisor }: F, 6 (refund), the supervisor's password if guarded, "
+    "the original's RRN, ENTER, its date MMDD (default today), ENTER, ENTER to confirm the original, then the "
+    "amount and ENTER",
     "balance": "true: F, 7 (balance inquiry); the card and PIN follow",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, unbalanced (a settlement's answer: "
@@ -105,6 +120,11 @@ STEP_KINDS = {
     "restart": "true: power on again on the same data directory (recovery runs by itself)",
     "upload": "true: forward queued reversals and offline sales now",
     "wait": "seconds of wall-clock time for the terminal to run (host delays, upload timer)",
+    "add_operator": '{ operator = "NN", password = "digits" }: stores a cashier, or the supervisor\'s (00) new '
+    "password, as posterm operators would",
+    "sign_in": '{ operator = "NN", password = "digits" }: the operator number, ENTER, the password, ENTER',
+    "sign_out": "true: F, then * (the cashier signs out)",
+    "supervisor": "the supervisor's password typed at its prompt, then ENTER",
     "expect": "checks: state, outcome, response_code, reason, display, printed, alerts, notes, journal_count, "
     "ledger_postings",
 }
@@ -120,8 +140,25 @@ _EXPECT_KEYS = {
     "state", "outcome", "response_code", "display", "printed", "alerts", "notes", "journal_count", "ledger_postings",
     "reason",
 }
-_VOID_KEYS = {"trace", "confirm"}
-_REFUND_KEYS = {"rrn", "date", "amount", "confirm"}
+_VOID_KEYS = {"trace", "confirm", "supervisor"}
+_REFUND_KEYS = {"rrn", "date", "amount", "confirm", "supervisor"}
+_OPERATOR_KEYS = {"operator", "password"}
+
+
+def _password(value: Any, i: int, what: str) -> str:
+    if not isinstance(value, str) or not value.isdigit():
+        raise ScenarioError(f"step {i}: {what} is a string of digits")
+    return value
+
+
+def _operator_step(kind: str, value: Any, i: int) -> dict:
+    """``sign_in`` / ``add_operator`` = ``{ operator = "NN", password = "digits" }``, checked."""
+    if not isinstance(value, Mapping) or set(value) != _OPERATOR_KEYS:
+        raise ScenarioError(f'step {i}: {kind} takes {{ operator = "NN", password = "digits" }}')
+    number = value["operator"]
+    if not (isinstance(number, str) and len(number) == 2 and number.isdigit()):
+        raise ScenarioError(f"step {i}: {kind} operator is two digits in quotes")
+    return {"operator": number, "password": _password(value["password"], i, "the password")}
 
 
 def _refund_step(value: Any, i: int) -> dict:
@@ -141,7 +178,9 @@ def _refund_step(value: Any, i: int) -> dict:
         raise ScenarioError(f"step {i}: refund amount is a whole number of minor units")
     if type(confirm) is not bool:
         raise ScenarioError(f"step {i}: refund confirm is true or false")
-    return {"rrn": rrn, "date": date, "amount": amount, "confirm": confirm}
+    supervisor = value.get("supervisor")
+    return {"rrn": rrn, "date": date, "amount": amount, "confirm": confirm,
+            "supervisor": None if supervisor is None else _password(supervisor, i, "supervisor")}
 
 
 def _void_step(value: Any, i: int) -> dict:
@@ -153,7 +192,9 @@ def _void_step(value: Any, i: int) -> dict:
     trace, confirm = spec.get("trace"), spec.get("confirm", True)
     if type(trace) is not int or not 1 <= trace <= 999999 or type(confirm) is not bool:
         raise ScenarioError(f"step {i}: void needs trace = a whole number from 1 to 999999 (and confirm = true/false)")
-    return {"trace": trace, "confirm": confirm}
+    supervisor = spec.get("supervisor")
+    return {"trace": trace, "confirm": confirm,
+            "supervisor": None if supervisor is None else _password(supervisor, i, "supervisor")}
 
 
 @dataclass(frozen=True)
@@ -199,6 +240,19 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
             value = _void_step(value, i)
         if kind == "refund":
             value = _refund_step(value, i)
+        if kind in ("sign_in", "add_operator"):
+            value = _operator_step(kind, value, i)
+        if kind == "supervisor":
+            value = _password(value, i, "supervisor")
+        if kind == "sign_out" and value is not True:
+            raise ScenarioError(f"step {i}: sign_out takes true")
+        if kind == "settle":
+            spec = value if isinstance(value, Mapping) else {"confirm": value}
+            if set(spec) - {"confirm", "supervisor"} or type(spec.get("confirm", True)) is not bool:
+                raise ScenarioError(f"step {i}: settle takes true, false or {{ confirm, supervisor }}")
+            sup = spec.get("supervisor")
+            value = {"confirm": spec.get("confirm", True),
+                     "supervisor": None if sup is None else _password(sup, i, "supervisor")}
         if kind == "balance" and value is not True:
             raise ScenarioError(f"step {i}: balance takes true")
         if kind in ("reader", "pinpad", "display") and value not in ("stop_answering", "resume"):
@@ -408,7 +462,9 @@ class ScenarioRunner:
             runner = self._need_runner(step)
             self.devices["pinpad"].press("F5")
             self._safely(lambda: None)
-            if step.value is not False and self.runner is runner and runner.core.state is State.TOTALS:
+            if not self._supervisor(runner, step.value["supervisor"]):
+                return
+            if step.value["confirm"] and self.runner is runner and runner.core.state is State.TOTALS:
                 self.devices["pinpad"].press("#")
                 self._safely(lambda: None)
             return
@@ -436,6 +492,9 @@ class ScenarioRunner:
             runner = self._need_runner(step)
             self._safely(runner.request_upload)
             return
+        elif kind in ("sign_in", "add_operator", "sign_out", "supervisor"):
+            self._operator(step, config)
+            return
         elif kind == "tamper":
             self.devices["tamper"].trip(str(value))
         elif kind == "wait":
@@ -449,7 +508,11 @@ class ScenarioRunner:
         """Menu, 4, the trace, ENTER; once the original is shown, ENTER again to confirm it."""
         runner = self._need_runner(step)
         pad = self.devices["pinpad"]
-        pad.press(f"F4{step.value['trace']}#")
+        pad.press("F4")
+        self._safely(lambda: None)
+        if not self._supervisor(runner, step.value["supervisor"]):
+            return
+        pad.press(f"{step.value['trace']}#")
         self._safely(lambda: None)
         if step.value["confirm"] and self.runner is runner and runner.core.state is State.CONFIRM:
             pad.press("#")
@@ -460,7 +523,11 @@ class ScenarioRunner:
         runner = self._need_runner(step)
         pad, value = self.devices["pinpad"], step.value
         date = value["date"] or runner.clock().strftime("%m%d")
-        pad.press(f"F6{value['rrn']}#{date}#")
+        pad.press("F6")
+        self._safely(lambda: None)
+        if not self._supervisor(runner, value["supervisor"]):
+            return
+        pad.press(f"{value['rrn']}#{date}#")
         self._safely(lambda: None)
         if not value["confirm"] or self.runner is not runner or runner.core.state is not State.CONFIRM:
             return
@@ -469,6 +536,39 @@ class ScenarioRunner:
         if value["amount"] is not None and self.runner is runner and runner.core.state is State.AMOUNT:
             pad.press(f"{value['amount']}#")
             self._safely(lambda: None)
+
+    def _supervisor(self, runner: Runner, password: str | None) -> bool:
+        """At the supervisor's prompt: type the password if the step gives one. False: stop the step here."""
+        if self.runner is not runner or runner.core.state is not State.SUPERVISOR:
+            return self.runner is runner and runner.core.state not in (State.IDLE, State.MENU)
+        if password is None:
+            return False
+        self.devices["pinpad"].press(f"{password}#")
+        self._safely(lambda: None)
+        return self.runner is runner and runner.core.state not in (State.IDLE, State.MENU)
+
+    def _operator(self, step: Step, config: Config) -> None:
+        """``add_operator``, ``sign_in``, ``sign_out``, ``supervisor``: see the module docstring."""
+        runner = self._need_runner(step)
+        pad, value = self.devices["pinpad"], step.value
+        if step.kind == "add_operator":
+            from crypto.passwords import KdfCost, Password
+            from storage.operators import SUPERVISOR, OperatorBook
+
+            book = OperatorBook(runner.store.conn, cost=KdfCost(config.operators.kdf_cost))
+            with Password(value["password"]) as password:
+                if value["operator"] == SUPERVISOR:
+                    book.passwd(SUPERVISOR, password, runner.clock())
+                else:
+                    book.add(value["operator"], password, runner.clock())
+            return
+        if step.kind == "sign_in":
+            pad.press(f"{value['operator']}#{value['password']}#")
+        elif step.kind == "sign_out":
+            pad.press("F*")
+        else:
+            pad.press(f"{value}#")
+        self._safely(lambda: None)
 
     def _link(self, step: Step) -> None:
         if self.server is None:

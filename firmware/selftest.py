@@ -127,7 +127,12 @@ def plan(target: Target) -> list[Check]:
     """The checks, in order. Which devices are checked depends on the configuration, so it is read first."""
     checks = [Check("config", check_config, needs=()), Check("storage", check_storage), Check("keys", check_keys)]
     try:
-        fitted = not _load(target).devices.tamper.startswith("none:")
+        config = _load(target)
+        fitted = not config.devices.tamper.startswith("none:")
+        if config.operators.required or config.operators.supervisor_for:
+            from firmware.operators import check_operators
+
+            checks.append(Check("operators", check_operators, needs=("config", "storage")))
     except TerminalError:
         fitted = False  # not known: the config check reports why
     for kind in DEVICE_KINDS:

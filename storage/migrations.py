@@ -2,7 +2,7 @@
 each saying how far back its result stays usable, so that a firmware rollback never strands
 the terminal on a database its older firmware refuses.
 
-Table overview (version 5):
+Table overview (version 6):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
@@ -17,6 +17,8 @@ Table overview (version 5):
 ``settings``       small key/value state (sign-on time, heartbeat, the schema records below).
 ``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4);
                    refunds kept apart among the credits (v5).
+``operators``      cashiers (01-99) and the supervisor (00): a salted scrypt hash of each
+                   password, never the password, and whether the operator may sign in (v6).
 
 Migrating
 ---------
@@ -38,7 +40,7 @@ at import). An additive nullable column or a table old code ignores keeps the pr
 N; a change of meaning, rows old code cannot read, or data moved away from where old
 code looks sets N to the version itself. Each ``_vN`` below says why it has its N,
 judged against the code that had that LATEST (git history): v1 1, v2 2 (moved data),
-v3 2, v4 2, v5 5 (refunds old code would not count).
+v3 2, v4 2, v5 5 (refunds old code would not count), v6 5 (a table old code ignores).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -274,6 +276,29 @@ def _v5(db) -> None:
     db["settlements"].add_column("refund_amount", int, not_null_default=0)
 
 
+def _v6(db) -> None:
+    """Operators: cashiers who sign in, and the supervisor whose password guards void, refund, settle.
+
+    * ``operators``: ``number`` (two digits, 00 the supervisor), ``password_hash`` (salted
+      scrypt, ``crypto.passwords``; never the password), ``active``, ``updated_at``. A fresh
+      terminal has the supervisor only, with the default password's fixed hash, which
+      ``posterm selftest`` warns about until it is changed.
+
+    Usable by schema 5 code: a new table that schema-5 code never reads or writes. Its
+    journal rows still carry the operator's number in ``journal.operator`` (a v1 column),
+    so its totals, reports and upload read them as before; ``content_digest`` covers every
+    table, so an updater's digest comparison sees password changes too. Schema-5 firmware
+    has no sign-in (its configuration refuses an ``[operators]`` section), so rolling back
+    drops the sign-in, not the books.
+    """
+    from crypto.passwords import DEFAULT_SUPERVISOR_HASH
+
+    db.execute("CREATE TABLE operators (number TEXT PRIMARY KEY, password_hash TEXT NOT NULL, "
+               "active INTEGER NOT NULL DEFAULT 1, updated_at TEXT NOT NULL)")
+    db.execute("INSERT INTO operators (number, password_hash, active, updated_at) VALUES ('00', ?, 1, '')",
+               [DEFAULT_SUPERVISOR_HASH])
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema version: how to reach it, and the oldest LATEST that can still use its result."""
@@ -292,6 +317,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, _v3, readable_by=2),
     Migration(4, _v4, readable_by=2),
     Migration(5, _v5, readable_by=5),
+    Migration(6, _v6, readable_by=5),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -66,6 +66,7 @@ __all__ = [
     "MarkReportPrinted",
     "SendUpload",
     "UploadDone",
+    "VerifyOperator",
     "PERSISTENT",
     "ADVISORY",
 ]
@@ -376,6 +377,20 @@ class UploadDone(Action):
 
 
 # Actions that commit to storage: the benchmark and the crash test count on these.
+@dataclass(frozen=True)
+class VerifyOperator(Action):
+    """Check an operator's password against its stored hash (``storage.operators``).
+
+    The runner answers ``OperatorChecked`` (nothing is written) and wipes ``password``
+    once checked. ``purpose`` is ``operators.SIGN_IN`` or the guarded function's name.
+    """
+
+    number: str
+    password: Any  # crypto.passwords.Password: masked in any repr
+    purpose: str
+    name = "verify_operator"
+
+
 PERSISTENT = (
     OpenRequest,
     RecordOutcome,

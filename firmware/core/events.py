@@ -37,6 +37,7 @@ __all__ = [
     "OriginalRefused",
     "OriginalUnknown",
     "UploadRequested",
+    "OperatorChecked",
     "BatchCounted",
     "SettleRequested",
     "ReportPrinted",
@@ -216,3 +217,14 @@ class ReportPrinted(Event):
 
     settlement: Settlement
     reprint: bool = False
+
+
+@dataclass(frozen=True)
+class OperatorChecked(Event):
+    """The answer to ``VerifyOperator``: ``ok``, or why not (``code``, and a display ``text``)."""
+
+    number: str
+    purpose: str
+    ok: bool
+    code: str = "operator.ok"
+    text: str = ""

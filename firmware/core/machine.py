@@ -49,6 +49,7 @@ from firmware.core.actions import (
     Show,
     StartTimer,
     UploadDone,
+    VerifyOperator,
     WipeCard,
     Zeroize,
 )
@@ -90,6 +91,7 @@ from firmware.core.model import (
 )
 from firmware.core.balance import BalanceMixin
 from firmware.core.flows import MENU_FLOWS, Recovery, flow_of
+from firmware.core.operators import KEY_SIGN_OUT, OperatorMixin
 from firmware.core.original import OriginalMixin
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import RefundMixin
@@ -144,7 +146,7 @@ class Sale:
         return OriginalRef(self.rrn, self.orig_date)
 
 
-class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin):
+class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin, OperatorMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -269,6 +271,8 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         return self._rest(actions)
 
     def _h_idle_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if self.signed_out and ev.key != FUNCTION:  # no sale until a cashier signs in (operators.py)
+            return self._signed_out_key(ev.key, now)
         if ev.key in DIGITS:
             self.sale = self._new_sale(Kind.SALE)
             return self._amount_key(ev.key, [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD)])
@@ -392,7 +396,7 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
             currency=s.currency,
             terminal_id=s.terminal_id,
             merchant_id=s.merchant_id,
-            operator=s.operator,
+            operator=self.operator_no,
             entry_mode=sale.card.entry_mode,
             pin_entered=sale.pin_entered,
         )
@@ -610,6 +614,10 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         if isinstance(a, PrintReport):  # owed durably: printed again at the next start
             state, actions = self._rest([alert], note="REPORT NOT PRINTED")
             return state, actions
+        if isinstance(a, VerifyOperator):  # the operators could not be read: nobody signed in, nothing started
+            self._op_forget()
+            state, actions = self._idle("PASSWORD NOT CHECKED", ev.text[:20])
+            return state, [alert] + actions
         if isinstance(a, FindOriginal):  # the journal could not be read: nothing was written
             state, actions = self._idle("JOURNAL ERROR", ev.text[:20], flow_of(a.kind).undone)
             return state, [alert] + actions
@@ -721,6 +729,13 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
             return self._reprint_receipt(back)
         if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, MENU_SETTLE, *MENU_FLOWS):
             return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
+        if ev.key == KEY_SIGN_OUT:
+            return self._sign_out(back)
+        if ev.key == MENU_SETTLE or ev.key in MENU_FLOWS:  # a cashier signed in; the supervisor's password first?
+            function = "settle" if ev.key == MENU_SETTLE else MENU_FLOWS[ev.key].value
+            gate = self._operator_gate(function, ev.key, back, now)
+            if gate is not None:
+                return gate
         if ev.key == MENU_UPLOAD:
             if self._queued():
                 return self._uplink(Then.IDLE, back + [CancelTimer(Timer.UPLOAD)])

@@ -66,6 +66,9 @@ class State(enum.Enum):
     TOTALS = "totals"  # the batch totals are shown: ENTER settles, X cancels
     SIGNED_OFF = "signed_off"  # no working keys: sales refused until a sign-on succeeds
     LOCKED = "locked"  # keys destroyed (tamper) or never provisioned: everything refused
+    SIGN_IN = "sign_in"  # a cashier keys the operator number, then the password (operators.py)
+    SUPERVISOR = "supervisor"  # the supervisor's password before a guarded function (operators.py)
+    CHECKING = "checking"  # the runner checks a password (VerifyOperator)
 
 
 class Timer(enum.Enum):

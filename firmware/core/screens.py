@@ -41,6 +41,8 @@ def status(term: Terminal) -> str:
 
 
 def idle(term: Terminal) -> tuple[str, ...]:
+    if term.signed_out:  # operators.required and no cashier signed in (operators.py)
+        return fit(("PLEASE SIGN IN", "KEY OPERATOR NO.", "THEN # AND PASSWORD", status(term)))
     return fit((term.settings.merchant_name, "READY", "KEY AMOUNT TO SELL", status(term)))
 
 
@@ -137,7 +139,8 @@ def printer_problem(text: str) -> tuple[str, ...]:
 def menu(term: Terminal) -> tuple[str, ...]:
     """Two pages of four lines (0 turns the page; every key works from either page)."""
     if term.menu_page:
-        return fit(("8 REPRINT RECEIPT", "9 REPRINT REPORT", "", "0 BACK  X EXIT"))
+        out = f"* SIGN OUT {term.operator}" if term.settings.operators.required and term.operator else ""
+        return fit(("8 REPRINT RECEIPT", "9 REPRINT REPORT", out, "0 BACK  X EXIT"))
     return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REFUND", "7 BALANCE  0 MORE"))
 
 

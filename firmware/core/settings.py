@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from firmware.core.model import Copy, Kind
 
-__all__ = ["CoreSettings", "OfflineLimits", "Mtis"]
+__all__ = ["CoreSettings", "OfflineLimits", "Mtis", "OperatorRules"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,16 @@ class Mtis:
 
 
 @dataclass(frozen=True)
+class OperatorRules:
+    """Sign-in and the supervisor's guard (``core/operators.py``); the defaults change nothing."""
+
+    required: bool = False
+    supervisor_for: frozenset[str] = frozenset()  # "void", "refund", "settle"
+    max_tries: int = 3
+    lockout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class CoreSettings:
     terminal_id: str = "12345678"
     merchant_id: str = "123456789012345"
@@ -58,6 +68,7 @@ class CoreSettings:
     copies: tuple[Copy, ...] = (Copy.MERCHANT, Copy.CARDHOLDER)
     mtis: Mtis = field(default_factory=Mtis)
     response_texts: Mapping[str, str] = field(default_factory=dict)
+    operators: OperatorRules = field(default_factory=OperatorRules)
 
     @classmethod
     def from_config(
@@ -89,6 +100,8 @@ class CoreSettings:
             mtis=mtis or Mtis(),
             response_texts=dict(response_texts or {}),
             mac_required=mac_required,
+            operators=OperatorRules(config.operators.required, frozenset(config.operators.supervisor_for),
+                                    config.operators.max_tries, config.operators.lockout_seconds),
         )
 
     def response_text(self, code: str | None) -> str:

@@ -83,6 +83,10 @@ class SettleMixin:
         ]
 
     def _h_settle_requested(self, ev: Event, now: datetime) -> Result:
+        if self.signed_out:  # as from the menu (operators.py)
+            return self._idle("SIGN IN FIRST")
+        if "settle" in self.settings.operators.supervisor_for:
+            return self._operator_gate("settle", "5", [CancelTimer(Timer.MESSAGE)], now)
         return self._settle([CancelTimer(Timer.MESSAGE)])
 
     def _h_batch_counted(self, ev: BatchCounted, now: datetime) -> Result:
@@ -126,7 +130,7 @@ class SettleMixin:
             result = SettleResult.ERROR
         batch = self.counters.batch
         settlement = Settlement(batch=batch, totals=job.item.totals, result=result, when=now, stan=job.item.stan,
-                                operator=self.settings.operator, no_upload=job.item.plan is None)
+                                operator=self.operator_no, no_upload=job.item.plan is None)
         self.counters = replace(self.counters, batch=batch % BATCH_MAX + 1)  # the STAN carries on
         self.totals = self.plan = None
         self.last_report = settlement

@@ -41,6 +41,7 @@ from firmware.core.events import (
     OriginalFound,
     OriginalRefused,
     OriginalUnknown,
+    OperatorChecked,
     PinBypassed,
     PinCancelled,
     PinEntered,
@@ -76,16 +77,16 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         Booted: T("booted", S.IDLE, S.PRINTING, S.UPLINK, S.SIGNED_OFF, S.LOCKED),
     },
     S.IDLE: {
-        KeyPressed: T("idle_key", S.IDLE, S.AMOUNT, S.MENU),
+        KeyPressed: T("idle_key", S.IDLE, S.AMOUNT, S.MENU, S.SIGN_IN),
         TimerExpired: T("idle_timer", S.IDLE, S.UPLINK),
         UploadRequested: T("upload_requested", S.IDLE, S.UPLINK),
         SignOnRequested: T("sign_on_requested", S.UPLINK),
         SignOffRequested: T("sign_off_requested", S.IDLE, S.UPLINK),
-        SettleRequested: T("settle_requested", S.UPLINK, S.COUNTING),
+        SettleRequested: T("settle_requested", S.UPLINK, S.COUNTING, S.IDLE, S.SUPERVISOR),
     },
     S.MENU: {
         KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE, S.CARD,
-                      S.PRINTING),
+                      S.PRINTING, S.SUPERVISOR),
         TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
     },
     # A void: key the original's trace, let the runner find and judge it in the journal,
@@ -133,6 +134,22 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     S.LOCKED: {
         KeyPressed: T("locked_key", S.LOCKED),
         TimerExpired: T("ignore_timer", S.LOCKED),
+    },
+    # Operators (operators.py): a cashier signs in from a signed-out IDLE; the supervisor's
+    # password comes before a guarded menu function; the runner checks either (VerifyOperator)
+    # and the guarded function then starts as if its key had just been pressed.
+    S.SIGN_IN: {
+        KeyPressed: T("sign_in_key", S.SIGN_IN, S.CHECKING, S.IDLE),
+        TimerExpired: T("operator_timeout", S.SIGN_IN, S.IDLE),
+    },
+    S.SUPERVISOR: {
+        KeyPressed: T("supervisor_key", S.SUPERVISOR, S.CHECKING, S.IDLE),
+        TimerExpired: T("operator_timeout", S.SUPERVISOR, S.IDLE),
+    },
+    S.CHECKING: {
+        OperatorChecked: T("operator_checked", S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE,
+                           S.CARD, S.PRINTING),
+        TimerExpired: T("ignore_timer", S.CHECKING),
     },
     S.AMOUNT: {
         KeyPressed: T("amount_key", S.AMOUNT, S.CARD, S.IDLE),

@@ -109,6 +109,9 @@ class Ledger:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            columns = [r[1] for r in self._db.execute("PRAGMA table_info(messages)")]
+            if "operator" not in columns:  # field 63's operator number (a ledger from before it gains the column)
+                self._db.execute("ALTER TABLE messages ADD COLUMN operator TEXT")
         except sqlite3.Error:
             raise StorageError("the host simulator ledger could not be opened", code="hostsim.ledger") from None
         self._lock = threading.RLock()
@@ -120,11 +123,11 @@ class Ledger:
 
     def record_message(self, *, received_at: str, mti: str, stan: str | None, terminal_id: str | None,
                        host_date: str | None, amount: int | None, pan_masked: str | None,
-                       response_code: str | None, action: str) -> None:
+                       response_code: str | None, action: str, operator: str | None = None) -> None:
         self._write(
             "INSERT INTO messages (received_at, mti, stan, terminal_id, host_date, amount, pan_masked, response_code,"
-            " action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (received_at, mti, stan, terminal_id, host_date, amount, pan_masked, response_code, action),
+            " action, operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (received_at, mti, stan, terminal_id, host_date, amount, pan_masked, response_code, action, operator),
         )
 
     def add_posting(self, *, kind: str, terminal_id: str, stan: str, txn_date: str, amount: int, currency: str | None,

@@ -177,7 +177,8 @@ class HostProcessor(TxnSetMixin):
             action += f"; {behaviour.value}"
         self.ledger.record_message(received_at=stamp, mti=request.mti, stan=f.get(11), terminal_id=f.get(41),
                                    host_date=now.strftime("%m%d"), amount=facts.amount,
-                                   pan_masked=_masked_pan(request), response_code=outcome.code, action=action)
+                                   pan_masked=_masked_pan(request), response_code=outcome.code, action=action,
+                                   operator=_operator(f.get(63)))
         log.info("host-sim: %s STAN %s -> %s (%s)", request.mti, f.get(11), outcome.code, action)
         return self._shape(request, outcome.response, rule)
 
@@ -475,3 +476,9 @@ def _masked_pan(request: Message) -> str | None:
     pan = f.get(2) or f.get(35, "").partition("=")[0]
     return mask_pan(pan) if pan and pan.isdigit() else None
 
+
+def _operator(field63) -> str | None:
+    """The operator number at the head of field 63 (cup: operator n3, then the card organisation)."""
+    if not isinstance(field63, str) or not field63:
+        return None
+    return field63[:3].strip() or None

@@ -18,9 +18,9 @@ from firmware.core.events import (
     TimerExpired,
 )
 from firmware.core.machine import Terminal
-from firmware.core.events import BatchCounted, OriginalFound
+from firmware.core.events import BatchCounted, OperatorChecked, OriginalFound
 from firmware.core.model import BootState, CardFacts, KeyState, Kind, OriginalFacts, State, Timer, Totals
-from firmware.core.settings import CoreSettings
+from firmware.core.settings import CoreSettings, OperatorRules
 from firmware.host.messages import Reply
 
 NOW = datetime(2026, 11, 22, 10, 15, 3)
@@ -221,6 +221,36 @@ def to_locked() -> Driver:
     return Driver(boot=BootState(keys=KeyState.LOCKED, lock_reason="never provisioned"))
 
 
+OPERATOR_SETTINGS = replace(SETTINGS, operators=OperatorRules(required=True, supervisor_for=frozenset({"void", "refund",
+                                                                                                "settle"})))
+
+
+def to_sign_in(number: str = "01") -> Driver:
+    """operators.required, nobody signed in: the number keyed, the password asked for."""
+    d = to_idle(OPERATOR_SETTINGS)
+    d.keys(number + "#")
+    return d
+
+
+def signed_in(number: str = "01", settings: CoreSettings = OPERATOR_SETTINGS) -> Driver:
+    d = to_idle(settings)
+    d.keys(number + "#1234#")
+    d.feed(OperatorChecked(number, "sign_in", True))
+    return d
+
+
+def to_supervisor() -> Driver:
+    d = signed_in()
+    d.keys("F4")
+    return d
+
+
+def to_checking() -> Driver:
+    d = to_sign_in()
+    d.keys("1234#")
+    return d
+
+
 REACH = {
     State.BOOTING: lambda: Driver(),
     State.IDLE: to_idle,
@@ -242,6 +272,9 @@ REACH = {
     State.TOTALS: to_totals,
     State.REFERENCE: to_reference,
     State.ORIGINAL_DATE: to_original_date,
+    State.SIGN_IN: to_sign_in,
+    State.SUPERVISOR: to_supervisor,
+    State.CHECKING: to_checking,
 }
 
 

@@ -20,6 +20,7 @@ from firmware.core.events import (
     OriginalFound,
     OriginalRefused,
     OriginalUnknown,
+    OperatorChecked,
     PinBypassed,
     PinCancelled,
     PinEntered,
@@ -65,6 +66,7 @@ SAMPLES = {
     BatchCounted: BatchCounted(TOTALS),
     SettleRequested: SettleRequested(),
     ReportPrinted: ReportPrinted(Settlement(1, TOTALS, SettleResult.BALANCED, NOW, 9)),
+    OperatorChecked: OperatorChecked("01", "sign_in", True),
 }
 
 

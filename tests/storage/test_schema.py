@@ -116,8 +116,8 @@ def ours(tmp_path):
 def test_each_version_declares_how_far_back_it_stays_usable():
     """An audit, updated with each migration: its N is judged (against the code that had the previous
     LATEST) and the reason is written in its ``_vN``'s docstring."""
-    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5)]
-    assert LATEST == 5
+    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5), (6, 5)]
+    assert LATEST == 6
     for m in ALL[1:]:
         assert f"Usable by schema {m.readable_by} " in (m.apply.__doc__ or ""), m.version
 
@@ -256,6 +256,24 @@ def test_v5_is_not_usable_by_v4_code_it_would_count_an_approved_refund_as_nothin
     assert store.conn.execute(V4_CREDITS, (1,)).fetchone() == (0, 0)  # v4's settlement would leave it out
     store.close()
     assert ALL[4].readable_by == 5
+
+
+def _shape(conn: sqlite3.Connection) -> dict:
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {t: conn.execute(f"PRAGMA table_info({t})").fetchall() for t in tables}
+
+
+def test_v6_stays_usable_by_v5_code_it_only_adds_a_table_v5_never_names(tmp_path, monkeypatch):
+    """Every table and column schema-5 code reads is as v5 left it; the one new table is ``operators``,
+    and no v5 SQL names it (so v5 code neither reads nor writes it)."""
+    (tmp_path / "five").mkdir()
+    (tmp_path / "six").mkdir()
+    five = _shape(database_at(tmp_path / "five", 5, monkeypatch))
+    six = _shape(database_at(tmp_path / "six", 6, monkeypatch))
+    assert set(six) - set(five) == {"operators"}
+    assert {t: six[t] for t in five} == five
+    assert [r[1] for r in six["operators"]] == ["number", "password_hash", "active", "updated_at"]
+    assert ALL[5].readable_by == 5
 
 
 # -- the snapshot ------------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""Operators end to end: simulated devices, the host simulator; the cashier on paper and in field 63,
+the supervisor's guard, and no typed password anywhere on disk, in the log or on the console."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from firmware.scenario import ScenarioRunner, parse_scenario
+
+CONFIG = {"operators": {"required": True, "supervisor_for": ["void", "refund", "settle"], "kdf_cost": 4}}
+SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+CARD = [{"swipe": "unionpay_debit"}, {"pin": "1234"}]
+
+
+def run(steps, config=CONFIG):
+    return ScenarioRunner().run(parse_scenario({"name": "t", "config": config, "step": steps}))
+
+
+def notes(result) -> list[str]:
+    return [code for code, _text in result["notes"]]
+
+
+def test_a_sale_by_cashier_07_names_07_on_the_receipt_and_in_field_63_of_the_settlement():
+    """The cup profile carries the operator in field 63 of the 0800 and the 0500 (not of a 0200): the
+    cashier's number is on the sale's journal row and receipts, and in the settlement the host receives."""
+    r = run([{"add_operator": {"operator": "07", "password": "2580"}},
+             {"sign_in": {"operator": "07", "password": "2580"}}] + SALE
+            + [{"settle": {"supervisor": "123456"}}])
+    assert r["ok"], r["failures"]
+    (sale,) = r["transactions"]
+    assert sale["outcome"] == "approved" and len(sale["receipts"]) == 2
+    for receipt in sale["receipts"]:
+        assert re.search(r"OPERATOR NO:\s+07\b", receipt), receipt
+    (settle,) = [m for m in r["host_ledger"]["messages"] if m["mti"] == "0500"]
+    assert settle["operator"] == "07"  # field 63 as the host decoded it, not terminal.operator (01)
+
+
+def test_without_sign_in_the_config_operator_goes_to_the_host_as_before():
+    r = run(SALE + [{"settle": True}], config={})
+    (settle,) = [m for m in r["host_ledger"]["messages"] if m["mti"] == "0500"]
+    assert settle["operator"] == "01" and r["transactions"][0]["outcome"] == "approved"
+    assert re.search(r"OPERATOR NO:\s+01\b", r["transactions"][0]["receipts"][0])
+
+
+def test_signed_out_no_sale_is_taken():
+    r = run(SALE[:1] + [{"key": "X"}, {"swipe": "unionpay_debit"}])
+    assert r["transactions"] == [] and r["host_ledger"]["postings"] == []
+
+
+def test_a_supervisor_guarded_void_is_refused_then_allowed():
+    r = run([{"add_operator": {"operator": "07", "password": "2580"}},
+             {"sign_in": {"operator": "07", "password": "2580"}}] + SALE + [
+        {"void": {"trace": 1, "supervisor": "999999"}},
+        {"expect": {"notes": "operator.supervisor_refused", "journal_count": 1, "state": "idle"}},
+        {"void": {"trace": 1, "supervisor": "123456"}}] + CARD)
+    assert r["ok"], r["failures"]
+    assert [(t["kind"], t["outcome"]) for t in r["transactions"]] == [("sale", "approved"), ("void", "approved")]
+    assert notes(r).count("operator.supervisor_refused") == 1 and "operator.supervisor_ok" in notes(r)
+    assert re.search(r"OPERATOR NO:\s+07\b", r["transactions"][1]["receipts"][0])
+
+
+def test_a_guarded_settlement_stops_at_the_prompt_until_the_supervisor_types():
+    r = run([{"add_operator": {"operator": "07", "password": "2580"}},
+             {"sign_in": {"operator": "07", "password": "2580"}}] + SALE + [
+        {"settle": True}, {"expect": {"state": "supervisor"}},
+        {"supervisor": "123456"}, {"expect": {"state": "totals"}}, {"key": "#"}])
+    assert r["ok"], r["failures"]
+    (settlement,) = r["settlements"]
+    assert settlement["result"] == "balanced"
+
+
+CASHIER, SUPERVISOR, WRONG = "73950284", "41852963", "96385274"
+SESSION = f"""
+name = "operators canary"
+[config]
+operators = {{ required = true, supervisor_for = ["void", "refund", "settle"], kdf_cost = 4 }}
+[[step]]
+add_operator = {{ operator = "07", password = "{CASHIER}" }}
+[[step]]
+add_operator = {{ operator = "00", password = "{SUPERVISOR}" }}
+[[step]]
+sign_in = {{ operator = "07", password = "{WRONG}" }}
+[[step]]
+sign_in = {{ operator = "07", password = "{CASHIER}" }}
+[[step]]
+key = "1250#"
+[[step]]
+swipe = "unionpay_debit"
+[[step]]
+pin = "1234"
+[[step]]
+void = {{ trace = 1, supervisor = "{WRONG}" }}
+[[step]]
+void = {{ trace = 1, supervisor = "{SUPERVISOR}" }}
+[[step]]
+swipe = "unionpay_debit"
+[[step]]
+pin = "1234"
+[[step]]
+expect = {{ outcome = "approved", printed = "VOID" }}
+"""
+
+
+def test_typed_passwords_never_reach_disk_the_log_or_the_console(posterm_cmd, clean_env, tmp_path):
+    data, log, config = tmp_path / "data", tmp_path / "posterm.log", tmp_path / "posterm.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "debug"\nfile = "{log}"\n')
+    scenario = tmp_path / "canary.toml"
+    scenario.write_text(SESSION)
+    out = subprocess.run(
+        posterm_cmd + ["sim", "--scenario", str(scenario), "--config", str(config), "--data-dir", str(data), "--json"],
+        capture_output=True, text=True, env=clean_env, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert [(t["kind"], t["outcome"]) for t in result["transactions"]] == [("sale", "approved"),
+                                                                            ("void", "approved")]
+    assert "operator.wrong_password" in [c for c, _ in result["notes"]]
+    files = sorted(p for p in data.rglob("*") if p.is_file())
+    assert "posterm.db" in {p.name for p in files} and log.stat().st_size > 1000
+    for password in (CASHIER, SUPERVISOR, WRONG):
+        for path in [*files, log]:
+            assert password.encode() not in path.read_bytes(), f"a password is in {path.name}"
+        assert password not in out.stdout and password not in out.stderr

@@ -1,0 +1,94 @@
+"""``posterm operators``: passwords from stdin (never argv), one-line errors with codes, selftest's warning."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from crypto.passwords import KdfCost, cost_of
+from firmware.cli import main
+from firmware.selftest import Status, Target, run_selftest
+from storage.operators import OperatorBook
+from storage.store import Store
+
+SECRET = "73950284"
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    path = tmp_path / "posterm.toml"
+    path.write_text(f'[storage]\ndata_dir = "{data}"\n[operators]\nrequired = true\n'
+                    'supervisor_for = ["void"]\nkdf_cost = 4\n')
+    return path, data
+
+
+def posterm(monkeypatch, capsys, cfg, *argv, stdin: str = "") -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(["operators", *argv, "--config", str(cfg[0])])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_add_list_passwd_remove(monkeypatch, capsys, cfg):
+    assert posterm(monkeypatch, capsys, cfg, "add", "01", stdin=SECRET + "\n")[0] == 0
+    assert posterm(monkeypatch, capsys, cfg, "set-supervisor", "--password-stdin", stdin="24681357\n")[0] == 0
+    code, out, _ = posterm(monkeypatch, capsys, cfg, "list", "--json")
+    rows = json.loads(out)
+    assert rows == [{"number": "00", "role": "supervisor", "active": True, "default_password": False},
+                    {"number": "01", "role": "cashier", "active": True, "default_password": False}]
+    assert posterm(monkeypatch, capsys, cfg, "passwd", "01", stdin="11112222\n")[0] == 0
+    store = Store.open(cfg[1])
+    book = OperatorBook(store.conn)
+    assert book.verify("01", _pw("11112222")).ok and not book.verify("01", _pw(SECRET)).ok
+    assert book.verify("00", _pw("24681357")).ok
+    assert cost_of(book.get("01").password_hash) == KdfCost(4, 8, 1)  # operators.kdf_cost
+    store.close()
+    assert posterm(monkeypatch, capsys, cfg, "remove", "01")[0] == 0
+    code, out, _ = posterm(monkeypatch, capsys, cfg, "list")
+    assert out.split("\n")[0].startswith("00  supervisor") and "01" not in out
+
+
+def _pw(text):
+    from crypto.passwords import Password
+
+    return Password(text)
+
+
+def test_the_password_is_never_an_argument():
+    with pytest.raises(SystemExit):
+        main(["operators", "add", "01", SECRET])
+
+
+@pytest.mark.parametrize("argv, stdin, code", [
+    (["add", "1"], "1234\n", "operator.bad_number"),
+    (["add", "00"], "1234\n", "operator.is_supervisor"),
+    (["passwd", "00"], "1234\n", "operator.is_supervisor"),
+    (["passwd", "07"], "1234\n", "operator.unknown"),
+    (["remove", "00"], "", "operator.is_supervisor"),
+    (["add", "02"], "987\n", "operator.bad_password"),
+    (["add", "02"], "abcd\n", "operator.bad_password"),
+])
+def test_errors_are_one_line_with_a_code(monkeypatch, capsys, cfg, argv, stdin, code):
+    rc, out, err = posterm(monkeypatch, capsys, cfg, *argv, stdin=stdin)
+    assert rc == 2 and err.count("\n") == 1 and f"[{code}]" in err
+    assert stdin.strip() == "" or stdin.strip() not in err + out
+
+
+def test_selftest_warns_about_the_default_supervisor_password_until_it_is_changed(monkeypatch, capsys, cfg):
+    assert posterm(monkeypatch, capsys, cfg, "add", "01", stdin=SECRET + "\n")[0] == 0
+    result = {r.name: r for r in run_selftest(Target(config_path=cfg[0]))}["operators"]
+    assert (result.status, result.code) == (Status.WARN, "operator.default_password")
+    assert posterm(monkeypatch, capsys, cfg, "set-supervisor", stdin="24681357\n")[0] == 0
+    result = {r.name: r for r in run_selftest(Target(config_path=cfg[0]))}["operators"]
+    assert (result.status, result.code) == (Status.WARN, "operator.weak_hash")  # kdf_cost 4: a test's cost
+
+
+def test_selftest_fails_when_sign_in_is_required_and_nobody_can(monkeypatch, capsys, cfg):
+    Store.open(cfg[1]).close()
+    result = {r.name: r for r in run_selftest(Target(config_path=cfg[0]))}["operators"]
+    assert (result.status, result.code) == (Status.FAIL, "operator.no_cashier")
