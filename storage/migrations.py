@@ -2,13 +2,14 @@
 each saying how far back its result stays usable, so that a firmware rollback never strands
 the terminal on a database its older firmware refuses.
 
-Table overview (version 5):
+Table overview (version 6):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
                    the host's answer and the state of each receipt copy. Since
                    version 3 a void names its original (``original_txn_no``); since 5 a
-                   refund the reference number and date it was keyed with.
+                   refund the reference number and date it was keyed with; since 6 a
+                   pre-auth's cancel or completion the authorisation code (``orig_auth``).
 ``reversals``      reversals that are due (sealed message), then ``done`` or ``lost``.
                    Since version 2 the ready-made reversal of a request waits in its
                    journal row (``journal.reversal``) and moves here only when needed.
@@ -38,7 +39,8 @@ at import). An additive nullable column or a table old code ignores keeps the pr
 N; a change of meaning, rows old code cannot read, or data moved away from where old
 code looks sets N to the version itself. Each ``_vN`` below says why it has its N,
 judged against the code that had that LATEST (git history): v1 1, v2 2 (moved data),
-v3 2, v4 2, v5 5 (refunds old code would not count).
+v3 2, v4 2, v5 5 (refunds old code would not count), v6 6 (completions old code would
+not count).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -274,6 +276,23 @@ def _v5(db) -> None:
     db["settlements"].add_column("refund_amount", int, not_null_default=0)
 
 
+def _v6(db) -> None:
+    """The pre-authorisation family (预授权类).
+
+    * ``journal.orig_auth``: the authorisation code a pre-auth's cancel or completion
+      names it by (with its date in ``orig_date``, as a refund's); the pre-auth may be
+      old or from another terminal. Written in the request's own commit, so that its
+      receipt, printed after a power cut, still shows it.
+
+    Usable by schema 6 only: the journal now holds approved ``preauth_complete`` rows
+    (debits) and ``preauth_complete_void`` rows (credits), and schema-5 code, whose
+    totals count only sales as debits and voids and refunds as credits, would leave them
+    out of the 0500 it sends and of the batch upload (a settlement the host can never
+    find balanced). Its ``FLOWS`` have no rows for them either.
+    """
+    db["journal"].add_column("orig_auth", str)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema version: how to reach it, and the oldest LATEST that can still use its result."""
@@ -292,6 +311,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, _v3, readable_by=2),
     Migration(4, _v4, readable_by=2),
     Migration(5, _v5, readable_by=5),
+    Migration(6, _v6, readable_by=6),
 )
 LATEST = MIGRATIONS[-1].version
 
