@@ -57,7 +57,9 @@ def advice_aad(txn_no: int) -> bytes:
 def _original(record: SaleRecord, profile: Profile) -> Original | None:
     o, ref = record.original, record.reference
     if ref is not None:  # a refund: named by the RRN and date keyed; batch and trace only if the journal has it
-        return Original(stan=o.stan if o else 0, batch=o.batch if o else 0, date=ref.date, rrn=ref.rrn)
+        # (a pre-auth's cancel or completion: by the auth code and date keyed, the same way)
+        return Original(stan=o.stan if o else 0, batch=o.batch if o else 0, date=ref.date, rrn=ref.rrn or None,
+                        auth_code=ref.auth_code or None)
     if o is None:
         return None
     spec = profile.transactions.get(o.kind)  # its MTI and field 7 are what ISO 8583:1987 field 90 names

@@ -225,6 +225,7 @@ def cmd_journal(args) -> int:
         rows = store.journal()
         voided = store.voided()  # sale's journal number -> its approved void's
         refunded = store.refunded()  # sale's journal number -> what approved refunds took back
+        completed = store.completed()  # pre-auth's journal number -> its approved completion's
         if args.json:
             out = []
             for r in rows:
@@ -234,17 +235,24 @@ def cmd_journal(args) -> int:
                 item["original_txn_no"] = r.original.txn_no if r.original is not None else None
                 item["voided_by"] = voided.get(r.txn_no)
                 item["refunded"] = refunded.get(r.txn_no, 0)
+                item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
+                item["completed_by"] = completed.get(r.txn_no)
                 out.append(item)
             print(json.dumps(out, default=str, indent=2))
         else:
             for r in rows:
                 note = ""
+                by_auth = r.reference is not None and r.reference.auth_code
                 if r.original is not None:
                     note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
+                elif by_auth:
+                    note = f" of pre-auth AUTH {r.reference.auth_code} not in this journal"
                 elif r.kind.value == "refund":
                     note = " of a sale not in this journal"
-                elif r.txn_no in voided:
-                    note = f" VOIDED by #{voided[r.txn_no]}"
+                if r.txn_no in voided:  # a pre-auth's is its cancel
+                    note += f" {'CANCELLED' if r.kind.value == 'preauth' else 'VOIDED'} by #{voided[r.txn_no]}"
+                if r.txn_no in completed:
+                    note += f" COMPLETED by #{completed[r.txn_no]}"
                 if r.txn_no in refunded:
                     note += f" REFUNDED {refunded[r.txn_no]}"
                 print(

@@ -61,7 +61,8 @@ from firmware.core.events import (
     TimerExpired,
     UploadRequested,
 )
-from firmware.core.flows import FLOWS, Candidate, Recovery, Refusal, judge
+from firmware.core.flows import FLOWS, PREAUTH_FLOWS, Candidate, Recovery, Refusal, judge
+from firmware.core.preauth import judge_preauth
 from firmware.core.refund import judge_refund
 from firmware.core.machine import Terminal
 from firmware.core.model import BootState, CardFacts, KeyState, OwedUpload, State, Timer
@@ -469,7 +470,7 @@ class Runner:
         # the original's card, when the journal holds the original (a refund's may be elsewhere)
         if FLOWS[sale.kind].same_card and sale.original is not None and not self._same_card(sale.txn_no, clear):
             clear.wipe()
-            code = f"{sale.kind.value}.card_mismatch"
+            code = f"{FLOWS[sale.kind].prefix}.card_mismatch"
             self.notes.append((code, "the card swiped is not the original's"))
             self.dispatch(CardUnreadable(code, "NOT ORIGINAL CARD"))
             return
@@ -628,12 +629,13 @@ class Runner:
     def _a_find_original(self, a: A.FindOriginal) -> Event:
         """Look the original up and judge it; only its safe facts go back to the core."""
         self._original_card = None
+        flow = FLOWS[a.kind]
         if a.reference is not None:
-            return self._find_refunded(a)
+            return self._find_held(a) if flow.by_auth_code else self._find_refunded(a)
         match = self.store.find_original(a.stan, a.batch)
         if match is None and self.store.in_settled_batch(a.stan):
-            return OriginalRefused(f"{a.kind.value}.batch_settled", "BATCH SETTLED")
-        verdict = judge(FLOWS[a.kind], self._candidate(match))
+            return OriginalRefused(f"{flow.prefix}.batch_settled", "BATCH SETTLED")
+        verdict = (judge_preauth if a.kind in PREAUTH_FLOWS else judge)(flow, self._candidate(match))
         if isinstance(verdict, Refusal):
             return OriginalRefused(verdict.code, verdict.text)
         self._original_card = (a.txn_no, match.pan_hash)
@@ -651,13 +653,26 @@ class Runner:
         advice_state, advice_code = match.advice or (None, None)
         accepted = self.bridge.profile.approved_codes | {"94"}  # 94: the host had it already
         forwarded = advice_state == "done" and advice_code in accepted
-        return Candidate(match.facts, match.state, match.claims, forwarded, tuple(s for s, _ in match.refunds))
+        return Candidate(match.facts, match.state, match.claims, forwarded, tuple(s for s, _ in match.refunds),
+                         match.completions)
 
     def _find_refunded(self, a: A.FindOriginal) -> Event:
         """A refund's original, by reference number and date in any batch: judged if the journal
         holds it (its card hash kept for the swipe), else left to the host."""
         match = self.store.find_by_reference(a.reference.rrn, a.reference.date)
         verdict = judge_refund(self._candidate(match))
+        if verdict is None:
+            return OriginalUnknown()
+        if isinstance(verdict, Refusal):
+            return OriginalRefused(verdict.code, verdict.text)
+        self._original_card = (a.txn_no, match.pan_hash)
+        return OriginalFound(verdict)
+
+    def _find_held(self, a: A.FindOriginal) -> Event:
+        """A pre-auth's cancel or completion: the pre-auth by auth code and date in any batch, judged if the
+        journal holds it (its card hash kept for the swipe), else left to the host."""
+        match = self.store.find_by_auth(a.reference.auth_code, a.reference.date)
+        verdict = judge_preauth(FLOWS[a.kind], self._candidate(match))
         if verdict is None:
             return OriginalUnknown()
         if isinstance(verdict, Refusal):

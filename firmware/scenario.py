@@ -41,6 +41,16 @@ balance inquiry keys the function menu, 7. The card and PIN follow::
     [[step]]
     balance = true
 
+The pre-auth family is on the menu's second page (F, 0, then 1-4); the card
+and PIN follow each::
+
+    [[step]]
+    preauth = 10000                                    # F 0 1, the amount
+    [[step]]
+    preauth_complete = { auth = "000001", amount = 11000 }   # F 0 3; preauth_cancel likewise (F 0 2)
+    [[step]]
+    preauth_complete_void = { trace = 2 }              # F 0 4, the completion's trace
+
 Each step puts something into a simulated device (or changes the host, the
 printer, the link, the power), then runs the terminal until it waits for a
 person again. ``power_cut`` arms a cut at a named point (``after:send_request``
@@ -105,6 +115,12 @@ STEP_KINDS = {
     "the original's RRN, ENTER, its date MMDD (default today), ENTER, ENTER to confirm the original, then the "
     "amount and ENTER",
     "balance": "true: F, 7 (balance inquiry); the card and PIN follow",
+    "preauth": "N: F, 0, 1 (pre-authorisation), the amount N, ENTER; the card and PIN follow",
+    "preauth_cancel": "{ auth, date, amount, confirm }: F, 0, 2 (pre-auth cancel), the pre-auth's 6-digit auth "
+    "code, ENTER, its date MMDD (default today), ENTER, ENTER to confirm, then the amount and ENTER",
+    "preauth_complete": "{ auth, date, amount, confirm }: F, 0, 3 (completion), as preauth_cancel",
+    "preauth_complete_void": "{ trace = N, confirm = true }: F, 0, 4 (completion void), the completion's trace, "
+    "ENTER, then ENTER to confirm it (or the trace alone)",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, unbalanced (a settlement's answer: "
     'the terminal uploads the batch; on iso87, which has no upload, it is recorded for reconciliation by hand); '
@@ -159,6 +175,30 @@ def _operator_step(kind: str, value: Any, i: int) -> dict:
     if not (isinstance(number, str) and len(number) == 2 and number.isdigit()):
         raise ScenarioError(f"step {i}: {kind} operator is two digits in quotes")
     return {"operator": number, "password": _password(value["password"], i, "the password")}
+_HELD_KEYS = {"auth", "date", "amount", "confirm"}
+# the pre-auth family's keys after F: the menu's second page (0), then 1-4 (flows.MENU_MORE_FLOWS)
+_PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": "F03", "preauth_complete_void": "F04"}
+
+
+def _held_step(value: Any, i: int, kind: str) -> dict:
+    """``preauth_cancel`` / ``preauth_complete = { auth = "654321", date = "MMDD", amount = N, confirm = bool }``."""
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"step {i}: {kind} takes a table {{ auth, date, amount, confirm }}")
+    unknown = sorted(set(value) - _HELD_KEYS)
+    if unknown:
+        raise ScenarioError(f"step {i}: {kind} takes {', '.join(sorted(_HELD_KEYS))}, not {unknown[0]!r}")
+    auth, date, amount = value.get("auth"), value.get("date"), value.get("amount")
+    confirm = value.get("confirm", True)
+    if not isinstance(auth, str) or not (auth.isdigit() and len(auth) == 6):
+        raise ScenarioError(f"step {i}: {kind} needs auth = the pre-auth's 6-digit authorisation code")
+    if date is not None and not (isinstance(date, str) and date.isdigit() and len(date) == 4):
+        raise ScenarioError(f"step {i}: {kind} date is the pre-auth's MMDD")
+    if amount is not None and (type(amount) is not int or amount < 1):
+        raise ScenarioError(f"step {i}: {kind} amount is a whole number of minor units")
+    if type(confirm) is not bool:
+        raise ScenarioError(f"step {i}: {kind} confirm is true or false")
+    return {"auth": auth, "date": date, "amount": amount, "confirm": confirm}
+_REFUND_KEYS = {"rrn", "date", "amount", "confirm"}
 
 
 def _refund_step(value: Any, i: int) -> dict:
@@ -253,6 +293,12 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
             sup = spec.get("supervisor")
             value = {"confirm": spec.get("confirm", True),
                      "supervisor": None if sup is None else _password(sup, i, "supervisor")}
+        if kind in ("preauth_cancel", "preauth_complete"):
+            value = _held_step(value, i, kind)
+        if kind == "preauth_complete_void":
+            value = _void_step(value, i)
+        if kind == "preauth" and (type(value) is not int or value < 1):
+            raise ScenarioError(f"step {i}: preauth takes the amount, a whole number of minor units")
         if kind == "balance" and value is not True:
             raise ScenarioError(f"step {i}: balance takes true")
         if kind in ("reader", "pinpad", "display") and value not in ("stop_answering", "resume"):
@@ -455,6 +501,15 @@ class ScenarioRunner:
         elif kind == "refund":
             self._refund(step)
             return
+        elif kind in ("preauth_cancel", "preauth_complete"):
+            self._held(step)
+            return
+        elif kind == "preauth_complete_void":
+            self._void(step, _PREAUTH_KEYS[kind])
+            return
+        elif kind == "preauth":
+            self._need_runner(step)
+            self.devices["pinpad"].press(f"{_PREAUTH_KEYS[kind]}{value}#")
         elif kind == "balance":
             self._need_runner(step)
             self.devices["pinpad"].press("F7")
@@ -504,11 +559,12 @@ class ScenarioRunner:
         if self.runner is not None:
             self._safely(lambda: None)
 
-    def _void(self, step: Step) -> None:
-        """Menu, 4, the trace, ENTER; once the original is shown, ENTER again to confirm it."""
+    def _void(self, step: Step, keys: str = "F4") -> None:
+        """Menu, 4, the trace, ENTER; once the original is shown, ENTER again to confirm it (a completion's
+        void: menu, 0, 4)."""
         runner = self._need_runner(step)
         pad = self.devices["pinpad"]
-        pad.press("F4")
+        pad.press(keys)
         self._safely(lambda: None)
         if not self._supervisor(runner, step.value["supervisor"]):
             return
@@ -569,6 +625,21 @@ class ScenarioRunner:
         else:
             pad.press(f"{value}#")
         self._safely(lambda: None)
+
+    def _held(self, step: Step) -> None:
+        """Menu, 0, 2 or 3, the pre-auth's auth code, ENTER, its date, ENTER; confirmed, then the amount."""
+        runner = self._need_runner(step)
+        pad, value = self.devices["pinpad"], step.value
+        date = value["date"] or runner.clock().strftime("%m%d")
+        pad.press(f"{_PREAUTH_KEYS[step.kind]}{value['auth']}#{date}#")
+        self._safely(lambda: None)
+        if not value["confirm"] or self.runner is not runner or runner.core.state is not State.CONFIRM:
+            return
+        pad.press("#")
+        self._safely(lambda: None)
+        if value["amount"] is not None and self.runner is runner and runner.core.state is State.AMOUNT:
+            pad.press(f"{value['amount']}#")
+            self._safely(lambda: None)
 
     def _link(self, step: Step) -> None:
         if self.server is None:
@@ -661,6 +732,7 @@ class ScenarioRunner:
                     "reason": r.reason,
                     "masked_pan": r.masked_pan,
                     "original_stan": f"{r.original.stan:06d}" if r.original is not None else None,
+                    "orig_auth": (r.reference.auth_code or None) if r.reference is not None else None,
                     "voided_by": voided.get(r.txn_no),
                     "refunded": refunded.get(r.txn_no, 0),
                     "receipts": receipts.get(r.txn_no, []),

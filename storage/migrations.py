@@ -2,13 +2,14 @@
 each saying how far back its result stays usable, so that a firmware rollback never strands
 the terminal on a database its older firmware refuses.
 
-Table overview (version 6):
+Table overview (version 7):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
                    the host's answer and the state of each receipt copy. Since
                    version 3 a void names its original (``original_txn_no``); since 5 a
-                   refund the reference number and date it was keyed with.
+                   refund the reference number and date it was keyed with; since 6 a
+                   pre-auth's cancel or completion the authorisation code (``orig_auth``).
 ``reversals``      reversals that are due (sealed message), then ``done`` or ``lost``.
                    Since version 2 the ready-made reversal of a request waits in its
                    journal row (``journal.reversal``) and moves here only when needed.
@@ -18,7 +19,7 @@ Table overview (version 6):
 ``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4);
                    refunds kept apart among the credits (v5).
 ``operators``      cashiers (01-99) and the supervisor (00): a salted scrypt hash of each
-                   password, never the password, and whether the operator may sign in (v6).
+                   password, never the password, and whether the operator may sign in (v7).
 
 Migrating
 ---------
@@ -40,7 +41,8 @@ at import). An additive nullable column or a table old code ignores keeps the pr
 N; a change of meaning, rows old code cannot read, or data moved away from where old
 code looks sets N to the version itself. Each ``_vN`` below says why it has its N,
 judged against the code that had that LATEST (git history): v1 1, v2 2 (moved data),
-v3 2, v4 2, v5 5 (refunds old code would not count), v6 5 (a table old code ignores).
+v3 2, v4 2, v5 5 (refunds old code would not count), v6 6 (completions old code would
+not count), v7 6 (a table old code ignores).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -277,6 +279,23 @@ def _v5(db) -> None:
 
 
 def _v6(db) -> None:
+    """The pre-authorisation family (预授权类).
+
+    * ``journal.orig_auth``: the authorisation code a pre-auth's cancel or completion
+      names it by (with its date in ``orig_date``, as a refund's); the pre-auth may be
+      old or from another terminal. Written in the request's own commit, so that its
+      receipt, printed after a power cut, still shows it.
+
+    Usable by schema 6 only: the journal now holds approved ``preauth_complete`` rows
+    (debits) and ``preauth_complete_void`` rows (credits), and schema-5 code, whose
+    totals count only sales as debits and voids and refunds as credits, would leave them
+    out of the 0500 it sends and of the batch upload (a settlement the host can never
+    find balanced). Its ``FLOWS`` have no rows for them either.
+    """
+    db["journal"].add_column("orig_auth", str)
+
+
+def _v7(db) -> None:
     """Operators: cashiers who sign in, and the supervisor whose password guards void, refund, settle.
 
     * ``operators``: ``number`` (two digits, 00 the supervisor), ``password_hash`` (salted
@@ -284,10 +303,10 @@ def _v6(db) -> None:
       terminal has the supervisor only, with the default password's fixed hash, which
       ``posterm selftest`` warns about until it is changed.
 
-    Usable by schema 5 code: a new table that schema-5 code never reads or writes. Its
+    Usable by schema 6 code: a new table that schema-6 code never reads or writes. Its
     journal rows still carry the operator's number in ``journal.operator`` (a v1 column),
     so its totals, reports and upload read them as before; ``content_digest`` covers every
-    table, so an updater's digest comparison sees password changes too. Schema-5 firmware
+    table, so an updater's digest comparison sees password changes too. Schema-6 firmware
     has no sign-in (its configuration refuses an ``[operators]`` section), so rolling back
     drops the sign-in, not the books.
     """
@@ -317,7 +336,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, _v3, readable_by=2),
     Migration(4, _v4, readable_by=2),
     Migration(5, _v5, readable_by=5),
-    Migration(6, _v6, readable_by=5),
+    Migration(6, _v6, readable_by=6),
+    Migration(7, _v7, readable_by=6),
 )
 LATEST = MIGRATIONS[-1].version
 

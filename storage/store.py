@@ -68,7 +68,7 @@ _COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_cop
 _JOURNAL_COLUMNS = (
     "txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, merchant_id, operator, "
     "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no, "
-    "orig_rrn, orig_date"
+    "orig_rrn, orig_date, orig_auth"
 )
 _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
 
@@ -76,9 +76,13 @@ _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, ma
 # (journal j LEFT JOIN offline_queue q). Debit: approved sales, and offline-approved ones the
 # host accepted (their advice done with an approved code or 94, "already had it"); a voided
 # sale stays in. Credit: approved voids and refunds (退货), as UnionPay terminals count them.
-_DEBIT = ("(j.kind = 'sale' AND (j.state = 'approved' OR (j.state = 'offline_approved' AND q.state = 'done' "
-          "AND q.response_code IN ('00', '94'))))")
-_CREDIT = "(j.kind IN ('void', 'refund') AND j.state = 'approved')"
+# A pre-auth (预授权) and its cancel only hold and release funds: neither counts. Its
+# completion (预授权完成) is a debit, the completion's void a credit (a voided completion stays in).
+_DEBIT = ("((j.kind = 'sale' AND (j.state = 'approved' OR (j.state = 'offline_approved' AND q.state = 'done' "
+          "AND q.response_code IN ('00', '94')))) OR (j.kind = 'preauth_complete' AND j.state = 'approved'))")
+_CREDIT = "(j.kind IN ('void', 'refund', 'preauth_complete_void') AND j.state = 'approved')"
+# The kinds that undo the record they name (its "claims"): a void, a pre-auth's cancel, a completion's void.
+_UNDOING = (Kind.VOID.value, Kind.PREAUTH_VOID.value, Kind.PREAUTH_COMPLETE_VOID.value)
 _REFUND = "(j.kind = 'refund' AND j.state = 'approved')"  # among the credits; the report lists them apart
 _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 # A settlement whose upload is owed: the host did not find its totals balanced, and the upload
@@ -106,6 +110,7 @@ class OriginalMatch:
     claims: tuple[JournalState, ...] = ()
     advice: tuple[str, str | None] | None = None
     refunds: tuple[tuple[JournalState, int], ...] = ()  # (state, amount) of each refund naming it
+    completions: tuple[JournalState, ...] = ()  # a pre-auth's completions, those not voided since
 
 
 def _original(row: Sequence) -> OriginalFacts:
@@ -160,7 +165,7 @@ def _record(row: Sequence) -> SaleRecord:
         auth_code=row[16],
         settle_date=row[17],
         reason=row[18],
-        reference=OriginalRef(row[20], row[21]) if row[20] else None,
+        reference=(OriginalRef(row[20] or "", row[21], row[22] or "") if (row[20] or row[22]) else None),
     )
 
 
@@ -304,7 +309,7 @@ class Store:
             c.execute(
                 "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
                 "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at, reversal, "
-                "original_txn_no, orig_rrn, orig_date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "original_txn_no, orig_rrn, orig_date, orig_auth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.txn_no,
                     record.kind.value,
@@ -325,8 +330,9 @@ class Store:
                     now,
                     reversal,
                     record.original.txn_no if record.original is not None else None,
-                    record.reference.rrn if record.reference is not None else None,
+                    (record.reference.rrn or None) if record.reference is not None else None,
                     record.reference.date if record.reference is not None else None,
+                    (record.reference.auth_code or None) if record.reference is not None else None,
                 ),
             )
             if advice is not None:
@@ -761,23 +767,57 @@ class Store:
         return replace(match, facts=replace(match.facts, refunded=refunded))
 
     def _match(self, row: Sequence, doing: str) -> OriginalMatch:
-        """An original's row with the voids and refunds that name it and its offline forwarding."""
+        """An original's row with the voids, refunds and completions that name it and its offline forwarding.
+
+        A pre-auth's completion whose void was approved no longer completes it (the
+        pre-auth holds again), so it is left out of ``completions``."""
         facts = _original(row)
-        named = self._query("SELECT kind, state, amount FROM journal WHERE original_txn_no=? ORDER BY txn_no",
-                            (facts.txn_no,), doing)
-        claims = tuple(JournalState(state) for kind, state, _ in named if kind == Kind.VOID.value)
-        refunds = tuple((JournalState(state), amount) for kind, state, amount in named if kind == Kind.REFUND.value)
+        named = self._query(
+            "SELECT j.kind, j.state, j.amount, EXISTS (SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no "
+            "AND v.kind = ? AND v.state = ?) FROM journal j WHERE j.original_txn_no=? ORDER BY j.txn_no",
+            (Kind.PREAUTH_COMPLETE_VOID.value, JournalState.APPROVED.value, facts.txn_no), doing)
+        claims = tuple(JournalState(state) for kind, state, _, _ in named if kind in _UNDOING)
+        refunds = tuple((JournalState(state), amount) for kind, state, amount, _ in named if kind == Kind.REFUND.value)
+        completions = tuple(JournalState(state) for kind, state, _, voided in named
+                            if kind == Kind.PREAUTH_COMPLETE.value and not voided)
         advice = self._query("SELECT state, response_code FROM offline_queue WHERE txn_no=?", (facts.txn_no,), doing)
         return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, advice[0] if advice else None,
-                             refunds)
+                             refunds, completions)
+
+    def find_by_auth(self, auth_code: str, date: str) -> OriginalMatch | None:
+        """The pre-auth a cancel or completion names: this authorisation code, made on this date (MMDD),
+        in any batch (the newest, should a code repeat); or None. Reads only, scans (no index, as above)."""
+        doing = "looking up a pre-authorisation"
+        if len(date) != 4 or not date.isdigit():
+            return None
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE kind=? AND auth_code=? "
+            "AND substr(created_at, 6, 5)=? ORDER BY txn_no DESC LIMIT 1",
+            (Kind.PREAUTH.value, auth_code, f"{date[:2]}-{date[2:]}"),
+            doing,
+        )
+        return self._match(rows[0], doing) if rows else None
 
     def voided(self) -> dict[int, int]:
-        """Journal numbers of the records an approved void names -> that void's journal number."""
+        """Journal numbers of the records an approved void names -> that void's journal number (a pre-auth's
+        cancel and a completion's void count as its void)."""
         rows = self._query(
             "SELECT original_txn_no, txn_no FROM journal WHERE original_txn_no IS NOT NULL AND state IN (?, ?) "
-            "AND kind = ?",
-            (JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value, Kind.VOID.value),
+            "AND kind IN (?, ?, ?)",
+            (JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value, *_UNDOING),
             "reading the voids",
+        )
+        return dict(rows)
+
+    def completed(self) -> dict[int, int]:
+        """Journal numbers of the pre-auths an approved completion names (one not voided since) -> its number."""
+        rows = self._query(
+            "SELECT j.original_txn_no, j.txn_no FROM journal j WHERE j.original_txn_no IS NOT NULL AND j.kind = ? "
+            "AND j.state = ? AND NOT EXISTS (SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no "
+            "AND v.kind = ? AND v.state = ?)",
+            (Kind.PREAUTH_COMPLETE.value, JournalState.APPROVED.value, Kind.PREAUTH_COMPLETE_VOID.value,
+             JournalState.APPROVED.value),
+            "reading the completions",
         )
         return dict(rows)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from firmware.core.model import JournalState, Kind, OriginalFacts
 
-__all__ = ["Flow", "FLOWS", "MENU_FLOWS", "Candidate", "Refusal", "Recovery", "judge", "flow_of"]
+__all__ = ["Flow", "FLOWS", "PREAUTH_FLOWS", "MENU_FLOWS", "MENU_MORE_FLOWS", "Candidate", "Refusal", "Recovery", "judge", "flow_of"]
 
 
 class Recovery(enum.Enum):
@@ -52,6 +52,14 @@ class Flow:
     by_reference: bool = False  # names its original by RRN and date, keyed; the journal may not hold it
     keyed_amount: bool = True  # the cashier keys the amount (a void takes its original's)
     moves_money: bool = True  # False: an inquiry (no amount on the wire, no receipt, not in the totals)
+    by_auth_code: bool = False  # (with by_reference) names its original by authorisation code and date, not RRN
+    tolerance: int = 0  # percent the keyed amount may exceed its original's (where the journal holds it)
+    exact_amount: bool = False  # the keyed amount must be its original's (where the journal holds it)
+    codes: str = ""  # the prefix of its refusal codes, when not its kind's value (the pre-auth family: preauth)
+
+    @property
+    def prefix(self) -> str:
+        return self.codes or self.kind.value
 
 
 FLOWS: dict[Kind, Flow] = {
@@ -93,8 +101,66 @@ FLOWS: dict[Kind, Flow] = {
     ),
 }
 
+# 预授权类 (firmware/core/preauth.py), UnionPay's table: processing code, condition code 06, 60.1.
+# Pre-auth (030000, 60.1 = 10), 0100: holds funds, reversed if unanswered, not in the totals.
+PREAUTH_FLOWS: dict[Kind, Flow] = {
+    Kind.PREAUTH: Flow(Kind.PREAUTH, "PREAUTH", offline=False, undone="NOT AUTHORISED", codes="preauth"),
+    # 预授权撤销 (200000, 60.1 = 11), 0100: names the pre-auth by its auth code (38) and date (61.3);
+    # the amount is keyed (the pre-auth may be elsewhere) and must be the pre-auth's where the journal has it.
+    Kind.PREAUTH_VOID: Flow(
+        Kind.PREAUTH_VOID,
+        "PA CANCEL",
+        original=True,
+        of=frozenset({Kind.PREAUTH}),
+        offline=False,
+        same_card=True,  # the hold is released, no money moves back: not shown negative
+        undone="NOT CANCELLED",
+        by_reference=True,
+        by_auth_code=True,
+        exact_amount=True,
+        codes="preauth",
+    ),
+    # 预授权完成请求 (000000, 60.1 = 20), 0200: as the cancel, the amount keyed up to the pre-auth's
+    # plus UnionPay's 15 % tolerance; a debit in the settlement totals and the batch upload.
+    Kind.PREAUTH_COMPLETE: Flow(
+        Kind.PREAUTH_COMPLETE,
+        "COMPLETION",
+        original=True,
+        of=frozenset({Kind.PREAUTH}),
+        offline=False,
+        same_card=True,
+        undone="NOT COMPLETED",
+        by_reference=True,
+        by_auth_code=True,
+        tolerance=15,
+        codes="preauth",
+    ),
+    # 预授权完成撤销 (200000, 60.1 = 21), 0200: a void of a completion, by its trace; a credit.
+    Kind.PREAUTH_COMPLETE_VOID: Flow(
+        Kind.PREAUTH_COMPLETE_VOID,
+        "COMPL VOID",
+        original=True,
+        of=frozenset({Kind.PREAUTH_COMPLETE}),
+        offline=False,
+        same_card=True,
+        refund=True,
+        undone="NOT VOIDED",
+        keyed_amount=False,
+        codes="preauth",
+    ),
+}
+FLOWS.update(PREAUTH_FLOWS)
+
 # Function menu keys that start a transaction (1-3 are upload, sign on, sign off; 5 settles).
 MENU_FLOWS: dict[str, Kind] = {"4": Kind.VOID, "6": Kind.REFUND, "7": Kind.BALANCE}
+# On the menu's second page (0), keys 1-4 start the pre-auth family instead (8 and 9 reprint there
+# too, and 5-7 keep their meaning on both pages).
+MENU_MORE_FLOWS: dict[str, Kind] = {
+    "1": Kind.PREAUTH,
+    "2": Kind.PREAUTH_VOID,
+    "3": Kind.PREAUTH_COMPLETE,
+    "4": Kind.PREAUTH_COMPLETE_VOID,
+}
 
 
 def flow_of(kind: Kind) -> Flow:
@@ -111,8 +177,8 @@ class Refusal:
 class Candidate:
     """What the journal holds about the record a trace number names.
 
-    ``claims`` are the states of the transactions (voids) that already refer
-    to it, ``refunds`` those of the refunds that name it; ``forwarded`` says an
+    ``claims`` are the states of the transactions that undo it (voids, a
+    pre-auth's cancels, a completion's voids) and already refer to it, ``refunds`` those of the refunds that name it; ``forwarded`` says an
     offline approval has been accepted by the host.
     """
 
@@ -121,6 +187,7 @@ class Candidate:
     claims: tuple[JournalState, ...] = ()
     forwarded: bool = False
     refunds: tuple[JournalState, ...] = ()
+    completions: tuple[JournalState, ...] = ()  # a pre-auth's completions (those not voided since)
 
 
 # A claim in one of these states still counts: approved, or perhaps approved at the

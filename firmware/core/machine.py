@@ -90,9 +90,10 @@ from firmware.core.model import (
     Timer,
 )
 from firmware.core.balance import BalanceMixin
-from firmware.core.flows import MENU_FLOWS, Recovery, flow_of
+from firmware.core.flows import MENU_FLOWS, MENU_MORE_FLOWS, Recovery, flow_of
 from firmware.core.operators import KEY_SIGN_OUT, OperatorMixin
 from firmware.core.original import OriginalMixin
+from firmware.core.preauth import PreauthMixin
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import RefundMixin
 from firmware.core.reprint import ReprintMixin
@@ -108,7 +109,8 @@ __all__ = ["Terminal", "Then"]
 
 MENU_UPLOAD, MENU_SIGN_ON, MENU_SIGN_OFF, MENU_SETTLE = "1", "2", "3", "5"
 MENU_REPRINT_RECEIPT, MENU_REPRINT_REPORT = "8", "9"  # after 4, 6, 7 (void, refund, balance: flows.MENU_FLOWS)
-MENU_MORE = "0"  # the menu's other page (every key works from either page)
+MENU_MORE = "0"  # the menu's other page: there 1-4 start the pre-auth family (flows.MENU_MORE_FLOWS);
+# every other key works from either page
 
 Result = tuple[State, list[Action]]
 
@@ -130,6 +132,7 @@ class Sale:
     original: OriginalFacts | None = None  # set once the journal found it
     rrn: str = ""  # a refund's original: its reference number as keyed
     orig_date: str = ""  # and its date, MMDD
+    auth: str = ""  # a pre-auth's cancel or completion: the pre-auth's authorisation code as keyed
 
     @property
     def amount(self) -> int:
@@ -140,13 +143,17 @@ class Sale:
 
     @property
     def reference(self) -> OriginalRef | None:
-        """What a refund names, once both parts are keyed."""
-        if not flow_of(self.kind).by_reference or not (self.rrn and self.orig_date):
+        """What a refund (or a pre-auth's cancel or completion) names, once both parts are keyed."""
+        flow = flow_of(self.kind)
+        if not flow.by_reference or not self.orig_date:
             return None
-        return OriginalRef(self.rrn, self.orig_date)
+        if flow.by_auth_code:
+            return OriginalRef("", self.orig_date, self.auth) if self.auth else None
+        return OriginalRef(self.rrn, self.orig_date) if self.rrn else None
 
 
-class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin, OperatorMixin):
+class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin,
+               OperatorMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -489,8 +496,8 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
     ) -> tuple[str, str] | None:
         """Why this transaction may not be approved offline, as (code, text); None if it may."""
         lim = self.settings.offline
-        if not flow_of(kind).offline:
-            return f"{kind.value}.online_only", f"{kind.value.upper()} NEEDS ONLINE"
+        if not flow_of(kind).offline:  # void.online_only, refund.online_only, preauth.online_only ...
+            return f"{flow_of(kind).prefix}.online_only", f"{flow_of(kind).title} NEEDS ONLINE"
         if not lim.enabled:
             return "offline.disabled", "OFFLINE SALES OFF"
         if card is not None and card.online_only:
@@ -717,6 +724,12 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
 
     def _h_menu_key(self, ev: KeyPressed, now: datetime) -> Result:
         back = [CancelTimer(Timer.INPUT)]
+        if self.menu_page and ev.key in MENU_MORE_FLOWS:  # the second page: the pre-auth family
+            if self.keys is not KeyState.READY:
+                return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
+            kind = MENU_MORE_FLOWS[ev.key]
+            gate = self._operator_gate(kind.value, MENU_MORE + ev.key, back, now)  # resumed as page 2's key
+            return gate if gate is not None else self._begin(kind, back)
         if ev.key == MENU_SIGN_ON:
             self.network = NetworkKind.SIGN_ON
             return self._uplink(Then.IDLE, back)
@@ -751,12 +764,15 @@ class Terminal(OriginalMixin, RefundMixin, BalanceMixin, UplinkMixin, SettleMixi
         return State.MENU, [Show(screens.menu(self))]
 
     def _begin(self, kind: Kind, head: list[Action]) -> Result:
-        """A transaction from the menu: by its original's trace, by a reference number, or a card alone."""
+        """A transaction from the menu: by its original's trace, by a reference number or auth code,
+        by its amount (a pre-auth), or a card alone (an inquiry)."""
         flow = flow_of(kind)
         if flow.by_reference:
-            return self._begin_refund(head)
+            return self._begin_refund(head, kind)
         if flow.original:
             return self._begin_original(kind, head)
+        if flow.keyed_amount and flow.moves_money:
+            return self._begin_keyed(kind, head)
         return self._begin_inquiry(kind, head)
 
     def _h_menu_timer(self, ev: TimerExpired, now: datetime) -> Result:

@@ -60,7 +60,7 @@ class State(enum.Enum):
     TRACE = "trace"  # cashier keys the original's trace number (a void)
     LOOKUP = "lookup"  # the runner looks the original up in the journal
     CONFIRM = "confirm"  # the original's amount and card are shown: ENTER goes on, X cancels
-    REFERENCE = "reference"  # cashier keys a refund's original reference number (RRN)
+    REFERENCE = "reference"  # cashier keys a refund's original reference number (RRN), or a pre-auth's auth code
     ORIGINAL_DATE = "original_date"  # then the original's date, MMDD (the runner looks it up next)
     COUNTING = "counting"  # the runner totals the batch from the journal (a settlement)
     TOTALS = "totals"  # the batch totals are shown: ENTER settles, X cancels
@@ -98,7 +98,8 @@ class JournalState(str, enum.Enum):
 class Kind(str, enum.Enum):
     """Transaction kinds, for the journal and the host profiles (``TxnKind`` there).
 
-    SALE, VOID, REFUND and BALANCE are built; the rest shape the roadmap. OFFLINE_SALE and
+    SALE, VOID, REFUND, BALANCE and the pre-authorisation family (PREAUTH, its cancel
+    PREAUTH_VOID, its completion PREAUTH_COMPLETE and the completion's void) are built. OFFLINE_SALE and
     SIGN_ON name messages (the advice of an offline-approved sale, the 0800),
     never a journal record: an offline sale is journalled as a SALE.
     """
@@ -321,10 +322,14 @@ class OriginalFacts:
 class OriginalRef:
     """How a refund names its original: the reference number (RRN) and local date (MMDD) the
     cashier keyed from the sale's receipt. The sale may be in an old batch or on another
-    terminal, so this, not a journal number, is what goes to the host (fields 37 and 61)."""
+    terminal, so this, not a journal number, is what goes to the host (fields 37 and 61).
+
+    A pre-auth's cancel or completion names it by its authorisation code and date instead
+    (``auth_code``; ``rrn`` is then empty): fields 38 and 61.3."""
 
     rrn: str
     date: str
+    auth_code: str = ""
 
 
 @dataclass(frozen=True)

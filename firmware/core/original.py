@@ -70,8 +70,11 @@ class OriginalMixin:
         ]
 
     def _original_label(self) -> str:
-        """How the cashier named the original: its trace (a void) or its reference number (a refund)."""
+        """How the cashier named the original: its trace (a void), its reference number (a refund) or
+        its authorisation code (a pre-auth's cancel or completion)."""
         sale = self.sale
+        if flow_of(sale.kind).by_auth_code:
+            return f"AUTH {sale.auth}"
         if flow_of(sale.kind).by_reference:
             return f"RRN {sale.rrn}"
         return f"TRACE {int(sale.trace or '0'):06d}"

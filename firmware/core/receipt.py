@@ -65,11 +65,15 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         Line("AUTH NO:", right=r.auth_code or "-"),
         Line("DATE/TIME:", right=r.when.strftime("%Y-%m-%d %H:%M:%S")),
     ]
+    by_auth = r.reference is not None and bool(r.reference.auth_code)  # a pre-auth's cancel or completion
     if r.original is not None:
-        lines += [
-            Line("ORIG TRACE NO:", right=f"{r.original.stan:06d}"),
-            Line("ORIG REF NO:", right=(r.reference.rrn if r.reference else r.original.rrn) or "-"),
-        ]
+        lines.append(Line("ORIG TRACE NO:", right=f"{r.original.stan:06d}"))
+        if by_auth:
+            lines.append(Line("ORIG AUTH NO:", right=r.reference.auth_code))
+        else:
+            lines.append(Line("ORIG REF NO:", right=(r.reference.rrn if r.reference else r.original.rrn) or "-"))
+    elif by_auth:  # of a pre-auth this terminal does not hold
+        lines.append(Line("ORIG AUTH NO:", right=r.reference.auth_code))
     elif r.reference is not None:  # a refund of a sale this terminal does not hold
         lines.append(Line("ORIG REF NO:", right=r.reference.rrn))
     if r.reference is not None:

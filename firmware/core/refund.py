@@ -42,7 +42,15 @@ from firmware.core.actions import (
     WipeCard,
 )
 from firmware.core.events import KeyPressed, OriginalUnknown
-from firmware.core.flows import _DONE, _UNRESOLVED, FLOWS, Candidate, Refusal, flow_of
+from firmware.core.flows import (
+    _DONE,
+    _UNRESOLVED,
+    FLOWS,
+    PREAUTH_FLOWS,
+    Candidate,
+    Refusal,
+    flow_of,
+)
 from firmware.core.model import (
     JournalState,
     Kind,
@@ -52,6 +60,7 @@ from firmware.core.model import (
     State,
     Timer,
 )
+from firmware.core.preauth import AUTH_DIGITS
 
 __all__ = ["RefundMixin", "judge_refund", "RRN_DIGITS", "valid_date"]
 
@@ -102,8 +111,9 @@ def judge_refund(found: Candidate | None) -> OriginalFacts | Refusal | None:
 class RefundMixin:
     """The refund's handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
 
-    def _begin_refund(self, head: list[Action]) -> Result:
-        self.sale = self._new_sale(Kind.REFUND)
+    def _begin_refund(self, head: list[Action], kind: Kind = Kind.REFUND) -> Result:
+        """A refund, or a pre-auth's cancel or completion (named by auth code: ``flows.Flow.by_auth_code``)."""
+        self.sale = self._new_sale(kind)
         return State.REFERENCE, head + [
             CancelTimer(Timer.MESSAGE),
             CancelTimer(Timer.UPLOAD),
@@ -113,20 +123,23 @@ class RefundMixin:
 
     def _h_reference_key(self, ev: KeyPressed, now: datetime) -> Result:
         sale, note = self.sale, ""
+        # a refund keys its original's RRN (12 digits); a pre-auth's cancel or completion its auth code (6)
+        attr, digits = ("auth", AUTH_DIGITS) if flow_of(sale.kind).by_auth_code else ("rrn", RRN_DIGITS)
+        keyed = getattr(sale, attr)
         if ev.key in DIGITS:
-            if len(sale.rrn) < RRN_DIGITS:
-                sale.rrn += ev.key
+            if len(keyed) < digits:
+                setattr(sale, attr, keyed + ev.key)
         elif ev.key == CLEAR:
-            sale.rrn = sale.rrn[:-1]
+            setattr(sale, attr, keyed[:-1])
         elif ev.key == CANCEL:
             return self._idle("CANCELLED")
         elif ev.key == ENTER:
-            if len(sale.rrn) == RRN_DIGITS:
+            if len(keyed) == digits:
                 return State.ORIGINAL_DATE, [
                     Show(screens.original_date(self)),
                     StartTimer(Timer.INPUT, self.settings.input_timeout),
                 ]
-            note = f"KEY ALL {RRN_DIGITS} DIGITS"
+            note = f"KEY ALL {digits} DIGITS"
         return State.REFERENCE, [
             Show(screens.reference(self, note)),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
@@ -165,8 +178,8 @@ class RefundMixin:
             state, actions = self._idle("TRACE NOT FOUND", self._original_label(), flow.undone)
             return state, [note] + actions
         sale.original = None
-        note = Note("refund.original_elsewhere", f"RRN {sale.rrn} of {sale.orig_date} is not in this journal: "
-                    "the host checks it")
+        note = Note(f"{flow.prefix}.original_elsewhere", f"{self._original_label()} of {sale.orig_date} is not in "
+                    "this journal: the host checks it")
         return State.CONFIRM, [
             note,
             Show(screens.confirm(self)),
@@ -174,8 +187,11 @@ class RefundMixin:
         ]
 
     def _amount_refusal(self) -> Refusal | None:
-        """A refund keyed above what is left of an original the journal holds (else None)."""
+        """A refund keyed above what is left of an original the journal holds, or a pre-auth's cancel or
+        completion outside its pre-auth's amount (``preauth.py``); else None."""
         sale = self.sale
+        if sale.kind in PREAUTH_FLOWS:
+            return self._held_amount_refusal()
         if sale.kind is not Kind.REFUND or sale.original is None:
             return None
         if sale.amount > sale.original.refundable:

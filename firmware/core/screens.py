@@ -74,10 +74,13 @@ def searching(term: Terminal) -> tuple[str, ...]:
 
 def confirm(term: Terminal) -> tuple[str, ...]:
     sale, o = term.sale, term.sale.original
-    if sale.reference is not None:  # a refund: its original named by reference number
+    if sale.reference is not None:  # a refund: its original named by reference number (a pre-auth: auth code)
         if o is None:
-            return fit((f"{_title(sale.kind)} {sale.orig_date}", f"RRN {sale.rrn}", "NOT ON THIS TERMINAL",
+            return fit((f"{_title(sale.kind)} {sale.orig_date}", term._original_label(), "NOT ON THIS TERMINAL",
                         "#=CONFIRM X=CANCEL"))
+        if sale.reference.auth_code:  # the pre-auth's whole amount
+            return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", f"HELD {money(o.amount, term.settings)}",
+                        o.masked_pan, "#=CONFIRM X=CANCEL"))
         return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", f"LEFT {money(o.refundable, term.settings)}",
                     o.masked_pan, "#=CONFIRM X=CANCEL"))
     return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", money(o.amount, term.settings), o.masked_pan,
@@ -86,6 +89,10 @@ def confirm(term: Terminal) -> tuple[str, ...]:
 
 def reference(term: Terminal, note: str = "") -> tuple[str, ...]:
     """A refund's first prompt: the original's reference number, from its receipt (REF NO)."""
+    from firmware.core.flows import flow_of
+
+    if flow_of(term.sale.kind).by_auth_code:  # a pre-auth's cancel or completion: the pre-auth's AUTH NO
+        return fit((_title(term.sale.kind), "ORIGINAL AUTH NO:", term.sale.auth or "_", note or "#=OK  X=CANCEL"))
     return fit((_title(term.sale.kind), "ORIGINAL REF NO:", term.sale.rrn or "_", note or "#=OK  X=CANCEL"))
 
 
@@ -124,7 +131,7 @@ def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
     auth = f"AUTH {record.auth_code}" if record.auth_code else ""
     flow = flow_of(record.kind)
     amount = ("-" if flow.refund else "") + money(record.amount, term.settings)
-    head = "APPROVED OFFLINE" if offline else ("APPROVED" if not flow.original else f"{flow.title} APPROVED")
+    head = "APPROVED OFFLINE" if offline else ("APPROVED" if flow.kind.value == "sale" else f"{flow.title} APPROVED")
     return fit((head, amount, auth, "PRINTING..."))
 
 
@@ -137,10 +144,12 @@ def printer_problem(text: str) -> tuple[str, ...]:
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
-    """Two pages of four lines (0 turns the page; every key works from either page)."""
-    if term.menu_page:
-        out = f"* SIGN OUT {term.operator}" if term.settings.operators.required and term.operator else ""
-        return fit(("8 REPRINT RECEIPT", "9 REPRINT REPORT", out, "0 BACK  X EXIT"))
+    """Two pages of four lines (0 turns the page). On page 2, 1-4 are the pre-auth family; 5-9 work from either
+    page, and * signs the cashier out when operators sign in."""
+    if term.menu_page:  # 1-4 here are the pre-auth family (flows.MENU_MORE_FLOWS)
+        signed_in = term.settings.operators.required and term.operator
+        last = f"* SIGN OUT {term.operator} 0 BACK" if signed_in else "0 BACK  X EXIT"
+        return fit(("1 PREAUTH  2 CANCEL", "3 COMPLETE 4 CP VOID", "8 RECEIPT  9 REPORT", last))
     return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REFUND", "7 BALANCE  0 MORE"))
 
 

@@ -29,8 +29,10 @@ class Mtis:
     reversal_repeat: str = "0400"
     advice: str = "0220"
     advice_repeat: str = "0221"
-    # the request MTI of each kind whose request is not ``request`` (cup: a refund is a 0220)
-    by_kind: Mapping[Kind, str] = field(default_factory=lambda: {Kind.REFUND: "0220"})
+    # the request MTI of each kind whose request is not ``request`` (cup: a refund is a 0220, a
+    # pre-auth and its cancel 0100s); the runner fills it from the host profile
+    by_kind: Mapping[Kind, str] = field(default_factory=lambda: {Kind.REFUND: "0220", Kind.PREAUTH: "0100",
+                                                                 Kind.PREAUTH_VOID: "0100"})
 
     def request_for(self, kind: Kind) -> str:
         return self.by_kind.get(kind, self.request)

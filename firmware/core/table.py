@@ -86,13 +86,15 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     },
     S.MENU: {
         KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE, S.CARD,
-                      S.PRINTING, S.SUPERVISOR),
+                      S.PRINTING, S.AMOUNT, S.SUPERVISOR),
         TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
     },
     # A void: key the original's trace, let the runner find and judge it in the journal,
     # confirm it; then CARD onwards as a sale (flows.FLOWS). A refund keys its original's
     # reference number and date instead, confirms it, and keys an amount (refund.py).
-    # A balance inquiry goes from the menu straight to CARD (balance.py).
+    # A balance inquiry goes from the menu straight to CARD (balance.py), a pre-auth to AMOUNT;
+    # a pre-auth's cancel and completion key its auth code and date as a refund keys an RRN,
+    # a completion's void its trace as a void does (preauth.py).
     S.TRACE: {
         KeyPressed: T("trace_key", S.TRACE, S.LOOKUP, S.IDLE),
         TimerExpired: T("input_timeout", S.TRACE, S.IDLE),

@@ -203,7 +203,8 @@ def _message(profile: Profile, mti: str, fields: dict[int, str], tpdu: Tpdu | No
 
 
 # The online requests built today; the rest of the profiles' tables is the roadmap.
-REQUEST_KINDS = frozenset({TxnKind.SALE, TxnKind.VOID, TxnKind.REFUND, TxnKind.BALANCE})
+REQUEST_KINDS = frozenset({TxnKind.SALE, TxnKind.VOID, TxnKind.REFUND, TxnKind.BALANCE, TxnKind.PREAUTH,
+                           TxnKind.PREAUTH_VOID, TxnKind.PREAUTH_COMPLETE, TxnKind.PREAUTH_COMPLETE_VOID})
 
 
 def _local_fields(profile: Profile, spec: TxnSpec) -> frozenset[int]:
@@ -274,7 +275,8 @@ def read_original(profile: Profile, message: Message) -> Original | None:
 
 def build_request(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
                   header: str | None = None) -> Message:
-    """The online request for ``txn`` (a sale, void, refund or balance inquiry). Field 64 is set by ``encode``."""
+    """The online request for ``txn`` (a sale, void, refund, balance inquiry or one of the pre-auth family).
+    Field 64 is set by ``encode``."""
     if txn.kind not in REQUEST_KINDS:
         raise ProtocolError(f"{txn.kind.value} requests are not built yet", code="host.unsupported")
     spec = _txn_spec(profile, txn.kind)

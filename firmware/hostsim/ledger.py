@@ -95,7 +95,10 @@ class PostingStatus(str, enum.Enum):
 
 
 # Kinds whose amount goes back to the card: they count negative in the net.
-CREDIT_KINDS = ("void", "refund")
+CREDIT_KINDS = ("void", "refund", "preauth_complete_void")
+# Kinds counted as debits in a batch's totals (a pre-auth and its cancel only hold and release funds).
+DEBIT_KINDS = ("sale", "offline_sale", "preauth_complete")
+HOLD_KINDS = ("preauth", "preauth_void")
 
 
 class Ledger:
@@ -181,15 +184,16 @@ class Ledger:
     def batch_totals(self, terminal_id: str, batch: str | None) -> tuple[int, int, int, int]:
         """(debit count, debit amount, credit count, credit amount) as the host books them.
 
-        Debit: sales and offline sales approved (a voided sale stays in); credit: approved voids
-        and refunds.
+        Debit: sales, offline sales and pre-auth completions approved (a voided one stays in);
+        credit: approved voids, refunds and completion voids. Pre-auths and their cancels hold
+        and release funds and count in neither.
         """
         rows = self._rows(
             "SELECT kind, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM postings WHERE terminal_id = ? "
             "AND COALESCE(batch, '') = ? AND status IN ('approved', 'voided') GROUP BY kind",
             (terminal_id, batch or ""))
         by = {r["kind"]: (r["n"], r["total"]) for r in rows}
-        debit = [by.get(k, (0, 0)) for k in ("sale", "offline_sale")]
+        debit = [by.get(k, (0, 0)) for k in DEBIT_KINDS]
         credit = [by.get(k, (0, 0)) for k in CREDIT_KINDS]
         return (sum(n for n, _ in debit), sum(t for _, t in debit), sum(n for n, _ in credit), sum(t for _, t in credit))
 
@@ -273,6 +277,26 @@ class Ledger:
                           " ORDER BY id DESC LIMIT 1", (rrn, txn_date, *kinds))
         return rows[0] if rows else None
 
+    def preauth_by_auth(self, auth_code: str, txn_date: str) -> dict[str, Any] | None:
+        """The pre-auth a cancel or completion names: this authorisation code, made on this date (MMDD),
+        any terminal (the latest)."""
+        rows = self._rows("SELECT * FROM postings WHERE kind = 'preauth' AND auth_code = ? AND txn_date = ?"
+                          " ORDER BY id DESC LIMIT 1", (auth_code, txn_date))
+        return rows[0] if rows else None
+
+    def completion_of(self, preauth_id: int) -> dict[str, Any] | None:
+        """The approved completion of a pre-auth, if any (one voided or reversed no longer completes it)."""
+        rows = self._rows("SELECT * FROM postings WHERE original_id = ? AND kind = 'preauth_complete'"
+                          " AND status = 'approved' ORDER BY id DESC LIMIT 1", (preauth_id,))
+        return rows[0] if rows else None
+
+    def holds(self) -> list[dict[str, Any]]:
+        """Pre-auths still holding funds: approved (not cancelled: a cancel marks it voided), and without
+        an approved completion."""
+        return self._rows("SELECT * FROM postings p WHERE kind = 'preauth' AND status = 'approved' AND NOT EXISTS"
+                          " (SELECT 1 FROM postings c WHERE c.original_id = p.id AND c.kind = 'preauth_complete'"
+                          " AND c.status = 'approved') ORDER BY id")
+
     def refunded(self, posting_id: int) -> int:
         """What approved refunds of a posting have taken back so far."""
         rows = self._rows("SELECT COALESCE(SUM(amount), 0) AS total FROM postings WHERE original_id = ? AND kind = 'refund'"
@@ -297,14 +321,14 @@ class Ledger:
                 " COALESCE(SUM(status = 'declined'), 0) AS declined,"
                 " COALESCE(SUM(status = 'reversed'), 0) AS reversed,"
                 " COALESCE(SUM(status = 'voided'), 0) AS voided,"
-                " COALESCE(SUM(CASE WHEN status = 'approved' AND kind NOT IN ({credit}) THEN amount ELSE 0 END), 0)"
-                " AS approved_amount,"
-                # what the merchant is owed: debits approved or voided, less the approved voids
-                " COALESCE(SUM(CASE WHEN status IN ('approved', 'voided') THEN"
+                " COALESCE(SUM(CASE WHEN status = 'approved' AND kind NOT IN ({credit}) AND kind NOT IN ({hold})"
+                " THEN amount ELSE 0 END), 0) AS approved_amount,"
+                # what the merchant is owed: debits approved or voided, less the approved voids (holds are not owed)
+                " COALESCE(SUM(CASE WHEN status IN ('approved', 'voided') AND kind NOT IN ({hold}) THEN"
                 " (CASE WHEN kind IN ({credit}) THEN -amount ELSE amount END) ELSE 0 END), 0) AS net_amount,"
                 " COALESCE(SUM(reversals), 0) AS reversals_seen,"
                 " COALESCE(SUM(duplicates), 0) AS duplicates_seen FROM postings".format(
-                    credit=", ".join(f"'{k}'" for k in CREDIT_KINDS))
+                    credit=", ".join(f"'{k}'" for k in CREDIT_KINDS), hold=", ".join(f"'{k}'" for k in HOLD_KINDS))
             ).fetchone()
             messages = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         return {"messages": int(messages), **{k: int(row[k]) for k in row.keys()}}

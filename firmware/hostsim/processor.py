@@ -15,7 +15,8 @@ a real socket. Per request it:
    batch from cup's field 61 or iso87's 90, RRN from 37; else ``25``), for its
    whole amount (else ``64``), not voided already (else ``94``); its approval
    marks the sale voided, and a reversal of the void gives it back; refunds and
-   balance inquiries are ``txnset.py``'s; a reversal
+   balance inquiries are ``txnset.py``'s, a pre-auth's cancel, completion and
+   completion void (holds, releases, completions) ``preauth.py``'s; a reversal
    finds what it reverses by terminal, STAN and amount, the STAN (and MTI) from
    iso87's field 90 when it carries one; a settlement (0500) is compared with
    the ledger's totals of that batch (a rule ``unbalanced`` answers "not
@@ -71,6 +72,7 @@ from firmware.hostsim.ledger import Ledger, PostingStatus
 from firmware.host.settlement import SETTLE_MTI, has_upload, settlement_layout
 from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
 from firmware.hostsim.txnset import TxnSetMixin
+from firmware.hostsim.preauth import PREAUTH_NAMING, PreauthMixin
 
 UPLOAD_MTI = "0320"  # batch upload (cup); answered 0330
 
@@ -103,7 +105,7 @@ class _Outcome:
     action: str
 
 
-class HostProcessor(TxnSetMixin):
+class HostProcessor(TxnSetMixin, PreauthMixin):
     """A deterministic acquirer host. Not thread-safe: callers serialise (the server holds a lock)."""
 
     def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
@@ -206,6 +208,8 @@ class HostProcessor(TxnSetMixin):
             return self._refund(request, facts, rule, now, repeat=request.mti == m.advice_repeat)
         if facts.kind is TxnKind.BALANCE:
             return self._balance(request, rule, now)
+        if facts.kind in PREAUTH_NAMING and request.mti not in (m.advice, m.advice_repeat):
+            return self._preauth_named(request, facts, rule, now)  # a pre-auth itself is posted as a sale
         if request.mti in (m.advice, m.advice_repeat):
             return self._financial(request, facts, rule, now, advice=True)
         if request.mti in {t.mti for t in p.transactions.values()}:

@@ -119,7 +119,7 @@ class World:
                 "request sent before its recovery was committed")
             assert not self.due, f"request sent while reversals {self.due} are owed"
             assert self.armed - {txn} == set(), f"request sent while older requests {self.armed - {txn}} are unresolved"
-            mti = "0230" if a.record.kind is Kind.REFUND else "0210"
+            mti = {Kind.REFUND: "0230", Kind.PREAUTH: "0110", Kind.PREAUTH_VOID: "0110"}.get(a.record.kind, "0210")
             amount = None if a.record.kind is Kind.BALANCE else a.record.amount
             self.in_flight = (mti, a.record.stan, amount, False)
         elif isinstance(a, A.RecordOutcome):
@@ -216,7 +216,7 @@ def _event(world: World, data):
     if state is State.SUSPENDED:
         options += ["storage_ok"]
     if state is State.IDLE:
-        options += ["upload", "refund", "refund", "balance"]
+        options += ["upload", "refund", "refund", "balance", "preauth", "held"]
     if state is State.CONFIRM:
         options += ["#"]
     if state is State.AMOUNT:
@@ -258,6 +258,10 @@ def _event(world: World, data):
         return [KeyPressed(k) for k in f"F6{RRN}#{DATE}#"]
     if choice == "balance":
         return [KeyPressed("F"), KeyPressed("7")]
+    if choice == "preauth":  # F 0 1: the amount next
+        return [KeyPressed(k) for k in "F01"]
+    if choice == "held":  # F 0 2 or 3, the auth code and the date: the runner looks the pre-auth up next
+        return [KeyPressed(k) for k in f"F0{data.draw(st.sampled_from('23'))}654321#{DATE}#"]
     if choice == "#":
         return KeyPressed("#")
     if choice == "amount":

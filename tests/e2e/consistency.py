@@ -21,7 +21,8 @@ host; a void's amount counts negative on both sides, so the pair nets to 0.
 Refunds count negative too; a refund is never reversed but sent again until
 answered, so the host may see it more than once (its repeats, 0221), yet must
 post it once. A balance inquiry moves no money: the host posts nothing for it,
-and it must never be left open or reversed.
+and it must never be left open or reversed. A pre-auth and its cancel hold and
+release funds and count 0; a completion counts as a sale, its void as a void.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ APPROVED = (JournalState.APPROVED, JournalState.OFFLINE_APPROVED)
 HOST_COUNTED = ("approved", "voided")  # a voided sale still counts, against its approved void
 
 
-CREDITS = ("void", "refund")
+CREDITS = ("void", "refund", "preauth_complete_void")
+HOLDS = ("preauth", "preauth_void")  # hold and release funds: no money moves, they count 0
 RESENT = ("offline_sale", "refund")  # sent again (repeat MTI) until answered: seen more than once, posted once
 
 
@@ -44,7 +46,8 @@ def _kind(record) -> str:
 
 
 def _sign(kind) -> int:
-    return -1 if getattr(kind, "value", kind) in CREDITS else 1
+    kind = getattr(kind, "value", kind)
+    return 0 if kind in HOLDS else -1 if kind in CREDITS else 1
 
 
 def _amount(text: str) -> int:

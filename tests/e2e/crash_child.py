@@ -90,8 +90,13 @@ def sell_forever(args, seed: int, mode: str) -> None:
         if choice < 0.2:
             refund(runner, devices, rng)
             continue
+        if 0.25 <= choice < 0.3:
+            held(runner, devices, rng)  # a pre-auth's completion or cancel
+            continue
         if choice < 0.25:
             devices["pinpad"].press("F7")  # a balance inquiry: no money moves
+        elif choice < 0.35:
+            devices["pinpad"].press(f"F01{rng.choice(AMOUNTS)}#")  # a pre-auth (menu page 2, 1): holds funds
         else:
             devices["pinpad"].press(f"{rng.choice(AMOUNTS)}#")
         runner.run_until(runner.waiting_for_person, 5)
@@ -126,6 +131,34 @@ def refund(runner, devices, rng) -> None:
         return
     if runner.core.state is State.CARD:
         devices["reader"].swipe_card(CARD_OF.get(sale.masked_pan, rng.choice(CARDS)))
+        then(State.PIN, "1234#", hold_for_pin=True)
+        runner.run_until(runner.waiting_for_person, 5)
+
+
+def held(runner, devices, rng) -> None:
+    """Complete (up to the tolerance) or cancel an approved pre-auth from the journal, by its auth code and date."""
+    held = [r for r in runner.store.journal()
+            if r.kind is Kind.PREAUTH and r.state is JournalState.APPROVED and r.auth_code]
+    if not held:
+        return
+    pa = rng.choice(held)
+    pad = devices["pinpad"]
+    complete = rng.random() < 0.7
+    amount = rng.choice([pa.amount, pa.amount * 115 // 100, max(pa.amount // 2, 1)]) if complete else pa.amount
+
+    def then(state: State, keys: str, **kw) -> bool:
+        runner.run_until(runner.waiting_for_person, 5)
+        if runner.core.state is not state:
+            return False
+        pad.press(keys, **kw)
+        return True
+
+    pad.press(f"F0{'3' if complete else '2'}{pa.auth_code}#{pa.when:%m%d}#")
+    if not then(State.CONFIRM, "#") or not then(State.AMOUNT, f"{amount}#"):
+        return  # refused by the journal (completed, cancelled, unresolved): nothing was sent
+    runner.run_until(runner.waiting_for_person, 5)
+    if runner.core.state is State.CARD:
+        devices["reader"].swipe_card(CARD_OF.get(pa.masked_pan, rng.choice(CARDS)))
         then(State.PIN, "1234#", hold_for_pin=True)
         runner.run_until(runner.waiting_for_person, 5)
 

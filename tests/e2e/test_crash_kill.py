@@ -10,7 +10,8 @@ each window of several marks, and the test checks there were some). Host rules
 make some sales decline, some lose their answer (the host books them: the
 terminal must reverse) and some come back with a bad MAC. Some sessions refund
 part of an earlier sale (some of those answers are lost too: the refund is sent
-again, never reversed) or ask for a balance.
+again, never reversed) or ask for a balance; some hold funds (a pre-auth) and
+some complete or cancel one of those (reversed like a sale when unanswered).
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert any(m["mti"] == "0400" for m in messages), "no reversal was ever sent"
     assert any(p["kind"] == "refund" and p["status"] == "approved" for p in postings), "no refund was ever approved"
     assert any(r.kind.value == "balance" for r in journal), "no balance inquiry was ever made"
+    assert any(p["kind"] == "preauth" and p["status"] in ("approved", "voided") for p in postings), "no pre-auth held"
+    assert any(p["kind"] in ("preauth_complete", "preauth_void") and p["status"] == "approved" for p in postings), (
+        "no pre-auth was ever completed or cancelled")
     windows = (tmp_path / "windows.txt").read_text().splitlines() if (tmp_path / "windows.txt").exists() else []
     assert windows, "no upload ever had several offline sales in flight (host.upload_window)"
     assert any(m["mti"] == "0221" for m in messages), "no advice was ever repeated"

@@ -77,7 +77,7 @@ def test_entry_mode_is_mapped_by_the_profile(cup, tpdu, mode, cup_code):
     assert message.fields[22] == cup_code + "1"
 
 
-@pytest.mark.parametrize("kind", [TxnKind.PREAUTH, TxnKind.PREAUTH_COMPLETE, TxnKind.OFFLINE_SALE])
+@pytest.mark.parametrize("kind", [TxnKind.OFFLINE_SALE, TxnKind.SIGN_ON])
 def test_kinds_not_built_yet_are_refused(cup, tpdu, kind):
     with pytest.raises(ProtocolError) as err:
         build_request(cup, lab_txn(kind=kind), lab_card(), tpdu=tpdu)

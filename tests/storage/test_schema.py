@@ -5,7 +5,7 @@ firmware is this one with ``MIGRATIONS``/``LATEST`` cut or extended.
 Everything is said relative to this firmware's table, so the tests hold as migrations are
 added: this firmware is schema ``LATEST``, and firmware B is this one plus a hypothetical
 migration ``NEXT`` (``LATEST + 1``). Only facts about a given past migration (v2 moved
-data, v3 and v4 stay usable by v2 code, v5 is not usable by v4 code) name its number.
+data, v3 and v4 stay usable by v2 code, v5 is not usable by v4 code, v6 not by v5 code) name its number.
 ``Store`` reads and writes this firmware's newest columns, so it runs only as this firmware
 or as B; a database of an older schema is built by its first migrations on a raw
 connection and written with that schema's own SQL."""
@@ -116,8 +116,8 @@ def ours(tmp_path):
 def test_each_version_declares_how_far_back_it_stays_usable():
     """An audit, updated with each migration: its N is judged (against the code that had the previous
     LATEST) and the reason is written in its ``_vN``'s docstring."""
-    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5), (6, 5)]
-    assert LATEST == 6
+    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5), (6, 6), (7, 6)]
+    assert LATEST == 7
     for m in ALL[1:]:
         assert f"Usable by schema {m.readable_by} " in (m.apply.__doc__ or ""), m.version
 
@@ -258,22 +258,40 @@ def test_v5_is_not_usable_by_v4_code_it_would_count_an_approved_refund_as_nothin
     assert ALL[4].readable_by == 5
 
 
+# v5 code's debits in its batch totals (storage/store.py ``_DEBIT`` as of c4ddb89, schema 5): sales only.
+V5_DEBITS = ("SELECT COUNT(*), COALESCE(SUM(j.amount), 0) FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
+             "WHERE j.batch = ? AND (j.kind = 'sale' AND (j.state = 'approved' OR (j.state = 'offline_approved' "
+             "AND q.state = 'done' AND q.response_code IN ('00', '94'))))")
+
+
+def test_v6_is_not_usable_by_v5_code_it_would_count_an_approved_completion_as_nothing(tmp_path):
+    from tests.storage.test_preauth_store import naming, preauth
+
+    store = Store.open(tmp_path)
+    naming(store, preauth(store), Kind.PREAUTH_COMPLETE, 2, 11000)
+    totals = store.batch_totals(1)
+    assert (totals.debit_count, totals.debit_amount) == (1, 11000)  # a debit, to settle
+    assert store.conn.execute(V5_DEBITS, (1,)).fetchone() == (0, 0)  # v5's settlement would leave it out
+    store.close()
+    assert ALL[5].readable_by == 6
+
+
 def _shape(conn: sqlite3.Connection) -> dict:
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
     return {t: conn.execute(f"PRAGMA table_info({t})").fetchall() for t in tables}
 
 
-def test_v6_stays_usable_by_v5_code_it_only_adds_a_table_v5_never_names(tmp_path, monkeypatch):
-    """Every table and column schema-5 code reads is as v5 left it; the one new table is ``operators``,
-    and no v5 SQL names it (so v5 code neither reads nor writes it)."""
-    (tmp_path / "five").mkdir()
+def test_v7_stays_usable_by_v6_code_it_only_adds_a_table_v6_never_names(tmp_path, monkeypatch):
+    """Every table and column schema-6 code reads is as v6 left it; the one new table is ``operators``,
+    and no v6 SQL names it (so v6 code neither reads nor writes it)."""
     (tmp_path / "six").mkdir()
-    five = _shape(database_at(tmp_path / "five", 5, monkeypatch))
+    (tmp_path / "seven").mkdir()
     six = _shape(database_at(tmp_path / "six", 6, monkeypatch))
-    assert set(six) - set(five) == {"operators"}
-    assert {t: six[t] for t in five} == five
-    assert [r[1] for r in six["operators"]] == ["number", "password_hash", "active", "updated_at"]
-    assert ALL[5].readable_by == 5
+    seven = _shape(database_at(tmp_path / "seven", 7, monkeypatch))
+    assert set(seven) - set(six) == {"operators"}
+    assert {t: seven[t] for t in six} == six
+    assert [r[1] for r in seven["operators"]] == ["number", "password_hash", "active", "updated_at"]
+    assert ALL[6].readable_by == 6
 
 
 # -- the snapshot ------------------------------------------------------------------------------

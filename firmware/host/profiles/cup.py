@@ -92,6 +92,16 @@ REFUND_ORIGINAL = (
     OriginalField(61, (_O.BATCH, _O.STAN, _O.DATE), in_reversal=False),
 )
 
+# How a pre-auth's cancel (预授权撤销) and completion (预授权完成请求) name it: 38 its
+# authorisation code, 61 = 61.1 original batch, 61.2 original POS trace (zeros when the
+# terminal does not hold the pre-auth: it may be old or from another terminal), 61.3 its
+# date MMDD. Both are reversed (冲正), their reversals carrying 38 and 61 too. A completion's
+# void (预授权完成撤销) names the completion as a void names a sale (VOID_ORIGINAL).
+PREAUTH_ORIGINAL = (
+    OriginalField(38, (_O.AUTH_CODE,)),
+    OriginalField(61, (_O.BATCH, _O.STAN, _O.DATE)),
+)
+
 # Settlement (结算, 0500): field 48 domestic then foreign totals (each: debit amount n12,
 # count n3, credit amount n12, count n3, result n1), 60.1 = 00, 60.3 = 201, 63 operator.
 def _settlement():
@@ -201,10 +211,12 @@ def build() -> Profile:
         transactions={
             # 余额查询: no amount; the balance comes back in field 54. Never reversed.
             TxnKind.BALANCE: TxnSpec("0200", "310000", "00", "01", reversible=False, amount=False),
+            # 预授权类 (firmware/core/preauth.py): condition code 06; a pre-auth holds funds (0100),
+            # its completion (0200) is the debit the settlement counts.
             TxnKind.PREAUTH: TxnSpec("0100", "030000", "06", "10"),
-            TxnKind.PREAUTH_VOID: TxnSpec("0100", "200000", "06", "11"),
-            TxnKind.PREAUTH_COMPLETE: TxnSpec("0200", "000000", "06", "20"),
-            TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0200", "200000", "06", "21"),
+            TxnKind.PREAUTH_VOID: TxnSpec("0100", "200000", "06", "11", original=PREAUTH_ORIGINAL),
+            TxnKind.PREAUTH_COMPLETE: TxnSpec("0200", "000000", "06", "20", original=PREAUTH_ORIGINAL),
+            TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0200", "200000", "06", "21", original=VOID_ORIGINAL),
             TxnKind.SALE: TxnSpec("0200", "000000", "00", "22"),
             TxnKind.VOID: TxnSpec("0200", "200000", "00", "23", original=VOID_ORIGINAL),
             # 退货: a notification (0220), sent again as 0221 while unanswered, never reversed.

@@ -1,0 +1,104 @@
+"""The pre-authorisation family (预授权类): a hold on the card, its cancel, its completion, and the completion's void.
+
+The kinds are rows of ``flows.PREAUTH_FLOWS``; the states and handlers are the
+ones a sale, a void and a refund already use:
+
+* pre-auth (F 0 1): AMOUNT, CARD, PIN, AUTHORISING as a sale, online only
+  (0100, 030000, 60.1 = 10). It holds funds and is reversed if unanswered; it is
+  not counted in the settlement totals (the completion is).
+* cancel (F 0 2) and completion (F 0 3): the pre-auth named by its
+  authorisation code (6 digits, from its receipt) and date (MMDD), keyed in the
+  refund's REFERENCE and ORIGINAL_DATE states. The runner looks it up
+  (``judge_preauth``): the journal holds it and it is refused, found, or not
+  held at all (an old batch, another terminal: the host judges). Then CONFIRM,
+  AMOUNT (a cancel's must be the pre-auth's, a completion's at most the
+  pre-auth's plus UnionPay's 15 %, where the journal holds it), CARD (the
+  pre-auth's, where the journal holds it), PIN, AUTHORISING.
+* completion void (F 0 4): a void of a completion, by its trace, in this batch
+  (the void's TRACE, LOOKUP, CONFIRM); a credit in the totals.
+
+All four are reversed (冲正) when unanswered, as a sale is: nothing here
+changes the durability order. Refusals the journal can tell carry
+``preauth.*`` codes; nothing is written or sent before one.
+"""
+
+from __future__ import annotations
+
+from firmware.core import screens
+from firmware.core.actions import Action, CancelTimer, Show, StartTimer
+from firmware.core.flows import _DONE, _UNRESOLVED, Candidate, Flow, Refusal, flow_of
+from firmware.core.model import JournalState, Kind, OriginalFacts, State, Timer
+
+__all__ = ["AUTH_DIGITS", "PreauthMixin", "completion_limit", "judge_preauth"]
+
+Result = tuple[State, list[Action]]
+
+AUTH_DIGITS = 6  # an authorisation code as printed on the pre-auth's receipt (field 38)
+
+
+def completion_limit(flow: Flow, amount: int) -> int:
+    """The most a completion of a pre-auth of ``amount`` may take (integer minor units, rounded down)."""
+    return amount + amount * flow.tolerance // 100
+
+
+def _state_text(state: JournalState) -> str:
+    return f"ORIGINAL {state.value.upper().replace('_', ' ')}"
+
+
+def judge_preauth(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusal | None:
+    """Whether a cancel, completion or completion void may name the record the journal holds.
+
+    ``None``: the journal does not hold a pre-auth named by auth code and date
+    (the host judges it). A completion void names its completion by trace in
+    this batch, so a missing one is refused. Pure, like ``flows.judge``.
+    """
+    if found is None:
+        return None if flow.by_reference else Refusal("preauth.not_found", "TRACE NOT FOUND")
+    facts = found.facts
+    if facts.kind not in flow.of:
+        wanted = "NOT A PREAUTH" if Kind.PREAUTH in flow.of else "NOT A COMPLETION"
+        return Refusal("preauth.wrong_kind", wanted)
+    if found.state not in _DONE:
+        return Refusal("preauth.not_approved", _state_text(found.state))
+    if facts.kind is Kind.PREAUTH:
+        if any(c in _DONE for c in found.claims):
+            return Refusal("preauth.cancelled", "PREAUTH CANCELLED")
+        if any(c in _UNRESOLVED for c in found.claims):
+            return Refusal("preauth.cancel_unresolved", "CANCEL UNRESOLVED")
+        if any(c in _DONE for c in found.completions):
+            return Refusal("preauth.completed", "ALREADY COMPLETED")
+        if any(c in _UNRESOLVED for c in found.completions):
+            return Refusal("preauth.complete_unresolved", "COMPLETION UNRESOLVED")
+        return facts
+    if any(c in _DONE for c in found.claims):
+        return Refusal("preauth.already_voided", "ALREADY VOIDED")
+    if any(c in _UNRESOLVED for c in found.claims):
+        return Refusal("preauth.void_unresolved", "VOID UNRESOLVED")
+    return facts
+
+
+class PreauthMixin:
+    """The pre-auth family's own handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
+
+    def _begin_keyed(self, kind: Kind, head: list[Action]) -> Result:
+        """A transaction that starts with its amount, from the menu (a pre-auth)."""
+        self.sale = self._new_sale(kind)
+        return State.AMOUNT, head + [
+            CancelTimer(Timer.MESSAGE),
+            CancelTimer(Timer.UPLOAD),
+            Show(screens.amount(self)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _held_amount_refusal(self) -> Refusal | None:
+        """A cancel keyed with another amount than its pre-auth's, or a completion above the pre-auth's
+        plus the tolerance, where the journal holds the pre-auth (else the host judges)."""
+        sale = self.sale
+        flow = flow_of(sale.kind)
+        if sale.original is None:
+            return None
+        if flow.exact_amount and sale.amount != sale.original.amount:
+            return Refusal("preauth.amount_mismatch", "NOT PREAUTH AMOUNT")
+        if flow.tolerance and sale.amount > completion_limit(flow, sale.original.amount):
+            return Refusal("preauth.over_amount", f"OVER PREAUTH+{flow.tolerance}%")
+        return None

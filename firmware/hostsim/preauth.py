@@ -1,0 +1,120 @@
+"""The host simulator's pre-authorisation family (a mixin of ``HostProcessor``).
+
+A pre-auth (0100, 60.1 = 10) is posted as any financial request: approved, it
+is a hold (status ``approved``, kind ``preauth``), counted in no batch total.
+The three that name something (``firmware/core/preauth.py``) are checked
+against the ledger here, where the terminal's journal may not hold it:
+
+* cancel (0100, 60.1 = 11) and completion (0200, 60.1 = 20) name the pre-auth
+  by authorisation code (38) and date (61.3), from any terminal. ``25`` when no
+  approved pre-auth matches (unknown, declined or reversed); ``12`` when it was
+  already cancelled or completed; ``64`` when a cancel's amount is not the
+  pre-auth's, or a completion's exceeds the pre-auth's plus 15 %. Approved, a
+  cancel releases the hold (the pre-auth ``voided``), a completion turns it
+  into a debit (the completion counted; the pre-auth counts as completed
+  while an approved completion names it: ``Ledger.completion_of``).
+* completion void (0200, 60.1 = 21) names the completion by trace (61) on the
+  same terminal, as a void names a sale: ``25`` unknown, ``94`` already voided,
+  ``64`` another amount. Approved, the completion is ``voided`` (it nets to 0
+  with its void) and its pre-auth holds again.
+
+A reversal of any of them undoes what it did, by the processor's generic
+reversal (the posting reversed, what it voided approved again): the pre-auth is
+held again after a reversed cancel or completion; a reversed completion void
+approves the completion again, which completes the pre-auth again.
+Duplicates (same terminal, STAN and date) answer 94 and post nothing, as a sale.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from firmware.host.codec import Message
+from firmware.host.messages import read_original
+from firmware.host.spec import TxnKind
+from firmware.hostsim.ledger import PostingStatus
+from firmware.hostsim.rules import Behaviour, RequestFacts, Rule
+
+__all__ = ["PREAUTH_NAMING", "TOLERANCE_PERCENT", "PreauthMixin"]
+
+TOLERANCE_PERCENT = 15  # a completion may exceed its pre-auth by this much (UnionPay)
+PREAUTH_NAMING = frozenset({TxnKind.PREAUTH_VOID, TxnKind.PREAUTH_COMPLETE, TxnKind.PREAUTH_COMPLETE_VOID})
+_GONE = (PostingStatus.DECLINED.value, PostingStatus.REVERSED.value)
+
+
+def _declines(rule: Rule | None) -> bool:
+    return rule is not None and rule.behaviour is Behaviour.DECLINE
+
+
+class PreauthMixin:
+    """Cancel, completion and completion void handling of ``HostProcessor`` (``processor.py``)."""
+
+    def _preauth_named(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> object:
+        from firmware.hostsim.processor import _masked_pan
+
+        f = request.fields
+        if any(n not in f for n in (3, 4, 11, 41)):
+            return self._answer(request, "30", now, "format error: a mandatory field is missing")
+        stamp = now.isoformat(timespec="seconds")
+        date = f.get(13) or now.strftime("%m%d")
+        existing = self.ledger.posting(f[41], f[11], date)
+        if existing is not None:
+            self.ledger.bump(existing["id"], "duplicates", stamp)
+            return self._answer(request, "94", now, "duplicate, not posted again")
+        code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
+        original, what = None, None
+        if code in self.profile.approved_codes:
+            original, refusal = self._held_original(request, facts.kind)
+            if refusal is not None:
+                code, what = refusal
+        approved = code in self.profile.approved_codes
+        rrn = f"{self.ledger.next_value('rrn'):012d}"
+        auth = f"{self.ledger.next_value('auth'):06d}" if approved else None
+        self.ledger.add_posting(
+            kind=facts.kind.value, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
+            currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=auth, response_code=code,
+            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
+            batch=self._batch(request), original_id=original["id"] if original else None,
+        )
+        if not approved:
+            return self._answer(request, code, now, what or f"{facts.kind.value} declined", rrn=rrn)
+        if facts.kind is TxnKind.PREAUTH_COMPLETE:  # the completion names it: completed from now on
+            what = f"pre-auth STAN {original['stan']} completed"
+        else:
+            self.ledger.set_status(original["id"], PostingStatus.VOIDED, stamp)
+            what = (f"pre-auth STAN {original['stan']} cancelled, hold released" if facts.kind is TxnKind.PREAUTH_VOID
+                    else f"completion STAN {original['stan']} voided, its pre-auth held again")
+        return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
+
+    def _held_original(self, request: Message, kind: TxnKind) -> tuple[dict | None, tuple[str, str] | None]:
+        """(what the request names, None), or (None, (code, why))."""
+        named = read_original(self.profile, request)
+        amount = int(request.fields[4])
+        if kind is TxnKind.PREAUTH_COMPLETE_VOID:
+            if named is None:
+                return None, ("25", "completion void without its original, not posted")
+            posting = self.ledger.original_posting(
+                request.fields[41], f"{named.stan:06d}", kinds=(TxnKind.PREAUTH_COMPLETE.value,),
+                batch=f"{named.batch:06d}" if self._batch(request) is not None else None, rrn=named.rrn)
+            if posting is None or posting["status"] in _GONE:
+                return None, ("25", f"completion STAN {named.stan:06d} not found, not posted")
+            if posting["status"] == PostingStatus.VOIDED.value:
+                return None, ("94", f"completion STAN {named.stan:06d} already voided, not posted")
+            if posting["amount"] != amount:
+                return None, ("64", f"completion STAN {named.stan:06d} has another amount, not posted")
+            return posting, None
+        if named is None or not named.auth_code or not named.date:
+            return None, ("25", "without the pre-auth's auth code and date, not posted")
+        posting = self.ledger.preauth_by_auth(named.auth_code, named.date)
+        if posting is None or posting["status"] in _GONE:
+            return None, ("25", f"pre-auth {named.auth_code} of {named.date} not found, not posted")
+        if posting["status"] == PostingStatus.VOIDED.value:
+            return None, ("12", f"pre-auth {named.auth_code} was cancelled, not posted")
+        if self.ledger.completion_of(posting["id"]) is not None:
+            return None, ("12", f"pre-auth {named.auth_code} was completed, not posted")
+        held = posting["amount"]
+        if kind is TxnKind.PREAUTH_VOID and amount != held:
+            return None, ("64", f"cancel of {amount} for a pre-auth of {held}, not posted")
+        if kind is TxnKind.PREAUTH_COMPLETE and amount > held + held * TOLERANCE_PERCENT // 100:
+            return None, ("64", f"completion of {amount} over pre-auth {held} + {TOLERANCE_PERCENT}%, not posted")
+        return posting, None
