@@ -657,22 +657,18 @@ class Runner:
                          match.completions)
 
     def _find_refunded(self, a: A.FindOriginal) -> Event:
-        """A refund's original, by reference number and date in any batch: judged if the journal
-        holds it (its card hash kept for the swipe), else left to the host."""
+        """A refund's original, by reference number and date in any batch."""
         match = self.store.find_by_reference(a.reference.rrn, a.reference.date)
-        verdict = judge_refund(self._candidate(match))
-        if verdict is None:
-            return OriginalUnknown()
-        if isinstance(verdict, Refusal):
-            return OriginalRefused(verdict.code, verdict.text)
-        self._original_card = (a.txn_no, match.pan_hash)
-        return OriginalFound(verdict)
+        return self._named(a, match, judge_refund(self._candidate(match)))
 
     def _find_held(self, a: A.FindOriginal) -> Event:
-        """A pre-auth's cancel or completion: the pre-auth by auth code and date in any batch, judged if the
-        journal holds it (its card hash kept for the swipe), else left to the host."""
+        """A pre-auth's cancel or completion: the pre-auth by auth code and date in any batch."""
         match = self.store.find_by_auth(a.reference.auth_code, a.reference.date)
-        verdict = judge_preauth(FLOWS[a.kind], self._candidate(match))
+        return self._named(a, match, judge_preauth(FLOWS[a.kind], self._candidate(match)))
+
+    def _named(self, a: A.FindOriginal, match, verdict) -> Event:
+        """An original named by a keyed number: judged if the journal holds it (its card hash kept for
+        the swipe), else (``verdict`` None) left to the host."""
         if verdict is None:
             return OriginalUnknown()
         if isinstance(verdict, Refusal):

@@ -157,7 +157,6 @@ _EXPECT_KEYS = {
     "reason",
 }
 _VOID_KEYS = {"trace", "confirm", "supervisor"}
-_REFUND_KEYS = {"rrn", "date", "amount", "confirm", "supervisor"}
 _OPERATOR_KEYS = {"operator", "password"}
 
 
@@ -175,51 +174,34 @@ def _operator_step(kind: str, value: Any, i: int) -> dict:
     if not (isinstance(number, str) and len(number) == 2 and number.isdigit()):
         raise ScenarioError(f"step {i}: {kind} operator is two digits in quotes")
     return {"operator": number, "password": _password(value["password"], i, "the password")}
-_HELD_KEYS = {"auth", "date", "amount", "confirm"}
+
+
 # the pre-auth family's keys after F: the menu's second page (0), then 1-4 (flows.MENU_MORE_FLOWS)
 _PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": "F03", "preauth_complete_void": "F04"}
 
 
-def _held_step(value: Any, i: int, kind: str) -> dict:
-    """``preauth_cancel`` / ``preauth_complete = { auth = "654321", date = "MMDD", amount = N, confirm = bool }``."""
+def _named_step(value: Any, i: int, kind: str, name: str, digits: int, what: str) -> dict:
+    """A step naming its original by a keyed number and date, checked: ``refund = { rrn, date, amount,
+    confirm, supervisor }`` (``name`` rrn, 12 digits) and ``preauth_cancel`` / ``preauth_complete = { auth,
+    date, amount, confirm }`` (``name`` auth, 6 digits)."""
+    allowed = {name, "date", "amount", "confirm"} | ({"supervisor"} if kind == "refund" else set())
     if not isinstance(value, Mapping):
-        raise ScenarioError(f"step {i}: {kind} takes a table {{ auth, date, amount, confirm }}")
-    unknown = sorted(set(value) - _HELD_KEYS)
+        raise ScenarioError(f"step {i}: {kind} takes a table {{ {', '.join(sorted(allowed))} }}")
+    unknown = sorted(set(value) - allowed)
     if unknown:
-        raise ScenarioError(f"step {i}: {kind} takes {', '.join(sorted(_HELD_KEYS))}, not {unknown[0]!r}")
-    auth, date, amount = value.get("auth"), value.get("date"), value.get("amount")
+        raise ScenarioError(f"step {i}: {kind} takes {', '.join(sorted(allowed))}, not {unknown[0]!r}")
+    number, date, amount = value.get(name), value.get("date"), value.get("amount")
     confirm = value.get("confirm", True)
-    if not isinstance(auth, str) or not (auth.isdigit() and len(auth) == 6):
-        raise ScenarioError(f"step {i}: {kind} needs auth = the pre-auth's 6-digit authorisation code")
+    if not isinstance(number, str) or not (number.isdigit() and len(number) == digits):
+        raise ScenarioError(f"step {i}: {kind} needs {name} = {what}")
     if date is not None and not (isinstance(date, str) and date.isdigit() and len(date) == 4):
-        raise ScenarioError(f"step {i}: {kind} date is the pre-auth's MMDD")
+        raise ScenarioError(f"step {i}: {kind} date is the original's MMDD")
     if amount is not None and (type(amount) is not int or amount < 1):
         raise ScenarioError(f"step {i}: {kind} amount is a whole number of minor units")
     if type(confirm) is not bool:
         raise ScenarioError(f"step {i}: {kind} confirm is true or false")
-    return {"auth": auth, "date": date, "amount": amount, "confirm": confirm}
-_REFUND_KEYS = {"rrn", "date", "amount", "confirm"}
-
-
-def _refund_step(value: Any, i: int) -> dict:
-    """``refund = { rrn = "...", date = "MMDD", amount = N, confirm = bool }``, checked."""
-    if not isinstance(value, Mapping):
-        raise ScenarioError(f"step {i}: refund takes a table {{ rrn, date, amount, confirm }}")
-    unknown = sorted(set(value) - _REFUND_KEYS)
-    if unknown:
-        raise ScenarioError(f"step {i}: refund takes {', '.join(sorted(_REFUND_KEYS))}, not {unknown[0]!r}")
-    rrn, date, amount = value.get("rrn"), value.get("date"), value.get("amount")
-    confirm = value.get("confirm", True)
-    if not isinstance(rrn, str) or not (rrn.isdigit() and len(rrn) == 12):
-        raise ScenarioError(f"step {i}: refund needs rrn = the original's 12-digit reference number")
-    if date is not None and not (isinstance(date, str) and date.isdigit() and len(date) == 4):
-        raise ScenarioError(f"step {i}: refund date is the original's MMDD")
-    if amount is not None and (type(amount) is not int or amount < 1):
-        raise ScenarioError(f"step {i}: refund amount is a whole number of minor units")
-    if type(confirm) is not bool:
-        raise ScenarioError(f"step {i}: refund confirm is true or false")
     supervisor = value.get("supervisor")
-    return {"rrn": rrn, "date": date, "amount": amount, "confirm": confirm,
+    return {name: number, "date": date, "amount": amount, "confirm": confirm,
             "supervisor": None if supervisor is None else _password(supervisor, i, "supervisor")}
 
 
@@ -279,7 +261,7 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
         if kind == "void":
             value = _void_step(value, i)
         if kind == "refund":
-            value = _refund_step(value, i)
+            value = _named_step(value, i, kind, "rrn", 12, "the original's 12-digit reference number")
         if kind in ("sign_in", "add_operator"):
             value = _operator_step(kind, value, i)
         if kind == "supervisor":
@@ -294,7 +276,7 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
             value = {"confirm": spec.get("confirm", True),
                      "supervisor": None if sup is None else _password(sup, i, "supervisor")}
         if kind in ("preauth_cancel", "preauth_complete"):
-            value = _held_step(value, i, kind)
+            value = _named_step(value, i, kind, "auth", 6, "the pre-auth's 6-digit authorisation code")
         if kind == "preauth_complete_void":
             value = _void_step(value, i)
         if kind == "preauth" and (type(value) is not int or value < 1):
