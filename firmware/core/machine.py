@@ -65,7 +65,6 @@ from firmware.core.events import (
     PinProgress,
     Printed,
     StorageOk,
-    Tampered,
     TimerExpired,
 )
 from firmware.core.model import (
@@ -90,8 +89,9 @@ from firmware.core.model import (
     Timer,
 )
 from firmware.core.balance import BalanceMixin
-from firmware.core.flows import MENU_FLOWS, MENU_MORE_FLOWS, Recovery, flow_of
-from firmware.core.operators import KEY_SIGN_OUT, OperatorMixin
+from firmware.core.menu import CANCEL, ENTER, FUNCTION, MenuMixin
+from firmware.core.flows import Recovery, flow_of
+from firmware.core.operators import OperatorMixin
 from firmware.core.original import OriginalMixin
 from firmware.core.preauth import PreauthMixin
 from firmware.core.receipt import build_receipt
@@ -107,15 +107,10 @@ from firmware.host.spec import Mtis
 
 __all__ = ["Terminal", "Then"]
 
-MENU_UPLOAD, MENU_SIGN_ON, MENU_SIGN_OFF, MENU_SETTLE = "1", "2", "3", "5"
-MENU_REPRINT_RECEIPT, MENU_REPRINT_REPORT = "8", "9"  # after 4, 6, 7 (void, refund, balance: flows.MENU_FLOWS)
-MENU_MORE = "0"  # the menu's other page: there 1-4 start the pre-auth family (flows.MENU_MORE_FLOWS);
-# every other key works from either page
-
 Result = tuple[State, list[Action]]
 
 DIGITS = frozenset("0123456789")
-ENTER, CLEAR, CANCEL, FUNCTION = "#", "*", "X", "F"
+CLEAR = "*"  # ENTER, CANCEL and FUNCTION are the menu's (menu.py)
 
 
 @dataclass
@@ -153,7 +148,7 @@ class Sale:
 
 
 class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin,
-               OperatorMixin):
+               OperatorMixin, MenuMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -702,127 +697,3 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
             return self._uplink(Then.IDLE, head)
         self.recovering = False
         return self._rest(head, note="STORAGE OK")
-
-    # -- keys: rest, menu, sign-on and sign-off, tamper ------------------------------------
-    def _rest(self, head: list[Action] | None = None, note: str = "") -> Result:
-        """Where the terminal waits when nothing is going on: IDLE with working keys, else SIGNED_OFF."""
-        head = list(head or [])
-        if self.keys is KeyState.READY:
-            state, more = self._idle(note) if note else self._idle()
-            return state, head + more
-        self.sale = None
-        self.expect = None
-        return State.SIGNED_OFF, head + [CancelTimer(Timer.RESPONSE), Show(screens.signed_off(self, note))]
-
-    def _menu(self) -> Result:
-        self.menu_page = 0
-        return State.MENU, [
-            CancelTimer(Timer.MESSAGE),
-            Show(screens.menu(self)),
-            StartTimer(Timer.INPUT, self.settings.input_timeout),
-        ]
-
-    def _h_menu_key(self, ev: KeyPressed, now: datetime) -> Result:
-        back = [CancelTimer(Timer.INPUT)]
-        if self.menu_page and ev.key in MENU_MORE_FLOWS:  # the second page: the pre-auth family
-            if self.keys is not KeyState.READY:
-                return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
-            kind = MENU_MORE_FLOWS[ev.key]
-            gate = self._operator_gate(kind.value, MENU_MORE + ev.key, back, now)  # resumed as page 2's key
-            return gate if gate is not None else self._begin(kind, back)
-        if ev.key == MENU_SIGN_ON:
-            self.network = NetworkKind.SIGN_ON
-            return self._uplink(Then.IDLE, back)
-        if ev.key == MENU_MORE:
-            self.menu_page = 1 - self.menu_page
-            return State.MENU, [Show(screens.menu(self))]
-        if ev.key == MENU_REPRINT_REPORT:  # reprints (reprint.py) need no keys
-            return self._reprint_report(back)
-        if ev.key == MENU_REPRINT_RECEIPT:
-            return self._reprint_receipt(back)
-        if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, MENU_SETTLE, *MENU_FLOWS):
-            return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
-        if ev.key == KEY_SIGN_OUT:
-            return self._sign_out(back)
-        if ev.key == MENU_SETTLE or ev.key in MENU_FLOWS:  # a cashier signed in; the supervisor's password first?
-            function = "settle" if ev.key == MENU_SETTLE else MENU_FLOWS[ev.key].value
-            gate = self._operator_gate(function, ev.key, back, now)
-            if gate is not None:
-                return gate
-        if ev.key == MENU_UPLOAD:
-            if self._queued():
-                return self._uplink(Then.IDLE, back + [CancelTimer(Timer.UPLOAD)])
-            return self._rest(back, note="NOTHING TO UPLOAD")
-        if ev.key == MENU_SIGN_OFF:
-            return self._sign_off(back)
-        if ev.key == MENU_SETTLE:
-            return self._settle(back)
-        if ev.key in MENU_FLOWS:
-            return self._begin(MENU_FLOWS[ev.key], back)
-        if ev.key in (CANCEL, ENTER, FUNCTION):
-            return self._rest(back)
-        return State.MENU, [Show(screens.menu(self))]
-
-    def _begin(self, kind: Kind, head: list[Action]) -> Result:
-        """A transaction from the menu: by its original's trace, by a reference number or auth code,
-        by its amount (a pre-auth), or a card alone (an inquiry)."""
-        flow = flow_of(kind)
-        if flow.by_reference:
-            return self._begin_refund(head, kind)
-        if flow.original:
-            return self._begin_original(kind, head)
-        if flow.keyed_amount and flow.moves_money:
-            return self._begin_keyed(kind, head)
-        return self._begin_inquiry(kind, head)
-
-    def _h_menu_timer(self, ev: TimerExpired, now: datetime) -> Result:
-        if ev.timer is Timer.INPUT:
-            return self._rest()
-        return State.MENU, []
-
-    def _h_sign_on_requested(self, ev: Event, now: datetime) -> Result:
-        self.network = NetworkKind.SIGN_ON
-        return self._uplink(Then.IDLE, [CancelTimer(Timer.UPLOAD)])
-
-    def _h_sign_off_requested(self, ev: Event, now: datetime) -> Result:
-        return self._sign_off([])
-
-    def _sign_off(self, head: list[Action]) -> Result:
-        if self._queued():  # they need the working keys to go out
-            return self._rest(head, note="UPLOAD FIRST")
-        self.network = NetworkKind.SIGN_OFF
-        return self._uplink(Then.IDLE, head)
-
-    def _h_signed_off_key(self, ev: KeyPressed, now: datetime) -> Result:
-        if ev.key == FUNCTION:
-            return self._menu()
-        return State.SIGNED_OFF, [Show(screens.signed_off(self, ""))]
-
-    def _h_locked_key(self, ev: KeyPressed, now: datetime) -> Result:
-        return State.LOCKED, [Show(screens.locked(self))]
-
-    def _h_ignore_timer(self, ev: TimerExpired, now: datetime) -> Result:
-        return self.state, []
-
-    def _lock(self, reason: str, head: list[Action]) -> Result:
-        self.keys = KeyState.LOCKED
-        self.lock_reason = reason
-        self.sale = self.expect = self.job = None
-        self.network = None
-        self.print_queue = []
-        return State.LOCKED, head + [Alert("keys.locked", f"transactions refused: {reason}"), Show(screens.locked(self))]
-
-    def _h_tampered(self, ev: Tampered, now: datetime) -> Result:
-        """Destroy the keys at once, whatever was going on; then refuse everything."""
-        head: list[Action] = []
-        if self.state is State.CARD:
-            head.append(DisableReader())
-        if self.state is State.PIN:
-            head.append(CancelPin())
-        head += self._wipe()
-        lost = len(self.reversals) + len(self.advices)
-        head += [CancelTimer(Timer.RESPONSE), CancelTimer(Timer.INPUT), Zeroize(ev.source, ev.reason)]
-        if lost:
-            head.append(Alert("tamper.queue_lost", f"{lost} queued reversal(s)/offline sale(s) can no longer be sent"))
-        self.reversals, self.advices, self.upload = [], [], None
-        return self._lock(f"tamper ({ev.source}): {ev.reason}", head)
