@@ -94,6 +94,7 @@ from storage.db import (
 __all__ = [
     "LATEST",
     "MIGRATIONS",
+    "drop_stale_snapshot",
     "RECORD_KEY",
     "SNAPSHOT_KEY",
     "SNAPSHOT_SUFFIX",
@@ -425,6 +426,31 @@ def read_snapshot_record(conn: sqlite3.Connection) -> SnapshotRecord | None:
 def snapshot_path(db_path: Path | str) -> Path:
     db_path = Path(db_path)
     return db_path.with_name(db_path.name + SNAPSHOT_SUFFIX)
+
+
+def drop_stale_snapshot(conn: sqlite3.Connection, db_path: Path | str) -> bool:
+    """Remove the pre-migration copy once it can never be restored. True when it was removed.
+
+    A rollback restores it only while the database is exactly as the migration left
+    it (its digest still the recorded ``after``); the first sale, receipt or counter
+    moved ends that for good. The copy holds the journal's sealed card data, so it is
+    kept no longer than it can serve. A copy without a usable record is as stale.
+    The digest reads every row, so the store calls this at its idle checkpoints only,
+    and only while a copy exists.
+    """
+    snap = snapshot_path(db_path)
+    try:
+        if not snap.exists():
+            return False
+        record = read_snapshot_record(conn)
+        if record is not None and record.file == snap.name and content_digest(conn) == record.after:
+            return False
+        snap.unlink(missing_ok=True)
+    except (OSError, sqlite3.Error, StorageError) as e:  # housekeeping: never worth stopping the terminal for
+        log.warning("could not remove the stale %s: %s", snap.name, type(e).__name__)
+        return False
+    log.info("removed %s: the database has changed since its migration, so it can no longer be restored", snap.name)
+    return True
 
 
 def schema_newer(schema: DbSchema, latest: int) -> StorageError:

@@ -57,7 +57,7 @@ from firmware.core.model import (
 )
 from firmware.errors import StorageError
 from storage.db import open_database, reserve_log, storage_error, transaction
-from storage.migrations import LATEST, check_opens, migrate
+from storage.migrations import LATEST, check_opens, drop_stale_snapshot, migrate
 
 __all__ = ["Store", "OriginalMatch", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
@@ -539,6 +539,7 @@ class Store:
         self.commits -= 1  # housekeeping, not a transaction's commit
         if self.path is not None:
             reserve_log(self.path)
+            drop_stale_snapshot(self.conn, self.path)  # once it can never be restored (storage.migrations)
         self._commits_at_checkpoint = self.commits
         self.checkpoints += 1
         return done if not busy else 0

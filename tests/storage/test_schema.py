@@ -442,3 +442,19 @@ def test_a_damaged_record_counts_as_none(text):
         assert schema == migrations.DbSchema(LATEST, ALL[-1].readable_by, False)
     assert read_snapshot_record(conn) is None
     conn.close()
+
+
+def test_the_snapshot_is_kept_while_it_can_be_restored_and_removed_at_the_first_checkpoint_after_a_change(
+        ours, monkeypatch):
+    """It holds the journal's sealed card data: kept exactly as long as a rollback could still restore it."""
+    path = snapshot_path(ours / DB_FILE)
+    with firmware(monkeypatch, None, B_NEW_MEANING):
+        store = Store.open(ours)
+        store.checkpoint()  # idle housekeeping with nothing changed since the migration: still restorable
+        assert path.exists()
+        sell(store, 3)
+        assert path.exists()  # never on a sale's path
+        store.checkpoint()
+        assert not path.exists()
+        store.checkpoint()  # and nothing to do any more
+        store.close()
