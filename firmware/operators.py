@@ -143,6 +143,10 @@ def cmd_operators(args) -> int:
             book.remove(number)
             print(f"operator {number} removed")
             return 0
+        if args.action in ("disable", "enable"):  # kept on file (their records name them), signing in or not
+            book.set_active(number, args.action == "enable", now)
+            print(f"operator {number} {args.action}d")
+            return 0
         if args.action == "add" and book.get(number) is not None:  # before the password is typed
             raise StorageError(f"operator {number} already exists", code="operator.exists")
         with read_password(from_stdin=args.password_stdin) as password:
@@ -159,15 +163,16 @@ def cmd_operators(args) -> int:
 
 def add_operators_commands(sub, with_config) -> None:
     """``posterm operators``: registered by ``firmware.cli``; ``with_config`` adds --config and --data-dir."""
-    o = sub.add_parser("operators", help="cashiers (01-99) and the supervisor (00): list, add, passwords, remove")
+    o = sub.add_parser("operators", help="cashiers (01-99) and the supervisor (00): list, add, passwords, disable, remove")
     actions = o.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = with_config(actions.add_parser("list", help="the operators, their role and state (never a password)"))
     ls.add_argument("--json", action="store_true")
     for name, text in (("add", "add a cashier (01-99)"), ("passwd", "change a cashier's password"),
-                       ("remove", "remove a cashier")):
+                       ("remove", "remove a cashier"), ("disable", "stop a cashier signing in (kept on file)"),
+                       ("enable", "let a disabled cashier sign in again")):
         p = with_config(actions.add_parser(name, help=text))
         p.add_argument("number", help="two digits, 01-99")
-        if name != "remove":
+        if name in ("add", "passwd"):
             p.add_argument("--password-stdin", action="store_true", help="read the password as one line of stdin")
     s = with_config(actions.add_parser("set-supervisor", help="change the supervisor's (00) password"))
     s.add_argument("--password-stdin", action="store_true", help="read the password as one line of stdin")

@@ -53,6 +53,20 @@ def test_add_list_passwd_remove(monkeypatch, capsys, cfg):
     assert out.split("\n")[0].startswith("00  supervisor") and "01" not in out
 
 
+def test_a_disabled_cashier_stays_on_file_and_cannot_sign_in_until_enabled(monkeypatch, capsys, cfg):
+    assert posterm(monkeypatch, capsys, cfg, "add", "01", stdin=SECRET + "\n")[0] == 0
+    assert posterm(monkeypatch, capsys, cfg, "disable", "01")[1] == "operator 01 disabled\n"
+    assert "01  cashier inactive" in posterm(monkeypatch, capsys, cfg, "list")[1]
+    store = Store.open(cfg[1])
+    verdict = OperatorBook(store.conn).verify("01", _pw(SECRET))
+    store.close()
+    assert not verdict.ok and verdict.code == "operator.inactive"
+    assert posterm(monkeypatch, capsys, cfg, "enable", "01")[0] == 0
+    store = Store.open(cfg[1])
+    assert OperatorBook(store.conn).verify("01", _pw(SECRET)).ok
+    store.close()
+
+
 def _pw(text):
     from crypto.passwords import Password
 
@@ -70,6 +84,8 @@ def test_the_password_is_never_an_argument():
     (["passwd", "00"], "1234\n", "operator.is_supervisor"),
     (["passwd", "07"], "1234\n", "operator.unknown"),
     (["remove", "00"], "", "operator.is_supervisor"),
+    (["disable", "00"], "", "operator.is_supervisor"),
+    (["disable", "07"], "", "operator.unknown"),
     (["add", "02"], "987\n", "operator.bad_password"),
     (["add", "02"], "abcd\n", "operator.bad_password"),
 ])
