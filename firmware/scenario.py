@@ -116,9 +116,10 @@ STEP_KINDS = {
     "amount and ENTER",
     "balance": "true: F, 7 (balance inquiry); the card and PIN follow",
     "preauth": "N: F, 0, 1 (pre-authorisation), the amount N, ENTER; the card and PIN follow",
-    "preauth_cancel": "{ auth, date, amount, confirm }: F, 0, 2 (pre-auth cancel), the pre-auth's 6-digit auth "
-    "code, ENTER, its date MMDD (default today), ENTER, ENTER to confirm, then the amount and ENTER",
-    "preauth_complete": "{ auth, date, amount, confirm }: F, 0, 3 (completion), as preauth_cancel",
+    "preauth_cancel": "{ auth, date, amount, confirm, supervisor }: F, 0, 2 (pre-auth cancel), the supervisor's "
+    "password if guarded, the pre-auth's 6-digit auth code, ENTER, its date MMDD (default today), ENTER, ENTER to "
+    "confirm, then the amount and ENTER",
+    "preauth_complete": "{ auth, date, amount, confirm, supervisor }: F, 0, 3 (completion), as preauth_cancel",
     "preauth_complete_void": "{ trace = N, confirm = true }: F, 0, 4 (completion void), the completion's trace, "
     "ENTER, then ENTER to confirm it (or the trace alone)",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
@@ -183,8 +184,8 @@ _PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": 
 def _named_step(value: Any, i: int, kind: str, name: str, digits: int, what: str) -> dict:
     """A step naming its original by a keyed number and date, checked: ``refund = { rrn, date, amount,
     confirm, supervisor }`` (``name`` rrn, 12 digits) and ``preauth_cancel`` / ``preauth_complete = { auth,
-    date, amount, confirm }`` (``name`` auth, 6 digits)."""
-    allowed = {name, "date", "amount", "confirm"} | ({"supervisor"} if kind == "refund" else set())
+    date, amount, confirm, supervisor }`` (``name`` auth, 6 digits)."""
+    allowed = {name, "date", "amount", "confirm", "supervisor"}
     if not isinstance(value, Mapping):
         raise ScenarioError(f"step {i}: {kind} takes a table {{ {', '.join(sorted(allowed))} }}")
     unknown = sorted(set(value) - allowed)
@@ -481,10 +482,10 @@ class ScenarioRunner:
             self._void(step)
             return
         elif kind == "refund":
-            self._refund(step)
+            self._named(step, "F6", step.value["rrn"])
             return
         elif kind in ("preauth_cancel", "preauth_complete"):
-            self._held(step)
+            self._named(step, _PREAUTH_KEYS[kind], step.value["auth"])
             return
         elif kind == "preauth_complete_void":
             self._void(step, _PREAUTH_KEYS[kind])
@@ -556,16 +557,18 @@ class ScenarioRunner:
             pad.press("#")
             self._safely(lambda: None)
 
-    def _refund(self, step: Step) -> None:
-        """Menu, 6, the RRN, ENTER, the date, ENTER; once the original is shown, ENTER and the amount."""
+    def _named(self, step: Step, keys: str, number: str) -> None:
+        """A refund (F 6, by RRN) or a pre-auth's cancel or completion (F 0 2 / F 0 3, by authorisation
+        code): the menu keys, the supervisor's password if guarded, the number, ENTER, the date, ENTER;
+        once the original is shown, ENTER, then the amount."""
         runner = self._need_runner(step)
         pad, value = self.devices["pinpad"], step.value
         date = value["date"] or runner.clock().strftime("%m%d")
-        pad.press("F6")
+        pad.press(keys)
         self._safely(lambda: None)
         if not self._supervisor(runner, value["supervisor"]):
             return
-        pad.press(f"{value['rrn']}#{date}#")
+        pad.press(f"{number}#{date}#")
         self._safely(lambda: None)
         if not value["confirm"] or self.runner is not runner or runner.core.state is not State.CONFIRM:
             return
@@ -607,21 +610,6 @@ class ScenarioRunner:
         else:
             pad.press(f"{value}#")
         self._safely(lambda: None)
-
-    def _held(self, step: Step) -> None:
-        """Menu, 0, 2 or 3, the pre-auth's auth code, ENTER, its date, ENTER; confirmed, then the amount."""
-        runner = self._need_runner(step)
-        pad, value = self.devices["pinpad"], step.value
-        date = value["date"] or runner.clock().strftime("%m%d")
-        pad.press(f"{_PREAUTH_KEYS[step.kind]}{value['auth']}#{date}#")
-        self._safely(lambda: None)
-        if not value["confirm"] or self.runner is not runner or runner.core.state is not State.CONFIRM:
-            return
-        pad.press("#")
-        self._safely(lambda: None)
-        if value["amount"] is not None and self.runner is runner and runner.core.state is State.AMOUNT:
-            pad.press(f"{value['amount']}#")
-            self._safely(lambda: None)
 
     def _link(self, step: Step) -> None:
         if self.server is None:

@@ -55,11 +55,8 @@ class PreauthMixin:
         f = request.fields
         if any(n not in f for n in (3, 4, 11, 41)):
             return self._answer(request, "30", now, "format error: a mandatory field is missing")
-        stamp = now.isoformat(timespec="seconds")
-        date = f.get(13) or now.strftime("%m%d")
-        existing = self.ledger.posting(f[41], f[11], date)
+        stamp, date, existing = self._duplicate_of(request, now)
         if existing is not None:
-            self.ledger.bump(existing["id"], "duplicates", stamp)
             return self._answer(request, "94", now, "duplicate, not posted again")
         code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
         original, what = None, None

@@ -237,6 +237,18 @@ class HostProcessor(TxnSetMixin, PreauthMixin):
         response = build_response(self.profile, request, response_code=code, rrn=rrn, auth_code=auth_code, when=now)
         return _Outcome(response, code, action)
 
+    def _duplicate_of(self, request: Message, now: datetime) -> tuple[str, str, dict | None]:
+        """(the time stamp, the request's date, the posting it duplicates): the duplicate key, one place for
+        every financial request, is terminal + STAN + date (field 13, else the host's today). A duplicate
+        found is counted on its posting."""
+        f = request.fields
+        stamp = now.isoformat(timespec="seconds")
+        date = f.get(13) or now.strftime("%m%d")
+        existing = self.ledger.posting(f[41], f[11], date)
+        if existing is not None:
+            self.ledger.bump(existing["id"], "duplicates", stamp)
+        return stamp, date, existing
+
     def _financial(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime,
                    *, advice: bool) -> _Outcome:
         f = request.fields
@@ -244,11 +256,8 @@ class HostProcessor(TxnSetMixin, PreauthMixin):
             return self._answer(request, "30", now, "format error: a mandatory field is missing")
         if facts.kind is None:
             return self._answer(request, "12", now, "unknown transaction")
-        stamp = now.isoformat(timespec="seconds")
-        date = f.get(13) or now.strftime("%m%d")
-        existing = self.ledger.posting(f[41], f[11], date)
+        stamp, date, existing = self._duplicate_of(request, now)
         if existing is not None:
-            self.ledger.bump(existing["id"], "duplicates", stamp)
             if advice:
                 return self._answer(request, "00", now, "advice repeat, already posted", rrn=existing["rrn"])
             return self._answer(request, "94", now, "duplicate, not posted again")

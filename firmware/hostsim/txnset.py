@@ -55,11 +55,8 @@ class TxnSetMixin:
         f = request.fields
         if any(n not in f for n in (3, 4, 11, 41)):
             return self._answer(request, "30", now, "format error: a mandatory field is missing")
-        stamp = now.isoformat(timespec="seconds")
-        date = f.get(13) or now.strftime("%m%d")
-        existing = self.ledger.posting(f[41], f[11], date)
+        stamp, date, existing = self._duplicate_of(request, now)
         if existing is not None:  # sent again: answer as the first time, post nothing
-            self.ledger.bump(existing["id"], "duplicates", stamp)
             return self._answer(request, existing["response_code"], now,
                                 f"refund {'repeat' if repeat else 'duplicate'}, answered as before, not posted again",
                                 rrn=existing["rrn"], auth_code=existing["auth_code"])

@@ -123,3 +123,19 @@ def test_typed_passwords_never_reach_disk_the_log_or_the_console(posterm_cmd, cl
         for path in [*files, log]:
             assert password.encode() not in path.read_bytes(), f"a password is in {path.name}"
         assert password not in out.stdout and password not in out.stderr
+
+
+def test_a_guarded_preauth_cancel_waits_for_the_supervisor_then_cancels():
+    """operators.supervisor_for takes the pre-auth kinds: the cancel (preauth_void) asks first."""
+    from tests.e2e.test_preauth import AUTH1
+
+    config = {"operators": {"required": True, "supervisor_for": ["preauth_void"], "kdf_cost": 4}}
+    r = run([{"add_operator": {"operator": "07", "password": "2580"}},
+             {"sign_in": {"operator": "07", "password": "2580"}},
+             {"preauth": 10000}] + CARD + [
+        {"preauth_cancel": {"auth": AUTH1, "amount": 10000}}, {"expect": {"state": "supervisor"}}, {"key": "X"},
+        {"preauth_cancel": {"auth": AUTH1, "amount": 10000, "supervisor": "123456"}}] + CARD, config=config)
+    assert r["ok"], r["failures"]
+    assert [(t["kind"], t["outcome"]) for t in r["transactions"]] == [("preauth", "approved"),
+                                                                      ("preauth_void", "approved")]
+    assert "operator.supervisor_ok" in notes(r)

@@ -19,16 +19,16 @@ def test_a_refund_names_its_sale_by_rrn_and_may_carry_the_supervisor_password():
     assert value == {"rrn": "000000000001", "date": None, "amount": 500, "confirm": True, "supervisor": "123456"}
 
 
-def test_a_completion_names_its_preauth_by_authorisation_code():
-    value = step("preauth_complete", {"auth": "654321", "date": "1122", "amount": 11000})
-    assert value == {"auth": "654321", "date": "1122", "amount": 11000, "confirm": True, "supervisor": None}
+def test_a_completion_names_its_preauth_by_authorisation_code_and_may_carry_the_supervisor_password():
+    value = step("preauth_complete", {"auth": "654321", "date": "1122", "amount": 11000, "supervisor": "123456"})
+    assert value == {"auth": "654321", "date": "1122", "amount": 11000, "confirm": True, "supervisor": "123456"}
 
 
 @pytest.mark.parametrize("kind, value, says", [
     ("refund", {"rrn": "1234"}, "refund needs rrn = the original's 12-digit reference number"),
     ("refund", {"auth": "654321"}, "refund takes amount, confirm, date, rrn, supervisor, not 'auth'"),
-    ("preauth_cancel", {"auth": "654321", "supervisor": "1"}, "takes amount, auth, confirm, date, not 'supervisor'"),
-    ("preauth_cancel", {"rrn": "000000000001"}, "preauth_cancel takes amount, auth, confirm, date, not 'rrn'"),
+    ("preauth_cancel", {"rrn": "000000000001"}, "preauth_cancel takes amount, auth, confirm, date, supervisor, not 'rrn'"),
+    ("preauth_cancel", {"auth": "654321", "supervisor": "12a4"}, "supervisor is a string of digits"),
     ("preauth_complete", {"auth": "65432"}, "needs auth = the pre-auth's 6-digit authorisation code"),
     ("preauth_complete", {"auth": "654321", "date": "22"}, "date is the original's MMDD"),
     ("refund", {"rrn": "000000000001", "amount": 0}, "amount is a whole number of minor units"),
