@@ -18,7 +18,7 @@ from datetime import datetime
 
 from crypto.atrest import Sealer
 from crypto.secrets import PinBlock
-from firmware.core.model import NetworkJob, NetworkKind, SaleRecord, UploadEntry, UploadJob, UploadPlan
+from firmware.core.model import Kind, NetworkJob, NetworkKind, SaleRecord, UploadEntry, UploadJob, UploadPlan
 from firmware.core.settings import Mtis as CoreMtis
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu, decode, encode
@@ -57,9 +57,12 @@ def advice_aad(txn_no: int) -> bytes:
 def _original(record: SaleRecord, profile: Profile) -> Original | None:
     o, ref = record.original, record.reference
     if ref is not None:  # a refund: named by the RRN and date keyed; batch and trace only if the journal has it
-        # (a pre-auth's cancel or completion: by the auth code and date keyed, the same way)
+        # (a pre-auth's cancel or completion: by the auth code and date keyed, the same way). ISO 8583:1987's
+        # 90 names the pre-auth's MTI and field 7 where the journal holds it, else 0100 and the keyed date.
+        spec = profile.transactions.get(o.kind if o else Kind.PREAUTH)
+        transmitted = transmission_time(o.when) if o else ref.date + "000000"
         return Original(stan=o.stan if o else 0, batch=o.batch if o else 0, date=ref.date, rrn=ref.rrn or None,
-                        auth_code=ref.auth_code or None)
+                        auth_code=ref.auth_code or None, mti=spec.mti if spec else None, transmitted=transmitted)
     if o is None:
         return None
     spec = profile.transactions.get(o.kind)  # its MTI and field 7 are what ISO 8583:1987 field 90 names

@@ -124,6 +124,11 @@ def report_json(report: BatchReport, settings: CoreSettings) -> dict:
         "currency": settings.currency,
         "totals": {"debit_count": t.debit_count, "debit_amount": t.debit_amount, "credit_count": t.credit_count,
                    "credit_amount": t.credit_amount, "net": t.net, "unsent": t.unsent},
+        # the debit and credit by kind, as the report's lines (completions and their voids apart)
+        "lines": {name: {"count": count, "amount": amount} for name, count, amount in (
+            ("sale", t.sale_count, t.sale_amount), ("completion", t.completion_count, t.completion_amount),
+            ("void", t.void_count, t.void_amount), ("refund", t.refund_count, t.refund_amount),
+            ("completion_void", t.completion_void_count, t.completion_void_amount))},
         "settlement": None if s is None else {
             "result": s.result.name.lower(), "uploaded": s.uploaded, "upload_owed": s.upload_owed,
             "no_upload": s.no_upload,

@@ -50,6 +50,8 @@ and PIN follow each::
     preauth_complete = { auth = "000001", amount = 11000 }   # F 0 3; preauth_cancel likewise (F 0 2)
     [[step]]
     preauth_complete_void = { trace = 2 }              # F 0 4, the completion's trace
+    [[step]]
+    preauth_advice = { auth = "000001", amount = 11000 }     # F 0 6: the completion as an advice (no PIN)
 
 Each step puts something into a simulated device (or changes the host, the
 printer, the link, the power), then runs the terminal until it waits for a
@@ -120,6 +122,8 @@ STEP_KINDS = {
     "password if guarded, the pre-auth's 6-digit auth code, ENTER, its date MMDD (default today), ENTER, ENTER to "
     "confirm, then the amount and ENTER",
     "preauth_complete": "{ auth, date, amount, confirm, supervisor }: F, 0, 3 (completion), as preauth_cancel",
+    "preauth_advice": "{ auth, date, amount, confirm, supervisor }: F, 0, 6 (the completion made as an advice "
+    "without the host), as preauth_complete; the card follows, no PIN",
     "preauth_complete_void": "{ trace = N, confirm = true }: F, 0, 4 (completion void), the completion's trace, "
     "ENTER, then ENTER to confirm it (or the trace alone)",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
@@ -178,7 +182,8 @@ def _operator_step(kind: str, value: Any, i: int) -> dict:
 
 
 # the pre-auth family's keys after F: the menu's second page (0), then 1-4 (flows.MENU_MORE_FLOWS)
-_PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": "F03", "preauth_complete_void": "F04"}
+_PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": "F03", "preauth_complete_void": "F04",
+                 "preauth_advice": "F06"}
 
 
 def _named_step(value: Any, i: int, kind: str, name: str, digits: int, what: str) -> dict:
@@ -276,7 +281,7 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
             sup = spec.get("supervisor")
             value = {"confirm": spec.get("confirm", True),
                      "supervisor": None if sup is None else _password(sup, i, "supervisor")}
-        if kind in ("preauth_cancel", "preauth_complete"):
+        if kind in ("preauth_cancel", "preauth_complete", "preauth_advice"):
             value = _named_step(value, i, kind, "auth", 6, "the pre-auth's 6-digit authorisation code")
         if kind == "preauth_complete_void":
             value = _void_step(value, i)
@@ -484,7 +489,7 @@ class ScenarioRunner:
         elif kind == "refund":
             self._named(step, "F6", step.value["rrn"])
             return
-        elif kind in ("preauth_cancel", "preauth_complete"):
+        elif kind in ("preauth_cancel", "preauth_complete", "preauth_advice"):
             self._named(step, _PREAUTH_KEYS[kind], step.value["auth"])
             return
         elif kind == "preauth_complete_void":
@@ -718,6 +723,10 @@ class ScenarioRunner:
                     "debit_amount": s.totals.debit_amount,
                     "credit_count": s.totals.credit_count,
                     "credit_amount": s.totals.credit_amount,
+                    "completion_count": s.totals.completion_count,
+                    "completion_amount": s.totals.completion_amount,
+                    "completion_void_count": s.totals.completion_void_count,
+                    "completion_void_amount": s.totals.completion_void_amount,
                 }
                 for s in settlements
             ],

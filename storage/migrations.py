@@ -319,6 +319,26 @@ def _v7(db) -> None:
                [DEFAULT_SUPERVISOR_HASH])
 
 
+def _v8(db) -> None:
+    """Pre-auth completions on lines of their own, and completions made without the host.
+
+    * ``settlements.completion_count`` / ``completion_amount`` and ``completion_void_count`` /
+      ``completion_void_amount``: the part of the debit that is completions (预授权完成) and
+      of the credit that is their voids, so that the report, printed or reprinted from the
+      row, lists them apart from sales and voids. The 0500 does not change (UnionPay counts
+      completions among the debits). A batch settled before this version reads 0 and its
+      report shows its completions under SALE, as it did.
+
+    Usable by schema 8 only: the journal may now hold ``preauth_complete`` rows approved
+    offline (the completion advice, 预授权完成通知, queued in ``offline_queue``), and
+    schema-7 code, whose totals count only online completions, would leave the accepted
+    advices out of the 0500 and the batch upload (a settlement the host cannot find
+    balanced); its uplink would also take a queued completion advice for a refund's repeat.
+    """
+    for column in ("completion_count", "completion_amount", "completion_void_count", "completion_void_amount"):
+        db["settlements"].add_column(column, int, not_null_default=0)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema version: how to reach it, and the oldest LATEST that can still use its result."""
@@ -339,6 +359,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, _v5, readable_by=5),
     Migration(6, _v6, readable_by=6),
     Migration(7, _v7, readable_by=6),
+    Migration(8, _v8, readable_by=8),
 )
 LATEST = MIGRATIONS[-1].version
 

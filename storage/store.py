@@ -78,20 +78,25 @@ _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, ma
 # sale stays in. Credit: approved voids and refunds (退货), as UnionPay terminals count them.
 # A pre-auth (预授权) and its cancel only hold and release funds: neither counts. Its
 # completion (预授权完成) is a debit, the completion's void a credit (a voided completion stays in).
-_DEBIT = ("((j.kind = 'sale' AND (j.state = 'approved' OR (j.state = 'offline_approved' AND q.state = 'done' "
-          "AND q.response_code IN ('00', '94')))) OR (j.kind = 'preauth_complete' AND j.state = 'approved'))")
+# A completion made without the host (预授权完成通知) counts as an offline sale does: once the host accepted it.
+_DEBIT = ("(j.kind IN ('sale', 'preauth_complete') AND (j.state = 'approved' OR (j.state = 'offline_approved' "
+          "AND q.state = 'done' AND q.response_code IN ('00', '94'))))")
 _CREDIT = "(j.kind IN ('void', 'refund', 'preauth_complete_void') AND j.state = 'approved')"
 # The kinds that undo the record they name (its "claims"): a void, a pre-auth's cancel, a completion's void.
 _UNDOING = (Kind.VOID.value, Kind.PREAUTH_VOID.value, Kind.PREAUTH_COMPLETE_VOID.value)
 _REFUND = "(j.kind = 'refund' AND j.state = 'approved')"  # among the credits; the report lists them apart
 _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
+# Among the debits and credits: the completions and their voids, for the report's own lines (v8).
+_COMPLETION = f"({_DEBIT} AND j.kind = 'preauth_complete')"
+_COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
 # A settlement whose upload is owed: the host did not find its totals balanced, and the upload
 # has not completed. Its report waits for the upload.
 _UPLOAD_OWED = "result <> '1' AND uploaded = 0"
 # settlements.uploaded: 0 not uploaded (owed when not balanced), 1 uploaded, 2 the profile has none (iso87).
 UPLOADED, NO_UPLOAD = 1, 2
 _SETTLEMENT_COLUMNS = ("batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, "
-                       "operator, settled_at, refund_count, refund_amount")
+                       "operator, settled_at, refund_count, refund_amount, completion_count, completion_amount, "
+                       "completion_void_count, completion_void_amount")
 
 
 @dataclass(frozen=True)
@@ -129,8 +134,10 @@ def _original(row: Sequence) -> OriginalFacts:
 
 
 def _settlement(row: Sequence) -> Settlement:
-    b, stan, dc, da, cc, ca, result, uploaded, operator, when, rc, ra = row
-    return Settlement(b, Totals(dc, da, cc, ca, refund_count=rc, refund_amount=ra), SettleResult(result),
+    b, stan, dc, da, cc, ca, result, uploaded, operator, when, rc, ra, pc, pa, pvc, pva = row
+    totals = Totals(dc, da, cc, ca, refund_count=rc, refund_amount=ra, completion_count=pc, completion_amount=pa,
+                    completion_void_count=pvc, completion_void_amount=pva)
+    return Settlement(b, totals, SettleResult(result),
                       datetime.fromisoformat(when), stan,
                       operator or "", uploaded == UPLOADED, uploaded == NO_UPLOAD)
 
@@ -604,17 +611,17 @@ class Store:
         reversals still due, in this batch.
         """
         doing = "totalling the batch"
-        (debit_count, debit_amount, credit_count, credit_amount, refund_count, refund_amount), = self._query(
-            f"SELECT COALESCE(SUM({_DEBIT}), 0), COALESCE(SUM(CASE WHEN {_DEBIT} THEN j.amount ELSE 0 END), 0), "
-            f"COALESCE(SUM({_CREDIT}), 0), COALESCE(SUM(CASE WHEN {_CREDIT} THEN j.amount ELSE 0 END), 0), "
-            f"COALESCE(SUM({_REFUND}), 0), COALESCE(SUM(CASE WHEN {_REFUND} THEN j.amount ELSE 0 END), 0) "
-            f"FROM {_SETTLED_ROWS} WHERE j.batch = ?",
-            (batch,), doing)
+        sums = ", ".join(f"COALESCE(SUM({c}), 0), COALESCE(SUM(CASE WHEN {c} THEN j.amount ELSE 0 END), 0)"
+                         for c in (_DEBIT, _CREDIT, _REFUND, _COMPLETION, _COMPLETION_VOID))
+        (debit_count, debit_amount, credit_count, credit_amount, refund_count, refund_amount,
+         completion_count, completion_amount, cvoid_count, cvoid_amount), = self._query(
+            f"SELECT {sums} FROM {_SETTLED_ROWS} WHERE j.batch = ?", (batch,), doing)
         (unsent,), = self._query(
             "SELECT (SELECT COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
             "WHERE j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) FROM reversals r "
             "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due')", (batch,), doing)
-        return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount)
+        return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount,
+                      completion_count, completion_amount, cvoid_count, cvoid_amount)
 
     def upload_entries(self, batch: int) -> list[UploadEntry]:
         """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""
@@ -630,11 +637,13 @@ class Store:
         with transaction(self.conn, "closing the batch") as c:
             c.execute(
                 "INSERT INTO settlements (batch, stan, debit_count, debit_amount, credit_count, credit_amount, "
-                "result, uploaded, operator, settled_at, report_printed, refund_count, refund_amount) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)",
+                "result, uploaded, operator, settled_at, report_printed, refund_count, refund_amount, "
+                "completion_count, completion_amount, completion_void_count, completion_void_amount) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
                 (s.batch, s.stan, t.debit_count, t.debit_amount, t.credit_count, t.credit_amount, s.result.value,
                  NO_UPLOAD if s.no_upload else int(s.uploaded), s.operator, s.when.isoformat(timespec="seconds"),
-                 t.refund_count, t.refund_amount),
+                 t.refund_count, t.refund_amount, t.completion_count, t.completion_amount,
+                 t.completion_void_count, t.completion_void_amount),
             )
             self._write_counters(c, counters)
         self.commits += 1

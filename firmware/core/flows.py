@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from firmware.core.model import JournalState, Kind, OriginalFacts
 
-__all__ = ["Flow", "FLOWS", "PREAUTH_FLOWS", "MENU_FLOWS", "MENU_MORE_FLOWS", "Candidate", "Refusal", "Recovery", "judge", "flow_of"]
+__all__ = ["Flow", "FLOWS", "PREAUTH_FLOWS", "MENU_FLOWS", "MENU_MORE_FLOWS", "MENU_ADVICE_KEY", "STORED_ADVICE",
+           "Candidate", "Refusal", "Recovery", "judge", "flow_of"]
 
 
 class Recovery(enum.Enum):
@@ -56,6 +57,9 @@ class Flow:
     tolerance: int = 0  # percent the keyed amount may exceed its original's (where the journal holds it)
     exact_amount: bool = False  # the keyed amount must be its original's (where the journal holds it)
     codes: str = ""  # the prefix of its refusal codes, when not its kind's value (the pre-auth family: preauth)
+    # may be made without the host as a stored advice resting on its original's hold (a completion:
+    # 预授权完成通知, firmware/core/completion.py); the offline sale's limits do not apply to it
+    advice: bool = False
 
     @property
     def prefix(self) -> str:
@@ -134,6 +138,7 @@ PREAUTH_FLOWS: dict[Kind, Flow] = {
         by_auth_code=True,
         tolerance=15,
         codes="preauth",
+        advice=True,  # 0220, 60.1 = 24 when made without the host (completion.py)
     ),
     # 预授权完成撤销 (200000, 60.1 = 21), 0200: a void of a completion, by its trace; a credit.
     Kind.PREAUTH_COMPLETE_VOID: Flow(
@@ -151,6 +156,11 @@ PREAUTH_FLOWS: dict[Kind, Flow] = {
 }
 FLOWS.update(PREAUTH_FLOWS)
 
+# The journal kinds whose offline approval is a stored advice (0220, 0221 on a repeat), forwarded
+# once and never reversed, and which its answer merely acknowledges: an offline sale, and a
+# completion made without the host. (A refund's queued repeat is not one: its answer is its outcome.)
+STORED_ADVICE = frozenset({Kind.SALE, Kind.PREAUTH_COMPLETE})
+
 # Function menu keys that start a transaction (1-3 are upload, sign on, sign off; 5 settles).
 MENU_FLOWS: dict[str, Kind] = {"4": Kind.VOID, "6": Kind.REFUND, "7": Kind.BALANCE}
 # On the menu's second page (0), keys 1-4 start the pre-auth family instead (8 and 9 reprint there
@@ -161,6 +171,8 @@ MENU_MORE_FLOWS: dict[str, Kind] = {
     "3": Kind.PREAUTH_COMPLETE,
     "4": Kind.PREAUTH_COMPLETE_VOID,
 }
+# Page 2's key 6: the completion made as an advice at once, without asking the host (completion.py).
+MENU_ADVICE_KEY = "6"
 
 
 def flow_of(kind: Kind) -> Flow:

@@ -93,7 +93,7 @@ from firmware.core.menu import CANCEL, ENTER, FUNCTION, MenuMixin
 from firmware.core.flows import Recovery, flow_of
 from firmware.core.operators import OperatorMixin
 from firmware.core.original import OriginalMixin
-from firmware.core.preauth import PreauthMixin
+from firmware.core.preauth import PreauthMixin, advice_refusal
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import RefundMixin
 from firmware.core.reprint import ReprintMixin
@@ -128,6 +128,7 @@ class Sale:
     rrn: str = ""  # a refund's original: its reference number as keyed
     orig_date: str = ""  # and its date, MMDD
     auth: str = ""  # a pre-auth's cancel or completion: the pre-auth's authorisation code as keyed
+    advice: bool = False  # a completion made as an advice without asking the host (menu page 2, key 6)
 
     @property
     def amount(self) -> int:
@@ -344,6 +345,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         # The PIN is always asked for; the cardholder may skip it (ENTER alone) only
         # where neither the configuration nor the card's service code requires one.
         bypass = not (self.settings.pin_required or ev.card.pin_required)
+        if sale.advice:  # no PIN: an advice carries none (the pre-auth verified the cardholder)
+            return self._go_online(now, [DisableReader()])
         return State.PIN, [
             DisableReader(),
             BeginPin(sale.txn_no, allow_bypass=bypass),
@@ -378,6 +381,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
     # -- going online ------------------------------------------------------------
     def _go_online(self, now: datetime, actions: list[Action]) -> Result:
         actions = actions + [CancelTimer(Timer.INPUT)]
+        if self.sale.advice:  # made without the host: committed and queued as its advice (preauth.py)
+            return self._offline(now, actions)
         if self.reversals:  # a queued reversal goes before any other online message
             return self._uplink(Then.SALE, actions, now)
         return self._authorise(now, actions)
@@ -487,10 +492,13 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
 
     # -- offline -------------------------------------------------------------------
     def offline_refusal(
-        self, amount: int, card: CardFacts | None, now: datetime, kind: Kind = Kind.SALE
+        self, amount: int, card: CardFacts | None, now: datetime, kind: Kind = Kind.SALE,
+        original: OriginalFacts | None = None,
     ) -> tuple[str, str] | None:
         """Why this transaction may not be approved offline, as (code, text); None if it may."""
         lim = self.settings.offline
+        if flow_of(kind).advice:  # a completion: its pre-auth's hold, not the sale's limits (preauth.py)
+            return advice_refusal(lim.enabled, original)
         if not flow_of(kind).offline:  # void.online_only, refund.online_only, preauth.online_only ...
             return f"{flow_of(kind).prefix}.online_only", f"{flow_of(kind).title} NEEDS ONLINE"
         if not lim.enabled:
@@ -512,23 +520,25 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
     def _offline(self, now: datetime, actions: list[Action]) -> Result:
         """The host cannot be reached and nothing was sent: approve offline or decline."""
         sale = self.sale
-        self.link_up = False
-        refusal = self.offline_refusal(sale.amount, sale.card, now, sale.kind)
+        if not sale.advice:  # the operator chose the advice: nothing was tried, nothing learnt of the link
+            self.link_up = False
+        refusal = self.offline_refusal(sale.amount, sale.card, now, sale.kind, sale.original)
         undone = flow_of(sale.kind).undone
         what = f"{sale.kind.value} refused offline"
+        why = "NO ADVICE" if sale.advice else "HOST UNAVAILABLE"
         if sale.record is None:
             if refusal:
-                state, more = self._idle("HOST UNAVAILABLE", refusal[1], undone)
+                state, more = self._idle(why, refusal[1], undone)
                 return state, actions + self._wipe() + [Alert(refusal[0], what)] + more
             sale.record = self._new_record(now)
             actions = actions + [OpenRequest(sale.record, self.counters)]
         record = sale.record
         if refusal:
             record = replace(record, state=JournalState.DECLINED, reason=refusal[0])
-            state, more = self._idle("HOST UNAVAILABLE", refusal[1], undone)
+            state, more = self._idle(why, refusal[1], undone)
             return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], what)] + more
         record = sale.record = replace(record, state=JournalState.OFFLINE_APPROVED, reason="offline")
-        self.advices.append(PendingAdvice(record.txn_no, record.stan, record.amount, record.when))
+        self.advices.append(PendingAdvice(record.txn_no, record.stan, record.amount, record.when, kind=record.kind))
         head = actions + [
             RecordOutcome(record, copies=self.settings.copies, advice=True),
             WipeCard(record.txn_no),

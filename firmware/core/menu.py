@@ -2,7 +2,8 @@
 SIGNED_OFF and LOCKED (``machine.py``), and where the terminal rests when nothing goes on.
 
 Page 1 of the menu: 1 upload, 2 sign on, 3 sign off, 4 void, 5 settle, 6 refund, 7
-balance, 0 the other page; page 2: 1-4 the pre-authorisation family, 8 and 9 the
+balance, 0 the other page; page 2: 1-4 the pre-authorisation family, 6 the completion
+made as an advice without the host (预授权完成通知), 8 and 9 the
 reprints, ``*`` signs the cashier out. What a key starts is data where it can be
 (``flows.MENU_FLOWS`` and ``MENU_MORE_FLOWS``); the handlers are here.
 """
@@ -35,7 +36,7 @@ from firmware.core.model import (
     State,
     Timer,
 )
-from firmware.core.flows import MENU_FLOWS, MENU_MORE_FLOWS, flow_of
+from firmware.core.flows import MENU_ADVICE_KEY, MENU_FLOWS, MENU_MORE_FLOWS, flow_of
 from firmware.core.operators import KEY_SIGN_OUT
 from firmware.core.uplink import Then
 
@@ -80,6 +81,11 @@ class MenuMixin:
             kind = MENU_MORE_FLOWS[ev.key]
             gate = self._operator_gate(kind.value, MENU_MORE + ev.key, back, now)  # resumed as page 2's key
             return gate if gate is not None else self._begin(kind, back)
+        if self.menu_page and ev.key == MENU_ADVICE_KEY:  # the completion made as an advice (preauth.py)
+            if self.keys is not KeyState.READY:
+                return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
+            gate = self._operator_gate(Kind.PREAUTH_COMPLETE.value, MENU_MORE + ev.key, back, now)
+            return gate if gate is not None else self._begin_advice(back)
         if ev.key == MENU_SIGN_ON:
             self.network = NetworkKind.SIGN_ON
             return self._uplink(Then.IDLE, back)

@@ -99,9 +99,10 @@ class Kind(str, enum.Enum):
     """Transaction kinds, for the journal and the host profiles (``TxnKind`` there).
 
     SALE, VOID, REFUND, BALANCE and the pre-authorisation family (PREAUTH, its cancel
-    PREAUTH_VOID, its completion PREAUTH_COMPLETE and the completion's void) are built. OFFLINE_SALE and
-    SIGN_ON name messages (the advice of an offline-approved sale, the 0800),
-    never a journal record: an offline sale is journalled as a SALE.
+    PREAUTH_VOID, its completion PREAUTH_COMPLETE and the completion's void) are built. OFFLINE_SALE,
+    PREAUTH_COMPLETE_ADVICE and SIGN_ON name messages (the advice of an offline-approved sale, that of
+    a completion made without the host (预授权完成通知), the 0800), never a journal record: an offline
+    sale is journalled as a SALE, an offline completion as a PREAUTH_COMPLETE.
     """
 
     SALE = "sale"
@@ -113,6 +114,7 @@ class Kind(str, enum.Enum):
     PREAUTH_COMPLETE_VOID = "preauth_complete_void"
     BALANCE = "balance"
     OFFLINE_SALE = "offline_sale"
+    PREAUTH_COMPLETE_ADVICE = "preauth_complete_advice"
     SIGN_ON = "sign_on"
 
 
@@ -156,10 +158,35 @@ class Totals:
     unsent: int = 0
     refund_count: int = 0  # of the credit count and amount: the refunds
     refund_amount: int = 0
+    # of the debit: the pre-auths' completions (online, and advices the host accepted); of the
+    # credit: their voids. The 0500 carries them with the sales and voids (UnionPay counts
+    # completions among the debits); the report gives them lines of their own.
+    completion_count: int = 0
+    completion_amount: int = 0
+    completion_void_count: int = 0
+    completion_void_amount: int = 0
 
     @property
     def net(self) -> int:
         return self.debit_amount - self.credit_amount
+
+    @property
+    def sale_count(self) -> int:
+        """The debits that are sales (online, and offline ones the host accepted)."""
+        return self.debit_count - self.completion_count
+
+    @property
+    def sale_amount(self) -> int:
+        return self.debit_amount - self.completion_amount
+
+    @property
+    def void_count(self) -> int:
+        """The credits that are voids of sales."""
+        return self.credit_count - self.refund_count - self.completion_void_count
+
+    @property
+    def void_amount(self) -> int:
+        return self.credit_amount - self.refund_amount - self.completion_void_amount
 
 
 class SettleResult(str, enum.Enum):
@@ -374,7 +401,7 @@ class PendingAdvice:
     amount: int
     created_at: datetime
     sent_before: bool = False  # True: at least one attempt left the terminal, so use the repeat MTI
-    kind: Kind = Kind.SALE  # an offline sale, or a refund re-sent until the host answers it
+    kind: Kind = Kind.SALE  # an offline sale or completion (flows.STORED_ADVICE), or a refund re-sent until answered
 
 
 @dataclass(frozen=True)

@@ -195,8 +195,10 @@ class OperatorMixin:
 
     def _op_resume(self, key: str, head: list[Action]) -> Result:
         """The supervisor said yes: carry on as the menu would have (``machine.Terminal._h_menu_key``)."""
-        from firmware.core.flows import MENU_FLOWS, MENU_MORE_FLOWS
+        from firmware.core.flows import MENU_ADVICE_KEY, MENU_FLOWS, MENU_MORE_FLOWS
 
+        if key == "0" + MENU_ADVICE_KEY:  # page 2's completion advice (preauth.py)
+            return self._begin_advice(head)
         if key in MENU_FLOWS:
             return self._begin(MENU_FLOWS[key], head)
         if len(key) == 2 and key[1] in MENU_MORE_FLOWS:  # "0" + a key of the menu's second page

@@ -20,6 +20,29 @@ ones a sale, a void and a refund already use:
 All four are reversed (冲正) when unanswered, as a sale is: nothing here
 changes the durability order. Refusals the journal can tell carry
 ``preauth.*`` codes; nothing is written or sent before one.
+
+The completion advice (预授权完成通知; UnionPay 60.1 = 24, 0220; public UnionPay POS
+code names it FUNCODE_OFFCOMPLETE 0x24, "预授权完成(离线)"): the pre-auth already
+guaranteed the funds, so a completion may be made without the host. It is a
+completion journalled OFFLINE_APPROVED, committed with its sealed advice and
+printed, then forwarded by store-and-forward exactly as an offline sale (0220,
+0221 on a repeat, never reversed; ``flows.STORED_ADVICE``). Two ways in:
+
+* page 2, key 6: the operator chooses it (the host is known to be down, or the
+  acquirer asks for completions as advices). Auth code, date, CONFIRM, amount,
+  card; no PIN, since an advice carries none and the pre-auth verified the
+  cardholder (public UnionPay POS code: the offline completion takes no PIN data).
+* automatically, when an online completion cannot reach the host and nothing
+  was sent (the offline sale's rule): it becomes the advice instead of being
+  declined, since the hold already guarantees the funds.
+
+What limits it (``advice_refusal``): ``offline.enabled`` (off means no store-and-
+forward at all), and the pre-auth must be one the journal holds, approved and
+neither cancelled nor completed: its hold is what guarantees the funds, and the
+amount is checked against it (at most its amount plus 15 %). The sale's floor,
+count, total and age limits bound the risk of approvals nobody authorised; a
+completion's risk is bounded by its hold instead, so they do not apply to it
+and it does not count against them.
 """
 
 from __future__ import annotations
@@ -29,7 +52,7 @@ from firmware.core.actions import Action, CancelTimer, Show, StartTimer
 from firmware.core.flows import _DONE, _UNRESOLVED, Candidate, Flow, Refusal, flow_of
 from firmware.core.model import JournalState, Kind, OriginalFacts, State, Timer
 
-__all__ = ["AUTH_DIGITS", "PreauthMixin", "completion_limit", "judge_preauth"]
+__all__ = ["AUTH_DIGITS", "PreauthMixin", "advice_refusal", "completion_limit", "judge_preauth"]
 
 Result = tuple[State, list[Action]]
 
@@ -39,6 +62,15 @@ AUTH_DIGITS = 6  # an authorisation code as printed on the pre-auth's receipt (f
 def completion_limit(flow: Flow, amount: int) -> int:
     """The most a completion of a pre-auth of ``amount`` may take (integer minor units, rounded down)."""
     return amount + amount * flow.tolerance // 100
+
+
+def advice_refusal(enabled: bool, original: OriginalFacts | None) -> tuple[str, str] | None:
+    """Why a completion may not be made as an advice without the host, as (code, text); None if it may."""
+    if not enabled:
+        return "offline.disabled", "OFFLINE SALES OFF"
+    if original is None:  # the hold is not one this terminal can vouch for: only the host can judge it
+        return "preauth.advice_unheld", "PREAUTH NOT HELD"
+    return None
 
 
 def _state_text(state: JournalState) -> str:
@@ -58,6 +90,8 @@ def judge_preauth(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusa
     if facts.kind not in flow.of:
         wanted = "NOT A PREAUTH" if Kind.PREAUTH in flow.of else "NOT A COMPLETION"
         return Refusal("preauth.wrong_kind", wanted)
+    if found.state is JournalState.OFFLINE_APPROVED and not found.forwarded:  # a completion advice still queued
+        return Refusal("preauth.not_uploaded", "NOT YET UPLOADED")
     if found.state not in _DONE:
         return Refusal("preauth.not_approved", _state_text(found.state))
     if facts.kind is Kind.PREAUTH:
@@ -89,6 +123,12 @@ class PreauthMixin:
             Show(screens.amount(self)),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
+
+    def _begin_advice(self, head: list[Action]) -> Result:
+        """Page 2, key 6: a completion made as an advice without the host (named as an online one is)."""
+        state, actions = self._begin(Kind.PREAUTH_COMPLETE, head)
+        self.sale.advice = True
+        return state, actions
 
     def _held_amount_refusal(self) -> Refusal | None:
         """A cancel keyed with another amount than its pre-auth's, or a completion above the pre-auth's

@@ -27,17 +27,22 @@ def _money(amount: int, settings: CoreSettings) -> str:
 def total_lines(totals: Totals, settings: CoreSettings) -> list[Line]:
     """Per kind count and amount, then the net: shared by the report and the CLI's text output.
 
-    Credits are voids and refunds; the refunds get a line of their own when the
-    totals say how many (a settlement read back from storage keeps only the credit sum).
+    Debits are sales and the pre-auths' completions (online, and advices the host
+    accepted); credits are voids, refunds and completion voids. Refunds, completions
+    and completion voids get lines of their own when there are any (a batch settled
+    before schema 8 kept its completions among the sales, and shows them there).
     """
-    void_count = totals.credit_count - totals.refund_count
-    void_amount = totals.credit_amount - totals.refund_amount
-    refunds = [Line(f"REFUND    {totals.refund_count:>5}", right="-" + _money(totals.refund_amount, settings))]
+    t = totals
+    completions = [Line(f"COMPLETE  {t.completion_count:>5}", right=_money(t.completion_amount, settings))]
+    refunds = [Line(f"REFUND    {t.refund_count:>5}", right="-" + _money(t.refund_amount, settings))]
+    cvoids = [Line(f"CMPL VOID {t.completion_void_count:>5}", right="-" + _money(t.completion_void_amount, settings))]
     return [
         Line("TYPE      COUNT", right="AMOUNT"),
-        Line(f"SALE      {totals.debit_count:>5}", right=_money(totals.debit_amount, settings)),
-        Line(f"VOID      {void_count:>5}", right="-" + _money(void_amount, settings)),
-        *(refunds if totals.refund_count else []),
+        Line(f"SALE      {t.sale_count:>5}", right=_money(t.sale_amount, settings)),
+        *(completions if t.completion_count else []),
+        Line(f"VOID      {t.void_count:>5}", right="-" + _money(t.void_amount, settings)),
+        *(refunds if t.refund_count else []),
+        *(cvoids if t.completion_void_count else []),
         Line(rule=True),
         Line(f"TOTAL     {totals.debit_count + totals.credit_count:>5}", right=_money(totals.net, settings),
              bold=True),

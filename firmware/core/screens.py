@@ -149,7 +149,7 @@ def menu(term: Terminal) -> tuple[str, ...]:
     if term.menu_page:  # 1-4 here are the pre-auth family (flows.MENU_MORE_FLOWS)
         signed_in = term.settings.operators.required and term.operator
         last = f"* SIGN OUT {term.operator} 0 BACK" if signed_in else "0 BACK  X EXIT"
-        return fit(("1 PREAUTH  2 CANCEL", "3 COMPLETE 4 CP VOID", "8 RECEIPT  9 REPORT", last))
+        return fit(("1 PREAUTH  2 CANCEL", "3 COMPLETE 4 CP VOID", "6 ADVICE 8 RCPT 9 RP", last))
     return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REFUND", "7 BALANCE  0 MORE"))
 
 

@@ -158,7 +158,7 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         TimerExpired: T("input_timeout", S.AMOUNT, S.IDLE),
     },
     S.CARD: {
-        CardRead: T("card_read", S.PIN),
+        CardRead: T("card_read", S.PIN, S.PRINTING, S.IDLE),  # a completion advice takes no PIN (preauth.py)
         CardUnreadable: T("card_unreadable", S.CARD, S.IDLE),
         KeyPressed: T("card_key", S.CARD, S.IDLE),
         TimerExpired: T("input_timeout", S.CARD, S.IDLE),

@@ -44,7 +44,6 @@ from firmware.core.actions import (
 from firmware.core.events import HostAnswered, LinkDropped, TimerExpired
 from firmware.core.model import (
     KeyState,
-    Kind,
     NetworkJob,
     NetworkKind,
     PendingAdvice,
@@ -279,4 +278,6 @@ class UplinkMixin(WindowMixin):
 
 
 def _advice_title(item: PendingAdvice) -> str:
-    return "OFFLINE SALE" if item.kind is Kind.SALE else item.kind.value.upper()
+    from firmware.core.window import ADVICE_TITLES  # one table of names (window.py imports this module)
+
+    return ADVICE_TITLES.get(item.kind) or item.kind.value.upper()

@@ -54,6 +54,7 @@ from firmware.core.actions import (
     StartTimer,
 )
 from firmware.core.model import Kind, PendingAdvice, State, Timer
+from firmware.core.flows import STORED_ADVICE
 from firmware.host.messages import Expectation, mismatch
 
 __all__ = ["Flight", "Window", "WindowMixin"]
@@ -125,15 +126,16 @@ class WindowMixin:
         item = flight.advice
         self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
         actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
-        if item.kind is not Kind.SALE:  # a refund sent again: its answer is its outcome (refund.py)
+        stored = item.kind in STORED_ADVICE  # an offline sale or completion: the answer acknowledges it
+        if not stored:  # a refund sent again: its answer is its outcome (refund.py)
             actions += self._advice_answered(item, reply)
         else:
             actions.append(AdviceDone(item.txn_no, reply.response_code))
-        if item.kind is Kind.SALE and not reply.approved and reply.response_code != "94":
+        if stored and not reply.approved and reply.response_code != "94":
             actions.append(
                 Alert(
                     "advice.declined",
-                    f"offline sale trace {item.stan:06d} declined by the host: {reply.response_code} "
+                    f"{_advice_title(item).lower()} trace {item.stan:06d} declined by the host: {reply.response_code} "
                     f"{self.settings.response_text(reply.response_code)}",
                 )
             )
@@ -191,6 +193,9 @@ class WindowMixin:
         return self._queue_stopped(window.then, actions, now)
 
 
+ADVICE_TITLES = {Kind.SALE: "OFFLINE SALE", Kind.PREAUTH_COMPLETE: "COMPL ADVICE"}
+
+
 def _advice_title(item: PendingAdvice) -> str:
-    """What a queued message is, on the display and in alerts: a stored sale or a refund sent again."""
-    return "OFFLINE SALE" if item.kind is Kind.SALE else item.kind.value.upper()
+    """What a queued message is, on the display and in alerts: a stored sale or completion, or a refund sent again."""
+    return ADVICE_TITLES.get(item.kind) or item.kind.value.upper()

@@ -263,7 +263,8 @@ def read_original(profile: Profile, message: Message) -> Original | None:
     return Original(
         stan=_int(found.get(OriginalPart.STAN.attr)) or 0,
         batch=_int(found.get(OriginalPart.BATCH.attr)) or 0,
-        date=found.get(OriginalPart.DATE.attr, ""),
+        # ISO 8583:1987 has no original-date subfield: 90's transmission date stands for it
+        date=found.get(OriginalPart.DATE.attr) or (found.get(OriginalPart.TRANSMITTED.attr) or "")[:4],
         rrn=found.get(OriginalPart.RRN.attr),
         auth_code=found.get(OriginalPart.AUTH_CODE.attr),
         mti=found.get(OriginalPart.MTI.attr),
@@ -338,16 +339,28 @@ def build_resend(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu |
     return _message(profile, spec.mti, fields, tpdu, header)
 
 
+# The journal kinds approved offline and forwarded as a stored advice, and the message each travels as.
+ADVICE_OF = {
+    TxnKind.SALE: TxnKind.OFFLINE_SALE,
+    TxnKind.OFFLINE_SALE: TxnKind.OFFLINE_SALE,
+    TxnKind.PREAUTH_COMPLETE: TxnKind.PREAUTH_COMPLETE_ADVICE,  # 预授权完成通知
+    TxnKind.PREAUTH_COMPLETE_ADVICE: TxnKind.PREAUTH_COMPLETE_ADVICE,
+}
+
+
 def build_advice(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
                  header: str | None = None) -> Message:
-    """The store-and-forward advice of a sale approved offline: PAN and expiry, no track, no PIN."""
-    if txn.kind not in (TxnKind.SALE, TxnKind.OFFLINE_SALE):
+    """The store-and-forward advice of a sale approved offline, or of a completion made without the
+    host (which names its pre-auth as the online completion does): PAN and expiry, no track, no PIN."""
+    if txn.kind not in ADVICE_OF:
         raise ProtocolError(f"a {txn.kind.value} is not sent as an offline advice", code="host.unsupported")
     if txn.amount < 1:
         raise _bad_txn("an advice needs an amount of at least 1")
-    spec = _txn_spec(profile, TxnKind.OFFLINE_SALE)
+    spec = _txn_spec(profile, ADVICE_OF[txn.kind])
     # The local time of the sale always goes with an advice: it was made earlier.
     fields = _base(profile, txn, card, spec, local=profile.local_time_fields | {12, 13})
+    if spec.original:
+        fields.update(_original_fields(spec, txn, reversal=False))
     return _message(profile, spec.mti, fields, tpdu, header)
 
 

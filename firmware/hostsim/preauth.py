@@ -23,6 +23,12 @@ reversal (the posting reversed, what it voided approved again): the pre-auth is
 held again after a reversed cancel or completion; a reversed completion void
 approves the completion again, which completes the pre-auth again.
 Duplicates (same terminal, STAN and date) answer 94 and post nothing, as a sale.
+
+The completion advice (预授权完成通知: 0220, 0221 on a repeat; cup 60.1 = 24) is
+judged as the online completion is (25, 12, 64, no PIN to check) and posted as a
+``preauth_complete``, so the batch totals, a completion void and the pre-auth's
+"completed" all see it. It is posted once: a repeat (same terminal, STAN and
+date) is answered as the first was, and posts nothing.
 """
 
 from __future__ import annotations
@@ -82,6 +88,34 @@ class PreauthMixin:
             what = (f"pre-auth STAN {original['stan']} cancelled, hold released" if facts.kind is TxnKind.PREAUTH_VOID
                     else f"completion STAN {original['stan']} voided, its pre-auth held again")
         return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
+
+    def _completion_advice(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> object:
+        from firmware.hostsim.processor import _masked_pan
+
+        f = request.fields
+        if any(n not in f for n in (3, 4, 11, 41)):
+            return self._answer(request, "30", now, "format error: a mandatory field is missing")
+        stamp, date, existing = self._duplicate_of(request, now)
+        if existing is not None:  # the advice again (0221): answered as the first time, posted once
+            return self._answer(request, existing["response_code"], now, "advice repeat, already posted",
+                                rrn=existing["rrn"], auth_code=existing["auth_code"])
+        code, what, original = (rule.code, "advice declined by rule", None) if _declines(rule) else ("00", None, None)
+        if code in self.profile.approved_codes:
+            original, refusal = self._held_original(request, TxnKind.PREAUTH_COMPLETE)
+            if refusal is not None:
+                code, what = refusal
+        approved = code in self.profile.approved_codes
+        rrn = f"{self.ledger.next_value('rrn'):012d}"
+        self.ledger.add_posting(
+            kind=TxnKind.PREAUTH_COMPLETE.value, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
+            currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=None, response_code=code,
+            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
+            batch=self._batch(request), original_id=original["id"] if original else None,
+        )
+        if not approved:
+            return self._answer(request, code, now, what or "completion advice declined", rrn=rrn)
+        return self._answer(request, code, now, f"completion advice posted, pre-auth STAN {original['stan']} completed",
+                            rrn=rrn)
 
     def _held_original(self, request: Message, kind: TxnKind) -> tuple[dict | None, tuple[str, str] | None]:
         """(what the request names, None), or (None, (code, why))."""

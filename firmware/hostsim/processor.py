@@ -208,6 +208,8 @@ class HostProcessor(TxnSetMixin, PreauthMixin):
             return self._refund(request, facts, rule, now, repeat=request.mti == m.advice_repeat)
         if facts.kind is TxnKind.BALANCE:
             return self._balance(request, rule, now)
+        if facts.kind is TxnKind.PREAUTH_COMPLETE_ADVICE:  # 0220, or its repeat 0221 (preauth.py)
+            return self._completion_advice(request, facts, rule, now)
         if facts.kind in PREAUTH_NAMING and request.mti not in (m.advice, m.advice_repeat):
             return self._preauth_named(request, facts, rule, now)  # a pre-auth itself is posted as a sale
         if request.mti in (m.advice, m.advice_repeat):

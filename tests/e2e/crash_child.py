@@ -136,14 +136,16 @@ def refund(runner, devices, rng) -> None:
 
 
 def held(runner, devices, rng) -> None:
-    """Complete (up to the tolerance) or cancel an approved pre-auth from the journal, by its auth code and date."""
+    """Complete (up to the tolerance: online, or as an advice without the host, menu page 2 key 6) or cancel an
+    approved pre-auth from the journal, by its auth code and date."""
     held = [r for r in runner.store.journal()
             if r.kind is Kind.PREAUTH and r.state is JournalState.APPROVED and r.auth_code]
     if not held:
         return
     pa = rng.choice(held)
     pad = devices["pinpad"]
-    complete = rng.random() < 0.7
+    key = rng.choices("362", weights=(5, 2, 3))[0]  # completion, completion advice, cancel
+    complete = key != "2"
     amount = rng.choice([pa.amount, pa.amount * 115 // 100, max(pa.amount // 2, 1)]) if complete else pa.amount
 
     def then(state: State, keys: str, **kw) -> bool:
@@ -153,13 +155,14 @@ def held(runner, devices, rng) -> None:
         pad.press(keys, **kw)
         return True
 
-    pad.press(f"F0{'3' if complete else '2'}{pa.auth_code}#{pa.when:%m%d}#")
+    pad.press(f"F0{key}{pa.auth_code}#{pa.when:%m%d}#")
     if not then(State.CONFIRM, "#") or not then(State.AMOUNT, f"{amount}#"):
         return  # refused by the journal (completed, cancelled, unresolved): nothing was sent
     runner.run_until(runner.waiting_for_person, 5)
     if runner.core.state is State.CARD:
         devices["reader"].swipe_card(CARD_OF.get(pa.masked_pan, rng.choice(CARDS)))
-        then(State.PIN, "1234#", hold_for_pin=True)
+        if key != "6":  # the advice takes no PIN
+            then(State.PIN, "1234#", hold_for_pin=True)
         runner.run_until(runner.waiting_for_person, 5)
 
 

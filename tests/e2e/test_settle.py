@@ -32,7 +32,7 @@ def test_sale_void_sale_then_balanced_settlement_and_the_report():
     assert r["owed"].get("receipts", 0) == 0
     assert "0320" not in mtis(r)  # balanced: nothing to upload
     assert r["settlements"] == [{"batch": "000001", "result": "balanced", "uploaded": False, "debit_count": 2,
-                                 "debit_amount": 2500, "credit_count": 1, "credit_amount": 1250}]
+                                 "debit_amount": 2500, "credit_count": 1, "credit_amount": 1250, "completion_count": 0, "completion_amount": 0, "completion_void_count": 0, "completion_void_amount": 0}]
     assert "TOTALS BALANCED" in paper and "BATCH UPLOADED" not in paper
 
 
@@ -100,4 +100,4 @@ def test_host_silent_during_the_settlement_leaves_the_batch_open_and_the_operato
     assert mtis(r).count("0500") == 4
     assert [t["batch"] for t in r["transactions"]] == ["000001", "000001"]  # the sale after it: still batch 1
     assert r["settlements"] == [{"batch": "000001", "result": "balanced", "uploaded": False, "debit_count": 2,
-                                 "debit_amount": 2500, "credit_count": 0, "credit_amount": 0}]
+                                 "debit_amount": 2500, "credit_count": 0, "credit_amount": 0, "completion_count": 0, "completion_amount": 0, "completion_void_count": 0, "completion_void_amount": 0}]

@@ -217,6 +217,11 @@ def build() -> Profile:
             TxnKind.PREAUTH_VOID: TxnSpec("0100", "200000", "06", "11", original=PREAUTH_ORIGINAL),
             TxnKind.PREAUTH_COMPLETE: TxnSpec("0200", "000000", "06", "20", original=PREAUTH_ORIGINAL),
             TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0200", "200000", "06", "21", original=VOID_ORIGINAL),
+            # 预授权完成通知 (offline completion, 60.1 = 24; public UnionPay POS code: FUNCODE_OFFCOMPLETE
+            # 0x24 "预授权完成(离线)"): the completion made without the host, a stored advice (0220, 0221
+            # on a repeat), never reversed; it names its pre-auth as the online completion does.
+            TxnKind.PREAUTH_COMPLETE_ADVICE: TxnSpec("0220", "000000", "06", "24", reversible=False,
+                                                     original=PREAUTH_ORIGINAL),
             TxnKind.SALE: TxnSpec("0200", "000000", "00", "22"),
             TxnKind.VOID: TxnSpec("0200", "200000", "00", "23", original=VOID_ORIGINAL),
             # 退货: a notification (0220), sent again as 0221 while unanswered, never reversed.

@@ -169,6 +169,14 @@ VOID_ORIGINAL = (
 )
 
 
+# A pre-auth's cancel, completion and completion advice name it by its authorisation code (38)
+# and original data elements (90); ISO 8583:1987 matches a completion to its authorisation by 90.
+PREAUTH_ORIGINAL = (
+    OriginalField(38, (_O.AUTH_CODE,), in_reversal=False),
+    ORIGINAL_DATA,
+)
+
+
 # Reconciliation (0500/0510): counts in 74-77, amounts in 86-89, the net in 97, the
 # settlement currency in 50, the batch in 60 (private use: 1987 has no batch number);
 # the answer's 66 says whether the host found it in balance.
@@ -249,11 +257,17 @@ def build() -> Profile:
             TxnKind.VOID: TxnSpec("0200", "020000", "00", original=VOID_ORIGINAL),
             TxnKind.REFUND: TxnSpec("0200", "200000", "00"),
             TxnKind.PREAUTH: TxnSpec("0100", "000000", "06"),
-            # These name the authorisation they complete or cancel in 90 (not built yet).
-            TxnKind.PREAUTH_VOID: TxnSpec("0100", "020000", "06", original=(ORIGINAL_DATA,)),
-            TxnKind.PREAUTH_COMPLETE: TxnSpec("0220", "000000", "06", reversible=False, original=(ORIGINAL_DATA,)),
-            TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0220", "020000", "06", reversible=False,
-                                                   original=(ORIGINAL_DATA,)),
+            # The cancel and the completion name the pre-auth by its authorisation code (38) and
+            # its original data elements (90: the pre-auth's MTI, STAN and field 7 where the journal
+            # holds it, else 0100, zeros and the keyed date); the completion is a 0200 request with
+            # processing code 00 and condition 06, reversed when unanswered as the sale is. Its
+            # void names the completion as a void names a sale (37, 38, 90). The completion made
+            # without the host is the 0220 advice, 0221 on a repeat, naming the pre-auth the same way.
+            TxnKind.PREAUTH_VOID: TxnSpec("0100", "020000", "06", original=PREAUTH_ORIGINAL),
+            TxnKind.PREAUTH_COMPLETE: TxnSpec("0200", "000000", "06", original=PREAUTH_ORIGINAL),
+            TxnKind.PREAUTH_COMPLETE_VOID: TxnSpec("0200", "020000", "06", original=VOID_ORIGINAL),
+            TxnKind.PREAUTH_COMPLETE_ADVICE: TxnSpec("0220", "000000", "06", reversible=False,
+                                                     original=PREAUTH_ORIGINAL),
             TxnKind.BALANCE: TxnSpec("0100", "310000", "00", reversible=False, amount=False),
             TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", reversible=False),
             TxnKind.SIGN_ON: TxnSpec("0800", None, None, reversible=False, network_code="001"),
