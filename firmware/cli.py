@@ -255,6 +255,8 @@ def cmd_journal(args) -> int:
                     note += f" COMPLETED by #{completed[r.txn_no]}"
                 if r.txn_no in refunded:
                     note += f" REFUNDED {refunded[r.txn_no]}"
+                if r.account:  # a transfer: its destination, masked as stored
+                    note += f" to {r.account}"
                 print(
                     f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
                     f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"

@@ -37,6 +37,10 @@ from crypto.signon import install_working_keys, remove_working_keys
 from crypto.tamper import tamper_status, zeroize
 from firmware.core import actions as A
 from firmware.core.events import (
+    AccountCancelled,
+    AccountCaptured,
+    AccountProgress,
+    AccountRejected,
     ActionFailed,
     Booted,
     CardRead,
@@ -71,6 +75,7 @@ from firmware.errors import CardError, ConfigError, CryptoError, LinkError, Prot
 from firmware.bridge import HostBridge, advice_aad, reversal_aad
 from firmware.sealed import CardSession, ClearCard, card_aad, unpack_card
 from hal import pinpad as pad
+from hal.pinpad import account as acct
 from hal.magstripe import Swipe
 from hal.magstripe.policy import FallbackPolicy, entry_decision
 from hal.magstripe.sred import open_swipe
@@ -118,6 +123,7 @@ INPUT_STATES = frozenset(
         State.ORIGINAL_DATE,
         State.SIGN_IN,
         State.SUPERVISOR,
+        State.ACCOUNT,
     }
 )
 
@@ -541,6 +547,23 @@ class Runner:
             self.dispatch(PinCancelled())
         elif isinstance(event, pad.PinProgress):
             self.dispatch(PinProgress(event.digits))
+        elif isinstance(event, acct.AccountEntered):
+            self._on_account(event.account)
+        elif isinstance(event, acct.AccountProgress):
+            self.dispatch(AccountProgress(event.digits, event.confirming))
+        elif isinstance(event, acct.AccountRejected):
+            self.dispatch(AccountRejected(event.code, event.text))
+        elif isinstance(event, acct.AccountCancelled):
+            self.dispatch(AccountCancelled())
+
+    def _on_account(self, account: Pan) -> None:
+        """A transfer's destination account: sealed with the card at once; the core gets its mask only."""
+        if self.session is None or self.core.state is not State.ACCOUNT:
+            account.wipe()
+            return
+        masked = account.masked()
+        self.session.add_account(account)  # wipes ``account``
+        self.dispatch(AccountCaptured(masked))
 
     def _on_frame(self, payload: bytes) -> None:
         try:
@@ -622,6 +645,10 @@ class Runner:
     def _a_begin_pin(self, a: A.BeginPin) -> None:
         with self._session(a.txn_no).card() as card:
             self.devices.pinpad.begin_pin_entry(card.pan, allow_bypass=a.allow_bypass)
+
+    def _a_begin_account(self, a: A.BeginAccount) -> None:
+        self._session(a.txn_no)  # the card it goes with must be held
+        self.devices.pinpad.begin_account_entry()
 
     def _a_cancel_pin(self, a: A.CancelPin) -> None:
         self.devices.pinpad.cancel_pin_entry()

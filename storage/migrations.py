@@ -319,6 +319,21 @@ def _v7(db) -> None:
                [DEFAULT_SUPERVISOR_HASH])
 
 
+def _v8(db) -> None:
+    """Transfers (转账).
+
+    * ``journal.dest_masked``: a transfer's destination account, masked first 6 / last 4,
+      for its receipt (reprinted after a power cut) and the journal listing. The clear
+      account is never stored: it lives sealed in the card session until the host answers
+      and, sealed, in the ready-made reversal.
+
+    Usable by schema 8 only: the journal may now hold ``transfer`` rows, and schema-7
+    code has no such kind (``Kind('transfer')`` fails: it could not list, reprint or
+    recover the journal). Transfers are in neither the totals nor the batch upload.
+    """
+    db["journal"].add_column("dest_masked", str)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema version: how to reach it, and the oldest LATEST that can still use its result."""
@@ -339,6 +354,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, _v5, readable_by=5),
     Migration(6, _v6, readable_by=6),
     Migration(7, _v7, readable_by=6),
+    Migration(8, _v8, readable_by=8),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -68,7 +68,7 @@ _COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_cop
 _JOURNAL_COLUMNS = (
     "txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, merchant_id, operator, "
     "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no, "
-    "orig_rrn, orig_date, orig_auth"
+    "orig_rrn, orig_date, orig_auth, dest_masked"
 )
 _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
 
@@ -135,6 +135,17 @@ def _settlement(row: Sequence) -> Settlement:
                       operator or "", uploaded == UPLOADED, uploaded == NO_UPLOAD)
 
 
+def _masked_account(account: str | None) -> str | None:
+    """A transfer's destination as stored: its mask, checked again here so a clear number never lands on disk."""
+    if account is None:
+        return None
+    from crypto.secrets import mask_pan
+
+    if account.isdigit():  # a clear number handed in by mistake: mask it rather than store it
+        return mask_pan(account)
+    return account
+
+
 def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
@@ -166,6 +177,7 @@ def _record(row: Sequence) -> SaleRecord:
         settle_date=row[17],
         reason=row[18],
         reference=(OriginalRef(row[20] or "", row[21], row[22] or "") if (row[20] or row[22]) else None),
+        account=row[23],  # a transfer's destination, masked
     )
 
 
@@ -309,7 +321,8 @@ class Store:
             c.execute(
                 "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
                 "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at, reversal, "
-                "original_txn_no, orig_rrn, orig_date, orig_auth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "original_txn_no, orig_rrn, orig_date, orig_auth, dest_masked) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.txn_no,
                     record.kind.value,
@@ -333,6 +346,7 @@ class Store:
                     (record.reference.rrn or None) if record.reference is not None else None,
                     record.reference.date if record.reference is not None else None,
                     (record.reference.auth_code or None) if record.reference is not None else None,
+                    _masked_account(record.account),
                 ),
             )
             if advice is not None:

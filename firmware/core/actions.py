@@ -35,6 +35,7 @@ __all__ = [
     "EnableReader",
     "DisableReader",
     "BeginPin",
+    "BeginAccount",
     "CancelPin",
     "StartTimer",
     "CancelTimer",
@@ -99,6 +100,14 @@ class BeginPin(Action):
     txn_no: int
     allow_bypass: bool = False
     name = "begin_pin"
+
+
+@dataclass(frozen=True)
+class BeginAccount(Action):
+    """The PIN pad collects a transfer's destination account (keyed twice); ``CancelPin`` ends it too."""
+
+    txn_no: int
+    name = "begin_account"
 
 
 @dataclass(frozen=True)

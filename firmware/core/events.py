@@ -44,6 +44,10 @@ __all__ = [
     "SignOnRequested",
     "SignOffRequested",
     "Tampered",
+    "AccountProgress",
+    "AccountRejected",
+    "AccountCaptured",
+    "AccountCancelled",
 ]
 
 
@@ -95,6 +99,35 @@ class PinCancelled(Event):
 @dataclass(frozen=True)
 class PinProgress(Event):
     digits: int
+
+
+@dataclass(frozen=True)
+class AccountProgress(Event):
+    """A transfer's destination account being keyed on the PIN pad: how many digits, and whether this
+    is the second (confirming) keying. Never the digits."""
+
+    digits: int
+    confirming: bool = False
+
+
+@dataclass(frozen=True)
+class AccountRejected(Event):
+    """The account keyed was refused by the pad (length, check digit, the two keyings differ): key it again."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AccountCaptured(Event):
+    """The runner sealed the destination account with the card; the core learns only its mask."""
+
+    masked: str
+
+
+@dataclass(frozen=True)
+class AccountCancelled(Event):
+    pass
 
 
 @dataclass(frozen=True)

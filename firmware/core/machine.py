@@ -22,6 +22,7 @@ from firmware.core.actions import (
     AdviceOutcome,
     AdviceSending,
     Alert,
+    BeginAccount,
     BeginPin,
     CancelPin,
     CancelTimer,
@@ -96,6 +97,7 @@ from firmware.core.original import OriginalMixin
 from firmware.core.preauth import PreauthMixin
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import RefundMixin
+from firmware.core.transfer import TransferMixin
 from firmware.core.reprint import ReprintMixin
 from firmware.core.settings import CoreSettings
 from firmware.core.settle import SettleMixin
@@ -128,6 +130,7 @@ class Sale:
     rrn: str = ""  # a refund's original: its reference number as keyed
     orig_date: str = ""  # and its date, MMDD
     auth: str = ""  # a pre-auth's cancel or completion: the pre-auth's authorisation code as keyed
+    account: str | None = None  # a transfer's destination account, masked (the clear one is sealed in the runner)
 
     @property
     def amount(self) -> int:
@@ -148,7 +151,7 @@ class Sale:
 
 
 class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin,
-               OperatorMixin, MenuMixin):
+               OperatorMixin, MenuMixin, TransferMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -333,7 +336,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
     def _h_input_timeout(self, ev: TimerExpired, now: datetime) -> Result:
         if ev.timer is not Timer.INPUT:
             return self.state, []
-        undo: list[Action] = {State.CARD: [DisableReader()], State.PIN: [CancelPin()]}.get(self.state, [])
+        undo: list[Action] = {State.CARD: [DisableReader()], State.PIN: [CancelPin()],
+                              State.ACCOUNT: [CancelPin()]}.get(self.state, [])
         undo += self._wipe()  # before _idle() forgets the sale
         state, actions = self._idle("TIMED OUT")
         return state, undo + actions
@@ -341,6 +345,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
     def _h_card_read(self, ev, now: datetime) -> Result:
         sale = self.sale
         sale.card = ev.card
+        if flow_of(sale.kind).destination:  # a transfer: the destination account before the PIN
+            return self._begin_account([DisableReader()])
         # The PIN is always asked for; the cardholder may skip it (ENTER alone) only
         # where neither the configuration nor the card's service code requires one.
         bypass = not (self.settings.pin_required or ev.card.pin_required)
@@ -401,6 +407,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
             operator=self.operator_no,
             entry_mode=sale.card.entry_mode,
             pin_entered=sale.pin_entered,
+            account=sale.account,
         )
 
     def _authorise(self, now: datetime, actions: list[Action]) -> Result:
@@ -596,7 +603,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         if isinstance(a, EnableReader):
             state, actions = self._idle("CARD READER FAULT", ev.text[:20])
             return state, [alert] + actions
-        if isinstance(a, BeginPin):
+        if isinstance(a, (BeginPin, BeginAccount)):
             wipe = self._wipe()
             state, actions = self._idle("PIN PAD FAULT", ev.text[:20])
             return state, [alert] + wipe + actions

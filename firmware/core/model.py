@@ -69,6 +69,7 @@ class State(enum.Enum):
     SIGN_IN = "sign_in"  # a cashier keys the operator number, then the password (operators.py)
     SUPERVISOR = "supervisor"  # the supervisor's password before a guarded function (operators.py)
     CHECKING = "checking"  # the runner checks a password (VerifyOperator)
+    ACCOUNT = "account"  # the PIN pad owns the keys: a transfer's destination account, keyed twice (transfer.py)
 
 
 class Timer(enum.Enum):
@@ -99,7 +100,7 @@ class Kind(str, enum.Enum):
     """Transaction kinds, for the journal and the host profiles (``TxnKind`` there).
 
     SALE, VOID, REFUND, BALANCE and the pre-authorisation family (PREAUTH, its cancel
-    PREAUTH_VOID, its completion PREAUTH_COMPLETE and the completion's void) are built. OFFLINE_SALE and
+    PREAUTH_VOID, its completion PREAUTH_COMPLETE and the completion's void) and TRANSFER are built. OFFLINE_SALE and
     SIGN_ON name messages (the advice of an offline-approved sale, the 0800),
     never a journal record: an offline sale is journalled as a SALE.
     """
@@ -112,6 +113,7 @@ class Kind(str, enum.Enum):
     PREAUTH_COMPLETE = "preauth_complete"
     PREAUTH_COMPLETE_VOID = "preauth_complete_void"
     BALANCE = "balance"
+    TRANSFER = "transfer"  # 转账: card to a keyed account (firmware/core/transfer.py)
     OFFLINE_SALE = "offline_sale"
     SIGN_ON = "sign_on"
 
@@ -357,6 +359,7 @@ class SaleRecord:
     reason: str | None = None  # why declined or reversed: a response code or an error code
     original: OriginalFacts | None = None  # what a void refers to (None for a sale)
     reference: OriginalRef | None = None  # what a refund names (its original, when the journal has it, above)
+    account: str | None = None  # a transfer's destination account, masked (first 6 / last 4): never the clear one
 
 
 @dataclass(frozen=True)

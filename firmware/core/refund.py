@@ -95,6 +95,8 @@ def judge_refund(found: Candidate | None) -> OriginalFacts | Refusal | None:
     flow, facts = FLOWS[Kind.REFUND], found.facts
     if facts.kind is Kind.REFUND:
         return Refusal("refund.is_refund", "CANNOT REFUND A REFUND")
+    if facts.kind is Kind.TRANSFER:  # as a void of one (flows.judge)
+        return Refusal("refund.transfer", "CANNOT REFUND TRANSFER")
     if facts.kind not in flow.of:
         return Refusal("refund.wrong_kind", "NOT A SALE")
     if found.state not in _DONE:

@@ -117,7 +117,7 @@ def test_cancel_and_time_out_wipe_the_password_typed_so_far():
 def test_sign_out_from_the_menu():
     d = signed_in("03")
     d.keys("F0")
-    assert "* SIGN OUT 03 0 BACK" in shown(d)
+    assert "9 REPORT *SIGNOUT 03" in shown(d)
     d.keys("*")
     assert d.state is State.IDLE and d.t.operator is None and "operator.signed_out" in notes(d)
     d.keys("X")
@@ -126,7 +126,7 @@ def test_sign_out_from_the_menu():
 
 @pytest.mark.parametrize("key, function", [("4", "void"), ("6", "refund"), ("5", "settle"), ("01", "preauth"),
                                            ("02", "preauth_void"), ("03", "preauth_complete"),
-                                           ("04", "preauth_complete_void")])
+                                           ("04", "preauth_complete_void"), ("05", "transfer")])
 def test_signed_out_menu_refuses_transactions_and_settlement(key, function):
     d = to_idle(OPERATOR_SETTINGS)
     d.keys("F" + key)
@@ -135,10 +135,10 @@ def test_signed_out_menu_refuses_transactions_and_settlement(key, function):
 
 @pytest.mark.parametrize("key, function, then", [
     ("4", "void", State.TRACE), ("6", "refund", State.REFERENCE), ("5", "settle", State.COUNTING),
-    ("02", "preauth_void", State.REFERENCE)])
+    ("02", "preauth_void", State.REFERENCE), ("01", "preauth", State.AMOUNT), ("05", "transfer", State.AMOUNT)])
 def test_a_guarded_function_asks_for_the_supervisor_then_starts(key, function, then):
     rules = replace(OPERATOR_SETTINGS.operators,
-                    supervisor_for=OPERATOR_SETTINGS.operators.supervisor_for | {"preauth_void"})
+                    supervisor_for=OPERATOR_SETTINGS.operators.supervisor_for | {"preauth_void", "preauth", "transfer"})
     d = signed_in(settings=replace(OPERATOR_SETTINGS, operators=rules))
     d.keys("F" + key)
     assert d.state is State.SUPERVISOR and shown(d)[0] == f"SUPERVISOR: {function.upper()}"[:20]  # 20 columns
