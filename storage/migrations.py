@@ -2,7 +2,7 @@
 each saying how far back its result stays usable, so that a firmware rollback never strands
 the terminal on a database its older firmware refuses.
 
-Table overview (version 7):
+Table overview (version 8):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
@@ -19,7 +19,8 @@ Table overview (version 7):
 ``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4);
                    refunds kept apart among the credits (v5).
 ``operators``      cashiers (01-99) and the supervisor (00): a salted scrypt hash of each
-                   password, never the password, and whether the operator may sign in (v7).
+                   password, never the password, and whether the operator may sign in (v7);
+                   wrong passwords in a row, a lock-out, and who is signed in (v8).
 
 Migrating
 ---------
@@ -42,7 +43,7 @@ N; a change of meaning, rows old code cannot read, or data moved away from where
 code looks sets N to the version itself. Each ``_vN`` below says why it has its N,
 judged against the code that had that LATEST (git history): v1 1, v2 2 (moved data),
 v3 2, v4 2, v5 5 (refunds old code would not count), v6 6 (completions old code would
-not count), v7 6 (a table old code ignores).
+not count), v7 6 (a table old code ignores), v8 6 (columns with defaults old code ignores).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -319,6 +320,30 @@ def _v7(db) -> None:
                [DEFAULT_SUPERVISOR_HASH])
 
 
+def _v8(db) -> None:
+    """Operators' lock-out and sign-in survive a restart (``storage.operators``).
+
+    * ``operators.failed_tries``: wrong passwords in a row for this operator (the
+      supervisor's row counts the supervisor's password), committed before the terminal
+      says WRONG PASSWORD; 0 after a right one or a lock-out.
+    * ``operators.locked_at``: when a lock-out began (wall clock, for people to read), NULL
+      when none. Its length is counted in monotonic time from when it began, or from the
+      boot that found it (``firmware.operators.Lockouts``): a wall clock may be wrong after
+      a power cut, so a lock-out found at boot starts again in full.
+    * ``operators.signed_in_at``: set on the one cashier signed in (a power cut keeps the
+      shift), NULL on every other row; a sign-out or a settlement clears it.
+
+    Usable by schema 6 code: columns with defaults on a table schema-6 code never reads
+    (schema-7 code reads the table by column name and inserts naming its columns, so the
+    defaults fill the new ones). Rolled back, the lock-out and the sign-in are held in
+    memory again as before; a lock-out left in the file restarts once when this firmware
+    comes back.
+    """
+    db.execute("ALTER TABLE operators ADD COLUMN failed_tries INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE operators ADD COLUMN locked_at TEXT")
+    db.execute("ALTER TABLE operators ADD COLUMN signed_in_at TEXT")
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema version: how to reach it, and the oldest LATEST that can still use its result."""
@@ -339,6 +364,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, _v5, readable_by=5),
     Migration(6, _v6, readable_by=6),
     Migration(7, _v7, readable_by=6),
+    Migration(8, _v8, readable_by=6),
 )
 LATEST = MIGRATIONS[-1].version
 

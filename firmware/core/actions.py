@@ -67,6 +67,7 @@ __all__ = [
     "SendUpload",
     "UploadDone",
     "VerifyOperator",
+    "RecordSignIn",
     "PERSISTENT",
     "ADVISORY",
 ]
@@ -391,6 +392,15 @@ class VerifyOperator(Action):
     name = "verify_operator"
 
 
+@dataclass(frozen=True)
+class RecordSignIn(Action):
+    """Commit who is signed in (``number``; None: nobody) before the screen says so: a power
+    cut keeps the cashier's shift; a sign-out or a settlement ends it (``storage.operators``)."""
+
+    number: str | None
+    name = "record_sign_in"
+
+
 PERSISTENT = (
     OpenRequest,
     RecordOutcome,
@@ -403,6 +413,7 @@ PERSISTENT = (
     InstallWorkingKeys,
     CloseBatch,
     UploadDone,
+    RecordSignIn,
 )
 
 # Actions whose failure must not stop a money flow: the runner logs it and carries

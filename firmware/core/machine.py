@@ -38,6 +38,7 @@ from firmware.core.actions import (
     Print,
     PrintReport,
     RecordOutcome,
+    RecordSignIn,
     RemoveWorkingKeys,
     ReversalDone,
     SaveCounters,
@@ -249,7 +250,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
             return self._lock(ev.boot.lock_reason or "keys missing", [])
         if self.keys is KeyState.NEED_SIGN_ON:
             self.network = NetworkKind.SIGN_ON  # sign on by itself: nothing can be sent without keys
-        actions: list[Action] = []
+        actions: list[Action] = self._resume_sign_in(ev.boot.operator)  # the shift goes on (operators.py)
         if ev.boot.interrupted:
             actions.append(
                 Alert(
@@ -608,6 +609,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
             return state, actions
         if isinstance(a, CloseBatch):  # not closed: the batch stays open (settle again once storage works)
             self.report = self.upload = None
+            if self.settings.operators.required and self.operator is None:  # nor did the shift end
+                self.operator = a.settlement.operator
             self.counters = replace(self.counters, batch=a.settlement.batch)
             return self._suspend(ev.text, [alert])
         if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
@@ -616,6 +619,10 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         if isinstance(a, PrintReport):  # owed durably: printed again at the next start
             state, actions = self._rest([alert], note="REPORT NOT PRINTED")
             return state, actions
+        if isinstance(a, RecordSignIn):  # not saved: a sign-in is refused; a sign-out stands (in memory)
+            self.operator = None
+            state, actions = self._idle("SIGN-IN NOT SAVED" if a.number else "SIGN-OUT NOT SAVED", ev.text[:20])
+            return state, [alert] + actions
         if isinstance(a, VerifyOperator):  # the operators could not be read: nobody signed in, nothing started
             self._op_forget()
             state, actions = self._idle("PASSWORD NOT CHECKED", ev.text[:20])

@@ -400,3 +400,4 @@ class BootState:
     upload: OwedUpload | None = None  # a closed batch whose upload is owed (its report waits for it)
     last_report: Settlement | None = None  # the newest settlement: what the menu reprints
     last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise
+    operator: str | None = None  # the cashier signed in when the power went (operators.required)
