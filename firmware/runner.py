@@ -790,7 +790,7 @@ class Runner:
 
     def _a_advice_outcome(self, a: A.AdviceOutcome) -> None:
         self.store.advice_outcome(a.txn_no, a.state, a.response_code, rrn=a.rrn, auth_code=a.auth_code,
-                                  settle_date=a.settle_date)
+                                  settle_date=a.settle_date, copies=a.copies)
 
     def _a_check_storage(self, a: A.CheckStorage) -> Event:
         self.store.check()

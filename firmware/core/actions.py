@@ -242,8 +242,8 @@ class AdviceDone(Action):
 class AdviceOutcome(Action):
     """ONE commit: a request re-sent as an advice (a refund) got its answer at last.
 
-    Its journal record takes the host's outcome and its queue entry is closed. Nothing
-    prints: the cardholder has gone, and the operator is told (an alert).
+    Its journal record takes the host's outcome and its queue entry is closed; an
+    accepted one owes ``copies`` (committed here, before they print, as for any outcome).
     """
 
     txn_no: int
@@ -252,6 +252,7 @@ class AdviceOutcome(Action):
     rrn: str | None = None
     auth_code: str | None = None
     settle_date: str | None = None
+    copies: tuple[Copy, ...] = ()
     name = "advice_outcome"
 
 
