@@ -118,9 +118,9 @@ def check_password(conn: sqlite3.Connection, a: VerifyOperator, *, rules: Operat
 
 
 def check_operators(target):
-    """``posterm selftest`` (when operators are in use): WARN while the supervisor has the default
-    password, or a stored hash is cheaper than ``crypto.passwords.PRODUCTION``; FAIL without a cashier
-    when sign-in is required (nobody could sell)."""
+    """``posterm selftest`` (when operators are in use): WARN while an operator is locked out, the
+    supervisor has the default password, or a stored hash is cheaper than ``crypto.passwords.PRODUCTION``;
+    FAIL without a cashier when sign-in is required (nobody could sell)."""
     from crypto.passwords import PRODUCTION, cost_of
     from firmware.selftest import CheckResult, Status, _worst
     from storage.operators import OperatorBook
@@ -141,6 +141,10 @@ def check_operators(target):
     if config.operators.required and not cashiers:
         findings.append((Status.FAIL, "operator.no_cashier",
                          "sign-in is required but there is no active cashier: posterm operators add NN"))
+    locked = [o.number for o in operators if o.locked]
+    if locked:  # first among the warnings: someone may be guessing passwords
+        findings.append((Status.WARN, "operator.locked_out", f"locked out after wrong passwords: {', '.join(locked)} "
+                         "(posterm operators unlock NN)"))
     if any(o.supervisor and o.default_password for o in operators):
         findings.append((Status.WARN, "operator.default_password",
                          "the supervisor (00) still has the default password: posterm operators set-supervisor"))

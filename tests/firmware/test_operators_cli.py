@@ -135,6 +135,24 @@ def test_selftest_warns_about_the_default_supervisor_password_until_it_is_change
     assert (result.status, result.code) == (Status.WARN, "operator.weak_hash")  # kdf_cost 4: a test's cost
 
 
+def test_selftest_warns_about_a_locked_out_operator_until_unlocked(monkeypatch, capsys, cfg):
+    from datetime import datetime
+
+    from storage.operators import OperatorBook
+
+    assert posterm(monkeypatch, capsys, cfg, "add", "01", stdin=SECRET + "\n")[0] == 0
+    store = Store.open(cfg[1])
+    for _ in range(3):
+        OperatorBook(store.conn).record_wrong("01", 3, datetime(2026, 11, 22, 12, 0))
+    store.close()
+    result = {r.name: r for r in run_selftest(Target(config_path=cfg[0]))}["operators"]
+    assert (result.status, result.code) == (Status.WARN, "operator.locked_out") and "01" in result.text
+    assert "operator.default_password" in result.detail  # the other warnings stay in the detail
+    assert posterm(monkeypatch, capsys, cfg, "unlock", "01")[0] == 0
+    result = {r.name: r for r in run_selftest(Target(config_path=cfg[0]))}["operators"]
+    assert result.code == "operator.default_password"
+
+
 def test_selftest_fails_when_sign_in_is_required_and_nobody_can(monkeypatch, capsys, cfg):
     Store.open(cfg[1]).close()
     result = {r.name: r for r in run_selftest(Target(config_path=cfg[0]))}["operators"]
