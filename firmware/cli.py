@@ -328,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sales", type=int, default=300, help="sales to time (default 300)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.add_argument("--dir", default=None, help="directory on the disk to measure (default: a temporary directory)")
+    b.add_argument("--config", type=Path, default=None,
+                   help="configuration whose operators.kdf_cost the password row measures (default /etc/posterm/posterm.toml)")
     b.set_defaults(func=cmd_bench)
 
     pv = sub.add_parser("provision", help="create the device key and at-rest keys in a data directory")

@@ -165,7 +165,7 @@ class OperatorsSection:
     supervisor_for: list = setting([], "Functions that ask for the supervisor's (00) password first: void, refund, "
                                    "settle, preauth, preauth_void (its cancel), preauth_complete, "
                                    "preauth_complete_void, transfer", check=_guarded)
-    max_tries: int = setting(3, "Wrong passwords in a row before the keypad is locked out", check=_between(1, 10))
+    max_tries: int = setting(3, "Wrong passwords in a row before that operator is locked out", check=_between(1, 10))
     lockout_seconds: float = setting(60.0, "Seconds a lock-out lasts (after max_tries wrong passwords)",
                                      check=_between(1, 3600))
     kdf_cost: int = setting(14, "scrypt cost of new password hashes, log2 N (14: 16 MiB, about a second on a Pi "

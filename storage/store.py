@@ -265,7 +265,8 @@ class Store:
             )
         )
         advices = tuple(
-            PendingAdvice(txn_no, stan, amount, datetime.fromisoformat(created), state == "sent", Kind(kind))
+            PendingAdvice(txn_no, stan, amount, datetime.fromisoformat(created), state == "sent", Kind(kind),
+                          record=None if kind == Kind.SALE.value else self.record(txn_no))  # a refund's, for its receipt
             for txn_no, stan, amount, created, state, kind in self._query(
                 # offline sales, and refunds waiting to be sent again (their kind says which)
                 "SELECT q.txn_no, q.stan, q.amount, q.created_at, q.state, j.kind FROM offline_queue q "
@@ -468,23 +469,27 @@ class Store:
         rrn: str | None = None,
         auth_code: str | None = None,
         settle_date: str | None = None,
+        copies: Iterable[Copy] = (),
     ) -> None:
-        """ONE commit: a refund sent again got its answer: its record takes the outcome, its queue entry closes.
+        """ONE commit: a refund sent again got its answer: its record takes the outcome (and owes
+        ``copies``, its receipts, printed next), its queue entry closes.
 
         Only a record still open takes it (one whose outcome was committed is left as it is).
         """
         now = _now()
         reason = None if state is JournalState.APPROVED else response_code
+        copies = set(copies)
+        owed = {c: (COPY_OWED if c in copies else None) for c in Copy}
         with transaction(self.conn, "recording a re-sent request's answer") as c:
             c.execute(
                 "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
                 (response_code, now, txn_no),
             )
             c.execute(
-                "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, updated_at=? "
-                "WHERE txn_no=? AND state=?",
-                (JournalState(state).value, response_code, rrn, auth_code, settle_date, reason, now, txn_no,
-                 JournalState.REQUESTED.value),
+                "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, "
+                "merchant_copy=?, cardholder_copy=?, updated_at=? WHERE txn_no=? AND state=?",
+                (JournalState(state).value, response_code, rrn, auth_code, settle_date, reason,
+                 owed[Copy.MERCHANT], owed[Copy.CARDHOLDER], now, txn_no, JournalState.REQUESTED.value),
             )
         self.commits += 1
 

@@ -254,10 +254,18 @@ class ReportPrinted(Event):
 
 @dataclass(frozen=True)
 class OperatorChecked(Event):
-    """The answer to ``VerifyOperator``: ``ok``, or why not (``code``, and a display ``text``)."""
+    """The answer to ``VerifyOperator``: ``ok``, or why not (``code``, and a display ``text``).
+
+    The runner counts wrong passwords in storage before it answers: ``tries_left`` is
+    how many more this operator has (None: not counted, e.g. an unknown number), and
+    ``locked_for`` the whole seconds a lock-out still lasts (0: none), whether this
+    answer began it (``operator.wrong_password``) or met it (``operator.locked_out``,
+    no password checked)."""
 
     number: str
     purpose: str
     ok: bool
     code: str = "operator.ok"
     text: str = ""
+    tries_left: int | None = None
+    locked_for: int = 0

@@ -378,6 +378,7 @@ class PendingAdvice:
     created_at: datetime
     sent_before: bool = False  # True: at least one attempt left the terminal, so use the repeat MTI
     kind: Kind = Kind.SALE  # an offline sale, or a refund re-sent until the host answers it
+    record: SaleRecord | None = None  # a re-sent request's record: its receipt prints when the answer comes
 
 
 @dataclass(frozen=True)
@@ -386,6 +387,7 @@ class PrintJob:
     copy: Copy
     recovered: bool = False  # printing after a power cut: marked on the receipt
     reprint: bool = False  # printed again on request (function menu): marked, and never marks the copy
+    late: bool = False  # the host answered only when the request was sent again: marked on the receipt
 
 
 @dataclass(frozen=True)
@@ -403,3 +405,4 @@ class BootState:
     upload: OwedUpload | None = None  # a closed batch whose upload is owed (its report waits for it)
     last_report: Settlement | None = None  # the newest settlement: what the menu reprints
     last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise
+    operator: str | None = None  # the cashier signed in when the power went (operators.required)

@@ -102,6 +102,8 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         lines.append(Line("*** CARDHOLDER COPY ***", align=Align.CENTER))
     if job.recovered:
         lines.append(Line("*** PRINTED AFTER POWER LOSS ***", align=Align.CENTER))
+    if job.late:
+        lines.append(Line("*** LATE HOST ANSWER ***", align=Align.CENTER))
     if job.reprint:
         lines.append(Line("*** REPRINT ***", align=Align.CENTER))
     title = f"{job.copy.value.upper()} COPY TRACE {r.stan:06d}"
