@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 
 import pytest
 
-from firmware.core.model import JournalState
 from firmware.hostsim.ledger import PostingStatus
 from firmware.scenario import ScenarioRunner, parse_scenario
 
-from .consistency import check_books
+from .consistency import books, mtis
 
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 CARD = [{"swipe": "unionpay_debit"}, {"pin": "1234"}]
@@ -27,10 +25,6 @@ def run(steps, config=FAST, runner=None):
     return (runner or ScenarioRunner()).run(parse_scenario({"name": "t", "config": config, "step": steps}))
 
 
-def mtis(result) -> list[str]:
-    return [m["mti"] for m in result["host_ledger"]["messages"]]
-
-
 def notes(result) -> list[str]:
     return [code for code, _text in result["notes"]]
 
@@ -41,17 +35,6 @@ def alerts(result) -> list[str]:
 
 def postings(result, kind="refund") -> list[dict]:
     return [p for p in result["host_ledger"]["postings"] if p["kind"] == kind]
-
-
-def books(result: dict) -> dict:
-    journal = [
-        SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
-                        state=JournalState(t["outcome"]))
-        for t in result["transactions"]
-    ]
-    paper = [text for t in result["transactions"] for text in t["receipts"]]
-    ledger = result["host_ledger"]
-    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
 
 
 def test_partial_refunds_approved_then_an_over_refund_refused_before_sending():

@@ -5,16 +5,14 @@ settlement, refused by the void by name, on both profiles; the destination accou
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 
 import pytest
 
-from firmware.core.model import JournalState
 from firmware.scenario import ScenarioRunner, parse_scenario
 from storage.store import Store
 
 from .canary import TRANSFER_TO, find_card_data
-from .consistency import check_books
+from .consistency import books, mtis
 
 MASK = "622848*********0018"
 FAST = {"host": {"response_timeout": 0.4, "connect_timeout": 0.4}}
@@ -24,18 +22,6 @@ SALE = [{"key": "1250#"}, {"swipe": "visa"}, {"pin": "1234"}]
 
 def run(steps, config=FAST, runner=None):
     return (runner or ScenarioRunner()).run(parse_scenario({"name": "t", "config": config, "step": steps}))
-
-
-def mtis(result) -> list[str]:
-    return [m["mti"] for m in result["host_ledger"]["messages"]]
-
-
-def books(result: dict) -> dict:
-    journal = [SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
-                               state=JournalState(t["outcome"])) for t in result["transactions"]]
-    paper = [text for t in result["transactions"] for text in t["receipts"]]
-    ledger = result["host_ledger"]
-    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
 
 
 @pytest.mark.parametrize("profile", ["cup", "iso87"])
