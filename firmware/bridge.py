@@ -138,6 +138,7 @@ class HostBridge:
             track3=card.track3 if tracks else None,
             pin_block=pin_block,
             sequence=card.sequence,
+            account=card.account,  # a transfer's destination (None when the card was not opened with it)
         )
 
     def request(self, record: SaleRecord, card: ClearCard, pin_block: PinBlock | None, mac) -> bytes:

@@ -255,6 +255,8 @@ def cmd_journal(args) -> int:
                     note += f" COMPLETED by #{completed[r.txn_no]}"
                 if r.txn_no in refunded:
                     note += f" REFUNDED {refunded[r.txn_no]}"
+                if r.account:  # a transfer: its destination, masked as stored
+                    note += f" to {r.account}"
                 print(
                     f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
                     f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"
@@ -326,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sales", type=int, default=300, help="sales to time (default 300)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.add_argument("--dir", default=None, help="directory on the disk to measure (default: a temporary directory)")
+    b.add_argument("--config", type=Path, default=None,
+                   help="configuration whose operators.kdf_cost the password row measures (default /etc/posterm/posterm.toml)")
     b.set_defaults(func=cmd_bench)
 
     pv = sub.add_parser("provision", help="create the device key and at-rest keys in a data directory")

@@ -152,7 +152,8 @@ class LogSection:
 
 
 def _guarded(v: list) -> str | None:
-    allowed = ("void", "refund", "settle", "preauth", "preauth_void", "preauth_complete", "preauth_complete_void")
+    allowed = ("void", "refund", "settle", "preauth", "preauth_void", "preauth_complete", "preauth_complete_void",
+               "transfer")
     bad = [f for f in v if f not in allowed]
     return f"a list drawn from {allowed}" if bad or len(set(v)) != len(v) else None
 
@@ -163,8 +164,8 @@ class OperatorsSection:
                              "number goes on records, receipts and field 63 instead of terminal.operator")
     supervisor_for: list = setting([], "Functions that ask for the supervisor's (00) password first: void, refund, "
                                    "settle, preauth, preauth_void (its cancel), preauth_complete, "
-                                   "preauth_complete_void", check=_guarded)
-    max_tries: int = setting(3, "Wrong passwords in a row before the keypad is locked out", check=_between(1, 10))
+                                   "preauth_complete_void, transfer", check=_guarded)
+    max_tries: int = setting(3, "Wrong passwords in a row before that operator is locked out", check=_between(1, 10))
     lockout_seconds: float = setting(60.0, "Seconds a lock-out lasts (after max_tries wrong passwords)",
                                      check=_between(1, 3600))
     kdf_cost: int = setting(14, "scrypt cost of new password hashes, log2 N (14: 16 MiB, about a second on a Pi "

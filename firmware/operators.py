@@ -4,6 +4,7 @@
     posterm operators add NN            # a cashier, 01-99
     posterm operators passwd NN         # a cashier's new password
     posterm operators remove NN
+    posterm operators unlock NN         # end a lock-out (a field engineer, for the supervisor)
     posterm operators set-supervisor    # the supervisor's (00) new password
 
 A password is read with ``getpass`` (typed twice) at a terminal, or as one line from
@@ -14,13 +15,24 @@ the command line, where ``ps`` and the shell history would show it. It is held i
 A fresh terminal has the supervisor only, with the password 123456 (as UnionPay
 terminals ship); ``posterm selftest`` warns while it is unchanged and operators are
 in use (``operators.required`` or ``operators.supervisor_for``).
+
+The runner's check counts wrong passwords per operator in storage and locks the
+operator out after ``operators.max_tries`` of them, each committed before the
+answer shows (``check_password``). The lock-out lasts ``operators.lockout_seconds``
+of monotonic time (``Lockouts``): the wall clock of a terminal without a battery-backed
+clock can be hours wrong after a power cut, and NTP may then step it either way. A
+lock-out storage still holds at boot was active when the power went (its end is
+cleared in storage as soon as it passes), so it starts again in full: cycling the
+power never shortens one, at worst it lengthens one by the time the terminal was off.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,29 +42,85 @@ if TYPE_CHECKING:  # the CLI's parser imports this module: nothing heavy at the 
     from crypto.passwords import Password
     from firmware.core.actions import VerifyOperator
     from firmware.core.events import OperatorChecked
+    from firmware.core.settings import OperatorRules
 
-__all__ = ["check_password", "add_operators_commands", "read_password", "check_operators"]
+__all__ = ["check_password", "add_operators_commands", "read_password", "check_operators", "Lockouts"]
 
 
-def check_password(conn: sqlite3.Connection, a: VerifyOperator) -> OperatorChecked:
-    """The runner's half of ``VerifyOperator``: the verdict only; the password is wiped whatever happens."""
+class Lockouts:
+    """When each operator's lock-out ends, in monotonic seconds; storage says who is locked out.
+
+    A lock-out storage holds that nothing here has timed (found at boot, or begun by
+    another process) begins now, in full."""
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self.monotonic = monotonic
+        self._until: dict[str, float] = {}
+
+    def begin(self, number: str) -> None:
+        self._until[number] = self.monotonic() + self.seconds
+
+    def left(self, number: str) -> float:
+        if number not in self._until:
+            self.begin(number)
+        return max(0.0, self._until[number] - self.monotonic())
+
+    def forget(self, number: str) -> None:
+        self._until.pop(number, None)
+
+    def due(self) -> list[str]:
+        """The lock-outs whose time is up (storage still holds them until they are cleared)."""
+        now = self.monotonic()
+        return sorted(n for n, until in self._until.items() if until <= now)
+
+    def next_end(self) -> float | None:
+        return min(self._until.values(), default=None)
+
+    def __bool__(self) -> bool:
+        return bool(self._until)
+
+
+def check_password(conn: sqlite3.Connection, a: VerifyOperator, *, rules: OperatorRules, lockouts: Lockouts,
+                   now: datetime) -> OperatorChecked:
+    """The runner's half of ``VerifyOperator``: the verdict, with the wrong tries and a lock-out
+    committed first; the password is wiped whatever happens. An operator locked out is refused
+    without a hash computed (no guess is checked); unreadable or unwritable operators refuse."""
     from firmware.core.events import OperatorChecked
     from storage.operators import OperatorBook
 
+    book = OperatorBook(conn)
     try:
-        verdict = OperatorBook(conn).verify(a.number, a.password)
-        code, text, ok = verdict.code, verdict.text, verdict.ok
-    except TerminalError as e:  # unreadable operators: refused, never let through
-        code, text, ok = e.code, "CANNOT CHECK", False
+        operator = book.get(a.number)
+        if operator is not None and operator.locked:
+            left = lockouts.left(a.number)
+            if left > 0:
+                return OperatorChecked(a.number, a.purpose, False, "operator.locked_out", "LOCKED OUT", tries_left=0,
+                                       locked_for=math.ceil(left))
+            book.clear_tries(a.number)  # its time is up: a fresh count
+            lockouts.forget(a.number)
+        verdict = book.verify(a.number, a.password)
+        if verdict.code == "operator.wrong_password":
+            after = book.record_wrong(a.number, rules.max_tries, now)
+            if after.locked:
+                lockouts.begin(a.number)
+                return OperatorChecked(a.number, a.purpose, False, verdict.code, verdict.text, tries_left=0,
+                                       locked_for=math.ceil(rules.lockout_seconds))
+            return OperatorChecked(a.number, a.purpose, False, verdict.code, verdict.text,
+                                   tries_left=after.tries_left(rules.max_tries))
+        if verdict.ok:
+            book.clear_tries(a.number)
+        return OperatorChecked(a.number, a.purpose, verdict.ok, verdict.code, verdict.text)
+    except TerminalError as e:  # unreadable or unwritable operators: refused, never let through
+        return OperatorChecked(a.number, a.purpose, False, e.code, "CANNOT CHECK")
     finally:
         a.password.wipe()
-    return OperatorChecked(a.number, a.purpose, ok, code, text)
 
 
 def check_operators(target):
-    """``posterm selftest`` (when operators are in use): WARN while the supervisor has the default
-    password, or a stored hash is cheaper than ``crypto.passwords.PRODUCTION``; FAIL without a cashier
-    when sign-in is required (nobody could sell)."""
+    """``posterm selftest`` (when operators are in use): WARN while an operator is locked out, the
+    supervisor has the default password, or a stored hash is cheaper than ``crypto.passwords.PRODUCTION``;
+    FAIL without a cashier when sign-in is required (nobody could sell)."""
     from crypto.passwords import PRODUCTION, cost_of
     from firmware.selftest import CheckResult, Status, _worst
     from storage.operators import OperatorBook
@@ -73,6 +141,10 @@ def check_operators(target):
     if config.operators.required and not cashiers:
         findings.append((Status.FAIL, "operator.no_cashier",
                          "sign-in is required but there is no active cashier: posterm operators add NN"))
+    locked = [o.number for o in operators if o.locked]
+    if locked:  # first among the warnings: someone may be guessing passwords
+        findings.append((Status.WARN, "operator.locked_out", f"locked out after wrong passwords: {', '.join(locked)} "
+                         "(posterm operators unlock NN)"))
     if any(o.supervisor and o.default_password for o in operators):
         findings.append((Status.WARN, "operator.default_password",
                          "the supervisor (00) still has the default password: posterm operators set-supervisor"))
@@ -115,7 +187,7 @@ def _book(args):
     if args.data_dir:
         config = config.replace({"storage": {"data_dir": args.data_dir}})
     store = Store.open(config.data_dir)
-    return store, OperatorBook(store.conn, cost=KdfCost(config.operators.kdf_cost))
+    return store, OperatorBook(store.conn, cost=KdfCost(config.operators.kdf_cost)), config
 
 
 def cmd_operators(args) -> int:
@@ -127,17 +199,28 @@ def cmd_operators(args) -> int:
         if args.action in ("add", "passwd") and number == SUPERVISOR:
             raise StorageError("00 is the supervisor, who always exists: use posterm operators set-supervisor",
                                code="operator.is_supervisor")
-    store, book = _book(args)
+    store, book, config = _book(args)
     try:
         now = datetime.now()
         if args.action == "list":
+            max_tries = config.operators.max_tries
             rows = [{"number": o.number, "role": "supervisor" if o.supervisor else "cashier", "active": o.active,
-                     "default_password": o.default_password} for o in book.all()]
+                     "default_password": o.default_password, "locked_out": o.locked, "locked_at": o.locked_at,
+                     "tries_left": o.tries_left(max_tries), "signed_in": o.signed_in} for o in book.all()]
             if args.json:
                 print(json.dumps(rows, indent=2))
             for r in [] if args.json else rows:
                 flags = ("" if r["active"] else " inactive") + (" DEFAULT PASSWORD" if r["default_password"] else "")
+                flags += " signed in" if r["signed_in"] else ""
+                flags += (f" LOCKED OUT since {r['locked_at']} (posterm operators unlock {r['number']})"
+                          if r["locked_out"] else f" {r['tries_left']}/{max_tries} tries left")
                 print(f"{r['number']}  {r['role']}{flags}")
+            return 0
+        if args.action == "unlock":  # a field engineer, for the supervisor: no password is asked
+            was = book.get(number)
+            book.unlock(number)
+            print(f"operator {number} unlocked" if was is not None and was.locked
+                  else f"operator {number} was not locked out; wrong tries cleared")
             return 0
         if args.action == "remove":
             book.remove(number)
@@ -165,13 +248,15 @@ def add_operators_commands(sub, with_config) -> None:
     """``posterm operators``: registered by ``firmware.cli``; ``with_config`` adds --config and --data-dir."""
     o = sub.add_parser("operators", help="cashiers (01-99) and the supervisor (00): list, add, passwords, disable, remove")
     actions = o.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ls = with_config(actions.add_parser("list", help="the operators, their role and state (never a password)"))
+    ls = with_config(actions.add_parser("list", help="the operators, their role, state, tries left and lock-outs "
+                                                     "(never a password)"))
     ls.add_argument("--json", action="store_true")
     for name, text in (("add", "add a cashier (01-99)"), ("passwd", "change a cashier's password"),
                        ("remove", "remove a cashier"), ("disable", "stop a cashier signing in (kept on file)"),
-                       ("enable", "let a disabled cashier sign in again")):
+                       ("enable", "let a disabled cashier sign in again"),
+                       ("unlock", "end an operator's lock-out after wrong passwords (00: the supervisor's)")):
         p = with_config(actions.add_parser(name, help=text))
-        p.add_argument("number", help="two digits, 01-99")
+        p.add_argument("number", help="two digits, 00-99" if name == "unlock" else "two digits, 01-99")
         if name in ("add", "passwd"):
             p.add_argument("--password-stdin", action="store_true", help="read the password as one line of stdin")
     s = with_config(actions.add_parser("set-supervisor", help="change the supervisor's (00) password"))

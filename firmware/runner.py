@@ -37,6 +37,10 @@ from crypto.signon import install_working_keys, remove_working_keys
 from crypto.tamper import tamper_status, zeroize
 from firmware.core import actions as A
 from firmware.core.events import (
+    AccountCancelled,
+    AccountCaptured,
+    AccountProgress,
+    AccountRejected,
     ActionFailed,
     Booted,
     CardRead,
@@ -68,9 +72,11 @@ from firmware.core.machine import Terminal
 from firmware.core.model import BootState, CardFacts, KeyState, OwedUpload, State, Timer
 from firmware.core.settings import CoreSettings
 from firmware.errors import CardError, ConfigError, CryptoError, LinkError, ProtocolError, TerminalError
+from firmware.operators import Lockouts
 from firmware.bridge import HostBridge, advice_aad, reversal_aad
 from firmware.sealed import CardSession, ClearCard, card_aad, unpack_card
 from hal import pinpad as pad
+from hal.pinpad import account as acct
 from hal.magstripe import Swipe
 from hal.magstripe.policy import FallbackPolicy, entry_decision
 from hal.magstripe.sred import open_swipe
@@ -118,6 +124,7 @@ INPUT_STATES = frozenset(
         State.ORIGINAL_DATE,
         State.SIGN_IN,
         State.SUPERVISOR,
+        State.ACCOUNT,
     }
 )
 
@@ -212,6 +219,7 @@ class Runner:
         self.crash = crash
         self.clock = clock
         self.monotonic = monotonic
+        self.lockouts = Lockouts(settings.operators.lockout_seconds, monotonic)  # operators locked out, until when
         self.timers: dict[Timer, float] = {}
         self.pending: deque[Event] = deque()
         self.session: CardSession | None = None
@@ -239,12 +247,26 @@ class Runner:
 
     def _boot_state(self, keys: KeyState) -> BootState:
         """What storage says survived, with the plan of an owed batch upload (the profile decides how it travels)."""
-        boot = replace(self.store.boot_state(), keys=keys, lock_reason=self.lock_reason)
+        boot = replace(self.store.boot_state(), keys=keys, lock_reason=self.lock_reason,
+                       operator=self._operators_at_boot())
         owed = self.store.upload_owed()
         if owed is None:
             return boot
         plan = self.bridge.upload_plan(self.store.upload_entries(owed.batch))
         return replace(boot, upload=OwedUpload(owed, plan))
+
+    def _operators_at_boot(self) -> str | None:
+        """Lock-outs storage holds were running when the power went: each starts again, in full
+        (``firmware.operators``). Returns the cashier still signed in, if any."""
+        from storage.operators import OperatorBook
+
+        book = OperatorBook(self.store.conn)
+        for operator in book.locked():
+            self.lockouts.begin(operator.number)
+            self.notes.append(("operator.locked_out", f"operator {operator.number} was locked out when the power "
+                               f"went: locked out again for {self.lockouts.seconds:g} s"))
+        signed_in = book.signed_in()
+        return signed_in.number if signed_in is not None else None
 
     def _abandon_unopenable(self) -> None:
         """Queued messages sealed under a data key that no longer exists (destroyed by a
@@ -310,6 +332,7 @@ class Runner:
         """Notice a zeroize done behind our back; hang up an idle line; checkpoint the log while idle."""
         self._watch_tamper()
         self._hang_up_if_idle()
+        self._end_lockouts()
         if not self.wal_dirty or self.core.state is not State.IDLE or self.pending:
             return
         idle_for = self.monotonic() - self.last_activity
@@ -321,6 +344,24 @@ class Runner:
         except TerminalError as e:  # not fatal: the log keeps everything; we try again later
             log.warning("checkpoint failed (%s): %s", e.code, e.text)
             self.last_activity = self.monotonic()
+
+    def _end_lockouts(self) -> None:
+        """A lock-out whose time is up is cleared in storage at once, so that a later boot
+        does not take it for one the power cut interrupted."""
+        if not self.lockouts or not self.lockouts.due():
+            return
+        from storage.operators import OperatorBook
+
+        book = OperatorBook(self.store.conn)
+        for number in self.lockouts.due():
+            try:
+                book.clear_tries(number)
+            except TerminalError as e:  # kept: it ends at the next check, or starts again at the next boot
+                log.warning("clearing the lock-out of operator %s failed (%s): %s", number, e.code, e.text)
+                return
+            self.lockouts.forget(number)
+            self.wal_dirty = True
+            self.notes.append(("operator.unlocked", f"operator {number}'s lock-out is over"))
 
     def _hang_up_if_idle(self) -> None:
         link = self.devices.link
@@ -381,6 +422,8 @@ class Runner:
         """The monotonic time by which the loop must turn again (a timer, a device, a
         housekeeping deadline), or ``default``. Front ends that wait for input use it too."""
         times = list(self.timers.values())
+        if (lockout_end := self.lockouts.next_end()) is not None:
+            times.append(lockout_end)
         if self.wal_dirty and self.core.state is State.IDLE:
             times.append(self.last_activity + CHECKPOINT_IDLE)
         # Devices keep time with time.monotonic(); the runner's clock may be another (tests inject one).
@@ -541,6 +584,23 @@ class Runner:
             self.dispatch(PinCancelled())
         elif isinstance(event, pad.PinProgress):
             self.dispatch(PinProgress(event.digits))
+        elif isinstance(event, acct.AccountEntered):
+            self._on_account(event.account)
+        elif isinstance(event, acct.AccountProgress):
+            self.dispatch(AccountProgress(event.digits, event.confirming))
+        elif isinstance(event, acct.AccountRejected):
+            self.dispatch(AccountRejected(event.code, event.text))
+        elif isinstance(event, acct.AccountCancelled):
+            self.dispatch(AccountCancelled())
+
+    def _on_account(self, account: Pan) -> None:
+        """A transfer's destination account: sealed with the card at once; the core gets its mask only."""
+        if self.session is None or self.core.state is not State.ACCOUNT:
+            account.wipe()
+            return
+        masked = account.masked()
+        self.session.add_account(account)  # wipes ``account``
+        self.dispatch(AccountCaptured(masked))
 
     def _on_frame(self, payload: bytes) -> None:
         try:
@@ -623,6 +683,10 @@ class Runner:
         with self._session(a.txn_no).card() as card:
             self.devices.pinpad.begin_pin_entry(card.pan, allow_bypass=a.allow_bypass)
 
+    def _a_begin_account(self, a: A.BeginAccount) -> None:
+        self._session(a.txn_no)  # the card it goes with must be held
+        self.devices.pinpad.begin_account_entry()
+
     def _a_cancel_pin(self, a: A.CancelPin) -> None:
         self.devices.pinpad.cancel_pin_entry()
 
@@ -645,7 +709,15 @@ class Runner:
         """Check a typed password against the stored hash (``storage.operators``); wipe it either way."""
         from firmware.operators import check_password
 
-        return check_password(self.store.conn, a)
+        self.wal_dirty = True  # a wrong try or a lock-out may have been committed
+        return check_password(self.store.conn, a, rules=self.core.settings.operators, lockouts=self.lockouts,
+                              now=self.clock())
+
+    def _a_record_sign_in(self, a: A.RecordSignIn) -> None:
+        """Commit who is signed in (``storage.operators``), before the screen says so."""
+        from storage.operators import OperatorBook
+
+        OperatorBook(self.store.conn).set_signed_in(a.number, self.clock())
 
     def _candidate(self, match) -> Candidate | None:
         if match is None:
@@ -745,7 +817,7 @@ class Runner:
 
     def _a_advice_outcome(self, a: A.AdviceOutcome) -> None:
         self.store.advice_outcome(a.txn_no, a.state, a.response_code, rrn=a.rrn, auth_code=a.auth_code,
-                                  settle_date=a.settle_date)
+                                  settle_date=a.settle_date, copies=a.copies)
 
     def _a_check_storage(self, a: A.CheckStorage) -> Event:
         self.store.check()

@@ -126,6 +126,9 @@ STEP_KINDS = {
     "without the host), as preauth_complete; the card follows, no PIN",
     "preauth_complete_void": "{ trace = N, confirm = true }: F, 0, 4 (completion void), the completion's trace, "
     "ENTER, then ENTER to confirm it (or the trace alone)",
+    "transfer": '{ amount, account, again }: F, 0, 5 (transfer), the amount, ENTER; then, once the card is '
+    "swiped, the destination account keyed on the PIN pad, ENTER, keyed again (again, default the same), ENTER; "
+    "the PIN follows",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
     "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, unbalanced (a settlement's answer: "
     'the terminal uploads the batch; on iso87, which has no upload, it is recorded for reconciliation by hand); '
@@ -184,6 +187,21 @@ def _operator_step(kind: str, value: Any, i: int) -> dict:
 # the pre-auth family's keys after F: the menu's second page (0), then 1-4 (flows.MENU_MORE_FLOWS)
 _PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": "F03", "preauth_complete_void": "F04",
                  "preauth_advice": "F06"}
+
+
+def _transfer_step(value: Any, i: int) -> dict:
+    """``transfer = { amount, account, again }`` checked: a whole amount, the account and its second keying as
+    digit strings (any length: the pad judges it, so a scenario can key a wrong one)."""
+    if not isinstance(value, Mapping) or set(value) - {"amount", "account", "again"}:
+        raise ScenarioError(f"step {i}: transfer takes {{ amount, account, again }}")
+    amount, account = value.get("amount"), value.get("account")
+    again = value.get("again", account)
+    if type(amount) is not int or amount < 1:
+        raise ScenarioError(f"step {i}: transfer's amount must be a whole number of minor units")
+    for text in (account, again):
+        if not isinstance(text, str) or not text.isdigit():
+            raise ScenarioError(f"step {i}: transfer's account and again must be digit strings")
+    return {"amount": amount, "account": account, "again": again}
 
 
 def _named_step(value: Any, i: int, kind: str, name: str, digits: int, what: str) -> dict:
@@ -287,6 +305,8 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
             value = _void_step(value, i)
         if kind == "preauth" and (type(value) is not int or value < 1):
             raise ScenarioError(f"step {i}: preauth takes the amount, a whole number of minor units")
+        if kind == "transfer":
+            value = _transfer_step(value, i)
         if kind == "balance" and value is not True:
             raise ScenarioError(f"step {i}: balance takes true")
         if kind in ("reader", "pinpad", "display") and value not in ("stop_answering", "resume"):
@@ -498,6 +518,12 @@ class ScenarioRunner:
         elif kind == "preauth":
             self._need_runner(step)
             self.devices["pinpad"].press(f"{_PREAUTH_KEYS[kind]}{value}#")
+        elif kind == "transfer":
+            self._need_runner(step)
+            pad = self.devices["pinpad"]
+            pad.press(f"F05{value['amount']}#")
+            # held for the pad's account prompt (after the swipe), as a PIN is held for its prompt
+            pad.press(f"{value['account']}#{value['again']}#", hold_for_pin=True)
         elif kind == "balance":
             self._need_runner(step)
             self.devices["pinpad"].press("F7")

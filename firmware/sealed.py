@@ -38,9 +38,10 @@ class ClearCard:
     track2: TrackData | None
     track3: TrackData | None
     sequence: str | None = None
+    account: Pan | None = None  # a transfer's destination account (keyed on the PIN pad)
 
     def wipe(self) -> None:
-        for secret in (self.pan, self.track2, self.track3):
+        for secret in (self.pan, self.track2, self.track3, self.account):
             if secret is not None:
                 secret.wipe()
 
@@ -50,14 +51,17 @@ class ClearCard:
 # that is None), then the items' bytes, in this order. This replaced JSON, which
 # cost about twice the CPU to pack and half again to unpack, and the card is
 # opened three or four times a sale. Journal rows sealed before it are JSON and
-# still open: a JSON object starts with "{", never with the version byte.
-_CARD_V1 = 1
+# still open: a JSON object starts with "{", never with the version byte. Version 2 adds a
+# sixth item, a transfer's destination account; a card without one is still packed as version 1.
+_CARD_V1, _CARD_V2 = 1, 2
 _CARD_ITEMS = ("pan", "expiry", "sequence", "track2", "track3")
+_CARD_ITEMS_V2 = _CARD_ITEMS + ("account",)
 _NONE = 0xFF
 
 
 def pack_card(card: ClearCard, *, tracks: bool = True) -> bytearray:
-    """The card packed for sealing: PAN, expiry, sequence number and (unless ``tracks=False``) tracks 2 and 3."""
+    """The card packed for sealing: PAN, expiry, sequence number and (unless ``tracks=False``) tracks 2 and 3
+    and a transfer's destination account: what must not outlive the host's answer goes or stays together."""
     items = (
         card.pan.reveal(),
         _ascii(card.expiry),
@@ -65,9 +69,12 @@ def pack_card(card: ClearCard, *, tracks: bool = True) -> bytearray:
         card.track2.reveal() if tracks and card.track2 else None,
         card.track3.reveal() if tracks and card.track3 else None,
     )
+    account = card.account.reveal() if tracks and card.account is not None else None
+    if account is not None:
+        items += (account,)
     if any(item is not None and len(item) >= _NONE for item in items):
         raise CryptoError("card data is too long to seal", code="sealed.format")
-    out = bytearray((_CARD_V1,))
+    out = bytearray((_CARD_V1 if account is None else _CARD_V2,))
     out += bytes(_NONE if item is None else len(item) for item in items)
     for item in items:
         if item is not None:
@@ -78,9 +85,11 @@ def pack_card(card: ClearCard, *, tracks: bool = True) -> bytearray:
 def unpack_card(raw: bytearray) -> ClearCard:
     """The card from ``pack_card``'s bytes (or from JSON, as sealed before them). Wipes ``raw``."""
     try:
-        if raw[:1] != bytes((_CARD_V1,)):
+        if raw[:1] not in (bytes((_CARD_V1,)), bytes((_CARD_V2,))):
             return _unpack_card_json(raw)
-        pan, expiry, seq, t2, t3 = _card_items(raw)
+        items = _card_items(raw, len(_CARD_ITEMS_V2 if raw[0] == _CARD_V2 else _CARD_ITEMS))
+        pan, expiry, seq, t2, t3 = items[:5]
+        account = items[5] if len(items) > 5 else None
         if pan is None:
             raise CryptoError("sealed card data has no card number", code="sealed.format")
         return ClearCard(
@@ -89,14 +98,14 @@ def unpack_card(raw: bytearray) -> ClearCard:
             TrackData(t2, track=2) if t2 else None,
             TrackData(t3, track=3) if t3 else None,
             None if seq is None else str(seq, "ascii"),
+            Pan(account) if account else None,
         )
     finally:
         raw[:] = bytes(len(raw))  # the views into it read zeros from here on
 
 
-def _card_items(raw: bytearray) -> list[memoryview | None]:
+def _card_items(raw: bytearray, count: int) -> list[memoryview | None]:
     """The items of a packed card, as views into ``raw`` (no copies to wipe)."""
-    count = len(_CARD_ITEMS)
     lengths = raw[1 : 1 + count]
     if len(lengths) != count or 1 + count + sum(n for n in lengths if n != _NONE) != len(raw):
         raise CryptoError("sealed card data is not in the expected form", code="sealed.format")
@@ -154,8 +163,22 @@ class CardSession:
         finally:
             clear.wipe()
 
+    def add_account(self, account: Pan) -> None:
+        """Seal a transfer's destination account with the card (the blob is replaced; ``account`` is wiped)."""
+        try:
+            with self.card() as clear:
+                clear.account = Pan(account.reveal())
+                packed = pack_card(clear)
+                try:
+                    self._blob = self._sealer.seal(packed, card_aad(self.txn_no))
+                finally:
+                    packed[:] = bytes(len(packed))
+        finally:
+            account.wipe()
+
     def sealed_for_journal(self, card: ClearCard) -> bytes:
-        """PAN and expiry only (no tracks) of the opened ``card``, sealed for the journal row."""
+        """PAN and expiry only (no tracks, no transfer's destination) of the opened ``card``, sealed for the
+        journal row: the batch upload needs the PAN, and nothing needs the destination once the host answered."""
         packed = pack_card(card, tracks=False)
         try:
             return self._sealer.seal(packed, card_aad(self.txn_no, "journal"))

@@ -2,14 +2,15 @@
 each saying how far back its result stays usable, so that a firmware rollback never strands
 the terminal on a database its older firmware refuses.
 
-Table overview (version 7):
+Table overview (version 10):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
                    the host's answer and the state of each receipt copy. Since
                    version 3 a void names its original (``original_txn_no``); since 5 a
                    refund the reference number and date it was keyed with; since 6 a
-                   pre-auth's cancel or completion the authorisation code (``orig_auth``).
+                   pre-auth's cancel or completion the authorisation code (``orig_auth``);
+                   since 9 a transfer its masked destination account (``dest_masked``).
 ``reversals``      reversals that are due (sealed message), then ``done`` or ``lost``.
                    Since version 2 the ready-made reversal of a request waits in its
                    journal row (``journal.reversal``) and moves here only when needed.
@@ -17,9 +18,11 @@ Table overview (version 7):
 ``counters``       STAN, batch and journal numbers.
 ``settings``       small key/value state (sign-on time, heartbeat, the schema records below).
 ``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4);
-                   refunds kept apart among the credits (v5).
+                   refunds kept apart among the credits (v5);
+                   completions and their voids kept apart (v10).
 ``operators``      cashiers (01-99) and the supervisor (00): a salted scrypt hash of each
-                   password, never the password, and whether the operator may sign in (v7).
+                   password, never the password, and whether the operator may sign in (v7);
+                   wrong passwords in a row, a lock-out, and who is signed in (v8).
 
 Migrating
 ---------
@@ -42,7 +45,9 @@ N; a change of meaning, rows old code cannot read, or data moved away from where
 code looks sets N to the version itself. Each ``_vN`` below says why it has its N,
 judged against the code that had that LATEST (git history): v1 1, v2 2 (moved data),
 v3 2, v4 2, v5 5 (refunds old code would not count), v6 6 (completions old code would
-not count), v7 6 (a table old code ignores).
+not count), v7 6 (a table old code ignores), v8 6 (columns with defaults old code ignores), v9 9
+(transfer rows old code cannot read), v10 10 (completions approved offline old code
+would not count).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -320,6 +325,45 @@ def _v7(db) -> None:
 
 
 def _v8(db) -> None:
+    """Operators' lock-out and sign-in survive a restart (``storage.operators``).
+
+    * ``operators.failed_tries``: wrong passwords in a row for this operator (the
+      supervisor's row counts the supervisor's password), committed before the terminal
+      says WRONG PASSWORD; 0 after a right one or a lock-out.
+    * ``operators.locked_at``: when a lock-out began (wall clock, for people to read), NULL
+      when none. Its length is counted in monotonic time from when it began, or from the
+      boot that found it (``firmware.operators.Lockouts``): a wall clock may be wrong after
+      a power cut, so a lock-out found at boot starts again in full.
+    * ``operators.signed_in_at``: set on the one cashier signed in (a power cut keeps the
+      shift), NULL on every other row; a sign-out or a settlement clears it.
+
+    Usable by schema 6 code: columns with defaults on a table schema-6 code never reads
+    (schema-7 code reads the table by column name and inserts naming its columns, so the
+    defaults fill the new ones). Rolled back, the lock-out and the sign-in are held in
+    memory again as before; a lock-out left in the file restarts once when this firmware
+    comes back.
+    """
+    db.execute("ALTER TABLE operators ADD COLUMN failed_tries INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE operators ADD COLUMN locked_at TEXT")
+    db.execute("ALTER TABLE operators ADD COLUMN signed_in_at TEXT")
+
+
+def _v9(db) -> None:
+    """Transfers (转账).
+
+    * ``journal.dest_masked``: a transfer's destination account, masked first 6 / last 4,
+      for its receipt (reprinted after a power cut) and the journal listing. The clear
+      account is never stored: it lives sealed in the card session until the host answers
+      and, sealed, in the ready-made reversal.
+
+    Usable by schema 9 only: the journal may now hold ``transfer`` rows, and schema-8
+    code has no such kind (``Kind('transfer')`` fails: it could not list, reprint or
+    recover the journal). Transfers are in neither the totals nor the batch upload.
+    """
+    db["journal"].add_column("dest_masked", str)
+
+
+def _v10(db) -> None:
     """Pre-auth completions on lines of their own, and completions made without the host.
 
     * ``settlements.completion_count`` / ``completion_amount`` and ``completion_void_count`` /
@@ -329,9 +373,9 @@ def _v8(db) -> None:
       completions among the debits). A batch settled before this version reads 0 and its
       report shows its completions under SALE, as it did.
 
-    Usable by schema 8 only: the journal may now hold ``preauth_complete`` rows approved
+    Usable by schema 10 only: the journal may now hold ``preauth_complete`` rows approved
     offline (the completion advice, 预授权完成通知, queued in ``offline_queue``), and
-    schema-7 code, whose totals count only online completions, would leave the accepted
+    schema-9 code, whose totals count only online completions, would leave the accepted
     advices out of the 0500 and the batch upload (a settlement the host cannot find
     balanced); its uplink would also take a queued completion advice for a refund's repeat.
     """
@@ -359,7 +403,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, _v5, readable_by=5),
     Migration(6, _v6, readable_by=6),
     Migration(7, _v7, readable_by=6),
-    Migration(8, _v8, readable_by=8),
+    Migration(8, _v8, readable_by=6),
+    Migration(9, _v9, readable_by=9),
+    Migration(10, _v10, readable_by=10),
 )
 LATEST = MIGRATIONS[-1].version
 

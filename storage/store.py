@@ -68,7 +68,7 @@ _COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_cop
 _JOURNAL_COLUMNS = (
     "txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, merchant_id, operator, "
     "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no, "
-    "orig_rrn, orig_date, orig_auth"
+    "orig_rrn, orig_date, orig_auth, dest_masked"
 )
 _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
 
@@ -142,6 +142,17 @@ def _settlement(row: Sequence) -> Settlement:
                       operator or "", uploaded == UPLOADED, uploaded == NO_UPLOAD)
 
 
+def _masked_account(account: str | None) -> str | None:
+    """A transfer's destination as stored: its mask, checked again here so a clear number never lands on disk."""
+    if account is None:
+        return None
+    from crypto.secrets import mask_pan
+
+    if account.isdigit():  # a clear number handed in by mistake: mask it rather than store it
+        return mask_pan(account)
+    return account
+
+
 def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
@@ -173,6 +184,7 @@ def _record(row: Sequence) -> SaleRecord:
         settle_date=row[17],
         reason=row[18],
         reference=(OriginalRef(row[20] or "", row[21], row[22] or "") if (row[20] or row[22]) else None),
+        account=row[23],  # a transfer's destination, masked
     )
 
 
@@ -260,7 +272,8 @@ class Store:
             )
         )
         advices = tuple(
-            PendingAdvice(txn_no, stan, amount, datetime.fromisoformat(created), state == "sent", Kind(kind))
+            PendingAdvice(txn_no, stan, amount, datetime.fromisoformat(created), state == "sent", Kind(kind),
+                          record=None if kind == Kind.SALE.value else self.record(txn_no))  # a refund's, for its receipt
             for txn_no, stan, amount, created, state, kind in self._query(
                 # offline sales, and refunds waiting to be sent again (their kind says which)
                 "SELECT q.txn_no, q.stan, q.amount, q.created_at, q.state, j.kind FROM offline_queue q "
@@ -316,7 +329,8 @@ class Store:
             c.execute(
                 "INSERT INTO journal (txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, "
                 "merchant_id, operator, masked_pan, pan_hash, card, entry_mode, pin_entered, updated_at, reversal, "
-                "original_txn_no, orig_rrn, orig_date, orig_auth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "original_txn_no, orig_rrn, orig_date, orig_auth, dest_masked) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.txn_no,
                     record.kind.value,
@@ -340,6 +354,7 @@ class Store:
                     (record.reference.rrn or None) if record.reference is not None else None,
                     record.reference.date if record.reference is not None else None,
                     (record.reference.auth_code or None) if record.reference is not None else None,
+                    _masked_account(record.account),
                 ),
             )
             if advice is not None:
@@ -461,23 +476,27 @@ class Store:
         rrn: str | None = None,
         auth_code: str | None = None,
         settle_date: str | None = None,
+        copies: Iterable[Copy] = (),
     ) -> None:
-        """ONE commit: a refund sent again got its answer: its record takes the outcome, its queue entry closes.
+        """ONE commit: a refund sent again got its answer: its record takes the outcome (and owes
+        ``copies``, its receipts, printed next), its queue entry closes.
 
         Only a record still open takes it (one whose outcome was committed is left as it is).
         """
         now = _now()
         reason = None if state is JournalState.APPROVED else response_code
+        copies = set(copies)
+        owed = {c: (COPY_OWED if c in copies else None) for c in Copy}
         with transaction(self.conn, "recording a re-sent request's answer") as c:
             c.execute(
                 "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
                 (response_code, now, txn_no),
             )
             c.execute(
-                "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, updated_at=? "
-                "WHERE txn_no=? AND state=?",
-                (JournalState(state).value, response_code, rrn, auth_code, settle_date, reason, now, txn_no,
-                 JournalState.REQUESTED.value),
+                "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, "
+                "merchant_copy=?, cardholder_copy=?, updated_at=? WHERE txn_no=? AND state=?",
+                (JournalState(state).value, response_code, rrn, auth_code, settle_date, reason,
+                 owed[Copy.MERCHANT], owed[Copy.CARDHOLDER], now, txn_no, JournalState.REQUESTED.value),
             )
         self.commits += 1
 

@@ -48,3 +48,17 @@ def test_the_upload_worker_forwards_stored_sales_with_the_default_window_and_one
     assert figures["upload_window"] == 4 and figures["upload_stored"] == 3
     assert figures["upload_s"] > 0 and figures["upload_floor_s"] > 0
     assert figures["upload_ratio"] == figures["upload_s"] / figures["upload_floor_s"]
+
+
+def test_the_password_row_shows_the_configured_cost_against_its_floor_and_judges_nothing():
+    figures = {**_figures(TARGETS["sale_ratio"]),
+               "password": {"kdf_cost": 14, "seconds": 0.048, "floor": 0.003, "floor_log2_n": 10}}
+    row = next(line for line in table(figures).splitlines() if line.startswith("| one operator password check"))
+    assert row == ("| one operator password check (scrypt, operators.kdf_cost 14: N = 2^14) | 48.000 ms | "
+                   "3.000 ms (the same at N = 2^10) | 16.00x | <= 0.5 s on the device (a note: not judged here) | - |")
+
+
+def test_the_password_worker_times_a_check_at_the_given_cost_and_the_floor(tmp_path):
+    figures = worker(tmp_path, 0, "password", kdf_cost=11)["password"]  # a smoke run at a cheap cost
+    assert figures["kdf_cost"] == 11 and figures["floor_log2_n"] == 10
+    assert figures["seconds"] > 0 and figures["floor"] > 0

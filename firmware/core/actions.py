@@ -35,6 +35,7 @@ __all__ = [
     "EnableReader",
     "DisableReader",
     "BeginPin",
+    "BeginAccount",
     "CancelPin",
     "StartTimer",
     "CancelTimer",
@@ -67,6 +68,7 @@ __all__ = [
     "SendUpload",
     "UploadDone",
     "VerifyOperator",
+    "RecordSignIn",
     "PERSISTENT",
     "ADVISORY",
 ]
@@ -99,6 +101,14 @@ class BeginPin(Action):
     txn_no: int
     allow_bypass: bool = False
     name = "begin_pin"
+
+
+@dataclass(frozen=True)
+class BeginAccount(Action):
+    """The PIN pad collects a transfer's destination account (keyed twice); ``CancelPin`` ends it too."""
+
+    txn_no: int
+    name = "begin_account"
 
 
 @dataclass(frozen=True)
@@ -241,8 +251,8 @@ class AdviceDone(Action):
 class AdviceOutcome(Action):
     """ONE commit: a request re-sent as an advice (a refund) got its answer at last.
 
-    Its journal record takes the host's outcome and its queue entry is closed. Nothing
-    prints: the cardholder has gone, and the operator is told (an alert).
+    Its journal record takes the host's outcome and its queue entry is closed; an
+    accepted one owes ``copies`` (committed here, before they print, as for any outcome).
     """
 
     txn_no: int
@@ -251,6 +261,7 @@ class AdviceOutcome(Action):
     rrn: str | None = None
     auth_code: str | None = None
     settle_date: str | None = None
+    copies: tuple[Copy, ...] = ()
     name = "advice_outcome"
 
 
@@ -391,6 +402,15 @@ class VerifyOperator(Action):
     name = "verify_operator"
 
 
+@dataclass(frozen=True)
+class RecordSignIn(Action):
+    """Commit who is signed in (``number``; None: nobody) before the screen says so: a power
+    cut keeps the cashier's shift; a sign-out or a settlement ends it (``storage.operators``)."""
+
+    number: str | None
+    name = "record_sign_in"
+
+
 PERSISTENT = (
     OpenRequest,
     RecordOutcome,
@@ -403,6 +423,7 @@ PERSISTENT = (
     InstallWorkingKeys,
     CloseBatch,
     UploadDone,
+    RecordSignIn,
 )
 
 # Actions whose failure must not stop a money flow: the runner logs it and carries

@@ -44,6 +44,10 @@ __all__ = [
     "SignOnRequested",
     "SignOffRequested",
     "Tampered",
+    "AccountProgress",
+    "AccountRejected",
+    "AccountCaptured",
+    "AccountCancelled",
 ]
 
 
@@ -95,6 +99,35 @@ class PinCancelled(Event):
 @dataclass(frozen=True)
 class PinProgress(Event):
     digits: int
+
+
+@dataclass(frozen=True)
+class AccountProgress(Event):
+    """A transfer's destination account being keyed on the PIN pad: how many digits, and whether this
+    is the second (confirming) keying. Never the digits."""
+
+    digits: int
+    confirming: bool = False
+
+
+@dataclass(frozen=True)
+class AccountRejected(Event):
+    """The account keyed was refused by the pad (length, check digit, the two keyings differ): key it again."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AccountCaptured(Event):
+    """The runner sealed the destination account with the card; the core learns only its mask."""
+
+    masked: str
+
+
+@dataclass(frozen=True)
+class AccountCancelled(Event):
+    pass
 
 
 @dataclass(frozen=True)
@@ -221,10 +254,18 @@ class ReportPrinted(Event):
 
 @dataclass(frozen=True)
 class OperatorChecked(Event):
-    """The answer to ``VerifyOperator``: ``ok``, or why not (``code``, and a display ``text``)."""
+    """The answer to ``VerifyOperator``: ``ok``, or why not (``code``, and a display ``text``).
+
+    The runner counts wrong passwords in storage before it answers: ``tries_left`` is
+    how many more this operator has (None: not counted, e.g. an unknown number), and
+    ``locked_for`` the whole seconds a lock-out still lasts (0: none), whether this
+    answer began it (``operator.wrong_password``) or met it (``operator.locked_out``,
+    no password checked)."""
 
     number: str
     purpose: str
     ok: bool
     code: str = "operator.ok"
     text: str = ""
+    tries_left: int | None = None
+    locked_for: int = 0

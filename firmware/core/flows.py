@@ -60,6 +60,7 @@ class Flow:
     # may be made without the host as a stored advice resting on its original's hold (a completion:
     # 预授权完成通知, firmware/core/completion.py); the offline sale's limits do not apply to it
     advice: bool = False
+    destination: bool = False  # a destination account is keyed on the PIN pad after the card (a transfer)
 
     @property
     def prefix(self) -> str:
@@ -161,6 +162,11 @@ FLOWS.update(PREAUTH_FLOWS)
 # completion made without the host. (A refund's queued repeat is not one: its answer is its outcome.)
 STORED_ADVICE = frozenset({Kind.SALE, Kind.PREAUTH_COMPLETE})
 
+# 转账 (firmware/core/transfer.py): 0200, processing code 400000 (ISO 8583 "cardholder accounts
+# transfer"); amount, card, the destination account keyed twice on the PIN pad, PIN; online only,
+# reversed like a sale; not in the merchant's settlement totals (the money goes to another account).
+FLOWS[Kind.TRANSFER] = Flow(Kind.TRANSFER, "TRANSFER", offline=False, undone="NOT TRANSFERRED", destination=True)
+
 # Function menu keys that start a transaction (1-3 are upload, sign on, sign off; 5 settles).
 MENU_FLOWS: dict[str, Kind] = {"4": Kind.VOID, "6": Kind.REFUND, "7": Kind.BALANCE}
 # On the menu's second page (0), keys 1-4 start the pre-auth family instead (8 and 9 reprint there
@@ -170,6 +176,7 @@ MENU_MORE_FLOWS: dict[str, Kind] = {
     "2": Kind.PREAUTH_VOID,
     "3": Kind.PREAUTH_COMPLETE,
     "4": Kind.PREAUTH_COMPLETE_VOID,
+    "5": Kind.TRANSFER,  # page 2 only: 5 settles from page 1
 }
 # Page 2's key 6: the completion made as an advice at once, without asking the host (completion.py).
 MENU_ADVICE_KEY = "6"
@@ -215,6 +222,8 @@ def judge(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusal:
     if found is None:
         return Refusal(f"{k}.not_found", "TRACE NOT FOUND")
     kind = found.facts.kind
+    if kind is Kind.TRANSFER:  # UnionPay terminals neither void nor refund a transfer (transfer.py)
+        return Refusal(f"{k}.transfer", f"CANNOT {flow.title} TRANSFER")
     if kind is flow.kind:
         return Refusal(f"{k}.is_{k}", f"CANNOT {flow.title} A {flow.title}")
     if kind not in flow.of:

@@ -22,6 +22,7 @@ from firmware.core.actions import (
     AdviceOutcome,
     AdviceSending,
     Alert,
+    BeginAccount,
     BeginPin,
     CancelPin,
     CancelTimer,
@@ -38,6 +39,7 @@ from firmware.core.actions import (
     Print,
     PrintReport,
     RecordOutcome,
+    RecordSignIn,
     RemoveWorkingKeys,
     ReversalDone,
     SaveCounters,
@@ -96,6 +98,7 @@ from firmware.core.original import OriginalMixin
 from firmware.core.preauth import PreauthMixin, advice_refusal
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import RefundMixin
+from firmware.core.transfer import TransferMixin
 from firmware.core.reprint import ReprintMixin
 from firmware.core.settings import CoreSettings
 from firmware.core.settle import SettleMixin
@@ -129,6 +132,7 @@ class Sale:
     orig_date: str = ""  # and its date, MMDD
     auth: str = ""  # a pre-auth's cancel or completion: the pre-auth's authorisation code as keyed
     advice: bool = False  # a completion made as an advice without asking the host (menu page 2, key 6)
+    account: str | None = None  # a transfer's destination account, masked (the clear one is sealed in the runner)
 
     @property
     def amount(self) -> int:
@@ -149,7 +153,7 @@ class Sale:
 
 
 class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMixin, SettleMixin, ReprintMixin,
-               OperatorMixin, MenuMixin):
+               OperatorMixin, MenuMixin, TransferMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -162,6 +166,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         self.expect: Expectation | None = None
         self.job: Job | None = None
         self.print_queue: list[PrintJob] = []
+        self.owed_prints: list[PrintJob] = []  # late answers' receipts, printed once the uplink is done
         self.link_up: bool | None = None
         self.recovering = False
         self.problem: str | None = None  # why sales are suspended
@@ -177,8 +182,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         self.upload: OwedUpload | None = None  # a closed batch whose upload is owed
         self.upload_next = 0  # the upload's next message (not stored: an interrupted upload starts again)
         self.menu_page = 0  # which page of the function menu is shown (screens.menu)
-        self.last_report: Settlement | None = None  # what F 6 reprints
-        self.last_receipt: SaleRecord | None = None  # what F 7 reprints
+        self.last_report: Settlement | None = None  # what the menu's report reprint prints
+        self.last_receipt: SaleRecord | None = None  # what the menu's receipt reprint prints
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -250,7 +255,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
             return self._lock(ev.boot.lock_reason or "keys missing", [])
         if self.keys is KeyState.NEED_SIGN_ON:
             self.network = NetworkKind.SIGN_ON  # sign on by itself: nothing can be sent without keys
-        actions: list[Action] = []
+        actions: list[Action] = self._resume_sign_in(ev.boot.operator)  # the shift goes on (operators.py)
         if ev.boot.interrupted:
             actions.append(
                 Alert(
@@ -334,7 +339,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
     def _h_input_timeout(self, ev: TimerExpired, now: datetime) -> Result:
         if ev.timer is not Timer.INPUT:
             return self.state, []
-        undo: list[Action] = {State.CARD: [DisableReader()], State.PIN: [CancelPin()]}.get(self.state, [])
+        undo: list[Action] = {State.CARD: [DisableReader()], State.PIN: [CancelPin()],
+                              State.ACCOUNT: [CancelPin()]}.get(self.state, [])
         undo += self._wipe()  # before _idle() forgets the sale
         state, actions = self._idle("TIMED OUT")
         return state, undo + actions
@@ -342,6 +348,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
     def _h_card_read(self, ev, now: datetime) -> Result:
         sale = self.sale
         sale.card = ev.card
+        if flow_of(sale.kind).destination:  # a transfer: the destination account before the PIN
+            return self._begin_account([DisableReader()])
         # The PIN is always asked for; the cardholder may skip it (ENTER alone) only
         # where neither the configuration nor the card's service code requires one.
         bypass = not (self.settings.pin_required or ev.card.pin_required)
@@ -406,6 +414,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
             operator=self.operator_no,
             entry_mode=sale.card.entry_mode,
             pin_entered=sale.pin_entered,
+            account=sale.account,
         )
 
     def _authorise(self, now: datetime, actions: list[Action]) -> Result:
@@ -568,8 +577,20 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         state, more = self._after_printing()
         return state, actions + more
 
+    def _print_owed(self, head: list[Action]) -> Result | None:
+        """Receipts owed by answers that came late (a refund answered when sent again), committed
+        with their outcome: printed now that the terminal is between transactions. None if none."""
+        if not self.owed_prints:
+            return None
+        self.print_queue, self.owed_prints = self.owed_prints, []
+        self.last_receipt = self.print_queue[-1].record
+        return self._print_next(head + [Show(screens.fit(("LATE HOST ANSWER", "PRINTING RECEIPT")))])
+
     def _after_printing(self) -> Result:
         self.sale = None
+        owed = self._print_owed([])
+        if owed is not None:
+            return owed
         if self.report is not None:  # owed since before a power cut, after the receipts
             return self._print_report([])
         if (self._queued() and (self.link_up or self.recovering)) or self.network:
@@ -606,7 +627,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         if isinstance(a, EnableReader):
             state, actions = self._idle("CARD READER FAULT", ev.text[:20])
             return state, [alert] + actions
-        if isinstance(a, BeginPin):
+        if isinstance(a, (BeginPin, BeginAccount)):
             wipe = self._wipe()
             state, actions = self._idle("PIN PAD FAULT", ev.text[:20])
             return state, [alert] + wipe + actions
@@ -618,6 +639,8 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
             return state, actions
         if isinstance(a, CloseBatch):  # not closed: the batch stays open (settle again once storage works)
             self.report = self.upload = None
+            if self.settings.operators.required and self.operator is None:  # nor did the shift end
+                self.operator = a.settlement.operator
             self.counters = replace(self.counters, batch=a.settlement.batch)
             return self._suspend(ev.text, [alert])
         if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
@@ -626,6 +649,10 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         if isinstance(a, PrintReport):  # owed durably: printed again at the next start
             state, actions = self._rest([alert], note="REPORT NOT PRINTED")
             return state, actions
+        if isinstance(a, RecordSignIn):  # not saved: a sign-in is refused; a sign-out stands (in memory)
+            self.operator = None
+            state, actions = self._idle("SIGN-IN NOT SAVED" if a.number else "SIGN-OUT NOT SAVED", ev.text[:20])
+            return state, [alert] + actions
         if isinstance(a, VerifyOperator):  # the operators could not be read: nobody signed in, nothing started
             self._op_forget()
             state, actions = self._idle("PASSWORD NOT CHECKED", ev.text[:20])
@@ -665,7 +692,7 @@ class Terminal(OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin, UplinkMix
         if recovery is not Recovery.REVERSAL:
             if recovery is Recovery.ADVICE and not any(a.txn_no == record.txn_no for a in self.advices):
                 self.advices.insert(0, PendingAdvice(record.txn_no, record.stan, record.amount, record.when,
-                                                     sent_before=True, kind=record.kind))
+                                                     sent_before=True, kind=record.kind, record=record))
             self.sale = None
             self.expect = None
             return self._suspend(text, [alert, WipeCard(record.txn_no)])

@@ -44,8 +44,8 @@ __all__ = ["MenuMixin", "MENU_MORE", "ENTER", "CANCEL", "FUNCTION"]
 
 MENU_UPLOAD, MENU_SIGN_ON, MENU_SIGN_OFF, MENU_SETTLE = "1", "2", "3", "5"
 MENU_REPRINT_RECEIPT, MENU_REPRINT_REPORT = "8", "9"  # after 4, 6, 7 (void, refund, balance: flows.MENU_FLOWS)
-MENU_MORE = "0"  # the menu's other page: there 1-4 start the pre-auth family (flows.MENU_MORE_FLOWS);
-# every other key works from either page
+MENU_MORE = "0"  # the menu's other page: there 1-4 start the pre-auth family and 5 a transfer
+# (flows.MENU_MORE_FLOWS); every other key works from either page
 
 Result = tuple[State, list[Action]]
 ENTER, CANCEL, FUNCTION = "#", "X", "F"  # the cashier keys the core reads (CLEAR is machine.py's)
@@ -173,7 +173,7 @@ class MenuMixin:
         head: list[Action] = []
         if self.state is State.CARD:
             head.append(DisableReader())
-        if self.state is State.PIN:
+        if self.state in (State.PIN, State.ACCOUNT):  # the pad's PIN prompt or account entry
             head.append(CancelPin())
         head += self._wipe()
         lost = len(self.reversals) + len(self.advices)

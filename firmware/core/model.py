@@ -69,6 +69,7 @@ class State(enum.Enum):
     SIGN_IN = "sign_in"  # a cashier keys the operator number, then the password (operators.py)
     SUPERVISOR = "supervisor"  # the supervisor's password before a guarded function (operators.py)
     CHECKING = "checking"  # the runner checks a password (VerifyOperator)
+    ACCOUNT = "account"  # the PIN pad owns the keys: a transfer's destination account, keyed twice (transfer.py)
 
 
 class Timer(enum.Enum):
@@ -99,10 +100,10 @@ class Kind(str, enum.Enum):
     """Transaction kinds, for the journal and the host profiles (``TxnKind`` there).
 
     SALE, VOID, REFUND, BALANCE and the pre-authorisation family (PREAUTH, its cancel
-    PREAUTH_VOID, its completion PREAUTH_COMPLETE and the completion's void) are built. OFFLINE_SALE,
-    PREAUTH_COMPLETE_ADVICE and SIGN_ON name messages (the advice of an offline-approved sale, that of
-    a completion made without the host (预授权完成通知), the 0800), never a journal record: an offline
-    sale is journalled as a SALE, an offline completion as a PREAUTH_COMPLETE.
+    PREAUTH_VOID, its completion PREAUTH_COMPLETE and the completion's void) and TRANSFER are built.
+    OFFLINE_SALE, PREAUTH_COMPLETE_ADVICE and SIGN_ON name messages (the advice of an offline-approved
+    sale, that of a completion made without the host (预授权完成通知), the 0800), never a journal record:
+    an offline sale is journalled as a SALE, an offline completion as a PREAUTH_COMPLETE.
     """
 
     SALE = "sale"
@@ -113,6 +114,7 @@ class Kind(str, enum.Enum):
     PREAUTH_COMPLETE = "preauth_complete"
     PREAUTH_COMPLETE_VOID = "preauth_complete_void"
     BALANCE = "balance"
+    TRANSFER = "transfer"  # 转账: card to a keyed account (firmware/core/transfer.py)
     OFFLINE_SALE = "offline_sale"
     PREAUTH_COMPLETE_ADVICE = "preauth_complete_advice"
     SIGN_ON = "sign_on"
@@ -384,6 +386,7 @@ class SaleRecord:
     reason: str | None = None  # why declined or reversed: a response code or an error code
     original: OriginalFacts | None = None  # what a void refers to (None for a sale)
     reference: OriginalRef | None = None  # what a refund names (its original, when the journal has it, above)
+    account: str | None = None  # a transfer's destination account, masked (first 6 / last 4): never the clear one
 
 
 @dataclass(frozen=True)
@@ -402,6 +405,7 @@ class PendingAdvice:
     created_at: datetime
     sent_before: bool = False  # True: at least one attempt left the terminal, so use the repeat MTI
     kind: Kind = Kind.SALE  # an offline sale or completion (flows.STORED_ADVICE), or a refund re-sent until answered
+    record: SaleRecord | None = None  # a re-sent request's record: its receipt prints when the answer comes
 
 
 @dataclass(frozen=True)
@@ -410,6 +414,7 @@ class PrintJob:
     copy: Copy
     recovered: bool = False  # printing after a power cut: marked on the receipt
     reprint: bool = False  # printed again on request (function menu): marked, and never marks the copy
+    late: bool = False  # the host answered only when the request was sent again: marked on the receipt
 
 
 @dataclass(frozen=True)
@@ -427,3 +432,4 @@ class BootState:
     upload: OwedUpload | None = None  # a closed batch whose upload is owed (its report waits for it)
     last_report: Settlement | None = None  # the newest settlement: what the menu reprints
     last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise
+    operator: str | None = None  # the cashier signed in when the power went (operators.required)

@@ -8,8 +8,11 @@ back. Sales, voids, refunds, inquiries and settlement are refused while signed o
 (``operator.sign_in_required``); uploads, sign-on/off and reprints are not (they
 are the terminal's housekeeping, not a cashier's business). The signed-in number
 goes on every record (so on receipts and in field 63) and on a settlement instead
-of ``terminal.operator``. Menu ``*`` signs the cashier out. The sign-in is held in
-memory only: after a restart the cashier signs in again.
+of ``terminal.operator``. Menu ``*`` signs the cashier out. The sign-in is durable
+(``RecordSignIn``, committed before SIGNED IN shows): a terminal that lost its power
+mid-shift comes back with the same cashier signed in, as UnionPay terminals keep the
+operator until sign-out or settlement; a sign-out or an accepted settlement ends it
+(the cashier signs in again for the next batch).
 
 Functions named in ``operators.supervisor_for`` (void, refund, settle) ask for the
 supervisor's (00) password before they start (``SUPERVISOR``): right, the function
@@ -18,12 +21,13 @@ starts as if its key had just been pressed; wrong, it is refused
 
 Why the runner checks the password (an action and an event, like ``FindOriginal``):
 the hashes are in storage, which the core only mirrors, and a slow KDF is the kind
-of work the core must not hide inside a transition. The core keeps what is policy:
-the wrong tries in a row (sign-in and supervisor alike), and after
-``operators.max_tries`` of them a lock-out of ``operators.lockout_seconds`` during
-which no password is taken at all, timed with the ``now`` each event brings (the
-core has no clock). The count and the lock-out are in memory: a restart clears them,
-and a restart takes longer than a try.
+of work the core must not hide inside a transition. The runner also keeps the count
+of wrong passwords per operator (the supervisor's password counts on 00) and the
+lock-out after ``operators.max_tries`` of them (``firmware.operators.check_password``):
+both must be committed before WRONG PASSWORD shows, or pulling the plug would clear
+them, and the lock-out's ``operators.lockout_seconds`` are counted in monotonic time,
+which the core does not have (its ``now`` is a wall clock that can jump). The core
+shows what the answer says: tries left, or how long the lock-out lasts.
 
 The typed password is a ``crypto.passwords.Password`` from the first digit: masked
 in any repr, handed over in the action (the runner wipes it once checked) and wiped
@@ -33,11 +37,11 @@ here on cancel or time-out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from crypto.passwords import Password
 from firmware.core import screens
-from firmware.core.actions import Action, CancelTimer, Note, Show, StartTimer, VerifyOperator
+from firmware.core.actions import Action, CancelTimer, Note, RecordSignIn, Show, StartTimer, VerifyOperator
 from firmware.core.events import KeyPressed, OperatorChecked, TimerExpired
 from firmware.core.model import State, Timer
 
@@ -67,8 +71,6 @@ class OperatorMixin:
 
     operator: str | None = None  # the signed-in cashier (or the supervisor)
     _op_entry: _Entry | None = None
-    _op_wrong = 0  # wrong passwords in a row
-    _op_locked_until: datetime | None = None
 
     # -- what the rest of the core asks -------------------------------------------
     @property
@@ -87,10 +89,6 @@ class OperatorMixin:
                                 Show(screens.fit(("SIGN IN FIRST", "", "X=EXIT")))]
         if function not in self.settings.operators.supervisor_for:
             return None
-        locked = self._lockout_screen(now)
-        if locked:
-            state, actions = self._idle(*locked)
-            return state, head + [Note("operator.locked_out", f"{function} refused: keypad locked out")] + actions
         self._op_entry = _Entry(function, SUPERVISOR_NO, Password(""), resume)
         return State.SUPERVISOR, head + [CancelTimer(Timer.MESSAGE), Show(self._password_screen()),
                                          StartTimer(Timer.INPUT, self.settings.input_timeout)]
@@ -100,14 +98,25 @@ class OperatorMixin:
             return State.MENU, [Show(screens.menu(self))]
         who, self.operator = self.operator, None
         state, actions = self._idle("SIGNED OUT", f"OPERATOR {who}")
-        return state, head + [Note("operator.signed_out", f"operator {who} signed out")] + actions
+        return state, head + [RecordSignIn(None), Note("operator.signed_out", f"operator {who} signed out")] + actions
+
+    def _end_shift(self) -> list[Action]:
+        """A settlement was accepted: the cashier's shift ends with the batch (signs in again for the next)."""
+        if not self.settings.operators.required or self.operator is None:
+            return []
+        who, self.operator = self.operator, None
+        return [RecordSignIn(None), Note("operator.signed_out", f"operator {who} signed out by the settlement")]
+
+    def _resume_sign_in(self, number: str | None) -> list[Action]:
+        """At boot: the cashier storage says was signed in when the power went stays signed in."""
+        if not self.settings.operators.required or number is None:
+            return []
+        self.operator = number
+        return [Note("operator.resumed", f"operator {number} still signed in after the restart")]
 
     # -- keying -----------------------------------------------------------------
     def _signed_out_key(self, key: str, now: datetime) -> Result:
         """IDLE while no cashier is signed in: a digit starts the operator number."""
-        locked = self._lockout_screen(now)
-        if locked:
-            return State.IDLE, [Show(screens.fit(locked))]
         if key not in _DIGITS:
             return State.IDLE, [CancelTimer(Timer.MESSAGE), Show(screens.idle(self))]
         self._op_entry = _Entry(SIGN_IN, key)
@@ -172,24 +181,25 @@ class OperatorMixin:
         if entry is None or ev.number != entry.number or ev.purpose != entry.purpose:
             return self._idle()  # an answer nothing waits for: refuse by default
         if ev.ok:
-            self._op_wrong = 0
             if entry.purpose == SIGN_IN:
                 self.operator = entry.number
                 state, actions = self._idle("SIGNED IN", f"OPERATOR {entry.number}")
-                return state, [Note("operator.signed_in", f"operator {entry.number} signed in")] + actions
+                return state, [RecordSignIn(entry.number),
+                               Note("operator.signed_in", f"operator {entry.number} signed in")] + actions
             return self._op_resume(entry.resume, [Note("operator.supervisor_ok", f"{entry.purpose} allowed by "
                                                                                  "the supervisor")])
         head: list[Action] = []
-        self._op_wrong += 1
-        if self._op_wrong >= self.settings.operators.max_tries:
-            self._op_wrong = 0
-            self._op_locked_until = now + timedelta(seconds=self.settings.operators.lockout_seconds)
-            head.append(Note("operator.locked_out", f"{self.settings.operators.max_tries} wrong passwords: keypad "
-                                                    f"locked out for {self.settings.operators.lockout_seconds:g} s"))
+        if ev.locked_for and ev.code != "operator.locked_out":  # this wrong password began the lock-out
+            head.append(Note("operator.locked_out", f"{self.settings.operators.max_tries} wrong passwords: operator "
+                                                    f"{entry.number} locked out for {ev.locked_for} s"))
+        tries = () if ev.tries_left is None else (f"{ev.tries_left} {'TRY' if ev.tries_left == 1 else 'TRIES'} LEFT",)
         if entry.purpose == SIGN_IN:
-            state, actions = self._idle(ev.text[:20], "SIGN IN AGAIN")
+            lines = _lockout_lines(ev.locked_for) if ev.locked_for else (ev.text[:20],) + (tries or ("SIGN IN AGAIN",))
+            state, actions = self._idle(*lines)
             return state, [Note(ev.code, f"operator {entry.number} not signed in: {ev.text.lower()}")] + head + actions
-        state, actions = self._idle("SUPERVISOR REFUSED", ev.text[:20], f"{entry.purpose.upper()} NOT STARTED")
+        lines = ("SUPERVISOR LOCKED", f"TRY AGAIN IN {ev.locked_for} S") if ev.locked_for else \
+            ("SUPERVISOR REFUSED", ev.text[:20]) + tries
+        state, actions = self._idle(*lines, f"{entry.purpose.upper()} NOT STARTED")
         return state, [Note("operator.supervisor_refused", f"{entry.purpose} refused: {ev.text.lower()}")] + head \
             + actions
 
@@ -206,14 +216,6 @@ class OperatorMixin:
         return self._settle(head)
 
     # -- screens ---------------------------------------------------------------------
-    def _lockout_screen(self, now: datetime) -> tuple[str, ...] | None:
-        until = self._op_locked_until
-        if until is None or now >= until:
-            self._op_locked_until = None
-            return None
-        left = int((until - now).total_seconds()) + 1
-        return ("TOO MANY WRONG", "PASSWORDS: LOCKED", f"TRY AGAIN IN {left} S")
-
     def _number_screen(self) -> tuple[str, ...]:
         return screens.fit(("SIGN IN", f"OPERATOR NO: {self._op_entry.number.ljust(2, '_')}", "", "#=OK  X=CANCEL"))
 
@@ -221,3 +223,7 @@ class OperatorMixin:
         entry = self._op_entry
         title = "SIGN IN " + entry.number if entry.purpose == SIGN_IN else f"SUPERVISOR: {entry.purpose.upper()}"
         return screens.fit((title, "PASSWORD:", "*" * len(entry.password), "#=OK  X=CANCEL"))
+
+
+def _lockout_lines(seconds: int) -> tuple[str, ...]:
+    return ("TOO MANY WRONG", "PASSWORDS: LOCKED", f"TRY AGAIN IN {seconds} S")

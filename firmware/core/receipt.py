@@ -33,6 +33,7 @@ KIND_TEXT = {
     Kind.PREAUTH_COMPLETE: "AUTH COMPLETE",
     Kind.PREAUTH_COMPLETE_VOID: "AUTH COMPLETE VOID",
     Kind.BALANCE: "BALANCE",
+    Kind.TRANSFER: "TRANSFER",
     Kind.OFFLINE_SALE: "SALE",
     Kind.PREAUTH_COMPLETE_ADVICE: "AUTH COMPLETE",
     Kind.SIGN_ON: "SIGN ON",
@@ -79,6 +80,8 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         lines.append(Line("ORIG REF NO:", right=r.reference.rrn))
     if r.reference is not None:
         lines.append(Line("ORIG DATE:", right=r.reference.date))
+    if r.account is not None:  # a transfer's destination, masked first 6 / last 4 (as stored)
+        lines.append(Line("TO ACCOUNT", right=r.account))
     lines += [
         Line(rule=True),
         Line("AMOUNT:", right=amount, bold=True),
@@ -100,6 +103,8 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         lines.append(Line("*** CARDHOLDER COPY ***", align=Align.CENTER))
     if job.recovered:
         lines.append(Line("*** PRINTED AFTER POWER LOSS ***", align=Align.CENTER))
+    if job.late:
+        lines.append(Line("*** LATE HOST ANSWER ***", align=Align.CENTER))
     if job.reprint:
         lines.append(Line("*** REPRINT ***", align=Align.CENTER))
     title = f"{job.copy.value.upper()} COPY TRACE {r.stan:06d}"

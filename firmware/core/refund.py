@@ -21,12 +21,15 @@ A refund is never reversed (UnionPay's refund is a notification, 0220, with no
 reversal; public POS code agrees): its ready-made repeat is committed with the
 request instead, and a refund left without a usable answer is sent again as
 0221 until the host answers it, exactly once in the host's books. That answer
-(``AdviceOutcome``) is committed in the journal; nothing prints then, since
-the cardholder has gone, and the operator is told.
+(``AdviceOutcome``) is committed in the journal with the receipts it owes; the
+operator is told, and the receipts print, marked as a late answer, once the
+uplink is done: the cardholder may have gone, but money given back to a card
+never lacks its paper (the merchant copy is the merchant's proof of the refund).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from firmware.core import screens
@@ -56,6 +59,7 @@ from firmware.core.model import (
     Kind,
     OriginalFacts,
     PendingAdvice,
+    PrintJob,
     SaleRecord,
     State,
     Timer,
@@ -95,6 +99,8 @@ def judge_refund(found: Candidate | None) -> OriginalFacts | Refusal | None:
     flow, facts = FLOWS[Kind.REFUND], found.facts
     if facts.kind is Kind.REFUND:
         return Refusal("refund.is_refund", "CANNOT REFUND A REFUND")
+    if facts.kind is Kind.TRANSFER:  # as a void of one (flows.judge)
+        return Refusal("refund.transfer", "CANNOT REFUND TRANSFER")
     if facts.kind not in flow.of:
         return Refusal("refund.wrong_kind", "NOT A SALE")
     if found.state not in _DONE:
@@ -204,7 +210,8 @@ class RefundMixin:
         again, first on the uplink now and from the queue until the host answers it."""
         from firmware.core.uplink import Then
 
-        item = PendingAdvice(record.txn_no, record.stan, record.amount, record.when, sent_before=True, kind=record.kind)
+        item = PendingAdvice(record.txn_no, record.stan, record.amount, record.when, sent_before=True, kind=record.kind,
+                             record=record)
         self.advices = [item] + [a for a in self.advices if a.txn_no != record.txn_no]
         head = [CancelTimer(Timer.RESPONSE), WipeCard(record.txn_no), Show(screens.fit(message))]
         self.sale = None
@@ -213,17 +220,24 @@ class RefundMixin:
 
     def _advice_answered(self, item: PendingAdvice, reply) -> list[Action]:
         """A refund's repeat was answered: commit the host's outcome (94, "already had it", counts
-        as accepted, as for an offline sale's advice) and tell the operator; nothing prints."""
+        as accepted, as for an offline sale's advice) and tell the operator. An accepted one owes
+        its receipts (committed with the outcome): they print, marked late, once the uplink is done
+        (``_print_owed``), so money given back to a card always has its paper."""
         accepted = reply.approved or reply.response_code == "94"
         state = JournalState.APPROVED if accepted else JournalState.DECLINED
         code = reply.response_code
+        copies = tuple(self.settings.copies) if accepted and item.record is not None else ()
         outcome = AdviceOutcome(item.txn_no, state, code, rrn=reply.rrn, auth_code=reply.auth_code,
-                                settle_date=reply.settle_date)
+                                settle_date=reply.settle_date, copies=copies)
         what = f"{item.kind.value} trace {item.stan:06d}"
-        if accepted:
-            alert = Alert(f"{item.kind.value}.approved", f"{what} approved by the host when sent again; "
-                          "no receipt was printed")
+        if not accepted:
+            return [outcome, Alert(f"{item.kind.value}.declined", f"{what} declined by the host when sent again: "
+                                   f"{code} {self.settings.response_text(code)}")]
+        if copies:
+            record = replace(item.record, state=JournalState.APPROVED, response_code=code, rrn=reply.rrn,
+                             auth_code=reply.auth_code, settle_date=reply.settle_date, reason=None)
+            self.owed_prints += [PrintJob(record, copy, late=True) for copy in copies]
+            said = "its receipt prints now"
         else:
-            alert = Alert(f"{item.kind.value}.declined", f"{what} declined by the host when sent again: {code} "
-                          f"{self.settings.response_text(code)}")
-        return [outcome, alert]
+            said = "no receipt was printed"
+        return [outcome, Alert(f"{item.kind.value}.approved", f"{what} approved by the host when sent again; {said}")]

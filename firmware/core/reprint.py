@@ -1,4 +1,4 @@
-"""Reprints from the function menu: F 6 the newest settlement's report, F 7 the newest receipt.
+"""Reprints from the function menu's second page: 8 the newest receipt, 9 the newest settlement's report.
 
 A reprint prints what is already recorded, once, marked "*** REPRINT ***", and
 changes nothing stored: no copy is marked printed or skipped, no report is

@@ -111,6 +111,12 @@ def balance(term: Terminal, record: SaleRecord, value) -> tuple[str, ...]:
     return fit(("BALANCE", shown, f"CARD **** {last4}"))
 
 
+def account(term: Terminal, digits: int, confirming: bool, note: str = "") -> tuple[str, ...]:
+    """A transfer's destination account being keyed on the PIN pad: a count of digits, never the digits."""
+    prompt = "KEY IT AGAIN:" if confirming else "TO ACCOUNT NO:"
+    return fit((_sale_line(term), prompt, "*" * digits or "_", note or "#=OK  X=CANCEL"))
+
+
 def swipe(term: Terminal) -> tuple[str, ...]:
     return fit((_sale_line(term), "SWIPE CARD", "", "X=CANCEL"))
 
@@ -144,12 +150,12 @@ def printer_problem(text: str) -> tuple[str, ...]:
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
-    """Two pages of four lines (0 turns the page). On page 2, 1-4 are the pre-auth family; 5-9 work from either
-    page, and * signs the cashier out when operators sign in."""
-    if term.menu_page:  # 1-4 here are the pre-auth family (flows.MENU_MORE_FLOWS)
+    """Two pages of four lines (0 turns the page). On page 2, 1-4 are the pre-auth family, 5 a transfer and
+    6 the completion advice; 7-9 work from either page, and * signs the cashier out when operators sign in."""
+    if term.menu_page:  # 1-6 here: the pre-auth family, a transfer, the advice (flows.MENU_MORE_FLOWS, MENU_ADVICE_KEY)
         signed_in = term.settings.operators.required and term.operator
-        last = f"* SIGN OUT {term.operator} 0 BACK" if signed_in else "0 BACK  X EXIT"
-        return fit(("1 PREAUTH  2 CANCEL", "3 COMPLETE 4 CP VOID", "6 ADVICE 8 RCPT 9 RP", last))
+        last = f"8 RCPT 9 RPT *OUT {term.operator}" if signed_in else "8 RCPT 9 RPT 0 BACK"
+        return fit(("1 PREAUTH  2 CANCEL", "3 COMPLETE 4 CP VOID", "5 TRANSFER 6 ADVICE", last))
     return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REFUND", "7 BALANCE  0 MORE"))
 
 

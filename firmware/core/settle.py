@@ -135,6 +135,7 @@ class SettleMixin:
         self.totals = self.plan = None
         self.last_report = settlement
         actions.append(CloseBatch(settlement, self.counters))
+        actions += self._end_shift()  # the batch closed: the cashier's shift ends with it (operators.py)
         if settlement.balanced:
             self.report = settlement
             actions.append(Alert("settle.ok", f"batch {batch:06d} settled, totals balanced"))

@@ -26,6 +26,10 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from firmware.core.events import (
+    AccountCancelled,
+    AccountCaptured,
+    AccountProgress,
+    AccountRejected,
     ActionFailed,
     BatchCounted,
     ReportPrinted,
@@ -150,7 +154,7 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     },
     S.CHECKING: {
         OperatorChecked: T("operator_checked", S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE,
-                           S.CARD, S.PRINTING),
+                           S.CARD, S.PRINTING, S.AMOUNT),  # AMOUNT: a guarded pre-auth or transfer
         TimerExpired: T("ignore_timer", S.CHECKING),
     },
     S.AMOUNT: {
@@ -158,10 +162,20 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         TimerExpired: T("input_timeout", S.AMOUNT, S.IDLE),
     },
     S.CARD: {
-        CardRead: T("card_read", S.PIN, S.PRINTING, S.IDLE),  # a completion advice takes no PIN (preauth.py)
+        CardRead: T("card_read", S.PIN, S.ACCOUNT, S.PRINTING, S.IDLE),  # ACCOUNT: a transfer's destination
+        # first; PRINTING or IDLE: a completion advice takes no PIN (preauth.py)
         CardUnreadable: T("card_unreadable", S.CARD, S.IDLE),
         KeyPressed: T("card_key", S.CARD, S.IDLE),
         TimerExpired: T("input_timeout", S.CARD, S.IDLE),
+    },
+    # A transfer (transfer.py): the PIN pad collects the destination account, keyed twice; the
+    # runner seals it with the card and the core learns its mask; then the PIN, as a sale.
+    S.ACCOUNT: {
+        AccountProgress: T("account_progress", S.ACCOUNT),
+        AccountRejected: T("account_rejected", S.ACCOUNT),
+        AccountCaptured: T("account_captured", S.PIN),
+        AccountCancelled: T("account_cancelled", S.IDLE),
+        TimerExpired: T("input_timeout", S.ACCOUNT, S.IDLE),
     },
     S.PIN: {
         PinEntered: T("pin_done", S.AUTHORISING, S.UPLINK, S.PRINTING, S.IDLE),

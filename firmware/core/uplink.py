@@ -166,7 +166,15 @@ class UplinkMixin(WindowMixin):
             return State.SUSPENDED, head + [Show(screens.suspended(self))]
         if then is Then.SETTLE:
             return self._count(head)
+        return self._uplink_rest(head)
+
+    def _uplink_rest(self, head: list[Action]) -> Result:
+        """The uplink is done (delivered or given up) and nothing waits for it: print what late
+        answers owe, else rest."""
         self.recovering = False
+        owed = self._print_owed(head)
+        if owed is not None:
+            return owed
         state, more = self._rest()
         return state, head + more
 
@@ -272,9 +280,7 @@ class UplinkMixin(WindowMixin):
             return self._offline(now, actions)
         if then is Then.SUSPENDED:
             return State.SUSPENDED, actions + [Show(screens.suspended(self))]
-        self.recovering = False
-        state, more = self._rest()
-        return state, actions + more
+        return self._uplink_rest(actions)
 
 
 def _advice_title(item: PendingAdvice) -> str:

@@ -95,7 +95,7 @@ class Tpdu:
 def _mask(number: int, value: str, sensitive: frozenset[int]) -> str:
     if number not in sensitive:
         return value
-    if number == 2 and value.isascii() and value.isdigit() and len(value) >= 8:
+    if number in (2, 103) and value.isascii() and value.isdigit() and len(value) >= 8:  # 103: a transfer's to
         return mask_pan(value)
     return f"<{len(value)} chars>"
 

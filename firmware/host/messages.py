@@ -115,13 +115,14 @@ class CardData:
     track3: TrackData | None = None
     pin_block: PinBlock | None = None
     sequence: str | None = None
+    account: Pan | None = None  # a transfer's destination account
 
     def __post_init__(self) -> None:
         if not isinstance(self.pan, Pan):
             raise TypeError("CardData.pan must be a Pan")
 
     def wipe(self) -> None:
-        for secret in (self.pan, self.track2, self.track3, self.pin_block):
+        for secret in (self.pan, self.track2, self.track3, self.pin_block, self.account):
             if secret is not None:
                 secret.wipe()
         self.expiry = None
@@ -129,7 +130,7 @@ class CardData:
     def __repr__(self) -> str:
         return (f"CardData(pan={self.pan!r}, expiry={'<4 chars>' if self.expiry else None}, "
                 f"track2={self.track2!r}, track3={self.track3!r}, pin_block={self.pin_block!r}, "
-                f"sequence={self.sequence!r})")
+                f"sequence={self.sequence!r}, account={self.account!r})")
 
     __str__ = __repr__
 
@@ -204,7 +205,21 @@ def _message(profile: Profile, mti: str, fields: dict[int, str], tpdu: Tpdu | No
 
 # The online requests built today; the rest of the profiles' tables is the roadmap.
 REQUEST_KINDS = frozenset({TxnKind.SALE, TxnKind.VOID, TxnKind.REFUND, TxnKind.BALANCE, TxnKind.PREAUTH,
-                           TxnKind.PREAUTH_VOID, TxnKind.PREAUTH_COMPLETE, TxnKind.PREAUTH_COMPLETE_VOID})
+                           TxnKind.PREAUTH_VOID, TxnKind.PREAUTH_COMPLETE, TxnKind.PREAUTH_COMPLETE_VOID,
+                           TxnKind.TRANSFER})
+
+
+def _account_fields(profile: Profile, spec: TxnSpec, card: CardData) -> dict[int, str]:
+    """A transfer's destination account in the field its profile names (cup 48, iso87 103)."""
+    if spec.account_field is None:
+        return {}
+    if card.account is None:
+        raise _bad_txn("a transfer needs its destination account")
+    f = profile.fields.get(spec.account_field)
+    if f is None or not f.sensitive:
+        raise ProtocolError(f"profile {profile.name} has no sensitive field {spec.account_field} for the "
+                            "destination account", code="host.unsupported")
+    return {spec.account_field: card.account.reveal_str()}
 
 
 def _local_fields(profile: Profile, spec: TxnSpec) -> frozenset[int]:
@@ -285,6 +300,7 @@ def build_request(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu 
         raise _bad_txn(f"a {txn.kind.value} needs an amount of at least 1")
     fields = _base(profile, txn, card, spec, local=_local_fields(profile, spec))
     fields.update(_original_fields(spec, txn, reversal=False))
+    fields.update(_account_fields(profile, spec, card))
     if card.track2 is not None:
         fields[35] = card.track2.reveal_str()
     if card.track3 is not None:
@@ -311,6 +327,7 @@ def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu
                             code="host.bad_reason")
     fields = _base(profile, txn, card, spec, local=profile.local_time_fields)
     fields.update(_original_fields(spec, txn, reversal=True))
+    fields.update(_account_fields(profile, spec, card))  # a transfer's reversal names both accounts
     if profile.reversal_original is not None:  # ISO 8583:1987 field 90: the request reversed
         reversed_ = Original(stan=txn.stan, batch=txn.batch, date=txn.when.strftime("%m%d"), mti=spec.mti,
                              transmitted=transmission_time(txn.when))

@@ -280,6 +280,7 @@ class TxnSpec:
     network_code: str = "000"  # cup field 60.3
     original: tuple[OriginalField, ...] = ()  # a void's reference to its original, field by field
     amount: bool = True  # False: an inquiry, which carries no transaction amount (field 4)
+    account_field: int | None = None  # a transfer: the field carrying the destination account (sensitive)
 
 
 @dataclass(frozen=True)

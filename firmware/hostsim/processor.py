@@ -73,6 +73,7 @@ from firmware.host.settlement import SETTLE_MTI, has_upload, settlement_layout
 from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
 from firmware.hostsim.txnset import TxnSetMixin
 from firmware.hostsim.preauth import PREAUTH_NAMING, PreauthMixin
+from firmware.hostsim.transfer import TransferMixin
 
 UPLOAD_MTI = "0320"  # batch upload (cup); answered 0330
 
@@ -105,7 +106,7 @@ class _Outcome:
     action: str
 
 
-class HostProcessor(TxnSetMixin, PreauthMixin):
+class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
     """A deterministic acquirer host. Not thread-safe: callers serialise (the server holds a lock)."""
 
     def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
@@ -210,6 +211,8 @@ class HostProcessor(TxnSetMixin, PreauthMixin):
             return self._balance(request, rule, now)
         if facts.kind is TxnKind.PREAUTH_COMPLETE_ADVICE:  # 0220, or its repeat 0221 (preauth.py)
             return self._completion_advice(request, facts, rule, now)
+        if facts.kind is TxnKind.TRANSFER:
+            return self._transfer(request, facts, rule, now)
         if facts.kind in PREAUTH_NAMING and request.mti not in (m.advice, m.advice_repeat):
             return self._preauth_named(request, facts, rule, now)  # a pre-auth itself is posted as a sale
         if request.mti in (m.advice, m.advice_repeat):

@@ -105,6 +105,18 @@ class PinPad(Device):
         self._entry = entry
         log.debug("%s: PIN prompt for %s, %d..%d digits", self, request.masked_pan, min_len, max_len)
 
+    def begin_account_entry(self) -> None:
+        """Start collecting a transfer's destination account, keyed twice (``hal.pinpad.account``).
+
+        The digits stay in the pad as a PIN's do; ``cancel_pin_entry`` ends this entry too."""
+        from hal.pinpad.account import AccountEntry
+
+        self._require_open()
+        if self._entry is not None:
+            raise PinPadError("a PIN or account prompt is already in progress", code="pinpad.busy")
+        self._entry = AccountEntry()
+        log.debug("%s: account prompt", self)
+
     def cancel_pin_entry(self) -> None:
         """End the PIN prompt without an event (the runner gave up: timeout, card removed)."""
         if self._entry is not None:

@@ -111,6 +111,14 @@ def to_pin(card: CardFacts = CARD, **kw) -> Driver:
     return d
 
 
+def to_account(amount: str = "5000") -> Driver:
+    """A transfer (F 0 5) with its card read: the PIN pad collects the destination account."""
+    d = to_menu()
+    d.keys("05" + amount + "#")
+    d.feed(CardRead(CARD))
+    return d
+
+
 def to_authorising(**kw) -> Driver:
     d = to_pin(**kw)
     d.feed(PinEntered())
@@ -275,6 +283,7 @@ REACH = {
     State.SIGN_IN: to_sign_in,
     State.SUPERVISOR: to_supervisor,
     State.CHECKING: to_checking,
+    State.ACCOUNT: to_account,
 }
 
 
@@ -286,6 +295,7 @@ def printed_all(d: Driver) -> None:
 
 
 __all__ = [
+    "to_account",
     "NOW",
     "CARD",
     "ORIGINAL",

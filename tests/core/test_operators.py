@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,20 +80,63 @@ def test_the_supervisor_cannot_sign_in_to_sell():
     assert d.state is State.IDLE and "operator.not_cashier" in notes(d) and not d.all(A.VerifyOperator)
 
 
-def test_after_max_tries_wrong_passwords_the_keypad_is_locked_out_for_the_delay():
-    d = to_idle(OPERATOR_SETTINGS)  # max_tries 3, lockout 60 s
-    for _ in range(3):
-        d.keys("01#1#")
-        d.feed(OperatorChecked("01", "sign_in", False, "operator.wrong_password", "WRONG PASSWORD"))
-    assert "operator.locked_out" in notes(d)
-    d.keys("0")
-    assert d.state is State.IDLE and "LOCKED" in " ".join(shown(d))
-    d.now += timedelta(seconds=59)
-    d.keys("0")
-    assert d.state is State.IDLE
-    d.now += timedelta(seconds=2)
-    d.keys("0")
-    assert d.state is State.SIGN_IN
+def test_a_wrong_password_shows_the_tries_left_the_runner_counted():
+    d = to_sign_in("01")
+    d.keys("1#")
+    d.feed(OperatorChecked("01", "sign_in", False, "operator.wrong_password", "WRONG PASSWORD", tries_left=2))
+    assert shown(d) == ("WRONG PASSWORD", "2 TRIES LEFT") and "operator.locked_out" not in notes(d)
+
+
+def test_the_wrong_password_that_locks_out_says_so_and_for_how_long():
+    """The count and the lock-out are the runner's (storage, monotonic time); the core shows them."""
+    d = to_sign_in("01")
+    d.keys("1#")
+    d.feed(OperatorChecked("01", "sign_in", False, "operator.wrong_password", "WRONG PASSWORD", tries_left=0,
+                           locked_for=60))
+    assert "operator.locked_out" in notes(d) and "TRY AGAIN IN 60 S" in shown(d)
+    d.keys("01#1#")  # a try during the lock-out: refused by the runner without a check
+    d.feed(OperatorChecked("01", "sign_in", False, "operator.locked_out", "LOCKED OUT", tries_left=0, locked_for=42))
+    assert d.state is State.IDLE and d.t.operator is None and "TRY AGAIN IN 42 S" in shown(d)
+    assert notes(d).count("operator.locked_out") == 2
+
+
+def test_a_locked_out_supervisor_refuses_the_function_and_says_for_how_long():
+    d = signed_in()
+    d.keys("F41#")
+    d.feed(OperatorChecked("00", "void", False, "operator.locked_out", "LOCKED OUT", tries_left=0, locked_for=30))
+    assert d.state is State.IDLE and shown(d)[:2] == ("SUPERVISOR LOCKED", "TRY AGAIN IN 30 S")
+    assert "operator.supervisor_refused" in notes(d) and not d.all(A.FindOriginal)
+
+
+def test_a_sign_in_is_committed_before_it_shows_and_a_sign_out_too():
+    d = to_sign_in("07")
+    d.keys("4711#")
+    out = d.feed(OperatorChecked("07", "sign_in", True))
+    kinds = [type(a) for a in out]
+    assert A.RecordSignIn(number="07") in out and kinds.index(A.RecordSignIn) < kinds.index(A.Show)
+    d.keys("F*")
+    assert d.last(A.RecordSignIn) == A.RecordSignIn(None) and d.t.operator is None
+
+
+def test_a_sign_in_not_saved_leaves_nobody_signed_in():
+    from firmware.core.events import ActionFailed
+
+    d = to_sign_in("07")
+    d.keys("4711#")
+    d.feed(OperatorChecked("07", "sign_in", True))
+    d.feed(ActionFailed(A.RecordSignIn("07"), "storage.full", "the disk is full"))
+    assert d.state is State.IDLE and d.t.operator is None and "SIGN-IN NOT SAVED" in shown(d)
+
+
+def test_the_cashier_storage_kept_is_signed_in_after_a_restart_and_only_with_sign_in_required():
+    from firmware.core.model import BootState
+
+    d = to_idle(OPERATOR_SETTINGS, boot=BootState(operator="07"))
+    assert d.t.operator == "07" and "operator.resumed" in notes(d)
+    d.keys("1250#")
+    assert d.state is State.CARD
+    d = to_idle(SETTINGS, boot=BootState(operator="07"))
+    assert d.t.operator is None and d.t.operator_no == "01"
 
 
 def test_cancel_and_time_out_wipe_the_password_typed_so_far():
@@ -117,7 +158,7 @@ def test_cancel_and_time_out_wipe_the_password_typed_so_far():
 def test_sign_out_from_the_menu():
     d = signed_in("03")
     d.keys("F0")
-    assert "* SIGN OUT 03 0 BACK" in shown(d)
+    assert "8 RCPT 9 RPT *OUT 03" in shown(d)
     d.keys("*")
     assert d.state is State.IDLE and d.t.operator is None and "operator.signed_out" in notes(d)
     d.keys("X")
@@ -126,7 +167,7 @@ def test_sign_out_from_the_menu():
 
 @pytest.mark.parametrize("key, function", [("4", "void"), ("6", "refund"), ("5", "settle"), ("01", "preauth"),
                                            ("02", "preauth_void"), ("03", "preauth_complete"),
-                                           ("04", "preauth_complete_void")])
+                                           ("04", "preauth_complete_void"), ("05", "transfer")])
 def test_signed_out_menu_refuses_transactions_and_settlement(key, function):
     d = to_idle(OPERATOR_SETTINGS)
     d.keys("F" + key)
@@ -135,10 +176,10 @@ def test_signed_out_menu_refuses_transactions_and_settlement(key, function):
 
 @pytest.mark.parametrize("key, function, then", [
     ("4", "void", State.TRACE), ("6", "refund", State.REFERENCE), ("5", "settle", State.COUNTING),
-    ("02", "preauth_void", State.REFERENCE)])
+    ("02", "preauth_void", State.REFERENCE), ("01", "preauth", State.AMOUNT), ("05", "transfer", State.AMOUNT)])
 def test_a_guarded_function_asks_for_the_supervisor_then_starts(key, function, then):
     rules = replace(OPERATOR_SETTINGS.operators,
-                    supervisor_for=OPERATOR_SETTINGS.operators.supervisor_for | {"preauth_void"})
+                    supervisor_for=OPERATOR_SETTINGS.operators.supervisor_for | {"preauth_void", "preauth", "transfer"})
     d = signed_in(settings=replace(OPERATOR_SETTINGS, operators=rules))
     d.keys("F" + key)
     assert d.state is State.SUPERVISOR and shown(d)[0] == f"SUPERVISOR: {function.upper()}"[:20]  # 20 columns

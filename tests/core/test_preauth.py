@@ -102,7 +102,7 @@ def test_page_two_shows_and_starts_the_family():
     d.keys("0")
     assert "1 PREAUTH  2 CANCEL" in d.last(A.Show).lines
     assert MENU_MORE_FLOWS == {"1": Kind.PREAUTH, "2": Kind.PREAUTH_VOID, "3": Kind.PREAUTH_COMPLETE,
-                               "4": Kind.PREAUTH_COMPLETE_VOID}
+                               "4": Kind.PREAUTH_COMPLETE_VOID, "5": Kind.TRANSFER}  # 5: transfer.py
     assert page2("1").state is State.AMOUNT and page2("1").t.sale.kind is Kind.PREAUTH
     d = page2("2")
     assert d.state is State.REFERENCE and "ORIGINAL AUTH NO:" in d.last(A.Show).lines

@@ -17,12 +17,14 @@ from firmware.core.events import (
     OriginalRefused,
     OriginalUnknown,
     PinEntered,
+    Printed,
     TimerExpired,
 )
 from firmware.core.flows import FLOWS, Candidate, Recovery, Refusal, judge
 from firmware.core.model import BootState, JournalState, Kind, OriginalRef, PendingAdvice, State, Timer
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import judge_refund, valid_date
+from hal.printer.document import plain_text
 
 from .helpers import (
     CARD,
@@ -250,8 +252,22 @@ def test_unanswered_refund_is_sent_again_as_an_advice_not_reversed(silence):
     done = d.last(A.AdviceOutcome)
     assert (done.txn_no, done.state, done.response_code, done.rrn) == (
         record.txn_no, JournalState.APPROVED, "00", "000000000042")
-    assert ("refund.approved" in [a.code for a in out if isinstance(a, A.Alert)]) and not d.all(A.Print)
-    assert not d.all(A.AdviceDone) and d.state is State.IDLE and not d.t.advices
+    assert "refund.approved" in [a.code for a in out if isinstance(a, A.Alert)]
+    assert not d.all(A.AdviceDone) and not d.t.advices
+    # money went back to the card: its receipts are owed with the outcome, then print, marked late
+    assert done.copies == tuple(SETTINGS.copies) and SETTINGS.copies
+    kinds = [type(a) for a in out]
+    assert kinds.index(A.AdviceOutcome) < kinds.index(A.Print) and d.state is State.PRINTING
+    jobs = []
+    while d.state is State.PRINTING:
+        jobs.append(d.last(A.Print))
+        d.feed(Printed(jobs[-1].job.record.txn_no, jobs[-1].job.copy))
+    assert [j.job.copy for j in jobs] == list(SETTINGS.copies) and all(j.job.late for j in jobs)
+    assert {(j.job.record.state, j.job.record.rrn) for j in jobs} == {(JournalState.APPROVED, "000000000042")}
+    paper = plain_text(jobs[0].receipt, 32)
+    assert "LATE HOST ANSWER" in paper and "REFUND" in paper
+    assert [(m.txn_no, m.copy) for m in d.all(A.MarkPrinted)] == [(record.txn_no, c) for c in SETTINGS.copies]
+    assert d.state is State.IDLE and d.t.last_receipt.txn_no == record.txn_no
 
 
 def test_refund_declined_when_sent_again_is_recorded_declined():
@@ -314,7 +330,9 @@ def test_refund_queued_before_a_power_cut_goes_out_at_boot_and_takes_its_outcome
     assert send.advice == item and send.repeat
     assert "sent again" in " ".join(a.text for a in d.all(A.Alert))
     d.feed(HostAnswered(reply(mti="0230", stan=12, amount=700)))
-    assert d.last(A.AdviceOutcome).txn_no == 4 and d.state is State.IDLE
+    # no record came with it, so no receipt can be built: the outcome is committed owing none
+    assert d.last(A.AdviceOutcome).txn_no == 4 and d.last(A.AdviceOutcome).copies == ()
+    assert d.state is State.IDLE and not d.all(A.Print)
 
 
 def test_menu_offers_refund_and_balance():

@@ -6,6 +6,10 @@ import pytest
 
 from firmware.core import actions as A
 from firmware.core.events import (
+    AccountCancelled,
+    AccountCaptured,
+    AccountProgress,
+    AccountRejected,
     ActionFailed,
     BatchCounted,
     ReportPrinted,
@@ -67,6 +71,10 @@ SAMPLES = {
     SettleRequested: SettleRequested(),
     ReportPrinted: ReportPrinted(Settlement(1, TOTALS, SettleResult.BALANCED, NOW, 9)),
     OperatorChecked: OperatorChecked("01", "sign_in", True),
+    AccountProgress: AccountProgress(3),
+    AccountRejected: AccountRejected("transfer.account_mismatch", "ACCOUNTS DIFFER"),
+    AccountCaptured: AccountCaptured("622848*********0018"),
+    AccountCancelled: AccountCancelled(),
 }
 
 

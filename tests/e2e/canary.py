@@ -11,6 +11,9 @@ from crypto.provision import lab_key
 from crypto.secrets import Pan
 from hal.magstripe.sim import TEST_CARDS
 
+# The destination account the transfer tests key on the PIN pad (card-shaped, Luhn-valid): card data too.
+TRANSFER_TO = "6228480402564890018"
+
 
 def needles() -> dict[str, bytes]:
     """Each test card's tracks and PAN (text and packed BCD), and its PIN block clear and encrypted."""
@@ -29,6 +32,9 @@ def needles() -> dict[str, bytes]:
         out[f"{name} PIN block"] = block
         out[f"{name} PIN block hex"] = block.hex().upper().encode()
         out[f"{name} clear PIN block"] = bytes(clear_block_iso0(b"1234", pan))
+    out["transfer destination account"] = TRANSFER_TO.encode()
+    out["transfer destination account as BCD"] = bytes.fromhex(TRANSFER_TO + "0")  # cup field 48, left-aligned
+    out["transfer destination account's hidden digits"] = TRANSFER_TO[6:-4].encode()
     return out
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from types import SimpleNamespace
 
 from firmware.core.model import JournalState, SaleRecord
 
@@ -140,3 +141,18 @@ def check_books(
         "host_postings": len(postings),
         "approved_total": terminal_total,
     }
+
+
+def books(result: dict) -> dict:
+    """``check_books`` over a scenario's JSON result (``posterm sim --json``): its journal, its
+    receipts, the host simulator's ledger and what is still owed."""
+    journal = [SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
+                               state=JournalState(t["outcome"])) for t in result["transactions"]]
+    paper = [text for t in result["transactions"] for text in t["receipts"]]
+    ledger = result["host_ledger"]
+    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
+
+
+def mtis(result: dict) -> list[str]:
+    """The MTIs the host simulator received, in order."""
+    return [m["mti"] for m in result["host_ledger"]["messages"]]

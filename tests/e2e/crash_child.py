@@ -30,6 +30,8 @@ from hal.magstripe.sim import TEST_CARDS
 from hal.printer.render import warm_up
 from hal.registry import make_device
 
+TRANSFER_TO = "6228480402564890018"  # a transfer's destination: canary.TRANSFER_TO, which the scans look for
+
 AMOUNTS = [1111, 2222, 3333, 1250, 880, 4500, 99, 12000, 700]  # see the host rules in test_crash_kill.py
 CARDS = ["unionpay_debit", "unionpay_credit", "visa"]
 REFUNDS = [77, 300, 500, 1250]  # 77: the host loses the first answer (sent again); some exceed what is left
@@ -97,6 +99,10 @@ def sell_forever(args, seed: int, mode: str) -> None:
             devices["pinpad"].press("F7")  # a balance inquiry: no money moves
         elif choice < 0.35:
             devices["pinpad"].press(f"F01{rng.choice(AMOUNTS)}#")  # a pre-auth (menu page 2, 1): holds funds
+        elif choice < 0.42:
+            devices["pinpad"].press(f"F05{rng.choice(AMOUNTS)}#")  # a transfer (menu page 2, 5)
+            # its destination, keyed twice once the pad's account prompt opens after the swipe
+            devices["pinpad"].press(f"{TRANSFER_TO}#{TRANSFER_TO}#", hold_for_pin=True)
         else:
             devices["pinpad"].press(f"{rng.choice(AMOUNTS)}#")
         runner.run_until(runner.waiting_for_person, 5)

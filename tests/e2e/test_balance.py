@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 
 import pytest
 
-from firmware.core.model import JournalState
 from firmware.hostsim.txnset import lab_balance
 from firmware.scenario import ScenarioRunner, parse_scenario
 from hal.magstripe.sim import TEST_CARDS
 
-from .consistency import check_books
+from .consistency import books, mtis
 
 INQUIRY = [{"balance": True}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
@@ -32,18 +30,6 @@ def needles(amount: int) -> list[bytes]:
 
 def run(steps, config=FAST, runner=None):
     return (runner or ScenarioRunner()).run(parse_scenario({"name": "t", "config": config, "step": steps}))
-
-
-def mtis(result) -> list[str]:
-    return [m["mti"] for m in result["host_ledger"]["messages"]]
-
-
-def books(result: dict) -> dict:
-    journal = [SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
-                               state=JournalState(t["outcome"])) for t in result["transactions"]]
-    paper = [text for t in result["transactions"] for text in t["receipts"]]
-    ledger = result["host_ledger"]
-    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
 
 
 def test_balance_is_shown_and_never_kept_on_disk_in_a_log_or_on_paper(tmp_path, caplog):

@@ -1,7 +1,8 @@
 """After a busy session, no clear card data anywhere: database, keys, cache, debug log, console.
 
-The session includes a refund sent again from its sealed repeat (the host drops its first answer) and a
-balance inquiry, whose balance must reach neither the disk nor the log either.
+The session includes a refund sent again from its sealed repeat (the host drops its first answer), a
+balance inquiry, whose balance must reach neither the disk nor the log either, and two transfers (one
+reversed) whose destination account is card data too (``canary.TRANSFER_TO``).
 """
 
 from __future__ import annotations
@@ -91,9 +92,23 @@ swipe = "unionpay_debit"
 [[step]]
 pin = "1234"
 [[step]]
+transfer = { amount = 5000, account = "6228480402564890018" }
+[[step]]
+swipe = "unionpay_debit"
+[[step]]
+pin = "1234"
+[[step]]
+host = { behaviour = "drop", times = 1 }
+[[step]]
+transfer = { amount = 7000, account = "6228480402564890018" }
+[[step]]
+swipe = "visa"
+[[step]]
+pin = "1234"
+[[step]]
 swipe = { track2 = "6205500000000000005=49121200000000000" }
 [[step]]
-expect = { journal_count = 9 }
+expect = { journal_count = 11 }
 """
 
 
@@ -111,10 +126,11 @@ def test_no_clear_card_data_reaches_disk_logs_or_console(posterm_cmd, clean_env,
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     result = json.loads(out.stdout)
     outcomes = sorted(t["outcome"] for t in result["transactions"])
-    assert outcomes == ["approved", "approved", "approved", "declined", "declined", "offline_approved", "reversed",
-                        "reversed", "reversed"], outcomes
+    assert outcomes == ["approved", "approved", "approved", "approved", "declined", "declined", "offline_approved",
+                        "reversed", "reversed", "reversed", "reversed"], outcomes
     kinds = [t["kind"] for t in result["transactions"]]
     assert kinds.count("void") == 1 and kinds.count("refund") == 1 and kinds.count("balance") == 1
+    assert kinds.count("transfer") == 2  # one approved, one reversed: its destination sealed in the 0400
     refund = result["transactions"][kinds.index("refund")]
     assert (refund["outcome"], refund["response_code"]) == ("declined", "25")
     assert [m["mti"] for m in result["host_ledger"]["messages"]].count("0221") == 1  # sent again from its seal

@@ -11,6 +11,8 @@ from firmware.reportcli import batch_report
 from firmware.scenario import ScenarioRunner, parse_scenario
 from storage.store import Store
 
+from .consistency import mtis
+
 ISO87 = get_profile("iso87")
 CONFIG = {"host": {"profile": "iso87", "response_timeout": 0.4, "connect_timeout": 0.4}}
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
@@ -48,10 +50,6 @@ def run(steps, tmp_path):
                         after_step=lambda step: tap.install(runner.processor))
     assert result["failures"] == [], result["failures"]
     return result, runner.devices["printer"].text, tap
-
-
-def mtis(result) -> list[str]:
-    return [m["mti"] for m in result["host_ledger"]["messages"]]
 
 
 def codes(result) -> list[str]:

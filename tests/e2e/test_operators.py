@@ -139,3 +139,78 @@ def test_a_guarded_preauth_cancel_waits_for_the_supervisor_then_cancels():
     assert [(t["kind"], t["outcome"]) for t in r["transactions"]] == [("preauth", "approved"),
                                                                       ("preauth_void", "approved")]
     assert "operator.supervisor_ok" in notes(r)
+
+
+# -- durable: the lock-out and the sign-in across a restart (a real data directory, the runner rebuilt) --------
+LOCKING = {"operators": {"required": True, "supervisor_for": ["void", "refund", "settle"], "kdf_cost": 4,
+                         "max_tries": 3, "lockout_seconds": 600}}
+ADD_07 = [{"add_operator": {"operator": "07", "password": "2580"}}]
+GUESS = {"sign_in": {"operator": "07", "password": "1111"}}
+SIGN_IN_07 = {"sign_in": {"operator": "07", "password": "2580"}}
+
+
+def test_a_lock_out_survives_a_restart_until_the_cli_unlocks_it(tmp_path):
+    """Guess max_tries times, cycle the power: still locked out. ``posterm operators unlock 07`` (another
+    process on the same database, while the terminal runs) ends it; the right password then signs in."""
+    from firmware.cli import main
+
+    data = tmp_path / "data"
+    steps = ADD_07 + [GUESS] * 3 + [{"restart": True}, SIGN_IN_07, SIGN_IN_07] + SALE
+    unlock_after = len(ADD_07) + 3 + 2  # the first right password after the restart (steps count from 1)
+
+    def between(step):
+        if step.index == unlock_after:
+            assert runner.runner.core.operator is None  # refused: still locked out after the restart
+            assert main(["operators", "unlock", "07", "--data-dir", str(data)]) == 0
+
+    runner = ScenarioRunner(data_dir=data)
+    r = runner.run(parse_scenario({"name": "t", "config": LOCKING, "step": steps}), after_step=between)
+    assert r["ok"], r["failures"]
+    codes = notes(r)
+    assert codes.count("operator.wrong_password") == 3
+    assert codes.count("operator.locked_out") == 3  # begun, found at boot, met by the right password
+    assert [(t["kind"], t["outcome"]) for t in r["transactions"]] == [("sale", "approved")]
+    assert re.search(r"OPERATOR NO:\s+07\b", r["transactions"][0]["receipts"][0])
+
+
+def test_a_wrong_try_is_committed_before_its_answer_shows(tmp_path):
+    """The power goes right after the check wrote the third wrong try, before WRONG PASSWORD showed:
+    after the restart the operator is locked out all the same."""
+    steps = ADD_07 + [GUESS] * 2 + [{"power_cut": "after:verify_operator"}, GUESS, {"restart": True}, SIGN_IN_07]
+    r = ScenarioRunner(data_dir=tmp_path / "data").run(parse_scenario({"name": "t", "config": LOCKING,
+                                                                        "step": steps}))
+    assert r["power_cuts"] == ["after:verify_operator"]
+    codes = notes(r)
+    assert codes.count("operator.wrong_password") == 2 and codes.count("operator.locked_out") == 2
+    assert "operator.signed_in" not in codes
+
+
+def test_a_guessed_supervisor_password_locks_the_guarded_functions_across_a_restart(tmp_path):
+    steps = ADD_07 + [SIGN_IN_07] + SALE + [{"void": {"trace": 1, "supervisor": "999999"}}] * 3 + [
+        {"restart": True}, {"void": {"trace": 1, "supervisor": "123456"}}]
+    r = ScenarioRunner(data_dir=tmp_path / "data").run(parse_scenario({"name": "t", "config": LOCKING,
+                                                                        "step": steps}))
+    codes = notes(r)
+    assert codes.count("operator.supervisor_refused") == 4 and "operator.supervisor_ok" not in codes
+    assert [t["kind"] for t in r["transactions"]] == ["sale"]  # no void started
+
+
+def test_the_cashier_stays_signed_in_across_a_power_cut_until_the_settlement(tmp_path):
+    """UnionPay terminals keep the operator signed in until sign-out or settlement: a restart mid-shift
+    goes on selling as 07; the settlement ends the shift, and that survives a restart too."""
+    steps = ADD_07 + [SIGN_IN_07, {"restart": True}] + SALE + [{"settle": {"supervisor": "123456"}},
+                                                          {"restart": True}] + SALE[:1] + [{"key": "X"}]
+    r = ScenarioRunner(data_dir=tmp_path / "data").run(parse_scenario({"name": "t", "config": LOCKING,
+                                                                        "step": steps}))
+    assert r["ok"], r["failures"]
+    codes = notes(r)
+    assert codes.count("operator.resumed") == 1 and "operator.signed_out" in codes
+    assert [(t["kind"], t["outcome"]) for t in r["transactions"]] == [("sale", "approved")]  # the last refused
+    assert re.search(r"OPERATOR NO:\s+07\b", r["transactions"][0]["receipts"][0])
+
+
+def test_a_sign_out_survives_a_restart(tmp_path):
+    steps = ADD_07 + [SIGN_IN_07, {"sign_out": True}, {"restart": True}] + SALE[:1] + [{"key": "X"}]
+    r = ScenarioRunner(data_dir=tmp_path / "data").run(parse_scenario({"name": "t", "config": LOCKING,
+                                                                        "step": steps}))
+    assert "operator.resumed" not in notes(r) and r["transactions"] == []

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 
-from firmware.core.model import JournalState
 from firmware.scenario import ScenarioRunner, parse_scenario
 
-from .consistency import check_books
+from .consistency import books
 
 POINTS = [
     "before:open_request",
@@ -24,16 +22,6 @@ POINTS = [
     "after:print",
     "after:mark_printed",
 ]
-
-
-def books(result: dict) -> dict:
-    journal = [
-        SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], state=JournalState(t["outcome"]))
-        for t in result["transactions"]
-    ]
-    paper = [text for t in result["transactions"] for text in t["receipts"]]
-    ledger = result["host_ledger"]
-    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 
 import pytest
 
-from firmware.core.model import JournalState
 from firmware.hostsim.ledger import PostingStatus
 from firmware.scenario import ScenarioRunner, parse_scenario
 
-from .consistency import check_books
+from .consistency import books, mtis
 
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 CARD = [{"swipe": "unionpay_debit"}, {"pin": "1234"}]
@@ -27,10 +25,6 @@ def run(steps, config=FAST, runner=None):
     return (runner or ScenarioRunner()).run(parse_scenario({"name": "t", "config": config, "step": steps}))
 
 
-def mtis(result) -> list[str]:
-    return [m["mti"] for m in result["host_ledger"]["messages"]]
-
-
 def notes(result) -> list[str]:
     return [code for code, _text in result["notes"]]
 
@@ -41,17 +35,6 @@ def alerts(result) -> list[str]:
 
 def postings(result, kind="refund") -> list[dict]:
     return [p for p in result["host_ledger"]["postings"] if p["kind"] == kind]
-
-
-def books(result: dict) -> dict:
-    journal = [
-        SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
-                        state=JournalState(t["outcome"]))
-        for t in result["transactions"]
-    ]
-    paper = [text for t in result["transactions"] for text in t["receipts"]]
-    ledger = result["host_ledger"]
-    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
 
 
 def test_partial_refunds_approved_then_an_over_refund_refused_before_sending():
@@ -141,8 +124,23 @@ def test_host_silent_the_refund_is_sent_again_once_never_reversed():
     (posting,) = postings(r)
     assert posting["status"] == "approved" and posting["duplicates"] == 1  # posted once
     refund_record = r["transactions"][-1]
-    assert refund_record["receipts"] == [] and refund_record["rrn"] == posting["rrn"]  # nothing printed late
+    assert refund_record["rrn"] == posting["rrn"]
+    late = refund_record["receipts"]  # money went back to the card: both copies print, marked late
+    assert len(late) == 2 and all("LATE HOST ANSWER" in t and posting["rrn"] in t for t in late)
+    assert "MERCHANT COPY" in late[0] and "CARDHOLDER COPY" in late[1]
     assert books(r)["approved_total"] == 750
+
+
+def test_power_cut_after_a_late_refund_answer_prints_its_receipts_at_boot():
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0220", "times": 1}}, {"power_cut": "after:advice_outcome"}]
+    steps += refund(500) + [{"restart": True}, {"expect": {"outcome": "approved"}}]
+    r = run(steps)
+    assert r["ok"], r["failures"]
+    assert r["power_cuts"] == ["after:advice_outcome"] and r["owed"]["receipts"] == 0
+    assert mtis(r) == ["0200", "0220", "0221"]
+    late = r["transactions"][-1]["receipts"]  # owed with the outcome, printed after the restart
+    assert len(late) == 2 and all("PRINTED AFTER POWER LOSS" in t for t in late)
+    books(r)
 
 
 def test_refund_unanswered_after_every_retry_stays_queued_until_it_is_answered():
@@ -156,6 +154,7 @@ def test_refund_unanswered_after_every_retry_stays_queued_until_it_is_answered()
     assert mtis(r) == ["0200", "0220", "0221", "0221", "0221"] and r["owed"]["advices"] == 0
     (posting,) = postings(r)
     assert posting["duplicates"] == 3 and posting["status"] == "approved"
+    assert [("LATE HOST ANSWER" in t) for t in r["transactions"][-1]["receipts"]] == [True, True]
     books(r)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from firmware.scenario import ScenarioRunner, parse_scenario
 
+from .consistency import mtis
+
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 VOID_1 = [{"void": {"trace": 1}}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 FAST = {"host": {"response_timeout": 0.4, "connect_timeout": 0.4}}
@@ -15,10 +17,6 @@ def run(steps, config=FAST):
     runner = ScenarioRunner()
     result = runner.run(parse_scenario({"name": "t", "config": config, "step": steps}))
     return result, runner.devices["printer"].text
-
-
-def mtis(result) -> list[str]:
-    return [m["mti"] for m in result["host_ledger"]["messages"]]
 
 
 def test_sale_void_sale_then_balanced_settlement_and_the_report():

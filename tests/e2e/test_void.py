@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 
-from firmware.core.model import JournalState
 from firmware.scenario import ScenarioRunner, parse_scenario
 
-from .consistency import check_books
+from .consistency import books, mtis
 
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 CARD = [{"swipe": "unionpay_debit"}, {"pin": "1234"}]
@@ -24,23 +22,8 @@ def run(steps, config=FAST):
     return ScenarioRunner().run(parse_scenario({"name": "t", "config": config, "step": steps}))
 
 
-def mtis(result) -> list[str]:
-    return [m["mti"] for m in result["host_ledger"]["messages"]]
-
-
 def notes(result) -> list[str]:
     return [code for code, _text in result["notes"]]
-
-
-def books(result: dict) -> dict:
-    journal = [
-        SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
-                        state=JournalState(t["outcome"]))
-        for t in result["transactions"]
-    ]
-    paper = [text for t in result["transactions"] for text in t["receipts"]]
-    ledger = result["host_ledger"]
-    return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])
 
 
 def test_sale_then_void_approved_nets_to_zero():

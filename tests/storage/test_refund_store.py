@@ -107,6 +107,7 @@ def test_a_refund_opens_with_its_repeat_queued_as_sent_and_no_reversal(store):
     assert boot.reversals == () and boot.interrupted == (2,)
     (advice,) = boot.advices
     assert (advice.txn_no, advice.stan, advice.amount, advice.kind, advice.sent_before) == (2, 2, 500, Kind.REFUND, True)
+    assert advice.record == store.record(2)  # its receipt can be printed when the answer comes
     assert store.advice_message(2) == b"S1resend"
     assert store.conn.execute("SELECT reversal FROM journal WHERE txn_no=2").fetchone() == (None,)
     assert store.counters() == counters(r)
@@ -126,13 +127,14 @@ def test_the_refund_s_outcome_closes_its_repeat_in_the_same_commit(store):
 def test_an_answer_to_the_repeat_is_the_refund_s_outcome(store):
     open_refund(store, sale(store), 2, 2, 500)
     before = store.commits
-    store.advice_outcome(2, JournalState.APPROVED, "00", rrn="000000000007", auth_code="000003", settle_date="1122")
+    store.advice_outcome(2, JournalState.APPROVED, "00", rrn="000000000007", auth_code="000003", settle_date="1122",
+                         copies=(Copy.MERCHANT,))
     assert store.commits == before + 1
     r = store.record(2)
     assert (r.state, r.response_code, r.rrn, r.auth_code, r.reason) == (
         JournalState.APPROVED, "00", "000000000007", "000003", None)
-    boot = store.boot_state()
-    assert boot.advices == () and [j for j in boot.receipts if j.record.txn_no == 2] == []  # nothing prints then
+    boot = store.boot_state()  # the receipts it owes were committed with it: a power cut now still prints them
+    assert boot.advices == () and [j.copy for j in boot.receipts if j.record.txn_no == 2] == [Copy.MERCHANT]
     store.advice_outcome(2, JournalState.DECLINED, "25")  # a record already resolved keeps its outcome
     assert store.record(2).state is JournalState.APPROVED
 
@@ -142,6 +144,7 @@ def test_declined_repeat_keeps_the_code_as_the_reason(store):
     store.advice_outcome(1, JournalState.DECLINED, "25")
     r = store.record(1)
     assert (r.state, r.reason, r.original) == (JournalState.DECLINED, "25", None)
+    assert store.boot_state().receipts == ()
 
 
 def test_find_by_reference_needs_the_rrn_and_the_date_and_counts_what_was_refunded(store):

@@ -116,8 +116,9 @@ def ours(tmp_path):
 def test_each_version_declares_how_far_back_it_stays_usable():
     """An audit, updated with each migration: its N is judged (against the code that had the previous
     LATEST) and the reason is written in its ``_vN``'s docstring."""
-    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5), (6, 6), (7, 6), (8, 8)]
-    assert LATEST == 8
+    assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5), (6, 6), (7, 6),
+                                                          (8, 6), (9, 9), (10, 10)]
+    assert LATEST == 10
     for m in ALL[1:]:
         assert f"Usable by schema {m.readable_by} " in (m.apply.__doc__ or ""), m.version
 
@@ -292,6 +293,32 @@ def test_v7_stays_usable_by_v6_code_it_only_adds_a_table_v6_never_names(tmp_path
     assert {t: seven[t] for t in six} == six
     assert [r[1] for r in seven["operators"]] == ["number", "password_hash", "active", "updated_at"]
     assert ALL[6].readable_by == 6
+
+
+# schema-7 code's operators SQL (storage/operators.py as of 966c0fb): reads and inserts by column name.
+V7_READ = "SELECT number, active, password_hash FROM operators ORDER BY number"
+V7_ADD = "INSERT INTO operators (number, password_hash, active, updated_at) VALUES (?, ?, 1, ?)"
+
+
+def test_v8_stays_usable_by_v7_code_it_only_adds_columns_with_defaults_to_operators(tmp_path, monkeypatch):
+    """v8 adds the lock-out's and the sign-in's columns to ``operators`` and touches no other table; v7's own
+    SQL still reads and adds operators on it (the defaults fill the new columns), and v6 never names the table."""
+    (tmp_path / "seven").mkdir()
+    (tmp_path / "eight").mkdir()
+    seven = _shape(database_at(tmp_path / "seven", 7, monkeypatch))
+    conn = database_at(tmp_path / "eight", 8, monkeypatch)
+    eight = _shape(conn)
+    assert {t: eight[t] for t in seven if t != "operators"} == {t: seven[t] for t in seven if t != "operators"}
+    assert eight["operators"][:len(seven["operators"])] == seven["operators"]
+    assert [r[1] for r in eight["operators"][len(seven["operators"]):]] == ["failed_tries", "locked_at",
+                                                                            "signed_in_at"]
+    conn.execute(V7_ADD, ("07", "scrypt$4$8$1$00$00", "2026-11-22T09:30:00"))
+    conn.commit()
+    assert [r[0] for r in conn.execute(V7_READ)] == ["00", "07"]
+    assert conn.execute("SELECT failed_tries, locked_at, signed_in_at FROM operators WHERE number = '07'"
+                        ).fetchone() == (0, None, None)
+    conn.close()
+    assert ALL[7].readable_by == ALL[6].readable_by == 6
 
 
 # -- the snapshot ------------------------------------------------------------------------------

@@ -58,7 +58,8 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int, bool, Pad], ...] = (
     (41, "Card acceptor terminal identification", ANS, FIX, 8, False, Pad.LEFT),
     (42, "Card acceptor identification code", ANS, FIX, 15, False, Pad.LEFT),
     (44, "Additional response data", AN, LL, 25, False, Pad.LEFT),
-    # Sensitive: a batch upload (0320) carries card numbers here; a 0500 its totals.
+    # Sensitive: a batch upload (0320) carries card numbers here; a 0500 its totals; a transfer (0200,
+    # 400000) the destination account (转入卡号), digits left-aligned: this layout has no field 103.
     (48, "Additional data, private", N, LLL, 322, True, Pad.RIGHT),
     (49, "Currency code, transaction", AN, FIX, 3, False, Pad.LEFT),
     (52, "PIN data", B, FIX, 8, True, Pad.LEFT),
@@ -223,6 +224,10 @@ def build() -> Profile:
             TxnKind.PREAUTH_COMPLETE_ADVICE: TxnSpec("0220", "000000", "06", "24", reversible=False,
                                                      original=PREAUTH_ORIGINAL),
             TxnKind.SALE: TxnSpec("0200", "000000", "00", "22"),
+            # 转账 (firmware/core/transfer.py): 40 = cardholder accounts transfer; 60.1 = 40 (assumed: no public
+            # UnionPay POS table gives one); the destination in 48, since one bitmap has no room for 103
+            # (the MAC is field 64, last). Reversed like a sale.
+            TxnKind.TRANSFER: TxnSpec("0200", "400000", "00", "40", account_field=48),
             TxnKind.VOID: TxnSpec("0200", "200000", "00", "23", original=VOID_ORIGINAL),
             # 退货: a notification (0220), sent again as 0221 while unanswered, never reversed.
             TxnKind.REFUND: TxnSpec("0220", "200000", "00", "25", reversible=False, original=REFUND_ORIGINAL),

@@ -187,7 +187,8 @@ def _settlement():
 
 
 # 54 (additional amounts) carries a balance inquiry's answer: shown on the display, kept out of reprs.
-_SENSITIVE = frozenset({2, 14, 34, 35, 36, 45, 52, 54, 55})
+# 103 (account identification 2) carries a transfer's destination account: card data too.
+_SENSITIVE = frozenset({2, 14, 34, 35, 36, 45, 52, 54, 55, 103})
 
 RESPONSE_TEXTS = {
     "00": "Approved",
@@ -269,6 +270,8 @@ def build() -> Profile:
             TxnKind.PREAUTH_COMPLETE_ADVICE: TxnSpec("0220", "000000", "06", reversible=False,
                                                      original=PREAUTH_ORIGINAL),
             TxnKind.BALANCE: TxnSpec("0100", "310000", "00", reversible=False, amount=False),
+            # Cardholder accounts transfer: the destination account in 103 (account identification 2).
+            TxnKind.TRANSFER: TxnSpec("0200", "400000", "00", account_field=103),
             TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", reversible=False),
             TxnKind.SIGN_ON: TxnSpec("0800", None, None, reversible=False, network_code="001"),
         },
