@@ -75,6 +75,14 @@ CREATE TABLE IF NOT EXISTS uploads (
     received_at TEXT NOT NULL,
     PRIMARY KEY (terminal_id, batch, stan)
 );
+CREATE TABLE IF NOT EXISTS early_reversals (
+    terminal_id TEXT NOT NULL,
+    stan TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    mti TEXT,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, stan, amount)
+);
 CREATE TABLE IF NOT EXISTS upload_ends (
     terminal_id TEXT NOT NULL,
     batch TEXT NOT NULL,
@@ -144,6 +152,24 @@ class Ledger:
             (kind, terminal_id, stan, txn_date, amount, currency, pan_masked, rrn, auth_code, response_code,
              PostingStatus(status).value, when, when, batch, original_id),
         )
+
+    def remember_early_reversal(self, terminal_id: str, stan: str, amount: int, mti: str | None, when: str) -> None:
+        """A reversal whose original has not arrived (yet): kept, so that the original is reversed when it does."""
+        self._write("INSERT OR REPLACE INTO early_reversals (terminal_id, stan, amount, mti, received_at)"
+                    " VALUES (?, ?, ?, ?, ?)", (terminal_id, stan, amount, mti, when))
+
+    def take_early_reversal(self, terminal_id: str, stan: str, amount: int) -> dict[str, Any] | None:
+        """The reversal that came before this (terminal, STAN, amount), removed from the book; None if none."""
+        with self._lock:
+            rows = self._rows("SELECT * FROM early_reversals WHERE terminal_id = ? AND stan = ? AND amount = ?",
+                              (terminal_id, stan, amount))
+            if rows:
+                self._db.execute("DELETE FROM early_reversals WHERE terminal_id = ? AND stan = ? AND amount = ?",
+                                 (terminal_id, stan, amount))
+            return rows[0] if rows else None
+
+    def early_reversals(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM early_reversals ORDER BY received_at, terminal_id, stan")
 
     def set_status(self, posting_id: int, status: PostingStatus, when: str) -> None:
         self._write("UPDATE postings SET status = ?, updated_at = ? WHERE id = ?",

@@ -175,6 +175,8 @@ class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
         rule = self.rules.match(facts)
         behaviour = rule.behaviour if rule else Behaviour.APPROVE
         outcome = self._process(request, facts, rule, now)
+        if request.mti not in (self.profile.mtis.reversal, self.profile.mtis.reversal_repeat):
+            outcome = self._overtaken(request, facts, outcome, stamp)
         action = outcome.action
         if behaviour not in (Behaviour.APPROVE, Behaviour.DECLINE):
             action += f"; {behaviour.value}"
@@ -407,18 +409,42 @@ class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
         if posting is not None and mti is not None and self._mti_of(posting) != mti:
             posting = None  # field 90 names another message than the one posted under that STAN
         if posting is None:
+            if stan is not None and 41 in f and facts.amount is not None:  # it may have overtaken its original
+                self.ledger.remember_early_reversal(f[41], stan, facts.amount, mti, stamp)
             return self._answer(request, "00", now, "reversal of an unknown original, acknowledged")
+        return self._answer(request, "00", now, self._apply_reversal(posting, stamp))
+
+    def _apply_reversal(self, posting: dict, stamp: str) -> str:
+        """Undo one posting (once: a repeat changes nothing); what was done, for the message log."""
         self.ledger.bump(posting["id"], "reversals", stamp)
         if posting["status"] == PostingStatus.REVERSED.value:
-            return self._answer(request, "00", now, "reversal repeat, already applied")
+            return "reversal repeat, already applied"
         if posting["status"] == PostingStatus.DECLINED.value:
-            return self._answer(request, "00", now, "reversal of a declined transaction, nothing to undo")
+            return "reversal of a declined transaction, nothing to undo"
         self.ledger.set_status(posting["id"], PostingStatus.REVERSED, stamp)
         original = self.ledger.get(posting["original_id"]) if posting.get("original_id") else None
         if original is not None and original["status"] == PostingStatus.VOIDED.value:
             self.ledger.set_status(original["id"], PostingStatus.APPROVED, stamp)  # the void is undone
-            return self._answer(request, "00", now, f"reversed, STAN {original['stan']} approved again")
-        return self._answer(request, "00", now, "reversed")
+            return f"reversed, STAN {original['stan']} approved again"
+        return "reversed"
+
+    def _overtaken(self, request: Message, facts: RequestFacts, outcome: _Outcome, stamp: str) -> _Outcome:
+        """A request whose reversal came first. A terminal that lost its power just after sending
+        reverses the request at once when it restarts, on a new connection, which a host may read
+        before the old one (as this simulator's connection threads may): a real switch keeps such
+        a reversal and applies it when the original arrives, and so does this one. The answer
+        stays as it was (nobody waits for it); the posting is reversed, once."""
+        f = request.fields
+        if 41 not in f or 11 not in f or facts.amount is None:
+            return outcome
+        early = self.ledger.take_early_reversal(f[41], f[11], facts.amount)
+        if early is None:
+            return outcome
+        posting = self.ledger.posting_for_reversal(f[41], f[11], facts.amount)
+        if posting is None or (early["mti"] is not None and self._mti_of(posting) != early["mti"]):
+            return outcome  # it posted nothing, or the reversal named another message
+        return _Outcome(outcome.response, outcome.code,
+                        f"{outcome.action}; {self._apply_reversal(posting, stamp)} by the reversal that came first")
 
     # -- PIN ---------------------------------------------------------------------------
     def _pin_verdict(self, request: Message, rule: Rule | None) -> str | None:

@@ -137,6 +137,15 @@ def test_a_reversal_naming_another_message_type_reverses_nothing(iso87_host, iso
     assert ledger.messages()[-1]["action"] == "reversal of an unknown original, acknowledged"
 
 
+def test_an_early_reversal_applies_only_to_the_message_its_90_names(iso87_host, iso87_term, ledger):
+    iso87_host.respond(reversal(iso87_term, stan=40, own_stan=81, mti="0100"))  # names a 0100 not yet seen
+    sell(iso87_host, iso87_term, (40, 300))  # a 0200 under that STAN: not the one named
+    assert ledger.postings()[0]["status"] == "approved"
+    iso87_host.respond(reversal(iso87_term, stan=41, own_stan=82))  # names the 0200, which comes after it
+    sell(iso87_host, iso87_term, (41, 300))
+    assert [p["status"] for p in ledger.postings()] == ["approved", "reversed"]
+
+
 def test_a_reversal_without_90_falls_back_to_its_stan(iso87_host, iso87_term, ledger):
     sell(iso87_host, iso87_term, (20, 300))
     message = iso87_term.decode(reversal(iso87_term, stan=20))

@@ -130,6 +130,27 @@ def test_reversal_of_an_unknown_original_is_acknowledged(host, term, ledger):
     assert ledger.messages()[0]["action"] == "reversal of an unknown original, acknowledged"
 
 
+def test_a_reversal_that_overtakes_its_original_reverses_it_when_it_comes(host, term, ledger):
+    """A terminal that lost its power just after sending reverses the request on a new connection, which
+    the host may read before the old one: the reversal is kept and applied once the original arrives."""
+    assert term.read(host.respond(term.reversal(amount=300, stan=30)).payload).response_code == "00"
+    assert ledger.postings() == [] and [(r["stan"], r["amount"]) for r in ledger.early_reversals()] == [("000030", 300)]
+    assert term.read(host.respond(term.sale(amount=300, stan=30)).payload).response_code == "00"  # nobody waits
+    [posting] = ledger.postings()
+    assert (posting["status"], posting["reversals"]) == ("reversed", 1) and ledger.early_reversals() == []
+    assert ledger.messages()[-1]["action"] == "approved; reversed by the reversal that came first"
+    assert ledger.summary()["approved_amount"] == 0
+    assert term.read(host.respond(term.sale(amount=300, stan=31)).payload).approved  # others are untouched
+    assert [p["status"] for p in ledger.postings()] == ["reversed", "approved"]
+
+
+def test_an_early_reversal_for_another_amount_or_trace_reverses_nothing(host, term, ledger):
+    host.respond(term.reversal(amount=300, stan=32))
+    host.respond(term.sale(amount=301, stan=32))
+    host.respond(term.sale(amount=300, stan=33))
+    assert [p["status"] for p in ledger.postings()] == ["approved", "approved"] and len(ledger.early_reversals()) == 1
+
+
 def test_reversal_after_a_dropped_answer(host, term, rules, ledger):
     rules.push(Rule(Behaviour.DROP, times=1))
     assert host.respond(term.sale(amount=300, stan=21)).payload is None
