@@ -1,0 +1,256 @@
+"""The journal's row format and the read-only look-ups of ``Store``: records, and the originals a
+void, refund, cancel or completion names.
+
+Why apart from the writes: these only read (``posterm report`` runs them beside
+the terminal on a read-only connection), and the judging of an original (what
+voids, refunds and completions already name it) is one piece of logic used by
+every look-up. The row format (columns, copy marks, timestamps) is here too,
+because the durable steps in ``store.py`` and ``queues.py`` write the rows these
+read. ``JournalMixin`` is one of the mixins ``storage.store.Store`` is made of;
+it uses the store's ``_query`` and ``_blob``. The journal has no secondary
+index, by design (see ``migrations._v3``): the look-ups scan it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from firmware.core.model import (
+    EntryMode,
+    JournalState,
+    Kind,
+    OriginalFacts,
+    OriginalRef,
+    SaleRecord,
+)
+from firmware.errors import StorageError
+
+__all__ = ["JournalMixin", "OriginalMatch", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
+
+# journal.merchant_copy and cardholder_copy: a receipt copy owed, printed or skipped (NULL: none owed).
+COPY_OWED, COPY_PRINTED, COPY_SKIPPED = 0, 1, 2
+
+_JOURNAL_COLUMNS = (
+    "txn_no, kind, state, amount, currency, stan, batch, created_at, terminal_id, merchant_id, operator, "
+    "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no, "
+    "orig_rrn, orig_date, orig_auth, dest_masked"
+)
+_ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
+
+# The kinds that undo the record they name (its "claims"): a void, a pre-auth's cancel, a completion's void.
+_UNDOING = (Kind.VOID.value, Kind.PREAUTH_VOID.value, Kind.PREAUTH_COMPLETE_VOID.value)
+
+
+@dataclass(frozen=True)
+class OriginalMatch:
+    """What the journal holds about the record a trace names, for judging a void of it.
+
+    ``pan_hash`` (the keyed hash of its PAN) lets the runner check the card
+    swiped for the void; it is kept out of the ``repr``. ``claims`` are the
+    states of the voids that already name it; ``advice`` the state and
+    response code of its offline forwarding, if it was approved offline.
+    """
+
+    facts: OriginalFacts
+    state: JournalState
+    pan_hash: bytes = field(repr=False)
+    claims: tuple[JournalState, ...] = ()
+    advice: tuple[str, str | None] | None = None
+    refunds: tuple[tuple[JournalState, int], ...] = ()  # (state, amount) of each refund naming it
+    completions: tuple[JournalState, ...] = ()  # a pre-auth's completions, those not voided since
+
+
+def _original(row: Sequence) -> OriginalFacts:
+    return OriginalFacts(
+        txn_no=row[0],
+        kind=Kind(row[1]),
+        amount=row[2],
+        currency=row[3],
+        stan=row[4],
+        batch=row[5],
+        when=datetime.fromisoformat(row[6]),
+        masked_pan=row[7],
+        rrn=row[8],
+        auth_code=row[9],
+    )
+
+
+def _now() -> str:
+    """A row's timestamp as the tables hold it (``created_at``, ``updated_at``)."""
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def _record(row: Sequence) -> SaleRecord:
+    return SaleRecord(
+        txn_no=row[0],
+        kind=Kind(row[1]),
+        state=JournalState(row[2]),
+        amount=row[3],
+        currency=row[4],
+        stan=row[5],
+        batch=row[6],
+        when=datetime.fromisoformat(row[7]),
+        terminal_id=row[8] or "",
+        merchant_id=row[9] or "",
+        operator=row[10] or "",
+        masked_pan=row[11],
+        entry_mode=EntryMode(row[12]),
+        pin_entered=bool(row[13]),
+        response_code=row[14],
+        rrn=row[15],
+        auth_code=row[16],
+        settle_date=row[17],
+        reason=row[18],
+        reference=(OriginalRef(row[20] or "", row[21], row[22] or "") if (row[20] or row[22]) else None),
+        account=row[23],  # a transfer's destination, masked
+    )
+
+
+class JournalMixin:
+    """Read-only journal methods of ``Store`` (``store.py``); the connection lives on the store."""
+
+    def card_blob(self, txn_no: int) -> bytes:
+        return self._blob("SELECT card FROM journal WHERE txn_no=?", txn_no, "card")
+
+    def record(self, txn_no: int) -> SaleRecord:
+        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no=?", (txn_no,), "reading the journal")
+        if not rows:
+            raise StorageError(f"journal record {txn_no} is missing", code="storage.missing_record")
+        return self._full(rows[0])
+
+    def batch_records(self, batch: int) -> list[SaleRecord]:
+        """Every journal record of one batch, in journal order (a scan: the journal has no index, by design)."""
+        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE batch = ? ORDER BY txn_no", (batch,),
+                           "reading the journal")
+        return [self._full(r) for r in rows]
+
+    def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
+        sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY txn_no"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._full(r) for r in self._query(sql, (), "reading the journal")]
+
+    def last_receipt(self) -> SaleRecord | None:
+        """The newest transaction that printed (or owes) receipts: what a reprint of the last receipt prints."""
+        rows = self._query(
+            f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE state IN ('approved', 'offline_approved') "
+            "AND (merchant_copy IS NOT NULL OR cardholder_copy IS NOT NULL) ORDER BY txn_no DESC LIMIT 1", (),
+            "reading the last receipt")
+        return self._full(rows[0]) if rows else None
+
+    def find_original(self, stan: int, batch: int) -> OriginalMatch | None:
+        """The record with this trace in this batch (the newest, should the STAN have wrapped), or None.
+
+        Reads only; safe facts plus the card's keyed hash. Scans the journal: it
+        has no secondary index, by design (see ``migrations._v3``).
+        """
+        doing = "looking up an original transaction"
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE batch=? AND stan=? "
+            "ORDER BY txn_no DESC LIMIT 1",
+            (batch, stan),
+            doing,
+        )
+        if not rows:
+            return None
+        return self._match(rows[0], doing)
+
+    def find_by_reference(self, rrn: str, date: str) -> OriginalMatch | None:
+        """The record a refund names: this reference number (RRN), made on this date (MMDD), in any
+        batch (the newest, should an RRN repeat); or None. Reads only, scans (no index, as above).
+
+        ``facts.refunded`` holds what approved and unresolved refunds of it already take back.
+        """
+        doing = "looking up a refund's original"
+        if len(date) != 4 or not date.isdigit():
+            return None
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE rrn=? AND substr(created_at, 6, 5)=? "
+            "ORDER BY txn_no DESC LIMIT 1",
+            (rrn, f"{date[:2]}-{date[2:]}"),
+            doing,
+        )
+        if not rows:
+            return None
+        match = self._match(rows[0], doing)
+        counted = (JournalState.APPROVED, JournalState.REQUESTED, JournalState.REVERSING, JournalState.LOST)
+        refunded = sum(amount for state, amount in match.refunds if state in counted)
+        return replace(match, facts=replace(match.facts, refunded=refunded))
+
+    def _match(self, row: Sequence, doing: str) -> OriginalMatch:
+        """An original's row with the voids, refunds and completions that name it and its offline forwarding.
+
+        A pre-auth's completion whose void was approved no longer completes it (the
+        pre-auth holds again), so it is left out of ``completions``."""
+        facts = _original(row)
+        named = self._query(
+            "SELECT j.kind, j.state, j.amount, EXISTS (SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no "
+            "AND v.kind = ? AND v.state = ?) FROM journal j WHERE j.original_txn_no=? ORDER BY j.txn_no",
+            (Kind.PREAUTH_COMPLETE_VOID.value, JournalState.APPROVED.value, facts.txn_no), doing)
+        claims = tuple(JournalState(state) for kind, state, _, _ in named if kind in _UNDOING)
+        refunds = tuple((JournalState(state), amount) for kind, state, amount, _ in named if kind == Kind.REFUND.value)
+        completions = tuple(JournalState(state) for kind, state, _, voided in named
+                            if kind == Kind.PREAUTH_COMPLETE.value and not voided)
+        advice = self._query("SELECT state, response_code FROM offline_queue WHERE txn_no=?", (facts.txn_no,), doing)
+        return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, advice[0] if advice else None,
+                             refunds, completions)
+
+    def find_by_auth(self, auth_code: str, date: str) -> OriginalMatch | None:
+        """The pre-auth a cancel or completion names: this authorisation code, made on this date (MMDD),
+        in any batch (the newest, should a code repeat); or None. Reads only, scans (no index, as above)."""
+        doing = "looking up a pre-authorisation"
+        if len(date) != 4 or not date.isdigit():
+            return None
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE kind=? AND auth_code=? "
+            "AND substr(created_at, 6, 5)=? ORDER BY txn_no DESC LIMIT 1",
+            (Kind.PREAUTH.value, auth_code, f"{date[:2]}-{date[2:]}"),
+            doing,
+        )
+        return self._match(rows[0], doing) if rows else None
+
+    def voided(self) -> dict[int, int]:
+        """Journal numbers of the records an approved void names -> that void's journal number (a pre-auth's
+        cancel and a completion's void count as its void)."""
+        rows = self._query(
+            "SELECT original_txn_no, txn_no FROM journal WHERE original_txn_no IS NOT NULL AND state IN (?, ?) "
+            "AND kind IN (?, ?, ?)",
+            (JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value, *_UNDOING),
+            "reading the voids",
+        )
+        return dict(rows)
+
+    def completed(self) -> dict[int, int]:
+        """Journal numbers of the pre-auths an approved completion names (one not voided since) -> its number."""
+        rows = self._query(
+            "SELECT j.original_txn_no, j.txn_no FROM journal j WHERE j.original_txn_no IS NOT NULL AND j.kind = ? "
+            "AND j.state = ? AND NOT EXISTS (SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no "
+            "AND v.kind = ? AND v.state = ?)",
+            (Kind.PREAUTH_COMPLETE.value, JournalState.APPROVED.value, Kind.PREAUTH_COMPLETE_VOID.value,
+             JournalState.APPROVED.value),
+            "reading the completions",
+        )
+        return dict(rows)
+
+    def refunded(self) -> dict[int, int]:
+        """Journal numbers of the records approved refunds name -> the amount they took back in all."""
+        rows = self._query(
+            "SELECT original_txn_no, SUM(amount) FROM journal WHERE original_txn_no IS NOT NULL AND state = ? "
+            "AND kind = ? GROUP BY original_txn_no",
+            (JournalState.APPROVED.value, Kind.REFUND.value),
+            "reading the refunds",
+        )
+        return dict(rows)
+
+    def _full(self, row: Sequence) -> SaleRecord:
+        """A journal row as a record, with its original's facts when it names one (a void)."""
+        record = _record(row)
+        original_txn_no = row[19]
+        if original_txn_no is None:
+            return record
+        rows = self._query(
+            f"SELECT {_ORIGINAL_COLUMNS} FROM journal WHERE txn_no=?", (original_txn_no,), "reading an original"
+        )
+        return replace(record, original=_original(rows[0])) if rows else record

@@ -1,0 +1,152 @@
+"""The settlement side of ``Store``: a batch's totals, its upload, and the settlements table.
+
+Why a module of its own: what a batch's settlement counts is defined once, here
+(``_DEBIT``, ``_CREDIT`` and the lines the report lists apart), and both the
+totals and the batch upload are read from exactly those rows, so the two can
+never disagree. ``SettlementMixin`` is one of the mixins ``storage.store.Store``
+is made of; it uses the store's ``conn``, ``commits``, ``_query`` and
+``_write_counters``. ``close_batch`` and ``upload_done`` are durable steps
+(one commit each); ``mark_report_printed`` has no fsync of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from firmware.core.model import Counters, Kind, Settlement, SettleResult, Totals, UploadEntry
+from firmware.errors import StorageError
+from storage.db import storage_error, transaction
+
+__all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD"]
+
+# What a batch's settlement counts, in one place: its totals and its upload are these rows
+# (journal j LEFT JOIN offline_queue q). Debit: approved sales, and offline-approved ones the
+# host accepted (their advice done with an approved code or 94, "already had it"); a voided
+# sale stays in. Credit: approved voids and refunds (退货), as UnionPay terminals count them.
+# A pre-auth (预授权) and its cancel only hold and release funds: neither counts. Its
+# completion (预授权完成) is a debit, the completion's void a credit (a voided completion stays in).
+# A completion made without the host (预授权完成通知) counts as an offline sale does: once the host accepted it.
+_DEBIT = ("(j.kind IN ('sale', 'preauth_complete') AND (j.state = 'approved' OR (j.state = 'offline_approved' "
+          "AND q.state = 'done' AND q.response_code IN ('00', '94'))))")
+_CREDIT = "(j.kind IN ('void', 'refund', 'preauth_complete_void') AND j.state = 'approved')"
+_REFUND = "(j.kind = 'refund' AND j.state = 'approved')"  # among the credits; the report lists them apart
+_SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
+# Among the debits and credits: the completions and their voids, for the report's own lines (v8).
+_COMPLETION = f"({_DEBIT} AND j.kind = 'preauth_complete')"
+_COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
+# A settlement whose upload is owed: the host did not find its totals balanced, and the upload
+# has not completed. Its report waits for the upload.
+_UPLOAD_OWED = "result <> '1' AND uploaded = 0"
+# settlements.uploaded: 0 not uploaded (owed when not balanced), 1 uploaded, 2 the profile has none (iso87).
+UPLOADED, NO_UPLOAD = 1, 2
+_SETTLEMENT_COLUMNS = ("batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, "
+                       "operator, settled_at, refund_count, refund_amount, completion_count, completion_amount, "
+                       "completion_void_count, completion_void_amount")
+
+
+def _settlement(row: Sequence) -> Settlement:
+    b, stan, dc, da, cc, ca, result, uploaded, operator, when, rc, ra, pc, pa, pvc, pva = row
+    totals = Totals(dc, da, cc, ca, refund_count=rc, refund_amount=ra, completion_count=pc, completion_amount=pa,
+                    completion_void_count=pvc, completion_void_amount=pva)
+    return Settlement(b, totals, SettleResult(result),
+                      datetime.fromisoformat(when), stan,
+                      operator or "", uploaded == UPLOADED, uploaded == NO_UPLOAD)
+
+
+class SettlementMixin:
+    """Settlement and batch-upload methods of ``Store`` (``store.py``); the connection lives on the store."""
+
+    def batch_totals(self, batch: int) -> Totals:
+        """The batch's totals from the journal (reads only).
+
+        Debit and credit as ``_DEBIT`` and ``_CREDIT`` say (a voided sale stays in the
+        debit total and its approved void counts as a credit, as UnionPay terminals
+        count sales and voids). ``unsent``: offline sales not yet forwarded, and
+        reversals still due, in this batch.
+        """
+        doing = "totalling the batch"
+        sums = ", ".join(f"COALESCE(SUM({c}), 0), COALESCE(SUM(CASE WHEN {c} THEN j.amount ELSE 0 END), 0)"
+                         for c in (_DEBIT, _CREDIT, _REFUND, _COMPLETION, _COMPLETION_VOID))
+        (debit_count, debit_amount, credit_count, credit_amount, refund_count, refund_amount,
+         completion_count, completion_amount, cvoid_count, cvoid_amount), = self._query(
+            f"SELECT {sums} FROM {_SETTLED_ROWS} WHERE j.batch = ?", (batch,), doing)
+        (unsent,), = self._query(
+            "SELECT (SELECT COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
+            "WHERE j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) FROM reversals r "
+            "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due')", (batch,), doing)
+        return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount,
+                      completion_count, completion_amount, cvoid_count, cvoid_amount)
+
+    def upload_entries(self, batch: int) -> list[UploadEntry]:
+        """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""
+        rows = self._query(
+            f"SELECT j.txn_no, j.kind, j.stan, j.amount, j.state = 'offline_approved' FROM {_SETTLED_ROWS} "
+            f"WHERE j.batch = ? AND ({_DEBIT} OR {_CREDIT}) ORDER BY j.txn_no", (batch,), "reading a batch to upload")
+        return [UploadEntry(txn_no, Kind(kind), stan, amount, bool(offline)) for txn_no, kind, stan, amount, offline
+                in rows]
+
+    def close_batch(self, settlement: Settlement, counters: Counters) -> None:
+        """ONE commit: the settlement row (the batch is closed) and the counters of the next batch."""
+        s, t = settlement, settlement.totals
+        with transaction(self.conn, "closing the batch") as c:
+            c.execute(
+                "INSERT INTO settlements (batch, stan, debit_count, debit_amount, credit_count, credit_amount, "
+                "result, uploaded, operator, settled_at, report_printed, refund_count, refund_amount, "
+                "completion_count, completion_amount, completion_void_count, completion_void_amount) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
+                (s.batch, s.stan, t.debit_count, t.debit_amount, t.credit_count, t.credit_amount, s.result.value,
+                 NO_UPLOAD if s.no_upload else int(s.uploaded), s.operator, s.when.isoformat(timespec="seconds"),
+                 t.refund_count, t.refund_amount, t.completion_count, t.completion_amount,
+                 t.completion_void_count, t.completion_void_amount),
+            )
+            self._write_counters(c, counters)
+        self.commits += 1
+
+    def upload_done(self, batch: int) -> None:
+        """The host acknowledged the end of the batch's upload: ONE commit, before the report prints."""
+        with transaction(self.conn, "recording a batch upload") as c:
+            cur = c.execute("UPDATE settlements SET uploaded = ? WHERE batch = ?", (UPLOADED, batch))
+            if cur.rowcount != 1:
+                raise StorageError(f"batch {batch:06d} has no settlement", code="storage.missing_record")
+        self.commits += 1
+
+    def upload_owed(self) -> Settlement | None:
+        """The oldest settlement whose batch upload is owed, if any (its report waits for it)."""
+        rows = self._query(f"SELECT batch FROM settlements WHERE {_UPLOAD_OWED} ORDER BY settled_at, batch LIMIT 1",
+                           (), "reading an owed upload")
+        return self.settlement(rows[0][0]) if rows else None
+
+    def mark_report_printed(self, batch: int) -> None:
+        """Like ``mark_printed``: no fsync of its own; the worst a power cut does is print it again."""
+        try:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with transaction(self.conn, "marking a report printed") as c:
+                    c.execute("UPDATE settlements SET report_printed = 1 WHERE batch = ?", (batch,))
+            finally:
+                self.conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as e:
+            raise storage_error(e, "marking a report printed") from None
+
+    def settlement(self, batch: int) -> Settlement | None:
+        rows = self._query(f"SELECT {_SETTLEMENT_COLUMNS} FROM settlements WHERE batch = ?", (batch,),
+                           "reading a settlement")
+        return _settlement(rows[0]) if rows else None
+
+    def last_settlement(self) -> Settlement | None:
+        """The newest settlement (batch numbers wrap: the newest is the last settled)."""
+        rows = self._query(f"SELECT {_SETTLEMENT_COLUMNS} FROM settlements ORDER BY settled_at DESC, batch DESC "
+                           "LIMIT 1", (), "reading a settlement")
+        return _settlement(rows[0]) if rows else None
+
+    def settled_batches(self) -> list[int]:
+        return [r[0] for r in self._query("SELECT batch FROM settlements ORDER BY batch", (), "reading settlements")]
+
+    def in_settled_batch(self, stan: int) -> bool:
+        """A journal record with this trace belongs to a batch already settled (a void of it is refused)."""
+        rows = self._query(
+            "SELECT 1 FROM journal j JOIN settlements s ON s.batch = j.batch WHERE j.stan = ? LIMIT 1", (stan,),
+            "looking up an original transaction")
+        return bool(rows)
