@@ -10,6 +10,8 @@ sessions these must always hold:
   a refund's ready-made repeat) were committed, and never while an older
   reversal is still owed;
 * a refund is never reversed, and an inquiry is neither reversed nor re-sent;
+* a stored advice (an offline sale, a completion made without the host) is
+  committed with its outcome before it is sent, and its answer only closes it;
 * a receipt prints only for an outcome that was committed as an approval;
 * every committed outcome belongs to an opened request;
 * STANs of opened requests never repeat;
@@ -27,6 +29,9 @@ from hypothesis import strategies as st
 
 from firmware.core import actions as A
 from firmware.core.events import (
+    AccountCancelled,
+    AccountCaptured,
+    AccountRejected,
     ActionFailed,
     OriginalFound,
     OriginalRefused,
@@ -61,6 +66,7 @@ class World:
     due: set[int] = field(default_factory=set)  # reversals owed to the host
     opened: dict[int, tuple[int, int]] = field(default_factory=dict)  # txn -> (stan, amount)
     advices: dict[int, tuple[int, int]] = field(default_factory=dict)
+    advice_kinds: dict[int, Kind] = field(default_factory=dict)  # an offline sale or a completion advice
     resends: set[int] = field(default_factory=set)  # refunds: their ready-made repeat is queued
     inquiries: set[int] = field(default_factory=set)
     outcomes: dict[int, JournalState] = field(default_factory=dict)
@@ -133,6 +139,7 @@ class World:
                 self.due.add(txn)
             if a.advice:
                 self.advices[txn] = (a.record.stan, a.record.amount)
+                self.advice_kinds[txn] = a.record.kind
         elif isinstance(a, A.SendReversal):
             txn = a.reversal.txn_no
             if txn in self.armed:  # an unanswered request: its armed reversal is now due
@@ -171,7 +178,7 @@ class World:
             reversals=tuple(PendingReversal(t, *self.opened[t]) for t in owed),
             advices=tuple(
                 PendingAdvice(t, *v, created_at=self.d.now, sent_before=t in self.resends,
-                              kind=Kind.REFUND if t in self.resends else Kind.SALE)
+                              kind=Kind.REFUND if t in self.resends else self.advice_kinds.get(t, Kind.SALE))
                 for t, v in sorted(self.advices.items())
             ),
             keys=self.d.t.keys,
@@ -209,6 +216,8 @@ def _event(world: World, data):
         options += ["card", "card", "bad_card"]
     if state is State.PIN:
         options += ["pin", "pin", "pin", "bypass", "pin_cancel"]
+    if state is State.ACCOUNT:  # a transfer's destination, keyed twice on the pad (the runner seals it)
+        options += ["account", "account", "account", "account_bad", "account_cancel"]
     if state in (State.AUTHORISING, State.UPLINK):
         options += ["answer", "answer", "answer", "garbage", "drop", "timeout"]
     if state is State.PRINTING:
@@ -216,7 +225,7 @@ def _event(world: World, data):
     if state is State.SUSPENDED:
         options += ["storage_ok"]
     if state is State.IDLE:
-        options += ["upload", "refund", "refund", "balance", "preauth", "held"]
+        options += ["upload", "refund", "refund", "balance", "preauth", "held", "advice", "transfer"]
     if state is State.CONFIRM:
         options += ["#"]
     if state is State.AMOUNT:
@@ -262,6 +271,16 @@ def _event(world: World, data):
         return [KeyPressed(k) for k in "F01"]
     if choice == "held":  # F 0 2 or 3, the auth code and the date: the runner looks the pre-auth up next
         return [KeyPressed(k) for k in f"F0{data.draw(st.sampled_from('23'))}654321#{DATE}#"]
+    if choice == "advice":  # F 0 6: the completion made as an advice, named like the online one
+        return [KeyPressed(k) for k in f"F06654321#{DATE}#"]
+    if choice == "transfer":  # F 0 5: the amount next, then the card and the destination account
+        return [KeyPressed(k) for k in "F05"]
+    if choice == "account":
+        return AccountCaptured("622848*********0018")
+    if choice == "account_bad":
+        return AccountRejected("transfer.account_mismatch", "ACCOUNTS DIFFER")
+    if choice == "account_cancel":
+        return AccountCancelled()
     if choice == "#":
         return KeyPressed("#")
     if choice == "amount":

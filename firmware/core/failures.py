@@ -1,0 +1,186 @@
+"""What the core does when an action fails: each kind of failure leaves the terminal idle
+and usable, or refusing sales safely (SUSPENDED), and never loses a record.
+
+The runner stops a batch of actions at the first that fails and feeds it back as
+``ActionFailed``; the handlers here decide by the action that failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from firmware.core import screens
+from firmware.core.actions import (
+    Action,
+    AdviceDone,
+    AdviceOutcome,
+    AdviceSending,
+    Alert,
+    BeginAccount,
+    BeginPin,
+    CancelTimer,
+    CheckStorage,
+    CloseBatch,
+    CountBatch,
+    EnableReader,
+    FindOriginal,
+    InstallWorkingKeys,
+    Note,
+    OpenRequest,
+    Print,
+    PrintReport,
+    RecordOutcome,
+    RecordSignIn,
+    RemoveWorkingKeys,
+    ReversalDone,
+    SaveCounters,
+    SendAdvice,
+    SendNetwork,
+    SendRequest,
+    SendReversal,
+    SendUpload,
+    Show,
+    UploadDone,
+    VerifyOperator,
+    WipeCard,
+    Zeroize,
+)
+from firmware.core.events import ActionFailed, KeyPressed, StorageOk
+from firmware.core.flows import Recovery, flow_of
+from firmware.core.menu import ENTER
+from firmware.core.model import JournalState, PendingAdvice, PendingReversal, SaleRecord, State, Timer
+from firmware.core.uplink import Then
+
+__all__ = ["FailureMixin"]
+
+Result = tuple[State, list[Action]]
+
+
+class FailureMixin:
+    """The failures handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
+
+    # -- failures of actions -----------------------------------------------------------
+    def _h_action_failed(self, ev: ActionFailed, now: datetime) -> Result:
+        a = ev.action
+        alert = Alert(ev.code, ev.text)
+        if isinstance(a, SendRequest):
+            if ev.sent is False:
+                return self._offline(now, [alert])
+            state, actions = self._request_unanswered("HOST LINK FAILED")
+            return state, [alert] + actions
+        if isinstance(a, (SendReversal, SendAdvice, SendUpload)):
+            state, actions = self._uplink_failed(ev.text, now)
+            return state, [alert] + actions
+        if isinstance(a, Print):
+            return State.RECEIPT_HELD, [alert, Show(screens.printer_problem(ev.text))]
+        if isinstance(a, EnableReader):
+            state, actions = self._idle("CARD READER FAULT", ev.text[:20])
+            return state, [alert] + actions
+        if isinstance(a, (BeginPin, BeginAccount)):
+            wipe = self._wipe()
+            state, actions = self._idle("PIN PAD FAULT", ev.text[:20])
+            return state, [alert] + wipe + actions
+        if isinstance(a, RecordOutcome):
+            return self._outcome_not_recorded(a.record, ev.text, alert)
+        if isinstance(a, CountBatch):  # the journal could not be read: nothing was written
+            self.totals = None
+            state, actions = self._rest([alert], note="JOURNAL ERROR")
+            return state, actions
+        if isinstance(a, CloseBatch):  # not closed: the batch stays open (settle again once storage works)
+            self.report = self.upload = None
+            if self.settings.operators.required and self.operator is None:  # nor did the shift end
+                self.operator = a.settlement.operator
+            self.counters = replace(self.counters, batch=a.settlement.batch)
+            return self._suspend(ev.text, [alert])
+        if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
+            self.report = None
+            return self._suspend(ev.text, [alert])
+        if isinstance(a, PrintReport):  # owed durably: printed again at the next start
+            state, actions = self._rest([alert], note="REPORT NOT PRINTED")
+            return state, actions
+        if isinstance(a, RecordSignIn):  # not saved: a sign-in is refused; a sign-out stands (in memory)
+            self.operator = None
+            state, actions = self._idle("SIGN-IN NOT SAVED" if a.number else "SIGN-OUT NOT SAVED", ev.text[:20])
+            return state, [alert] + actions
+        if isinstance(a, VerifyOperator):  # the operators could not be read: nobody signed in, nothing started
+            self._op_forget()
+            state, actions = self._idle("PASSWORD NOT CHECKED", ev.text[:20])
+            return state, [alert] + actions
+        if isinstance(a, FindOriginal):  # the journal could not be read: nothing was written
+            state, actions = self._idle("JOURNAL ERROR", ev.text[:20], flow_of(a.kind).undone)
+            return state, [alert] + actions
+        if isinstance(a, SendNetwork):
+            state, actions = self._uplink_failed(ev.text, now)
+            return state, [alert] + actions
+        if isinstance(a, InstallWorkingKeys):  # a check value did not match: nothing was installed
+            self.keys = self._keys_before
+            self.job = None
+            self.network = None
+            return self._rest([alert], note="SIGN-ON FAILED")
+        if isinstance(a, RemoveWorkingKeys):
+            return State.SIGNED_OFF, [alert, Show(screens.signed_off(self, "SIGNED OFF"))]
+        if isinstance(a, Zeroize):
+            return self._lock(self.lock_reason or "tamper", [alert])
+        if isinstance(a, OpenRequest) and not ev.code.startswith("storage."):
+            # the request or its reversal cannot be built for this card: nothing was written or sent
+            wipe = self._wipe()
+            title = flow_of(a.record.kind).title
+            state, actions = self._idle(f"CANNOT SEND {title}", ev.text[:20])
+            return state, [alert] + wipe + actions
+        if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | AdviceOutcome | CheckStorage
+                      | SaveCounters):
+            wipe = self._wipe() if isinstance(a, OpenRequest) else []
+            return self._suspend(ev.text, [alert] + wipe)
+        return self.state, [Note(ev.code, f"{a.name} failed: {ev.text}")]
+
+    def _outcome_not_recorded(self, record: SaleRecord, text: str, alert: Alert) -> Result:
+        """The answer could not be committed: never print it; reverse what the host may have booked
+        (a refund's repeat stays queued instead: the host answers it again once storage works)."""
+        self.print_queue = []
+        recovery = flow_of(record.kind).recovery
+        if recovery is not Recovery.REVERSAL:
+            if recovery is Recovery.ADVICE and not any(a.txn_no == record.txn_no for a in self.advices):
+                self.advices.insert(0, PendingAdvice(record.txn_no, record.stan, record.amount, record.when,
+                                                     sent_before=True, kind=record.kind, record=record))
+            self.sale = None
+            self.expect = None
+            return self._suspend(text, [alert, WipeCard(record.txn_no)])
+        self.advices = [a for a in self.advices if a.txn_no != record.txn_no]
+        wipe = [WipeCard(record.txn_no)]
+        self.sale = None
+        self.expect = None
+        self.problem = text
+        if record.state is JournalState.APPROVED:
+            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+            head = [alert, *wipe, Show(screens.fit(("NOT RECORDED", "REVERSING...")))]
+            return self._uplink(Then.SUSPENDED, head)
+        if not any(r.txn_no == record.txn_no for r in self.reversals):
+            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+        return self._suspend(text, [alert, *wipe])
+
+    def _suspend(self, text: str, head: list[Action]) -> Result:
+        self.problem = text
+        self.sale = None
+        self.expect = None
+        self.job = None
+        self.print_queue = []
+        return State.SUSPENDED, head + [CancelTimer(Timer.RESPONSE), Show(screens.suspended(self))]
+
+    def _h_suspended_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key == ENTER:
+            return State.SUSPENDED, [Show(screens.fit(("CHECKING STORAGE",))), CheckStorage()]
+        return State.SUSPENDED, [Show(screens.suspended(self))]
+
+    def _h_storage_ok(self, ev: StorageOk, now: datetime) -> Result:
+        """Storage works again: resume from what is durable, exactly as after a restart."""
+        self.problem = None
+        self._resync(ev.boot)
+        self.recovering = True
+        head: list[Action] = [Alert("storage.ok", "storage works again")]
+        if self.print_queue:
+            return self._print_next(head)
+        if self._queued() or self.network:
+            return self._uplink(Then.IDLE, head)
+        self.recovering = False
+        return self._rest(head, note="STORAGE OK")

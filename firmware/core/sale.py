@@ -1,0 +1,324 @@
+"""The sale's path through the core: amount, card, PIN, the request, its answer, and offline.
+
+The handlers of ``Terminal`` (``machine.py``) for AMOUNT, CARD, PIN and AUTHORISING, shared
+by every kind of transaction (``flows.FLOWS`` says how each differs): the record and its
+ready-made reversal committed before the request is sent (``OpenRequest``), the answer
+matched and committed before anything prints (``RecordOutcome``), a request left without
+a usable answer reversed (or, by its flow, sent again or left), and the offline approval
+within the configured limits when nothing could be sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from firmware.core import screens
+from firmware.core.actions import (
+    Action,
+    Alert,
+    BeginPin,
+    CancelPin,
+    CancelTimer,
+    DisableReader,
+    EnableReader,
+    Note,
+    OpenRequest,
+    RecordOutcome,
+    SendRequest,
+    Show,
+    StartTimer,
+    WipeCard,
+)
+from firmware.core.events import (
+    HostAnswered,
+    HostFrameRejected,
+    KeyPressed,
+    LinkDropped,
+    PinEntered,
+    PinProgress,
+    TimerExpired,
+)
+from firmware.core.flows import Recovery, flow_of
+from firmware.core.menu import CANCEL, ENTER
+from firmware.core.model import (
+    CardFacts,
+    JournalState,
+    Kind,
+    OriginalFacts,
+    PendingAdvice,
+    PendingReversal,
+    SaleRecord,
+    State,
+    Timer,
+)
+from firmware.core.preauth import advice_refusal
+from firmware.core.uplink import Then
+from firmware.host.messages import Expectation, mismatch
+from firmware.host.spec import Mtis
+
+__all__ = ["SaleMixin"]
+
+Result = tuple[State, list[Action]]
+
+DIGITS = frozenset("0123456789")
+CLEAR = "*"  # ENTER, CANCEL and FUNCTION are the menu's (menu.py)
+
+
+class SaleMixin:
+    """The sale handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
+
+    # -- amount, card, PIN -------------------------------------------------------
+    def _amount_key(self, key: str, actions: list[Action]) -> Result:
+        sale = self.sale
+        note = ""
+        if key in DIGITS:
+            digits = (sale.digits + key).lstrip("0")
+            if len(digits) > 12 or int(digits or "0") > self.settings.max_amount:
+                note = "AMOUNT TOO LARGE"
+            else:
+                sale.digits = digits
+        elif key == CLEAR:
+            sale.digits = sale.digits[:-1]
+        elif key == CANCEL:
+            return self._idle("CANCELLED")
+        elif key == ENTER:
+            refusal = self._amount_refusal()
+            if sale.amount == 0:
+                note = "ENTER AN AMOUNT"
+            elif refusal is not None:  # a refund above what is left of its original: key it again
+                note = refusal.text
+                actions = actions + [Note(refusal.code, f"{sale.kind.value} of {self._money(sale.amount)} refused: "
+                                                        f"{refusal.text}")]
+            else:
+                return State.CARD, actions + [
+                    EnableReader(sale.txn_no),
+                    Show(screens.swipe(self)),
+                    StartTimer(Timer.INPUT, self.settings.input_timeout),
+                ]
+        return State.AMOUNT, actions + [
+            Show(screens.amount(self, note)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_amount_key(self, ev: KeyPressed, now: datetime) -> Result:
+        return self._amount_key(ev.key, [])
+
+    def _h_input_timeout(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is not Timer.INPUT:
+            return self.state, []
+        undo: list[Action] = {State.CARD: [DisableReader()], State.PIN: [CancelPin()],
+                              State.ACCOUNT: [CancelPin()]}.get(self.state, [])
+        undo += self._wipe()  # before _idle() forgets the sale
+        state, actions = self._idle("TIMED OUT")
+        return state, undo + actions
+
+    def _h_card_read(self, ev, now: datetime) -> Result:
+        sale = self.sale
+        sale.card = ev.card
+        if flow_of(sale.kind).destination:  # a transfer: the destination account before the PIN
+            return self._begin_account([DisableReader()])
+        # The PIN is always asked for; the cardholder may skip it (ENTER alone) only
+        # where neither the configuration nor the card's service code requires one.
+        bypass = not (self.settings.pin_required or ev.card.pin_required)
+        if sale.advice:  # no PIN: an advice carries none (the pre-auth verified the cardholder)
+            return self._go_online(now, [DisableReader()])
+        return State.PIN, [
+            DisableReader(),
+            BeginPin(sale.txn_no, allow_bypass=bypass),
+            Show(screens.pin(self, 0)),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_card_unreadable(self, ev, now: datetime) -> Result:
+        return State.CARD, [
+            Show(screens.fit((ev.text, "SWIPE AGAIN", "X=CANCEL"))),
+            StartTimer(Timer.INPUT, self.settings.input_timeout),
+        ]
+
+    def _h_card_key(self, ev: KeyPressed, now: datetime) -> Result:
+        if ev.key == CANCEL:
+            state, actions = self._idle("CANCELLED")
+            return state, [DisableReader()] + actions
+        return State.CARD, []
+
+    def _h_pin_done(self, ev, now: datetime) -> Result:
+        self.sale.pin_entered = isinstance(ev, PinEntered)
+        return self._go_online(now, [])
+
+    def _h_pin_cancelled(self, ev, now: datetime) -> Result:
+        wipe = self._wipe()
+        state, actions = self._idle("CANCELLED")
+        return state, wipe + actions
+
+    def _h_pin_progress(self, ev: PinProgress, now: datetime) -> Result:
+        return State.PIN, [Show(screens.pin(self, ev.digits)), StartTimer(Timer.INPUT, self.settings.input_timeout)]
+
+    # -- going online ------------------------------------------------------------
+    def _go_online(self, now: datetime, actions: list[Action]) -> Result:
+        actions = actions + [CancelTimer(Timer.INPUT)]
+        if self.sale.advice:  # made without the host: committed and queued as its advice (preauth.py)
+            return self._offline(now, actions)
+        if self.reversals:  # a queued reversal goes before any other online message
+            return self._uplink(Then.SALE, actions, now)
+        return self._authorise(now, actions)
+
+    def _new_record(self, now: datetime) -> SaleRecord:
+        sale, s = self.sale, self.settings
+        stan, self.counters = self.counters.take_stan()
+        return SaleRecord(
+            txn_no=sale.txn_no,
+            kind=sale.kind,
+            original=sale.original,
+            reference=sale.reference,
+            amount=sale.amount,
+            stan=stan,
+            batch=self.counters.batch,
+            when=now,
+            masked_pan=sale.card.masked_pan,
+            currency=s.currency,
+            terminal_id=s.terminal_id,
+            merchant_id=s.merchant_id,
+            operator=self.operator_no,
+            entry_mode=sale.card.entry_mode,
+            pin_entered=sale.pin_entered,
+            account=sale.account,
+        )
+
+    def _authorise(self, now: datetime, actions: list[Action]) -> Result:
+        record = self.sale.record = self._new_record(now)
+        s = self.settings
+        amount = record.amount if flow_of(record.kind).moves_money else None  # an inquiry's answer has no amount
+        self.expect = Expectation(Mtis.response(s.mtis.request_for(record.kind)), record.stan, s.terminal_id, amount)
+        return State.AUTHORISING, actions + [
+            Show(screens.processing(self)),
+            OpenRequest(record, self.counters),
+            SendRequest(record),
+            StartTimer(Timer.RESPONSE, s.response_timeout),
+        ]
+
+    def _h_request_answered(self, ev: HostAnswered, now: datetime) -> Result:
+        reply, record = ev.reply, self.sale.record
+        why = mismatch(self.expect, reply)
+        if why:
+            return State.AUTHORISING, [Note("host.unmatched", f"answer rejected: {why}")]
+        self.link_up = True
+        mac_bad = reply.mac_ok is False or (reply.approved and self.settings.mac_required and reply.mac_ok is not True)
+        recovery = flow_of(record.kind).recovery
+        if mac_bad and recovery is Recovery.ADVICE:  # not to be trusted: send it again, the host answers again
+            return self._resend_later(record, ("HOST MAC ERROR", "REFUND QUEUED", "SENDING AGAIN..."))
+        if mac_bad and recovery is Recovery.NONE:
+            return self._inquiry_unanswered(record, "A0", "HOST MAC ERROR")
+        if mac_bad:
+            record = replace(record, state=JournalState.REVERSING, response_code=reply.response_code, reason="A0")
+            return self._reverse_now(
+                record, "A0", [RecordOutcome(record, reversal_reason="A0")], ("HOST MAC ERROR", "REVERSING...")
+            )
+        record = replace(
+            record,
+            response_code=reply.response_code,
+            rrn=reply.rrn,
+            auth_code=reply.auth_code,
+            settle_date=reply.settle_date,
+        )
+        head = [CancelTimer(Timer.RESPONSE)]
+        if not flow_of(record.kind).moves_money:
+            return self._inquiry_answered(record, reply, head)
+        if reply.approved:
+            record = replace(record, state=JournalState.APPROVED)
+            self.sale.record = record
+            head += [RecordOutcome(record, copies=self.settings.copies), WipeCard(record.txn_no)]
+            head.append(Show(screens.approved(self, record)))
+            return self._print_sale(record, head)
+        record = replace(record, state=JournalState.DECLINED, reason=reply.response_code)
+        head += [RecordOutcome(record), WipeCard(record.txn_no)]
+        code = reply.response_code or "??"
+        flow = flow_of(record.kind)
+        title = "DECLINED" if flow.kind is Kind.SALE else f"{flow.title} DECLINED"
+        state, actions = self._idle(title, f"{code} {self.settings.response_text(code)}", self._money(record.amount))
+        return state, head + actions
+
+    def _h_frame_rejected(self, ev: HostFrameRejected, now: datetime) -> Result:
+        return self.state, [Note(ev.code, f"host frame rejected: {ev.text}")]
+
+    def _h_request_timer(self, ev: TimerExpired, now: datetime) -> Result:
+        if ev.timer is not Timer.RESPONSE:
+            return State.AUTHORISING, []
+        return self._request_unanswered("NO ANSWER FROM HOST")
+
+    def _h_request_unanswered(self, ev: LinkDropped, now: datetime) -> Result:
+        return self._request_unanswered("HOST LINK DROPPED")
+
+    def _request_unanswered(self, text: str) -> Result:
+        """The request may have reached the host: reverse it before anything else goes online
+        (a refund is sent again instead; an inquiry is left unanswered: ``flows.Recovery``)."""
+        record = self.sale.record
+        recovery = flow_of(record.kind).recovery
+        if recovery is Recovery.ADVICE:
+            return self._resend_later(record, (text, "REFUND QUEUED", "SENDING AGAIN..."))
+        if recovery is Recovery.NONE:
+            return self._inquiry_unanswered(record, "98", text)
+        return self._reverse_now(record, "98", [], (text, "REVERSING..."))
+
+    def _reverse_now(self, record: SaleRecord, reason: str, commit: list[Action], message: tuple[str, ...]) -> Result:
+        self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, reason))
+        head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.fit(message))]
+        self.sale = None
+        self.expect = None
+        return self._uplink(Then.IDLE, head)
+
+    # -- offline -------------------------------------------------------------------
+    def offline_refusal(
+        self, amount: int, card: CardFacts | None, now: datetime, kind: Kind = Kind.SALE,
+        original: OriginalFacts | None = None,
+    ) -> tuple[str, str] | None:
+        """Why this transaction may not be approved offline, as (code, text); None if it may."""
+        lim = self.settings.offline
+        if flow_of(kind).advice:  # a completion: its pre-auth's hold, not the sale's limits (preauth.py)
+            return advice_refusal(lim.enabled, original)
+        if not flow_of(kind).offline:  # void.online_only, refund.online_only, preauth.online_only ...
+            return f"{flow_of(kind).prefix}.online_only", f"{flow_of(kind).title} NEEDS ONLINE"
+        if not lim.enabled:
+            return "offline.disabled", "OFFLINE SALES OFF"
+        if card is not None and card.online_only:
+            return "offline.card_online_only", "CARD NEEDS ONLINE"
+        if amount > lim.floor_limit:
+            return "offline.floor_limit", "OVER FLOOR LIMIT"
+        stored = [a for a in self.advices if a.kind is Kind.SALE]  # not refunds waiting to be sent again
+        if len(stored) + 1 > lim.max_count:
+            return "offline.max_count", "OFFLINE QUEUE FULL"
+        if sum(a.amount for a in stored) + amount > lim.max_amount:
+            return "offline.max_amount", "OFFLINE TOTAL LIMIT"
+        oldest = min((a.created_at for a in stored), default=None)
+        if oldest is not None and now - oldest > lim.max_age:
+            return "offline.too_old", "OFFLINE QUEUE TOO OLD"
+        return None
+
+    def _offline(self, now: datetime, actions: list[Action]) -> Result:
+        """The host cannot be reached and nothing was sent: approve offline or decline."""
+        sale = self.sale
+        if not sale.advice:  # the operator chose the advice: nothing was tried, nothing learnt of the link
+            self.link_up = False
+        refusal = self.offline_refusal(sale.amount, sale.card, now, sale.kind, sale.original)
+        undone = flow_of(sale.kind).undone
+        what = f"{sale.kind.value} refused offline"
+        why = "NO ADVICE" if sale.advice else "HOST UNAVAILABLE"
+        if sale.record is None:
+            if refusal:
+                state, more = self._idle(why, refusal[1], undone)
+                return state, actions + self._wipe() + [Alert(refusal[0], what)] + more
+            sale.record = self._new_record(now)
+            actions = actions + [OpenRequest(sale.record, self.counters)]
+        record = sale.record
+        if refusal:
+            record = replace(record, state=JournalState.DECLINED, reason=refusal[0])
+            state, more = self._idle(why, refusal[1], undone)
+            return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], what)] + more
+        record = sale.record = replace(record, state=JournalState.OFFLINE_APPROVED, reason="offline")
+        self.advices.append(PendingAdvice(record.txn_no, record.stan, record.amount, record.when, kind=record.kind))
+        head = actions + [
+            RecordOutcome(record, copies=self.settings.copies, advice=True),
+            WipeCard(record.txn_no),
+            Show(screens.approved(self, record)),
+        ]
+        return self._print_sale(record, head)

@@ -1,0 +1,194 @@
+"""Reading messages: the host's reply as non-sensitive facts, whether it answers the request, what a
+request is and which original it names; and the host's answer (``build_response``).
+
+What the core gets (``Reply``, ``Expectation``) holds nothing that identifies
+the card. The host side lives beside the reading side, so the simulator and
+the terminal agree on the layout by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from firmware.errors import ProtocolError
+from firmware.host.balance import Balance, parse_balances, pick_balance
+from firmware.host.codec import Message
+from firmware.host.signon import SIGN_OFF_MTI
+from firmware.host.spec import FieldKind, Mtis, OriginalPart, Profile, TxnKind
+from firmware.host.txndata import Original
+
+__all__ = ["Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "response_text", "kind_of",
+           "read_original", "build_response"]
+
+
+# -- reading -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Reply:
+    """What the core may know of a host answer: nothing that identifies the card."""
+
+    mti: str
+    stan: int | None
+    terminal_id: str | None
+    merchant_id: str | None
+    amount: int | None
+    response_code: str | None
+    rrn: str | None
+    auth_code: str | None
+    settle_date: str | None
+    host_date: str | None  # MMDD
+    host_time: str | None  # hhmmss
+    batch: int | None
+    mac_ok: bool | None
+    approved: bool
+    settle_result: str | None = None  # a 0510's result digit: 1 balanced, 2 unbalanced, 3 error
+    balance: Balance | None = field(default=None, repr=False)  # a balance inquiry's answer (field 54): display only
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def parse_reply(profile: Profile, message: Message) -> Reply:
+    """The non-sensitive facts of ``message``; missing fields are ``None``."""
+    f = message.fields
+    batch = None
+    f60 = profile.fields.get(60)
+    if f60 is not None and f60.kind is FieldKind.N and len(f.get(60, "")) >= 8:
+        batch = int(f[60][2:8])
+    code = f.get(39)
+    settle_result = None
+    if message.mti == "0510":
+        from firmware.host.settlement import read_result
+
+        settle_result = read_result(profile, message)
+    balance = None
+    if 54 in f:  # additional amounts: a malformed field is as if it were absent (the answer still counts)
+        try:
+            balance = pick_balance(parse_balances(f[54]))
+        except ProtocolError:
+            balance = None
+    return Reply(
+        mti=message.mti, stan=_int(f.get(11)), terminal_id=f.get(41), merchant_id=f.get(42),
+        amount=_int(f.get(4)), response_code=code, rrn=f.get(37), auth_code=f.get(38),
+        settle_date=f.get(15), host_date=f.get(13), host_time=f.get(12), batch=batch,
+        mac_ok=message.mac_ok, approved=code in profile.approved_codes, settle_result=settle_result,
+        balance=balance,
+    )
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the answer to a request must carry (``None``: nothing to compare)."""
+
+    mti: str
+    stan: int | None
+    terminal_id: str | None
+    amount: int | None
+
+
+def expectation_for(request: Message) -> Expectation:
+    f = request.fields
+    return Expectation(Mtis.response(request.mti), _int(f.get(11)), f.get(41), _int(f.get(4)))
+
+
+def mismatch(expect: Expectation, reply: Reply) -> str | None:
+    """``None`` when ``reply`` answers the request, else a short reason naming what differs."""
+    checks = (
+        ("MTI", reply.mti, expect.mti, str),
+        ("STAN", reply.stan, expect.stan, lambda v: f"{v:06d}"),
+        ("terminal", reply.terminal_id, expect.terminal_id, str),
+        ("amount", reply.amount, expect.amount, str),
+    )
+    for label, got, want, fmt in checks:
+        if want is None:
+            continue
+        if got is None:
+            return f"no {label}, expected {fmt(want)}"
+        if got != want:
+            return f"{label} {fmt(got)}, expected {fmt(want)}"
+    return None
+
+
+def response_text(profile: Profile, code: str | None) -> str:
+    """Short operator text for a response code."""
+    if not code:
+        return "No response code"
+    text = profile.response_texts.get(code)
+    if text:
+        return text
+    return "Approved" if code in profile.approved_codes else f"Declined (code {code})"
+
+
+def kind_of(profile: Profile, message: Message) -> TxnKind | None:
+    """Which transaction a request (or the original of a reversal) is, from the profile's table."""
+    f, m = message.fields, profile.mtis
+    if message.mti == m.network:
+        return TxnKind.SIGN_ON
+    if message.mti in (m.reversal, m.reversal_repeat):
+        f60 = profile.fields.get(60)
+        if f60 is not None and f60.kind is FieldKind.N and len(f.get(60, "")) >= 2:
+            return profile.kind_of_type_code(f[60][:2])
+        for kind, spec in profile.transactions.items():
+            if spec.reversible and (spec.processing_code, spec.condition_code) == (f.get(3), f.get(25)):
+                return kind
+        return None
+    mti = m.advice if message.mti == m.advice_repeat else message.mti
+    return profile.kind_of(mti, f.get(3), f.get(25))
+
+
+def read_original(profile: Profile, message: Message) -> Original | None:
+    """What a request (or its reversal) says about its original, per the profile; None if it says nothing.
+
+    A part the message does not carry is None (the STAN and batch default to 0).
+    """
+    kind = kind_of(profile, message)
+    spec = profile.transactions.get(kind) if kind is not None else None
+    if spec is None or not spec.original:
+        return None
+    reversal = message.mti in (profile.mtis.reversal, profile.mtis.reversal_repeat)
+    found: dict[str, str] = {}
+    for of in spec.original:
+        if not (reversal and not of.in_reversal):  # a reversal's own 90 names what it reverses
+            found.update(of.split(message.fields.get(of.number, "")) or {})
+    if not found:
+        return None
+    return Original(
+        stan=_int(found.get(OriginalPart.STAN.attr)) or 0,
+        batch=_int(found.get(OriginalPart.BATCH.attr)) or 0,
+        # ISO 8583:1987 has no original-date subfield: 90's transmission date stands for it
+        date=found.get(OriginalPart.DATE.attr) or (found.get(OriginalPart.TRANSMITTED.attr) or "")[:4],
+        rrn=found.get(OriginalPart.RRN.attr),
+        auth_code=found.get(OriginalPart.AUTH_CODE.attr),
+        mti=found.get(OriginalPart.MTI.attr),
+        transmitted=found.get(OriginalPart.TRANSMITTED.attr),
+        acquirer=found.get(OriginalPart.ACQUIRER.attr, "0" * 11),
+        forwarder=found.get(OriginalPart.FORWARDER.attr, "0" * 11),
+    )
+
+
+# -- host side ---------------------------------------------------------------
+_ECHO = (2, 3, 4, 7, 11, 25, 41, 42, 49, 60)
+_ECHO_NETWORK = (7, 11, 41, 42, 60)
+
+
+def build_response(profile: Profile, request: Message, *, response_code: str, rrn: str | None = None,
+                   auth_code: str | None = None, when: datetime) -> Message:
+    """The host's answer: echoes what UnionPay echoes, host date/time, TPDU swapped."""
+    network = request.mti in (profile.mtis.network, SIGN_OFF_MTI)
+    fields = {n: request.fields[n] for n in (_ECHO_NETWORK if network else _ECHO)
+              if n in request.fields and n in profile.fields}
+    if 12 in profile.fields:
+        fields[12] = when.strftime("%H%M%S")
+    if 13 in profile.fields:
+        fields[13] = when.strftime("%m%d")
+    if not network and 15 in profile.fields:
+        fields[15] = when.strftime("%m%d")
+    if rrn is not None:
+        fields[37] = rrn
+    if auth_code is not None:
+        fields[38] = auth_code
+    fields[39] = response_code
+    return Message(mti=Mtis.response(request.mti), fields=dict(sorted(fields.items())),
+                   tpdu=request.tpdu.swapped() if request.tpdu else None, header=request.header,
+                   sensitive=profile.sensitive_fields)

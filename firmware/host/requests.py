@@ -1,0 +1,168 @@
+"""Building the terminal's online requests, field by field from the profile's tables.
+
+The helpers here (the fields every financial message shares, the local time,
+the original's fields) are the one place those fields are made: the reversal,
+resend and advice builders (``stored``) and the sign-on (``signon``) use them
+too, so every message of a transaction carries them alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from firmware.errors import ProtocolError
+from firmware.host.codec import Message, Tpdu
+from firmware.host.spec import FieldKind, OriginalField, Profile, TxnKind, TxnSpec
+from firmware.host.txndata import CardData, Original, TxnData, _bad_txn
+
+__all__ = ["REQUEST_KINDS", "build_request", "transmission_time"]
+
+
+# -- building ----------------------------------------------------------------
+def _txn_spec(profile: Profile, kind: TxnKind) -> TxnSpec:
+    spec = profile.transactions.get(kind)
+    if spec is None:
+        raise ProtocolError(f"profile {profile.name} has no {kind.value} transaction", code="host.unsupported")
+    return spec
+
+
+def transmission_time(when: datetime) -> str:
+    """Field 7, MMDDhhmmss: UTC when the time is aware, else as given."""
+    stamp = when.astimezone(timezone.utc) if when.tzinfo else when
+    return stamp.strftime("%m%d%H%M%S")
+
+
+def _local_time(profile: Profile, when: datetime, fields: frozenset[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    if 7 in fields:
+        out[7] = transmission_time(when)
+    if 12 in fields:
+        out[12] = when.strftime("%H%M%S")
+    if 13 in fields:
+        out[13] = when.strftime("%m%d")
+    return {n: v for n, v in out.items() if n in profile.fields}
+
+
+def _field22(profile: Profile, txn: TxnData) -> str:
+    mode = profile.entry_modes.get(txn.entry_mode)
+    if mode is None:
+        raise ProtocolError(f"profile {profile.name} has no code for entry mode {txn.entry_mode.value}",
+                            code="host.unsupported")
+    return mode + profile.pin_capability[0 if txn.pin_entered else 1]
+
+
+def _field60(profile: Profile, spec: TxnSpec, batch: int) -> dict[int, str]:
+    f60 = profile.fields.get(60)
+    if spec.type_code is None or f60 is None or f60.kind is not FieldKind.N:
+        return {}
+    return {60: f"{spec.type_code}{batch:06d}{spec.network_code}"}
+
+
+def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, local: frozenset[int]) -> dict[int, str]:
+    """Fields every financial message shares: card number, amounts, ids, entry mode."""
+    fields = {2: card.pan.reveal_str(), 3: spec.processing_code, 4: f"{txn.amount:012d}", 11: f"{txn.stan:06d}"}
+    if not spec.amount:  # an inquiry carries no transaction amount
+        del fields[4]
+    fields.update(_local_time(profile, txn.when, local))
+    if card.expiry is not None:
+        fields[14] = card.expiry
+    fields[22] = _field22(profile, txn)
+    if card.sequence is not None and 23 in profile.fields:
+        # Track 3 carries the card sequence number with as many digits as it has;
+        # field 23 is fixed (n3): right-aligned with leading zeros.
+        width = profile.fields[23].max_len
+        seq = card.sequence.strip()
+        if not seq.isdigit() or len(seq) > width:
+            raise _bad_txn(f"the card sequence number is not 1 to {width} digits")
+        fields[23] = seq.zfill(width)
+    fields.update({25: spec.condition_code, 41: txn.terminal_id, 42: txn.merchant_id, 49: txn.currency})
+    fields.update(_field60(profile, spec, txn.batch))
+    return {n: v for n, v in fields.items() if v is not None}
+
+
+def _message(profile: Profile, mti: str, fields: dict[int, str], tpdu: Tpdu | None, header: str | None) -> Message:
+    return Message(mti=mti, fields=dict(sorted(fields.items())), tpdu=tpdu if profile.tpdu else None,
+                   header=(header or profile.default_header) if profile.header_length else None,
+                   sensitive=profile.sensitive_fields)
+
+
+# The online requests built today; the rest of the profiles' tables is the roadmap.
+REQUEST_KINDS = frozenset({TxnKind.SALE, TxnKind.VOID, TxnKind.REFUND, TxnKind.BALANCE, TxnKind.PREAUTH,
+                           TxnKind.PREAUTH_VOID, TxnKind.PREAUTH_COMPLETE, TxnKind.PREAUTH_COMPLETE_VOID,
+                           TxnKind.TRANSFER})
+
+
+def _account_fields(profile: Profile, spec: TxnSpec, card: CardData) -> dict[int, str]:
+    """A transfer's destination account in the field its profile names (cup 48, iso87 103)."""
+    if spec.account_field is None:
+        return {}
+    if card.account is None:
+        raise _bad_txn("a transfer needs its destination account")
+    f = profile.fields.get(spec.account_field)
+    if f is None or not f.sensitive:
+        raise ProtocolError(f"profile {profile.name} has no sensitive field {spec.account_field} for the "
+                            "destination account", code="host.unsupported")
+    return {spec.account_field: card.account.reveal_str()}
+
+
+def _local_fields(profile: Profile, spec: TxnSpec) -> frozenset[int]:
+    """The profile's local time fields; a notification (0220: a refund) also always carries 12 and 13,
+    as an advice does, so that its repeat and the original name the same local date."""
+    if spec.mti in (profile.mtis.advice, profile.mtis.advice_repeat):
+        return profile.local_time_fields | {12, 13}
+    return profile.local_time_fields
+
+
+def _original_text(of: OriginalField, original: Original) -> str | None:
+    """The field's text, or None when one of its parts is unknown (the field is then left out)."""
+    out = []
+    for part in of.parts:
+        value = getattr(original, part.attr)
+        if value is None:
+            return None
+        text = f"{value:0{part.width}d}" if isinstance(value, int) else str(value)
+        if len(text) != part.width:
+            raise _bad_txn(f"the original's {part.attr} is not {part.width} characters")
+        out.append(text)
+    return "".join(out)
+
+
+def _original_fields(spec: TxnSpec, txn: TxnData, *, reversal: bool) -> dict[int, str]:
+    if not spec.original:
+        return {}
+    if txn.original is None:
+        raise _bad_txn(f"a {txn.kind.value} needs the original transaction it refers to")
+    fields = {}
+    for of in spec.original:
+        if reversal and not of.in_reversal:
+            continue
+        text = _original_text(of, txn.original)
+        if text is not None:
+            fields[of.number] = text
+    return fields
+
+
+def build_request(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu | None,
+                  header: str | None = None) -> Message:
+    """The online request for ``txn`` (a sale, void, refund, balance inquiry or one of the pre-auth family).
+    Field 64 is set by ``encode``."""
+    if txn.kind not in REQUEST_KINDS:
+        raise ProtocolError(f"{txn.kind.value} requests are not built yet", code="host.unsupported")
+    spec = _txn_spec(profile, txn.kind)
+    if spec.amount and txn.amount < 1:
+        raise _bad_txn(f"a {txn.kind.value} needs an amount of at least 1")
+    fields = _base(profile, txn, card, spec, local=_local_fields(profile, spec))
+    fields.update(_original_fields(spec, txn, reversal=False))
+    fields.update(_account_fields(profile, spec, card))
+    if card.track2 is not None:
+        fields[35] = card.track2.reveal_str()
+    if card.track3 is not None:
+        fields[36] = card.track3.reveal_str()
+    if txn.pin_entered != (card.pin_block is not None):
+        raise _bad_txn("a PIN block goes with pin_entered, and only then")
+    if card.pin_block is not None:
+        fields[26] = "12"  # the PIN pad accepts up to 12 digits
+        fields[52] = card.pin_block.reveal().hex().upper()
+        if profile.pin_security_info:
+            fields[53] = profile.pin_security_info
+    return _message(profile, spec.mti, fields, tpdu, header)

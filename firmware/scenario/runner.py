@@ -1,0 +1,316 @@
+"""``ScenarioRunner``: a scenario's steps played on the simulated devices, the host and the power.
+
+It builds the terminal as ``posterm run`` would (``build_runner`` on ``sim://``
+devices, the embedded host simulator unless ``--host`` names another), then
+plays each parsed step (``steps``) and runs the terminal until it waits for a
+person again. A power cut leaves the runner dead until a ``restart`` step, so
+what survives is only what a real terminal keeps: the data directory, the
+host, the printed paper. The menu walks are in ``menus``, the checks and the
+result in ``report``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from crypto.provision import provision
+from firmware.app import Overrides, build_runner
+from firmware.config import Config, as_dict, parse_config
+from firmware.core.model import State
+from firmware.errors import ScenarioError, TerminalError
+from firmware.runner import CrashPlan, PowerCut, Runner
+from firmware.scenario.menus import MenuStepsMixin
+from firmware.scenario.report import ReportMixin
+from firmware.scenario.steps import _PRINTER_FAULTS, Scenario, Step
+from hal.url import DeviceUrl
+
+__all__ = ["ScenarioRunner", "fill_disk"]
+
+# the pre-auth family's keys after F: the menu's second page (0), then 1-4 (flows.MENU_MORE_FLOWS)
+_PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": "F03", "preauth_complete_void": "F04",
+                 "preauth_advice": "F06"}
+
+
+FILLER = ".posterm-disk-filler"
+MAX_FILL = 64 * 1024 * 1024
+
+
+def fill_disk(data_dir: Path, full: bool) -> None:
+    """Fill the file system holding ``data_dir`` to the last byte (a real full disk), or free it.
+
+    Refuses to fill more than 64 MB: the step is meant for a small file system
+    made for the test (a tmpfs), never for a real disk.
+    """
+    import os
+
+    filler = Path(data_dir) / FILLER
+    if not full:
+        filler.unlink(missing_ok=True)
+        return
+    st = os.statvfs(data_dir)
+    free = st.f_bavail * st.f_frsize
+    if free > MAX_FILL:
+        raise ScenarioError(
+            f"disk = full would write {free // 2**20} MB: put the data directory on a small file system (a tmpfs)",
+            code="scenario.disk_too_big",
+        )
+    with open(filler, "ab", buffering=0) as f:
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(bytes(size))
+            except OSError:
+                continue
+
+
+class ScenarioRunner(MenuStepsMixin, ReportMixin):
+    """Runs scenarios on simulated devices against the built-in host simulator or an external host."""
+
+    def __init__(
+        self,
+        *,
+        config: Config | None = None,
+        data_dir: Path | None = None,
+        host_url: str | None = None,
+        settle: float = 30.0,
+    ) -> None:
+        self.base = config or Config()
+        self._tmp = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="posterm-sim-")
+            data_dir = Path(self._tmp.name) / "data"
+        self.data_dir = Path(data_dir)
+        self.host_url = host_url
+        self.settle = settle
+        self.server = None
+        self.processor = None
+        self.devices: dict = {}
+        self.runner: Runner | None = None
+        self.power_cuts: list[str] = []
+        self.failures: list[str] = []
+        self.skipped: list[str] = []  # checks that cannot apply (the ledger of an external host)
+        self._pending_cut: CrashPlan | None = None  # armed while the power is off
+        self._printed_before: list[tuple[int, str]] = []
+        self._alerts_before: list[tuple[str, str]] = []
+        self._notes_before: list[tuple[str, str]] = []
+
+    # -- set-up --------------------------------------------------------------
+    def _config(self, scenario: Scenario) -> Config:
+        merged = as_dict(self.base)
+        for section, values in scenario.config.items():
+            if not isinstance(values, Mapping):
+                raise ScenarioError(f"[config.{section}] must be a table")
+            merged.setdefault(section, {}).update(values)
+        merged["storage"]["data_dir"] = str(self.data_dir)
+        for kind in ("reader", "pinpad", "printer", "display", "tamper"):
+            merged["devices"][kind] = "sim://"
+        merged["devices"]["link"] = self.host_url or "tcp://127.0.0.1:1"  # replaced once the host is up
+        return parse_config(merged, source=f"scenario {scenario.name}")
+
+    def _start(self, config: Config) -> Config:
+        from hal.registry import make_device
+
+        if self.host_url is None:
+            provision(self.data_dir, lab=True)
+            from firmware.embedded_host import EmbeddedHost
+
+            self.server = EmbeddedHost(config.host.profile).start()  # its ledger lives in memory
+            self.processor = self.server.processor
+            config = config.replace({"devices": {"link": self.server.url}})
+        else:
+            DeviceUrl.parse(self.host_url, what="host")
+        from hal.base import DeviceContext
+
+        # The simulated PIN pad encrypts under whatever PIN key the running terminal holds
+        # (as a real pad holds the key the terminal loaded into it); the printer keeps its
+        # escpos cache in the data directory.
+        context = DeviceContext(data_dir=self.data_dir, pin_key=lambda: self.runner.keys.pin_key if self.runner else None)
+        for kind in ("reader", "pinpad", "printer", "display", "tamper"):
+            self.devices[kind] = make_device(kind, "sim://", context)
+        return config
+
+    def _boot(self, config: Config, crash: CrashPlan | None) -> None:
+        self.runner = build_runner(config, overrides=Overrides(devices=dict(self.devices)), crash=crash)
+        self.runner.boot()
+
+    # -- running -------------------------------------------------------------
+    def run(self, scenario: Scenario, *, after_step: Callable[[Step], None] | None = None) -> dict:
+        """Run every step; ``after_step`` (tests) is called after each one, with the power on or off:
+        it may read the data directory, or arm a ``CrashPlan`` on ``self.runner``."""
+        config = self._start(self._config(scenario))
+        try:
+            self._safely(lambda: self._boot(config, None))
+            for step in scenario.steps:
+                self._step(step, config)
+                if after_step is not None:
+                    after_step(step)
+            return self.result(scenario)
+        finally:
+            self.close()
+
+    def _safely(self, work) -> None:
+        """Run ``work``; a power cut leaves the runner dead until a ``restart`` step."""
+        try:
+            work()
+            self._settle()
+        except PowerCut as cut:
+            self.power_cuts.append(str(cut))
+            self._power_off()
+
+    def _settle(self) -> None:
+        if self.runner is not None:
+            self.runner.run_until(self.runner.waiting_for_person, self.settle)
+
+    def _power_off(self) -> None:
+        """Everything volatile is gone; the journal, the host and the printed paper remain."""
+        if self.runner is not None:
+            self._printed_before += self.runner.printed
+            self._alerts_before += self.runner.alerts
+            self._notes_before += self.runner.notes
+            self.runner.session = None
+            self.runner.devices.link.close()
+            self.runner.store.close()
+        self.runner = None
+
+    def _need_runner(self, step: Step) -> Runner:
+        if self.runner is None:
+            raise ScenarioError(f"step {step.index} ({step.kind}) needs the power on: add a restart step first")
+        return self.runner
+
+    def _step(self, step: Step, config: Config) -> None:  # noqa: C901 - one branch per step kind
+        kind, value = step.kind, step.value
+        if kind == "restart":
+            if self.runner is not None:
+                self._power_off()
+            crash, self._pending_cut = self._pending_cut, None
+            self._safely(lambda: self._boot(config, crash))
+            return
+        if kind == "power_cut":
+            if self.runner is None:
+                self._pending_cut = CrashPlan(str(value))
+            else:
+                self.runner.crash = CrashPlan(str(value))
+            return
+        if kind == "host":
+            self._host_rule(step)
+            return
+        if kind == "expect":
+            self._expect(step)
+            return
+        if kind == "printer":
+            getattr(self.devices["printer"], _PRINTER_FAULTS[value])()
+        elif kind in ("reader", "pinpad", "display"):
+            getattr(self.devices[kind], value)()
+        elif kind == "disk":
+            fill_disk(self.data_dir, value == "full")
+        elif kind == "key":
+            self.devices["pinpad"].press(str(value))
+        elif kind == "void":
+            self._void(step)
+            return
+        elif kind == "refund":
+            self._named(step, "F6", step.value["rrn"])
+            return
+        elif kind in ("preauth_cancel", "preauth_complete", "preauth_advice"):
+            self._named(step, _PREAUTH_KEYS[kind], step.value["auth"])
+            return
+        elif kind == "preauth_complete_void":
+            self._void(step, _PREAUTH_KEYS[kind])
+            return
+        elif kind == "preauth":
+            self._need_runner(step)
+            self.devices["pinpad"].press(f"{_PREAUTH_KEYS[kind]}{value}#")
+        elif kind == "transfer":
+            self._need_runner(step)
+            pad = self.devices["pinpad"]
+            pad.press(f"F05{value['amount']}#")
+            # held for the pad's account prompt (after the swipe), as a PIN is held for its prompt
+            pad.press(f"{value['account']}#{value['again']}#", hold_for_pin=True)
+        elif kind == "balance":
+            self._need_runner(step)
+            self.devices["pinpad"].press("F7")
+        elif kind == "settle":
+            runner = self._need_runner(step)
+            self.devices["pinpad"].press("F5")
+            self._safely(lambda: None)
+            if not self._supervisor(runner, step.value["supervisor"]):
+                return
+            if step.value["confirm"] and self.runner is runner and runner.core.state is State.TOTALS:
+                self.devices["pinpad"].press("#")
+                self._safely(lambda: None)
+            return
+        elif kind == "pin":
+            # held for the PIN prompt, so a PIN typed early never becomes amount keys
+            self.devices["pinpad"].press(f"{value}#", hold_for_pin=True)
+        elif kind == "swipe":
+            reader = self.devices["reader"]
+            if isinstance(value, str):
+                reader.swipe_card(value)
+            elif isinstance(value, Mapping):
+                reader.swipe(**{k: value[k] for k in value})
+            else:
+                raise ScenarioError(f"step {step.index}: swipe takes a card name or a table of tracks")
+        elif kind == "swipe_raw":
+            self.devices["reader"].swipe_raw(str(value).encode("latin-1"))
+        elif kind == "swipe_damaged":
+            try:
+                self.devices["reader"].swipe_damaged(str(value))
+            except (ValueError, TerminalError):
+                raise ScenarioError(f"step {step.index}: unknown damage {value!r}") from None
+        elif kind == "link":
+            self._link(step)
+        elif kind == "upload":
+            runner = self._need_runner(step)
+            self._safely(runner.request_upload)
+            return
+        elif kind in ("sign_in", "add_operator", "sign_out", "supervisor"):
+            self._operator(step, config)
+            return
+        elif kind == "tamper":
+            self.devices["tamper"].trip(str(value))
+        elif kind == "wait":
+            runner = self._need_runner(step)
+            self._safely(lambda: runner.run_until(lambda: False, float(value)))
+            return
+        if self.runner is not None:
+            self._safely(lambda: None)
+
+    # -- the link and the host -------------------------------------------------
+    def _link(self, step: Step) -> None:
+        if self.server is None:
+            raise ScenarioError(f"step {step.index}: link up/down needs the built-in host simulator")
+        if step.value == "down":
+            self.server.refuse_connections(True)
+            if self.runner is not None:
+                self.runner.devices.link.disconnect()
+        else:
+            self.server.refuse_connections(False)
+
+    def _host_rule(self, step: Step) -> None:
+        if self.processor is None:
+            raise ScenarioError(f"step {step.index}: host rules need the built-in host simulator, not --host")
+        from firmware.hostsim.rules import RuleBook
+
+        value = step.value
+        if value == "clear":
+            self.processor.rules.clear()
+            return
+        spec = {"behaviour": value} if isinstance(value, str) else dict(value)
+        try:
+            (rule,) = RuleBook.from_dicts([spec]).rules
+        except TerminalError as e:
+            raise ScenarioError(f"step {step.index}: {e.text}") from None
+        self.processor.rules.push(rule)
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
