@@ -41,6 +41,11 @@ _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, ma
 
 # The kinds that undo the record they name (its "claims"): a void, a pre-auth's cancel, a completion's void.
 _UNDOING = (Kind.VOID.value, Kind.PREAUTH_VOID.value, Kind.PREAUTH_COMPLETE_VOID.value)
+# A stored advice's fate (journal j LEFT JOIN offline_queue q): the host accepted it (an approved
+# code, or 94 "already had it"), or answered it with a refusal. One place for the settlement's
+# totals (settlements.py) and for what the journal says an advice-completion did to its pre-auth.
+ADVICE_ACCEPTED = "(q.state = 'done' AND q.response_code IN ('00', '94'))"
+ADVICE_REFUSED = "(j.state = 'offline_approved' AND q.state = 'done' AND q.response_code NOT IN ('00', '94'))"
 
 
 @dataclass(frozen=True)
@@ -183,16 +188,18 @@ class JournalMixin:
         """An original's row with the voids, refunds and completions that name it and its offline forwarding.
 
         A pre-auth's completion whose void was approved no longer completes it (the
-        pre-auth holds again), so it is left out of ``completions``."""
+        pre-auth holds again), nor does a completion advice the host refused (it never
+        took the funds): both are left out of ``completions``."""
         facts = _original(row)
         named = self._query(
             "SELECT j.kind, j.state, j.amount, EXISTS (SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no "
-            "AND v.kind = ? AND v.state = ?) FROM journal j WHERE j.original_txn_no=? ORDER BY j.txn_no",
+            f"AND v.kind = ? AND v.state = ?) OR {ADVICE_REFUSED} FROM journal j LEFT JOIN offline_queue q "
+            "USING (txn_no) WHERE j.original_txn_no=? ORDER BY j.txn_no",
             (Kind.PREAUTH_COMPLETE_VOID.value, JournalState.APPROVED.value, facts.txn_no), doing)
         claims = tuple(JournalState(state) for kind, state, _, _ in named if kind in _UNDOING)
         refunds = tuple((JournalState(state), amount) for kind, state, amount, _ in named if kind == Kind.REFUND.value)
-        completions = tuple(JournalState(state) for kind, state, _, voided in named
-                            if kind == Kind.PREAUTH_COMPLETE.value and not voided)
+        completions = tuple(JournalState(state) for kind, state, _, undone in named
+                            if kind == Kind.PREAUTH_COMPLETE.value and not undone)
         advice = self._query("SELECT state, response_code FROM offline_queue WHERE txn_no=?", (facts.txn_no,), doing)
         return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, advice[0] if advice else None,
                              refunds, completions)
@@ -223,13 +230,15 @@ class JournalMixin:
         return dict(rows)
 
     def completed(self) -> dict[int, int]:
-        """Journal numbers of the pre-auths an approved completion names (one not voided since) -> its number."""
+        """Journal numbers of the pre-auths an approved completion names (or a completion advice the host
+        accepted; one not voided since) -> its number."""
         rows = self._query(
-            "SELECT j.original_txn_no, j.txn_no FROM journal j WHERE j.original_txn_no IS NOT NULL AND j.kind = ? "
-            "AND j.state = ? AND NOT EXISTS (SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no "
-            "AND v.kind = ? AND v.state = ?)",
-            (Kind.PREAUTH_COMPLETE.value, JournalState.APPROVED.value, Kind.PREAUTH_COMPLETE_VOID.value,
-             JournalState.APPROVED.value),
+            "SELECT j.original_txn_no, j.txn_no FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
+            "WHERE j.original_txn_no IS NOT NULL AND j.kind = ? "
+            f"AND (j.state = ? OR (j.state = ? AND {ADVICE_ACCEPTED})) AND NOT EXISTS "
+            "(SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no AND v.kind = ? AND v.state = ?)",
+            (Kind.PREAUTH_COMPLETE.value, JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value,
+             Kind.PREAUTH_COMPLETE_VOID.value, JournalState.APPROVED.value),
             "reading the completions",
         )
         return dict(rows)

@@ -18,6 +18,7 @@ from datetime import datetime
 from firmware.core.model import Counters, Kind, Settlement, SettleResult, Totals, UploadEntry
 from firmware.errors import StorageError
 from storage.db import storage_error, transaction
+from storage.journal import ADVICE_ACCEPTED
 
 __all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD"]
 
@@ -28,8 +29,8 @@ __all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD"]
 # A pre-auth (预授权) and its cancel only hold and release funds: neither counts. Its
 # completion (预授权完成) is a debit, the completion's void a credit (a voided completion stays in).
 # A completion made without the host (预授权完成通知) counts as an offline sale does: once the host accepted it.
-_DEBIT = ("(j.kind IN ('sale', 'preauth_complete') AND (j.state = 'approved' OR (j.state = 'offline_approved' "
-          "AND q.state = 'done' AND q.response_code IN ('00', '94'))))")
+_DEBIT = (f"(j.kind IN ('sale', 'preauth_complete') AND (j.state = 'approved' OR (j.state = 'offline_approved' "
+          f"AND {ADVICE_ACCEPTED})))")
 _CREDIT = "(j.kind IN ('void', 'refund', 'preauth_complete_void') AND j.state = 'approved')"
 _REFUND = "(j.kind = 'refund' AND j.state = 'approved')"  # among the credits; the report lists them apart
 _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"

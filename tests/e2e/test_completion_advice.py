@@ -80,6 +80,24 @@ def test_power_cut_around_a_completion_advice_still_forwards_it_exactly_once(poi
         assert mtis(r).count("0221") >= 1
 
 
+def test_a_completion_advice_the_host_refuses_leaves_its_preauth_to_be_completed_again():
+    """The host answers the advice 25: it never took the funds, so it is out of the totals and the
+    pre-auth may be completed again (online); an accepted one would have refused that."""
+    steps = preauth() + [{"host": {"behaviour": "decline", "code": "25", "mti": "0220", "times": 1}}] + advice(9000)
+    steps += [{"expect": {"alerts": "advice.declined"}}] + complete(8000) + [{"expect": {"outcome": "approved"}},
+                                                                            {"settle": True}]
+    r = run(steps)
+    assert r["ok"], r["failures"]
+    assert mtis(r) == ["0100", "0220", "0200", "0500"]
+    _, refused, again = r["transactions"]
+    assert (refused["outcome"], again["outcome"], again["amount"]) == ("offline_approved", "approved", 8000)
+    (s,) = r["settlements"]
+    assert (s["result"], s["debit_count"], s["debit_amount"], s["completion_count"]) == ("balanced", 1, 8000, 1)
+    accepted = run(preauth() + advice(9000) + complete(8000)
+                   + [{"expect": {"notes": "preauth.completed", "display": "ALREADY COMPLETED"}}])
+    assert accepted["ok"], accepted["failures"]
+
+
 def test_completions_and_their_voids_have_their_own_report_lines_and_json(tmp_path):
     steps = (preauth() + complete(9000) + [{"preauth_complete_void": 2}] + CARD
              + [{"key": "1000#"}] + CARD + [{"settle": True},

@@ -111,3 +111,25 @@ def test_totals_count_completions_as_debits_and_their_voids_as_credits(store):
     assert [(e.txn_no, e.kind) for e in store.upload_entries(1)] == [
         (1, Kind.SALE), (3, Kind.PREAUTH_COMPLETE), (4, Kind.PREAUTH_COMPLETE_VOID)]
     assert store.upload_entries(1)[1] == UploadEntry(3, Kind.PREAUTH_COMPLETE, 3, 11500)
+
+
+def advice_completion(store, pa, txn_no, amount) -> SaleRecord:
+    """A completion made without the host (预授权完成通知): approved offline, its advice queued."""
+    r = rec(txn_no, txn_no, amount, Kind.PREAUTH_COMPLETE, original=facts(pa), reference=OriginalRef("", DATE, AUTH))
+    store.open_request(r, pan_hash=HASH, card=b"S1card", reversal=b"S1rev",
+                       counters=Counters(stan=r.stan + 1, txn_no=r.txn_no + 1))
+    done = replace(r, state=JournalState.OFFLINE_APPROVED, reason="offline")
+    store.record_outcome(done, copies=(Copy.MERCHANT,), advice=b"S1adv")
+    return done
+
+
+@pytest.mark.parametrize("code, completes", [("00", True), ("94", True), ("25", False), ("12", False)])
+def test_a_completion_advice_completes_its_preauth_unless_the_host_refused_it(store, code, completes):
+    pa = preauth(store, 1)
+    advice_completion(store, pa, 2, 9000)
+    assert store.find_by_auth(AUTH, DATE).completions == (JournalState.OFFLINE_APPROVED,)  # queued: it may yet
+    assert store.completed() == {}  # not yet accepted
+    store.advice_done(2, code)
+    assert store.find_by_auth(AUTH, DATE).completions == ((JournalState.OFFLINE_APPROVED,) if completes else ())
+    assert store.completed() == ({1: 2} if completes else {})
+    assert store.batch_totals(1).debit_count == (1 if completes else 0)  # the totals read the same fate
