@@ -10,13 +10,16 @@ MIN_PAN, MAX_PAN = 12, 19
 _AGAIN = "swipe again"
 
 
-def luhn_ok(digits: str) -> bool:
-    """True when ``digits`` (at least two digits) passes the Luhn (mod 10) check."""
+def luhn_ok(digits: str | bytes | bytearray) -> bool:
+    """True when ``digits`` (at least two ASCII digits) passes the Luhn (mod 10) check.
+
+    Bytes are read in place, without a copy: the PIN pad checks a keyed account number
+    in the buffer it wipes (``hal.pinpad.account``)."""
     if len(digits) < 2 or not digits.isascii() or not digits.isdigit():
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        n = ord(ch) - 48
+        n = (ch if isinstance(ch, int) else ord(ch)) - 48
         if i % 2:
             n = n * 2 - 9 if n > 4 else n * 2
         total += n

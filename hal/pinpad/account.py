@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from crypto.secrets import Pan
 from firmware.errors import PinPadError
+from hal.magstripe.pan import luhn_ok  # one Luhn check for swiped and keyed numbers
 from hal.pinpad.keys import Key
 
 __all__ = [
@@ -81,16 +82,6 @@ AccountEvent = AccountProgress | AccountRejected | AccountEntered | AccountCance
 
 def card_shaped(digits: bytes | bytearray) -> bool:
     return 16 <= len(digits) <= 19 and digits[:1] in (b"3", b"4", b"5", b"6")
-
-
-def luhn_ok(digits: bytes | bytearray) -> bool:
-    total = 0
-    for i, byte in enumerate(reversed(digits)):
-        d = byte - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def _zero(buf: bytearray) -> None:
