@@ -56,8 +56,6 @@ class PreauthMixin:
     """Cancel, completion and completion void handling of ``HostProcessor`` (``processor.py``)."""
 
     def _preauth_named(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> object:
-        from firmware.hostsim.processor import _masked_pan
-
         f = request.fields
         if any(n not in f for n in (3, 4, 11, 41)):
             return self._answer(request, "30", now, "format error: a mandatory field is missing")
@@ -70,15 +68,7 @@ class PreauthMixin:
             original, refusal = self._held_original(request, facts.kind)
             if refusal is not None:
                 code, what = refusal
-        approved = code in self.profile.approved_codes
-        rrn = f"{self.ledger.next_value('rrn'):012d}"
-        auth = f"{self.ledger.next_value('auth'):06d}" if approved else None
-        self.ledger.add_posting(
-            kind=facts.kind.value, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
-            currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=auth, response_code=code,
-            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
-            batch=self._batch(request), original_id=original["id"] if original else None,
-        )
+        approved, rrn, auth = self._post(request, facts.kind.value, date, stamp, code, original)
         if not approved:
             return self._answer(request, code, now, what or f"{facts.kind.value} declined", rrn=rrn)
         if facts.kind is TxnKind.PREAUTH_COMPLETE:  # the completion names it: completed from now on
@@ -90,8 +80,6 @@ class PreauthMixin:
         return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
 
     def _completion_advice(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> object:
-        from firmware.hostsim.processor import _masked_pan
-
         f = request.fields
         if any(n not in f for n in (3, 4, 11, 41)):
             return self._answer(request, "30", now, "format error: a mandatory field is missing")
@@ -104,14 +92,7 @@ class PreauthMixin:
             original, refusal = self._held_original(request, TxnKind.PREAUTH_COMPLETE)
             if refusal is not None:
                 code, what = refusal
-        approved = code in self.profile.approved_codes
-        rrn = f"{self.ledger.next_value('rrn'):012d}"
-        self.ledger.add_posting(
-            kind=TxnKind.PREAUTH_COMPLETE.value, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
-            currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=None, response_code=code,
-            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
-            batch=self._batch(request), original_id=original["id"] if original else None,
-        )
+        approved, rrn, _ = self._post(request, TxnKind.PREAUTH_COMPLETE.value, date, stamp, code, original, auth=False)
         if not approved:
             return self._answer(request, code, now, what or "completion advice declined", rrn=rrn)
         return self._answer(request, code, now, f"completion advice posted, pre-auth STAN {original['stan']} completed",

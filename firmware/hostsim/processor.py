@@ -279,21 +279,29 @@ class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
             original, refusal = self._original_of(request)
             if refusal is not None:
                 code, what = refusal
-        approved = code in self.profile.approved_codes
-        rrn = f"{self.ledger.next_value('rrn'):012d}"
-        auth = f"{self.ledger.next_value('auth'):06d}" if approved and not advice else None
-        self.ledger.add_posting(
-            kind=facts.kind.value, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
-            currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=auth, response_code=code,
-            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
-            batch=self._batch(request), original_id=original["id"] if original else None,
-        )
+        approved, rrn, auth = self._post(request, facts.kind.value, date, stamp, code, original, auth=not advice)
         if approved and original is not None:
             self.ledger.set_status(original["id"], PostingStatus.VOIDED, stamp)
         what = what or ("advice posted" if advice else ("approved" if approved else "declined"))
         if approved and original is not None:
             what = f"approved, voids STAN {original['stan']}"
         return self._answer(request, code, now, what, rrn=rrn, auth_code=auth)
+
+    def _post(self, request: Message, kind: str, date: str, stamp: str, code: str, original: dict | None = None, *,
+              auth: bool = True) -> tuple[bool, str, str | None]:
+        """Book one financial request in the ledger, one place for every kind: (approved, its RRN, its
+        authorisation code: a new one when approved and ``auth``, else None)."""
+        f = request.fields
+        approved = code in self.profile.approved_codes
+        rrn = f"{self.ledger.next_value('rrn'):012d}"
+        auth_code = f"{self.ledger.next_value('auth'):06d}" if approved and auth else None
+        self.ledger.add_posting(
+            kind=kind, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
+            currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=auth_code, response_code=code,
+            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
+            batch=self._batch(request), original_id=original["id"] if original else None,
+        )
+        return approved, rrn, auth_code
 
     def _settle(self, request: Message, rule: Rule | None, now: datetime) -> _Outcome:
         """Compare the terminal's totals with the ledger's for that terminal and batch; close the batch.

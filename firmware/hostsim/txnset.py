@@ -66,15 +66,7 @@ class TxnSetMixin:
             original, refusal = self._refund_original(request)
             if refusal is not None:
                 code, what = refusal
-        approved = code in self.profile.approved_codes
-        rrn = f"{self.ledger.next_value('rrn'):012d}"
-        auth = f"{self.ledger.next_value('auth'):06d}" if approved else None
-        self.ledger.add_posting(
-            kind="refund", terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]), currency=f.get(49),
-            pan_masked=_masked(request), rrn=rrn, auth_code=auth, response_code=code,
-            status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
-            batch=self._batch(request), original_id=original["id"] if original else None,
-        )
+        approved, rrn, auth = self._post(request, "refund", date, stamp, code, original)
         if approved:
             what = f"refund approved, of STAN {original['stan']} ({original['terminal_id']})"
         return self._answer(request, code, now, what or "refund declined", rrn=rrn, auth_code=auth)
@@ -114,9 +106,3 @@ class TxnSetMixin:
         fields[54] = block
         outcome.response = outcome.response.copy(fields=dict(sorted(fields.items())))
         return outcome
-
-
-def _masked(request: Message) -> str | None:
-    from firmware.hostsim.processor import _masked_pan
-
-    return _masked_pan(request)
