@@ -6,7 +6,8 @@ and that its verdicts follow from its numbers.
 
 from __future__ import annotations
 
-from firmware.bench import TARGETS, table, worker
+from firmware.bench import TARGETS, table
+from firmware.bench_worker import worker
 
 
 def test_the_sales_worker_runs_rounds_and_counts_two_commits_per_sale(tmp_path):

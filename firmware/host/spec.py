@@ -9,6 +9,11 @@ field, never half-way through a sale.
 The layout is written in the spirit of pyiso8583's spec dicts (one entry per
 field), but typed: ``Profile.pyiso8583_spec`` converts it once into the dict
 pyiso8583 needs, read-only.
+
+This module holds the profile, its checks across fields and its MAC choices;
+the pieces it is built from live beside it and are re-exported here, the one
+import point: ``spec_fields`` (one data element, checked on its own) and
+``spec_txns`` (the transaction table's rows and the other message types).
 """
 
 from __future__ import annotations
@@ -21,8 +26,24 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from firmware.core.model import EntryMode, Kind
-from firmware.errors import ConfigError
+from firmware.core.model import EntryMode
+from firmware.host.spec_fields import (
+    CARD_DATA_FIELDS,
+    Encoding,
+    FieldKind,
+    FieldSpec,
+    LengthType,
+    Pad,
+    _bad,
+)
+from firmware.host.spec_txns import (
+    Mtis,
+    OriginalField,
+    OriginalPart,
+    ReversalReason,
+    TxnKind,
+    TxnSpec,
+)
 
 __all__ = [
     "FieldKind",
@@ -43,38 +64,6 @@ __all__ = [
     "Profile",
     "CARD_DATA_FIELDS",
 ]
-
-# Fields that carry card data or PIN material in every ISO 8583 flavour: PAN,
-# expiry, extended PAN, tracks 2/3/1, PIN block, ICC data. A profile must mark
-# them sensitive (and may mark more, e.g. key blocks).
-CARD_DATA_FIELDS = frozenset({2, 14, 34, 35, 36, 45, 52, 55})
-
-
-class FieldKind(enum.Enum):
-    N = "n"  # digits
-    AN = "an"  # letters, digits and space
-    ANS = "ans"  # printable ASCII
-    B = "b"  # binary, held as upper-case hex text
-    Z = "z"  # track data: digits and '=' (the nibble D in BCD)
-
-
-class LengthType(enum.Enum):
-    FIXED = 0
-    LLVAR = 2  # the number of length digits
-    LLLVAR = 3
-
-
-class Encoding(enum.Enum):
-    BCD = "bcd"
-    ASCII = "ascii"
-    BINARY = "binary"
-
-
-class Pad(enum.Enum):
-    """Where the pad nibble of an odd-length BCD value goes."""
-
-    LEFT = "left"  # right-aligned: 123 -> 01 23
-    RIGHT = "right"  # left-aligned: 021 -> 02 10
 
 
 class MacAlgorithm(enum.Enum):
@@ -97,207 +86,7 @@ class MacPlacement(enum.Enum):
 
 MAC_FIELDS = (64, 128)  # the fields a MAC may travel in (the last of each bitmap)
 
-# One definition of each, shared with the transaction core and the journal.
-TxnKind = Kind
-
-
-class ReversalReason(str, enum.Enum):
-    """Why the terminal reverses (field 39 of a reversal), as UnionPay codes them."""
-
-    NO_ANSWER = "98"
-    NOT_RECORDED = "96"  # the terminal could not record the answer
-    MAC_FAILURE = "A0"
-    OTHER = "06"
-
-
-_DIGITS = re.compile(r"\d+")
 _CODE = re.compile(r"[0-9A-Z]{2}")
-
-
-def _bad(text: str, code: str = "config.bad_spec") -> ConfigError:
-    return ConfigError(text, code=code)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One data element. ``max_len`` is characters/digits, or bytes for ``B``.
-
-    For ``B`` in ASCII the value travels as hex text and, as in pyiso8583's
-    ``default_ascii``, a variable length counts those hex characters.
-    """
-
-    number: int
-    name: str
-    kind: FieldKind
-    length: LengthType
-    max_len: int
-    encoding: Encoding
-    length_encoding: Encoding | None = None  # None for FIXED
-    pad: Pad = Pad.LEFT
-    sensitive: bool = False
-    desc: str = ""
-
-    def __post_init__(self) -> None:
-        where = f"field {self.number}"
-        if not isinstance(self.number, int) or not 2 <= self.number <= 128:
-            raise _bad(f"{where}: field numbers run from 2 to 128", "config.bad_field_number")
-        if not self.name:
-            raise _bad(f"{where} has no name")
-        if not isinstance(self.max_len, int) or self.max_len < 1:
-            raise _bad(f"{where}: max_len must be a positive whole number", "config.bad_field_length")
-        allowed = {
-            FieldKind.N: (Encoding.BCD, Encoding.ASCII),
-            FieldKind.Z: (Encoding.BCD, Encoding.ASCII),
-            FieldKind.AN: (Encoding.ASCII,),
-            FieldKind.ANS: (Encoding.ASCII,),
-            FieldKind.B: (Encoding.BINARY, Encoding.ASCII),
-        }[self.kind]
-        if self.encoding not in allowed:
-            raise _bad(
-                f"{where} ({self.name}): {self.kind.value} data cannot be encoded as {self.encoding.value}",
-                "config.bad_field_encoding",
-            )
-        if self.length is LengthType.FIXED:
-            if self.length_encoding is not None:
-                raise _bad(f"{where} ({self.name}) is fixed and takes no length encoding", "config.bad_field_encoding")
-            limit = 999
-        else:
-            if self.length_encoding is None:
-                raise _bad(f"{where} ({self.name}) is variable and needs a length encoding", "config.bad_field_encoding")
-            limit = 10 ** self.length.value - 1
-        if self.wire_units > limit:
-            raise _bad(
-                f"{where} ({self.name}): max_len {self.max_len} does not fit a {self.length.name} length",
-                "config.bad_field_length",
-            )
-        if self.number in CARD_DATA_FIELDS and not self.sensitive:
-            raise _bad(f"{where} ({self.name}) carries card data and must be marked sensitive", "config.not_sensitive")
-
-    @property
-    def is_bcd(self) -> bool:
-        return self.encoding is Encoding.BCD
-
-    @property
-    def wire_units(self) -> int:
-        """The maximum the length prefix can state: nibbles, characters or bytes."""
-        if self.kind is FieldKind.B and self.encoding is Encoding.ASCII:
-            return 2 * self.max_len
-        return self.max_len
-
-    @property
-    def fixed_wire_size(self) -> int | None:
-        """Bytes on the wire of a fixed field (None when variable)."""
-        if self.length is not LengthType.FIXED:
-            return None
-        if self.is_bcd:
-            return (self.max_len + 1) // 2
-        return self.wire_units
-
-    def to_pyiso8583(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"desc": self.desc or self.name, "max_len": self.wire_units}
-        if self.length is LengthType.FIXED:
-            out.update(len_type=0, len_enc="ascii")
-        elif self.length_encoding is Encoding.ASCII:
-            out.update(len_type=self.length.value, len_enc="ascii")
-        else:  # BCD or binary prefix: one byte for LL, two for LLL
-            out.update(len_type=1 if self.length is LengthType.LLVAR else 2,
-                       len_enc="bcd" if self.length_encoding is Encoding.BCD else "b")
-        if self.is_bcd:
-            out.update(data_enc="b", len_count="nibbles")
-            out["left_pad" if self.pad is Pad.LEFT else "right_pad"] = "0"
-        elif self.encoding is Encoding.BINARY:
-            out.update(data_enc="b")
-        else:
-            out.update(data_enc="ascii")
-        return out
-
-
-class OriginalPart(enum.Enum):
-    """One fixed-width piece of what a message says about its original transaction.
-
-    The value is (the attribute of ``messages.Original``, its width in characters).
-    """
-
-    BATCH = ("batch", 6)
-    STAN = ("stan", 6)
-    DATE = ("date", 4)  # MMDD
-    RRN = ("rrn", 12)
-    AUTH_CODE = ("auth_code", 6)
-    # ISO 8583:1987 field 90 (original data elements, n42): MTI, STAN, transmission
-    # date and time (the original's field 7, MMDDhhmmss), acquiring and forwarding
-    # institution IDs (its fields 32 and 33, right-aligned, zeros when it had none).
-    MTI = ("mti", 4)
-    TRANSMITTED = ("transmitted", 10)
-    ACQUIRER = ("acquirer", 11)
-    FORWARDER = ("forwarder", 11)
-
-    @property
-    def attr(self) -> str:
-        return self.value[0]
-
-    @property
-    def width(self) -> int:
-        return self.value[1]
-
-
-@dataclass(frozen=True)
-class OriginalField:
-    """A field that carries facts of the original (a void's field 61: batch then STAN).
-
-    The field is left out when one of its parts is unknown (an original without
-    an authorisation code has no field 38). ``in_reversal``: the reversal of this
-    transaction carries the field too.
-    """
-
-    number: int
-    parts: tuple[OriginalPart, ...]
-    in_reversal: bool = True
-
-    @property
-    def width(self) -> int:
-        return sum(p.width for p in self.parts)
-
-    def split(self, text: str) -> dict[str, str] | None:
-        """The parts of ``text`` by attribute name; None when it is shorter than the parts."""
-        if len(text) < self.width:
-            return None
-        out, pos = {}, 0
-        for part in self.parts:
-            out[part.attr] = text[pos : pos + part.width]
-            pos += part.width
-        return out
-
-
-@dataclass(frozen=True)
-class TxnSpec:
-    """One row of the transaction table: how a kind of transaction is requested."""
-
-    mti: str
-    processing_code: str | None
-    condition_code: str | None
-    type_code: str | None = None  # cup field 60.1
-    reversible: bool = True
-    network_code: str = "000"  # cup field 60.3
-    original: tuple[OriginalField, ...] = ()  # a void's reference to its original, field by field
-    amount: bool = True  # False: an inquiry, which carries no transaction amount (field 4)
-    account_field: int | None = None  # a transfer: the field carrying the destination account (sensitive)
-
-
-@dataclass(frozen=True)
-class Mtis:
-    """Message types besides the per-kind requests of the transaction table."""
-
-    reversal: str = "0400"
-    reversal_repeat: str = "0401"
-    advice: str = "0220"
-    advice_repeat: str = "0221"
-    network: str = "0800"
-
-    @staticmethod
-    def response(mti: str) -> str:
-        """The answer's MTI: request + 10; a repeat's answer drops the repeat digit (0221 -> 0230)."""
-        base = mti[:3] + ("0" if mti[3] == "1" else mti[3])
-        return f"{int(base) + 10:04d}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from firmware import runner as runner_module
-from firmware.bench import _sell, _terminal
+from firmware.bench_worker import _sell, _terminal
 
 
 @pytest.mark.parametrize("limit, expected", [(10**9, 0), (40, 3)])
