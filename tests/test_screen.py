@@ -137,6 +137,32 @@ def test_pin_state_shows_asterisks_only(session):
     assert runner.store.journal()[-1].state is JournalState.APPROVED
 
 
+def test_a_transfer_s_account_is_keyed_on_the_pad_and_never_shown(session):
+    runner = session.runner
+    for key in "F05" + "5000#":
+        session.press(key)
+        runner.drain()
+    session.swipe("unionpay_debit")
+    runner.drain()
+    assert runner.core.state is State.ACCOUNT
+    account = "6228480402564890018"
+    for digit in account[:6]:
+        session.press(digit)
+        runner.drain()
+    view = session.view()
+    assert "ACCOUNT ENTRY" in view.keypad[0] and account[:6] not in panels(view)
+    for key in account[6:] + "#" + account + "#":
+        session.press(key)
+        runner.drain()
+    assert runner.core.state is State.PIN  # both keyings agreed: the PIN follows
+    for key in "1234#":
+        session.press(key)
+    settle(runner)
+    record = runner.store.journal()[-1]
+    assert (record.kind.value, record.state) == ("transfer", JournalState.APPROVED)
+    assert account not in panels(session.view()) and account[-4:] in panels(session.view())  # the mask, on paper
+
+
 def test_digits_typed_in_the_pin_state_are_held_for_the_pin_prompt(session):
     runner = session.runner
     session.press("1250#")

@@ -82,8 +82,8 @@ def build_view(runner: Runner, host: HostMode = HostMode.APPROVE, message: str =
     display = devices.display
     lcd = (f"DISPLAY {display.rows}x{display.cols}",) + tuple(frame_screen(display.screen).splitlines())
     earlier = ("EARLIER SCREENS, newest first",) + _earlier(display.history, display.screen)
-    pin = core.state is State.PIN
-    keypad = ("PIN PAD" + ("   PIN ENTRY: keys go to the PIN pad" if pin else ""),) + KEYPAD
+    entry = {State.PIN: "PIN ENTRY", State.ACCOUNT: "ACCOUNT ENTRY"}.get(core.state)  # keys held by the pad
+    keypad = ("PIN PAD" + (f"   {entry}: keys go to the PIN pad" if entry else ""),) + KEYPAD
     printer = devices.printer
     roll: list[str] = []
     for receipt in printer.receipts:
@@ -217,11 +217,12 @@ class ScreenSession:
 
     # -- what a person does ------------------------------------------------------
     def press(self, keys: str) -> None:
-        """Keys on the PIN pad. In the PIN state they are held for the PIN prompt (never amount keys)."""
+        """Keys on the PIN pad. In the PIN state (and a transfer's ACCOUNT state) they are held for the pad's
+        own prompt, never taken as amount keys."""
         from firmware.core.model import State
 
-        pin = self.runner.core.state is State.PIN
-        self.runner.devices.pinpad.press(keys, hold_for_pin=pin)
+        held = self.runner.core.state in (State.PIN, State.ACCOUNT)
+        self.runner.devices.pinpad.press(keys, hold_for_pin=held)
 
     def swipe(self, card: str) -> None:
         self.runner.devices.reader.swipe_card(card)
