@@ -89,7 +89,9 @@ class SettlementMixin:
                 in rows]
 
     def close_batch(self, settlement: Settlement, counters: Counters) -> None:
-        """ONE commit: the settlement row (the batch is closed) and the counters of the next batch."""
+        """ONE commit: the settlement row (the batch is closed), the counters of the next batch, and the end
+        of the cashier's shift (nobody is signed in for the next batch): so no power cut can close the batch
+        and leave its cashier signed in."""
         s, t = settlement, settlement.totals
         with transaction(self.conn, "closing the batch") as c:
             c.execute(
@@ -103,6 +105,7 @@ class SettlementMixin:
                  t.completion_void_count, t.completion_void_amount),
             )
             self._write_counters(c, counters)
+            c.execute("UPDATE operators SET signed_in_at = NULL WHERE signed_in_at IS NOT NULL")
         self.commits += 1
 
     def upload_done(self, batch: int) -> None:

@@ -101,11 +101,12 @@ class OperatorMixin:
         return state, head + [RecordSignIn(None), Note("operator.signed_out", f"operator {who} signed out")] + actions
 
     def _end_shift(self) -> list[Action]:
-        """A settlement was accepted: the cashier's shift ends with the batch (signs in again for the next)."""
+        """A settlement was accepted: the cashier's shift ends with the batch (signs in again for the next).
+        Storage ends it in the batch's own commit (``CloseBatch``), so nothing more is written here."""
         if not self.settings.operators.required or self.operator is None:
             return []
         who, self.operator = self.operator, None
-        return [RecordSignIn(None), Note("operator.signed_out", f"operator {who} signed out by the settlement")]
+        return [Note("operator.signed_out", f"operator {who} signed out by the settlement")]
 
     def _resume_sign_in(self, number: str | None) -> list[Action]:
         """At boot: the cashier storage says was signed in when the power went stays signed in."""

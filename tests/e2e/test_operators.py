@@ -214,3 +214,14 @@ def test_a_sign_out_survives_a_restart(tmp_path):
     r = ScenarioRunner(data_dir=tmp_path / "data").run(parse_scenario({"name": "t", "config": LOCKING,
                                                                         "step": steps}))
     assert "operator.resumed" not in notes(r) and r["transactions"] == []
+
+
+def test_a_power_cut_just_after_the_batch_closed_leaves_nobody_signed_in(tmp_path):
+    """The settlement's own commit ends the shift: cut right after it, the restart asks for a sign-in."""
+    steps = ADD_07 + [SIGN_IN_07] + SALE + [{"power_cut": "after:close_batch"}, {"settle": {"supervisor": "123456"}},
+                                           {"restart": True}] + SALE[:1] + [{"key": "X"}]
+    r = ScenarioRunner(data_dir=tmp_path / "data").run(parse_scenario({"name": "t", "config": LOCKING,
+                                                                        "step": steps}))
+    assert r["power_cuts"] == ["after:close_batch"]
+    assert "operator.resumed" not in notes(r)
+    assert [(t["kind"], t["outcome"]) for t in r["transactions"]] == [("sale", "approved")]  # the last refused

@@ -271,3 +271,18 @@ def test_read_only_store_never_creates_a_database(tmp_path):
         Store.open_read_only(tmp_path / "nothing")
     assert e.value.code == "storage.missing"
     assert not (tmp_path / "nothing").exists()
+
+
+def test_closing_the_batch_ends_the_cashier_s_shift_in_the_same_commit(store):
+    """UnionPay terminals sign the cashier out with the settlement: no power cut can close the batch and
+    leave its cashier signed in for the next one."""
+    from crypto.passwords import KdfCost, Password
+    from storage.operators import OperatorBook
+
+    book = OperatorBook(store.conn, cost=KdfCost(4, 8, 1))
+    book.add("07", Password(b"80462917"), WHEN)
+    book.set_signed_in("07", WHEN)
+    assert book.signed_in().number == "07"
+    before = store.commits
+    _settle(store, 1, SettleResult.BALANCED)
+    assert store.commits == before + 1 and book.signed_in() is None
