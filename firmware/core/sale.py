@@ -118,13 +118,16 @@ class SaleMixin:
         sale.card = ev.card
         if flow_of(sale.kind).destination:  # a transfer: the destination account before the PIN
             return self._begin_account([DisableReader()])
-        # The PIN is always asked for; the cardholder may skip it (ENTER alone) only
-        # where neither the configuration nor the card's service code requires one.
-        bypass = not (self.settings.pin_required or ev.card.pin_required)
         if sale.advice:  # no PIN: an advice carries none (the pre-auth verified the cardholder)
             return self._go_online(now, [DisableReader()])
-        return State.PIN, [
-            DisableReader(),
+        return self._begin_pin([DisableReader()])
+
+    def _begin_pin(self, head: list[Action]) -> Result:
+        """The PIN prompt. The PIN is always asked for; the cardholder may skip it (ENTER alone) only
+        where neither the configuration nor the card's service code requires one."""
+        sale = self.sale
+        bypass = not (self.settings.pin_required or sale.card.pin_required)
+        return State.PIN, head + [
             BeginPin(sale.txn_no, allow_bypass=bypass),
             Show(screens.pin(self, 0)),
             StartTimer(Timer.INPUT, self.settings.input_timeout),

@@ -29,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from firmware.core import screens
-from firmware.core.actions import Action, BeginAccount, BeginPin, Note, Show, StartTimer
+from firmware.core.actions import Action, BeginAccount, Note, Show, StartTimer
 from firmware.core.events import AccountCancelled, AccountCaptured, AccountProgress, AccountRejected
 from firmware.core.model import State, Timer
 
@@ -65,14 +65,8 @@ class TransferMixin:
 
     def _h_account_captured(self, ev: AccountCaptured, now: datetime) -> Result:
         """The account is sealed with the card; the PIN follows, under the sale's rule."""
-        sale = self.sale
-        sale.account = ev.masked
-        bypass = not (self.settings.pin_required or sale.card.pin_required)
-        return State.PIN, [
-            BeginPin(sale.txn_no, allow_bypass=bypass),
-            Show(screens.pin(self, 0)),
-            StartTimer(Timer.INPUT, self.settings.input_timeout),
-        ]
+        self.sale.account = ev.masked
+        return self._begin_pin([])  # sale.py
 
     def _h_account_cancelled(self, ev: AccountCancelled, now: datetime) -> Result:
         wipe = self._wipe()
