@@ -39,17 +39,13 @@ from firmware.host.codec import Message
 from firmware.host.messages import read_original
 from firmware.host.spec import TxnKind
 from firmware.hostsim.ledger import PostingStatus
-from firmware.hostsim.rules import Behaviour, RequestFacts, Rule
+from firmware.hostsim.rules import RequestFacts, Rule, declines
 
 __all__ = ["PREAUTH_NAMING", "TOLERANCE_PERCENT", "PreauthMixin"]
 
 TOLERANCE_PERCENT = 15  # a completion may exceed its pre-auth by this much (UnionPay)
 PREAUTH_NAMING = frozenset({TxnKind.PREAUTH_VOID, TxnKind.PREAUTH_COMPLETE, TxnKind.PREAUTH_COMPLETE_VOID})
 _GONE = (PostingStatus.DECLINED.value, PostingStatus.REVERSED.value)
-
-
-def _declines(rule: Rule | None) -> bool:
-    return rule is not None and rule.behaviour is Behaviour.DECLINE
 
 
 class PreauthMixin:
@@ -62,7 +58,7 @@ class PreauthMixin:
         stamp, date, existing = self._duplicate_of(request, now)
         if existing is not None:
             return self._answer(request, "94", now, "duplicate, not posted again")
-        code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
+        code = self._pin_verdict(request, rule) or (rule.code if declines(rule) else "00")
         original, what = None, None
         if code in self.profile.approved_codes:
             original, refusal = self._held_original(request, facts.kind)
@@ -87,7 +83,7 @@ class PreauthMixin:
         if existing is not None:  # the advice again (0221): answered as the first time, posted once
             return self._answer(request, existing["response_code"], now, "advice repeat, already posted",
                                 rrn=existing["rrn"], auth_code=existing["auth_code"])
-        code, what, original = (rule.code, "advice declined by rule", None) if _declines(rule) else ("00", None, None)
+        code, what, original = (rule.code, "advice declined by rule", None) if declines(rule) else ("00", None, None)
         if code in self.profile.approved_codes:
             original, refusal = self._held_original(request, TxnKind.PREAUTH_COMPLETE)
             if refusal is not None:

@@ -70,9 +70,10 @@ from firmware.host.profiles import get_profile
 from firmware.host.spec import Encoding, FieldKind, MacAlgorithm, Mtis, Profile, TxnKind
 from firmware.hostsim.ledger import Ledger, PostingStatus
 from firmware.host.settlement import SETTLE_MTI, has_upload, settlement_layout
-from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook
+from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook, declines
 from firmware.hostsim.txnset import TxnSetMixin
 from firmware.hostsim.preauth import PREAUTH_NAMING, PreauthMixin
+from firmware.hostsim.reversals import ReversalMixin
 from firmware.hostsim.transfer import TransferMixin
 
 UPLOAD_MTI = "0320"  # batch upload (cup); answered 0330
@@ -106,7 +107,7 @@ class _Outcome:
     action: str
 
 
-class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
+class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin):
     """A deterministic acquirer host. Not thread-safe: callers serialise (the server holds a lock)."""
 
     def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
@@ -193,7 +194,7 @@ class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
         if self._mac_required(request) and request.mac_ok is not True:
             return self._answer(request, "A0", now, "bad MAC, not posted")
         if request.mti == m.network:
-            code = rule.code if _declines(rule) else "00"
+            code = rule.code if declines(rule) else "00"
             outcome = self._answer(request, code, now, "sign-on")
             if code == "00" and self.tmk is not None:
                 return self._issue_keys(request, outcome)
@@ -269,11 +270,11 @@ class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
                 return self._answer(request, "00", now, "advice repeat, already posted", rrn=existing["rrn"])
             return self._answer(request, "94", now, "duplicate, not posted again")
         if advice:
-            if _declines(rule):
+            if declines(rule):
                 return self._answer(request, rule.code, now, "advice declined by rule, not posted")
             code = "00"
         else:
-            code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
+            code = self._pin_verdict(request, rule) or (rule.code if declines(rule) else "00")
         original, what = None, None
         if code in self.profile.approved_codes and not advice:
             original, refusal = self._original_of(request)
@@ -390,70 +391,6 @@ class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
             return None, ("64", f"original STAN {original.stan:06d} has another amount, not posted")
         return posting, None
 
-    def _reversed_named(self, request: Message) -> tuple[str | None, str | None]:
-        """(STAN, MTI) of what a reversal reverses: iso87's field 90 names both (the reversal's
-        STAN in 11 may then be its own); without it, the STAN in 11."""
-        rev, f = self.profile.reversal_original, request.fields
-        named = rev.split(f[rev.number]) if rev is not None and rev.number in f else None
-        return (f.get(11), None) if named is None else (named["stan"], named["mti"])
-
-    def _mti_of(self, posting: dict) -> str | None:
-        """The MTI the request of a posting travelled in, by its kind (an advice: the offline sale's)."""
-        try:
-            spec = self.profile.transactions.get(TxnKind(posting["kind"]))
-        except ValueError:
-            return None
-        return spec.mti if spec is not None else None
-
-    def _reversal(self, request: Message, facts: RequestFacts, rule: Rule | None, now: datetime) -> _Outcome:
-        if _declines(rule):
-            return self._answer(request, rule.code, now, "reversal declined by rule, not applied")
-        f = request.fields
-        stamp = now.isoformat(timespec="seconds")
-        stan, mti = self._reversed_named(request)
-        posting = None
-        if stan is not None and 41 in f and facts.amount is not None:
-            posting = self.ledger.posting_for_reversal(f[41], stan, facts.amount)
-        if posting is not None and mti is not None and self._mti_of(posting) != mti:
-            posting = None  # field 90 names another message than the one posted under that STAN
-        if posting is None:
-            if stan is not None and 41 in f and facts.amount is not None:  # it may have overtaken its original
-                self.ledger.remember_early_reversal(f[41], stan, facts.amount, mti, stamp)
-            return self._answer(request, "00", now, "reversal of an unknown original, acknowledged")
-        return self._answer(request, "00", now, self._apply_reversal(posting, stamp))
-
-    def _apply_reversal(self, posting: dict, stamp: str) -> str:
-        """Undo one posting (once: a repeat changes nothing); what was done, for the message log."""
-        self.ledger.bump(posting["id"], "reversals", stamp)
-        if posting["status"] == PostingStatus.REVERSED.value:
-            return "reversal repeat, already applied"
-        if posting["status"] == PostingStatus.DECLINED.value:
-            return "reversal of a declined transaction, nothing to undo"
-        self.ledger.set_status(posting["id"], PostingStatus.REVERSED, stamp)
-        original = self.ledger.get(posting["original_id"]) if posting.get("original_id") else None
-        if original is not None and original["status"] == PostingStatus.VOIDED.value:
-            self.ledger.set_status(original["id"], PostingStatus.APPROVED, stamp)  # the void is undone
-            return f"reversed, STAN {original['stan']} approved again"
-        return "reversed"
-
-    def _overtaken(self, request: Message, facts: RequestFacts, outcome: _Outcome, stamp: str) -> _Outcome:
-        """A request whose reversal came first. A terminal that lost its power just after sending
-        reverses the request at once when it restarts, on a new connection, which a host may read
-        before the old one (as this simulator's connection threads may): a real switch keeps such
-        a reversal and applies it when the original arrives, and so does this one. The answer
-        stays as it was (nobody waits for it); the posting is reversed, once."""
-        f = request.fields
-        if 41 not in f or 11 not in f or facts.amount is None:
-            return outcome
-        early = self.ledger.take_early_reversal(f[41], f[11], facts.amount)
-        if early is None:
-            return outcome
-        posting = self.ledger.posting_for_reversal(f[41], f[11], facts.amount)
-        if posting is None or (early["mti"] is not None and self._mti_of(posting) != early["mti"]):
-            return outcome  # it posted nothing, or the reversal named another message
-        return _Outcome(outcome.response, outcome.code,
-                        f"{outcome.action}; {self._apply_reversal(posting, stamp)} by the reversal that came first")
-
     # -- PIN ---------------------------------------------------------------------------
     def _pin_verdict(self, request: Message, rule: Rule | None) -> str | None:
         """``99`` for a PIN block that is not ISO 0 for this PAN, ``55`` for the wrong PIN, else None."""
@@ -513,10 +450,6 @@ class HostProcessor(TxnSetMixin, PreauthMixin, TransferMixin):
 
     def __repr__(self) -> str:
         return f"<HostProcessor {self.profile.name}, {len(self.rules)} rules>"
-
-
-def _declines(rule: Rule | None) -> bool:
-    return rule is not None and rule.behaviour is Behaviour.DECLINE
 
 
 def _int(value: str | None) -> int | None:

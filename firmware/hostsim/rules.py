@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 from firmware.errors import ScenarioError
 from firmware.host.spec import TxnKind
 
-__all__ = ["Behaviour", "Rule", "RequestFacts", "RuleBook", "RULE_KEYS"]
+__all__ = ["Behaviour", "Rule", "RequestFacts", "RuleBook", "RULE_KEYS", "declines"]
 
 
 class Behaviour(str, enum.Enum):
@@ -133,6 +133,11 @@ class Rule:
         if self.pin is not None:
             shown["pin"] = "<set>"
         return "Rule(" + ", ".join(f"{k}={getattr(v, 'value', v)!r}" for k, v in shown.items()) + ")"
+
+
+def declines(rule: Rule | None) -> bool:
+    """The matched rule (if any) says: decline (with its code). One place for every kind the host posts."""
+    return rule is not None and rule.behaviour is Behaviour.DECLINE
 
 
 class RuleBook:

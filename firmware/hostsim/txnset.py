@@ -29,7 +29,7 @@ from firmware.host.balance import AVAILABLE, Balance, format_balance
 from firmware.host.codec import Message
 from firmware.host.messages import read_original
 from firmware.hostsim.ledger import PostingStatus
-from firmware.hostsim.rules import Behaviour, RequestFacts, Rule
+from firmware.hostsim.rules import RequestFacts, Rule, declines
 
 __all__ = ["TxnSetMixin", "lab_balance", "BALANCE_ACCOUNT_TYPE"]
 
@@ -41,10 +41,6 @@ def lab_balance(pan: str) -> int:
     """The simulator's balance for a card, in minor units: the same card always has the same
     balance (0.00 to 99,999.99), derived from its PAN; tests compute it the same way."""
     return int.from_bytes(hashlib.sha256(pan.encode("ascii")).digest()[:4], "big") % 10_000_000
-
-
-def _declines(rule: Rule | None) -> bool:
-    return rule is not None and rule.behaviour is Behaviour.DECLINE
 
 
 class TxnSetMixin:
@@ -60,7 +56,7 @@ class TxnSetMixin:
             return self._answer(request, existing["response_code"], now,
                                 f"refund {'repeat' if repeat else 'duplicate'}, answered as before, not posted again",
                                 rrn=existing["rrn"], auth_code=existing["auth_code"])
-        code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
+        code = self._pin_verdict(request, rule) or (rule.code if declines(rule) else "00")
         original, what = None, None
         if code in self.profile.approved_codes:
             original, refusal = self._refund_original(request)
@@ -93,7 +89,7 @@ class TxnSetMixin:
         f = request.fields
         if any(n not in f for n in (3, 11, 41)) or not (f.get(2) or f.get(35)):
             return self._answer(request, "30", now, "format error: a mandatory field is missing")
-        code = self._pin_verdict(request, rule) or (rule.code if _declines(rule) else "00")
+        code = self._pin_verdict(request, rule) or (rule.code if declines(rule) else "00")
         rrn = f"{self.ledger.next_value('rrn'):012d}"
         outcome = self._answer(request, code, now, "balance inquiry" if code == "00" else "balance inquiry declined",
                                rrn=rrn)
