@@ -114,6 +114,11 @@ class PreauthMixin:
         if named is None or not named.auth_code or not named.date:
             return None, ("25", "without the pre-auth's auth code and date, not posted")
         posting = self.ledger.preauth_by_auth(named.auth_code, named.date)
+        if posting is None and self.profile.reversal_original is not None:
+            # iso87 names the pre-auth's date by its transmission time (field 90, in GMT), which is the
+            # day before or after the local date its posting carries when made near midnight
+            for date in _neighbour_days(named.date):
+                posting = posting or self.ledger.preauth_by_auth(named.auth_code, date)
         if posting is None or posting["status"] in _GONE:
             return None, ("25", f"pre-auth {named.auth_code} of {named.date} not found, not posted")
         if posting["status"] == PostingStatus.VOIDED.value:
@@ -126,3 +131,14 @@ class PreauthMixin:
         if kind is TxnKind.PREAUTH_COMPLETE and amount > held + held * TOLERANCE_PERCENT // 100:
             return None, ("64", f"completion of {amount} over pre-auth {held} + {TOLERANCE_PERCENT}%, not posted")
         return posting, None
+
+
+def _neighbour_days(mmdd: str) -> tuple[str, ...]:
+    """The days either side of a month-day (MMDD), in a leap year so that 29 February has neighbours."""
+    from datetime import date, timedelta
+
+    try:
+        day = date(2024, int(mmdd[:2]), int(mmdd[2:]))
+    except ValueError:
+        return ()
+    return tuple((day + timedelta(days=n)).strftime("%m%d") for n in (-1, 1))

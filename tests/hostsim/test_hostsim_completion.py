@@ -100,3 +100,24 @@ def test_iso87_online_completion_its_void_and_their_reversals(make_host, iso87, 
     term.read(host.respond(term.reversal(kind=TxnKind.PREAUTH_COMPLETE, stan=2, amount=11500,
                                          original=by_auth(pa.auth_code))).payload)
     assert completions(host) == [("000002", 11500, "reversed")] and len(host.ledger.holds()) == 1
+
+
+@pytest.mark.parametrize("gmt_date", ["0505", "0507"])
+def test_iso87_finds_a_preauth_made_near_midnight_by_its_gmt_date_in_90(make_host, iso87, iso87_term, gmt_date):
+    """90 carries the pre-auth's transmission time in GMT: the day before or after its local date."""
+    host, term = make_host(iso87), iso87_term
+    pa = preauth(host, term)
+    done = term.read(host.respond(term.sale(kind=TxnKind.PREAUTH_COMPLETE, stan=2, amount=9000,
+                                            original=by_auth(pa.auth_code, date=gmt_date))).payload)
+    assert done.response_code == "00" and completions(host) == [("000002", 9000, "approved")]
+    far = term.read(host.respond(term.sale(kind=TxnKind.PREAUTH_COMPLETE, stan=3, amount=100,
+                                           original=by_auth(pa.auth_code, date="0509"))).payload)
+    assert far.response_code == "25"  # two days off is another pre-auth, not this one
+
+
+def test_cup_names_the_local_date_and_gets_no_such_leeway(make_host, cup, cup_term):
+    host, term = make_host(cup), cup_term
+    pa = preauth(host, term)
+    done = term.read(host.respond(term.sale(kind=TxnKind.PREAUTH_COMPLETE, stan=2, amount=9000,
+                                            original=by_auth(pa.auth_code, date="0507"))).payload)
+    assert done.response_code == "25"
