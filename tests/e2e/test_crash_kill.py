@@ -62,6 +62,14 @@ def _line(proc: subprocess.Popen) -> str:
     return line.strip()
 
 
+def _tail(path: Path, lines: int = 30) -> str:
+    """The end of a log, for a failure's message: a crash run is random, so what it saw must travel with it."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as e:
+        return f"(no log: {e})"
+
+
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path)}
     rules = tmp_path / "rules.toml"
@@ -103,7 +111,9 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
         assert not leaks, "\n".join(leaks)
         zygote.stdin.write("final\n")
         zygote.stdin.flush()
-        assert _line(zygote) == "final 0", "the final recovery could not clear what was owed"
+        final = _line(zygote)
+        assert final == "final 0", (f"the final recovery could not clear what was owed ({final}); the terminals' "
+                                    f"last warnings:\n{_tail(tmp_path / 'terminal.log')}")
     finally:
         if zygote is not None:
             zygote.kill()
@@ -127,7 +137,12 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     messages = [dict(r) for r in conn.execute("SELECT * FROM messages ORDER BY id")]
     conn.close()
     owed = {"reversals": len(boot.reversals), "advices": len(boot.advices), "receipts": len(boot.receipts)}
-    summary = check_books(journal, postings, read_paper(paper), owed=owed, messages=messages)
+    try:
+        summary = check_books(journal, postings, read_paper(paper), owed=owed, messages=messages)
+    except AssertionError as e:  # the books disagree: say which run, and what the terminals last warned of
+        seed = os.environ.get("POSTERM_CRASH_SEED", "2611")
+        raise AssertionError(f"{e}\n(seed {seed}, {CYCLES} cycles; data kept in {tmp_path}; the terminals' last "
+                             f"warnings:\n{_tail(tmp_path / 'terminal.log')})") from None
     # the run must have exercised what it claims to
     assert summary["approved"] > 20, summary
     assert summary["reversed"] > 0, summary
