@@ -70,7 +70,7 @@ def _note(report: BatchReport, record: SaleRecord) -> str:
 def report_text(report: BatchReport, settings: CoreSettings) -> str:
     """The report as text: a head laid out as the printed settlement report's, then one line per transaction."""
     from firmware.core.flows import FLOWS
-    from firmware.core.report import RESULT_TEXT, total_lines
+    from firmware.core.report import report_head, result_lines, total_lines
     from firmware.money import format_amount
     from hal.printer import Align, Line, Receipt
     from hal.printer.document import plain_text
@@ -78,11 +78,7 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
     s = report.settlement
     status = "OPEN (NOT SETTLED)" if s is None else f"SETTLED {s.when:%Y-%m-%d %H:%M:%S}"
     head = [
-        Line(settings.merchant_name, align=Align.CENTER, bold=True),
-        Line("RECONCILIATION REPORT", align=Align.CENTER, bold=True),
-        Line(rule=True),
-        Line("MERCHANT NO:", right=settings.merchant_id),
-        Line("TERMINAL NO:", right=settings.terminal_id),
+        *report_head(settings, "RECONCILIATION REPORT"),
         Line("BATCH NO:", right=f"{report.batch:06d}"),
         Line("STATUS:", right=status),
         Line(rule=True),
@@ -90,13 +86,7 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
         Line(rule=True),
     ]
     if s is not None:
-        head.append(Line(f"TOTALS {RESULT_TEXT[s.result]}", align=Align.CENTER, bold=True))
-        if s.uploaded:
-            head.append(Line("BATCH UPLOADED", align=Align.CENTER))
-        elif s.upload_owed:
-            head.append(Line("BATCH UPLOAD PENDING", align=Align.CENTER))
-        elif s.no_upload and not s.balanced:
-            head.append(Line("RECONCILE BY HAND", align=Align.CENTER))
+        head += result_lines(s)
     elif report.totals.unsent:
         head.append(Line(f"NOT YET SENT: {report.totals.unsent}", align=Align.CENTER))
     out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {report.batch:06d}"), WIDTH)

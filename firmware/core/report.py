@@ -49,13 +49,32 @@ def total_lines(totals: Totals, settings: CoreSettings) -> list[Line]:
     ]
 
 
-def build_report(s: Settlement, settings: CoreSettings, *, reprint: bool = False) -> Receipt:
-    lines = [
+def report_head(settings: CoreSettings, title: str) -> list[Line]:
+    """The head every report shares, printed (``build_report``) or read (``posterm report``)."""
+    return [
         Line(settings.merchant_name, align=Align.CENTER, bold=True),
-        Line("SETTLEMENT REPORT", align=Align.CENTER, bold=True),
+        Line(title, align=Align.CENTER, bold=True),
         Line(rule=True),
         Line("MERCHANT NO:", right=settings.merchant_id),
         Line("TERMINAL NO:", right=settings.terminal_id),
+    ]
+
+
+def result_lines(s: Settlement) -> list[Line]:
+    """What became of a settled batch: the host's verdict on its totals, then its upload."""
+    lines = [Line(f"TOTALS {RESULT_TEXT[s.result]}", align=Align.CENTER, bold=True)]
+    if s.uploaded:
+        lines.append(Line("BATCH UPLOADED", align=Align.CENTER))
+    elif s.upload_owed:
+        lines.append(Line("BATCH UPLOAD PENDING", align=Align.CENTER))
+    elif s.no_upload and not s.balanced:
+        lines.append(Line("RECONCILE BY HAND", align=Align.CENTER))
+    return lines
+
+
+def build_report(s: Settlement, settings: CoreSettings, *, reprint: bool = False) -> Receipt:
+    lines = [
+        *report_head(settings, "SETTLEMENT REPORT"),
         Line("OPERATOR NO:", right=s.operator or settings.operator),
         Line("BATCH NO:", right=f"{s.batch:06d}"),
         Line("TRACE NO:", right=f"{s.stan:06d}"),
@@ -63,12 +82,8 @@ def build_report(s: Settlement, settings: CoreSettings, *, reprint: bool = False
         Line(rule=True),
         *total_lines(s.totals, settings),
         Line(rule=True),
-        Line(f"TOTALS {RESULT_TEXT[s.result]}", align=Align.CENTER, bold=True),
+        *result_lines(s),
     ]
-    if s.uploaded:
-        lines.append(Line("BATCH UPLOADED", align=Align.CENTER))
-    elif s.no_upload and not s.balanced:
-        lines.append(Line("RECONCILE BY HAND", align=Align.CENTER))
     if reprint:
         lines.append(Line("*** REPRINT ***", align=Align.CENTER))
     return Receipt(lines=tuple(lines), title=f"SETTLEMENT BATCH {s.batch:06d}")

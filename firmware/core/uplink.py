@@ -281,9 +281,3 @@ class UplinkMixin(WindowMixin):
         if then is Then.SUSPENDED:
             return State.SUSPENDED, actions + [Show(screens.suspended(self))]
         return self._uplink_rest(actions)
-
-
-def _advice_title(item: PendingAdvice) -> str:
-    from firmware.core.window import ADVICE_TITLES  # one table of names (window.py imports this module)
-
-    return ADVICE_TITLES.get(item.kind) or item.kind.value.upper()

@@ -125,12 +125,10 @@ def _cmd_status(args) -> int:
 
 
 def _schema_text(schema: dict | None) -> str:
-    if schema is None:
-        return "schema unknown"
-    text = f"schema v{schema['latest']}"
-    if schema["readable_by"] is not None:
-        text += f" (its databases usable from v{schema['readable_by']})"
-    return text + ("" if schema["reads_record"] else ", opens no newer database")
+    from firmware.update.schema import SlotSchema
+
+    slot = SlotSchema.from_dict(schema)
+    return "schema unknown" if slot is None else slot.describe()
 
 
 def _database_line(db: dict) -> str:
