@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from crypto.keys import KeyUsage
@@ -42,3 +45,30 @@ def find_card_data(paths: Iterable[Path], texts: Mapping[str, str] = {}) -> list
     hay = {str(p): Path(p).read_bytes() for p in paths}
     hay.update({k: v.encode() for k, v in texts.items()})
     return [f"{what} in {where}" for where, data in hay.items() for what, n in needles().items() if n in data]
+
+
+@dataclass(frozen=True)
+class SimRun:
+    """A scenario run by ``posterm sim --json`` as the canaries run it: its result, the finished process (its
+    stdout and stderr are searched too), and the data directory, log and configuration it used."""
+
+    result: dict
+    out: subprocess.CompletedProcess
+    data: Path
+    log: Path
+    config: Path
+
+
+def run_logged(posterm_cmd: list[str], env: Mapping[str, str], tmp_path: Path, session: str) -> SimRun:
+    """Run scenario text ``session`` in a real ``posterm sim`` process with debug logging to a file, so that
+    every place card data could leak to (the database, the log, the console) is written; it must succeed."""
+    data, log, config = tmp_path / "data", tmp_path / "posterm.log", tmp_path / "posterm.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "debug"\nfile = "{log}"\n')
+    scenario = tmp_path / "canary.toml"
+    scenario.write_text(session)
+    out = subprocess.run(
+        posterm_cmd + ["sim", "--scenario", str(scenario), "--config", str(config), "--data-dir", str(data), "--json"],
+        capture_output=True, text=True, env=dict(env), timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return SimRun(json.loads(out.stdout), out, data, log, config)

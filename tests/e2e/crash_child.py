@@ -112,6 +112,15 @@ def sell_forever(args, seed: int, mode: str) -> None:
         runner.run_until(runner.waiting_for_person, 5)
 
 
+def _then(runner, pad, state: State, keys: str, **kw) -> bool:
+    """Once the terminal waits for a person: press ``keys`` if it is in ``state``; False (nothing pressed) if not."""
+    runner.run_until(runner.waiting_for_person, 5)
+    if runner.core.state is not state:
+        return False
+    pad.press(keys, **kw)
+    return True
+
+
 def refund(runner, devices, rng) -> None:
     """Refund part of an approved sale from the journal, by its reference number and date, with its card."""
     sales = [r for r in runner.store.journal() if r.kind is Kind.SALE and r.state is JournalState.APPROVED and r.rrn]
@@ -120,15 +129,8 @@ def refund(runner, devices, rng) -> None:
     sale = rng.choice(sales)
     pad = devices["pinpad"]
 
-    def then(state: State, keys: str, **kw) -> bool:
-        runner.run_until(runner.waiting_for_person, 5)
-        if runner.core.state is not state:
-            return False
-        pad.press(keys, **kw)
-        return True
-
     pad.press(f"F6{sale.rrn}#{sale.when:%m%d}#")
-    if not then(State.CONFIRM, "#") or not then(State.AMOUNT, f"{rng.choice(REFUNDS)}#"):
+    if not _then(runner, pad, State.CONFIRM, "#") or not _then(runner, pad, State.AMOUNT, f"{rng.choice(REFUNDS)}#"):
         return
     runner.run_until(runner.waiting_for_person, 5)
     if runner.core.state is State.AMOUNT:  # more than is left of the sale: refused, cancel
@@ -137,7 +139,7 @@ def refund(runner, devices, rng) -> None:
         return
     if runner.core.state is State.CARD:
         devices["reader"].swipe_card(CARD_OF.get(sale.masked_pan, rng.choice(CARDS)))
-        then(State.PIN, "1234#", hold_for_pin=True)
+        _then(runner, pad, State.PIN, "1234#", hold_for_pin=True)
         runner.run_until(runner.waiting_for_person, 5)
 
 
@@ -154,21 +156,14 @@ def held(runner, devices, rng) -> None:
     complete = key != "2"
     amount = rng.choice([pa.amount, pa.amount * 115 // 100, max(pa.amount // 2, 1)]) if complete else pa.amount
 
-    def then(state: State, keys: str, **kw) -> bool:
-        runner.run_until(runner.waiting_for_person, 5)
-        if runner.core.state is not state:
-            return False
-        pad.press(keys, **kw)
-        return True
-
     pad.press(f"F0{key}{pa.auth_code}#{pa.when:%m%d}#")
-    if not then(State.CONFIRM, "#") or not then(State.AMOUNT, f"{amount}#"):
+    if not _then(runner, pad, State.CONFIRM, "#") or not _then(runner, pad, State.AMOUNT, f"{amount}#"):
         return  # refused by the journal (completed, cancelled, unresolved): nothing was sent
     runner.run_until(runner.waiting_for_person, 5)
     if runner.core.state is State.CARD:
         devices["reader"].swipe_card(CARD_OF.get(pa.masked_pan, rng.choice(CARDS)))
         if key != "6":  # the advice takes no PIN
-            then(State.PIN, "1234#", hold_for_pin=True)
+            _then(runner, pad, State.PIN, "1234#", hold_for_pin=True)
         runner.run_until(runner.waiting_for_person, 5)
 
 

@@ -7,10 +7,8 @@ reversed) whose destination account is card data too (``canary.TRANSFER_TO``).
 
 from __future__ import annotations
 
-import json
-import subprocess
 
-from .canary import find_card_data
+from .canary import find_card_data, run_logged
 
 SESSION = """
 name = "canary"
@@ -113,18 +111,8 @@ expect = { journal_count = 11 }
 
 
 def test_no_clear_card_data_reaches_disk_logs_or_console(posterm_cmd, clean_env, tmp_path):
-    data = tmp_path / "data"
-    log = tmp_path / "posterm.log"
-    config = tmp_path / "posterm.toml"
-    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "debug"\nfile = "{log}"\n')
-    scenario = tmp_path / "canary.toml"
-    scenario.write_text(SESSION)
-    out = subprocess.run(
-        posterm_cmd + ["sim", "--scenario", str(scenario), "--config", str(config), "--data-dir", str(data), "--json"],
-        capture_output=True, text=True, env=clean_env, timeout=120,
-    )
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    result = json.loads(out.stdout)
+    run = run_logged(posterm_cmd, clean_env, tmp_path, SESSION)
+    result, out, data, log = run.result, run.out, run.data, run.log
     outcomes = sorted(t["outcome"] for t in result["transactions"])
     assert outcomes == ["approved", "approved", "approved", "approved", "declined", "declined", "offline_approved",
                         "reversed", "reversed", "reversed", "reversed"], outcomes

@@ -3,11 +3,11 @@ the supervisor's guard, and no typed password anywhere on disk, in the log or on
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 
 from firmware.scenario import ScenarioRunner, parse_scenario
+
+from .canary import run_logged
 
 CONFIG = {"operators": {"required": True, "supervisor_for": ["void", "refund", "settle"], "kdf_cost": 4}}
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
@@ -104,16 +104,8 @@ expect = {{ outcome = "approved", printed = "VOID" }}
 
 
 def test_typed_passwords_never_reach_disk_the_log_or_the_console(posterm_cmd, clean_env, tmp_path):
-    data, log, config = tmp_path / "data", tmp_path / "posterm.log", tmp_path / "posterm.toml"
-    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "debug"\nfile = "{log}"\n')
-    scenario = tmp_path / "canary.toml"
-    scenario.write_text(SESSION)
-    out = subprocess.run(
-        posterm_cmd + ["sim", "--scenario", str(scenario), "--config", str(config), "--data-dir", str(data), "--json"],
-        capture_output=True, text=True, env=clean_env, timeout=120,
-    )
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    result = json.loads(out.stdout)
+    run = run_logged(posterm_cmd, clean_env, tmp_path, SESSION)
+    result, out, data, log = run.result, run.out, run.data, run.log
     assert [(t["kind"], t["outcome"]) for t in result["transactions"]] == [("sale", "approved"),
                                                                             ("void", "approved")]
     assert "operator.wrong_password" in [c for c, _ in result["notes"]]

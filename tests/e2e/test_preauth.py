@@ -5,14 +5,12 @@ Hold, cancel, completion and completion void; refusals by the journal and by the
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 import pytest
 
-from firmware.hostsim.ledger import PostingStatus
 from firmware.scenario import ScenarioRunner, parse_scenario
 
-from .test_refund import CARD, FAST, books, mtis, run
+from .test_refund import CARD, FAST, OtherTerminals, books, mtis, run
 
 AUTH1 = "000001"  # the host simulator's first authorisation code: the first approved transaction's
 
@@ -122,26 +120,12 @@ def test_host_silent_exactly_one_reversal(mti, steps):
         assert again["ok"], again["failures"]
 
 
-class OtherTerminalsPreauth(ScenarioRunner):
-    """The host holds a pre-auth this terminal never made (another terminal of the merchant)."""
-
-    def _start(self, config):
-        config = super()._start(config)
-        today = datetime.now()
-        self.processor.ledger.add_posting(
-            kind="preauth", terminal_id="87654321", stan="000123", txn_date=today.strftime("%m%d"), amount=2000,
-            currency="156", pan_masked="620550*********0004", rrn="000000009999", auth_code="777777",
-            response_code="00", status=PostingStatus.APPROVED, when=today.isoformat(timespec="seconds"),
-            batch="000009")
-        return config
-
-
 def test_a_preauth_made_elsewhere_is_judged_by_the_host():
     steps = complete(2301, auth="777777") + [{"expect": {"outcome": "declined", "response_code": "64",
                                                          "notes": "preauth.original_elsewhere"}}]
     steps += complete(2300, auth="777777") + [{"expect": {"outcome": "approved"}}]
     steps += complete(10, auth="777777") + [{"expect": {"outcome": "declined", "response_code": "12"}}]
-    r = run(steps, runner=OtherTerminalsPreauth())
+    r = run(steps, runner=OtherTerminals("preauth", "777777"))
     assert r["ok"], r["failures"]
     _, second, _ = r["transactions"]
     assert second["original_stan"] is None and "ORIG AUTH NO:" in second["receipts"][0]

@@ -76,15 +76,21 @@ def test_unknown_original_is_answered_25_by_the_host():
     assert mtis(r) == ["0200", "0220"] and postings(r)[0]["status"] == "declined"
 
 
-class OtherTerminalsSale(ScenarioRunner):
-    """The host already holds a sale this terminal never made (another terminal of the merchant)."""
+class OtherTerminals(ScenarioRunner):
+    """The host already holds a transaction of ``kind`` this terminal never made (another terminal of the
+    merchant): CNY 20.00, RRN 000000009999, authorisation ``auth_code``, made today."""
+
+    def __init__(self, kind: str = "sale", auth_code: str = "000777") -> None:
+        super().__init__()
+        self.elsewhere = kind, auth_code
 
     def _start(self, config):
         config = super()._start(config)
         today = datetime.now()
+        kind, auth_code = self.elsewhere
         self.processor.ledger.add_posting(
-            kind="sale", terminal_id="87654321", stan="000123", txn_date=today.strftime("%m%d"), amount=2000,
-            currency="156", pan_masked="620550*********0004", rrn="000000009999", auth_code="000777",
+            kind=kind, terminal_id="87654321", stan="000123", txn_date=today.strftime("%m%d"), amount=2000,
+            currency="156", pan_masked="620550*********0004", rrn="000000009999", auth_code=auth_code,
             response_code="00", status=PostingStatus.APPROVED, when=today.isoformat(timespec="seconds"),
             batch="000009")
         return config
@@ -92,7 +98,7 @@ class OtherTerminalsSale(ScenarioRunner):
 
 def test_refund_of_a_sale_made_elsewhere_is_judged_by_the_host():
     r = run(refund(1500, rrn="000000009999") + refund(600, rrn="000000009999")
-            + [{"expect": {"outcome": "declined", "response_code": "64"}}], runner=OtherTerminalsSale())
+            + [{"expect": {"outcome": "declined", "response_code": "64"}}], runner=OtherTerminals())
     assert r["ok"], r["failures"]
     first, second = r["transactions"]
     assert (first["outcome"], first["original_stan"]) == ("approved", None)  # not in this journal

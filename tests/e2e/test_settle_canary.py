@@ -7,10 +7,9 @@ then reports on the batch, and searches everything for every form of the test ca
 
 from __future__ import annotations
 
-import json
 import subprocess
 
-from .canary import find_card_data
+from .canary import find_card_data, run_logged
 
 SESSION = """
 name = "settlement canary"
@@ -48,14 +47,8 @@ expect = { alerts = "settle.uploaded", printed = "BATCH UPLOADED" }
 
 
 def test_no_clear_card_data_from_an_upload_or_a_report(posterm_cmd, clean_env, tmp_path):
-    data, log, config = tmp_path / "data", tmp_path / "posterm.log", tmp_path / "posterm.toml"
-    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "debug"\nfile = "{log}"\n')
-    scenario = tmp_path / "canary.toml"
-    scenario.write_text(SESSION)
-    sim = subprocess.run(posterm_cmd + ["sim", "--scenario", str(scenario), "--config", str(config), "--data-dir",
-                                        str(data), "--json"], capture_output=True, text=True, env=clean_env, timeout=120)
-    assert sim.returncode == 0, sim.stdout[-2000:] + sim.stderr[-2000:]
-    result = json.loads(sim.stdout)
+    run = run_logged(posterm_cmd, clean_env, tmp_path, SESSION)
+    result, sim, data, log, config = run.result, run.out, run.data, run.log, run.config
     assert result["settlements"][0]["uploaded"] and len(result["host_ledger"]["uploads"]) == 3
     assert [m["mti"] for m in result["host_ledger"]["messages"]].count("0320") == 3  # offline alone, packed, end
     texts = {"sim stdout": sim.stdout, "sim stderr": sim.stderr}

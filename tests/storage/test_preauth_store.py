@@ -48,13 +48,6 @@ def run(store, r: SaleRecord, state=JournalState.APPROVED, auth=None) -> SaleRec
     return done
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path)
-    yield s
-    s.close()
-
-
 def preauth(store, txn_no=1, amount=10000):
     return run(store, rec(txn_no, txn_no, amount, Kind.PREAUTH), auth=AUTH)
 

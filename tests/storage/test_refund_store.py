@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-import pytest
 
 from firmware.core.model import (
     Copy,
@@ -38,13 +37,6 @@ def facts(r: SaleRecord, **kw) -> OriginalFacts:
 
 def counters(r: SaleRecord) -> Counters:
     return Counters(stan=r.stan + 1, txn_no=r.txn_no + 1)
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path)
-    yield s
-    s.close()
 
 
 def sale(store, txn_no=1, stan=1, amount=1250) -> SaleRecord:

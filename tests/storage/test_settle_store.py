@@ -40,13 +40,6 @@ def shared(tmp_path_factory):
     s.close()
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path)
-    yield s
-    s.close()
-
-
 def _open(store: Store, batch: int, amount: int, kind: Kind = Kind.SALE, original: SaleRecord | None = None,
           txn_no: int | None = None) -> SaleRecord:
     n = txn_no if txn_no is not None else next(_numbers)

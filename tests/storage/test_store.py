@@ -29,13 +29,6 @@ def opened(store: Store, txn_no: int = 1, stan: int = 1, amount: int = 1250) -> 
     return rec
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path)
-    yield s
-    s.close()
-
-
 def test_open_checks_the_durable_settings(store):
     c = store.conn
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-import pytest
 
 from firmware.core.model import Copy, Counters, JournalState, Kind, OriginalFacts, SaleRecord
 from storage import migrations
@@ -32,13 +31,6 @@ def approve(store, r, **kw):
     done = replace(r, state=JournalState.APPROVED, response_code="00", rrn=f"{r.stan:012d}", auth_code="123456", **kw)
     store.record_outcome(done, copies=(Copy.MERCHANT,))
     return done
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path)
-    yield s
-    s.close()
 
 
 def facts(r: SaleRecord) -> OriginalFacts:
