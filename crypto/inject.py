@@ -25,7 +25,8 @@ from crypto.secrets import SecretKey
 from crypto.tr31 import Tr31Block, unwrap
 from firmware.errors import CryptoError
 
-__all__ = ["check_kcv", "combine_components", "inject_key", "inject_tmk_tr31", "inject_dukpt_tr31"]
+__all__ = ["check_kcv", "combine_components", "inject_key", "inject_tmk_tr31", "inject_dukpt_tr31", "open_tmk_tr31",
+           "kbpk_for"]
 
 
 def check_kcv(key: SecretKey | bytes, expected: str | None, what: str, *, algorithm: str = "auto") -> str:
@@ -83,27 +84,40 @@ def inject_key(ring: Keyring, usage: KeyUsage, key: SecretKey, *, expected_kcv: 
     return entry
 
 
-def _kbpk(ring: Keyring, kbpk: SecretKey | None) -> SecretKey:
+def kbpk_for(ring: Keyring | None, kbpk: SecretKey | None) -> SecretKey:
+    """``kbpk`` if given (``--kbpk``, the lab), else the ring's KBPK; ``keys.no_kbpk`` if neither."""
     if kbpk is not None:
         return kbpk
-    if not ring.has(KeyUsage.KBPK):
+    if ring is None or not ring.has(KeyUsage.KBPK):
         raise CryptoError("no key block protection key is loaded to open the TR-31 block", code="keys.no_kbpk")
     return ring.get(KeyUsage.KBPK)
+
+
+def open_tmk_tr31(kbpk: SecretKey, block: str) -> Tr31Block:
+    """Open a TR-31 block that must hold a TMK (usage K0, TDES, mode B, D or N); nothing is installed.
+
+    The caller wipes ``.key``. ``posterm provision --manifest`` opens the block this way to
+    check its KCV before it changes anything."""
+    opened = unwrap(kbpk, block, usage=KeyUsage.TMK.value)
+    h = opened.header
+    if h.key_usage != "K0" or h.algorithm != "T" or h.mode_of_use not in "BDN":
+        opened.key.wipe()
+        raise CryptoError(
+            f"the key block holds a {h.key_usage}/{h.algorithm}/{h.mode_of_use} key, not a TDES "
+            "key-encryption key (K0/T, mode B, D or N)", code="tr31.usage")
+    if len(opened.key) not in (16, 24):
+        opened.key.wipe()
+        raise CryptoError("a terminal master key is a double- or triple-length TDES key", code="crypto.key_length")
+    return opened
 
 
 def inject_tmk_tr31(ring: Keyring, block: str, *, kbpk: SecretKey | None = None,
                     expected_kcv: str | None = None) -> KeyEntry:
     """The TMK from a TR-31 block (usage K0, TDES, mode B, D or N), checked and installed."""
-    opened = unwrap(_kbpk(ring, kbpk), block, usage=KeyUsage.TMK.value)
-    h = opened.header
+    opened = open_tmk_tr31(kbpk_for(ring, kbpk), block)
     try:
-        if h.key_usage != "K0" or h.algorithm != "T" or h.mode_of_use not in "BDN":
-            raise CryptoError(
-                f"the key block holds a {h.key_usage}/{h.algorithm}/{h.mode_of_use} key, not a TDES "
-                "key-encryption key (K0/T, mode B, D or N)", code="tr31.usage")
-        if len(opened.key) not in (16, 24):
-            raise CryptoError("a terminal master key is a double- or triple-length TDES key", code="crypto.key_length")
-        return inject_key(ring, KeyUsage.TMK, opened.key, expected_kcv=expected_kcv, note=f"TR-31 {h.version}")
+        return inject_key(ring, KeyUsage.TMK, opened.key, expected_kcv=expected_kcv,
+                          note=f"TR-31 {opened.header.version}")
     finally:
         opened.key.wipe()
 

@@ -33,7 +33,7 @@ from crypto.keys import KeyUsage, kcv
 from crypto.secrets import SecretKey
 from firmware.errors import CryptoError
 
-__all__ = ["KekProvider", "FileKek", "Keyring", "KeyEntry", "write_private", "KEK_FILE", "KEYRING_FILE"]
+__all__ = ["KekProvider", "FileKek", "Keyring", "KeyEntry", "write_private", "write_atomic", "KEK_FILE", "KEYRING_FILE"]
 
 KEK_FILE = "kek.key"
 KEYRING_FILE = "keyring.json"
@@ -52,10 +52,16 @@ class KekProvider(Protocol):
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically with mode 0600, fsyncing file and directory."""
+    write_atomic(path, data, 0o600)
+
+
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically with ``mode``: a power cut leaves the old file or the new one."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]

@@ -5,7 +5,8 @@
     posterm sim        run a TOML scenario (see firmware.scenario), --json for the result
     posterm host-sim   the host simulator as a TCP server
     posterm bench      speed and memory figures against a floor measured in the same run
-    posterm provision  create the data directory's keys (--lab adds the lab test keys)
+    posterm provision  create the data directory's keys (--lab adds the lab test keys), or a whole
+                       terminal from its manifest (--manifest; see firmware.provisioning)
     posterm config     check | docs | show
     posterm journal    the transactions in the journal (masked)
     posterm keys       show, inject (TR-31 or lab components), inject-dukpt, zeroize, rotate-data-key
@@ -184,17 +185,6 @@ def cmd_bench(args) -> int:
 
 
 # -- housekeeping ---------------------------------------------------------------
-def cmd_provision(args) -> int:
-    from crypto.provision import provision
-
-    ring = provision(Path(args.data_dir), lab=args.lab)
-    if args.lab:
-        print("LAB TEST KEYS LOADED: never take real cards with this data directory")
-    for key in ring.summary():
-        print(f"{key['usage']:<9} v{key['version']}  KCV {key['kcv']}  {key['note']}")
-    return EXIT_OK
-
-
 def cmd_config(args) -> int:
     from firmware.config import as_dict, config_docs
 
@@ -205,13 +195,9 @@ def cmd_config(args) -> int:
     if args.action == "show":
         print(json.dumps(as_dict(config), indent=2))
         return EXIT_OK
-    from hal.registry import make_device
+    from firmware.config import check_devices
 
-    for kind in ("reader", "pinpad", "printer", "display", "link"):
-        make_device(kind, getattr(config.devices, kind))  # checks scheme and options, opens nothing
-    from firmware.host.profiles import get_profile
-
-    get_profile(config.host.profile)
+    check_devices(config)
     print("configuration OK")
     return EXIT_OK
 
@@ -332,10 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="configuration whose operators.kdf_cost the password row measures (default /etc/posterm/posterm.toml)")
     b.set_defaults(func=cmd_bench)
 
-    pv = sub.add_parser("provision", help="create the device key and at-rest keys in a data directory")
-    pv.add_argument("--data-dir", required=True)
-    pv.add_argument("--lab", action="store_true", help="also load the published lab test keys (never for real cards)")
-    pv.set_defaults(func=cmd_provision)
+    from firmware.provisioncli import add_provision_command
+
+    add_provision_command(sub)  # posterm provision [--lab] | --manifest F ... | manifest-template
 
     c = with_config(sub.add_parser("config", help="check, document or show the configuration"))
     c.add_argument("action", choices=("check", "docs", "show"))

@@ -20,7 +20,7 @@ from typing import Any
 
 from firmware.errors import ConfigError
 
-__all__ = ["Config", "load_config", "parse_config", "config_docs", "DEFAULT_PATH"]
+__all__ = ["Config", "load_config", "parse_config", "config_docs", "check_devices", "DEFAULT_PATH"]
 
 DEFAULT_PATH = Path("/etc/posterm/posterm.toml")
 
@@ -266,6 +266,17 @@ def load_config(path: Path | str | None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML: {e}", code="config.syntax") from None
     return parse_config(doc, source=str(path))
+
+
+def check_devices(config: Config) -> None:
+    """What ``posterm config check`` adds to loading: each device URL's scheme and options, and the
+    host profile. Opens nothing (``ConfigError`` naming the problem)."""
+    from firmware.host.profiles import get_profile
+    from hal.registry import make_device
+
+    for kind in ("reader", "pinpad", "printer", "display", "link"):
+        make_device(kind, getattr(config.devices, kind))  # checks scheme and options, opens nothing
+    get_profile(config.host.profile)
 
 
 def as_dict(config: Config) -> dict[str, dict[str, Any]]:

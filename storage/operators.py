@@ -22,7 +22,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from crypto.passwords import DEFAULT_SUPERVISOR_HASH, KdfCost, Password, check_new, hash_password, verify_password
+from crypto.passwords import (DEFAULT_SUPERVISOR_HASH, KdfCost, Password, check_new, cost_of, hash_password,
+                              verify_password)
 from firmware.errors import StorageError
 from storage.db import storage_error, transaction
 
@@ -139,6 +140,17 @@ class OperatorBook:
         with transaction(self.conn, "changing a password") as c:
             c.execute("UPDATE operators SET password_hash = ?, updated_at = ? WHERE number = ?",
                       (digest, _stamp(now), number))
+        return self.get(number)
+
+    def set_hash(self, number: str, stored: str, now: datetime) -> Operator:
+        """Store a hash made elsewhere (``posterm provision --manifest``: the estate tool hashed the
+        password, which never reaches the terminal). ``stored`` must parse (``operator.bad_hash``)."""
+        check_number(number)
+        cost_of(stored)
+        self._must_exist(number)
+        with transaction(self.conn, "setting a password hash") as c:
+            c.execute("UPDATE operators SET password_hash = ?, updated_at = ? WHERE number = ?",
+                      (stored, _stamp(now), number))
         return self.get(number)
 
     def set_active(self, number: str, active: bool, now: datetime) -> Operator:
