@@ -169,6 +169,8 @@ class SaleMixin:
     def _new_record(self, now: datetime) -> SaleRecord:
         sale, s = self.sale, self.settings
         stan, self.counters = self.counters.take_stan()
+        if flow_of(sale.kind).in_totals:
+            self.batch_count += 1
         return SaleRecord(
             txn_no=sale.txn_no,
             kind=sale.kind,
