@@ -192,6 +192,11 @@ def cmd_provision(args) -> int:
         print("LAB TEST KEYS LOADED: never take real cards with this data directory")
     for key in ring.summary():
         print(f"{key['usage']:<9} v{key['version']}  KCV {key['kcv']}  {key['note']}")
+    if args.lab_dukpt:  # the lab DUKPT key, whose BDK the host simulator holds (host.pin_keys = "dukpt")
+        from crypto.dukpt_lab import provision_lab_dukpt
+
+        loaded = provision_lab_dukpt(Path(args.data_dir), args.lab_dukpt)
+        print(f"dukpt     {args.lab_dukpt}  " + ("LAB TEST KEY loaded" if loaded else "kept (a DUKPT key is loaded)"))
     return EXIT_OK
 
 
@@ -335,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     pv = sub.add_parser("provision", help="create the device key and at-rest keys in a data directory")
     pv.add_argument("--data-dir", required=True)
     pv.add_argument("--lab", action="store_true", help="also load the published lab test keys (never for real cards)")
+    pv.add_argument("--lab-dukpt", choices=("tdes", "aes128"), default=None,
+                    help="also load the lab DUKPT key (the published vectors' BDK; never for real cards)")
     pv.set_defaults(func=cmd_provision)
 
     c = with_config(sub.add_parser("config", help="check, document or show the configuration"))
