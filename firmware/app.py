@@ -154,7 +154,8 @@ def build_runner(
         store.close()
         raise
     settings = CoreSettings.from_config(
-        config, mtis=bridge.mtis, response_texts=bridge.response_texts, mac_required=bridge.mac_required
+        config, mtis=bridge.mtis, response_texts=bridge.response_texts, mac_required=bridge.mac_required,
+        batch_capacity=bridge.batch_capacity,
     )
     runner = holder["runner"] = Runner(
         settings=settings,

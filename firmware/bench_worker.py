@@ -77,7 +77,16 @@ def floor_commit_pair(directory: Path, rounds: int = 200, *, reused_log: bool = 
     return statistics.median(samples)
 
 
-def _terminal(directory: Path, *, copies: list[str]):
+class _HostClock:
+    """The in-process host's time (not the terminal's), and the last request and answer it saw."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.last: tuple[bytes, bytes | None] | None = None
+
+
+def _terminal(directory: Path, *, copies: list[str]) -> tuple:
+    """A provisioned terminal on simulated devices, booted, with an in-process host: (runner, _HostClock)."""
     from crypto.provision import provision
     from firmware.app import Overrides, build_runner
     from firmware.config import Config
@@ -99,20 +108,23 @@ def _terminal(directory: Path, *, copies: list[str]):
     processor = HostProcessor(
         config.host.profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN), ledger=Ledger(":memory:")
     )
-    host_time = [0.0]
+    host = _HostClock()
     respond = processor.respond
 
     def timed(payload: bytes):
         t0 = time.perf_counter()
+        answer = None
         try:
-            return respond(payload)
+            answer = respond(payload)
+            return answer
         finally:
-            host_time[0] += time.perf_counter() - t0
+            host.seconds += time.perf_counter() - t0
+            host.last = (bytes(payload), answer.payload if answer is not None else None)
 
     processor.respond = timed  # the host's own work is not the terminal's
     runner = build_runner(config, overrides=Overrides(host=processor))
     runner.boot()
-    return runner, host_time
+    return runner, host
 
 
 def _sell(runner, n: int) -> None:
@@ -162,7 +174,7 @@ def _timed_sales(directory: Path, sales: int) -> dict:
     """Sales in rounds, each between two floor measurements, so that a sale and its floor
     see the same machine: a shared virtual machine's CPU and disk speeds drift by tens
     of per cent within a minute. The figures are the medians over the rounds."""
-    runner, host_time = _terminal(directory, copies=[])
+    runner, host = _terminal(directory, copies=[])
     _sell(runner, 20)  # warm up: caches, first-use imports
     runner.store.checkpoint()
     per_round = max(1, sales // ROUNDS)
@@ -170,27 +182,31 @@ def _timed_sales(directory: Path, sales: int) -> dict:
     rounds, checkpoint = [], 0.0
     floor_before = floor_commit_pair(directory, rounds=60)
     for _ in range(ROUNDS):
-        host0 = host_time[0]
+        host0 = host.seconds
         storage = _StorageClock(runner.store)
         t0 = time.perf_counter()
         _sell(runner, per_round)
         elapsed = time.perf_counter() - t0
         storage_seconds = storage.stop()
-        host = host_time[0] - host0
+        host_seconds = host.seconds - host0
         t1 = time.perf_counter()
         runner.store.checkpoint()  # what the runner does once idle, off the sale path
         checkpoint += time.perf_counter() - t1
         floor_after = floor_commit_pair(directory, rounds=60)
         floor = (floor_before + floor_after) / 2
-        per_sale = (elapsed - host) / per_round
+        per_sale = (elapsed - host_seconds) / per_round
         rounds.append({"per_sale": per_sale, "floor": floor, "ratio": per_sale / floor,
-                       "storage_per_sale": storage_seconds / per_round, "host_per_sale": host / per_round,
+                       "storage_per_sale": storage_seconds / per_round, "host_per_sale": host_seconds / per_round,
                        "other_per_sale": per_sale - storage_seconds / per_round})
         floor_before = floor_after
     reused = floor_commit_pair(directory, rounds=60, reused_log=True)
+    from firmware.bench_essentials import essentials_seconds  # (it imports _best from here)
+
+    essentials = essentials_seconds(runner, host)  # host.last: the last sale's request and answer
     out = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     out["ratio_range"] = (min(r["ratio"] for r in rounds), max(r["ratio"] for r in rounds))
     out["floor_reused"] = reused
+    out["essentials"] = essentials
     out.update(sales=per_round * ROUNDS, rounds=ROUNDS,
                commits_per_sale=(runner.store.commits - commits0) / (per_round * ROUNDS),  # checkpoints net zero
                checkpoint_s=checkpoint / ROUNDS)

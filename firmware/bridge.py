@@ -107,6 +107,13 @@ class HostBridge:
         return mac_key_for(self.profile, key)
 
     @property
+    def batch_capacity(self) -> int:
+        """How many transactions one batch may hold: what the profile's settlement can count."""
+        from firmware.host.settlement import settlement_layout
+
+        return settlement_layout(self.profile).max_count
+
+    @property
     def mac_required(self) -> bool:
         return self.profile.mac is not MacAlgorithm.NONE
 

@@ -403,6 +403,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # a path that cannot be used (a data directory under a file, no rights...): name it
+        import errno as errnos
+
+        name = errnos.errorcode.get(e.errno or 0, "error").lower()
+        where = f": {e.filename}" if e.filename else ""
+        print(f"posterm: error [os.{name}]: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as e:  # no traceback for the operator; the log has it
         log.debug("internal error", exc_info=True)
         print(f"posterm: internal error ({type(e).__name__}); run with the log level at debug for details", file=sys.stderr)

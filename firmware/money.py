@@ -25,7 +25,7 @@ def format_amount(minor: int, exponent: int = 2) -> str:
     return f"{sign}{units}.{str(fraction).zfill(exponent)}"  # zfill: half the cost of a nested format spec
 
 
-_DECIMAL = re.compile(r"^(\d+)(?:\.(\d+))?$")
+_DECIMAL = re.compile(r"^([0-9]+)(?:\.([0-9]+))?$")  # ASCII digits only: \d matches any script's digits
 
 
 def parse_amount(text: str | int, exponent: int = 2) -> int:

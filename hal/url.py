@@ -13,6 +13,7 @@ Nothing is guessed and nothing falls back.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from firmware.errors import ConfigError
 __all__ = ["DeviceUrl", "Option", "bind_options"]
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+# The largest number a float option (a timeout, a rate, a gap) may take: a day. Larger ones, inf
+# and nan overflow the socket and serial calls they reach instead of failing at configuration.
+MAX_FLOAT_OPTION = 86400.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class Option:
                     raise ValueError(raw)
             else:
                 value = self.type(raw)
+                if self.type is float and not (math.isfinite(value) and abs(value) <= MAX_FLOAT_OPTION):
+                    raise ValueError(raw)  # inf, nan or 1e300: no timeout or rate is that large
         except (TypeError, ValueError):
             raise ConfigError(
                 f"option {name!r} in {url.text!r} expects {self.form()}, got {raw!r}", code="config.bad_option"

@@ -37,6 +37,9 @@ _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 # Among the debits and credits: the completions and their voids, for the report's own lines (v8).
 _COMPLETION = f"({_DEBIT} AND j.kind = 'preauth_complete')"
 _COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
+# The kinds _DEBIT and _CREDIT count (the core's Flow.in_totals). A batch's records of these kinds
+# that were neither declined nor reversed are what its settlement may yet count (batch_count).
+TOTALS_KINDS = ("sale", "preauth_complete", "void", "refund", "preauth_complete_void")
 # A settlement whose upload is owed: the host did not find its totals balanced, and the upload
 # has not completed. Its report waits for the upload.
 _UPLOAD_OWED = "result <> '1' AND uploaded = 0"
@@ -79,6 +82,13 @@ class SettlementMixin:
             "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due')", (batch,), doing)
         return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount,
                       completion_count, completion_amount, cvoid_count, cvoid_amount)
+
+    def batch_count(self, batch: int) -> int:
+        """The batch's transactions its settlement may count (the core refuses more than it can carry)."""
+        kinds = ", ".join(f"'{k}'" for k in TOTALS_KINDS)
+        rows = self._query(f"SELECT count(*) FROM journal WHERE batch = ? AND kind IN ({kinds}) "
+                           "AND state NOT IN ('declined', 'reversed', 'lost')", (batch,), "counting the batch")
+        return rows[0][0]
 
     def upload_entries(self, batch: int) -> list[UploadEntry]:
         """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""

@@ -199,8 +199,10 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
         owed = self._query(f"SELECT batch FROM settlements WHERE report_printed = 0 AND NOT ({_UPLOAD_OWED}) "
                            "ORDER BY settled_at DESC, batch DESC LIMIT 1", (), "reading an owed report")
         report = self.settlement(owed[0][0]) if owed else None
-        return BootState(self.counters(), reversals, advices, tuple(receipts), interrupted, report=report,
-                         last_report=self.last_settlement(), last_receipt=self.last_receipt())
+        counters = self.counters()
+        return BootState(counters, reversals, advices, tuple(receipts), interrupted, report=report,
+                         last_report=self.last_settlement(), last_receipt=self.last_receipt(),
+                         batch_count=self.batch_count(counters.batch))
 
     # -- durable steps -----------------------------------------------------
     def open_request(

@@ -16,7 +16,7 @@ def test_the_sales_worker_runs_rounds_and_counts_two_commits_per_sale(tmp_path):
     assert figures["commits_per_sale"] == 2.0
     low, high = figures["ratio_range"]
     assert low <= figures["ratio"] <= high
-    for key in ("per_sale", "floor", "floor_reused", "storage_per_sale", "other_per_sale", "host_per_sale"):
+    for key in ("per_sale", "floor", "floor_reused", "storage_per_sale", "other_per_sale", "host_per_sale", "essentials"):
         assert figures[key] > 0, key
 
 
@@ -29,7 +29,7 @@ def _figures(ratio: float) -> dict:
         "checkpoint_s": 0.001, "fsyncs_per_sale": 2.0, "checkpoint_fsyncs": 4, "ready_s": 0.3,
         "bare_python_s": 0.03, "rss_mb": 50.0, "bare_rss_mb": 14.0, "micro": [],
         "upload_window": 4, "upload_stored": 50, "upload_delay": 0.02, "upload_s": 0.3, "upload_floor_s": 1.2,
-        "upload_ratio": 0.25, "upload_rounds": 3,
+        "upload_ratio": 0.25, "upload_rounds": 3, "essentials": floor / 2,
     }
 
 
@@ -40,6 +40,8 @@ def test_the_table_gives_each_verdict_from_its_own_numbers():
     assert row(met).endswith("| yes |") and row(missed).endswith("| NO |")
     assert "| fsyncs per online sale (strace) | 2.000 |" in met
     assert "against the floor's commits in a reused log" in met  # the stricter floor is always shown
+    essentials = next(line for line in met.splitlines() if line.startswith("| - the least any online sale must do"))
+    assert essentials.endswith("| 0.900 ms | 0.600 ms | 1.50x | - | - |")  # the floor plus half of it
     assert ("| forward 50 stored sales, host 20 ms per message, window 4 (TCP) | 0.300 s | "
             "1.200 s (window 1: one at a time) | 0.25x | - | - |") in met
 

@@ -346,3 +346,31 @@ def test_a_new_directory_is_made_a_lab_directory_and_can_be_used_again(tmp_path)
         session = ScreenSession(data_dir=lab).start()
         session.close()
     assert (lab / LAB_MARK).exists()
+
+
+def test_posterm_screen_with_an_unusable_data_dir_prints_no_traceback(posterm_cmd, clean_env, tmp_path):
+    """A failure before the screen's log is open is one line naming it, not the traceback Python's
+    last-resort handler would print over the operator's terminal."""
+    import os
+    import pty
+    import select
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: posterm screen on a real terminal
+        os.execve(posterm_cmd[0], [*posterm_cmd, "screen", "--data-dir", str(blocker / "sub")], clean_env)
+    out = b""
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    assert "posterm: error [os.enotdir]" in text, text
+    assert "Traceback" not in text, text

@@ -92,6 +92,8 @@ class FailureMixin:
             if self.settings.operators.required and self.operator is None:  # nor did the shift end
                 self.operator = a.settlement.operator
             self.counters = replace(self.counters, batch=a.settlement.batch)
+            totals = a.settlement.totals
+            self.batch_count = max(self.batch_count, totals.debit_count + totals.credit_count)
             return self._suspend(ev.text, [alert])
         if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
             self.report = None

@@ -61,6 +61,9 @@ class Flow:
     # 预授权完成通知, firmware/core/completion.py); the offline sale's limits do not apply to it
     advice: bool = False
     destination: bool = False  # a destination account is keyed on the PIN pad after the card (a transfer)
+    # counted in the settlement's totals when approved (storage.settlements' _DEBIT and _CREDIT name the
+    # same kinds): a batch holds at most what its settlement can count (CoreSettings.batch_capacity)
+    in_totals: bool = True
 
     @property
     def prefix(self) -> str:
@@ -103,13 +106,15 @@ FLOWS: dict[Kind, Flow] = {
         recovery=Recovery.NONE,
         keyed_amount=False,
         moves_money=False,
+        in_totals=False,
     ),
 }
 
 # 预授权类 (firmware/core/preauth.py), UnionPay's table: processing code, condition code 06, 60.1.
 # Pre-auth (030000, 60.1 = 10), 0100: holds funds, reversed if unanswered, not in the totals.
 PREAUTH_FLOWS: dict[Kind, Flow] = {
-    Kind.PREAUTH: Flow(Kind.PREAUTH, "PREAUTH", offline=False, undone="NOT AUTHORISED", codes="preauth"),
+    Kind.PREAUTH: Flow(Kind.PREAUTH, "PREAUTH", offline=False, undone="NOT AUTHORISED", codes="preauth",
+                       in_totals=False),
     # 预授权撤销 (200000, 60.1 = 11), 0100: names the pre-auth by its auth code (38) and date (61.3);
     # the amount is keyed (the pre-auth may be elsewhere) and must be the pre-auth's where the journal has it.
     Kind.PREAUTH_VOID: Flow(
@@ -124,6 +129,7 @@ PREAUTH_FLOWS: dict[Kind, Flow] = {
         by_auth_code=True,
         exact_amount=True,
         codes="preauth",
+        in_totals=False,
     ),
     # 预授权完成请求 (000000, 60.1 = 20), 0200: as the cancel, the amount keyed up to the pre-auth's
     # plus UnionPay's 15 % tolerance; a debit in the settlement totals and the batch upload.
@@ -165,7 +171,8 @@ STORED_ADVICE = frozenset({Kind.SALE, Kind.PREAUTH_COMPLETE})
 # 转账 (firmware/core/transfer.py): 0200, processing code 400000 (ISO 8583 "cardholder accounts
 # transfer"); amount, card, the destination account keyed twice on the PIN pad, PIN; online only,
 # reversed like a sale; not in the merchant's settlement totals (the money goes to another account).
-FLOWS[Kind.TRANSFER] = Flow(Kind.TRANSFER, "TRANSFER", offline=False, undone="NOT TRANSFERRED", destination=True)
+FLOWS[Kind.TRANSFER] = Flow(Kind.TRANSFER, "TRANSFER", offline=False, undone="NOT TRANSFERRED", destination=True,
+                            in_totals=False)
 
 # Function menu keys that start a transaction (1-3 are upload, sign on, sign off; 5 settles).
 MENU_FLOWS: dict[str, Kind] = {"4": Kind.VOID, "6": Kind.REFUND, "7": Kind.BALANCE}

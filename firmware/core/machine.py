@@ -137,6 +137,10 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.menu_page = 0  # which page of the function menu is shown (screens.menu)
         self.last_report: Settlement | None = None  # what the menu's report reprint prints
         self.last_receipt: SaleRecord | None = None  # what the menu's receipt reprint prints
+        # the open batch's transactions that its settlement may count (Flow.in_totals): storage's count at
+        # boot, then one more for each such record made, declined or not (a batch full a little early is
+        # safe; one its settlement could not carry would never settle)
+        self.batch_count = 0
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -184,6 +188,16 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
         return sale
 
+    def _batch_full(self, kind: Kind, head: list[Action]) -> Result | None:
+        """Refuse a transaction the open batch's settlement could not count (``CoreSettings.batch_capacity``:
+        cup counts each block's debits and credits in three digits); ``None`` lets it start."""
+        if not flow_of(kind).in_totals or self.batch_count < self.settings.batch_capacity:
+            return None
+        alert = Alert("batch.full", f"batch {self.counters.batch:06d} holds {self.batch_count} transactions, "
+                                    "as many as its settlement can count: settle it before the next one")
+        state, actions = self._idle("BATCH FULL", "SETTLE FIRST")
+        return state, head + [alert] + actions
+
     def _wipe(self) -> list[Action]:
         return [WipeCard(self.sale.txn_no)] if self.sale else []
 
@@ -199,6 +213,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.upload_next = 0
         self.last_report = boot.last_report
         self.last_receipt = boot.last_receipt
+        self.batch_count = boot.batch_count
 
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)
@@ -235,6 +250,9 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         if self.signed_out and ev.key != FUNCTION:  # no sale until a cashier signs in (operators.py)
             return self._signed_out_key(ev.key, now)
         if ev.key in DIGITS:
+            full = self._batch_full(Kind.SALE, [])
+            if full is not None:
+                return full
             self.sale = self._new_sale(Kind.SALE)
             return self._amount_key(ev.key, [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD)])
         if ev.key == FUNCTION:

@@ -79,11 +79,17 @@ class MenuMixin:
             if self.keys is not KeyState.READY:
                 return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
             kind = MENU_MORE_FLOWS[ev.key]
+            full = self._batch_full(kind, back)  # before any password is asked for
+            if full is not None:
+                return full
             gate = self._operator_gate(kind.value, MENU_MORE + ev.key, back, now)  # resumed as page 2's key
             return gate if gate is not None else self._begin(kind, back)
         if self.menu_page and ev.key == MENU_ADVICE_KEY:  # the completion made as an advice (preauth.py)
             if self.keys is not KeyState.READY:
                 return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
+            full = self._batch_full(Kind.PREAUTH_COMPLETE, back)
+            if full is not None:
+                return full
             gate = self._operator_gate(Kind.PREAUTH_COMPLETE.value, MENU_MORE + ev.key, back, now)
             return gate if gate is not None else self._begin_advice(back)
         if ev.key == MENU_SIGN_ON:
@@ -102,6 +108,9 @@ class MenuMixin:
             return self._sign_out(back)
         if ev.key == MENU_SETTLE or ev.key in MENU_FLOWS:  # a cashier signed in; the supervisor's password first?
             function = "settle" if ev.key == MENU_SETTLE else MENU_FLOWS[ev.key].value
+            full = None if ev.key == MENU_SETTLE else self._batch_full(MENU_FLOWS[ev.key], back)
+            if full is not None:
+                return full
             gate = self._operator_gate(function, ev.key, back, now)
             if gate is not None:
                 return gate
@@ -122,6 +131,9 @@ class MenuMixin:
     def _begin(self, kind: Kind, head: list[Action]) -> Result:
         """A transaction from the menu: by its original's trace, by a reference number or auth code,
         by its amount (a pre-auth), or a card alone (an inquiry)."""
+        full = self._batch_full(kind, head)
+        if full is not None:
+            return full
         flow = flow_of(kind)
         if flow.by_reference:
             return self._begin_refund(head, kind)

@@ -433,3 +433,4 @@ class BootState:
     last_report: Settlement | None = None  # the newest settlement: what the menu reprints
     last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise
     operator: str | None = None  # the cashier signed in when the power went (operators.required)
+    batch_count: int = 0  # the open batch's transactions its settlement may count (Flow.in_totals)

@@ -54,7 +54,7 @@ from firmware.core.model import (
 )
 from firmware.core.preauth import advice_refusal
 from firmware.core.uplink import Then
-from firmware.host.messages import Expectation, mismatch
+from firmware.host.messages import Expectation, mac_problem, mismatch
 from firmware.host.spec import Mtis
 
 __all__ = ["SaleMixin"]
@@ -169,6 +169,8 @@ class SaleMixin:
     def _new_record(self, now: datetime) -> SaleRecord:
         sale, s = self.sale, self.settings
         stan, self.counters = self.counters.take_stan()
+        if flow_of(sale.kind).in_totals:
+            self.batch_count += 1
         return SaleRecord(
             txn_no=sale.txn_no,
             kind=sale.kind,
@@ -206,7 +208,8 @@ class SaleMixin:
         if why:
             return State.AUTHORISING, [Note("host.unmatched", f"answer rejected: {why}")]
         self.link_up = True
-        mac_bad = reply.mac_ok is False or (reply.approved and self.settings.mac_required and reply.mac_ok is not True)
+        # a decline without a MAC is taken (nothing to reverse); an approval must carry a good one
+        mac_bad = mac_problem(reply, reply.approved and self.settings.mac_required) is not None
         recovery = flow_of(record.kind).recovery
         if mac_bad and recovery is Recovery.ADVICE:  # not to be trusted: send it again, the host answers again
             return self._resend_later(record, ("HOST MAC ERROR", "REFUND QUEUED", "SENDING AGAIN..."))

@@ -66,6 +66,9 @@ class CoreSettings:
     upload_window: int = 4  # offline sales in flight at once while the queue is forwarded (uplink.py)
     message_seconds: float = 5.0
     mac_required: bool = True  # the profile MACs its answers: an approval without a good MAC is reversed
+    # transactions one batch may count (cup's settlement counts in n3): a sale beyond it is refused until
+    # the batch is settled, since a settlement that cannot carry its counts could never be sent
+    batch_capacity: int = 999
     offline: OfflineLimits = field(default_factory=OfflineLimits)
     copies: tuple[Copy, ...] = (Copy.MERCHANT, Copy.CARDHOLDER)
     mtis: Mtis = field(default_factory=Mtis)
@@ -80,6 +83,7 @@ class CoreSettings:
         mtis: Mtis | None = None,
         response_texts: Mapping[str, str] | None = None,
         mac_required: bool = True,
+        batch_capacity: int = 999,
     ):
         t, o = config.terminal, config.offline
         return cls(
@@ -102,6 +106,7 @@ class CoreSettings:
             mtis=mtis or Mtis(),
             response_texts=dict(response_texts or {}),
             mac_required=mac_required,
+            batch_capacity=batch_capacity,
             operators=OperatorRules(config.operators.required, frozenset(config.operators.supervisor_for),
                                     config.operators.max_tries, config.operators.lockout_seconds),
         )

@@ -53,7 +53,7 @@ from firmware.core.model import (
     UploadJob,
 )
 from firmware.core.window import Window, WindowMixin
-from firmware.host.messages import Expectation, mismatch
+from firmware.host.messages import Expectation, mac_problem, mismatch
 from firmware.host.spec import Mtis
 
 __all__ = ["Then", "Job", "UplinkMixin", "NETWORK_MTI", "UPLOAD_MTI"]
@@ -186,20 +186,21 @@ class UplinkMixin(WindowMixin):
         why = mismatch(job.expect, reply)
         if why:
             return State.UPLINK, [Note("host.unmatched", f"answer rejected: {why}")]
-        if isinstance(job.item, NetworkJob) and job.item.kind is NetworkKind.SETTLE:
-            if reply.mac_ok is False:
-                return self._uplink_failed("settlement answer failed its MAC", now)
+        if isinstance(job.item, NetworkJob) and job.item.kind is not NetworkKind.SETTLE:
+            return self._network_answered(job, reply, now)  # sign-on, sign-off: they change no money state
+        untrusted = mac_problem(reply, self.settings.mac_required)
+        if isinstance(job.item, NetworkJob):  # the settlement
+            if untrusted:
+                return self._uplink_failed(f"settlement answer {untrusted}", now)
             self.link_up = True
             return self._settle_answered(job, reply, now)
         if isinstance(job.item, UploadJob):
-            if reply.mac_ok is False:
-                return self._uplink_failed("upload answer failed its MAC", now)
+            if untrusted:
+                return self._uplink_failed(f"upload answer {untrusted}", now)
             self.link_up = True
             return self._upload_answered(job, reply, now)
-        if isinstance(job.item, NetworkJob):
-            return self._network_answered(job, reply, now)
-        if reply.mac_ok is False:
-            return self._uplink_failed("acknowledgement failed its MAC", now)
+        if untrusted:
+            return self._uplink_failed(f"acknowledgement {untrusted}", now)
         self.link_up = True
         item = job.item  # a reversal
         self.reversals.remove(item)

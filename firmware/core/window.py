@@ -55,7 +55,7 @@ from firmware.core.actions import (
 )
 from firmware.core.model import Kind, PendingAdvice, State, Timer
 from firmware.core.flows import STORED_ADVICE
-from firmware.host.messages import Expectation, mismatch
+from firmware.host.messages import Expectation, mac_problem, mismatch
 
 __all__ = ["Flight", "Window", "WindowMixin"]
 
@@ -119,8 +119,9 @@ class WindowMixin:
         flight = next((f for f in window.flights if mismatch(f.expect, reply) is None), None)
         if flight is None:
             return State.UPLINK, [Note("host.unmatched", f"answer rejected: {self._unmatched(window, reply)}")]
-        if reply.mac_ok is False:
-            return self._flight_failed(flight, "acknowledgement failed its MAC", now)
+        untrusted = mac_problem(reply, self.settings.mac_required)
+        if untrusted:
+            return self._flight_failed(flight, f"acknowledgement {untrusted}", now)
         self.link_up = True
         window.flights.remove(flight)
         item = flight.advice

@@ -18,7 +18,7 @@ from firmware.host.signon import SIGN_OFF_MTI
 from firmware.host.spec import FieldKind, Mtis, OriginalPart, Profile, TxnKind
 from firmware.host.txndata import Original
 
-__all__ = ["Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "response_text", "kind_of",
+__all__ = ["Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "mac_problem", "response_text", "kind_of",
            "read_original", "build_response"]
 
 
@@ -107,6 +107,18 @@ def mismatch(expect: Expectation, reply: Reply) -> str | None:
             return f"no {label}, expected {fmt(want)}"
         if got != want:
             return f"{label} {fmt(got)}, expected {fmt(want)}"
+    return None
+
+
+def mac_problem(reply: Reply, required: bool) -> str | None:
+    """Why an answer cannot be trusted, or ``None``: its MAC is wrong, or ``required`` (the profile
+    MACs this answer) and it carries none that was checked. An answer stripped of its MAC is
+    as untrustworthy as one with a wrong MAC: either could close a batch, disarm a reversal
+    or drop a stored sale from the queue that the host never posted."""
+    if reply.mac_ok is False:
+        return "failed its MAC"
+    if required and reply.mac_ok is not True:
+        return "carries no MAC"
     return None
 
 

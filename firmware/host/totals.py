@@ -95,6 +95,9 @@ class TotalsLayout(Protocol):
 
     def batch_of(self, message: Message) -> int | None: ...
 
+    @property
+    def max_count(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class SettlementLayout:
@@ -105,6 +108,11 @@ class SettlementLayout:
     network_code: str  # 60.3
     operator_field: int | None = 63
     foreign_block: bool = True  # a second (foreign cards) block follows the domestic one
+
+    @property
+    def max_count(self) -> int:
+        """The most debits (or credits) a block can count: n3, so a batch must settle before its 1000th."""
+        return 999
 
     @property
     def totals_fields(self) -> tuple[int, ...]:
@@ -172,6 +180,10 @@ class ReconciliationLayout:
     RESULT: ClassVar[int] = 66
     COUNT_DIGITS: ClassVar[int] = 10
     AMOUNT_DIGITS: ClassVar[int] = 16
+
+    @property
+    def max_count(self) -> int:
+        return 10**self.COUNT_DIGITS - 1
 
     @property
     def totals_fields(self) -> tuple[int, ...]:

@@ -80,6 +80,8 @@ def cmd_screen(args) -> int:
 
         if isinstance(e, TerminalError):
             raise
+        if not log_file:  # it failed before its log was open: Python's fallback would print the traceback
+            raise
         log.exception("posterm screen stopped by an internal error")
         where = f"see {log_file}" if session.given_dir or config.log.file else "rerun with --data-dir to keep the log"
         print(f"posterm: error [screen.internal]: internal error ({type(e).__name__}); {where}", file=sys.stderr)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 
-from firmware.errors import ConfigError
+from firmware.errors import CardError, ConfigError
 
 __all__ = ["register", "LAB_NOTICE"]
 
@@ -185,6 +185,24 @@ def _mac(args) -> int:
 
 
 # -- iso8583 ---------------------------------------------------------------------------------
+def _refuse_live_card(message) -> None:
+    """``--clear`` is for lab cards, as ``tools track --reveal`` is: the card's number, wherever the
+    message carries it (field 2, tracks 1, 2 and 3), must be a test card's (``posterm tools cards``).
+    A message with card data but no card number it can check is refused too."""
+    import re
+
+    from hal.magstripe.sim import is_test_pan
+
+    f = message.fields
+    if not any(n in message.sensitive for n in f):
+        return  # no card data: nothing to hide
+    where = {2: r"(\d{12,19})", 35: r"(\d{12,19})[=D]", 45: r"[A-Z]?(\d{12,19})\^", 36: r"\d\d(\d{12,19})="}
+    pans = [m.group(1) for n, pattern in where.items() if n in f for m in [re.match(pattern, str(f[n]))] if m]
+    if not pans or not all(is_test_pan(p) for p in pans):
+        raise CardError("--clear is only for test cards (posterm tools cards); this message's card is not one",
+                        code="tools.reveal_refused")
+
+
 def _iso8583(args) -> int:
     from firmware.host.codec import Message, Tpdu, decode, encode
     from firmware.host.mac import mac_key_for
@@ -196,6 +214,7 @@ def _iso8583(args) -> int:
         message = decode(profile, _hex(args.message, "the message"), mac_key=mac_key)
         view = message.redacted()
         if args.clear:
+            _refuse_live_card(message)
             view["fields"] = dict(sorted(message.fields.items()))
         rows = {"profile": profile.name, "mti": view["mti"], "tpdu": view["tpdu"], "header": view["header"],
                 "mac_ok": view["mac_ok"], "fields": {str(n): v for n, v in view["fields"].items()}}

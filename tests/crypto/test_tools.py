@@ -104,14 +104,14 @@ def test_cup_ecb_mac_matches_the_codec(capsys):
 
 def test_iso8583_encode_then_decode_masks_card_data(capsys):
     message = {"mti": "0200", "tpdu": "6000030000", "header": "603100000000",
-               "fields": {"2": "6212345678901234569", "3": "000000", "4": "000000000100", "11": "000007",
+               "fields": {"2": "6205500000000000004", "3": "000000", "4": "000000000100", "11": "000007",
                           "41": "12345678"}}
     wire = run_json(capsys, "iso8583", "encode", "--profile", "cup", "--mac-key", LAB_KEYS[KeyUsage.MAC],
                     json.dumps(message))["message"]
     doc = run_json(capsys, "iso8583", "decode", "--profile", "cup", "--mac-key", LAB_KEYS[KeyUsage.MAC], wire)
-    assert doc["mti"] == "0200" and doc["mac_ok"] is True and doc["fields"]["2"] == "621234*********4569"
-    clear = run_json(capsys, "iso8583", "decode", "--profile", "cup", "--clear", wire)
-    assert clear["fields"]["2"] == "6212345678901234569" and clear["mac_ok"] is None
+    assert doc["mti"] == "0200" and doc["mac_ok"] is True and doc["fields"]["2"] == "620550*********0004"
+    clear = run_json(capsys, "iso8583", "decode", "--profile", "cup", "--clear", wire)  # a test card's
+    assert clear["fields"]["2"] == "6205500000000000004" and clear["mac_ok"] is None
     code, out, _ = run(capsys, "iso8583", "decode", "--profile", "iso87", "30383030")
     assert code != 0
 
@@ -172,3 +172,19 @@ def test_keys_commands(tmp_path, capsys):
     assert tamper_status(tmp_path / "data").reason == "drill"
     assert keys_main(["keys", "show", "--data-dir", data_dir]) == 1
     assert "TAMPERED" in capsys.readouterr().out
+
+
+def test_iso8583_decode_shows_card_data_in_clear_only_for_a_test_card(capsys):
+    """As ``tools track --reveal``: a captured live message pasted in is never printed in clear."""
+    live = "6222021234567890128"  # Luhn-valid, not a test card
+    for pan, shown in ((live, False), ("6205500000000000004", True)):  # the simulator's unionpay_debit
+        message = {"mti": "0200", "tpdu": "6000030000",
+                   "fields": {"2": pan, "3": "000000", "4": "000000001000", "11": "000001",
+                              "35": pan + "=25121011234567890"}}
+        wire = run_json(capsys, "iso8583", "encode", "--profile", "cup", json.dumps(message))["message"]
+        code, out, err = run(capsys, "iso8583", "decode", "--profile", "cup", "--clear", "--json", wire)
+        assert (pan in out + err) is shown and (code == 0) is shown
+        if not shown:
+            assert "tools.reveal_refused" in out + err
+        masked = run_json(capsys, "iso8583", "decode", "--profile", "cup", wire)  # masked: always allowed
+        assert pan not in json.dumps(masked)

@@ -191,3 +191,15 @@ def test_run_starts_recovers_and_reports_ready(posterm_cmd, clean_env, tmp_path)
                    tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("posterm ready in ")
+
+
+@pytest.mark.parametrize("command", [["demo"], ["run", "--exit-when-ready"], ["keys", "show"],
+                                     ["provision", "--lab"]])
+def test_a_data_directory_that_cannot_be_made_is_named_not_an_internal_error(posterm_cmd, clean_env, tmp_path,
+                                                                              command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = _run_cmd(posterm_cmd, clean_env, *command, "--data-dir", str(blocker / "sub"))
+    assert out.returncode == 2, out.stderr
+    assert "[os.enotdir]" in out.stderr and str(blocker) in out.stderr, out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr

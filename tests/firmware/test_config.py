@@ -81,6 +81,6 @@ def test_money_formats_integers_without_floats(minor, exp, text):
 def test_money_refuses_floats_and_bad_text():
     with pytest.raises(TypeError):
         format_amount(12.5)  # type: ignore[arg-type]
-    for bad in ("12.345", "1,00", "-1", "abc", ""):
+    for bad in ("12.345", "1,00", "-1", "abc", "", "١٢.٥٠", "１２.５"):  # ASCII digits only
         with pytest.raises(ConfigError):
             parse_amount(bad, 2)
