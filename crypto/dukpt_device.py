@@ -11,6 +11,11 @@ only then derives and returns the transaction's working keys. A power cut
 after the write skips a counter; one before it loses nothing that was used.
 The registers of a used counter are erased before its keys leave.
 
+A sale does not use ``next_transaction`` (its two fsyncs would double a
+sale's durable writes): ``crypto.dukpt_reserve`` writes the state a window of
+counters *ahead* with ``save_ahead`` while the terminal is idle and spends
+counters inside that window with ``spend``, which writes nothing.
+
 The terminal is initialised from an initial key (a TR-31 block or, in the
 lab, derived from a BDK by ``initialise_from_bdk``); the initial key is wiped
 once the registers are filled, and a BDK never touches this module's state.
@@ -120,8 +125,10 @@ class DukptDevice:
         finally:
             blob[:] = bytes(len(blob))
 
-    def save(self) -> None:
-        blob = self._registers.dump()
+    def save(self, registers: FutureKeyRegisters | None = None) -> None:
+        """Write the registers (default: the ones in memory) durably, wrapped under the KEK."""
+        registers = registers if registers is not None else self._registers
+        blob = registers.dump()
         try:
             wrapped = self.kek.wrap(bytes(blob))
         finally:
@@ -129,8 +136,8 @@ class DukptDevice:
         doc = {
             "format": FORMAT,
             "scheme": self.scheme.value,
-            "ident": self._registers.ident.hex().upper(),
-            "next_counter": self._registers.counter,
+            "ident": registers.ident.hex().upper(),
+            "next_counter": registers.counter,
             "kek_kcv": self.kek.check_value(),
             "registers": wrapped.hex(),
         }
@@ -151,6 +158,52 @@ class DukptDevice:
         counter, key = self._registers.next_key()
         try:
             self.save()
+            return self._registers.working_keys(counter, key)
+        finally:
+            key[:] = bytes(len(key))
+
+    # -- counters reserved ahead (crypto.dukpt_reserve) ---------------------------------
+    @property
+    def counter(self) -> int | None:
+        """The next counter in memory (None: exhausted)."""
+        return self._registers.counter
+
+    @property
+    def counter_bits(self) -> tuple[int, int]:
+        """(counter bits, most one-bits in a valid counter) of this scheme."""
+        return self._registers.BITS, self._registers.MAX_ONES
+
+    def save_ahead(self, count: int) -> int | None:
+        """Write the state ``count`` transactions past the one in memory; return its next counter.
+
+        The registers in memory do not move: a copy walks ahead (its keys wiped
+        as it goes) and that copy is what reaches the disk. ``None``: the copy
+        reached the end of the key, so every counter left is covered.
+        """
+        blob = self._registers.dump()
+        try:
+            ahead = _registers(self.scheme, self._registers.ident, blob)
+        finally:
+            blob[:] = bytes(len(blob))
+        try:
+            for _ in range(count):
+                if ahead.counter is None:
+                    break
+                _, key = ahead.next_key()
+                key[:] = bytes(len(key))
+            self.save(ahead)
+            return ahead.counter
+        finally:
+            ahead.wipe()
+
+    def spend(self) -> DukptKeys:
+        """The next transaction's working keys, *not* written to disk.
+
+        Only for a caller whose disk state is already past this counter
+        (``crypto.dukpt_reserve``); anyone else uses ``next_transaction``.
+        """
+        counter, key = self._registers.next_key()
+        try:
             return self._registers.working_keys(counter, key)
         finally:
             key[:] = bytes(len(key))

@@ -160,14 +160,20 @@ class TrackData(Secret):
 
 
 class PinBlock(Secret):
-    """An encrypted PIN block. Still sensitive: it is never stored or logged."""
+    """An encrypted PIN block. Still sensitive: it is never stored or logged.
 
-    __slots__ = ("format",)
+    ``ksn`` is the DUKPT key serial number the block was encrypted under (10
+    bytes TDES, 12 AES), or None for a block under a fixed or session PIN key.
+    The KSN is not secret: the host needs it to derive the key.
+    """
+
+    __slots__ = ("format", "ksn")
     label = "PIN block"
 
-    def __init__(self, value: bytes | bytearray, format: int = 0) -> None:
+    def __init__(self, value: bytes | bytearray, format: int = 0, ksn: bytes | None = None) -> None:
         super().__init__(value)
         self.format = format
+        self.ksn = None if ksn is None else bytes(ksn)
 
     def masked(self) -> str:
         return f"ISO {self.format}, {len(self._buf)} bytes" if not self._wiped else "wiped"

@@ -85,6 +85,26 @@ def load_keys(data_dir: Path, bridge: HostBridge, store: Store) -> KeyStatus:
     return KeyStatus(keys, ring, KeyState.LOCKED, "no terminal master key: inject one (posterm keys inject)")
 
 
+def open_dukpt(data_dir: Path, bridge: HostBridge):
+    """The DUKPT PIN cipher for ``host.pin_keys = "dukpt"``: registers loaded, first window reserved.
+
+    ``keys.no_dukpt`` without DUKPT keys; ``keys.dukpt_pin_field`` when the profile's field 52 cannot
+    hold the scheme's PIN block (AES DUKPT makes 16-byte ISO format 4 blocks)."""
+    from crypto.dukpt_reserve import DukptPinCipher
+
+    cipher = DukptPinCipher.open(data_dir)
+    field = bridge.profile.fields.get(52)
+    if field is None or field.max_len < cipher.pin_block_size:
+        scheme = cipher.scheme.value
+        cipher.close()
+        raise CryptoError(
+            f"{scheme} DUKPT makes {cipher.pin_block_size}-byte PIN blocks (ISO format {cipher.pin_format}); "
+            f"field 52 of profile {bridge.profile.name} holds {field.max_len if field else 0}",
+            code="keys.dukpt_pin_field",
+        )
+    return cipher
+
+
 def _under_tmk(ring: Keyring, key) -> bytes | None:
     """``key`` encrypted under the terminal master key (TDES-ECB), as a host sends it at sign-on."""
     if not ring.has(KeyUsage.TMK):
@@ -108,12 +128,15 @@ def build_runner(
     bridge = HostBridge.from_config(config)
     store = Store.open(data_dir)
     holder: dict[str, Runner] = {}  # the PIN pad asks the running terminal for its current PIN key
+    dukpt = None
     try:
         status = load_keys(data_dir, bridge, store)
+        if config.host.pin_keys == "dukpt":  # refused here, never a fall back to the session PIN key
+            dukpt = open_dukpt(data_dir, bridge)
 
-        def pin_key():
+        def pin_key():  # the session PIN key, or the DUKPT cipher (host.pin_keys)
             runner = holder.get("runner")
-            return runner.keys.pin_key if runner is not None and runner.keys is not None else None
+            return runner.pin_cipher() if runner is not None else None
 
         def pin_key_for_pad():  # for a PIN pad holding the TMK: the PIN key encrypted under it
             runner = holder.get("runner")
@@ -126,6 +149,8 @@ def build_runner(
         )
         devices = open_devices(config, context, overrides)
     except TerminalError:
+        if dukpt is not None:
+            dukpt.close()
         store.close()
         raise
     settings = CoreSettings.from_config(
@@ -145,5 +170,6 @@ def build_runner(
         connect_timeout=config.host.connect_timeout or None,
         fallback=config.card.fallback,
         crash=crash,
+        dukpt=dukpt,
     )
     return runner

@@ -60,6 +60,10 @@ def _copies(v: list) -> str | None:
     return f"a list drawn from {allowed}" if bad or len(set(v)) != len(v) else None
 
 
+PIN_KEY_MODES = ("session", "dukpt")
+SOFT_PINPADS = ("sim", "console")  # PIN pads whose PIN block the terminal makes (hal.pinpad.entry)
+
+
 def _level(v: str) -> str | None:
     return None if v in ("debug", "info", "warning", "error") else "debug, info, warning or error"
 
@@ -107,6 +111,12 @@ class HostSection:
     response_timeout: float = setting(30.0, "Seconds to wait for the host's answer before reversing", check=_between(0.05, 300))
     reversal_retries: int = setting(3, "Attempts to deliver a reversal per connection before alerting", check=_between(1, 20))
     upload_interval: float = setting(60.0, "Seconds between idle retries of pending reversals and advices", check=_between(0.05, 86400))
+    pin_keys: str = setting(
+        "session",
+        "PIN blocks under: session (the PIN key of the last sign-on) or dukpt (a DUKPT key per PIN, its KSN "
+        "sent in the request; needs posterm keys inject-dukpt, the iso87 profile and a sim:// or console:// PIN pad)",
+        check=lambda v: None if v in PIN_KEY_MODES else "session or dukpt",
+    )
     upload_window: int = setting(
         4,
         "Stored offline sales sent at once when the queue is forwarded, their answers matched by trace in any "
@@ -247,7 +257,31 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
         built[name] = cls(
             **{k: _convert(f"{name}.{k}", hints[k], v, fields[k].metadata) for k, v in values.items()}
         )
-    return Config(**built)
+    config = Config(**built)
+    _check_pin_keys(config, source)
+    return config
+
+
+def _check_pin_keys(config: Config, source: str) -> None:
+    """DUKPT needs a profile with a KSN field and a PIN pad whose blocks the terminal makes."""
+    if config.host.pin_keys != "dukpt":
+        return
+    from firmware.host.profiles import get_profile  # lazy: only a DUKPT configuration pays for it
+
+    profile = get_profile(config.host.profile)
+    if profile.ksn_field is None:
+        raise ConfigError(
+            f'host.pin_keys = "dukpt" in {source} needs a profile that carries the KSN; {profile.name} does not '
+            "(UnionPay terminals use the PIN key of sign-on): use session, or profile iso87",
+            code="config.dukpt_profile",
+        )
+    scheme = config.devices.pinpad.partition("://")[0]
+    if scheme not in SOFT_PINPADS:
+        raise ConfigError(
+            f'host.pin_keys = "dukpt" in {source} needs a PIN pad whose blocks the terminal makes '
+            f"({', '.join(s + '://' for s in SOFT_PINPADS)}); a {scheme}:// pad encrypts under its own keys",
+            code="config.dukpt_pinpad",
+        )
 
 
 def load_config(path: Path | str | None) -> Config:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crypto.dukpt_lab import lab_bdks
 from crypto.keys import KeyUsage
 from crypto.provision import lab_key
 from firmware.hostsim.ledger import Ledger
@@ -32,6 +33,7 @@ class EmbeddedHost:
             ledger=self.ledger,
             rules=RuleBook(),
             tmk=lab_key(KeyUsage.TMK),
+            dukpt_bdks=lab_bdks(),  # a lab terminal with host.pin_keys = "dukpt" (crypto.dukpt_lab)
         )
         self._server: HostSimServer | None = None
         self._port = 0

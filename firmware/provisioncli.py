@@ -49,13 +49,18 @@ def _keys_only(args) -> int:
         print("LAB TEST KEYS LOADED: never take real cards with this data directory")
     for key in ring.summary():
         print(f"{key['usage']:<9} v{key['version']}  KCV {key['kcv']}  {key['note']}")
+    if args.lab_dukpt:  # the lab DUKPT key, whose BDK the host simulator holds (host.pin_keys = "dukpt")
+        from crypto.dukpt_lab import provision_lab_dukpt
+
+        loaded = provision_lab_dukpt(Path(args.data_dir), args.lab_dukpt)
+        print(f"dukpt     {args.lab_dukpt}  " + ("LAB TEST KEY loaded" if loaded else "kept (a DUKPT key is loaded)"))
     return 0
 
 
 def _from_manifest(args) -> int:
     from firmware.provisioning import Request, provision_from_manifest
 
-    if args.lab:
+    if args.lab or args.lab_dukpt:
         raise ConfigError("--lab never goes with a manifest: a manifest carries the terminal's own master key",
                           code="provision.args")
     if not args.config_out:
@@ -118,6 +123,8 @@ def add_provision_command(sub) -> None:
                     help="manifest-template: print a commented manifest to fill in")
     pv.add_argument("--data-dir", help="the terminal's data directory")
     pv.add_argument("--lab", action="store_true", help="also load the published lab test keys (never for real cards)")
+    pv.add_argument("--lab-dukpt", choices=("tdes", "aes128"), default=None,
+                    help="also load the lab DUKPT key (the published vectors' BDK; never for real cards)")
     pv.add_argument("--manifest", help="the terminal's provisioning manifest (TOML)")
     pv.add_argument("--config-out", help="where to write the configuration (0644), e.g. /etc/posterm/posterm.toml")
     pv.add_argument("--kbpk", help="key block protection key, hex, if the terminal holds none "

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crypto.keyring import Keyring
 from crypto.provision import TerminalKeys
@@ -102,6 +103,10 @@ WAL_HARD_LIMIT = 4000  # commits in the log (about a page each: ~16 MB)
 TAMPER_POLL = 1.0  # seconds between looks for a zeroize done by another process
 
 
+if TYPE_CHECKING:
+    from crypto.dukpt_reserve import DukptPinCipher
+
+
 class PowerCut(BaseException):
     """Raised at a named crash point to simulate the power going off. Not an Exception:
     nothing in the runner may catch it and carry on."""
@@ -166,6 +171,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
         connect_timeout: float | None = None,  # None: the link's own connect_timeout option
         fallback: FallbackPolicy = FallbackPolicy.ALLOW,
         crash: CrashPlan | None = None,
+        dukpt: DukptPinCipher | None = None,
         clock: Callable[[], datetime] = datetime.now,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -183,6 +189,9 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
         self.connect_timeout = connect_timeout
         self.fallback = FallbackPolicy(fallback)
         self.crash = crash
+        # host.pin_keys = "dukpt": the PIN pad encrypts under a DUKPT key per PIN (crypto.dukpt_reserve),
+        # whose counters idle housekeeping reserves ahead so that a sale writes none.
+        self.dukpt = dukpt
         self.clock = clock
         self.monotonic = monotonic
         self.lockouts = Lockouts(settings.operators.lockout_seconds, monotonic)  # operators locked out, until when
@@ -240,9 +249,13 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
         self._watch_tamper()
         self._hang_up_if_idle()
         self._end_lockouts()
-        if not self.wal_dirty or self.core.state is not State.IDLE or self.pending:
+        if self.core.state is not State.IDLE or self.pending:
             return
         idle_for = self.monotonic() - self.last_activity
+        if self.dukpt is not None and idle_for >= CHECKPOINT_IDLE:
+            self._reserve_dukpt()
+        if not self.wal_dirty:
+            return
         if idle_for < CHECKPOINT_IDLE and not self._wal_too_big():
             return
         try:
@@ -251,6 +264,20 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
         except TerminalError as e:  # not fatal: the log keeps everything; we try again later
             log.warning("checkpoint failed (%s): %s", e.code, e.text)
             self.last_activity = self.monotonic()
+
+    def _reserve_dukpt(self) -> None:
+        """Reserve DUKPT counters ahead while idle, so that no sale pays the state's fsyncs."""
+        try:
+            self.dukpt.top_up()
+        except TerminalError as e:  # not fatal here: the next PIN tries again, and says so if it cannot
+            log.warning("DUKPT reservation failed (%s): %s", e.code, e.text)
+            self.last_activity = self.monotonic()
+
+    def pin_cipher(self):
+        """What the soft PIN pad encrypts under: the DUKPT cipher, or the session PIN key (None: none)."""
+        if self.dukpt is not None:
+            return self.dukpt
+        return self.keys.pin_key if self.keys is not None else None
 
     def _end_lockouts(self) -> None:
         """A lock-out whose time is up is cleared in storage at once, so that a later boot
@@ -393,5 +420,11 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
             self.session.wipe()
             self.session = None
         self.devices.close()
+        if self.dukpt is not None:  # a clean stop: the counters reserved but unused are given back
+            dukpt, self.dukpt = self.dukpt, None
+            try:
+                dukpt.close()
+            except TerminalError as e:  # the reservation on disk still holds: counters are skipped, not reused
+                log.warning("DUKPT state not written at close (%s): %s", e.code, e.text)
         self.store.close()
 

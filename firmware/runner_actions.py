@@ -321,6 +321,9 @@ class ActionsMixin:
             self.session.wipe()
             self.session = None
         keys, self.keys = self.keys, None  # nothing in memory survives either
+        dukpt, self.dukpt = self.dukpt, None
+        if dukpt is not None:
+            dukpt.wipe()
         if keys is not None and keys.pin_key is not None:
             keys.pin_key.wipe()
         self.ring = None

@@ -316,9 +316,46 @@ def check_keys(target: Target) -> CheckResult:
                          "a data-key rotation was interrupted; posterm run finishes it at the next start"))
     shown = (KeyUsage.TMK, KeyUsage.PIN, KeyUsage.MAC, KeyUsage.SRED)
     facts = [f"{e['usage']} v{e['version']} KCV {e['kcv']}" for e in ring.summary() if e["usage"] in shown]
+    findings += _dukpt_findings(target, facts)
     if any(e["note"] == "LAB TEST KEY" for e in ring.summary()):
         facts.append("LAB TEST KEYS: never for real cards")
     return _worst("keys", findings, "master and working keys loaded, not tampered", facts)
+
+
+def _dukpt_findings(target: Target, facts: list[str]) -> list[tuple[Status, str, str]]:
+    """DUKPT (``host.pin_keys = "dukpt"``): the key is loaded, fits the profile, and how many counters are left.
+    Reads the state only: a selftest spends no counter and reserves none."""
+    from crypto.dukpt_device import DukptDevice
+    from crypto.dukpt_reserve import LOW_COUNTERS, PIN_BLOCK_SIZE, PIN_FORMATS, counters_left
+    from firmware.host.profiles import get_profile
+
+    assert target.config is not None
+    data_dir, wanted = target.config.data_dir, target.config.host.pin_keys == "dukpt"
+    if not DukptDevice.exists(data_dir):
+        if wanted:
+            return [(Status.FAIL, "keys.no_dukpt",
+                     'host.pin_keys is "dukpt" but no DUKPT key is loaded: run posterm keys inject-dukpt')]
+        return []
+    device = DukptDevice.load(data_dir)
+    try:
+        left = counters_left(device.counter, *device.counter_bits)
+        scheme = device.scheme
+    finally:
+        device.wipe()
+    facts.append(f"DUKPT {scheme.value}: {left:,} counters left" + ("" if wanted else " (not used: pin_keys session)"))
+    if not wanted:
+        return []
+    field = get_profile(target.config.host.profile).fields.get(52)
+    size = PIN_BLOCK_SIZE[PIN_FORMATS[scheme]]
+    if field is None or field.max_len < size:
+        return [(Status.FAIL, "keys.dukpt_pin_field",
+                 f"{scheme.value} DUKPT makes {size}-byte PIN blocks; field 52 of the profile holds fewer")]
+    if left == 0:
+        return [(Status.FAIL, "dukpt.exhausted", "the DUKPT key is exhausted: inject a new initial key")]
+    if left < LOW_COUNTERS:
+        return [(Status.WARN, "keys.dukpt_low",
+                 f"only {left:,} DUKPT counters left: inject a new initial key soon")]
+    return []
 
 
 # -- devices --------------------------------------------------------------------------

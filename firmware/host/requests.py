@@ -163,6 +163,10 @@ def build_request(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu 
     if card.pin_block is not None:
         fields[26] = "12"  # the PIN pad accepts up to 12 digits
         fields[52] = card.pin_block.reveal().hex().upper()
+        if card.pin_block.ksn is not None:  # a DUKPT block: the host derives its key from the KSN
+            if profile.ksn_field is None:
+                raise ProtocolError(f"profile {profile.name} has no field for a DUKPT KSN", code="host.no_ksn_field")
+            fields[profile.ksn_field] = card.pin_block.ksn.hex().upper()
         if profile.pin_security_info:
             fields[53] = profile.pin_security_info
     return _message(profile, spec.mti, fields, tpdu, header)

@@ -111,6 +111,9 @@ class Profile:
     reversal_reasons: Mapping[str, str] = field(default_factory=dict)
     unmacced_mtis: frozenset[str] = frozenset({"0800", "0810", "0820", "0830"})
     pin_security_info: str | None = None  # field 53 sent with a PIN block, if the host wants it
+    # The field that carries the DUKPT KSN beside a PIN block encrypted under a DUKPT key
+    # (host.pin_keys = "dukpt"); None: the profile takes session PIN keys only.
+    ksn_field: int | None = None
     local_time_fields: frozenset[int] = frozenset()  # of 7/12/13, those the terminal sends
     secondary_bitmap: bool = False  # fields 65-128 may be defined; bitmap 2 is sent only when one is present
     mac_placement: MacPlacement = MacPlacement.FIELD_64
@@ -183,6 +186,15 @@ class Profile:
             raise _bad(f"{p}: every approved code needs a response text", "config.bad_response_code")
         if self.pin_security_info is not None and 53 not in self.fields:
             raise _bad(f"{p}: pin_security_info needs field 53", "config.missing_field")
+        if self.ksn_field is not None:
+            ksn = self.fields.get(self.ksn_field)
+            if ksn is None:
+                raise _bad(f"{p}: ksn_field {self.ksn_field} is not defined", "config.missing_field")
+            if ksn.kind is not FieldKind.B or ksn.length is LengthType.FIXED or ksn.max_len < 12:
+                raise _bad(f"{p}: ksn_field {self.ksn_field} must be variable binary of at least 12 bytes "
+                           "(a TDES KSN is 10, an AES KSN 12)", "config.bad_field")
+            if self.pin_security_info is not None and self.ksn_field == 53:
+                raise _bad(f"{p}: field 53 cannot carry both pin_security_info and the KSN", "config.bad_field")
         missing = self.local_time_fields - set(self.fields)
         if missing or not self.local_time_fields <= {7, 12, 13}:
             raise _bad(f"{p}: local time fields are among 7, 12, 13 and defined", "config.missing_field")

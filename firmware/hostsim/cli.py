@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from crypto.provision import lab_key
     from firmware.host.profiles import get_profile
     from firmware.hostsim.ledger import Ledger
+    from crypto.dukpt_lab import lab_bdks
     from firmware.hostsim.processor import HostProcessor
     from firmware.hostsim.rules import RuleBook
     from firmware.hostsim.server import HostSimServer
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"host-sim: {exc}", file=sys.stderr, flush=True)
         return 2
     processor = HostProcessor(profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN),
-                              ledger=ledger, rules=rules, tmk=lab_key(KeyUsage.TMK))
+                              ledger=ledger, rules=rules, tmk=lab_key(KeyUsage.TMK), dukpt_bdks=lab_bdks())
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     server = HostSimServer(processor, host=args.bind, port=args.port)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,6 +75,7 @@ from firmware.hostsim.txnset import TxnSetMixin
 from firmware.hostsim.preauth import PREAUTH_NAMING, PreauthMixin
 from firmware.hostsim.reversals import ReversalMixin
 from firmware.hostsim.transfer import TransferMixin
+from firmware.hostsim.dukpt import DukptHostMixin
 
 UPLOAD_MTI = "0320"  # batch upload (cup); answered 0330
 
@@ -107,12 +108,13 @@ class _Outcome:
     action: str
 
 
-class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin):
+class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, DukptHostMixin):
     """A deterministic acquirer host. Not thread-safe: callers serialise (the server holds a lock)."""
 
     def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
                  ledger: Ledger | None = None, rules: RuleBook | None = None,
-                 clock: Callable[[], datetime] = datetime.now, tmk: SecretKey | None = None) -> None:
+                 clock: Callable[[], datetime] = datetime.now, tmk: SecretKey | None = None,
+                 dukpt_bdks: Mapping[str, SecretKey] | None = None) -> None:
         self.profile = get_profile(profile)
         if self.profile.mac is MacAlgorithm.X919 and isinstance(mac_key, TdesEcb):
             raise ConfigError("the X9.19 MAC needs the MAC key or a RetailMacKey", code="config.bad_key")
@@ -124,6 +126,8 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin):
         self.clock = clock
         self.tmk = tmk
         self._terminals: dict[str, _Keys] = {}  # working keys issued at sign-on, by terminal ID
+        self.dukpt_bdks = dict(dukpt_bdks or {})  # "tdes" / "aes128" / "aes256" -> BDK (hostsim.dukpt)
+        self._ksns_seen: dict[str, set[bytes]] = {}  # DUKPT KSNs each terminal has sent
         self.report_unbalanced = False  # an instrument: answer every settlement "unbalanced"
 
     def _carries_totals(self, request: Message) -> bool:
@@ -393,12 +397,18 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin):
 
     # -- PIN ---------------------------------------------------------------------------
     def _pin_verdict(self, request: Message, rule: Rule | None) -> str | None:
-        """``99`` for a PIN block that is not ISO 0 for this PAN, ``55`` for the wrong PIN, else None."""
+        """``99`` for a PIN block that is not ISO 0 for this PAN, ``55`` for the wrong PIN, else None.
+
+        A block with a KSN (the profile's ``ksn_field``) is a DUKPT block: ``hostsim.dukpt`` (and ``63``
+        for a KSN the terminal sent before)."""
         f = request.fields
         expected = rule.pin if rule is not None else None
         if 52 not in f:
             return "55" if expected is not None else None
         pan = f.get(2) or f.get(35, "").partition("=")[0]
+        ksn_field = self.profile.ksn_field
+        if ksn_field is not None and ksn_field in f:
+            return self._dukpt_pin(f.get(41), f[ksn_field], f[52], pan, expected) if pan else "99"
         pin_key = self._keys(f.get(41)).pin
         if not pan or pin_key is None:
             return "99"

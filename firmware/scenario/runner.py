@@ -114,6 +114,10 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
 
         if self.host_url is None:
             provision(self.data_dir, lab=True)
+            if config.host.pin_keys == "dukpt":  # the lab DUKPT key, whose BDK the embedded host holds
+                from crypto.dukpt_lab import provision_lab_dukpt
+
+                provision_lab_dukpt(self.data_dir)
             from firmware.embedded_host import EmbeddedHost
 
             self.server = EmbeddedHost(config.host.profile).start()  # its ledger lives in memory
@@ -126,7 +130,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         # The simulated PIN pad encrypts under whatever PIN key the running terminal holds
         # (as a real pad holds the key the terminal loaded into it); the printer keeps its
         # escpos cache in the data directory.
-        context = DeviceContext(data_dir=self.data_dir, pin_key=lambda: self.runner.keys.pin_key if self.runner else None)
+        context = DeviceContext(data_dir=self.data_dir, pin_key=lambda: self.runner.pin_cipher() if self.runner else None)
         for kind in ("reader", "pinpad", "printer", "display", "tamper"):
             self.devices[kind] = make_device(kind, "sim://", context)
         return config

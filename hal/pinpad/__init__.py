@@ -9,6 +9,15 @@ This suits drivers that deliver raw keys (the simulator, the console); a
 hardware PIN pad that encrypts inside its own secure module would override
 ``begin_pin_entry``/``poll`` instead.
 
+With ``host.pin_keys = "dukpt"`` ``context.pin_key()`` returns a PIN cipher
+(``crypto.dukpt_reserve.DukptPinCipher``) instead of a key: the block it makes
+is under the PIN key of a fresh DUKPT counter and carries its KSN
+(``PinBlock.ksn``), which the request puts in the profile's ``ksn_field``. The
+port's contract does not change: only an encrypted block leaves. A pad doing
+its own DUKPT (a Z-protocol pad with DUKPT firmware) would hand back
+``PinEntered(PinBlock(block, format=0, ksn=its_ksn))`` from its own ``poll``
+and the rest of the terminal would carry it unchanged.
+
 A driver overrides ``_read_keys()`` (every key character waiting, without
 blocking) and may override ``_prompt(request)`` (called by
 ``begin_pin_entry``; raise ``PinPadError`` if the device does not answer).

@@ -4,7 +4,9 @@ A ``SoftPinEntry`` is made for one PIN prompt and fed key characters one at
 a time. The digits collect in a ``bytearray`` that is overwritten as soon as
 the entry ends (entered, cancelled, bypassed or abandoned); they are never
 put into an event, a log record, a repr or an exception. ENTER builds an ISO
-9564 format 0 block under the PIN key and hands back only the ``PinBlock``.
+9564 format 0 block under the PIN key and hands back only the ``PinBlock``;
+with DUKPT (``host.pin_keys = "dukpt"``) the "key" is a PIN cipher that spends
+a fresh counter and returns a block carrying its KSN.
 
 The rules, in one place:
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto.secrets import Pan
-from firmware.errors import ConfigError, PinPadError
+from firmware.errors import ConfigError, CryptoError, PinPadError
 from hal.pinpad.keys import Key, PinBypassed, PinCancelled, PinEntered, PinEvent, PinProgress
 
 __all__ = ["PinEntryRequest", "SoftPinEntry", "PIN_MIN", "PIN_MAX"]
@@ -92,10 +94,20 @@ class SoftPinEntry:
         return None  # FUNCTION has no meaning inside a PIN prompt
 
     def _encrypt(self):
+        """ISO format 0 under a PIN key; or, when the key is a PIN cipher (an object with
+        ``encrypt_pin(digits, pan) -> PinBlock``, such as ``crypto.dukpt_reserve.DukptPinCipher``),
+        whatever block it makes: a DUKPT block carries its KSN (``PinBlock.ksn``)."""
         from crypto.pinblock import encrypt_iso0  # lazy: pulls in cryptography
 
+        cipher = getattr(self._key, "encrypt_pin", None)
         try:
+            if cipher is not None:
+                return cipher(self._digits, self._pan)
             return encrypt_iso0(self._digits, self._pan, self._key)
+        except CryptoError as e:
+            if e.code.startswith("dukpt."):  # exhausted, closed: say so, not "check the PIN key"
+                raise PinPadError(f"PIN could not be encrypted: {e.text}", code=f"pinpad.{e.code}") from None
+            raise PinPadError("PIN could not be encrypted: check the PIN key", code="pinpad.encrypt_failed") from None
         except Exception:
             # A wrong key type or length; the cause may quote key material, so it is not chained.
             raise PinPadError("PIN could not be encrypted: check the PIN key", code="pinpad.encrypt_failed") from None

@@ -38,12 +38,18 @@ REFUNDS = [77, 300, 500, 1250]  # 77: the host loses the first answer (sent agai
 CARD_OF = {mask_pan(TEST_CARDS[name].pan): name for name in CARDS}
 
 
+# POSTERM_CRASH_PIN_KEYS=dukpt: the iso87 profile with DUKPT PIN keys (the test gives the host the same profile)
+DUKPT = os.environ.get("POSTERM_CRASH_PIN_KEYS") == "dukpt"
+HOST_DUKPT = {"profile": "iso87", "pin_keys": "dukpt"} if DUKPT else {}
+
+
 def config(data: Path, link: str) -> Config:
     return Config().replace(
         {
             "storage": {"data_dir": str(data)},
             "devices": {"link": link},
-            "host": {"response_timeout": 0.15, "connect_timeout": 0.2, "reversal_retries": 3, "upload_interval": 0.3},
+            "host": {"response_timeout": 0.15, "connect_timeout": 0.2, "reversal_retries": 3, "upload_interval": 0.3,
+                     **HOST_DUKPT},
             "offline": {"floor_limit": 5000, "max_count": 1000, "max_amount": 10**9},
         }
     )
@@ -52,7 +58,7 @@ def config(data: Path, link: str) -> Config:
 def terminal(args, link: str):
     devices = {}
     runner_ref = {}
-    context = DeviceContext(data_dir=args.data, pin_key=lambda: runner_ref["r"].keys.pin_key)
+    context = DeviceContext(data_dir=args.data, pin_key=lambda: runner_ref["r"].pin_cipher())
     for kind in ("reader", "pinpad", "display"):
         devices[kind] = make_device(kind, "sim://", context)
     devices["printer"] = make_device("printer", f"sim://?paper={args.paper}", context)

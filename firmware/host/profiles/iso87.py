@@ -3,9 +3,11 @@
 ASCII MTI, bitmaps as 16 ASCII hex characters, numeric fields as ASCII
 digits, ASCII LL/LLL length prefixes; no TPDU, no header. Field lengths are
 those of ``default_ascii`` (fields 2 to 128, but 65, the tertiary bitmap's
-bit, which posterm does not use); binary fields (52, 55, 64, 96, 128) travel
+bit, which posterm does not use); binary fields (52, 53, 55, 64, 96, 128) travel
 as upper-case hex text and their length prefix counts hex characters, as
-``default_ascii`` does. The secondary bitmap goes only with a field above 64
+``default_ascii`` does, except field 53, which is ISO 8583:1993's b..48 (not
+1987's n16) so that it can carry a DUKPT KSN (``ksn_field``, sent only with a
+DUKPT PIN block). The secondary bitmap goes only with a field above 64
 (a reversal's 90, a reconciliation's totals), as 1987 says.
 
 MAC (``X919``): the ISO 9797-1 algorithm 3 / ANSI X9.19 retail MAC, padding
@@ -98,7 +100,8 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int], ...] = (
     (50, "Currency code, settlement", N, FIX, 3),
     (51, "Currency code, cardholder billing", N, FIX, 3),
     (52, "PIN data", B, FIX, 8),
-    (53, "Security related control information", N, FIX, 16),
+    # Not default_ascii's n16: ISO 8583:1993's b..48, which carries the DUKPT KSN (see ksn_field).
+    (53, "Security related control information (DUKPT KSN)", B, LL, 48),
     (54, "Additional amounts", ANS, LLL, 240),
     (55, "ICC data", B, LLL, 255),
     (56, "Reserved ISO", ANS, LLL, 999),
@@ -216,6 +219,7 @@ RESPONSE_TEXTS = {
     "58": "Not permitted to terminal",
     "61": "Exceeds withdrawal limit",
     "62": "Restricted card",
+    "63": "Security violation",
     "65": "Exceeds frequency limit",
     "68": "Response received too late",
     "75": "PIN tries exceeded",
@@ -294,6 +298,10 @@ def build() -> Profile:
         },
         unmacced_mtis=frozenset({"0800", "0810"}),
         pin_security_info=None,
+        # With DUKPT PIN keys the KSN (10 bytes TDES, 12 AES) goes in 53 as ISO 8583:1993 defines it
+        # (b..48, security related control information; here hex text with an LL prefix counting hex
+        # characters, as every binary field of this profile), a common acquirer convention.
+        ksn_field=53,
         local_time_fields=frozenset({7, 12, 13}),
         secondary_bitmap=True,
         mac_placement=MacPlacement.LAST_BITMAP,
