@@ -29,12 +29,19 @@ class ReportMixin:
                 fail.append(f"last transaction {key} is {last.get(key)!r}, expected {checks[key]!r}")
         if "display" in checks and not any(checks["display"] in line for line in result["display"]):
             fail.append(f"display does not show {checks['display']!r}: {result['display']}")
-        if "printed" in checks and checks["printed"] not in self.devices["printer"].text:
-            fail.append(f"nothing printed contains {checks['printed']!r}")
-        if "alerts" in checks and not any(checks["alerts"] in f"{c} {t}" for c, t in result["alerts"]):
-            fail.append(f"no alert mentions {checks['alerts']!r}")
-        if "notes" in checks and not any(checks["notes"] in f"{c} {t}" for c, t in result["notes"]):
-            fail.append(f"no note mentions {checks['notes']!r}")
+        paper, alerts, notes = self.devices["printer"].text, result["alerts"], result["notes"]
+        last, start = self._expect_run
+        if step.index != last + 1:  # a new run of expect steps: it reads from where the last run ended
+            start = self.expected_upto
+        self._expect_run = (step.index, start)
+        p0, a0, n0 = start
+        self.expected_upto = (len(paper), len(alerts), len(notes))
+        if "printed" in checks and checks["printed"] not in paper[p0:]:
+            fail.append(f"nothing printed since the last check contains {checks['printed']!r}")
+        if "alerts" in checks and not any(checks["alerts"] in f"{c} {t}" for c, t in alerts[a0:]):
+            fail.append(f"no alert since the last check mentions {checks['alerts']!r}")
+        if "notes" in checks and not any(checks["notes"] in f"{c} {t}" for c, t in notes[n0:]):
+            fail.append(f"no note since the last check mentions {checks['notes']!r}")
         if "journal_count" in checks and len(result["transactions"]) != checks["journal_count"]:
             fail.append(f"journal has {len(result['transactions'])} records, expected {checks['journal_count']}")
         if "ledger_postings" in checks:

@@ -91,6 +91,11 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         self.power_cuts: list[str] = []
         self.failures: list[str] = []
         self.skipped: list[str] = []  # checks that cannot apply (the ledger of an external host)
+        # how much paper, alerts and notes there were when the last run of expect steps ended: the next
+        # run's printed, alerts and notes checks read only what came after, so a check never passes on
+        # output from before the previous check (expect steps in a row share one stretch)
+        self.expected_upto = (0, 0, 0)
+        self._expect_run: tuple[int, tuple[int, int, int]] = (-2, (0, 0, 0))  # (last expect's index, its start)
         self._pending_cut: CrashPlan | None = None  # armed while the power is off
         self._printed_before: list[tuple[int, str]] = []
         self._alerts_before: list[tuple[str, str]] = []

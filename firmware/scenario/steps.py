@@ -65,7 +65,7 @@ STEP_KINDS = {
     "sign_out": "true: F, then * (the cashier signs out)",
     "supervisor": "the supervisor's password typed at its prompt, then ENTER",
     "expect": "checks: state, outcome, response_code, reason, display, printed, alerts, notes, journal_count, "
-    "ledger_postings",
+    "ledger_postings (printed, alerts and notes: since the previous run of expect steps)",
 }
 _PRINTER_FAULTS = {
     "paper_out": "paper_out",

@@ -107,3 +107,17 @@ def test_host_rules_need_the_built_in_host(posterm_cmd, clean_env, tmp_path):
                                         "--config", str(config)], capture_output=True, text=True, env=clean_env,
                          timeout=60)
     assert out.returncode == 2 and "[scenario.invalid]" in out.stderr and "built-in host" in out.stderr
+
+
+def test_a_check_reads_only_what_came_after_the_previous_check():
+    """completion_advice.toml checks its settlement's report with printed = "COMPLETE", which the
+    advice's own receipt (AUTH COMPLETE (OFFLINE)) printed earlier: a check that read everything
+    ever printed passed with the settlement left out. (Found by the session-6 audit.)"""
+    from firmware.scenario import ScenarioRunner, load_scenario, parse_scenario
+
+    scenario = load_scenario(SCENARIOS / "completion_advice.toml")
+    steps = [{s.kind: s.value} for s in scenario.steps if s.kind != "settle"]
+    assert len(steps) == len(scenario.steps) - 1
+    result = ScenarioRunner().run(parse_scenario({"name": "no settle", "config": dict(scenario.config),
+                                                  "step": steps}))
+    assert not result["ok"] and any("since the last check" in f for f in result["failures"]), result["failures"]
