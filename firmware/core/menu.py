@@ -78,20 +78,11 @@ class MenuMixin:
         if self.menu_page and ev.key in MENU_MORE_FLOWS:  # the second page: the pre-auth family
             if self.keys is not KeyState.READY:
                 return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
-            kind = MENU_MORE_FLOWS[ev.key]
-            full = self._batch_full(kind, back)  # before any password is asked for
-            if full is not None:
-                return full
-            gate = self._operator_gate(kind.value, MENU_MORE + ev.key, back, now)  # resumed as page 2's key
-            return gate if gate is not None else self._begin(kind, back)
+            return self._start(MENU_MORE_FLOWS[ev.key], MENU_MORE + ev.key, back, now)  # resumed as page 2's key
         if self.menu_page and ev.key == MENU_ADVICE_KEY:  # the completion made as an advice (preauth.py)
             if self.keys is not KeyState.READY:
                 return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
-            full = self._batch_full(Kind.PREAUTH_COMPLETE, back)
-            if full is not None:
-                return full
-            gate = self._operator_gate(Kind.PREAUTH_COMPLETE.value, MENU_MORE + ev.key, back, now)
-            return gate if gate is not None else self._begin_advice(back)
+            return self._start(Kind.PREAUTH_COMPLETE, MENU_MORE + ev.key, back, now, self._begin_advice)
         if ev.key == MENU_SIGN_ON:
             self.network = NetworkKind.SIGN_ON
             return self._uplink(Then.IDLE, back)
@@ -106,34 +97,36 @@ class MenuMixin:
             return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
         if ev.key == KEY_SIGN_OUT:
             return self._sign_out(back)
-        if ev.key == MENU_SETTLE or ev.key in MENU_FLOWS:  # a cashier signed in; the supervisor's password first?
-            function = "settle" if ev.key == MENU_SETTLE else MENU_FLOWS[ev.key].value
-            full = None if ev.key == MENU_SETTLE else self._batch_full(MENU_FLOWS[ev.key], back)
-            if full is not None:
-                return full
-            gate = self._operator_gate(function, ev.key, back, now)
-            if gate is not None:
-                return gate
+        if ev.key in MENU_FLOWS:
+            return self._start(MENU_FLOWS[ev.key], ev.key, back, now)
+        if ev.key == MENU_SETTLE:  # a cashier signed in; the supervisor's password first?
+            gate = self._operator_gate("settle", ev.key, back, now)
+            return gate if gate is not None else self._settle(back)
         if ev.key == MENU_UPLOAD:
             if self._queued():
                 return self._uplink(Then.IDLE, back + [CancelTimer(Timer.UPLOAD)])
             return self._rest(back, note="NOTHING TO UPLOAD")
         if ev.key == MENU_SIGN_OFF:
             return self._sign_off(back)
-        if ev.key == MENU_SETTLE:
-            return self._settle(back)
-        if ev.key in MENU_FLOWS:
-            return self._begin(MENU_FLOWS[ev.key], back)
         if ev.key in (CANCEL, ENTER, FUNCTION):
             return self._rest(back)
         return State.MENU, [Show(screens.menu(self))]
 
+    def _start(self, kind: Kind, resume_key: str, back: list[Action], now: datetime, begin=None) -> Result:
+        """A transaction chosen on the menu: refused at once when the batch is full (before any password
+        is asked for), then the operator's gate (``_op_resume`` carries on after it), then ``begin``
+        (``_begin`` unless given)."""
+        full = self._batch_full(kind, back)
+        if full is not None:
+            return full
+        gate = self._operator_gate(kind.value, resume_key, back, now)
+        if gate is not None:
+            return gate
+        return begin(back) if begin is not None else self._begin(kind, back)
+
     def _begin(self, kind: Kind, head: list[Action]) -> Result:
         """A transaction from the menu: by its original's trace, by a reference number or auth code,
         by its amount (a pre-auth), or a card alone (an inquiry)."""
-        full = self._batch_full(kind, head)
-        if full is not None:
-            return full
         flow = flow_of(kind)
         if flow.by_reference:
             return self._begin_refund(head, kind)

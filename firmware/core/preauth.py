@@ -126,9 +126,6 @@ class PreauthMixin:
 
     def _begin_advice(self, head: list[Action]) -> Result:
         """Page 2, key 6: a completion made as an advice without the host (named as an online one is)."""
-        full = self._batch_full(Kind.PREAUTH_COMPLETE, head)
-        if full is not None:
-            return full
         state, actions = self._begin(Kind.PREAUTH_COMPLETE, head)
         self.sale.advice = True
         return state, actions

@@ -18,13 +18,12 @@ from firmware.app import Overrides, build_runner
 from firmware.config import Config
 from firmware.core.model import State
 from firmware.errors import CryptoError
-from firmware.host.codec import decode
 from firmware.host.profiles import get_profile
 from firmware.hostsim.ledger import Ledger
 from firmware.hostsim.processor import HostProcessor
-from firmware.scenario import ScenarioRunner, parse_scenario
 
 from .canary import find_card_data, run_logged
+from .wiretap import run_tapped
 
 ISO87 = get_profile("iso87")
 CONFIG = {"host": {"profile": "iso87", "pin_keys": "dukpt", "response_timeout": 0.4, "connect_timeout": 0.4}}
@@ -34,40 +33,19 @@ PREAUTH = [{"preauth": 10000}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 INITIAL = bytes.fromhex(LAB_INITIAL_KSNS[DukptScheme.TDES])
 
 
-class Wiretap:
-    """Every request the host simulator receives, kept before it answers (it changes nothing)."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def install(self, processor) -> None:
-        if getattr(processor, "_tapped", False):
-            return
-        answer = processor.respond
-
-        def respond(payload: bytes):
-            self.frames.append(bytes(payload))
-            return answer(payload)
-
-        processor.respond, processor._tapped = respond, True
-
-    def with_pin(self):
-        decoded = [decode(ISO87, frame) for frame in self.frames]
-        return [m for m in decoded if 52 in m.fields]
-
-
 def run(steps, tmp_path):
-    tap = Wiretap()
-    runner = ScenarioRunner(data_dir=tmp_path / "data")
-    result = runner.run(parse_scenario({"name": "dukpt", "config": CONFIG, "step": steps}),
-                        after_step=lambda step: tap.install(runner.processor))
-    assert result["failures"] == [], result["failures"]
+    result, _paper, tap = run_tapped("dukpt", CONFIG, steps, tmp_path, ISO87)
     return result, tap
+
+
+def with_pin(tap):
+    """The requests that carry a PIN block."""
+    return [m for m in tap.decoded() if 52 in m.fields]
 
 
 def _counters(tap) -> list[int]:
     out = []
-    for m in tap.with_pin():
+    for m in with_pin(tap):
         ksn = bytes.fromhex(m.fields[53])
         assert len(ksn) == 10 and ksn[:8] == INITIAL[:8]  # the lab key's KSN, its counter in the low 21 bits
         out.append(ksn_counter(ksn))
@@ -77,9 +55,9 @@ def _counters(tap) -> list[int]:
 def test_sale_void_and_preauth_each_spend_a_fresh_counter_the_host_checks(tmp_path):
     r, tap = run(SALE + VOID_1 + PREAUTH + SALE, tmp_path)
     assert [t["outcome"] for t in r["transactions"]] == ["approved"] * 4
-    assert [m.mti for m in tap.with_pin()] == ["0200", "0200", "0100", "0200"]
+    assert [m.mti for m in with_pin(tap)] == ["0200", "0200", "0100", "0200"]
     assert _counters(tap) == [1, 2, 3, 4]
-    assert all(m.fields[52] != tap.with_pin()[0].fields[52] for m in tap.with_pin()[1:])
+    assert all(m.fields[52] != with_pin(tap)[0].fields[52] for m in with_pin(tap)[1:])
     assert not [m for m in r["host_ledger"]["messages"] if m["response_code"] == "63"]
 
 

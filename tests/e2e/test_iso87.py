@@ -5,13 +5,12 @@ batch upload (1987 has none), before and after a restart."""
 
 from __future__ import annotations
 
-from firmware.host.codec import decode
 from firmware.host.profiles import get_profile
 from firmware.reportcli import batch_report
-from firmware.scenario import ScenarioRunner, parse_scenario
 from storage.store import Store
 
 from .consistency import mtis
+from .wiretap import run_tapped
 
 ISO87 = get_profile("iso87")
 CONFIG = {"host": {"profile": "iso87", "response_timeout": 0.4, "connect_timeout": 0.4}}
@@ -19,37 +18,8 @@ SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 VOID_1 = [{"void": {"trace": 1}}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 
 
-class Wiretap:
-    """Keeps every request the host simulator receives, then lets it answer (a tap, as pyserial's ``spy://``:
-    it changes nothing). The simulator's server calls ``processor.respond``; the tap stands in front of it."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def install(self, processor) -> None:
-        if getattr(processor, "_tapped", False):
-            return
-        answer = processor.respond
-
-        def respond(payload: bytes):
-            self.frames.append(bytes(payload))
-            return answer(payload)
-
-        processor.respond, processor._tapped = respond, True
-
-    def messages(self, mti: str):
-        """The requests of one type, decoded without keys (the terminal's working keys come from its sign-on)."""
-        decoded = [decode(ISO87, frame) for frame in self.frames]
-        return [m for m in decoded if m.mti == mti]
-
-
 def run(steps, tmp_path):
-    tap = Wiretap()
-    runner = ScenarioRunner(data_dir=tmp_path / "data")
-    result = runner.run(parse_scenario({"name": "iso87", "config": CONFIG, "step": steps}),
-                        after_step=lambda step: tap.install(runner.processor))
-    assert result["failures"] == [], result["failures"]
-    return result, runner.devices["printer"].text, tap
+    return run_tapped("iso87", CONFIG, steps, tmp_path, ISO87)
 
 
 def codes(result) -> list[str]:
