@@ -22,6 +22,9 @@ state on disk is kept *ahead* of the state in memory:
   fewer than ``LOW_WATER`` are left, so a sale seldom meets an empty window.
 * A sale that finds the window empty (a burst with no idle time between
   sales) reserves a new window itself before it spends, and that is logged.
+  If that write fails (a full or read-only disk) the PIN is not encrypted:
+  ``StorageError`` ``storage.dukpt_state`` names the state file, no counter
+  is spent, and the runner ends the sale (nothing was journalled or sent).
 * ``close`` (a clean shutdown) writes the state in memory, so a restart
   skips nothing; after it the cipher refuses to encrypt.
 
@@ -50,13 +53,15 @@ wiped before the block is returned. The clear PIN digits never leave
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from math import comb
 from pathlib import Path
 
 from crypto.dukpt_device import DukptDevice, DukptScheme
 from crypto.keyring import KekProvider
 from crypto.secrets import Pan, PinBlock
-from firmware.errors import CryptoError
+from firmware.errors import CryptoError, StorageError
 
 __all__ = ["DukptPinCipher", "WINDOW", "LOW_WATER", "PIN_FORMATS", "LOW_COUNTERS", "valid_below", "counters_left"]
 
@@ -145,8 +150,20 @@ class DukptPinCipher:
         return counters_left(self.device.counter, *self.device.counter_bits)
 
     def _reserve(self) -> None:
-        self._limit = self.device.save_ahead(self.window)
+        """Write the state ``window`` counters ahead. A failed write (a full or read-only disk) is a
+        ``StorageError`` naming the state file: nothing moved in memory, no counter was spent, and the
+        old file (whose limit is past every counter spent) is still the one on disk."""
+        with self._writing("reserve DUKPT counters"):
+            self._limit = self.device.save_ahead(self.window)
         self.writes += 1
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as e:
+            raise StorageError(f"cannot write the DUKPT state {self.device.path} to {doing} "
+                               f"({e.strerror or type(e).__name__})", code="storage.dukpt_state") from None
 
     def top_up(self) -> bool:
         """Reserve a new window if the current one runs low. For idle time only. True if it wrote."""
@@ -189,7 +206,8 @@ class DukptPinCipher:
             return
         self._closed = True
         try:
-            self.device.save()
+            with self._writing("give back the unused counters"):
+                self.device.save()
         finally:
             self.device.wipe()
 

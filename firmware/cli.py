@@ -280,7 +280,12 @@ def cmd_selftest(args) -> int:
 
 
 # -- parser ----------------------------------------------------------------------
+MAX_BENCH_SALES = 100_000  # about an hour of sales at a Pi Zero's pace: more is a typo, not a bench
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from firmware.argtypes import whole
+
     p = argparse.ArgumentParser(prog="posterm", description="Card-payment terminal firmware")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -311,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.set_defaults(func=cmd_host_sim)
 
     b = sub.add_parser("bench", help="speed and memory against a floor measured in the same run")
-    b.add_argument("--sales", type=int, default=300, help="sales to time (default 300)")
+    b.add_argument("--sales", type=whole(1, MAX_BENCH_SALES, "a number of sales"), default=300,
+                   help=f"sales to time, 1 to {MAX_BENCH_SALES} (default 300)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.add_argument("--dir", default=None, help="directory on the disk to measure (default: a temporary directory)")
     b.add_argument("--config", type=Path, default=None,

@@ -158,18 +158,13 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _batch_number(text: str) -> int:
-    import argparse
-
-    if not text.isdigit() or not 1 <= int(text) <= 999999:
-        raise argparse.ArgumentTypeError("a batch number is 1 to 999999")
-    return int(text)
-
-
 def add_report_command(sub, with_config) -> None:
     """``posterm report``: registered by ``firmware.cli``; ``with_config`` adds --config and --data-dir."""
     r = with_config(sub.add_parser(
         "report", help="a batch's totals and transactions for reconciliation (read-only, PANs masked)"))
-    r.add_argument("--batch", type=_batch_number, default=None, help="a batch number (default: the current batch)")
+    from firmware.argtypes import whole
+
+    r.add_argument("--batch", type=whole(1, 999999, "a batch number"), default=None,
+                   help="a batch number (default: the current batch)")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_report)

@@ -37,7 +37,7 @@ from firmware.core.events import (
 )
 from firmware.core.flows import FLOWS
 from firmware.core.model import CardFacts, State
-from firmware.errors import CardError, CryptoError, LinkError, ProtocolError, TerminalError
+from firmware.errors import CardError, CryptoError, LinkError, ProtocolError, StorageError, TerminalError
 from firmware.sealed import CardSession, ClearCard
 from hal import pinpad as pad
 from hal.magstripe import Swipe
@@ -89,6 +89,10 @@ class InputMixin:
             return device.poll()
         except TerminalError as e:
             self._alert(e.code, f"{device.kind}: {e.text}")
+            if isinstance(e, StorageError) and device is self.devices.pinpad and self.core.state is State.PIN:
+                # the PIN could not be encrypted (the DUKPT state could not be written): the pad's entry is
+                # over, so is the sale; nothing was journalled or sent, and no counter was spent
+                self.dispatch(PinCancelled())
             return []
 
     def _on_swipe(self, item: Swipe | CardError) -> None:

@@ -23,9 +23,10 @@ __all__ = ["add_arguments", "run", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from firmware.argtypes import PORT
     from firmware.host.profiles import PROFILES
 
-    parser.add_argument("--port", type=int, required=True, help="TCP port to listen on (0: any free port)")
+    parser.add_argument("--port", type=PORT, required=True, help="TCP port to listen on (0: any free port)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--ledger", default=":memory:", help="SQLite file of messages and postings (default: in memory)")
     parser.add_argument("--rules", default=None, help="TOML file of [[rule]] tables (fault injection)")

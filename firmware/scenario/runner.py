@@ -254,13 +254,11 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
             # held for the PIN prompt, so a PIN typed early never becomes amount keys
             self.devices["pinpad"].press(f"{value}#", hold_for_pin=True)
         elif kind == "swipe":
-            reader = self.devices["reader"]
+            reader = self.devices["reader"]  # a card name, or the tracks (steps.STEP_FORMS)
             if isinstance(value, str):
                 reader.swipe_card(value)
-            elif isinstance(value, Mapping):
-                reader.swipe(**{k: value[k] for k in value})
             else:
-                raise ScenarioError(f"step {step.index}: swipe takes a card name or a table of tracks")
+                reader.swipe(**value)
         elif kind == "swipe_raw":
             self.devices["reader"].swipe_raw(str(value).encode("latin-1"))
         elif kind == "swipe_damaged":
@@ -281,7 +279,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
             self.devices["tamper"].trip(str(value))
         elif kind == "wait":
             runner = self._need_runner(step)
-            self._safely(lambda: runner.run_until(lambda: False, float(value)))
+            self._safely(lambda: runner.run_until(lambda: False, value))  # finite, 0 to steps.MAX_WAIT
             return
         if self.runner is not None:
             self._safely(lambda: None)
@@ -302,13 +300,11 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
             raise ScenarioError(f"step {step.index}: host rules need the built-in host simulator, not --host")
         from firmware.hostsim.rules import RuleBook
 
-        value = step.value
-        if value == "clear":
+        if step.value == "clear":
             self.processor.rules.clear()
             return
-        spec = {"behaviour": value} if isinstance(value, str) else dict(value)
-        try:
-            (rule,) = RuleBook.from_dicts([spec]).rules
+        try:  # the rule's table, already checked when the file was read (steps.STEP_FORMS)
+            (rule,) = RuleBook.from_dicts([step.value]).rules
         except TerminalError as e:
             raise ScenarioError(f"step {step.index}: {e.text}") from None
         self.processor.rules.push(rule)

@@ -9,15 +9,20 @@ Nothing here touches a device: see ``firmware.scenario`` for the format.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware.core.model import State
 from firmware.errors import ScenarioError
+from firmware.scenario.forms import (
+    BAD_VALUE, OMIT, UNKNOWN_KEY, Const, Either, Flag, Form, Key, Seconds, Table, Text, Whole, choice, digits, kind_of,
+)
 
-__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "STEP_KINDS"]
+__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "STEP_KINDS", "STEP_FORMS", "MAX_WAIT"]
 
 STEP_KINDS = {
     "key": 'keys pressed on the PIN pad outside PIN entry, e.g. "1250#" (# enter, * clear, X cancel, F function)',
@@ -58,7 +63,7 @@ STEP_KINDS = {
     "power_cut": "a crash point such as after:send_request; the power goes off when the flow reaches it",
     "restart": "true: power on again on the same data directory (recovery runs by itself)",
     "upload": "true: forward queued reversals and offline sales now",
-    "wait": "seconds of wall-clock time for the terminal to run (host delays, upload timer)",
+    "wait": "seconds (0 to 3600) of wall-clock time for the terminal to run (host delays, upload timer)",
     "add_operator": '{ operator = "NN", password = "digits" }: stores a cashier, or the supervisor\'s (00) new '
     "password, as posterm operators would",
     "sign_in": '{ operator = "NN", password = "digits" }: the operator number, ENTER, the password, ENTER',
@@ -75,82 +80,119 @@ _PRINTER_FAULTS = {
     "stop_answering": "stop_answering",
     "resume": "resume",
 }
-_EXPECT_KEYS = {
-    "state", "outcome", "response_code", "display", "printed", "alerts", "notes", "journal_count", "ledger_postings",
-    "reason",
+MAX_WAIT = 3600.0  # seconds: see the wait form in STEP_FORMS
+
+
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+def _latin1(text: str) -> bool:
+    return all(ord(c) < 256 for c in text)
+
+
+def _crash_point(text: str) -> bool:
+    return re.fullmatch(r"(before|after):[a-z_]+", text) is not None
+
+
+def _host_rule(value: dict | str, where: str) -> dict | str:
+    """A host rule is checked by the host simulator's own rule checker, here, when the file is read."""
+    if value == "clear":
+        return value
+    from firmware.hostsim.rules import RuleBook  # lazy: only a scenario with host rules pays for it
+
+    spec = {"behaviour": value} if isinstance(value, str) else dict(value)
+    try:
+        RuleBook.from_dicts([spec])
+    except ScenarioError as e:
+        raise ScenarioError(f"{where}: {e.text.removeprefix('rule 1: ')}", code=e.code) from None
+    return spec
+
+
+class _HostRule(Form):
+    expected = 'a behaviour name, "clear", or a table { behaviour, code, seconds, times, mti, amount }'
+
+    def check(self, value: Any, where: str) -> dict | str:
+        if not isinstance(value, (str, Mapping)):
+            raise self.fail(value, where)
+        return _host_rule(value, where)
+
+
+def _transfer_again(value: dict, where: str) -> dict:
+    """``again`` (the account keyed a second time) defaults to the account."""
+    return {**value, "again": value["account"] if value["again"] is None else value["again"]}
+
+
+_AMOUNT = Whole(1, 999999999999, "a whole number of minor units")
+_PASSWORD = digits(expected="a string of digits in quotes (a password)")
+_SUPERVISOR = Key(_PASSWORD)  # typed at the supervisor's prompt; left out, the step stops there
+_CONFIRM = Key(Flag(), default=True)
+_TRACE = Key(Whole(1, 999999, "a trace number"), required=True)
+_DATE = Key(digits(4, "the original's date, MMDD, in quotes"))
+_STEADY = choice("stop_answering", "resume")
+_OPERATOR = Table({"operator": Key(digits(2, "two digits in quotes"), required=True),
+                   "password": Key(_PASSWORD, required=True)})
+
+
+def _named(name: str, form: Text) -> Table:
+    """A step naming its original by a keyed number and date: refund (rrn), the pre-auth family (auth)."""
+    return Table({name: Key(form, required=True), "date": _DATE, "amount": Key(_AMOUNT), "confirm": _CONFIRM,
+                  "supervisor": _SUPERVISOR})
+
+
+_VOID = Either(Table({"trace": _TRACE, "confirm": _CONFIRM, "supervisor": _SUPERVISOR}), key="trace")
+_AUTH = _named("auth", digits(6, "the pre-auth's 6-digit authorisation code in quotes"))
+_EXPECT_TEXT = Key(Text(), default=OMIT)
+_EXPECT = Table({
+    "state": Key(choice(*(s.value for s in State), "off"), default=OMIT),
+    "outcome": _EXPECT_TEXT, "response_code": _EXPECT_TEXT, "reason": _EXPECT_TEXT, "display": _EXPECT_TEXT,
+    "printed": _EXPECT_TEXT, "alerts": _EXPECT_TEXT, "notes": _EXPECT_TEXT,
+    "journal_count": Key(Whole(0), default=OMIT), "ledger_postings": Key(Whole(0), default=OMIT),
+})
+
+# The form of each step's value, checked once when the file is read (``parse_scenario``), as
+# ``firmware.config`` checks each key: what the runner is given is always of this form.
+# wait: at most an hour. It is wall-clock time, so a longer one only stalls a run; an hour covers the
+# longest timer a scenario may want to see run out (operators.lockout_seconds, at most 3600), while
+# 1e308 or inf would overflow the selector's timeout and nan compares false with everything.
+STEP_FORMS: dict[str, Form] = {
+    "key": Text('keys in quotes, e.g. "1250#"'),
+    "swipe": Either(Table({f"track{n}": Key(Text("printable ASCII text in quotes", _printable_ascii))
+                           for n in (1, 2, 3)}),
+                    bare=Text("a test card name in quotes")),
+    "swipe_raw": Text("text in quotes (characters up to \\u00ff)", _latin1),
+    "swipe_damaged": Text("a damage name in quotes"),
+    "pin": Text('a PIN in quotes, e.g. "1234"'),
+    "void": _VOID,
+    "settle": Either(Table({"confirm": _CONFIRM, "supervisor": _SUPERVISOR}), key="confirm"),
+    "refund": _named("rrn", digits(12, "the original's 12-digit reference number in quotes")),
+    "balance": Const(True),
+    "preauth": _AMOUNT,
+    "preauth_cancel": _AUTH,
+    "preauth_complete": _AUTH,
+    "preauth_advice": _AUTH,
+    "preauth_complete_void": _VOID,
+    "transfer": Table({"amount": Key(_AMOUNT, required=True),
+                       "account": Key(digits(expected="the account's digits in quotes"), required=True),
+                       "again": Key(digits(expected="the account's digits in quotes"))}, finish=_transfer_again),
+    "host": _HostRule(),
+    "printer": choice(*_PRINTER_FAULTS),
+    "link": choice("down", "up"),
+    "reader": _STEADY,
+    "pinpad": _STEADY,
+    "display": _STEADY,
+    "disk": choice("full", "ok"),
+    "tamper": Text("the reason in quotes"),
+    "power_cut": Text("a crash point in quotes, e.g. after:send_request", _crash_point),
+    "restart": Const(True),
+    "upload": Const(True),
+    "wait": Seconds(0.0, MAX_WAIT),
+    "add_operator": _OPERATOR,
+    "sign_in": _OPERATOR,
+    "sign_out": Const(True),
+    "supervisor": _PASSWORD,
+    "expect": _EXPECT,
 }
-_VOID_KEYS = {"trace", "confirm", "supervisor"}
-_OPERATOR_KEYS = {"operator", "password"}
-
-
-def _password(value: Any, i: int, what: str) -> str:
-    if not isinstance(value, str) or not value.isdigit():
-        raise ScenarioError(f"step {i}: {what} is a string of digits")
-    return value
-
-
-def _operator_step(kind: str, value: Any, i: int) -> dict:
-    """``sign_in`` / ``add_operator`` = ``{ operator = "NN", password = "digits" }``, checked."""
-    if not isinstance(value, Mapping) or set(value) != _OPERATOR_KEYS:
-        raise ScenarioError(f'step {i}: {kind} takes {{ operator = "NN", password = "digits" }}')
-    number = value["operator"]
-    if not (isinstance(number, str) and len(number) == 2 and number.isdigit()):
-        raise ScenarioError(f"step {i}: {kind} operator is two digits in quotes")
-    return {"operator": number, "password": _password(value["password"], i, "the password")}
-
-
-def _transfer_step(value: Any, i: int) -> dict:
-    """``transfer = { amount, account, again }`` checked: a whole amount, the account and its second keying as
-    digit strings (any length: the pad judges it, so a scenario can key a wrong one)."""
-    if not isinstance(value, Mapping) or set(value) - {"amount", "account", "again"}:
-        raise ScenarioError(f"step {i}: transfer takes {{ amount, account, again }}")
-    amount, account = value.get("amount"), value.get("account")
-    again = value.get("again", account)
-    if type(amount) is not int or amount < 1:
-        raise ScenarioError(f"step {i}: transfer's amount must be a whole number of minor units")
-    for text in (account, again):
-        if not isinstance(text, str) or not text.isdigit():
-            raise ScenarioError(f"step {i}: transfer's account and again must be digit strings")
-    return {"amount": amount, "account": account, "again": again}
-
-
-def _named_step(value: Any, i: int, kind: str, name: str, digits: int, what: str) -> dict:
-    """A step naming its original by a keyed number and date, checked: ``refund = { rrn, date, amount,
-    confirm, supervisor }`` (``name`` rrn, 12 digits) and ``preauth_cancel`` / ``preauth_complete = { auth,
-    date, amount, confirm, supervisor }`` (``name`` auth, 6 digits)."""
-    allowed = {name, "date", "amount", "confirm", "supervisor"}
-    if not isinstance(value, Mapping):
-        raise ScenarioError(f"step {i}: {kind} takes a table {{ {', '.join(sorted(allowed))} }}")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ScenarioError(f"step {i}: {kind} takes {', '.join(sorted(allowed))}, not {unknown[0]!r}")
-    number, date, amount = value.get(name), value.get("date"), value.get("amount")
-    confirm = value.get("confirm", True)
-    if not isinstance(number, str) or not (number.isdigit() and len(number) == digits):
-        raise ScenarioError(f"step {i}: {kind} needs {name} = {what}")
-    if date is not None and not (isinstance(date, str) and date.isdigit() and len(date) == 4):
-        raise ScenarioError(f"step {i}: {kind} date is the original's MMDD")
-    if amount is not None and (type(amount) is not int or amount < 1):
-        raise ScenarioError(f"step {i}: {kind} amount is a whole number of minor units")
-    if type(confirm) is not bool:
-        raise ScenarioError(f"step {i}: {kind} confirm is true or false")
-    supervisor = value.get("supervisor")
-    return {name: number, "date": date, "amount": amount, "confirm": confirm,
-            "supervisor": None if supervisor is None else _password(supervisor, i, "supervisor")}
-
-
-def _void_step(value: Any, i: int) -> dict:
-    """``void = N`` or ``void = { trace = N, confirm = bool }``, checked."""
-    spec = {"trace": value} if not isinstance(value, Mapping) else dict(value)
-    unknown = sorted(set(spec) - _VOID_KEYS)
-    if unknown:
-        raise ScenarioError(f"step {i}: void takes {', '.join(sorted(_VOID_KEYS))}, not {unknown[0]!r}")
-    trace, confirm = spec.get("trace"), spec.get("confirm", True)
-    if type(trace) is not int or not 1 <= trace <= 999999 or type(confirm) is not bool:
-        raise ScenarioError(f"step {i}: void needs trace = a whole number from 1 to 999999 (and confirm = true/false)")
-    supervisor = spec.get("supervisor")
-    return {"trace": trace, "confirm": confirm,
-            "supervisor": None if supervisor is None else _password(supervisor, i, "supervisor")}
 
 
 @dataclass(frozen=True)
@@ -168,64 +210,37 @@ class Scenario:
     description: str = ""
 
 
+_TOP = ("name", "description", "config", "step")  # the keys a scenario file may hold
+
+
 def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scenario:
-    allowed = {"name", "description", "config", "step"}
-    bad = sorted(set(doc) - allowed)
+    """Check a scenario document (a TOML file's tables) and every step's value against ``STEP_FORMS``.
+    Anything malformed is a ``ScenarioError`` naming the step, the key and the form expected."""
+    bad = sorted(set(doc) - set(_TOP))
     if bad:
-        raise ScenarioError(f"unknown key {bad[0]!r} in {source}; expected {', '.join(sorted(allowed))}")
-    steps = []
-    for i, raw in enumerate(doc.get("step", []), start=1):
-        if not isinstance(raw, Mapping) or len(raw) != 1:
-            raise ScenarioError(f"step {i} in {source} must have exactly one of: {', '.join(STEP_KINDS)}")
-        ((kind, value),) = raw.items()
-        if kind not in STEP_KINDS:
-            raise ScenarioError(f"step {i} in {source}: unknown step {kind!r}; expected one of {', '.join(STEP_KINDS)}")
-        if kind == "expect":
-            if not isinstance(value, Mapping):
-                raise ScenarioError(f"step {i}: expect takes a table of checks")
-            unknown = sorted(set(value) - _EXPECT_KEYS)
-            if unknown:
-                raise ScenarioError(f"step {i}: unknown check {unknown[0]!r}; expected {', '.join(sorted(_EXPECT_KEYS))}")
-        if kind == "printer" and value not in _PRINTER_FAULTS:
-            raise ScenarioError(f"step {i}: printer takes one of {', '.join(_PRINTER_FAULTS)}")
-        if kind == "link" and value not in ("down", "up"):
-            raise ScenarioError(f"step {i}: link takes down or up")
-        if kind == "disk" and value not in ("full", "ok"):
-            raise ScenarioError(f"step {i}: disk takes full or ok")
-        if kind == "void":
-            value = _void_step(value, i)
-        if kind == "refund":
-            value = _named_step(value, i, kind, "rrn", 12, "the original's 12-digit reference number")
-        if kind in ("sign_in", "add_operator"):
-            value = _operator_step(kind, value, i)
-        if kind == "supervisor":
-            value = _password(value, i, "supervisor")
-        if kind == "sign_out" and value is not True:
-            raise ScenarioError(f"step {i}: sign_out takes true")
-        if kind == "settle":
-            spec = value if isinstance(value, Mapping) else {"confirm": value}
-            if set(spec) - {"confirm", "supervisor"} or type(spec.get("confirm", True)) is not bool:
-                raise ScenarioError(f"step {i}: settle takes true, false or {{ confirm, supervisor }}")
-            sup = spec.get("supervisor")
-            value = {"confirm": spec.get("confirm", True),
-                     "supervisor": None if sup is None else _password(sup, i, "supervisor")}
-        if kind in ("preauth_cancel", "preauth_complete", "preauth_advice"):
-            value = _named_step(value, i, kind, "auth", 6, "the pre-auth's 6-digit authorisation code")
-        if kind == "preauth_complete_void":
-            value = _void_step(value, i)
-        if kind == "preauth" and (type(value) is not int or value < 1):
-            raise ScenarioError(f"step {i}: preauth takes the amount, a whole number of minor units")
-        if kind == "transfer":
-            value = _transfer_step(value, i)
-        if kind == "balance" and value is not True:
-            raise ScenarioError(f"step {i}: balance takes true")
-        if kind in ("reader", "pinpad", "display") and value not in ("stop_answering", "resume"):
-            raise ScenarioError(f"step {i}: {kind} takes stop_answering or resume")
-        steps.append(Step(kind, value, i))
+        raise ScenarioError(f"unknown key {bad[0]!r} in {source}; expected {', '.join(sorted(_TOP))}",
+                            code=UNKNOWN_KEY)
+    name = Text().check(doc.get("name", Path(source).stem), f"name in {source}")
+    description = Text().check(doc.get("description", ""), f"description in {source}")
     config = doc.get("config", {})
-    if not isinstance(config, Mapping):
-        raise ScenarioError(f"[config] in {source} must be a table")
-    return Scenario(str(doc.get("name", Path(source).stem)), tuple(steps), config, str(doc.get("description", "")))
+    if not isinstance(config, Mapping) or not all(isinstance(v, Mapping) for v in config.values()):
+        raise ScenarioError(f"[config] in {source} must be a table of tables ([config] host = {{ ... }})",
+                            code=BAD_VALUE)
+    raw_steps = doc.get("step", [])
+    if not isinstance(raw_steps, list) or not all(isinstance(raw, Mapping) for raw in raw_steps):
+        raise ScenarioError(f"step in {source} must be an array of tables ([[step]]), got {kind_of(raw_steps)}",
+                            code=BAD_VALUE)
+    steps = []
+    for i, raw in enumerate(raw_steps, start=1):
+        if len(raw) != 1:
+            raise ScenarioError(f"step {i} in {source} must have exactly one of: {', '.join(STEP_KINDS)}",
+                                code=BAD_VALUE)
+        ((kind, value),) = raw.items()
+        if kind not in STEP_FORMS:
+            raise ScenarioError(f"step {i} in {source}: unknown step {kind!r}; expected one of {', '.join(STEP_KINDS)}",
+                                code=UNKNOWN_KEY)
+        steps.append(Step(kind, STEP_FORMS[kind].check(value, f"step {i}: {kind}"), i))
+    return Scenario(name, tuple(steps), config, description)
 
 
 def load_scenario(path: Path | str) -> Scenario:

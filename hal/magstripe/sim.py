@@ -22,8 +22,8 @@ so the port drops it, as it would a stray swipe on real hardware.
 test ranges), Luhn-valid, expiring in December 2049 unless the card is meant
 to be expired. They are not real accounts. Their track 3 follows the UnionPay
 (ISO 4909:1987 / GB/T 19584) layout of ``hal.magstripe.iso4909``.
-``is_test_pan`` recognises them and a short list of other published test
-numbers, exactly (never by range: a rule by BIN would let a real card through);
+``is_test_pan`` recognises them, the host simulator's lab card (``LAB_PAN``) and
+a short list of other published test numbers, exactly (never by range: a rule by BIN would let a real card through);
 the tools reveal clear card data for those only.
 """
 
@@ -47,6 +47,7 @@ __all__ = [
     "Damage",
     "find_card",
     "is_test_pan",
+    "LAB_PAN",
     "damaged_tracks",
     "swipe_text",
     "swipe_track_bits",
@@ -132,9 +133,14 @@ TEST_CARDS: dict[str, TestCard] = dict(
 )
 
 
-# Published test card numbers besides TEST_CARDS' own (scheme and acquirer test ranges).
+# The host simulator's lab card (``firmware.hostsim.lab``, which takes it from here): a test card too.
+LAB_PAN = "6212345678901234569"
+
+# Every test card number the tools trust besides TEST_CARDS' own: the lab card, and published test numbers
+# (scheme and acquirer test ranges). One list: ``is_test_pan`` reads it, and nothing else decides.
 PUBLISHED_TEST_PANS = frozenset(
     {
+        LAB_PAN,
         "4111111111111111",
         "4012888888881881",
         "5555555555554444",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto.secrets import Pan
-from firmware.errors import ConfigError, CryptoError, PinPadError
+from firmware.errors import ConfigError, CryptoError, PinPadError, StorageError
 from hal.pinpad.keys import Key, PinBypassed, PinCancelled, PinEntered, PinEvent, PinProgress
 
 __all__ = ["PinEntryRequest", "SoftPinEntry", "PIN_MIN", "PIN_MAX"]
@@ -104,6 +104,8 @@ class SoftPinEntry:
             if cipher is not None:
                 return cipher(self._digits, self._pan)
             return encrypt_iso0(self._digits, self._pan, self._key)
+        except StorageError:  # the DUKPT state could not be written (storage.dukpt_state): a storage fault, said so
+            raise
         except CryptoError as e:
             if e.code.startswith("dukpt."):  # exhausted, closed: say so, not "check the PIN key"
                 raise PinPadError(f"PIN could not be encrypted: {e.text}", code=f"pinpad.{e.code}") from None

@@ -21,7 +21,7 @@ from crypto.dukpt_reserve import DukptPinCipher, counters_left, valid_below
 from crypto.keyring import KEK_FILE, FileKek
 from crypto.pinblock import decrypt_pin_block
 from crypto.secrets import Pan
-from firmware.errors import CryptoError
+from firmware.errors import CryptoError, StorageError
 from firmware.hostsim.dukpt import dukpt_pin_key
 from tests.forking import CUT, run_in_child
 
@@ -143,6 +143,42 @@ def test_a_pin_that_finds_the_window_empty_pays_the_write_and_says_so(tmp_path, 
     assert [_counter(k) for k in ksns] == [1, 2, 3, 4]
     assert fsyncs.calls == 2 and cipher.empty_windows == 1 and _disk_counter(data) == 7
     assert "this PIN pays the state write" in caplog.text and "1234" not in caplog.text
+
+
+def _block_the_state_write(data: Path) -> Path:
+    """A real failing write: the state file's temporary (``write_private`` writes it, then renames it) is a
+    directory, so ``open`` fails with EISDIR, as root too (a read-only directory does not stop root)."""
+    blocker = data / f".{STATE_FILE}.tmp"
+    blocker.mkdir()
+    return blocker
+
+
+def test_an_empty_window_whose_write_fails_is_a_storage_error_naming_the_state_file_and_spends_nothing(tmp_path):
+    data = _dir(tmp_path)
+    cipher = DukptPinCipher.open(data, window=2, low_water=1)
+    first = [_counter(cipher.encrypt_pin(bytearray(b"1234"), Pan(VECTOR_PAN)).ksn) for _ in range(2)]
+    state = (data / STATE_FILE).read_bytes()
+    blocker = _block_the_state_write(data)
+    with pytest.raises(StorageError) as err:
+        cipher.encrypt_pin(bytearray(b"1234"), Pan(VECTOR_PAN))
+    assert err.value.code == "storage.dukpt_state" and str(data / STATE_FILE) in err.value.text
+    assert "1234" not in err.value.text and VECTOR_PAN not in err.value.text
+    assert (data / STATE_FILE).read_bytes() == state and cipher.reserved == 0  # nothing moved, nothing spent
+    blocker.rmdir()  # the disk is writable again: the next PIN takes the very next counter
+    assert first + [_counter(cipher.encrypt_pin(bytearray(b"1234"), Pan(VECTOR_PAN)).ksn)] == [1, 2, 3]
+    assert _disk_counter(data) == 5
+
+
+def test_a_failed_write_at_close_is_a_storage_error_and_the_reservation_on_disk_still_holds(tmp_path):
+    data = _dir(tmp_path)
+    cipher = DukptPinCipher.open(data, window=16)
+    cipher.encrypt_pin(bytearray(b"1234"), Pan(VECTOR_PAN))
+    _block_the_state_write(data)
+    with pytest.raises(StorageError) as err:
+        cipher.close()
+    assert err.value.code == "storage.dukpt_state" and _disk_counter(data) == 17  # skipped, never reused
+    with pytest.raises(CryptoError):
+        cipher.encrypt_pin(bytearray(b"1234"), Pan(VECTOR_PAN))
 
 
 def test_a_clean_close_gives_back_the_unused_counters(tmp_path):

@@ -177,7 +177,9 @@ def test_keys_commands(tmp_path, capsys):
 def test_iso8583_decode_shows_card_data_in_clear_only_for_a_test_card(capsys):
     """As ``tools track --reveal``: a captured live message pasted in is never printed in clear."""
     live = "6222021234567890128"  # Luhn-valid, not a test card
-    for pan, shown in ((live, False), ("6205500000000000004", True)):  # the simulator's unionpay_debit
+    from firmware.hostsim.lab import LAB_PAN  # the host simulator's lab card: a test card too
+
+    for pan, shown in ((live, False), ("6205500000000000004", True), (LAB_PAN, True)):  # and unionpay_debit
         message = {"mti": "0200", "tpdu": "6000030000",
                    "fields": {"2": pan, "3": "000000", "4": "000000001000", "11": "000001",
                               "35": pan + "=25121011234567890"}}

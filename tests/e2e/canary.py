@@ -18,6 +18,18 @@ from hal.magstripe.sim import TEST_CARDS
 TRANSFER_TO = "6228480402564890018"
 
 
+def bcd_forms(value: str) -> dict[str, bytes]:
+    """``value`` (digits, and '=' for a track's separator) packed two digits a byte, as ISO 8583 packs
+    fields 2, 35 and 36 in BCD ('=' is the nibble D). An odd-length value takes a pad nibble, after it
+    (left-aligned, as cup packs them) or before it (right-aligned): both forms are searched, each as
+    the whole bytes of the value only, so the pad nibble's value (0 or F) does not matter. An even
+    length needs no pad and has one form."""
+    hexed = value.replace("=", "D")
+    if len(hexed) % 2 == 0:
+        return {"packed": bytes.fromhex(hexed)}
+    return {"left-aligned": bytes.fromhex(hexed[:-1]), "right-aligned": bytes.fromhex(hexed[1:])}
+
+
 def needles() -> dict[str, bytes]:
     """Each test card's tracks and PAN (text and packed BCD), and its PIN block clear and encrypted."""
     out: dict[str, bytes] = {}
@@ -28,15 +40,19 @@ def needles() -> dict[str, bytes]:
                 out[f"{name} track {track_no}"] = text.encode()
                 if track_no != 1:
                     out[f"{name} track {track_no} after the PAN"] = text.split("=", 1)[1].encode()
+                    for alignment, packed in bcd_forms(text).items():  # fields 35 and 36 in BCD
+                        out[f"{name} track {track_no} as BCD, {alignment}"] = packed
         pan = (card.track2 or card.track1[1:]).split("=")[0].split("^")[0]
         out[f"{name} PAN"] = pan.encode()
-        out[f"{name} PAN as BCD"] = bytes.fromhex(pan + ("0" if len(pan) % 2 else ""))
+        for alignment, packed in bcd_forms(pan).items():  # field 2 in BCD
+            out[f"{name} PAN as BCD, {alignment}"] = packed
         block = encrypt_iso0(b"1234", Pan(pan), pin_key).reveal()
         out[f"{name} PIN block"] = block
         out[f"{name} PIN block hex"] = block.hex().upper().encode()
         out[f"{name} clear PIN block"] = bytes(clear_block_iso0(b"1234", pan))
     out["transfer destination account"] = TRANSFER_TO.encode()
-    out["transfer destination account as BCD"] = bytes.fromhex(TRANSFER_TO + "0")  # cup field 48, left-aligned
+    for alignment, packed in bcd_forms(TRANSFER_TO).items():  # cup field 48 packs it left-aligned
+        out[f"transfer destination account as BCD, {alignment}"] = packed
     out["transfer destination account's hidden digits"] = TRANSFER_TO[6:-4].encode()
     return out
 

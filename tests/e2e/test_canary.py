@@ -8,6 +8,8 @@ reversed) whose destination account is card data too (``canary.TRANSFER_TO``).
 from __future__ import annotations
 
 
+import pytest
+
 from .canary import find_card_data, run_logged
 
 SESSION = """
@@ -138,3 +140,50 @@ def test_no_clear_card_data_reaches_disk_logs_or_console(posterm_cmd, clean_env,
         assert not [f for f in forms if f.encode() in content], f"the balance is in {path.name}"
     # and the journal still knows each card by its masked number
     assert all("*" in t["masked_pan"] for t in result["transactions"])
+
+
+# -- the canary itself: it must find card data in every form it may take ------------------------------------
+
+def _cup_request(pan: str, track2: str) -> bytes:
+    """A cup request carrying ``pan`` in field 2 and ``track2`` in field 35, packed as the terminal sends
+    them (BCD, '=' as the nibble D), by the real codec."""
+    from firmware.host.codec import Message, Tpdu, encode
+    from firmware.host.profiles import get_profile
+
+    fields = {2: pan, 3: "000000", 4: "000000001250", 11: "000001", 35: track2, 41: "12345678",
+              42: "123456789012345", 49: "156"}
+    return encode(get_profile("cup"), Message("0200", fields, tpdu=Tpdu("60", "0003", "0000")))
+
+
+@pytest.mark.parametrize("card", ["unionpay_debit", "visa"])  # a 19-digit PAN (odd: padded) and a 16-digit one
+def test_the_canary_finds_the_pan_and_track_2_packed_in_bcd_as_cup_sends_them(tmp_path, card):
+    from hal.magstripe.sim import TEST_CARDS
+
+    track2 = TEST_CARDS[card].track2
+    pan = track2.split("=")[0]
+    packed = _cup_request(pan, track2)
+    assert pan.encode() not in packed and track2.encode() not in packed  # only the packed forms are there
+    leak = tmp_path / "leak.bin"
+    leak.write_bytes(b"\x00" * 37 + packed + b"\xff" * 11)
+    found = find_card_data([leak])
+    assert f"{card} PAN as BCD, {'left-aligned' if len(pan) % 2 else 'packed'} in {leak}" in found
+    assert any(f.startswith(f"{card} track 2 as BCD") for f in found), found
+
+
+@pytest.mark.parametrize("pad", ["0", "F"])
+@pytest.mark.parametrize("side", ["before", "after"])
+def test_the_canary_finds_an_odd_length_value_padded_on_either_side(tmp_path, side, pad):
+    from hal.magstripe.sim import TEST_CARDS
+
+    track2 = TEST_CARDS["unionpay_debit"].track2.replace("=", "D")  # 35 nibbles: odd
+    assert len(track2) % 2 == 1
+    leak = tmp_path / "leak.bin"
+    leak.write_bytes(b"\x01\x02" + bytes.fromhex(pad + track2 if side == "before" else track2 + pad) + b"\x03")
+    alignment = "right-aligned" if side == "before" else "left-aligned"
+    assert f"unionpay_debit track 2 as BCD, {alignment} in {leak}" in find_card_data([leak])
+
+
+def test_the_canary_finds_nothing_in_a_file_without_card_data(tmp_path):
+    clean = tmp_path / "clean.bin"
+    clean.write_bytes(bytes(4096) + b" " + bytes(64) + bytes(range(256)) * 4)
+    assert find_card_data([clean]) == []

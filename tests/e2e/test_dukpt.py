@@ -182,3 +182,38 @@ def test_a_tamper_forgets_the_dukpt_registers_and_writes_none_back(tmp_path):
                           {"expect": {"state": "locked", "display": "TERMINAL LOCKED"}}], tmp_path)
     assert [t["outcome"] for t in r["transactions"]] == ["approved"]
     assert not (data / "dukpt.json").exists()  # zeroized with the other key files, and not written again at close
+
+
+def test_a_sale_whose_dukpt_reservation_cannot_be_written_is_refused_with_a_storage_alert_and_loses_nothing(tmp_path):
+    """The window runs empty (PINs with no idle time), then the state file cannot be written (its temporary
+    is a directory: a real failing write): the sale ends at once with ``storage.dukpt_state`` naming the file,
+    nothing is journalled or sent and no counter spent; once the disk is writable the next sale is approved
+    under the next counter, which the host accepts (a reused one would be answered 63)."""
+    from crypto.dukpt_device import STATE_FILE
+    from crypto.secrets import Pan
+    from hal.magstripe.sim import TEST_CARDS
+
+    data = tmp_path / "data"
+    provision(data, lab=True)
+    provision_lab_dukpt(data)
+    runner, host = _terminal(data, _config(data, pin_keys="dukpt"))
+    _sell(runner, 1)
+    cipher = runner.dukpt
+    while cipher.reserved:  # PINs with no idle time between them spend the window (no write)
+        cipher.encrypt_pin(bytearray(b"1234"), Pan(TEST_CARDS["unionpay_debit"].pan)).wipe()
+    counter, state = cipher.device.counter, (data / STATE_FILE).read_bytes()
+    blocker = data / f".{STATE_FILE}.tmp"
+    blocker.mkdir()
+    records, messages = len(runner.store.journal()), len(host.ledger.messages())
+    runner.devices.pinpad.press("1250#")
+    runner.devices.reader.swipe_card("unionpay_debit")
+    runner.devices.pinpad.press("1234#", hold_for_pin=True)
+    assert runner.run_until(lambda: runner.core.state is State.IDLE, 10)
+    assert [(c, str(data / STATE_FILE) in t) for c, t in runner.alerts] == [("storage.dukpt_state", True)]
+    assert len(runner.store.journal()) == records and len(host.ledger.messages()) == messages
+    assert cipher.device.counter == counter and (data / STATE_FILE).read_bytes() == state
+    blocker.rmdir()
+    _sell(runner, 1)
+    assert runner.store.journal()[-1].state.value == "approved" and cipher.device.counter == counter + 1
+    assert not [m for m in host.ledger.messages() if m["response_code"] == "63"]
+    runner.close()

@@ -52,9 +52,13 @@ def test_a_failing_expectation_fails_the_command(posterm_cmd, clean_env, tmp_pat
 @pytest.mark.parametrize(
     "text, code",
     [
-        ('[[step]]\nbogus = 1\n', "scenario.invalid"),
-        ('[[step]]\nprinter = "on_fire"\n', "scenario.invalid"),
-        ('name = "x"\ncolour = "red"\n', "scenario.invalid"),
+        ('[[step]]\nbogus = 1\n', "scenario.unknown_key"),
+        ('[[step]]\nprinter = "on_fire"\n', "scenario.bad_value"),
+        ('name = "x"\ncolour = "red"\n', "scenario.unknown_key"),
+        ("step = 3\n", "scenario.bad_value"),  # each of these was "internal error (TypeError ...)"
+        ("[[step]]\nexpect = { printed = [1,2] }\n", "scenario.bad_value"),
+        ("[[step]]\nwait = 1e308\n", "scenario.bad_value"),
+        ('[[step]]\nswipe = { 2 = "x" }\n', "scenario.unknown_key"),
         ("[[step]\n", "scenario.syntax"),
     ],
 )
@@ -64,7 +68,7 @@ def test_bad_scenarios_name_the_problem_without_a_traceback(posterm_cmd, clean_e
     out = subprocess.run(posterm_cmd + ["sim", "--scenario", str(path)], capture_output=True, text=True,
                          env=clean_env, timeout=60)
     assert out.returncode == 2
-    assert f"[{code}]" in out.stderr
+    assert f"[{code}]" in out.stderr and "internal error" not in out.stderr
     assert "Traceback" not in out.stderr + out.stdout
 
 

@@ -100,3 +100,11 @@ def test_plain_text_output(capsys):
 def test_unreadable_input_is_one_line_with_a_code(capsys, args, code):
     rc, out, err = run(capsys, *args)
     assert rc == 2 and out == "" and err.startswith(f"posterm: error [{code}]") and len(err.strip().splitlines()) == 1
+
+
+def test_reveal_trusts_the_host_simulators_lab_card_too(capsys):
+    """``firmware.hostsim.lab.LAB_PAN`` is a test card: one list (``hal.magstripe.sim.is_test_pan``) holds it."""
+    from firmware.hostsim.lab import LAB_PAN
+
+    code, out, err = run(capsys, "parse", f";{LAB_PAN}=30121010000012345?", "--json", "--reveal", "--date", "2025-06-15")
+    assert (code, err) == (0, "") and json.loads(out)["tracks"]["2"]["pan"] == LAB_PAN
