@@ -261,8 +261,8 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
                     "VALUES (?, 'sent', ?, ?, ?, ?, 1, ?)",
                     (record.txn_no, advice, record.stan, record.amount, record.when.isoformat(timespec="seconds"), now),
                 )
-            if counters != _after(record.txn_no, record.stan, record.batch):
-                self._write_counters(c, counters)  # not implied by the row: something else moved them
+            if counters != _after(record.txn_no, record.stan, record.batch) or self._saved_ahead(c, record.txn_no):
+                self._write_counters(c, counters)  # not implied by the row, or the saved ones would win at boot
         self.commits += 1
 
     def record_outcome(
@@ -421,6 +421,14 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
         self.commits += 1
 
     # -- internals ---------------------------------------------------------
+    @staticmethod
+    def _saved_ahead(c: sqlite3.Connection, txn_no: int) -> bool:
+        """The saved counters name a journal number past ``txn_no``: saved while this transaction was
+        under way (a sign-on before its request), they would outrank its row at boot (``counters``)
+        and give its STAN out again, so the request's commit must write its own."""
+        row = c.execute("SELECT value FROM counters WHERE name = 'txn_no'").fetchone()
+        return row is not None and row[0] > txn_no
+
     @staticmethod
     def _write_counters(c: sqlite3.Connection, counters: Counters) -> None:
         c.executemany(

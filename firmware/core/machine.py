@@ -127,6 +127,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self._keys_before = KeyState.READY
         self.lock_reason: str | None = None
         self.network: NetworkKind | None = None  # a sign-on or sign-off waiting for the uplink
+        self._resynced: set[int] = set()  # transactions whose key error already brought a sign-on (uplink.py)
         self._pending_saves: list[Action] = []
         self.totals: Totals | None = None  # the batch totals being confirmed and settled
         self.plan: UploadPlan | None = None  # how that batch would be uploaded

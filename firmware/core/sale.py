@@ -45,6 +45,7 @@ from firmware.core.model import (
     CardFacts,
     JournalState,
     Kind,
+    NetworkKind,
     OriginalFacts,
     PendingAdvice,
     PendingReversal,
@@ -162,7 +163,7 @@ class SaleMixin:
         actions = actions + [CancelTimer(Timer.INPUT)]
         if self.sale.advice:  # made without the host: committed and queued as its advice (preauth.py)
             return self._offline(now, actions)
-        if self.reversals:  # a queued reversal goes before any other online message
+        if self.reversals or self.network is NetworkKind.SIGN_ON:  # they go first (uplink.py)
             return self._uplink(Then.SALE, actions, now)
         return self._authorise(now, actions)
 
@@ -210,6 +211,7 @@ class SaleMixin:
         self.link_up = True
         # a decline without a MAC is taken (nothing to reverse); an approval must carry a good one
         mac_bad = mac_problem(reply, reply.approved and self.settings.mac_required) is not None
+        self._keys_suspect(reply)  # a MAC failed, ours or the host's: sign on before the next message
         recovery = flow_of(record.kind).recovery
         if mac_bad and recovery is Recovery.ADVICE:  # not to be trusted: send it again, the host answers again
             return self._resend_later(record, ("HOST MAC ERROR", "REFUND QUEUED", "SENDING AGAIN..."))

@@ -4,12 +4,18 @@ Queued reversals, stored offline sales (advices), the batch upload of a
 closed batch, and network management (sign-on 0800, sign-off 0820, settlement
 0500) all travel through the UPLINK state, in this order:
 
-1. a sign-on, when there are no working keys (nothing can be MACed without them);
-2. every queued reversal (before any other online message);
-3. a sign-on asked for while keys were already loaded (to refresh them);
-4. the stored offline sales, when the terminal is otherwise idle;
-5. an owed batch upload (0320s, then its end message), likewise;
-6. a sign-off or a settlement, last.
+1. a sign-on: when there are no working keys (nothing can be MACed without them), when
+   the operator asks for one, or when the host's answers show that its keys are not the
+   terminal's (``_keys_suspect``: a sign-on whose answer was lost). A sign-on moves no
+   money, and a reversal MACed under keys the host no longer holds can never be
+   acknowledged, so it goes first;
+2. every queued reversal (before any other financial message);
+3. the stored offline sales, when the terminal is otherwise idle;
+4. an owed batch upload (0320s, then its end message), likewise;
+5. a sign-off or a settlement, last.
+
+A reversal is closed only by an answer that says it is done (``Profile.reversal_done_codes``:
+reversed, no such original, already reversed); any other answer counts as a failed attempt.
 
 Every message goes one at a time, except the stored offline sales: up to
 ``upload_window`` of them are in flight at once, their answers matched in any
@@ -89,14 +95,12 @@ class UplinkMixin(WindowMixin):
     """The UPLINK handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
 
     def _next_item(self, then: Then) -> Item | PendingAdvice | None:
-        if self.network is NetworkKind.SIGN_ON and self.keys is KeyState.NEED_SIGN_ON:
+        if self.network is NetworkKind.SIGN_ON and self.keys in (KeyState.NEED_SIGN_ON, KeyState.READY):
             return self._network_job()
         if self.keys is not KeyState.READY:
             return None
         if self.reversals:
             return self.reversals[0]
-        if self.network is NetworkKind.SIGN_ON:
-            return self._network_job()
         if then in (Then.IDLE, Then.SETTLE) and self.advices:
             return self.advices[0]
         if then in (Then.IDLE, Then.SETTLE) and self.upload is not None:
@@ -200,13 +204,35 @@ class UplinkMixin(WindowMixin):
             self.link_up = True
             return self._upload_answered(job, reply, now)
         if untrusted:
+            self._keys_suspect(reply)
             return self._uplink_failed(f"acknowledgement {untrusted}", now)
         self.link_up = True
         item = job.item  # a reversal
+        if not reply.reversal_done:  # the host did not apply it: it stays queued and goes again
+            code = reply.response_code or "??"
+            why = f"reversal refused: {code} {self.settings.response_text(code)}"
+            if self._keys_suspect(reply, item.txn_no):  # sign on first, then this reversal again
+                self.job = None
+                return self._uplink(job.then, [CancelTimer(Timer.RESPONSE), Note("uplink.resync", why)], now)
+            return self._uplink_failed(why, now)
         self.reversals.remove(item)
         actions: list[Action] = [CancelTimer(Timer.RESPONSE),
                                  ReversalDone(item.txn_no, reply.response_code, item.reason)]
         return self._uplink(job.then, actions, now)
+
+    def _keys_suspect(self, reply, txn_no: int | None = None) -> bool:
+        """An answer shows that the host's working keys are not ours (it failed our MAC, or we failed
+        its): queue a sign-on, which goes before anything else (``_next_item``). True when one was
+        queued. Once per transaction (``txn_no``): if the keys a sign-on brings do not cure it,
+        the message takes its ordinary retries."""
+        if not (reply.key_error or reply.mac_ok is False) or self.keys is not KeyState.READY:
+            return False
+        if self.network is not None or txn_no in self._resynced:
+            return False
+        if txn_no is not None:
+            self._resynced.add(txn_no)
+        self.network = NetworkKind.SIGN_ON
+        return True
 
     def _network_answered(self, job: Job, reply, now: datetime) -> Result:
         self.link_up = True
@@ -220,9 +246,16 @@ class UplinkMixin(WindowMixin):
             code = reply.response_code or "??"
             self.job = None
             actions.append(Alert("signon.refused", f"the host refused the sign-on: {code} {self.settings.response_text(code)}"))
+            if job.then is Then.SALE:  # a sale waits: it goes on under the keys it has, after the reversals
+                return self._uplink(job.then, actions, now)
             return self._rest(actions, note=f"SIGN-ON REFUSED {code}")
-        if reply.batch:
-            self.counters = replace(self.counters, batch=reply.batch)
+        if reply.batch and reply.batch != self.counters.batch:
+            if self.batch_count:  # its transactions would never be settled: the open batch stays
+                actions.append(Alert("signon.batch_kept", f"the host names batch {reply.batch:06d}; batch "
+                                     f"{self.counters.batch:06d} holds {self.batch_count} transaction(s) and "
+                                     "stays open until it is settled"))
+            else:
+                self.counters = replace(self.counters, batch=reply.batch)
         self._keys_before, self.keys = self.keys, KeyState.READY
         actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed")]
         return self._uplink(job.then, actions, now)
@@ -263,6 +296,8 @@ class UplinkMixin(WindowMixin):
                                      "the batch stays open: settle again"))
                 return self._rest(actions, note="SETTLE FAILED")
             actions.append(Alert("signon.failed", f"sign-on trace {item.stan:06d} got no answer ({why})"))
+            if job.then is Then.SALE:  # a sale waits: the host is out of reach, so its offline decision
+                return self._queue_stopped(job.then, actions, now)
             return self._rest(actions, note="SIGN-ON FAILED")
         if isinstance(item, UploadJob):
             self.upload_next = 0  # the next attempt starts again from the first message

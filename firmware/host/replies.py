@@ -43,6 +43,11 @@ class Reply:
     approved: bool
     settle_result: str | None = None  # a 0510's result digit: 1 balanced, 2 unbalanced, 3 error
     balance: Balance | None = field(default=None, repr=False)  # a balance inquiry's answer (field 54): display only
+    # What the code means beyond approved (the profile's lists, ``spec.Profile``): it closes a
+    # reversal; the host did not process the message (send it again); the host failed our MAC.
+    reversal_done: bool = False
+    try_again: bool = False
+    key_error: bool = False
 
 
 def _int(value: str | None) -> int | None:
@@ -73,7 +78,8 @@ def parse_reply(profile: Profile, message: Message) -> Reply:
         amount=_int(f.get(4)), response_code=code, rrn=f.get(37), auth_code=f.get(38),
         settle_date=f.get(15), host_date=f.get(13), host_time=f.get(12), batch=batch,
         mac_ok=message.mac_ok, approved=code in profile.approved_codes, settle_result=settle_result,
-        balance=balance,
+        balance=balance, reversal_done=code in profile.reversal_done_codes,
+        try_again=code in profile.try_again_codes, key_error=code in profile.key_error_codes,
     )
 
 

@@ -109,6 +109,17 @@ class Profile:
     approved_codes: frozenset[str]
     response_texts: Mapping[str, str]
     reversal_reasons: Mapping[str, str] = field(default_factory=dict)
+    # The answers that close a queued reversal: reversed (00), no such original, so nothing to
+    # undo (25), or a repeat of a reversal the host already applied (94). Any other code means the
+    # host did not apply it: the reversal stays queued and goes again (uplink.py).
+    reversal_done_codes: frozenset[str] = frozenset({"00", "25", "94"})
+    # The codes by which a host says it did not process a message for a technical reason (format,
+    # cut-off, issuer or switch unavailable, malfunction, MAC): a stored advice so answered is
+    # sent again, never closed (window.py): its sale happened, its receipt is printed.
+    try_again_codes: frozenset[str] = frozenset({"22", "30", "68", "90", "91", "92", "96", "98", "A0"})
+    # The codes by which a host says the terminal's MAC failed: its working keys are not the
+    # host's (a sign-on whose answer was lost), so the terminal signs on before it sends again.
+    key_error_codes: frozenset[str] = frozenset({"A0"})
     unmacced_mtis: frozenset[str] = frozenset({"0800", "0810", "0820", "0830"})
     pin_security_info: str | None = None  # field 53 sent with a PIN block, if the host wants it
     # The field that carries the DUKPT KSN beside a PIN block encrypted under a DUKPT key
@@ -179,7 +190,8 @@ class Profile:
                 raise _bad(f"{p}: entry mode {mode.value} must map to 2 digits", "config.bad_entry_mode")
         if len(self.pin_capability) != 2 or not all(re.fullmatch(r"\d", d) for d in self.pin_capability):
             raise _bad(f"{p}: pin_capability is two single digits", "config.bad_entry_mode")
-        for code in (*self.response_texts, *self.reversal_reasons, *self.approved_codes):
+        for code in (*self.response_texts, *self.reversal_reasons, *self.approved_codes, *self.reversal_done_codes,
+                     *self.try_again_codes, *self.key_error_codes):
             if not _CODE.fullmatch(code):
                 raise _bad(f"{p}: response code {code!r} is not 2 letters or digits", "config.bad_response_code")
         if not self.approved_codes <= set(self.response_texts):

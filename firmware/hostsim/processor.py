@@ -206,6 +206,8 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
         if request.mti == SETTLE_MTI and self._carries_totals(request):
             return self._settle(request, rule, now)
         if request.mti == UPLOAD_MTI and has_upload(self.profile):
+            if declines(rule):
+                return self._upload_answer(request, rule.code, now, "batch upload declined by rule, not recorded")
             return self._upload(request, now)
         if request.mti == SIGN_OFF_MTI:
             self._terminals.pop(request.fields.get(41, ""), None)
@@ -311,11 +313,14 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
     def _settle(self, request: Message, rule: Rule | None, now: datetime) -> _Outcome:
         """Compare the terminal's totals with the ledger's for that terminal and batch; close the batch.
 
-        A rule with behaviour ``unbalanced`` (or ``report_unbalanced``) answers "not balanced" whatever the totals.
+        A rule with behaviour ``unbalanced`` (or ``report_unbalanced``) answers "not balanced" whatever the totals;
+        one that declines answers its code and leaves the batch open.
         iso87: the terminal's postings not yet in a batch are booked into the one the 0500 names first.
         """
         from firmware.host.settlement import read_totals, with_result
 
+        if declines(rule):
+            return self._answer(request, rule.code, now, "settlement declined by rule, batch left open")
         f = request.fields
         layout = settlement_layout(self.profile)
         try:

@@ -22,6 +22,7 @@ from firmware.core.events import BatchCounted, OperatorChecked, OriginalFound
 from firmware.core.model import BootState, CardFacts, KeyState, Kind, OriginalFacts, State, Timer, Totals
 from firmware.core.settings import CoreSettings, OperatorRules
 from firmware.host.messages import Reply
+from firmware.host.profiles import get_profile
 
 NOW = datetime(2026, 11, 22, 10, 15, 3)
 CARD = CardFacts(masked_pan="620550*********0004", expiry="4912", service_code="120", pin_required=True)
@@ -30,6 +31,7 @@ ORIGINAL = OriginalFacts(
     txn_no=1, kind=Kind.SALE, amount=1250, currency="156", stan=7, batch=1, when=NOW,
     masked_pan=CARD.masked_pan, rrn="000000000007", auth_code="654321",
 )
+_CUP = get_profile("cup")
 SETTINGS = CoreSettings(response_texts={"51": "Insufficient funds"})
 
 
@@ -51,6 +53,10 @@ def reply(**changes) -> Reply:
         approved=True,
     )
     base.update(changes)
+    code = base["response_code"]  # what the code means, as parse_reply reads it from the profile
+    base.setdefault("reversal_done", code in _CUP.reversal_done_codes)
+    base.setdefault("try_again", code in _CUP.try_again_codes)
+    base.setdefault("key_error", code in _CUP.key_error_codes)
     return Reply(**base)
 
 

@@ -24,6 +24,7 @@ from firmware.core.model import (
     Copy,
     Counters,
     JournalState,
+    NetworkKind,
     PendingAdvice,
     PendingReversal,
     PrintJob,
@@ -122,6 +123,10 @@ def test_bad_mac_on_an_approval_commits_a_reversal_a0_and_prints_nothing():
     d.feed(HostAnswered(reply(stan=request_stan(d), mac_ok=False)))
     outcome = d.last(A.RecordOutcome)
     assert outcome.reversal_reason == "A0" and outcome.record.state is JournalState.REVERSING
+    # the host's keys may not be ours (a sign-on answer lost): sign on, then reverse under its keys
+    job = d.last(A.SendNetwork).job
+    assert job.kind is NetworkKind.SIGN_ON and not d.all(A.SendReversal)
+    d.feed(HostAnswered(reply(mti="0810", stan=job.stan, amount=None, mac_ok=None)))
     assert d.last(A.SendReversal).reversal.reason == "A0"
     assert not d.all(A.Print)
     assert d.state is State.UPLINK

@@ -21,7 +21,7 @@ from firmware.core.events import (
     TimerExpired,
 )
 from firmware.core.flows import FLOWS, Candidate, Recovery, Refusal, judge
-from firmware.core.model import BootState, JournalState, Kind, OriginalRef, PendingAdvice, State, Timer
+from firmware.core.model import BootState, JournalState, Kind, NetworkKind, OriginalRef, PendingAdvice, State, Timer
 from firmware.core.receipt import build_receipt
 from firmware.core.refund import judge_refund, valid_date
 from hal.printer.document import plain_text
@@ -282,8 +282,11 @@ def test_refund_declined_when_sent_again_is_recorded_declined():
 def test_refund_answered_with_a_bad_mac_is_sent_again():
     d = to_refund_authorising()
     out = answer(d, mac_ok=False)
-    assert not d.all(A.RecordOutcome) and not d.all(A.SendReversal)
-    assert d.last(A.SendAdvice).repeat and "HOST MAC ERROR" in texts(out)
+    assert not d.all(A.RecordOutcome) and not d.all(A.SendReversal) and "HOST MAC ERROR" in texts(out)
+    job = d.last(A.SendNetwork).job  # the host's keys may not be ours: sign on first
+    assert job.kind is NetworkKind.SIGN_ON and not d.all(A.SendAdvice)
+    d.feed(HostAnswered(reply(mti="0810", stan=job.stan, amount=None, mac_ok=None)))
+    assert d.last(A.SendAdvice).repeat
 
 
 def test_refund_sent_again_stays_queued_after_its_retries():

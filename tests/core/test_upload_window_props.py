@@ -31,7 +31,7 @@ from firmware.core.events import (
     TimerExpired,
     UploadRequested,
 )
-from firmware.core.model import BootState, Counters, PendingAdvice, State, Timer
+from firmware.core.model import BootState, Counters, NetworkJob, PendingAdvice, State, Timer
 from firmware.core.window import Window
 
 from .helpers import NOW, SETTINGS, Driver, reply
@@ -158,6 +158,8 @@ def test_the_window_keeps_the_forwarding_rules_in_random_uploads(data):
             world.feed(UploadRequested())
         elif isinstance(d.t.job, Window):
             world.feed(world.answer(d.t.job.flights[0].advice.txn_no, "ok"))
+        elif d.t.job is not None and isinstance(d.t.job.item, NetworkJob):  # a bad MAC asked for a sign-on
+            world.feed(HostAnswered(reply(mti="0810", stan=d.t.job.item.stan, amount=None, mac_ok=None)))
         else:
             break
         world.run(world.pending, None)  # nothing fails now

@@ -67,7 +67,9 @@ def test_host_silent_or_spoiled_the_inquiry_is_neither_reversed_nor_sent_again(b
     r = run([{"host": {"behaviour": behaviour, "times": 1}}] + INQUIRY
             + [{"expect": {"display": "NO BALANCE", "outcome": "declined", "state": "idle"}}] + SALE)
     assert r["ok"], r["failures"]
-    assert mtis(r) == ["0200", "0200"] and r["owed"] == {"reversals": 0, "advices": 0, "receipts": 0}
+    # an answer that failed its MAC: the host's keys may not be ours, so a sign-on goes before the sale
+    assert mtis(r) == (["0200", "0800", "0200"] if behaviour == "bad_mac" else ["0200", "0200"])
+    assert r["owed"] == {"reversals": 0, "advices": 0, "receipts": 0}
     assert r["transactions"][0]["reason"] == ("A0" if behaviour == "bad_mac" else "98")
     assert shown(BALANCE) not in r["display"]
     books(r)

@@ -107,7 +107,7 @@ def test_another_terminal_is_refused_and_replace_waits_for_the_queue(posterm_cmd
 
     assert {p.name: p.read_bytes() for p in (config, data / "keyring.json", data / IDENTITY_FILE)} == before
     assert queued_records(data)[0] == {"reversals": 1}  # nothing discarded
-    r = ScenarioRunner(data_dir=data).run(parse_scenario({"name": "t", "config": FAST, "step": [
+    ScenarioRunner(data_dir=data).run(parse_scenario({"name": "t", "config": FAST, "step": [
         {"key": "F1"}, {"expect": {"state": "idle"}}]}))
     assert queued_records(data)[0] == {}  # sent once the terminal ran, and then --replace goes ahead
     report = in_process(tmp_path, other, replace=True)

@@ -191,6 +191,20 @@ def test_counters_follow_the_newest_row_unless_saved_later(store):
     assert store.counters() == Counters(stan=6, batch=1, txn_no=3)
 
 
+def test_a_stan_saved_during_a_transaction_is_not_given_out_again_after_its_request(store):
+    """A sign-on while sale 54 waits to go online (an answer had failed its MAC) saves the counters with
+    that sale's journal number already taken (55); the sale then opens its request with STAN 39.
+    Its counters are the row's (40, 55), yet the saved row (39, 55) names a later journal number,
+    so unless the request writes them, the next boot takes the saved ones and gives STAN 39 out
+    again (found by the crash test)."""
+    store.open_request(record(53, 37), pan_hash=b"h" * 16, card=b"S1c", reversal=b"S1r",
+                       counters=Counters(stan=38, txn_no=54))
+    store.save_counters(Counters(stan=39, batch=1, txn_no=55))  # the sign-on took 38; sale 54 under way
+    store.open_request(record(54, 39), pan_hash=b"h" * 16, card=b"S1c", reversal=b"S1r",
+                       counters=Counters(stan=40, txn_no=55))
+    assert store.counters() == Counters(stan=40, batch=1, txn_no=55)
+
+
 def test_counters_not_implied_by_the_row_are_written_with_it(store):
     rec = record(1, 7)
     store.open_request(rec, pan_hash=b"h" * 16, card=b"S1c", reversal=b"S1r", counters=Counters(stan=9, batch=3, txn_no=2))
