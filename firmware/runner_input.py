@@ -37,7 +37,7 @@ from firmware.core.events import (
 )
 from firmware.core.flows import FLOWS
 from firmware.core.model import CardFacts, State
-from firmware.errors import CardError, CryptoError, LinkError, ProtocolError, StorageError, TerminalError
+from firmware.errors import CardError, CryptoError, LinkError, ProtocolError, TerminalError
 from firmware.sealed import CardSession, ClearCard
 from hal import pinpad as pad
 from hal.magstripe import Swipe
@@ -89,9 +89,14 @@ class InputMixin:
             return device.poll()
         except TerminalError as e:
             self._alert(e.code, f"{device.kind}: {e.text}")
-            if isinstance(e, StorageError) and device is self.devices.pinpad and self.core.state is State.PIN:
-                # the PIN could not be encrypted (the DUKPT state could not be written): the pad's entry is
-                # over, so is the sale; nothing was journalled or sent, and no counter was spent
+            if device is self.devices.pinpad and self.core.state is State.PIN:
+                # the PIN could not be taken or encrypted (the pad failed, the DUKPT state could not be
+                # written): the pad's entry is over, so is the sale, at once rather than at the input
+                # timeout; nothing was journalled or sent, and no DUKPT counter was spent
+                try:
+                    device.cancel_pin_entry()  # whatever the pad still holds of the entry goes
+                except TerminalError as again:
+                    log.warning("pinpad: cancelling the PIN entry failed too: %s", again.text)
                 self.dispatch(PinCancelled())
             return []
 

@@ -67,8 +67,9 @@ class SettlementMixin:
 
         Debit and credit as ``_DEBIT`` and ``_CREDIT`` say (a voided sale stays in the
         debit total and its approved void counts as a credit, as UnionPay terminals
-        count sales and voids). ``unsent``: offline sales not yet forwarded, and
-        reversals still due, in this batch.
+        count sales and voids). ``unsent``: offline sales not yet forwarded,
+        reversals still due, and requests still open with their reversal armed in the row,
+        in this batch: a settlement must not close over any of them.
         """
         doing = "totalling the batch"
         sums = ", ".join(f"COALESCE(SUM({c}), 0), COALESCE(SUM(CASE WHEN {c} THEN j.amount ELSE 0 END), 0)"
@@ -79,7 +80,8 @@ class SettlementMixin:
         (unsent,), = self._query(
             "SELECT (SELECT COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
             "WHERE j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) FROM reversals r "
-            "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due')", (batch,), doing)
+            "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due') + (SELECT COUNT(*) FROM journal "
+            "WHERE batch = ?1 AND state = 'requested' AND reversal IS NOT NULL)", (batch,), doing)
         return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount,
                       completion_count, completion_amount, cvoid_count, cvoid_amount)
 

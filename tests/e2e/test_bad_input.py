@@ -203,3 +203,33 @@ def test_a_data_directory_that_cannot_be_made_is_named_not_an_internal_error(pos
     assert out.returncode == 2, out.stderr
     assert "[os.enotdir]" in out.stderr and str(blocker) in out.stderr, out.stderr
     assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_pin_pad_that_fails_during_pin_entry_ends_the_sale_at_once(tmp_path):
+    """The pad raises while the PIN is being taken (here: it cannot encrypt the PIN block). The sale
+    ends at once, nothing journalled or sent, the alert names the fault; before, the terminal sat on
+    ENTER PIN until the input timeout. The failure is injected at the HAL boundary (the pad's poll):
+    what is tested is the runner's handling of it."""
+    from firmware.bench_worker import _sell, _terminal
+    from firmware.core.model import State
+    from firmware.errors import PinPadError
+
+    runner, host = _terminal(tmp_path, copies=[])
+    pad = runner.devices.pinpad
+    real_poll = pad.poll
+
+    def failing_poll():
+        if runner.core.state is State.PIN and pad.options is not None:
+            pad.poll = real_poll  # once
+            raise PinPadError("the PIN block could not be encrypted", code="pinpad.encrypt_failed")
+        return real_poll()
+
+    pad.poll = failing_poll
+    pad.press("1250#")
+    runner.devices.reader.swipe_card("unionpay_debit")
+    assert runner.run_until(lambda: runner.core.state is State.IDLE, 5)
+    assert [code for code, _ in runner.alerts] == ["pinpad.encrypt_failed"]
+    assert runner.store.journal() == [] and host.last is None
+    _sell(runner, 1)  # the terminal is usable again
+    assert runner.store.journal()[-1].state.value == "approved"
+    runner.close()

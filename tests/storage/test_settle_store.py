@@ -60,6 +60,7 @@ ROWS = {
     "sale declined": ((0, 0, 0), None),
     "sale reversed": ((0, 0, 0), None),
     "sale reversal due": ((0, 0, 1), None),
+    "sale request open": ((0, 0, 1), None),  # its reversal armed in the row (a power cut before the answer)
     "offline not sent": ((0, 0, 1), None),
     "offline sent, unanswered": ((0, 0, 1), None),
     "offline accepted 00": ((1, 0, 0), "offline"),
@@ -76,7 +77,9 @@ def _add(store: Store, what: str, batch: int, amount: int, last_sale: SaleRecord
     rec = _open(store, batch, amount, Kind.VOID if void else Kind.SALE, last_sale if void else None)
     approved = replace(rec, state=JournalState.APPROVED, response_code="00", rrn=f"{rec.txn_no:012d}",
                        auth_code="123456")
-    if what in ("sale approved", "void approved"):
+    if what == "sale request open":
+        pass
+    elif what in ("sale approved", "void approved"):
         store.record_outcome(approved, copies=(Copy.MERCHANT,))
     elif what in ("sale declined", "void declined"):
         store.record_outcome(replace(rec, state=JournalState.DECLINED, response_code="51", reason="51"))
