@@ -201,6 +201,9 @@ class ActionsMixin:
         )
         self._send(payload)
 
+    def _a_reversal_sending(self, a: A.ReversalSending) -> None:
+        self.store.reversal_sending(a.txn_no, a.reason)
+
     def _a_reversal_done(self, a: A.ReversalDone) -> None:
         self.store.reversal_done(a.txn_no, a.response_code, a.reason)
 

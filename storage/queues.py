@@ -25,6 +25,26 @@ class QueueMixin:
         """The host acknowledged the reversal. The journal keeps why it was reversed."""
         self._end_reversal(txn_no, "done", reason, JournalState.REVERSED, reason, "recording a reversal")
 
+    def reversal_sending(self, txn_no: int, reason: str) -> None:
+        """Before a reversal's first transmission: from now on every attempt is a repeat, after a
+        restart too. No fsync of its own (``Store._unsynced``): a power cut can lose the mark, and
+        then the repeat goes as a first 0400, never anything worse. One still armed in its request's
+        row (a request that got no answer) moves to the queue as due, as an outcome would move it."""
+        now = _now()
+        with self._unsynced("noting a reversal sent") as c:
+            c.execute(
+                "INSERT INTO reversals (txn_no, state, reason, message, created_at, updated_at) "
+                "SELECT txn_no, 'due', ?, reversal, ?, ? FROM journal WHERE txn_no=? AND reversal IS NOT NULL",
+                (reason, now, now, txn_no),
+            )
+            c.execute(
+                "UPDATE journal SET state=?, reason=COALESCE(reason, ?), reversal=NULL, updated_at=? "
+                "WHERE txn_no=? AND reversal IS NOT NULL",
+                (JournalState.REVERSING.value, reason, now, txn_no),
+            )
+            c.execute("UPDATE reversals SET attempts=attempts+1, updated_at=? WHERE txn_no=? AND state='due'",
+                      (now, txn_no))
+
     def advice_sending(self, txn_no: int) -> None:
         """Before the first transmission: from now on every attempt is a repeat."""
         self.advices_sending((txn_no,))

@@ -39,7 +39,8 @@ look-ups of records and originals, with the journal's row format.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -156,12 +157,12 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
     def boot_state(self) -> BootState:
         """Everything a restart must resume: counters, due reversals, queued advices, owed receipts."""
         reversals = tuple(
-            PendingReversal(txn_no, stan, amount, reason or "98")
-            for txn_no, stan, amount, reason in self._query(
-                # armed ones (still in their journal row) are due if we restart now
-                "SELECT r.txn_no, j.stan, j.amount, r.reason FROM reversals r JOIN journal j USING (txn_no) "
-                "WHERE r.state = 'due' "
-                "UNION ALL SELECT txn_no, stan, amount, NULL FROM journal WHERE reversal IS NOT NULL "
+            PendingReversal(txn_no, stan, amount, reason or "98", sent_before=bool(sent))
+            for txn_no, stan, amount, reason, sent in self._query(
+                # armed ones (still in their journal row) are due if we restart now, and were never sent
+                "SELECT r.txn_no, j.stan, j.amount, r.reason, r.attempts > 0 FROM reversals r "
+                "JOIN journal j USING (txn_no) WHERE r.state = 'due' "
+                "UNION ALL SELECT txn_no, stan, amount, NULL, 0 FROM journal WHERE reversal IS NOT NULL "
                 "ORDER BY 1",
                 (),
                 "reading pending reversals",
@@ -332,18 +333,27 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
         marked as recovered; it can never lose money or a record.
         """
         column = _COPY_COLUMN[Copy(copy)]
+        with self._unsynced("marking a receipt printed") as c:
+            c.execute(
+                f"UPDATE journal SET {column}=?, updated_at=? WHERE txn_no=?",
+                (COPY_SKIPPED if skipped else COPY_PRINTED, _now(), txn_no),
+            )
+
+    @contextmanager
+    def _unsynced(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """A transaction committed without an fsync of its own (``synchronous=NORMAL`` for it alone):
+        for marks whose loss in a power cut costs a repeat, never money or a record. The commit
+        reaches the log at once (it survives the process being killed), atomically, and becomes
+        power-safe with the next durable commit."""
         try:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                with transaction(self.conn, "marking a receipt printed") as c:
-                    c.execute(
-                        f"UPDATE journal SET {column}=?, updated_at=? WHERE txn_no=?",
-                        (COPY_SKIPPED if skipped else COPY_PRINTED, _now(), txn_no),
-                    )
+                with transaction(self.conn, doing) as c:
+                    yield c
             finally:
                 self.conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as e:
-            raise storage_error(e, "marking a receipt printed") from None
+            raise storage_error(e, doing) from None
 
     def end_unanswered(self, kinds: Iterable[str], reason: str = "interrupted") -> list[int]:
         """At start-up: requests of these kinds (inquiries, which nothing recovers) that a power cut

@@ -46,6 +46,7 @@ __all__ = [
     "Print",
     "MarkPrinted",
     "SendReversal",
+    "ReversalSending",
     "ReversalDone",
     "SendAdvice",
     "AdviceSending",
@@ -202,6 +203,18 @@ class SendReversal(Action):
     reversal: PendingReversal
     repeat: bool = False
     name = "send_reversal"
+
+
+@dataclass(frozen=True)
+class ReversalSending(Action):
+    """Note 'sent at least once' before a reversal's first transmission, so that after a restart
+    every attempt is a repeat (0401). Advisory: without an fsync of its own (like a printed mark);
+    if it cannot be written the reversal goes all the same (a full disk must not hold one back),
+    and the worst is a repeat sent as a first 0400, as before the mark existed."""
+
+    txn_no: int
+    reason: str
+    name = "reversal_sending"
 
 
 @dataclass(frozen=True)
@@ -431,4 +444,4 @@ PERSISTENT = (
 # keep an approved sale's receipt from printing; a receipt mark that did not stick
 # only means a reprint after a restart.)
 ADVISORY = (Show, Alert, Note, StartTimer, CancelTimer, Disconnect, MarkPrinted, DisableReader, CancelPin, WipeCard,
-            MarkReportPrinted)
+            MarkReportPrinted, ReversalSending)

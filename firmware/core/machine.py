@@ -208,6 +208,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.reversals = list(boot.reversals)
         self.advices = list(boot.advices)
         self.print_queue = list(boot.receipts)
+        self.owed_prints = []  # what storage owes is in boot.receipts; an answer whose commit failed owes nothing
         self.report = boot.report
         # No plan: the profile has no batch upload (iso87), so nothing is owed whatever storage says.
         self.upload = boot.upload if boot.upload is not None and boot.upload.plan is not None else None

@@ -395,6 +395,7 @@ class PendingReversal:
     stan: int
     amount: int
     reason: str = "98"
+    sent_before: bool = False  # transmitted at least once, perhaps before a power cut: every attempt is a repeat
 
 
 @dataclass(frozen=True)

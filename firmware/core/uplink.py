@@ -40,6 +40,7 @@ from firmware.core.actions import (
     Note,
     RemoveWorkingKeys,
     ReversalDone,
+    ReversalSending,
     SaveCounters,
     SendNetwork,
     SendReversal,
@@ -153,6 +154,11 @@ class UplinkMixin(WindowMixin):
             return self._continue(then, head, now)
         if isinstance(item, PendingAdvice):
             return self._start_window(then, head)
+        repeat = isinstance(item, PendingReversal) and item.sent_before  # sent before a power cut: a repeat
+        if isinstance(item, PendingReversal) and not item.sent_before:
+            marked = replace(item, sent_before=True)
+            self.reversals[self.reversals.index(item)] = marked
+            head, item = head + [ReversalSending(item.txn_no, item.reason)], marked
         self.job = Job(item, self._expectation(item), then)
         if isinstance(item, UploadJob):
             show = [Show(screens.fit(("BATCH UPLOAD", f"BATCH {item.batch:06d}",
@@ -160,7 +166,7 @@ class UplinkMixin(WindowMixin):
             return State.UPLINK, head + show + self._send(item, repeat=False)
         what = NETWORK_TITLE[item.kind] if isinstance(item, NetworkJob) else "SENDING REVERSAL"
         show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
-        return State.UPLINK, head + show + self._send(item, repeat=False)
+        return State.UPLINK, head + show + self._send(item, repeat=repeat)
 
     def _continue(self, then: Then, head: list[Action], now: datetime | None) -> Result:
         self.job = None

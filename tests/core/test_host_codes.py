@@ -67,7 +67,7 @@ def test_a_reversal_refused_every_time_stays_queued_and_the_operator_is_told():
     for _ in range(3):
         d.feed(rev_answer("96"))
     assert not d.all(A.ReversalDone)
-    assert d.t.reversals == [REVERSAL] and "reversal.pending" in alerts(d)
+    assert [r.txn_no for r in d.t.reversals] == [REVERSAL.txn_no] and "reversal.pending" in alerts(d)
     assert "96 " in d.last(A.Alert).text
     assert d.state is State.IDLE
 
@@ -91,7 +91,7 @@ def test_a_mac_error_the_sign_on_did_not_cure_takes_the_ordinary_retries():
     d.feed(rev_answer("A0"), rev_answer("A0"))  # once per reversal: no sign-on loop
     assert len(d.all(A.SendNetwork)) == 1
     d.feed(rev_answer("A0"))
-    assert d.t.reversals == [REVERSAL] and "reversal.pending" in alerts(d)
+    assert [r.txn_no for r in d.t.reversals] == [REVERSAL.txn_no] and "reversal.pending" in alerts(d)
 
 
 def test_an_acknowledgement_failing_our_mac_check_brings_a_sign_on_too():
@@ -219,3 +219,21 @@ def test_a_refused_sign_on_before_a_sale_still_lets_the_queued_reversal_go_first
     assert d.last(A.SendReversal) and not d.all(A.SendRequest)
     d.feed(rev_answer("00"))
     assert d.last(A.SendRequest) and not d.t.reversals
+
+
+# -- a reversal's first transmission is noted --------------------------------------------------
+def test_a_reversals_first_transmission_is_noted_before_it_leaves():
+    d = booted(reversals=(REVERSAL,))
+    first = d.batches[-1]
+    names = [a.name for a in first]
+    assert names.index("reversal_sending") < names.index("send_reversal")
+    assert not d.last(A.SendReversal).repeat
+    d.feed(TimerExpired(Timer.RESPONSE))
+    assert d.last(A.SendReversal).repeat and len(d.all(A.ReversalSending)) == 1
+
+
+def test_a_reversal_sent_before_a_power_cut_goes_as_a_repeat_without_a_new_note():
+    from dataclasses import replace
+
+    d = booted(reversals=(replace(REVERSAL, sent_before=True),))
+    assert d.last(A.SendReversal).repeat and not d.all(A.ReversalSending)

@@ -375,3 +375,24 @@ def test_late_answer_that_cannot_be_committed_suspends_and_keeps_the_refund_queu
     item = PendingAdvice(record.txn_no, record.stan, 500, NOW, sent_before=True, kind=Kind.REFUND)
     d.feed(StorageOk(BootState(advices=(item,))))  # still queued in storage: it goes out again
     assert d.state is State.UPLINK and d.last(A.SendAdvice).advice == item
+
+
+def test_an_approval_whose_commit_failed_prints_nothing_when_the_refund_is_then_declined():
+    """The refund sent again is approved, but its outcome cannot be committed (a full disk): its
+    receipts must not stay owed in memory. Sent again once storage works, the host declines it:
+    no receipt of an approval the terminal never recorded may print (found by the property test)."""
+    from firmware.core.events import StorageOk
+
+    d = to_refund_authorising()
+    record = d.last(A.OpenRequest).record
+    d.feed(TimerExpired(Timer.RESPONSE))
+    d.feed(HostAnswered(reply(mti="0230", stan=record.stan, amount=500, mac_ok=False)))  # a sign-on is owed
+    d.feed(HostAnswered(reply(mti="0230", stan=record.stan, amount=500)))
+    assert d.last(A.SendNetwork)  # the sign-on went before the receipts printed
+    d.feed(ActionFailed(d.last(A.AdviceOutcome), "storage.full", "storage is full"))
+    item = PendingAdvice(record.txn_no, record.stan, 500, NOW, sent_before=True, kind=Kind.REFUND)
+    d.feed(StorageOk(BootState(advices=(item,))))
+    d.feed(HostAnswered(reply(mti="0810", stan=d.last(A.SendNetwork).job.stan, amount=None, mac_ok=None)))
+    out = d.feed(HostAnswered(reply(mti="0230", stan=record.stan, amount=500, response_code="51", approved=False)))
+    assert d.last(A.AdviceOutcome).state is JournalState.DECLINED
+    assert not [a for a in out if isinstance(a, A.Print)]

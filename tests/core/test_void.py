@@ -199,8 +199,9 @@ def test_void_without_an_answer_reverses_the_void(event):
     record = d.last(A.OpenRequest).record
     d.feed(event)
     assert d.state is State.UPLINK
-    sent = d.last(A.SendReversal).reversal
-    assert sent == PendingReversal(record.txn_no, record.stan, record.amount, "98")
+    sent = d.last(A.SendReversal)
+    assert sent.reversal == PendingReversal(record.txn_no, record.stan, record.amount, "98", sent_before=True)
+    assert not sent.repeat and d.last(A.ReversalSending) == A.ReversalSending(record.txn_no, "98")
 
 
 def test_host_unreachable_declines_the_void_never_offline():

@@ -7,8 +7,6 @@ the path that once broke them. The core-level rules are in tests/core/test_host_
 
 from __future__ import annotations
 
-import pytest
-
 from firmware.core import actions as A
 from firmware.core.events import HostAnswered, SignOnRequested
 from firmware.core.model import BootState, Counters, NetworkKind
@@ -99,14 +97,12 @@ def test_the_host_simulator_honours_a_decline_rule_on_a_settlement():
     assert settle["response_code"] == "95", settle  # before the fix: 00, "settlement batch 000001: balanced"
 
 
-# -- iso87: a reversal sent again after a power cut goes as 0400, not 0401 (not fixed) ---------------------------
+# -- iso87: a reversal sent again after a power cut went as 0400, not 0401 ---------------------------
 
-@pytest.mark.xfail(strict=True, reason="known gap: a reversal's transmission is not recorded (it needs a "
-                   "schema change); the host treats the second 0400 as the repeat it is")
 def test_iso87_reversal_already_transmitted_before_a_power_cut_goes_again_as_0401():
-    """A reversal's transmission is not recorded (reversals have no 'sent' state, unlike advices),
-    so one that left just before a power cut goes again at the next start as a first 0400; ISO 8583
-    wants the repeat (0401). The simulator matches reversals by STAN and amount whatever the MTI,
+    """A reversal's transmission was not recorded (reversals had no 'sent' mark, unlike advices),
+    so one that left just before a power cut went again at the next start as a first 0400; ISO 8583
+    wants the repeat (0401). Now ``ReversalSending`` notes it before the first transmission. The simulator matches reversals by STAN and amount whatever the MTI,
     so the books agree here; a host that answers a second 0400 as a duplicate (94) is taken as
     done too (finding 1)."""
     r = run([

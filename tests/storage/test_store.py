@@ -171,6 +171,33 @@ def test_an_armed_reversal_waits_in_its_row_and_can_be_sent_from_there(store):
     assert store.record(1).state is JournalState.REVERSED
 
 
+def test_a_reversal_sent_from_its_row_is_noted_and_comes_back_as_a_repeat(store):
+    """The first transmission of a reversal is noted (without an fsync of its own), so that after a
+    restart it goes as a repeat (0401): one still armed in its row moves to the queue as due."""
+    opened(store)
+    commits = store.commits
+    store.reversal_sending(1, "98")
+    assert store.commits == commits  # not a durable step of its own
+    (rev,) = store.boot_state().reversals
+    assert (rev.txn_no, rev.reason, rev.sent_before) == (1, "98", True)
+    assert store.reversal_message(1) == b"S1sealed-reversal"
+    assert store.record(1).state is JournalState.REVERSING
+    assert store.conn.execute("SELECT reversal FROM journal").fetchall() == [(None,)]
+    store.reversal_done(1, "00", "98")
+    assert store.boot_state().reversals == () and store.record(1).state is JournalState.REVERSED
+
+
+def test_a_due_reversal_is_noted_sent_and_a_never_sent_one_is_not(store):
+    opened(store)
+    opened(store, 2, 2)
+    for txn in (1, 2):
+        store.record_outcome(replace(store.record(txn), state=JournalState.REVERSING, reason="A0"),
+                             reversal_reason="A0")
+    store.reversal_sending(2, "A0")
+    store.reversal_sending(2, "A0")  # (noted again: harmless)
+    assert [(r.txn_no, r.sent_before) for r in store.boot_state().reversals] == [(1, False), (2, True)]
+
+
 def test_a_lost_reversal_is_kept_as_lost_with_its_message_erased(store):
     opened(store)
     store.mark_lost(1, "reversal")
