@@ -3,9 +3,9 @@
 The transaction core describes a receipt as data (``Receipt`` of ``Line``);
 the printer decides how to put it on paper. ``ReceiptPrinter`` writes the
 logic every driver shares once: check the printer's status, refuse to print
-into an empty or open printer, render through python-escpos, write, and turn
-a failed write into the error that names its cause. A driver implements two
-hooks, ``_write(data)`` and ``_query_status()``.
+into an empty or open printer, render through python-escpos, write, check
+the status again, and turn a failed write into the error that names its
+cause. A driver implements two hooks, ``_write(data)`` and ``_query_status()``.
 
 Drivers (see ``hal.registry``): ``sim://`` (``hal.printer.sim``),
 ``serial:///dev/ttyUSB0`` (``hal.printer.serial``), ``tcp://host:9100``
@@ -14,10 +14,21 @@ Drivers (see ``hal.registry``): ``sim://`` (``hal.printer.sim``),
 Importing this package does not import python-escpos: it is imported the
 first time a receipt is rendered, or by ``warm_up()`` when the runner is idle.
 
-A printed receipt means the bytes were handed to the printer. A printer
-buffers them and may still run out of paper while printing; the next status
-check reports that. ``last_status`` and ``paper_near_end`` tell the runner to
-warn the operator while printing goes on.
+A printed receipt means the printer took all its bytes and, asked after the
+last of them, still had paper, a closed cover and no error. A printer
+without flow control (serial ``flow=none``, or TCP) keeps reading the line
+after its roll ends, so a write that succeeds proves nothing: the status
+asked after it (one check a receipt; a stream driver first waits for the
+bytes to leave) raises the same ``PrinterError`` as the check before it,
+the runner does not mark the copy printed, and the receipt is held and
+printed again whole once paper is loaded. A printer that answered before
+the write and not after it raises ``printer.not_responding`` like the check
+before: the operator is told and decides (ENTER prints again, CANCEL
+skips), since the printer may have been switched off mid-receipt. The
+check cannot see a roll that ends later, while the printer prints from its
+own buffer what it already took; the status before the next receipt does.
+``last_status`` and ``paper_near_end`` tell the runner to warn the operator
+while printing goes on.
 """
 
 from __future__ import annotations
@@ -141,10 +152,12 @@ class ReceiptPrinter(Device):
 
     # -- printing ---------------------------------------------------------
     def print_receipt(self, receipt: Receipt) -> None:
-        """Check status, render, write. Raises ``PrinterError`` with the code of the cause."""
-        status = self.status()
-        if not status.can_print:
-            raise status_error(status)
+        """Check status, render, write, check status again. Raises ``PrinterError`` with the code of the cause.
+
+        Returning means the receipt is on paper as far as the printer can
+        tell; raising means it may not be, and is to be printed again whole.
+        """
+        self._check_can_print()
         data = self.render(receipt)
         try:
             self._write(data)
@@ -152,7 +165,14 @@ class ReceiptPrinter(Device):
             raise
         except OSError:
             raise self._diagnose() from None
+        self._check_can_print()  # a roll that ended while the bytes went out: the write itself succeeded
         log.info("printer %s: printed %s (%d bytes)", self.url.text, receipt.title or "a receipt", len(data))
+
+    def _check_can_print(self) -> None:
+        """Ask the printer; raise the ``PrinterError`` of a status that stops printing (or of no answer)."""
+        status = self.status()
+        if not status.can_print:
+            raise status_error(status)
 
     def _diagnose(self) -> PrinterError:
         """Why a write failed, asked of the printer itself."""
@@ -172,7 +192,8 @@ class ReceiptPrinter(Device):
     # -- hooks --------------------------------------------------------------
     @abc.abstractmethod
     def _write(self, data: bytes) -> None:
-        """Send ``data`` to the printer. Raise ``OSError`` (or a ``PrinterError`` naming the cause) on failure."""
+        """Send ``data`` to the printer, returning once it has left the terminal (so the status asked next
+        answers for all of it). Raise ``OSError`` (or a ``PrinterError`` naming the cause) on failure."""
 
     @abc.abstractmethod
     def _query_status(self) -> PrinterStatus:

@@ -5,13 +5,19 @@ kept open. Print servers close a connection that stays idle (JetDirect-style
 idle timeouts), so before each status request the driver checks whether the
 printer closed it and, if so, connects again. A connection that fails while
 a receipt is being sent is not retried: part of the receipt may be on paper,
-and the port reports the cause.
+and the port reports the cause. A receipt's write returns once the printer
+has acknowledged every byte (the socket's unacknowledged count,
+``SIOCOUTQ``, is 0; Linux, as on the terminal), within ``timeout``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import socket
+import struct
+import termios
+import time
 from typing import ClassVar
 
 from firmware.errors import ConfigError, PrinterError
@@ -24,6 +30,8 @@ __all__ = ["NetworkPrinter", "DEFAULT_PORT"]
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9100
+SIOCOUTQ = termios.TIOCOUTQ  # Linux: the same request gives a TCP socket's bytes not yet acknowledged
+_DRAIN_POLL = 0.005  # seconds between two looks at the send queue
 
 
 class NetworkPrinter(StreamPrinter):
@@ -72,6 +80,14 @@ class NetworkPrinter(StreamPrinter):
         sock = self._socket()
         sock.settimeout(timeout)
         sock.sendall(data)  # socket.timeout is TimeoutError
+
+    def _drain(self, deadline: float) -> None:
+        sock = self._socket()
+        while struct.unpack("i", fcntl.ioctl(sock.fileno(), SIOCOUTQ, b"\0\0\0\0"))[0]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the printer did not acknowledge the receipt")
+            time.sleep(min(left, _DRAIN_POLL))
 
     def _recv(self, timeout: float) -> bytes:
         sock = self._socket()

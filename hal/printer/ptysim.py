@@ -7,13 +7,16 @@ Each runs a thread that reads what the driver sends, answers ``DLE EOT n``
 with status bytes built from its state (``hal.printer.status``), and records:
 
 ``received``      every byte, status requests included
-``print_data``    the bytes without the real-time status requests
+``print_data``    the print bytes (status requests left out) that reached paper
 ``printed_text``  the text that reached paper (ESC/GS/FS sequences stripped)
 ``status_requests``, ``cuts``
 
-Faults: ``paper_out()``, ``paper_low()``, ``load_paper()``, ``open_cover()``,
-``close_cover()``, ``go_offline()``, ``go_online()``, ``mute()`` (stop
-answering), ``unmute()``, ``close()`` (the device goes away); the pty one
+Faults: ``paper_out()``, ``paper_out_after(n)`` (the roll ends part-way
+through a receipt: the printer keeps reading, the bytes after the ``n``-th
+are lost, and the status says paper end), ``paper_low()``, ``load_paper()``,
+``open_cover()``, ``close_cover()``, ``go_offline()``, ``go_online()``,
+``mute()`` (stop answering; ``mute(after_next_status=True)`` answers one more
+status check first), ``unmute()``, ``close()`` (the device goes away); the pty one
 also ``hold_line()``/``release_line()`` (XOFF/XON) and ``stall()``/``unstall()``
 (stops reading, as with CTS low); the TCP one ``drop_connection()`` (the
 printer closes an idle connection).
@@ -39,7 +42,7 @@ from hal.printer.decode import (
     StatusRequestEvent,
     Text,
 )
-from hal.printer.status import DeviceState, SensorFaults, StatusRequest, encode_status
+from hal.printer.status import DeviceState, SensorFaults, StatusRequest, encode_status, feed_paper
 from hal.ptysim import Instrument, PtySim, SimThread, record
 
 __all__ = ["PrinterDevice", "PtyPrinterSim", "TcpPrinterSim"]
@@ -58,7 +61,10 @@ class PrinterDevice(SensorFaults, Instrument):
         super().__init__()
         self._state = DeviceState()
         self._answering = True
-        self._decoder = EscPosDecoder(codecs)
+        self._mute_after_status = False
+        self._codecs = codecs
+        self._decoder = EscPosDecoder(codecs)  # the wire: finds the real-time status requests
+        self._paper = EscPosDecoder(codecs)  # what reaches paper
         self._print_data = bytearray()
         self._text: list[str] = []
         self._status_requests: list[int] = []
@@ -74,16 +80,24 @@ class PrinterDevice(SensorFaults, Instrument):
                     self._status_requests.append(event.n)
                     if self._answering and event.n in _KNOWN_REQUESTS:
                         reply.append(encode_status(self._state, event.n))
+                        if self._mute_after_status and event.n == StatusRequest.ROLL_PAPER:
+                            self._answering = self._mute_after_status = False
                     continue
-                self._print_data += event.data
-                if isinstance(event, Text):
-                    self._text.append(event.text)
-                elif isinstance(event, LineFeed):
-                    self._text.append("\n")
-                elif isinstance(event, Command) and event.data[:2] in _CUT:
-                    self._cuts += 1
+                self._state, printed = feed_paper(self._state, event.data)
+                self._print(printed)
             self._cond.notify_all()
         return bytes(reply)
+
+    def _print(self, data: bytes) -> None:
+        """Put print bytes on paper (under the lock); a command cut short by the roll's end never completes."""
+        self._print_data += data
+        for event in self._paper.feed(data):
+            if isinstance(event, Text):
+                self._text.append(event.text)
+            elif isinstance(event, LineFeed):
+                self._text.append("\n")
+            elif isinstance(event, Command) and event.data[:2] in _CUT:
+                self._cuts += 1
 
     # -- records --------------------------------------------------------------
     print_data = record(bytes)
@@ -104,14 +118,25 @@ class PrinterDevice(SensorFaults, Instrument):
         with self._cond:
             self._state = dataclasses.replace(self._state, **changes)
 
-    def mute(self) -> None:
-        """Stop answering status requests (still reads what is sent)."""
+    def mute(self, *, after_next_status: bool = False) -> None:
+        """Stop answering status requests (still reads what is sent), now or right after answering
+        the next ``DLE EOT 4`` (the last of a status check): a printer switched off mid-receipt."""
         with self._cond:
-            self._answering = False
+            if after_next_status:
+                self._mute_after_status = True
+            else:
+                self._answering = False
+
+    def load_paper(self) -> None:
+        """A new roll: what was cut short by the old one's end is gone, the next receipt starts clean."""
+        with self._cond:
+            super().load_paper()
+            self._paper = EscPosDecoder(self._codecs)
 
     def unmute(self) -> None:
         with self._cond:
             self._answering = True
+            self._mute_after_status = False
 
 
 class PtyPrinterSim(PrinterDevice, PtySim):

@@ -5,12 +5,16 @@ The port is opened exclusively (``flock``), so a second process cannot
 interleave its bytes with ours. A write may take as long as the bytes need
 at the line speed plus ``timeout``; a printer that holds the line longer
 (flow control while it is out of paper) fails the write, and the port then
-asks the printer why.
+asks the printer why. The write waits for the bytes to leave the UART by
+polling its output queue (``out_waiting``, ``TIOCOUTQ``) up to that same
+deadline, never with ``tcdrain``, which has no timeout: a printer holding
+CTS would hang the terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -83,6 +87,15 @@ class SerialPrinter(StreamPrinter):
                 port.write(data)
             except serial.SerialTimeoutException:
                 raise TimeoutError("serial write timed out") from None
+
+    def _drain(self, deadline: float) -> None:
+        port, baud = self._port, self.options["baud"]
+        with _os_errors():
+            while waiting := port.out_waiting:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the receipt did not leave the serial port")
+                time.sleep(min(left, waiting * 10 / baud + 0.001))  # about when the queue is empty
 
     def _recv(self, timeout: float) -> bytes:
         port = self._port

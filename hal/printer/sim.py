@@ -7,8 +7,9 @@ It records what a real printer would get and what the paper would show::
     printer.print_receipt(receipt)
     printer.assert_printed("APPROVED")
     printer.paper_out()               # the next print raises printer.paper_out
+    printer.paper_out_after(200)      # ... or the one that runs the roll out part-way
 
-``output`` holds every byte exactly as python-escpos made it; ``receipts`` the
+``output`` holds every byte that reached paper, exactly as python-escpos made it; ``receipts`` the
 plain text of each receipt (``hal.printer.plain_text``). Its status goes
 through the same ESC/POS status bits as a real printer's (``hal.printer.status``).
 
@@ -16,20 +17,22 @@ through the same ESC/POS status bits as a real printer's (``hal.printer.status``
 closes the file after each receipt, so the paper survives the process being
 killed (crash tests); ``read_paper(PATH)`` reads it back.
 
-Paper running out mid-receipt (``fail_after_bytes(n)``): the printer takes
-the first ``n`` bytes, the write fails, and a status query then reports
-paper out, so ``print_receipt`` raises ``printer.paper_out`` through the
-port's own diagnosis. The rows whose line feed was among those bytes are on
-paper: they go to ``torn`` (not ``receipts``) and to the paper file followed
-by ``===== PAPER OUT``. The rest is lost. A real printer differs: it keeps
-what it received in its buffer and prints it once paper is loaded, so the
-receipt continues on the new roll; either way the remedy is a reprint.
+Paper running out mid-receipt (``paper_out_after(n)``): the roll takes the
+next ``n`` print bytes and the rest is lost, the write itself succeeds (as
+on a real printer without flow control, which keeps reading the line), and
+the status now says paper end, so ``print_receipt`` raises
+``printer.paper_out`` from the status it asks after every write. The rows
+whose line feed was among those bytes are on paper: they go to ``torn`` (not
+``receipts``) and to the paper file followed by ``===== PAPER OUT``. A roll
+that ends with a receipt's last byte tears it too: the printer cannot tell,
+and a copy printed twice is better than one lost. A real printer may keep
+what it received in its buffer and print it once paper is loaded, so the
+stub continues on the new roll; either way the remedy is a whole reprint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -46,6 +49,7 @@ from hal.printer.status import (
     StatusRequest,
     decode_status,
     encode_status,
+    feed_paper,
 )
 from hal.url import DeviceUrl, Option
 
@@ -89,8 +93,7 @@ class SimPrinter(SensorFaults, ReceiptPrinter):
         self._torn: list[str] = []
         self._state = DeviceState()
         self._answering = True
-        self._bytes_left: int | None = None
-        self._partial: bytes | None = None
+        self._partial: bytes | None = None  # what reached paper of a receipt the roll's end cut short
 
     @property
     def paper_path(self) -> Path | None:
@@ -115,18 +118,11 @@ class SimPrinter(SensorFaults, ReceiptPrinter):
         return decode_status(*(encode_status(state, n) for n in (StatusRequest.PRINTER, StatusRequest.OFFLINE_CAUSE, StatusRequest.ROLL_PAPER)))
 
     def _write(self, data: bytes) -> None:
-        left = self._bytes_left
-        if left is not None and len(data) >= left:
-            self._output += data[:left]
-            self._bytes_left = None
-            self._set(paper=PaperLevel.OUT)
-            if len(data) > left:
-                self._partial = data[:left]
-                raise OSError(errno.EIO, "paper ran out mid-receipt")
-            return
-        self._output += data
-        if left is not None:
-            self._bytes_left = left - len(data)
+        before = self._state
+        self._state, printed = feed_paper(before, data)
+        self._output += printed
+        if self._state.paper is PaperLevel.OUT and before.paper is not PaperLevel.OUT:
+            self._partial = printed
 
     def print_receipt(self, receipt: Receipt) -> None:
         self._partial = None
@@ -153,7 +149,7 @@ class SimPrinter(SensorFaults, ReceiptPrinter):
     # -- instrument: what was printed ---------------------------------------
     @property
     def output(self) -> bytes:
-        """Every byte sent, exactly as python-escpos made it."""
+        """Every byte that reached paper, exactly as python-escpos made it (all that was sent, unless the roll ended)."""
         return bytes(self._output)
 
     @property
@@ -199,10 +195,6 @@ class SimPrinter(SensorFaults, ReceiptPrinter):
     def _set(self, **changes: object) -> None:
         self._state = dataclasses.replace(self._state, **changes)
 
-    def load_paper(self) -> None:
-        super().load_paper()
-        self._bytes_left = None
-
     def stop_answering(self) -> None:
         """Status requests get no answer (printer switched off, cable pulled)."""
         self._answering = False
@@ -211,9 +203,3 @@ class SimPrinter(SensorFaults, ReceiptPrinter):
         """Back to normal after ``stop_answering``, ``open_cover`` or ``go_offline``: the roll stays as it is."""
         self._answering = True
         self._set(cover_open=False, error=False)
-
-    def fail_after_bytes(self, n: int) -> None:
-        """The paper runs out once ``n`` more bytes have been printed (see the module docstring)."""
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        self._bytes_left = n

@@ -27,6 +27,7 @@ of the device simulators, so drivers and simulators agree by construction.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ __all__ = [
     "PaperLevel",
     "SensorFaults",
     "encode_status",
+    "feed_paper",
 ]
 
 DLE = 0x10
@@ -126,6 +128,7 @@ class DeviceState:
     paper: PaperLevel = PaperLevel.OK
     cover_open: bool = False
     error: bool = False  # e.g. a cutter jam: offline until cleared
+    roll_left: int | None = None  # print bytes the roll still takes; None: plenty (see ``feed_paper``)
 
     @property
     def online(self) -> bool:
@@ -149,8 +152,19 @@ class SensorFaults:
         """The near-end sensor trips: printing goes on, status says PAPER_NEAR_END."""
         self._set(paper=PaperLevel.NEAR_END)
 
+    def paper_out_after(self, n: int) -> None:
+        """The roll ends once ``n`` more print bytes have reached it, part-way through a receipt.
+
+        As on a printer without flow control: the bytes after that point are
+        taken from the wire and lost, the write that carried them succeeds, and
+        the status says paper end from then on (``feed_paper``).
+        """
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        self._set(roll_left=n)
+
     def load_paper(self) -> None:
-        self._set(paper=PaperLevel.OK)
+        self._set(paper=PaperLevel.OK, roll_left=None)
 
     def open_cover(self) -> None:
         self._set(cover_open=True)
@@ -181,3 +195,21 @@ def encode_status(state: DeviceState, n: StatusRequest | int) -> int:
         value |= PAPER_END if state.paper is PaperLevel.OUT else 0
     # ERROR_CAUSE: no cutter, unrecoverable or auto-recoverable error to report
     return value
+
+
+def feed_paper(state: DeviceState, data: bytes) -> tuple[DeviceState, bytes]:
+    """The part of the print bytes ``data`` that reaches paper in ``state``, and the state after.
+
+    A printer out of paper prints nothing. With ``roll_left`` set, the roll
+    takes that many more bytes; the byte that uses it up (the last of a
+    receipt included: the printer cannot tell that the roll ended just after
+    it) turns the paper sensor to OUT, and the bytes after it are lost.
+    """
+    if state.paper is PaperLevel.OUT:
+        return state, b""
+    left = state.roll_left
+    if left is None:
+        return state, data
+    if len(data) < left:
+        return dataclasses.replace(state, roll_left=left - len(data)), data
+    return dataclasses.replace(state, paper=PaperLevel.OUT, roll_left=None), data[:left]

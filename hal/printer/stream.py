@@ -1,12 +1,18 @@
 """What the real drivers share: a printer on a byte stream that answers ``DLE EOT n``.
 
 ``SerialPrinter`` and ``NetworkPrinter`` only move bytes (``_send``,
-``_recv``, ``_discard_input``); writing receipts and asking for status is
-done here once. A status is three real-time requests (``DLE EOT 1, 2, 4``,
-see ``hal.printer.status``), each answered by one byte within ``timeout``.
-Bytes that are not status bytes (XON/XOFF, automatic status back, a late
-answer to an earlier request) are skipped, and stale input is discarded
-before each request.
+``_drain``, ``_recv``, ``_discard_input``); writing receipts and asking for
+status is done here once. A status is three real-time requests (``DLE EOT
+1, 2, 4``, see ``hal.printer.status``), each answered by one byte within
+``timeout``. Bytes that are not status bytes (XON/XOFF, automatic status
+back, a late answer to an earlier request) are skipped, and stale input is
+discarded before each request.
+
+A receipt's write returns once its bytes have left the terminal (sent, then
+drained, within one deadline), so the status the port asks after it gets
+its whole ``timeout`` to answer instead of waiting behind a receipt still
+on the wire at 9600 baud. The answer, not the drain, proves the printer
+took every byte: it reads the request after them.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ class StreamPrinter(ReceiptPrinter):
 
     # -- ReceiptPrinter hooks -------------------------------------------
     def _write(self, data: bytes) -> None:
-        self._send(data, self._write_timeout(len(data)))
+        deadline = time.monotonic() + self._write_timeout(len(data))
+        self._send(data, deadline - time.monotonic())
+        self._drain(deadline)
 
     def _query_status(self) -> PrinterStatus:
         return decode_status(*(self._ask(n) for n in STATUS_REQUESTS))
@@ -84,6 +92,10 @@ class StreamPrinter(ReceiptPrinter):
     @abc.abstractmethod
     def _send(self, data: bytes, timeout: float) -> None:
         """Send all of ``data`` within ``timeout`` s; raise ``TimeoutError`` or another ``OSError``."""
+
+    @abc.abstractmethod
+    def _drain(self, deadline: float) -> None:
+        """Return once what was sent has left the terminal; ``TimeoutError`` at ``deadline`` (``time.monotonic()``)."""
 
     @abc.abstractmethod
     def _recv(self, timeout: float) -> bytes:

@@ -25,7 +25,8 @@ def test_the_exact_bytes_python_escpos_made_arrive(printer, tcp_sim, receipt):
     printer.print_receipt(receipt)
     data = render_escpos(receipt)
     tcp_sim.wait_until(lambda s: len(s.print_data) >= len(data))
-    assert tcp_sim.received == b"\x10\x04\x01\x10\x04\x02\x10\x04\x04" + data
+    status = b"\x10\x04\x01\x10\x04\x02\x10\x04\x04"
+    assert tcp_sim.received == status + data + status  # asked before, and once after the whole receipt
     assert "APPROVED\n" in tcp_sim.printed_text and tcp_sim.cuts == 1
 
 

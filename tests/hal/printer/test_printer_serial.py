@@ -33,7 +33,8 @@ def test_the_exact_bytes_python_escpos_made_arrive(printer, pty_sim, receipt):
     data = render_escpos(receipt)
     pty_sim.wait_until(lambda s: len(s.print_data) >= len(data))
     assert pty_sim.print_data == data
-    assert pty_sim.received == b"\x10\x04\x01\x10\x04\x02\x10\x04\x04" + data  # status first, then the receipt
+    status = b"\x10\x04\x01\x10\x04\x02\x10\x04\x04"
+    assert pty_sim.received == status + data + status  # status first, the receipt, and its status after
     assert "AMOUNT:                CNY 12.50\n" in pty_sim.printed_text
     assert pty_sim.cuts == 1
 
@@ -105,7 +106,7 @@ def test_xoff_holds_everything_back(pty_sim, context, receipt):
         printer.print_receipt(receipt)
         assert printer.status() is PrinterStatus.OK
     assert pty_sim.print_data == render_escpos(receipt)
-    assert pty_sim.status_requests == [1, 2, 4, 1, 2, 4]
+    assert pty_sim.status_requests == [1, 2, 4, 1, 2, 4, 1, 2, 4]  # before and after the receipt, then the check above
 
 
 def _pty_capacity() -> int:

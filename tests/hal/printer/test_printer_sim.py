@@ -118,35 +118,47 @@ def test_near_end_prints_and_is_reported(sim_printer, receipt):
 
 
 def test_paper_running_out_mid_receipt(sim_printer, receipt):
+    """The roll ends part-way: the write succeeds (the printer keeps reading), the status after it says paper end."""
     data = render_escpos(receipt)
     cut_at = data.index(b"APPROVED") + 3  # "APP" is in the line buffer, its LF never came
-    sim_printer.fail_after_bytes(cut_at)
+    sim_printer.paper_out_after(cut_at)
     with pytest.raises(PrinterError) as err:
         sim_printer.print_receipt(receipt)
     assert err.value.code == "printer.paper_out"
-    assert sim_printer.output == data[:cut_at]
+    assert sim_printer.output == data[:cut_at]  # the rest was lost
     assert sim_printer.receipts == []
     assert sim_printer.torn == ["".join(plain_text(receipt, 32).splitlines(keepends=True)[:4])]
-    assert sim_printer.status() is PrinterStatus.PAPER_OUT
+    assert sim_printer.last_status is PrinterStatus.PAPER_OUT  # asked after the write
     sim_printer.load_paper()
-    sim_printer.print_receipt(receipt)  # the reprint
+    sim_printer.print_receipt(receipt)  # the reprint, whole
     assert sim_printer.receipts == [plain_text(receipt, 32)]
+    assert sim_printer.output == data[:cut_at] + data
 
 
 def test_paper_running_out_exactly_at_the_end(sim_printer, receipt):
+    """A roll that ends with the receipt's last byte: the printer cannot tell, so the copy prints again."""
     data = render_escpos(receipt)
-    sim_printer.fail_after_bytes(len(data) + 1)
+    sim_printer.paper_out_after(len(data) + 1)
     sim_printer.print_receipt(receipt)
-    sim_printer.fail_after_bytes(0)
+    sim_printer.paper_out_after(0)
     with pytest.raises(PrinterError) as err:
         sim_printer.print_receipt(receipt)
     assert err.value.code == "printer.paper_out"
     assert sim_printer.torn == [""]
     sim_printer.load_paper()
-    sim_printer.fail_after_bytes(len(data))
-    sim_printer.print_receipt(receipt)  # the last byte was the last of the roll
-    assert sim_printer.status() is PrinterStatus.PAPER_OUT
+    sim_printer.paper_out_after(len(data))
+    with pytest.raises(PrinterError) as err:
+        sim_printer.print_receipt(receipt)  # the last byte was the last of the roll
+    assert err.value.code == "printer.paper_out"
+    assert sim_printer.torn == ["", plain_text(receipt, 32)]  # all of it reached paper, yet it is not taken as printed
+    sim_printer.load_paper()
+    sim_printer.print_receipt(receipt)
     assert len(sim_printer.receipts) == 2
+
+
+def test_paper_out_after_takes_a_count(sim_printer):
+    with pytest.raises(ValueError):
+        sim_printer.paper_out_after(-1)
 
 
 def test_clear_forgets_the_records(sim_printer, receipt):
@@ -159,7 +171,7 @@ def test_paper_file(tmp_path, receipt):
     paper = tmp_path / "paper.txt"
     printer = open_device("printer", f"sim://?paper={paper}", DeviceContext(data_dir=tmp_path))
     printer.print_receipt(receipt)
-    printer.fail_after_bytes(render_escpos(receipt).index(b"CARD:"))
+    printer.paper_out_after(render_escpos(receipt).index(b"CARD:"))
     with pytest.raises(PrinterError):
         printer.print_receipt(receipt)
     printer.load_paper()
