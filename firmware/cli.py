@@ -47,7 +47,6 @@ def _config(args):
 
 # -- run -------------------------------------------------------------------------
 def cmd_run(args) -> int:
-    import signal
     import time
 
     started = time.perf_counter()
@@ -57,6 +56,16 @@ def cmd_run(args) -> int:
     from firmware.logs import setup_logging
 
     setup_logging(config.log.level, config.log.file or None)
+    from firmware.runlock import run_lock
+
+    with run_lock(config.data_dir):  # one posterm run per data directory (firmware/runlock.py)
+        return _run(args, config, started)
+
+
+def _run(args, config, started: float) -> int:
+    import signal
+    import time
+
     from firmware.app import Overrides, build_runner
 
     overrides = Overrides()
@@ -67,6 +76,14 @@ def cmd_run(args) -> int:
         host = EmbeddedHost(config.host.profile)
         overrides.host = host.processor
     runner = build_runner(config, overrides=overrides)
+
+    def stop(*_):  # a clean stop (runner.close: the DUKPT counters given back, the database closed)
+        runner.stop()
+
+    # SIGHUP: the console's session ended; SIGTERM: systemd; SIGINT: ^C. Set before boot, which may
+    # dial or print for a while: the loop then stops as soon as boot is done.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         runner.boot()
         ready = time.perf_counter() - started
@@ -76,14 +93,8 @@ def cmd_run(args) -> int:
             print(f"posterm: terminal locked, sales refused: {runner.lock_reason}", file=sys.stderr, flush=True)
         elif runner.core.state.value == "signed_off":
             print("posterm: not signed on, sales refused until a sign-on succeeds", file=sys.stderr, flush=True)
-        if args.exit_when_ready:
+        if args.exit_when_ready or runner.stopped:
             return EXIT_OK
-
-        def stop(*_):
-            runner.stopped = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
         from firmware.systemd import Notifier
 
         notifier = Notifier.from_env()  # does nothing outside a systemd Type=notify unit

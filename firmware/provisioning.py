@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 IDENTITY_FILE = "provisioned.json"
 # Refusals because of what the terminal holds: the manifest is fine (exit 1, not 2).
 REFUSALS = frozenset({"provision.other_terminal", "provision.other_master_key", "provision.queued",
-                      "provision.open_batch"})
+                      "provision.open_batch", "storage.in_use"})
 
 
 class Outcome(enum.Enum):
@@ -405,12 +405,25 @@ class Report:
 
 def provision_from_manifest(request: Request, *, check_only: bool = False) -> Report:
     """Check, apply, selftest. Exit code 0 ok; 2 nothing changed because the manifest or the command
-    line is wrong; 1 refused by the terminal's state (``REFUSALS``), a step failed, or the selftest failed."""
-    from crypto.keyring import Keyring
-    from firmware import selftest
+    line is wrong; 1 refused by the terminal's state (``REFUSALS``: a ``posterm run`` on the data
+    directory too), a step failed, or the selftest failed."""
+    from firmware.runlock import run_lock
 
     report = Report(data_dir=str(Path(request.data_dir).absolute()), config=str(request.config_out),
                     checked_only=check_only)
+    try:
+        with run_lock(request.data_dir, doing="provision"):  # not under a running terminal
+            return _provision(request, report, check_only)
+    except TerminalError as e:
+        report.error, report.exit_code = e, 1
+        log.info("provision refused [%s]: %s", e.code, e.text)
+        return report
+
+
+def _provision(request: Request, report: Report, check_only: bool) -> Report:
+    from crypto.keyring import Keyring
+    from firmware import selftest
+
     changed = False
     try:
         plan = check(request)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,13 +39,11 @@ from typing import TYPE_CHECKING
 
 from crypto.keyring import Keyring
 from crypto.provision import TerminalKeys
-from crypto.tamper import tamper_status
 from firmware.core import actions as A
 from firmware.core.events import (
     ActionFailed,
     Booted,
     Event,
-    Tampered,
     TimerExpired,
     UploadRequested,
 )
@@ -59,6 +56,7 @@ from firmware.bridge import HostBridge
 from firmware.runner_actions import HANGUP_BOUND, ActionsMixin
 from firmware.runner_boot import BootMixin
 from firmware.runner_input import InputMixin
+from firmware.runner_wait import CHECKPOINT_IDLE, WaitMixin
 from firmware.sealed import CardSession
 from hal.magstripe.policy import FallbackPolicy
 from storage.store import Store
@@ -95,12 +93,7 @@ INPUT_STATES = frozenset(
     }
 )
 
-# Housekeeping: the write-ahead log is checkpointed once the terminal has been idle
-# this long (so no sale ever waits for a checkpoint's fsyncs), or at once in IDLE if
-# the log has grown past the hard limit.
-CHECKPOINT_IDLE = 2.0
-WAL_HARD_LIMIT = 4000  # commits in the log (about a page each: ~16 MB)
-TAMPER_POLL = 1.0  # seconds between looks for a zeroize done by another process
+WAL_HARD_LIMIT = 4000  # commits in the log (about a page each: ~16 MB): then a checkpoint even if busy
 
 
 if TYPE_CHECKING:
@@ -145,6 +138,10 @@ class Devices:
         devices = (self.reader, self.pinpad, self.printer, self.display, self.link)
         return devices + ((self.tamper,) if self.tamper is not None else ())
 
+    def inputs(self) -> tuple:
+        """The devices the loop polls for input (the printer and display are read only inside their own calls)."""
+        return (self.reader, self.pinpad, self.link) + ((self.tamper,) if self.tamper is not None else ())
+
     def close(self) -> None:
         for device in self.all():
             try:
@@ -153,7 +150,7 @@ class Devices:
                 log.debug("closing %r failed", device, exc_info=True)
 
 
-class Runner(BootMixin, InputMixin, ActionsMixin):
+class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
     """Devices, storage, keys and time around one ``Terminal`` core (see the module docstring)."""
 
     def __init__(
@@ -210,6 +207,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
         # Wraps the device calls that block by design (a connect, a modem's hang-up) with
         # their bound in seconds; ``posterm run`` keeps systemd's watchdog fed through it.
         self.blocking: Callable[[float], contextlib.AbstractContextManager] = _unbounded
+        self._init_wait()
 
     # -- entry points ------------------------------------------------------
     def boot(self) -> None:
@@ -339,50 +337,6 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
                 timeout = max_wait if timeout is None else min(timeout, max_wait)
             self._wait(timeout)
 
-    # -- waiting -------------------------------------------------------------
-    def _watch_tamper(self) -> None:
-        """``posterm keys zeroize`` (or another process) destroyed the keys: lock at once."""
-        if self.data_dir is None or self.keys is None or self.core.state is State.LOCKED:
-            return
-        now = self.monotonic()
-        if now - self._tamper_checked < TAMPER_POLL:
-            return
-        self._tamper_checked = now
-        record = tamper_status(self.data_dir)
-        if record is not None:
-            self.dispatch(Tampered(record.source, record.reason))
-
-    def next_wakeup(self, default: float | None) -> float | None:
-        """The monotonic time by which the loop must turn again (a timer, a device, a
-        housekeeping deadline), or ``default``. Front ends that wait for input use it too."""
-        times = list(self.timers.values())
-        if (lockout_end := self.lockouts.next_end()) is not None:
-            times.append(lockout_end)
-        if self.wal_dirty and self.core.state is State.IDLE:
-            times.append(self.last_activity + CHECKPOINT_IDLE)
-        # Devices keep time with time.monotonic(); the runner's clock may be another (tests inject one).
-        device_times = [t for t in (d.next_deadline() for d in self.devices.all()) if t is not None]
-        if self.core.state is State.IDLE and (hangup := self.devices.link.hangup_deadline()) is not None:
-            device_times.append(hangup)
-        if device_times:
-            offset = self.monotonic() - time.monotonic()
-            times += [t + offset for t in device_times]
-        return min(times) if times else default
-
-    def _wait(self, timeout: float | None) -> None:
-        if timeout is not None and timeout <= 0:
-            return
-        fds = [fd for fd in (d.fileno() for d in self.devices.all()) if fd is not None and fd >= 0]
-        if fds:
-            try:
-                select.select(fds, [], [], timeout)
-            except (OSError, ValueError):  # a device closed under us: poll() will say which
-                time.sleep(0.01)
-        elif timeout is not None:
-            time.sleep(timeout)
-        else:
-            time.sleep(0.05)
-
     def _fire_timers(self) -> bool:
         now = self.monotonic()
         due = [t for t, at in self.timers.items() if at <= now]
@@ -427,4 +381,5 @@ class Runner(BootMixin, InputMixin, ActionsMixin):
             except TerminalError as e:  # the reservation on disk still holds: counters are skipped, not reused
                 log.warning("DUKPT state not written at close (%s): %s", e.code, e.text)
         self.store.close()
+        self._close_wait()
 

@@ -86,9 +86,8 @@ class InputMixin:
 
     def _safe_poll(self, device) -> list:
         try:
-            return device.poll()
-        except TerminalError as e:
-            self._alert(e.code, f"{device.kind}: {e.text}")
+            return self._polled(device)  # alerted there, once per fault; the device rests a while (runner_wait)
+        except TerminalError:
             if device is self.devices.pinpad and self.core.state is State.PIN:
                 # the PIN could not be taken or encrypted (the pad failed, the DUKPT state could not be
                 # written): the pad's entry is over, so is the sale, at once rather than at the input

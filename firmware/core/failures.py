@@ -119,7 +119,10 @@ class FailureMixin:
             self.keys = self._keys_before
             self.job = None
             self.network = None
-            return self._rest([alert], note="SIGN-ON FAILED")
+            wipe = self._wipe()  # a sale that waited for this sign-on ends here: nothing of it was sent
+            self.sale = None
+            self.expect = None
+            return self._rest([alert] + wipe, note="SIGN-ON FAILED")
         if isinstance(a, RemoveWorkingKeys):
             return State.SIGNED_OFF, [alert, Show(screens.signed_off(self, "SIGNED OFF"))]
         if isinstance(a, Zeroize):

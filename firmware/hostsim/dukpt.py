@@ -6,8 +6,9 @@ BDK and the KSN: a 10-byte KSN is TDES (X9.24-1, PIN variant, ISO format 0),
 a 12-byte one AES (X9.24-3, PIN encryption key of the BDK's type, ISO format
 4). A KSN that terminal has sent before is refused with ``63`` (security
 violation): that is how an acquirer catches a terminal reusing a counter.
-The KSNs seen are held per terminal ID for the life of the processor (a
-repeated *request*, the same STAN, is answered as a duplicate before this).
+The KSNs seen are kept per terminal ID in the host's ledger, so across restarts
+of a simulator whose ledger is a file (a repeated *request*, the same STAN, is
+answered as a duplicate before this).
 """
 
 from __future__ import annotations
@@ -63,10 +64,9 @@ def dukpt_pin_key(bdks: Mapping[str, SecretKey], ksn: bytes) -> tuple[SecretKey,
 
 
 class DukptHostMixin:
-    """For ``HostProcessor``: ``self.dukpt_bdks`` (family -> BDK) and ``self._ksns_seen``."""
+    """For ``HostProcessor``: ``self.dukpt_bdks`` (family -> BDK) and ``self.ledger`` (the KSNs seen)."""
 
     dukpt_bdks: Mapping[str, SecretKey]
-    _ksns_seen: dict[str, set[bytes]]
 
     def _dukpt_pin(self, terminal_id: str | None, ksn_hex: str, block_hex: str, pan: str,
                    expected: str | None) -> str | None:
@@ -78,10 +78,8 @@ class DukptHostMixin:
             block = bytes.fromhex(block_hex)
         except ValueError:
             return PIN_FORMAT_ERROR
-        seen = self._ksns_seen.setdefault(terminal_id or "", set())
-        if ksn in seen:
+        if not self.ledger.first_use_of_ksn(terminal_id or "", ksn):
             return KSN_REUSED
-        seen.add(ksn)
         try:
             key, fmt = dukpt_pin_key(self.dukpt_bdks, ksn)
         except CryptoError:

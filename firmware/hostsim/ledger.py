@@ -83,6 +83,11 @@ CREATE TABLE IF NOT EXISTS early_reversals (
     received_at TEXT NOT NULL,
     PRIMARY KEY (terminal_id, stan, amount)
 );
+CREATE TABLE IF NOT EXISTS dukpt_ksns (
+    terminal_id TEXT NOT NULL,
+    ksn BLOB NOT NULL,
+    PRIMARY KEY (terminal_id, ksn)
+);
 CREATE TABLE IF NOT EXISTS upload_ends (
     terminal_id TEXT NOT NULL,
     batch TEXT NOT NULL,
@@ -180,6 +185,14 @@ class Ledger:
         if counter not in ("reversals", "duplicates"):
             raise ValueError(f"no posting counter {counter!r}")
         self._write(f"UPDATE postings SET {counter} = {counter} + 1, updated_at = ? WHERE id = ?", (when, posting_id))
+
+    def first_use_of_ksn(self, terminal_id: str, ksn: bytes) -> bool:
+        """Record a DUKPT KSN a terminal sent; False if it had sent it before (kept across restarts,
+        as an acquirer keeps them: a terminal that reuses a counter after the host restarts is caught)."""
+        with self._lock:
+            cur = self._db.execute("INSERT OR IGNORE INTO dukpt_ksns (terminal_id, ksn) VALUES (?, ?)",
+                                   (terminal_id, ksn))
+            return cur.rowcount == 1
 
     def next_value(self, name: str) -> int:
         """The next value of a named counter (1, 2, ...), durable."""

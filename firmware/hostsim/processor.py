@@ -127,7 +127,6 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
         self.tmk = tmk
         self._terminals: dict[str, _Keys] = {}  # working keys issued at sign-on, by terminal ID
         self.dukpt_bdks = dict(dukpt_bdks or {})  # "tdes" / "aes128" / "aes256" -> BDK (hostsim.dukpt)
-        self._ksns_seen: dict[str, set[bytes]] = {}  # DUKPT KSNs each terminal has sent
         self.report_unbalanced = False  # an instrument: answer every settlement "unbalanced"
 
     def _carries_totals(self, request: Message) -> bool:

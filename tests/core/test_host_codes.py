@@ -237,3 +237,14 @@ def test_a_reversal_sent_before_a_power_cut_goes_as_a_repeat_without_a_new_note(
 
     d = booted(reversals=(replace(REVERSAL, sent_before=True),))
     assert d.last(A.SendReversal).repeat and not d.all(A.ReversalSending)
+
+
+def test_a_sign_on_whose_keys_fail_their_check_before_a_sale_ends_that_sale_and_wipes_its_card():
+    from firmware.core.events import ActionFailed
+
+    d = sale_with_sign_on_owed()
+    txn = d.t.sale.txn_no
+    d.feed(signon_answer(d))
+    out = d.feed(ActionFailed(d.last(A.InstallWorkingKeys), "signon.check_value", "the MAC key fails its check value"))
+    assert A.WipeCard(txn) in out
+    assert d.t.sale is None and d.state is not State.AUTHORISING

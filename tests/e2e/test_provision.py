@@ -242,3 +242,19 @@ def test_no_clear_key_kbpk_password_or_hash_in_the_config_report_or_log(posterm_
     found += [f"{what} in {p.name}" for p in data.rglob("*") if p.is_file()
               for what, n in raw.items() if n in p.read_bytes()]
     assert found == []
+
+
+def test_provisioning_is_refused_beside_a_running_terminal_and_changes_nothing(tmp_path):
+    """``posterm run`` holds the data directory's run lock (firmware/runlock.py): provisioning
+    under it would rewrite the keys and identity of a terminal that is selling."""
+    from firmware.runlock import run_lock
+
+    manifest = write_manifest(tmp_path / "m.toml")
+    assert in_process(tmp_path, manifest).exit_code == 0
+    data = tmp_path / "data"
+    before = {p.name: p.read_bytes() for p in (data / "keyring.json", data / IDENTITY_FILE)}
+    with run_lock(data):  # as a running posterm run holds it
+        report = in_process(tmp_path, manifest, replace=True)
+    assert (report.exit_code, report.error.code) == (1, "storage.in_use")
+    assert {p.name: p.read_bytes() for p in (data / "keyring.json", data / IDENTITY_FILE)} == before
+    assert in_process(tmp_path, manifest).exit_code == 0  # the lock went with its holder

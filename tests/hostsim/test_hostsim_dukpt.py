@@ -87,3 +87,22 @@ def test_a_ksn_the_host_cannot_use_is_a_pin_format_error(iso87, iso87_term, ledg
                          dukpt_bdks=lab_bdks() if bdks is None else bdks)
     card = dataclasses.replace(lab_card(pin=None), pin_block=PinBlock(bytes(8), ksn=bytes.fromhex(ksn)))
     assert _code(host, iso87_term, card, 1) == "99"
+
+
+def test_the_ksns_seen_are_kept_across_a_restart_of_the_host(iso87, iso87_term, tmp_path):
+    """A host keeps the KSNs a terminal has sent in its ledger file: a terminal that reuses a counter
+    after the simulator restarts is still caught (before, they lived in the processor's memory)."""
+    from firmware.hostsim.ledger import Ledger
+
+    cipher = _cipher(tmp_path)
+    card = _card(cipher)
+    again = dataclasses.replace(card, pin_block=PinBlock(card.pin_block.reveal(), ksn=card.pin_block.ksn))
+
+    def host(book):
+        return HostProcessor(iso87, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN), ledger=book,
+                             clock=lambda: HOST_NOW, dukpt_bdks=lab_bdks())
+
+    with Ledger(str(tmp_path / "host.db")) as book:
+        assert _code(host(book), iso87_term, card, 1) == "00"
+    with Ledger(str(tmp_path / "host.db")) as book:  # the simulator restarted on the same ledger file
+        assert _code(host(book), iso87_term, again, 2) == KSN_REUSED

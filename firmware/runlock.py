@@ -1,0 +1,55 @@
+"""One ``posterm run`` per data directory, and no provisioning under a running terminal.
+
+Two terminals on one data directory would share its STAN counter, its journal and its
+queues: each would give out the other's STANs and send the other's reversals. Only an
+exclusive open of a serial port stopped a second one, by accident; with TCP or simulated
+devices nothing did. ``posterm run`` therefore holds an exclusive ``flock`` on
+``run.lock`` in the data directory for as long as it runs, and ``posterm provision``
+takes the same lock before it checks or changes anything. The kernel drops the lock
+when the process dies, however it dies, so a power cut or a SIGKILL never leaves a
+stale lock. The lock file holds the holder's pid, for the error message only.
+
+Readers (``posterm report``) and the tools that must work beside a running terminal
+(``posterm keys zeroize``, ``posterm operators``) do not take it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from firmware.errors import StorageError
+
+__all__ = ["LOCK_FILE", "run_lock"]
+
+LOCK_FILE = "run.lock"
+
+
+@contextmanager
+def run_lock(data_dir: Path | str, *, doing: str = "run") -> Iterator[None]:
+    """Hold the data directory's run lock, or raise ``storage.in_use`` naming who holds it.
+    A directory that does not exist yet has nothing to protect: nothing is locked."""
+    directory = Path(data_dir)
+    if not directory.is_dir():
+        yield
+        return
+    path = directory / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise StorageError(f"cannot open the run lock {path}: {e.strerror}", code="storage.lock_failed") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise StorageError(f"another posterm run is using {directory} (pid {holder}): cannot {doing} beside it",
+                               code="storage.in_use") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
