@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware.core.model import Copy, Counters, JournalState, Kind, SaleRecord
@@ -452,6 +452,7 @@ def test_an_in_memory_database_migrates_without_a_snapshot():
     conn.close()
 
 
+@settings(deadline=None)  # each example migrates a database: slow on a loaded machine, never a speed test
 @given(st.one_of(st.text(max_size=80), st.builds(
     lambda v, u: json.dumps({"version": v, "usable_by": u}), st.integers(-3, NEXT + 3),
     st.one_of(st.integers(-3, NEXT + 3), st.text(max_size=2)))))
