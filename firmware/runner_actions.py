@@ -201,6 +201,9 @@ class ActionsMixin:
         )
         self._send(payload)
 
+    def _a_settle_sending(self, a: A.SettleSending) -> None:
+        self.store.settle_sending(a.batch, a.sending)
+
     def _a_reversal_sending(self, a: A.ReversalSending) -> None:
         self.store.reversal_sending(a.txn_no, a.reason)
 

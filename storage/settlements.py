@@ -22,6 +22,8 @@ from storage.journal import ADVICE_ACCEPTED
 
 __all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD"]
 
+SETTLE_SENDING = "settle.sending"  # settings key: the batch whose 0500 went unanswered (settle_sending)
+
 # What a batch's settlement counts, in one place: its totals and its upload are these rows
 # (journal j LEFT JOIN offline_queue q). Debit: approved sales, and offline-approved ones the
 # host accepted (their advice done with an approved code or 94, "already had it"); a voided
@@ -118,7 +120,24 @@ class SettlementMixin:
             )
             self._write_counters(c, counters)
             c.execute("UPDATE operators SET signed_in_at = NULL WHERE signed_in_at IS NOT NULL")
+            c.execute("DELETE FROM settings WHERE key = ?", (SETTLE_SENDING,))  # the 0500 was answered
         self.commits += 1
+
+    def settle_sending(self, batch: int, sending: bool = True) -> None:
+        """ONE commit before a batch's 0500 leaves (``sending``), or after the host refused it: while it
+        stands, the batch takes no transaction (the host may have closed it unheard); ``close_batch``
+        clears it with the settlement."""
+        with transaction(self.conn, "recording a settlement under way") as c:
+            if sending:
+                c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (SETTLE_SENDING, str(batch)))
+            else:
+                c.execute("DELETE FROM settings WHERE key = ?", (SETTLE_SENDING,))
+        self.commits += 1
+
+    def settle_interrupted(self, batch: int) -> bool:
+        """At start-up: ``batch``'s 0500 went and no answer to it was recorded."""
+        rows = self._query("SELECT value FROM settings WHERE key = ?", (SETTLE_SENDING,), "reading the settlement")
+        return bool(rows) and rows[0][0] == str(batch)
 
     def upload_done(self, batch: int) -> None:
         """The host acknowledged the end of the batch's upload: ONE commit, before the report prints."""

@@ -203,7 +203,8 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
         counters = self.counters()
         return BootState(counters, reversals, advices, tuple(receipts), interrupted, report=report,
                          last_report=self.last_settlement(), last_receipt=self.last_receipt(),
-                         batch_count=self.batch_count(counters.batch))
+                         batch_count=self.batch_count(counters.batch),
+                         settle_interrupted=self.settle_interrupted(counters.batch))
 
     # -- durable steps -----------------------------------------------------
     def open_request(

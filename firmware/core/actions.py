@@ -47,6 +47,7 @@ __all__ = [
     "MarkPrinted",
     "SendReversal",
     "ReversalSending",
+    "SettleSending",
     "ReversalDone",
     "SendAdvice",
     "AdviceSending",
@@ -203,6 +204,18 @@ class SendReversal(Action):
     reversal: PendingReversal
     repeat: bool = False
     name = "send_reversal"
+
+
+@dataclass(frozen=True)
+class SettleSending(Action):
+    """Commit, before the open batch's 0500 leaves, that its settlement is under way (``True``), or
+    that the host has answered one (``False``: refused; an approval's ``CloseBatch`` clears it). A
+    settlement the host may have closed while the terminal never heard must be settled again
+    before the batch takes another transaction (settle.py)."""
+
+    batch: int
+    sending: bool = True
+    name = "settle_sending"
 
 
 @dataclass(frozen=True)
@@ -428,6 +441,7 @@ PERSISTENT = (
     OpenRequest,
     RecordOutcome,
     ReversalDone,
+    SettleSending,
     AdviceSending,
     AdviceDone,
     AdviceOutcome,

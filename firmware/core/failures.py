@@ -16,6 +16,7 @@ from firmware.core.actions import (
     AdviceDone,
     AdviceOutcome,
     AdviceSending,
+    SettleSending,
     Alert,
     BeginAccount,
     BeginPin,
@@ -134,7 +135,7 @@ class FailureMixin:
             state, actions = self._idle(f"CANNOT SEND {title}", ev.text[:20])
             return state, [alert] + wipe + actions
         if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | AdviceOutcome | CheckStorage
-                      | SaveCounters):
+                      | SaveCounters | SettleSending):
             wipe = self._wipe() if isinstance(a, OpenRequest) else []
             return self._suspend(ev.text, [alert] + wipe)
         return self.state, [Note(ev.code, f"{a.name} failed: {ev.text}")]

@@ -128,6 +128,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.lock_reason: str | None = None
         self.network: NetworkKind | None = None  # a sign-on or sign-off waiting for the uplink
         self._resynced: set[int] = set()  # transactions whose key error already brought a sign-on (uplink.py)
+        self.settle_interrupted = False  # the open batch's 0500 went unanswered: settle again first (settle.py)
         self._pending_saves: list[Action] = []
         self.totals: Totals | None = None  # the batch totals being confirmed and settled
         self.plan: UploadPlan | None = None  # how that batch would be uploaded
@@ -191,8 +192,16 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
 
     def _batch_full(self, kind: Kind, head: list[Action]) -> Result | None:
         """Refuse a transaction the open batch's settlement could not count (``CoreSettings.batch_capacity``:
-        cup counts each block's debits and credits in three digits); ``None`` lets it start."""
-        if not flow_of(kind).in_totals or self.batch_count < self.settings.batch_capacity:
+        cup counts each block's debits and credits in three digits), or one that would go into a batch
+        whose settlement went unanswered (``settle_interrupted``); ``None`` lets it start."""
+        if not flow_of(kind).in_totals:
+            return None
+        if self.settle_interrupted:  # the host may have closed this batch: a new transaction could land outside it
+            alert = Alert("settle.interrupted", f"the settlement of batch {self.counters.batch:06d} got no answer "
+                                                "the terminal recorded: settle again before the next transaction")
+            state, actions = self._idle("SETTLE AGAIN", "BEFORE SELLING")
+            return state, head + [alert] + actions
+        if self.batch_count < self.settings.batch_capacity:
             return None
         alert = Alert("batch.full", f"batch {self.counters.batch:06d} holds {self.batch_count} transactions, "
                                     "as many as its settlement can count: settle it before the next one")
@@ -216,6 +225,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.last_report = boot.last_report
         self.last_receipt = boot.last_receipt
         self.batch_count = boot.batch_count
+        self.settle_interrupted = boot.settle_interrupted
 
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)

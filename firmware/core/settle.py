@@ -51,6 +51,7 @@ from firmware.core.actions import (
     CountBatch,
     MarkReportPrinted,
     PrintReport,
+    SettleSending,
     Show,
     StartTimer,
     UploadDone,
@@ -118,9 +119,11 @@ class SettleMixin:
         actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
         self.network = None
         self.job = None
+        self.settle_interrupted = False  # answered: CloseBatch (below) or this clears it in storage
         if not reply.approved:
             code = reply.response_code or "??"
             self.totals = None
+            actions.append(SettleSending(self.counters.batch, sending=False))
             actions.append(Alert("settle.refused", f"the host refused the settlement: {code} "
                                  f"{self.settings.response_text(code)}; the batch stays open"))
             return self._rest(actions, note=f"SETTLE REFUSED {code}")

@@ -45,6 +45,7 @@ from firmware.core.actions import (
     SendNetwork,
     SendReversal,
     SendUpload,
+    SettleSending,
     Show,
     StartTimer,
 )
@@ -135,6 +136,9 @@ class UplinkMixin(WindowMixin):
             return [SendReversal(item, repeat=repeat), wait]
         if isinstance(item, NetworkJob):
             saves, self._pending_saves = self._pending_saves, []  # its STAN is durable before it goes
+            if item.kind is NetworkKind.SETTLE and not repeat:  # durable before the 0500 goes (settle.py)
+                self.settle_interrupted = True
+                saves.append(SettleSending(self.counters.batch))
             return [*saves, SendNetwork(item, self.counters.batch), wait]
         saves, self._pending_saves = self._pending_saves, []  # an UploadJob
         return [*saves, SendUpload(item), wait]
@@ -299,7 +303,7 @@ class UplinkMixin(WindowMixin):
             if item.kind is NetworkKind.SETTLE:
                 self.totals = None
                 actions.append(Alert("settle.failed", f"settlement trace {item.stan:06d} got no answer ({why}); "
-                                     "the batch stays open: settle again"))
+                                     "the batch stays open: settle again before the next transaction"))
                 return self._rest(actions, note="SETTLE FAILED")
             actions.append(Alert("signon.failed", f"sign-on trace {item.stan:06d} got no answer ({why})"))
             if job.then is Then.SALE:  # a sale waits: the host is out of reach, so its offline decision

@@ -134,3 +134,62 @@ def test_the_report_names_the_batch_the_totals_and_the_result():
                      "VOID          1", "-", "12.50", "TOTAL         4", "25.00", "TOTALS UNBALANCED", "REPRINT"):
         assert expected in text, (expected, text)
     assert SETTINGS.terminal_id in text and SETTINGS.merchant_id in text
+
+
+# -- a settlement that went unanswered ---------------------------------------------------------
+def _silent_settlement():
+    d = to_totals()
+    d.keys("#")
+    for _ in range(3):
+        d.feed(TimerExpired(Timer.RESPONSE))
+    return d
+
+
+def test_the_0500_is_marked_under_way_durably_before_it_leaves_once():
+    d = to_totals()
+    d.keys("#")
+    names = [a.name for a in d.batches[-1]]
+    assert names.index("settle_sending") < names.index("send_network")
+    assert d.last(A.SettleSending) == A.SettleSending(d.t.counters.batch, sending=True)
+    d.feed(TimerExpired(Timer.RESPONSE))  # a retry is the same message: not marked again
+    assert len(d.all(A.SettleSending)) == 1
+
+
+def test_after_an_unanswered_settlement_no_transaction_enters_the_batch_until_it_is_settled():
+    """The host may have closed the batch without the terminal hearing it: a sale keyed now could land
+    in a batch the host no longer has, and a later 0500 would count it against a closed one."""
+    d = _silent_settlement()
+    d.keys("1250#")
+    assert d.state is State.IDLE and d.t.sale is None and not d.all(A.OpenRequest)
+    assert d.last(A.Alert).code == "settle.interrupted"
+    d.feed(SettleRequested())  # settling again is what it asks for, and is allowed
+    assert d.state is State.COUNTING and d.last(A.CountBatch).batch == d.t.counters.batch
+
+
+def test_a_settlement_answered_at_last_lets_sales_go_on():
+    d = _silent_settlement()
+    d.feed(SettleRequested())
+    from firmware.core.events import BatchCounted
+
+    d.feed(BatchCounted(TOTALS))
+    d.keys("#")
+    _answer(d, settle_result="1")
+    assert d.last(A.CloseBatch) and not d.t.settle_interrupted
+    d.feed(ReportPrinted(d.last(A.CloseBatch).settlement))
+    d.keys("1250#")
+    assert d.state is State.CARD
+
+
+def test_a_refused_settlement_is_an_answer_and_clears_the_mark():
+    d = to_totals()
+    d.keys("#")
+    _answer(d, response_code="96", approved=False)
+    assert d.last(A.SettleSending) == A.SettleSending(d.t.counters.batch, sending=False)
+    d.keys("1250#")
+    assert d.state is State.CARD
+
+
+def test_a_terminal_restarted_with_its_settlement_unanswered_refuses_sales():
+    d = to_idle(boot=BootState(settle_interrupted=True))
+    d.keys("1250#")
+    assert d.state is State.IDLE and d.last(A.Alert).code == "settle.interrupted"

@@ -137,3 +137,27 @@ def test_a_lost_sign_on_answer_does_not_wedge_the_terminal():
     assert sent[5:] == ["0800", "0400", "0200"], sent  # the cure: sign on, then the reversal goes
     assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed", "approved"]
     books(r)
+
+
+# -- a settlement the host may have closed unheard ------------------------------------------------
+
+def test_after_an_unanswered_settlement_the_batch_takes_nothing_until_settled_again():
+    """Every 0510 is lost: the host may have closed the batch without the terminal hearing it. A sale
+    keyed then (even after a restart) is refused until the settlement is done again; then sales go
+    on in the next batch, and the books agree."""
+    r = run([
+        *SALE,
+        {"host": {"behaviour": "drop", "mti": "0500", "times": 3}},
+        {"settle": True},
+        {"key": "1250#"},
+        {"expect": {"alerts": "settle.interrupted", "state": "idle", "journal_count": 1}},
+        {"restart": True},
+        {"key": "1250#"},
+        {"expect": {"alerts": "settle.interrupted", "state": "idle", "journal_count": 1}},
+        {"settle": True},
+        *SALE,
+    ])
+    assert r["ok"], r["failures"]
+    assert [t["outcome"] for t in r["transactions"]] == ["approved", "approved"]
+    assert mtis(r).count("0500") == 4
+    books(r)

@@ -286,3 +286,22 @@ def test_closing_the_batch_ends_the_cashier_s_shift_in_the_same_commit(store):
     before = store.commits
     _settle(store, 1, SettleResult.BALANCED)
     assert store.commits == before + 1 and book.signed_in() is None
+
+
+def test_a_settlement_under_way_survives_a_restart_until_it_is_answered(store, tmp_path):
+    assert store.boot_state().settle_interrupted is False
+    before = store.commits
+    store.settle_sending(1)
+    assert store.commits == before + 1  # durable before the 0500 leaves
+    assert store.boot_state().settle_interrupted is True
+    store.close()
+    reopened = Store.open(tmp_path)  # a power cut: what was committed is what there is
+    try:
+        assert reopened.boot_state().settle_interrupted is True
+        _settle(reopened, 1, SettleResult.BALANCED)  # the 0510 at last: the batch closes, the mark goes with it
+        assert reopened.boot_state().settle_interrupted is False
+        reopened.settle_sending(2)
+        reopened.settle_sending(2, sending=False)  # a refusal is an answer too
+        assert reopened.boot_state().settle_interrupted is False
+    finally:
+        reopened.close()
