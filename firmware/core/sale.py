@@ -211,7 +211,7 @@ class SaleMixin:
         self.link_up = True
         # a decline without a MAC is taken (nothing to reverse); an approval must carry a good one
         mac_bad = mac_problem(reply, reply.approved and self.settings.mac_required) is not None
-        self._keys_suspect(reply)  # a MAC failed, ours or the host's: sign on before the next message
+        self._keys_suspect(reply, record.txn_no)  # a MAC failed, ours or the host's: sign on before the next message
         recovery = flow_of(record.kind).recovery
         if mac_bad and recovery is Recovery.ADVICE:  # not to be trusted: send it again, the host answers again
             return self._resend_later(record, ("HOST MAC ERROR", "REFUND QUEUED", "SENDING AGAIN..."))

@@ -214,7 +214,7 @@ class UplinkMixin(WindowMixin):
             self.link_up = True
             return self._upload_answered(job, reply, now)
         if untrusted:
-            self._keys_suspect(reply)
+            self._keys_suspect(reply, job.item.txn_no)
             return self._uplink_failed(f"acknowledgement {untrusted}", now)
         self.link_up = True
         item = job.item  # a reversal
@@ -230,17 +230,17 @@ class UplinkMixin(WindowMixin):
                                  ReversalDone(item.txn_no, reply.response_code, item.reason)]
         return self._uplink(job.then, actions, now)
 
-    def _keys_suspect(self, reply, txn_no: int | None = None) -> bool:
+    def _keys_suspect(self, reply, txn_no: int) -> bool:
         """An answer shows that the host's working keys are not ours (it failed our MAC, or we failed
         its): queue a sign-on, which goes before anything else (``_next_item``). True when one was
-        queued. Once per transaction (``txn_no``): if the keys a sign-on brings do not cure it,
-        the message takes its ordinary retries."""
+        queued. Once per transaction (``txn_no``, the one the answer was for): if the keys a sign-on
+        brings do not cure it, its messages take their ordinary retries, and a host whose MACs are
+        broken cannot make the terminal sign on again and again by itself."""
         if not (reply.key_error or reply.mac_ok is False) or self.keys is not KeyState.READY:
             return False
         if self.network is not None or txn_no in self._resynced:
             return False
-        if txn_no is not None:
-            self._resynced.add(txn_no)
+        self._resynced.add(txn_no)
         self.network = NetworkKind.SIGN_ON
         return True
 

@@ -121,11 +121,11 @@ class WindowMixin:
             return State.UPLINK, [Note("host.unmatched", f"answer rejected: {self._unmatched(window, reply)}")]
         untrusted = mac_problem(reply, self.settings.mac_required)
         if untrusted:
-            self._keys_suspect(reply)
+            self._keys_suspect(reply, flight.advice.txn_no)
             return self._flight_failed(flight, f"acknowledgement {untrusted}", now)
         self.link_up = True
         if reply.try_again:  # not processed (a malfunction, a cut-off, our MAC): not an answer, it goes again
-            self._keys_suspect(reply)
+            self._keys_suspect(reply, flight.advice.txn_no)
             code = reply.response_code
             return self._flight_failed(flight, f"not processed: {code} {self.settings.response_text(code)}", now)
         window.flights.remove(flight)

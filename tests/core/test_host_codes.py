@@ -14,7 +14,7 @@ import pytest
 
 from firmware.core import actions as A
 from firmware.core.events import CardRead, HostAnswered, PinEntered, SignOnRequested, TimerExpired
-from firmware.core.model import BootState, Counters, JournalState, NetworkKind, PendingAdvice, PendingReversal, State, Timer
+from firmware.core.model import BootState, Counters, JournalState, NetworkJob, NetworkKind, PendingAdvice, PendingReversal, State, Timer
 from firmware.errors import ConfigError
 from firmware.host.profiles import get_profile
 from firmware.host.spec import Profile
@@ -248,3 +248,27 @@ def test_a_sign_on_whose_keys_fail_their_check_before_a_sale_ends_that_sale_and_
     out = d.feed(ActionFailed(d.last(A.InstallWorkingKeys), "signon.check_value", "the MAC key fails its check value"))
     assert A.WipeCard(txn) in out
     assert d.t.sale is None and d.state is not State.AUTHORISING
+
+
+@pytest.mark.parametrize("queued", ["reversal", "advice"])
+def test_a_host_whose_answers_always_fail_the_mac_brings_one_sign_on_not_a_loop(queued):
+    """Once per message: if the sign-on does not cure it, the message takes its ordinary retries and
+    stays queued; the terminal must not sign on and send again for ever by itself."""
+    if queued == "reversal":
+        d, bad = booted(reversals=(REVERSAL,)), rev_answer("00", mac_ok=False)
+    else:
+        d, bad = booted(advices=(ADVICE,)), adv_answer("00", mac_ok=False)
+    from firmware.core.events import UploadRequested
+
+    for _ in range(3):  # three uploads (the idle timer, F 1): each sends the message again
+        for _ in range(30):
+            if d.state is not State.UPLINK:
+                break
+            job = d.t.job
+            if job is not None and not hasattr(job, "flights") and isinstance(job.item, NetworkJob):
+                d.feed(signon_answer(d))
+            else:
+                d.feed(bad)
+        assert d.state is not State.UPLINK, "still signing on and sending after 30 answers"
+        d.feed(UploadRequested())
+    assert len(d.all(A.SendNetwork)) == 1
