@@ -381,5 +381,5 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
             except TerminalError as e:  # the reservation on disk still holds: counters are skipped, not reused
                 log.warning("DUKPT state not written at close (%s): %s", e.code, e.text)
         self.store.close()
-        self._close_wait()
+        self.close_wait()
 

@@ -65,7 +65,8 @@ class WaitMixin:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
 
-    def _close_wait(self) -> None:
+    def close_wait(self) -> None:
+        """Close the stop pipe (``close`` does; so does a scenario's simulated power cut, which skips ``close``)."""
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)

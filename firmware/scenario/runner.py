@@ -181,6 +181,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
             self.runner.session = None
             self.runner.devices.link.close()
             self.runner.store.close()
+            self.runner.close_wait()  # as the kernel would close it
         self.runner = None
 
     def _need_runner(self, step: Step) -> Runner:

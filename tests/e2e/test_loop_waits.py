@@ -196,3 +196,18 @@ def test_a_second_posterm_run_on_the_same_data_directory_is_refused(tmp_path, po
     again = subprocess.run(posterm_cmd + ["run", "--config", str(config), "--exit-when-ready"], env=clean_env,
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr  # the lock went with the first
+
+
+def test_a_scenario_with_power_cuts_leaves_no_descriptor_open():
+    """Each runner holds a stop pipe; a simulated power cut skips ``close`` and must not leak it (a
+    long scenario run, or the suite, would run out of descriptors)."""
+    from firmware.scenario import ScenarioRunner, parse_scenario
+
+    sale = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+    steps = []
+    for point in ("after:open_request", "after:record_outcome", "after:print"):
+        steps += [{"power_cut": point}, *sale, {"restart": True}]
+    before = len(os.listdir("/proc/self/fd"))
+    result = ScenarioRunner().run(parse_scenario({"name": "fds", "step": steps}))
+    assert result["power_cuts"] == ["after:open_request", "after:record_outcome", "after:print"]
+    assert len(os.listdir("/proc/self/fd")) <= before
