@@ -32,11 +32,7 @@ class QueueMixin:
         row (a request that got no answer) moves to the queue as due, as an outcome would move it."""
         now = _now()
         with self._unsynced("noting a reversal sent") as c:
-            c.execute(
-                "INSERT INTO reversals (txn_no, state, reason, message, created_at, updated_at) "
-                "SELECT txn_no, 'due', ?, reversal, ?, ? FROM journal WHERE txn_no=? AND reversal IS NOT NULL",
-                (reason, now, now, txn_no),
-            )
+            self._make_due(c, txn_no, reason, now)
             c.execute(
                 "UPDATE journal SET state=?, reason=COALESCE(reason, ?), reversal=NULL, updated_at=? "
                 "WHERE txn_no=? AND reversal IS NOT NULL",
@@ -44,6 +40,16 @@ class QueueMixin:
             )
             c.execute("UPDATE reversals SET attempts=attempts+1, updated_at=? WHERE txn_no=? AND state='due'",
                       (now, txn_no))
+
+    @staticmethod
+    def _make_due(c, txn_no: int, reason: str, now: str) -> None:
+        """An armed reversal (in its request's journal row) joins the queue as due; the caller's
+        update of the row clears ``journal.reversal`` in the same transaction."""
+        c.execute(
+            "INSERT INTO reversals (txn_no, state, reason, message, created_at, updated_at) "
+            "SELECT txn_no, 'due', ?, reversal, ?, ? FROM journal WHERE txn_no=? AND reversal IS NOT NULL",
+            (reason, now, now, txn_no),
+        )
 
     def advice_sending(self, txn_no: int) -> None:
         """Before the first transmission: from now on every attempt is a repeat."""

@@ -288,11 +288,7 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
         owed = {c: (COPY_OWED if c in copies else None) for c in Copy}
         with transaction(self.conn, "recording the outcome") as c:
             if reversal_reason is not None:  # due: it leaves the journal row for the queue
-                c.execute(
-                    "INSERT INTO reversals (txn_no, state, reason, message, created_at, updated_at) "
-                    "SELECT txn_no, 'due', ?, reversal, ?, ? FROM journal WHERE txn_no=? AND reversal IS NOT NULL",
-                    (reversal_reason, now, now, record.txn_no),
-                )
+                self._make_due(c, record.txn_no, reversal_reason, now)
             # in either case the row no longer holds an armed reversal
             cur = c.execute(
                 "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, "

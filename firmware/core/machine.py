@@ -190,22 +190,25 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
         return sale
 
-    def _batch_full(self, kind: Kind, head: list[Action]) -> Result | None:
-        """Refuse a transaction the open batch's settlement could not count (``CoreSettings.batch_capacity``:
-        cup counts each block's debits and credits in three digits), or one that would go into a batch
-        whose settlement went unanswered (``settle_interrupted``); ``None`` lets it start."""
+    def _batch_closed_to(self, kind: Kind, head: list[Action]) -> Result | None:
+        """Refuse a transaction the open batch must not take; ``None`` lets it start. The batch is closed
+        to whatever its settlement counts (``Flow.in_totals``) when its settlement went unanswered
+        (``settle_interrupted``: the host may have closed it unheard), or when its settlement could
+        count no more (``CoreSettings.batch_capacity``: cup counts debits and credits in three digits)."""
         if not flow_of(kind).in_totals:
             return None
-        if self.settle_interrupted:  # the host may have closed this batch: a new transaction could land outside it
-            alert = Alert("settle.interrupted", f"the settlement of batch {self.counters.batch:06d} got no answer "
-                                                "the terminal recorded: settle again before the next transaction")
-            state, actions = self._idle("SETTLE AGAIN", "BEFORE SELLING")
-            return state, head + [alert] + actions
-        if self.batch_count < self.settings.batch_capacity:
+        batch = f"{self.counters.batch:06d}"
+        if self.settle_interrupted:
+            alert = Alert("settle.interrupted", f"the settlement of batch {batch} got no answer the terminal "
+                                                "recorded: settle again before the next transaction")
+            lines = ("SETTLE AGAIN", "BEFORE SELLING")
+        elif self.batch_count >= self.settings.batch_capacity:
+            alert = Alert("batch.full", f"batch {batch} holds {self.batch_count} transactions, "
+                                        "as many as its settlement can count: settle it before the next one")
+            lines = ("BATCH FULL", "SETTLE FIRST")
+        else:
             return None
-        alert = Alert("batch.full", f"batch {self.counters.batch:06d} holds {self.batch_count} transactions, "
-                                    "as many as its settlement can count: settle it before the next one")
-        state, actions = self._idle("BATCH FULL", "SETTLE FIRST")
+        state, actions = self._idle(*lines)
         return state, head + [alert] + actions
 
     def _wipe(self) -> list[Action]:
@@ -262,9 +265,9 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         if self.signed_out and ev.key != FUNCTION:  # no sale until a cashier signs in (operators.py)
             return self._signed_out_key(ev.key, now)
         if ev.key in DIGITS:
-            full = self._batch_full(Kind.SALE, [])
-            if full is not None:
-                return full
+            closed = self._batch_closed_to(Kind.SALE, [])
+            if closed is not None:
+                return closed
             self.sale = self._new_sale(Kind.SALE)
             return self._amount_key(ev.key, [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD)])
         if ev.key == FUNCTION:

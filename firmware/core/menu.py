@@ -113,12 +113,12 @@ class MenuMixin:
         return State.MENU, [Show(screens.menu(self))]
 
     def _start(self, kind: Kind, resume_key: str, back: list[Action], now: datetime, begin=None) -> Result:
-        """A transaction chosen on the menu: refused at once when the batch is full (before any password
-        is asked for), then the operator's gate (``_op_resume`` carries on after it), then ``begin``
+        """A transaction chosen on the menu: refused at once when the batch is closed to it (full, or its
+        settlement unanswered: before any password is asked for), then the operator's gate (``_op_resume`` carries on after it), then ``begin``
         (``_begin`` unless given)."""
-        full = self._batch_full(kind, back)
-        if full is not None:
-            return full
+        closed = self._batch_closed_to(kind, back)
+        if closed is not None:
+            return closed
         gate = self._operator_gate(kind.value, resume_key, back, now)
         if gate is not None:
             return gate

@@ -137,9 +137,18 @@ def test_a_stored_sale_the_issuer_declines_is_closed_and_the_operator_told():
 
 
 def test_a_stored_sale_answered_mac_error_is_sent_again_after_a_sign_on():
+    from firmware.core.events import UploadRequested
+
     d = booted(advices=(ADVICE,))
-    d.feed(adv_answer("A0"))
-    assert not d.all(A.AdviceDone) and d.t.network is NetworkKind.SIGN_ON
+    d.feed(adv_answer("A0"), adv_answer("A0"), adv_answer("A0"))  # its attempts, under the old keys
+    assert not d.all(A.AdviceDone) and d.t.network is NetworkKind.SIGN_ON and d.state is State.IDLE
+    sent = len(d.all(A.SendAdvice))
+    d.feed(UploadRequested())  # the next upload: the sign-on first, then the advice under the new keys
+    assert d.last(A.SendNetwork).job.kind is NetworkKind.SIGN_ON and len(d.all(A.SendAdvice)) == sent
+    d.feed(signon_answer(d))
+    assert len(d.all(A.SendAdvice)) == sent + 1 and d.last(A.SendAdvice).repeat
+    d.feed(adv_answer("00"))
+    assert d.last(A.AdviceDone).response_code == "00" and not d.t.advices
 
 
 # -- the batch a sign-on names -----------------------------------------------------------------
