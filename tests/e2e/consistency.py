@@ -115,8 +115,10 @@ def check_books(
         if r.state in APPROVED and r.stan not in host_approved:
             problems.append(f"terminal approved STAN {r.stan:06d} that the host does not count")
 
-    # the paper
+    # the paper (settlement reports are check_batches')
     for text in paper:
+        if REPORT in text:
+            continue
         m = re.search(r"TRACE NO:\s+(\d{6})", text)
         if not m:
             problems.append("a receipt without a trace number")
@@ -137,7 +139,7 @@ def check_books(
         "approved": sum(r.state in APPROVED for r in journal),
         "reversed": sum(r.state is JournalState.REVERSED for r in journal),
         "declined": sum(r.state is JournalState.DECLINED for r in journal),
-        "receipts": len(paper),
+        "receipts": sum(REPORT not in text for text in paper),
         "host_postings": len(postings),
         "approved_total": terminal_total,
     }
@@ -156,3 +158,160 @@ def books(result: dict) -> dict:
 def mtis(result: dict) -> list[str]:
     """The MTIs the host simulator received, in order."""
     return [m["mti"] for m in result["host_ledger"]["messages"]]
+
+
+# What a batch's settlement counts, as the host simulator's ledger books it (``Ledger.batch_totals``) and the
+# terminal's journal does (``storage.settlements``): debits and credits by kind; holds, inquiries and transfers
+# count in neither. A voided sale stays in the debits, its approved void is a credit.
+DEBIT_KINDS = ("sale", "offline_sale", "preauth_complete")
+CREDIT_KINDS = CREDITS
+REPORT = "SETTLEMENT REPORT"  # a settlement report's heading, on the paper among the receipts
+FINANCIAL_MTIS = ("0100", "0200", "0220", "0221")  # a posting's own request (not a reversal, not a settlement)
+
+
+def _batch_no(value) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def _report(text: str) -> tuple[int, int, int, bool]:
+    """A settlement report's batch, its TOTAL line (count, net amount), and whether it says BATCH UPLOADED."""
+    batch = re.search(r"BATCH NO:\s+(\d+)", text)
+    total = re.search(r"TOTAL\s+(\d+)\s+(-?)[A-Z]{3}\s+(-?)(\d+)\.(\d\d)", text)  # CNY 7.99, CNY -7.51
+    assert batch and total, f"a settlement report without its batch or total:\n{text}"
+    net = int(total.group(4)) * 100 + int(total.group(5))
+    negative = total.group(2) or total.group(3)
+    return int(batch.group(1)), int(total.group(1)), -net if negative else net, "BATCH UPLOADED" in text
+
+
+def check_batches(journal: Iterable[SaleRecord], settlements: list, postings: list[dict], messages: list[dict],
+                  host_batches: list[dict], *, open_batch: int, paper: list[str] = (), uploads: list[dict] = (),
+                  upload_ends: list[dict] = (), owed_upload=None, owed_report=None) -> dict:
+    """After a final recovery that settled the open batch: do the batches both sides closed agree?
+
+    * the same batches are closed on both sides (the host closed none the terminal still holds open), and
+      no upload or report is still owed;
+    * every batch the terminal settled carries the totals (debit and credit counts and amounts, as the
+      profile's 0500 carries them) that the host's ledger now books for that batch, and that the
+      terminal's own journal counts for it; the host's last verdict on it is the one the terminal recorded;
+    * each transaction the totals count is in one batch, the same on both sides, and a closed one: none
+      counted twice, none lost between batches (nothing counted is left in the open batch);
+    * the host never booked a transaction into a batch after it had closed that batch (each counted
+      posting's first request came before the batch's first 0500);
+    * a batch uploaded: the host holds each transaction its totals count, every one matching its ledger,
+      and the upload's end declared that many; no transaction went up in another batch than its own;
+    * each settled batch's report is on the paper with its totals (a copy printed again after a power cut
+      aside), saying BATCH UPLOADED where an upload ran, and no report of a batch not settled.
+    """
+    journal = list(journal)
+    problems: list[str] = []
+    settled = {s.batch: s for s in settlements}
+    host_closed = {int(b["batch"]): b for b in host_batches if b["batch"]}
+    if set(host_closed) != set(settled):
+        problems.append(f"closed batches differ: host {sorted(host_closed)}, terminal {sorted(settled)}")
+    if open_batch in settled or open_batch in host_closed:
+        problems.append(f"the terminal's open batch {open_batch:06d} is already closed")
+    if owed_upload is not None or owed_report is not None:
+        problems.append(f"still owed after the final settlement: upload {owed_upload}, report {owed_report}")
+
+    by_stan = {r.stan: r for r in journal}
+    host_counted = {int(p["stan"]): p for p in postings
+                    if p["status"] in HOST_COUNTED and p["kind"] in (*DEBIT_KINDS, *CREDIT_KINDS)}
+
+    def totals(items) -> tuple[int, int, int, int]:
+        debit = [a for kind, a in items if kind in DEBIT_KINDS]
+        credit = [a for kind, a in items if kind in CREDIT_KINDS]
+        return len(debit), sum(debit), len(credit), sum(credit)
+
+    host_by_batch: dict[int | None, list] = {}
+    for p in host_counted.values():
+        host_by_batch.setdefault(_batch_no(p["batch"]), []).append((p["kind"], p["amount"]))
+    term_by_batch: dict[int, list] = {}
+    for r in journal:
+        kind = _kind(r)
+        counted = (r.state is JournalState.APPROVED
+                   or (r.state is JournalState.OFFLINE_APPROVED and r.stan in host_counted))  # an accepted advice
+        if counted and kind in ("sale", "preauth_complete", *CREDIT_KINDS):
+            term_by_batch.setdefault(r.batch, []).append((kind, r.amount))
+        p = host_counted.get(r.stan)
+        if counted and p is not None and _batch_no(p["batch"]) != r.batch:
+            problems.append(f"STAN {r.stan:06d} ({kind}) is in batch {r.batch:06d} at the terminal, "
+                            f"{p['batch']} at the host")
+    for batch, s in sorted(settled.items()):
+        t = s.totals
+        sent = (t.debit_count, t.debit_amount, t.credit_count, t.credit_amount)
+        host = totals(host_by_batch.get(batch, []))
+        mine = totals(term_by_batch.get(batch, []))
+        if sent != host:
+            problems.append(f"batch {batch:06d} settled with {sent} (debits n, amount; credits n, amount) "
+                            f"but the host books {host}")
+        if sent != mine:
+            problems.append(f"batch {batch:06d} settled with {sent} but its journal counts {mine}")
+        verdict = host_closed.get(batch, {}).get("result")
+        if verdict is not None and verdict != s.result.value:
+            problems.append(f"batch {batch:06d}: the host's verdict {verdict}, the terminal recorded {s.result.value}")
+        if s.result.value != "1" and not s.no_upload and not s.uploaded:
+            problems.append(f"batch {batch:06d} was not balanced and its upload never completed")
+    for batch, items in sorted(host_by_batch.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        if batch not in settled:
+            problems.append(f"the host counts {len(items)} transaction(s) in batch {batch} that the terminal "
+                            "never settled (lost between batches)")
+    for batch, items in term_by_batch.items():
+        if batch not in settled:
+            problems.append(f"the terminal counts {len(items)} transaction(s) in batch {batch:06d}, never settled")
+
+    # the batch uploads
+    held: dict[int, list[dict]] = {}
+    for u in uploads:
+        held.setdefault(int(u["batch"]), []).append(u)
+    ends = {int(e["batch"]): e for e in upload_ends}
+    for u in uploads:  # an uploaded transaction is its own batch's, never another's
+        record = by_stan.get(int(u["stan"]))
+        if record is None or record.batch != int(u["batch"]):
+            problems.append(f"trace {u['stan']} uploaded in batch {u['batch']} but the terminal has it in "
+                            f"{f'batch {record.batch:06d}' if record else 'no record'}")
+    for batch, s in sorted(settled.items()):
+        if not s.uploaded:
+            continue
+        t, lines, end = s.totals, held.get(batch, []), ends.get(batch)
+        unmatched = [u["stan"] for u in lines if not u["matched"]]
+        if unmatched:
+            problems.append(f"batch {batch:06d}'s upload: traces {unmatched} do not match the host's ledger")
+        if len(lines) != t.debit_count + t.credit_count or end is None or end["count"] != len(lines):
+            problems.append(f"batch {batch:06d}'s upload: {len(lines)} held, end {end}, totals count "
+                            f"{t.debit_count + t.credit_count}")
+
+    # the reports
+    reports: dict[int, list] = {}
+    for text in paper:
+        if REPORT in text:
+            batch, count, net, uploaded = _report(text)
+            reports.setdefault(batch, []).append((count, net, uploaded))
+    for batch, s in sorted(settled.items()):
+        t = s.totals
+        want = (t.debit_count + t.credit_count, t.debit_amount - t.credit_amount, bool(s.uploaded))
+        printed = reports.pop(batch, [])
+        if not printed:
+            problems.append(f"batch {batch:06d} was settled but its report never printed")
+        elif any(r != want for r in printed):
+            problems.append(f"batch {batch:06d}'s report shows {printed}, its settlement {want}")
+    if reports:
+        problems.append(f"reports printed for batches never settled: {sorted(reports)}")
+
+    # the host never books into a batch it has closed
+    first_close: dict[int, int] = {}
+    for m in messages:
+        match = re.match(r"settlement batch (\d+):", m["action"] or "")
+        if m["mti"] == "0500" and match:
+            first_close.setdefault(int(match.group(1)), m["id"])
+    first_request: dict[int, int] = {}
+    for m in messages:
+        if m["mti"] in FINANCIAL_MTIS and m["stan"]:
+            first_request.setdefault(int(m["stan"]), m["id"])
+    for stan, p in sorted(host_counted.items()):
+        batch, asked = _batch_no(p["batch"]), first_request.get(stan)
+        if batch in first_close and asked is not None and asked > first_close[batch]:
+            problems.append(f"the host booked STAN {stan:06d} ({p['kind']}) into batch {batch:06d} after it "
+                            f"closed that batch (message {asked} after the 0500 {first_close[batch]})")
+    assert not problems, "\n".join(problems)
+    return {"batches": len(settled), "unbalanced": sum(s.result.value != "1" for s in settled.values()),
+            "uploaded": sum(bool(s.uploaded) for s in settled.values())}

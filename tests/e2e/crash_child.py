@@ -5,12 +5,19 @@ Commands on stdin, one per line; answers on stdout:
     run SEED MODE   fork a terminal that recovers, then sells forever;  -> "pid N"
                     MODE is "up" (the host link works) or "down" (it is dead)
     reap PID        wait for that child after the test killed it         -> "reaped N"
-    final           fork a terminal that recovers with the link up and   -> "final STATUS"
-                    exits once nothing is owed
+    final           fork a terminal that recovers with the link up,      -> "final STATUS"
+                    settles its open batch, and exits once nothing is owed
     quit
 
 Forking from a warm process makes a cycle cost milliseconds instead of a
 Python start-up, so hundreds of SIGKILLs fit in a CI run.
+
+Besides sales, the mix voids approved sales of the open batch (by trace, with the
+sale's card) and now and then settles (F 5, ENTER on the totals). A terminal whose
+settlement went unanswered refuses every transaction until a settlement is
+answered (``settle.interrupted``), so a child that finds it so settles again first:
+selling would sell nothing. Void and settlement ask for the supervisor's password
+(``SUPERVISOR``; the test sets it before the first child).
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ from hal.registry import make_device
 
 TRANSFER_TO = "6228480402564890018"  # a transfer's destination: canary.TRANSFER_TO, which the scans look for
 
+SUPERVISOR = "27182818"  # the supervisor's (00) password: void and settle ask for it (operators.supervisor_for)
+GUARDED = ["void", "settle"]
+KDF_COST = 10  # scrypt log2 N for the crash test's one password: cheap, so each guarded function costs little
 AMOUNTS = [1111, 2222, 3333, 1250, 880, 4500, 99, 12000, 700]  # see the host rules in test_crash_kill.py
 CARDS = ["unionpay_debit", "unionpay_credit", "visa"]
 REFUNDS = [77, 300, 500, 1250]  # 77: the host loses the first answer (sent again); some exceed what is left
@@ -51,6 +61,7 @@ def config(data: Path, link: str) -> Config:
             "host": {"response_timeout": 0.15, "connect_timeout": 0.2, "reversal_retries": 3, "upload_interval": 0.3,
                      **HOST_DUKPT},
             "offline": {"floor_limit": 5000, "max_count": 1000, "max_amount": 10**9},
+            "operators": {"supervisor_for": GUARDED, "kdf_cost": KDF_COST},
         }
     )
 
@@ -94,6 +105,19 @@ def sell_forever(args, seed: int, mode: str) -> None:
             runner.run_until(runner.waiting_for_person, 5)
             if runner.core.state is not State.IDLE:  # e.g. a reversal pending alert screen: carry on
                 runner.run_until(lambda: runner.core.state is State.IDLE, 2)
+        if runner.core.settle_interrupted:  # the batch takes nothing until a settlement is answered
+            devices["pinpad"].press(f"{rng.choice(AMOUNTS)}#")  # a sale first: refused (settle.interrupted)
+            runner.run_until(runner.waiting_for_person, 5)
+            if runner.core.state is State.IDLE:
+                settle(runner, devices)
+            continue
+        extra = rng.random()
+        if extra < 0.07:
+            void(runner, devices, rng)
+            continue
+        if extra < 0.1:
+            settle(runner, devices)
+            continue
         choice = rng.random()
         if choice < 0.2:
             refund(runner, devices, rng)
@@ -149,6 +173,54 @@ def refund(runner, devices, rng) -> None:
         runner.run_until(runner.waiting_for_person, 5)
 
 
+def _supervisor(runner, pad) -> bool:
+    """At the supervisor's prompt (a guarded function): type the password. False: it did not go on."""
+    runner.run_until(runner.waiting_for_person, 5)
+    if runner.core.state is State.SUPERVISOR:
+        pad.press(f"{SUPERVISOR}#")
+        runner.run_until(runner.waiting_for_person, 5)
+    return runner.core.state not in (State.IDLE, State.MENU, State.SUPERVISOR)
+
+
+def void(runner, devices, rng) -> None:
+    """Void an approved sale of the open batch not yet voided (menu 4): its trace, ENTER, the sale's card, the PIN
+    where the sale took one. Offline sales too: one the host has not accepted yet is refused (void.not_uploaded)."""
+    voided = runner.store.voided()
+    batch = runner.core.counters.batch
+    sales = [r for r in runner.store.journal() if r.kind is Kind.SALE and r.batch == batch
+             and r.state in (JournalState.APPROVED, JournalState.OFFLINE_APPROVED) and r.txn_no not in voided]
+    if not sales:
+        return
+    sale = rng.choice(sales)
+    pad = devices["pinpad"]
+    pad.press("F4")
+    if not _supervisor(runner, pad):
+        return
+    pad.press(f"{sale.stan}#")
+    if not _then(runner, pad, State.CONFIRM, "#"):
+        return  # refused by the journal (not uploaded, voided, void unresolved): nothing was sent
+    runner.run_until(runner.waiting_for_person, 5)
+    if runner.core.state is State.CARD:
+        devices["reader"].swipe_card(CARD_OF.get(sale.masked_pan, rng.choice(CARDS)))
+        _then(runner, pad, State.PIN, "1234#", hold_for_pin=True)
+        runner.run_until(runner.waiting_for_person, 5)
+
+
+def settle(runner, devices) -> bool:
+    """Settle the open batch (menu 5): the queues go first, then ENTER on the totals. True: the batch it
+    started with is closed (a 0510 was recorded)."""
+    batch = runner.core.counters.batch
+    pad = devices["pinpad"]
+    pad.press("F5")
+    if not _supervisor(runner, pad):
+        return False
+    runner.run_until(runner.waiting_for_person, 10)
+    if runner.core.state is State.TOTALS:
+        pad.press("#")
+        runner.run_until(runner.waiting_for_person, 10)
+    return runner.core.counters.batch != batch
+
+
 def held(runner, devices, rng) -> None:
     """Complete (up to the tolerance: online, or as an advice without the host, menu page 2 key 6) or cancel an
     approved pre-auth from the journal, by its auth code and date."""
@@ -173,17 +245,30 @@ def held(runner, devices, rng) -> None:
         runner.run_until(runner.waiting_for_person, 5)
 
 
+def _owed(runner) -> bool:
+    """Anything the terminal still owes: a reversal, an offline sale, a receipt, a batch upload or its report."""
+    boot = runner.store.boot_state()
+    return bool(boot.reversals or boot.advices or boot.receipts or boot.upload or boot.report)
+
+
 def final(args) -> int:
-    runner, _ = terminal(args, args.host)
+    """Recover with the link up, then settle the open batch (so every transaction is in a batch both sides
+    closed, and the check can hold each batch's totals against the host's), then clear whatever is owed."""
+    runner, devices = terminal(args, args.host)
     runner.boot()
+    settled = False
     for _ in range(50):
         runner.run_until(runner.waiting_for_person, 10)
-        boot = runner.store.boot_state()
-        if not (boot.reversals or boot.advices or boot.receipts):
+        if runner.core.state is not State.IDLE:  # e.g. an alert screen: carry on to IDLE
+            runner.run_until(lambda: runner.core.state is State.IDLE, 2)
+            continue
+        if not settled:
+            settled = settle(runner, devices)
+            continue
+        if not _owed(runner):
             runner.close()
             return 0
-        if runner.core.state is State.IDLE:
-            runner.request_upload()
+        runner.request_upload()
     runner.close()
     return 1
 

@@ -12,6 +12,15 @@ terminal must reverse) and some come back with a bad MAC. Some sessions refund
 part of an earlier sale (some of those answers are lost too: the refund is sent
 again, never reversed) or ask for a balance; some hold funds (a pre-auth) and
 some complete or cancel one of those (reversed like a sale when unanswered).
+Some void a sale of the open batch (the host loses the answer to the voids of
+880, which are reversed, declines those of 700 and answers those of 1250 late,
+so kills land after it approved them), and now and then one
+settles; the host answers the settlements in a fixed sequence (``settle_rules``):
+some balanced, some "not balanced" (the batch upload runs, and is killed too;
+some of its answers are lost), some never (every try lost: the terminal must
+refuse transactions until it has settled again). The final recovery settles
+the last open batch, so each batch both sides closed is held against the other
+(``consistency.check_batches``).
 """
 
 from __future__ import annotations
@@ -29,9 +38,11 @@ from hal.printer.sim import read_paper
 from storage.store import Store
 
 from .canary import find_card_data
-from .consistency import check_books
+from .consistency import check_batches, check_books
+from .crash_child import KDF_COST, SUPERVISOR
 
 CYCLES = int(os.environ.get("POSTERM_CRASH_CYCLES", "200"))
+LONG_LIFE = 0.02  # the share of children that live 0.4-1.2 s instead of up to 0.25 s
 # POSTERM_CRASH_PIN_KEYS=dukpt runs it on iso87 with DUKPT PIN keys: no KSN may reach the host twice (it would
 # answer 63), whatever the kills.
 DUKPT = os.environ.get("POSTERM_CRASH_PIN_KEYS") == "dukpt"
@@ -56,7 +67,50 @@ amount = 3333
 behaviour = "drop"
 mti = "0220"
 amount = 77
+
+[[rule]]
+behaviour = "drop"
+mti = "0200"
+kind = "void"
+amount = 880
+
+[[rule]]
+behaviour = "decline"
+code = "12"
+mti = "0200"
+kind = "void"
+amount = 700
+
+[[rule]]
+behaviour = "delay"
+seconds = 0.1
+mti = "0200"
+kind = "void"
+amount = 1250
 """
+# How the host answers the settlements (0500) in turn, and the batch uploads' 0320s: a rule per step,
+# each spent after ``times`` messages, the sequence repeated. A settlement is tried host.reversal_retries
+# (3) times: "drop" 3 loses every answer of one settlement (the terminal settles again before selling);
+# "drop" 1 loses the first only (the repeat is answered); "delay" holds the answer back for most of the
+# terminal's response timeout, so a kill often lands between the host's closing the batch and the
+# terminal's hearing of it (as it does between a void's approval and its record: the void of 1250, above).
+DELAY = 'seconds = 0.1\n'
+SETTLE_SEQUENCE = [("approve", 1, ""), ("unbalanced", 1, ""), ("drop", 3, ""), ("delay", 1, DELAY),
+                   ("drop", 1, ""), ("unbalanced", 1, ""), ("delay", 1, DELAY)]
+UPLOAD_SEQUENCE = [("approve", 13, ""), ("delay", 1, DELAY), ("approve", 15, ""), ("drop", 1, "")]
+
+
+def settle_rules(cycles: int) -> str:
+    """The settlement and upload sequences as rules, enough of them for ``cycles`` kills (a settlement every
+    few cycles); after them the host approves."""
+    def rules(mti: str, sequence, repeats: int) -> str:
+        out = []
+        for _ in range(repeats):
+            for behaviour, times, more in sequence:
+                out.append(f'[[rule]]\nbehaviour = "{behaviour}"\nmti = "{mti}"\ntimes = {times}\n{more}')
+        return "\n".join(out)
+    repeats = max(cycles // 20, 4)
+    return rules("0500", SETTLE_SEQUENCE, repeats) + "\n" + rules("0320", UPLOAD_SEQUENCE, repeats)
 
 
 def _line(proc: subprocess.Popen) -> str:
@@ -73,10 +127,25 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"(no log: {e})"
 
 
+def _supervisor_password(data: Path) -> None:
+    """The supervisor's password the children type for a void or a settlement (cheap to check: KDF_COST)."""
+    from datetime import datetime
+
+    from crypto.passwords import KdfCost, Password
+    from storage.operators import SUPERVISOR as SUPERVISOR_NO, OperatorBook
+
+    store = Store.open(data)
+    try:
+        with Password(SUPERVISOR) as password:
+            OperatorBook(store.conn, cost=KdfCost(KDF_COST)).passwd(SUPERVISOR_NO, password, datetime.now())
+    finally:
+        store.close()
+
+
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path)}
     rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
+    rules.write_text(RULES + "\n" + settle_rules(CYCLES))
     ledger = tmp_path / "host.db"
     host = subprocess.Popen(
         [sys.executable, "-m", "firmware.hostsim", "--port", "0", "--ledger", str(ledger), "--rules", str(rules),
@@ -87,6 +156,7 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     from crypto.provision import provision
 
     provision(data, lab=True)
+    _supervisor_password(data)
     if DUKPT:
         from crypto.dukpt_lab import provision_lab_dukpt
 
@@ -107,7 +177,9 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
             zygote.stdin.write(f"run {rng.randrange(10**9)} {mode}\n")
             zygote.stdin.flush()
             pid = int(_line(zygote).split()[1])
-            time.sleep(rng.uniform(0.0, 0.25))
+            # now and then a longer life, so a long job (a big batch's upload, which starts again from its
+            # first message after every kill) can finish: else batches only grow while it is owed
+            time.sleep(rng.uniform(0.0, 0.25) if rng.random() >= LONG_LIFE else rng.uniform(0.4, 1.2))
             os.kill(pid, signal.SIGKILL)
             zygote.stdin.write(f"reap {pid}\n")
             zygote.stdin.flush()
@@ -137,16 +209,25 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     try:
         journal = store.journal()
         boot = store.boot_state()
+        settlements = [store.settlement(b) for b in store.settled_batches()]
+        open_batch = boot.counters.batch
     finally:
         store.close()
     conn = sqlite3.connect(ledger)
     conn.row_factory = sqlite3.Row
     postings = [dict(r) for r in conn.execute("SELECT * FROM postings")]
     messages = [dict(r) for r in conn.execute("SELECT * FROM messages ORDER BY id")]
+    host_batches = [dict(r) for r in conn.execute("SELECT * FROM batches")]
+    uploads = [dict(r) for r in conn.execute("SELECT * FROM uploads")]
+    upload_ends = [dict(r) for r in conn.execute("SELECT * FROM upload_ends")]
     conn.close()
     owed = {"reversals": len(boot.reversals), "advices": len(boot.advices), "receipts": len(boot.receipts)}
     try:
-        summary = check_books(journal, postings, read_paper(paper), owed=owed, messages=messages)
+        printed = read_paper(paper)
+        summary = check_books(journal, postings, printed, owed=owed, messages=messages)
+        summary |= check_batches(journal, settlements, postings, messages, host_batches, open_batch=open_batch,
+                                 paper=printed, uploads=uploads, upload_ends=upload_ends, owed_upload=boot.upload,
+                                 owed_report=boot.report)
     except AssertionError as e:  # the books disagree: say which run, and what the terminals last warned of
         seed = os.environ.get("POSTERM_CRASH_SEED", "2611")
         raise AssertionError(f"{e}\n(seed {seed}, {CYCLES} cycles; data kept in {tmp_path}; the terminals' last "
@@ -166,10 +247,25 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert any(p["kind"] == "preauth" and p["status"] in ("approved", "voided") for p in postings), "no pre-auth held"
     assert any(p["kind"] in ("preauth_complete", "preauth_void") and p["status"] == "approved" for p in postings), (
         "no pre-auth was ever completed or cancelled")
+    kinds = {(r.kind.value, r.state.value) for r in journal}
+    assert ("void", "approved") in kinds, "no void was ever approved"
+    assert ("void", "reversed") in kinds, "no void was ever reversed"
+    assert summary["batches"] >= 3, summary
+    assert summary["unbalanced"] > 0, summary
+    if not DUKPT:  # iso87 has no batch upload
+        assert any(s.result.value != "1" and s.uploaded for s in settlements), "no batch upload ever completed"
+    assert "settle.interrupted" in (tmp_path / "terminal.log").read_text(errors="replace"), (
+        "no terminal ever refused a transaction after an unanswered settlement")
     windows = (tmp_path / "windows.txt").read_text().splitlines() if (tmp_path / "windows.txt").exists() else []
     assert windows, "no upload ever had several offline sales in flight (host.upload_window)"
     assert any(m["mti"] == "0221" for m in messages), "no advice was ever repeated"
     refunds = sum(p["kind"] == "refund" for p in postings)
     repeats = sum(m["mti"] == "0221" for m in messages)
-    print(f"\ncrash test: {CYCLES} kills, {len(windows)} windows of several advices, {summary}, "
+    settled_stans = {f"{s.stan:06d}" for s in settlements}
+    killed_0510 = sum(m["mti"] == "0500" and "drop" not in m["action"] and m["stan"] not in settled_stans
+                      for m in messages)  # answered, but the terminal was killed before it recorded the answer
+    print(f"\ncrash test: {CYCLES} kills, {killed_0510} settlement answers lost to a kill, "
+          f"{len(windows)} windows of several advices, {summary}, "
+          f"{sum(m['mti'] == '0500' for m in messages)} settlement messages, "
+          f"{sum(m['mti'] == '0320' for m in messages)} upload messages, "
           f"{refunds} refunds posted, {repeats} refund or advice repeats")
