@@ -8,7 +8,7 @@
     posterm provision  create the data directory's keys (--lab adds the lab test keys), or a whole
                        terminal from its manifest (--manifest; see firmware.provisioning)
     posterm config     check | docs | show
-    posterm journal    the transactions in the journal (masked)
+    posterm journal    the transactions in the journal (masked); resolve a stuck reversal by hand
     posterm keys       show, inject (TR-31 or lab components), inject-dukpt, zeroize, rotate-data-key
     posterm tools      engineers' tools (see firmware/tools: states, cards, drivers, track, keys ...)
     posterm selftest   can this terminal take a sale? one line per check (firmware.selftest)
@@ -213,56 +213,6 @@ def cmd_config(args) -> int:
     return EXIT_OK
 
 
-def cmd_journal(args) -> int:
-    from storage.store import Store
-
-    config = _config(args)
-    store = Store.open(Path(args.data_dir) if args.data_dir else config.data_dir)
-    try:
-        rows = store.journal()
-        voided = store.voided()  # sale's journal number -> its approved void's
-        refunded = store.refunded()  # sale's journal number -> what approved refunds took back
-        completed = store.completed()  # pre-auth's journal number -> its approved completion's
-        if args.json:
-            out = []
-            for r in rows:
-                item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items()
-                        if k not in ("original", "reference")}
-                item["original_stan"] = r.original.stan if r.original is not None else None
-                item["original_txn_no"] = r.original.txn_no if r.original is not None else None
-                item["voided_by"] = voided.get(r.txn_no)
-                item["refunded"] = refunded.get(r.txn_no, 0)
-                item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
-                item["completed_by"] = completed.get(r.txn_no)
-                out.append(item)
-            print(json.dumps(out, default=str, indent=2))
-        else:
-            for r in rows:
-                note = ""
-                by_auth = r.reference is not None and r.reference.auth_code
-                if r.original is not None:
-                    note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
-                elif by_auth:
-                    note = f" of pre-auth AUTH {r.reference.auth_code} not in this journal"
-                elif r.kind.value == "refund":
-                    note = " of a sale not in this journal"
-                if r.txn_no in voided:  # a pre-auth's is its cancel
-                    note += f" {'CANCELLED' if r.kind.value == 'preauth' else 'VOIDED'} by #{voided[r.txn_no]}"
-                if r.txn_no in completed:
-                    note += f" COMPLETED by #{completed[r.txn_no]}"
-                if r.txn_no in refunded:
-                    note += f" REFUNDED {refunded[r.txn_no]}"
-                if r.account:  # a transfer: its destination, masked as stored
-                    note += f" to {r.account}"
-                print(
-                    f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
-                    f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"
-                )
-    finally:
-        store.close()
-    return EXIT_OK
-
-
 # -- selftest --------------------------------------------------------------------
 def cmd_selftest(args) -> int:
     from firmware import selftest
@@ -343,9 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=("check", "docs", "show"))
     c.set_defaults(func=cmd_config)
 
-    j = with_config(sub.add_parser("journal", help="list the journal (PANs masked)"))
-    j.add_argument("--json", action="store_true")
-    j.set_defaults(func=cmd_journal)
+    from firmware.journalcli import add_journal_command
+
+    add_journal_command(sub, with_config)  # posterm journal [--json] | resolve --txn N --note TEXT
 
     from firmware.reportcli import add_report_command
 

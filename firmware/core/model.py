@@ -336,6 +336,7 @@ class OriginalFacts:
     rrn: str | None = None
     auth_code: str | None = None
     refunded: int = 0  # a refund's original: what approved or unresolved refunds of it already take back
+    refund_pending: int = 0  # of which unresolved: keyed, not yet answered (a power cut, no link): still to go
 
     @property
     def date(self) -> str:
