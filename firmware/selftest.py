@@ -357,9 +357,9 @@ def _dukpt_findings(target: Target, facts: list[str]) -> list[tuple[Status, str,
         return []
     field = get_profile(target.config.host.profile).fields.get(52)
     size = PIN_BLOCK_SIZE[PIN_FORMATS[scheme]]
-    if field is None or field.max_len < size:
+    if field is None or not field.carries(size):
         return [(Status.FAIL, "keys.dukpt_pin_field",
-                 f"{scheme.value} DUKPT makes {size}-byte PIN blocks; field 52 of the profile holds fewer")]
+                 f"{scheme.value} DUKPT makes {size}-byte PIN blocks; field 52 of the profile cannot carry them")]
     if left == 0:
         return [(Status.FAIL, "dukpt.exhausted", "the DUKPT key is exhausted: inject a new initial key")]
     if left < LOW_COUNTERS:
