@@ -176,5 +176,12 @@ def build_runner(
         fallback=config.card.fallback,
         crash=crash,
         dukpt=dukpt,
+        set_clock=_system_clock_setter() if config.terminal.clock_from_host else None,
     )
     return runner
+
+
+def _system_clock_setter():
+    from firmware.sysclock import set_system_clock
+
+    return set_system_clock

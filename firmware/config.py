@@ -86,6 +86,9 @@ class TerminalSection:
     currency: str = setting("156", "ISO 4217 numeric currency code (field 49)", check=_digits(3))
     currency_symbol: str = setting("CNY", "Currency shown on the display and receipts", check=_length(1, 4))
     currency_exponent: int = setting(2, "Digits after the decimal point of the currency", check=_between(0, 3))
+    clock_from_host: bool = setting(False, "Set the system clock to the host's time at sign-on when they differ by "
+                                    "more than a minute (a Pi has no battery clock; needs CAP_SYS_TIME, which "
+                                    "deploy/posterm.service grants); off: an alert says by how much they differ")
 
 
 @dataclass(frozen=True)

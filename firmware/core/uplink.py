@@ -267,7 +267,8 @@ class UplinkMixin(WindowMixin):
             else:
                 self.counters = replace(self.counters, batch=reply.batch)
         self._keys_before, self.keys = self.keys, KeyState.READY
-        actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed")]
+        actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed"),
+                    *self._clock_from_host(reply, now)]
         return self._uplink(job.then, actions, now)
 
     # -- silence ---------------------------------------------------------------------
