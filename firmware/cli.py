@@ -103,11 +103,31 @@ def _run(args, config, started: float) -> int:
         _warm_printer(runner)
         runner.run_forever(tick=notifier.watchdog, max_wait=notifier.max_wait)
         notifier.stopping()
+    except Exception:
+        _out_of_service(runner)
+        raise
     finally:
         runner.close()
         if host is not None:
             host.stop()
     return EXIT_OK
+
+
+def _out_of_service(runner) -> None:
+    """A bug ended the run: systemd starts it again and recovery is a power cut's, so nothing is lost; the
+    display says so rather than freezing on a prompt nobody answers. Best effort: the display may be the fault."""
+    try:
+        runner.devices.display.show(("OUT OF SERVICE", "RESTARTING"))
+    except Exception:  # noqa: BLE001 - the error being reported matters more
+        pass
+
+
+def _where(e: BaseException) -> str:
+    """Where an unexpected exception was raised (file:line of the innermost frame), for the log."""
+    import traceback
+
+    frames = traceback.extract_tb(e.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown"
 
 
 def _warm_printer(runner) -> None:
@@ -355,9 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         print(f"posterm: error [os.{name}]: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as e:  # no traceback for the operator; the log has it
+    except Exception as e:  # no traceback for the operator; the log names it, and has it at debug level
+        where = _where(e)
+        log.error("internal error: %s at %s", type(e).__name__, where)
         log.debug("internal error", exc_info=True)
-        print(f"posterm: internal error ({type(e).__name__}); run with the log level at debug for details", file=sys.stderr)
+        print(f"posterm: internal error ({type(e).__name__} at {where}); run with the log level at debug for "
+              "details", file=sys.stderr)
         return EXIT_INTERNAL
 
 

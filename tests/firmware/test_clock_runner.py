@@ -25,7 +25,9 @@ from firmware.sysclock import set_system_clock
 AHEAD = timedelta(hours=2)
 
 
-def terminal(tmp_path, *, from_host: bool):
+def terminal(tmp_path, *, from_host: bool, set_clock=None):
+    """Booted on simulated devices; with ``from_host`` the real setter is wired (checked) and then replaced by
+    ``set_clock`` before anything can run: the test machine's clock is never set."""
     data = tmp_path / "data"
     provision(data, lab=True)
     config = Config().replace({"storage": {"data_dir": str(data)}, "devices": {"link": "sim://"},
@@ -33,6 +35,9 @@ def terminal(tmp_path, *, from_host: bool):
     host = HostProcessor(config.host.profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN),
                          ledger=Ledger(":memory:"), tmk=lab_key(KeyUsage.TMK), clock=lambda: datetime.now() + AHEAD)
     runner = build_runner(config, overrides=Overrides(host=host))
+    if from_host:
+        assert runner.set_clock is set_system_clock  # the configuration wires the real one
+        runner.set_clock = set_clock
     runner.boot()
     return runner
 
@@ -45,10 +50,8 @@ def sign_on(runner) -> list[tuple[str, str]]:
 
 
 def test_configured_the_clock_is_set_to_the_host_time(tmp_path):
-    runner = terminal(tmp_path, from_host=True)
-    assert runner.set_clock is set_system_clock  # the configuration wires the real one
     told: list[datetime] = []
-    runner.set_clock = told.append
+    runner = terminal(tmp_path, from_host=True, set_clock=told.append)
     try:
         alerts = sign_on(runner)
     finally:
@@ -70,12 +73,10 @@ def test_not_configured_an_alert_says_by_how_much_and_nothing_is_set(tmp_path):
 
 
 def test_a_clock_that_cannot_be_set_is_an_alert_not_a_failed_sign_on(tmp_path):
-    runner = terminal(tmp_path, from_host=True)
-
     def refuse(_when):
         raise DeviceError("cannot set the clock: posterm lacks CAP_SYS_TIME", code="clock.not_permitted")
 
-    runner.set_clock = refuse
+    runner = terminal(tmp_path, from_host=True, set_clock=refuse)
     try:
         alerts = sign_on(runner)
         assert runner.core.keys.name == "READY"
