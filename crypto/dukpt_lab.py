@@ -11,12 +11,13 @@ initial key in a TR-31 block (``posterm keys inject-dukpt``) and never sees a BD
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from crypto.dukpt_device import DukptDevice, DukptScheme, initialise_from_bdk
 from crypto.secrets import SecretKey
 
-__all__ = ["LAB_BDKS", "LAB_INITIAL_KSNS", "lab_bdk", "lab_bdks", "provision_lab_dukpt"]
+__all__ = ["LAB_BDKS", "LAB_INITIAL_KSNS", "lab_bdk", "lab_bdks", "lab_scheme_for", "provision_lab_dukpt"]
 
 # Test values only. Never for a terminal that takes real cards.
 LAB_BDKS = {
@@ -36,6 +37,19 @@ def lab_bdk(family: str) -> SecretKey:
 def lab_bdks() -> dict[str, SecretKey]:
     """The host simulator's BDKs: ``tdes`` for 10-byte KSNs, ``aes128`` for 12-byte ones."""
     return {family: lab_bdk(family) for family in LAB_BDKS}
+
+
+def lab_scheme_for(carries: Callable[[int], bool]) -> DukptScheme:
+    """The lab DUKPT scheme for a host whose PIN field ``carries(size)`` a block of ``size`` bytes.
+
+    AES-128 when the field takes its 16-byte ISO format 4 block (iso87-aes: that is what the
+    profile is for), else TDES (format 0, 8 bytes: iso87). If the field takes neither, TDES too:
+    the terminal then refuses to start (``keys.dukpt_pin_field``), never falling back.
+    """
+    from crypto.dukpt_reserve import PIN_BLOCK_SIZE, PIN_FORMATS
+
+    aes = DukptScheme.AES128
+    return aes if carries(PIN_BLOCK_SIZE[PIN_FORMATS[aes]]) else DukptScheme.TDES
 
 
 def provision_lab_dukpt(data_dir: Path, scheme: DukptScheme | str = DukptScheme.TDES) -> DukptDevice | None:

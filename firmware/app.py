@@ -89,17 +89,22 @@ def open_dukpt(data_dir: Path, bridge: HostBridge):
     """The DUKPT PIN cipher for ``host.pin_keys = "dukpt"``: registers loaded, first window reserved.
 
     ``keys.no_dukpt`` without DUKPT keys; ``keys.dukpt_pin_field`` when the profile's field 52 cannot
-    hold the scheme's PIN block (AES DUKPT makes 16-byte ISO format 4 blocks)."""
+    carry the scheme's PIN block: AES DUKPT makes 16-byte ISO format 4 blocks, which only iso87-aes
+    carries (cup's and iso87's field 52 is b 8); TDES makes 8-byte format 0 blocks, which a fixed
+    16-byte field would not take."""
     from crypto.dukpt_reserve import DukptPinCipher
+    from firmware.host.spec import LengthType
 
     cipher = DukptPinCipher.open(data_dir)
     field = bridge.profile.fields.get(52)
-    if field is None or field.max_len < cipher.pin_block_size:
+    if field is None or not field.carries(cipher.pin_block_size):
         scheme = cipher.scheme.value
         cipher.close()
+        holds = "no field 52" if field is None else (
+            f"field 52 {'of' if field.length is LengthType.FIXED else 'of up to'} {field.max_len} bytes")
         raise CryptoError(
             f"{scheme} DUKPT makes {cipher.pin_block_size}-byte PIN blocks (ISO format {cipher.pin_format}); "
-            f"field 52 of profile {bridge.profile.name} holds {field.max_len if field else 0}",
+            f"profile {bridge.profile.name} has {holds}" + (" (use iso87-aes)" if cipher.pin_format == 4 else ""),
             code="keys.dukpt_pin_field",
         )
     return cipher
@@ -171,5 +176,12 @@ def build_runner(
         fallback=config.card.fallback,
         crash=crash,
         dukpt=dukpt,
+        set_clock=_system_clock_setter() if config.terminal.clock_from_host else None,
     )
     return runner
+
+
+def _system_clock_setter():
+    from firmware.sysclock import set_system_clock
+
+    return set_system_clock

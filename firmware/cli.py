@@ -8,7 +8,7 @@
     posterm provision  create the data directory's keys (--lab adds the lab test keys), or a whole
                        terminal from its manifest (--manifest; see firmware.provisioning)
     posterm config     check | docs | show
-    posterm journal    the transactions in the journal (masked)
+    posterm journal    the transactions in the journal (masked); resolve a stuck reversal by hand
     posterm keys       show, inject (TR-31 or lab components), inject-dukpt, zeroize, rotate-data-key
     posterm tools      engineers' tools (see firmware/tools: states, cards, drivers, track, keys ...)
     posterm selftest   can this terminal take a sale? one line per check (firmware.selftest)
@@ -103,11 +103,31 @@ def _run(args, config, started: float) -> int:
         _warm_printer(runner)
         runner.run_forever(tick=notifier.watchdog, max_wait=notifier.max_wait)
         notifier.stopping()
+    except Exception:
+        _out_of_service(runner)
+        raise
     finally:
         runner.close()
         if host is not None:
             host.stop()
     return EXIT_OK
+
+
+def _out_of_service(runner) -> None:
+    """A bug ended the run: systemd starts it again and recovery is a power cut's, so nothing is lost; the
+    display says so rather than freezing on a prompt nobody answers. Best effort: the display may be the fault."""
+    try:
+        runner.devices.display.show(("OUT OF SERVICE", "RESTARTING"))
+    except Exception:  # noqa: BLE001 - the error being reported matters more
+        pass
+
+
+def _where(e: BaseException) -> str:
+    """Where an unexpected exception was raised (file:line of the innermost frame), for the log."""
+    import traceback
+
+    frames = traceback.extract_tb(e.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown"
 
 
 def _warm_printer(runner) -> None:
@@ -213,56 +233,6 @@ def cmd_config(args) -> int:
     return EXIT_OK
 
 
-def cmd_journal(args) -> int:
-    from storage.store import Store
-
-    config = _config(args)
-    store = Store.open(Path(args.data_dir) if args.data_dir else config.data_dir)
-    try:
-        rows = store.journal()
-        voided = store.voided()  # sale's journal number -> its approved void's
-        refunded = store.refunded()  # sale's journal number -> what approved refunds took back
-        completed = store.completed()  # pre-auth's journal number -> its approved completion's
-        if args.json:
-            out = []
-            for r in rows:
-                item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items()
-                        if k not in ("original", "reference")}
-                item["original_stan"] = r.original.stan if r.original is not None else None
-                item["original_txn_no"] = r.original.txn_no if r.original is not None else None
-                item["voided_by"] = voided.get(r.txn_no)
-                item["refunded"] = refunded.get(r.txn_no, 0)
-                item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
-                item["completed_by"] = completed.get(r.txn_no)
-                out.append(item)
-            print(json.dumps(out, default=str, indent=2))
-        else:
-            for r in rows:
-                note = ""
-                by_auth = r.reference is not None and r.reference.auth_code
-                if r.original is not None:
-                    note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
-                elif by_auth:
-                    note = f" of pre-auth AUTH {r.reference.auth_code} not in this journal"
-                elif r.kind.value == "refund":
-                    note = " of a sale not in this journal"
-                if r.txn_no in voided:  # a pre-auth's is its cancel
-                    note += f" {'CANCELLED' if r.kind.value == 'preauth' else 'VOIDED'} by #{voided[r.txn_no]}"
-                if r.txn_no in completed:
-                    note += f" COMPLETED by #{completed[r.txn_no]}"
-                if r.txn_no in refunded:
-                    note += f" REFUNDED {refunded[r.txn_no]}"
-                if r.account:  # a transfer: its destination, masked as stored
-                    note += f" to {r.account}"
-                print(
-                    f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
-                    f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"
-                )
-    finally:
-        store.close()
-    return EXIT_OK
-
-
 # -- selftest --------------------------------------------------------------------
 def cmd_selftest(args) -> int:
     from firmware import selftest
@@ -343,9 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=("check", "docs", "show"))
     c.set_defaults(func=cmd_config)
 
-    j = with_config(sub.add_parser("journal", help="list the journal (PANs masked)"))
-    j.add_argument("--json", action="store_true")
-    j.set_defaults(func=cmd_journal)
+    from firmware.journalcli import add_journal_command
+
+    add_journal_command(sub, with_config)  # posterm journal [--json] | resolve --txn N --note TEXT
 
     from firmware.reportcli import add_report_command
 
@@ -405,9 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         print(f"posterm: error [os.{name}]: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as e:  # no traceback for the operator; the log has it
+    except Exception as e:  # no traceback for the operator; the log names it, and has it at debug level
+        where = _where(e)
+        log.error("internal error: %s at %s", type(e).__name__, where)
         log.debug("internal error", exc_info=True)
-        print(f"posterm: internal error ({type(e).__name__}); run with the log level at debug for details", file=sys.stderr)
+        print(f"posterm: internal error ({type(e).__name__} at {where}); run with the log level at debug for "
+              "details", file=sys.stderr)
         return EXIT_INTERNAL
 
 

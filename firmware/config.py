@@ -64,6 +64,15 @@ PIN_KEY_MODES = ("session", "dukpt")
 SOFT_PINPADS = ("sim", "console")  # PIN pads whose PIN block the terminal makes (hal.pinpad.entry)
 
 
+PROFILE_CHOICES = "cup or iso87, or iso87-aes for AES DUKPT PIN blocks"  # every name in firmware.host.profiles
+
+
+def _profile(v: str) -> str | None:
+    from firmware.host.profiles import PROFILES  # lazy: the table is read only when a profile is named
+
+    return None if v in PROFILES else PROFILE_CHOICES
+
+
 def _level(v: str) -> str | None:
     return None if v in ("debug", "info", "warning", "error") else "debug, info, warning or error"
 
@@ -77,6 +86,9 @@ class TerminalSection:
     currency: str = setting("156", "ISO 4217 numeric currency code (field 49)", check=_digits(3))
     currency_symbol: str = setting("CNY", "Currency shown on the display and receipts", check=_length(1, 4))
     currency_exponent: int = setting(2, "Digits after the decimal point of the currency", check=_between(0, 3))
+    clock_from_host: bool = setting(False, "Set the system clock to the host's time at sign-on when they differ by "
+                                    "more than a minute (a Pi has no battery clock; needs CAP_SYS_TIME, which "
+                                    "deploy/posterm.service grants); off: an alert says by how much they differ")
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,12 @@ class DevicesSection:
 
 @dataclass(frozen=True)
 class HostSection:
-    profile: str = setting("cup", "Message profile: cup (UnionPay style) or iso87", check=lambda v: None if v in ("cup", "iso87") else "cup or iso87")
+    profile: str = setting(
+        "cup",
+        "Message profile: cup (UnionPay style), iso87 (ISO 8583:1987 in ASCII) or iso87-aes (iso87 whose field 52 "
+        "holds 16 bytes, for AES DUKPT format 4 PIN blocks)",
+        check=_profile,
+    )
     tpdu_destination: str = setting("0003", "TPDU destination address (NII), 4 digits", check=_digits(4))
     tpdu_source: str = setting("0000", "TPDU source address, 4 digits", check=_digits(4))
     header: str = setting("", "Message header digits; empty for the profile's default", check=lambda v: None if re.fullmatch(r"\d*", v) else "digits")
@@ -114,7 +131,8 @@ class HostSection:
     pin_keys: str = setting(
         "session",
         "PIN blocks under: session (the PIN key of the last sign-on) or dukpt (a DUKPT key per PIN, its KSN "
-        "sent in the request; needs posterm keys inject-dukpt, the iso87 profile and a sim:// or console:// PIN pad)",
+        "sent in the request; needs posterm keys inject-dukpt, a profile that carries the KSN (iso87; iso87-aes for AES "
+        "DUKPT, whose format 4 blocks are 16 bytes) and a sim:// or console:// PIN pad)",
         check=lambda v: None if v in PIN_KEY_MODES else "session or dukpt",
     )
     upload_window: int = setting(
@@ -272,7 +290,7 @@ def _check_pin_keys(config: Config, source: str) -> None:
     if profile.ksn_field is None:
         raise ConfigError(
             f'host.pin_keys = "dukpt" in {source} needs a profile that carries the KSN; {profile.name} does not '
-            "(UnionPay terminals use the PIN key of sign-on): use session, or profile iso87",
+            "(UnionPay terminals use the PIN key of sign-on): use session, or profile iso87 (iso87-aes for AES DUKPT)",
             code="config.dukpt_profile",
         )
     scheme = config.devices.pinpad.partition("://")[0]

@@ -10,11 +10,11 @@ The order is what makes it safe to run again after any failure:
    ``--replace``; a ``--replace`` that would change anything is refused while anything
    is queued (and, if the terminal ID or merchant changes, while the open batch holds
    approved sales).
-2. **Apply, each step idempotent** (``apply``): the device KEK and at-rest keys if
-   absent; the identity record (``provisioned.json``: terminal and merchant ID, master
-   key KCV; no secret); the master key unless the same one is loaded (one atomic key-ring
-   write, so a failure leaves the old ring or the new, never half a key); the
-   configuration (atomic, 0644); the supervisor's hash.
+2. **Apply, each step idempotent** (``apply``, in ``firmware.provisioning_apply``): the
+   device KEK and at-rest keys if absent; the identity record (``provisioned.json``:
+   terminal and merchant ID, master key KCV; no secret); the master key unless the same
+   one is loaded (one atomic key-ring write, so a failure leaves the old ring or the new,
+   never half a key); the configuration (atomic, 0644); the supervisor's hash.
 3. **The offline selftest** on the written configuration.
 
 A re-run finds each step done and says so (``Outcome.EXISTING``). The report carries
@@ -33,22 +33,26 @@ identity. Start the terminal to send the queue and settle, then re-run.
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 import json
 import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from crypto.secrets import SecretKey
-from firmware.errors import ConfigError, CryptoError, StateError, StorageError, TerminalError
+from firmware.errors import (
+    ConfigError,
+    CryptoError,
+    StateError,
+    StorageError,
+    TerminalError,
+)
 from firmware.manifest import Manifest, load_manifest, render_config
 
-__all__ = ["IDENTITY_FILE", "REFUSALS", "Identity", "Outcome", "Plan", "Report", "Request", "Step", "apply", "check",
+__all__ = ["IDENTITY_FILE", "REFUSALS", "Identity", "Outcome", "Plan", "Report", "Request", "Step", "check",
            "check_terminal", "provision_from_manifest", "queued_records"]
 
 log = logging.getLogger(__name__)
@@ -81,11 +85,6 @@ class Request:
     kbpk: SecretKey | None = None  # --kbpk (the lab); else the ring's KBPK
     replace: bool = False
     online: bool = False  # the selftest also connects to the host
-
-
-def _fingerprint(stored_hash: str) -> str:
-    """Tells whether the supervisor's hash is still the one a manifest set (useless for guessing: no salt)."""
-    return hashlib.sha256(stored_hash.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -255,103 +254,6 @@ def check_terminal(plan: Plan) -> None:
                          f"{found.terminal_id}; settle it first", code="provision.open_batch")
 
 
-# -- 2. apply (each step idempotent) --------------------------------------------------------
-def _keys(plan: Plan, steps: list[Step]):
-    from crypto.keyring import KEK_FILE, Keyring
-    from crypto.keys import KeyUsage
-    from crypto.provision import provision
-
-    data_dir = plan.data_dir
-    before = Keyring.load(data_dir) if (data_dir / KEK_FILE).exists() else None
-    ring = provision(data_dir)  # the KEK and the at-rest keys, each only if absent
-    steps.append(Step("device_key", Outcome.EXISTING if before is not None else Outcome.CREATED,
-                      f"KCV {ring.kek.check_value()}"))
-    for name, usage in (("data_key", KeyUsage.DATA), ("pan_hash_key", KeyUsage.PAN_HASH)):
-        there = before is not None and before.has(usage)
-        steps.append(Step(name, Outcome.EXISTING if there else Outcome.CREATED, f"KCV {ring.entry(usage).kcv}"))
-    return ring
-
-
-def _master_key(plan: Plan, ring, steps: list[Step]) -> None:
-    from crypto.inject import inject_key
-    from crypto.keys import KeyUsage
-
-    if ring.has(KeyUsage.TMK) and ring.entry(KeyUsage.TMK).kcv == plan.tmk_kcv:
-        steps.append(Step("master_key", Outcome.EXISTING, f"KCV {plan.tmk_kcv}"))
-        return
-    outcome = Outcome.REPLACED if ring.has(KeyUsage.TMK) else Outcome.CREATED
-    # one key-ring write: the old ring or the new one survives a failure, never half a key
-    inject_key(ring, KeyUsage.TMK, plan.tmk, expected_kcv=plan.manifest.kcv, note=f"TR-31 {plan.tmk_version} manifest")
-    steps.append(Step("master_key", outcome, f"KCV {plan.tmk_kcv}; working keys come at the next sign-on"))
-
-
-def _config(plan: Plan, steps: list[Step]) -> None:
-    from crypto.keyring import write_atomic
-
-    path = Path(plan.request.config_out)
-    if plan.config_before == plan.config_text and (path.stat().st_mode & 0o777) == 0o644:
-        steps.append(Step("config", Outcome.EXISTING, str(path)))
-        return
-    write_atomic(path, plan.config_text.encode("utf-8"), 0o644)
-    steps.append(Step("config", Outcome.CREATED if plan.config_before is None else Outcome.REPLACED, str(path)))
-
-
-def _supervisor(plan: Plan, identity: Identity | None, steps: list[Step]) -> bool:
-    """Set the manifest's hash unless the supervisor changed it on the terminal since (then --replace
-    sets it). True when the stored hash is the manifest's afterwards."""
-    from storage.operators import SUPERVISOR, OperatorBook
-    from storage.store import Store
-
-    wanted = plan.manifest.supervisor_hash
-    store = Store.open(plan.data_dir)  # creates the database on a fresh terminal
-    try:
-        book = OperatorBook(store.conn)
-        current = book.get(SUPERVISOR)
-        if current.password_hash == wanted:
-            steps.append(Step("supervisor", Outcome.EXISTING, "the manifest's password hash"))
-            return True
-        ours = identity is not None and identity.supervisor == _fingerprint(current.password_hash)
-        if not (current.default_password or ours or plan.request.replace):
-            steps.append(Step("supervisor", Outcome.KEPT, "changed on the terminal since it was provisioned; "
-                              "--replace sets the manifest's"))
-            return False
-        book.set_hash(SUPERVISOR, wanted, datetime.now())
-        steps.append(Step("supervisor", Outcome.CREATED if current.default_password else Outcome.REPLACED,
-                          "the manifest's password hash (the default password is gone)"))
-        return True
-    finally:
-        store.close()
-
-
-def apply(plan: Plan) -> list[Step]:
-    """Make the terminal what the manifest says; ``plan.tmk`` is wiped whatever happens."""
-    steps: list[Step] = []
-    try:
-        m = plan.manifest
-        ring = _keys(plan, steps)
-        record = Identity.load(plan.data_dir)
-        same = record is not None and (record.terminal_id, record.merchant_id) == (m.terminal_id, m.merchant_id)
-        claimed = Identity(m.terminal_id, m.merchant_id, plan.tmk_kcv, record.supervisor if same else "",
-                           record.provisioned_at if same else datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        if claimed != record:  # claimed before the key goes in: a half-provisioned terminal is already this one
-            claimed.save(plan.data_dir)
-        steps.append(Step("identity", Outcome.EXISTING if same and claimed == record else
-                          Outcome.REPLACED if record is not None else Outcome.CREATED,
-                          f"terminal {m.terminal_id}, merchant {m.merchant_id}"))
-        _master_key(plan, ring, steps)
-        _config(plan, steps)
-        if _supervisor(plan, claimed, steps):
-            final = Identity(claimed.terminal_id, claimed.merchant_id, claimed.tmk_kcv,
-                             _fingerprint(m.supervisor_hash), claimed.provisioned_at)
-            if final != claimed:
-                final.save(plan.data_dir)
-        for step in steps:
-            log.info("provision %s: %s %s", step.name, step.outcome.value, step.detail)
-        return steps
-    finally:
-        plan.close()
-
-
 # -- the whole run and its report -----------------------------------------------------------
 @dataclass
 class Report:
@@ -421,8 +323,10 @@ def provision_from_manifest(request: Request, *, check_only: bool = False) -> Re
 
 
 def _provision(request: Request, report: Report, check_only: bool) -> Report:
+    # provisioning_apply: not at the top, as it imports this module's records
     from crypto.keyring import Keyring
     from firmware import selftest
+    from firmware.provisioning_apply import apply
 
     changed = False
     try:

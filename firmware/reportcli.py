@@ -59,6 +59,8 @@ def batch_report(store: Store, batch: int | None = None) -> BatchReport:
 
 
 def _note(report: BatchReport, record: SaleRecord) -> str:
+    if record.state.value == "lost":  # its reversal or advice will never go: the merchant and acquirer settle it
+        return f"RECONCILE BY HAND: {record.reason or 'lost'}"
     if record.original is not None:
         return f"of trace {record.original.stan:06d}"
     if record.txn_no in report.voided:
@@ -128,7 +130,7 @@ def report_json(report: BatchReport, settings: CoreSettings) -> dict:
             {
                 "txn_no": r.txn_no, "trace": r.stan, "time": r.when.isoformat(timespec="seconds"),
                 "kind": r.kind.value, "masked_pan": r.masked_pan, "amount": r.amount, "state": r.state.value,
-                "response_code": r.response_code, "rrn": r.rrn, "auth_code": r.auth_code,
+                "response_code": r.response_code, "rrn": r.rrn, "auth_code": r.auth_code, "reason": r.reason,
                 "voided": r.txn_no in report.voided,
                 "voided_by_trace": by_txn[report.voided[r.txn_no]].stan
                 if r.txn_no in report.voided and report.voided[r.txn_no] in by_txn else None,

@@ -171,6 +171,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         dukpt: DukptPinCipher | None = None,
         clock: Callable[[], datetime] = datetime.now,
         monotonic: Callable[[], float] = time.monotonic,
+        set_clock: Callable[[datetime], None] | None = None,  # terminal.clock_from_host: firmware.sysclock
     ) -> None:
         self.core = Terminal(settings)
         self.devices = devices
@@ -191,6 +192,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         self.dukpt = dukpt
         self.clock = clock
         self.monotonic = monotonic
+        self.set_clock = set_clock
         self.lockouts = Lockouts(settings.operators.lockout_seconds, monotonic)  # operators locked out, until when
         self.timers: dict[Timer, float] = {}
         self.pending: deque[Event] = deque()

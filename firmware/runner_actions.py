@@ -337,6 +337,20 @@ class ActionsMixin:
         if self.data_dir is not None and tamper_status(self.data_dir) is None:
             zeroize(self.data_dir, reason=reason, source=source)
 
+    def _a_set_clock(self, a: A.SetClock) -> None:
+        """The host's time at sign-on, more than a minute from ours (``firmware.core.clock``)."""
+        off = (a.host - a.local).total_seconds()
+        if self.set_clock is None:
+            self._alert("clock.differs", f"the host's time is {off:+.0f} s from the terminal's; the clock is left as "
+                        "it is (terminal.clock_from_host is off)")
+            return
+        try:
+            self.set_clock(a.host + (self.clock() - a.local))  # plus what passed since the answer was read
+        except TerminalError as e:
+            self._alert(e.code, f"{e.text}; the host's time is {off:+.0f} s from the terminal's")
+            return
+        self._alert("clock.set", f"clock set to the host's time ({off:+.0f} s)")
+
     def _alert(self, code: str, text: str) -> None:
         self.alerts.append((code, text))
         log.warning("ALERT %s: %s", code, text)

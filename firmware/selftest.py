@@ -6,6 +6,8 @@ function of the shared ``Target`` returning one ``CheckResult``; the list
 raises: a ``TerminalError`` becomes FAIL with its own code and text, anything
 else FAIL ``selftest.crashed`` (logged in full at debug, never on the
 console). A check whose prerequisite did not pass is SKIP, saying which.
+The checks that open the devices and the host link (through the HAL registry) are in
+``firmware.selftest_devices``, the operators' check in ``firmware.operators``.
 
 What a selftest may change, and nothing more: the ``heartbeat`` setting
 (``Store.check`` is how a durable commit is measured) and, when the database
@@ -125,6 +127,9 @@ def run_checks(checks: Iterable[Check], target: Target) -> list[CheckResult]:
 
 def plan(target: Target) -> list[Check]:
     """The checks, in order. Which devices are checked depends on the configuration, so it is read first."""
+    # not at the top: that module imports this one
+    from firmware.selftest_devices import check_device, check_host
+
     checks = [Check("config", check_config, needs=()), Check("storage", check_storage), Check("keys", check_keys)]
     try:
         config = _load(target)
@@ -326,7 +331,12 @@ def _dukpt_findings(target: Target, facts: list[str]) -> list[tuple[Status, str,
     """DUKPT (``host.pin_keys = "dukpt"``): the key is loaded, fits the profile, and how many counters are left.
     Reads the state only: a selftest spends no counter and reserves none."""
     from crypto.dukpt_device import DukptDevice
-    from crypto.dukpt_reserve import LOW_COUNTERS, PIN_BLOCK_SIZE, PIN_FORMATS, counters_left
+    from crypto.dukpt_reserve import (
+        LOW_COUNTERS,
+        PIN_BLOCK_SIZE,
+        PIN_FORMATS,
+        counters_left,
+    )
     from firmware.host.profiles import get_profile
 
     assert target.config is not None
@@ -347,9 +357,9 @@ def _dukpt_findings(target: Target, facts: list[str]) -> list[tuple[Status, str,
         return []
     field = get_profile(target.config.host.profile).fields.get(52)
     size = PIN_BLOCK_SIZE[PIN_FORMATS[scheme]]
-    if field is None or field.max_len < size:
+    if field is None or not field.carries(size):
         return [(Status.FAIL, "keys.dukpt_pin_field",
-                 f"{scheme.value} DUKPT makes {size}-byte PIN blocks; field 52 of the profile holds fewer")]
+                 f"{scheme.value} DUKPT makes {size}-byte PIN blocks; field 52 of the profile cannot carry them")]
     if left == 0:
         return [(Status.FAIL, "dukpt.exhausted", "the DUKPT key is exhausted: inject a new initial key")]
     if left < LOW_COUNTERS:
@@ -357,98 +367,6 @@ def _dukpt_findings(target: Target, facts: list[str]) -> list[tuple[Status, str,
                  f"only {left:,} DUKPT counters left: inject a new initial key soon")]
     return []
 
-
-# -- devices --------------------------------------------------------------------------
-def _make(kind: str, url: str, target: Target):
-    from hal.base import DeviceContext
-    from hal.registry import make_device
-
-    ready = target.devices.get(kind)
-    if ready is not None:
-        return ready
-    assert target.config is not None
-    context = DeviceContext(data_dir=target.config.data_dir, pin_key=None, host=target.host)
-    return make_device(kind, url, context)  # ConfigError for an unknown scheme or option
-
-
-def check_device(kind: str, target: Target) -> CheckResult:
-    """Open and close the device through the registry, with one harmless probe per kind. Prints nothing."""
-    assert target.config is not None
-    device = _make(kind, getattr(target.config.devices, kind), target)
-    url = device.url.text
-    device.open()
-    try:
-        probe = _PROBES.get(kind)
-        return probe(device, url) if probe else CheckResult(kind, Status.PASS, "", f"{url} opened and closed")
-    finally:
-        device.close()
-
-
-def _probe_reader(reader, url: str) -> CheckResult:
-    from hal.magstripe.raw import OutputFormat
-
-    reader.enable()  # arms the hardware; a reader that does not answer raises here
-    reader.disable()  # no poll(): nothing swiped meanwhile is ever read
-    kind = " (encrypting, MagTek format)" if reader.output_format is OutputFormat.MAGTEK else ""
-    return CheckResult("reader", Status.PASS, "", f"{url}{kind} opened, armed and closed")
-
-
-def _probe_printer(printer, url: str) -> CheckResult:
-    from hal.printer import PrinterStatus, status_error
-
-    printer.warm_up()  # python-escpos knows the profile and code page (ConfigError if not)
-    status = printer.status()
-    facts = f"profile {printer.profile}, {printer.columns} columns; nothing printed"
-    if not status.can_print:
-        err = status_error(status)
-        return CheckResult("printer", Status.FAIL, err.code, err.text, facts)
-    if status is PrinterStatus.PAPER_NEAR_END:
-        return CheckResult("printer", Status.WARN, "printer.paper_near_end",
-                           "the paper roll is nearly used up: change it soon", facts)
-    return CheckResult("printer", Status.PASS, "", f"{url} ready, paper loaded", facts)
-
-
-def _probe_tamper(switch, url: str) -> CheckResult:
-    trips = switch.poll()
-    if trips:  # the runner would zeroize at start; a selftest only says so
-        return CheckResult("tamper", Status.FAIL, "tamper.tripped",
-                           f"the tamper switch is active ({trips[0].reason}): the keys are destroyed at start")
-    return CheckResult("tamper", Status.PASS, "", f"{url} opened, not tripped, closed")
-
-
-_PROBES: dict[str, Callable[[Any, str], CheckResult]] = {"reader": _probe_reader, "printer": _probe_printer,
-                                                          "tamper": _probe_tamper}
-
-
-# -- host -----------------------------------------------------------------------------
-def check_host(target: Target) -> CheckResult:
-    """Connect and disconnect. Nothing is sent: a sign-on or an echo test would change the host's state."""
-    assert target.config is not None
-    url = target.config.devices.link
-    embedded = None
-    if "link" not in target.devices and target.host is None and url.startswith("sim:"):
-        from firmware.embedded_host import EmbeddedHost
-
-        embedded = EmbeddedHost(target.config.host.profile)  # not started: the sim link calls it in-process
-        target.host = embedded.processor
-    try:
-        link = _make("link", url, target)
-        link.open()
-        try:
-            start = time.perf_counter()
-            link.connect(timeout=target.config.host.connect_timeout or None)
-            ms = (time.perf_counter() - start) * 1000
-            link.disconnect()
-        finally:
-            link.close()
-    finally:
-        if embedded is not None:
-            target.host = None
-            embedded.stop()
-    what = " (the built-in host simulator)" if embedded is not None else ""
-    where = link.url.text.split("?", 1)[0]  # not the options: a modem's dial string is not for the console
-    return CheckResult("host", Status.PASS, "", f"{where}{what} connected and disconnected",
-                       f"connect {ms:.1f} ms; nothing sent")
 
 
 # -- output ---------------------------------------------------------------------------

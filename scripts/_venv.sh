@@ -30,9 +30,16 @@ stamp=".venv/.posterm-installed${extras:+-$extras}"
 want=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "installing posterm${extras:+[$extras]} into .venv" >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 || true
+    # pip's and the build backend's chatter (setuptools' editable-install banner, index warnings) is
+    # kept in a log and shown only if the install fails
+    log=.venv/install.log
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >"$log" 2>&1 || true
     spec="."
     [ -n "$extras" ] && spec=".[$extras]"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" >&2
+    if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" >>"$log" 2>&1; then
+        cat "$log" >&2
+        echo "installing posterm failed (the log above is in $log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi

@@ -182,7 +182,8 @@ class JournalMixin:
         match = self._match(rows[0], doing)
         counted = (JournalState.APPROVED, JournalState.REQUESTED, JournalState.REVERSING, JournalState.LOST)
         refunded = sum(amount for state, amount in match.refunds if state in counted)
-        return replace(match, facts=replace(match.facts, refunded=refunded))
+        pending = sum(amount for state, amount in match.refunds if state in counted and state is not JournalState.APPROVED)
+        return replace(match, facts=replace(match.facts, refunded=refunded, refund_pending=pending))
 
     def _match(self, row: Sequence, doing: str) -> OriginalMatch:
         """An original's row with the voids, refunds and completions that name it and its offline forwarding.

@@ -18,6 +18,12 @@ from storage.journal import COPY_OWED, _now
 __all__ = ["QueueMixin"]
 
 
+def _reason(replace: bool) -> str:
+    """The SQL for a journal row's new reason: the given one, or the one it had, if any (a decline's code
+    or the error that made a reversal due outranks "reversal lost")."""
+    return "?" if replace else "COALESCE(reason, ?)"
+
+
 class QueueMixin:
     """Reversal and advice queue methods of ``Store`` (``store.py``); the connection lives on the store."""
 
@@ -107,14 +113,17 @@ class QueueMixin:
             )
         self.commits += 1
 
-    def mark_lost(self, txn_no: int, what: str) -> None:
-        """A queued reversal or advice whose sealed message no key can open any more (keys destroyed).
+    def mark_lost(self, txn_no: int, what: str, *, note: str | None = None) -> None:
+        """A queued reversal or advice that will never be sent: no key can open its sealed message any
+        more (keys destroyed), or a supervisor gave it up by hand (``give_up``; ``note`` says why, and
+        replaces the journal's reason).
 
         Kept, not deleted: the journal record says LOST, so the merchant and the
         acquirer can reconcile it by hand.
         """
         if what == "reversal":
-            self._end_reversal(txn_no, "lost", None, JournalState.LOST, "reversal lost", "marking a reversal lost")
+            self._end_reversal(txn_no, "lost", None, JournalState.LOST, note or "reversal lost",
+                               "marking a reversal lost", replace_reason=note is not None)
             return
         if what != "advice":
             raise ValueError(what)
@@ -122,13 +131,25 @@ class QueueMixin:
         with transaction(self.conn, "marking an advice lost") as c:
             c.execute("UPDATE offline_queue SET state='lost', message=NULL, updated_at=? WHERE txn_no=?", (now, txn_no))
             c.execute(
-                "UPDATE journal SET state=?, reason=COALESCE(reason, ?), updated_at=? WHERE txn_no=?",
-                (JournalState.LOST.value, "advice lost", now, txn_no),
+                f"UPDATE journal SET state=?, reason={_reason(note is not None)}, updated_at=? WHERE txn_no=?",
+                (JournalState.LOST.value, note or "advice lost", now, txn_no),
             )
         self.commits += 1
 
+    def queued_for(self, txn_no: int) -> str | None:
+        """What this record still has waiting to be sent: "reversal" (queued, or armed in its row),
+        "advice" (an offline sale's, or a refund's repeat) or None."""
+        rows = self._query(
+            "SELECT EXISTS (SELECT 1 FROM reversals WHERE txn_no=?1 AND state='due') "
+            "OR EXISTS (SELECT 1 FROM journal WHERE txn_no=?1 AND reversal IS NOT NULL), "
+            "EXISTS (SELECT 1 FROM offline_queue WHERE txn_no=?1 AND state IN ('pending', 'sent'))",
+            (txn_no,), "reading a record's queue")
+        reversal, advice = rows[0]
+        return "reversal" if reversal else "advice" if advice else None
+
     def _end_reversal(
-        self, txn_no: int, state: str, reason: str | None, journal: JournalState, why: str, doing: str
+        self, txn_no: int, state: str, reason: str | None, journal: JournalState, why: str, doing: str,
+        *, replace_reason: bool = False,
     ) -> None:
         """A reversal sent or lost, wherever it waited (its journal row or the queue); the message goes."""
         now = _now()
@@ -140,7 +161,8 @@ class QueueMixin:
                 (txn_no, state, reason, now, now),
             )
             c.execute(
-                "UPDATE journal SET state=?, reason=COALESCE(reason, ?), reversal=NULL, updated_at=? WHERE txn_no=?",
+                f"UPDATE journal SET state=?, reason={_reason(replace_reason)}, reversal=NULL, updated_at=? "
+                "WHERE txn_no=?",
                 (journal.value, why, now, txn_no),
             )
         self.commits += 1

@@ -201,10 +201,12 @@ class Store(QueueMixin, SettlementMixin, JournalMixin):
                            "ORDER BY settled_at DESC, batch DESC LIMIT 1", (), "reading an owed report")
         report = self.settlement(owed[0][0]) if owed else None
         counters = self.counters()
+        newest = self._query("SELECT created_at FROM journal ORDER BY txn_no DESC LIMIT 1", (), "reading the journal")
         return BootState(counters, reversals, advices, tuple(receipts), interrupted, report=report,
                          last_report=self.last_settlement(), last_receipt=self.last_receipt(),
                          batch_count=self.batch_count(counters.batch),
-                         settle_interrupted=self.settle_interrupted(counters.batch))
+                         settle_interrupted=self.settle_interrupted(counters.batch),
+                         latest=datetime.fromisoformat(newest[0][0]) if newest else None)
 
     # -- durable steps -----------------------------------------------------
     def open_request(

@@ -38,8 +38,14 @@ from firmware.update import (
     sign_manifest,
     verify_bundle,
 )
+from firmware.update.build import _load_signing_key
+from firmware.update.bundle import (
+    FILES_PREFIX,
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    _safe_path,
+)
 from tests.forking import CUT, run_in_child
-from firmware.update.bundle import FILES_PREFIX, MANIFEST_NAME, SIGNATURE_NAME, _load_signing_key, _safe_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,6 +11,7 @@ Each persistent action is exactly one durable commit in ``storage.Store``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from firmware.core.model import (
@@ -20,11 +21,11 @@ from firmware.core.model import (
     Kind,
     NetworkJob,
     OriginalRef,
-    Settlement,
     PendingAdvice,
     PendingReversal,
     PrintJob,
     SaleRecord,
+    Settlement,
     Timer,
     UploadJob,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Zeroize",
     "Alert",
     "Note",
+    "SetClock",
     "Disconnect",
     "CountBatch",
     "CloseBatch",
@@ -348,6 +350,16 @@ class Alert(Action):
 
 
 @dataclass(frozen=True)
+class SetClock(Action):
+    """The host's time differs from the terminal's: set the clock to ``host`` (measured at ``local``), if the
+    configuration lets the runner (``terminal.clock_from_host``); else the runner alerts (core/clock.py)."""
+
+    host: datetime
+    local: datetime
+    name = "set_clock"
+
+
+@dataclass(frozen=True)
 class Note(Action):
     """Something worth a log line (a rejected frame, a late answer)."""
 
@@ -458,4 +470,4 @@ PERSISTENT = (
 # keep an approved sale's receipt from printing; a receipt mark that did not stick
 # only means a reprint after a restart.)
 ADVISORY = (Show, Alert, Note, StartTimer, CancelTimer, Disconnect, MarkPrinted, DisableReader, CancelPin, WipeCard,
-            MarkReportPrinted, ReversalSending)
+            MarkReportPrinted, ReversalSending, SetClock)

@@ -45,6 +45,7 @@ from firmware.core.model import (
     Timer,
 )
 from firmware.core.balance import BalanceMixin
+from firmware.core.clock import ClockMixin
 from firmware.core.failures import FailureMixin
 from firmware.core.printing import PrintingMixin
 from firmware.core.sale import DIGITS, SaleMixin
@@ -106,7 +107,7 @@ class Sale:
 
 
 class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin,
-               UplinkMixin, SettleMixin, ReprintMixin, OperatorMixin, MenuMixin, TransferMixin):
+               UplinkMixin, SettleMixin, ReprintMixin, OperatorMixin, MenuMixin, TransferMixin, ClockMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -143,6 +144,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         # boot, then one more for each such record made, declined or not (a batch full a little early is
         # safe; one its settlement could not carry would never settle)
         self.batch_count = 0
+        self.clock_floor: datetime | None = None  # no transaction may be dated much before this (clock.py)
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -190,11 +192,16 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
         return sale
 
-    def _batch_closed_to(self, kind: Kind, head: list[Action]) -> Result | None:
-        """Refuse a transaction the open batch must not take; ``None`` lets it start. The batch is closed
-        to whatever its settlement counts (``Flow.in_totals``) when its settlement went unanswered
-        (``settle_interrupted``: the host may have closed it unheard), or when its settlement could
-        count no more (``CoreSettings.batch_capacity``: cup counts debits and credits in three digits)."""
+    def _refused_start(self, kind: Kind, head: list[Action], now: datetime) -> Result | None:
+        """Refuse a transaction that must not start; ``None`` lets it start. Any, when the clock reads well
+        before the last transaction (``clock.py``). The open batch is closed to whatever its settlement counts
+        (``Flow.in_totals``) when its settlement went unanswered (``settle_interrupted``: the host may have
+        closed it unheard), or when its settlement could count no more (``CoreSettings.batch_capacity``: cup
+        counts debits and credits in three digits)."""
+        behind = self._clock_behind(now)
+        if behind is not None:
+            state, actions = self._idle("CLOCK IS BEHIND", "SET TIME OR F2")
+            return state, head + [behind] + actions
         if not flow_of(kind).in_totals:
             return None
         batch = f"{self.counters.batch:06d}"
@@ -229,6 +236,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.last_receipt = boot.last_receipt
         self.batch_count = boot.batch_count
         self.settle_interrupted = boot.settle_interrupted
+        self.clock_floor = boot.latest
 
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)
@@ -265,7 +273,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         if self.signed_out and ev.key != FUNCTION:  # no sale until a cashier signs in (operators.py)
             return self._signed_out_key(ev.key, now)
         if ev.key in DIGITS:
-            closed = self._batch_closed_to(Kind.SALE, [])
+            closed = self._refused_start(Kind.SALE, [], now)
             if closed is not None:
                 return closed
             self.sale = self._new_sale(Kind.SALE)

@@ -113,10 +113,10 @@ class MenuMixin:
         return State.MENU, [Show(screens.menu(self))]
 
     def _start(self, kind: Kind, resume_key: str, back: list[Action], now: datetime, begin=None) -> Result:
-        """A transaction chosen on the menu: refused at once when the batch is closed to it (full, or its
-        settlement unanswered: before any password is asked for), then the operator's gate (``_op_resume`` carries on after it), then ``begin``
+        """A transaction chosen on the menu: refused at once when it must not start (the clock behind, the batch
+        full or its settlement unanswered: before any password is asked for), then the operator's gate (``_op_resume`` carries on after it), then ``begin``
         (``_begin`` unless given)."""
-        closed = self._batch_closed_to(kind, back)
+        closed = self._refused_start(kind, back, now)
         if closed is not None:
             return closed
         gate = self._operator_gate(kind.value, resume_key, back, now)

@@ -336,6 +336,7 @@ class OriginalFacts:
     rrn: str | None = None
     auth_code: str | None = None
     refunded: int = 0  # a refund's original: what approved or unresolved refunds of it already take back
+    refund_pending: int = 0  # of which unresolved: keyed, not yet answered (a power cut, no link): still to go
 
     @property
     def date(self) -> str:
@@ -436,3 +437,4 @@ class BootState:
     operator: str | None = None  # the cashier signed in when the power went (operators.required)
     batch_count: int = 0  # the open batch's transactions its settlement may count (Flow.in_totals)
     settle_interrupted: bool = False  # the open batch's 0500 went and no answer was recorded (settle.py)
+    latest: datetime | None = None  # the newest journal record's time: no transaction is dated before it (clock.py)

@@ -81,8 +81,11 @@ def confirm(term: Terminal) -> tuple[str, ...]:
         if sale.reference.auth_code:  # the pre-auth's whole amount
             return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", f"HELD {money(o.amount, term.settings)}",
                         o.masked_pan, "#=CONFIRM X=CANCEL"))
+        # a refund of it still to go (keyed before a power cut or while the link was down) is said, so a
+        # cashier who saw no slip does not key it again: it is sent by itself, and its slip prints then
+        third = f"UNSENT {money(o.refund_pending, term.settings)}" if o.refund_pending else o.masked_pan
         return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", f"LEFT {money(o.refundable, term.settings)}",
-                    o.masked_pan, "#=CONFIRM X=CANCEL"))
+                    third, "#=CONFIRM X=CANCEL"))
     return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", money(o.amount, term.settings), o.masked_pan,
                 "#=CONFIRM X=CANCEL"))
 

@@ -224,7 +224,7 @@ class UplinkMixin(WindowMixin):
             if self._keys_suspect(reply, item.txn_no):  # sign on first, then this reversal again
                 self.job = None
                 return self._uplink(job.then, [CancelTimer(Timer.RESPONSE), Note("uplink.resync", why)], now)
-            return self._uplink_failed(why, now)
+            return self._uplink_failed(why, now, refused=True)
         self.reversals.remove(item)
         actions: list[Action] = [CancelTimer(Timer.RESPONSE),
                                  ReversalDone(item.txn_no, reply.response_code, item.reason)]
@@ -267,7 +267,8 @@ class UplinkMixin(WindowMixin):
             else:
                 self.counters = replace(self.counters, batch=reply.batch)
         self._keys_before, self.keys = self.keys, KeyState.READY
-        actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed")]
+        actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed"),
+                    *self._clock_from_host(reply, now)]
         return self._uplink(job.then, actions, now)
 
     # -- silence ---------------------------------------------------------------------
@@ -279,7 +280,9 @@ class UplinkMixin(WindowMixin):
     def _h_uplink_unanswered(self, ev: LinkDropped, now: datetime) -> Result:
         return self._uplink_failed(ev.text, now)
 
-    def _uplink_failed(self, why: str, now: datetime) -> Result:
+    def _uplink_failed(self, why: str, now: datetime, *, refused: bool = False) -> Result:
+        """The job's message went unanswered (or, ``refused``, the host answered a reversal without applying
+        it): again, up to the retries; then it stays queued and the operator is told."""
         if isinstance(self.job, Window):
             return self._window_failed(why, now)
         job = self.job
@@ -314,8 +317,10 @@ class UplinkMixin(WindowMixin):
             actions.append(Alert("settle.upload_owed", f"the upload of batch {item.batch:06d} did not complete "
                                  f"({why}); it is sent again at the next upload"))
         else:
+            remedy = (f"; if the host goes on refusing it, settle it with the acquirer, then posterm journal "
+                      f"resolve --txn {item.txn_no}") if refused else ""
             actions.append(Alert("reversal.pending", f"reversal trace {item.stan:06d} not delivered ({why}); "
-                                 "it stays queued"))
+                                 f"it stays queued{remedy}"))
         return self._queue_stopped(job.then, actions, now)
 
     def _queue_stopped(self, then: Then, actions: list[Action], now: datetime) -> Result:

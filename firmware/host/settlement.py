@@ -52,7 +52,7 @@ SETTLE_MTI = "0500"
 def settlement_layout(profile: Profile) -> TotalsLayout:
     from firmware.host.profiles import cup, iso87
 
-    layout = {"cup": cup.SETTLEMENT, "iso87": iso87.SETTLEMENT}.get(profile.name)
+    layout = {"cup": cup.SETTLEMENT, "iso87": iso87.SETTLEMENT}.get(profile.family)
     if layout is None:
         raise ProtocolError(f"profile {profile.name} has no settlement message; settle with the acquirer by hand",
                             code="host.unsupported")
@@ -122,11 +122,11 @@ def _upload_layouts() -> dict[str, UploadLayout]:
 
 def has_upload(profile: Profile) -> bool:
     """Whether the profile uploads a batch its host finds out of balance (cup does; iso87 has no such message)."""
-    return profile.name in _upload_layouts()
+    return profile.family in _upload_layouts()
 
 
 def upload_layout(profile: Profile) -> UploadLayout:
-    layout = _upload_layouts().get(profile.name)
+    layout = _upload_layouts().get(profile.family)
     if layout is None:
         raise ProtocolError(f"profile {profile.name} has no batch upload", code="host.unsupported")
     spec = profile.fields.get(layout.entries_field)

@@ -88,7 +88,7 @@ SIGNON_KEY_LAYOUTS: dict[tuple[str, str], SignonKeyLayout] = {
 
 def signon_key_layout(profile: Profile, network_code: str | None = None) -> SignonKeyLayout:
     code = network_code or _txn_spec(profile, TxnKind.SIGN_ON).network_code
-    layout = SIGNON_KEY_LAYOUTS.get((profile.name, code))
+    layout = SIGNON_KEY_LAYOUTS.get((profile.family, code))  # iso87-aes signs on as iso87 does
     if layout is None:
         raise ProtocolError(f"profile {profile.name} has no sign-on key layout for network code {code}",
                             code="host.unsupported")

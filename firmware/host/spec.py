@@ -131,8 +131,13 @@ class Profile:
     # Where a reversal names the transaction it reverses (ISO 8583:1987: field 90, built from
     # the reversed request's own MTI, STAN and field 7); None: the profile's reversals do not.
     reversal_original: OriginalField | None = None
+    # The profile whose name-keyed tables (sign-on key layout, settlement, batch upload) this one
+    # shares; empty: its own name. ``iso87-aes`` is iso87 with a wider field 52, so of the iso87 family.
+    family: str = ""
 
     def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", self.name)
         for attr in ("fields", "transactions", "entry_modes", "response_texts", "reversal_reasons"):
             object.__setattr__(self, attr, MappingProxyType(dict(getattr(self, attr))))
         self._validate()

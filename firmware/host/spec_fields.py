@@ -130,6 +130,13 @@ class FieldSpec:
             return (self.max_len + 1) // 2
         return self.wire_units
 
+    def carries(self, size: int) -> bool:
+        """Whether a value of ``size`` units (bytes for ``B``, else characters or digits) fits: exactly a
+        fixed field's length, or up to a variable field's maximum (a PIN block of 8 or 16 bytes)."""
+        if self.length is LengthType.FIXED:
+            return size == self.max_len
+        return 1 <= size <= self.max_len
+
     def to_pyiso8583(self) -> dict[str, Any]:
         out: dict[str, Any] = {"desc": self.desc or self.name, "max_len": self.wire_units}
         if self.length is LengthType.FIXED:

@@ -120,9 +120,12 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         if self.host_url is None:
             provision(self.data_dir, lab=True)
             if config.host.pin_keys == "dukpt":  # the lab DUKPT key, whose BDK the embedded host holds
-                from crypto.dukpt_lab import provision_lab_dukpt
+                from crypto.dukpt_lab import lab_scheme_for, provision_lab_dukpt
+                from firmware.host.profiles import get_profile
 
-                provision_lab_dukpt(self.data_dir)
+                # AES where the profile's field 52 carries a format 4 block (iso87-aes), else TDES (iso87)
+                field = get_profile(config.host.profile).fields.get(52)
+                provision_lab_dukpt(self.data_dir, lab_scheme_for(lambda size: field is not None and field.carries(size)))
             from firmware.embedded_host import EmbeddedHost
 
             self.server = EmbeddedHost(config.host.profile).start()  # its ledger lives in memory

@@ -304,7 +304,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("iso8583", help="decode a host message, or encode one from JSON")
     p.add_argument("action", choices=("decode", "encode"))
     p.add_argument("message", help="decode: the payload in hex (TPDU and header included); encode: JSON or -")
-    p.add_argument("--profile", choices=("cup", "iso87"), default="cup")
+    p.add_argument("--profile", default="cup", help="cup, iso87 or iso87-aes (an unknown one names the known ones)")
     p.add_argument("--mac-key", help=f"MAC key, hex: check (decode) or set (encode) field 64 ({_LAB})")
     p.add_argument("--clear", action="store_true", help="show card data unmasked (lab cards only)")
     _json_flag(p)

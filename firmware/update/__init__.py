@@ -4,8 +4,9 @@ A terminal in the field must take only firmware its vendor signed, must keep
 running the old firmware if the power goes mid-update, and must go back by
 itself to the old firmware when a new one does not come up healthy.
 
-``bundle`` builds, signs and verifies bundles; ``slots`` applies them to two
-slots and rolls back; ``schema`` judges, before a rollback, whether the older
+``build`` builds and signs bundles (the vendor's side), ``bundle`` is their
+format and verifies them; ``slots`` applies them to two slots (``install``
+writes one, ``model`` holds the records both share) and rolls back; ``schema`` judges, before a rollback, whether the older
 firmware can use the database the newer one migrated; this module is the
 command line. Imports are
 stdlib-light (cryptography, tarfile and the like load inside functions): the
@@ -32,9 +33,11 @@ DEFAULT_ATTEMPTS = 3
 # ``posterm run`` included, and bundle/slots cost ~20 ms to import (hashlib's OpenSSL,
 # their dataclasses), which a Pi Zero would pay many times over.
 _LAZY = {
-    **dict.fromkeys(("MARKER", "FileEntry", "Manifest", "Verified", "build_bundle", "generate_keypair", "key_id",
-                     "load_trusted_keys", "sign_manifest", "verify_bundle"), "firmware.update.bundle"),
-    **dict.fromkeys(("BootCheck", "Slot", "State", "Step", "Updater"), "firmware.update.slots"),
+    **dict.fromkeys(("MARKER", "FileEntry", "Manifest", "Verified", "key_id", "load_trusted_keys", "verify_bundle"),
+                    "firmware.update.bundle"),
+    **dict.fromkeys(("build_bundle", "generate_keypair", "sign_manifest"), "firmware.update.build"),
+    **dict.fromkeys(("BootCheck", "Slot", "State", "Step"), "firmware.update.model"),
+    "Updater": "firmware.update.slots",
     **dict.fromkeys(("Gate", "SlotSchema", "Verdict", "tree_schema"), "firmware.update.schema"),
 }
 

@@ -1,4 +1,6 @@
-"""Update bundles: build, sign and verify (the vendor's side, and the device's first step).
+"""Update bundles: their format, the keys a terminal trusts, and verifying one (the device's first step).
+
+Building and signing, the vendor's side, is ``firmware.update.build``.
 
 Bundle (one ``.tar.gz``; members in this order, so the signature is checked
 before any file is read)::
@@ -27,21 +29,17 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.errors import (
     ConfigError,
     CryptoError,
-    StorageError,
 )
-from firmware.update.schema import SlotSchema, tree_schema
+from firmware.update.schema import SlotSchema
 
-__all__ = [
-    "FileEntry", "Manifest", "Verified", "build_bundle", "generate_keypair", "key_id", "load_trusted_keys",
-    "sign_manifest", "verify_bundle",
-]
+__all__ = ["FileEntry", "Manifest", "Verified", "key_id", "load_trusted_keys", "verify_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +52,6 @@ MAX_MANIFEST, MAX_SIGNATURE = 8 << 20, 64 << 10
 _VERSION = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,5}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-# Not part of a build: what .gitignore keeps out of the repository (hidden names are skipped too).
-_SKIP_NAMES = frozenset({"__pycache__", "build", "dist", "run"})
-_SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".db", ".db-wal", ".db-shm")
 
 
 
@@ -154,13 +149,6 @@ def key_id(public_key) -> str:
     return hashlib.sha256(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
 
 
-def sign_manifest(private_key, raw: bytes) -> bytes:
-    import base64
-
-    doc = {"format": FORMAT, "algorithm": "ed25519", "key_id": key_id(private_key.public_key()),
-           "signature": base64.b64encode(private_key.sign(raw)).decode()}
-    return (json.dumps(doc, sort_keys=True) + "\n").encode()
-
 
 def _check_signature(raw: bytes, sig_raw: bytes, trusted: Mapping[str, object]) -> str:
     import base64
@@ -187,47 +175,6 @@ def _check_signature(raw: bytes, sig_raw: bytes, trusted: Mapping[str, object]) 
 
 
 # -- keys ----------------------------------------------------------------------------
-def generate_keypair(private_path: Path, public_path: Path) -> str:
-    """A new vendor signing key (PKCS#8 PEM, mode 0600) and its public key; returns the key id."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        NoEncryption,
-        PrivateFormat,
-        PublicFormat,
-    )
-
-    from crypto.keyring import write_private
-
-    private_path, public_path = Path(private_path), Path(public_path)
-    for path in (private_path, public_path):
-        if path.exists():
-            raise ConfigError(f"{path} already exists: refusing to overwrite a key", code="update.key_exists")
-    key = Ed25519PrivateKey.generate()
-    try:
-        write_private(private_path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-        _write_atomic(public_path, key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    except OSError as e:
-        raise StorageError(f"cannot write {e.filename or private_path} ({e.strerror})", code="update.io") from None
-    return key_id(key.public_key())
-
-
-def _load_signing_key(path: Path):
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    try:
-        key = load_pem_private_key(Path(path).read_bytes(), password=None)
-    except FileNotFoundError:
-        raise ConfigError(f"signing key {path} is missing", code="update.bad_key") from None
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ConfigError(f"signing key {path} is not an unencrypted PEM private key", code="update.bad_key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"signing key {path} is not an Ed25519 key", code="update.bad_key")
-    return key
-
-
 def load_trusted_keys(path: Path) -> dict[str, object]:
     """The Ed25519 public keys (PEM blocks, one or more) this terminal accepts updates from, by key id."""
     from cryptography.exceptions import UnsupportedAlgorithm
@@ -257,68 +204,6 @@ def load_trusted_keys(path: Path) -> dict[str, object]:
 
 
 # -- bundles ---------------------------------------------------------------------------
-def _source_files(source: Path) -> Iterator[tuple[str, Path]]:
-    import stat
-
-    for top, dirs, names in os.walk(source):
-        at_top = Path(top) == source
-        dirs[:] = sorted(d for d in dirs if not _skipped(d, at_top))
-        for name in sorted(dirs) + sorted(n for n in names if not _skipped(n, at_top)):
-            path = Path(top) / name
-            rel = path.relative_to(source).as_posix()
-            st = os.lstat(path)
-            if stat.S_ISDIR(st.st_mode):
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                raise ConfigError(f"{rel} is a symbolic link or special file: bundles hold regular files only",
-                                  code="update.bad_source")
-            yield rel, path
-
-
-def _skipped(name: str, at_top: bool) -> bool:
-    return name.startswith(".") or name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES) or (at_top and name == "data")
-
-
-def build_bundle(source: Path, version: str, signing_key: Path, out: Path, *, clock: Callable = _utcnow) -> Manifest:
-    """Sign the project tree at ``source`` as ``version`` into the bundle ``out`` (for the vendor or CI)."""
-    import io
-    import tarfile
-
-    source, out = Path(source), Path(out)
-    _check_version(version)
-    key = _load_signing_key(signing_key)
-    if not (source / "pyproject.toml").is_file():
-        raise ConfigError(f"{source} has no pyproject.toml: not a posterm source tree", code="update.bad_source")
-    schema = tree_schema(source)
-    if schema is None:
-        raise ConfigError(f"{source}/storage/migrations.py does not declare its MIGRATIONS in a form the updater "
-                          "reads: the bundle could not record its database schema", code="update.bad_source")
-    files, blobs = [], []
-    for rel, path in _source_files(source):
-        try:
-            data, mode = path.read_bytes(), 0o755 if os.stat(path).st_mode & 0o111 else 0o644
-        except OSError as e:
-            raise ConfigError(f"cannot read {rel} ({e.strerror})", code="update.bad_source") from None
-        files.append(FileEntry(rel, hashlib.sha256(data).hexdigest(), len(data), mode))
-        blobs.append(data)
-    moment = clock()
-    manifest = Manifest(version, _iso(moment), tuple(files), schema)
-    raw = manifest.to_bytes()
-    members = [(MANIFEST_NAME, raw, 0o644), (SIGNATURE_NAME, sign_manifest(key, raw), 0o644)]
-    members += [(FILES_PREFIX + f.path, data, f.mode) for f, data in zip(files, blobs)]
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with tarfile.open(tmp, "w:gz", format=tarfile.PAX_FORMAT) as tar:
-            for name, data, mode in members:
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), mode, int(moment.timestamp())
-                tar.addfile(info, io.BytesIO(data))
-        os.replace(tmp, out)
-    except OSError as e:
-        raise StorageError(f"cannot write bundle {out} ({e.strerror})", code="update.io") from None
-    return manifest
-
-
 @dataclass(frozen=True)
 class Verified:
     manifest: Manifest

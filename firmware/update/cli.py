@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from firmware.update.bundle import (
-    _load_signing_key,
-    build_bundle,
-    generate_keypair,
-    key_id,
-    load_trusted_keys,
-    verify_bundle,
-)
-from firmware.update.slots import BootCheck, State, Updater
+from firmware.update.build import _load_signing_key, build_bundle, generate_keypair
+from firmware.update.bundle import key_id, load_trusted_keys, verify_bundle
+from firmware.update.model import BootCheck, State
+from firmware.update.slots import Updater
 
 
 def _updater(args) -> Updater:

@@ -16,6 +16,8 @@ write the marker, write state.json (new slot active and pending), switch
 first repairs a switch that a power cut interrupted by making the links follow
 state.json, so after any cut the terminal runs either the old slot, or the new
 slot pending confirmation; never an incomplete slot.
+The steps up to the marker, which write the slot's files, are ``install.fill_slot``;
+``Slot``, ``Step``, ``BootCheck`` and ``State`` (state.json) are in ``model``.
 
 Every rollback first judges the shared database against the target slot's
 schema (``firmware/update/schema.py``): it goes ahead, restores the
@@ -28,13 +30,11 @@ schema, from the bundle's manifest.
 from __future__ import annotations
 
 import contextlib
-import enum
-import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from firmware.errors import (
@@ -45,22 +45,18 @@ from firmware.errors import (
 )
 from firmware.update import DEFAULT_ATTEMPTS, DEFAULT_ROOT, DEFAULT_TRUST
 from firmware.update.bundle import (
-    FORMAT,
     MARKER,
-    Verified,
-    _bad,
-    _files,
     _fsync_dir,
     _iso,
     _mkdir,
-    _read_header,
-    _reading,
     _utcnow,
     _version_key,
     _write_atomic,
     load_trusted_keys,
     verify_bundle,
 )
+from firmware.update.install import fill_slot
+from firmware.update.model import HISTORY, BootCheck, Slot, State, Step, _v
 from firmware.update.schema import (
     Gate,
     SlotSchema,
@@ -72,46 +68,9 @@ from firmware.update.schema import (
     tree_schema,
 )
 
-__all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_ROOT", "DEFAULT_TRUST", "BootCheck", "Slot", "State", "Step", "Updater"]
+__all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_ROOT", "DEFAULT_TRUST", "Updater"]
 
 log = logging.getLogger(__name__)
-
-HISTORY = 20
-
-
-class Slot(str, enum.Enum):
-    A = "a"
-    B = "b"
-
-    @property
-    def other(self) -> Slot:
-        return Slot.B if self is Slot.A else Slot.A
-
-
-class Step(str, enum.Enum):
-    """Points the update commands pass, in order; ``hook`` is called at each (tests cut the power there)."""
-
-    VERIFIED = "verified"  # bundle checked, nothing written yet
-    UNMARKED = "unmarked"  # the inactive slot's marker is gone: it is incomplete from here on
-    WIPED = "wiped"
-    FILE_WRITTEN = "file_written"  # once per file
-    UNPACKED = "unpacked"
-    INSTALLED = "installed"  # the install hook ran (or there was none)
-    MARKED = "marked"  # the slot is complete
-    RECORDED = "recorded"  # state.json written: the commit point
-    LINK_STAGED = "link_staged"  # the temporary symlink exists, not yet renamed over the link
-    SWITCHED = "switched"
-    RESTORING = "restoring"  # a rollback is copying the snapshot back: once per chunk, nothing committed yet
-    RESTORED = "restored"  # the database is the snapshot again; the switch comes next
-
-
-class BootCheck(str, enum.Enum):
-    NOTHING_PENDING = "nothing_pending"
-    COUNTED = "counted"
-    ROLLED_BACK = "rolled_back"
-    NO_FALLBACK = "no_fallback"  # pending, out of attempts, but the other slot is incomplete: keep going
-    SCHEMA_BLOCKED = "schema_blocked"  # out of attempts, but the other slot cannot use the database: keep going, alert
-
 
 
 def _noop(step: Step) -> None:
@@ -119,36 +78,6 @@ def _noop(step: Step) -> None:
 
 
 # -- the device side -------------------------------------------------------------------
-@dataclass(frozen=True)
-class State:
-    active: Slot | None = None
-    pending: Slot | None = None
-    attempts: int = 0
-    good: Slot | None = None
-    last_rollback: dict | None = None
-    history: tuple[dict, ...] = field(default=())
-    alert: dict | None = None  # a rollback the schema blocked: shown until the next apply or rollback
-
-    def to_bytes(self) -> bytes:
-        doc = {"format": FORMAT, "active": _v(self.active), "pending": _v(self.pending), "attempts": self.attempts,
-               "good": _v(self.good), "last_rollback": self.last_rollback, "history": list(self.history[-HISTORY:]),
-               "alert": self.alert}
-        return (json.dumps(doc, indent=1) + "\n").encode()
-
-    @classmethod
-    def parse(cls, raw: bytes) -> State:
-        doc = json.loads(raw)
-        if doc["format"] != FORMAT:
-            raise ValueError("format")
-        active, pending, good = (None if doc[k] is None else Slot(doc[k]) for k in ("active", "pending", "good"))
-        return cls(active, pending, int(doc["attempts"]), good, doc.get("last_rollback"), tuple(doc.get("history", ())),
-                   doc.get("alert"))
-
-
-def _v(slot: Slot | None) -> str | None:
-    return None if slot is None else slot.value
-
-
 class Updater:
     """The A/B slots under ``root``. ``hook(step)`` is called at every durable step (tests cut the power there).
 
@@ -240,20 +169,8 @@ class Updater:
                                   code="update.downgrade")
             self.hook(Step.VERIFIED)
             target = state.active.other if state.active is not None else Slot.A
-            slot_dir = self._wipe(target)
-            self._unpack(Path(bundle), trusted, verified, slot_dir)
-            self.hook(Step.UNPACKED)
-            if install_cmd:
-                self._install(install_cmd, slot_dir, version)
-            self.hook(Step.INSTALLED)
-            os.sync()  # the files and whatever the install hook wrote are on the disk before the marker
-            marker = {"format": FORMAT, "version": version, "created": verified.manifest.created,
-                      "manifest_sha256": verified.digest, "key_id": verified.key_id,
-                      "files": len(verified.manifest.files), "installed_at": _iso(self.clock())}
-            if verified.manifest.schema is not None:
-                marker["schema"] = verified.manifest.schema.to_dict()
-            _write_atomic(slot_dir / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
-            self.hook(Step.MARKED)
+            fill_slot(self.slot_dir(target), Path(bundle), trusted, verified, install_cmd=install_cmd, hook=self.hook,
+                      clock=self.clock)  # Step.UNMARKED ... Step.MARKED
             first = state.active is None  # nothing to fall back to: a first install is confirmed at once
             self._save(replace(state, active=target, pending=None if first else target, attempts=0,
                                good=target if first else state.active, alert=None),
@@ -453,55 +370,3 @@ class Updater:
         os.replace(tmp, link)
         _fsync_dir(self.root)
         self.hook(Step.SWITCHED)
-
-    def _wipe(self, slot: Slot) -> Path:
-        import shutil
-
-        path, marker = self.slot_dir(slot), self.slot_dir(slot) / MARKER
-        if os.path.lexists(marker):
-            marker.unlink()
-            _fsync_dir(path)
-        self.hook(Step.UNMARKED)
-        if os.path.islink(path):
-            path.unlink()
-        elif path.exists():
-            shutil.rmtree(path)
-        _mkdir(path)
-        _fsync_dir(path.parent)
-        self.hook(Step.WIPED)
-        return path
-
-    def _unpack(self, bundle: Path, trusted: Mapping[str, object], verified: Verified, slot_dir: Path) -> None:
-        """Second pass: the same checks again (the file may have changed since), writing each file checked."""
-        with _reading(bundle) as tar:
-            raw, _ = _read_header(tar, trusted)
-            if hashlib.sha256(raw).hexdigest() != verified.digest:
-                raise _bad("the bundle changed while it was being applied")
-            for entry, data in _files(tar, verified.manifest):
-                target = slot_dir.joinpath(*entry.path.split("/"))
-                for parent in reversed(target.relative_to(slot_dir).parents[:-1]):
-                    _mkdir(slot_dir / parent)
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-                try:
-                    os.fchmod(fd, entry.mode)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                finally:
-                    os.close(fd)
-                self.hook(Step.FILE_WRITTEN)
-
-    def _install(self, command: str, slot_dir: Path, version: str) -> None:
-        import subprocess
-
-        env = dict(os.environ, POSTERM_SLOT=str(slot_dir), POSTERM_UPDATE_VERSION=version)
-        try:
-            code = subprocess.run(["/bin/sh", "-c", command], cwd=slot_dir, env=env, stdin=subprocess.DEVNULL,
-                                  check=False).returncode
-        except OSError as e:
-            raise StorageError(f"cannot run the install command ({e.strerror})", code="update.install_failed") from None
-        if code != 0:
-            raise StorageError(f"the install command failed with exit status {code}; the running firmware is unchanged",
-                               code="update.install_failed")
-
-

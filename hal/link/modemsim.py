@@ -43,7 +43,6 @@ S12=50) so tests stay quick; ``url()`` gives the driver a guard above it.
 
 from __future__ import annotations
 
-import bisect
 import enum
 import fcntl
 import os
@@ -53,12 +52,11 @@ import struct
 import tempfile
 import termios
 import time
-from dataclasses import dataclass
 
 from firmware.errors import ProtocolError
 from hal.base import InProcessHost
-from hal.framing import FrameBuffer, frame
 from hal.link.hayessim import CommandMode, Dial, DialMode
+from hal.link.hostend import HostEnd
 from hal.ptysim import SimThread, raw_pty
 
 __all__ = ["Dial", "DialMode", "PtyModemSim"]  # Dial and DialMode live in hal.link.hayessim
@@ -81,13 +79,6 @@ class _Mode(enum.Enum):
     COMMAND = "command"
     DIALLING = "dialling"
     DATA = "data"
-
-
-@dataclass
-class _Arrival:
-    due: float
-    data: bytes
-    close: bool
 
 
 class PtyModemSim(SimThread):
@@ -115,8 +106,7 @@ class PtyModemSim(SimThread):
         self._mode = _Mode.COMMAND
         self._call_up = False
         self._last_end = ""
-        self._frames = FrameBuffer()
-        self._arrivals: list[_Arrival] = []
+        self._host_end = HostEnd()  # with an in-process host: the far end of the call (hal.link.hostend)
         self._sock: socket.socket | None = None
         self._plus = 0
         self._escape_at: float | None = None
@@ -205,7 +195,7 @@ class PtyModemSim(SimThread):
         self._lose_carrier()  # the one order besides quitting: drop_carrier()
 
     def _timeout(self) -> float | None:
-        dues = [t for t in (self._escape_at, self._arrivals[0].due if self._arrivals else None) if t is not None]
+        dues = [t for t in (self._escape_at, self._host_end.next_due()) if t is not None]
         if self._closing_at is not None:
             dues.append(time.monotonic() + 0.005)  # watch the terminal drain the answer
         return max(0.0, min(dues) - time.monotonic()) if dues else None
@@ -279,8 +269,7 @@ class PtyModemSim(SimThread):
                 self._sock = socket.create_connection(self.remote, timeout=2.0)
             except OSError:
                 return "NO CARRIER"
-        self._frames.clear()
-        self._arrivals.clear()
+        self._host_end.clear()
         self._plus, self._escape_at, self._closing_at = 0, None, None
         self._last_rx = time.monotonic()
         self._mode, self._call_up = _Mode.DATA, True
@@ -308,18 +297,13 @@ class PtyModemSim(SimThread):
         if self.host is None:
             return
         try:
-            payloads = self._frames.feed(data)
+            self._host_end.feed(data, self.host, heard=self._heard)
         except ProtocolError:
             return  # the far end cannot follow the stream; it keeps listening
-        for payload in payloads:
-            with self._cond:
-                self.requests.append(payload)
-            answer = self.host.respond(payload)
-            if answer.payload is None and not answer.close:
-                continue
-            framed = frame(answer.payload) if answer.payload else b""
-            arrival = _Arrival(time.monotonic() + max(0.0, answer.delay), framed, answer.close)
-            bisect.insort(self._arrivals, arrival, key=lambda a: a.due)
+
+    def _heard(self, payload: bytes) -> None:
+        with self._cond:
+            self.requests.append(payload)
 
     def _from_remote(self) -> None:
         assert self._sock is not None
@@ -339,12 +323,10 @@ class PtyModemSim(SimThread):
         if self._escape_at is not None and now >= self._escape_at:
             self._escape_at, self._plus, self._mode = None, 0, _Mode.COMMAND  # online command mode: the call stays up
             self._result("OK")
-        while self._arrivals and self._arrivals[0].due <= now:
-            arrival = self._arrivals.pop(0)
+        for arrival in self._host_end.due(now):
             if self._mode is _Mode.DATA:
                 self._write(arrival.data)
             if arrival.close:
-                self._arrivals.clear()
                 self._closing_at = now + _DRAIN_LIMIT
         if self._closing_at is not None and (self._drained(now) or now >= self._closing_at):
             self._lose_carrier()
@@ -368,8 +350,7 @@ class PtyModemSim(SimThread):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self._arrivals.clear()
-        self._frames.clear()
+        self._host_end.clear()
         self._plus, self._escape_at, self._closing_at = 0, None, None
         self._mode = _Mode.COMMAND
         with self._cond:

@@ -22,24 +22,15 @@ it is made: the runner supplies it in the ``DeviceContext`` at run time.
 
 from __future__ import annotations
 
-import bisect
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from firmware.errors import ConfigError, LinkError
 from hal.base import InProcessHost
-from hal.framing import FrameBuffer, frame
 from hal.link import Link, closed_error
+from hal.link.hostend import HostEnd
 
 __all__ = ["SimLink"]
-
-
-@dataclass
-class _Arrival:
-    due: float
-    data: bytes  # framed, may be b""
-    close: bool
 
 
 class SimLink(Link):
@@ -51,8 +42,7 @@ class SimLink(Link):
         super().__init__(url, context)
         self._down = False
         self._answers_to_drop = 0
-        self._host_side = FrameBuffer()  # the host end of the stream: reassembles what we send
-        self._arrivals: list[_Arrival] = []
+        self._host_side = HostEnd()  # the host end of the stream: reassembles what we send, holds its answers
         self._rx = bytearray()
         self._peer_closed = False
         self.sent: list[bytes] = []
@@ -78,26 +68,18 @@ class SimLink(Link):
     def _write(self, data: bytes) -> None:
         if self._down or self._peer_closed:
             raise LinkError("could not send to the host (simulated link is down)", code="link.send_failed")
-        for payload in self._host_side.feed(data):
-            self.sent.append(payload)
-            answer = self._host().respond(payload)
-            if self._answers_to_drop:
-                self._answers_to_drop -= 1
-                continue
-            if answer.payload is None and not answer.close:
-                continue  # silence
-            data_out = frame(answer.payload) if answer.payload else b""
-            arrival = _Arrival(time.monotonic() + max(0.0, answer.delay), data_out, answer.close)
-            bisect.insort(self._arrivals, arrival, key=lambda a: a.due)  # a quicker answer may overtake
+        self._host_side.feed(data, self._host(), heard=self.sent.append, lose=self._lose_answer)
+
+    def _lose_answer(self) -> bool:
+        if self._answers_to_drop:
+            self._answers_to_drop -= 1
+            return True
+        return False
 
     def _read_nowait(self) -> bytes:
-        now = time.monotonic()
-        while self._arrivals and self._arrivals[0].due <= now:
-            arrival = self._arrivals.pop(0)
+        for arrival in self._host_side.due(time.monotonic()):
             self._rx += arrival.data
-            if arrival.close:
-                self._peer_closed = True
-                self._arrivals.clear()
+            self._peer_closed = self._peer_closed or arrival.close
         if self._rx:
             data = bytes(self._rx)
             self._rx.clear()
@@ -111,7 +93,6 @@ class SimLink(Link):
 
     def _reset_stream(self) -> None:
         self._host_side.clear()
-        self._arrivals.clear()
         self._rx.clear()
         self._peer_closed = False
 
@@ -121,14 +102,14 @@ class SimLink(Link):
             return None
         if self._rx or self._peer_closed:
             return time.monotonic()
-        return self._arrivals[0].due if self._arrivals else None
+        return self._host_side.next_due()
 
     # -- the instrument -----------------------------------------------------
     def go_down(self) -> None:
         """The network fails: connects fail, and a live connection is dropped."""
         self._down = True
         if self.connected:
-            self._arrivals.clear()
+            self._host_side.drop_arrivals()
             self._rx.clear()
             self._peer_closed = True
 

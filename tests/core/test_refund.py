@@ -68,6 +68,15 @@ def to_refund_authorising(amount: str = "500", original=PARTLY) -> Driver:
     return d
 
 
+def test_confirm_says_a_refund_of_the_sale_is_still_to_go():
+    """A refund keyed before a power cut or while the host was silent is sent by itself later; a cashier who
+    saw no slip might key it again. The confirm screen says what is still unsent in place of the card."""
+    d = to_refund_lookup()
+    out = d.feed(OriginalFound(replace(ORIGINAL, refunded=250, refund_pending=250)))
+    assert d.state is State.CONFIRM and "LEFT CNY 10.00" in texts(out) and "UNSENT CNY 2.50" in texts(out)
+    assert CARD.masked_pan not in texts(out)
+
+
 def answer(d: Driver, **changes):
     record = d.last(A.OpenRequest).record
     base = dict(mti="0230", stan=record.stan, amount=record.amount)

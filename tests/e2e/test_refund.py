@@ -164,6 +164,25 @@ def test_refund_unanswered_after_every_retry_stays_queued_until_it_is_answered()
     books(r)
 
 
+def test_a_refund_still_queued_is_counted_and_named_when_the_sale_is_looked_up_again(tmp_path):
+    """The refund the host left unanswered stays queued (sent by itself at the next upload); looking the
+    sale up again finds it as still to go, and counts it against what is left."""
+    from storage.store import Store
+
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0220", "times": 1}},
+                    {"host": {"behaviour": "drop", "mti": "0221", "times": 2}}]
+    steps += refund(500) + [{"expect": {"outcome": "requested"}}]
+    r = run(steps, config={"host": {"response_timeout": 0.4, "connect_timeout": 0.4, "reversal_retries": 2}},
+            runner=ScenarioRunner(data_dir=tmp_path / "data"))
+    assert r["ok"], r["failures"]
+    store = Store.open(tmp_path / "data")
+    try:
+        found = store.find_by_reference(RRN1, f"{store.record(1).when:%m%d}")
+    finally:
+        store.close()
+    assert (found.facts.refunded, found.facts.refund_pending, found.facts.refundable) == (500, 500, 750)
+
+
 def test_refund_needs_the_host():
     r = run(SALE + [{"link": "down"}] + refund(500) + [{"expect": {"display": "NOT REFUNDED"}}])
     assert r["ok"], r["failures"]

@@ -28,7 +28,7 @@ BCD, ASCII, BIN = Encoding.BCD, Encoding.ASCII, Encoding.BINARY
 
 
 def test_profiles_are_listed_and_cached():
-    assert PROFILES == ("cup", "iso87")
+    assert PROFILES == ("cup", "iso87", "iso87-aes")
     for name in PROFILES:
         assert get_profile(name) is get_profile(name)
         assert get_profile(get_profile(name)) is get_profile(name)

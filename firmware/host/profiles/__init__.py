@@ -18,6 +18,7 @@ __all__ = ["PROFILES", "get_profile"]
 _BUILDERS: dict[str, str] = {
     "cup": "firmware.host.profiles.cup:build",
     "iso87": "firmware.host.profiles.iso87:build",
+    "iso87-aes": "firmware.host.profiles.iso87_aes:build",  # iso87, field 52 wide enough for AES PIN blocks
 }
 
 PROFILES: tuple[str, ...] = tuple(_BUILDERS)

@@ -230,7 +230,8 @@ def test_closed_then_reopened(sim):
 
 def _selftest_display(url: str):
     from firmware.config import load_config
-    from firmware.selftest import Check, Target, check_device, run_checks
+    from firmware.selftest import Check, Target, run_checks
+    from firmware.selftest_devices import check_device
 
     target = Target(config=load_config(None).replace({"devices": {"display": url}}))
     [result] = run_checks([Check("display", lambda t: check_device("display", t), needs=())], target)

@@ -1,0 +1,77 @@
+"""The terminal's wall clock: refuse to date a transaction by a clock that went back; take the host's time.
+
+Why the core cares: a transaction's date and time go into its request (fields 12
+and 13), its journal row, its receipt and the host's duplicate check (terminal,
+STAN and date). A Raspberry Pi has no battery-backed clock: after a power cut it
+starts from the time ``fake-hwclock`` saved last (up to an hour behind) or from
+1970, and a terminal on a dial-up line has no NTP to put it right. Two rules:
+
+* **Never date a transaction before one already made.** The newest time the
+  journal holds (``BootState.latest``), then each transaction's own start, is
+  a floor; a transaction started more than ``CLOCK_SLACK`` before it is refused
+  (``clock.behind``) before anything is recorded. A small step back (NTP
+  slewing, a few seconds) passes.
+* **The host's time at sign-on.** Every 0810 carries the host's date and time
+  (fields 13 and 12, MMDD and hhmmss, the year implied). When it differs from
+  the terminal's by more than ``CLOCK_TOLERANCE`` the core asks the runner to
+  set the clock (``SetClock``); the runner does so only if configured to
+  (``terminal.clock_from_host``: it needs CAP_SYS_TIME), else it raises an
+  alert that says by how much they differ. A clock refused as behind is thus
+  mended by a sign-on (menu F 2) where no NTP reaches.
+
+The host's time is taken as the terminal's local time: an acquirer and its
+terminals keep the same civil time (UnionPay's fields 12/13 are "local").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from firmware.core.actions import Action, Alert, SetClock
+
+__all__ = ["CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "host_time"]
+
+CLOCK_SLACK = timedelta(minutes=5)  # how far back of the floor a transaction may still be dated
+CLOCK_TOLERANCE = timedelta(seconds=60)  # a host time further off than this sets the clock
+
+
+def host_time(date: str | None, time: str | None, now: datetime) -> datetime | None:
+    """The host's MMDD + hhmmss as a datetime, in the year that puts it nearest ``now`` (an answer across
+    New Year's night); None when either is missing or not a real date and time."""
+    if not (date and time and len(date) == 4 and len(time) == 6 and date.isdigit() and time.isdigit()):
+        return None
+    best = None
+    for year in (now.year - 1, now.year, now.year + 1):
+        try:
+            when = datetime(year, int(date[:2]), int(date[2:]), int(time[:2]), int(time[2:4]), int(time[4:]))
+        except ValueError:  # 0230, 2460 ..., or 29 February out of a leap year
+            continue
+        if best is None or abs(when - now) < abs(best - now):
+            best = when
+    return best
+
+
+class ClockMixin:
+    """Clock rules of ``Terminal`` (``machine.py``); ``clock_floor`` lives on the terminal."""
+
+    clock_floor: datetime | None
+
+    def _clock_behind(self, now: datetime) -> Alert | None:
+        """The refusal of a transaction dated before the floor; None, and the floor moves up to ``now``, if not."""
+        floor = self.clock_floor
+        if floor is not None and now < floor - CLOCK_SLACK:
+            return Alert("clock.behind", f"the clock reads {now:%Y-%m-%d %H:%M}, before the last transaction "
+                         f"({floor:%Y-%m-%d %H:%M}): set the clock, or sign on (F 2) to take the host's time")
+        self.clock_floor = now if floor is None else max(floor, now)
+        return None
+
+    def _clock_from_host(self, reply, now: datetime) -> list[Action]:
+        """A sign-on's answer: set the clock to the host's time when they differ by more than the tolerance."""
+        host = host_time(getattr(reply, "host_date", None), getattr(reply, "host_time", None), now)
+        if host is None or abs(host - now) <= CLOCK_TOLERANCE:
+            return []
+        if self.clock_floor is not None and host < self.clock_floor - CLOCK_SLACK:
+            # the host's clock is behind what the journal holds: believe neither, tell the operator
+            return [Alert("clock.host_behind", f"the host's time ({host:%Y-%m-%d %H:%M:%S}) is before the last "
+                          f"transaction ({self.clock_floor:%Y-%m-%d %H:%M}): the clock is left as it is")]
+        return [SetClock(host, now)]

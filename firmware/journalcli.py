@@ -1,0 +1,147 @@
+"""``posterm journal``: the journal listed (PANs masked), and a stuck message given up by hand.
+
+    posterm journal [--json]                                list every record
+    posterm journal resolve --txn N --note "TICKET: WHY"    stop sending record N's reversal or advice
+
+Why ``resolve`` exists: a reversal is closed only by an answer that says it was
+applied (the profile's ``reversal_done_codes``), and a stored advice only by an
+answer or an issuer's decline. A host that keeps answering a reversal with
+something else (say 12, or 96 for days) leaves it queued for ever, and a queued
+message blocks settlement (``settle.queue_pending``). That is right: the books
+disagree until someone finds out what the acquirer did. Once the merchant has
+settled it with the acquirer, ``resolve`` records that decision: the message is
+no longer sent, the record becomes LOST ("reconcile by hand", as for a message no
+key can open) with the note as its reason, and settlement can go on. Nothing is
+deleted. It takes the run lock, so it never races a running terminal, and the
+note is checked for anything shaped like a card number, since it goes to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from firmware.argtypes import whole
+from firmware.errors import ConfigError, StorageError
+
+__all__ = ["add_journal_command", "check_note"]
+
+NOTE_MAX = 80
+_DIGIT_RUN = re.compile(r"\d{12,}")  # a PAN is 13 to 19 digits; a ticket number is shorter
+
+
+def check_note(text: str) -> str:
+    """The supervisor's note, as it may be stored: printable ASCII, 3 to 80 characters, no run of 12 or more
+    digits (nothing that could be a card number reaches the journal)."""
+    note = text.strip()
+    if not 3 <= len(note) <= NOTE_MAX or not note.isascii() or not note.isprintable():
+        raise ConfigError(f"--note must be 3 to {NOTE_MAX} printable ASCII characters saying who decided and why",
+                          code="journal.bad_note")
+    if _DIGIT_RUN.search(note):
+        raise ConfigError("--note holds a run of 12 or more digits, which could be a card number: leave it out",
+                          code="journal.note_digits")
+    return note
+
+
+def _open_store(args):
+    from firmware.cli import _config
+    from storage.store import Store
+
+    data_dir = Path(args.data_dir) if args.data_dir else _config(args).data_dir
+    return data_dir, Store.open(data_dir)
+
+
+def cmd_journal(args) -> int:
+    if args.action == "resolve":
+        return _resolve(args)
+    if args.txn is not None or args.note is not None:
+        raise ConfigError("--txn and --note go with: posterm journal resolve", code="journal.usage")
+    _, store = _open_store(args)
+    try:
+        _list(store, as_json=args.json)
+    finally:
+        store.close()
+    return 0
+
+
+def _resolve(args) -> int:
+    from firmware.runlock import run_lock
+
+    if args.txn is None or args.note is None:
+        raise ConfigError("posterm journal resolve needs --txn N (the journal number) and --note TEXT",
+                          code="journal.usage")
+    note = check_note(args.note)
+    data_dir, store = _open_store(args)
+    try:
+        with run_lock(data_dir, doing="resolve a record by hand"):
+            record = store.record(args.txn)  # storage.missing_record if there is none
+            what = store.queued_for(args.txn)
+            if what is None:
+                raise StorageError(f"record {args.txn} ({record.kind.value}, {record.state.value}) has no reversal "
+                                   "or advice waiting: nothing to resolve", code="journal.nothing_queued")
+            store.mark_lost(args.txn, what, note=f"resolved by hand: {note}")
+            print(f"record {args.txn}: {record.kind.value} {record.amount} {record.masked_pan} trace "
+                  f"{record.stan:06d}: its {what} will not be sent; the record is now LOST (reconcile by hand)")
+    finally:
+        store.close()
+    return 0
+
+
+def _list(store, *, as_json: bool) -> None:
+    rows = store.journal()
+    voided = store.voided()  # sale's journal number -> its approved void's
+    refunded = store.refunded()  # sale's journal number -> what approved refunds took back
+    completed = store.completed()  # pre-auth's journal number -> its approved completion's
+    if as_json:
+        out = []
+        for r in rows:
+            item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items()
+                    if k not in ("original", "reference")}
+            item["original_stan"] = r.original.stan if r.original is not None else None
+            item["original_txn_no"] = r.original.txn_no if r.original is not None else None
+            item["voided_by"] = voided.get(r.txn_no)
+            item["refunded"] = refunded.get(r.txn_no, 0)
+            item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
+            item["completed_by"] = completed.get(r.txn_no)
+            out.append(item)
+        print(json.dumps(out, default=str, indent=2))
+        return
+    for r in rows:
+        note = ""
+        by_auth = r.reference is not None and r.reference.auth_code
+        if r.original is not None:
+            note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
+        elif by_auth:
+            note = f" of pre-auth AUTH {r.reference.auth_code} not in this journal"
+        elif r.kind.value == "refund":
+            note = " of a sale not in this journal"
+        if r.txn_no in voided:  # a pre-auth's is its cancel
+            note += f" {'CANCELLED' if r.kind.value == 'preauth' else 'VOIDED'} by #{voided[r.txn_no]}"
+        if r.txn_no in completed:
+            note += f" COMPLETED by #{completed[r.txn_no]}"
+        if r.txn_no in refunded:
+            note += f" REFUNDED {refunded[r.txn_no]}"
+        if r.account:  # a transfer: its destination, masked as stored
+            note += f" to {r.account}"
+        if r.state.value == "lost" and r.reason:  # why: keys destroyed, or a supervisor's note
+            note += f" ({r.reason})"
+        print(
+            f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
+            f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"
+        )
+
+
+def add_journal_command(sub, with_config) -> None:
+    j = with_config(sub.add_parser(
+        "journal", help="list the journal (PANs masked), or resolve a stuck reversal or advice by hand",
+        description="posterm journal [--json] lists every record. posterm journal resolve --txn N --note TEXT stops "
+        "sending record N's reversal or advice once the merchant has settled it with the acquirer: the record "
+        "becomes LOST (reconcile by hand) with the note as its reason. Not beside a running terminal."))
+    j.add_argument("action", nargs="?", choices=("list", "resolve"), default="list")
+    j.add_argument("--json", action="store_true", help="list as JSON")
+    j.add_argument("--txn", type=whole(1, 10**12, "a journal number"), default=None,
+                   help="resolve: the record's journal number (the first column of the listing)")
+    j.add_argument("--note", default=None,
+                   help=f"resolve: who decided and why, e.g. an acquirer's ticket (3 to {NOTE_MAX} characters)")
+    j.set_defaults(func=cmd_journal)

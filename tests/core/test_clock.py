@@ -1,0 +1,91 @@
+"""The wall clock (firmware/core/clock.py): no transaction dated before one already made; the host's time
+at sign-on sets the clock (the runner does it only when configured: tests/firmware/test_clock_runner.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from firmware.core import actions as A
+from firmware.core.clock import CLOCK_SLACK, host_time
+from firmware.core.events import HostAnswered, SignOnRequested
+from firmware.core.model import BootState, Counters, NetworkKind, State
+
+from .helpers import NOW, Driver, reply
+
+
+def alerts(actions) -> list[str]:
+    return [a.code for a in actions if isinstance(a, A.Alert)]
+
+
+@pytest.mark.parametrize("date, time, now, expected", [
+    ("1122", "101503", NOW, datetime(2026, 11, 22, 10, 15, 3)),
+    ("0101", "000010", datetime(2026, 12, 31, 23, 59, 50), datetime(2027, 1, 1, 0, 0, 10)),  # past midnight, New Year
+    ("1231", "235950", datetime(2027, 1, 1, 0, 0, 10), datetime(2026, 12, 31, 23, 59, 50)),
+    ("0229", "120000", datetime(2028, 2, 29, 11, 0), datetime(2028, 2, 29, 12, 0)),  # a leap year
+    ("1301", "120000", NOW, None), ("1122", "246000", NOW, None), ("11", "101503", NOW, None),
+    (None, "101503", NOW, None), ("1122", None, NOW, None), ("11x2", "101503", NOW, None),
+])
+def test_host_time_takes_the_year_nearest_now_and_refuses_what_is_not_a_time(date, time, now, expected):
+    assert host_time(date, time, now) == expected
+
+
+def test_a_sale_dated_well_before_the_newest_journal_record_is_refused_before_anything_is_recorded():
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW + timedelta(days=400)))
+    out = d.keys("1")
+    assert d.state is State.IDLE and alerts(out) == ["clock.behind"]
+    assert any("CLOCK IS BEHIND" in a.lines for a in out if isinstance(a, A.Show))
+    assert not d.all(A.OpenRequest)
+    out = d.keys("F4")  # a void from the menu: refused the same way, before any password
+    assert "clock.behind" in alerts(out) and d.state is State.IDLE
+
+
+def test_a_small_step_back_passes_and_the_floor_follows_each_transaction():
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW + CLOCK_SLACK / 2))
+    d.keys("1")
+    assert d.state is State.AMOUNT  # NTP stepping the clock back a little: not refused
+    d.keys("X")
+    d.now += timedelta(hours=3)  # a transaction starts three hours later ...
+    d.keys("1")
+    d.keys("X")
+    d.now -= timedelta(hours=2)  # ... then the clock jumps back two hours
+    assert alerts(d.keys("1")) == ["clock.behind"]
+
+
+def test_no_journal_yet_means_no_floor():
+    d = Driver(boot=BootState(counters=Counters(), latest=None))
+    d.now = datetime(1970, 1, 1, 0, 0, 5)  # a Pi without a clock: the first run is not refused by a floor
+    d.keys("1")
+    assert d.state is State.AMOUNT
+
+
+def sign_on(d: Driver, **changes):
+    d.feed(SignOnRequested())
+    job = d.last(A.SendNetwork).job
+    assert job.kind is NetworkKind.SIGN_ON
+    return d.feed(HostAnswered(reply(mti="0810", stan=job.stan, amount=None, mac_ok=None, **changes)))
+
+
+def test_a_sign_on_whose_host_time_differs_by_more_than_a_minute_sets_the_clock():
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW - timedelta(days=1)))
+    host = d.now + timedelta(hours=2)
+    out = sign_on(d, host_date=f"{host:%m%d}", host_time=f"{host:%H%M%S}")
+    (set_clock,) = [a for a in out if isinstance(a, A.SetClock)]
+    assert (set_clock.host, set_clock.local) == (host, d.now)
+    assert A.SetClock in A.ADVISORY  # a clock that cannot be set never stops the sign-on
+
+
+@pytest.mark.parametrize("seconds", [0, 59, -59])
+def test_a_host_time_within_a_minute_leaves_the_clock_alone(seconds):
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9)))
+    host = d.now + timedelta(seconds=seconds)
+    assert not [a for a in sign_on(d, host_date=f"{host:%m%d}", host_time=f"{host:%H%M%S}")
+                if isinstance(a, A.SetClock)]
+
+
+def test_a_host_time_before_the_journal_is_not_believed():
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW))
+    host = d.now - timedelta(hours=1)
+    out = sign_on(d, host_date=f"{host:%m%d}", host_time=f"{host:%H%M%S}")
+    assert "clock.host_behind" in alerts(out) and not [a for a in out if isinstance(a, A.SetClock)]

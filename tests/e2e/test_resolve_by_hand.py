@@ -1,0 +1,138 @@
+"""A reversal the host never applies, resolved by hand (``posterm journal resolve``).
+
+A host that answers every 0400 with 12 (invalid transaction) never closes the reversal
+(only the profile's ``reversal_done_codes`` do), so it stays queued and settlement is
+refused with ``settle.queue_pending``. Once the merchant has settled it with the
+acquirer, the supervisor's decision is recorded: the record becomes LOST with the
+note as its reason, the reversal is never sent again, and the batch settles.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from firmware.cli import main
+from firmware.scenario import ScenarioRunner, parse_scenario
+from firmware.runlock import run_lock
+
+SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+FAST = {"host": {"response_timeout": 0.4, "connect_timeout": 0.4}}
+NOTE = "acquirer ticket 4471: original not applied"
+
+
+def run(data, steps):
+    return ScenarioRunner(data_dir=data).run(parse_scenario({"name": "resolve", "config": FAST, "step": steps}))
+
+
+def mtis(result) -> list[str]:
+    return [m["mti"] for m in result["host_ledger"]["messages"]]
+
+
+@pytest.fixture
+def stuck(tmp_path):
+    """A data directory whose only sale's reversal the host keeps refusing, and settlement refused for it."""
+    data = tmp_path / "data"
+    r = run(data, [
+        {"host": {"behaviour": "drop", "mti": "0200", "times": 1}},
+        {"host": {"behaviour": "decline", "code": "12", "mti": "0400"}},  # for ever
+        *SALE,
+        {"upload": True},
+        {"settle": True},
+    ])
+    assert "0500" not in mtis(r), mtis(r)
+    assert any(code == "settle.queue_pending" for code, _ in r["alerts"]), r["alerts"]
+    assert any(code == "reversal.pending" and "posterm journal resolve --txn 1" in text
+               for code, text in r["alerts"]), r["alerts"]  # the operator is told the way out
+    return data
+
+
+def journal(data, capsys) -> list[dict]:
+    capsys.readouterr()
+    assert main(["journal", "--json", "--data-dir", str(data)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_reversal_resolved_by_hand_is_never_sent_again_and_the_batch_settles(stuck, capsys):
+    (sale,) = journal(stuck, capsys)
+    assert sale["state"] == "reversing"
+    assert main(["journal", "resolve", "--txn", str(sale["txn_no"]), "--note", NOTE, "--data-dir", str(stuck)]) == 0
+    said = capsys.readouterr().out
+    assert "LOST" in said and "reversal will not be sent" in said, said
+    (sale,) = journal(stuck, capsys)
+    assert (sale["state"], sale["reason"]) == ("lost", f"resolved by hand: {NOTE}")
+    assert main(["journal", "--data-dir", str(stuck)]) == 0
+    assert f"(resolved by hand: {NOTE})" in capsys.readouterr().out
+    assert main(["report", "--data-dir", str(stuck)]) == 0
+    assert f"RECONCILE BY HAND: resolved by hand: {NOTE}" in capsys.readouterr().out
+
+    r = run(stuck, [{"upload": True}, {"settle": True}])
+    assert mtis(r) == ["0500"], mtis(r)  # no 0400 any more; the settlement goes
+    assert not any(code == "settle.queue_pending" for code, _ in r["alerts"]), r["alerts"]
+    (settled,) = [m for m in r["host_ledger"]["messages"] if m["mti"] == "0500"]
+    assert settled["response_code"] == "00", settled
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--txn", "1"], "journal.usage"),
+    (["--note", NOTE], "journal.usage"),
+    (["--txn", "1", "--note", "ok"], "journal.bad_note"),
+    (["--txn", "1", "--note", "x" * 81], "journal.bad_note"),
+    (["--txn", "1", "--note", "card 6222021234567890123 per bank"], "journal.note_digits"),
+    (["--txn", "1", "--note", "caf\u00e9 said so"], "journal.bad_note"),
+    (["--txn", "9", "--note", NOTE], "storage.missing_record"),
+])
+def test_resolve_refuses_bad_input_naming_it(stuck, capsys, args, code):
+    capsys.readouterr()
+    assert main(["journal", "resolve", *args, "--data-dir", str(stuck)]) == 2
+    assert f"[{code}]" in capsys.readouterr().err
+    (sale,) = journal(stuck, capsys)
+    assert sale["state"] == "reversing"  # nothing changed
+
+
+def test_resolve_refuses_a_record_with_nothing_queued(tmp_path, capsys):
+    data = tmp_path / "data"
+    run(data, SALE)
+    capsys.readouterr()
+    assert main(["journal", "resolve", "--txn", "1", "--note", NOTE, "--data-dir", str(data)]) == 2
+    assert "[journal.nothing_queued]" in capsys.readouterr().err
+    (sale,) = journal(data, capsys)
+    assert sale["state"] == "approved"
+
+
+def test_resolve_is_refused_beside_a_running_terminal(stuck, capsys):
+    capsys.readouterr()
+    with run_lock(stuck):  # what posterm run holds
+        assert main(["journal", "resolve", "--txn", "1", "--note", NOTE, "--data-dir", str(stuck)]) == 2
+    assert "[storage.in_use]" in capsys.readouterr().err
+    with sqlite3.connect(stuck / "posterm.db") as conn:
+        assert conn.execute("SELECT state FROM reversals").fetchall() == [("due",)]
+
+
+def test_list_takes_no_resolve_options(stuck, capsys):
+    capsys.readouterr()
+    assert main(["journal", "--txn", "1", "--data-dir", str(stuck)]) == 2
+    assert "[journal.usage]" in capsys.readouterr().err
+
+
+def test_a_stored_advice_the_host_keeps_refusing_can_be_resolved_by_hand(tmp_path, capsys):
+    """An offline sale (receipt printed) that the host answers with 96 at every upload stays queued
+    (a try-again code); once resolved it is LOST, never sent again, and the batch settles."""
+    data = tmp_path / "data"
+    r = run(data, [
+        {"link": "down"},
+        {"key": "1250#"}, {"swipe": "unionpay_credit"}, {"pin": "1234"},
+        {"link": "up"},
+        {"host": {"behaviour": "decline", "code": "96", "mti": "0220"}},
+        {"host": {"behaviour": "decline", "code": "96", "mti": "0221"}},
+        {"upload": True},
+    ])
+    assert r["transactions"][0]["outcome"] == "offline_approved"
+    assert main(["journal", "resolve", "--txn", "1", "--note", NOTE, "--data-dir", str(data)]) == 0
+    assert "its advice will not be sent" in capsys.readouterr().out
+    (sale,) = journal(data, capsys)
+    assert sale["state"] == "lost"
+    r = run(data, [{"upload": True}, {"settle": True}])
+    assert mtis(r) == ["0500"], mtis(r)
