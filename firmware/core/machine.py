@@ -130,6 +130,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.network: NetworkKind | None = None  # a sign-on or sign-off waiting for the uplink
         self._resynced: set[int] = set()  # transactions whose key error already brought a sign-on (uplink.py)
         self.settle_interrupted = False  # the open batch's 0500 went unanswered: settle again first (settle.py)
+        self.settle_unheard = False  # the 0500 now under way follows one that went unanswered (settle.py)
         self._pending_saves: list[Action] = []
         self.totals: Totals | None = None  # the batch totals being confirmed and settled
         self.plan: UploadPlan | None = None  # how that batch would be uploaded

@@ -119,13 +119,20 @@ class SettleMixin:
         actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
         self.network = None
         self.job = None
+        unheard, self.settle_unheard = self.settle_unheard, False
         self.settle_interrupted = False  # answered: CloseBatch (below) or this clears it in storage
         if not reply.approved:
             code = reply.response_code or "??"
             self.totals = None
+            refused = f"the host refused the settlement: {code} {self.settings.response_text(code)}"
+            if unheard:  # an earlier 0500 went unanswered: the host may have closed the batch then, unheard
+                self.settle_interrupted = True  # the mark stays, in storage too: no transaction until one is answered
+                actions.append(Alert("settle.refused", f"{refused}; an earlier settlement of batch "
+                                     f"{self.counters.batch:06d} got no answer, so the batch takes no transaction "
+                                     "until a settlement is answered: settle again, or ask the acquirer"))
+                return self._rest(actions, note=f"SETTLE REFUSED {code}")
             actions.append(SettleSending(self.counters.batch, sending=False))
-            actions.append(Alert("settle.refused", f"the host refused the settlement: {code} "
-                                 f"{self.settings.response_text(code)}; the batch stays open"))
+            actions.append(Alert("settle.refused", f"{refused}; the batch stays open"))
             return self._rest(actions, note=f"SETTLE REFUSED {code}")
         try:
             result = SettleResult(reply.settle_result or "3")

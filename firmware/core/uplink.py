@@ -136,9 +136,12 @@ class UplinkMixin(WindowMixin):
             return [SendReversal(item, repeat=repeat), wait]
         if isinstance(item, NetworkJob):
             saves, self._pending_saves = self._pending_saves, []  # its STAN is durable before it goes
-            if item.kind is NetworkKind.SETTLE and not repeat:  # durable before the 0500 goes (settle.py)
-                self.settle_interrupted = True
-                saves.append(SettleSending(self.counters.batch))
+            if item.kind is NetworkKind.SETTLE:
+                # an earlier 0500 of this batch unanswered (a retry, or one from before): its refusal proves nothing
+                self.settle_unheard = repeat or self.settle_interrupted
+                if not repeat:  # durable before the 0500 goes (settle.py)
+                    self.settle_interrupted = True
+                    saves.append(SettleSending(self.counters.batch))
             return [*saves, SendNetwork(item, self.counters.batch), wait]
         saves, self._pending_saves = self._pending_saves, []  # an UploadJob
         return [*saves, SendUpload(item), wait]

@@ -93,10 +93,14 @@ amount = 1250
 # (3) times: "drop" 3 loses every answer of one settlement (the terminal settles again before selling);
 # "drop" 1 loses the first only (the repeat is answered); "delay" holds the answer back for most of the
 # terminal's response timeout, so a kill often lands between the host's closing the batch and the
-# terminal's hearing of it (as it does between a void's approval and its record: the void of 1250, above).
+# terminal's hearing of it (as it does between a void's approval and its record: the void of 1250, above);
+# "decline" refuses one (96): a first try's refusal leaves the batch open, a retry's after a lost answer
+# keeps it closed until a settlement is answered (the host may have closed it at the lost one).
 DELAY = 'seconds = 0.1\n'
+REFUSE = 'code = "96"\n'
 SETTLE_SEQUENCE = [("approve", 1, ""), ("unbalanced", 1, ""), ("drop", 3, ""), ("delay", 1, DELAY),
-                   ("drop", 1, ""), ("unbalanced", 1, ""), ("delay", 1, DELAY)]
+                   ("drop", 1, ""), ("unbalanced", 1, ""), ("delay", 1, DELAY), ("decline", 1, REFUSE),
+                   ("drop", 1, ""), ("decline", 1, REFUSE)]
 UPLOAD_SEQUENCE = [("approve", 13, ""), ("delay", 1, DELAY), ("approve", 15, ""), ("drop", 1, "")]
 
 

@@ -10,7 +10,6 @@ says nothing about that earlier one. The terminal then sells into a batch the ho
 
 from __future__ import annotations
 
-import pytest
 
 from firmware.scenario import ScenarioRunner, parse_scenario
 
@@ -22,8 +21,6 @@ def run(steps):
     return ScenarioRunner().run(parse_scenario({"name": "t", "config": QUICK, "step": steps}))
 
 
-@pytest.mark.xfail(strict=True, reason="a refused 0500 clears settle.interrupted even after an unanswered one "
-                                       "(firmware/core/settle.py _settle_answered)")
 def test_a_refusal_after_an_unanswered_settlement_does_not_reopen_the_batch():
     steps = SALE + [
         {"host": {"behaviour": "drop", "mti": "0500", "times": 3}},  # the host closes batch 1; no answer arrives
@@ -40,3 +37,25 @@ def test_a_refusal_after_an_unanswered_settlement_does_not_reopen_the_batch():
     # the sale after the refusal must not go into the batch the host closed: refused (settle.interrupted)
     assert [t["stan"] for t in r["transactions"]] == ["000001"], [(t["stan"], t["batch"]) for t in r["transactions"]]
     assert [p["stan"] for p in ledger["postings"] if p["batch"] == "000001"] == ["000001"]
+
+
+def test_a_retry_refused_after_a_silent_first_try_keeps_the_batch_closed_until_a_settlement_is_answered():
+    steps = SALE + [
+        {"host": {"behaviour": "drop", "mti": "0500", "times": 1}},  # the first try: the host closes, no answer
+        {"host": {"behaviour": "decline", "code": "96", "mti": "0500", "times": 1}},  # its retry: refused
+        {"settle": True},
+        {"expect": {"alerts": "settle.refused"}},
+        {"key": "1"},
+        {"expect": {"alerts": "settle.interrupted"}},  # a sale is refused before anything is recorded
+        {"settle": True},  # answered now: the batch closes and sales go on in the next one
+    ] + SALE
+    r = run(steps)
+    assert r["failures"] == [], r["failures"]
+    assert [t["batch"] for t in r["transactions"]] == ["000001", "000002"], r["transactions"]  # none in between
+
+
+def test_a_refusal_of_a_first_settlement_still_leaves_the_batch_open_for_sales():
+    r = run(SALE + [{"host": {"behaviour": "decline", "code": "96", "mti": "0500", "times": 1}}, {"settle": True},
+                    {"expect": {"alerts": "settle.refused"}}] + SALE)
+    assert r["failures"] == [], r["failures"]
+    assert [t["batch"] for t in r["transactions"]] == ["000001", "000001"]
