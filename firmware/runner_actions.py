@@ -29,10 +29,23 @@ from firmware.core.events import (
     ReportPrinted,
     StorageOk,
 )
-from firmware.core.flows import FLOWS, PREAUTH_FLOWS, Candidate, Recovery, Refusal, judge
+from firmware.core.flows import (
+    FLOWS,
+    PREAUTH_FLOWS,
+    Candidate,
+    Recovery,
+    Refusal,
+    judge,
+)
 from firmware.core.preauth import judge_preauth
 from firmware.core.refund import judge_refund
-from firmware.errors import ConfigError, CryptoError, LinkError, ProtocolError, TerminalError
+from firmware.errors import (
+    ConfigError,
+    CryptoError,
+    LinkError,
+    ProtocolError,
+    TerminalError,
+)
 from firmware.sealed import CardSession, ClearCard, card_aad, unpack_card
 
 __all__ = ["ActionsMixin", "HANGUP_BOUND"]
@@ -203,6 +216,9 @@ class ActionsMixin:
 
     def _a_settle_sending(self, a: A.SettleSending) -> None:
         self.store.settle_sending(a.batch, a.sending)
+
+    def _a_upload_progress(self, a: A.UploadProgress) -> None:
+        self.store.upload_progress(a.batch, a.part, a.plan)
 
     def _a_reversal_sending(self, a: A.ReversalSending) -> None:
         self.store.reversal_sending(a.txn_no, a.reason)

@@ -32,7 +32,7 @@ class BootMixin:
         if owed is None:
             return boot
         plan = self.bridge.upload_plan(self.store.upload_entries(owed.batch))
-        return replace(boot, upload=OwedUpload(owed, plan))
+        return replace(boot, upload=OwedUpload(owed, plan, next_part=self.store.upload_resume(owed.batch, plan)))
 
     def _operators_at_boot(self) -> str | None:
         """Lock-outs storage holds were running when the power went: each starts again, in full

@@ -15,7 +15,15 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from firmware.core.model import Counters, Kind, Settlement, SettleResult, Totals, UploadEntry
+from firmware.core.model import (
+    Counters,
+    Kind,
+    Settlement,
+    SettleResult,
+    Totals,
+    UploadEntry,
+    UploadPlan,
+)
 from firmware.errors import StorageError
 from storage.db import storage_error, transaction
 from storage.journal import ADVICE_ACCEPTED
@@ -23,6 +31,7 @@ from storage.journal import ADVICE_ACCEPTED
 __all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD"]
 
 SETTLE_SENDING = "settle.sending"  # settings key: the batch whose 0500 went unanswered (settle_sending)
+UPLOAD_PROGRESS = "upload.progress"  # settings key: batch:part:messages:count of an owed upload (upload_progress)
 
 # What a batch's settlement counts, in one place: its totals and its upload are these rows
 # (journal j LEFT JOIN offline_queue q). Debit: approved sales, and offline-approved ones the
@@ -145,7 +154,31 @@ class SettlementMixin:
             cur = c.execute("UPDATE settlements SET uploaded = ? WHERE batch = ?", (UPLOADED, batch))
             if cur.rowcount != 1:
                 raise StorageError(f"batch {batch:06d} has no settlement", code="storage.missing_record")
+            c.execute("DELETE FROM settings WHERE key = ?", (UPLOAD_PROGRESS,))
         self.commits += 1
+
+    def upload_progress(self, batch: int, part: int, plan: UploadPlan) -> None:
+        """The host acknowledged the upload's messages before ``part``. No fsync of its own (a note like a
+        printed mark): a power cut can lose it, and then those messages go again, which the host takes as the
+        same upload. The plan's shape is kept with it, so a progress never applies to another plan."""
+        with self._unsynced("noting a batch upload's progress") as c:
+            c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                      (UPLOAD_PROGRESS, f"{batch}:{part}:{plan.messages}:{plan.count}"))
+
+    def upload_resume(self, batch: int, plan: UploadPlan) -> int:
+        """At start-up: where ``batch``'s owed upload goes on (0: from its first message), if the progress
+        noted is this batch's and this very plan's (the journal of a closed batch does not change, so the
+        plan made again at boot is the same; if it ever were not, the upload starts again whole)."""
+        rows = self._query("SELECT value FROM settings WHERE key = ?", (UPLOAD_PROGRESS,), "reading an upload")
+        if not rows:
+            return 0
+        noted = rows[0][0].split(":")
+        if len(noted) != 4 or not all(x.isdigit() for x in noted):
+            return 0
+        b, part, messages, count = map(int, noted)
+        if (b, messages, count) != (batch, plan.messages, plan.count) or part > plan.messages:
+            return 0
+        return part
 
     def upload_owed(self) -> Settlement | None:
         """The oldest settlement whose batch upload is owed, if any (its report waits for it)."""

@@ -28,6 +28,7 @@ from firmware.core.model import (
     Settlement,
     Timer,
     UploadJob,
+    UploadPlan,
 )
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "Alert",
     "Note",
     "SetClock",
+    "UploadProgress",
     "Disconnect",
     "CountBatch",
     "CloseBatch",
@@ -350,6 +352,18 @@ class Alert(Action):
 
 
 @dataclass(frozen=True)
+class UploadProgress(Action):
+    """The host acknowledged the batch upload's messages before ``part``: an interrupted upload (no answer,
+    a refusal, a power cut) goes on from there. A note, not a durable step: losing it costs a repeat of
+    messages the host takes again as the same upload, never a record (``plan`` must be the same plan)."""
+
+    batch: int
+    part: int
+    plan: UploadPlan
+    name = "upload_progress"
+
+
+@dataclass(frozen=True)
 class SetClock(Action):
     """The host's time differs from the terminal's: set the clock to ``host`` (measured at ``local``), if the
     configuration lets the runner (``terminal.clock_from_host``); else the runner alerts (core/clock.py)."""
@@ -470,4 +484,4 @@ PERSISTENT = (
 # keep an approved sale's receipt from printing; a receipt mark that did not stick
 # only means a reprint after a restart.)
 ADVISORY = (Show, Alert, Note, StartTimer, CancelTimer, Disconnect, MarkPrinted, DisableReader, CancelPin, WipeCard,
-            MarkReportPrinted, ReversalSending, SetClock)
+            MarkReportPrinted, ReversalSending, SetClock, UploadProgress)

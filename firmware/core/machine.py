@@ -137,7 +137,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.report: Settlement | None = None  # a settlement whose report is owed
         self._report_then = None  # a settlement waiting for that report (uplink.Then.SETTLE)
         self.upload: OwedUpload | None = None  # a closed batch whose upload is owed
-        self.upload_next = 0  # the upload's next message (not stored: an interrupted upload starts again)
+        self.upload_next = 0  # the upload's next message: the first the host has not acknowledged (settle.py)
         self.menu_page = 0  # which page of the function menu is shown (screens.menu)
         self.last_report: Settlement | None = None  # what the menu's report reprint prints
         self.last_receipt: SaleRecord | None = None  # what the menu's receipt reprint prints
@@ -232,7 +232,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.report = boot.report
         # No plan: the profile has no batch upload (iso87), so nothing is owed whatever storage says.
         self.upload = boot.upload if boot.upload is not None and boot.upload.plan is not None else None
-        self.upload_next = 0
+        self.upload_next = self.upload.next_part if self.upload is not None else 0
         self.last_report = boot.last_report
         self.last_receipt = boot.last_receipt
         self.batch_count = boot.batch_count

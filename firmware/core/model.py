@@ -278,6 +278,7 @@ class OwedUpload:
 
     settlement: Settlement
     plan: UploadPlan
+    next_part: int = 0  # the first message the host has not acknowledged, as last noted (UploadProgress)
 
 
 @dataclass(frozen=True)

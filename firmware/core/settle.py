@@ -23,12 +23,14 @@ that makes it safe:
    then the report prints, saying BATCH UPLOADED.
 
 An upload interrupted anywhere (no answer after the retries, a refusal, a
-power cut) starts again from its first message at the next upload (the idle
-upload timer, F 1, the next boot): the host must take a repeated upload as
-the same upload, which is what UnionPay hosts do with a batch's transactions
-(the simulator records them by batch and trace). Nothing about the upload's
-progress is stored, so no commit is spent per message beyond the STAN of the
-packed ones. The operator is told (``settle.upload_owed``), the display's
+power cut) goes on at the next upload (the idle upload timer, F 1, the next
+boot) from the first message the host has not acknowledged: each 0330 is
+noted (``UploadProgress``, no fsync of its own), since an upload that started
+again whole after every cut might never finish (a big batch over a slow line;
+the crash test met it). The note may be lost with the power, so the host must
+take a repeated message as the same upload, which is what UnionPay hosts do
+with a batch's transactions (the simulator records them by batch and trace).
+The operator is told (``settle.upload_owed``), the display's
 status line says so, and the report waits: it is printed once, when it is
 true. A void of a sale of the closed batch is refused meanwhile, as for any
 settled batch.
@@ -55,9 +57,17 @@ from firmware.core.actions import (
     Show,
     StartTimer,
     UploadDone,
+    UploadProgress,
 )
 from firmware.core.events import BatchCounted, Event, KeyPressed, ReportPrinted
-from firmware.core.model import NetworkKind, OwedUpload, Settlement, SettleResult, State, Timer
+from firmware.core.model import (
+    NetworkKind,
+    OwedUpload,
+    Settlement,
+    SettleResult,
+    State,
+    Timer,
+)
 from firmware.core.report import build_report
 
 __all__ = ["SettleMixin", "BATCH_MAX"]
@@ -167,15 +177,15 @@ class SettleMixin:
         """A 0330: on to the next 0320; the end's answer completes the upload (one commit), then the report."""
         actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
         item = job.item
-        if not reply.approved:
+        if not reply.approved:  # it goes on from this message at the next upload
             code = reply.response_code or "??"
             self.job = None
-            self.upload_next = 0
             actions.append(Alert("settle.upload_owed", f"the host refused the upload of batch {item.batch:06d}: "
-                                 f"{code} {self.settings.response_text(code)}; it is sent again at the next upload"))
+                                 f"{code} {self.settings.response_text(code)}; it goes on at the next upload"))
             return self._queue_stopped(job.then, actions, now)
         if not item.end:
             self.upload_next = item.part + 1
+            actions.append(UploadProgress(item.batch, self.upload_next, item.plan))
             return self._uplink(job.then, actions, now)
         settlement = replace(self.upload.settlement, uploaded=True)
         self.upload = None

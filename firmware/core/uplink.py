@@ -315,10 +315,9 @@ class UplinkMixin(WindowMixin):
             if job.then is Then.SALE:  # a sale waits: the host is out of reach, so its offline decision
                 return self._queue_stopped(job.then, actions, now)
             return self._rest(actions, note="SIGN-ON FAILED")
-        if isinstance(item, UploadJob):
-            self.upload_next = 0  # the next attempt starts again from the first message
+        if isinstance(item, UploadJob):  # it goes on from this message (the first not acknowledged)
             actions.append(Alert("settle.upload_owed", f"the upload of batch {item.batch:06d} did not complete "
-                                 f"({why}); it is sent again at the next upload"))
+                                 f"({why}); it goes on at the next upload"))
         else:
             remedy = (f"; if the host goes on refusing it, settle it with the acquirer, then posterm journal "
                       f"resolve --txn {item.txn_no}") if refused else ""

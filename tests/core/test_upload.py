@@ -1,8 +1,9 @@
 """Batch upload in the core: after a settlement the host did not find balanced, and the reprints.
 
 The settlement row is committed first (the next batch is open); the upload goes out
-on the uplink like a queued message, restarts from its first message whenever it is
-interrupted, and only the end's answer commits ``UploadDone``; then the report prints.
+on the uplink like a queued message, goes on from its first unacknowledged message whenever
+it is interrupted (each acknowledgement noted: ``UploadProgress``), and only the end's answer
+commits ``UploadDone``; then the report prints.
 """
 
 from __future__ import annotations
@@ -124,9 +125,12 @@ def test_an_empty_batch_uploads_only_its_end():
 
 
 # -- interruptions --------------------------------------------------------------------------
-def test_host_silent_retries_then_the_upload_is_owed_and_restarts_from_its_first_message():
+def test_host_silent_retries_then_the_upload_is_owed_and_goes_on_from_the_unacknowledged_message():
     d = to_uploading()
     upload_answer(d)  # part 0 done
+    progress = d.last(A.UploadProgress)
+    assert (progress.batch, progress.part) == (d.last(A.SendUpload).job.batch, 1)
+    assert A.UploadProgress in A.ADVISORY  # a note: losing it costs repeats, never a record
     part1 = d.last(A.SendUpload).job
     for _ in range(3):
         d.feed(TimerExpired(Timer.RESPONSE))
@@ -136,8 +140,8 @@ def test_host_silent_retries_then_the_upload_is_owed_and_restarts_from_its_first
     assert d.last(A.Alert).code == "settle.upload_owed"
     assert d.last(A.StartTimer).timer is Timer.UPLOAD
     assert "BATCH UPLOAD OWED" in texts(d.batches[-1])
-    d.feed(TimerExpired(Timer.UPLOAD))  # the next upload: from the start again
-    assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == 0
+    d.feed(TimerExpired(Timer.UPLOAD))  # the next upload: on from part 1 (the host has part 0)
+    assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == 1
 
 
 @pytest.mark.parametrize("how", ["refused", "link_failed"])
@@ -150,8 +154,8 @@ def test_a_refusal_or_a_dead_link_leaves_it_owed_for_the_next_upload(how):
         for _ in range(3):
             d.feed(ActionFailed(d.last(A.SendUpload), "link.down", "cannot connect", sent=False))
     assert d.state is State.IDLE and d.last(A.Alert).code == "settle.upload_owed"
-    d.keys("F1")  # upload now, from the menu
-    assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == 0
+    d.keys("F1")  # upload now, from the menu: on from the message that failed
+    assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == 1
 
 
 def test_a_bad_mac_on_an_answer_sends_the_message_again():
@@ -186,6 +190,14 @@ def test_a_failed_upload_commit_suspends_and_prints_no_report():
 
 
 # -- at boot, and beside sales and other work ---------------------------------------------------
+def test_an_owed_upload_goes_on_at_boot_from_where_storage_says():
+    d = to_idle(boot=BootState(upload=OwedUpload(owed(), PLAN, next_part=2)))
+    assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == 2
+    for _ in range(2):
+        upload_answer(d)
+    assert d.last(A.UploadDone).batch == 4 and d.last(A.PrintReport).settlement.uploaded
+
+
 def test_an_owed_upload_goes_again_at_boot_from_its_first_message_and_its_report_waits():
     d = to_idle(boot=BootState(upload=OwedUpload(owed(), PLAN)))
     assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == 0 and d.last(A.SendUpload).job.batch == 4

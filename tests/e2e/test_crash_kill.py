@@ -181,8 +181,8 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
             zygote.stdin.write(f"run {rng.randrange(10**9)} {mode}\n")
             zygote.stdin.flush()
             pid = int(_line(zygote).split()[1])
-            # now and then a longer life, so a long job (a big batch's upload, which starts again from its
-            # first message after every kill) can finish: else batches only grow while it is owed
+            # now and then a longer life, so a long job can finish (a big batch's upload goes on from its
+            # last noted message, but a note may be lost with the kill): else batches only grow while owed
             time.sleep(rng.uniform(0.0, 0.25) if rng.random() >= LONG_LIFE else rng.uniform(0.4, 1.2))
             os.kill(pid, signal.SIGKILL)
             zygote.stdin.write(f"reap {pid}\n")

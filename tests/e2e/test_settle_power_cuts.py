@@ -83,3 +83,29 @@ def test_power_cut_during_settlement_then_restart(point, count, left):
     assert reports and all("BATCH UPLOADED" in part for part in reports)  # never printed before it was true
     assert len(reports) == (2 if point == "after:print_report" else 1)
     assert result["owed"] == {"reversals": 0, "advices": 0, "receipts": 0}
+
+
+def test_an_upload_cut_after_an_acknowledged_message_goes_on_from_the_next_one_after_the_restart():
+    """Each 0330 is noted (UploadProgress, no fsync of its own): after a power cut the upload goes on from
+    the first message the host has not acknowledged, rather than from the first, so a long upload over a
+    slow line that keeps losing power still finishes. The host takes each message once here."""
+    steps = SALE + VOID_1 + SALE + [
+        {"host": {"behaviour": "unbalanced"}},
+        {"settle": True},
+        {"restart": True},
+    ]
+    scenario = parse_scenario({"name": "resume", "config": {"host": {"response_timeout": 0.4}}, "step": steps})
+    sim = ScenarioRunner()
+
+    def after(step):
+        if step.kind == "host":
+            sim.runner.crash = CrashPlan("after:upload_progress", 1)
+
+    result = sim.run(scenario, after_step=after)
+    assert result["power_cuts"] == ["after:upload_progress"]
+    (first,) = result["settlements"]
+    assert (first["batch"], first["uploaded"]) == ("000001", True)
+    uploads = [m for m in result["host_ledger"]["messages"] if m["mti"] == "0320"]
+    assert len(uploads) == len({m["stan"] for m in uploads}), uploads  # no message went twice
+    ledger = result["host_ledger"]
+    assert [(e["count"], e["uploaded"]) for e in ledger["upload_ends"] if e["batch"] == "000001"] == [(3, 3)]

@@ -305,3 +305,20 @@ def test_a_settlement_under_way_survives_a_restart_until_it_is_answered(store, t
         assert reopened.boot_state().settle_interrupted is False
     finally:
         reopened.close()
+
+
+def test_an_upload_goes_on_from_its_noted_progress_only_for_the_same_batch_and_plan(store):
+    from firmware.core.model import UploadPlan
+
+    plan = UploadPlan((41, None, None), 10)
+    _settle(store, 1, SettleResult.UNBALANCED)
+    assert store.upload_resume(1, plan) == 0  # nothing noted: from the first message
+    before = store.commits
+    store.upload_progress(1, 2, plan)
+    assert store.commits == before  # a note, not a durable step
+    assert store.upload_resume(1, plan) == 2
+    assert store.upload_resume(2, plan) == 0  # another batch
+    assert store.upload_resume(1, UploadPlan((41, None), 10)) == 0  # another plan: the whole upload again
+    assert store.upload_resume(1, UploadPlan((41, None, None), 9)) == 0
+    store.upload_done(1)
+    assert store.upload_resume(1, plan) == 0  # the end answered: the note goes with the upload
