@@ -17,7 +17,10 @@ starts from the time ``fake-hwclock`` saved last (up to an hour behind) or from
   set the clock (``SetClock``); the runner does so only if configured to
   (``terminal.clock_from_host``: it needs CAP_SYS_TIME), else it raises an
   alert that says by how much they differ. A clock refused as behind is thus
-  mended by a sign-on (menu F 2) where no NTP reaches.
+  mended by a sign-on (menu F 2) where no NTP reaches. The host's time also
+  caps the floor: a journal dated after it was dated by a clock that ran ahead
+  (``clock.journal_ahead``), and must not lock the terminal out once the clock
+  is right again.
 
 The host's time is taken as the terminal's local time: an acquirer and its
 terminals keep the same civil time (UnionPay's fields 12/13 are "local").
@@ -66,12 +69,21 @@ class ClockMixin:
         return None
 
     def _clock_from_host(self, reply, now: datetime) -> list[Action]:
-        """A sign-on's answer: set the clock to the host's time when they differ by more than the tolerance."""
+        """A sign-on's answer: the host's time is the reference. When it differs from ours by more than the
+        tolerance, set the clock to it (``SetClock``). And the floor comes down to it at most: a journal dated
+        after the host's time was dated by a clock that ran ahead, and must not lock the terminal out for good
+        once the clock is right again (the operator is told)."""
         host = host_time(getattr(reply, "host_date", None), getattr(reply, "host_time", None), now)
-        if host is None or abs(host - now) <= CLOCK_TOLERANCE:
+        if host is None:
             return []
-        if self.clock_floor is not None and host < self.clock_floor - CLOCK_SLACK:
-            # the host's clock is behind what the journal holds: believe neither, tell the operator
-            return [Alert("clock.host_behind", f"the host's time ({host:%Y-%m-%d %H:%M:%S}) is before the last "
-                          f"transaction ({self.clock_floor:%Y-%m-%d %H:%M}): the clock is left as it is")]
-        return [SetClock(host, now)]
+        actions: list[Action] = []
+        floor = self.clock_floor
+        if floor is not None and host < floor - CLOCK_SLACK:
+            actions.append(Alert("clock.journal_ahead", f"the journal holds a transaction dated {floor:%Y-%m-%d %H:%M}"
+                                 f", after the host's time ({host:%Y-%m-%d %H:%M}): it was dated by a clock that "
+                                 "ran ahead; the host's time is taken"))
+        if floor is not None:
+            self.clock_floor = min(floor, host)
+        if abs(host - now) > CLOCK_TOLERANCE:
+            actions.append(SetClock(host, now))
+        return actions

@@ -84,8 +84,26 @@ def test_a_host_time_within_a_minute_leaves_the_clock_alone(seconds):
                 if isinstance(a, A.SetClock)]
 
 
-def test_a_host_time_before_the_journal_is_not_believed():
-    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW))
-    host = d.now - timedelta(hours=1)
+def test_a_journal_dated_by_a_clock_that_ran_ahead_does_not_lock_the_terminal_out_after_a_sign_on():
+    """The clock ran ten years ahead for a while and dated transactions then; NTP has put it right, so every
+    sale is refused as behind. A sign-on whose host time agrees with the clock brings the floor down to it:
+    the host's time is the reference, and the operator is told the journal is ahead."""
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW.replace(year=2036)))
+    assert alerts(d.keys("1")) == ["clock.behind"]
+    out = sign_on(d, host_date=f"{d.now:%m%d}", host_time=f"{d.now:%H%M%S}")
+    assert "clock.journal_ahead" in alerts(out) and not [a for a in out if isinstance(a, A.SetClock)]
+    d.keys("1")
+    assert d.state is State.AMOUNT
+
+
+def test_a_clock_behind_with_clock_from_host_off_stays_refused_after_a_sign_on():
+    """Behind the journal (fake-hwclock after a power cut) and behind the host: the sign-on asks for the clock to
+    be set; until it is (the runner may not: terminal.clock_from_host), sales stay refused."""
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW + timedelta(hours=1)))
+    host = d.now + timedelta(hours=2)
     out = sign_on(d, host_date=f"{host:%m%d}", host_time=f"{host:%H%M%S}")
-    assert "clock.host_behind" in alerts(out) and not [a for a in out if isinstance(a, A.SetClock)]
+    assert [a for a in out if isinstance(a, A.SetClock)] and "clock.journal_ahead" not in alerts(out)
+    assert alerts(d.keys("1")) == ["clock.behind"]  # the clock was not set: still an hour behind the journal
+    d.now = host  # the runner set it
+    d.keys("1")
+    assert d.state is State.AMOUNT
