@@ -28,28 +28,29 @@ from firmware.errors import ConfigError, StorageError
 __all__ = ["add_journal_command", "check_note"]
 
 NOTE_MAX = 80
-_DIGIT_RUN = re.compile(r"\d{12,}")  # a PAN is 13 to 19 digits; a ticket number is shorter
+# a PAN is 13 to 19 digits, often written in groups ("6222 0212 3456 ..."): digits with spaces, dashes or dots
+# between them count as one run; a ticket or a 12-digit reference number (RRN) is shorter
+_DIGIT_RUN = re.compile(r"\d(?:[ .-]?\d){12,}")
 
 
 def check_note(text: str) -> str:
-    """The supervisor's note, as it may be stored: printable ASCII, 3 to 80 characters, no run of 12 or more
-    digits (nothing that could be a card number reaches the journal)."""
+    """The supervisor's note, as it may be stored: printable ASCII, 3 to 80 characters, no run of 13 or more
+    digits, even in groups (nothing that could be a card number reaches the journal)."""
     note = text.strip()
     if not 3 <= len(note) <= NOTE_MAX or not note.isascii() or not note.isprintable():
         raise ConfigError(f"--note must be 3 to {NOTE_MAX} printable ASCII characters saying who decided and why",
                           code="journal.bad_note")
     if _DIGIT_RUN.search(note):
-        raise ConfigError("--note holds a run of 12 or more digits, which could be a card number: leave it out",
+        raise ConfigError("--note holds 13 or more digits in a row (or in groups), which could be a card number: "
+                          "leave it out",
                           code="journal.note_digits")
     return note
 
 
-def _open_store(args):
+def _data_dir(args) -> Path:
     from firmware.cli import _config
-    from storage.store import Store
 
-    data_dir = Path(args.data_dir) if args.data_dir else _config(args).data_dir
-    return data_dir, Store.open(data_dir)
+    return Path(args.data_dir) if args.data_dir else _config(args).data_dir
 
 
 def cmd_journal(args) -> int:
@@ -57,7 +58,9 @@ def cmd_journal(args) -> int:
         return _resolve(args)
     if args.txn is not None or args.note is not None:
         raise ConfigError("--txn and --note go with: posterm journal resolve", code="journal.usage")
-    _, store = _open_store(args)
+    from storage.store import Store
+
+    store = Store.open(_data_dir(args))
     try:
         _list(store, as_json=args.json)
     finally:
@@ -71,10 +74,13 @@ def _resolve(args) -> int:
     if args.txn is None or args.note is None:
         raise ConfigError("posterm journal resolve needs --txn N (the journal number) and --note TEXT",
                           code="journal.usage")
+    from storage.store import Store
+
     note = check_note(args.note)
-    data_dir, store = _open_store(args)
-    try:
-        with run_lock(data_dir, doing="resolve a record by hand"):
+    data_dir = _data_dir(args)
+    with run_lock(data_dir, doing="resolve a record by hand"):  # before the database is opened (and migrated)
+        store = Store.open(data_dir)
+        try:
             record = store.record(args.txn)  # storage.missing_record if there is none
             what = store.queued_for(args.txn)
             if what is None:
@@ -83,8 +89,8 @@ def _resolve(args) -> int:
             store.mark_lost(args.txn, what, note=f"resolved by hand: {note}")
             print(f"record {args.txn}: {record.kind.value} {record.amount} {record.masked_pan} trace "
                   f"{record.stan:06d}: its {what} will not be sent; the record is now LOST (reconcile by hand)")
-    finally:
-        store.close()
+        finally:
+            store.close()
     return 0
 
 

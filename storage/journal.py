@@ -182,7 +182,8 @@ class JournalMixin:
         match = self._match(rows[0], doing)
         counted = (JournalState.APPROVED, JournalState.REQUESTED, JournalState.REVERSING, JournalState.LOST)
         refunded = sum(amount for state, amount in match.refunds if state in counted)
-        pending = sum(amount for state, amount in match.refunds if state in counted and state is not JournalState.APPROVED)
+        # still to go: keyed, not answered (a LOST one never goes: it counts against what is left, not as unsent)
+        pending = sum(amount for state, amount in match.refunds if state in (JournalState.REQUESTED, JournalState.REVERSING))
         return replace(match, facts=replace(match.facts, refunded=refunded, refund_pending=pending))
 
     def _match(self, row: Sequence, doing: str) -> OriginalMatch:

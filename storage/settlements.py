@@ -160,10 +160,11 @@ class SettlementMixin:
     def upload_progress(self, batch: int, part: int, plan: UploadPlan) -> None:
         """The host acknowledged the upload's messages before ``part``. No fsync of its own (a note like a
         printed mark): a power cut can lose it, and then those messages go again, which the host takes as the
-        same upload. The plan's shape is kept with it, so a progress never applies to another plan."""
+        same upload. The plan's shape and digest (which transactions each message carries) are kept with it, so
+        a progress never applies to another plan."""
         with self._unsynced("noting a batch upload's progress") as c:
             c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                      (UPLOAD_PROGRESS, f"{batch}:{part}:{plan.messages}:{plan.count}"))
+                      (UPLOAD_PROGRESS, f"{batch}:{part}:{plan.messages}:{plan.count}:{plan.digest}"))
 
     def upload_resume(self, batch: int, plan: UploadPlan) -> int:
         """At start-up: where ``batch``'s owed upload goes on (0: from its first message), if the progress
@@ -173,10 +174,10 @@ class SettlementMixin:
         if not rows:
             return 0
         noted = rows[0][0].split(":")
-        if len(noted) != 4 or not all(x.isdigit() for x in noted):
+        if len(noted) != 5 or not all(x.isdigit() for x in noted[:4]):
             return 0
-        b, part, messages, count = map(int, noted)
-        if (b, messages, count) != (batch, plan.messages, plan.count) or part > plan.messages:
+        b, part, messages, count = map(int, noted[:4])
+        if (b, messages, count, noted[4]) != (batch, plan.messages, plan.count, plan.digest) or part > plan.messages:
             return 0
         return part
 

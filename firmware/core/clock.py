@@ -6,11 +6,12 @@ STAN and date). A Raspberry Pi has no battery-backed clock: after a power cut it
 starts from the time ``fake-hwclock`` saved last (up to an hour behind) or from
 1970, and a terminal on a dial-up line has no NTP to put it right. Two rules:
 
-* **Never date a transaction before one already made.** The newest time the
-  journal holds (``BootState.latest``), then each transaction's own start, is
-  a floor; a transaction started more than ``CLOCK_SLACK`` before it is refused
-  (``clock.behind``) before anything is recorded. A small step back (NTP
-  slewing, a few seconds) passes.
+* **Never date a transaction well before one already made.** The newest time
+  the journal holds (``BootState.latest``; never before ``CLOCK_EPOCH``), then
+  each transaction's own start, is a floor; a transaction started more than
+  ``CLOCK_SLACK`` (two hours) before it is refused (``clock.behind``) before
+  anything is recorded. The slack lets through what a right clock does
+  (fake-hwclock's hourly save after a power cut, the end of summer time).
 * **The host's time at sign-on.** Every 0810 carries the host's date and time
   (fields 13 and 12, MMDD and hhmmss, the year implied). When it differs from
   the terminal's by more than ``CLOCK_TOLERANCE`` the core asks the runner to
@@ -32,15 +33,25 @@ from datetime import datetime, timedelta
 
 from firmware.core.actions import Action, Alert, SetClock
 
-__all__ = ["CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "host_time"]
+__all__ = ["CLOCK_EPOCH", "CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "clock_floor", "host_time"]
 
-CLOCK_SLACK = timedelta(minutes=5)  # how far back of the floor a transaction may still be dated
+# How far back of the floor a transaction may still be dated: fake-hwclock saves the time hourly, so after a
+# power cut the clock may read up to an hour before the last transaction, and the end of summer time turns
+# it back one more hour. What it must catch is a clock that is plainly wrong: 1970, or years off.
+CLOCK_SLACK = timedelta(hours=2)
 CLOCK_TOLERANCE = timedelta(seconds=60)  # a host time further off than this sets the clock
+CLOCK_EPOCH = datetime(2026, 1, 1)  # no right clock reads earlier than this firmware: the floor of a new journal
+
+
+def clock_floor(latest: datetime | None) -> datetime:
+    """The floor at start-up: the newest journal record's time, and never before ``CLOCK_EPOCH``."""
+    return max(latest, CLOCK_EPOCH) if latest is not None else CLOCK_EPOCH
 
 
 def host_time(date: str | None, time: str | None, now: datetime) -> datetime | None:
     """The host's MMDD + hhmmss as a datetime, in the year that puts it nearest ``now`` (an answer across
-    New Year's night); None when either is missing or not a real date and time."""
+    New Year's night; the caller passes the floor when the clock is behind it, a clock back at 1970 says
+    nothing of the year); None when either is missing or not a real date and time."""
     if not (date and time and len(date) == 4 and len(time) == 6 and date.isdigit() and time.isdigit()):
         return None
     best = None
@@ -73,11 +84,13 @@ class ClockMixin:
         tolerance, set the clock to it (``SetClock``). And the floor comes down to it at most: a journal dated
         after the host's time was dated by a clock that ran ahead, and must not lock the terminal out for good
         once the clock is right again (the operator is told)."""
-        host = host_time(getattr(reply, "host_date", None), getattr(reply, "host_time", None), now)
+        floor = self.clock_floor
+        # the host sends no year: take it from our clock, unless that is plainly unset (1970), then from the floor
+        reference = now if now >= CLOCK_EPOCH or floor is None else floor
+        host = host_time(getattr(reply, "host_date", None), getattr(reply, "host_time", None), reference)
         if host is None:
             return []
         actions: list[Action] = []
-        floor = self.clock_floor
         if floor is not None and host < floor - CLOCK_SLACK:
             actions.append(Alert("clock.journal_ahead", f"the journal holds a transaction dated {floor:%Y-%m-%d %H:%M}"
                                  f", after the host's time ({host:%Y-%m-%d %H:%M}): it was dated by a clock that "

@@ -45,7 +45,7 @@ from firmware.core.model import (
     Timer,
 )
 from firmware.core.balance import BalanceMixin
-from firmware.core.clock import ClockMixin
+from firmware.core.clock import ClockMixin, clock_floor
 from firmware.core.failures import FailureMixin
 from firmware.core.printing import PrintingMixin
 from firmware.core.sale import DIGITS, SaleMixin
@@ -237,7 +237,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.last_receipt = boot.last_receipt
         self.batch_count = boot.batch_count
         self.settle_interrupted = boot.settle_interrupted
-        self.clock_floor = boot.latest
+        self.clock_floor = clock_floor(boot.latest)
 
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)

@@ -250,6 +250,9 @@ class UploadPlan:
 
     stans: tuple[int | None, ...] = ()
     count: int = 0
+    # which transactions each message carries (a digest of their traces, part by part): an upload noted as
+    # part-way through goes on only under the very same plan (storage ``upload_resume``)
+    digest: str = ""
 
     @property
     def messages(self) -> int:

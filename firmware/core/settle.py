@@ -22,9 +22,10 @@ that makes it safe:
    the count. Only on the end's 0330 does ``UploadDone`` commit ``uploaded = 1``;
    then the report prints, saying BATCH UPLOADED.
 
-An upload interrupted anywhere (no answer after the retries, a refusal, a
-power cut) goes on at the next upload (the idle upload timer, F 1, the next
-boot) from the first message the host has not acknowledged: each 0330 is
+An upload interrupted (no answer after the retries, a power cut) goes on at
+the next upload (the idle upload timer, F 1, the next boot) from the first
+message the host has not acknowledged (a refusal sends it again whole: the
+host may refuse the end's count, which the end alone would never mend): each 0330 is
 noted (``UploadProgress``, no fsync of its own), since an upload that started
 again whole after every cut might never finish (a big batch over a slow line;
 the crash test met it). The note may be lost with the power, so the host must
@@ -177,11 +178,14 @@ class SettleMixin:
         """A 0330: on to the next 0320; the end's answer completes the upload (one commit), then the report."""
         actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
         item = job.item
-        if not reply.approved:  # it goes on from this message at the next upload
+        if not reply.approved:  # a refusal (of the end's count, say): the whole upload again, not this alone
             code = reply.response_code or "??"
             self.job = None
+            self.upload_next = 0
+            actions.append(UploadProgress(item.batch, 0, item.plan))
             actions.append(Alert("settle.upload_owed", f"the host refused the upload of batch {item.batch:06d}: "
-                                 f"{code} {self.settings.response_text(code)}; it goes on at the next upload"))
+                                 f"{code} {self.settings.response_text(code)}; it is sent again whole at the next "
+                                 "upload"))
             return self._queue_stopped(job.then, actions, now)
         if not item.end:
             self.upload_next = item.part + 1

@@ -147,9 +147,12 @@ def upload_parts(layout: UploadLayout, entries: Sequence[UploadEntry]) -> list[t
 
 def plan_upload(profile: Profile, entries: Sequence[UploadEntry]) -> UploadPlan:
     """The STAN each data message must carry (an offline sale's own, else None: the next one) and the count."""
+    import hashlib
+
     parts = upload_parts(upload_layout(profile), entries)
     stans = tuple(part[0].stan if part[0].offline else None for part in parts)
-    return UploadPlan(stans, len(entries))
+    layout = "|".join(",".join(str(e.stan) for e in part) for part in parts)
+    return UploadPlan(stans, len(entries), hashlib.sha256(layout.encode()).hexdigest()[:16])
 
 
 def _upload_message(profile: Profile, layout: UploadLayout, fields: dict[int, str], tpdu: Tpdu | None,

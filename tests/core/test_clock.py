@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from firmware.core import actions as A
-from firmware.core.clock import CLOCK_SLACK, host_time
+from firmware.core.clock import CLOCK_EPOCH, CLOCK_SLACK, host_time
 from firmware.core.events import HostAnswered, SignOnRequested
 from firmware.core.model import BootState, Counters, NetworkKind, State
 
@@ -49,15 +49,36 @@ def test_a_small_step_back_passes_and_the_floor_follows_each_transaction():
     d.now += timedelta(hours=3)  # a transaction starts three hours later ...
     d.keys("1")
     d.keys("X")
-    d.now -= timedelta(hours=2)  # ... then the clock jumps back two hours
+    d.now -= timedelta(hours=3)  # ... then the clock jumps back three hours
     assert alerts(d.keys("1")) == ["clock.behind"]
 
 
-def test_no_journal_yet_means_no_floor():
+def test_a_clock_before_this_firmware_is_refused_even_with_no_journal_yet():
     d = Driver(boot=BootState(counters=Counters(), latest=None))
-    d.now = datetime(1970, 1, 1, 0, 0, 5)  # a Pi without a clock: the first run is not refused by a floor
+    d.now = datetime(1970, 1, 1, 0, 0, 5)  # a Pi without a clock, before its first sale
+    assert alerts(d.keys("1")) == ["clock.behind"]
+    d.now = CLOCK_EPOCH + timedelta(days=1)
     d.keys("1")
     assert d.state is State.AMOUNT
+
+
+@pytest.mark.parametrize("behind", [timedelta(minutes=55), timedelta(hours=1, minutes=50)])
+def test_what_a_right_clock_does_passes(behind):
+    """fake-hwclock's hourly save after a power cut (up to an hour before the last sale), and that plus the end
+    of summer time (02:59 back to 02:00)."""
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW + behind))
+    d.keys("1")
+    assert d.state is State.AMOUNT
+
+
+def test_a_pi_back_at_1970_is_mended_by_a_sign_on_whose_year_comes_from_the_journal():
+    """The host sends MMDD and hhmmss, no year: a clock at 1970 says nothing of it, so the journal's does."""
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW))
+    d.now = datetime(1970, 1, 1, 0, 1, 0)
+    assert alerts(d.keys("1")) == ["clock.behind"]
+    real = NOW + timedelta(hours=2)
+    out = sign_on(d, host_date=f"{real:%m%d}", host_time=f"{real:%H%M%S}")
+    assert [a.host for a in out if isinstance(a, A.SetClock)] == [real]
 
 
 def sign_on(d: Driver, **changes):
@@ -99,11 +120,11 @@ def test_a_journal_dated_by_a_clock_that_ran_ahead_does_not_lock_the_terminal_ou
 def test_a_clock_behind_with_clock_from_host_off_stays_refused_after_a_sign_on():
     """Behind the journal (fake-hwclock after a power cut) and behind the host: the sign-on asks for the clock to
     be set; until it is (the runner may not: terminal.clock_from_host), sales stay refused."""
-    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW + timedelta(hours=1)))
-    host = d.now + timedelta(hours=2)
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=NOW + timedelta(hours=3)))
+    host = d.now + timedelta(hours=4)
     out = sign_on(d, host_date=f"{host:%m%d}", host_time=f"{host:%H%M%S}")
     assert [a for a in out if isinstance(a, A.SetClock)] and "clock.journal_ahead" not in alerts(out)
-    assert alerts(d.keys("1")) == ["clock.behind"]  # the clock was not set: still an hour behind the journal
+    assert alerts(d.keys("1")) == ["clock.behind"]  # the clock was not set: still three hours behind the journal
     d.now = host  # the runner set it
     d.keys("1")
     assert d.state is State.AMOUNT

@@ -154,8 +154,21 @@ def test_a_refusal_or_a_dead_link_leaves_it_owed_for_the_next_upload(how):
         for _ in range(3):
             d.feed(ActionFailed(d.last(A.SendUpload), "link.down", "cannot connect", sent=False))
     assert d.state is State.IDLE and d.last(A.Alert).code == "settle.upload_owed"
-    d.keys("F1")  # upload now, from the menu: on from the message that failed
-    assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == 1
+    d.keys("F1")  # upload now, from the menu: a refusal sends it whole again, silence goes on where it stopped
+    assert d.state is State.UPLINK and d.last(A.SendUpload).job.part == (0 if how == "refused" else 1)
+
+
+def test_a_refused_end_sends_the_whole_upload_again_not_the_end_alone():
+    """The end carries the whole upload's count; a host refusing it would refuse an end sent alone for ever (AU4)."""
+    d = to_uploading()
+    for _ in range(PLAN.messages):
+        upload_answer(d)
+    assert d.last(A.SendUpload).job.end
+    upload_answer(d, response_code="30", approved=False)
+    assert d.state is State.IDLE and d.last(A.Alert).code == "settle.upload_owed"
+    assert d.last(A.UploadProgress).part == 0  # storage forgets the progress too
+    d.keys("F1")
+    assert d.last(A.SendUpload).job.part == 0
 
 
 def test_a_bad_mac_on_an_answer_sends_the_message_again():

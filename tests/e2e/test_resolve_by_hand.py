@@ -81,6 +81,9 @@ def test_a_reversal_resolved_by_hand_is_never_sent_again_and_the_batch_settles(s
     (["--txn", "1", "--note", "ok"], "journal.bad_note"),
     (["--txn", "1", "--note", "x" * 81], "journal.bad_note"),
     (["--txn", "1", "--note", "card 6222021234567890123 per bank"], "journal.note_digits"),
+    (["--txn", "1", "--note", "card 6222 0212 3456 7890 123 refused"], "journal.note_digits"),  # as on the card
+    (["--txn", "1", "--note", "pan 6222-0212-3456-7890-123 ticket 4471"], "journal.note_digits"),
+    (["--txn", "1", "--note", "6222.0212.3456.7890.123 per acquirer"], "journal.note_digits"),
     (["--txn", "1", "--note", "caf\u00e9 said so"], "journal.bad_note"),
     (["--txn", "9", "--note", NOTE], "storage.missing_record"),
 ])
@@ -136,3 +139,9 @@ def test_a_stored_advice_the_host_keeps_refusing_can_be_resolved_by_hand(tmp_pat
     assert sale["state"] == "lost"
     r = run(data, [{"upload": True}, {"settle": True}])
     assert mtis(r) == ["0500"], mtis(r)
+
+
+def test_a_note_may_name_a_reference_number():
+    from firmware.journalcli import check_note
+
+    assert check_note("RRN 000000000001 not applied, ticket 4471") == "RRN 000000000001 not applied, ticket 4471"

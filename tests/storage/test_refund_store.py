@@ -183,3 +183,19 @@ def test_inquiries_left_open_by_a_power_cut_are_closed_at_start_up(store):
     assert store.end_unanswered(["balance"]) == [] and store.commits == before + 1  # nothing to do: no commit
     t = store.batch_totals(1)
     assert (t.debit_count, t.credit_count) == (1, 0)
+
+
+def test_a_refund_resolved_by_hand_counts_against_the_sale_but_is_not_shown_as_still_to_go(tmp_path):
+    """LOST (``posterm journal resolve``, or keys destroyed): it never goes, so the confirm screen must not say
+    UNSENT for it (AU4); it still counts against what is left, until reconciled by hand."""
+    store = Store.open(tmp_path)
+    try:
+        s = sale(store)
+        open_refund(store, s, 2, 2, 500)
+        assert store.find_by_reference(s.rrn, f"{s.when:%m%d}").facts.refund_pending == 500
+        assert store.queued_for(2) == "advice"
+        store.mark_lost(2, "advice", note="resolved by hand: ticket 4471")
+        found = store.find_by_reference(s.rrn, f"{s.when:%m%d}")
+        assert (found.facts.refund_pending, found.facts.refunded) == (0, 500)
+    finally:
+        store.close()

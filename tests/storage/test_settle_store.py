@@ -320,5 +320,6 @@ def test_an_upload_goes_on_from_its_noted_progress_only_for_the_same_batch_and_p
     assert store.upload_resume(2, plan) == 0  # another batch
     assert store.upload_resume(1, UploadPlan((41, None), 10)) == 0  # another plan: the whole upload again
     assert store.upload_resume(1, UploadPlan((41, None, None), 9)) == 0
+    assert store.upload_resume(1, UploadPlan((41, None, None), 10, "other")) == 0  # same shape, other messages
     store.upload_done(1)
     assert store.upload_resume(1, plan) == 0  # the end answered: the note goes with the upload
