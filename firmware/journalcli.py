@@ -2,6 +2,7 @@
 
     posterm journal [--json]                                list every record
     posterm journal resolve --txn N --note "TICKET: WHY"    stop sending record N's reversal or advice
+    posterm journal resolve --settlement --note "..."       the open batch takes transactions again
 
 Why ``resolve`` exists: a reversal is closed only by an answer that says it was
 applied (the profile's ``reversal_done_codes``), and a stored advice only by an
@@ -14,6 +15,12 @@ no longer sent, the record becomes LOST ("reconcile by hand", as for a message n
 key can open) with the note as its reason, and settlement can go on. Nothing is
 deleted. It takes the run lock, so it never races a running terminal, and the
 note is checked for anything shaped like a card number, since it goes to disk.
+
+``resolve --settlement`` is the same for a batch: when one of its 0500s went
+unanswered, the batch takes no transaction until a settlement is answered (the
+host may have closed it unheard); a host that then refuses every 0500 would
+keep it so for ever. Once the acquirer says the batch is still open, this lifts
+the block; the note is kept beside it.
 """
 
 from __future__ import annotations
@@ -56,8 +63,8 @@ def _data_dir(args) -> Path:
 def cmd_journal(args) -> int:
     if args.action == "resolve":
         return _resolve(args)
-    if args.txn is not None or args.note is not None:
-        raise ConfigError("--txn and --note go with: posterm journal resolve", code="journal.usage")
+    if args.txn is not None or args.note is not None or args.settlement:
+        raise ConfigError("--txn, --settlement and --note go with: posterm journal resolve", code="journal.usage")
     from storage.store import Store
 
     store = Store.open(_data_dir(args))
@@ -71,9 +78,9 @@ def cmd_journal(args) -> int:
 def _resolve(args) -> int:
     from firmware.runlock import run_lock
 
-    if args.txn is None or args.note is None:
-        raise ConfigError("posterm journal resolve needs --txn N (the journal number) and --note TEXT",
-                          code="journal.usage")
+    if (args.txn is None) == (not args.settlement) or args.note is None:
+        raise ConfigError("posterm journal resolve needs --txn N (the journal number) or --settlement, and "
+                          "--note TEXT", code="journal.usage")
     from storage.store import Store
 
     note = check_note(args.note)
@@ -81,6 +88,9 @@ def _resolve(args) -> int:
     with run_lock(data_dir, doing="resolve a record by hand"):  # before the database is opened (and migrated)
         store = Store.open(data_dir)
         try:
+            if args.settlement:
+                _resolve_settlement(store, note)
+                return 0
             record = store.record(args.txn)  # storage.missing_record if there is none
             what = store.queued_for(args.txn)
             if what is None:
@@ -92,6 +102,18 @@ def _resolve(args) -> int:
         finally:
             store.close()
     return 0
+
+
+def _resolve_settlement(store, note: str) -> None:
+    """The open batch's 0500 went unanswered and the host has refused every one since, so the batch takes no
+    transaction (``settle.interrupted``). Once the acquirer says the batch is still open, this lifts that."""
+    batch = store.counters().batch
+    if not store.settle_interrupted(batch):
+        raise StorageError(f"batch {batch:06d} has no unanswered settlement: nothing to resolve",
+                           code="journal.nothing_queued")
+    store.settle_resolved(batch, f"resolved by hand: {note}")
+    print(f"batch {batch:06d}: its unanswered settlement is resolved by hand; the batch takes transactions again "
+          "and is settled as usual")
 
 
 def _list(store, *, as_json: bool) -> None:
@@ -148,6 +170,8 @@ def add_journal_command(sub, with_config) -> None:
     j.add_argument("--json", action="store_true", help="list as JSON")
     j.add_argument("--txn", type=whole(1, 10**12, "a journal number"), default=None,
                    help="resolve: the record's journal number (the first column of the listing)")
+    j.add_argument("--settlement", action="store_true",
+                   help="resolve: the open batch's unanswered settlement, once the acquirer says the batch is open")
     j.add_argument("--note", default=None,
                    help=f"resolve: who decided and why, e.g. an acquirer's ticket (3 to {NOTE_MAX} characters)")
     j.set_defaults(func=cmd_journal)

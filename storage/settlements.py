@@ -143,6 +143,15 @@ class SettlementMixin:
                 c.execute("DELETE FROM settings WHERE key = ?", (SETTLE_SENDING,))
         self.commits += 1
 
+    def settle_resolved(self, batch: int, note: str) -> None:
+        """``posterm journal resolve --settlement``: the acquirer says ``batch`` is still open though a 0500 of it
+        went unanswered (and the host refuses every one since). ONE commit: the mark goes, so the batch takes
+        transactions again, and the supervisor's note stays beside it (settings ``settle.resolved.<batch>``)."""
+        with transaction(self.conn, "resolving a settlement by hand") as c:
+            c.execute("DELETE FROM settings WHERE key = ?", (SETTLE_SENDING,))
+            c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (f"settle.resolved.{batch}", note))
+        self.commits += 1
+
     def settle_interrupted(self, batch: int) -> bool:
         """At start-up: ``batch``'s 0500 went and no answer to it was recorded."""
         rows = self._query("SELECT value FROM settings WHERE key = ?", (SETTLE_SENDING,), "reading the settlement")

@@ -145,3 +145,31 @@ def test_a_note_may_name_a_reference_number():
     from firmware.journalcli import check_note
 
     assert check_note("RRN 000000000001 not applied, ticket 4471") == "RRN 000000000001 not applied, ticket 4471"
+
+
+def test_a_batch_closed_by_an_unanswered_settlement_the_host_keeps_refusing_is_reopened_by_hand(tmp_path, capsys):
+    """A 0500 unanswered, then every 0500 refused: the batch takes no transaction (the host may have closed it
+    unheard). Once the acquirer says it is open, resolve --settlement lifts the block, keeping the note."""
+    data = tmp_path / "data"
+    r = run(data, [
+        *SALE,
+        {"host": {"behaviour": "drop", "mti": "0500", "times": 3}},
+        {"settle": True},
+        {"host": {"behaviour": "decline", "code": "96", "mti": "0500"}},  # for ever
+        {"settle": True},
+        {"key": "1"},
+        {"expect": {"alerts": "settle.interrupted"}},
+    ])
+    assert r["failures"] == [], r["failures"]
+    capsys.readouterr()
+    assert main(["journal", "resolve", "--settlement", "--note", NOTE, "--data-dir", str(data)]) == 0
+    assert "batch 000001" in capsys.readouterr().out
+    with sqlite3.connect(data / "posterm.db") as conn:
+        assert conn.execute("SELECT value FROM settings WHERE key = 'settle.resolved.1'").fetchall() == [
+            (f"resolved by hand: {NOTE}",)]
+    r = run(data, SALE)
+    assert [t["batch"] for t in r["transactions"]] == ["000001", "000001"]  # sold into the batch again
+    assert main(["journal", "resolve", "--settlement", "--note", NOTE, "--data-dir", str(data)]) == 2
+    assert "[journal.nothing_queued]" in capsys.readouterr().err  # nothing left to resolve
+    assert main(["journal", "resolve", "--settlement", "--txn", "1", "--note", NOTE, "--data-dir", str(data)]) == 2
+    assert "[journal.usage]" in capsys.readouterr().err
