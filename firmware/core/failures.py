@@ -50,7 +50,7 @@ from firmware.core.actions import (
 from firmware.core.events import ActionFailed, KeyPressed, StorageOk
 from firmware.core.flows import Recovery, flow_of
 from firmware.core.menu import ENTER
-from firmware.core.model import JournalState, PendingAdvice, PendingReversal, SaleRecord, State, Timer
+from firmware.core.model import JournalState, NetworkKind, PendingAdvice, PendingReversal, SaleRecord, State, Timer
 from firmware.core.uplink import Then
 
 __all__ = ["FailureMixin"]
@@ -114,6 +114,8 @@ class FailureMixin:
             state, actions = self._idle("JOURNAL ERROR", ev.text[:20], flow_of(a.kind).undone)
             return state, [alert] + actions
         if isinstance(a, SendNetwork):
+            if ev.sent is False and a.job.kind is NetworkKind.SETTLE:  # a 0500 that never left cannot be unheard
+                self._settle_left = False
             state, actions = self._uplink_failed(ev.text, now)
             return state, [alert] + actions
         if isinstance(a, InstallWorkingKeys):  # a check value did not match: nothing was installed

@@ -131,6 +131,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self._resynced: set[int] = set()  # transactions whose key error already brought a sign-on (uplink.py)
         self.settle_interrupted = False  # the open batch's 0500 went unanswered: settle again first (settle.py)
         self.settle_unheard = False  # the 0500 now under way follows one that went unanswered (settle.py)
+        self._settle_left = False  # the last 0500 sent may have reached the host (False: the runner says it never left)
         self._pending_saves: list[Action] = []
         self.totals: Totals | None = None  # the batch totals being confirmed and settled
         self.plan: UploadPlan | None = None  # how that batch would be uploaded

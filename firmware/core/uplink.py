@@ -137,11 +137,15 @@ class UplinkMixin(WindowMixin):
         if isinstance(item, NetworkJob):
             saves, self._pending_saves = self._pending_saves, []  # its STAN is durable before it goes
             if item.kind is NetworkKind.SETTLE:
-                # an earlier 0500 of this batch unanswered (a retry, or one from before): its refusal proves nothing
-                self.settle_unheard = repeat or self.settle_interrupted
-                if not repeat:  # durable before the 0500 goes (settle.py)
-                    self.settle_interrupted = True
+                # an earlier 0500 of this batch that may have reached the host unanswered (this job's last try,
+                # unless the runner said it never left; or one from before): a refusal of this one proves nothing
+                if repeat:
+                    self.settle_unheard = self.settle_unheard or self._settle_left
+                else:
+                    self.settle_unheard = self.settle_interrupted
+                    self.settle_interrupted = True  # durable before the 0500 goes (settle.py)
                     saves.append(SettleSending(self.counters.batch))
+                self._settle_left = True  # taken to leave, unless ActionFailed says it never did (failures.py)
             return [*saves, SendNetwork(item, self.counters.batch), wait]
         saves, self._pending_saves = self._pending_saves, []  # an UploadJob
         return [*saves, SendUpload(item), wait]
@@ -308,6 +312,12 @@ class UplinkMixin(WindowMixin):
                 return State.SIGNED_OFF, actions + [Show(screens.signed_off(self, "SIGNED OFF"))]
             if item.kind is NetworkKind.SETTLE:
                 self.totals = None
+                if not (self._settle_left or self.settle_unheard):  # no 0500 of the batch ever reached the host
+                    self.settle_interrupted = False
+                    actions += [SettleSending(self.counters.batch, sending=False),
+                                Alert("settle.failed", f"settlement trace {item.stan:06d} never left ({why}); "
+                                      "the batch stays open")]
+                    return self._rest(actions, note="SETTLE FAILED")
                 actions.append(Alert("settle.failed", f"settlement trace {item.stan:06d} got no answer ({why}); "
                                      "the batch stays open: settle again before the next transaction"))
                 return self._rest(actions, note="SETTLE FAILED")

@@ -193,3 +193,51 @@ def test_a_terminal_restarted_with_its_settlement_unanswered_refuses_sales():
     d = to_idle(boot=BootState(settle_interrupted=True))
     d.keys("1250#")
     assert d.state is State.IDLE and d.last(A.Alert).code == "settle.interrupted"
+
+
+# -- a 0500 that never left (the connect failed) cannot have been heard (AU4) ---------------------
+def _unsent(d):
+    d.feed(ActionFailed(d.last(A.SendNetwork), "link.down", "cannot connect", sent=False))
+
+
+def test_a_refusal_after_a_first_try_that_never_left_leaves_the_batch_open():
+    d = to_totals()
+    d.keys("#")
+    _unsent(d)  # the retry is the only 0500 the host ever gets
+    _answer(d, response_code="96", approved=False)
+    assert d.last(A.SettleSending) == A.SettleSending(d.t.counters.batch, sending=False)
+    d.keys("1250#")
+    assert d.state is State.CARD
+
+
+def test_a_refusal_after_a_first_try_that_may_have_left_keeps_the_batch_closed():
+    d = to_totals()
+    d.keys("#")
+    d.feed(TimerExpired(Timer.RESPONSE))  # silence: the host may have closed the batch
+    _answer(d, response_code="96", approved=False)
+    assert d.t.settle_interrupted and A.SettleSending(d.t.counters.batch, sending=False) not in d.all(A.SettleSending)
+    d.keys("1250#")
+    assert d.state is State.IDLE and d.last(A.Alert).code == "settle.interrupted"
+
+
+def test_a_settlement_none_of_whose_tries_left_lifts_the_mark():
+    """Every connect failed: no 0500 reached the host, so it cannot have closed the batch unheard."""
+    d = to_totals()
+    d.keys("#")
+    for _ in range(3):
+        _unsent(d)
+    assert d.state is State.IDLE and not d.t.settle_interrupted
+    assert d.last(A.SettleSending) == A.SettleSending(d.t.counters.batch, sending=False)
+    d.keys("1250#")
+    assert d.state is State.CARD
+
+
+def test_a_settlement_one_of_whose_tries_may_have_left_keeps_the_mark():
+    d = to_totals()
+    d.keys("#")
+    _unsent(d)
+    d.feed(TimerExpired(Timer.RESPONSE))  # this one left, and went unanswered
+    _unsent(d)
+    assert d.state is State.IDLE and d.t.settle_interrupted
+    d.keys("1250#")
+    assert d.last(A.Alert).code == "settle.interrupted"
