@@ -353,9 +353,10 @@ class Alert(Action):
 
 @dataclass(frozen=True)
 class UploadProgress(Action):
-    """The host acknowledged the batch upload's messages before ``part``: an interrupted upload (no answer,
-    a refusal, a power cut) goes on from there. A note, not a durable step: losing it costs a repeat of
-    messages the host takes again as the same upload, never a record (``plan`` must be the same plan)."""
+    """The host acknowledged the batch upload's messages before ``part`` (0 after a refusal: all again): an
+    upload interrupted by silence or a power cut goes on from there. A note, not a durable step: losing it
+    costs a repeat of messages the host takes again as the same upload, never a record (storage keeps the
+    plan's digest with it, so it applies to this plan only)."""
 
     batch: int
     part: int

@@ -87,7 +87,7 @@ class ClockMixin:
         floor = self.clock_floor
         # the host sends no year: take it from our clock, unless that is plainly unset (1970), then from the floor
         reference = now if now >= CLOCK_EPOCH or floor is None else floor
-        host = host_time(getattr(reply, "host_date", None), getattr(reply, "host_time", None), reference)
+        host = host_time(reply.host_date, reply.host_time, reference)
         if host is None:
             return []
         actions: list[Action] = []

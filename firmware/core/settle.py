@@ -61,14 +61,7 @@ from firmware.core.actions import (
     UploadProgress,
 )
 from firmware.core.events import BatchCounted, Event, KeyPressed, ReportPrinted
-from firmware.core.model import (
-    NetworkKind,
-    OwedUpload,
-    Settlement,
-    SettleResult,
-    State,
-    Timer,
-)
+from firmware.core.model import NetworkKind, OwedUpload, Settlement, SettleResult, State, Timer
 from firmware.core.report import build_report
 
 __all__ = ["SettleMixin", "BATCH_MAX"]
