@@ -39,7 +39,7 @@ def essentials_seconds(runner, host, rounds: int = 500, repeat: int = 5) -> floa
     from crypto.des import TdesEcb
     from crypto.pinblock import encrypt_iso0
     from crypto.secrets import Pan
-    from firmware.host.codec import _layout
+    from firmware.host.field_rules import _layout
     from firmware.host.mac import compute_mac
     from hal.magstripe.raw import ISO_SENTINELS, split_tracks
     from hal.magstripe.sim import find_card, swipe_text

@@ -18,7 +18,8 @@ from datetime import datetime
 
 from crypto.atrest import Sealer
 from crypto.secrets import PinBlock
-from firmware.core.model import Kind, NetworkJob, NetworkKind, SaleRecord, UploadEntry, UploadJob, UploadPlan
+from firmware.core.batch import UploadEntry, UploadJob, UploadPlan
+from firmware.core.model import Kind, NetworkJob, NetworkKind, SaleRecord
 from firmware.core.settings import Mtis as CoreMtis
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu, decode, encode

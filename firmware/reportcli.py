@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the command imports what it needs when it runs
-    from firmware.core.model import SaleRecord, Settlement, Totals
+    from firmware.core.batch import Settlement, Totals
+    from firmware.core.model import SaleRecord
     from firmware.core.settings import CoreSettings
     from storage.store import Store
 

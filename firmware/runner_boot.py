@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from firmware.bridge import advice_aad, reversal_aad
+from firmware.core.batch import OwedUpload
 from firmware.core.flows import FLOWS, Recovery
-from firmware.core.model import BootState, KeyState, OwedUpload
+from firmware.core.model import BootState, KeyState
 from firmware.errors import CryptoError
 
 __all__ = ["BootMixin"]

@@ -15,15 +15,14 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from firmware.core.model import (
-    Counters,
-    Kind,
+from firmware.core.batch import (
     Settlement,
     SettleResult,
     Totals,
     UploadEntry,
     UploadPlan,
 )
+from firmware.core.model import Counters, Kind
 from firmware.errors import StorageError
 from storage.db import storage_error, transaction
 from storage.journal import ADVICE_ACCEPTED

@@ -6,14 +6,38 @@ durability order: ``OpenRequest`` (commit) comes before ``SendRequest``, and
 ``RecordOutcome`` (commit) before ``WipeCard`` and ``Print``.
 
 Each persistent action is exactly one durable commit in ``storage.Store``.
+
+This module is where every action is imported from (``__all__`` lists them all, and
+the runner finds its carrier for each among this module's names). It declares those
+that touch storage or the host link: the durable steps, the marks, the look-ups in
+the journal and the messages sent, with ``PERSISTENT`` and ``ADVISORY``. Those carried
+out on the terminal itself (screen, reader, PIN pad, printer, timers, log, clock) and
+the root ``Action`` are declared in ``device_actions.py`` and named here again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from firmware.core.batch import Settlement, UploadJob, UploadPlan
+from firmware.core.device_actions import (
+    Action,
+    Alert,
+    BeginAccount,
+    BeginPin,
+    CancelPin,
+    CancelTimer,
+    DisableReader,
+    EnableReader,
+    Note,
+    Print,
+    PrintReport,
+    SetClock,
+    Show,
+    StartTimer,
+    WipeCard,
+)
 from firmware.core.model import (
     Copy,
     Counters,
@@ -23,12 +47,7 @@ from firmware.core.model import (
     OriginalRef,
     PendingAdvice,
     PendingReversal,
-    PrintJob,
     SaleRecord,
-    Settlement,
-    Timer,
-    UploadJob,
-    UploadPlan,
 )
 
 __all__ = [
@@ -81,61 +100,6 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Action:
-    name = "action"  # the crash-point name: the runner can cut the power before/after it
-
-
-@dataclass(frozen=True)
-class Show(Action):
-    lines: tuple[str, ...]
-    name = "show"
-
-
-@dataclass(frozen=True)
-class EnableReader(Action):
-    txn_no: int
-    name = "enable_reader"
-
-
-@dataclass(frozen=True)
-class DisableReader(Action):
-    name = "disable_reader"
-
-
-@dataclass(frozen=True)
-class BeginPin(Action):
-    txn_no: int
-    allow_bypass: bool = False
-    name = "begin_pin"
-
-
-@dataclass(frozen=True)
-class BeginAccount(Action):
-    """The PIN pad collects a transfer's destination account (keyed twice); ``CancelPin`` ends it too."""
-
-    txn_no: int
-    name = "begin_account"
-
-
-@dataclass(frozen=True)
-class CancelPin(Action):
-    name = "cancel_pin"
-
-
-@dataclass(frozen=True)
-class StartTimer(Action):
-    timer: Timer
-    seconds: float
-    name = "start_timer"
-
-
-@dataclass(frozen=True)
-class CancelTimer(Action):
-    timer: Timer
-    name = "cancel_timer"
-
-
-@dataclass(frozen=True)
 class FindOriginal(Action):
     """Look up the original of a void by its trace in the current batch, and judge it.
 
@@ -178,21 +142,6 @@ class RecordOutcome(Action):
     reversal_reason: str | None = None
     advice: bool = False
     name = "record_outcome"
-
-
-@dataclass(frozen=True)
-class WipeCard(Action):
-    """Destroy the sealed tracks and the PIN block of a sale: the host has answered (or never will)."""
-
-    txn_no: int
-    name = "wipe_card"
-
-
-@dataclass(frozen=True)
-class Print(Action):
-    job: PrintJob
-    receipt: Any  # hal.printer.Receipt
-    name = "print"
 
 
 @dataclass(frozen=True)
@@ -343,15 +292,6 @@ class CheckStorage(Action):
 
 
 @dataclass(frozen=True)
-class Alert(Action):
-    """Something the operator must know (logged as a warning, shown on the idle screen)."""
-
-    code: str
-    text: str
-    name = "alert"
-
-
-@dataclass(frozen=True)
 class UploadProgress(Action):
     """The host acknowledged the batch upload's messages before ``part`` (0 after a refusal: all again): an
     upload interrupted by silence or a power cut goes on from there. A note, not a durable step: losing it
@@ -362,25 +302,6 @@ class UploadProgress(Action):
     part: int
     plan: UploadPlan
     name = "upload_progress"
-
-
-@dataclass(frozen=True)
-class SetClock(Action):
-    """The host's time differs from the terminal's: set the clock to ``host`` (measured at ``local``), if the
-    configuration lets the runner (``terminal.clock_from_host``); else the runner alerts (core/clock.py)."""
-
-    host: datetime
-    local: datetime
-    name = "set_clock"
-
-
-@dataclass(frozen=True)
-class Note(Action):
-    """Something worth a log line (a rejected frame, a late answer)."""
-
-    code: str
-    text: str
-    name = "note"
 
 
 @dataclass(frozen=True)
@@ -410,14 +331,6 @@ class CloseBatch(Action):
 
 
 @dataclass(frozen=True)
-class PrintReport(Action):
-    settlement: Settlement
-    receipt: Any  # hal.printer.Receipt
-    reprint: bool = False  # asked for from the menu: its printing changes nothing stored
-    name = "print_report"
-
-
-@dataclass(frozen=True)
 class MarkReportPrinted(Action):
     batch: int
     name = "mark_report_printed"
@@ -440,7 +353,6 @@ class UploadDone(Action):
     name = "upload_done"
 
 
-# Actions that commit to storage: the benchmark and the crash test count on these.
 @dataclass(frozen=True)
 class VerifyOperator(Action):
     """Check an operator's password against its stored hash (``storage.operators``).
@@ -464,6 +376,7 @@ class RecordSignIn(Action):
     name = "record_sign_in"
 
 
+# Actions that commit to storage: the benchmark and the crash test count on these.
 PERSISTENT = (
     OpenRequest,
     RecordOutcome,

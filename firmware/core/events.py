@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Settlement, Timer, Totals, UploadPlan
+from firmware.core.batch import Settlement, Totals, UploadPlan
+from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Timer
 
 if TYPE_CHECKING:
     from firmware.core.actions import Action

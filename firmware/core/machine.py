@@ -23,6 +23,7 @@ from datetime import datetime
 
 from firmware.core import screens
 from firmware.core.actions import Action, Alert, CancelTimer, Show, StartTimer, WipeCard
+from firmware.core.batch import OwedUpload, Settlement, Totals, UploadPlan
 from firmware.core.events import Booted, Event, KeyPressed, TimerExpired
 from firmware.core.model import (
     BootState,
@@ -33,11 +34,7 @@ from firmware.core.model import (
     NetworkKind,
     OriginalFacts,
     OriginalRef,
-    OwedUpload,
     PendingAdvice,
-    Settlement,
-    Totals,
-    UploadPlan,
     PendingReversal,
     PrintJob,
     SaleRecord,

@@ -6,7 +6,7 @@ shows the same figures. No card data: a batch's totals are counts and amounts.
 
 from __future__ import annotations
 
-from firmware.core.model import Settlement, SettleResult, Totals
+from firmware.core.batch import Settlement, SettleResult, Totals
 from firmware.core.settings import CoreSettings
 from firmware.money import format_amount
 from hal.printer import Align, Line, Receipt

@@ -60,8 +60,9 @@ from firmware.core.actions import (
     UploadDone,
     UploadProgress,
 )
+from firmware.core.batch import OwedUpload, Settlement, SettleResult
 from firmware.core.events import BatchCounted, Event, KeyPressed, ReportPrinted
-from firmware.core.model import NetworkKind, OwedUpload, Settlement, SettleResult, State, Timer
+from firmware.core.model import NetworkKind, State, Timer
 from firmware.core.report import build_report
 
 __all__ = ["SettleMixin", "BATCH_MAX"]

@@ -49,6 +49,7 @@ from firmware.core.actions import (
     Show,
     StartTimer,
 )
+from firmware.core.batch import UploadJob
 from firmware.core.events import HostAnswered, LinkDropped, TimerExpired
 from firmware.core.model import (
     KeyState,
@@ -58,7 +59,6 @@ from firmware.core.model import (
     PendingReversal,
     State,
     Timer,
-    UploadJob,
 )
 from firmware.core.window import Window, WindowMixin
 from firmware.host.messages import Expectation, mac_problem, mismatch

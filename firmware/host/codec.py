@@ -12,7 +12,8 @@ the profile puts it where ISO 8583 does and a secondary bitmap is present
 pyiso8583 does the field packing from the spec dict the profile converts to
 once; this module adds what pyiso8583 leaves out: the TPDU and header, the
 check of every value against its kind (BCD that is really digits, track data
-that is digits and '=' ...), the MAC, and errors that never quote message data.
+that is digits and '=' ...; the rules themselves are ``field_rules``, worked
+out once per profile), the MAC, and errors that never quote message data.
 pyiso8583's ``DecodeError`` keeps the whole raw message in ``.s`` and
 ``.doc_dec``; it is never chained (our errors are raised outside the
 ``except`` block, so not even ``__context__`` holds it).
@@ -20,7 +21,6 @@ pyiso8583's ``DecodeError`` keeps the whole raw message in ``.s`` and
 
 from __future__ import annotations
 
-import functools
 import hmac
 import re
 from dataclasses import dataclass, field, replace
@@ -32,14 +32,12 @@ from iso8583.encoder import EncodeError
 
 from crypto.secrets import mask_pan
 from firmware.errors import ConfigError, MacError, ProtocolError
+from firmware.host.field_rules import _Layout, _layout
 from firmware.host.mac import MacKey, compute_mac
 from firmware.host.spec import (
     CARD_DATA_FIELDS,
     MAC_FIELDS,
     Encoding,
-    FieldKind,
-    FieldSpec,
-    LengthType,
     MacAlgorithm,
     MacPlacement,
     Profile,
@@ -47,24 +45,9 @@ from firmware.host.spec import (
 
 __all__ = ["Tpdu", "Message", "encode", "decode", "require_mac", "compute_mac"]
 
-_CHARSETS = {
-    FieldKind.N: re.compile(r"[0-9]*"),
-    FieldKind.Z: re.compile(r"[0-9=]*"),
-    FieldKind.AN: re.compile(r"[0-9A-Za-z ]*"),
-    FieldKind.ANS: re.compile(r"[\x20-\x7e]*"),
-    FieldKind.B: re.compile(r"[0-9A-Fa-f]*"),
-}
-_CHARSET_NAMES = {
-    FieldKind.N: "digits",
-    FieldKind.Z: "digits and '='",
-    FieldKind.AN: "letters, digits and spaces",
-    FieldKind.ANS: "printable ASCII",
-    FieldKind.B: "hex digits",
-}
 _HEX = re.compile(r"[0-9A-Fa-f]*")
 _FOUR_DIGITS = re.compile(r"\d{4}")
 _TWO_DIGITS = re.compile(r"\d{2}")
-_BCD_TRACK = re.compile(r"[0-9D]*")
 _ASCII_BITMAP = re.compile(rb"[0-9A-Fa-f]{16}")
 
 
@@ -135,117 +118,6 @@ class Message:
                 f"fields={view['fields']!r}, mac_ok={self.mac_ok!r})")
 
     __str__ = __repr__
-
-
-# -- values ------------------------------------------------------------------
-@dataclass(frozen=True)
-class _FieldRule:
-    """What the codec checks and converts for one field, worked out once from its ``FieldSpec``.
-
-    A sale checks some 40 values each way, so the spec's enums are looked up
-    here, once per profile (see ``_layout``), not once per value.
-    """
-
-    number: int
-    key: str  # pyiso8583's name for the field
-    label: str  # "field 4 (Amount, transaction)", for errors
-    chars: re.Pattern[str]
-    chars_name: str
-    hex: bool  # B: upper-case hex text, counted in bytes
-    bcd_track: bool  # Z in BCD: '=' travels as the nibble D
-    fixed: bool
-    max_len: int
-
-    @classmethod
-    def of(cls, spec: FieldSpec) -> _FieldRule:
-        return cls(
-            number=spec.number, key=str(spec.number), label=f"field {spec.number} ({spec.name})",
-            chars=_CHARSETS[spec.kind], chars_name=_CHARSET_NAMES[spec.kind], hex=spec.kind is FieldKind.B,
-            bcd_track=spec.kind is FieldKind.Z and spec.is_bcd, fixed=spec.length is LengthType.FIXED,
-            max_len=spec.max_len,
-        )
-
-    def problem(self, value: object) -> str | None:
-        """What is wrong with ``value`` for this field (never quoting it), or ``None``."""
-        if not isinstance(value, str):
-            return "is not text"
-        if not self.chars.fullmatch(value):
-            return f"holds something other than {self.chars_name}"
-        units = len(value)
-        if self.hex:
-            if units % 2:
-                return "has an odd number of hex digits"
-            units //= 2
-        if self.fixed and units != self.max_len:
-            return f"has {units} {self._unit}, expected {self.max_len}"
-        if units > self.max_len:
-            return f"has {units} {self._unit}, more than {self.max_len}"
-        return None
-
-    @property
-    def _unit(self) -> str:
-        return "bytes" if self.hex else "characters"
-
-    def to_pyiso(self, value: str) -> str:
-        if self.hex:
-            return value.upper()
-        if self.bcd_track:
-            return value.replace("=", "D")
-        return value
-
-    def from_pyiso(self, raw: str) -> tuple[str, str | None]:
-        """The value for a decoded field, and what is wrong with it."""
-        if self.hex:
-            value = raw.upper()
-        elif self.bcd_track:
-            if not _BCD_TRACK.fullmatch(raw):
-                return raw, "holds a nibble other than a digit or D"
-            value = raw.replace("D", "=")
-        else:
-            value = raw
-        return value, self.problem(value)
-
-
-def check_value(spec: FieldSpec, value: object) -> str | None:
-    """What is wrong with ``value`` for ``spec`` (never quoting it), or ``None``."""
-    return _FieldRule.of(spec).problem(value)
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """A profile's field rules and pyiso8583 spec, in the form the codec reads fastest."""
-
-    rules: dict[int, _FieldRule]
-    by_key: dict[str, _FieldRule]
-    # pyiso8583 looks its spec up several times per field: a plain-dict copy of
-    # ``Profile.pyiso8583_spec`` decodes a sale answer ~15 us faster than the
-    # read-only view. It never leaves this module, so nothing can change it.
-    pyiso8583_spec: dict[str, dict[str, Any]]
-    primary: int  # the primary bitmap with a bit set for each field 2..64 the profile defines
-    secondary: int  # likewise the secondary bitmap, fields 65..128
-
-    @classmethod
-    def of(cls, profile: Profile) -> _Layout:
-        rules = {n: _FieldRule.of(spec) for n, spec in sorted(profile.fields.items())}
-        primary = secondary = 0
-        for number in rules:
-            if number <= 64:
-                primary |= 1 << (64 - number)
-            else:
-                secondary |= 1 << (128 - number)
-        return cls(
-            rules=rules,
-            by_key={rule.key: rule for rule in rules.values()},
-            pyiso8583_spec={key: dict(spec) for key, spec in profile.pyiso8583_spec.items()},
-            primary=primary,
-            secondary=secondary,
-        )
-
-
-@functools.lru_cache(maxsize=32)
-def _layout(profile: Profile) -> _Layout:
-    """Built once per profile (profiles compare by identity and are few)."""
-    return _Layout.of(profile)
 
 
 # -- MAC ---------------------------------------------------------------------

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from crypto.secrets import Pan, mask_pan
-from firmware.core.model import UploadEntry, UploadPlan
+from firmware.core.batch import UploadEntry, UploadPlan
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu
 from firmware.host.spec import FieldKind, Profile

@@ -26,7 +26,7 @@ a real socket. Per request it:
    batch it names (a repeated 0500 of that batch takes any made since, as the
    terminal's batch is still open until it has the answer); a batch upload
    (0320, cup only) is checked against the ledger transaction by transaction
-   and recorded, a repeated upload being the same upload;
+   and recorded, a repeated upload being the same upload (both ``settlement.py``);
 5. shapes the answer as the rule says (delay, drop, close, bad MAC, garbage,
    wrong STAN/amount/MTI).
 
@@ -67,15 +67,16 @@ from firmware.host.messages import (
     with_signon_keys,
 )
 from firmware.host.profiles import get_profile
+from firmware.host.settlement import SETTLE_MTI, has_upload
 from firmware.host.spec import Encoding, FieldKind, MacAlgorithm, Mtis, Profile, TxnKind
+from firmware.hostsim.dukpt import DukptHostMixin
 from firmware.hostsim.ledger import Ledger, PostingStatus
-from firmware.host.settlement import SETTLE_MTI, has_upload, settlement_layout
-from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook, declines
-from firmware.hostsim.txnset import TxnSetMixin
 from firmware.hostsim.preauth import PREAUTH_NAMING, PreauthMixin
 from firmware.hostsim.reversals import ReversalMixin
+from firmware.hostsim.rules import Behaviour, RequestFacts, Rule, RuleBook, declines
+from firmware.hostsim.settlement import SettlementMixin
 from firmware.hostsim.transfer import TransferMixin
-from firmware.hostsim.dukpt import DukptHostMixin
+from firmware.hostsim.txnset import TxnSetMixin
 
 UPLOAD_MTI = "0320"  # batch upload (cup); answered 0330
 
@@ -108,7 +109,7 @@ class _Outcome:
     action: str
 
 
-class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, DukptHostMixin):
+class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, DukptHostMixin, SettlementMixin):
     """A deterministic acquirer host. Not thread-safe: callers serialise (the server holds a lock)."""
 
     def __init__(self, profile: Profile | str, *, mac_key: Any = None, pin_key: Any = None,
@@ -128,20 +129,6 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
         self._terminals: dict[str, _Keys] = {}  # working keys issued at sign-on, by terminal ID
         self.dukpt_bdks = dict(dukpt_bdks or {})  # "tdes" / "aes128" / "aes256" -> BDK (hostsim.dukpt)
         self.report_unbalanced = False  # an instrument: answer every settlement "unbalanced"
-
-    def _carries_totals(self, request: Message) -> bool:
-        """A 0500 with the profile's totals fields (cup's 48, iso87's 74-89 and 97); else it is not understood."""
-        try:
-            layout = settlement_layout(self.profile)
-        except ProtocolError:
-            return False
-        return any(n in request.fields for n in layout.totals_fields)
-
-    @property
-    def _requests_carry_batch(self) -> bool:
-        """cup's requests carry their batch (60.2); iso87's do not (its 0500 names the batch)."""
-        f60 = self.profile.fields.get(60)
-        return f60 is not None and f60.kind is FieldKind.N
 
     def _keys(self, terminal_id: str | None) -> _Keys:
         keys = self._terminals.get(terminal_id) if terminal_id is not None else None
@@ -308,73 +295,6 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
             batch=self._batch(request), original_id=original["id"] if original else None,
         )
         return approved, rrn, auth_code
-
-    def _settle(self, request: Message, rule: Rule | None, now: datetime) -> _Outcome:
-        """Compare the terminal's totals with the ledger's for that terminal and batch; close the batch.
-
-        A rule with behaviour ``unbalanced`` (or ``report_unbalanced``) answers "not balanced" whatever the totals;
-        one that declines answers its code and leaves the batch open.
-        iso87: the terminal's postings not yet in a batch are booked into the one the 0500 names first.
-        """
-        from firmware.host.settlement import read_totals, with_result
-
-        if declines(rule):
-            return self._answer(request, rule.code, now, "settlement declined by rule, batch left open")
-        f = request.fields
-        layout = settlement_layout(self.profile)
-        try:
-            theirs, _foreign = read_totals(self.profile, request)
-        except ProtocolError:
-            return self._answer(request, "30", now, "settlement: totals unreadable")
-        number = layout.batch_of(request)
-        batch = f"{number:06d}" if number is not None else None
-        if not self._requests_carry_batch:
-            if batch is None:
-                return self._answer(request, "30", now, "settlement: no batch number")
-            self.ledger.assign_batch(f.get(41, ""), batch)
-        ours = self.ledger.batch_totals(f.get(41, ""), batch)
-        mine = (theirs.debit_count, theirs.debit_amount, theirs.credit_count, theirs.credit_amount)
-        forced = self.report_unbalanced or (rule is not None and rule.behaviour is Behaviour.UNBALANCED)
-        balanced = mine == ours and not forced
-        result = "1" if balanced else "2"
-        self.ledger.close_batch(f.get(41, ""), batch, result, now.isoformat(timespec="seconds"))
-        outcome = self._answer(request, "00", now, f"settlement batch {batch}: {'balanced' if balanced else 'unbalanced'}")
-        return _Outcome(with_result(self.profile, outcome.response, request, result), "00", outcome.action)
-
-    def _upload(self, request: Message, now: datetime) -> _Outcome:
-        """A batch upload 0320: each transaction checked against the ledger's posting of that terminal,
-        batch and trace (amount and masked card number) and recorded; the same upload again is the
-        same upload. The end message records the count. Answered 0330 (no card data echoed)."""
-        from firmware.host.settlement import UploadKind, read_upload
-
-        request.sensitive = request.sensitive | {48}  # field 48 carries card numbers here
-        f = request.fields
-        terminal, stamp = f.get(41, ""), now.isoformat(timespec="seconds")
-        try:
-            upload = read_upload(self.profile, request)
-        except ProtocolError as exc:
-            return self._upload_answer(request, "30", now, f"batch upload unreadable ({exc.code})")
-        batch = f"{upload.batch:06d}" if upload.batch is not None else None
-        if upload.kind is UploadKind.END:
-            held = self.ledger.end_upload(terminal, batch, upload.count, stamp)
-            what = f"batch {batch} upload end: {upload.count} declared, {held} held"
-            return self._upload_answer(request, "00", now, what)
-        new = matched = 0
-        for line in upload.lines:
-            posting = self.ledger.batch_posting(terminal, batch, f"{line.stan:06d}")
-            ok = (posting is not None and posting["amount"] == line.amount
-                  and posting["pan_masked"] == line.masked_pan and posting["status"] in ("approved", "voided"))
-            matched += ok
-            new += self.ledger.record_upload(terminal, batch, f"{line.stan:06d}", line.amount, line.masked_pan, ok,
-                                             stamp)
-        what = (f"batch {batch} upload: {len(upload.lines)} transaction(s), {matched} matching the ledger, "
-                f"{len(upload.lines) - new} already held")
-        return self._upload_answer(request, "00", now, what)
-
-    def _upload_answer(self, request: Message, code: str, now: datetime, action: str) -> _Outcome:
-        outcome = self._answer(request, code, now, action)
-        fields = {n: v for n, v in outcome.response.fields.items() if n not in self.profile.sensitive_fields}
-        return _Outcome(outcome.response.copy(fields=fields), code, action)
 
     def _batch(self, request: Message) -> str | None:
         f60 = self.profile.fields.get(60)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from firmware.core import actions as A
+from firmware.core.batch import Totals
 from firmware.core.events import (
     ActionFailed,
     Booted,
@@ -19,7 +20,7 @@ from firmware.core.events import (
 )
 from firmware.core.machine import Terminal
 from firmware.core.events import BatchCounted, OperatorChecked, OriginalFound
-from firmware.core.model import BootState, CardFacts, KeyState, Kind, OriginalFacts, State, Timer, Totals
+from firmware.core.model import BootState, CardFacts, KeyState, Kind, OriginalFacts, State, Timer
 from firmware.core.settings import CoreSettings, OperatorRules
 from firmware.host.messages import Reply
 from firmware.host.profiles import get_profile

@@ -356,7 +356,7 @@ def test_menu_offers_refund_and_balance():
 # -- settlement: refunds are credits ---------------------------------------------------------------
 def test_report_and_totals_screen_list_refunds_among_the_credits():
     from firmware.core import screens
-    from firmware.core.model import Totals
+    from firmware.core.batch import Totals
     from firmware.core.report import total_lines
 
     t = Totals(2, 3000, 3, 1500, refund_count=2, refund_amount=1000)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from firmware.core import actions as A
+from firmware.core.batch import Settlement, SettleResult
 from firmware.core.events import ActionFailed, ReportPrinted, SettleRequested, TimerExpired
-from firmware.core.model import BootState, NetworkKind, PendingReversal, Settlement, SettleResult, State, Timer
+from firmware.core.model import BootState, NetworkKind, PendingReversal, State, Timer
 
 from .helpers import NOW, TOTALS, reply, to_idle, to_totals
 
@@ -121,7 +122,7 @@ def test_owed_report_prints_at_boot():
 
 
 def test_the_report_names_the_batch_the_totals_and_the_result():
-    from firmware.core.model import Totals
+    from firmware.core.batch import Totals
     from firmware.core.report import build_report
     from hal.printer.document import plain_text
 

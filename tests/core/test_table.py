@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from firmware.core import actions as A
+from firmware.core.batch import Settlement, SettleResult
 from firmware.core.events import (
     AccountCancelled,
     AccountCaptured,
@@ -37,7 +38,7 @@ from firmware.core.events import (
     TimerExpired,
     UploadRequested,
 )
-from firmware.core.model import BootState, Copy, Settlement, SettleResult, State, Timer
+from firmware.core.model import BootState, Copy, State, Timer
 from firmware.core.table import ANY_STATE, TABLE, mermaid, transitions
 from firmware.errors import StateError
 

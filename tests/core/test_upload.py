@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from firmware.core import actions as A
+from firmware.core.batch import OwedUpload, Settlement, SettleResult, UploadPlan
 from firmware.core.events import (
     ActionFailed,
     BatchCounted,
@@ -26,13 +27,9 @@ from firmware.core.model import (
     BootState,
     KeyState,
     NetworkKind,
-    OwedUpload,
     SaleRecord,
-    Settlement,
-    SettleResult,
     State,
     Timer,
-    UploadPlan,
 )
 from hal.printer.document import plain_text
 

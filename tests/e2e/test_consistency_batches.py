@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from firmware.core.model import JournalState, Kind, Settlement, SettleResult, Totals
+from firmware.core.batch import Settlement, SettleResult, Totals
+from firmware.core.model import JournalState, Kind
 
 from .consistency import check_batches
 

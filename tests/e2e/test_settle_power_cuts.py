@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.core.model import SettleResult, Totals
+from firmware.core.batch import SettleResult, Totals
 from firmware.runner import CrashPlan
 from firmware.scenario import ScenarioRunner, parse_scenario
 from storage.store import Store

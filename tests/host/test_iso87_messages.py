@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware.bridge import HostBridge
-from firmware.core.model import Kind, OriginalFacts, SaleRecord, UploadEntry
+from firmware.core.batch import UploadEntry
+from firmware.core.model import Kind, OriginalFacts, SaleRecord
 from firmware.errors import ProtocolError
 from firmware.host.codec import decode, encode
 from firmware.host.messages import (

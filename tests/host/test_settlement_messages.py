@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto.secrets import Pan, mask_pan
-from firmware.core.model import Kind, UploadEntry, UploadJob
+from firmware.core.batch import UploadEntry, UploadJob
+from firmware.core.model import Kind
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, decode, encode
 from firmware.host.messages import build_response, parse_reply

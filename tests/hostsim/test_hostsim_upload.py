@@ -8,7 +8,8 @@ from datetime import datetime
 import pytest
 
 from crypto.secrets import Pan, mask_pan
-from firmware.core.model import Kind, UploadEntry
+from firmware.core.batch import UploadEntry
+from firmware.core.model import Kind
 from firmware.errors import ScenarioError
 from firmware.host.codec import Message
 from firmware.host.settlement import TotalsBlock, build_settlement, build_upload, build_upload_end, read_totals

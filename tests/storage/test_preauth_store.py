@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 
+from firmware.core.batch import UploadEntry
 from firmware.core.model import (
     Copy,
     Counters,
@@ -17,7 +18,6 @@ from firmware.core.model import (
     OriginalFacts,
     OriginalRef,
     SaleRecord,
-    UploadEntry,
 )
 from storage.store import Store
 

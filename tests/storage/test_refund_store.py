@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 
 
+from firmware.core.batch import Settlement, SettleResult, Totals
 from firmware.core.model import (
     Copy,
     Counters,
@@ -15,9 +16,6 @@ from firmware.core.model import (
     OriginalFacts,
     OriginalRef,
     SaleRecord,
-    Settlement,
-    SettleResult,
-    Totals,
 )
 from storage.store import Store
 

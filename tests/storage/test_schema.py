@@ -216,7 +216,7 @@ V4_COUNTERS = "INSERT INTO counters (name, value) VALUES ('stan', 5), ('batch', 
 
 
 def test_v4_with_voids_and_a_settlement_stays_usable_by_v2_era_code(tmp_path, monkeypatch):
-    from firmware.core.model import Totals
+    from firmware.core.batch import Totals
 
     conn = database_at(tmp_path, 4, monkeypatch)
     conn.execute("BEGIN")

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from firmware.core.batch import Settlement, SettleResult, Totals, UploadEntry
 from firmware.core.model import (
     Copy,
     Counters,
@@ -20,10 +21,6 @@ from firmware.core.model import (
     Kind,
     OriginalFacts,
     SaleRecord,
-    Settlement,
-    SettleResult,
-    Totals,
-    UploadEntry,
 )
 from firmware.errors import StorageError
 from storage import migrations
@@ -308,7 +305,7 @@ def test_a_settlement_under_way_survives_a_restart_until_it_is_answered(store, t
 
 
 def test_an_upload_goes_on_from_its_noted_progress_only_for_the_same_batch_and_plan(store):
-    from firmware.core.model import UploadPlan
+    from firmware.core.batch import UploadPlan
 
     plan = UploadPlan((41, None, None), 10)
     _settle(store, 1, SettleResult.UNBALANCED)
