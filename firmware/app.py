@@ -25,6 +25,7 @@ from firmware.config import Config
 from firmware.core.settings import CoreSettings
 from firmware.errors import TerminalError
 from firmware.runner import CrashPlan, Devices, Runner
+from firmware.sysclock import set_system_clock, system_zone
 from hal.base import Device, DeviceContext, InProcessHost
 from hal.registry import make_device
 from storage.store import Store
@@ -160,7 +161,7 @@ def build_runner(
         raise
     settings = CoreSettings.from_config(
         config, mtis=bridge.mtis, response_texts=bridge.response_texts, mac_required=bridge.mac_required,
-        batch_capacity=bridge.batch_capacity,
+        batch_capacity=bridge.batch_capacity(config.sale.max_amount), local_zone=system_zone() if config.host.time_zone else None,
     )
     runner = holder["runner"] = Runner(
         settings=settings,
@@ -176,12 +177,6 @@ def build_runner(
         fallback=config.card.fallback,
         crash=crash,
         dukpt=dukpt,
-        set_clock=_system_clock_setter() if config.terminal.clock_from_host else None,
+        set_clock=set_system_clock if config.terminal.clock_from_host else None,
     )
     return runner
-
-
-def _system_clock_setter():
-    from firmware.sysclock import set_system_clock
-
-    return set_system_clock

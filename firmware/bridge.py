@@ -107,12 +107,15 @@ class HostBridge:
 
         return mac_key_for(self.profile, key)
 
-    @property
-    def batch_capacity(self) -> int:
-        """How many transactions one batch may hold: what the profile's settlement can count."""
+    def batch_capacity(self, max_amount: int) -> int:
+        """How many transactions one batch may hold: what the profile's settlement can count, and no more
+        than its totals can carry were every one of them of ``max_amount`` (``sale.max_amount``): cup's
+        totals are n12, so at the largest amount a sale may take (999999999999) a batch holds one, where a
+        batch counted only by number took sales no settlement could carry, and never closed (AU5)."""
         from firmware.host.settlement import settlement_layout
 
-        return settlement_layout(self.profile).max_count
+        layout = settlement_layout(self.profile)
+        return max(1, min(layout.max_count, layout.max_total // max(1, max_amount)))
 
     @property
     def mac_required(self) -> bool:

@@ -12,6 +12,7 @@
     posterm keys       show, inject (TR-31 or lab components), inject-dukpt, zeroize, rotate-data-key
     posterm tools      engineers' tools (see firmware/tools: states, cards, drivers, track, keys ...)
     posterm selftest   can this terminal take a sale? one line per check (firmware.selftest)
+    posterm out-of-service  the display's last word once systemd gives up (firmware.outofservice)
 
 Every subcommand imports what it needs when it runs, so ``posterm run``
 does not pay for the bench or the simulator. Errors reach the operator as
@@ -116,8 +117,10 @@ def _run(args, config, started: float) -> int:
 def _out_of_service(runner) -> None:
     """A bug ended the run: systemd starts it again and recovery is a power cut's, so nothing is lost; the
     display says so rather than freezing on a prompt nobody answers. Best effort: the display may be the fault."""
+    from firmware.outofservice import RESTARTING
+
     try:
-        runner.devices.display.show(("OUT OF SERVICE", "RESTARTING"))
+        runner.devices.display.show_final(RESTARTING)
     except Exception:  # noqa: BLE001 - the error being reported matters more
         pass
 
@@ -332,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     from firmware.update import add_update_commands
 
     add_update_commands(sub)  # posterm update build|keygen|apply|confirm|boot-check|rollback|status
+
+    from firmware.outofservice import add_out_of_service_command
+
+    add_out_of_service_command(sub, with_config)  # posterm out-of-service (deploy/posterm-out-of-service.service)
 
     from firmware.screen import add_screen_command
 

@@ -73,6 +73,18 @@ def _profile(v: str) -> str | None:
     return None if v in PROFILES else PROFILE_CHOICES
 
 
+def _zone(v: str) -> str | None:
+    if not v:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # lazy: only a configured zone reads the zone files
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone name such as Asia/Shanghai (one in /usr/share/zoneinfo), or empty"
+    return None
+
+
 def _level(v: str) -> str | None:
     return None if v in ("debug", "info", "warning", "error") else "debug, info, warning or error"
 
@@ -134,6 +146,13 @@ class HostSection:
         "sent in the request; needs posterm keys inject-dukpt, a profile that carries the KSN (iso87; iso87-aes for AES "
         "DUKPT, whose format 4 blocks are 16 bytes) and a sim:// or console:// PIN pad)",
         check=lambda v: None if v in PIN_KEY_MODES else "session or dukpt",
+    )
+    time_zone: str = setting(
+        "",
+        "The host's time zone (an IANA name such as Asia/Shanghai) when it keeps another civil time than the "
+        "terminal: its time at sign-on (fields 12/13) is converted to the terminal's before it is compared or set; "
+        "empty: the host keeps the terminal's own",
+        check=_zone,
     )
     upload_window: int = setting(
         4,

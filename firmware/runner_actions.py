@@ -237,7 +237,7 @@ class ActionsMixin:
         self.store.advices_sending(a.txn_nos)  # a window's marks: one commit, before any of its frames
 
     def _a_advice_done(self, a: A.AdviceDone) -> None:
-        self.store.advice_done(a.txn_no, a.response_code)
+        self.store.advice_done(a.txn_no, a.response_code, rrn=a.rrn, auth_code=a.auth_code, settle_date=a.settle_date)
 
     def _a_advice_outcome(self, a: A.AdviceOutcome) -> None:
         self.store.advice_outcome(a.txn_no, a.state, a.response_code, rrn=a.rrn, auth_code=a.auth_code,

@@ -105,12 +105,22 @@ class QueueMixin:
             )
         self.commits += 1
 
-    def advice_done(self, txn_no: int, response_code: str | None) -> None:
+    def advice_done(self, txn_no: int, response_code: str | None, *, rrn: str | None = None,
+                    auth_code: str | None = None, settle_date: str | None = None) -> None:
+        """A stored advice answered: its queue entry closed and, for an acceptance, the host's reference
+        (RRN, authorisation code, settlement date) on its journal record where the record has none."""
+        now = _now()
         with transaction(self.conn, "recording a forwarded advice") as c:
             c.execute(
                 "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
-                (response_code, _now(), txn_no),
+                (response_code, now, txn_no),
             )
+            if rrn or auth_code or settle_date:
+                c.execute(
+                    "UPDATE journal SET rrn=COALESCE(rrn, ?), auth_code=COALESCE(auth_code, ?), "
+                    "settle_date=COALESCE(settle_date, ?), updated_at=? WHERE txn_no=?",
+                    (rrn or None, auth_code or None, settle_date or None, now, txn_no),
+                )
         self.commits += 1
 
     def mark_lost(self, txn_no: int, what: str, *, note: str | None = None) -> None:

@@ -221,8 +221,18 @@ class AdviceSending(Action):
 
 @dataclass(frozen=True)
 class AdviceDone(Action):
+    """ONE commit: a stored advice (an offline sale or completion) was answered; its queue entry is closed.
+
+    An acceptance names the host's reference for the transaction (RRN, its authorisation code, the
+    settlement date), which the journal takes where it has none of its own: a refund or a void keyed
+    by that RRN then finds the sale here, and its checks (what was refunded, whether it was voided)
+    hold for it as for any sale."""
+
     txn_no: int
     response_code: str | None
+    rrn: str | None = None
+    auth_code: str | None = None
+    settle_date: str | None = None
     name = "advice_done"
 
 

@@ -23,17 +23,24 @@ starts from the time ``fake-hwclock`` saved last (up to an hour behind) or from
   (``clock.journal_ahead``), and must not lock the terminal out once the clock
   is right again.
 
-The host's time is taken as the terminal's local time: an acquirer and its
-terminals keep the same civil time (UnionPay's fields 12/13 are "local").
+UnionPay's fields 12/13 are the host's local time. An acquirer and its
+terminals mostly keep the same civil time; where they do not
+(``host.time_zone``), the host's time is converted to the terminal's zone,
+summer time on either side included, before it is compared or set.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+
+from typing import TYPE_CHECKING
 
 from firmware.core.actions import Action, Alert, SetClock
 
-__all__ = ["CLOCK_EPOCH", "CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "clock_floor", "host_time"]
+if TYPE_CHECKING:
+    from firmware.core.settings import CoreSettings
+
+__all__ = ["CLOCK_EPOCH", "CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "clock_floor", "host_time", "in_zone"]
 
 # How far back of the floor a transaction may still be dated: fake-hwclock saves the time hourly, so after a
 # power cut the clock may read up to an hour before the last transaction, and the end of summer time turns
@@ -65,10 +72,18 @@ def host_time(date: str | None, time: str | None, now: datetime) -> datetime | N
     return best
 
 
+def in_zone(when: datetime, zone: tzinfo | None, to: tzinfo | None) -> datetime:
+    """``when``, a civil time in ``zone``, as the civil time in ``to`` (both naive); unchanged when either is None."""
+    if zone is None or to is None:
+        return when
+    return when.replace(tzinfo=zone).astimezone(to).replace(tzinfo=None)
+
+
 class ClockMixin:
     """Clock rules of ``Terminal`` (``machine.py``); ``clock_floor`` lives on the terminal."""
 
     clock_floor: datetime | None
+    settings: CoreSettings
 
     def _clock_behind(self, now: datetime) -> Alert | None:
         """The refusal of a transaction dated before the floor; None, and the floor moves up to ``now``, if not."""
@@ -90,6 +105,7 @@ class ClockMixin:
         host = host_time(reply.host_date, reply.host_time, reference)
         if host is None:
             return []
+        host = in_zone(host, self.settings.host_zone, self.settings.local_zone)
         actions: list[Action] = []
         if floor is not None and host < floor - CLOCK_SLACK:
             actions.append(Alert("clock.journal_ahead", f"the journal holds a transaction dated {floor:%Y-%m-%d %H:%M}"

@@ -196,7 +196,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         before the last transaction (``clock.py``). The open batch is closed to whatever its settlement counts
         (``Flow.in_totals``) when its settlement went unanswered (``settle_interrupted``: the host may have
         closed it unheard), or when its settlement could count no more (``CoreSettings.batch_capacity``: cup
-        counts debits and credits in three digits)."""
+        counts debits and credits in three digits, and totals them in twelve)."""
         behind = self._clock_behind(now)
         if behind is not None:
             state, actions = self._idle("CLOCK IS BEHIND", "SET TIME OR F2")
@@ -209,8 +209,9 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
                                                 "recorded: settle again before the next transaction")
             lines = ("SETTLE AGAIN", "BEFORE SELLING")
         elif self.batch_count >= self.settings.batch_capacity:
-            alert = Alert("batch.full", f"batch {batch} holds {self.batch_count} transactions, "
-                                        "as many as its settlement can count: settle it before the next one")
+            alert = Alert("batch.full", f"batch {batch} holds {self.batch_count} transactions, as many as its "
+                                        "settlement can count (and carry, at sale.max_amount each): settle it "
+                                        "before the next one")
             lines = ("BATCH FULL", "SETTLE FIRST")
         else:
             return None

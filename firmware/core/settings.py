@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 
 from firmware.core.model import Copy, Kind
 
@@ -74,6 +74,9 @@ class CoreSettings:
     mtis: Mtis = field(default_factory=Mtis)
     response_texts: Mapping[str, str] = field(default_factory=dict)
     operators: OperatorRules = field(default_factory=OperatorRules)
+    # the host's civil time and the terminal's, when they differ (host.time_zone; clock.py): None, the same
+    host_zone: tzinfo | None = None
+    local_zone: tzinfo | None = None
 
     @classmethod
     def from_config(
@@ -84,8 +87,16 @@ class CoreSettings:
         response_texts: Mapping[str, str] | None = None,
         mac_required: bool = True,
         batch_capacity: int = 999,
+        local_zone: tzinfo | None = None,
     ):
+        """``local_zone``: the zone the system clock keeps (``firmware.sysclock.system_zone``), which the
+        caller reads only when the host keeps another (``host.time_zone``)."""
         t, o = config.terminal, config.offline
+        host_zone = None
+        if config.host.time_zone:
+            from zoneinfo import ZoneInfo
+
+            host_zone = ZoneInfo(config.host.time_zone)  # checked when the configuration was read
         return cls(
             terminal_id=t.terminal_id,
             merchant_id=t.merchant_id,
@@ -109,6 +120,8 @@ class CoreSettings:
             batch_capacity=batch_capacity,
             operators=OperatorRules(config.operators.required, frozenset(config.operators.supervisor_for),
                                     config.operators.max_tries, config.operators.lockout_seconds),
+            host_zone=host_zone,
+            local_zone=local_zone if host_zone is not None else None,
         )
 
     def response_text(self, code: str | None) -> str:

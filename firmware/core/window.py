@@ -136,7 +136,8 @@ class WindowMixin:
         if not stored:  # a refund sent again: its answer is its outcome (refund.py)
             actions += self._advice_answered(item, reply)
         else:
-            actions.append(AdviceDone(item.txn_no, reply.response_code))
+            host_ref = (reply.rrn, reply.auth_code, reply.settle_date) if reply.approved else ()
+            actions.append(AdviceDone(item.txn_no, reply.response_code, *host_ref))
         if stored and not reply.approved and reply.response_code != "94":
             actions.append(
                 Alert(

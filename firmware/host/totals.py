@@ -98,6 +98,9 @@ class TotalsLayout(Protocol):
     @property
     def max_count(self) -> int: ...
 
+    @property
+    def max_total(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class SettlementLayout:
@@ -113,6 +116,11 @@ class SettlementLayout:
     def max_count(self) -> int:
         """The most debits (or credits) a block can count: n3, so a batch must settle before its 1000th."""
         return 999
+
+    @property
+    def max_total(self) -> int:
+        """The largest debit (or credit) total a block carries: n12, in minor units."""
+        return 10**12 - 1
 
     @property
     def totals_fields(self) -> tuple[int, ...]:
@@ -184,6 +192,10 @@ class ReconciliationLayout:
     @property
     def max_count(self) -> int:
         return 10**self.COUNT_DIGITS - 1
+
+    @property
+    def max_total(self) -> int:
+        return 10**self.AMOUNT_DIGITS - 1
 
     @property
     def totals_fields(self) -> tuple[int, ...]:

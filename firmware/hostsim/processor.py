@@ -13,7 +13,8 @@ a real socket. Per request it:
    or ``55`` against a rule's ``pin``) and posts to the ledger;
    a void must name an approved sale of the same terminal (original STAN and
    batch from cup's field 61 or iso87's 90, RRN from 37; else ``25``), for its
-   whole amount (else ``64``), not voided already (else ``94``); its approval
+   whole amount (else ``64``), not voided already (else ``94``) nor refunded
+   in part or whole, from any terminal (else ``12``); its approval
    marks the sale voided, and a reversal of the void gives it back; refunds and
    balance inquiries are ``txnset.py``'s, a pre-auth's cancel, completion and
    completion void (holds, releases, completions) ``preauth.py``'s; a reversal
@@ -315,6 +316,8 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
             return None, ("25", f"original STAN {original.stan:06d} not found, not posted")
         if posting["status"] == PostingStatus.VOIDED.value:
             return None, ("94", f"original STAN {original.stan:06d} already voided, not posted")
+        if self.ledger.refunded(posting["id"]):  # its whole amount back again on top of the refunds: never
+            return None, ("12", f"original STAN {original.stan:06d} was refunded, not voided")
         if posting["amount"] != int(f[4]):
             return None, ("64", f"original STAN {original.stan:06d} has another amount, not posted")
         return posting, None

@@ -61,6 +61,7 @@ class Display(Device):
                     code="config.bad_option",
                 )
         self._screen: Screen = fit_screen((), self.rows, self.cols)
+        self._final = False
 
     # -- what drivers override ----------------------------------------------
     def _show(self, lines: Screen) -> None:  # hook
@@ -88,6 +89,19 @@ class Display(Device):
         screen = fit_screen(lines, self.rows, self.cols)
         self._show(screen)
         self._screen = screen
+        self._final = False
+
+    def show_final(self, lines: Sequence[str] | str) -> None:
+        """Show ``lines`` and leave them up once the display is closed: the terminal's last word as it stops
+        (OUT OF SERVICE). A driver that blanks its screen on closing, so that no amount stays up on a
+        terminal that is not running, keeps this one (``final``)."""
+        self.show(lines)
+        self._final = True
+
+    @property
+    def final(self) -> bool:
+        """Whether the screen up now was shown by ``show_final`` and must outlive ``close``."""
+        return self._final
 
     def clear(self) -> None:
         self.show(())

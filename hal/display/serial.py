@@ -4,7 +4,8 @@ A pole display (Epson DM-D and compatibles, usually 2 x 20 VFD) speaks the
 command set in ``hal.display.dmd``. Opening initialises it (``ESC @``),
 selects the character table for ``codec``, overwrite mode, cursor off, the
 ``brightness`` if one is given, and clears it. Closing clears it (best
-effort) so no amount stays up on a terminal that is not running.
+effort) so no amount stays up on a terminal that is not running, unless the
+screen is a final one (``Display.show_final``: OUT OF SERVICE).
 
 Only the rows that changed since the last screen are written, each as an
 absolute cursor position (``US $``) and the row's text: at 9600 baud a byte
@@ -110,8 +111,9 @@ class SerialDisplay(Display):
     def _do_close(self) -> None:
         if self._port is None:
             return
-        with contextlib.suppress(DisplayError):
-            self._write(encode(Op.CLEAR), timeout=CLOSE_TIMEOUT)  # best effort: the display may be gone
+        if not self.final:  # a final screen (show_final: OUT OF SERVICE) stays up
+            with contextlib.suppress(DisplayError):
+                self._write(encode(Op.CLEAR), timeout=CLOSE_TIMEOUT)  # best effort: the display may be gone
         self._release()
 
     def _release(self) -> None:

@@ -97,6 +97,19 @@ def test_each_profile_caps_a_batch_at_what_its_settlement_counts():
     from firmware.host.profiles import get_profile
     from firmware.host.totals import TotalsBlock
 
-    assert HostBridge(get_profile("cup"), None).batch_capacity == 999
-    assert HostBridge(get_profile("iso87"), None).batch_capacity == 10**10 - 1
+    assert HostBridge(get_profile("cup"), None).batch_capacity(99999999) == 999
+    assert HostBridge(get_profile("iso87"), None).batch_capacity(99999999) == 10**8 + 1  # n16 totals
     assert TotalsBlock(debit_count=999, credit_count=999).text()  # a full cup batch still builds its 0500
+
+
+@pytest.mark.parametrize("max_amount, capacity", [(999999999999, 1), (600000000000, 1), (10**9, 999),
+                                                  (2 * 10**9, 499)])
+def test_a_batch_holds_no_more_than_its_settlement_can_carry_at_the_largest_amount(max_amount, capacity):
+    """cup's totals are n12: at the largest amount a sale may take, fewer sales fill a batch (AU5)."""
+    from firmware.bridge import HostBridge
+    from firmware.host.profiles import get_profile
+    from firmware.host.totals import TotalsBlock
+
+    held = HostBridge(get_profile("cup"), None).batch_capacity(max_amount)
+    assert held == capacity
+    assert TotalsBlock(debit_amount=held * max_amount, debit_count=held).text()  # its 0500 still builds

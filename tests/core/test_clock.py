@@ -3,16 +3,19 @@ at sign-on sets the clock (the runner does it only when configured: tests/firmwa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from firmware.core import actions as A
-from firmware.core.clock import CLOCK_EPOCH, CLOCK_SLACK, host_time
+from firmware.core.clock import CLOCK_EPOCH, CLOCK_SLACK, host_time, in_zone
 from firmware.core.events import HostAnswered, SignOnRequested
 from firmware.core.model import BootState, Counters, NetworkKind, State
+from firmware.core.settings import CoreSettings
 
-from .helpers import NOW, Driver, reply
+from .helpers import NOW, SETTINGS, Driver, reply
 
 
 def alerts(actions) -> list[str]:
@@ -128,3 +131,33 @@ def test_a_clock_behind_with_clock_from_host_off_stays_refused_after_a_sign_on()
     d.now = host  # the runner set it
     d.keys("1")
     assert d.state is State.AMOUNT
+
+
+def zoned(host: str, local: str) -> CoreSettings:
+    return replace(SETTINGS, host_zone=ZoneInfo(host), local_zone=ZoneInfo(local))
+
+
+@pytest.mark.parametrize("when, host, local, expected", [
+    (datetime(2026, 11, 22, 18, 15), "Asia/Shanghai", "UTC", datetime(2026, 11, 22, 10, 15)),
+    (datetime(2026, 1, 1, 2, 0), "Asia/Shanghai", "Europe/London", datetime(2025, 12, 31, 18, 0)),  # back a year
+    (datetime(2026, 7, 1, 18, 0), "Asia/Shanghai", "Europe/London", datetime(2026, 7, 1, 11, 0)),  # London's summer
+    (datetime(2026, 7, 1, 12, 0), "Europe/Berlin", "America/New_York", datetime(2026, 7, 1, 6, 0)),
+    (datetime(2026, 7, 1, 12, 0), "Asia/Shanghai", "Asia/Shanghai", datetime(2026, 7, 1, 12, 0)),
+])
+def test_a_host_time_in_another_zone_is_read_as_the_terminal_s_civil_time(when, host, local, expected):
+    assert in_zone(when, ZoneInfo(host), ZoneInfo(local)) == expected
+    assert in_zone(when, None, ZoneInfo(local)) == when  # host.time_zone unset: the host keeps ours
+
+
+def test_a_host_keeping_another_zone_sets_the_clock_only_by_what_truly_differs():
+    """A host in Beijing, a terminal in London in summer: the host's civil time is seven hours ahead of ours and
+    that is no error; an hour more is."""
+    d = Driver(zoned("Asia/Shanghai", "Europe/London"), boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9)))
+    d.now = datetime(2026, 7, 1, 23, 30)  # the host's 06:30 on 2 July
+    beijing = d.now + timedelta(hours=7)
+    assert not [a for a in sign_on(d, host_date=f"{beijing:%m%d}", host_time=f"{beijing:%H%M%S}")
+                if isinstance(a, A.SetClock) or isinstance(a, A.Alert) and a.code.startswith("clock.")]
+    ahead = beijing + timedelta(hours=1)
+    (set_clock,) = [a for a in sign_on(d, host_date=f"{ahead:%m%d}", host_time=f"{ahead:%H%M%S}")
+                    if isinstance(a, A.SetClock)]
+    assert set_clock.host == d.now + timedelta(hours=1)  # in London's time, across the host's date line

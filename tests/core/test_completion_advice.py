@@ -138,7 +138,8 @@ def queued(amount: int = 11500) -> tuple[Driver, PendingAdvice]:
 def test_a_forwarded_completion_advice_is_acknowledged_not_taken_as_an_outcome():
     d, item = queued()
     out = d.feed(HostAnswered(reply(mti="0230", stan=7, amount=11500)))
-    assert A.AdviceDone(7, "00") in out and not d.all(A.AdviceOutcome) and not d.t.advices
+    assert A.AdviceDone(7, "00", "000000000001", "123456", "1122") in out  # with the host's reference
+    assert not d.all(A.AdviceOutcome) and not d.t.advices
     assert not d.all(A.SendReversal)
 
 

@@ -68,6 +68,7 @@ def screen(stan: int) -> A.Show:
     return A.Show(("SENDING OFFLINE SALE", f"TRACE {stan:06d}", "PLEASE WAIT"))
 
 
+HOST_REF = ("000000000001", "123456", "1122")  # an acceptance's RRN, authorisation and settlement date (reply())
 IDLE_SCREEN = A.Show(("POSTERM DEMO SHOP", "READY", "KEY AMOUNT TO SELL", ""))
 
 
@@ -80,7 +81,7 @@ def test_a_window_of_one_is_the_uplink_as_before_action_by_action():
     assert d.feed(TimerExpired(Timer.RESPONSE)) == [
         A.Note("uplink.retry", "attempt 2: no answer"), A.SendAdvice(sent(a3), repeat=True), wait]
     assert d.feed(ack(a3)) == [
-        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00"),
+        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00", *HOST_REF),
         screen(4), A.AdviceSending(4), A.SendAdvice(sent(a4), repeat=False), wait]
     assert d.feed(ack(a4, amount=1)) == [A.Note("host.unmatched", "answer rejected: amount 1, expected 900")]
     assert d.feed(ack(a4, mac_ok=None)) == [  # (a MAC that fails also brings a sign-on: test_host_codes.py)
@@ -109,7 +110,7 @@ def test_a_window_of_one_is_the_uplink_as_before_action_by_action():
         A.Alert("link.down", "refused"), A.Note("uplink.retry", "attempt 2: refused"),
         A.SendAdvice(a5, repeat=True), wait]
     assert d.feed(ack(a5)) == [
-        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(5, "00"),
+        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(5, "00", *HOST_REF),
         A.CancelTimer(Timer.INPUT), A.CancelTimer(Timer.RESPONSE), IDLE_SCREEN]
     assert d.state is State.IDLE and not d.t.advices
 
@@ -142,7 +143,7 @@ def test_answers_in_any_order_each_commit_and_refill_the_window():
     queue = [advice(n, 100 + n) for n in range(1, 8)]
     d = boot(4, *queue)
     out = d.feed(ack(queue[2]))  # the third answered first
-    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00"), A.AdviceSending(5),
+    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00", *HOST_REF), A.AdviceSending(5),
                    A.SendAdvice(sent(queue[4]), repeat=False), A.StartTimer(Timer.RESPONSE, T)]
     assert in_flight(d) == [1, 2, 4, 5]
     out = d.feed(ack(queue[3], response_code="51", approved=False))  # declined: committed and alerted

@@ -129,6 +129,18 @@ def check_books(
         elif record.amount != _amount(text):
             problems.append(f"receipt for trace {m.group(1)} shows another amount")
 
+    # what went back to a card stays within what it paid: a refund and a void of one sale agree on both
+    # sides and still pay it back twice
+    paid = {p["id"]: p for p in postings if p["kind"] in DEBIT_KINDS}
+    back: dict[int, int] = {}
+    for p in postings:
+        if p["kind"] in ("void", "refund") and p["status"] in HOST_COUNTED and p.get("original_id") in paid:
+            back[p["original_id"]] = back.get(p["original_id"], 0) + p["amount"]
+    for posting_id, total in back.items():
+        sale = paid[posting_id]
+        if total > sale["amount"]:
+            problems.append(f"{sale['kind']} STAN {sale['stan']} ({sale['amount']}) was paid back {total}")
+
     terminal_total = sum(_sign(_kind(r)) * r.amount for r in journal if r.state in APPROVED)
     host_total = sum(_sign(p["kind"]) * p["amount"] for p in postings if p["status"] in HOST_COUNTED)
     if terminal_total != host_total:

@@ -43,7 +43,7 @@ class Recorder:
         store = self.sim.runner.store
         mark, done = store.advices_sending, store.advice_done
         store.advices_sending = lambda txn_nos: (self.marked.append(tuple(txn_nos)), mark(txn_nos))[1]
-        store.advice_done = lambda txn_no, code: (self.done.append(txn_no), done(txn_no, code))[1]
+        store.advice_done = lambda txn_no, code, **ref: (self.done.append(txn_no), done(txn_no, code, **ref))[1]
 
 
 def run(steps, *, arm=None) -> tuple[dict, Recorder]:

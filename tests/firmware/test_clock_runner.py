@@ -8,7 +8,8 @@ production) is replaced by a recorder, the HAL boundary this test is about.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 
 from crypto.keys import KeyUsage
@@ -20,20 +21,22 @@ from firmware.core.model import State
 from firmware.errors import DeviceError
 from firmware.hostsim.ledger import Ledger
 from firmware.hostsim.processor import HostProcessor
-from firmware.sysclock import set_system_clock
+from firmware.sysclock import set_system_clock, system_zone
 
 AHEAD = timedelta(hours=2)
 
 
-def terminal(tmp_path, *, from_host: bool, set_clock=None):
+def terminal(tmp_path, *, from_host: bool, set_clock=None, host_clock=None, host_zone: str = ""):
     """Booted on simulated devices; with ``from_host`` the real setter is wired (checked) and then replaced by
-    ``set_clock`` before anything can run: the test machine's clock is never set."""
+    ``set_clock`` before anything can run: the test machine's clock is never set. The host's clock is ours
+    plus ``AHEAD`` unless ``host_clock`` says otherwise; ``host_zone`` is host.time_zone."""
     data = tmp_path / "data"
     provision(data, lab=True)
     config = Config().replace({"storage": {"data_dir": str(data)}, "devices": {"link": "sim://"},
-                               "terminal": {"clock_from_host": from_host}})
+                               "terminal": {"clock_from_host": from_host}, "host": {"time_zone": host_zone}})
     host = HostProcessor(config.host.profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN),
-                         ledger=Ledger(":memory:"), tmk=lab_key(KeyUsage.TMK), clock=lambda: datetime.now() + AHEAD)
+                         ledger=Ledger(":memory:"), tmk=lab_key(KeyUsage.TMK),
+                         clock=host_clock or (lambda: datetime.now() + AHEAD))
     runner = build_runner(config, overrides=Overrides(host=host))
     if from_host:
         assert runner.set_clock is set_system_clock  # the configuration wires the real one
@@ -70,6 +73,43 @@ def test_not_configured_an_alert_says_by_how_much_and_nothing_is_set(tmp_path):
         runner.close()
     (differs,) = [t for c, t in alerts if c == "clock.differs"]
     assert "+7200 s" in differs or "+7199 s" in differs, differs
+
+
+def far_zone() -> str:
+    """A zone whose civil time is hours off this machine's, whatever zone the machine keeps."""
+    here = datetime.now().astimezone().utcoffset()
+    return "Asia/Shanghai" if abs(here - timedelta(hours=8)) >= timedelta(hours=4) else "America/New_York"
+
+
+def test_a_host_in_another_zone_is_on_time_once_its_zone_is_configured(tmp_path):
+    """The host keeps its own civil time, hours off ours: unconfigured, the terminal would take that for a
+    wrong clock; with host.time_zone, the time is converted and found right (within the minute)."""
+    zone = far_zone()
+    host_clock = lambda: datetime.now(ZoneInfo(zone)).replace(tzinfo=None)  # noqa: E731
+    runner = terminal(tmp_path, from_host=False, host_clock=host_clock, host_zone=zone)
+    try:
+        alerts = sign_on(runner)
+    finally:
+        runner.close()
+    assert [c for c, _ in alerts] == ["signon.ok"], alerts
+    runner = terminal(tmp_path / "unset", from_host=False, host_clock=host_clock)
+    try:
+        alerts = sign_on(runner)
+    finally:
+        runner.close()
+    assert "clock.differs" in [c for c, _ in alerts], alerts
+
+
+def test_the_system_zone_is_read_as_libc_reads_it(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    assert system_zone() == ZoneInfo("Asia/Tokyo")
+    monkeypatch.setenv("TZ", ":Europe/Paris")
+    assert system_zone() == ZoneInfo("Europe/Paris")
+    monkeypatch.setenv("TZ", "")
+    assert system_zone() is timezone.utc
+    monkeypatch.delenv("TZ")
+    now = datetime.now()
+    assert now.replace(tzinfo=system_zone()).utcoffset() == now.astimezone().utcoffset()
 
 
 def test_a_clock_that_cannot_be_set_is_an_alert_not_a_failed_sign_on(tmp_path):

@@ -37,6 +37,8 @@ def test_a_file_is_read_and_checked(tmp_path):
         ({"devices": {"printer": "usb-printer"}}, "config.bad_value", ["devices.printer", "device URL"]),
         ({"receipts": {"copies": ["merchant", "boss"]}}, "config.bad_value", ["receipts.copies"]),
         ({"terminal": "x"}, "config.bad_value", ["[terminal]", "table"]),
+        ({"host": {"time_zone": "Asia/Shangai"}}, "config.bad_value", ["host.time_zone", "IANA"]),
+        ({"host": {"time_zone": "../../etc/passwd"}}, "config.bad_value", ["host.time_zone", "IANA"]),
     ],
 )
 def test_bad_configuration_names_the_key_and_the_expected_form(doc, code, words):

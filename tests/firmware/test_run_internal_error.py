@@ -55,3 +55,4 @@ def test_a_bug_in_the_loop_says_out_of_service_and_names_itself_without_a_traceb
     assert "Traceback" not in err and "a bug" not in err
     (runner,) = made
     assert [line.strip() for line in runner.devices.display.lines[:2]] == ["OUT OF SERVICE", "RESTARTING"]
+    assert runner.devices.display.final  # a display that blanks on closing keeps it (tests/hal/display)

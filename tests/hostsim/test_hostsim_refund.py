@@ -55,6 +55,20 @@ def test_partial_refunds_up_to_the_sale_are_credits(host, cup_term):
     assert host.ledger.batch_totals("12345678", "000001") == (1, 1000, 2, 1000)
 
 
+def test_a_sale_refunded_in_part_is_not_voided_whichever_terminal_asks(host, cup_term):
+    """A void gives the whole amount back: on top of a refund, the sale would be paid back twice. The
+    terminal that made the sale refuses it from its journal, but a refund made on another terminal is not
+    in that journal: the host is the one place that sees both (AU5)."""
+    s = sale(host, cup_term)
+    assert cup_term.read(host.respond(refund(cup_term, rrn=s.rrn, stan=2, amount=1)).payload).approved
+    original = Original(stan=1, batch=1, date=DATE, rrn=s.rrn, auth_code=s.auth_code, mti="0200",
+                        transmitted="0506120000")
+    void = cup_term.read(host.respond(cup_term.sale(kind=TxnKind.VOID, amount=1000, stan=3, original=original)).payload)
+    assert void.response_code == "12" and not void.approved
+    assert [(p["kind"], p["status"]) for p in host.ledger.postings()] == [
+        ("sale", "approved"), ("refund", "approved"), ("void", "declined")]
+
+
 @pytest.mark.parametrize("case, code", [
     ("unknown rrn", "25"), ("other date", "25"), ("declined sale", "25"), ("reversed sale", "25"),
     ("voided sale", "12"), ("over", "64"), ("wrong pin", "55"), ("rule", "05"),

@@ -218,6 +218,22 @@ def test_close_clears_the_display(sim):
     assert err.value.code == "display.not_open"
 
 
+def test_a_final_screen_outlives_close_and_a_later_screen_does_not(sim):
+    """OUT OF SERVICE, the terminal's last word as it stops (Display.show_final), stays up once closed; a
+    screen shown after it is an ordinary one again, blanked on closing."""
+    display = open_device("display", sim.url)
+    display.show_final(["OUT OF SERVICE", "RESTARTING"])
+    display.close()
+    time.sleep(0.2)  # what the simulator would have received by now
+    assert sim.screen == ("OUT OF SERVICE".ljust(20), "RESTARTING".ljust(20)) and sim.count(Op.CLEAR) == 1
+    display = open_device("display", sim.url)  # opening clears: the second CLEAR
+    display.show_final(["OUT OF SERVICE", "RESTARTING"])
+    display.show(["READY"])
+    display.close()
+    sim.wait_until(lambda s: s.count(Op.CLEAR) == 3)
+    assert sim.screen == BLANK2
+
+
 def test_closed_then_reopened(sim):
     display = make_device("display", sim.url)
     display.open()
