@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from firmware.core.model import (
+    ADVICE_ACCEPTED_CODES,
+    AdviceAnswer,
     EntryMode,
     JournalState,
     Kind,
@@ -44,8 +46,9 @@ _UNDOING = (Kind.VOID.value, Kind.PREAUTH_VOID.value, Kind.PREAUTH_COMPLETE_VOID
 # A stored advice's fate (journal j LEFT JOIN offline_queue q): the host accepted it (an approved
 # code, or 94 "already had it"), or answered it with a refusal. One place for the settlement's
 # totals (settlements.py) and for what the journal says an advice-completion did to its pre-auth.
-ADVICE_ACCEPTED = "(q.state = 'done' AND q.response_code IN ('00', '94'))"
-ADVICE_REFUSED = "(j.state = 'offline_approved' AND q.state = 'done' AND q.response_code NOT IN ('00', '94'))"
+_ACCEPTED_CODES = ", ".join(f"'{code}'" for code in ADVICE_ACCEPTED_CODES)
+ADVICE_ACCEPTED = f"(q.state = 'done' AND q.response_code IN ({_ACCEPTED_CODES}))"
+ADVICE_REFUSED = f"(j.state = 'offline_approved' AND q.state = 'done' AND q.response_code NOT IN ({_ACCEPTED_CODES}))"
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,15 @@ class JournalMixin:
             f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE state IN ('approved', 'offline_approved') "
             "AND (merchant_copy IS NOT NULL OR cardholder_copy IS NOT NULL) ORDER BY txn_no DESC LIMIT 1", (),
             "reading the last receipt")
-        return self._full(rows[0]) if rows else None
+        if not rows:
+            return None
+        record = self._full(rows[0])
+        if record.state is JournalState.OFFLINE_APPROVED:  # what the host made of its advice, if it answered
+            answered = self._query("SELECT response_code FROM offline_queue WHERE txn_no=? AND state='done'",
+                                   (record.txn_no,), "reading the last receipt")
+            if answered:
+                record = replace(record, advice=AdviceAnswer(answered[0][0]))
+        return record
 
     def find_original(self, stan: int, batch: int) -> OriginalMatch | None:
         """The record with this trace in this batch (the newest, should the STAN have wrapped), or None.

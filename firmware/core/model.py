@@ -13,9 +13,11 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from firmware.core.batch import OwedUpload, Settlement, SettleResult, Totals, UploadPlan
+from firmware.core.batch import OwedUpload, Settlement, Totals, UploadPlan
 
 __all__ = [
+    "ADVICE_ACCEPTED_CODES",
+    "AdviceAnswer",
     "State",
     "Timer",
     "Copy",
@@ -221,6 +223,22 @@ class OriginalRef:
     auth_code: str = ""
 
 
+# A stored advice (an offline sale or completion) the host has: approved, or "already had it". One place
+# for what a receipt says of it and for what storage counts in a settlement (storage/journal.py).
+ADVICE_ACCEPTED_CODES = ("00", "94")
+
+
+@dataclass(frozen=True)
+class AdviceAnswer:
+    """The host's answer to a stored advice: what a reprint of its receipt says of it."""
+
+    code: str | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.code in ADVICE_ACCEPTED_CODES
+
+
 @dataclass(frozen=True)
 class SaleRecord:
     """One journal record as the core and storage see it (no card data)."""
@@ -247,6 +265,7 @@ class SaleRecord:
     original: OriginalFacts | None = None  # what a void refers to (None for a sale)
     reference: OriginalRef | None = None  # what a refund names (its original, when the journal has it, above)
     account: str | None = None  # a transfer's destination account, masked (first 6 / last 4): never the clear one
+    advice: AdviceAnswer | None = None  # a record approved offline: the host's answer to its advice (None: not yet)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,17 @@ def _last4_only(masked: str) -> str:
     return "*" * (len(masked) - 4) + masked[-4:]
 
 
+def _offline_lines(r) -> list[Line]:
+    """A record approved offline says where its advice stands: a reprint after the host refused it must
+    not say approved (the bank has no record of it), nor "to be uploaded" once the host has it."""
+    if r.advice is None:
+        return [Line("APPROVED OFFLINE - TO BE UPLOADED", align=Align.CENTER)]
+    if r.advice.accepted:
+        return [Line("APPROVED OFFLINE - UPLOADED", align=Align.CENTER)]
+    return [Line(f"DECLINED BY HOST ({r.advice.code or '-'})", align=Align.CENTER, bold=True),
+            Line("NOT PAID - CALL THE ACQUIRER", align=Align.CENTER)]
+
+
 def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
     r = job.record
     merchant = job.copy is Copy.MERCHANT
@@ -90,7 +101,7 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
     if refund:
         lines.append(Line("REFUNDED TO THE CARD", align=Align.CENTER))
     if r.state is JournalState.OFFLINE_APPROVED:
-        lines.append(Line("APPROVED OFFLINE - TO BE UPLOADED", align=Align.CENTER))
+        lines += _offline_lines(r)
     if merchant:
         lines += [
             Line("CARDHOLDER SIGNATURE:"),

@@ -53,7 +53,7 @@ from firmware.core.actions import (
     Show,
     StartTimer,
 )
-from firmware.core.model import Kind, PendingAdvice, State, Timer
+from firmware.core.model import AdviceAnswer, Kind, PendingAdvice, State, Timer
 from firmware.core.flows import STORED_ADVICE
 from firmware.host.messages import Expectation, mac_problem, mismatch
 
@@ -138,6 +138,7 @@ class WindowMixin:
         else:
             host_ref = (reply.rrn, reply.auth_code, reply.settle_date) if reply.approved else ()
             actions.append(AdviceDone(item.txn_no, reply.response_code, *host_ref))
+            self._advice_on_receipt(item.txn_no, reply.response_code, *host_ref)
         if stored and not reply.approved and reply.response_code != "94":
             actions.append(
                 Alert(
@@ -151,6 +152,16 @@ class WindowMixin:
         room = self.settings.upload_window - len(window.flights)
         refill = [a for a in self.advices if not window.holds(a.txn_no)][: max(0, room)]
         return State.UPLINK, actions + (self._launch(refill) if refill else [self._wait()])
+
+    def _advice_on_receipt(self, txn_no: int, code: str | None, rrn: str | None = None, auth_code: str | None = None,
+                           settle_date: str | None = None) -> None:
+        """The newest receipt, if it is this advice's, as storage now has it (``AdviceDone``): a reprint
+        says what the host made of it, and shows its reference once accepted."""
+        last = self.last_receipt
+        if last is None or last.txn_no != txn_no:
+            return
+        self.last_receipt = replace(last, advice=AdviceAnswer(code), rrn=last.rrn or rrn,
+                                    auth_code=last.auth_code or auth_code, settle_date=last.settle_date or settle_date)
 
     @staticmethod
     def _unmatched(window: Window, reply: Any) -> str:

@@ -74,3 +74,24 @@ def test_a_batch_never_takes_a_sale_its_settlement_cannot_carry():
     assert r["ok"], r["failures"]
     assert [s["result"] for s in r["settlements"]] == ["balanced"]
     assert [t["batch"] for t in r["transactions"]] == ["000001", "000002"]
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "after a restart"])
+def test_a_reprint_says_what_the_host_made_of_a_stored_sale(restart):
+    """F 0 8 reprinted a stored sale the host had refused as "APPROVED OFFLINE - TO BE UPLOADED": fresh
+    paper saying approved for money the bank refused. Now a refused one says so, and an accepted one
+    says uploaded, with the host's reference; the same after a restart (the record read back)."""
+    again = [{"restart": True}] if restart else []
+    declined = run([{"link": "down"}, {"key": "500#"}, *CARD, {"link": "up"},
+                    {"host": {"behaviour": "decline", "code": "51", "mti": "0220"}}, {"upload": True},
+                    {"expect": {"alerts": "advice.declined"}}, *again, {"key": "F08"}])
+    assert declined["ok"], declined["failures"]
+    assert declined["host_ledger"]["postings"] == []  # the bank has no record of it
+    reprint = declined["transactions"][0]["receipts"][-1]
+    assert "*** REPRINT ***" in reprint and "DECLINED BY HOST (51)" in reprint
+    assert "APPROVED" not in reprint, reprint
+    accepted = run([*OFFLINE_SALE, *again, {"key": "F08"}])
+    assert accepted["ok"], accepted["failures"]
+    reprint = accepted["transactions"][0]["receipts"][-1]
+    assert "*** REPRINT ***" in reprint and "APPROVED OFFLINE - UPLOADED" in reprint
+    assert "REF NO:" in reprint and accepted["host_ledger"]["postings"][0]["rrn"] in reprint
