@@ -30,6 +30,22 @@ def bcd_forms(value: str) -> dict[str, bytes]:
     return {"left-aligned": bytes.fromhex(hexed[:-1]), "right-aligned": bytes.fromhex(hexed[1:])}
 
 
+def field2_forms(pan: str) -> dict[str, bytes]:
+    """A PAN as ISO 8583 packs field 2 in BCD: its length byte (BCD), then the digits, padded as
+    ``bcd_forms`` says. The length is part of the needle because a test PAN may be mostly zeros
+    (unionpay_debit's 6205500000000000004): its digits alone, "62 05 50" and six zero bytes, are found
+    in an SQLite page whose cell pointers 0x0762 and 0x0550 are followed by free space that
+    secure_delete zeroed (a crash run's log, session 9). Field 2 always follows its length, and a length
+    byte of 0x13 to 0x19 followed by "62" can be no pair of cell pointers: a page offset is below 0x1000.
+    The right-aligned form's pad nibble comes between the length and the digits, so both pads are searched."""
+    length = bytes.fromhex(f"{len(pan):02d}")
+    forms = {alignment: length + packed for alignment, packed in bcd_forms(pan).items() if alignment != "right-aligned"}
+    if len(pan) % 2:
+        for pad in "0F":
+            forms[f"right-aligned, pad {pad}"] = length + bytes.fromhex(pad + pan)
+    return forms
+
+
 def needles() -> dict[str, bytes]:
     """Each test card's tracks and PAN (text and packed BCD), and its PIN block clear and encrypted."""
     out: dict[str, bytes] = {}
@@ -44,7 +60,7 @@ def needles() -> dict[str, bytes]:
                         out[f"{name} track {track_no} as BCD, {alignment}"] = packed
         pan = (card.track2 or card.track1[1:]).split("=")[0].split("^")[0]
         out[f"{name} PAN"] = pan.encode()
-        for alignment, packed in bcd_forms(pan).items():  # field 2 in BCD
+        for alignment, packed in field2_forms(pan).items():  # field 2 in BCD
             out[f"{name} PAN as BCD, {alignment}"] = packed
         block = encrypt_iso0(b"1234", Pan(pan), pin_key).reveal()
         out[f"{name} PIN block"] = block

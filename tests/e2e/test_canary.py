@@ -183,6 +183,26 @@ def test_the_canary_finds_an_odd_length_value_padded_on_either_side(tmp_path, si
     assert f"unionpay_debit track 2 as BCD, {alignment} in {leak}" in find_card_data([leak])
 
 
+@pytest.mark.parametrize("pad", ["0", "F"])
+@pytest.mark.parametrize("side", ["before", "after"])
+def test_the_canary_finds_a_field_2_pan_padded_on_either_side(tmp_path, side, pad):
+    from hal.magstripe.sim import TEST_CARDS
+
+    pan = TEST_CARDS["unionpay_debit"].track2.split("=")[0]  # 19 digits: odd
+    leak = tmp_path / "leak.bin"
+    leak.write_bytes(b"\x01\x19" + bytes.fromhex(pad + pan if side == "before" else pan + pad) + b"\x03")
+    alignment = f"right-aligned, pad {pad}" if side == "before" else "left-aligned"
+    assert f"unionpay_debit PAN as BCD, {alignment} in {leak}" in find_card_data([leak])
+
+
+def test_a_page_of_cell_pointers_and_zeroed_free_space_is_not_a_pan(tmp_path):
+    """What a crash run's log held (session 9): the cell pointers 0x0762 and 0x0550, then free space
+    zeroed by secure_delete; unionpay_debit's PAN (6205500000000000004) packed without its length."""
+    page = tmp_path / "page.bin"
+    page.write_bytes(bytes.fromhex("0d0000000a0550000eff0dfe0d060c1c0b1a0a2c093e083c07620550") + bytes(64))
+    assert find_card_data([page]) == []
+
+
 def test_the_canary_finds_nothing_in_a_file_without_card_data(tmp_path):
     clean = tmp_path / "clean.bin"
     clean.write_bytes(bytes(4096) + b" " + bytes(64) + bytes(range(256)) * 4)
