@@ -325,7 +325,26 @@ def load_config(path: Path | str | None) -> Config:
     """Read and validate a TOML file. ``None`` gives the documented defaults."""
     if path is None:
         return Config()
-    path = Path(path)
+    return parse_config(_read_toml(Path(path)), source=str(path))
+
+
+def load_config_keys(path: Path | str | None, keys: tuple[str, ...]) -> Config:
+    """Only ``keys`` ("section.key") of a TOML file, checked; every other key is left at its default,
+    unread and unchecked. For a command that must work with a file ``posterm run`` refuses
+    (``posterm out-of-service``: a bad configuration is a likely reason systemd gave up)."""
+    if path is None:
+        return Config()
+    doc = _read_toml(Path(path))
+    picked: dict[str, dict[str, Any]] = {}
+    for dotted in keys:
+        section, _, key = dotted.partition(".")
+        table = doc.get(section)
+        if isinstance(table, dict) and key in table:
+            picked.setdefault(section, {})[key] = table[key]
+    return parse_config(picked, source=str(path))
+
+
+def _read_toml(path: Path) -> dict:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -336,7 +355,7 @@ def load_config(path: Path | str | None) -> Config:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML: {e}", code="config.syntax") from None
-    return parse_config(doc, source=str(path))
+    return doc
 
 
 def check_devices(config: Config) -> None:

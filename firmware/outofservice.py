@@ -12,7 +12,11 @@ terminal and calls someone.
 
 It takes the run lock of the data directory first, so it never draws over a terminal
 that is running; and it logs why systemd gave up, as systemd tells an ``OnFailure=``
-unit (``MONITOR_SERVICE_RESULT``, ``MONITOR_EXIT_STATUS``).
+unit (``MONITOR_SERVICE_RESULT``, ``MONITOR_EXIT_STATUS``). It acts only when that
+result is ``start-limit-hit`` (or when run by hand): systemd also runs ``OnFailure=``
+for a stop that timed out, after which the terminal is started again. It reads only
+the display, the data directory and the log settings of the configuration (``KEYS``),
+since a configuration ``posterm run`` refuses is a likely reason systemd gave up.
 """
 
 from __future__ import annotations
@@ -48,12 +52,23 @@ def show_out_of_service(config) -> str:
     return why
 
 
+# What this command reads of the configuration; the rest may be what made systemd give up.
+KEYS = ("devices.display", "storage.data_dir", "log.level", "log.file")
+
+
 def add_out_of_service_command(sub, with_config) -> None:
     def cmd(args) -> int:
-        from firmware.cli import _config
+        from firmware.config import DEFAULT_PATH, load_config_keys
         from firmware.logs import setup_logging
 
-        config = _config(args)
+        result = os.environ.get("MONITOR_SERVICE_RESULT")
+        if result is not None and result != "start-limit-hit":
+            # systemd runs OnFailure= units for other failures too (a stop that timed out, then a start): the
+            # terminal is not given up on, and the run lock and the display are posterm run's
+            print(f"posterm: systemd has not given up on posterm run ({result}): the display is left to it")
+            return 0
+        path = args.config if args.config is not None else (DEFAULT_PATH if DEFAULT_PATH.exists() else None)
+        config = load_config_keys(path, KEYS)
         if args.data_dir:
             config = config.replace({"storage": {"data_dir": args.data_dir}})
         setup_logging(config.log.level, config.log.file or None)

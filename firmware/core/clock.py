@@ -55,21 +55,27 @@ def clock_floor(latest: datetime | None) -> datetime:
     return max(latest, CLOCK_EPOCH) if latest is not None else CLOCK_EPOCH
 
 
-def host_time(date: str | None, time: str | None, now: datetime) -> datetime | None:
+def host_time(date: str | None, time: str | None, now: datetime, *,
+              not_before: datetime | None = None) -> datetime | None:
     """The host's MMDD + hhmmss as a datetime, in the year that puts it nearest ``now`` (an answer across
-    New Year's night; the caller passes the floor when the clock is behind it, a clock back at 1970 says
-    nothing of the year); None when either is missing or not a real date and time."""
+    New Year's night); None when either is missing or not a real date and time.
+
+    ``not_before``: a clock back at 1970 says nothing of the year, so the caller gives the floor instead,
+    and the year is the first that does not put the host's time before it: time has not run back from
+    the last transaction (the nearest year to a floor of 1 January would be the year before)."""
     if not (date and time and len(date) == 4 and len(time) == 6 and date.isdigit() and time.isdigit()):
         return None
-    best = None
-    for year in (now.year - 1, now.year, now.year + 1):
+    year0 = (not_before or now).year
+    candidates = []
+    for year in (year0 - 1, year0, year0 + 1, year0 + 2):
         try:
-            when = datetime(year, int(date[:2]), int(date[2:]), int(time[:2]), int(time[2:4]), int(time[4:]))
+            candidates.append(datetime(year, int(date[:2]), int(date[2:]), int(time[:2]), int(time[2:4]),
+                                       int(time[4:])))
         except ValueError:  # 0230, 2460 ..., or 29 February out of a leap year
             continue
-        if best is None or abs(when - now) < abs(best - now):
-            best = when
-    return best
+    if not_before is not None:
+        return next((when for when in candidates if when >= not_before), None)
+    return min(candidates, key=lambda when: abs(when - now), default=None)
 
 
 def in_zone(when: datetime, zone: tzinfo | None, to: tzinfo | None) -> datetime:
@@ -101,8 +107,8 @@ class ClockMixin:
         once the clock is right again (the operator is told)."""
         floor = self.clock_floor
         # the host sends no year: take it from our clock, unless that is plainly unset (1970), then from the floor
-        reference = now if now >= CLOCK_EPOCH or floor is None else floor
-        host = host_time(reply.host_date, reply.host_time, reference)
+        unset = now < CLOCK_EPOCH and floor is not None
+        host = host_time(reply.host_date, reply.host_time, now, not_before=floor - CLOCK_SLACK if unset else None)
         if host is None:
             return []
         host = in_zone(host, self.settings.host_zone, self.settings.local_zone)

@@ -161,3 +161,13 @@ def test_a_host_keeping_another_zone_sets_the_clock_only_by_what_truly_differs()
     (set_clock,) = [a for a in sign_on(d, host_date=f"{ahead:%m%d}", host_time=f"{ahead:%H%M%S}")
                     if isinstance(a, A.SetClock)]
     assert set_clock.host == d.now + timedelta(hours=1)  # in London's time, across the host's date line
+
+
+def test_a_clock_back_at_1970_takes_the_first_year_not_before_the_floor():
+    """A new terminal (floor 1 January 2026) signing on on 22 November 2026 with its clock at 1970: the year
+    nearest the floor is 2025, which would date its sales a year early and, after a restart, refuse them all
+    (AU6). Time has not run back from the floor: the first year not before it."""
+    d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=None))
+    d.now = datetime(1970, 1, 1, 0, 0, 30)
+    out = sign_on(d, host_date="1122", host_time="101500")
+    assert [a.host for a in out if isinstance(a, A.SetClock)] == [datetime(2026, 11, 22, 10, 15)]
