@@ -32,7 +32,6 @@ summer time on either side included, before it is compared or set.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
-
 from typing import TYPE_CHECKING
 
 from firmware.core.actions import Action, Alert, SetClock

@@ -137,8 +137,9 @@ class WindowMixin:
             actions += self._advice_answered(item, reply)
         else:
             host_ref = (reply.rrn, reply.auth_code, reply.settle_date) if reply.approved else ()
-            actions.append(AdviceDone(item.txn_no, reply.response_code, *host_ref))
-            self._advice_on_receipt(item.txn_no, reply.response_code, *host_ref)
+            done = AdviceDone(item.txn_no, reply.response_code, *host_ref)
+            actions.append(done)
+            self._advice_on_receipt(done)
         if stored and not reply.approved and reply.response_code != "94":
             actions.append(
                 Alert(
@@ -153,15 +154,15 @@ class WindowMixin:
         refill = [a for a in self.advices if not window.holds(a.txn_no)][: max(0, room)]
         return State.UPLINK, actions + (self._launch(refill) if refill else [self._wait()])
 
-    def _advice_on_receipt(self, txn_no: int, code: str | None, rrn: str | None = None, auth_code: str | None = None,
-                           settle_date: str | None = None) -> None:
-        """The newest receipt, if it is this advice's, as storage now has it (``AdviceDone``): a reprint
-        says what the host made of it, and shows its reference once accepted."""
+    def _advice_on_receipt(self, done: AdviceDone) -> None:
+        """The newest receipt, if it is this advice's, as ``done`` leaves it in storage (the host's reference
+        only where the record has none): a reprint says what the host made of it."""
         last = self.last_receipt
-        if last is None or last.txn_no != txn_no:
+        if last is None or last.txn_no != done.txn_no:
             return
-        self.last_receipt = replace(last, advice=AdviceAnswer(code), rrn=last.rrn or rrn,
-                                    auth_code=last.auth_code or auth_code, settle_date=last.settle_date or settle_date)
+        self.last_receipt = replace(last, advice=AdviceAnswer(done.response_code), rrn=last.rrn or done.rrn,
+                                    auth_code=last.auth_code or done.auth_code,
+                                    settle_date=last.settle_date or done.settle_date)
 
     @staticmethod
     def _unmatched(window: Window, reply: Any) -> str:
