@@ -171,7 +171,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         dukpt: DukptPinCipher | None = None,
         clock: Callable[[], datetime] = datetime.now,
         monotonic: Callable[[], float] = time.monotonic,
-        set_clock: Callable[[datetime], None] | None = None,  # terminal.clock_from_host: firmware.sysclock
+        set_clock: Callable[[float], None] | None = None,  # epoch seconds; terminal.clock_from_host: firmware.sysclock
     ) -> None:
         self.core = Terminal(settings)
         self.devices = devices

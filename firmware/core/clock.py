@@ -27,11 +27,24 @@ UnionPay's fields 12/13 are the host's local time. An acquirer and its
 terminals mostly keep the same civil time; where they do not
 (``host.time_zone``), the host's time is converted to the terminal's zone,
 summer time on either side included, before it is compared or set.
+
+Civil times are not instants. The runner gives the core the terminal's zone
+(``CoreSettings.local_zone``: libc's, ``firmware.sysclock.system_zone``)
+whether or not the host keeps another, so the two times are compared as the
+instants they name: a clock right across a change of summer time is left
+alone. In the hour the end of summer time repeats a civil time names two
+instants: the terminal's ``now`` says which by its ``fold`` (``datetime.now()``
+sets it, PEP 495), and of the host's two readings the one nearest the
+terminal's instant is taken (a host minutes off is far likelier than one an
+hour off). ``SetClock`` then carries the real difference of the two instants,
+which the runner adds to the system clock's epoch seconds: no civil time is
+read again. A core given no zone (``local_zone`` None) compares civil times,
+which is the real difference except across a change of summer time.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
 from firmware.core.actions import Action, Alert, SetClock
@@ -39,7 +52,7 @@ from firmware.core.actions import Action, Alert, SetClock
 if TYPE_CHECKING:
     from firmware.core.settings import CoreSettings
 
-__all__ = ["CLOCK_EPOCH", "CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "clock_floor", "host_time", "in_zone"]
+__all__ = ["CLOCK_EPOCH", "CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "clock_floor", "host_offset", "host_time"]
 
 # How far back of the floor a transaction may still be dated: fake-hwclock saves the time hourly, so after a
 # power cut the clock may read up to an hour before the last transaction, and the end of summer time turns
@@ -77,11 +90,30 @@ def host_time(date: str | None, time: str | None, now: datetime, *,
     return min(candidates, key=lambda when: abs(when - now), default=None)
 
 
-def in_zone(when: datetime, zone: tzinfo | None, to: tzinfo | None) -> datetime:
-    """``when``, a civil time in ``zone``, as the civil time in ``to`` (both naive); unchanged when either is None."""
-    if zone is None or to is None:
-        return when
-    return when.replace(tzinfo=zone).astimezone(to).replace(tzinfo=None)
+def _instant(when: datetime, zone: tzinfo, near: datetime | None = None) -> datetime:
+    """``when``, a civil time in ``zone``, as an instant (aware, UTC; compare and subtract only such: aware
+    times sharing a tzinfo compare by their civil fields). In the hour the end of summer time repeats it has
+    two readings (fold 0, the first pass, and fold 1): the one nearest ``near`` (an instant) is taken;
+    without ``near``, ``when``'s own fold says which."""
+    if near is None:
+        return when.replace(tzinfo=zone).astimezone(timezone.utc)
+    readings = [when.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1)]
+    return min(readings, key=lambda reading: abs(reading - near))
+
+
+def host_offset(host: datetime, now: datetime, host_zone: tzinfo | None,
+                local_zone: tzinfo | None) -> tuple[datetime, timedelta]:
+    """The host's civil time ``host`` (in ``host_zone``; None: the terminal's own) against the terminal's
+    ``now`` (in ``local_zone``): the host's time as the terminal's civil time, and how far the host's
+    instant is ahead of the terminal's (what ``SetClock`` moves the clock by). ``now``'s fold says which
+    pass of a repeated hour the terminal's clock is in; of the host's two readings in one, the one nearest
+    ``now``'s instant is taken. With no ``local_zone`` (a core given none) civil times are compared: the
+    host's time unchanged and the difference of the two, an hour out across a change of summer time."""
+    if local_zone is None:
+        return host, host - now
+    terminal = _instant(now, local_zone)
+    instant = _instant(host, host_zone or local_zone, near=terminal)
+    return instant.astimezone(local_zone).replace(tzinfo=None), instant - terminal
 
 
 class ClockMixin:
@@ -101,16 +133,16 @@ class ClockMixin:
 
     def _clock_from_host(self, reply, now: datetime) -> list[Action]:
         """A sign-on's answer: the host's time is the reference. When it differs from ours by more than the
-        tolerance, set the clock to it (``SetClock``). And the floor comes down to it at most: a journal dated
-        after the host's time was dated by a clock that ran ahead, and must not lock the terminal out for good
-        once the clock is right again (the operator is told)."""
+        tolerance, move the clock by the difference (``SetClock``). And the floor comes down to it at most: a
+        journal dated after the host's time was dated by a clock that ran ahead, and must not lock the terminal
+        out for good once the clock is right again (the operator is told)."""
         floor = self.clock_floor
         # the host sends no year: take it from our clock, unless that is plainly unset (1970), then from the floor
         unset = now < CLOCK_EPOCH and floor is not None
         host = host_time(reply.host_date, reply.host_time, now, not_before=floor - CLOCK_SLACK if unset else None)
         if host is None:
             return []
-        host = in_zone(host, self.settings.host_zone, self.settings.local_zone)
+        host, offset = host_offset(host, now, self.settings.host_zone, self.settings.local_zone)
         actions: list[Action] = []
         if floor is not None and host < floor - CLOCK_SLACK:
             actions.append(Alert("clock.journal_ahead", f"the journal holds a transaction dated {floor:%Y-%m-%d %H:%M}"
@@ -118,6 +150,6 @@ class ClockMixin:
                                  "ran ahead; the host's time is taken"))
         if floor is not None:
             self.clock_floor = min(floor, host)
-        if abs(host - now) > CLOCK_TOLERANCE:
-            actions.append(SetClock(host, now))
+        if abs(offset) > CLOCK_TOLERANCE:
+            actions.append(SetClock(offset))
         return actions

@@ -12,7 +12,7 @@ included, from ``firmware.core.actions``, the one place that names them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from firmware.core.batch import Settlement
@@ -118,11 +118,13 @@ class Alert(Action):
 
 @dataclass(frozen=True)
 class SetClock(Action):
-    """The host's time differs from the terminal's: set the clock to ``host`` (measured at ``local``), if the
-    configuration lets the runner (``terminal.clock_from_host``); else the runner alerts (core/clock.py)."""
+    """The host's time differs from the terminal's by ``offset`` (the host's instant minus the terminal's, summer
+    time on either side counted): move the clock by it, if the configuration lets the runner
+    (``terminal.clock_from_host``); else the runner alerts (core/clock.py). A difference, not a time: the
+    runner adds it to the system clock's own epoch seconds, so no civil time is read again (a naive one names
+    two instants in the hour the end of summer time repeats), and what passed since the answer is counted."""
 
-    host: datetime
-    local: datetime
+    offset: timedelta
     name = "set_clock"
 
 

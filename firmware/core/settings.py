@@ -74,7 +74,8 @@ class CoreSettings:
     mtis: Mtis = field(default_factory=Mtis)
     response_texts: Mapping[str, str] = field(default_factory=dict)
     operators: OperatorRules = field(default_factory=OperatorRules)
-    # the host's civil time and the terminal's, when they differ (host.time_zone; clock.py): None, the same
+    # the host's civil time (host.time_zone; None: the terminal's own) and the terminal's, the zone of the core's
+    # now (firmware.sysclock.system_zone; None: unknown, civil times are compared as they are): clock.py
     host_zone: tzinfo | None = None
     local_zone: tzinfo | None = None
 
@@ -89,8 +90,8 @@ class CoreSettings:
         batch_capacity: int = 999,
         local_zone: tzinfo | None = None,
     ):
-        """``local_zone``: the zone the system clock keeps (``firmware.sysclock.system_zone``), which the
-        caller reads only when the host keeps another (``host.time_zone``)."""
+        """``local_zone``: the zone the system clock keeps (``firmware.sysclock.system_zone``), so that the
+        host's time is compared with ours as an instant, across a change of summer time too."""
         t, o = config.terminal, config.offline
         host_zone = None
         if config.host.time_zone:
@@ -121,7 +122,7 @@ class CoreSettings:
             operators=OperatorRules(config.operators.required, frozenset(config.operators.supervisor_for),
                                     config.operators.max_tries, config.operators.lockout_seconds),
             host_zone=host_zone,
-            local_zone=local_zone if host_zone is not None else None,
+            local_zone=local_zone,
         )
 
     def response_text(self, code: str | None) -> str:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from firmware.core import actions as A
-from firmware.core.clock import CLOCK_EPOCH, CLOCK_SLACK, host_time, in_zone
+from firmware.core.clock import CLOCK_EPOCH, CLOCK_SLACK, host_offset, host_time
 from firmware.core.events import HostAnswered, SignOnRequested
 from firmware.core.model import BootState, Counters, NetworkKind, State
 from firmware.core.settings import CoreSettings
@@ -81,7 +81,7 @@ def test_a_pi_back_at_1970_is_mended_by_a_sign_on_whose_year_comes_from_the_jour
     assert alerts(d.keys("1")) == ["clock.behind"]
     real = NOW + timedelta(hours=2)
     out = sign_on(d, host_date=f"{real:%m%d}", host_time=f"{real:%H%M%S}")
-    assert [a.host for a in out if isinstance(a, A.SetClock)] == [real]
+    assert [a.offset for a in out if isinstance(a, A.SetClock)] == [real - d.now]
 
 
 def sign_on(d: Driver, **changes):
@@ -96,7 +96,7 @@ def test_a_sign_on_whose_host_time_differs_by_more_than_a_minute_sets_the_clock(
     host = d.now + timedelta(hours=2)
     out = sign_on(d, host_date=f"{host:%m%d}", host_time=f"{host:%H%M%S}")
     (set_clock,) = [a for a in out if isinstance(a, A.SetClock)]
-    assert (set_clock.host, set_clock.local) == (host, d.now)
+    assert set_clock.offset == timedelta(hours=2)  # what the runner moves the system clock by
     assert A.SetClock in A.ADVISORY  # a clock that cannot be set never stops the sign-on
 
 
@@ -145,8 +145,8 @@ def zoned(host: str, local: str) -> CoreSettings:
     (datetime(2026, 7, 1, 12, 0), "Asia/Shanghai", "Asia/Shanghai", datetime(2026, 7, 1, 12, 0)),
 ])
 def test_a_host_time_in_another_zone_is_read_as_the_terminal_s_civil_time(when, host, local, expected):
-    assert in_zone(when, ZoneInfo(host), ZoneInfo(local)) == expected
-    assert in_zone(when, None, ZoneInfo(local)) == when  # host.time_zone unset: the host keeps ours
+    assert host_offset(when, expected, ZoneInfo(host), ZoneInfo(local)) == (expected, timedelta(0))
+    assert host_offset(when, when, None, ZoneInfo(local)) == (when, timedelta(0))  # unset: the host keeps ours
 
 
 def test_a_host_keeping_another_zone_sets_the_clock_only_by_what_truly_differs():
@@ -160,7 +160,7 @@ def test_a_host_keeping_another_zone_sets_the_clock_only_by_what_truly_differs()
     ahead = beijing + timedelta(hours=1)
     (set_clock,) = [a for a in sign_on(d, host_date=f"{ahead:%m%d}", host_time=f"{ahead:%H%M%S}")
                     if isinstance(a, A.SetClock)]
-    assert set_clock.host == d.now + timedelta(hours=1)  # in London's time, across the host's date line
+    assert set_clock.offset == timedelta(hours=1)  # what truly differs, across the host's date line
 
 
 def test_a_clock_back_at_1970_takes_the_first_year_not_before_the_floor():
@@ -170,4 +170,71 @@ def test_a_clock_back_at_1970_takes_the_first_year_not_before_the_floor():
     d = Driver(boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9), latest=None))
     d.now = datetime(1970, 1, 1, 0, 0, 30)
     out = sign_on(d, host_date="1122", host_time="101500")
-    assert [a.host for a in out if isinstance(a, A.SetClock)] == [datetime(2026, 11, 22, 10, 15)]
+    assert [a.offset for a in out if isinstance(a, A.SetClock)] == [datetime(2026, 11, 22, 10, 15) - d.now]
+
+
+# -- summer time: civil times are compared as the instants they name ------------------------------------------
+
+def clock_actions(out) -> list:
+    return [a for a in out if isinstance(a, A.SetClock) or isinstance(a, A.Alert) and a.code.startswith("clock.")]
+
+
+@pytest.mark.parametrize("now", [datetime(2026, 10, 25, 0, 30), datetime(2026, 10, 25, 1, 30)])
+def test_a_right_clock_is_left_alone_in_the_hour_the_host_s_summer_time_repeats(now):
+    """London's clocks go from 02:00 BST back to 01:00 GMT on 25 October 2026: the host's 01:30 is 00:30 UTC on
+    the first pass and 01:30 UTC on the second. A terminal in UTC whose clock is right must not be set an hour
+    back on the second pass: of the two readings, the one nearest its clock is the host's."""
+    d = Driver(zoned("Europe/London", "UTC"), boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9)))
+    d.now = now
+    assert clock_actions(sign_on(d, host_date="1025", host_time="013000")) == []
+    d.now = now - timedelta(minutes=10)  # ten minutes slow: moved ten minutes on, not fifty back
+    (set_clock,) = [a for a in sign_on(d, host_date="1025", host_time="013000") if isinstance(a, A.SetClock)]
+    assert set_clock.offset == timedelta(minutes=10)
+
+
+def test_of_the_host_s_two_readings_of_a_repeated_hour_the_one_nearest_the_terminal_s_time_is_taken():
+    london, utc, when = ZoneInfo("Europe/London"), ZoneInfo("UTC"), datetime(2026, 10, 25, 1, 30)
+    assert host_offset(when, datetime(2026, 10, 25, 0, 40), london, utc) == (datetime(2026, 10, 25, 0, 30),
+                                                                            timedelta(minutes=-10))
+    assert host_offset(when, datetime(2026, 10, 25, 1, 20), london, utc) == (datetime(2026, 10, 25, 1, 30),
+                                                                            timedelta(minutes=10))
+
+
+LONDON = replace(SETTINGS, local_zone=ZoneInfo("Europe/London"))  # no host.time_zone: the host keeps ours
+
+
+@pytest.mark.parametrize("now, host, offset", [
+    # a right clock across the change is left alone: 00:59:30 GMT and 02:00:10 BST are 40 s apart ...
+    (datetime(2026, 3, 29, 0, 59, 30), "020010", None),
+    # ... and 01:59:50 BST and the 01:00:10 that follows it (GMT) are 20 s apart
+    (datetime(2026, 10, 25, 1, 59, 50), "010010", None),
+    # twenty minutes slow across the change: moved twenty minutes on, not eighty, nor forty back
+    (datetime(2026, 3, 29, 0, 50), "021000", timedelta(minutes=20)),
+    (datetime(2026, 10, 25, 1, 50), "011000", timedelta(minutes=20)),
+    # the terminal's clock on the second pass of its repeated hour (datetime.now() marks it fold=1, 01:10 GMT)
+    (datetime(2026, 10, 25, 1, 10, fold=1), "015000", timedelta(minutes=-20)),  # 01:50 BST, just before it
+    (datetime(2026, 10, 25, 1, 10, fold=1), "005000", timedelta(minutes=-80)),  # 00:50 BST: 80 minutes before it
+    (datetime(2026, 10, 25, 1, 10, fold=0), "015000", timedelta(minutes=40)),  # its first pass: 01:50 BST
+    # summer time on neither side of the difference: as civil times say
+    (datetime(2026, 7, 1, 12, 0), "140000", timedelta(hours=2)),
+])
+def test_the_clock_is_moved_by_the_real_difference_across_the_terminal_s_summer_time_changes(now, host, offset):
+    """The host keeps the terminal's civil time (host.time_zone unset), which the runner names all the same
+    (CoreSettings.local_zone, libc's): the two times are compared as instants, so the difference SetClock
+    carries is the real one, and the runner moves the clock by it without reading a civil time again."""
+    d = Driver(LONDON, boot=BootState(counters=Counters(stan=9, batch=1, txn_no=9)))
+    d.feed(SignOnRequested())
+    job = d.last(A.SendNetwork).job
+    answer = reply(mti="0810", stan=job.stan, amount=None, mac_ok=None, host_date=f"{now:%m%d}", host_time=host)
+    out = d.t.handle(HostAnswered(answer), now)  # as the runner does: its clock's now, fold and all
+    assert [a.offset for a in out if isinstance(a, A.SetClock)] == ([] if offset is None else [offset])
+
+
+def test_a_core_given_no_zone_compares_civil_times():
+    """The edge of a core given no zone (CoreSettings.local_zone None; the app always gives libc's): the
+    difference of civil times, which is the real one except across a change of summer time."""
+    host, now = datetime(2026, 3, 29, 2, 0, 10), datetime(2026, 3, 29, 0, 59, 30)
+    assert host_offset(host, now, None, None) == (host, timedelta(hours=1, seconds=40))
+    assert host_offset(host, now, None, ZoneInfo("Europe/London")) == (host, timedelta(seconds=40))
+    summer = datetime(2026, 7, 1, 12, 0)
+    assert host_offset(summer, summer, None, None) == host_offset(summer, summer, None, ZoneInfo("Europe/London"))
