@@ -91,7 +91,7 @@ def _add(store: Store, what: str, batch: int, amount: int, last_sale: SaleRecord
             store.advice_sending(rec.txn_no)
         code = {"offline accepted 00": "00", "offline accepted 94": "94", "offline declined by the host": "05"}
         if what in code:
-            store.advice_done(rec.txn_no, code[what])
+            store.advice_done(rec.txn_no, code[what], accepted=code[what] != "05")
     return rec
 
 
