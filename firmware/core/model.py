@@ -308,5 +308,6 @@ class BootState:
     last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise
     operator: str | None = None  # the cashier signed in when the power went (operators.required)
     batch_count: int = 0  # the open batch's transactions its settlement may count (Flow.in_totals)
+    batch_amount: int = 0  # and their amounts, summed
     settle_interrupted: bool = False  # the open batch's 0500 went and no answer was recorded (settle.py)
     latest: datetime | None = None  # the newest journal record's time: no transaction is dated before it (clock.py)
