@@ -107,15 +107,16 @@ class HostBridge:
 
         return mac_key_for(self.profile, key)
 
-    def batch_capacity(self, max_amount: int) -> int:
-        """How many transactions one batch may hold: what the profile's settlement can count, and no more
-        than its totals can carry were every one of them of ``max_amount`` (``sale.max_amount``): cup's
-        totals are n12, so at the largest amount a sale may take (999999999999) a batch holds one, where a
-        batch counted only by number took sales no settlement could carry, and never closed (AU5)."""
+    @property
+    def batch_limits(self) -> tuple[int, int]:
+        """What one batch may hold: (transactions its settlement can count, the amount its totals can
+        carry). cup counts in n3 and totals in n12; a batch beyond either could never be settled (the 0500
+        would not build) and would never close. The core refuses the next transaction its totals count
+        before either is reached (``CoreSettings.batch_capacity``/``batch_max_total``)."""
         from firmware.host.settlement import settlement_layout
 
         layout = settlement_layout(self.profile)
-        return max(1, min(layout.max_count, layout.max_total // max(1, max_amount)))
+        return layout.max_count, layout.max_total
 
     @property
     def mac_required(self) -> bool:

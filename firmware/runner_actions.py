@@ -137,9 +137,7 @@ class ActionsMixin:
     def _candidate(self, match) -> Candidate | None:
         if match is None:
             return None
-        advice_state, advice_code = match.advice or (None, None)
-        accepted = self.bridge.profile.approved_codes | {"94"}  # 94: the host had it already
-        forwarded = advice_state == "done" and advice_code in accepted
+        forwarded = match.advice is not None and match.advice[1]  # the host accepted its advice
         return Candidate(match.facts, match.state, match.claims, forwarded, tuple(s for s, _ in match.refunds),
                          match.completions)
 
@@ -237,7 +235,7 @@ class ActionsMixin:
         self.store.advices_sending(a.txn_nos)  # a window's marks: one commit, before any of its frames
 
     def _a_advice_done(self, a: A.AdviceDone) -> None:
-        self.store.advice_done(a.txn_no, a.response_code, rrn=a.rrn, auth_code=a.auth_code, settle_date=a.settle_date)
+        self.store.advice_done(a.txn_no, a.response_code, accepted=a.accepted, rrn=a.rrn, auth_code=a.auth_code, settle_date=a.settle_date)
 
     def _a_advice_outcome(self, a: A.AdviceOutcome) -> None:
         self.store.advice_outcome(a.txn_no, a.state, a.response_code, rrn=a.rrn, auth_code=a.auth_code,

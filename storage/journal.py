@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from firmware.core.model import (
-    ADVICE_ACCEPTED_CODES,
     AdviceAnswer,
     EntryMode,
     JournalState,
@@ -43,13 +42,14 @@ _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, ma
 
 # The kinds that undo the record they name (its "claims"): a void, a pre-auth's cancel, a completion's void.
 _UNDOING = (Kind.VOID.value, Kind.PREAUTH_VOID.value, Kind.PREAUTH_COMPLETE_VOID.value)
-# A stored advice's fate (journal j LEFT JOIN offline_queue q): the host accepted it (an approved
-# code, or 94 "already had it"), or answered it with a refusal. One place for the settlement's
-# totals (settlements.py) and for what the journal says an advice-completion did to its pre-auth.
-_ACCEPTED_CODES = ", ".join(f"'{code}'" for code in ADVICE_ACCEPTED_CODES)
-ADVICE_ACCEPTED = f"(q.state = 'done' AND q.response_code IN ({_ACCEPTED_CODES}))"
-ADVICE_REFUSED = f"(j.state = 'offline_approved' AND q.state = 'done' AND q.response_code NOT IN ({_ACCEPTED_CODES}))"
-
+# A stored advice's fate (journal j LEFT JOIN offline_queue q): the host accepted it, or answered it
+# with a refusal. ``q.accepted`` is the core's verdict, kept with the code (``AdviceDone``; schema 11);
+# an answer recorded without one (before schema 11, or by firmware rolled back to schema 10) counts
+# as that firmware did: 00 or 94. One place for the settlement's totals (settlements.py), the reprint,
+# and what the journal says an advice-completion did to its pre-auth.
+_ADVICE_VERDICT = "COALESCE(q.accepted, q.response_code IN ('00', '94'))"
+ADVICE_ACCEPTED = f"(q.state = 'done' AND {_ADVICE_VERDICT})"
+ADVICE_REFUSED = f"(j.state = 'offline_approved' AND q.state = 'done' AND NOT {_ADVICE_VERDICT})"
 
 @dataclass(frozen=True)
 class OriginalMatch:
@@ -57,15 +57,15 @@ class OriginalMatch:
 
     ``pan_hash`` (the keyed hash of its PAN) lets the runner check the card
     swiped for the void; it is kept out of the ``repr``. ``claims`` are the
-    states of the voids that already name it; ``advice`` the state and
-    response code of its offline forwarding, if it was approved offline.
+    states of the voids that already name it; ``advice`` the state of its
+    offline forwarding and whether the host accepted it, if it was approved offline.
     """
 
     facts: OriginalFacts
     state: JournalState
     pan_hash: bytes = field(repr=False)
     claims: tuple[JournalState, ...] = ()
-    advice: tuple[str, str | None] | None = None
+    advice: tuple[str, bool] | None = None
     refunds: tuple[tuple[JournalState, int], ...] = ()  # (state, amount) of each refund naming it
     completions: tuple[JournalState, ...] = ()  # a pre-auth's completions, those not voided since
 
@@ -150,10 +150,10 @@ class JournalMixin:
             return None
         record = self._full(rows[0])
         if record.state is JournalState.OFFLINE_APPROVED:  # what the host made of its advice, if it answered
-            answered = self._query("SELECT response_code FROM offline_queue WHERE txn_no=? AND state='done'",
-                                   (record.txn_no,), "reading the last receipt")
+            answered = self._query(f"SELECT q.response_code, {_ADVICE_VERDICT} FROM offline_queue q "
+                                   "WHERE q.txn_no=? AND q.state='done'", (record.txn_no,), "reading the last receipt")
             if answered:
-                record = replace(record, advice=AdviceAnswer(answered[0][0]))
+                record = replace(record, advice=AdviceAnswer(answered[0][0], bool(answered[0][1])))
         return record
 
     def find_original(self, stan: int, batch: int) -> OriginalMatch | None:
@@ -213,9 +213,11 @@ class JournalMixin:
         refunds = tuple((JournalState(state), amount) for kind, state, amount, _ in named if kind == Kind.REFUND.value)
         completions = tuple(JournalState(state) for kind, state, _, undone in named
                             if kind == Kind.PREAUTH_COMPLETE.value and not undone)
-        advice = self._query("SELECT state, response_code FROM offline_queue WHERE txn_no=?", (facts.txn_no,), doing)
-        return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, advice[0] if advice else None,
-                             refunds, completions)
+        advice = self._query(f"SELECT q.state, q.state = 'done' AND {_ADVICE_VERDICT} FROM offline_queue q "
+                             "WHERE q.txn_no=?", (facts.txn_no,), doing)
+        forwarding = (advice[0][0], bool(advice[0][1])) if advice else None
+        return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, forwarding, refunds,
+                             completions)
 
     def find_by_auth(self, auth_code: str, date: str) -> OriginalMatch | None:
         """The pre-auth a cancel or completion names: this authorisation code, made on this date (MMDD),

@@ -9,7 +9,7 @@ schema's history, what the journal's columns mean and since when; that module is
 any history is applied, and changes for other reasons. A step is only ever added: an
 installed terminal's database went through the old ones exactly as they are written.
 
-Table overview (version 10):
+Table overview (version 11):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
@@ -21,7 +21,8 @@ Table overview (version 10):
 ``reversals``      reversals that are due (sealed message), then ``done`` or ``lost``.
                    Since version 2 the ready-made reversal of a request waits in its
                    journal row (``journal.reversal``) and moves here only when needed.
-``offline_queue``  stored sales to forward, sealed, with their delivery state.
+``offline_queue``  stored sales to forward, sealed, with their delivery state; since 11 the
+                   core's verdict on the host's answer (``accepted``) beside its code.
 ``counters``       STAN, batch and journal numbers.
 ``settings``       small key/value state (sign-on time, heartbeat, the schema records that
                    ``storage.migrations`` writes).
@@ -299,3 +300,24 @@ def _v10(db) -> None:
     """
     for column in ("completion_count", "completion_amount", "completion_void_count", "completion_void_amount"):
         db["settlements"].add_column(column, int, not_null_default=0)
+
+
+def _v11(db) -> None:
+    """The core's verdict on a stored advice's answer, kept beside the host's code.
+
+    * ``offline_queue.accepted``: 1 when the core took the host's answer to an advice as
+      an acceptance (an approved code of the profile, or 94 "already had it"), 0 when as
+      a refusal, NULL before an answer. Schema 10 counted an advice as accepted by its code,
+      00 or 94 only, while the core accepts every approved code of its profile (cup's 11,
+      A2 to A6; iso87's 08, 11): an advice accepted with 11 was left out of the 0500's
+      totals and its reprint said DECLINED BY HOST. Answers already recorded take the verdict
+      schema 10 gave them, so no settled batch's totals change.
+
+    Usable by schema 10 code: a nullable column it never reads, and it names its columns
+    when it writes. An answer it records leaves ``accepted`` NULL, which this firmware
+    reads as schema 10 did (``storage.journal.ADVICE_ACCEPTED``). Rolled back, it counts an
+    advice accepted with an approved code other than 00 as refused, as it does with its own:
+    no worse than that firmware is (hosts answer advices with 00).
+    """
+    db.execute("ALTER TABLE offline_queue ADD COLUMN accepted INTEGER")
+    db.execute("UPDATE offline_queue SET accepted = (response_code IN ('00', '94')) WHERE state = 'done'")

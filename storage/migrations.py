@@ -78,7 +78,7 @@ from storage.db import (
     transaction,
     write_snapshot,
 )
-from storage.migration_steps import _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10
+from storage.migration_steps import _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11
 
 __all__ = [
     "LATEST",
@@ -129,6 +129,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, _v8, readable_by=6),
     Migration(9, _v9, readable_by=9),
     Migration(10, _v10, readable_by=10),
+    Migration(11, _v11, readable_by=10),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -94,8 +94,9 @@ class QueueMixin:
         owed = {c: (COPY_OWED if c in copies else None) for c in Copy}
         with transaction(self.conn, "recording a re-sent request's answer") as c:
             c.execute(
-                "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
-                (response_code, now, txn_no),
+                "UPDATE offline_queue SET state='done', message=NULL, response_code=?, accepted=?, updated_at=? "
+                "WHERE txn_no=?",
+                (response_code, int(state is JournalState.APPROVED), now, txn_no),
             )
             c.execute(
                 "UPDATE journal SET state=?, response_code=?, rrn=?, auth_code=?, settle_date=?, reason=?, "
@@ -105,15 +106,17 @@ class QueueMixin:
             )
         self.commits += 1
 
-    def advice_done(self, txn_no: int, response_code: str | None, *, rrn: str | None = None,
+    def advice_done(self, txn_no: int, response_code: str | None, *, accepted: bool, rrn: str | None = None,
                     auth_code: str | None = None, settle_date: str | None = None) -> None:
-        """A stored advice answered: its queue entry closed and, for an acceptance, the host's reference
-        (RRN, authorisation code, settlement date) on its journal record where the record has none."""
+        """A stored advice answered: its queue entry closed with the host's code and the core's verdict on it
+        (``accepted``: what the totals count) and, for an acceptance, the host's reference (RRN,
+        authorisation code, settlement date) on its journal record where the record has none."""
         now = _now()
         with transaction(self.conn, "recording a forwarded advice") as c:
             c.execute(
-                "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
-                (response_code, now, txn_no),
+                "UPDATE offline_queue SET state='done', message=NULL, response_code=?, accepted=?, updated_at=? "
+                "WHERE txn_no=?",
+                (response_code, int(accepted), now, txn_no),
             )
             if rrn or auth_code or settle_date:
                 c.execute(

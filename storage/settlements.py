@@ -48,7 +48,7 @@ _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 _COMPLETION = f"({_DEBIT} AND j.kind = 'preauth_complete')"
 _COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
 # The kinds _DEBIT and _CREDIT count (the core's Flow.in_totals). A batch's records of these kinds
-# that were neither declined nor reversed are what its settlement may yet count (batch_count).
+# that were neither declined nor reversed are what its settlement may yet count (batch_held).
 TOTALS_KINDS = ("sale", "preauth_complete", "void", "refund", "preauth_complete_void")
 # A settlement whose upload is owed: the host did not find its totals balanced, and the upload
 # has not completed. Its report waits for the upload.
@@ -95,12 +95,14 @@ class SettlementMixin:
         return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount,
                       completion_count, completion_amount, cvoid_count, cvoid_amount)
 
-    def batch_count(self, batch: int) -> int:
-        """The batch's transactions its settlement may count (the core refuses more than it can carry)."""
+    def batch_held(self, batch: int) -> tuple[int, int]:
+        """The batch's transactions its settlement may count, and their amounts summed (the core refuses
+        more than its settlement can count or carry)."""
         kinds = ", ".join(f"'{k}'" for k in TOTALS_KINDS)
-        rows = self._query(f"SELECT count(*) FROM journal WHERE batch = ? AND kind IN ({kinds}) "
-                           "AND state NOT IN ('declined', 'reversed', 'lost')", (batch,), "counting the batch")
-        return rows[0][0]
+        rows = self._query(f"SELECT count(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND kind IN "
+                           f"({kinds}) AND state NOT IN ('declined', 'reversed', 'lost')", (batch,),
+                           "counting the batch")
+        return rows[0][0], rows[0][1]
 
     def upload_entries(self, batch: int) -> list[UploadEntry]:
         """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""

@@ -240,8 +240,9 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
                 raise StorageError(f"journal record {record.txn_no} is missing", code="storage.missing_record")
             if close_advice:
                 c.execute(
-                    "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?",
-                    (record.response_code, now, record.txn_no),
+                    "UPDATE offline_queue SET state='done', message=NULL, response_code=?, accepted=?, updated_at=? "
+                    "WHERE txn_no=?",
+                    (record.response_code, int(record.state is JournalState.APPROVED), now, record.txn_no),
                 )
             if advice is not None:
                 c.execute(

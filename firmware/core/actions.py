@@ -226,10 +226,12 @@ class AdviceDone(Action):
     An acceptance names the host's reference for the transaction (RRN, its authorisation code, the
     settlement date), which the journal takes where it has none of its own: a refund or a void keyed
     by that RRN then finds the sale here, and its checks (what was refunded, whether it was voided)
-    hold for it as for any sale."""
+    hold for it as for any sale. ``accepted`` is the core's verdict on the answer (an approved code of
+    the profile, or 94), which storage keeps beside the code: the totals count what the core counted."""
 
     txn_no: int
     response_code: str | None
+    accepted: bool
     rrn: str | None = None
     auth_code: str | None = None
     settle_date: str | None = None

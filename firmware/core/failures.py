@@ -95,6 +95,7 @@ class FailureMixin:
             self.counters = replace(self.counters, batch=a.settlement.batch)
             totals = a.settlement.totals
             self.batch_count = max(self.batch_count, totals.debit_count + totals.credit_count)
+            self.batch_amount = max(self.batch_amount, totals.debit_amount + totals.credit_amount)
             return self._suspend(ev.text, [alert])
         if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
             self.report = None

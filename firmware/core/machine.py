@@ -139,10 +139,11 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.menu_page = 0  # which page of the function menu is shown (screens.menu)
         self.last_report: Settlement | None = None  # what the menu's report reprint prints
         self.last_receipt: SaleRecord | None = None  # what the menu's receipt reprint prints
-        # the open batch's transactions that its settlement may count (Flow.in_totals): storage's count at
-        # boot, then one more for each such record made, declined or not (a batch full a little early is
-        # safe; one its settlement could not carry would never settle)
+        # the open batch's transactions that its settlement may count (Flow.in_totals), and their amounts
+        # summed: storage's at boot, then each such record made, declined or not (a batch full a little
+        # early is safe; one its settlement could not carry would never settle)
         self.batch_count = 0
+        self.batch_amount = 0
         self.clock_floor: datetime | None = None  # no transaction may be dated much before this (clock.py)
 
     # -- dispatch ------------------------------------------------------------
@@ -196,7 +197,10 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         before the last transaction (``clock.py``). The open batch is closed to whatever its settlement counts
         (``Flow.in_totals``) when its settlement went unanswered (``settle_interrupted``: the host may have
         closed it unheard), or when its settlement could count no more (``CoreSettings.batch_capacity``: cup
-        counts debits and credits in three digits, and totals them in twelve)."""
+        counts debits and credits in three digits), or carry no more were the next of the largest amount a
+        sale may take (``batch_max_total``, ``max_amount``: cup totals them in twelve). The amounts are the
+        batch's own, read from storage at boot: a restart with another ``sale.max_amount`` changes only
+        the room asked for the next."""
         behind = self._clock_behind(now)
         if behind is not None:
             state, actions = self._idle("CLOCK IS BEHIND", "SET TIME OR F2")
@@ -210,7 +214,12 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
             lines = ("SETTLE AGAIN", "BEFORE SELLING")
         elif self.batch_count >= self.settings.batch_capacity:
             alert = Alert("batch.full", f"batch {batch} holds {self.batch_count} transactions, as many as its "
-                                        "settlement can count (and carry, at sale.max_amount each): settle it "
+                                        "settlement can count: settle it before the next one")
+            lines = ("BATCH FULL", "SETTLE FIRST")
+        elif self.batch_amount + self.settings.max_amount > self.settings.batch_max_total:
+            alert = Alert("batch.full", f"batch {batch} holds {self._money(self.batch_amount)}: its settlement "
+                                        "could not carry one more transaction of up to "
+                                        f"{self._money(self.settings.max_amount)} (sale.max_amount): settle it "
                                         "before the next one")
             lines = ("BATCH FULL", "SETTLE FIRST")
         else:
@@ -234,7 +243,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.upload_next = self.upload.next_part if self.upload is not None else 0
         self.last_report = boot.last_report
         self.last_receipt = boot.last_receipt
-        self.batch_count = boot.batch_count
+        self.batch_count, self.batch_amount = boot.batch_count, boot.batch_amount
         self.settle_interrupted = boot.settle_interrupted
         self.clock_floor = clock_floor(boot.latest)
 

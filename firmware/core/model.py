@@ -16,7 +16,6 @@ from datetime import datetime
 from firmware.core.batch import OwedUpload, Settlement, Totals, UploadPlan
 
 __all__ = [
-    "ADVICE_ACCEPTED_CODES",
     "AdviceAnswer",
     "State",
     "Timer",
@@ -223,20 +222,15 @@ class OriginalRef:
     auth_code: str = ""
 
 
-# A stored advice (an offline sale or completion) the host has: approved, or "already had it". One place
-# for what a receipt says of it and for what storage counts in a settlement (storage/journal.py).
-ADVICE_ACCEPTED_CODES = ("00", "94")
-
-
 @dataclass(frozen=True)
 class AdviceAnswer:
-    """The host's answer to a stored advice: what a reprint of its receipt says of it."""
+    """The host's answer to a stored advice (an offline sale or completion): what a reprint of its receipt
+    says of it. ``accepted`` is the core's verdict when it came (an approved code of the profile, or 94
+    "already had it"), kept with the code so that receipts and the settlement's totals count what the
+    core counted (``storage.journal.ADVICE_ACCEPTED``), whatever the profile."""
 
     code: str | None
-
-    @property
-    def accepted(self) -> bool:
-        return self.code in ADVICE_ACCEPTED_CODES
+    accepted: bool
 
 
 @dataclass(frozen=True)
@@ -314,5 +308,6 @@ class BootState:
     last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise
     operator: str | None = None  # the cashier signed in when the power went (operators.required)
     batch_count: int = 0  # the open batch's transactions its settlement may count (Flow.in_totals)
+    batch_amount: int = 0  # and their amounts, summed
     settle_interrupted: bool = False  # the open batch's 0500 went and no answer was recorded (settle.py)
     latest: datetime | None = None  # the newest journal record's time: no transaction is dated before it (clock.py)

@@ -223,7 +223,7 @@ class RefundMixin:
         as accepted, as for an offline sale's advice) and tell the operator. An accepted one owes
         its receipts (committed with the outcome): they print, marked late, once the uplink is done
         (``_print_owed``), so money given back to a card always has its paper."""
-        accepted = reply.approved or reply.response_code == "94"
+        accepted = reply.advice_accepted
         state = JournalState.APPROVED if accepted else JournalState.DECLINED
         code = reply.response_code
         copies = tuple(self.settings.copies) if accepted and item.record is not None else ()

@@ -172,6 +172,7 @@ class SaleMixin:
         stan, self.counters = self.counters.take_stan()
         if flow_of(sale.kind).in_totals:
             self.batch_count += 1
+            self.batch_amount += sale.amount
         return SaleRecord(
             txn_no=sale.txn_no,
             kind=sale.kind,

@@ -66,9 +66,11 @@ class CoreSettings:
     upload_window: int = 4  # offline sales in flight at once while the queue is forwarded (uplink.py)
     message_seconds: float = 5.0
     mac_required: bool = True  # the profile MACs its answers: an approval without a good MAC is reversed
-    # transactions one batch may count (cup's settlement counts in n3): a sale beyond it is refused until
-    # the batch is settled, since a settlement that cannot carry its counts could never be sent
+    # what one batch may hold (cup's settlement counts in n3 and totals in n12): a transaction beyond
+    # either is refused until the batch is settled, since a settlement that cannot carry its counts or
+    # totals could never be sent (machine.py, ``_refused_start``)
     batch_capacity: int = 999
+    batch_max_total: int = 10**12 - 1
     offline: OfflineLimits = field(default_factory=OfflineLimits)
     copies: tuple[Copy, ...] = (Copy.MERCHANT, Copy.CARDHOLDER)
     mtis: Mtis = field(default_factory=Mtis)
@@ -87,7 +89,7 @@ class CoreSettings:
         mtis: Mtis | None = None,
         response_texts: Mapping[str, str] | None = None,
         mac_required: bool = True,
-        batch_capacity: int = 999,
+        batch_limits: tuple[int, int] = (999, 10**12 - 1),
         local_zone: tzinfo | None = None,
     ):
         """``local_zone``: the zone the system clock keeps (``firmware.sysclock.system_zone``), so that the
@@ -118,7 +120,8 @@ class CoreSettings:
             mtis=mtis or Mtis(),
             response_texts=dict(response_texts or {}),
             mac_required=mac_required,
-            batch_capacity=batch_capacity,
+            batch_capacity=batch_limits[0],
+            batch_max_total=batch_limits[1],
             operators=OperatorRules(config.operators.required, frozenset(config.operators.supervisor_for),
                                     config.operators.max_tries, config.operators.lockout_seconds),
             host_zone=host_zone,

@@ -136,18 +136,15 @@ class WindowMixin:
         if not stored:  # a refund sent again: its answer is its outcome (refund.py)
             actions += self._advice_answered(item, reply)
         else:
+            accepted = reply.advice_accepted
             host_ref = (reply.rrn, reply.auth_code, reply.settle_date) if reply.approved else ()
-            done = AdviceDone(item.txn_no, reply.response_code, *host_ref)
+            done = AdviceDone(item.txn_no, reply.response_code, accepted, *host_ref)
             actions.append(done)
             self._advice_on_receipt(done)
-        if stored and not reply.approved and reply.response_code != "94":
-            actions.append(
-                Alert(
-                    "advice.declined",
-                    f"{_advice_title(item).lower()} trace {item.stan:06d} declined by the host: {reply.response_code} "
-                    f"{self.settings.response_text(reply.response_code)}",
-                )
-            )
+            if not accepted:
+                actions.append(Alert("advice.declined", f"{_advice_title(item).lower()} trace {item.stan:06d} declined "
+                                     f"by the host: {reply.response_code} "
+                                     f"{self.settings.response_text(reply.response_code)}"))
         if not window.flights:  # the next window, or whatever the uplink holds after the advices
             return self._uplink(window.then, actions, now)
         room = self.settings.upload_window - len(window.flights)
@@ -160,7 +157,7 @@ class WindowMixin:
         last = self.last_receipt
         if last is None or last.txn_no != done.txn_no:
             return
-        self.last_receipt = replace(last, advice=AdviceAnswer(done.response_code), rrn=last.rrn or done.rrn,
+        self.last_receipt = replace(last, advice=AdviceAnswer(done.response_code, done.accepted), rrn=last.rrn or done.rrn,
                                     auth_code=last.auth_code or done.auth_code,
                                     settle_date=last.settle_date or done.settle_date)
 

@@ -49,6 +49,12 @@ class Reply:
     try_again: bool = False
     key_error: bool = False
 
+    @property
+    def advice_accepted(self) -> bool:
+        """The host has the advice this answers (a stored sale or completion, a refund sent again): it
+        approved it, or it is a repeat of one it had already (94)."""
+        return self.approved or self.response_code == "94"
+
 
 def _int(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None

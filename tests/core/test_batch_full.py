@@ -92,24 +92,52 @@ def test_the_flows_counted_are_the_kinds_storage_totals():
         assert (f"'{kind.value}'" in _DEBIT + _CREDIT) is (kind.value in counted), kind
 
 
-def test_each_profile_caps_a_batch_at_what_its_settlement_counts():
+def test_each_profile_caps_a_batch_at_what_its_settlement_counts_and_carries():
     from firmware.bridge import HostBridge
     from firmware.host.profiles import get_profile
     from firmware.host.totals import TotalsBlock
 
-    assert HostBridge(get_profile("cup"), None).batch_capacity(99999999) == 999
-    assert HostBridge(get_profile("iso87"), None).batch_capacity(99999999) == 10**8 + 1  # n16 totals
+    assert HostBridge(get_profile("cup"), None).batch_limits == (999, 10**12 - 1)  # n3 counts, n12 totals
+    assert HostBridge(get_profile("iso87"), None).batch_limits == (10**10 - 1, 10**16 - 1)  # n10, n16
     assert TotalsBlock(debit_count=999, credit_count=999).text()  # a full cup batch still builds its 0500
+    assert TotalsBlock(debit_amount=10**12 - 1, debit_count=1).text()
 
 
-@pytest.mark.parametrize("max_amount, capacity", [(999999999999, 1), (600000000000, 1), (10**9, 999),
-                                                  (2 * 10**9, 499)])
-def test_a_batch_holds_no_more_than_its_settlement_can_carry_at_the_largest_amount(max_amount, capacity):
-    """cup's totals are n12: at the largest amount a sale may take, fewer sales fill a batch (AU5)."""
-    from firmware.bridge import HostBridge
-    from firmware.host.profiles import get_profile
-    from firmware.host.totals import TotalsBlock
+def big(max_amount: int, **boot) -> Driver:
+    return Driver(replace(SETTINGS, max_amount=max_amount), BootState(**boot))
 
-    held = HostBridge(get_profile("cup"), None).batch_capacity(max_amount)
-    assert held == capacity
-    assert TotalsBlock(debit_amount=held * max_amount, debit_count=held).text()  # its 0500 still builds
+
+@pytest.mark.parametrize("max_amount, held, room", [
+    (999999999999, 1, False),  # the largest amount: one sale fills the batch
+    (600000000000, 600000000000, False),
+    (600000000000, 399999999999, True),  # to the unit: 999999999999 is what n12 carries
+    (10**9, 600000000000, True),
+    (10**9, 999000000000, False),
+])
+def test_a_batch_takes_the_next_only_while_its_totals_could_carry_one_of_the_largest_amount(max_amount, held, room):
+    """cup's totals are n12: at sale.max_amount 999999999999 two sales of 6,000,000,000.00 went into one batch
+    (AU5), and its 0500 could never carry them."""
+    d = big(max_amount, batch_count=1, batch_amount=held)
+    d.keys("1")
+    assert full(d) is not room
+    if not room:
+        assert d.last(A.Alert).code == "batch.full" and "sale.max_amount" in d.last(A.Alert).text
+
+
+def test_the_room_is_the_batch_s_own_amount_read_at_boot_not_a_count_worked_out_at_start_up():
+    """AU6: the capacity was worked out from sale.max_amount at start-up, so a terminal restarted with a lower
+    one (a larger capacity) beside a batch holding a huge sale took sales its 0500 could not carry. The
+    batch's amount read from storage bounds it now: 600,000,000,000 held leaves room for 399 of 10**9."""
+    d = big(10**9, batch_count=1, batch_amount=6 * 10**11)
+    for _ in range(399):
+        assert not d.t._refused_start(Kind.SALE, [], d.now)
+        d.t.batch_count += 1  # as the sale's record does (test_each_transaction_made_adds_its_amount)
+        d.t.batch_amount += 10**9
+    assert d.t.batch_amount == 999 * 10**9
+    assert d.t._refused_start(Kind.SALE, [], d.now)  # a 400th would make 1,000,000,000,000: over n12
+
+
+def test_each_transaction_made_adds_its_amount():
+    d = Driver(SMALL, BootState(batch_count=0, batch_amount=100))
+    sell(d)
+    assert (d.t.batch_count, d.t.batch_amount) == (1, 1350)

@@ -138,7 +138,7 @@ def queued(amount: int = 11500) -> tuple[Driver, PendingAdvice]:
 def test_a_forwarded_completion_advice_is_acknowledged_not_taken_as_an_outcome():
     d, item = queued()
     out = d.feed(HostAnswered(reply(mti="0230", stan=7, amount=11500)))
-    assert A.AdviceDone(7, "00", "000000000001", "123456", "1122") in out  # with the host's reference
+    assert A.AdviceDone(7, "00", True, "000000000001", "123456", "1122") in out  # with the host's reference
     assert not d.all(A.AdviceOutcome) and not d.t.advices
     assert not d.all(A.SendReversal)
 
@@ -146,7 +146,7 @@ def test_a_forwarded_completion_advice_is_acknowledged_not_taken_as_an_outcome()
 def test_a_declined_completion_advice_is_told_to_the_operator():
     d, item = queued()
     out = d.feed(HostAnswered(reply(mti="0230", stan=7, amount=11500, response_code="25", approved=False)))
-    assert A.AdviceDone(7, "25") in out
+    assert A.AdviceDone(7, "25", False) in out
     alert = next(a for a in out if isinstance(a, A.Alert))
     assert alert.code == "advice.declined" and alert.text.startswith("compl advice trace 000007 declined")
 

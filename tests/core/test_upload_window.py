@@ -81,13 +81,13 @@ def test_a_window_of_one_is_the_uplink_as_before_action_by_action():
     assert d.feed(TimerExpired(Timer.RESPONSE)) == [
         A.Note("uplink.retry", "attempt 2: no answer"), A.SendAdvice(sent(a3), repeat=True), wait]
     assert d.feed(ack(a3)) == [
-        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00", *HOST_REF),
+        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00", True, *HOST_REF),
         screen(4), A.AdviceSending(4), A.SendAdvice(sent(a4), repeat=False), wait]
     assert d.feed(ack(a4, amount=1)) == [A.Note("host.unmatched", "answer rejected: amount 1, expected 900")]
     assert d.feed(ack(a4, mac_ok=None)) == [  # (a MAC that fails also brings a sign-on: test_host_codes.py)
         A.Note("uplink.retry", "attempt 2: acknowledgement carries no MAC"), A.SendAdvice(sent(a4), repeat=True), wait]
     assert d.feed(ack(a4, response_code="51", approved=False)) == [
-        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51"),
+        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51", False),
         A.Alert("advice.declined", "offline sale trace 000004 declined by the host: 51 Insufficient funds"),
         screen(5), A.SendAdvice(a5, repeat=True), wait]
     assert d.feed(HostFrameRejected("host.malformed", "bad frame")) == [
@@ -110,7 +110,7 @@ def test_a_window_of_one_is_the_uplink_as_before_action_by_action():
         A.Alert("link.down", "refused"), A.Note("uplink.retry", "attempt 2: refused"),
         A.SendAdvice(a5, repeat=True), wait]
     assert d.feed(ack(a5)) == [
-        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(5, "00", *HOST_REF),
+        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(5, "00", True, *HOST_REF),
         A.CancelTimer(Timer.INPUT), A.CancelTimer(Timer.RESPONSE), IDLE_SCREEN]
     assert d.state is State.IDLE and not d.t.advices
 
@@ -143,17 +143,17 @@ def test_answers_in_any_order_each_commit_and_refill_the_window():
     queue = [advice(n, 100 + n) for n in range(1, 8)]
     d = boot(4, *queue)
     out = d.feed(ack(queue[2]))  # the third answered first
-    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00", *HOST_REF), A.AdviceSending(5),
+    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00", True, *HOST_REF), A.AdviceSending(5),
                    A.SendAdvice(sent(queue[4]), repeat=False), A.StartTimer(Timer.RESPONSE, T)]
     assert in_flight(d) == [1, 2, 4, 5]
     out = d.feed(ack(queue[3], response_code="51", approved=False))  # declined: committed and alerted
-    assert out[:3] == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51"),
+    assert out[:3] == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51", False),
                        A.Alert("advice.declined", "offline sale trace 000004 declined by the host: 51 Insufficient funds")]
     assert sends(out) == [(6, False)] and in_flight(d) == [1, 2, 5, 6]
     d.feed(ack(queue[5]))
     assert in_flight(d) == [1, 2, 5, 7]
     out = d.feed(ack(queue[0], response_code="94", approved=False))  # 94: the host had it already, no alert
-    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(1, "94"), A.StartTimer(Timer.RESPONSE, T)]
+    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(1, "94", True), A.StartTimer(Timer.RESPONSE, T)]
     for n in (7, 2, 5):
         assert d.state is State.UPLINK
         d.feed(ack(queue[n - 1]))

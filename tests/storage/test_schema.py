@@ -117,8 +117,8 @@ def test_each_version_declares_how_far_back_it_stays_usable():
     """An audit, updated with each migration: its N is judged (against the code that had the previous
     LATEST) and the reason is written in its ``_vN``'s docstring."""
     assert [(m.version, m.readable_by) for m in ALL] == [(1, 1), (2, 2), (3, 2), (4, 2), (5, 5), (6, 6), (7, 6),
-                                                          (8, 6), (9, 9), (10, 10)]
-    assert LATEST == 10
+                                                          (8, 6), (9, 9), (10, 10), (11, 10)]
+    assert LATEST == 11
     for m in ALL[1:]:
         assert f"Usable by schema {m.readable_by} " in (m.apply.__doc__ or ""), m.version
 
@@ -319,6 +319,42 @@ def test_v8_stays_usable_by_v7_code_it_only_adds_columns_with_defaults_to_operat
                         ).fetchone() == (0, None, None)
     conn.close()
     assert ALL[7].readable_by == ALL[6].readable_by == 6
+
+
+# schema-10 code's SQL for an advice's answer (storage/queues.py as of b1869f4): it names no verdict.
+V10_ADVICE_DONE = "UPDATE offline_queue SET state='done', message=NULL, response_code=?, updated_at=? WHERE txn_no=?"
+
+
+def test_v11_keeps_the_verdicts_schema_10_gave_and_reads_its_answers_as_it_did(tmp_path, monkeypatch):
+    """v11 records the core's verdict on an advice's answer beside the code (an advice accepted with cup's 11 is
+    counted in the totals). Answers recorded before it keep the verdict schema 10 gave them (00 or 94), so no
+    batch's totals change by the migration; an answer schema-10 code records after a rollback (no verdict) is
+    read the same way."""
+    def offline(store: Store, txn_no: int) -> None:
+        rec = sell(store, txn_no, approve=False)
+        store.record_outcome(replace(rec, state=JournalState.OFFLINE_APPROVED), advice=b"S1advice")
+
+    codes = {1: "00", 2: "94", 3: "11", 4: "05"}
+    database_at(tmp_path, 10, monkeypatch).close()
+    with firmware(monkeypatch, 10):
+        store = Store.open(tmp_path)
+        for txn_no, code in codes.items():
+            offline(store, txn_no)
+            store.conn.execute(V10_ADVICE_DONE, (code, "2026-11-22T09:31:00", txn_no))
+        offline(store, 5)  # not answered yet
+        store.conn.commit()
+        store.close()
+    store = Store.open(tmp_path)  # schema 11
+    rows = store.conn.execute("SELECT txn_no, accepted FROM offline_queue ORDER BY txn_no").fetchall()
+    assert rows == [(1, 1), (2, 1), (3, 0), (4, 0), (5, None)]
+    assert store.batch_totals(1).debit_count == 2  # 00 and 94: what schema 10 counted
+    store.advice_done(5, "11", accepted=True)  # this firmware: the core's verdict counts, whatever the code
+    assert store.batch_totals(1).debit_count == 3
+    store.conn.execute("UPDATE offline_queue SET accepted = NULL")  # as if schema-10 code had recorded them all
+    store.conn.commit()
+    assert store.batch_totals(1).debit_count == 2  # 00 and 94, as that code counted
+    store.close()
+    assert ALL[10].readable_by == 10
 
 
 # -- the snapshot ------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def _add(store: Store, what: str, batch: int, amount: int, last_sale: SaleRecord
             store.advice_sending(rec.txn_no)
         code = {"offline accepted 00": "00", "offline accepted 94": "94", "offline declined by the host": "05"}
         if what in code:
-            store.advice_done(rec.txn_no, code[what])
+            store.advice_done(rec.txn_no, code[what], accepted=code[what] != "05")
     return rec
 
 
@@ -127,7 +127,10 @@ def test_totals_and_the_upload_are_the_sum_over_the_journal_rows_that_count(shar
     # what the core bounds a batch by (CoreSettings.batch_capacity): every row not declined or reversed, so
     # at least what the totals count (an offline sale is counted before the host accepts it, and after it refused)
     live = [what for what, _ in rows if not what.endswith(("declined", "reversed"))]
-    assert shared.batch_count(batch) == len(live) >= totals.debit_count + totals.credit_count
+    held, held_amount = shared.batch_held(batch)
+    assert held == len(live) >= totals.debit_count + totals.credit_count
+    assert held_amount == sum(amount for what, amount in rows if not what.endswith(("declined", "reversed")))
+    assert held_amount >= totals.debit_amount + totals.credit_amount
 
 
 # -- the upload's commit and what a restart resumes ---------------------------------------------------

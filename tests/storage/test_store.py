@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from firmware.core.model import Copy, Counters, JournalState, SaleRecord
+from firmware.core.model import AdviceAnswer, Copy, Counters, JournalState, SaleRecord
 from firmware.errors import StorageError
 from storage import migrations
 from storage.db import open_database
@@ -114,11 +114,22 @@ def test_offline_advice_is_queued_marked_sent_and_done(store):
     assert (adv.txn_no, adv.amount, adv.sent_before) == (1, 800, False)
     store.advice_sending(1)
     assert store.boot_state().advices[0].sent_before
-    store.advice_done(1, "00")
+    store.advice_done(1, "00", accepted=True)
     assert store.boot_state().advices == ()
     # forwarded records are kept, never dropped: only the sealed payload is erased
     assert store.conn.execute("SELECT state, message FROM offline_queue").fetchall() == [("done", None)]
 
+
+
+@pytest.mark.parametrize("code, accepted", [("00", True), ("11", True), ("94", True), ("51", False)])
+def test_a_reprint_reads_the_core_s_verdict_on_an_advice_not_its_code(store, code, accepted):
+    """cup approves with 11 (and A2 to A6) too: an advice the core accepted with one is not reprinted as
+    DECLINED BY HOST; storage once counted 00 and 94 only."""
+    rec = opened(store, amount=800)
+    store.record_outcome(replace(rec, state=JournalState.OFFLINE_APPROVED), copies=(Copy.MERCHANT,),
+                         advice=b"S1sealed-advice")
+    store.advice_done(1, code, accepted=accepted)
+    assert store.last_receipt().advice == AdviceAnswer(code, accepted)
 
 def test_outcome_for_a_missing_record_is_an_error(store):
     with pytest.raises(StorageError) as e:
