@@ -89,7 +89,7 @@ FLOWS: dict[Kind, Flow] = {
         Kind.REFUND,
         "REFUND",
         original=True,
-        of=frozenset({Kind.SALE}),
+        of=frozenset({Kind.SALE, Kind.PREAUTH_COMPLETE}),  # 退货: a sale or a completion already debited
         offline=False,
         same_card=True,  # when the journal holds the original (else the host checks it)
         refund=True,

@@ -108,6 +108,8 @@ def judge_preauth(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusa
         return Refusal("preauth.already_voided", "ALREADY VOIDED")
     if any(c in _UNRESOLVED for c in found.claims):
         return Refusal("preauth.void_unresolved", "VOID UNRESOLVED")
+    if any(c in _DONE | _UNRESOLVED for c in found.refunds):  # voiding it too would pay it back twice
+        return Refusal("preauth.refunded", "COMPLETION REFUNDED")
     return facts
 
 

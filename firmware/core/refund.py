@@ -6,8 +6,9 @@ refund's checks, and what becomes of a refund the host never answered.
 The walk: F 6, the original's reference number (RRN, 12 digits) and ENTER,
 its date (MMDD) and ENTER. The runner looks it up in the journal (LOOKUP):
 
-* the journal holds it: ``judge_refund`` decides (a sale, approved, not voided,
-  not refunded in full; else ``OriginalRefused`` with a ``refund.*`` code), the
+* the journal holds it: ``judge_refund`` decides (a sale or a pre-auth's completion,
+  approved, not voided, not refunded in full; else ``OriginalRefused`` with a
+  ``refund.*`` code), the
   card swiped must be the original's (the runner compares keyed hashes), and
   the amount keyed may not exceed what is left of it (``refund.over_amount``);
 * the journal does not hold it (an old batch, another terminal):
@@ -105,8 +106,8 @@ def judge_refund(found: Candidate | None) -> OriginalFacts | Refusal | None:
         return Refusal("refund.wrong_kind", "NOT A SALE")
     if found.state not in _DONE:
         return Refusal("refund.not_approved", f"ORIGINAL {found.state.value.upper().replace('_', ' ')}")
-    if any(c in _DONE for c in found.claims):
-        return Refusal("refund.voided", "SALE VOIDED")
+    if any(c in _DONE for c in found.claims):  # a sale's void, a completion's void
+        return Refusal("refund.voided", "SALE VOIDED" if facts.kind is Kind.SALE else "COMPLETION VOIDED")
     if any(c in _UNRESOLVED for c in found.claims):
         return Refusal("refund.void_unresolved", "VOID UNRESOLVED")
     if facts.refundable == 0:

@@ -108,6 +108,8 @@ class PreauthMixin:
                 return None, ("25", f"completion STAN {named.stan:06d} not found, not posted")
             if posting["status"] == PostingStatus.VOIDED.value:
                 return None, ("94", f"completion STAN {named.stan:06d} already voided, not posted")
+            if self.ledger.refunded(posting["id"]):  # its whole amount back again on top of the refunds: never
+                return None, ("12", f"completion STAN {named.stan:06d} was refunded, not voided")
             if posting["amount"] != amount:
                 return None, ("64", f"completion STAN {named.stan:06d} has another amount, not posted")
             return posting, None

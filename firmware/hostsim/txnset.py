@@ -1,10 +1,10 @@
 """The host simulator's refunds and balance inquiries (a mixin of ``HostProcessor``).
 
-Refund (0220, and its repeat 0221): the original is the sale or offline sale
-the request names by RRN (field 37) and local date (61.3), from any terminal
-and any batch. The host answers
+Refund (0220, and its repeat 0221): the original is the sale, offline sale or
+pre-auth completion (online or its advice) the request names by RRN (field 37)
+and local date (61.3), from any terminal and any batch. The host answers
 
-* ``25`` when no such approved sale exists (unknown RRN or date, declined or
+* ``25`` when no such approved sale or completion exists (unknown RRN or date, declined or
   reversed), ``12`` when it was voided;
 * ``64`` when this refund and the approved refunds before it would together
   exceed the sale's amount (a partial refund is fine);
@@ -34,7 +34,7 @@ from firmware.hostsim.rules import RequestFacts, Rule, declines
 __all__ = ["TxnSetMixin", "lab_balance", "BALANCE_ACCOUNT_TYPE"]
 
 BALANCE_ACCOUNT_TYPE = "10"  # savings: the lab cards are debit accounts
-_SALES = ("sale", "offline_sale")
+_SALES = ("sale", "offline_sale", "preauth_complete")  # what a refund may name: a sale or a completion (退货)
 
 
 def lab_balance(pan: str) -> int:

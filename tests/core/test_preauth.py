@@ -265,6 +265,8 @@ CANCEL, COMPLETE, CVOID = (FLOWS[k] for k in (Kind.PREAUTH_VOID, Kind.PREAUTH_CO
     (CVOID, Candidate(COMPLETION, JournalState.REVERSING), "preauth.not_approved"),
     (CVOID, Candidate(COMPLETION, A_, claims=(A_,)), "preauth.already_voided"),
     (CVOID, Candidate(COMPLETION, A_, claims=(R_,)), "preauth.void_unresolved"),
+    (CVOID, Candidate(COMPLETION, A_, refunds=(A_,)), "preauth.refunded"),  # it would be paid back twice
+    (CVOID, Candidate(COMPLETION, A_, refunds=(R_,)), "preauth.refunded"),
 ])
 def test_judge_refuses_with_exact_codes(flow, found, code):
     verdict = judge_preauth(flow, found)
@@ -276,6 +278,7 @@ def test_judge_accepts_and_leaves_the_unknown_to_the_host():
     assert judge_preauth(COMPLETE, Candidate(PREAUTH, A_, completions=(JournalState.DECLINED,))) == PREAUTH
     assert judge_preauth(CANCEL, Candidate(PREAUTH, A_, claims=(JournalState.REVERSED,))) == PREAUTH
     assert judge_preauth(CVOID, Candidate(COMPLETION, A_, claims=(JournalState.DECLINED,))) == COMPLETION
+    assert judge_preauth(CVOID, Candidate(COMPLETION, A_, refunds=(JournalState.DECLINED,))) == COMPLETION
 
 
 def test_a_recovered_cancel_receipt_names_the_auth_code():

@@ -87,7 +87,7 @@ def answer(d: Driver, **changes):
 # -- the row ---------------------------------------------------------------------------
 def test_refund_row_is_online_only_money_back_never_reversed():
     assert REFUND.recovery is Recovery.ADVICE and REFUND.by_reference and not REFUND.offline
-    assert REFUND.refund and REFUND.keyed_amount and REFUND.same_card and REFUND.of == {Kind.SALE}
+    assert REFUND.refund and REFUND.keyed_amount and REFUND.same_card and REFUND.of == {Kind.SALE, Kind.PREAUTH_COMPLETE}
 
 
 # -- the walk ----------------------------------------------------------------------------
@@ -225,6 +225,8 @@ def candidate(**changes) -> Candidate:
     (candidate(state=JournalState.DECLINED), "refund.not_approved"),
     (candidate(state=JournalState.REVERSED), "refund.not_approved"),
     (candidate(claims=(JournalState.APPROVED,)), "refund.voided"),
+    (candidate(facts=replace(ORIGINAL, kind=Kind.PREAUTH_COMPLETE), claims=(JournalState.APPROVED,)), "refund.voided"),
+    (candidate(facts=replace(ORIGINAL, kind=Kind.PREAUTH)), "refund.wrong_kind"),  # a hold took nothing
     (candidate(claims=(JournalState.REQUESTED,)), "refund.void_unresolved"),
     (candidate(facts=replace(ORIGINAL, refunded=ORIGINAL.amount)), "refund.fully_refunded"),
 ])
@@ -237,6 +239,8 @@ def test_judge_refund_lets_through_and_leaves_unknown_to_the_host():
     assert judge_refund(None) is None
     assert judge_refund(candidate(claims=(JournalState.DECLINED, JournalState.REVERSED))) == ORIGINAL
     assert judge_refund(candidate(facts=PARTLY, refunds=(JournalState.APPROVED,))) == PARTLY
+    completion = replace(ORIGINAL, kind=Kind.PREAUTH_COMPLETE)  # 退货 of a pre-auth completion, as of a sale
+    assert judge_refund(candidate(facts=completion, state=JournalState.OFFLINE_APPROVED)) == completion
 
 
 @pytest.mark.parametrize("state", [JournalState.APPROVED, JournalState.REQUESTED])

@@ -134,7 +134,7 @@ def check_books(
     paid = {p["id"]: p for p in postings if p["kind"] in DEBIT_KINDS}
     back: dict[int, int] = {}
     for p in postings:
-        if p["kind"] in ("void", "refund") and p["status"] in HOST_COUNTED and p.get("original_id") in paid:
+        if p["kind"] in ("void", "refund", "preauth_complete_void") and p["status"] in HOST_COUNTED and p.get("original_id") in paid:
             back[p["original_id"]] = back.get(p["original_id"], 0) + p["amount"]
     for posting_id, total in back.items():
         sale = paid[posting_id]

@@ -119,6 +119,25 @@ def test_completion_void_is_a_credit_and_the_preauth_holds_again(host, cup_term)
     assert void_of_completion(host, cup_term, done, stan=4).response_code == "94"
 
 
+def test_a_completion_is_refunded_as_a_sale_is_and_once_refunded_it_is_not_voided(host, cup_term):
+    """UnionPay refunds a sale or a completion by its RRN and date. The refunds stay within what the
+    completion took (64 beyond), and its void on top of one would pay it back twice: refused (12) whichever
+    terminal refunded it, since only the host sees a refund made on another."""
+    from tests.hostsim.test_hostsim_refund import refund
+
+    done = completion(host, cup_term)
+    first = cup_term.read(host.respond(refund(cup_term, rrn=done.rrn, stan=3, amount=500)).payload)
+    assert first.mti == "0230" and first.response_code == "00"
+    over = cup_term.read(host.respond(refund(cup_term, rrn=done.rrn, stan=4, amount=10001)).payload)
+    assert over.response_code == "64"
+    assert void_of_completion(host, cup_term, done, stan=5).response_code == "12"
+    completion_posting = next(p for p in host.ledger.postings() if p["kind"] == "preauth_complete")
+    assert completion_posting["status"] == "approved"
+    assert [(p["status"], p["original_id"]) for p in host.ledger.postings() if p["kind"] == "refund"] == [
+        ("approved", completion_posting["id"]), ("declined", None)]
+    assert host.ledger.batch_totals(TID, "000001") == (1, 10500, 1, 500)
+
+
 @pytest.mark.parametrize(("case", "code"), [("another amount", "64"), ("unknown trace", "25")])
 def test_completion_void_refusals(host, cup_term, case, code):
     done = completion(host, cup_term)
