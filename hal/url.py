@@ -8,6 +8,9 @@
 The scheme picks the driver (see ``hal.registry``). Query options are checked
 against the options the driver declares: an unknown option, or a value of
 the wrong form, is an error that names the option and the expected form.
+A part of the URL no driver of its scheme reads (a host after ``sim://``, a
+path after ``tcp://HOST:PORT``, a user name, a ``#fragment``) is an error
+naming the part and the form (``URL_FORMS``), never dropped unread.
 Nothing is guessed and nothing falls back.
 """
 
@@ -22,12 +25,56 @@ from urllib.parse import parse_qsl, urlsplit
 
 from firmware.errors import ConfigError
 
-__all__ = ["DeviceUrl", "Option", "bind_options"]
+__all__ = ["DeviceUrl", "Option", "UrlForm", "URL_FORMS", "bind_options"]
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 # The largest number a float option (a timeout, a rate, a gap) may take: a day. Larger ones, inf
 # and nan overflow the socket and serial calls they reach instead of failing at configuration.
 MAX_FLOAT_OPTION = 86400.0
+
+
+@dataclass(frozen=True)
+class UrlForm:
+    """The parts of a URL the drivers of one scheme read besides the query: ``host`` (HOST[:PORT]) or
+    ``path`` (a device file). Each driver checks what it needs of them; any part given that no driver
+    of the scheme reads would be silently dropped, so ``DeviceUrl.parse`` refuses it."""
+
+    form: str  # the URL as the operator writes it, for the error text
+    host: bool = False
+    path: bool = False
+
+
+# One entry per scheme in hal.registry.DRIVERS (tests/hal/test_url_parts.py holds the two together).
+# A scheme is the same form whatever the kind: tcp:// is HOST:PORT for the link and the printer alike.
+URL_FORMS: Mapping[str, UrlForm] = {
+    "sim": UrlForm("sim://[?option=value]"),
+    "console": UrlForm("console://[?option=value]"),
+    "none": UrlForm("none://"),
+    "gpio": UrlForm("gpio://[?option=value]"),
+    "tcp": UrlForm("tcp://HOST:PORT[?option=value]", host=True),
+    "serial": UrlForm("serial:///dev/ttyUSB0[?option=value]", path=True),
+    "hid": UrlForm("hid:///dev/input/event3[?option=value]", path=True),
+    "modem": UrlForm("modem:///dev/ttyUSB0?number=95516", path=True),
+}
+
+
+def _check_parts(text: str, what: str, scheme: str, netloc: str, path: str, fragment: str) -> None:
+    """Refuse a part of the URL that no driver of ``scheme`` reads (``URL_FORMS``)."""
+    form = URL_FORMS.get(scheme)
+    if form is None:  # not a scheme posterm has: hal.registry names the known ones
+        return
+    unused = None
+    if "@" in netloc:
+        unused = "takes no user name or password (before @)"  # not repeated: it may be a password
+    elif netloc and not form.host:
+        unused = f"takes no host, got {netloc!r}"
+    elif path not in ("", "/") and not form.path:
+        unused = f"takes no path, got {path!r}"
+    elif fragment or "#" in text:
+        unused = f"takes no #fragment, got {fragment!r}"
+    if unused is not None:
+        shown = text if "@" not in netloc else text.replace(netloc, "...@" + netloc.rpartition("@")[2], 1)
+        raise ConfigError(f"{what} URL {shown!r}: {scheme}:// {unused}; the form is {form.form}", code="config.bad_url")
 
 
 @dataclass(frozen=True)
@@ -54,6 +101,7 @@ class DeviceUrl:
             port = parts.port
         except ValueError:
             raise ConfigError(f"{what} URL {text!r} has a port that is not a number 0-65535", code="config.bad_url") from None
+        _check_parts(text, what, scheme, parts.netloc, parts.path, parts.fragment)
         options: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
             if key in options:

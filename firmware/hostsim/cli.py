@@ -2,9 +2,17 @@
 
     posterm host-sim --port N [--bind 127.0.0.1] [--ledger PATH] [--rules FILE.toml] [--profile cup]
 
-Prints ``host-sim listening on HOST:PORT`` (flushed) once it accepts
-connections, serves until SIGINT or SIGTERM, then exits 0. It uses the
-published lab MAC and PIN keys (``crypto.provision.LAB_KEYS``), the same a
+Prints ``host-sim (ledger PATH) listening on HOST:PORT`` (flushed) once it
+accepts connections, serves until SIGINT or SIGTERM, then exits 0.
+
+The ledger is a SQLite file, ``host-ledger.db`` in the current directory
+unless ``--ledger`` names another, so a simulator stopped and started again
+keeps its postings and still answers a repeated request as a duplicate, as
+an acquirer would (the command has no data directory of its own to put it
+in). ``--ledger :memory:`` keeps it in memory, forgotten at exit. A ledger
+that cannot be opened is one line naming the file, and exit status 2.
+
+It uses the published lab MAC and PIN keys (``crypto.provision.LAB_KEYS``), the same a
 terminal provisioned with ``lab=True`` holds. The lead wires ``add_arguments``
 and ``run`` into the ``posterm`` command; ``python -m firmware.hostsim`` runs it
 on its own.
@@ -17,9 +25,19 @@ import signal
 import sys
 import threading
 
-from firmware.errors import TerminalError
+from firmware.errors import StorageError, TerminalError
 
-__all__ = ["add_arguments", "run", "main"]
+__all__ = ["add_arguments", "run", "main", "DEFAULT_LEDGER"]
+
+DEFAULT_LEDGER = "host-ledger.db"
+MEMORY = ":memory:"
+
+
+def _where(ledger: str) -> str:
+    """Where the ledger is, for the start-up line and errors: the absolute path, or "in memory"."""
+    from pathlib import Path
+
+    return "in memory" if ledger == MEMORY else str(Path(ledger).absolute())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--port", type=PORT, required=True, help="TCP port to listen on (0: any free port)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--ledger", default=":memory:", help="SQLite file of messages and postings (default: in memory)")
+    parser.add_argument("--ledger", default=DEFAULT_LEDGER,
+                        help=f"SQLite file of messages and postings (default {DEFAULT_LEDGER} in the current "
+                             f"directory; {MEMORY} keeps it in memory, forgotten at exit)")
     parser.add_argument("--rules", default=None, help="TOML file of [[rule]] tables (fault injection)")
     parser.add_argument("--profile", default="cup", choices=PROFILES, help="host message profile (default cup)")
 
@@ -46,9 +66,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         profile = get_profile(args.profile)
         rules = RuleBook.from_toml(args.rules) if args.rules else RuleBook()
-        ledger = Ledger(args.ledger)
     except TerminalError as exc:
         print(f"host-sim: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        ledger = Ledger(args.ledger)
+    except StorageError as exc:
+        print(f"host-sim: [{exc.code}] the ledger {_where(args.ledger)} cannot be opened "
+              "(is it a SQLite file in a writable directory?)", file=sys.stderr, flush=True)
         return 2
     processor = HostProcessor(profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN),
                               ledger=ledger, rules=rules, tmk=lab_key(KeyUsage.TMK), dukpt_bdks=lab_bdks())
@@ -61,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"host-sim: cannot listen on {args.bind}:{args.port} ({exc.strerror})", file=sys.stderr, flush=True)
             return 2
-        print(f"host-sim listening on {host}:{port}", flush=True)
+        # the address stays the line's last word: scripts and tests read it from there
+        print(f"host-sim (ledger {_where(args.ledger)}) listening on {host}:{port}", flush=True)
         while not stop.wait(0.5):
             pass
     finally:

@@ -361,6 +361,8 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
             f[4] = f"{(int(f.get(4, '0')) + 1) % 10**12:012d}"
         elif behaviour is Behaviour.WRONG_MTI:
             response.mti = Mtis.response(response.mti)  # e.g. 0210 -> 0220: not an answer to 0200
+        elif behaviour is Behaviour.WRONG_TERMINAL and 41 in f:
+            f[41] = _other_terminal(f[41])
         mac_key = self._keys(request.fields.get(41)).mac
         payload = encode(self.profile, response, mac_key=mac_key)
         if behaviour is Behaviour.BAD_MAC:
@@ -387,6 +389,12 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
 
     def __repr__(self) -> str:
         return f"<HostProcessor {self.profile.name}, {len(self.rules)} rules>"
+
+
+def _other_terminal(terminal_id: str) -> str:
+    """Another terminal ID of the same width (field 41 is fixed-length): its last character changed."""
+    last = terminal_id[-1:] or "0"
+    return terminal_id[:-1] + ("1" if last == "0" else "0")
 
 
 def _int(value: str | None) -> int | None:

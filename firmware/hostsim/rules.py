@@ -40,6 +40,7 @@ class Behaviour(str, enum.Enum):
     WRONG_STAN = "wrong_stan"  # approve, answering another STAN
     WRONG_AMOUNT = "wrong_amount"  # approve, answering another amount
     WRONG_MTI = "wrong_mti"  # approve, answering with an MTI that does not belong
+    WRONG_TERMINAL = "wrong_terminal"  # approve, answering another terminal ID (field 41)
     UNBALANCED = "unbalanced"  # a settlement (0500) only: answer its totals "not balanced" (the terminal uploads)
 
 

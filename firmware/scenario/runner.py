@@ -97,6 +97,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         self.expected_upto = (0, 0, 0)
         self._expect_run: tuple[int, tuple[int, int, int]] = (-2, (0, 0, 0))  # (last expect's index, its start)
         self._pending_cut: CrashPlan | None = None  # armed while the power is off
+        self._armed_cuts: list[tuple[Step, CrashPlan]] = []  # every power_cut step's plan: each must fire
         self._printed_before: list[tuple[int, str]] = []
         self._alerts_before: list[tuple[str, str]] = []
         self._notes_before: list[tuple[str, str]] = []
@@ -158,9 +159,17 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
                 self._step(step, config)
                 if after_step is not None:
                     after_step(step)
+            self._check_cuts()
             return self.result(scenario)
         finally:
             self.close()
+
+    def _check_cuts(self) -> None:
+        """A power cut the flow never reached (or that a later power_cut or a restart disarmed) is a failure:
+        otherwise a scenario written to test a power cut would pass as a plain run."""
+        for step, plan in self._armed_cuts:
+            if plan.seen < plan.count:
+                self.failures.append(f"step {step.index}: power cut at {plan.point} never happened")
 
     def _safely(self, work) -> None:
         """Run ``work``; a power cut leaves the runner dead until a ``restart`` step."""
@@ -201,10 +210,12 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
             self._safely(lambda: self._boot(config, crash))
             return
         if kind == "power_cut":
+            plan = CrashPlan(str(value))
+            self._armed_cuts.append((step, plan))
             if self.runner is None:
-                self._pending_cut = CrashPlan(str(value))
+                self._pending_cut = plan
             else:
-                self.runner.crash = CrashPlan(str(value))
+                self.runner.crash = plan
             return
         if kind == "host":
             self._host_rule(step)

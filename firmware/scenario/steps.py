@@ -9,6 +9,7 @@ Nothing here touches a device: see ``firmware.scenario`` for the format.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -22,7 +23,8 @@ from firmware.scenario.forms import (
     BAD_VALUE, OMIT, UNKNOWN_KEY, Const, Either, Flag, Form, Key, Seconds, Table, Text, Whole, choice, digits, kind_of,
 )
 
-__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "STEP_KINDS", "STEP_FORMS", "MAX_WAIT"]
+__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "STEP_KINDS", "STEP_FORMS", "MAX_WAIT",
+           "crash_points", "RUNNER_POINTS"]
 
 STEP_KINDS = {
     "key": 'keys pressed on the PIN pad outside PIN entry, e.g. "1250#" (# enter, * clear, X cancel, F function)',
@@ -50,7 +52,8 @@ STEP_KINDS = {
     "swiped, the destination account keyed on the PIN pad, ENTER, keyed again (again, default the same), ENTER; "
     "the PIN follows",
     "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
-    "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, unbalanced (a settlement's answer: "
+    "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, wrong_terminal, unbalanced (a "
+    "settlement's answer: "
     'the terminal uploads the batch; on iso87, which has no upload, it is recorded for reconciliation by hand); '
     '"clear" removes all rules',
     "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
@@ -91,8 +94,42 @@ def _latin1(text: str) -> bool:
     return all(ord(c) < 256 for c in text)
 
 
-def _crash_point(text: str) -> bool:
-    return re.fullmatch(r"(before|after):[a-z_]+", text) is not None
+# The points the runner can cut the power at: before and after each action it carries out (every
+# action class in firmware.core.actions has a ``name``; firmware.runner.Runner._execute checks
+# ``before:<name>`` and ``after:<name>``) and ``after:answer`` once a host frame has arrived
+# (firmware.runner_input). Derived from the actions themselves, so a new action is a point at once.
+RUNNER_POINTS = ("after:answer",)
+_EXAMPLE_POINTS = ("after:open_request", "after:send_request", "after:answer", "after:record_outcome")
+
+
+def crash_points() -> frozenset[str]:
+    """Every power-cut point a scenario may name (see ``RUNNER_POINTS``)."""
+    from firmware.core import actions
+
+    names = {cls.name for cls in vars(actions).values()
+             if isinstance(cls, type) and issubclass(cls, actions.Action) and cls is not actions.Action}
+    return frozenset({f"{when}:{name}" for name in names for when in ("before", "after")} | set(RUNNER_POINTS))
+
+
+class _CrashPoint(Form):
+    """A power-cut point the runner really has: a misspelt one would never fire, and the scenario would
+    silently test a flow without its power cut."""
+
+    expected = "a crash point in quotes, e.g. after:send_request"
+
+    def check(self, value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(value, where)
+        points = crash_points()
+        if value in points:
+            return value
+        shown = repr(value) if re.fullmatch(r"[a-z_:]{1,64}", value) else kind_of(value)  # never card data
+        name = value.partition(":")[2]
+        near = sorted(p for p in points if p.partition(":")[2] == name)  # right action, wrong side (before:answer)
+        near = near or difflib.get_close_matches(value, sorted(points), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(near)}" if near else f"e.g. {', '.join(_EXAMPLE_POINTS)}"
+        raise ScenarioError(f"{where} must be a crash point (before: or after: an action's name, or after:answer), "
+                            f"got {shown}; {hint}", code=BAD_VALUE)
 
 
 def _host_rule(value: dict | str, where: str) -> dict | str:
@@ -183,7 +220,7 @@ STEP_FORMS: dict[str, Form] = {
     "display": _STEADY,
     "disk": choice("full", "ok"),
     "tamper": Text("the reason in quotes"),
-    "power_cut": Text("a crash point in quotes, e.g. after:send_request", _crash_point),
+    "power_cut": _CrashPoint(),
     "restart": Const(True),
     "upload": Const(True),
     "wait": Seconds(0.0, MAX_WAIT),

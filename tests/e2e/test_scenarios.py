@@ -75,8 +75,8 @@ def test_bad_scenarios_name_the_problem_without_a_traceback(posterm_cmd, clean_e
 def test_sim_against_an_external_host_uses_the_configured_keys(posterm_cmd, clean_env, tmp_path):
     import sys
 
-    host = subprocess.Popen([sys.executable, "-m", "firmware.hostsim", "--port", "0"], stdout=subprocess.PIPE,
-                            text=True, env=clean_env)
+    host = subprocess.Popen([sys.executable, "-m", "firmware.hostsim", "--port", "0", "--ledger", ":memory:"],
+                            stdout=subprocess.PIPE, text=True, env=clean_env)
     try:
         address = host.stdout.readline().split()[-1]
         data = tmp_path / "data"

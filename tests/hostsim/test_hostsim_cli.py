@@ -30,7 +30,8 @@ def test_host_sim_serves_until_signalled(tmp_path, cup_term, sig):
     proc = _start("--port", "0", "--ledger", str(ledger_path), "--rules", str(rules), "--profile", "cup")
     try:
         line = proc.stdout.readline()
-        match = re.fullmatch(r"host-sim listening on (127\.0\.0\.1):(\d+)\n", line)
+        match = re.fullmatch(rf"host-sim \(ledger {re.escape(str(ledger_path))}\) listening on (127\.0\.0\.1):(\d+)\n",
+                             line)
         assert match, line
         address = (match.group(1), int(match.group(2)))
         assert cup_term.read(exchange(address, cup_term.sale(amount=777, stan=1))).response_code == "51"
@@ -60,6 +61,7 @@ def test_add_arguments_declares_the_documented_options():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     args = parser.parse_args(["--port", "9000"])
-    assert (args.port, args.bind, args.ledger, args.rules, args.profile) == (9000, "127.0.0.1", ":memory:", None, "cup")
+    assert (args.port, args.bind, args.ledger, args.rules, args.profile) == (9000, "127.0.0.1", "host-ledger.db", None,
+                                                                             "cup")
     with pytest.raises(SystemExit):
         parser.parse_args(["--port", "1", "--profile", "visa"])

@@ -161,7 +161,7 @@ def test_the_port_is_taken_exclusively(sim, reader):
     ("url", "code", "words"),
     [
         ("serial://", "config.bad_url", "serial:///dev/ttyUSB0"),
-        ("serial://host/dev/ttyS0", "config.bad_url", "must name a device"),
+        ("serial://host/dev/ttyS0", "config.bad_url", "serial:// takes no host, got 'host'"),
         ("serial:///dev/ttyS0?terminator=tab", "config.bad_option", "one of cr, lf, crlf, etx, none"),
         ("serial:///dev/ttyS0?track3=pipe", "config.bad_option", "percent"),
         ("serial:///dev/ttyS0?end=semicolon", "config.bad_option", "end sentinel"),
