@@ -275,7 +275,24 @@ class HostBridge:
     # -- reading ---------------------------------------------------------------------
     def read(self, payload: bytes, mac) -> tuple[Reply, Message]:
         message = decode(self.profile, payload, mac_key=mac)
+        self._addressed_here(message)
         return parse_reply(self.profile, message), message
+
+    def _addressed_here(self, message: Message) -> None:
+        """Refuse a frame not addressed to this terminal, before anything in it is believed (the MAC covers
+        MTI to field 63, not the TPDU or the header). The host swaps the TPDU's addresses in its answer, so its
+        destination is our source, under the id we send (60); the header's first byte, its application type,
+        is ours. The rest of the header is the host's to set (UnionPay's terminal status and processing
+        requirement nibbles), and so is the TPDU's source: the host's address, which a reversal sealed under
+        an earlier ``host.tpdu_destination`` still names."""
+        if self.tpdu is not None and (message.tpdu is None or message.tpdu.id != self.tpdu.id
+                                      or message.tpdu.destination != self.tpdu.source):
+            raise ProtocolError(f"frame not addressed to this terminal: TPDU {message.tpdu}, expected "
+                                f"{self.tpdu.id} to {self.tpdu.source}", code="host.bad_tpdu")
+        ours = self.header or self.profile.default_header
+        if ours and (message.header is None or message.header[:2] != ours[:2]):
+            raise ProtocolError(f"frame of another application: header {message.header}, expected it to begin "
+                                f"{ours[:2]}", code="host.bad_header")
 
     def signon_keys(self, message: Message):
         """(encrypted working keys, check values) carried by a sign-on answer."""

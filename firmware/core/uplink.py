@@ -155,7 +155,7 @@ class UplinkMixin(WindowMixin):
         if isinstance(item, NetworkJob):
             return Expectation(Mtis.response(NETWORK_MTI[item.kind]), item.stan, s.terminal_id, None)
         if isinstance(item, UploadJob):
-            return Expectation(Mtis.response(UPLOAD_MTI), item.stan, s.terminal_id, None)
+            return Expectation(Mtis.response(UPLOAD_MTI), item.stan, s.terminal_id, None, amount_checked=False)
         base = s.mtis.reversal if isinstance(item, PendingReversal) else s.mtis.advice
         return Expectation(Mtis.response(base), item.stan, s.terminal_id, item.amount)
 

@@ -91,12 +91,15 @@ def parse_reply(profile: Profile, message: Message) -> Reply:
 
 @dataclass(frozen=True)
 class Expectation:
-    """What the answer to a request must carry (``None``: nothing to compare)."""
+    """What the answer to a request must carry (``None``: nothing to compare), except ``amount``: ``None``
+    there is a request that carried none (an inquiry, a sign-on, a settlement), whose answer must carry none
+    either, unless ``amount_checked`` is off (a batch upload's answer may echo the one it uploads)."""
 
     mti: str
     stan: int | None
     terminal_id: str | None
     amount: int | None
+    amount_checked: bool = True
 
 
 def expectation_for(request: Message) -> Expectation:
@@ -112,6 +115,8 @@ def mismatch(expect: Expectation, reply: Reply) -> str | None:
         ("terminal", reply.terminal_id, expect.terminal_id, str),
         ("amount", reply.amount, expect.amount, str),
     )
+    if expect.amount is None and expect.amount_checked and reply.amount is not None:
+        return f"amount {reply.amount}, expected none"
     for label, got, want, fmt in checks:
         if want is None:
             continue
