@@ -168,14 +168,13 @@ class HostBridge:
             packed[:] = bytes(len(packed))
 
     def _unseal(self, blob: bytes, sealer: Sealer, aad: bytes) -> Message:
-        mti, fields, tpdu, header = unpack_message(sealer.open(blob, aad))
-        return Message(
-            mti=mti,
-            fields=fields,
-            tpdu=Tpdu(*tpdu) if tpdu else None,
-            header=header,
-            sensitive=self.profile.sensitive_fields,
-        )
+        """A sealed message as it goes now: addressed by today's configuration (``host.tpdu_*``,
+        ``host.header``), not the one it was sealed under, so the host's answer comes back to the address
+        ``_addressed_here`` listens on (the MAC covers neither). A reversal sealed before the terminal's
+        address changed was otherwise never heard, and went first forever (AU8)."""
+        mti, fields, _tpdu, _header = unpack_message(sealer.open(blob, aad))
+        return Message(mti=mti, fields=fields, tpdu=self.tpdu, header=self.header,
+                       sensitive=self.profile.sensitive_fields)
 
     def sealed_reversal(self, record: SaleRecord, card: ClearCard, sealer: Sealer) -> bytes:
         """The ready-made reversal, committed with the request (reason set when it is sent).
@@ -283,13 +282,14 @@ class HostBridge:
         MTI to field 63, not the TPDU or the header). The host swaps the TPDU's addresses in its answer, so its
         destination is our source, under the id we send (60); the header's first byte, its application type,
         is ours. The rest of the header is the host's to set (UnionPay's terminal status and processing
-        requirement nibbles), and so is the TPDU's source: the host's address, which a reversal sealed under
-        an earlier ``host.tpdu_destination`` still names."""
+        requirement nibbles), and so is the TPDU's source: the host's own address. A profile without a
+        header (iso87) is judged on its TPDU alone, whatever ``host.header`` says; a sealed message goes under
+        today's addresses (``_unseal``), so its answer is judged by them too."""
         if self.tpdu is not None and (message.tpdu is None or message.tpdu.id != self.tpdu.id
                                       or message.tpdu.destination != self.tpdu.source):
             raise ProtocolError(f"frame not addressed to this terminal: TPDU {message.tpdu}, expected "
                                 f"{self.tpdu.id} to {self.tpdu.source}", code="host.bad_tpdu")
-        ours = self.header or self.profile.default_header
+        ours = (self.header or self.profile.default_header) if self.profile.header_length else None
         if ours and (message.header is None or message.header[:2] != ours[:2]):
             raise ProtocolError(f"frame of another application: header {message.header}, expected it to begin "
                                 f"{ours[:2]}", code="host.bad_header")

@@ -232,6 +232,8 @@ class RefundMixin:
                                 settle_date=reply.settle_date, copies=copies)
         what = f"{item.kind.value} trace {item.stan:06d}"
         if not accepted:
+            if item.record is not None:
+                self._uncounted(item.record)
             return [outcome, Alert(f"{item.kind.value}.declined", f"{what} declined by the host when sent again: "
                                    f"{code} {self.settings.response_text(code)}")]
         if copies:

@@ -167,6 +167,14 @@ class SaleMixin:
             return self._uplink(Then.SALE, actions, now)
         return self._authorise(now, actions)
 
+    def _uncounted(self, record: SaleRecord) -> None:
+        """A record declined after all: its place and amount in the open batch are free again, as storage
+        counts them at the next start (``batch_held`` leaves declined records out). Without it a declined
+        sale of a large amount held the batch's room until a restart (AU8)."""
+        if flow_of(record.kind).in_totals and record.batch == self.counters.batch:
+            self.batch_count = max(0, self.batch_count - 1)
+            self.batch_amount = max(0, self.batch_amount - record.amount)
+
     def _new_record(self, now: datetime) -> SaleRecord:
         sale, s = self.sale, self.settings
         stan, self.counters = self.counters.take_stan()
@@ -240,6 +248,7 @@ class SaleMixin:
             head.append(Show(screens.approved(self, record)))
             return self._print_sale(record, head)
         record = replace(record, state=JournalState.DECLINED, reason=reply.response_code)
+        self._uncounted(record)
         head += [RecordOutcome(record), WipeCard(record.txn_no)]
         code = reply.response_code or "??"
         flow = flow_of(record.kind)
@@ -321,6 +330,7 @@ class SaleMixin:
         record = sale.record
         if refusal:
             record = replace(record, state=JournalState.DECLINED, reason=refusal[0])
+            self._uncounted(record)
             state, more = self._idle(why, refusal[1], undone)
             return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], what)] + more
         record = sale.record = replace(record, state=JournalState.OFFLINE_APPROVED, reason="offline")

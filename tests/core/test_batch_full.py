@@ -141,3 +141,17 @@ def test_each_transaction_made_adds_its_amount():
     d = Driver(SMALL, BootState(batch_count=0, batch_amount=100))
     sell(d)
     assert (d.t.batch_count, d.t.batch_amount) == (1, 1350)
+
+
+def test_a_declined_sale_gives_its_place_and_amount_back():
+    """Storage leaves a declined record out of what the batch holds (batch_held), and so does the core now: one
+    declined sale of a large amount filled the batch's room until the next start (AU8)."""
+    d = Driver(replace(SETTINGS, max_amount=500_000_000_000), BootState())
+    d.keys("500000000000#")
+    d.feed(CardRead(CARD))
+    d.feed(PinEntered())
+    d.feed(HostAnswered(reply(stan=request_stan(d), amount=500_000_000_000, response_code="51", approved=False,
+                              rrn=None, auth_code=None)))
+    assert (d.t.batch_count, d.t.batch_amount) == (0, 0)
+    d.keys("X1")
+    assert not full(d)

@@ -20,6 +20,8 @@ from firmware.bridge import HostBridge
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu
 from firmware.host.profiles import get_profile
+from pathlib import Path
+
 from firmware.scenario import ScenarioRunner, parse_scenario
 
 from .consistency import mtis
@@ -130,3 +132,30 @@ def test_the_bridge_hears_only_frames_addressed_to_this_terminal(tpdu, header, c
         with pytest.raises(ProtocolError) as e:
             bridge._addressed_here(frame(tpdu, header))
         assert e.value.code == code and "expected" in e.value.text
+
+
+# -- what the check must still hear (AU8) -----------------------------------------------------------------------
+def run_in(config: dict, steps: list, data_dir: Path | None = None) -> dict:
+    return ScenarioRunner(data_dir=data_dir).run(parse_scenario({"name": "t", "config": config, "step": steps}))
+
+
+def test_iso87_which_has_no_header_hears_its_host_with_host_header_set():
+    """A terminal moved from cup to iso87 that kept host.header: iso87 sends no header and its answers carry
+    none, so the setting says nothing of them (every answer was refused as host.bad_header, every sale
+    reversed, and the reversals never heard)."""
+    r = run_in({"host": {**FAST["host"], "profile": "iso87", "header": "603100000000"}},
+               SALE + [{"expect": {"outcome": "approved"}}])
+    assert r["ok"], (r["failures"], r["notes"])
+
+
+def test_a_reversal_sealed_before_the_terminal_s_address_changed_is_heard(tmp_path):
+    """A reversal is sealed with the TPDU of its time; the host swaps what it is sent. Sent as sealed after
+    host.tpdu_source changed, its answers came back to the old address and were refused for good: the
+    reversal went first forever and no sale could follow. It now goes under today's addresses."""
+    data = tmp_path / "data"
+    first = run_in(FAST, [{"host": {"behaviour": "drop", "times": 50}}, *SALE], data_dir=data)
+    assert first["owed"]["reversals"] == 1, first["owed"]
+    second = run_in({"host": {**FAST["host"], "tpdu_source": "0001"}}, SALE + [{"expect": {"outcome": "approved"}}],
+                    data_dir=data)
+    assert second["ok"], (second["failures"], second["notes"])
+    assert "host.bad_tpdu" not in notes(second) and second["owed"]["reversals"] == 0
