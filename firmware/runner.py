@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from crypto.keyring import Keyring
 from crypto.provision import TerminalKeys
@@ -114,9 +114,19 @@ class CrashPlan:
     ``after:print`` ...), and ``after:answer`` when a host frame has arrived.
     """
 
+    ANSWER: ClassVar[str] = "after:answer"  # a host frame has arrived (runner_input)
+
     point: str
     count: int = 1
     seen: int = 0
+
+    @staticmethod
+    def points() -> frozenset[str]:
+        """Every point the runner checks: derived from the actions themselves, so a new action is a point
+        at once, and a scenario naming one that does not exist is refused (``firmware.scenario.steps``)."""
+        names = {cls.name for cls in vars(A).values()
+                 if isinstance(cls, type) and issubclass(cls, A.Action) and cls is not A.Action}
+        return frozenset({f"{when}:{name}" for name in names for when in ("before", "after")} | {CrashPlan.ANSWER})
 
     def check(self, point: str) -> None:
         if point == self.point:

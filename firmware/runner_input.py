@@ -226,7 +226,7 @@ class InputMixin:
                 self._signon_keys = None
                 self.notes.append((e.code, e.text))
         if self.crash:
-            self.crash.check("after:answer")
+            self.crash.check(self.crash.ANSWER)
         self.dispatch(HostAnswered(reply))
 
     def _unaccepted(self, event: Event) -> None:

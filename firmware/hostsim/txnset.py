@@ -34,7 +34,7 @@ from firmware.hostsim.rules import RequestFacts, Rule, declines
 __all__ = ["TxnSetMixin", "lab_balance", "BALANCE_ACCOUNT_TYPE"]
 
 BALANCE_ACCOUNT_TYPE = "10"  # savings: the lab cards are debit accounts
-_SALES = ("sale", "offline_sale", "preauth_complete")  # what a refund may name: a sale or a completion (退货)
+_REFUNDABLE = ("sale", "offline_sale", "preauth_complete")  # what a refund may name: a sale or a completion (退货)
 
 
 def lab_balance(pan: str) -> int:
@@ -73,7 +73,7 @@ class TxnSetMixin:
         amount = int(request.fields[4])
         if original is None or not original.rrn or not original.date:
             return None, ("25", "refund without its original's RRN and date, not posted")
-        posting = self.ledger.refund_original(original.rrn, original.date, kinds=_SALES)
+        posting = self.ledger.refund_original(original.rrn, original.date, kinds=_REFUNDABLE)
         gone = (PostingStatus.DECLINED.value, PostingStatus.REVERSED.value)
         if posting is None or posting["status"] in gone:
             return None, ("25", f"original RRN {original.rrn} of {original.date} not found, not posted")

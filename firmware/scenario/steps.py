@@ -24,7 +24,7 @@ from firmware.scenario.forms import (
 )
 
 __all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "STEP_KINDS", "STEP_FORMS", "MAX_WAIT",
-           "crash_points", "RUNNER_POINTS"]
+           "crash_points"]
 
 STEP_KINDS = {
     "key": 'keys pressed on the PIN pad outside PIN entry, e.g. "1250#" (# enter, * clear, X cancel, F function)',
@@ -94,21 +94,14 @@ def _latin1(text: str) -> bool:
     return all(ord(c) < 256 for c in text)
 
 
-# The points the runner can cut the power at: before and after each action it carries out (every
-# action class in firmware.core.actions has a ``name``; firmware.runner.Runner._execute checks
-# ``before:<name>`` and ``after:<name>``) and ``after:answer`` once a host frame has arrived
-# (firmware.runner_input). Derived from the actions themselves, so a new action is a point at once.
-RUNNER_POINTS = ("after:answer",)
 _EXAMPLE_POINTS = ("after:open_request", "after:send_request", "after:answer", "after:record_outcome")
 
 
 def crash_points() -> frozenset[str]:
-    """Every power-cut point a scenario may name (see ``RUNNER_POINTS``)."""
-    from firmware.core import actions
+    """Every power-cut point a scenario may name: those the runner checks (``firmware.runner.CrashPlan``)."""
+    from firmware.runner import CrashPlan  # lazy: parsing a scenario needs no runner until a cut is named
 
-    names = {cls.name for cls in vars(actions).values()
-             if isinstance(cls, type) and issubclass(cls, actions.Action) and cls is not actions.Action}
-    return frozenset({f"{when}:{name}" for name in names for when in ("before", "after")} | set(RUNNER_POINTS))
+    return CrashPlan.points()
 
 
 class _CrashPoint(Form):
