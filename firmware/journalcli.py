@@ -117,10 +117,13 @@ def _resolve_settlement(store, note: str) -> None:
 
 
 def _list(store, *, as_json: bool) -> None:
+    from storage.archive import batch_label
+
     rows = store.journal()
     voided = store.voided()  # sale's journal number -> its approved void's
     refunded = store.refunded()  # sale's journal number -> what approved refunds took back
     completed = store.completed()  # pre-auth's journal number -> its approved completion's
+    earlier = store.earlier()  # journal number -> its archived batch's stored number (storage.archive)
     if as_json:
         out = []
         for r in rows:
@@ -132,6 +135,7 @@ def _list(store, *, as_json: bool) -> None:
             item["refunded"] = refunded.get(r.txn_no, 0)
             item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
             item["completed_by"] = completed.get(r.txn_no)
+            item["earlier_batch"] = earlier.get(r.txn_no)  # None, or the number posterm report --batch takes
             out.append(item)
         print(json.dumps(out, default=str, indent=2))
         return
@@ -152,6 +156,8 @@ def _list(store, *, as_json: bool) -> None:
             note += f" REFUNDED {refunded[r.txn_no]}"
         if r.account:  # a transfer: its destination, masked as stored
             note += f" to {r.account}"
+        if r.txn_no in earlier:  # its batch's number was used again since: the earlier batch is kept apart
+            note += f" batch {batch_label(earlier[r.txn_no])} (report --batch {earlier[r.txn_no]})"
         if r.state.value == "lost" and r.reason:  # why: keys destroyed, or a supervisor's note
             note += f" ({r.reason})"
         print(

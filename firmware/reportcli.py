@@ -13,6 +13,11 @@ It only reads: the database is opened in SQLite's read-only mode
 nothing, and it is safe beside a running terminal. Card numbers are the
 journal's masked ones (first 6 / last 4 at most); the sealed card data is
 never opened. An unknown batch is one line with its code (``report.no_batch``).
+
+A batch number the terminal used again (a host that renumbered named it at sign-on, or
+the counter wrapped) leaves the earlier batch archived under N + 1000000 * k
+(``storage.archive``): ``--batch 1000007`` reports it, headed "000007 (earlier)", and
+the report of the live batch 7 names the numbers its earlier namesakes are kept under.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ if TYPE_CHECKING:  # the command imports what it needs when it runs
     from firmware.core.settings import CoreSettings
     from storage.store import Store
 
-__all__ = ["add_report_command", "cmd_report", "BatchReport", "batch_report", "report_text", "report_json"]
+__all__ = ["add_report_command", "cmd_report", "BatchReport", "batch_report", "report_text", "report_json",
+           "batch_number"]
 
 WIDTH = 48  # columns of the text report's head (the listing below it is one line per transaction)
 
@@ -42,11 +48,13 @@ class BatchReport:
     settlement: Settlement | None
     records: tuple[SaleRecord, ...]
     voided: dict[int, int]  # journal number of a voided record -> that of its approved void
+    earlier: tuple[int, ...] = ()  # the stored numbers of archived batches that had this batch's number
 
 
 def batch_report(store: Store, batch: int | None = None) -> BatchReport:
     """The report of ``batch`` (None: the current one); ``report.no_batch`` when the journal knows no such batch."""
     from firmware.errors import StorageError
+    from storage.archive import is_earlier
 
     current = store.counters().batch
     number = current if batch is None else batch
@@ -56,7 +64,8 @@ def batch_report(store: Store, batch: int | None = None) -> BatchReport:
         raise StorageError(f"there is no batch {number:06d}: the current batch is {current:06d}",
                            code="report.no_batch")
     totals = settlement.totals if settlement is not None else store.batch_totals(number)
-    return BatchReport(number, totals, settlement, records, store.voided())
+    earlier = () if is_earlier(number) else tuple(store.earlier_batches(number))
+    return BatchReport(number, totals, settlement, records, store.voided(), earlier)
 
 
 def _note(report: BatchReport, record: SaleRecord) -> str:
@@ -77,12 +86,13 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
     from firmware.money import format_amount
     from hal.printer import Align, Line, Receipt
     from hal.printer.document import plain_text
+    from storage.archive import batch_label
 
     s = report.settlement
     status = "OPEN (NOT SETTLED)" if s is None else f"SETTLED {s.when:%Y-%m-%d %H:%M:%S}"
     head = [
         *report_head(settings, "RECONCILIATION REPORT"),
-        Line("BATCH NO:", right=f"{report.batch:06d}"),
+        Line("BATCH NO:", right=batch_label(report.batch)),
         Line("STATUS:", right=status),
         Line(rule=True),
         *total_lines(report.totals, settings),
@@ -92,7 +102,8 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
         head += result_lines(s)
     elif report.totals.unsent:
         head.append(Line(f"NOT YET SENT: {report.totals.unsent}", align=Align.CENTER))
-    out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {report.batch:06d}"), WIDTH)
+    head += [Line(f"EARLIER BATCH {batch_label(b)}:", right=f"--batch {b}") for b in report.earlier]
+    out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {batch_label(report.batch)}"), WIDTH)
     out += f"{'TRACE':<6} {'DATE/TIME':<19} {'TYPE':<4} {'CARD':<19} {'AMOUNT':>13} {'STATE':<16} {'REF NO':<12} AUTH\n"
     for r in report.records:
         flow = FLOWS.get(r.kind)
@@ -107,10 +118,15 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
 
 def report_json(report: BatchReport, settings: CoreSettings) -> dict:
     """The report as plain data: amounts in minor units, card numbers masked."""
+    from storage.archive import is_earlier, live_batch
+
     t, s = report.totals, report.settlement
     by_txn = {r.txn_no: r for r in report.records}
     return {
-        "batch": report.batch,
+        "batch": report.batch,  # as stored: an archived (earlier) batch's is N + 1000000 * k
+        "batch_no": live_batch(report.batch),  # the number the host knew
+        "earlier": is_earlier(report.batch),
+        "earlier_batches": list(report.earlier),
         "status": "open" if s is None else "settled",
         "merchant_id": settings.merchant_id,
         "terminal_id": settings.terminal_id,
@@ -161,13 +177,29 @@ def cmd_report(args) -> int:
     return 0
 
 
+def batch_number(text: str) -> int:
+    """``--batch``: a live batch number (1 to 999999), or an earlier batch's stored one (N + 1000000 * k,
+    ``storage.archive``); anything else is a usage error naming both."""
+    import argparse
+
+    from storage.archive import EARLIER
+
+    value = int(text) if text.isascii() and text.isdigit() else None
+    if value is None or not 1 <= value < EARLIER ** 2 or value % EARLIER == 0:
+        raise argparse.ArgumentTypeError(f"a batch number is a whole number from 1 to {EARLIER - 1} (an earlier "
+                                         f"batch whose number was used again: N + {EARLIER} * k), not {text[:24]!r}")
+    return value
+
+
+batch_number.__name__ = "a batch number"  # argparse names the type in some messages
+
+
 def add_report_command(sub, with_config) -> None:
     """``posterm report``: registered by ``firmware.cli``; ``with_config`` adds --config and --data-dir."""
     r = with_config(sub.add_parser(
         "report", help="a batch's totals and transactions for reconciliation (read-only, PANs masked)"))
-    from firmware.argtypes import whole
-
-    r.add_argument("--batch", type=whole(1, 999999, "a batch number"), default=None,
-                   help="a batch number (default: the current batch)")
+    r.add_argument("--batch", type=batch_number, default=None,
+                   help="a batch number (default: the current batch); an earlier batch whose number was used "
+                   "again is kept under N + 1000000 * k (its report is headed '(earlier)')")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_report)

@@ -27,6 +27,7 @@ from firmware.core.model import (
     PendingReversal,
     PrintJob,
 )
+from storage.archive import EARLIER, live_batch
 from storage.journal import _JOURNAL_COLUMNS, COPY_OWED
 from storage.settlements import _UPLOAD_OWED
 
@@ -47,7 +48,8 @@ class BootMixin:
         saved = Counters(stan=rows.get("stan", 1), batch=rows.get("batch", 1), txn_no=rows.get("txn_no", 1))
         last = self._query("SELECT txn_no, stan, batch FROM journal ORDER BY txn_no DESC LIMIT 1", (), "reading counters")
         if last and last[0][0] >= saved.txn_no:  # journal numbers never wrap: the row is newer
-            return _after(*last[0])
+            txn_no, stan, batch = last[0]
+            return _after(txn_no, stan, live_batch(batch))  # an archived row never names the batch to resume in
         return saved
 
     def boot_state(self) -> BootState:
@@ -93,8 +95,10 @@ class BootMixin:
                 "SELECT txn_no FROM journal WHERE state = 'requested' ORDER BY txn_no", (), "reading open requests"
             )
         )
+        # (an archived batch's report is not owed here: its number is another batch's now; storage.archive)
         owed = self._query(f"SELECT batch FROM settlements WHERE report_printed = 0 AND NOT ({_UPLOAD_OWED}) "
-                           "ORDER BY settled_at DESC, batch DESC LIMIT 1", (), "reading an owed report")
+                           f"AND batch < {EARLIER} ORDER BY settled_at DESC, batch DESC LIMIT 1", (),
+                           "reading an owed report")
         report = self.settlement(owed[0][0]) if owed else None
         counters = self.counters()
         newest = self._query("SELECT created_at FROM journal ORDER BY txn_no DESC LIMIT 1", (), "reading the journal")

@@ -27,6 +27,7 @@ from firmware.core.model import (
     SaleRecord,
 )
 from firmware.errors import StorageError
+from storage.archive import EARLIER, live_batch
 
 __all__ = ["JournalMixin", "OriginalMatch", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
@@ -77,7 +78,7 @@ def _original(row: Sequence) -> OriginalFacts:
         amount=row[2],
         currency=row[3],
         stan=row[4],
-        batch=row[5],
+        batch=live_batch(row[5]),  # the number the host knew, should the batch be archived (storage.archive)
         when=datetime.fromisoformat(row[6]),
         masked_pan=row[7],
         rrn=row[8],
@@ -98,7 +99,7 @@ def _record(row: Sequence) -> SaleRecord:
         amount=row[3],
         currency=row[4],
         stan=row[5],
-        batch=row[6],
+        batch=live_batch(row[6]),  # as above
         when=datetime.fromisoformat(row[7]),
         terminal_id=row[8] or "",
         merchant_id=row[9] or "",
@@ -266,6 +267,12 @@ class JournalMixin:
             (JournalState.APPROVED.value, Kind.REFUND.value),
             "reading the refunds",
         )
+        return dict(rows)
+
+    def earlier(self) -> dict[int, int]:
+        """Journal numbers of the records in archived batches -> the batch's stored number (``storage.archive``:
+        an earlier batch whose number was used again; the records themselves carry the number the host knew)."""
+        rows = self._query(f"SELECT txn_no, batch FROM journal WHERE batch >= {EARLIER}", (), "reading the journal")
         return dict(rows)
 
     def _full(self, row: Sequence) -> SaleRecord:

@@ -24,6 +24,7 @@ from firmware.core.batch import (
 )
 from firmware.core.model import BatchHeld, Counters, Kind
 from firmware.errors import StorageError
+from storage.archive import EARLIER, archive_batch, live_batch
 from storage.db import storage_error, transaction
 from storage.journal import ADVICE_ACCEPTED
 
@@ -67,7 +68,7 @@ def _settlement(row: Sequence) -> Settlement:
     b, stan, dc, da, cc, ca, result, uploaded, operator, when, rc, ra, pc, pa, pvc, pva = row
     totals = Totals(dc, da, cc, ca, refund_count=rc, refund_amount=ra, completion_count=pc, completion_amount=pa,
                     completion_void_count=pvc, completion_void_amount=pva)
-    return Settlement(b, totals, SettleResult(result),
+    return Settlement(live_batch(b), totals, SettleResult(result),
                       datetime.fromisoformat(when), stan,
                       operator or "", uploaded == UPLOADED, uploaded == NO_UPLOAD)
 
@@ -132,6 +133,8 @@ class SettlementMixin:
                  t.refund_count, t.refund_amount, t.completion_count, t.completion_amount,
                  t.completion_void_count, t.completion_void_amount),
             )
+            if counters.batch != s.batch:  # the wrap: history under the next number is archived first
+                archive_batch(c, counters.batch)
             self._write_counters(c, counters)
             c.execute("UPDATE operators SET signed_in_at = NULL WHERE signed_in_at IS NOT NULL")
             c.execute("DELETE FROM settings WHERE key = ?", (SETTLE_SENDING,))  # the 0500 was answered
@@ -226,6 +229,13 @@ class SettlementMixin:
 
     def settled_batches(self) -> list[int]:
         return [r[0] for r in self._query("SELECT batch FROM settlements ORDER BY batch", (), "reading settlements")]
+
+    def earlier_batches(self, batch: int) -> list[int]:
+        """The stored numbers of the archived batches that had this live number (``storage.archive``), oldest first."""
+        return [r[0] for r in self._query(
+            f"SELECT batch FROM settlements WHERE batch >= {EARLIER} AND batch % {EARLIER} = ?1 UNION "
+            f"SELECT batch FROM journal WHERE batch >= {EARLIER} AND batch % {EARLIER} = ?1 ORDER BY 1",
+            (batch,), "reading earlier batches")]
 
     def in_settled_batch(self, stan: int) -> bool:
         """A journal record with this trace belongs to a batch already settled (a void of it is refused)."""

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from firmware.core.model import Copy, Counters, JournalState, SaleRecord
 from firmware.errors import StorageError
+from storage.archive import archive_batch
 from storage.boot import BootMixin, _after
 from storage.db import open_database, reserve_log, storage_error, transaction
 from storage.journal import (
@@ -347,8 +348,14 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
         return done if not busy else 0
 
     def save_counters(self, counters: Counters) -> None:
-        """Commit the counters alone (a network message's STAN, a batch number from sign-on)."""
+        """Commit the counters alone (a network message's STAN, a batch number from sign-on).
+
+        A batch number that moves to one storage already holds history under (a host that
+        renumbered names a batch settled long ago) archives that history in this same commit
+        (``storage.archive``), so the number starts fresh."""
         with transaction(self.conn, "saving the counters") as c:
+            if counters.batch != self.counters().batch:
+                archive_batch(c, counters.batch)
             self._write_counters(c, counters)
         self.commits += 1
 

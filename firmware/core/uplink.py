@@ -267,16 +267,29 @@ class UplinkMixin(WindowMixin):
                 return self._uplink(job.then, actions, now)
             return self._rest(actions, note=f"SIGN-ON REFUSED {code}")
         if reply.batch and reply.batch != self.counters.batch:
+            owed = self._owed_for(reply.batch)
             if self.batch_held.count:  # its transactions would never be settled: the open batch stays
                 actions.append(Alert("signon.batch_kept", f"the host names batch {reply.batch:06d}; batch "
                                      f"{self.counters.batch:06d} holds {self.batch_held.count} transaction(s) and "
                                      "stays open until it is settled"))
-            else:
+            elif owed:  # storage would archive that batch's history, which the owed work still reads by its number
+                actions.append(Alert("signon.batch_kept", f"the host names batch {reply.batch:06d}, whose {owed} is "
+                                     f"still owed; batch {self.counters.batch:06d} stays open"))
+            else:  # storage archives any history under that number as it saves it (storage.archive)
                 self.counters = replace(self.counters, batch=reply.batch)
         self._keys_before, self.keys = self.keys, KeyState.READY
         actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed"),
                     *self._clock_from_host(reply, now)]
         return self._uplink(job.then, actions, now)
+
+    def _owed_for(self, batch: int) -> str | None:
+        """What is still owed for an earlier batch of this number (its batch upload, its report), if anything:
+        a sign-on's number is not adopted while it is."""
+        if self.upload is not None and self.upload.settlement.batch == batch:
+            return "batch upload"
+        if self.report is not None and self.report.batch == batch:
+            return "settlement report"
+        return None
 
     # -- silence ---------------------------------------------------------------------
     def _h_uplink_timer(self, ev: TimerExpired, now: datetime) -> Result:

@@ -213,6 +213,19 @@ class Ledger:
         self._write("INSERT OR REPLACE INTO batches (terminal_id, batch, result, closed_at) VALUES (?, ?, ?, ?)",
                     (terminal_id, batch or "", result, when))
 
+    def set_aside(self, terminal_id: str, batch: str) -> None:
+        """A renumbered host's batch starts fresh: what this terminal had under ``batch`` (postings, the
+        closed batch, its upload) is kept under ``batch~N`` (the smallest N free), out of its totals."""
+        with self._lock:
+            n = 1
+            while self._db.execute("SELECT 1 FROM postings WHERE terminal_id = ?1 AND batch = ?2 UNION "
+                                   "SELECT 1 FROM batches WHERE terminal_id = ?1 AND batch = ?2",
+                                   (terminal_id, f"{batch}~{n}")).fetchone():
+                n += 1
+            for table in ("postings", "batches", "uploads", "upload_ends"):
+                self._db.execute(f"UPDATE {table} SET batch = ? WHERE terminal_id = ? AND batch = ?",
+                                 (f"{batch}~{n}", terminal_id, batch))
+
     def assign_batch(self, terminal_id: str, batch: str) -> int:
         """Book the terminal's postings that are in no batch yet into ``batch`` (its requests did not
         say: iso87); the number booked."""

@@ -187,6 +187,8 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
         if request.mti == m.network:
             code = rule.code if declines(rule) else "00"
             outcome = self._answer(request, code, now, "sign-on")
+            if rule is not None and rule.behaviour is Behaviour.RENUMBER:
+                outcome = self._renumber(request, outcome, rule.batch)
             if code == "00" and self.tmk is not None:
                 return self._issue_keys(request, outcome)
             return outcome
@@ -216,6 +218,16 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
         if request.mti in {t.mti for t in p.transactions.values()}:
             return self._financial(request, facts, rule, now, advice=False)
         return self._answer(request, "40", now, "message type not supported")
+
+    def _renumber(self, request: Message, outcome: _Outcome, batch: int) -> _Outcome:
+        """A host that renumbered the terminal's batches (another acquirer, a reset): its answer names
+        ``batch`` (cup 60.2), and what it booked under that number before is set aside, as a fresh
+        batch starts (``Ledger.set_aside``)."""
+        f = outcome.response.fields
+        if len(f.get(60, "")) >= 8:
+            f[60] = f"{f[60][:2]}{batch:06d}{f[60][8:]}"
+        self.ledger.set_aside(request.fields.get(41, ""), f"{batch:06d}")
+        return _Outcome(outcome.response, outcome.code, f"sign-on, batch renumbered to {batch:06d}")
 
     def _issue_keys(self, request: Message, outcome: _Outcome) -> _Outcome:
         """Fresh working keys for this terminal, sent under the TMK with their check values."""

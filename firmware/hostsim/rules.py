@@ -42,10 +42,12 @@ class Behaviour(str, enum.Enum):
     WRONG_MTI = "wrong_mti"  # approve, answering with an MTI that does not belong
     WRONG_TERMINAL = "wrong_terminal"  # approve, answering another terminal ID (field 41)
     UNBALANCED = "unbalanced"  # a settlement (0500) only: answer its totals "not balanced" (the terminal uploads)
+    RENUMBER = "renumber"  # a sign-on (0800) only: approve, naming the rule's batch (a host that renumbered)
 
 
 SETTLEMENT_MTI = "0500"
-RULE_KEYS = ("mti", "amount", "stan", "kind", "behaviour", "code", "seconds", "times", "pin")
+SIGN_ON_MTI = "0800"
+RULE_KEYS = ("mti", "amount", "stan", "kind", "behaviour", "code", "seconds", "times", "pin", "batch")
 
 
 def _bad(text: str) -> ScenarioError:
@@ -83,6 +85,7 @@ class Rule:
     stan: int | None = None
     kind: TxnKind | None = None
     pin: str | None = None
+    batch: int | None = None  # renumber: the batch the sign-on's answer names
 
     def __post_init__(self) -> None:
         try:
@@ -115,6 +118,14 @@ class Rule:
             if self.mti not in (None, SETTLEMENT_MTI):
                 raise _bad(f"behaviour \"unbalanced\" applies to settlements (mti {SETTLEMENT_MTI}) only")
             object.__setattr__(self, "mti", SETTLEMENT_MTI)
+        if behaviour is Behaviour.RENUMBER:  # a sign-on's answer names the batch (the terminal may adopt it)
+            if self.mti not in (None, SIGN_ON_MTI):
+                raise _bad(f"behaviour \"renumber\" applies to sign-ons (mti {SIGN_ON_MTI}) only")
+            object.__setattr__(self, "mti", SIGN_ON_MTI)
+            if not _whole(self.batch) or not 1 <= self.batch <= 999999:
+                raise _bad("batch must be a whole number from 1 to 999999 for behaviour \"renumber\"")
+        elif self.batch is not None:
+            raise _bad("batch goes with behaviour \"renumber\" only")
         if self.amount is not None and (not _whole(self.amount) or self.amount < 0):
             raise _bad("amount must be whole minor units")
         if self.stan is not None and (not _whole(self.stan) or not 1 <= self.stan <= 999999):

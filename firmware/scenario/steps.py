@@ -51,9 +51,9 @@ STEP_KINDS = {
     "transfer": '{ amount, account, again }: F, 0, 5 (transfer), the amount, ENTER; then, once the card is '
     "swiped, the destination account keyed on the PIN pad, ENTER, keyed again (again, default the same), ENTER; "
     "the PIN follows",
-    "host": "a host rule { behaviour, code, seconds, times, mti, amount }; behaviours: approve, decline, delay, "
-    "drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, wrong_terminal, unbalanced (a "
-    "settlement's answer: "
+    "host": "a host rule { behaviour, code, seconds, times, mti, amount, batch }; behaviours: approve, decline, "
+    "delay, drop, close, bad_mac, garbage, wrong_stan, wrong_amount, wrong_mti, wrong_terminal, renumber (a "
+    "sign-on's answer names the rule's batch), unbalanced (a settlement's answer: "
     'the terminal uploads the batch; on iso87, which has no upload, it is recorded for reconciliation by hand); '
     '"clear" removes all rules',
     "printer": "paper_out, load_paper, open_cover, offline, stop_answering or resume",
@@ -140,7 +140,7 @@ def _host_rule(value: dict | str, where: str) -> dict | str:
 
 
 class _HostRule(Form):
-    expected = 'a behaviour name, "clear", or a table { behaviour, code, seconds, times, mti, amount }'
+    expected = 'a behaviour name, "clear", or a table { behaviour, code, seconds, times, mti, amount, batch }'
 
     def check(self, value: Any, where: str) -> dict | str:
         if not isinstance(value, (str, Mapping)):
