@@ -53,7 +53,9 @@ from firmware.core.menu import ENTER
 from firmware.core.model import BatchHeld, JournalState, NetworkKind, PendingAdvice, PendingReversal, SaleRecord, State, Timer
 from firmware.core.uplink import Then
 
-__all__ = ["FailureMixin"]
+__all__ = ["FailureMixin", "RING_CHANGED"]
+
+RING_CHANGED = "keys.ring_changed"  # crypto.keyring's code: the key ring was written by another program
 
 Result = tuple[State, list[Action]]
 
@@ -119,6 +121,12 @@ class FailureMixin:
                 self._settle_left = False
             state, actions = self._uplink_failed(ev.text, now)
             return state, [alert] + actions
+        if isinstance(a, InstallWorkingKeys | RemoveWorkingKeys) and ev.code == RING_CHANGED:
+            # another program wrote the key ring since this one read it (crypto.keyring): nothing was
+            # written over it, and the keys held here may be the ones it replaced. Refuse every sale
+            # until a restart loads the ring on disk; queued records stay in the journal for then.
+            wipe = self._wipe()
+            return self._lock("key ring changed on disk; restart", [alert] + wipe)
         if isinstance(a, InstallWorkingKeys):  # a check value did not match: nothing was installed
             self.keys = self._keys_before
             self.job = None
