@@ -130,7 +130,12 @@ class HostSection:
     )
     tpdu_destination: str = setting("0003", "TPDU destination address (NII), 4 digits", check=_digits(4))
     tpdu_source: str = setting("0000", "TPDU source address, 4 digits", check=_digits(4))
-    header: str = setting("", "Message header digits; empty for the profile's default", check=lambda v: None if re.fullmatch(r"\d*", v) else "digits")
+    header: str = setting(
+        "",
+        "Message header digits, as many as the profile's header takes (cup: 12; iso87 has none); empty for the "
+        "profile's default",
+        check=lambda v: None if re.fullmatch(r"\d*", v) else "digits",
+    )
     connect_timeout: float = setting(
         0.0,
         "Seconds to wait for the link to connect; 0 leaves it to the link's own connect_timeout "
@@ -295,8 +300,26 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
             **{k: _convert(f"{name}.{k}", hints[k], v, fields[k].metadata) for k, v in values.items()}
         )
     config = Config(**built)
+    _check_header(config, source)
     _check_pin_keys(config, source)
     return config
+
+
+def _check_header(config: Config, source: str) -> None:
+    """A header given must be the profile's length: cup's 6 bytes are 12 digits, and a profile without
+    a header (iso87) takes none. A wrong one was accepted and every message went out misframed."""
+    if not config.host.header:
+        return
+    from firmware.host.profiles import get_profile  # lazy: only a configuration naming a header pays for it
+
+    profile = get_profile(config.host.profile)
+    want = 2 * profile.header_length
+    if len(config.host.header) != want:
+        expected = f"{want} digits" if want else "none (leave it empty)"
+        raise ConfigError(
+            f"host.header in {source} has {len(config.host.header)} digits; profile {profile.name} takes {expected}",
+            code="config.bad_header",
+        )
 
 
 def _check_pin_keys(config: Config, source: str) -> None:

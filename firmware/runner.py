@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -181,7 +181,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         dukpt: DukptPinCipher | None = None,
         clock: Callable[[], datetime] = datetime.now,
         monotonic: Callable[[], float] = time.monotonic,
-        set_clock: Callable[[float], None] | None = None,  # epoch seconds; terminal.clock_from_host: firmware.sysclock
+        set_clock: Callable[[timedelta], None] | None = None,  # moves the clock by; clock_from_host: firmware.sysclock
     ) -> None:
         self.core = Terminal(settings)
         self.devices = devices

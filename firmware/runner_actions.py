@@ -353,15 +353,13 @@ class ActionsMixin:
 
     def _a_set_clock(self, a: A.SetClock) -> None:
         """The host's time at sign-on, more than a minute from ours (``firmware.core.clock``)."""
-        from time import time as epoch_seconds  # the system clock itself, not the civil ``self.clock``
-
         off = a.offset.total_seconds()
         if self.set_clock is None:
             self._alert("clock.differs", f"the host's time is {off:+.0f} s from the terminal's; the clock is left as "
                         "it is (terminal.clock_from_host is off)")
             return
         try:
-            self.set_clock(epoch_seconds() + off)  # an instant: the clock as it reads now, moved by the difference
+            self.set_clock(a.offset)  # moved by the difference, read and set at once where the clock is
         except TerminalError as e:
             self._alert(e.code, f"{e.text}; the host's time is {off:+.0f} s from the terminal's")
             return

@@ -80,12 +80,13 @@ def system_zone() -> tzinfo:
     return _LOCAL
 
 
-def set_system_clock(stamp: float) -> None:
-    """Set CLOCK_REALTIME to ``stamp``, seconds since the epoch (UTC): an instant, never a civil time, which
-    in the hour the end of summer time repeats would name two (the runner passes ``time.time()`` plus the
-    host's difference: ``SetClock``)."""
+def set_system_clock(offset: timedelta) -> None:
+    """Move CLOCK_REALTIME by ``offset`` (``SetClock``: the host's time less ours, as instants). The clock is
+    read and set here, in epoch seconds (UTC), an instant, never a civil time, which in the hour the end of
+    summer time repeats would name two; the runner reads no clock of its own for it, so a runner given another
+    clock (a test's, the scenario runner's) hands the move to whatever it was given to set."""
     try:
-        time.clock_settime(time.CLOCK_REALTIME, stamp)
+        time.clock_settime(time.CLOCK_REALTIME, time.time() + offset.total_seconds())
     except PermissionError:
         raise DeviceError("cannot set the clock: posterm lacks CAP_SYS_TIME (see deploy/posterm.service)",
                           code="clock.not_permitted") from None

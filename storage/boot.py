@@ -97,10 +97,9 @@ class BootMixin:
                            "ORDER BY settled_at DESC, batch DESC LIMIT 1", (), "reading an owed report")
         report = self.settlement(owed[0][0]) if owed else None
         counters = self.counters()
-        held, held_amount = self.batch_held(counters.batch)
         newest = self._query("SELECT created_at FROM journal ORDER BY txn_no DESC LIMIT 1", (), "reading the journal")
         return BootState(counters, reversals, advices, tuple(receipts), interrupted, report=report,
                          last_report=self.last_settlement(), last_receipt=self.last_receipt(),
-                         batch_count=held, batch_amount=held_amount,
+                         batch_held=self.batch_held(counters.batch),
                          settle_interrupted=self.settle_interrupted(counters.batch),
                          latest=datetime.fromisoformat(newest[0][0]) if newest else None)

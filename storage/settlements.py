@@ -22,7 +22,7 @@ from firmware.core.batch import (
     UploadEntry,
     UploadPlan,
 )
-from firmware.core.model import Counters, Kind
+from firmware.core.model import BatchHeld, Counters, Kind
 from firmware.errors import StorageError
 from storage.db import storage_error, transaction
 from storage.journal import ADVICE_ACCEPTED
@@ -39,17 +39,20 @@ UPLOAD_PROGRESS = "upload.progress"  # settings key: batch:part:messages:count o
 # A pre-auth (预授权) and its cancel only hold and release funds: neither counts. Its
 # completion (预授权完成) is a debit, the completion's void a credit (a voided completion stays in).
 # A completion made without the host (预授权完成通知) counts as an offline sale does: once the host accepted it.
-_DEBIT = (f"(j.kind IN ('sale', 'preauth_complete') AND (j.state = 'approved' OR (j.state = 'offline_approved' "
+# The kinds _DEBIT and _CREDIT count (the core's Flow.in_totals; a credit is a Flow.refund). A batch's
+# records of these kinds that were neither declined nor reversed are what its settlement may yet count,
+# each side on its own (batch_held).
+DEBIT_KINDS = ("sale", "preauth_complete")
+CREDIT_KINDS = ("void", "refund", "preauth_complete_void")
+TOTALS_KINDS = DEBIT_KINDS + CREDIT_KINDS
+_DEBIT = (f"(j.kind IN {DEBIT_KINDS} AND (j.state = 'approved' OR (j.state = 'offline_approved' "
           f"AND {ADVICE_ACCEPTED})))")
-_CREDIT = "(j.kind IN ('void', 'refund', 'preauth_complete_void') AND j.state = 'approved')"
+_CREDIT = f"(j.kind IN {CREDIT_KINDS} AND j.state = 'approved')"
 _REFUND = "(j.kind = 'refund' AND j.state = 'approved')"  # among the credits; the report lists them apart
 _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 # Among the debits and credits: the completions and their voids, for the report's own lines (v8).
 _COMPLETION = f"({_DEBIT} AND j.kind = 'preauth_complete')"
 _COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
-# The kinds _DEBIT and _CREDIT count (the core's Flow.in_totals). A batch's records of these kinds
-# that were neither declined nor reversed are what its settlement may yet count (batch_held).
-TOTALS_KINDS = ("sale", "preauth_complete", "void", "refund", "preauth_complete_void")
 # A settlement whose upload is owed: the host did not find its totals balanced, and the upload
 # has not completed. Its report waits for the upload.
 _UPLOAD_OWED = "result <> '1' AND uploaded = 0"
@@ -95,14 +98,15 @@ class SettlementMixin:
         return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount,
                       completion_count, completion_amount, cvoid_count, cvoid_amount)
 
-    def batch_held(self, batch: int) -> tuple[int, int]:
-        """The batch's transactions its settlement may count, and their amounts summed (the core refuses
-        more than its settlement can count or carry)."""
-        kinds = ", ".join(f"'{k}'" for k in TOTALS_KINDS)
-        rows = self._query(f"SELECT count(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND kind IN "
-                           f"({kinds}) AND state NOT IN ('declined', 'reversed', 'lost')", (batch,),
-                           "counting the batch")
-        return rows[0][0], rows[0][1]
+    def batch_held(self, batch: int) -> BatchHeld:
+        """The batch's transactions its settlement may count, on each side, and their amounts (the core
+        refuses more than a side can count or carry)."""
+        rows = self._query(
+            f"SELECT kind IN {CREDIT_KINDS}, count(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND "
+            f"kind IN {TOTALS_KINDS} AND state NOT IN ('declined', 'reversed', 'lost') GROUP BY 1", (batch,),
+            "counting the batch")
+        held = {bool(credit): (count, amount) for credit, count, amount in rows}
+        return BatchHeld(*held.get(False, (0, 0)), *held.get(True, (0, 0)))
 
     def upload_entries(self, batch: int) -> list[UploadEntry]:
         """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""

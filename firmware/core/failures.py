@@ -50,7 +50,7 @@ from firmware.core.actions import (
 from firmware.core.events import ActionFailed, KeyPressed, StorageOk
 from firmware.core.flows import Recovery, flow_of
 from firmware.core.menu import ENTER
-from firmware.core.model import JournalState, NetworkKind, PendingAdvice, PendingReversal, SaleRecord, State, Timer
+from firmware.core.model import BatchHeld, JournalState, NetworkKind, PendingAdvice, PendingReversal, SaleRecord, State, Timer
 from firmware.core.uplink import Then
 
 __all__ = ["FailureMixin"]
@@ -94,8 +94,8 @@ class FailureMixin:
                 self.operator = a.settlement.operator
             self.counters = replace(self.counters, batch=a.settlement.batch)
             totals = a.settlement.totals
-            self.batch_count = max(self.batch_count, totals.debit_count + totals.credit_count)
-            self.batch_amount = max(self.batch_amount, totals.debit_amount + totals.credit_amount)
+            self.batch_held = self.batch_held.at_least(BatchHeld(totals.debit_count, totals.debit_amount,
+                                                                 totals.credit_count, totals.credit_amount))
             return self._suspend(ev.text, [alert])
         if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
             self.report = None

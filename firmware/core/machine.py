@@ -26,6 +26,7 @@ from firmware.core.actions import Action, Alert, CancelTimer, Show, StartTimer, 
 from firmware.core.batch import OwedUpload, Settlement, Totals, UploadPlan
 from firmware.core.events import Booted, Event, KeyPressed, TimerExpired
 from firmware.core.model import (
+    BatchHeld,
     BootState,
     CardFacts,
     Counters,
@@ -139,11 +140,10 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.menu_page = 0  # which page of the function menu is shown (screens.menu)
         self.last_report: Settlement | None = None  # what the menu's report reprint prints
         self.last_receipt: SaleRecord | None = None  # what the menu's receipt reprint prints
-        # the open batch's transactions that its settlement may count (Flow.in_totals), and their amounts
-        # summed: storage's at boot, then each such record made, declined or not (a batch full a little
-        # early is safe; one its settlement could not carry would never settle)
-        self.batch_count = 0
-        self.batch_amount = 0
+        # the open batch's transactions that its settlement may count (Flow.in_totals), on each side, and
+        # their amounts: storage's at boot, then each such record made, less each declined (a batch full a
+        # little early is safe; one its settlement could not carry would never settle)
+        self.batch_held = BatchHeld()
         self.clock_floor: datetime | None = None  # no transaction may be dated much before this (clock.py)
 
     # -- dispatch ------------------------------------------------------------
@@ -196,29 +196,33 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         """Refuse a transaction that must not start; ``None`` lets it start. Any, when the clock reads well
         before the last transaction (``clock.py``). The open batch is closed to whatever its settlement counts
         (``Flow.in_totals``) when its settlement went unanswered (``settle_interrupted``: the host may have
-        closed it unheard), or when its settlement could count no more (``CoreSettings.batch_capacity``: cup
-        counts debits and credits in three digits), or carry no more were the next of the largest amount a
-        sale may take (``batch_max_total``, ``max_amount``: cup totals them in twelve). The amounts are the
-        batch's own, read from storage at boot: a restart with another ``sale.max_amount`` changes only
-        the room asked for the next."""
+        closed it unheard); and to a debit (a credit) when its settlement could count no more debits
+        (credits: ``CoreSettings.batch_capacity``, cup counts each side in three digits), or carry no more
+        were the next of the largest amount a sale may take (``batch_max_total``, ``max_amount``: cup
+        totals each side in twelve). A batch full of sales still takes their voids, and the reverse. The
+        amounts are the batch's own, read from storage at boot: a restart with another
+        ``sale.max_amount`` changes only the room asked for the next."""
         behind = self._clock_behind(now)
         if behind is not None:
             state, actions = self._idle("CLOCK IS BEHIND", "SET TIME OR F2")
             return state, head + [behind] + actions
-        if not flow_of(kind).in_totals:
+        flow = flow_of(kind)
+        if not flow.in_totals:
             return None
         batch = f"{self.counters.batch:06d}"
+        count, amount = self.batch_held.side(flow.refund)
+        side = "credits (voids and refunds)" if flow.refund else "debits (sales and completions)"
         if self.settle_interrupted:
             alert = Alert("settle.interrupted", f"the settlement of batch {batch} got no answer the terminal "
                                                 "recorded: settle again before the next transaction")
             lines = ("SETTLE AGAIN", "BEFORE SELLING")
-        elif self.batch_count >= self.settings.batch_capacity:
-            alert = Alert("batch.full", f"batch {batch} holds {self.batch_count} transactions, as many as its "
+        elif count >= self.settings.batch_capacity:
+            alert = Alert("batch.full", f"batch {batch} holds {count} {side}, as many as its "
                                         "settlement can count: settle it before the next one")
             lines = ("BATCH FULL", "SETTLE FIRST")
-        elif self.batch_amount + self.settings.max_amount > self.settings.batch_max_total:
-            alert = Alert("batch.full", f"batch {batch} holds {self._money(self.batch_amount)}: its settlement "
-                                        "could not carry one more transaction of up to "
+        elif amount + self.settings.max_amount > self.settings.batch_max_total:
+            alert = Alert("batch.full", f"batch {batch} holds {self._money(amount)} of {side}: its settlement "
+                                        "could not carry one more of up to "
                                         f"{self._money(self.settings.max_amount)} (sale.max_amount): settle it "
                                         "before the next one")
             lines = ("BATCH FULL", "SETTLE FIRST")
@@ -243,7 +247,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.upload_next = self.upload.next_part if self.upload is not None else 0
         self.last_report = boot.last_report
         self.last_receipt = boot.last_receipt
-        self.batch_count, self.batch_amount = boot.batch_count, boot.batch_amount
+        self.batch_held = boot.batch_held
         self.settle_interrupted = boot.settle_interrupted
         self.clock_floor = clock_floor(boot.latest)
 

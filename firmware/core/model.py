@@ -17,6 +17,7 @@ from firmware.core.batch import OwedUpload, Settlement, Totals, UploadPlan
 
 __all__ = [
     "AdviceAnswer",
+    "BatchHeld",
     "State",
     "Timer",
     "Copy",
@@ -292,6 +293,42 @@ class PrintJob:
 
 
 @dataclass(frozen=True)
+class BatchHeld:
+    """What the open batch holds, on each side of its settlement's totals: the debits (sales, completions)
+    and the credits (``Flow.refund``: voids, refunds, completion voids). A settlement counts and totals each
+    side on its own (cup: n3 and n12 a side; iso87: n10 and n16), so each side has its own room; storage
+    counts them the same way at boot (``batch_held``)."""
+
+    debit_count: int = 0
+    debit_amount: int = 0
+    credit_count: int = 0
+    credit_amount: int = 0
+
+    @property
+    def count(self) -> int:
+        return self.debit_count + self.credit_count
+
+    def side(self, credit: bool) -> tuple[int, int]:
+        """(count, amount) of the credits or the debits."""
+        return (self.credit_count, self.credit_amount) if credit else (self.debit_count, self.debit_amount)
+
+    def plus(self, credit: bool, amount: int, times: int = 1) -> BatchHeld:
+        """``times`` more (or, negative, fewer) transactions of ``amount`` on one side; never below nothing."""
+        count, total = self.side(credit)
+        count, total = max(0, count + times), max(0, total + times * amount)
+        if credit:
+            return replace(self, credit_count=count, credit_amount=total)
+        return replace(self, debit_count=count, debit_amount=total)
+
+    def at_least(self, other: BatchHeld) -> BatchHeld:
+        """Each figure the larger of the two."""
+        return BatchHeld(*(max(a, b) for a, b in zip(self._figures(), other._figures())))
+
+    def _figures(self) -> tuple[int, int, int, int]:
+        return self.debit_count, self.debit_amount, self.credit_count, self.credit_amount
+
+
+@dataclass(frozen=True)
 class BootState:
     """What storage hands the core at start-up: enough to resume safely."""
 
@@ -307,7 +344,6 @@ class BootState:
     last_report: Settlement | None = None  # the newest settlement: what the menu reprints
     last_receipt: SaleRecord | None = None  # the newest transaction that printed receipts: likewise
     operator: str | None = None  # the cashier signed in when the power went (operators.required)
-    batch_count: int = 0  # the open batch's transactions its settlement may count (Flow.in_totals)
-    batch_amount: int = 0  # and their amounts, summed
+    batch_held: BatchHeld = BatchHeld()  # the open batch's transactions its settlement may count (Flow.in_totals)
     settle_interrupted: bool = False  # the open batch's 0500 went and no answer was recorded (settle.py)
     latest: datetime | None = None  # the newest journal record's time: no transaction is dated before it (clock.py)

@@ -171,16 +171,16 @@ class SaleMixin:
         """A record declined after all: its place and amount in the open batch are free again, as storage
         counts them at the next start (``batch_held`` leaves declined records out). Without it a declined
         sale of a large amount held the batch's room until a restart (AU8)."""
-        if flow_of(record.kind).in_totals and record.batch == self.counters.batch:
-            self.batch_count = max(0, self.batch_count - 1)
-            self.batch_amount = max(0, self.batch_amount - record.amount)
+        flow = flow_of(record.kind)
+        if flow.in_totals and record.batch == self.counters.batch:
+            self.batch_held = self.batch_held.plus(flow.refund, record.amount, times=-1)
 
     def _new_record(self, now: datetime) -> SaleRecord:
         sale, s = self.sale, self.settings
         stan, self.counters = self.counters.take_stan()
-        if flow_of(sale.kind).in_totals:
-            self.batch_count += 1
-            self.batch_amount += sale.amount
+        flow = flow_of(sale.kind)
+        if flow.in_totals:
+            self.batch_held = self.batch_held.plus(flow.refund, sale.amount)
         return SaleRecord(
             txn_no=sale.txn_no,
             kind=sale.kind,

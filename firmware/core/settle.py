@@ -62,7 +62,7 @@ from firmware.core.actions import (
 )
 from firmware.core.batch import OwedUpload, Settlement, SettleResult
 from firmware.core.events import BatchCounted, Event, KeyPressed, ReportPrinted
-from firmware.core.model import NetworkKind, State, Timer
+from firmware.core.model import BatchHeld, NetworkKind, State, Timer
 from firmware.core.report import build_report
 
 __all__ = ["SettleMixin", "BATCH_MAX"]
@@ -147,7 +147,7 @@ class SettleMixin:
         settlement = Settlement(batch=batch, totals=job.item.totals, result=result, when=now, stan=job.item.stan,
                                 operator=self.operator_no, no_upload=job.item.plan is None)
         self.counters = replace(self.counters, batch=batch % BATCH_MAX + 1)  # the STAN carries on
-        self.batch_count = self.batch_amount = 0
+        self.batch_held = BatchHeld()
         self.totals = self.plan = None
         self.last_report = settlement
         actions.append(CloseBatch(settlement, self.counters))

@@ -267,9 +267,9 @@ class UplinkMixin(WindowMixin):
                 return self._uplink(job.then, actions, now)
             return self._rest(actions, note=f"SIGN-ON REFUSED {code}")
         if reply.batch and reply.batch != self.counters.batch:
-            if self.batch_count:  # its transactions would never be settled: the open batch stays
+            if self.batch_held.count:  # its transactions would never be settled: the open batch stays
                 actions.append(Alert("signon.batch_kept", f"the host names batch {reply.batch:06d}; batch "
-                                     f"{self.counters.batch:06d} holds {self.batch_count} transaction(s) and "
+                                     f"{self.counters.batch:06d} holds {self.batch_held.count} transaction(s) and "
                                      "stays open until it is settled"))
             else:
                 self.counters = replace(self.counters, batch=reply.batch)

@@ -12,6 +12,7 @@ result in ``report``.
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime, timedelta
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -77,6 +78,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         settle: float = 30.0,
     ) -> None:
         self.base = config or Config()
+        self.clock_moved = timedelta(0)  # what terminal.clock_from_host moved the terminal's clock by
         self._tmp = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="posterm-sim-")
@@ -146,14 +148,22 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
 
     def _boot(self, config: Config, crash: CrashPlan | None) -> None:
         self.runner = build_runner(config, overrides=Overrides(devices=dict(self.devices)), crash=crash)
+        if self.runner.set_clock is not None:  # terminal.clock_from_host: the simulated terminal's clock, not ours
+            self.runner.set_clock = self._move_clock
+            self.runner.clock = lambda: datetime.now() + self.clock_moved
         self.runner.boot()
+
+    def _move_clock(self, offset: timedelta) -> None:
+        """A scenario never sets the machine's clock it runs on (an engineer's laptop, against a real host
+        with another time): it moves its terminal's, which survives a restart as a system clock would."""
+        self.clock_moved += offset
 
     # -- running -------------------------------------------------------------
     def run(self, scenario: Scenario, *, after_step: Callable[[Step], None] | None = None) -> dict:
         """Run every step; ``after_step`` (tests) is called after each one, with the power on or off:
         it may read the data directory, or arm a ``CrashPlan`` on ``self.runner``."""
-        config = self._start(self._config(scenario))
-        try:
+        try:  # a configuration refused still cleans up the temporary data directory
+            config = self._start(self._config(scenario))
             self._safely(lambda: self._boot(config, None))
             for step in scenario.steps:
                 self._step(step, config)

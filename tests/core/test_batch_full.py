@@ -18,11 +18,12 @@ import pytest
 from firmware.core import actions as A
 from firmware.core.events import CardRead, HostAnswered, PinEntered
 from firmware.core.flows import FLOWS
-from firmware.core.model import BootState, Kind, State
+from firmware.core.model import BatchHeld, BootState, Kind, SaleRecord, State
 
-from tests.core.helpers import CARD, SETTINGS, Driver, reply, request_stan, to_totals
+from tests.core.helpers import CARD, NOW, SETTINGS, Driver, reply, request_stan, to_totals
 
 SMALL = replace(SETTINGS, batch_capacity=2)
+SALES_999 = BatchHeld(debit_count=999, debit_amount=999 * 1250)
 
 
 def full(d: Driver) -> bool:
@@ -38,49 +39,55 @@ def sell(d: Driver) -> None:
 
 
 def test_a_sale_keyed_into_a_full_batch_is_refused_at_its_first_key_and_the_operator_is_told():
-    d = Driver(SETTINGS, BootState(batch_count=999))
+    d = Driver(SETTINGS, BootState(batch_held=SALES_999))
     d.keys("1")
     assert d.state is State.IDLE and full(d) and not d.all(A.EnableReader)
     alert = d.last(A.Alert)
-    assert alert.code == "batch.full" and "batch 000001 holds 999 transactions" in alert.text
+    assert alert.code == "batch.full" and "batch 000001 holds 999 debits" in alert.text
 
 
 def test_each_transaction_made_counts_until_the_batch_is_full():
-    d = Driver(SMALL, BootState(batch_count=1))
+    d = Driver(SMALL, BootState(batch_held=BatchHeld(debit_count=1, debit_amount=1250)))
     sell(d)
-    assert d.t.batch_count == 2
-    after = Driver(SMALL, BootState(batch_count=d.t.batch_count))  # what storage counts at the next start
+    assert d.t.batch_held == BatchHeld(debit_count=2, debit_amount=2500)
+    after = Driver(SMALL, BootState(batch_held=d.t.batch_held))  # what storage counts at the next start
     after.keys("1")
     assert full(after)
 
 
-@pytest.mark.parametrize("keys", ["F4", "F6", "F03", "F04"])  # void, refund, completion and its void
-def test_counted_menu_transactions_are_refused_before_any_password(keys):
-    d = Driver(SETTINGS, BootState(batch_count=999))
+CREDITS_999 = BatchHeld(credit_count=999, credit_amount=999 * 1250)
+
+
+@pytest.mark.parametrize(("keys", "held"), [
+    ("F4", CREDITS_999), ("F6", CREDITS_999), ("F04", CREDITS_999),  # void, refund, completion void: credits
+    ("F03", SALES_999),  # a completion: a debit
+])
+def test_counted_menu_transactions_are_refused_before_any_password(keys, held):
+    d = Driver(SETTINGS, BootState(batch_held=held))
     d.keys(keys)
     assert full(d) and d.state is State.IDLE
 
 
 @pytest.mark.parametrize("keys", ["F01", "F05", "F7"])  # a pre-auth, a transfer, a balance: not in the totals
 def test_transactions_outside_the_totals_still_start_in_a_full_batch(keys):
-    d = Driver(SETTINGS, BootState(batch_count=999))
+    d = Driver(SETTINGS, BootState(batch_held=SALES_999))
     d.keys(keys)
     assert not full(d) and d.state in (State.AMOUNT, State.CARD)
 
 
 def test_a_completion_made_as_an_advice_is_refused_in_a_full_batch():
-    d = Driver(SETTINGS, BootState(batch_count=999))
+    d = Driver(SETTINGS, BootState(batch_held=SALES_999))
     d.keys("F06")
     assert full(d) and d.state is State.IDLE and d.t.sale is None
 
 
 def test_settling_the_batch_opens_an_empty_one():
     d = to_totals()
-    d.t.batch_count = 999
+    d.t.batch_held = SALES_999
     d.keys("#")
     job = d.last(A.SendNetwork).job
     d.feed(HostAnswered(reply(mti="0510", stan=job.stan, amount=None, rrn=None, auth_code=None, settle_result="1")))
-    assert d.t.batch_count == 0
+    assert d.t.batch_held == BatchHeld()
 
 
 def test_the_flows_counted_are_the_kinds_storage_totals():
@@ -117,7 +124,7 @@ def big(max_amount: int, **boot) -> Driver:
 def test_a_batch_takes_the_next_only_while_its_totals_could_carry_one_of_the_largest_amount(max_amount, held, room):
     """cup's totals are n12: at sale.max_amount 999999999999 two sales of 6,000,000,000.00 went into one batch
     (AU5), and its 0500 could never carry them."""
-    d = big(max_amount, batch_count=1, batch_amount=held)
+    d = big(max_amount, batch_held=BatchHeld(debit_count=1, debit_amount=held))
     d.keys("1")
     assert full(d) is not room
     if not room:
@@ -128,19 +135,18 @@ def test_the_room_is_the_batch_s_own_amount_read_at_boot_not_a_count_worked_out_
     """AU6: the capacity was worked out from sale.max_amount at start-up, so a terminal restarted with a lower
     one (a larger capacity) beside a batch holding a huge sale took sales its 0500 could not carry. The
     batch's amount read from storage bounds it now: 600,000,000,000 held leaves room for 399 of 10**9."""
-    d = big(10**9, batch_count=1, batch_amount=6 * 10**11)
+    d = big(10**9, batch_held=BatchHeld(debit_count=1, debit_amount=6 * 10**11))
     for _ in range(399):
         assert not d.t._refused_start(Kind.SALE, [], d.now)
-        d.t.batch_count += 1  # as the sale's record does (test_each_transaction_made_adds_its_amount)
-        d.t.batch_amount += 10**9
-    assert d.t.batch_amount == 999 * 10**9
+        d.t.batch_held = d.t.batch_held.plus(False, 10**9)  # as the sale's record does (test_each_..._its_amount)
+    assert d.t.batch_held.debit_amount == 999 * 10**9
     assert d.t._refused_start(Kind.SALE, [], d.now)  # a 400th would make 1,000,000,000,000: over n12
 
 
 def test_each_transaction_made_adds_its_amount():
-    d = Driver(SMALL, BootState(batch_count=0, batch_amount=100))
+    d = Driver(SMALL, BootState(batch_held=BatchHeld(credit_count=1, credit_amount=100)))
     sell(d)
-    assert (d.t.batch_count, d.t.batch_amount) == (1, 1350)
+    assert d.t.batch_held == BatchHeld(1, 1250, 1, 100)
 
 
 def test_a_declined_sale_gives_its_place_and_amount_back():
@@ -152,6 +158,43 @@ def test_a_declined_sale_gives_its_place_and_amount_back():
     d.feed(PinEntered())
     d.feed(HostAnswered(reply(stan=request_stan(d), amount=500_000_000_000, response_code="51", approved=False,
                               rrn=None, auth_code=None)))
-    assert (d.t.batch_count, d.t.batch_amount) == (0, 0)
+    assert d.t.batch_held == BatchHeld()
     d.keys("X1")
     assert not full(d)
+
+
+# -- each side on its own (the 0500 counts and totals debits and credits apart) ------------------------------
+@pytest.mark.parametrize(("keys", "refused"), [("1", False), ("F4", True), ("F6", True), ("F03", False)])
+def test_a_batch_full_of_credits_still_takes_sales_and_completions(keys, refused):
+    """Each side is n3 in cup's 0500: 999 credits leave room for 999 debits. The two were summed, so a
+    batch was refused at 999 transactions of both kinds together, half what it can settle."""
+    d = Driver(SETTINGS, BootState(batch_held=CREDITS_999))
+    d.keys(keys)
+    assert full(d) is refused
+
+
+def test_a_batch_whose_sales_fill_their_total_still_takes_a_void():
+    """A void asks room only on the credit side: a batch of sales whose debit total has no room for one more
+    sale of sale.max_amount (cup: n12) may still void one of them, which is what a cashier does next."""
+    d = big(10**11, batch_held=BatchHeld(debit_count=10, debit_amount=10**12 - 10**10))
+    d.keys("1")
+    assert full(d) and "of debits" in d.last(A.Alert).text
+    d.keys("X")
+    d.keys("F4")
+    assert not full(d)
+
+
+def test_the_sides_are_the_flows_storage_counts_as_debits_and_credits():
+    from storage.settlements import CREDIT_KINDS, DEBIT_KINDS
+
+    assert set(CREDIT_KINDS) == {k.value for k, f in FLOWS.items() if f.in_totals and f.refund}
+    assert set(DEBIT_KINDS) == {k.value for k, f in FLOWS.items() if f.in_totals and not f.refund}
+
+
+def test_a_declined_refund_gives_its_place_back_on_its_own_side():
+    d = Driver(SETTINGS, BootState(batch_held=BatchHeld(2, 2500, 2, 800)))
+    refund = SaleRecord(7, 500, 7, 1, NOW, "620550*********0004", kind=Kind.REFUND)
+    d.t._uncounted(refund)
+    assert d.t.batch_held == BatchHeld(2, 2500, 1, 300)
+    d.t._uncounted(replace(refund, kind=Kind.SALE, amount=1250))
+    assert d.t.batch_held == BatchHeld(1, 1250, 1, 300)

@@ -14,7 +14,7 @@ import pytest
 
 from firmware.core import actions as A
 from firmware.core.events import CardRead, HostAnswered, PinEntered, SignOnRequested, TimerExpired
-from firmware.core.model import BootState, Counters, JournalState, NetworkJob, NetworkKind, PendingAdvice, PendingReversal, State, Timer
+from firmware.core.model import BatchHeld, BootState, Counters, JournalState, NetworkJob, NetworkKind, PendingAdvice, PendingReversal, State, Timer
 from firmware.errors import ConfigError
 from firmware.host.profiles import get_profile
 from firmware.host.spec import Profile
@@ -24,9 +24,9 @@ from .helpers import CARD, NOW, Driver, reply, to_pin
 REVERSAL = PendingReversal(4, 4, 100)
 
 
-def booted(*, reversals=(), advices=(), batch_count: int = 0) -> Driver:
+def booted(*, reversals=(), advices=(), held: BatchHeld = BatchHeld()) -> Driver:
     return Driver(boot=BootState(counters=Counters(stan=50, txn_no=50), reversals=reversals, advices=advices,
-                                 batch_count=batch_count))
+                                 batch_held=held))
 
 
 def rev_answer(code: str, **kw) -> HostAnswered:
@@ -160,7 +160,7 @@ def test_a_sign_on_adopts_the_hosts_batch_when_the_open_one_is_empty():
 
 
 def test_a_sign_on_keeps_an_open_batch_that_holds_transactions():
-    d = booted(batch_count=3)
+    d = booted(held=BatchHeld(debit_count=3, debit_amount=3750))
     d.feed(SignOnRequested())
     d.feed(signon_answer(d, batch=7))
     assert d.last(A.InstallWorkingKeys).counters.batch == 1

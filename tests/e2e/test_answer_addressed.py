@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from firmware.bridge import HostBridge
-from firmware.errors import ProtocolError
+from firmware.errors import ConfigError, ProtocolError
 from firmware.host.codec import Message, Tpdu
 from firmware.host.profiles import get_profile
 from pathlib import Path
@@ -139,12 +139,18 @@ def run_in(config: dict, steps: list, data_dir: Path | None = None) -> dict:
     return ScenarioRunner(data_dir=data_dir).run(parse_scenario({"name": "t", "config": config, "step": steps}))
 
 
-def test_iso87_which_has_no_header_hears_its_host_with_host_header_set():
+def test_iso87_which_has_no_header_refuses_a_host_header_at_load():
     """A terminal moved from cup to iso87 that kept host.header: iso87 sends no header and its answers carry
-    none, so the setting says nothing of them (every answer was refused as host.bad_header, every sale
-    reversed, and the reversals never heard)."""
-    r = run_in({"host": {**FAST["host"], "profile": "iso87", "header": "603100000000"}},
+    none (every answer was once refused as host.bad_header, every sale reversed; then the setting was
+    ignored). The configuration is now refused, naming the key, before anything is sent."""
+    with pytest.raises(ConfigError) as err:
+        run_in({"host": {**FAST["host"], "profile": "iso87", "header": "603100000000"}},
                SALE + [{"expect": {"outcome": "approved"}}])
+    assert err.value.code == "config.bad_header" and "host.header" in err.value.text
+
+
+def test_iso87_hears_its_host_on_the_tpdu_alone():
+    r = run_in({"host": {**FAST["host"], "profile": "iso87"}}, SALE + [{"expect": {"outcome": "approved"}}])
     assert r["ok"], (r["failures"], r["notes"])
 
 

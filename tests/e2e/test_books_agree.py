@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from firmware.core import actions as A
 from firmware.core.events import HostAnswered, SignOnRequested
-from firmware.core.model import BootState, Counters, NetworkKind
+from firmware.core.model import BatchHeld, BootState, Counters, NetworkKind
 from firmware.scenario import ScenarioRunner, parse_scenario
 from tests.core.helpers import Driver, reply
 from tests.e2e.consistency import books
@@ -76,7 +76,8 @@ def test_a_sign_on_answer_does_not_abandon_an_open_batch_with_transactions():
     the terminal will never settle: ``CountBatch`` counts the new number only, and a void of
     them is refused as not found. (The host simulator always echoes the terminal's batch, so no
     end-to-end test can meet this.)"""
-    d = Driver(boot=BootState(counters=Counters(stan=10, batch=1, txn_no=4), batch_count=3))
+    d = Driver(boot=BootState(counters=Counters(stan=10, batch=1, txn_no=4),
+                                  batch_held=BatchHeld(debit_count=3, debit_amount=3750)))
     d.feed(SignOnRequested())
     job = d.last(A.SendNetwork).job
     assert job.kind is NetworkKind.SIGN_ON
