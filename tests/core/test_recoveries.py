@@ -12,7 +12,7 @@ from firmware.bridge import HostBridge
 from firmware.core import actions as A
 from firmware.core.events import ActionFailed, CardRead, HostAnswered, LinkDropped, OriginalFound, PinEntered, TimerExpired
 from firmware.core.flows import FLOWS, Recovery
-from firmware.core.model import JournalState, Kind, State, Timer
+from firmware.core.model import BatchHeld, JournalState, Kind, State, Timer
 from firmware.core.settings import CoreSettings, default_recoveries
 from firmware.host.profiles import get_profile
 
@@ -86,7 +86,7 @@ def test_a_request_that_cannot_be_built_gives_its_place_in_the_batch_back():
     """What an iso87 refund did before: its repeat could not be sealed (host.unsupported), nothing was
     written or sent, yet its place and amount stayed counted in the open batch until a restart."""
     d = iso87_refund()
-    assert (d.t.batch_count, d.t.batch_amount) == (1, 500)
+    assert d.t.batch_held == BatchHeld(credit_count=1, credit_amount=500)  # a refund: a credit
     out = d.feed(ActionFailed(d.last(A.OpenRequest), "host.unsupported", "profile cannot send it"))
     assert d.state is State.IDLE and "CANNOT SEND REFUND" in texts(out)
-    assert (d.t.batch_count, d.t.batch_amount) == (0, 0)
+    assert d.t.batch_held == BatchHeld()
