@@ -140,7 +140,9 @@ class FailureMixin:
         if isinstance(a, Zeroize):
             return self._lock(self.lock_reason or "tamper", [alert])
         if isinstance(a, OpenRequest) and not ev.code.startswith("storage."):
-            # the request or its reversal cannot be built for this card: nothing was written or sent
+            # the request or its reversal cannot be built for this card: nothing was written or sent, so its
+            # place and amount in the open batch are free again (storage never counted it)
+            self._uncounted(a.record)
             wipe = self._wipe()
             title = flow_of(a.record.kind).title
             state, actions = self._idle(f"CANNOT SEND {title}", ev.text[:20])
@@ -153,9 +155,9 @@ class FailureMixin:
 
     def _outcome_not_recorded(self, record: SaleRecord, text: str, alert: Alert) -> Result:
         """The answer could not be committed: never print it; reverse what the host may have booked
-        (a refund's repeat stays queued instead: the host answers it again once storage works)."""
+        (cup's refund's repeat stays queued instead: the host answers it again once storage works)."""
         self.print_queue = []
-        recovery = flow_of(record.kind).recovery
+        recovery = self.settings.recovery(record.kind)
         if recovery is not Recovery.REVERSAL:
             if recovery is Recovery.ADVICE and not any(a.txn_no == record.txn_no for a in self.advices):
                 self.advices.insert(0, PendingAdvice(record.txn_no, record.stan, record.amount, record.when,
