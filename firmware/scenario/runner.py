@@ -362,32 +362,35 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
             self._tmp = None
 
 
-# The keys a data directory may hold for a scenario's own host simulator to load the lab keys beside
-# them: the published lab keys, and the working keys a sign-on under the lab master key installed.
-# A key-block protection key is only ever a real terminal's (TR-31 injection).
-_LAB_NOTES = {"tmk": ("LAB TEST KEY",), "sred": ("LAB TEST KEY",), "kbpk": (),
-              "pin": ("LAB TEST KEY", "sign-on"), "mac": ("LAB TEST KEY", "sign-on"), "tdk": ("LAB TEST KEY", "sign-on")}
+# The keys a data directory may hold for a scenario's own host simulator to load the lab keys beside:
+# the published lab keys themselves (known by their check values, however they were loaded: provision
+# --lab, a lab component or TR-31 injection), and the working keys a sign-on installed under them.
+_SIGNED_ON = ("pin", "mac", "tdk")
 
 
 def _check_lab_directory(data_dir: Path) -> None:
     """A scenario against its built-in host loads the published lab keys and writes that host's sales into
-    its data directory: refuse one that is a real terminal's (its own master, PIN, MAC or reader key), and
-    one zeroized after tamper (loading keys cleared the tamper record: a demo unlocked the terminal).
-    A new directory, or one provisioned with ``--lab``, is fine."""
+    its data directory: refuse one that is a real terminal's (a master or reader key that is not the lab
+    one), and one zeroized after tamper (loading keys cleared the tamper record: a demo unlocked the
+    terminal; an engineer re-keys with posterm provision). A new or lab directory is fine."""
     from crypto.keyring import KEK_FILE, Keyring
+    from crypto.keys import kcv
+    from crypto.provision import LAB_KEYS, lab_key
+
     from crypto.tamper import tamper_status
 
     tampered = tamper_status(data_dir)
     if tampered is not None:
         raise ScenarioError(f"{data_dir} holds a terminal zeroized after tamper ({tampered.reason}): a scenario "
-                            "never re-keys it; provision it again", code="scenario.tampered")
+                            "never re-keys it; re-key it first (posterm provision)", code="scenario.tampered")
     if not (Path(data_dir) / KEK_FILE).exists():
         return
+    lab = {usage.value: kcv(lab_key(usage)) for usage in LAB_KEYS}
     for entry in Keyring.load(Path(data_dir)).summary():
-        allowed = _LAB_NOTES.get(entry["usage"])
-        if allowed is not None and entry["note"] not in allowed:
-            raise ScenarioError(f"{data_dir} holds a terminal's own {entry['usage'].upper()} key: a scenario loads "
-                                "the published lab keys and its host simulator's sales only into a new or lab "
-                                "data directory (use another --data-dir, or --host with this terminal's host)",
-                                code="scenario.not_lab")
-
+        usage = entry["usage"]
+        if usage not in lab or entry["kcv"] == lab[usage] or (usage in _SIGNED_ON and entry["note"] == "sign-on"):
+            continue
+        raise ScenarioError(f"{data_dir} holds a terminal's own {usage.upper()} key (check value {entry['kcv']}, "
+                            "not the lab key's): a scenario loads the published lab keys and its host simulator's "
+                            "sales only into a new or lab data directory (use another --data-dir, or --host with "
+                            "this terminal's host)", code="scenario.not_lab")

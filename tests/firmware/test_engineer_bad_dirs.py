@@ -64,7 +64,7 @@ def test_the_journal_is_listed_without_changing_the_database(capsys, tmp_path, s
     assert (data / DB_FILE).read_bytes() == before
 
 
-def test_selftest_fails_a_database_with_damaged_pages(capsys, tmp_path, sold):
+def test_selftest_fails_a_database_with_damaged_pages(capsys, tmp_path, sold, root_logging):
     data = tmp_path / "data"
     shutil.copytree(sold, data)
     conn = sqlite3.connect(data / DB_FILE)
