@@ -84,7 +84,7 @@ def test_a_lab_directory_is_used_again(capsys, tmp_path, sold):
     ("sim", "--scenario", "SCENARIO", "--host", "tcp://127.0.0.1:1"),
     ("sim", "--scenario", "SCENARIO"),
 ], ids=["demo", "sim-host", "sim"])
-def test_scenarios_refuse_the_data_directory_of_a_running_terminal(capsys, tmp_path, sold, argv):
+def test_scenarios_refuse_the_data_directory_of_a_running_terminal(capsys, tmp_path, sold, argv, root_logging):
     data = tmp_path / "data"
     shutil.copytree(sold, data)
     scenario = tmp_path / "s.toml"
