@@ -12,10 +12,16 @@ and check values.
 * ``inject-dukpt``: the DUKPT initial key from a TR-31 block (usage B1);
 * ``zeroize``: destroy every key now (the tamper response, by command);
 * ``rotate-data-key``: re-seal stored card data under a new at-rest key.
+
+``inject``, ``inject-dukpt`` and ``rotate-data-key`` change keys a running terminal
+holds in memory and writes back at its next sign-on: each takes the data directory's
+run lock (``firmware.runlock``) and refuses (``storage.in_use``) beside a ``posterm run``.
+``zeroize`` does not: it must work beside a running terminal, which notices and locks.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from firmware.errors import ConfigError
@@ -33,6 +39,13 @@ def _hex_key(text: str, what: str):
     except ValueError:
         raise ConfigError(f"{what} must be hexadecimal digits", code="tools.bad_hex") from None
     return SecretKey(raw, usage="component")
+
+
+def _locked(args, doing: str) -> AbstractContextManager:
+    """The run lock, held while the command reads and writes keys a running terminal holds."""
+    from firmware.runlock import run_lock
+
+    return run_lock(Path(args.data_dir), doing=doing)
 
 
 def _ring(args):
@@ -60,6 +73,11 @@ def _show(args) -> int:
 
 
 def _inject(args) -> int:
+    with _locked(args, "inject a key"):
+        return _inject_locked(args)
+
+
+def _inject_locked(args) -> int:
     from crypto.inject import combine_components, inject_key, inject_tmk_tr31
     from crypto.keys import KeyUsage, kcv
     from crypto.tr31 import unwrap
@@ -93,8 +111,9 @@ def _inject(args) -> int:
 def _inject_dukpt(args) -> int:
     from crypto.inject import inject_dukpt_tr31
 
-    device = inject_dukpt_tr31(Path(args.data_dir), args.tr31, _hex_key(args.kbpk, "--kbpk"), ksn=args.ksn,
-                               expected_kcv=args.kcv)
+    with _locked(args, "inject a DUKPT key"):
+        device = inject_dukpt_tr31(Path(args.data_dir), args.tr31, _hex_key(args.kbpk, "--kbpk"), ksn=args.ksn,
+                                   expected_kcv=args.kcv)
     ksn = device.next_ksn
     print(f"DUKPT {device.scheme.value} loaded; first KSN {ksn.hex().upper() if ksn else '-'}; initial key wiped")
     return 0
@@ -112,12 +131,13 @@ def _rotate(args) -> int:
     from storage.rekey import rotate_data_key
     from storage.store import Store
 
-    ring = _ring(args)
-    store = Store.open(Path(args.data_dir))
-    try:
-        report = rotate_data_key(ring, store.conn)
-    finally:
-        store.close()
+    with _locked(args, "rotate the data key"):  # its Sealer holds the data key this drops
+        ring = _ring(args)
+        store = Store.open(Path(args.data_dir))
+        try:
+            report = rotate_data_key(ring, store.conn)
+        finally:
+            store.close()
     print(f"data key v{report.to_version}: {report.resealed} records re-sealed; "
           f"versions dropped: {', '.join(map(str, report.dropped)) or 'none'}")
     return 0

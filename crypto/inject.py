@@ -7,7 +7,10 @@ already holds; a DUKPT terminal gets its initial key in a block of usage
 A block of usage ``B0`` (a BDK) is refused: a BDK never enters a terminal.
 
 Lab: the TMK or KBPK from clear components, XORed together, each component
-checked against its own KCV and the result against the key's KCV.
+checked against its own KCV and the result against the key's KCV. The same
+component twice (the key would be all zeros) or a combined key of zeros is
+refused, and so is a length its usage never has (``KEY_LENGTHS``: the same
+rule whichever way the key comes, components, TR-31 or a manifest).
 
 Loading a new TMK drops the working keys (they were under the old one:
 sign on again) and ends a tamper lock-out (``crypto.tamper``).
@@ -26,7 +29,30 @@ from crypto.tr31 import Tr31Block, unwrap
 from firmware.errors import CryptoError
 
 __all__ = ["check_kcv", "combine_components", "inject_key", "inject_tmk_tr31", "inject_dukpt_tr31", "open_tmk_tr31",
-           "kbpk_for"]
+           "kbpk_for", "require_key_length", "KEY_LENGTHS"]
+
+# Bytes a key of each injectable usage may have. TMK: a double- or triple-length TDES
+# key-encryption key (the cup and iso87 working keys are TDES under it); KBPK: what a
+# version B (TDES) or D (AES) key block is opened with (single DES, version A/C only,
+# is not accepted); SRED: a TDES DUKPT initial key (crypto.sred derives from 16 bytes).
+KEY_LENGTHS: dict[KeyUsage, tuple[int, ...]] = {
+    KeyUsage.TMK: (16, 24),
+    KeyUsage.KBPK: (16, 24, 32),
+    KeyUsage.SRED: (16,),
+}
+_LENGTH_TEXT = {
+    KeyUsage.TMK: "a terminal master key is a double- or triple-length TDES key",
+    KeyUsage.KBPK: "a key block protection key is a 16-, 24- or 32-byte key",
+    KeyUsage.SRED: "an encrypting reader's initial key is a 16-byte TDES DUKPT key",
+}
+
+
+def require_key_length(usage: KeyUsage, key: SecretKey | bytes) -> None:
+    """``crypto.key_length`` unless ``key`` has a length its ``usage`` allows (``KEY_LENGTHS``)."""
+    usage = KeyUsage(usage)
+    allowed = KEY_LENGTHS.get(usage)
+    if allowed is not None and len(key) not in allowed:
+        raise CryptoError(f"{_LENGTH_TEXT[usage]}, not {len(key)} bytes", code="crypto.key_length")
 
 
 def check_kcv(key: SecretKey | bytes, expected: str | None, what: str, *, algorithm: str = "auto") -> str:
@@ -47,6 +73,8 @@ def combine_components(components: Sequence[SecretKey | bytes], kcvs: Sequence[s
         raise CryptoError("a key from components needs at least two components", code="keys.components")
     if len({len(r) for r in raws}) != 1:
         raise CryptoError("key components must all have the same length", code="keys.components")
+    if len(set(raws)) != len(raws):  # XORed, a pair cancels out: two custodians typed the same one
+        raise CryptoError("the same key component was given twice", code="keys.components")
     for i, raw in enumerate(raws):
         check_kcv(raw, kcvs[i] if kcvs and i < len(kcvs) else None, f"key component {i + 1}")
     out = bytearray(len(raws[0]))
@@ -54,6 +82,8 @@ def combine_components(components: Sequence[SecretKey | bytes], kcvs: Sequence[s
         for i, b in enumerate(raw):
             out[i] ^= b
     try:
+        if not any(out):
+            raise CryptoError("the key components combine to a key of zeros", code="keys.components")
         return SecretKey(bytes(out), usage=usage)
     finally:
         out[:] = bytes(len(out))
@@ -67,6 +97,7 @@ def inject_key(ring: Keyring, usage: KeyUsage, key: SecretKey, *, expected_kcv: 
     a TMK ends a tamper lock-out.
     """
     usage = KeyUsage(usage)
+    require_key_length(usage, key)
     check_kcv(key, expected_kcv, f"{usage.value} key", algorithm=kcv_algorithm)
     with ring.batch():
         entry = ring.put(usage, key, note=note, save=False)
@@ -105,9 +136,11 @@ def open_tmk_tr31(kbpk: SecretKey, block: str) -> Tr31Block:
         raise CryptoError(
             f"the key block holds a {h.key_usage}/{h.algorithm}/{h.mode_of_use} key, not a TDES "
             "key-encryption key (K0/T, mode B, D or N)", code="tr31.usage")
-    if len(opened.key) not in (16, 24):
+    try:
+        require_key_length(KeyUsage.TMK, opened.key)
+    except CryptoError:
         opened.key.wipe()
-        raise CryptoError("a terminal master key is a double- or triple-length TDES key", code="crypto.key_length")
+        raise
     return opened
 
 

@@ -15,6 +15,9 @@ cut leaves either the old key ring or the new one, never half of each.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
+import hashlib
 import json
 import os
 import secrets as _random
@@ -56,20 +59,68 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically with ``mode``: a power cut leaves the old file or the new one."""
+    """Write ``data`` to ``path`` atomically with ``mode``: a power cut leaves the old file or the new one.
+
+    A failure removes the temporary file (a full disk must not be left fuller) and raises the
+    ``OSError`` naming ``path``, or its directory when that is what is missing, never the
+    temporary name the user did not give."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except OSError as e:
+        raise _naming(e, path) from None
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _naming(e, path) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    try:
+        _fsync_dir(path.parent)
+    except OSError as e:
+        raise _naming(e, path) from None
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """``e`` again, naming ``path`` (or its missing directory) instead of the temporary file."""
+    where = path.parent if e.errno == errno.ENOENT and not path.parent.is_dir() else path
+    return type(e)(e.errno, e.strerror, str(where))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def _directory_locked(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``'s directory while a ring is compared and replaced
+    (released when closed, and by the kernel if the process dies)."""
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError as e:
+        raise _naming(e, path) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dfd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dfd)
     finally:
@@ -128,12 +179,23 @@ class KeyEntry:
 
 
 class Keyring:
-    """Wrapped keys by usage and version, backed by ``keyring.json``."""
+    """Wrapped keys by usage and version, backed by ``keyring.json``.
+
+    One writer at a time: ``save`` refuses (``keys.ring_changed``) to replace a file that
+    another process changed (or removed, or created) since this ring read or wrote it, so
+    a second writer's keys are never written over; a posterm run's sign-on beside a
+    rotation, an injection or a zeroize would otherwise write back the ring it loaded at
+    boot (and records sealed under a data key that no longer exists). The run lock
+    (``firmware.runlock``) keeps those writers away from a running terminal; this check
+    is the last line. The comparison is of the content (SHA-256) under an exclusive lock
+    on the data directory, so two savers cannot both pass it.
+    """
 
     def __init__(self, path: Path, kek: KekProvider, entries: Iterable[KeyEntry] = ()) -> None:
         self.path = Path(path)
         self.kek = kek
         self._entries: dict[tuple[str, int], KeyEntry] = {(e.usage, e.version): e for e in entries}
+        self._seen: str | None = None  # digest of the file as last read or written; None: there was none
 
     # -- persistence --------------------------------------------------------
     @classmethod
@@ -145,8 +207,9 @@ class Keyring:
             return cls(path, kek)
         if path.stat().st_mode & 0o077:
             raise CryptoError(f"key ring {path} must be mode 0600", code="keys.permissions")
+        raw = path.read_bytes()
         try:
-            doc = json.loads(path.read_text())
+            doc = json.loads(raw)
             if doc.get("format") != FORMAT:
                 raise ValueError("format")
             if doc.get("kek_kcv") != kek.check_value():
@@ -161,9 +224,13 @@ class Keyring:
             raise
         except (ValueError, KeyError, TypeError):
             raise CryptoError(f"key ring {path} is damaged", code="keys.ring_damaged") from None
-        return cls(path, kek, entries)
+        ring = cls(path, kek, entries)
+        ring._seen = _digest(raw)
+        return ring
 
     def save(self) -> None:
+        """Write the ring atomically; ``keys.ring_changed`` (nothing written) if another process
+        changed the file since this ring last read or wrote it."""
         doc = {
             "format": FORMAT,
             "kek_kcv": self.kek.check_value(),
@@ -172,7 +239,24 @@ class Keyring:
                 for e in sorted(self._entries.values(), key=lambda e: (e.usage, e.version))
             ],
         }
-        write_private(self.path, (json.dumps(doc, indent=1) + "\n").encode())
+        data = (json.dumps(doc, indent=1) + "\n").encode()
+        with _directory_locked(self.path):
+            try:
+                on_disk = _digest(self.path.read_bytes())
+            except FileNotFoundError:
+                on_disk = None
+            except OSError as e:
+                raise _naming(e, self.path) from None
+            if on_disk != self._seen:
+                raise CryptoError(f"key ring {self.path} was changed by another program since this one read it: "
+                                  "nothing written; restart to use the keys on disk", code="keys.ring_changed")
+            write_private(self.path, data)
+        self._seen = _digest(data)
+
+    def removed(self) -> bool:
+        """The file this ring was read from (or last wrote) is gone: a zeroize by another process
+        that could not write its record (``crypto.tamper``) leaves exactly that."""
+        return self._seen is not None and not self.path.exists()
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Keyring]:
@@ -219,17 +303,19 @@ class Keyring:
         key = SecretKey(key.reveal(), usage=usage)
         versions = self.versions(usage)
         entry = KeyEntry(usage, (versions[-1] + 1) if versions else 1, self.kek.wrap(key.reveal()), kcv(key), note)
-        self._entries[(usage, entry.version)] = entry
-        if save:
-            self.save()
+        with self._saved_if(save):
+            self._entries[(usage, entry.version)] = entry
         return entry
 
     def drop(self, usage: KeyUsage | str, version: int | None = None, *, save: bool = True) -> None:
         usage = str(usage)
-        for v in [version] if version is not None else self.versions(usage):
-            self._entries.pop((usage, v), None)
-        if save:
-            self.save()
+        with self._saved_if(save):
+            for v in [version] if version is not None else self.versions(usage):
+                self._entries.pop((usage, v), None)
+
+    def _saved_if(self, save: bool) -> contextlib.AbstractContextManager:
+        """Saved now (and undone in memory if the save fails), or left for the caller's ``batch``."""
+        return self.batch() if save else contextlib.nullcontext()
 
     def generate(self, usage: KeyUsage | str, length: int = 32, *, note: str = "") -> KeyEntry:
         return self.put(usage, SecretKey(_random.token_bytes(length), usage=str(usage)), note=note)

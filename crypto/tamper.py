@@ -3,12 +3,22 @@
 ``zeroize(data_dir, reason=..., source=...)`` is what the tamper GPIO line and
 the operator command call. In order:
 
-1. ``tamper.json`` is written first (atomically), so even a power cut in the
-   middle of zeroizing leaves a terminal that refuses transactions and says why;
-2. every key file (``kek.key``, ``keyring.json``, ``dukpt.json`` and any
-   half-written ``.tmp`` copy) is overwritten with zeros, fsynced and removed;
-3. a KEK provider that can destroy its key (a secure element or TPM: a
-   ``destroy()`` method) is asked to.
+1. every key file (``kek.key``, ``keyring.json``, ``dukpt.json`` and any
+   half-written ``.tmp`` copy) is overwritten with zeros where it can be
+   (best effort: a full disk or a file size limit may refuse even that) and
+   removed, always;
+2. a KEK provider that can destroy its key (a secure element or TPM: a
+   ``destroy()`` method) is asked to;
+3. ``tamper.json`` is written, as best it can be, saying why.
+
+Destroying comes first because a record that cannot be written (a full
+disk: the moment an attacker would choose) must never leave a usable key.
+The removed files free room for the record; if it still cannot be written,
+``zeroize`` raises ``tamper.not_recorded`` naming what it destroyed, and the
+terminal refuses to work anyway: it has no keys (``keys.not_provisioned``),
+and a running one notices its key ring is gone (``firmware.runner_wait``).
+A key file that could not be removed raises ``tamper.keys_left``, naming it.
+A power cut part way leaves fewer keys, never a record over whole keys.
 
 Everything at rest is wrapped or sealed under keys that no longer exist, so
 card data still queued in the database can no longer be opened. That is the
@@ -22,6 +32,8 @@ while ``tamper.json`` exists. Injecting a terminal master key
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -50,17 +62,25 @@ class TamperRecord:
 
 
 def _destroy(path: Path) -> bool:
+    """Overwrite ``path`` with zeros (best effort), then remove it. False if there was none;
+    an ``OSError`` only if it could not be removed."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         return False
-    fd = os.open(path, os.O_WRONLY)
     try:
-        os.write(fd, bytes(size))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    path.unlink()
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, bytes(size))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # a full disk or a size limit may refuse even an overwrite in place: removing is what counts
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
     return True
 
 
@@ -78,24 +98,43 @@ def _write(path: Path, record: TamperRecord) -> None:
 
 def zeroize(data_dir: Path, *, reason: str = "tamper", source: str = "command",
             kek: KekProvider | None = None, when: datetime | None = None) -> TamperRecord:
-    """Destroy every key under ``data_dir`` (and in ``kek``, if it can). Safe to repeat."""
+    """Destroy every key under ``data_dir`` (and in ``kek``, if it can), then record why. Safe to repeat.
+
+    Raises ``tamper.keys_left`` if a key file could not be removed, ``tamper.not_recorded`` if every
+    key is gone but the record could not be written (each naming what was destroyed)."""
     data_dir = Path(data_dir)
+    if not data_dir.is_dir():  # a mistyped --data-dir: say so, not that a record could not be written
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(data_dir))
     stamp = (when or datetime.now()).isoformat(timespec="seconds")
-    marker = data_dir / TAMPER_FILE
-    record = TamperRecord(stamp, reason, source)
-    _write(marker, record)
-    destroyed = []
+    destroyed: list[str] = []
+    left: list[str] = []
     for name in KEY_FILES:
         for path in (data_dir / name, data_dir / f".{name}.tmp"):
-            if _destroy(path):
-                destroyed.append(path.name)
+            try:
+                if _destroy(path):
+                    destroyed.append(path.name)
+            except OSError as e:
+                left.append(f"{path.name} ({e.strerror})")
     destroy = getattr(kek, "destroy", None)
     if callable(destroy):
-        destroy()
-        destroyed.append("kek provider")
-    _fsync_dir(data_dir)
+        try:
+            destroy()
+            destroyed.append("kek provider")
+        except Exception as e:  # whatever the secure element raises: named, after the files are gone
+            left.append(f"kek provider ({type(e).__name__})")
+    with contextlib.suppress(OSError):
+        _fsync_dir(data_dir)
     record = TamperRecord(stamp, reason, source, tuple(destroyed))
-    _write(marker, record)
+    gone = ", ".join(destroyed) or "no key files were present"
+    if left:
+        with contextlib.suppress(OSError):
+            _write(data_dir / TAMPER_FILE, record)
+        raise CryptoError(f"zeroize could not destroy {', '.join(left)} (destroyed: {gone})", code="tamper.keys_left")
+    try:
+        _write(data_dir / TAMPER_FILE, record)
+    except OSError as e:
+        raise CryptoError(f"keys destroyed ({gone}) but the tamper record {e.filename} was not written "
+                          f"({e.strerror}): the terminal has no keys until re-keyed", code="tamper.not_recorded") from None
     return record
 
 

@@ -161,7 +161,7 @@ def build_runner(
         raise
     settings = CoreSettings.from_config(
         config, mtis=bridge.mtis, response_texts=bridge.response_texts, mac_required=bridge.mac_required,
-        batch_limits=bridge.batch_limits,
+        batch_limits=bridge.batch_limits, recoveries=bridge.recoveries,
         local_zone=system_zone(),  # libc's: the zone of the core's now, so times are compared as instants
     )
     runner = holder["runner"] = Runner(

@@ -19,6 +19,7 @@ from datetime import datetime
 from crypto.atrest import Sealer
 from crypto.secrets import PinBlock
 from firmware.core.batch import UploadEntry, UploadJob, UploadPlan
+from firmware.core.flows import FLOWS, Recovery
 from firmware.core.model import Kind, NetworkJob, NetworkKind, SaleRecord
 from firmware.core.settings import Mtis as CoreMtis
 from firmware.errors import ProtocolError
@@ -59,8 +60,9 @@ def _original(record: SaleRecord, profile: Profile) -> Original | None:
     o, ref = record.original, record.reference
     if ref is not None:  # a refund: named by the RRN and date keyed; batch and trace only if the journal has it
         # (a pre-auth's cancel or completion: by the auth code and date keyed, the same way). ISO 8583:1987's
-        # 90 names the pre-auth's MTI and field 7 where the journal holds it, else 0100 and the keyed date.
-        spec = profile.transactions.get(o.kind if o else Kind.PREAUTH)
+        # 90 names the original's MTI and field 7 where the journal holds it, else the keyed date and the MTI a
+        # sale (refund) or a pre-auth (its cancel, completion) travels in.
+        spec = profile.transactions.get(o.kind if o else Kind.SALE if record.kind is Kind.REFUND else Kind.PREAUTH)
         transmitted = transmission_time(o.when) if o else ref.date + "000000"
         return Original(stan=o.stan if o else 0, batch=o.batch if o else 0, date=ref.date, rrn=ref.rrn or None,
                         auth_code=ref.auth_code or None, mti=spec.mti if spec else None, transmitted=transmitted)
@@ -117,6 +119,25 @@ class HostBridge:
 
         layout = settlement_layout(self.profile)
         return layout.max_count, layout.max_total
+
+    @property
+    def recoveries(self) -> dict[Kind, Recovery]:
+        """What becomes of each kind's request left unanswered, as this profile sends it; the one place it is
+        decided (the core reads it through ``CoreSettings.recovery``). A kind the profile sends as an advice
+        (cup's refund, a 0220) is sent again, its ready-made repeat committed with it, until the host answers;
+        a reversible request (a sale, a void; iso87's refund, a 0200) is reversed, its ready-made 0400
+        committed before it is sent; one that is neither (an inquiry) is left. A kind the profile lacks keeps
+        UnionPay's (``Flow.recovery``): its request cannot be built anyway."""
+        m, out = self.profile.mtis, {}
+        for kind, flow in FLOWS.items():
+            spec = self.profile.transactions.get(kind)
+            if spec is None:
+                out[kind] = flow.recovery
+            elif spec.mti in (m.advice, m.advice_repeat):
+                out[kind] = Recovery.ADVICE
+            else:
+                out[kind] = Recovery.REVERSAL if spec.reversible else Recovery.NONE
+        return out
 
     @property
     def mac_required(self) -> bool:

@@ -35,6 +35,7 @@ __all__ = ["main"]
 log = logging.getLogger("posterm")
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERNAL, EXIT_SCENARIO_FAILED = 0, 2, 3, 1
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a writer SIGPIPE stopped
 
 
 def _config(args):
@@ -365,23 +366,57 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error(args, code: str, text: str) -> None:
+    """The one-line error on stderr; with ``--json`` also ``{"ok": false, "error": {code, text}}`` on stdout,
+    so a script reading stdout gets JSON either way."""
+    print(f"posterm: error [{code}]: {text}", file=sys.stderr)
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"ok": False, "error": {"code": code, "text": text}}))
+
+
+def _os_error(args, e: OSError) -> int:
+    import errno as errnos
+
+    name = errnos.errorcode.get(e.errno or 0, "error").lower()
+    where = f": {e.filename}" if e.filename else ""
+    _error(args, f"os.{name}", f"{e.strerror or type(e).__name__}{where}")
+    return EXIT_ERROR
+
+
+def _stdout_gone() -> bool:
+    """Whether our stdout is a pipe whose reader has closed it (poll reports an error on its write end);
+    False for anything else, a terminal, a file or a test's capture."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
     except TerminalError as e:
-        print(f"posterm: error [{e.code}]: {e.text}", file=sys.stderr)
+        _error(args, e.code, e.text)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except OSError as e:  # a path that cannot be used (a data directory under a file, no rights...): name it
-        import errno as errnos
+    except BrokenPipeError as e:
+        if not _stdout_gone():  # another pipe (a host link, a device): named like any other OSError
+            return _os_error(args, e)
+        import os  # the reader went away (posterm journal | head): stop quietly, as SIGPIPE would
 
-        name = errnos.errorcode.get(e.errno or 0, "error").lower()
-        where = f": {e.filename}" if e.filename else ""
-        print(f"posterm: error [os.{name}]: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
-        return EXIT_ERROR
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush has nowhere to fail
+        return EXIT_BROKEN_PIPE
+    except OSError as e:  # a path that cannot be used (a data directory under a file, no rights...): name it
+        return _os_error(args, e)
     except Exception as e:  # no traceback for the operator; the log names it, and has it at debug level
         where = _where(e)
         log.error("internal error: %s at %s", type(e).__name__, where)

@@ -67,7 +67,7 @@ def cmd_journal(args) -> int:
         raise ConfigError("--txn, --settlement and --note go with: posterm journal resolve", code="journal.usage")
     from storage.store import Store
 
-    store = Store.open(_data_dir(args))
+    store = Store.open_read_only(_data_dir(args))  # a listing changes nothing, beside a running terminal too
     try:
         _list(store, as_json=args.json)
     finally:
@@ -86,7 +86,7 @@ def _resolve(args) -> int:
     note = check_note(args.note)
     data_dir = _data_dir(args)
     with run_lock(data_dir, doing="resolve a record by hand"):  # before the database is opened (and migrated)
-        store = Store.open(data_dir)
+        store = Store.open(data_dir, create=False)
         try:
             if args.settlement:
                 _resolve_settlement(store, note)

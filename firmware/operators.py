@@ -186,7 +186,7 @@ def _book(args):
     config = _config(args)
     if args.data_dir:
         config = config.replace({"storage": {"data_dir": args.data_dir}})
-    store = Store.open(config.data_dir)
+    store = Store.open(config.data_dir, create=False)
     return store, OperatorBook(store.conn, cost=KdfCost(config.operators.kdf_cost)), config
 
 

@@ -38,22 +38,25 @@ def _kbpk(text: str):
 
 
 def _keys_only(args) -> int:
-    """``posterm provision --data-dir D [--lab]``, unchanged."""
+    """``posterm provision --data-dir D [--lab]``, under the run lock as the manifest run is."""
     from crypto.provision import provision
+
+    from firmware.runlock import run_lock
 
     given = [f"--{name.replace('_', '-')}" for name in _MANIFEST_ONLY if getattr(args, name)]
     if given:
         raise ConfigError(f"{given[0]} goes with --manifest", code="provision.args")
-    ring = provision(Path(args.data_dir), lab=args.lab)
-    if args.lab:
-        print("LAB TEST KEYS LOADED: never take real cards with this data directory")
-    for key in ring.summary():
-        print(f"{key['usage']:<9} v{key['version']}  KCV {key['kcv']}  {key['note']}")
-    if args.lab_dukpt:  # the lab DUKPT key, whose BDK the host simulator holds (host.pin_keys = "dukpt")
-        from crypto.dukpt_lab import provision_lab_dukpt
+    with run_lock(Path(args.data_dir), doing="provision"):  # a running terminal writes its own ring back
+        ring = provision(Path(args.data_dir), lab=args.lab)
+        if args.lab:
+            print("LAB TEST KEYS LOADED: never take real cards with this data directory")
+        for key in ring.summary():
+            print(f"{key['usage']:<9} v{key['version']}  KCV {key['kcv']}  {key['note']}")
+        if args.lab_dukpt:  # the lab DUKPT key, whose BDK the host simulator holds (host.pin_keys = "dukpt")
+            from crypto.dukpt_lab import provision_lab_dukpt
 
-        loaded = provision_lab_dukpt(Path(args.data_dir), args.lab_dukpt)
-        print(f"dukpt     {args.lab_dukpt}  " + ("LAB TEST KEY loaded" if loaded else "kept (a DUKPT key is loaded)"))
+            loaded = provision_lab_dukpt(Path(args.data_dir), args.lab_dukpt)
+            print(f"dukpt     {args.lab_dukpt}  " + ("LAB TEST KEY loaded" if loaded else "kept (a DUKPT key is loaded)"))
     return 0
 
 

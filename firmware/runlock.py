@@ -5,8 +5,11 @@ queues: each would give out the other's STANs and send the other's reversals. On
 exclusive open of a serial port stopped a second one, by accident; with TCP or simulated
 devices nothing did. ``posterm run`` therefore holds an exclusive ``flock`` on
 ``run.lock`` in the data directory for as long as it runs, and ``posterm provision``
-takes the same lock before it checks or changes anything. The kernel drops the lock
-when the process dies, however it dies, so a power cut or a SIGKILL never leaves a
+(with or without a manifest) takes the same lock before it checks or changes anything,
+as do ``posterm keys inject``, ``inject-dukpt`` and ``rotate-data-key``: the running
+terminal holds its keys in memory and writes its ring back at each sign-on (the key
+ring refuses that write if the file changed under it, ``crypto.keyring``). The kernel
+drops the lock when the process dies, however it dies, so a power cut or a SIGKILL never leaves a
 stale lock. The lock file holds the holder's pid, for the error message only.
 
 Readers (``posterm report``) and the tools that must work beside a running terminal

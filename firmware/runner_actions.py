@@ -163,13 +163,13 @@ class ActionsMixin:
 
     def _a_open_request(self, a: A.OpenRequest) -> None:
         session = self._session(a.record.txn_no)
-        recovery = FLOWS[a.record.kind].recovery
+        recovery = self.core.settings.recovery(a.record.kind)  # the profile's (HostBridge.recoveries)
         reversal = resend = journal_card = None
         with session.card() as card:
             pan_hash = self.keys.pan_hash(card.pan)
             if recovery is Recovery.REVERSAL:
                 reversal = self.bridge.sealed_reversal(a.record, card, self.keys.sealer)
-            elif recovery is Recovery.ADVICE:  # a refund: its ready-made repeat instead of a reversal
+            elif recovery is Recovery.ADVICE:  # cup's refund: its ready-made repeat instead of a reversal
                 resend = self.bridge.sealed_resend(a.record, card, self.keys.sealer)
             if recovery is not Recovery.NONE:  # an inquiry keeps no card data, even sealed
                 journal_card = session.sealed_for_journal(card)
@@ -184,7 +184,7 @@ class ActionsMixin:
 
     def _a_record_outcome(self, a: A.RecordOutcome) -> None:
         advice = self._sealed_advice(a.record) if a.advice else None
-        resent = FLOWS[a.record.kind].recovery is Recovery.ADVICE  # its ready-made repeat has its answer
+        resent = self.core.settings.recovery(a.record.kind) is Recovery.ADVICE  # its ready-made repeat has its answer
         self.store.record_outcome(a.record, copies=a.copies, reversal_reason=a.reversal_reason, advice=advice,
                                   close_advice=resent)
 

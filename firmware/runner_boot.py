@@ -69,7 +69,7 @@ class BootMixin:
     def _close_interrupted_inquiries(self) -> None:
         """Inquiries a power cut left open have nothing to recover (no money moved): close them as
         unanswered, so that only what really needs a reversal or a repeat counts as interrupted."""
-        kinds = [k.value for k, f in FLOWS.items() if f.recovery is Recovery.NONE]
+        kinds = [k.value for k in FLOWS if self.core.settings.recovery(k) is Recovery.NONE]
         closed = self.store.end_unanswered(kinds, reason="interrupted")
         if closed:
             self.notes.append(("recovery.inquiries", f"{len(closed)} inquiry(ies) interrupted by a power cut closed"))

@@ -17,7 +17,8 @@ nothing can: a descriptor that stays readable while no ``poll()`` reads it would
 * ``stop()`` (a signal handler's) writes to a pipe the loop also waits on: Python
   restarts an interrupted ``select()`` (PEP 475), so a flag alone would be seen only at
   the next input;
-* the look for a zeroize done by another process (``TAMPER_POLL``) is a deadline too.
+* the look for a zeroize done by another process (``TAMPER_POLL``: its record, or the key
+  ring gone when a full disk kept the record from being written) is a deadline too.
 
 ``WaitMixin`` is one of ``Runner``'s mixins (``runner.py``); its state lives on the runner.
 """
@@ -118,6 +119,8 @@ class WaitMixin:
         record = tamper_status(self.data_dir)
         if record is not None:
             self.dispatch(Tampered(record.source, record.reason))
+        elif self.ring is not None and self.ring.removed():  # zeroized, but its record could not be written
+            self.dispatch(Tampered("unknown", "key ring removed"))
 
     def _tamper_watched(self) -> bool:
         return self.data_dir is not None and self.keys is not None and self.core.state is not State.LOCKED

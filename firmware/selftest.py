@@ -23,6 +23,7 @@ import enum
 import functools
 import logging
 import shutil
+import sqlite3
 import stat
 import statistics
 import tempfile
@@ -253,6 +254,10 @@ def check_storage(target: Target) -> CheckResult:
         conn = open_database(path)  # StorageError storage.not_durable if WAL/FULL do not read back
         try:
             version = check_opens(conn).version  # storage.schema_newer unless its usable-by record lets us in
+            damage = _damaged_pages(conn)
+            if damage:  # posterm run stops at the first table it cannot read: say so before it does
+                raise StorageError(f"the database {path} is damaged ({damage}): restore it, or move it aside and "
+                                   "provision again", code="storage.corrupt")
             if version < LATEST:
                 findings.append((Status.WARN, "storage.schema_old",
                                  f"the database schema is version {version}; posterm run upgrades it to {LATEST}"))
@@ -268,6 +273,16 @@ def check_storage(target: Target) -> CheckResult:
     facts.insert(0, f"commit {ms:.2f} ms (median of {COMMIT_SAMPLES}, {where})")
     facts.append(f"{usage.free / 2**20:.0f} MB free")
     return _worst("storage", findings, "WAL, synchronous=FULL, files private", facts)
+
+
+def _damaged_pages(conn) -> str | None:
+    """SQLite's ``quick_check`` (every page and table read, no index cross-check: linear in the file's
+    size, a few milliseconds for a terminal's journal): its first problem, or None."""
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    return None if rows == ["ok"] else "; ".join(rows)[:200]
 
 
 # -- keys -----------------------------------------------------------------------------

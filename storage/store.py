@@ -89,7 +89,14 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
         self._commits_at_checkpoint = 0
 
     @classmethod
-    def open(cls, data_dir: Path | str) -> Store:
+    def open(cls, data_dir: Path | str, *, create: bool = True) -> Store:
+        """The database, migrated to this firmware's schema. ``create=False`` (an engineer's command that
+        names a data directory): a directory that does not exist is ``storage.missing``, not a new empty
+        terminal made there (a misspelt ``--data-dir`` listed an empty journal, or stored a cashier in a
+        database the terminal never reads)."""
+        if not create and not Path(data_dir).is_dir():
+            raise StorageError(f"there is no data directory {data_dir}: check --data-dir or storage.data_dir, or "
+                               "provision the terminal first (posterm provision)", code="storage.missing")
         path = Path(data_dir) / DB_FILE
         conn = open_database(path)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -34,3 +35,18 @@ def clean_env(tmp_path):
     env = dict(os.environ)
     env["HOME"] = str(tmp_path / "home")
     return env
+
+
+@pytest.fixture
+def root_logging():
+    """``posterm run`` configures the root logger for its process (firmware.logs.setup_logging), replacing
+    pytest's handlers with one on this test's captured stderr: put them back, or later tests log to a closed
+    stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)

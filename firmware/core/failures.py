@@ -53,7 +53,9 @@ from firmware.core.menu import ENTER
 from firmware.core.model import BatchHeld, JournalState, NetworkKind, PendingAdvice, PendingReversal, SaleRecord, State, Timer
 from firmware.core.uplink import Then
 
-__all__ = ["FailureMixin"]
+__all__ = ["FailureMixin", "RING_CHANGED"]
+
+RING_CHANGED = "keys.ring_changed"  # crypto.keyring's code: the key ring was written by another program
 
 Result = tuple[State, list[Action]]
 
@@ -119,6 +121,12 @@ class FailureMixin:
                 self._settle_left = False
             state, actions = self._uplink_failed(ev.text, now)
             return state, [alert] + actions
+        if isinstance(a, InstallWorkingKeys | RemoveWorkingKeys) and ev.code == RING_CHANGED:
+            # another program wrote the key ring since this one read it (crypto.keyring): nothing was
+            # written over it, and the keys held here may be the ones it replaced. Refuse every sale
+            # until a restart loads the ring on disk; queued records stay in the journal for then.
+            wipe = self._wipe()
+            return self._lock("key ring changed on disk; restart", [alert] + wipe)
         if isinstance(a, InstallWorkingKeys):  # a check value did not match: nothing was installed
             self.keys = self._keys_before
             self.job = None
@@ -132,7 +140,9 @@ class FailureMixin:
         if isinstance(a, Zeroize):
             return self._lock(self.lock_reason or "tamper", [alert])
         if isinstance(a, OpenRequest) and not ev.code.startswith("storage."):
-            # the request or its reversal cannot be built for this card: nothing was written or sent
+            # the request or its reversal cannot be built for this card: nothing was written or sent, so its
+            # place and amount in the open batch are free again (storage never counted it)
+            self._uncounted(a.record)
             wipe = self._wipe()
             title = flow_of(a.record.kind).title
             state, actions = self._idle(f"CANNOT SEND {title}", ev.text[:20])
@@ -145,9 +155,9 @@ class FailureMixin:
 
     def _outcome_not_recorded(self, record: SaleRecord, text: str, alert: Alert) -> Result:
         """The answer could not be committed: never print it; reverse what the host may have booked
-        (a refund's repeat stays queued instead: the host answers it again once storage works)."""
+        (cup's refund's repeat stays queued instead: the host answers it again once storage works)."""
         self.print_queue = []
-        recovery = flow_of(record.kind).recovery
+        recovery = self.settings.recovery(record.kind)
         if recovery is not Recovery.REVERSAL:
             if recovery is Recovery.ADVICE and not any(a.txn_no == record.txn_no for a in self.advices):
                 self.advices.insert(0, PendingAdvice(record.txn_no, record.stan, record.amount, record.when,

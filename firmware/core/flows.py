@@ -5,8 +5,9 @@ inquiry all go CARD, PIN, AUTHORISING with the same durability order. What a
 kind changes is written here, once: where it starts (a keyed amount, an
 original looked up by its trace, or one named by its reference number and
 date), whether it may be approved offline, whether the card must be the
-original's, what becomes of a request the host never answered (reversed,
-re-sent as an advice, or nothing), and what the screens and receipts call it.
+original's, UnionPay's answer to what becomes of a request the host never
+answered (reversed, re-sent as an advice, or nothing: the host profile has the
+last word, ``CoreSettings.recovery``), and what the screens and receipts call it.
 
 ``judge`` decides, from what the journal says about a would-be original,
 whether a transaction of this kind may refer to it. It is pure so the core's
@@ -31,7 +32,12 @@ class Recovery(enum.Enum):
     UnionPay terminals reverse (冲正) a sale or a void; a refund (退货, 0220) is
     never reversed, it is sent again (0221) until the host answers it; a
     balance inquiry moves no money and is neither (public UnionPay POS code:
-    reversal flags per transaction type).
+    reversal flags per transaction type). ISO 8583:1987 sends a refund as a
+    0200 request (a credit), reversed when unanswered as a sale is: the profile
+    decides per kind (``HostBridge.recoveries``: an advice MTI is sent again, a
+    reversible request reversed, the rest left), and the core and the runner ask
+    ``CoreSettings.recovery(kind)``, never ``Flow.recovery``, which is only
+    UnionPay's default for a core without a profile.
     """
 
     REVERSAL = "reversal"  # its ready-made 0400 is committed with the request
@@ -49,7 +55,9 @@ class Flow:
     same_card: bool = False  # the card swiped must be the original's (the runner checks its hash)
     refund: bool = False  # money goes back to the card: shown negative on screens and receipts
     undone: str = "NOT APPROVED"  # the last line when it is refused or declined
-    recovery: Recovery = Recovery.REVERSAL  # what becomes of a request left unanswered
+    # what becomes of a request left unanswered on UnionPay (cup): the default of CoreSettings.recoveries only;
+    # the profile decides at run time (HostBridge.recoveries), read through CoreSettings.recovery(kind)
+    recovery: Recovery = Recovery.REVERSAL
     by_reference: bool = False  # names its original by RRN and date, keyed; the journal may not hold it
     keyed_amount: bool = True  # the cashier keys the amount (a void takes its original's)
     moves_money: bool = True  # False: an inquiry (no amount on the wire, no receipt, not in the totals)
@@ -85,6 +93,7 @@ FLOWS: dict[Kind, Flow] = {
     ),
     # 退货: 0220, processing code 200000, 60.1 = 25; the original named by its RRN (37) and
     # date (61.3), a keyed amount up to what is left of it; never reversed (firmware/core/refund.py).
+    # (iso87: a 0200 naming it in 37 and 90, reversed when unanswered: CoreSettings.recovery.)
     Kind.REFUND: Flow(
         Kind.REFUND,
         "REFUND",

@@ -48,7 +48,7 @@ from firmware.core.failures import FailureMixin
 from firmware.core.printing import PrintingMixin
 from firmware.core.sale import DIGITS, SaleMixin
 from firmware.core.menu import FUNCTION, MenuMixin
-from firmware.core.flows import flow_of
+from firmware.core.flows import Recovery, flow_of
 from firmware.core.operators import OperatorMixin
 from firmware.core.original import OriginalMixin
 from firmware.core.preauth import PreauthMixin
@@ -261,11 +261,12 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
             self.network = NetworkKind.SIGN_ON  # sign on by itself: nothing can be sent without keys
         actions: list[Action] = self._resume_sign_in(ev.boot.operator)  # the shift goes on (operators.py)
         if ev.boot.interrupted:
+            resent = sorted(k.value for k, r in self.settings.recoveries.items() if r is Recovery.ADVICE)
             actions.append(
                 Alert(
                     "recovery.interrupted",
-                    f"{len(ev.boot.interrupted)} transaction(s) interrupted by a power cut will be reversed "
-                    "(a refund: sent again)",
+                    f"{len(ev.boot.interrupted)} transaction(s) interrupted by a power cut will be reversed"
+                    + (f" (a {' or a '.join(resent)}: sent again)" if resent else ""),
                 )
             )
         if self.upload is not None:  # sent after the receipts and the report owed, like the queues

@@ -18,8 +18,10 @@ CONFIRM shows the original; ENTER leads to AMOUNT (a refund may be partial),
 then CARD, PIN and AUTHORISING as a sale, online only, on the sale's durable
 path. Nothing is written or sent before the card and PIN.
 
-A refund is never reversed (UnionPay's refund is a notification, 0220, with no
-reversal; public POS code agrees): its ready-made repeat is committed with the
+On cup a refund is never reversed (UnionPay's refund is a notification, 0220, with no
+reversal; public POS code agrees); on iso87 it is a 0200 request, reversed as a
+sale is (``CoreSettings.recovery``, from the profile: the rest of this paragraph
+and ``_resend_later`` are cup's). Its ready-made repeat is committed with the
 request instead, and a refund left without a usable answer is sent again as
 0221 until the host answers it, exactly once in the host's books. That answer
 (``AdviceOutcome``) is committed in the journal with the receipts it owes; the

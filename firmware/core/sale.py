@@ -221,7 +221,7 @@ class SaleMixin:
         # a decline without a MAC is taken (nothing to reverse); an approval must carry a good one
         mac_bad = mac_problem(reply, reply.approved and self.settings.mac_required) is not None
         self._keys_suspect(reply, record.txn_no)  # a MAC failed, ours or the host's: sign on before the next message
-        recovery = flow_of(record.kind).recovery
+        recovery = self.settings.recovery(record.kind)
         if mac_bad and recovery is Recovery.ADVICE:  # not to be trusted: send it again, the host answers again
             return self._resend_later(record, ("HOST MAC ERROR", "REFUND QUEUED", "SENDING AGAIN..."))
         if mac_bad and recovery is Recovery.NONE:
@@ -269,9 +269,9 @@ class SaleMixin:
 
     def _request_unanswered(self, text: str) -> Result:
         """The request may have reached the host: reverse it before anything else goes online
-        (a refund is sent again instead; an inquiry is left unanswered: ``flows.Recovery``)."""
+        (cup's refund is sent again instead; an inquiry is left unanswered: ``CoreSettings.recovery``)."""
         record = self.sale.record
-        recovery = flow_of(record.kind).recovery
+        recovery = self.settings.recovery(record.kind)
         if recovery is Recovery.ADVICE:
             return self._resend_later(record, (text, "REFUND QUEUED", "SENDING AGAIN..."))
         if recovery is Recovery.NONE:

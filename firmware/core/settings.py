@@ -6,9 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 
+from firmware.core.flows import FLOWS, Recovery
 from firmware.core.model import Copy, Kind
 
-__all__ = ["CoreSettings", "OfflineLimits", "Mtis", "OperatorRules"]
+__all__ = ["CoreSettings", "OfflineLimits", "Mtis", "OperatorRules", "default_recoveries"]
+
+
+def default_recoveries() -> dict[Kind, Recovery]:
+    """UnionPay's (cup's) recovery of each kind (``Flow.recovery``): what the core does without a profile
+    to say otherwise (its own tests). The runner's comes from the host profile (``HostBridge.recoveries``)."""
+    return {kind: flow.recovery for kind, flow in FLOWS.items()}
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,11 @@ class CoreSettings:
     mtis: Mtis = field(default_factory=Mtis)
     response_texts: Mapping[str, str] = field(default_factory=dict)
     operators: OperatorRules = field(default_factory=OperatorRules)
+    # what becomes of each kind's request left unanswered, as the host profile sends it (``HostBridge.recoveries``:
+    # a kind sent as an advice is sent again, a reversible request reversed, an inquiry left): read through
+    # ``recovery()``, the one place the core and the runner ask (cup's refund is a 0220 sent again; iso87's a
+    # 0200 reversed as a sale is)
+    recoveries: Mapping[Kind, Recovery] = field(default_factory=default_recoveries)
     # the host's civil time (host.time_zone; None: the terminal's own) and the terminal's, the zone of the core's
     # now (firmware.sysclock.system_zone; None: unknown, civil times are compared as they are): clock.py
     host_zone: tzinfo | None = None
@@ -91,6 +103,7 @@ class CoreSettings:
         mac_required: bool = True,
         batch_limits: tuple[int, int] = (999, 10**12 - 1),
         local_zone: tzinfo | None = None,
+        recoveries: Mapping[Kind, Recovery] | None = None,
     ):
         """``local_zone``: the zone the system clock keeps (``firmware.sysclock.system_zone``), so that the
         host's time is compared with ours as an instant, across a change of summer time too."""
@@ -126,7 +139,13 @@ class CoreSettings:
                                     config.operators.max_tries, config.operators.lockout_seconds),
             host_zone=host_zone,
             local_zone=local_zone,
+            recoveries=dict(recoveries) if recoveries is not None else default_recoveries(),
         )
+
+    def recovery(self, kind: Kind) -> Recovery:
+        """What becomes of a request of ``kind`` the host may have seen but never answered usably."""
+        found = self.recoveries.get(kind)
+        return found if found is not None else FLOWS[kind].recovery
 
     def response_text(self, code: str | None) -> str:
         if not code:

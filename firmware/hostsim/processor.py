@@ -203,7 +203,7 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
             return self._answer(request, "00", now, "sign-off, working keys dropped")
         if request.mti in (m.reversal, m.reversal_repeat):
             return self._reversal(request, facts, rule, now)
-        if facts.kind is TxnKind.REFUND:  # 0220, or its repeat 0221
+        if facts.kind is TxnKind.REFUND:  # cup's 0220, or its repeat 0221; iso87's 0200
             return self._refund(request, facts, rule, now, repeat=request.mti == m.advice_repeat)
         if facts.kind is TxnKind.BALANCE:
             return self._balance(request, rule, now)

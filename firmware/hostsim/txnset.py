@@ -1,8 +1,10 @@
 """The host simulator's refunds and balance inquiries (a mixin of ``HostProcessor``).
 
-Refund (0220, and its repeat 0221): the original is the sale, offline sale or
-pre-auth completion (online or its advice) the request names by RRN (field 37)
-and local date (61.3), from any terminal and any batch. The host answers
+Refund (cup: 0220, and its repeat 0221; iso87: a 0200 with processing code
+200000): the original is the sale, offline sale or pre-auth completion (online
+or its advice) the request names by RRN (field 37) and local date (cup's 61.3,
+iso87's 90, whose transmission date stands for it), from any terminal and any
+batch. The host answers
 
 * ``25`` when no such approved sale or completion exists (unknown RRN or date, declined or
   reversed), ``12`` when it was voided;
@@ -11,9 +13,12 @@ and local date (61.3), from any terminal and any batch. The host answers
 * ``55``/``99`` for a wrong or unreadable PIN block, a rule's code when a rule declines;
 * ``00`` otherwise, posting the refund once (a credit in the batch totals).
 
-A repeat of a refund already seen (terminal + STAN + date) posts nothing and
+A repeat of a cup refund already seen (terminal + STAN + date) posts nothing and
 answers what the first one was answered: a refund is sent again, never
-reversed, and must count once whatever the number of attempts.
+reversed, and must count once whatever the number of attempts. An iso87 refund
+is a request like a sale: one seen before is a duplicate (``94``, nothing
+posted), and its reversal (0400) undoes it (``reversals.py``), so what it paid
+back may be refunded again.
 
 Balance inquiry (0200, processing code 31): no posting, no amount; the PIN is
 checked and the answer carries a deterministic balance for the card in field
@@ -52,6 +57,8 @@ class TxnSetMixin:
         if any(n not in f for n in (3, 4, 11, 41)):
             return self._answer(request, "30", now, "format error: a mandatory field is missing")
         stamp, date, existing = self._duplicate_of(request, now)
+        if existing is not None and request.mti not in (self.profile.mtis.advice, self.profile.mtis.advice_repeat):
+            return self._answer(request, "94", now, "duplicate, not posted again")  # a request (iso87), as a sale's
         if existing is not None:  # sent again: answer as the first time, post nothing
             return self._answer(request, existing["response_code"], now,
                                 f"refund {'repeat' if repeat else 'duplicate'}, answered as before, not posted again",

@@ -21,6 +21,7 @@ from firmware.app import Overrides, build_runner
 from firmware.config import Config, as_dict, parse_config
 from firmware.core.model import State
 from firmware.errors import ScenarioError, TerminalError
+from firmware.runlock import run_lock
 from firmware.runner import CrashPlan, PowerCut, Runner
 from firmware.scenario.menus import MenuStepsMixin
 from firmware.scenario.report import ReportMixin
@@ -121,6 +122,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         from hal.registry import make_device
 
         if self.host_url is None:
+            _check_lab_directory(self.data_dir)
             provision(self.data_dir, lab=True)
             if config.host.pin_keys == "dukpt":  # the lab DUKPT key, whose BDK the embedded host holds
                 from crypto.dukpt_lab import lab_scheme_for, provision_lab_dukpt
@@ -163,14 +165,16 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         """Run every step; ``after_step`` (tests) is called after each one, with the power on or off:
         it may read the data directory, or arm a ``CrashPlan`` on ``self.runner``."""
         try:  # a configuration refused still cleans up the temporary data directory
-            config = self._start(self._config(scenario))
-            self._safely(lambda: self._boot(config, None))
-            for step in scenario.steps:
-                self._step(step, config)
-                if after_step is not None:
-                    after_step(step)
-            self._check_cuts()
-            return self.result(scenario)
+            with run_lock(self.data_dir, doing="run a scenario"):  # never beside a running terminal
+                config = self._start(self._config(scenario))
+                self._safely(lambda: self._boot(config, None))
+                for step in scenario.steps:
+                    self._step(step, config)
+                    if after_step is not None:
+                        after_step(step)
+                self._check_cuts()
+                self._check_end(scenario)
+                return self.result(scenario)
         finally:
             self.close()
 
@@ -180,6 +184,18 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         for step, plan in self._armed_cuts:
             if plan.seen < plan.count:
                 self.failures.append(f"step {step.index}: power cut at {plan.point} never happened")
+
+    def _check_end(self, scenario: Scenario) -> None:
+        """A terminal that ended suspended (its storage failed) did nothing with the steps after the
+        failure: the scenario passes only if it expected that state (AU9: a disk that filled after a few
+        of forty scripted sales was 'scenario passed')."""
+        if self.runner is None or self.runner.core.state is not State.SUSPENDED:
+            return
+        if any(s.kind == "expect" and s.value.get("state") == State.SUSPENDED.value for s in scenario.steps):
+            return
+        codes = sorted({code for code, _ in self.runner.alerts if code.startswith("storage.")})
+        self.failures.append(f"the terminal ended suspended ({', '.join(codes) or 'storage failed'}): the steps "
+                             "after the failure did nothing")
 
     def _safely(self, work) -> None:
         """Run ``work``; a power cut leaves the runner dead until a ``restart`` step."""
@@ -344,3 +360,37 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+# The keys a data directory may hold for a scenario's own host simulator to load the lab keys beside:
+# the published lab keys themselves (known by their check values, however they were loaded: provision
+# --lab, a lab component or TR-31 injection), and the working keys a sign-on installed under them.
+_SIGNED_ON = ("pin", "mac", "tdk")
+
+
+def _check_lab_directory(data_dir: Path) -> None:
+    """A scenario against its built-in host loads the published lab keys and writes that host's sales into
+    its data directory: refuse one that is a real terminal's (a master or reader key that is not the lab
+    one), and one zeroized after tamper (loading keys cleared the tamper record: a demo unlocked the
+    terminal; an engineer re-keys with posterm provision). A new or lab directory is fine."""
+    from crypto.keyring import KEK_FILE, Keyring
+    from crypto.keys import kcv
+    from crypto.provision import LAB_KEYS, lab_key
+
+    from crypto.tamper import tamper_status
+
+    tampered = tamper_status(data_dir)
+    if tampered is not None:
+        raise ScenarioError(f"{data_dir} holds a terminal zeroized after tamper ({tampered.reason}): a scenario "
+                            "never re-keys it; re-key it first (posterm provision)", code="scenario.tampered")
+    if not (Path(data_dir) / KEK_FILE).exists():
+        return
+    lab = {usage.value: kcv(lab_key(usage)) for usage in LAB_KEYS}
+    for entry in Keyring.load(Path(data_dir)).summary():
+        usage = entry["usage"]
+        if usage not in lab or entry["kcv"] == lab[usage] or (usage in _SIGNED_ON and entry["note"] == "sign-on"):
+            continue
+        raise ScenarioError(f"{data_dir} holds a terminal's own {usage.upper()} key (check value {entry['kcv']}, "
+                            "not the lab key's): a scenario loads the published lab keys and its host simulator's "
+                            "sales only into a new or lab data directory (use another --data-dir, or --host with "
+                            "this terminal's host)", code="scenario.not_lab")

@@ -107,9 +107,10 @@ def _pinblock(args) -> int:
 def _dukpt(args) -> int:
     from crypto.keys import kcv
 
-    def show(key) -> str | dict:
+    def show(key, method: str = "tdes") -> str | dict:
+        """The key and its check value by the key's own algorithm: an AES DUKPT initial or derivation
+        key is AES (CMAC, X9.24-3) whatever the working keys are; a working key is what --key-type says."""
         raw = key.reveal() if hasattr(key, "reveal") else bytes(key)
-        method = "aes-cmac" if aes and len(raw) in (16, 32) and args.key_type.startswith("aes") else "tdes"
         value, check = raw.hex().upper(), kcv(raw, 3, algorithm=method)
         return {"key": value, "kcv": check} if args.json else f"{value}  KCV {check}"
 
@@ -142,15 +143,16 @@ def _dukpt(args) -> int:
     ik = derive_initial_key(bdk, ksn[:8])
     counter = int.from_bytes(ksn[8:], "big")
     rows = {"scheme": f"AES-{'256' if args.aes256 else '128'} (ANSI X9.24-3)", "ksn": ksn.hex().upper(),
-            "counter": counter, "initial_key": show(ik)}
+            "counter": counter, "initial_key": show(ik, "aes-cmac")}
     if counter:
         kt = {"aes128": AesKeyType.AES128, "aes256": AesKeyType.AES256, "tdes2": AesKeyType.TDES2,
               "tdes3": AesKeyType.TDES3}[args.key_type]
+        working = "aes-cmac" if args.key_type.startswith("aes") else "tdes"
         inter = derive_intermediate_key(ik, ksn)
-        rows["derivation_key"] = show(inter)
+        rows["derivation_key"] = show(inter, "aes-cmac")
         rows["working_key_type"] = args.key_type
         rows["working_keys"] = {
-            usage.name.lower(): show(derive_working_key(inter, ksn, usage, kt))
+            usage.name.lower(): show(derive_working_key(inter, ksn, usage, kt), working)
             for usage in (AesKeyUsage.PIN_ENCRYPTION, AesKeyUsage.MAC_GENERATION, AesKeyUsage.MAC_VERIFICATION,
                           AesKeyUsage.DATA_ENCRYPT, AesKeyUsage.DATA_DECRYPT)
         }

@@ -16,6 +16,10 @@ and its import has side effects we undo or steer:
   the import fail for ever, so on a failed import we delete it and try once
   more. (The cache directory must be as trusted as the code: it holds a
   pickle.) An operator's own ``ESCPOS_CAPABILITIES_PICKLE_DIR`` is respected.
+  When the pickle cannot be written (a full disk), the import is tried once
+  more with the cache in /dev/shm, removed after it; if that fails too it is
+  ``printer.cache_failed``, a printer error like any other (the receipt is
+  owed), never an ``OSError`` out of the runner.
 * It calls ``mkdtemp()`` even when that variable is set (it is the default
   argument of ``environ.get``), which would leave an empty directory in /tmp
   at every start; we steer ``tempfile`` into a scratch directory for the
@@ -37,7 +41,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from firmware.errors import ConfigError
+from firmware.errors import ConfigError, PrinterError
 from hal.printer.document import Align, Receipt, layout
 
 __all__ = ["render_escpos", "warm_up", "check_profile", "default_cache_dir", "PICKLE_DIR_ENV"]
@@ -45,6 +49,7 @@ __all__ = ["render_escpos", "warm_up", "check_profile", "default_cache_dir", "PI
 log = logging.getLogger(__name__)
 
 PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
+_MEMORY_DIR = Path("/dev/shm")  # where the cache goes when the disk will not take it (a tmpfs: RAM)
 _lock = threading.Lock()
 _collector: type | None = None
 
@@ -94,35 +99,56 @@ def _import_escpos(cache_dir: Path) -> type:
             log.warning("printer cache %s cannot be created; python-escpos will parse its profiles at every start", cache_dir)
             set_env = False
     handlers = list(logging.root.handlers)
+
+    def drop_new_handlers() -> None:  # escpos's logging.basicConfig(): ours log through the caller's set-up
+        for handler in logging.root.handlers[:]:
+            if handler not in handlers:
+                logging.root.removeHandler(handler)
+
     try:
         scratch = Path(tempfile.mkdtemp(prefix="posterm-escpos-"))
     except OSError:
         scratch = None
-    saved_tempdir = tempfile.tempdir
+    saved_tempdir, saved_env = tempfile.tempdir, os.environ.get(PICKLE_DIR_ENV)
     if set_env:
         os.environ[PICKLE_DIR_ENV] = str(pickle_dir)
+    in_memory: Path | None = None
     try:
         if scratch is not None:
             tempfile.tempdir = str(scratch)
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             try:
                 return importlib.import_module("escpos.escpos").Escpos
             except ImportError:  # not installed: nothing a cache could fix
                 raise
+            except OSError as e:  # its cache could not be written (a full disk): once more, the cache in memory
+                drop_new_handlers()
+                if in_memory is not None or not _MEMORY_DIR.is_dir():
+                    raise PrinterError(f"cannot load python-escpos: writing its capability cache failed "
+                                       f"({e.strerror or e})", code="printer.cache_failed") from None
+                log.warning("printer cache %s cannot be written (%s); using one in memory", pickle_dir, e.strerror)
+                in_memory = Path(tempfile.mkdtemp(prefix="posterm-escpos-", dir=_MEMORY_DIR))
+                pickle_dir = str(in_memory)
+                os.environ[PICKLE_DIR_ENV] = pickle_dir
             except Exception:  # a torn or foreign pickle: unpickling errors vary
+                drop_new_handlers()
                 stale = Path(pickle_dir) / _pickle_name() if pickle_dir else None
-                if attempt == 2 or stale is None or not stale.exists():
+                if attempt == 3 or stale is None or not stale.exists():
                     raise
                 log.warning("python-escpos capability cache %s is unreadable; rebuilding it", stale)
                 stale.unlink()
         raise AssertionError("unreachable")
     finally:
         tempfile.tempdir = saved_tempdir
-        if set_env:
-            del os.environ[PICKLE_DIR_ENV]
-        for handler in logging.root.handlers[:]:
-            if handler not in handlers:
-                logging.root.removeHandler(handler)
+        if saved_env is None:
+            os.environ.pop(PICKLE_DIR_ENV, None)
+        else:
+            os.environ[PICKLE_DIR_ENV] = saved_env
+        drop_new_handlers()
+        if in_memory is not None:
+            for leftover in in_memory.iterdir():
+                leftover.unlink(missing_ok=True)
+            _rmdir_quietly(in_memory)
         if scratch is not None:
             for leftover in scratch.iterdir():
                 _rmdir_quietly(leftover)

@@ -18,9 +18,11 @@ Used after crash tests, once a final recovery has run with the link up:
 Voids count against their sale: a voided sale stays approved in the terminal's
 journal (voided is derived from its approved void) and is ``voided`` at the
 host; a void's amount counts negative on both sides, so the pair nets to 0.
-Refunds count negative too; a refund is never reversed but sent again until
-answered, so the host may see it more than once (its repeats, 0221), yet must
-post it once. A balance inquiry moves no money: the host posts nothing for it,
+Refunds count negative too. On cup a refund is a notification (0220), never
+reversed but sent again until answered, so the host may see it more than once
+(its repeats, 0221), yet must post it once; on iso87 it is a request (0200)
+like a sale: never seen twice, reversed once when unanswered (then counted on
+neither side). Which one a refund was is read from the messages the host got. A balance inquiry moves no money: the host posts nothing for it,
 and it must never be left open or reversed. A pre-auth and its cancel hold and
 release funds and count 0; a completion counts as a sale, its void as a void.
 """
@@ -40,6 +42,7 @@ HOST_COUNTED = ("approved", "voided")  # a voided sale still counts, against its
 CREDITS = ("void", "refund", "preauth_complete_void")
 HOLDS = ("preauth", "preauth_void")  # hold and release funds: no money moves, they count 0
 RESENT = ("offline_sale", "refund")  # sent again (repeat MTI) until answered: seen more than once, posted once
+NOTIFICATIONS = ("0220", "0221")  # a refund sent as one of these is cup's notification; as a 0200, iso87's request
 
 
 def _kind(record) -> str:
@@ -73,9 +76,13 @@ def check_books(
         problems.append(f"still owed after recovery: {owed}")
 
     # the host side
+    notified = {int(m["stan"]) for m in messages if m["mti"] in NOTIFICATIONS and m["stan"]}
+
     def resent(p: dict) -> bool:  # a completion made without the host travels as an advice (0220, 0221)
         made = by_stan.get(int(p["stan"]))
         advice = p["kind"] == "preauth_complete" and made is not None and made.state is JournalState.OFFLINE_APPROVED
+        if p["kind"] == "refund":  # cup's notification is sent again; iso87's request (0200) never is
+            return int(p["stan"]) in notified
         return p["kind"] in RESENT or advice
 
     for p in postings:
@@ -110,8 +117,8 @@ def check_books(
             if r.stan in reversed_stans:
                 problems.append(f"balance inquiry STAN {r.stan:06d} was reversed")
             continue
-        if _kind(r) == "refund" and r.stan in reversed_stans:
-            problems.append(f"refund STAN {r.stan:06d} was reversed (a refund is sent again, never reversed)")
+        if _kind(r) == "refund" and r.stan in reversed_stans and r.stan in notified:
+            problems.append(f"refund STAN {r.stan:06d} was reversed (a notification is sent again, never reversed)")
         if r.state in APPROVED and r.stan not in host_approved:
             problems.append(f"terminal approved STAN {r.stan:06d} that the host does not count")
 

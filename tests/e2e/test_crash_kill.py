@@ -9,8 +9,9 @@ several in flight at once, so kills land inside windows too (the children note
 each window of several marks, and the test checks there were some). Host rules
 make some sales decline, some lose their answer (the host books them: the
 terminal must reverse) and some come back with a bad MAC. Some sessions refund
-part of an earlier sale (some of those answers are lost too: the refund is sent
-again, never reversed) or ask for a balance; some hold funds (a pre-auth) and
+part of an earlier sale (some of those answers are lost too: on cup the refund,
+a 0220, is sent again, never reversed; on iso87 it is a 0200, reversed as a
+sale is) or ask for a balance; some hold funds (a pre-auth) and
 some complete or cancel one of those (reversed like a sale when unanswered).
 Some void a sale of the open batch (the host loses the answer to the voids of
 880, which are reversed, declines those of 700 and answers those of 1250 late,
@@ -66,6 +67,12 @@ amount = 3333
 [[rule]]
 behaviour = "drop"
 mti = "0220"
+amount = 77
+
+[[rule]]
+behaviour = "drop"
+mti = "0200"
+kind = "refund"
 amount = 77
 
 [[rule]]
@@ -245,8 +252,11 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert summary["receipts"] > 20, summary
     assert any(p["kind"] == "offline_sale" for p in postings), "no offline sale was ever forwarded"
     assert any(m["mti"] == "0400" for m in messages), "no reversal was ever sent"
-    if not DUKPT:  # iso87 sends a refund as 0200, which cannot be re-sent as an advice: the terminal refuses it
-        assert any(p["kind"] == "refund" and p["status"] == "approved" for p in postings), "no refund was ever approved"
+    assert any(p["kind"] == "refund" and p["status"] == "approved" for p in postings), "no refund was ever approved"
+    if DUKPT:  # iso87's refund is a 0200: one left unanswered (the 77s) is reversed, never sent again
+        assert ("refund", "reversed") in {(r.kind.value, r.state.value) for r in journal}, "no refund was reversed"
+        assert not any(m["mti"] in ("0220", "0221") and m["stan"] in {f"{r.stan:06d}" for r in journal
+                                                                     if r.kind.value == "refund"} for m in messages)
     assert any(r.kind.value == "balance" for r in journal), "no balance inquiry was ever made"
     assert any(p["kind"] == "preauth" and p["status"] in ("approved", "voided") for p in postings), "no pre-auth held"
     assert any(p["kind"] in ("preauth_complete", "preauth_void") and p["status"] == "approved" for p in postings), (
@@ -264,6 +274,8 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert windows, "no upload ever had several offline sales in flight (host.upload_window)"
     assert any(m["mti"] == "0221" for m in messages), "no advice was ever repeated"
     refunds = sum(p["kind"] == "refund" for p in postings)
+    refund_ends = sorted({s: sum(p["kind"] == "refund" and p["status"] == s for p in postings)
+                          for s in {p["status"] for p in postings if p["kind"] == "refund"}}.items())
     repeats = sum(m["mti"] == "0221" for m in messages)
     settled_stans = {f"{s.stan:06d}" for s in settlements}
     killed_0510 = sum(m["mti"] == "0500" and "drop" not in m["action"] and m["stan"] not in settled_stans
@@ -272,4 +284,4 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
           f"{len(windows)} windows of several advices, {summary}, "
           f"{sum(m['mti'] == '0500' for m in messages)} settlement messages, "
           f"{sum(m['mti'] == '0320' for m in messages)} upload messages, "
-          f"{refunds} refunds posted, {repeats} refund or advice repeats")
+          f"{refunds} refunds posted {dict(refund_ends)}, {repeats} refund or advice repeats")

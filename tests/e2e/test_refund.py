@@ -249,10 +249,3 @@ def test_journal_command_lists_refunds(tmp_path):
     assert "sale" in first and "REFUNDED 500" in first
     assert "refund" in second and "approved" in second and "of trace 000001 (#1)" in second
 
-
-def test_a_profile_that_cannot_send_a_refund_again_refuses_it_before_anything_is_written():
-    r = run(SALE + [{"refund": {"rrn": RRN1, "amount": 500}}] + CARD
-            + [{"expect": {"display": "CANNOT SEND REFUND", "alerts": "host.unsupported"}}],
-            config={"host": {"profile": "iso87", "response_timeout": 0.4}})
-    assert r["ok"], r["failures"]
-    assert mtis(r) == ["0200"] and [t["kind"] for t in r["transactions"]] == ["sale"]

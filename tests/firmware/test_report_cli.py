@@ -88,7 +88,11 @@ def test_settled_batch_json(terminal, capsys):
 ])
 def test_an_unknown_batch_is_one_line_with_its_code(terminal, capsys, args, code, text):
     got, out, err = report(terminal, capsys, *args)
-    assert got == code and out == "" and err.startswith(text) and len(err.splitlines()) == 1
+    assert got == code and err.startswith(text) and len(err.splitlines()) == 1
+    if "--json" in args:  # the error as JSON on stdout too (firmware/cli.py _error)
+        assert json.loads(out)["error"]["code"] == "report.no_batch"
+    else:
+        assert out == ""
 
 
 def test_a_batch_number_that_is_not_one_is_refused_by_the_parser(terminal, capsys):

@@ -6,29 +6,10 @@ raise: that is what this test is about."""
 
 from __future__ import annotations
 
-import logging
-
-import pytest
-
 import firmware.app as app
 from crypto.provision import provision
 from firmware.cli import EXIT_INTERNAL, main
 from firmware.runner import Runner
-
-
-@pytest.fixture
-def root_logging():
-    """``posterm run`` configures the root logger for its process (firmware.logs.setup_logging), replacing
-    pytest's handlers with one on this test's captured stderr: put them back, or later tests log to a closed
-    stream."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
 
 
 def test_a_bug_in_the_loop_says_out_of_service_and_names_itself_without_a_traceback(tmp_path, monkeypatch, capsys, root_logging):

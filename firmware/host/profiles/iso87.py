@@ -19,7 +19,9 @@ present, field 128 when the secondary is. The key is K1||K2 (16 bytes); an
 
 Originals (field 90, n42: MTI, STAN, transmission date and time, acquiring and
 forwarding institution IDs): a reversal names the request it reverses, a void
-the sale it voids (with that sale's RRN in 37 and authorisation code in 38).
+the sale it voids (with that sale's RRN in 37 and authorisation code in 38), a
+refund (0200, 200000: a request reversed when unanswered, not cup's 0220
+notification) the sale it pays back (with that sale's RRN in 37).
 posterm sends no field 32 or 33, so their parts are zeros.
 
 Reconciliation (0500/0510, ``SETTLEMENT``): see ``firmware.host.settlement``.
@@ -172,6 +174,17 @@ VOID_ORIGINAL = (
 )
 
 
+# A refund (a credit: 0200, processing code 200000) names the sale or completion it pays back by that
+# transaction's RRN (37) and original data elements (90: its MTI, STAN and field 7 where the journal holds
+# it, else the sale's 0200, zeros and the keyed date then 000000): the host finds the original by RRN and
+# date, from any terminal. It is a request like a sale's, reversed (0400, naming the refund itself in 90)
+# when unanswered, not sent again as cup's 0220 notification is (firmware.bridge HostBridge.recoveries).
+REFUND_ORIGINAL = (
+    OriginalField(37, (_O.RRN,), in_reversal=False),
+    ORIGINAL_DATA,
+)
+
+
 # A pre-auth's cancel, completion and completion advice name it by its authorisation code (38)
 # and original data elements (90); ISO 8583:1987 matches a completion to its authorisation by 90.
 PREAUTH_ORIGINAL = (
@@ -260,7 +273,7 @@ def build() -> Profile:
         transactions={
             TxnKind.SALE: TxnSpec("0200", "000000", "00"),
             TxnKind.VOID: TxnSpec("0200", "020000", "00", original=VOID_ORIGINAL),
-            TxnKind.REFUND: TxnSpec("0200", "200000", "00"),
+            TxnKind.REFUND: TxnSpec("0200", "200000", "00", original=REFUND_ORIGINAL),
             TxnKind.PREAUTH: TxnSpec("0100", "000000", "06"),
             # The cancel and the completion name the pre-auth by its authorisation code (38) and
             # its original data elements (90: the pre-auth's MTI, STAN and field 7 where the journal

@@ -1,0 +1,97 @@
+"""An engineer's command on a data directory that is not what it should be (AU9).
+
+* A misspelt ``--data-dir`` made a new, empty terminal: ``posterm journal`` listed nothing (exit 0) and
+  created a database there, ``posterm operators add`` stored a cashier the terminal never reads. A
+  missing directory is now ``storage.missing``, and the journal is listed read-only.
+* ``posterm selftest`` said 'ready to take a sale' of a database with damaged pages that ``posterm run``
+  refuses (``storage.corrupt``); it now runs SQLite's quick_check.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import shutil
+from pathlib import Path
+
+import pytest
+
+from firmware.cli import main
+from firmware.scenario import ScenarioRunner, parse_scenario
+from storage.store import DB_FILE
+
+SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    kept = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # posterm run sets them
+    try:
+        code = main(list(argv))
+    finally:
+        for n, handler in kept.items():
+            signal.signal(n, handler)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def sold(tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("lab") / "data"
+    result = ScenarioRunner(data_dir=data).run(parse_scenario({"name": "lab", "step": SALE}))
+    assert result["ok"]
+    conn = sqlite3.connect(data / DB_FILE)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return data
+
+
+@pytest.mark.parametrize("argv", [("journal",), ("journal", "--json"), ("operators", "list"),
+                                  ("operators", "disable", "05")], ids=" ".join)
+def test_a_missing_data_directory_is_an_error_not_a_new_terminal(capsys, tmp_path, argv):
+    typo = tmp_path / "var-lib-postrem"
+    code, out, err = cli(capsys, *argv, "--data-dir", str(typo))
+    assert not typo.exists(), f"{' '.join(argv)} created {typo}"
+    assert code == 2 and "[storage.missing]" in err and str(typo) in err, (code, out, err)
+
+
+def test_the_journal_is_listed_without_changing_the_database(capsys, tmp_path, sold):
+    data = tmp_path / "data"
+    shutil.copytree(sold, data)
+    before = (data / DB_FILE).read_bytes()
+    code, out, err = cli(capsys, "journal", "--json", "--data-dir", str(data))
+    assert code == 0 and json.loads(out)[0]["state"] == "approved", err
+    assert (data / DB_FILE).read_bytes() == before
+
+
+def test_selftest_fails_a_database_with_damaged_pages(capsys, tmp_path, sold, root_logging):
+    data = tmp_path / "data"
+    shutil.copytree(sold, data)
+    conn = sqlite3.connect(data / DB_FILE)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'operators'").fetchone()[0]
+    conn.close()
+    with open(data / DB_FILE, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xde\xad" * (page_size // 2))
+    config = tmp_path / "posterm.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n')
+    code, out, err = cli(capsys, "run", "--config", str(config), "--exit-when-ready")
+    assert code == 2 and "[storage.corrupt]" in err  # posterm run refuses this database
+    code, out, err = cli(capsys, "selftest", "--config", str(config), "--json")
+    storage = next(r for r in json.loads(out) if r["name"] == "storage")
+    assert storage["status"] == "fail" and storage["code"] == "storage.corrupt", storage
+
+
+@pytest.mark.parametrize("argv", [("journal", "--json"), ("report", "--json"), ("sim", "--scenario", "nowhere.toml",
+                                                                                   "--json")], ids=" ".join)
+def test_a_json_command_s_error_is_json_on_stdout_too(capsys, tmp_path, sold, argv):
+    """AU9: with --json an error was text on stderr and nothing on stdout, so a script reading stdout
+    failed to parse it; it is now also {"ok": false, "error": {code, text}} on stdout."""
+    data = tmp_path / "data"
+    shutil.copytree(sold, data)
+    with open(data / DB_FILE, "r+b") as f:
+        f.write(b"GARBAGE" * 10)
+    code, out, err = cli(capsys, *argv, "--data-dir", str(data))
+    said = json.loads(out)
+    assert code == 2 and said["ok"] is False and f"[{said['error']['code']}]" in err, (out, err)

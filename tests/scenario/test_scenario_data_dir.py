@@ -1,0 +1,96 @@
+"""``posterm demo`` and ``posterm sim`` never take over a real terminal's data directory (AU9).
+
+A scenario against its built-in host simulator loads the published lab keys into its data directory,
+and writes that host's sales into its journal and batch. Given ``--data-dir`` of a real terminal it
+loaded the lab master, PIN, MAC and reader keys beside the terminal's own, cleared a tamper record (a
+zeroized terminal read 'ready to take a sale' after a demo), and beside a running terminal shared its
+STAN counter. It now refuses a directory holding a real terminal's keys or a tamper record, and holds
+the run lock for the whole run.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crypto.keyring import Keyring
+from crypto.keys import KeyUsage
+from crypto.provision import provision
+from crypto.tamper import tamper_status, zeroize
+from firmware.cli import main
+from firmware.runlock import run_lock
+from firmware.scenario import ScenarioRunner, parse_scenario
+from storage.store import DB_FILE
+
+SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    kept = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        code = main(list(argv))
+    finally:
+        for n, handler in kept.items():
+            signal.signal(n, handler)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def sold(tmp_path_factory) -> Path:
+    """A lab data directory holding one approved sale, signed on (its working keys noted sign-on)."""
+    data = tmp_path_factory.mktemp("lab") / "data"
+    result = ScenarioRunner(data_dir=data).run(parse_scenario({"name": "lab", "step": SALE}))
+    assert result["ok"] and result["transactions"][0]["outcome"] == "approved"
+    conn = sqlite3.connect(data / DB_FILE)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return data
+
+
+def test_a_zeroized_terminal_is_not_unlocked_by_a_demo(capsys, tmp_path):
+    data = tmp_path / "data"
+    provision(data)
+    zeroize(data, reason="case opened", source="gpio")
+    code, out, err = cli(capsys, "demo", "--data-dir", str(data))
+    assert code == 2 and "[scenario.tampered]" in err and "case opened" in err, err
+    assert tamper_status(data) is not None
+
+
+def test_a_production_data_directory_gets_no_lab_keys(capsys, tmp_path):
+    data = tmp_path / "data"
+    provision(data)
+    Keyring.load(data).generate(KeyUsage.TMK, 16, note="TR-31 B")  # the terminal's own master key
+    code, out, err = cli(capsys, "demo", "--data-dir", str(data))
+    assert code == 2 and "[scenario.not_lab]" in err and "TMK" in err, err
+    ring = Keyring.load(data)
+    assert [e["note"] for e in ring.summary() if e["usage"] == "tmk"] == ["TR-31 B"]
+    assert not ring.has(KeyUsage.PIN) and not (data / DB_FILE).exists()  # nothing sold into it
+
+
+def test_a_lab_directory_is_used_again(capsys, tmp_path, sold):
+    data = tmp_path / "data"
+    shutil.copytree(sold, data)
+    code, out, err = cli(capsys, "demo", "--data-dir", str(data))
+    assert code == 0 and "APPROVED" in out, err
+
+
+@pytest.mark.parametrize("argv", [
+    ("demo",),
+    ("sim", "--scenario", "SCENARIO", "--host", "tcp://127.0.0.1:1"),
+    ("sim", "--scenario", "SCENARIO"),
+], ids=["demo", "sim-host", "sim"])
+def test_scenarios_refuse_the_data_directory_of_a_running_terminal(capsys, tmp_path, sold, argv, root_logging):
+    data = tmp_path / "data"
+    shutil.copytree(sold, data)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('name = "x"\n[[step]]\nkey = "1250#"\n[[step]]\nswipe = "unionpay_debit"\n'
+                        '[[step]]\npin = "1234"\n')
+    argv = tuple(str(scenario) if a == "SCENARIO" else a for a in argv)
+    with run_lock(data):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(data))
+    assert code == 2 and "[storage.in_use]" in err, (code, err[-300:])
