@@ -161,17 +161,19 @@ def cmd_demo(args) -> int:
 
     scenario = parse_scenario(DEMO_SCENARIO, source="demo")
     result = ScenarioRunner(data_dir=Path(args.data_dir) if args.data_dir else None).run(scenario)
+    paper = sys.stderr if args.json else sys.stdout  # --json: stdout is the one JSON document, the paper beside it
     for txn in result["transactions"]:
         for text in txn["receipts"]:
-            print(text)
-            print("-" * 32)
+            print(text, file=paper)
+            print("-" * 32, file=paper)
     from firmware.money import format_amount
 
     last = result["transactions"][-1] if result["transactions"] else {}
     amount = format_amount(last["amount"]) if last else "-"
     print(
         f"demo sale: {last.get('outcome', 'none').upper()}  CNY {amount}  trace {last.get('stan')}  "
-        f"ref {last.get('rrn')}  auth {last.get('auth_code')}"
+        f"ref {last.get('rrn')}  auth {last.get('auth_code')}",
+        file=paper,
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))

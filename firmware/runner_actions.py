@@ -323,10 +323,13 @@ class ActionsMixin:
         if keys is None:
             raise CryptoError("the sign-on answer carried no usable working keys", code="signon.no_keys")
         encrypted, checks = keys
+        # the counters first (a batch number used again is archived with them, storage.archive): saved and the
+        # keys then refused, the core keeps its batch and storage's archive is harmless; the keys saved and the
+        # counters then refused would leave the ring's keys newer than the core knows (AU10)
+        self.store.save_counters(counters)
         install_working_keys(self.ring, None, encrypted, checks)  # all checked before any is installed
         self.keys.pin_key = self.ring.get(KeyUsage.PIN)
         self.keys.mac = self.bridge.mac_context(self.ring.get(KeyUsage.MAC))
-        self.store.save_counters(counters)
 
     def _remove_working_keys(self) -> None:
         if self.keys is not None:

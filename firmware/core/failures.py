@@ -129,6 +129,9 @@ class FailureMixin:
             return self._lock("key ring changed on disk; restart", [alert] + wipe)
         if isinstance(a, InstallWorkingKeys):  # a check value did not match: nothing was installed
             self.keys = self._keys_before
+            # nor the host's batch number (AU10): storage did not save it, or saved and archived it, and the
+            # open batch goes on under the number it had (only the batch: the STANs taken stay taken)
+            self.counters = replace(self.counters, batch=self._batch_before)
             self.job = None
             self.network = None
             wipe = self._wipe()  # a sale that waited for this sign-on ends here: nothing of it was sent

@@ -124,6 +124,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.problem: str | None = None  # why sales are suspended
         self.keys = KeyState.READY
         self._keys_before = KeyState.READY
+        self._batch_before = 1  # the batch before a sign-on's answer was taken (uplink.py)
         self.lock_reason: str | None = None
         self.network: NetworkKind | None = None  # a sign-on or sign-off waiting for the uplink
         self._resynced: set[int] = set()  # transactions whose key error already brought a sign-on (uplink.py)

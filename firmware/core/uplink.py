@@ -266,6 +266,7 @@ class UplinkMixin(WindowMixin):
             if job.then is Then.SALE:  # a sale waits: it goes on under the keys it has, after the reversals
                 return self._uplink(job.then, actions, now)
             return self._rest(actions, note=f"SIGN-ON REFUSED {code}")
+        self._batch_before = self.counters.batch  # put back if the keys and this number cannot be installed
         if reply.batch and reply.batch != self.counters.batch:
             owed = self._owed_for(reply.batch)
             if self.batch_held.count:  # its transactions would never be settled: the open batch stays

@@ -385,6 +385,7 @@ def _check_lab_directory(data_dir: Path) -> None:
                             "never re-keys it; re-key it first (posterm provision)", code="scenario.tampered")
     if not (Path(data_dir) / KEK_FILE).exists():
         return
+    _check_lab_dukpt(Path(data_dir))
     lab = {usage.value: kcv(lab_key(usage)) for usage in LAB_KEYS}
     for entry in Keyring.load(Path(data_dir)).summary():
         usage = entry["usage"]
@@ -394,3 +395,29 @@ def _check_lab_directory(data_dir: Path) -> None:
                             "not the lab key's): a scenario loads the published lab keys and its host simulator's "
                             "sales only into a new or lab data directory (use another --data-dir, or --host with "
                             "this terminal's host)", code="scenario.not_lab")
+
+
+def _check_lab_dukpt(data_dir: Path) -> None:
+    """A DUKPT terminal has no master key to tell it by: its DUKPT key is the lab one when it descends from
+    a lab initial KSN (``crypto.dukpt_lab``), else it is a real terminal's (AU10)."""
+    import json
+
+    from crypto.dukpt_device import STATE_FILE, DukptScheme
+    from crypto.dukpt_lab import LAB_INITIAL_KSNS
+
+    path = data_dir / STATE_FILE
+    if not path.exists():
+        return
+    try:
+        doc = json.loads(path.read_text())
+        scheme = DukptScheme(doc["scheme"])
+        ident = str(doc["ident"]).upper()
+    except (OSError, ValueError, KeyError, TypeError):
+        ident, scheme = "", None
+    lab = LAB_INITIAL_KSNS.get(scheme) if scheme is not None else None
+    if lab is None or scheme.ident(lab).hex().upper() != ident:
+        raise ScenarioError(f"{data_dir} holds a terminal's own DUKPT key (not descended from a lab initial KSN): "
+                            "a scenario loads the published lab keys and its host simulator's sales only into a "
+                            "new or lab data directory (use another --data-dir, or --host with this terminal's "
+                            "host)", code="scenario.not_lab")
+

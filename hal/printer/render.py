@@ -127,7 +127,12 @@ def _import_escpos(cache_dir: Path) -> type:
                     raise PrinterError(f"cannot load python-escpos: writing its capability cache failed "
                                        f"({e.strerror or e})", code="printer.cache_failed") from None
                 log.warning("printer cache %s cannot be written (%s); using one in memory", pickle_dir, e.strerror)
-                in_memory = Path(tempfile.mkdtemp(prefix="posterm-escpos-", dir=_MEMORY_DIR))
+                try:
+                    in_memory = Path(tempfile.mkdtemp(prefix="posterm-escpos-", dir=_MEMORY_DIR))
+                except OSError as full:  # memory as full as the disk (AU10): still a printer error, named
+                    raise PrinterError(f"cannot load python-escpos: no room for its capability cache on disk "
+                                       f"({e.strerror or e}) or in {_MEMORY_DIR} ({full.strerror or full})",
+                                       code="printer.cache_failed") from None
                 pickle_dir = str(in_memory)
                 os.environ[PICKLE_DIR_ENV] = pickle_dir
             except Exception:  # a torn or foreign pickle: unpickling errors vary

@@ -7,10 +7,10 @@ import pytest
 
 from firmware.core import actions as A
 from firmware.core.batch import OwedUpload, Settlement, SettleResult, Totals, UploadPlan
-from firmware.core.events import HostAnswered, SignOnRequested
-from firmware.core.model import BootState, Counters
+from firmware.core.events import ActionFailed, CardRead, HostAnswered, PinEntered, SignOnRequested
+from firmware.core.model import BootState, Counters, KeyState
 
-from .helpers import NOW, Driver, reply
+from .helpers import CARD, NOW, Driver, reply
 
 SETTLED_7 = Settlement(7, Totals(1, 1250), SettleResult.UNBALANCED, NOW, 40, "01")
 
@@ -38,3 +38,21 @@ def test_a_sign_on_naming_a_batch_with_work_owed_keeps_the_open_batch(owed):
 def test_a_sign_on_naming_another_batch_than_the_owed_one_is_adopted():
     d = signed_on(3, report=SETTLED_7)
     assert d.last(A.InstallWorkingKeys).counters.batch == 3
+
+
+def test_a_failed_key_install_does_not_leave_the_adopted_batch_number_behind():
+    """AU10: the sign-on adopted the host's batch number, then InstallWorkingKeys failed; the core stayed on
+    that number, which storage never saved (nor archived what it held): the next sale went into it."""
+    d = Driver(boot=BootState(counters=Counters(stan=50, batch=8, txn_no=50), keys=KeyState.READY))
+    d.feed(SignOnRequested())
+    job = d.last(A.SendNetwork).job
+    d.feed(HostAnswered(reply(mti="0810", stan=job.stan, amount=None, mac_ok=None, batch=7)))
+    install = d.last(A.InstallWorkingKeys)
+    assert install.counters.batch == 7  # adopted: storage would archive batch 7's history as it saves it
+    # the ring refused the keys (a check value did not match): storage saved no counters, archived nothing
+    d.feed(ActionFailed(install, "signon.bad_kcv", "a working key's check value did not match"))
+    d.keys("1250#")
+    d.feed(CardRead(CARD))
+    d.feed(PinEntered())
+    record = d.last(A.OpenRequest).record
+    assert record.batch == 8, "the sale went into batch 7, which storage still holds settled history under"

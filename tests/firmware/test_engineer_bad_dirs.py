@@ -95,3 +95,12 @@ def test_a_json_command_s_error_is_json_on_stdout_too(capsys, tmp_path, sold, ar
     code, out, err = cli(capsys, *argv, "--data-dir", str(data))
     said = json.loads(out)
     assert code == 2 and said["ok"] is False and f"[{said['error']['code']}]" in err, (out, err)
+
+
+def test_demo_json_is_one_json_document_on_stdout(capsys):
+    """AU10: posterm demo --json printed the receipts and a summary line before its JSON on stdout, which
+    no JSON reader could parse; the paper goes to stderr then."""
+    code, out, err = cli(capsys, "demo", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["transactions"][0]["outcome"] == "approved"
+    assert "CARDHOLDER COPY" in err and "demo sale: APPROVED" in err

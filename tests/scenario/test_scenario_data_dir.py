@@ -10,20 +10,25 @@ the run lock for the whole run.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sqlite3
-import shutil
 from pathlib import Path
 
 import pytest
 
+from crypto.dukpt_device import DukptScheme, initialise_from_bdk
 from crypto.keyring import Keyring
 from crypto.keys import KeyUsage
 from crypto.provision import provision
+from crypto.secrets import SecretKey
 from crypto.tamper import tamper_status, zeroize
 from firmware.cli import main
+from firmware.errors import ScenarioError
 from firmware.runlock import run_lock
 from firmware.scenario import ScenarioRunner, parse_scenario
+from firmware.scenario.runner import _check_lab_directory
 from storage.store import DB_FILE
 
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
@@ -94,3 +99,22 @@ def test_scenarios_refuse_the_data_directory_of_a_running_terminal(capsys, tmp_p
     with run_lock(data):
         code, out, err = cli(capsys, *argv, "--data-dir", str(data))
     assert code == 2 and "[storage.in_use]" in err, (code, err[-300:])
+
+
+def test_a_real_dukpt_terminal_is_not_a_lab_directory(tmp_path):
+    """AU10: a DUKPT terminal has no master key to tell it by; its DUKPT key from its own BDK (not a lab
+    initial KSN) makes it a real terminal's."""
+    provision(tmp_path)  # a production terminal: KEK, data and PAN-hash keys only
+    own_bdk = SecretKey(os.urandom(16), usage="dukpt-bdk")  # stands for its acquirer's BDK (TR-31 in the field)
+    initialise_from_bdk(tmp_path, DukptScheme.TDES, own_bdk, "FFFF0123456789E00000").wipe()
+    with pytest.raises(ScenarioError) as e:
+        _check_lab_directory(tmp_path)
+    assert e.value.code == "scenario.not_lab"
+
+
+def test_a_lab_dukpt_terminal_is_one(tmp_path):
+    from crypto.dukpt_lab import provision_lab_dukpt
+
+    provision(tmp_path, lab=True)
+    provision_lab_dukpt(tmp_path, DukptScheme.TDES)
+    _check_lab_directory(tmp_path)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from firmware.core.batch import Settlement, SettleResult, Totals
-from firmware.core.model import Copy, Counters, JournalState, Kind
+from firmware.core.model import Copy, Counters, JournalState
 from firmware.core.model import SaleRecord
 from firmware.errors import StorageError
 from storage.archive import EARLIER, batch_label, live_batch
