@@ -15,7 +15,6 @@ cut leaves either the old key ring or the new one, never half of each.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.keywrap import (
 from crypto.keys import KeyUsage, kcv
 from crypto.secrets import SecretKey
 from firmware.errors import CryptoError
+from firmware.files import naming, write_atomic, write_private
 
 __all__ = ["KekProvider", "FileKek", "Keyring", "KeyEntry", "write_private", "write_atomic", "KEK_FILE", "KEYRING_FILE"]
 
@@ -53,53 +53,6 @@ class KekProvider(Protocol):
     def check_value(self) -> str: ...
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600, fsyncing file and directory."""
-    write_atomic(path, data, 0o600)
-
-
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically with ``mode``: a power cut leaves the old file or the new one.
-
-    A failure removes the temporary file (a full disk must not be left fuller) and raises the
-    ``OSError`` naming ``path``, or its directory when that is what is missing, never the
-    temporary name the user did not give."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    except OSError as e:
-        raise _naming(e, path) from None
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise _naming(e, path) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    try:
-        _fsync_dir(path.parent)
-    except OSError as e:
-        raise _naming(e, path) from None
-
-
-def _naming(e: OSError, path: Path) -> OSError:
-    """``e`` again, naming ``path`` (or its missing directory) instead of the temporary file."""
-    where = path.parent if e.errno == errno.ENOENT and not path.parent.is_dir() else path
-    return type(e)(e.errno, e.strerror, str(where))
-
-
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -111,20 +64,12 @@ def _directory_locked(path: Path) -> Iterator[None]:
     try:
         fd = os.open(path.parent, os.O_RDONLY)
     except OSError as e:
-        raise _naming(e, path) from None
+        raise naming(e, path) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class FileKek:
@@ -246,7 +191,7 @@ class Keyring:
             except FileNotFoundError:
                 on_disk = None
             except OSError as e:
-                raise _naming(e, self.path) from None
+                raise naming(e, self.path) from None
             if on_disk != self._seen:
                 raise CryptoError(f"key ring {self.path} was changed by another program since this one read it: "
                                   "nothing written; restart to use the keys on disk", code="keys.ring_changed")

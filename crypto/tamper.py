@@ -42,6 +42,7 @@ from pathlib import Path
 
 from crypto.keyring import KEK_FILE, KEYRING_FILE, KekProvider, write_private
 from firmware.errors import CryptoError
+from firmware.files import fsync_dir
 
 __all__ = ["TAMPER_FILE", "KEY_FILES", "TamperRecord", "zeroize", "tamper_status", "clear_tamper", "require_untampered"]
 
@@ -84,14 +85,6 @@ def _destroy(path: Path) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write(path: Path, record: TamperRecord) -> None:
     write_private(path, (json.dumps(asdict(record), indent=1) + "\n").encode())
 
@@ -123,7 +116,7 @@ def zeroize(data_dir: Path, *, reason: str = "tamper", source: str = "command",
         except Exception as e:  # whatever the secure element raises: named, after the files are gone
             left.append(f"kek provider ({type(e).__name__})")
     with contextlib.suppress(OSError):
-        _fsync_dir(data_dir)
+        fsync_dir(data_dir)
     record = TamperRecord(stamp, reason, source, tuple(destroyed))
     gone = ", ".join(destroyed) or "no key files were present"
     if left:
@@ -162,4 +155,4 @@ def clear_tamper(data_dir: Path) -> None:
     path = Path(data_dir) / TAMPER_FILE
     if path.exists():
         path.unlink()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)

@@ -50,3 +50,11 @@ def root_logging():
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def lab_sale_dir(tmp_path_factory) -> Path:
+    """A lab data directory holding one approved sale (tests.engineer); copy it before changing it."""
+    from tests.engineer import make_lab_sale_dir
+
+    return make_lab_sale_dir(tmp_path_factory.mktemp("lab") / "data")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from firmware.errors import ConfigError, StorageError
+from firmware.files import write_atomic
 from firmware.update.bundle import (
     FILES_PREFIX,
     FORMAT,
@@ -25,7 +26,6 @@ from firmware.update.bundle import (
     _check_version,
     _iso,
     _utcnow,
-    _write_atomic,
     key_id,
 )
 from firmware.update.schema import tree_schema
@@ -65,7 +65,7 @@ def generate_keypair(private_path: Path, public_path: Path) -> str:
     key = Ed25519PrivateKey.generate()
     try:
         write_private(private_path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-        _write_atomic(public_path, key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+        write_atomic(public_path, key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
     except OSError as e:
         raise StorageError(f"cannot write {e.filename or private_path} ({e.strerror})", code="update.io") from None
     return key_id(key.public_key())

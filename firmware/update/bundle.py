@@ -292,31 +292,6 @@ def verify_bundle(bundle: Path, trusted: Mapping[str, object]) -> Verified:
 
 
 # -- files ---------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write, fsync, rename, fsync the directory (crypto.keyring.write_private does the 0600 case,
-    but importing it costs cryptography, which boot-check must not pay at every start)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def _mkdir(path: Path) -> bool:
     """Create one directory readable by the service user whatever the umask; False if it existed."""
     try:

@@ -18,18 +18,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from firmware.errors import StorageError
+from firmware.files import fsync_dir, write_atomic
 from firmware.update.bundle import (
     FORMAT,
     MARKER,
     Verified,
     _bad,
     _files,
-    _fsync_dir,
     _iso,
     _mkdir,
     _read_header,
     _reading,
-    _write_atomic,
 )
 from firmware.update.model import Step
 
@@ -52,7 +51,7 @@ def fill_slot(slot_dir: Path, bundle: Path, trusted: Mapping[str, object], verif
               "files": len(verified.manifest.files), "installed_at": _iso(clock())}
     if verified.manifest.schema is not None:
         marker["schema"] = verified.manifest.schema.to_dict()
-    _write_atomic(slot_dir / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
+    write_atomic(slot_dir / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
     hook(Step.MARKED)
 
 
@@ -62,14 +61,14 @@ def _wipe(path: Path, hook: Callable[[Step], None]) -> None:
     marker = path / MARKER
     if os.path.lexists(marker):
         marker.unlink()
-        _fsync_dir(path)
+        fsync_dir(path)
     hook(Step.UNMARKED)
     if os.path.islink(path):
         path.unlink()
     elif path.exists():
         shutil.rmtree(path)
     _mkdir(path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     hook(Step.WIPED)
 
 

@@ -44,14 +44,13 @@ from firmware.errors import (
     TerminalError,
 )
 from firmware.update import DEFAULT_ATTEMPTS, DEFAULT_ROOT, DEFAULT_TRUST
+from firmware.files import fsync_dir, write_atomic
 from firmware.update.bundle import (
     MARKER,
-    _fsync_dir,
     _iso,
     _mkdir,
     _utcnow,
     _version_key,
-    _write_atomic,
     load_trusted_keys,
     verify_bundle,
 )
@@ -358,7 +357,7 @@ class Updater:
             entry = {"at": _iso(self.clock()), "event": event, "slot": _v(slot),
                      "version": version or (self.slot_info(slot) or {}).get("version"), **extra}
             state = replace(state, history=(state.history + (entry,))[-HISTORY:])
-        _write_atomic(self.state_path, state.to_bytes())
+        write_atomic(self.state_path, state.to_bytes())
         self.hook(Step.RECORDED)
 
     def _point(self, name: str, slot: Slot) -> None:
@@ -368,5 +367,5 @@ class Updater:
         os.symlink(f"slots/{slot.value}", tmp)
         self.hook(Step.LINK_STAGED)
         os.replace(tmp, link)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         self.hook(Step.SWITCHED)

@@ -7,8 +7,6 @@ master key, 32 bytes for TDES) is refused whichever way the key comes in, by one
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 
 from crypto.inject import KEY_LENGTHS, combine_components, inject_key, open_tmk_tr31, require_key_length
@@ -17,22 +15,11 @@ from crypto.keys import KeyUsage
 from crypto.provision import provision
 from crypto.secrets import SecretKey
 from crypto.tr31 import Tr31Header, wrap
-from firmware.cli import main
 from firmware.errors import CryptoError
+from tests.engineer import cli
 
 K = "0123456789ABCDEFFEDCBA9876543210"
 KBPK = "89E88CF7931444F334BD7547FC3F380C"
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    kept = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        code = main(list(argv))
-    finally:
-        for n, handler in kept.items():
-            signal.signal(n, handler)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("usage, components, code", [

@@ -9,8 +9,6 @@ instead of putting back the keys from before (and losing what was sealed under t
 
 from __future__ import annotations
 
-import signal
-import sqlite3
 import shutil
 from pathlib import Path
 
@@ -21,46 +19,21 @@ from crypto.keys import KeyUsage
 from crypto.provision import TerminalKeys, provision
 from crypto.secrets import SecretKey
 from crypto.tr31 import Tr31Header, wrap
-from firmware.cli import main
 from firmware.errors import CryptoError
 from firmware.runlock import run_lock
 from firmware.scenario import ScenarioRunner, parse_scenario
 from storage.rekey import rotate_data_key, versions_in_use
-from storage.store import DB_FILE, Store
+from storage.store import Store
+from tests.engineer import FAST, booted, cli
 
-SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
-FAST = {"host": {"response_timeout": 0.4, "connect_timeout": 0.4}}
 K = "0123456789ABCDEFFEDCBA9876543210"
 KBPK = "89E88CF7931444F334BD7547FC3F380C"
 
 
-@pytest.fixture(scope="module")
-def sold(tmp_path_factory) -> Path:
-    """A lab data directory holding one approved sale (database checkpointed, WAL empty)."""
-    data = tmp_path_factory.mktemp("beside") / "data"
-    result = ScenarioRunner(data_dir=data).run(parse_scenario({"name": "beside", "step": SALE}))
-    assert result["ok"] and result["transactions"][0]["outcome"] == "approved"
-    conn = sqlite3.connect(data / DB_FILE)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return data
-
-
-def copy_of(sold: Path, tmp_path: Path) -> Path:
+def copy_of(lab_sale_dir: Path, tmp_path: Path) -> Path:
     data = tmp_path / "data"
-    shutil.copytree(sold, data)
+    shutil.copytree(lab_sale_dir, data)
     return data
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    kept = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        code = main(list(argv))
-    finally:
-        for n, handler in kept.items():
-            signal.signal(n, handler)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sign_on(ring: Keyring) -> None:
@@ -69,10 +42,10 @@ def sign_on(ring: Keyring) -> None:
 
 
 # -- rotate-data-key ----------------------------------------------------------------------------------
-def test_rotate_data_key_refuses_while_the_terminal_runs(capsys, tmp_path, sold):
+def test_rotate_data_key_refuses_while_the_terminal_runs(capsys, tmp_path, lab_sale_dir):
     """The running terminal's Sealer holds the data key a rotation drops from the ring on disk:
     whatever it sealed afterwards would open under no key at its next start."""
-    data = copy_of(sold, tmp_path)
+    data = copy_of(lab_sale_dir, tmp_path)
     with run_lock(data):  # posterm run holds this for as long as it runs
         running = TerminalKeys.load(Keyring.load(data))
         code, out, err = cli(capsys, "keys", "rotate-data-key", "--data-dir", str(data))
@@ -82,8 +55,8 @@ def test_rotate_data_key_refuses_while_the_terminal_runs(capsys, tmp_path, sold)
     assert code == 2 and "[storage.in_use]" in err
 
 
-def test_a_sign_on_after_a_rotation_beside_the_terminal_keeps_the_stored_records_readable(capsys, tmp_path, sold):
-    data = copy_of(sold, tmp_path)
+def test_a_sign_on_after_a_rotation_beside_the_terminal_keeps_the_stored_records_readable(capsys, tmp_path, lab_sale_dir):
+    data = copy_of(lab_sale_dir, tmp_path)
     with run_lock(data):
         running = Keyring.load(data)  # the ring posterm run loaded at boot
         cli(capsys, "keys", "rotate-data-key", "--data-dir", str(data))
@@ -97,10 +70,10 @@ def test_a_sign_on_after_a_rotation_beside_the_terminal_keeps_the_stored_records
     assert sealed_under <= kept, f"records sealed under data key {sorted(sealed_under)}, the ring holds {sorted(kept)}"
 
 
-def test_a_rotation_that_got_past_the_lock_is_never_written_over(tmp_path, sold):
+def test_a_rotation_that_got_past_the_lock_is_never_written_over(tmp_path, lab_sale_dir):
     """The last line: a rotation by any other way (an older posterm, a script) and then the running
     terminal's sign-on. The sign-on is refused and the rotated ring stands."""
-    data = copy_of(sold, tmp_path)
+    data = copy_of(lab_sale_dir, tmp_path)
     running = Keyring.load(data)
     other = Keyring.load(data)
     store = Store.open(data)
@@ -232,10 +205,7 @@ def test_the_running_terminal_locks_at_a_sign_on_when_its_ring_was_changed_and_w
     """It cannot know whether the keys it holds are still the ring's: it refuses every sale until a
     restart loads the ring on disk, says why, and leaves the other writer's ring as it is."""
     data = tmp_path / "data"
-    runner = ScenarioRunner(data_dir=data)
-    config = runner._start(runner._config(parse_scenario({"name": "t", "config": FAST, "step": []})))
-    try:
-        runner._boot(config, None)
+    with booted(data) as runner:
         t = runner.runner
         assert t.core.state.value == "idle"
         Keyring.load(data).put(KeyUsage.TMK, SecretKey(bytes.fromhex(K), usage="tmk"), note="another writer")
@@ -246,8 +216,6 @@ def test_the_running_terminal_locks_at_a_sign_on_when_its_ring_was_changed_and_w
         assert "keys.ring_changed" in [code for code, _ in t.alerts]
         assert "RESTART" in " ".join(runner.devices["display"].lines)
         assert (data / KEYRING_FILE).read_bytes() == written
-    finally:
-        runner.close()
     r = ScenarioRunner(data_dir=data).run(parse_scenario({"name": "t", "config": FAST, "step": [
         {"expect": {"state": "idle"}}]}))  # restarted: the ring on disk is loaded and the terminal works
     assert r["ok"], r["failures"]

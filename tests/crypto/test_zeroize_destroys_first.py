@@ -19,7 +19,7 @@ from crypto.keyring import KEK_FILE, KEYRING_FILE
 from crypto.provision import provision
 from crypto.tamper import TAMPER_FILE, tamper_status, zeroize
 from firmware.errors import CryptoError
-from firmware.scenario import ScenarioRunner, parse_scenario
+from tests.engineer import booted
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"host": {"response_timeout": 0.4, "connect_timeout": 0.4}}
@@ -85,10 +85,7 @@ def test_a_running_terminal_locks_when_its_keys_vanish_without_a_record(tmp_path
     """A zeroize by another process on a full disk removes the key files but writes no record: the
     running terminal must not go on selling with the keys it holds in memory."""
     data = tmp_path / "data"
-    runner = ScenarioRunner(data_dir=data)
-    config = runner._start(runner._config(parse_scenario({"name": "t", "config": FAST, "step": []})))
-    try:
-        runner._boot(config, None)
+    with booted(data) as runner:
         t = runner.runner
         assert t.core.state.value == "idle"
         (data / KEK_FILE).unlink()
@@ -96,6 +93,4 @@ def test_a_running_terminal_locks_when_its_keys_vanish_without_a_record(tmp_path
         t.run_until(lambda: t.core.state.value == "locked", 5)
         assert t.core.state.value == "locked" and t.keys is None
         assert "TERMINAL LOCKED" in runner.devices["display"].lines[0]
-    finally:
-        runner.close()
     assert tamper_status(data) is not None  # the runner's own zeroize wrote the record it could

@@ -8,6 +8,7 @@ from crypto.keys import KeyUsage, kcv
 from crypto.provision import LAB_KEYS, provision
 from crypto.tamper import tamper_status, zeroize
 from firmware.scenario import ScenarioRunner, parse_scenario
+from tests.engineer import booted
 
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 FAST = {"host": {"response_timeout": 0.4, "connect_timeout": 0.4}}
@@ -64,11 +65,7 @@ def test_tamper_destroys_keys_locks_and_after_rekeying_queued_items_are_marked_l
 
 def test_a_zeroize_from_another_process_locks_the_running_terminal(tmp_path):
     data = tmp_path / "data"
-    runner = ScenarioRunner(data_dir=data)
-    scenario = parse_scenario({"name": "t", "config": FAST, "step": []})
-    config = runner._start(runner._config(scenario))
-    try:
-        runner._boot(config, None)
+    with booted(data) as runner:
         t = runner.runner
         assert t.core.state.value == "idle"
         zeroize(data, reason="operator command", source="command")
@@ -76,5 +73,3 @@ def test_a_zeroize_from_another_process_locks_the_running_terminal(tmp_path):
         assert t.core.state.value == "locked"
         assert t.keys is None  # nothing kept in memory either
         assert "TERMINAL LOCKED" in runner.devices["display"].lines[0]
-    finally:
-        runner.close()

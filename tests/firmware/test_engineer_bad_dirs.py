@@ -10,40 +10,14 @@
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
 import shutil
-from pathlib import Path
+import sqlite3
 
 import pytest
 
-from firmware.cli import main
-from firmware.scenario import ScenarioRunner, parse_scenario
+from crypto.provision import provision
 from storage.store import DB_FILE
-
-SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    kept = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # posterm run sets them
-    try:
-        code = main(list(argv))
-    finally:
-        for n, handler in kept.items():
-            signal.signal(n, handler)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(scope="module")
-def sold(tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("lab") / "data"
-    result = ScenarioRunner(data_dir=data).run(parse_scenario({"name": "lab", "step": SALE}))
-    assert result["ok"]
-    conn = sqlite3.connect(data / DB_FILE)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return data
+from tests.engineer import cli
 
 
 @pytest.mark.parametrize("argv", [("journal",), ("journal", "--json"), ("operators", "list"),
@@ -55,18 +29,22 @@ def test_a_missing_data_directory_is_an_error_not_a_new_terminal(capsys, tmp_pat
     assert code == 2 and "[storage.missing]" in err and str(typo) in err, (code, out, err)
 
 
-def test_the_journal_is_listed_without_changing_the_database(capsys, tmp_path, sold):
+def test_the_journal_is_listed_read_only(capsys, tmp_path, lab_sale_dir):
+    """A listing opens the database read-only: it lists a terminal's journal, and in a provisioned
+    directory with no database yet it says so and creates none (it made an empty one before)."""
     data = tmp_path / "data"
-    shutil.copytree(sold, data)
-    before = (data / DB_FILE).read_bytes()
+    shutil.copytree(lab_sale_dir, data)
     code, out, err = cli(capsys, "journal", "--json", "--data-dir", str(data))
     assert code == 0 and json.loads(out)[0]["state"] == "approved", err
-    assert (data / DB_FILE).read_bytes() == before
+    provisioned = tmp_path / "provisioned"
+    provision(provisioned)
+    code, out, err = cli(capsys, "journal", "--data-dir", str(provisioned))
+    assert code == 2 and "[storage.missing]" in err and not (provisioned / DB_FILE).exists(), err
 
 
-def test_selftest_fails_a_database_with_damaged_pages(capsys, tmp_path, sold, root_logging):
+def test_selftest_fails_a_database_with_damaged_pages(capsys, tmp_path, lab_sale_dir, root_logging):
     data = tmp_path / "data"
-    shutil.copytree(sold, data)
+    shutil.copytree(lab_sale_dir, data)
     conn = sqlite3.connect(data / DB_FILE)
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'operators'").fetchone()[0]
@@ -85,11 +63,11 @@ def test_selftest_fails_a_database_with_damaged_pages(capsys, tmp_path, sold, ro
 
 @pytest.mark.parametrize("argv", [("journal", "--json"), ("report", "--json"), ("sim", "--scenario", "nowhere.toml",
                                                                                    "--json")], ids=" ".join)
-def test_a_json_command_s_error_is_json_on_stdout_too(capsys, tmp_path, sold, argv):
+def test_a_json_command_s_error_is_json_on_stdout_too(capsys, tmp_path, lab_sale_dir, argv):
     """AU9: with --json an error was text on stderr and nothing on stdout, so a script reading stdout
     failed to parse it; it is now also {"ok": false, "error": {code, text}} on stdout."""
     data = tmp_path / "data"
-    shutil.copytree(sold, data)
+    shutil.copytree(lab_sale_dir, data)
     with open(data / DB_FILE, "r+b") as f:
         f.write(b"GARBAGE" * 10)
     code, out, err = cli(capsys, *argv, "--data-dir", str(data))

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -24,37 +21,11 @@ from crypto.keys import KeyUsage
 from crypto.provision import provision
 from crypto.secrets import SecretKey
 from crypto.tamper import tamper_status, zeroize
-from firmware.cli import main
 from firmware.errors import ScenarioError
 from firmware.runlock import run_lock
-from firmware.scenario import ScenarioRunner, parse_scenario
 from firmware.scenario.runner import _check_lab_directory
 from storage.store import DB_FILE
-
-SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    kept = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        code = main(list(argv))
-    finally:
-        for n, handler in kept.items():
-            signal.signal(n, handler)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(scope="module")
-def sold(tmp_path_factory) -> Path:
-    """A lab data directory holding one approved sale, signed on (its working keys noted sign-on)."""
-    data = tmp_path_factory.mktemp("lab") / "data"
-    result = ScenarioRunner(data_dir=data).run(parse_scenario({"name": "lab", "step": SALE}))
-    assert result["ok"] and result["transactions"][0]["outcome"] == "approved"
-    conn = sqlite3.connect(data / DB_FILE)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return data
+from tests.engineer import cli
 
 
 def test_a_zeroized_terminal_is_not_unlocked_by_a_demo(capsys, tmp_path):
@@ -77,9 +48,9 @@ def test_a_production_data_directory_gets_no_lab_keys(capsys, tmp_path):
     assert not ring.has(KeyUsage.PIN) and not (data / DB_FILE).exists()  # nothing sold into it
 
 
-def test_a_lab_directory_is_used_again(capsys, tmp_path, sold):
+def test_a_lab_directory_is_used_again(capsys, tmp_path, lab_sale_dir):
     data = tmp_path / "data"
-    shutil.copytree(sold, data)
+    shutil.copytree(lab_sale_dir, data)
     code, out, err = cli(capsys, "demo", "--data-dir", str(data))
     assert code == 0 and "APPROVED" in out, err
 
@@ -89,9 +60,9 @@ def test_a_lab_directory_is_used_again(capsys, tmp_path, sold):
     ("sim", "--scenario", "SCENARIO", "--host", "tcp://127.0.0.1:1"),
     ("sim", "--scenario", "SCENARIO"),
 ], ids=["demo", "sim-host", "sim"])
-def test_scenarios_refuse_the_data_directory_of_a_running_terminal(capsys, tmp_path, sold, argv, root_logging):
+def test_scenarios_refuse_the_data_directory_of_a_running_terminal(capsys, tmp_path, lab_sale_dir, argv, root_logging):
     data = tmp_path / "data"
-    shutil.copytree(sold, data)
+    shutil.copytree(lab_sale_dir, data)
     scenario = tmp_path / "s.toml"
     scenario.write_text('name = "x"\n[[step]]\nkey = "1250#"\n[[step]]\nswipe = "unionpay_debit"\n'
                         '[[step]]\npin = "1234"\n')
