@@ -10,6 +10,7 @@ port that is not there) and closes whatever it had already opened.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,12 @@ from firmware.runner import CrashPlan, Devices, Runner
 from firmware.sysclock import set_system_clock, system_zone
 from hal.base import Device, DeviceContext, InProcessHost
 from hal.registry import make_device
+from storage.profile import PROFILE_KEY, adopt_profile, profile_error
 from storage.store import Store
 
 __all__ = ["build_runner", "open_devices", "load_keys", "KeyStatus", "Overrides", "DEVICE_ORDER"]
+
+log = logging.getLogger(__name__)
 
 DEVICE_ORDER = ("tamper", "display", "printer", "reader", "pinpad", "link")
 
@@ -132,10 +136,11 @@ def build_runner(
 ) -> Runner:
     data_dir = ensure_private_dir(Path(config.data_dir))
     bridge = HostBridge.from_config(config)
-    store = Store.open(data_dir)
+    store = Store.open(data_dir, fresh={PROFILE_KEY: config.host.profile})  # a new database records it at once
     holder: dict[str, Runner] = {}  # the PIN pad asks the running terminal for its current PIN key
     dukpt = None
     try:
+        profile_note = _check_profile(store, config.host.profile)
         status = load_keys(data_dir, bridge, store)
         if config.host.pin_keys == "dukpt":  # refused here, never a fall back to the session PIN key
             dukpt = open_dukpt(data_dir, bridge)
@@ -180,4 +185,18 @@ def build_runner(
         dukpt=dukpt,
         set_clock=set_system_clock if config.terminal.clock_from_host else None,
     )
+    if profile_note is not None:
+        runner.notes.append(("config.profile", profile_note))
     return runner
+
+
+def _check_profile(store: Store, configured: str) -> str | None:
+    """Refuse a host profile other than the one this data directory's owed messages were built in
+    (``config.profile_changed``, ``storage.profile``); otherwise record it. What to tell the operator, or None."""
+    error = profile_error(store, configured)
+    if error is not None:
+        raise error
+    note = adopt_profile(store, configured)
+    if note is not None:
+        log.warning("%s", note)
+    return note

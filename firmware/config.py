@@ -256,6 +256,23 @@ def _sections() -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
 
 
+ECHO_MAX = 40  # characters of a rejected value (or unknown name) an error shows; the rest is "..."
+_SECRET_WORDS = ("secret", "key", "password", "passwd", "token")  # host.pin_keys today
+
+
+def _echo(where: str, value: Any) -> str:
+    """A rejected value as an error may show it, in this one place: never the value of a key whose name says it
+    may hold a secret (a key pasted into the wrong place), and at most ``ECHO_MAX`` characters of any other."""
+    name = where.rpartition(".")[2].lower()
+    if any(word in name for word in _SECRET_WORDS):
+        return "a value not shown here"
+    return _capped(repr(value))
+
+
+def _capped(text: str) -> str:
+    return text if len(text) <= ECHO_MAX else text[: ECHO_MAX - 3] + "..."
+
+
 _TYPE_FORMS = {str: "text in quotes", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
 
 
@@ -271,7 +288,7 @@ def _convert(where: str, kind: type, value: Any, meta: Mapping[str, Any]) -> Any
     check = meta.get("check")
     problem = check(value) if check else None
     if problem:
-        raise ConfigError(f"{where} must be {problem}, got {value!r}", code="config.bad_value")
+        raise ConfigError(f"{where} must be {problem}, got {_echo(where, value)}", code="config.bad_value")
     return value
 
 
@@ -280,7 +297,7 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
     unknown = sorted(set(doc) - set(sections))
     if unknown:
         raise ConfigError(
-            f"unknown section [{unknown[0]}] in {source}; expected one of {', '.join(sections)}",
+            f"unknown section [{_capped(unknown[0])}] in {source}; expected one of {', '.join(sections)}",
             code="config.unknown_key",
         )
     built: dict[str, Any] = {}
@@ -293,7 +310,7 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
         bad = sorted(set(values) - set(fields))
         if bad:
             raise ConfigError(
-                f"unknown key {name}.{bad[0]} in {source}; [{name}] takes {', '.join(fields)}",
+                f"unknown key {name}.{_capped(bad[0])} in {source}; [{name}] takes {', '.join(fields)}",
                 code="config.unknown_key",
             )
         built[name] = cls(

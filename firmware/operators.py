@@ -177,16 +177,25 @@ def read_password(*, from_stdin: bool, confirm: bool = True) -> Password:
     return first
 
 
+# The actions that may make the database in an existing data directory (before the terminal's first start);
+# the others refuse a directory without one (storage.missing): there is nothing to list or change there.
+CREATING = ("add", "set-supervisor")
+
+
 def _book(args):
     from crypto.passwords import KdfCost
     from firmware.cli import _config
     from storage.operators import OperatorBook
-    from storage.store import Store
+    from storage.store import Store, require_data_dir
 
     config = _config(args)
     if args.data_dir:
         config = config.replace({"storage": {"data_dir": args.data_dir}})
-    store = Store.open(config.data_dir, create=False)
+    if args.action in CREATING:  # a terminal's first cashiers may come before its first start
+        require_data_dir(config.data_dir)
+        store = Store.open(config.data_dir)
+    else:
+        store = Store.open(config.data_dir, create=False)
     return store, OperatorBook(store.conn, cost=KdfCost(config.operators.kdf_cost)), config
 
 

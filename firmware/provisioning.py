@@ -68,6 +68,7 @@ class Outcome(enum.Enum):
     EXISTING = "existing"  # already there as the manifest says: left alone
     REPLACED = "replaced"
     KEPT = "kept"  # differs from the manifest but left alone on purpose (said in the detail)
+    FAILED = "failed"  # the step the run stopped at (a full disk, a write refused): the detail says why
 
 
 @dataclass(frozen=True)
@@ -320,13 +321,18 @@ def provision_from_manifest(request: Request, *, check_only: bool = False) -> Re
         report.error, report.exit_code = e, 1
         log.info("provision refused [%s]: %s", e.code, e.text)
         return report
+    except OSError as e:  # outside any step (the manifest's check, the lock): still this run's report
+        report.error = StorageError(f"provisioning failed: {e.strerror or type(e).__name__}", code="provision.io")
+        report.exit_code = 1
+        log.info("provision failed [provision.io]: %s", report.error.text)
+        return report
 
 
 def _provision(request: Request, report: Report, check_only: bool) -> Report:
     # provisioning_apply: not at the top, as it imports this module's records
     from crypto.keyring import Keyring
     from firmware import selftest
-    from firmware.provisioning_apply import apply
+    from firmware.provisioning_apply import apply, failed_step
 
     changed = False
     try:
@@ -344,12 +350,15 @@ def _provision(request: Request, report: Report, check_only: bool) -> Report:
             return report
         changed = True
         try:
-            report.steps = apply(plan)
-        except TerminalError:  # StorageError and DeviceError are OSErrors too: keep their codes
+            apply(plan, report.steps)  # the steps done so far stay in the report whatever happens
+        except TerminalError as e:  # StorageError and DeviceError are OSErrors too: keep their codes
+            report.steps.append(Step(failed_step(report.steps), Outcome.FAILED, f"[{e.code}] {e.text}"))
             raise
         except OSError as e:  # a disk that fails under a step: the step names it, the run can be repeated
-            raise StorageError(f"a provisioning step failed: {e.strerror or type(e).__name__}",
-                               code="provision.io") from None
+            error = StorageError(f"a provisioning step failed: {e.strerror or type(e).__name__}",
+                                 code="provision.io")
+            report.steps.append(Step(failed_step(report.steps), Outcome.FAILED, f"[{error.code}] {error.text}"))
+            raise error from None
         report.keys = Keyring.load(plan.data_dir).summary()
     except TerminalError as e:
         report.error = e

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from firmware.provisioning import Identity, Outcome, Plan, Step
 
-__all__ = ["apply"]
+__all__ = ["STEPS", "apply", "failed_step"]
+
+# The steps ``apply`` takes, in order: the one after the last reported is the one a failure stopped.
+STEPS = ("device_key", "data_key", "pan_hash_key", "identity", "master_key", "config", "supervisor")
 
 log = logging.getLogger("firmware.provisioning")  # the run's one logger, as before this part had its own module
 
@@ -93,9 +96,16 @@ def _supervisor(plan: Plan, identity: Identity | None, steps: list[Step]) -> boo
         store.close()
 
 
-def apply(plan: Plan) -> list[Step]:
-    """Make the terminal what the manifest says; ``plan.tmk`` is wiped whatever happens."""
-    steps: list[Step] = []
+def failed_step(done: list[Step]) -> str:
+    """The step a failure stopped ``apply`` at: the first of ``STEPS`` not among ``done``."""
+    names = {s.name for s in done}
+    return next((name for name in STEPS if name not in names), STEPS[-1])
+
+
+def apply(plan: Plan, steps: list[Step] | None = None) -> list[Step]:
+    """Make the terminal what the manifest says; ``plan.tmk`` is wiped whatever happens. Each step done is
+    appended to ``steps`` as it is done, so a caller's list says how far a failed run got."""
+    steps = [] if steps is None else steps
     try:
         m = plan.manifest
         ring = _keys(plan, steps)

@@ -31,6 +31,17 @@ __all__ = ["LOCK_FILE", "run_lock"]
 LOCK_FILE = "run.lock"
 
 
+def _note_holder(fd: int) -> None:
+    """Our pid in the lock file, for another's error message only: written over the old one before the
+    file is cut to it (a full disk keeps the block the file had), and never worth failing the lock for."""
+    pid = f"{os.getpid()}\n".encode()
+    try:
+        os.pwrite(fd, pid, 0)
+        os.ftruncate(fd, len(pid))
+    except OSError:  # a full disk, a read-only lock file: the flock alone is the lock
+        pass
+
+
 @contextmanager
 def run_lock(data_dir: Path | str, *, doing: str = "run") -> Iterator[None]:
     """Hold the data directory's run lock, or raise ``storage.in_use`` naming who holds it.
@@ -51,8 +62,7 @@ def run_lock(data_dir: Path | str, *, doing: str = "run") -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             raise StorageError(f"another posterm run is using {directory} (pid {holder}): cannot {doing} beside it",
                                code="storage.in_use") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _note_holder(fd)
         yield
     finally:
         os.close(fd)  # releases the lock

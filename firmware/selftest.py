@@ -13,7 +13,9 @@ What a selftest may change, and nothing more: the ``heartbeat`` setting
 (``Store.check`` is how a durable commit is measured) and, when the database
 does not exist yet, a scratch database in the data directory that is removed
 again. It takes no STAN, writes no journal row, finishes no key rotation and
-sends nothing to the host (``--online`` connects and disconnects). Results
+sends nothing to the host: without ``--online`` the link device is only opened and
+closed (a modem's port; nothing dialled), with it the host is connected and
+disconnected. Results
 carry KCVs at most, never a key or card data.
 """
 
@@ -129,7 +131,7 @@ def run_checks(checks: Iterable[Check], target: Target) -> list[CheckResult]:
 def plan(target: Target) -> list[Check]:
     """The checks, in order. Which devices are checked depends on the configuration, so it is read first."""
     # not at the top: that module imports this one
-    from firmware.selftest_devices import check_device, check_host
+    from firmware.selftest_devices import check_device, check_host, check_link
 
     checks = [Check("config", check_config, needs=()), Check("storage", check_storage), Check("keys", check_keys)]
     try:
@@ -145,8 +147,8 @@ def plan(target: Target) -> list[Check]:
         if kind == "tamper" and not fitted and kind not in target.devices:
             continue  # no switch fitted: nothing to check
         checks.append(Check(kind, functools.partial(check_device, kind)))
-    if target.online:
-        checks.append(Check("host", check_host))
+    # the link device: opened and closed offline; --online connects through it instead (the host check)
+    checks.append(Check("host", check_host) if target.online else Check("link", check_link))
     return checks
 
 
@@ -230,6 +232,7 @@ def _scratch_commit_ms(data_dir: Path) -> float:
 
 def check_storage(target: Target) -> CheckResult:
     from storage.db import open_database
+    from storage.emptied import emptied_database
     from storage.migrations import LATEST, check_opens
     from storage.store import DB_FILE, Store
 
@@ -251,6 +254,9 @@ def check_storage(target: Target) -> CheckResult:
     facts: list[str] = []
     path = data_dir / DB_FILE
     if path.exists():
+        emptied = emptied_database(data_dir, DB_FILE)  # posterm run refuses it too
+        if emptied is not None:
+            raise emptied
         conn = open_database(path)  # StorageError storage.not_durable if WAL/FULL do not read back
         try:
             version = check_opens(conn).version  # storage.schema_newer unless its usable-by record lets us in
@@ -263,7 +269,9 @@ def check_storage(target: Target) -> CheckResult:
                                  f"the database schema is version {version}; posterm run upgrades it to {LATEST}"))
                 ms, where = _scratch_commit_ms(data_dir), "scratch file"
             else:
-                ms, where = _commit_ms(Store(conn, path)), "database"
+                store = Store(conn, path)
+                findings += _profile_findings(store, target.config.host.profile, facts)
+                ms, where = _commit_ms(store), "database"
         finally:
             conn.close()
         facts.append(f"schema v{version}")
@@ -273,6 +281,22 @@ def check_storage(target: Target) -> CheckResult:
     facts.insert(0, f"commit {ms:.2f} ms (median of {COMMIT_SAMPLES}, {where})")
     facts.append(f"{usage.free / 2**20:.0f} MB free")
     return _worst("storage", findings, "WAL, synchronous=FULL, files private", facts)
+
+
+def _profile_findings(store, configured: str, facts: list[str]) -> list[tuple[Status, str, str]]:
+    """The host profile against the one the database was used with (``storage.profile``): posterm run refuses
+    a change while anything is owed to the old host."""
+    from storage.profile import profile_error, recorded_profile
+
+    error = profile_error(store, configured)
+    if error is not None:
+        return [(Status.FAIL, error.code, error.text)]
+    recorded = recorded_profile(store)
+    if recorded is None:
+        facts.append(f"host profile not recorded yet (posterm run records {configured})")
+    elif recorded != configured:
+        facts.append(f"host profile changes from {recorded} to {configured} at the next start (nothing owed)")
+    return []
 
 
 def _damaged_pages(conn) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from firmware.selftest import CheckResult, Status, Target
 
-__all__ = ["check_device", "check_host"]
+__all__ = ["check_device", "check_host", "check_link"]
 
 
 # -- devices --------------------------------------------------------------------------
@@ -79,6 +79,24 @@ def _probe_tamper(switch, url: str) -> CheckResult:
 
 _PROBES: dict[str, Callable[[Any, str], CheckResult]] = {"reader": _probe_reader, "printer": _probe_printer,
                                                           "tamper": _probe_tamper}
+
+
+# -- link -----------------------------------------------------------------------------
+def check_link(target: Target) -> CheckResult:
+    """Without ``--online``: open and close the configured host link device (a modem's serial port and its
+    carrier line, say), so a dead or missing one is found offline too. Nothing is dialled, nothing connects,
+    nothing is sent; a link error is this check's FAIL with its code. ``sim://`` is the built-in host, in
+    process: nothing to open."""
+    assert target.config is not None
+    url = target.config.devices.link
+    if "link" not in target.devices and url.startswith("sim:"):
+        return CheckResult("link", Status.PASS, "", "sim:// is the built-in host simulator: nothing to open")
+    link = _make("link", url, target)
+    link.open()
+    link.close()
+    where = link.url.text.split("?", 1)[0]  # not the options: a modem's dial string is not for the console
+    return CheckResult("link", Status.PASS, "", f"{where} opened and closed; nothing dialled or sent",
+                       "posterm selftest --online connects to the host")
 
 
 # -- host -----------------------------------------------------------------------------

@@ -18,6 +18,12 @@ that saves the new counters (``Store.save_counters`` for a sign-on's number,
 query and the invariant stay true; only ``posterm report --batch`` and the
 journal's listing address an archived batch by its stored number.
 
+Firmware from before the archive reads a 7-digit batch number raw, so the first archive
+raises the database's usable-by record to ``ARCHIVE_SCHEMA`` (schema 12, which came
+with the archive) in the same commit: an older firmware, or an updater rolling back to
+one, refuses this database (``storage.migrations``), while one that never archived
+stays usable by schema 11.
+
 What leaves the terminal (a refund's field 61 naming an archived sale) or goes
 on paper (a reprint of an archived receipt or report) carries the number the
 host knew: storage's records and settlements read back ``live_batch`` of the
@@ -36,8 +42,9 @@ from __future__ import annotations
 import sqlite3
 
 from firmware.errors import StorageError
+from storage.migrations import ARCHIVE_SCHEMA, raise_usable_by
 
-__all__ = ["EARLIER", "live_batch", "is_earlier", "batch_label", "archive_batch"]
+__all__ = ["EARLIER", "live_batch", "is_earlier", "batch_label", "archive_batch", "holds_archive"]
 
 EARLIER = 1_000_000  # one round of n6 batch numbers: an archived batch N is stored as N + EARLIER * k, k >= 1
 
@@ -62,6 +69,12 @@ def _holds(c: sqlite3.Connection, batch: int) -> bool:
                      "OR EXISTS (SELECT 1 FROM journal WHERE batch = ?1)", (batch,)).fetchone()[0] == 1
 
 
+def holds_archive(c: sqlite3.Connection) -> bool:
+    """Storage holds an archived batch (its journal rows or its settlement)."""
+    return c.execute(f"SELECT EXISTS (SELECT 1 FROM journal WHERE batch >= {EARLIER}) "
+                     f"OR EXISTS (SELECT 1 FROM settlements WHERE batch >= {EARLIER})").fetchone()[0] == 1
+
+
 def archive_batch(c: sqlite3.Connection, batch: int) -> int | None:
     """Inside the caller's transaction: move the history stored under ``batch`` (a live n6 number the
     terminal is about to use again) to its archive number; returns that number, or None if there was none.
@@ -81,6 +94,7 @@ def archive_batch(c: sqlite3.Connection, batch: int) -> int | None:
     archived = batch + EARLIER * k
     c.execute("UPDATE journal SET batch = ? WHERE batch = ?", (archived, batch))
     c.execute("UPDATE settlements SET batch = ? WHERE batch = ?", (archived, batch))
+    raise_usable_by(c, ARCHIVE_SCHEMA)  # firmware from before the archive would read the number raw
     # an unanswered 0500 noted for the earlier batch says nothing of the fresh one (settlements.SETTLE_SENDING)
     c.execute("DELETE FROM settings WHERE key = 'settle.sending' AND value = ?", (str(batch),))
     return archived

@@ -27,7 +27,7 @@ from firmware.core.model import (
     SaleRecord,
 )
 from firmware.errors import StorageError
-from storage.archive import EARLIER, live_batch
+from storage.archive import EARLIER, is_earlier, live_batch
 
 __all__ = ["JournalMixin", "OriginalMatch", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
@@ -114,6 +114,7 @@ def _record(row: Sequence) -> SaleRecord:
         reason=row[18],
         reference=(OriginalRef(row[20] or "", row[21], row[22] or "") if (row[20] or row[22]) else None),
         account=row[23],  # a transfer's destination, masked
+        earlier=is_earlier(row[6]),  # an archived batch's: not the open batch's, though its number may be
     )
 
 

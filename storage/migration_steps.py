@@ -9,7 +9,7 @@ schema's history, what the journal's columns mean and since when; that module is
 any history is applied, and changes for other reasons. A step is only ever added: an
 installed terminal's database went through the old ones exactly as they are written.
 
-Table overview (version 11):
+Table overview (version 12):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
@@ -28,7 +28,8 @@ Table overview (version 11):
                    ``storage.migrations`` writes).
 ``settlements``    one row per closed batch: totals sent, the host's result, the report's state (v4);
                    refunds kept apart among the credits (v5);
-                   completions and their voids kept apart (v10).
+                   completions and their voids kept apart (v10). A batch number used
+                   again moves its history to N + 1,000,000k (``storage.archive``, v12).
 ``operators``      cashiers (01-99) and the supervisor (00): a salted scrypt hash of each
                    password, never the password, and whether the operator may sign in (v7);
                    wrong passwords in a row, a lock-out, and who is signed in (v8).
@@ -321,3 +322,20 @@ def _v11(db) -> None:
     """
     db.execute("ALTER TABLE offline_queue ADD COLUMN accepted INTEGER")
     db.execute("UPDATE offline_queue SET accepted = (response_code IN ('00', '94')) WHERE state = 'done'")
+
+
+def _v12(db) -> None:
+    """Archived batches (``storage.archive``): nothing changes in the tables.
+
+    A batch number used again moves the history under it to N + 1,000,000k, in the
+    integer columns it already had. Firmware from before the archive reads such a
+    number raw: a refund of an archived sale cannot be built (its field 61 would carry
+    7 digits), reprints show 7 digits. So this version marks the firmware that reads
+    them, and the first archive raises the database's usable-by record to it, in the
+    archive's own commit (``storage.migrations.raise_usable_by``, ``ARCHIVE_SCHEMA``);
+    a database migrated here that already holds archived rows (archived by firmware of
+    schema 11 that had the archive) is recorded so by the migration.
+
+    Usable by schema 11 code while nothing is archived: no column, no row changes
+    meaning. Once something is, only by schema 12 (the record says so).
+    """

@@ -30,7 +30,8 @@ judged against the code that had that LATEST (git history): v1 1, v2 2 (moved da
 v3 2, v4 2, v5 5 (refunds old code would not count), v6 6 (completions old code would
 not count), v7 6 (a table old code ignores), v8 6 (columns with defaults old code ignores), v9 9
 (transfer rows old code cannot read), v10 10 (completions approved offline old code
-would not count).
+would not count), v11 10 (a nullable column), v12 11 (archived batches: nothing changes
+until a batch is archived, which raises the database's record to 12; below).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -52,6 +53,11 @@ transaction:
                       sale, no counter moved, no queue changed), so the snapshot can go back
                       without losing anything.
 
+A record may say more than this firmware's table: content that older firmware misreads
+raises it, in the commit that writes that content (``raise_usable_by``; the first archived
+batch raises it to ``ARCHIVE_SCHEMA``), and a later migration keeps the raise (the new
+record's N is never below the old one's), as does the snapshot's record.
+
 These keys, the snapshot's file name and the digest are read by other versions'
 updaters (``firmware/update/schema.py``): change them only under a new format number.
 Firmware from before the records (LATEST 4 and older) knows ``user_version`` only and
@@ -65,7 +71,7 @@ import errno
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,9 +84,10 @@ from storage.db import (
     transaction,
     write_snapshot,
 )
-from storage.migration_steps import _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11
+from storage.migration_steps import _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12
 
 __all__ = [
+    "ARCHIVE_SCHEMA",
     "LATEST",
     "MIGRATIONS",
     "drop_stale_snapshot",
@@ -94,6 +101,7 @@ __all__ = [
     "migrate",
     "opens",
     "read_schema",
+    "raise_usable_by",
     "read_snapshot_record",
     "snapshot_path",
     "usable_by",
@@ -130,8 +138,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, _v9, readable_by=9),
     Migration(10, _v10, readable_by=10),
     Migration(11, _v11, readable_by=10),
+    Migration(12, _v12, readable_by=11),
 )
 LATEST = MIGRATIONS[-1].version
+ARCHIVE_SCHEMA = 12  # the first schema whose firmware reads archived batch numbers (storage.archive, _v12)
 
 
 def check_migrations(migrations: tuple[Migration, ...]) -> None:
@@ -244,6 +254,27 @@ def drop_stale_snapshot(conn: sqlite3.Connection, db_path: Path | str) -> bool:
     return True
 
 
+def raise_usable_by(conn: sqlite3.Connection, floor: int) -> None:
+    """Inside the caller's transaction: the database now holds content firmware older than schema ``floor``
+    misreads, so its usable-by record says at least ``floor`` (never lowered; the version stays)."""
+    schema = read_schema(conn)
+    if schema.usable_by >= floor:
+        return
+    if schema.version < floor:  # this firmware migrated it to LATEST >= floor before writing anything
+        raise StorageError(f"the database has schema version {schema.version}, below {floor}: it cannot record "
+                           "content of that schema", code="storage.schema_older")
+    _put(conn, RECORD_KEY, json.dumps({"version": schema.version, "usable_by": floor}, sort_keys=True))
+
+
+def _content_floor(conn: sqlite3.Connection) -> int:
+    """The usable-by the content itself calls for (archived batches: ``ARCHIVE_SCHEMA``), else 0."""
+    if LATEST < ARCHIVE_SCHEMA:  # a schema from before the archive (the tables it reads may not exist yet)
+        return 0
+    from storage.archive import holds_archive  # lazy: that module raises records through this one
+
+    return ARCHIVE_SCHEMA if holds_archive(conn) else 0
+
+
 def schema_newer(schema: DbSchema, latest: int) -> StorageError:
     return StorageError(
         f"the database has schema version {schema.version}, usable by firmware of schema {schema.usable_by} or "
@@ -262,8 +293,9 @@ def check_opens(conn: sqlite3.Connection) -> DbSchema:
 
 
 # -- migrating ----------------------------------------------------------------------------
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to ``LATEST``, or open a newer one this firmware can use. Returns the version found."""
+def migrate(conn: sqlite3.Connection, *, fresh: Mapping[str, str] | None = None) -> int:
+    """Bring the schema to ``LATEST``, or open a newer one this firmware can use. Returns the version found.
+    ``fresh``: settings a new database starts with, written in its creating commit (no commit of their own)."""
     found = _user_version(conn)
     if found > LATEST:
         schema = check_opens(conn)
@@ -273,12 +305,12 @@ def migrate(conn: sqlite3.Connection) -> int:
     if found == LATEST:
         if found and not read_schema(conn).recorded:  # migrated by firmware from before the records
             with transaction(conn, "recording the schema") as c:
-                _put(c, RECORD_KEY, _record(found))
+                _put(c, RECORD_KEY, _record(found, _content_floor(c)))
         return found
-    return _migrate(conn)
+    return _migrate(conn, fresh or {})
 
 
-def _migrate(conn: sqlite3.Connection) -> int:
+def _migrate(conn: sqlite3.Connection, fresh: Mapping[str, str]) -> int:
     import sqlite_utils  # only when a migration is due
 
     db = sqlite_utils.Database(conn)
@@ -291,7 +323,8 @@ def _migrate(conn: sqlite3.Connection) -> int:
         found = _user_version(conn)  # again, under the write lock: another process may have migrated it
         if found >= LATEST:
             conn.execute("ROLLBACK")
-            return migrate(conn)
+            return migrate(conn, fresh=fresh)
+        prior = read_schema(conn).usable_by  # a raised record (raise_usable_by) stays raised
         snapshot = None
         if found > 0 and path is not None:
             before = content_digest(conn)
@@ -300,9 +333,11 @@ def _migrate(conn: sqlite3.Connection) -> int:
         for migration in MIGRATIONS[found:LATEST]:
             migration.apply(db)
         conn.execute(f"PRAGMA user_version={LATEST}")
-        _put(conn, RECORD_KEY, _record(LATEST))
+        _put(conn, RECORD_KEY, _record(LATEST, max(prior, _content_floor(conn))))
+        for key, value in (fresh.items() if found == 0 else ()):
+            _put(conn, key, value)
         if snapshot is not None:
-            record = SnapshotRecord(snapshot_path(path).name, found, usable_by(found), LATEST, snapshot[1],
+            record = SnapshotRecord(snapshot_path(path).name, found, prior, LATEST, snapshot[1],
                                     content_digest(conn))
             _put(conn, SNAPSHOT_KEY, json.dumps(asdict(record), sort_keys=True))
         conn.execute("COMMIT")
@@ -326,8 +361,8 @@ def _migrate(conn: sqlite3.Connection) -> int:
 
 
 # -- internals ----------------------------------------------------------------------------
-def _record(version: int) -> str:
-    return json.dumps({"version": version, "usable_by": usable_by(version)}, sort_keys=True)
+def _record(version: int, floor: int = 0) -> str:
+    return json.dumps({"version": version, "usable_by": max(usable_by(version), floor)}, sort_keys=True)
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

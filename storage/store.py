@@ -40,7 +40,7 @@ look-ups of records and originals, with the journal's row format.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from firmware.errors import StorageError
 from storage.archive import archive_batch
 from storage.boot import BootMixin, _after
 from storage.db import open_database, reserve_log, storage_error, transaction
+from storage.emptied import emptied_database
 from storage.journal import (
     COPY_OWED,
     COPY_PRINTED,
@@ -61,7 +62,7 @@ from storage.migrations import LATEST, check_opens, drop_stale_snapshot, migrate
 from storage.queues import QueueMixin
 from storage.settlements import SettlementMixin
 
-__all__ = ["Store", "OriginalMatch", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
+__all__ = ["Store", "require_data_dir", "OriginalMatch", "DB_FILE", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
 DB_FILE = "posterm.db"
 _COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_copy"}
@@ -78,6 +79,13 @@ def _masked_account(account: str | None) -> str | None:
     return account
 
 
+def require_data_dir(data_dir: Path | str) -> None:
+    """``storage.missing`` unless ``data_dir`` exists: an engineer's command never makes a terminal's directory."""
+    if not Path(data_dir).is_dir():
+        raise StorageError(f"there is no data directory {data_dir}: check --data-dir or storage.data_dir, or "
+                           "provision the terminal first (posterm provision)", code="storage.missing")
+
+
 class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
     """The journal, the queues and the counters in one SQLite file."""
 
@@ -89,18 +97,24 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
         self._commits_at_checkpoint = 0
 
     @classmethod
-    def open(cls, data_dir: Path | str, *, create: bool = True) -> Store:
+    def open(cls, data_dir: Path | str, *, create: bool = True, fresh: Mapping[str, str] | None = None) -> Store:
         """The database, migrated to this firmware's schema. ``create=False`` (an engineer's command that
-        names a data directory): a directory that does not exist is ``storage.missing``, not a new empty
-        terminal made there (a misspelt ``--data-dir`` listed an empty journal, or stored a cashier in a
-        database the terminal never reads)."""
-        if not create and not Path(data_dir).is_dir():
-            raise StorageError(f"there is no data directory {data_dir}: check --data-dir or storage.data_dir, or "
-                               "provision the terminal first (posterm provision)", code="storage.missing")
+        names a data directory): a directory that does not exist, or one without a database, is
+        ``storage.missing``, not a new empty terminal made there (a misspelt ``--data-dir`` listed an empty
+        journal, or stored a cashier in a database the terminal never reads). ``fresh``: settings a new
+        database starts with, in the commit that creates it (``storage.migrations.migrate``)."""
         path = Path(data_dir) / DB_FILE
+        if not create:
+            require_data_dir(data_dir)
+            if not path.exists():  # an existing directory is no database either (an empty one was made there)
+                raise StorageError(f"there is no database in {data_dir}: check --data-dir or storage.data_dir, or "
+                                   "start the terminal once (posterm run)", code="storage.missing")
+        emptied = emptied_database(data_dir, DB_FILE)  # never taken for a new terminal (storage.emptied)
+        if emptied is not None:
+            raise emptied
         conn = open_database(path)
         try:
-            migrate(conn)
+            migrate(conn, fresh=fresh)
         except BaseException:
             conn.close()
             raise

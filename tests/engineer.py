@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import signal
 import sqlite3
 from collections.abc import Iterator
@@ -50,3 +52,13 @@ def booted(data: Path, config: dict = FAST) -> Iterator[ScenarioRunner]:
         yield sim
     finally:
         sim.close()
+
+
+def tmpfs_prefix() -> list[str]:
+    """A shell prefix (``PREFIX + [script]``) whose script may mount a small tmpfs: a real full disk.
+    As root a mount namespace is enough; otherwise a user namespace too (``unshare -U``)."""
+    if os.geteuid() == 0:
+        return ["unshare", "-m", "sh", "-c"]
+    if shutil.which("unshare") is None:
+        raise AssertionError("the full-disk tests need unshare(1) (util-linux) to mount a small tmpfs")
+    return ["unshare", "-Urm", "sh", "-c"]

@@ -94,10 +94,10 @@ def test_all_pass_on_the_default_sim_configuration_and_nothing_is_left_behind(se
     proc = selftest_cli("--config", str(write_config(tmp_path, data)))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[:-1]] == [["PASS", name] for name in BASE_CHECKS]
+    assert [line.split()[:2] for line in lines[:-1]] == [["PASS", name] for name in BASE_CHECKS + ["link"]]
     assert "commit" in lines[1] and "ms" in lines[1]  # the measured cost of a durable commit
     assert "KCV" in lines[2]
-    assert lines[-1].startswith("selftest: 7 pass: ready to take a sale")
+    assert lines[-1].startswith("selftest: 8 pass: ready to take a sale")
     for hex_key in LAB_KEYS.values():  # check values only, never a key
         assert hex_key not in proc.stdout and hex_key not in proc.stderr
     after = set(os.listdir(data))

@@ -267,6 +267,9 @@ class SaleRecord:
     reference: OriginalRef | None = None  # what a refund names (its original, when the journal has it, above)
     account: str | None = None  # a transfer's destination account, masked (first 6 / last 4): never the clear one
     advice: AdviceAnswer | None = None  # a record approved offline: the host's answer to its advice (None: not yet)
+    # Of an archived batch (storage.archive): ``batch`` is the number the host knew, which the open batch
+    # may carry again; such a record never takes or gives back room in the open batch (Terminal._uncounted).
+    earlier: bool = False
 
 
 @dataclass(frozen=True)

@@ -170,9 +170,11 @@ class SaleMixin:
     def _uncounted(self, record: SaleRecord) -> None:
         """A record declined after all: its place and amount in the open batch are free again, as storage
         counts them at the next start (``batch_held`` leaves declined records out). Without it a declined
-        sale of a large amount held the batch's room until a restart (AU8)."""
+        sale of a large amount held the batch's room until a restart (AU8). A record of an archived batch
+        (``record.earlier``) carries the number the host knew, which the open batch may carry again: it
+        never held the open batch's room, so it gives none back."""
         flow = flow_of(record.kind)
-        if flow.in_totals and record.batch == self.counters.batch:
+        if flow.in_totals and record.batch == self.counters.batch and not record.earlier:
             self.batch_held = self.batch_held.plus(flow.refund, record.amount, times=-1)
 
     def _new_record(self, now: datetime) -> SaleRecord:

@@ -7,7 +7,9 @@ Each prints plain text, or JSON with ``--json``.
 
 Keys typed on a command line land in shell history and process listings:
 these commands are for lab and test keys only, and every one of them says
-so (first line of text output, ``"lab_only": true`` in JSON). Card data in
+so (``"lab_only": true`` in JSON; the first line of text output whenever a key
+was given: a clear PIN block or an unMACed message decoded without one uses
+no key, and its text does not claim one). Card data in
 decoded messages is masked unless ``--clear`` is given.
 """
 
@@ -39,11 +41,14 @@ def _hex(text: str | None, what: str, *, sizes: tuple[int, ...] | None = None) -
     return raw
 
 
-def _emit(args, tool: str, rows: dict) -> int:
+def _emit(args, tool: str, rows: dict, *, keyed: bool = True) -> int:
+    """Print the rows. ``keyed``: a key was given on the command line, so the text opens with ``LAB_NOTICE``;
+    a decoding without one (a clear PIN block, an unMACed frame) used no key and does not claim one."""
     if getattr(args, "json", False):
         print(json.dumps({"tool": tool, "lab_only": True, **rows}, indent=2))
     else:
-        print(LAB_NOTICE)
+        if keyed:
+            print(LAB_NOTICE)
         for name, value in rows.items():
             if isinstance(value, dict):
                 print(f"{name}:")
@@ -100,7 +105,7 @@ def _pinblock(args) -> int:
         else:
             pin = decode_clear_block(fmt, block, args.pan)
         rows["pin"] = pin.decode("ascii")
-    return _emit(args, "pinblock", rows)
+    return _emit(args, "pinblock", rows, keyed=key is not None)
 
 
 # -- dukpt --------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ def _iso8583(args) -> int:
                 "mac_ok": view["mac_ok"], "fields": {str(n): v for n, v in view["fields"].items()}}
         if not args.clear:
             rows["note"] = "card data masked; --clear shows it (lab cards only)"
-        return _emit(args, "iso8583", rows)
+        return _emit(args, "iso8583", rows, keyed=mac_key is not None)
     text = sys.stdin.read() if args.message == "-" else args.message
     try:
         doc = json.loads(text)
@@ -234,7 +239,7 @@ def _iso8583(args) -> int:
         raise ConfigError('encode takes JSON like {"mti": "0800", "tpdu": "6000030000", "fields": {"11": "000001"}}',
                           code="tools.bad_json") from None
     wire = encode(profile, message, mac_key=mac_key)
-    return _emit(args, "iso8583", {"profile": profile.name, "message": wire.hex().upper()})
+    return _emit(args, "iso8583", {"profile": profile.name, "message": wire.hex().upper()}, keyed=mac_key is not None)
 
 
 # -- tr31 ----------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from firmware.core import actions as A
 from firmware.core.batch import OwedUpload, Settlement, SettleResult, Totals, UploadPlan
 from firmware.core.events import ActionFailed, CardRead, HostAnswered, PinEntered, SignOnRequested
-from firmware.core.model import BootState, Counters, KeyState
+from firmware.core.model import BatchHeld, BootState, Counters, KeyState
 
 from .helpers import CARD, NOW, Driver, reply
 
@@ -56,3 +56,24 @@ def test_a_failed_key_install_does_not_leave_the_adopted_batch_number_behind():
     d.feed(PinEntered())
     record = d.last(A.OpenRequest).record
     assert record.batch == 8, "the sale went into batch 7, which storage still holds settled history under"
+
+
+@pytest.mark.parametrize("earlier, held_after", [
+    (True, BatchHeld(credit_count=1, credit_amount=300)),  # before: BatchHeld(0, 0, 0, 0), the new batch's refund
+    (False, BatchHeld()),  # a record of the open batch gives its place back, as before
+], ids=["archived batch", "open batch"])
+def test_a_late_refund_decline_of_an_archived_batch_leaves_the_open_batch_room_alone(earlier, held_after):
+    """A refund sent again, read back from a batch archived since (storage.archive): its record carries the
+    number the host knew (1), which the open batch carries again. Declined, it gave back the open batch's
+    room, which never held it (count and amount wrong until a restart)."""
+    from firmware.core.model import Kind, PendingAdvice, SaleRecord
+
+    refund = SaleRecord(5, 500, 5, 1, NOW, "620550*********0004", kind=Kind.REFUND, earlier=earlier)
+    d = Driver(boot=BootState(counters=Counters(stan=50, batch=1, txn_no=50), keys=KeyState.READY,
+                              batch_held=BatchHeld(credit_count=1, credit_amount=300),
+                              advices=(PendingAdvice(5, 5, 500, NOW, sent_before=True, kind=Kind.REFUND,
+                                                     record=refund),)))
+    assert d.last(A.SendAdvice).advice.txn_no == 5
+    d.feed(HostAnswered(reply(mti="0230", stan=5, amount=500, response_code="25", approved=False)))
+    assert d.last(A.AdviceOutcome).state.value == "declined"
+    assert d.t.batch_held == held_after

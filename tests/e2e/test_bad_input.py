@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
 from firmware.scenario import ScenarioRunner, parse_scenario
+from tests.engineer import tmpfs_prefix
 
 SALE = [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"pin": "1234"}]
 
@@ -57,17 +57,6 @@ expect = { outcome = "approved", journal_count = 1, ledger_postings = 1 }
 """
 
 
-def _tmpfs_runner(tmp_path) -> list[str]:
-    """A shell prefix that runs a command with ``$DIR`` on a fresh 2 MB tmpfs (a real small disk)."""
-    import shutil
-
-    if os.geteuid() == 0:
-        return ["unshare", "-m", "sh", "-c"]
-    if shutil.which("unshare") is None:
-        pytest.fail("the full-disk test needs unshare(1) (util-linux) to mount a small tmpfs")
-    return ["unshare", "-Urm", "sh", "-c"]
-
-
 def test_a_full_disk_suspends_sales_sends_nothing_loses_nothing_and_resumes(posterm_cmd, clean_env, tmp_path):
     scenario = tmp_path / "full.toml"
     scenario.write_text(DISK_FULL_SCENARIO)
@@ -77,7 +66,7 @@ def test_a_full_disk_suspends_sales_sends_nothing_loses_nothing_and_resumes(post
         f"mount -t tmpfs -o size=2m tmpfs {disk} && "
         f"exec {posterm_cmd[0]} sim --scenario {scenario} --data-dir {disk}/data --json"
     )
-    out = subprocess.run(_tmpfs_runner(tmp_path) + [script], capture_output=True, text=True, env=clean_env, timeout=120)
+    out = subprocess.run(tmpfs_prefix() + [script], capture_output=True, text=True, env=clean_env, timeout=120)
     assert "Traceback" not in out.stderr
     result = json.loads(out.stdout)
     assert result["ok"], result["failures"]

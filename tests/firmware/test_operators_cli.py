@@ -121,6 +121,7 @@ def test_the_password_is_never_an_argument():
     (["add", "02"], "abcd\n", "operator.bad_password"),
 ])
 def test_errors_are_one_line_with_a_code(monkeypatch, capsys, cfg, argv, stdin, code):
+    Store.open(cfg[1]).close()  # a terminal's database (without one, every action but add is storage.missing)
     rc, out, err = posterm(monkeypatch, capsys, cfg, *argv, stdin=stdin)
     assert rc == 2 and err.count("\n") == 1 and f"[{code}]" in err
     assert stdin.strip() == "" or stdin.strip() not in err + out
