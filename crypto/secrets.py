@@ -20,11 +20,21 @@ Equality is constant-time and only between secrets of the same class.
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 from firmware.errors import CardError, CryptoError
 
-__all__ = ["Secret", "Pan", "TrackData", "PinBlock", "SecretKey", "mask_pan"]
+__all__ = ["Secret", "Pan", "TrackData", "PinBlock", "SecretKey", "mask_pan", "KEY_LIKE", "looks_like_key"]
+
+# What a pasted key looks like in text an error might echo: 16 or more hex digits in a row (a single-length DES
+# key; a PAN's digits are hex digits too). Such text is told by its form and length, never shown.
+KEY_LIKE = re.compile(r"[0-9A-Fa-f]{16,}")
+
+
+def looks_like_key(text: str) -> bool:
+    """True when ``text`` holds ``KEY_LIKE``: a key (or a PAN) pasted where a name or a value was wanted."""
+    return KEY_LIKE.search(text) is not None
 
 
 class Secret:

@@ -260,17 +260,43 @@ ECHO_MAX = 40  # characters of a rejected value (or unknown name) an error shows
 _SECRET_WORDS = ("secret", "key", "password", "passwd", "token")  # host.pin_keys today
 
 
-def _echo(where: str, value: Any) -> str:
+def _echo(where: str, value: Any, meta: Mapping[str, Any] | None = None) -> str:
     """A rejected value as an error may show it, in this one place: never the value of a key whose name says it
-    may hold a secret (a key pasted into the wrong place), and at most ``ECHO_MAX`` characters of any other."""
+    may hold a secret (a key pasted into the wrong place); a device URL as ``hal.url.shown_url`` shows it (no
+    password, no option values); anything holding what looks like a key (``crypto.secrets.KEY_LIKE``) by its
+    type and length only, whatever the setting is called; at most ``ECHO_MAX`` characters of anything else."""
     name = where.rpartition(".")[2].lower()
     if any(word in name for word in _SECRET_WORDS):
         return "a value not shown here"
+    if meta is not None and meta.get("check") is _url:
+        from hal.url import shown_url  # light: the standard library and crypto.secrets
+
+        return _capped(repr(shown_url(value)))
     return _capped(repr(value))
 
 
 def _capped(text: str) -> str:
+    """``text`` (a repr, or a name an error echoes) at most ``ECHO_MAX`` characters long; text holding a run of
+    16 or more hex digits (a key, or a PAN, pasted as a value or as a key's name) is told by its form alone."""
+    from crypto.secrets import looks_like_key
+
+    if looks_like_key(text):
+        return _form_of(text)
     return text if len(text) <= ECHO_MAX else text[: ECHO_MAX - 3] + "..."
+
+
+def _form_of(text: str) -> str:
+    """What ``_capped`` shows instead of text that looks like a key: a value's repr as ``a 32-character hex
+    string``, a name (not quoted) as ``<a 32-character hex string>`` so the sentence around it still reads."""
+    quoted = len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""
+    inner = text[1:-1] if quoted else text
+    if not quoted and re.fullmatch(r"-?\d+", inner):
+        form = f"a {len(inner.lstrip('-'))}-digit number"
+    elif re.fullmatch(r"[0-9A-Fa-f]+", inner):
+        form = f"a {len(inner)}-character hex string"
+    else:
+        form = f"a {len(inner)}-character {'string' if quoted else 'value'}"
+    return form if quoted else f"<{form}>"
 
 
 _TYPE_FORMS = {str: "text in quotes", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
@@ -288,7 +314,7 @@ def _convert(where: str, kind: type, value: Any, meta: Mapping[str, Any]) -> Any
     check = meta.get("check")
     problem = check(value) if check else None
     if problem:
-        raise ConfigError(f"{where} must be {problem}, got {_echo(where, value)}", code="config.bad_value")
+        raise ConfigError(f"{where} must be {problem}, got {_echo(where, value, meta)}", code="config.bad_value")
     return value
 
 

@@ -34,6 +34,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from firmware.errors import StorageError, TerminalError
@@ -177,22 +178,37 @@ def read_password(*, from_stdin: bool, confirm: bool = True) -> Password:
     return first
 
 
-# The actions that may make the database in an existing data directory (before the terminal's first start);
+# The actions that may make the database in a provisioned terminal's data directory (before its first start);
 # the others refuse a directory without one (storage.missing): there is nothing to list or change there.
 CREATING = ("add", "set-supervisor")
+
+
+def require_terminal_dir(data_dir) -> None:
+    """``storage.missing`` unless ``data_dir`` is a provisioned terminal's: its database, its key ring or its
+    identity file is there. Any existing directory (a home, /tmp, a misspelt path's parent) got a database
+    holding a cashier the terminal never reads."""
+    from crypto.keyring import KEYRING_FILE
+    from firmware.provisioning import IDENTITY_FILE
+    from storage.store import DB_FILE, require_data_dir
+
+    require_data_dir(data_dir)
+    if not any((Path(data_dir) / name).exists() for name in (DB_FILE, KEYRING_FILE, IDENTITY_FILE)):
+        raise StorageError(f"{data_dir} is not a provisioned terminal's data directory (no {KEYRING_FILE}, "
+                           f"{IDENTITY_FILE} or {DB_FILE}): check --data-dir or storage.data_dir, or provision the "
+                           "terminal first (posterm provision)", code="storage.missing")
 
 
 def _book(args):
     from crypto.passwords import KdfCost
     from firmware.cli import _config
     from storage.operators import OperatorBook
-    from storage.store import Store, require_data_dir
+    from storage.store import Store
 
     config = _config(args)
     if args.data_dir:
         config = config.replace({"storage": {"data_dir": args.data_dir}})
     if args.action in CREATING:  # a terminal's first cashiers may come before its first start
-        require_data_dir(config.data_dir)
+        require_terminal_dir(config.data_dir)
         store = Store.open(config.data_dir)
     else:
         store = Store.open(config.data_dir, create=False)

@@ -332,7 +332,7 @@ def _provision(request: Request, report: Report, check_only: bool) -> Report:
     # provisioning_apply: not at the top, as it imports this module's records
     from crypto.keyring import Keyring
     from firmware import selftest
-    from firmware.provisioning_apply import apply, failed_step
+    from firmware.provisioning_apply import Progress, apply
 
     changed = False
     try:
@@ -349,15 +349,16 @@ def _provision(request: Request, report: Report, check_only: bool) -> Report:
             report.keys = [{"usage": "tmk", "version": 0, "kcv": plan.tmk_kcv, "note": "in the manifest"}]
             return report
         changed = True
+        progress = Progress(report.steps)  # the steps done so far stay in the report whatever happens
         try:
-            apply(plan, report.steps)  # the steps done so far stay in the report whatever happens
+            apply(plan, progress)
         except TerminalError as e:  # StorageError and DeviceError are OSErrors too: keep their codes
-            report.steps.append(Step(failed_step(report.steps), Outcome.FAILED, f"[{e.code}] {e.text}"))
+            report.steps.append(Step(progress.current, Outcome.FAILED, f"[{e.code}] {e.text}"))
             raise
         except OSError as e:  # a disk that fails under a step: the step names it, the run can be repeated
             error = StorageError(f"a provisioning step failed: {e.strerror or type(e).__name__}",
                                  code="provision.io")
-            report.steps.append(Step(failed_step(report.steps), Outcome.FAILED, f"[{error.code}] {error.text}"))
+            report.steps.append(Step(progress.current, Outcome.FAILED, f"[{error.code}] {error.text}"))
             raise error from None
         report.keys = Keyring.load(plan.data_dir).summary()
     except TerminalError as e:

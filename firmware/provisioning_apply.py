@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from firmware.provisioning import Identity, Outcome, Plan, Step
 
-__all__ = ["STEPS", "apply", "failed_step"]
+__all__ = ["STEPS", "Progress", "apply"]
 
-# The steps ``apply`` takes, in order: the one after the last reported is the one a failure stopped.
+# The steps ``apply`` takes, in order.
 STEPS = ("device_key", "data_key", "pan_hash_key", "identity", "master_key", "config", "supervisor")
+
+
+@dataclass
+class Progress:
+    """How far ``apply`` got: the steps done (each appended as it is done) and the step it is in (``current``,
+    set before the step's work starts), so a failure names the step it stopped in, not a guess from the ones
+    done (the identity's second save, after the supervisor step, was named "supervisor")."""
+
+    steps: list[Step] = field(default_factory=list)
+    current: str = ""
 
 log = logging.getLogger("firmware.provisioning")  # the run's one logger, as before this part had its own module
 
@@ -29,20 +40,42 @@ def _fingerprint(stored_hash: str) -> str:
     return hashlib.sha256(stored_hash.encode()).hexdigest()[:16]
 
 
-def _keys(plan: Plan, steps: list[Step]):
+def _keys(plan: Plan, progress: Progress):
     from crypto.keyring import KEK_FILE, Keyring
     from crypto.keys import KeyUsage
     from crypto.provision import provision
 
     data_dir = plan.data_dir
     before = Keyring.load(data_dir) if (data_dir / KEK_FILE).exists() else None
-    ring = provision(data_dir)  # the KEK and the at-rest keys, each only if absent
+    progress.current = "device_key"
+    try:
+        ring = provision(data_dir)  # the KEK and the at-rest keys, each only if absent
+    except BaseException:
+        progress.current = _missing_key(data_dir)  # one call makes the three: the first not on disk stopped it
+        if progress.current != "device_key":  # the device key it made (or found) is done
+            progress.steps.append(Step("device_key", Outcome.EXISTING if before is not None else Outcome.CREATED))
+        raise
+    steps = progress.steps
     steps.append(Step("device_key", Outcome.EXISTING if before is not None else Outcome.CREATED,
                       f"KCV {ring.kek.check_value()}"))
     for name, usage in (("data_key", KeyUsage.DATA), ("pan_hash_key", KeyUsage.PAN_HASH)):
         there = before is not None and before.has(usage)
         steps.append(Step(name, Outcome.EXISTING if there else Outcome.CREATED, f"KCV {ring.entry(usage).kcv}"))
     return ring
+
+
+def _missing_key(data_dir: Path) -> str:
+    """The first of the device, data and PAN-hash keys not on disk (after ``provision`` failed)."""
+    from crypto.keyring import KEK_FILE, Keyring
+    from crypto.keys import KeyUsage
+
+    if not (data_dir / KEK_FILE).exists():
+        return "device_key"
+    try:
+        ring = Keyring.load(data_dir)
+    except Exception:  # a ring it could not read back: the data key's write is where it stopped
+        return "data_key"
+    return "data_key" if not ring.has(KeyUsage.DATA) else "pan_hash_key"
 
 
 def _master_key(plan: Plan, ring, steps: list[Step]) -> None:
@@ -96,19 +129,16 @@ def _supervisor(plan: Plan, identity: Identity | None, steps: list[Step]) -> boo
         store.close()
 
 
-def failed_step(done: list[Step]) -> str:
-    """The step a failure stopped ``apply`` at: the first of ``STEPS`` not among ``done``."""
-    names = {s.name for s in done}
-    return next((name for name in STEPS if name not in names), STEPS[-1])
-
-
-def apply(plan: Plan, steps: list[Step] | None = None) -> list[Step]:
+def apply(plan: Plan, progress: Progress | None = None) -> list[Step]:
     """Make the terminal what the manifest says; ``plan.tmk`` is wiped whatever happens. Each step done is
-    appended to ``steps`` as it is done, so a caller's list says how far a failed run got."""
-    steps = [] if steps is None else steps
+    appended to ``progress.steps`` as it is done and ``progress.current`` names the step under way, so a
+    caller's record says how far a failed run got and where it stopped."""
+    progress = Progress() if progress is None else progress
+    steps = progress.steps
     try:
         m = plan.manifest
-        ring = _keys(plan, steps)
+        ring = _keys(plan, progress)
+        progress.current = "identity"
         record = Identity.load(plan.data_dir)
         same = record is not None and (record.terminal_id, record.merchant_id) == (m.terminal_id, m.merchant_id)
         claimed = Identity(m.terminal_id, m.merchant_id, plan.tmk_kcv, record.supervisor if same else "",
@@ -118,13 +148,18 @@ def apply(plan: Plan, steps: list[Step] | None = None) -> list[Step]:
         steps.append(Step("identity", Outcome.EXISTING if same and claimed == record else
                           Outcome.REPLACED if record is not None else Outcome.CREATED,
                           f"terminal {m.terminal_id}, merchant {m.merchant_id}"))
+        progress.current = "master_key"
         _master_key(plan, ring, steps)
+        progress.current = "config"
         _config(plan, steps)
+        progress.current = "supervisor"
         if _supervisor(plan, claimed, steps):
             final = Identity(claimed.terminal_id, claimed.merchant_id, claimed.tmk_kcv,
                              _fingerprint(m.supervisor_hash), claimed.provisioned_at)
             if final != claimed:
+                progress.current = "identity"  # its record of the supervisor's hash, written again
                 final.save(plan.data_dir)
+        progress.current = ""
         for step in steps:
             log.info("provision %s: %s %s", step.name, step.outcome.value, step.detail)
         return steps

@@ -13,7 +13,8 @@ drops the lock when the process dies, however it dies, so a power cut or a SIGKI
 stale lock. The lock file holds the holder's pid, for the error message only.
 
 Readers (``posterm report``) and the tools that must work beside a running terminal
-(``posterm keys zeroize``, ``posterm operators``) do not take it.
+(``posterm keys zeroize``, ``posterm operators``) do not take it. ``posterm selftest``
+asks ``lock_holder`` first: the devices a running terminal holds are not opened.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from firmware.errors import StorageError
 
-__all__ = ["LOCK_FILE", "run_lock"]
+__all__ = ["LOCK_FILE", "run_lock", "lock_holder"]
 
 LOCK_FILE = "run.lock"
 
@@ -66,3 +67,22 @@ def run_lock(data_dir: Path | str, *, doing: str = "run") -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def lock_holder(data_dir: Path | str) -> str | None:
+    """The pid (as the lock file says it, or ``unknown``) of another process holding ``data_dir``'s run lock, or
+    None: nobody, or this process (provisioning runs its selftest under its own lock). Takes the lock for an
+    instant only when it is free, and makes no lock file."""
+    try:
+        fd = os.open(Path(data_dir) / LOCK_FILE, os.O_RDONLY)
+    except OSError:  # no lock file (never run) or an unreadable one: nothing known to be running
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            return None if holder == str(os.getpid()) else holder
+        return None
+    finally:
+        os.close(fd)  # releases the instant's shared lock

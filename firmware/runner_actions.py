@@ -328,8 +328,18 @@ class ActionsMixin:
         # counters then refused would leave the ring's keys newer than the core knows (AU10)
         self.store.save_counters(counters)
         install_working_keys(self.ring, None, encrypted, checks)  # all checked before any is installed
-        self.keys.pin_key = self.ring.get(KeyUsage.PIN)
-        self.keys.mac = self.bridge.mac_context(self.ring.get(KeyUsage.MAC))
+        old_pin = self.keys.pin_key
+        mac_key = self.ring.get(KeyUsage.MAC)
+        try:
+            self.keys.pin_key = self.ring.get(KeyUsage.PIN)
+            self.keys.mac = self.bridge.mac_context(mac_key)
+        finally:
+            mac_key.wipe()  # the context holds what it needs
+        # The replaced session keys die once the new ones are in: the old PIN key wiped and its TDES context
+        # dropped (pin_cipher makes the new one), the old MAC context dropped with the assignment above.
+        self._pin_context = None
+        if old_pin is not None and old_pin is not self.keys.pin_key:
+            old_pin.wipe()
 
     def _remove_working_keys(self) -> None:
         if self.keys is not None:

@@ -133,7 +133,10 @@ def plan(target: Target) -> list[Check]:
     # not at the top: that module imports this one
     from firmware.selftest_devices import check_device, check_host, check_link
 
+    from firmware.runlock import lock_holder
+
     checks = [Check("config", check_config, needs=()), Check("storage", check_storage), Check("keys", check_keys)]
+    running = None
     try:
         config = _load(target)
         fitted = not config.devices.tamper.startswith("none:")
@@ -141,15 +144,28 @@ def plan(target: Target) -> list[Check]:
             from firmware.operators import check_operators
 
             checks.append(Check("operators", check_operators, needs=("config", "storage")))
+        running = lock_holder(config.data_dir)  # posterm run holds its devices (a serial port exclusively)
     except TerminalError:
         fitted = False  # not known: the config check reports why
     for kind in DEVICE_KINDS:
         if kind == "tamper" and not fitted and kind not in target.devices:
             continue  # no switch fitted: nothing to check
-        checks.append(Check(kind, functools.partial(check_device, kind)))
+        checks.append(_unless_running(kind, functools.partial(check_device, kind), running, target))
     # the link device: opened and closed offline; --online connects through it instead (the host check)
-    checks.append(Check("host", check_host) if target.online else Check("link", check_link))
+    link = "host" if target.online else "link"
+    checks.append(_unless_running(link, check_host if target.online else check_link, running, target))
     return checks
+
+
+def _unless_running(name: str, run: Callable[[Target], CheckResult], running: str | None, target: Target) -> Check:
+    """The check, or, while ``posterm run`` (pid ``running``) holds the data directory, a SKIP saying its device
+    was not opened: opening a port the terminal holds fails a working device (a simulator a test hands in is
+    checked still). The running terminal is the better test of its devices; stop it to check them here."""
+    device = "link" if name == "host" else name
+    if running is None or device in target.devices:
+        return Check(name, run)
+    return Check(name, lambda _t: CheckResult(name, Status.SKIP, "selftest.in_use",
+                                              f"in use by posterm run (pid {running}): not opened"))
 
 
 def run_selftest(target: Target) -> list[CheckResult]:
@@ -253,10 +269,10 @@ def check_storage(target: Target) -> CheckResult:
         findings.append(space)
     facts: list[str] = []
     path = data_dir / DB_FILE
+    emptied = emptied_database(data_dir, DB_FILE)  # 0 bytes or missing beside used keys: posterm run refuses it too
+    if emptied is not None:
+        raise emptied
     if path.exists():
-        emptied = emptied_database(data_dir, DB_FILE)  # posterm run refuses it too
-        if emptied is not None:
-            raise emptied
         conn = open_database(path)  # StorageError storage.not_durable if WAL/FULL do not read back
         try:
             version = check_opens(conn).version  # storage.schema_newer unless its usable-by record lets us in

@@ -99,4 +99,4 @@ class Device(abc.ABC):
         return None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url.text}>"
+        return f"<{type(self).__name__} {self.url.shown}>"

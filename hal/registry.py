@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from firmware.errors import ConfigError
-from hal.url import DeviceUrl
+from hal.url import DeviceUrl, shown_url
 
 if TYPE_CHECKING:
     from hal.base import Device, DeviceContext
@@ -65,7 +65,7 @@ def driver_class(kind: str, scheme: str) -> type[Device]:
         target = schemes[scheme]
     except KeyError:
         raise ConfigError(
-            f"no {kind} driver for scheme {scheme + '://'!r}; known: {', '.join(s + '://' for s in schemes)}",
+            f"no {kind} driver for scheme {shown_url(scheme + '://')!r}; known: {', '.join(s + '://' for s in schemes)}",
             code="config.unknown_scheme",
         ) from None
     module, _, name = target.partition(":")

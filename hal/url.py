@@ -12,6 +12,10 @@ A part of the URL no driver of its scheme reads (a host after ``sim://``, a
 path after ``tcp://HOST:PORT``, a user name, a ``#fragment``) is an error
 naming the part and the form (``URL_FORMS``), never dropped unread.
 Nothing is guessed and nothing falls back.
+
+A URL in an error text, a repr or a log line is ``shown_url``'s form of it: scheme,
+host, port, path and option names, never a user name, password or option value
+(a modem's ``init`` or a mistyped ``pin=`` may hold what must not be echoed).
 """
 
 from __future__ import annotations
@@ -23,14 +27,45 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from crypto.secrets import KEY_LIKE
 from firmware.errors import ConfigError
 
-__all__ = ["DeviceUrl", "Option", "UrlForm", "URL_FORMS", "bind_options"]
+__all__ = ["DeviceUrl", "Option", "UrlForm", "URL_FORMS", "bind_options", "shown_url"]
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 # The largest number a float option (a timeout, a rate, a gap) may take: a day. Larger ones, inf
 # and nan overflow the socket and serial calls they reach instead of failing at configuration.
 MAX_FLOAT_OPTION = 86400.0
+
+
+HIDDEN = "***"  # what stands for a user name and password, an option's value or a #fragment
+
+
+def shown_url(text: Any) -> str:
+    """``text`` (a device URL, valid or not) as an error may show it: ``tcp://***@10.0.0.1:99999?pin=***``.
+    Scheme, host, port, path and option names stay, to find the mistake by; what may be a secret (the part
+    before ``@``, each option's value, a fragment) is ``***``, and a run of 16 or more hex digits left (a key
+    pasted as a path or a name) is told only by its length. The one place a URL becomes text for a person."""
+    if not isinstance(text, str):
+        return f"{type(text).__name__} (not text)"
+    head, query_sep, query = text.partition("?")
+    head, fragment_sep, _ = head.partition("#")
+    scheme, scheme_sep, rest = head.partition("://") if "://" in head else ("", "", head)
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = HIDDEN + "@" + netloc.rpartition("@")[2]
+    shown = f"{scheme}{scheme_sep}{netloc}{slash}{path}"
+    if query_sep:
+        names = [pair.partition("=") for pair in query.split("&")]
+        shown += "?" + "&".join(name + (f"={HIDDEN}" if eq else "") for name, eq, _ in names)
+    if fragment_sep:
+        shown += "#" + HIDDEN
+    return _hide_keys(shown)
+
+
+def _hide_keys(text: str) -> str:
+    """``text`` with each run of 16 or more hex digits (``crypto.secrets.KEY_LIKE``) told only by its length."""
+    return KEY_LIKE.sub(lambda m: f"<{len(m.group())} hex digits>", text)
 
 
 @dataclass(frozen=True)
@@ -67,14 +102,14 @@ def _check_parts(text: str, what: str, scheme: str, netloc: str, path: str, frag
     if "@" in netloc:
         unused = "takes no user name or password (before @)"  # not repeated: it may be a password
     elif netloc and not form.host:
-        unused = f"takes no host, got {netloc!r}"
+        unused = f"takes no host, got {_hide_keys(netloc)!r}"
     elif path not in ("", "/") and not form.path:
-        unused = f"takes no path, got {path!r}"
+        unused = f"takes no path, got {_hide_keys(path)!r}"
     elif fragment or "#" in text:
-        unused = f"takes no #fragment, got {fragment!r}"
+        unused = "takes no #fragment"  # not repeated, as an option's value is not
     if unused is not None:
-        shown = text if "@" not in netloc else text.replace(netloc, "...@" + netloc.rpartition("@")[2], 1)
-        raise ConfigError(f"{what} URL {shown!r}: {scheme}:// {unused}; the form is {form.form}", code="config.bad_url")
+        raise ConfigError(f"{what} URL {shown_url(text)!r}: {scheme}:// {unused}; the form is {form.form}",
+                          code="config.bad_url")
 
 
 @dataclass(frozen=True)
@@ -90,29 +125,34 @@ class DeviceUrl:
     def parse(cls, text: str, *, what: str = "device") -> DeviceUrl:
         if not isinstance(text, str) or "://" not in text:
             raise ConfigError(
-                f"{what} URL {text!r} is not of the form scheme://[host[:port]][/path][?option=value]",
+                f"{what} URL {shown_url(text)!r} is not of the form scheme://[host[:port]][/path][?option=value]",
                 code="config.bad_url",
             )
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
         if not _SCHEME.match(scheme):
-            raise ConfigError(f"{what} URL {text!r} has no valid scheme", code="config.bad_url")
+            raise ConfigError(f"{what} URL {shown_url(text)!r} has no valid scheme", code="config.bad_url")
         try:
             port = parts.port
         except ValueError:
-            raise ConfigError(f"{what} URL {text!r} has a port that is not a number 0-65535", code="config.bad_url") from None
+            raise ConfigError(f"{what} URL {shown_url(text)!r} has a port that is not a number 0-65535", code="config.bad_url") from None
         _check_parts(text, what, scheme, parts.netloc, parts.path, parts.fragment)
         options: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
             if key in options:
-                raise ConfigError(f"{what} URL {text!r} gives option {key!r} twice", code="config.bad_url")
+                raise ConfigError(f"{what} URL {shown_url(text)!r} gives option {_hide_keys(key)!r} twice", code="config.bad_url")
             options[key] = value
         if parts.query and not options:
-            raise ConfigError(f"{what} URL {text!r} has a query that is not option=value pairs", code="config.bad_url")
+            raise ConfigError(f"{what} URL {shown_url(text)!r} has a query that is not option=value pairs", code="config.bad_url")
         return cls(text, scheme, parts.hostname or "", port, parts.path, options)
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def shown(self) -> str:
+        """The URL as an error text, a repr or a log line may show it (``shown_url``)."""
+        return shown_url(self.text)
 
 
 @dataclass(frozen=True)
@@ -145,13 +185,23 @@ class Option:
                     raise ValueError(raw)  # inf, nan or 1e300: no timeout or rate is that large
         except (TypeError, ValueError):
             raise ConfigError(
-                f"option {name!r} in {url.text!r} expects {self.form()}, got {raw!r}", code="config.bad_option"
+                f"option {name!r} in {url.shown!r} expects {self.form()}, got {_shown_value(raw)}",
+                code="config.bad_option",
             ) from None
         if self.choices and value not in self.choices:
             raise ConfigError(
-                f"option {name!r} in {url.text!r} expects {self.form()}, got {raw!r}", code="config.bad_option"
+                f"option {name!r} in {url.shown!r} expects {self.form()}, got {_shown_value(raw)}",
+                code="config.bad_option",
             )
         return value
+
+
+def _shown_value(raw: str) -> str:
+    """A rejected option value: shown when it is one a form names (a number, true or false, a choice: short
+    and no secret's shape), else only its length."""
+    if len(raw) <= 12 and not KEY_LIKE.search(raw) and re.fullmatch(r"[\w.+-]*", raw):
+        return repr(raw)
+    return f"a {len(raw)}-character value"
 
 
 def bind_options(url: DeviceUrl, declared: Mapping[str, Option]) -> dict[str, Any]:
@@ -160,7 +210,8 @@ def bind_options(url: DeviceUrl, declared: Mapping[str, Option]) -> dict[str, An
     if unknown:
         expected = ", ".join(sorted(declared)) or "no options"
         raise ConfigError(
-            f"unknown option {unknown[0]!r} in {url.scheme}:// URL {url.text!r}; expected {expected}",
+            f"unknown option {_hide_keys(unknown[0])!r} in {url.scheme}:// URL {url.shown!r}; "
+            f"expected {expected}",
             code="config.unknown_option",
         )
     return {

@@ -275,6 +275,17 @@ def _content_floor(conn: sqlite3.Connection) -> int:
     return ARCHIVE_SCHEMA if holds_archive(conn) else 0
 
 
+def _content_floor_before(conn: sqlite3.Connection, found: int) -> int:
+    """``_content_floor`` of a database at schema ``found`` before it is migrated: 0 for a new one, and for a
+    schema whose journal or settlements have no batch numbers yet (it can hold no archived batch)."""
+    if found == 0:
+        return 0
+    for table in ("journal", "settlements"):
+        if not any(row[1] == "batch" for row in conn.execute(f"PRAGMA table_info({table})")):
+            return 0
+    return _content_floor(conn)
+
+
 def schema_newer(schema: DbSchema, latest: int) -> StorageError:
     return StorageError(
         f"the database has schema version {schema.version}, usable by firmware of schema {schema.usable_by} or "
@@ -324,7 +335,10 @@ def _migrate(conn: sqlite3.Connection, fresh: Mapping[str, str]) -> int:
         if found >= LATEST:
             conn.execute("ROLLBACK")
             return migrate(conn, fresh=fresh)
-        prior = read_schema(conn).usable_by  # a raised record (raise_usable_by) stays raised
+        # A raised record (raise_usable_by) stays raised; so does what the content already calls for, taken
+        # before the steps run: the snapshot holds that content too (archived rows an older firmware wrote
+        # before it recorded the raise), and its record must not let a firmware that misreads it restore it.
+        prior = max(read_schema(conn).usable_by, _content_floor_before(conn, found))
         snapshot = None
         if found > 0 and path is not None:
             before = content_digest(conn)

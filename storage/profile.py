@@ -4,7 +4,8 @@ Why: ``host.profile`` (cup, iso87, iso87-aes) decides the format of every messag
 terminal builds, and some of them are built ahead and kept sealed in storage: armed
 and due reversals, queued offline advices and refund repeats. An owed batch upload,
 an unanswered 0500 and an open batch holding records are owed to the acquirer the
-batch was opened with. Change the profile while any of that is owed and the next
+batch was opened with, and so is an open pre-auth: its hold sits at the old acquirer,
+and its completion or cancel must go there (``open_preauths``). Change the profile while any of that is owed and the next
 start replays it, in the old format, to a host that cannot read it: a reversal never
 heard is a customer charged with no sale, and a new acquirer never saw the batch, so
 it can never settle there.
@@ -20,13 +21,20 @@ profile as its recorded one (the caller says so).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from firmware.core.model import JournalState, Kind
 from firmware.errors import ConfigError
 from storage.db import transaction
+from storage.journal import ADVICE_REFUSED
 
-__all__ = ["PROFILE_KEY", "HostDebt", "host_debt", "recorded_profile", "profile_error", "adopt_profile"]
+__all__ = ["PREAUTH_HOLD_DAYS", "PROFILE_KEY", "HostDebt", "host_debt", "open_preauths", "recorded_profile", "profile_error", "adopt_profile"]
 
 PROFILE_KEY = "host.profile"  # settings key: the profile this data directory's stored messages were built in
+# How long a pre-auth's hold is taken to last at the host: the commonly published UnionPay rule (30 days), not
+# code we could read. The terminal keeps no expiry of its own (the host judges a late completion, answer 25), so
+# an older hold is taken to have lapsed: owed to nobody, it does not pin the profile for ever.
+PREAUTH_HOLD_DAYS = 30
 
 
 def _plural(n: int, word: str) -> str:
@@ -43,22 +51,24 @@ class HostDebt:
     upload: bool = False  # a settled batch's upload is owed
     settlement: bool = False  # a 0500 went unanswered
     batch_records: int = 0  # records the open batch's settlement would count
+    preauths: int = 0  # approved pre-auths still open (``open_preauths``): their holds sit at the old acquirer
 
     def __bool__(self) -> bool:
         return bool(self.reversals or self.advices or self.repeats or self.upload or self.settlement
-                     or self.batch_records)
+                     or self.batch_records or self.preauths)
 
     @property
     def verb(self) -> str:
         """``is`` or ``are``, to follow ``describe``."""
-        counts = [n for n in (self.reversals, self.advices, self.repeats) if n]
+        counts = [n for n in (self.reversals, self.advices, self.repeats, self.preauths) if n]
         items = len(counts) + self.upload + self.settlement + bool(self.batch_records)
         return "is" if items == 1 and counts in ([], [1]) else "are"
 
     def describe(self) -> str:
         """``3 reversals, 1 advice and an unsettled batch``."""
         parts = [_plural(n, word) for n, word in ((self.reversals, "reversal"), (self.advices, "advice"),
-                                                  (self.repeats, "refund repeat")) if n]
+                                                  (self.repeats, "refund repeat"),
+                                                  (self.preauths, "open pre-authorisation")) if n]
         if self.upload:
             parts.append("a batch upload")
         if self.settlement:
@@ -68,7 +78,26 @@ class HostDebt:
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def host_debt(store) -> HostDebt:
+def open_preauths(store, now: datetime | None = None) -> int:
+    """Approved pre-auths still open, as ``firmware.core.preauth.judge_preauth`` decides it: no approved cancel
+    or completion (an offline one included) names them, a completion's approved void or a refused completion
+    advice opening the hold again; and made within ``PREAUTH_HOLD_DAYS`` of ``now`` (journal time, local as the
+    journal writes it). A cancel or completion still unanswered or lost leaves the hold counted: its fate is
+    the old host's to tell. Reads only."""
+    cutoff = ((now or datetime.now()) - timedelta(days=PREAUTH_HOLD_DAYS)).isoformat(timespec="seconds")
+    return store._query(
+        "SELECT COUNT(*) FROM journal p WHERE p.kind = ? AND p.state = ? AND p.created_at >= ? AND NOT EXISTS "
+        "(SELECT 1 FROM journal j LEFT JOIN offline_queue q USING (txn_no) WHERE j.original_txn_no = p.txn_no "
+        f"AND j.kind IN (?, ?) AND j.state IN (?, ?) AND NOT COALESCE({ADVICE_REFUSED}, 0) AND NOT EXISTS "
+        "(SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no AND v.kind = ? AND v.state = ?))",
+        (Kind.PREAUTH.value, JournalState.APPROVED.value, cutoff, Kind.PREAUTH_VOID.value,
+         Kind.PREAUTH_COMPLETE.value, JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value,
+         Kind.PREAUTH_COMPLETE_VOID.value,
+         JournalState.APPROVED.value),
+        "counting the open pre-authorisations")[0][0]
+
+
+def host_debt(store, now: datetime | None = None) -> HostDebt:
     """What ``store`` (a ``storage.store.Store``) owes the host it was used with. Reads only."""
     reversals = store._query(
         "SELECT (SELECT COUNT(*) FROM reversals WHERE state = 'due') "
@@ -79,7 +108,7 @@ def host_debt(store) -> HostDebt:
     batch = store.counters().batch
     return HostDebt(reversals=reversals, advices=queued.get(0, 0), repeats=queued.get(1, 0),
                     upload=store.upload_owed() is not None, settlement=store.settle_interrupted(batch),
-                    batch_records=store.batch_held(batch).count)
+                    batch_records=store.batch_held(batch).count, preauths=open_preauths(store, now))
 
 
 def recorded_profile(store) -> str | None:

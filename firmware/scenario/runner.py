@@ -20,7 +20,7 @@ from crypto.provision import provision
 from firmware.app import Overrides, build_runner
 from firmware.config import Config, as_dict, parse_config
 from firmware.core.model import State
-from firmware.errors import ScenarioError, TerminalError
+from firmware.errors import ConfigError, ScenarioError, TerminalError
 from firmware.runlock import run_lock
 from firmware.runner import CrashPlan, PowerCut, Runner
 from firmware.scenario.menus import MenuStepsMixin
@@ -149,7 +149,14 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         return config
 
     def _boot(self, config: Config, crash: CrashPlan | None) -> None:
-        self.runner = build_runner(config, overrides=Overrides(devices=dict(self.devices)), crash=crash)
+        try:
+            self.runner = build_runner(config, overrides=Overrides(devices=dict(self.devices)), crash=crash)
+        except ConfigError as e:
+            if e.code != "config.profile_changed":
+                raise
+            # A lab directory reused with another profile: what it owes is real even in a lab (kept refused), but
+            # a demo or a scenario may simply start afresh elsewhere.
+            raise ConfigError(f"{e.text}, or use a new --data-dir", code=e.code) from None
         if self.runner.set_clock is not None:  # terminal.clock_from_host: the simulated terminal's clock, not ours
             self.runner.set_clock = self._move_clock
             self.runner.clock = lambda: datetime.now() + self.clock_moved

@@ -176,8 +176,10 @@ def judge(db_path: Path | None, who: str, schema: SlotSchema | None) -> Gate:
                 return Gate(Verdict.USABLE, f"{who} can use the database (schema v{db.version})", db_path, db)
             if snap is None or snap.migrated_to != db.version or snap.digest_format != DIGEST_FORMAT:
                 why = "has no snapshot from before its migration"
-            elif not opens(DbSchema(snap.version, snap.usable_by, True), schema.latest, reads_record=schema.reads_record):
-                why = f"its snapshot (v{snap.version}) is too new for it as well"
+            elif snap.usable_by > schema.latest or not opens(DbSchema(snap.version, snap.usable_by, True),
+                                                              schema.latest, reads_record=schema.reads_record):
+                # usable-by above the snapshot's own version: content it holds (an archive) needs newer firmware
+                why = f"its snapshot (v{snap.version}, usable from v{snap.usable_by}) is too new for it as well"
             elif not (Path(db_path).parent / snap.file).is_file():
                 why = f"its snapshot {snap.file} is missing"
             elif content_digest(conn) != snap.after:

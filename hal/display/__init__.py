@@ -56,7 +56,7 @@ class Display(Device):
         for name in ("rows", "cols"):
             if self.options[name] < 1:
                 raise ConfigError(
-                    f"option {name!r} in {self.url.text!r} expects a whole number of at least 1, "
+                    f"option {name!r} in {self.url.shown!r} expects a whole number of at least 1, "
                     f"got {self.options[name]}",
                     code="config.bad_option",
                 )

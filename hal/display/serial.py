@@ -70,18 +70,18 @@ class SerialDisplay(Display):
         super().__init__(url, context)
         if not self.url.path or self.url.host:
             raise ConfigError(
-                f"serial display URL {self.url.text!r} must name a device: serial:///dev/ttyUSB1", code="config.bad_url"
+                f"serial display URL {self.url.shown!r} must name a device: serial:///dev/ttyUSB1", code="config.bad_url"
             )
         for name, most in (("rows", MAX_ROWS), ("cols", MAX_COLS)):
             if self.options[name] > most:
                 raise ConfigError(
-                    f"option {name!r} in {self.url.text!r} expects at most {most} for a customer display, "
+                    f"option {name!r} in {self.url.shown!r} expects at most {most} for a customer display, "
                     f"got {self.options[name]}",
                     code="config.bad_option",
                 )
         if not self.options["write_timeout"] > 0:
             raise ConfigError(
-                f"option 'write_timeout' in {self.url.text!r} expects a number of seconds above 0",
+                f"option 'write_timeout' in {self.url.shown!r} expects a number of seconds above 0",
                 code="config.bad_option",
             )
         self._port: Any = None

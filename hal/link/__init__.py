@@ -59,13 +59,13 @@ class Link(Device):
         super().__init__(url, context)
         if not self.options["connect_timeout"] > 0:
             raise ConfigError(
-                f"option 'connect_timeout' in {self.url.text!r} expects a number of seconds above 0, "
+                f"option 'connect_timeout' in {self.url.shown!r} expects a number of seconds above 0, "
                 f"got {self.options['connect_timeout']}",
                 code="config.bad_option",
             )
         if self.options["idle_hangup"] < 0:
             raise ConfigError(
-                f"option 'idle_hangup' in {self.url.text!r} expects 0 or a number of seconds, "
+                f"option 'idle_hangup' in {self.url.shown!r} expects 0 or a number of seconds, "
                 f"got {self.options['idle_hangup']}",
                 code="config.bad_option",
             )

@@ -99,26 +99,26 @@ class ModemLink(Link):
         form = "modem:///dev/ttyUSB0?number=95516"
         if not self.url.path or self.url.host:
             raise ConfigError(
-                f"modem link URL {self.url.text!r} must name a serial port, as {form}", code="config.bad_url"
+                f"modem link URL {self.url.shown!r} must name a serial port, as {form}", code="config.bad_url"
             )
         number = self.options["number"]
         if number is None:
             raise ConfigError(
-                f"modem link URL {self.url.text!r} needs a number to dial, as {form}", code="config.bad_url"
+                f"modem link URL {self.url.shown!r} needs a number to dial, as {form}", code="config.bad_url"
             )
         if not _NUMBER.fullmatch(number):
             raise ConfigError(
-                f"option 'number' in {self.url.text!r} expects 1 to 40 of 0-9 * # , W", code="config.bad_option"
+                f"option 'number' in {self.url.shown!r} expects 1 to 40 of 0-9 * # , W", code="config.bad_option"
             )
         if not _INIT.fullmatch(self.options["init"]):
             raise ConfigError(
-                f"option 'init' in {self.url.text!r} expects an AT command line (write & as %26)",
+                f"option 'init' in {self.url.shown!r} expects an AT command line (write & as %26)",
                 code="config.bad_option",
             )
         for name in ("command_timeout", "guard_time"):
             if not self.options[name] > 0:
                 raise ConfigError(
-                    f"option {name!r} in {self.url.text!r} expects a number of seconds above 0",
+                    f"option {name!r} in {self.url.shown!r} expects a number of seconds above 0",
                     code="config.bad_option",
                 )
         self._port: Any = None

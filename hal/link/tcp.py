@@ -30,7 +30,7 @@ class TcpLink(Link):
         super().__init__(url, context)
         if not self.url.host or not self.url.port:
             raise ConfigError(
-                f"link URL {self.url.text!r} needs a host and port, as tcp://host:port", code="config.bad_url"
+                f"link URL {self.url.shown!r} needs a host and port, as tcp://host:port", code="config.bad_url"
             )
         self._sock: socket.socket | None = None
 

@@ -58,7 +58,7 @@ def text_reader_options() -> dict[str, Option]:
 def checked_timeout(options: Mapping[str, Any], url: DeviceUrl) -> float:
     timeout = options["timeout"]
     if not 0 < timeout <= 10:
-        raise ConfigError(f"option 'timeout' in {url.text!r} expects seconds above 0 and at most 10", code="config.bad_option")
+        raise ConfigError(f"option 'timeout' in {url.shown!r} expects seconds above 0 and at most 10", code="config.bad_option")
     return timeout
 
 
@@ -73,9 +73,9 @@ class TextReader(MagstripeReader):
         super().__init__(url, context)
         if not self.url.path or self.url.host:
             raise ConfigError(
-                f"card reader URL {self.url.text!r} must name a device, e.g. {self.URL_EXAMPLE}", code="config.bad_url"
+                f"card reader URL {self.url.shown!r} must name a device, e.g. {self.URL_EXAMPLE}", code="config.bad_url"
             )
-        self._sentinels = sentinels_from_options(self.options, self.url.text)
+        self._sentinels = sentinels_from_options(self.options, self.url.shown)
         self._format = OutputFormat(self.options["format"])
         self.gap = checked_timeout(self.options, self.url)
 

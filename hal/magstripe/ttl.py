@@ -86,7 +86,7 @@ class GpioReader(MagstripeReader):
         self._wake_r = self._wake_w = -1
 
     def _bad(self, what: str) -> ConfigError:
-        return ConfigError(f"gpio reader URL {self.url.text!r}: {what}", code="config.bad_option")
+        return ConfigError(f"gpio reader URL {self.url.shown!r}: {what}", code="config.bad_option")
 
     # -- lifecycle -------------------------------------------------------------
     def _do_open(self) -> None:

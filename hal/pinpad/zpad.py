@@ -77,12 +77,12 @@ class ZPinPad(PinPad):
         super().__init__(url, context)
         if not self.url.path or self.url.host:
             raise ConfigError(
-                f"serial PIN pad URL {self.url.text!r} must name a device: serial:///dev/ttyUSB2", code="config.bad_url"
+                f"serial PIN pad URL {self.url.shown!r} must name a device: serial:///dev/ttyUSB2", code="config.bad_url"
             )
         o = self.options
         if o["pin_min"] > o["pin_max"] or not 1 <= o["key_timeout"] <= 255 or not o["response_timeout"] > 0:
             raise ConfigError(
-                f"PIN pad URL {self.url.text!r}: pin_min must not exceed pin_max, key_timeout is 1-255 s "
+                f"PIN pad URL {self.url.shown!r}: pin_min must not exceed pin_max, key_timeout is 1-255 s "
                 "and response_timeout above 0",
                 code="config.bad_option",
             )

@@ -93,7 +93,7 @@ class ReceiptPrinter(Device):
         columns = self.options["columns"]
         if not MIN_COLUMNS <= columns <= MAX_COLUMNS:
             raise ConfigError(
-                f"option 'columns' in {self.url.text!r} expects a whole number from {MIN_COLUMNS} to {MAX_COLUMNS}, got {columns}",
+                f"option 'columns' in {self.url.shown!r} expects a whole number from {MIN_COLUMNS} to {MAX_COLUMNS}, got {columns}",
                 code="config.bad_option",
             )
         self.last_status: PrinterStatus | None = None
@@ -147,7 +147,7 @@ class ReceiptPrinter(Device):
 
     def _note(self, status: PrinterStatus) -> None:
         if status is PrinterStatus.PAPER_NEAR_END and self.last_status is not status:
-            log.warning("printer %s: paper roll near its end", self.url.text)
+            log.warning("printer %s: paper roll near its end", self.url.shown)
         self.last_status = status
 
     # -- printing ---------------------------------------------------------
@@ -166,7 +166,7 @@ class ReceiptPrinter(Device):
         except OSError:
             raise self._diagnose() from None
         self._check_can_print()  # a roll that ended while the bytes went out: the write itself succeeded
-        log.info("printer %s: printed %s (%d bytes)", self.url.text, receipt.title or "a receipt", len(data))
+        log.info("printer %s: printed %s (%d bytes)", self.url.shown, receipt.title or "a receipt", len(data))
 
     def _check_can_print(self) -> None:
         """Ask the printer; raise the ``PrinterError`` of a status that stops printing (or of no answer)."""

@@ -41,7 +41,7 @@ class NetworkPrinter(StreamPrinter):
         super().__init__(url, context)
         if not self.url.host or self.url.path not in ("", "/"):
             raise ConfigError(
-                f"network printer URL {self.url.text!r} must be tcp://host[:port]", code="config.bad_url"
+                f"network printer URL {self.url.shown!r} must be tcp://host[:port]", code="config.bad_url"
             )
         self._sock: socket.socket | None = None
 

@@ -42,7 +42,7 @@ class SerialPrinter(StreamPrinter):
         super().__init__(url, context)
         if not self.url.path or self.url.host:
             raise ConfigError(
-                f"serial printer URL {self.url.text!r} must name a device: serial:///dev/ttyUSB0", code="config.bad_url"
+                f"serial printer URL {self.url.shown!r} must name a device: serial:///dev/ttyUSB0", code="config.bad_url"
             )
         self._port: Any = None
 

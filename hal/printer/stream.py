@@ -41,7 +41,7 @@ class StreamPrinter(ReceiptPrinter):
         super().__init__(url, context)
         if not self.timeout > 0:
             raise ConfigError(
-                f"option 'timeout' in {self.url.text!r} expects a number of seconds above 0, got {self.timeout:g}",
+                f"option 'timeout' in {self.url.shown!r} expects a number of seconds above 0, got {self.timeout:g}",
                 code="config.bad_option",
             )
 

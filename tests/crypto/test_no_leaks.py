@@ -37,6 +37,7 @@ def test_nothing_secret_in_reprs_logs_errors_or_files(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     data_dir = tmp_path / "data"
     ring = provision(data_dir, lab=True)
+    Store.open(data_dir).close()  # its database, made at the first start: keys a sign-on used need one (AU12)
     ipek = derive_ipek(bytes.fromhex(BDK), IKSN)
     secrets = {BDK, ipek.reveal().hex().upper(), KBPK, PAN, *LAB_KEYS.values()}
     shown: list[str] = []

@@ -83,3 +83,26 @@ def test_a_zeroize_from_another_process_locks_the_running_terminal(tmp_path):
         assert t.core.state.value == "locked"
         assert t.keys is None  # nothing kept in memory either
         assert "TERMINAL LOCKED" in runner.devices["display"].lines[0]
+
+
+def test_a_sign_on_wipes_the_session_keys_it_replaces(tmp_path):
+    """AU12 F7: the working-key install drops the old PIN key's TDES context and wipes the old PIN key once
+    the new keys are in (the MAC context is replaced, the MAC key read to build it wiped); the next sale
+    encrypts under the new key."""
+    sign_on = [{"key": "F2"}, {"expect": {"state": "idle", "alerts": "signon.ok"}}]
+    sim = ScenarioRunner(data_dir=tmp_path / "data")
+    seen: dict[int, tuple] = {}
+
+    def after(step) -> None:
+        t = sim.runner
+        seen[step.index] = (t.keys.pin_key, t.keys.mac, t._pin_context)
+
+    r = sim.run(parse_scenario({"name": "t", "config": FAST, "step": SALE + sign_on + SALE}), after_step=after)
+    assert r["ok"], r["failures"]
+    old_pin, old_mac, old_context = seen[len(SALE) - 1]  # after the first sale's PIN
+    assert old_context is not None and old_context[0] is old_pin  # the context the sale made
+    new_pin, new_mac, context = seen[len(SALE) + 1]  # after the sign-on
+    assert new_pin is not old_pin and new_mac is not old_mac
+    assert old_pin.wiped and not new_pin.wiped
+    assert context is None  # made again, from the new key, at the next PIN
+    assert [t["outcome"] for t in r["transactions"]] == ["approved", "approved"]

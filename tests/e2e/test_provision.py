@@ -258,3 +258,18 @@ def test_provisioning_is_refused_beside_a_running_terminal_and_changes_nothing(t
     assert (report.exit_code, report.error.code) == (1, "storage.in_use")
     assert {p.name: p.read_bytes() for p in (data / "keyring.json", data / IDENTITY_FILE)} == before
     assert in_process(tmp_path, manifest).exit_code == 0  # the lock went with its holder
+
+
+def test_a_failed_step_is_the_one_apply_was_in_not_the_first_not_done(tmp_path):
+    """AU12 F8: the report named the first step not done, a guess: a failure after the device key was made,
+    in the key ring's part, was reported as the device key's. ``apply`` records the step it is in."""
+    from crypto.keyring import KEK_FILE
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "keyring.json").mkdir()  # a key ring that cannot be read or written: a directory where it goes
+    report = in_process(tmp_path, write_manifest(tmp_path / "m.toml"))
+    assert report.exit_code == 1 and report.error.code == "keys.permissions", report.error
+    assert (data / KEK_FILE).exists()  # the device key was made before the ring failed
+    assert [(s.name, s.outcome.value) for s in report.steps] == [("device_key", "created"), ("data_key", "failed")], \
+        report.steps

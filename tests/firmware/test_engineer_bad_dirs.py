@@ -42,6 +42,28 @@ def test_the_journal_is_listed_read_only(capsys, tmp_path, lab_sale_dir):
     assert code == 2 and "[storage.missing]" in err and not (provisioned / DB_FILE).exists(), err
 
 
+@pytest.mark.parametrize("argv", [("operators", "add", "01"), ("operators", "set-supervisor")], ids=" ".join)
+def test_operators_add_and_set_supervisor_make_a_database_only_in_a_provisioned_terminals_directory(
+        capsys, monkeypatch, tmp_path, argv):
+    """AU12 F9: any existing directory (a home, /tmp) got a database holding a cashier the terminal never
+    reads. Now it must hold the terminal's key ring, identity file or database."""
+    import io
+    import sys
+
+    bare = tmp_path / "somewhere"
+    bare.mkdir()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("73950284\n73950284\n"))
+    code, out, err = cli(capsys, *argv, "--data-dir", str(bare), "--password-stdin")
+    assert code == 2 and "[storage.missing]" in err and "not a provisioned terminal's" in err, (code, out, err)
+    assert list(bare.iterdir()) == []  # nothing made there
+    provisioned = tmp_path / "data"
+    provision(provisioned)  # its key ring: a terminal before its first start may get its cashiers first
+    monkeypatch.setattr(sys, "stdin", io.StringIO("73950284\n73950284\n"))
+    code, out, err = cli(capsys, *argv, "--data-dir", str(provisioned), "--password-stdin")
+    assert code == 0, (out, err)
+    assert (provisioned / DB_FILE).exists()
+
+
 def test_selftest_fails_a_database_with_damaged_pages(capsys, tmp_path, lab_sale_dir, root_logging):
     data = tmp_path / "data"
     shutil.copytree(lab_sale_dir, data)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from crypto.passwords import KdfCost, cost_of
+from crypto.provision import provision
 from firmware.cli import main
 from firmware.selftest import Status, Target, run_selftest
 from storage.operators import OperatorBook
@@ -20,7 +21,7 @@ SECRET = "73950284"
 @pytest.fixture
 def cfg(tmp_path):
     data = tmp_path / "data"
-    data.mkdir(mode=0o700)
+    provision(data)  # a provisioned terminal's directory: operators add and set-supervisor make its database
     path = tmp_path / "posterm.toml"
     path.write_text(f'[storage]\ndata_dir = "{data}"\n[operators]\nrequired = true\n'
                     'supervisor_for = ["void"]\nkdf_cost = 4\n')

@@ -108,6 +108,78 @@ def test_nothing_owed_describes_nothing(tmp_path):
     (HostDebt(advices=1), "1 advice is"),
     (HostDebt(repeats=2), "2 refund repeats are"),
     (HostDebt(upload=True, settlement=True), "a batch upload and an unanswered settlement are"),
+    (HostDebt(preauths=2), "2 open pre-authorisations are"),
+    (HostDebt(preauths=1), "1 open pre-authorisation is"),
+    (HostDebt(reversals=1, preauths=1), "1 reversal and 1 open pre-authorisation are"),
 ])
 def test_what_is_owed_reads_as_a_sentence(debt, text):
     assert f"{debt.describe()} {debt.verb}" == text
+
+
+PREAUTH = [{"preauth": 10000}, {"swipe": "unionpay_debit"}, {"pin": "1234"}, {"expect": {"outcome": "approved"}}]
+
+
+def _open_preauths(data: Path, now=None) -> int:
+    from storage.profile import open_preauths
+
+    store = Store.open(data)
+    try:
+        return open_preauths(store, now)
+    finally:
+        store.close()
+
+
+def test_an_open_preauth_is_owed_to_the_old_host(tmp_path):
+    """AU12 F1: a pre-auth waiting for its completion is not in the batch's totals, yet its hold sits at the old
+    acquirer and its completion or cancel must go there: the change is refused, naming it."""
+    data = tmp_path / "data"
+    _run(data, PREAUTH)
+    with pytest.raises(ConfigError) as e, booted(data, ISO87):
+        pass
+    assert e.value.code == "config.profile_changed"
+    assert "1 open pre-authorisation is owed to the cup host" in e.value.text, e.value.text
+
+
+@pytest.mark.parametrize("closing", [
+    [{"preauth_cancel": {"auth": "000001", "amount": 10000}}, {"swipe": "unionpay_debit"}, {"pin": "1234"},
+     {"expect": {"outcome": "approved", "printed": "PRE-AUTH VOID"}}],
+    [{"preauth_complete": {"auth": "000001", "amount": 10000}}, {"swipe": "unionpay_debit"}, {"pin": "1234"},
+     {"expect": {"outcome": "approved", "printed": "AUTH COMPLETE"}}],
+], ids=["cancelled", "completed"])
+def test_a_cancelled_or_completed_preauth_is_no_longer_open(tmp_path, closing):
+    data = tmp_path / "data"
+    _run(data, PREAUTH + closing)  # one run: the host simulator holds the pre-auth it approved
+    assert _open_preauths(data) == 0
+
+
+def test_a_preauth_older_than_its_hold_is_not_owed(tmp_path):
+    """A hold the host has let lapse (``PREAUTH_HOLD_DAYS``) pins nothing: an old, never-completed pre-auth
+    would otherwise refuse every profile change for ever."""
+    from datetime import datetime, timedelta
+
+    from storage.profile import PREAUTH_HOLD_DAYS
+
+    data = tmp_path / "data"
+    _run(data, PREAUTH)
+    assert _open_preauths(data, datetime.now() + timedelta(days=PREAUTH_HOLD_DAYS - 1)) == 1
+    assert _open_preauths(data, datetime.now() + timedelta(days=PREAUTH_HOLD_DAYS, minutes=1)) == 0
+
+
+def test_a_lab_directory_reused_with_another_profile_is_refused_naming_a_new_data_dir(capsys, tmp_path,
+                                                                                     root_logging):
+    """AU12 F6: ``posterm demo --data-dir X``, then a scenario of another profile on the same X. The refusal
+    stays (what is queued is real even in a lab), and the scenario runner's text says how to start afresh;
+    ``posterm run`` on a terminal's own directory is not told to use another."""
+    from tests.engineer import cli
+
+    data = tmp_path / "X"
+    code, out, err = cli(capsys, "demo", "--data-dir", str(data))
+    assert code == 0, (out, err)
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "dukpt_sale.toml"  # profile iso87
+    code, out, err = cli(capsys, "sim", "--scenario", str(scenario), "--data-dir", str(data))
+    assert code == 2 and "[config.profile_changed]" in err, (out, err)
+    assert err.rstrip().endswith("set host.profile back to cup and settle first, or use a new --data-dir"), err
+    config = tmp_path / "posterm.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[host]\nprofile = "iso87"\n')
+    code, out, err = cli(capsys, "run", "--config", str(config), "--exit-when-ready")
+    assert code == 2 and "[config.profile_changed]" in err and "--data-dir" not in err, (out, err)

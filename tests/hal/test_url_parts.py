@@ -38,7 +38,7 @@ def test_every_scheme_a_driver_serves_has_its_form():
     ("printer", "serial://ttyUSB0", "serial:// takes no host, got 'ttyUSB0'; the form is serial:///dev/ttyUSB0"),
     ("reader", "hid://kbd/dev/input/event3", "hid:// takes no host, got 'kbd'"),
     ("link", "modem://m/dev/ttyUSB0?number=1", "modem:// takes no host, got 'm'"),
-    ("link", "sim://#later", "sim:// takes no #fragment, got 'later'"),
+    ("link", "sim://#later", "link URL 'sim://#***': sim:// takes no #fragment; the form"),
     ("link", "tcp://h:1?connect_timeout=5#x", "tcp:// takes no #fragment"),
     ("link", "tcp://ops:secret@h:1", "tcp:// takes no user name or password"),
 ])

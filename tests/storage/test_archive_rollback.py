@@ -93,3 +93,35 @@ def test_a_record_read_back_from_an_archived_batch_says_it_is_earlier(tmp_path):
         store.close()
     assert (old.batch, old.earlier) == (1, True)
     assert (new.batch, new.earlier) == (1, False)
+
+
+def test_the_snapshot_of_a_database_that_already_archived_says_so(tmp_path, monkeypatch):
+    """AU12 F5: a schema-11 database holding archived rows (archived by schema-11 firmware that had the archive,
+    before it raised the record) is migrated to 12 and its live record raised to 12; the snapshot's record kept
+    usable-by 10, so an updater going back to a schema-11 firmware from before the archive restored a copy
+    holding 7-digit batch numbers (Verdict.RESTORE) that it reads raw. The floor is taken before the steps."""
+    conn = database_at(tmp_path, ARCHIVE_SCHEMA - 1, monkeypatch)
+    conn.execute("INSERT INTO settlements (batch, stan, debit_count, debit_amount, credit_count, credit_amount, "
+                 "result, uploaded, settled_at) VALUES (?, 1, 0, 0, 0, 0, '1', 1, '2026-11-22T09:30:00')",
+                 (1 + EARLIER,))
+    conn.close()
+    store = Store.open(tmp_path)
+    try:
+        snapshot = migrations.read_snapshot_record(store.conn)
+        live = read_schema(store.conn)
+    finally:
+        store.close()
+    assert snapshot is not None and snapshot.usable_by == ARCHIVE_SCHEMA, snapshot
+    assert live.usable_by == ARCHIVE_SCHEMA
+    assert judge(tmp_path / DB_FILE, "slot a", BEFORE_ARCHIVE).verdict is Verdict.BLOCKED
+
+
+def test_the_snapshot_of_a_database_without_an_archive_stays_usable_by_its_own_readers(tmp_path, monkeypatch):
+    """The floor counts only what the content holds: a plain schema-11 database's snapshot is usable by 10."""
+    database_at(tmp_path, ARCHIVE_SCHEMA - 1, monkeypatch).close()
+    store = Store.open(tmp_path)
+    try:
+        snapshot = migrations.read_snapshot_record(store.conn)
+    finally:
+        store.close()
+    assert snapshot is not None and snapshot.usable_by == migrations.usable_by(ARCHIVE_SCHEMA - 1), snapshot
