@@ -336,6 +336,7 @@ class ActionsMixin:
             if self.keys.pin_key is not None:
                 self.keys.pin_key.wipe()
             self.keys.pin_key = self.keys.mac = None
+        self._pin_context = None
         if self.ring is not None:
             remove_working_keys(self.ring)
 
@@ -349,6 +350,7 @@ class ActionsMixin:
             dukpt.wipe()
         if keys is not None and keys.pin_key is not None:
             keys.pin_key.wipe()
+        self._pin_context = None
         self.ring = None
         self.lock_reason = f"tamper ({source}): {reason}"
         if self.data_dir is not None and tamper_status(self.data_dir) is None:

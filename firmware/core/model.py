@@ -70,12 +70,18 @@ class State(enum.Enum):
     CHECKING = "checking"  # the runner checks a password (VerifyOperator)
     ACCOUNT = "account"  # the PIN pad owns the keys: a transfer's destination account, keyed twice (transfer.py)
 
+    # Hashed by identity, as members compare, in C: ``enum.Enum.__hash__`` is Python code, and a sale looks a
+    # state up some 36 times (the transition table, INPUT_STATES). Not a member: enum skips dunder names.
+    __hash__ = object.__hash__
+
 
 class Timer(enum.Enum):
     INPUT = "input"  # amount, card or PIN not entered in time
     RESPONSE = "response"  # the host did not answer in time
     UPLOAD = "upload"  # retry queued reversals and advices while idle
     MESSAGE = "message"  # return from a result message to the idle screen
+
+    __hash__ = object.__hash__  # as State's: the runner's timers are a dict keyed on these, 13 look-ups a sale
 
 
 class Copy(str, enum.Enum):

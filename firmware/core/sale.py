@@ -233,25 +233,21 @@ class SaleMixin:
             return self._reverse_now(
                 record, "A0", [RecordOutcome(record, reversal_reason="A0")], ("HOST MAC ERROR", "REVERSING...")
             )
-        record = replace(
-            record,
-            response_code=reply.response_code,
-            rrn=reply.rrn,
-            auth_code=reply.auth_code,
-            settle_date=reply.settle_date,
-        )
+        # what the answer says, set with the outcome in one replace (a SaleRecord of some 20 fields is copied)
+        answered = dict(response_code=reply.response_code, rrn=reply.rrn, auth_code=reply.auth_code,
+                        settle_date=reply.settle_date)
         head = [CancelTimer(Timer.RESPONSE)]
         if not flow_of(record.kind).moves_money:
-            return self._inquiry_answered(record, reply, head)
+            return self._inquiry_answered(replace(record, **answered), reply, head)
         if reply.must_reverse and recovery is Recovery.REVERSAL:
-            return self._partial_reversed(record)
+            return self._partial_reversed(replace(record, **answered))
         if reply.approved:
-            record = replace(record, state=JournalState.APPROVED)
+            record = replace(record, state=JournalState.APPROVED, **answered)
             self.sale.record = record
             head += [RecordOutcome(record, copies=self.settings.copies), WipeCard(record.txn_no)]
             head.append(Show(screens.approved(self, record)))
             return self._print_sale(record, head)
-        record = replace(record, state=JournalState.DECLINED, reason=reply.response_code)
+        record = replace(record, state=JournalState.DECLINED, reason=reply.response_code, **answered)
         self._uncounted(record)
         head += [RecordOutcome(record), WipeCard(record.txn_no)]
         code = reply.response_code or "??"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from firmware.core.flows import flow_of  # a module-level import: these run on every screen of a sale
 from firmware.money import format_amount
 
 if TYPE_CHECKING:
@@ -51,17 +52,14 @@ def amount(term: Terminal, note: str = "") -> tuple[str, ...]:
 
 
 def _title(kind) -> str:
-    from firmware.core.flows import flow_of
-
     return flow_of(kind).title
 
 
 def _sale_line(term: Terminal) -> str:
-    from firmware.core.flows import flow_of
-
-    if not flow_of(term.sale.kind).moves_money:  # an inquiry: no amount to show
-        return _title(term.sale.kind)
-    return f"{_title(term.sale.kind)} " + money(term.sale.amount, term.settings)
+    flow = flow_of(term.sale.kind)
+    if not flow.moves_money:  # an inquiry: no amount to show
+        return flow.title
+    return f"{flow.title} " + money(term.sale.amount, term.settings)
 
 
 def trace(term: Terminal, note: str = "") -> tuple[str, ...]:
@@ -92,8 +90,6 @@ def confirm(term: Terminal) -> tuple[str, ...]:
 
 def reference(term: Terminal, note: str = "") -> tuple[str, ...]:
     """A refund's first prompt: the original's reference number, from its receipt (REF NO)."""
-    from firmware.core.flows import flow_of
-
     if flow_of(term.sale.kind).by_auth_code:  # a pre-auth's cancel or completion: the pre-auth's AUTH NO
         return fit((_title(term.sale.kind), "ORIGINAL AUTH NO:", term.sale.auth or "_", note or "#=OK  X=CANCEL"))
     return fit((_title(term.sale.kind), "ORIGINAL REF NO:", term.sale.rrn or "_", note or "#=OK  X=CANCEL"))
@@ -134,8 +130,6 @@ def processing(term: Terminal) -> tuple[str, ...]:
 
 
 def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
-    from firmware.core.flows import flow_of
-
     offline = record.state.value == "offline_approved"
     auth = f"AUTH {record.auth_code}" if record.auth_code else ""
     flow = flow_of(record.kind)

@@ -30,6 +30,16 @@ def test_sign_on_installs_fresh_working_keys_that_the_next_sale_uses(tmp_path):
     assert ring.entry(KeyUsage.MAC).kcv != kcv(bytes.fromhex(LAB_KEYS[KeyUsage.MAC]))
 
 
+def test_a_sale_after_a_sign_on_encrypts_its_pin_under_the_new_key(tmp_path):
+    """The runner keeps the session PIN key's TDES context from one PIN to the next (``Runner.pin_cipher``):
+    the key a sign-on installs must replace it, or the host cannot read the next sale's PIN block."""
+    sign_on = [{"key": "F2"}, {"expect": {"state": "idle", "alerts": "signon.ok"}}]
+    r = run(SALE + sign_on + SALE, data_dir=tmp_path / "data")
+    assert r["ok"], r["failures"]
+    assert [m["mti"] for m in r["host_ledger"]["messages"]] == ["0200", "0800", "0200"]
+    assert [t["outcome"] for t in r["transactions"]] == ["approved", "approved"]
+
+
 def test_sign_off_refuses_sales_until_the_next_sign_on():
     r = run([{"key": "F3"}, {"expect": {"state": "signed_off", "display": "SIGNED OFF"}}, {"key": "1250#"},
              {"expect": {"state": "signed_off", "journal_count": 0}}, {"key": "F2"}] + SALE)
