@@ -56,7 +56,7 @@ from firmware.core.model import (
 from firmware.core.preauth import advice_refusal
 from firmware.core.uplink import Then
 from firmware.host.messages import Expectation, mac_problem, mismatch
-from firmware.host.spec import Mtis
+from firmware.host.spec import Mtis, ReversalReason
 
 __all__ = ["SaleMixin"]
 
@@ -239,6 +239,8 @@ class SaleMixin:
         head = [CancelTimer(Timer.RESPONSE)]
         if not flow_of(record.kind).moves_money:
             return self._inquiry_answered(replace(record, **answered), reply, head)
+        if reply.must_reverse and recovery is Recovery.REVERSAL:
+            return self._partial_reversed(replace(record, **answered))
         if reply.approved:
             record = replace(record, state=JournalState.APPROVED, **answered)
             self.sale.record = record
@@ -251,8 +253,23 @@ class SaleMixin:
         code = reply.response_code or "??"
         flow = flow_of(record.kind)
         title = "DECLINED" if flow.kind is Kind.SALE else f"{flow.title} DECLINED"
-        state, actions = self._idle(title, f"{code} {self.settings.response_text(code)}", self._money(record.amount))
+        text = f"{code} {self.settings.response_text(code)}"
+        if reply.must_reverse:  # a partial approval of what cannot be reversed (cup's refund, a 0220)
+            text = f"{code} PARTIAL APPROVAL"
+            head.append(Alert("host.partial_approval", f"{flow.kind.value} trace {record.stan:06d} approved for "
+                              "part of its amount, which cannot be reversed: reconcile it with the host"))
+        state, actions = self._idle(title, text, self._money(record.amount))
         return state, head + actions
+
+    def _partial_reversed(self, record: SaleRecord) -> Result:
+        """An approval the terminal cannot complete (a partial one, ``Reply.must_reverse``): the host may hold
+        funds, so the request is reversed at once, reason 06 ("other"), its reversal committed with the
+        outcome before anything else, then sent, retried and alerted as any other (uplink.py); the
+        transaction ends declined, its journal record keeping the host's code (10)."""
+        reason = ReversalReason.OTHER.value
+        record = replace(record, state=JournalState.REVERSING, reason=reason)
+        return self._reverse_now(record, reason, [RecordOutcome(record, reversal_reason=reason)],
+                                 ("PARTIAL APPROVAL", "- REVERSED", "DECLINED", self._money(record.amount)))
 
     def _h_frame_rejected(self, ev: HostFrameRejected, now: datetime) -> Result:
         return self.state, [Note(ev.code, f"host frame rejected: {ev.text}")]

@@ -48,6 +48,9 @@ class Reply:
     reversal_done: bool = False
     try_again: bool = False
     key_error: bool = False
+    # The host approved what the terminal cannot honour (a partial approval, ``Profile.reverse_codes``):
+    # not ``approved``, yet money may have moved, so a reversible request is reversed at once.
+    must_reverse: bool = False
 
     @property
     def advice_accepted(self) -> bool:
@@ -60,14 +63,42 @@ def _int(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+def _moves_money(profile: Profile, message: Message) -> bool:
+    """Whether ``message`` answers a request that moves money (a sale, pre-auth, completion, void, refund,
+    transfer, an offline sale's advice), as its echoed processing and condition codes name it; an answer
+    that names none of the profile's requests but has a request's MTI counts as one (the strict reading).
+    Reversals, sign-on, settlement and upload answers never do; nor does an inquiry's."""
+    m = message.mti
+    if len(m) != 4 or not m.isdigit() or m[2] not in "13":
+        return False
+    request = m[:2] + str(int(m[2]) - 1) + m[3]
+    if request in (profile.mtis.reversal, profile.mtis.reversal_repeat, profile.mtis.network):
+        return False
+    if request not in {t.mti for t in profile.transactions.values()}:
+        return False
+    kind = profile.kind_of(request, message.fields.get(3), message.fields.get(25))
+    return kind is None or profile.transactions[kind].amount
+
+
 def parse_reply(profile: Profile, message: Message) -> Reply:
-    """The non-sensitive facts of ``message``; missing fields are ``None``."""
+    """The non-sensitive facts of ``message``; missing fields are ``None``, except two an answer must carry.
+
+    Field 39 is mandatory in every answer (ISO 8583, UnionPay "M"): without it the answer says nothing of what
+    the host did, so it is no answer at all (``host.malformed``) and its request takes the unanswered path
+    (reversed, sent again or left, as its flow says), never filed as a decline. An approval of a request that
+    moves money must carry 37, the retrieval reference a void or refund of it names (UnionPay 消费撤销/退货
+    37 M): without it the approval is as malformed. 38 stays optional (an issuer may omit it)."""
     f = message.fields
+    code = f.get(39)
+    if not code:
+        raise ProtocolError(f"answer {message.mti} carries no response code (field 39)", code="host.malformed")
+    if code in profile.approved_codes and not f.get(37) and _moves_money(profile, message):
+        raise ProtocolError(f"approval {message.mti} carries no retrieval reference (field 37)",
+                            code="host.malformed")
     batch = None
     f60 = profile.fields.get(60)
     if f60 is not None and f60.kind is FieldKind.N and len(f.get(60, "")) >= 8:
         batch = int(f[60][2:8])
-    code = f.get(39)
     settle_result = None
     if message.mti == "0510":
         from firmware.host.settlement import read_result
@@ -86,6 +117,7 @@ def parse_reply(profile: Profile, message: Message) -> Reply:
         mac_ok=message.mac_ok, approved=code in profile.approved_codes, settle_result=settle_result,
         balance=balance, reversal_done=code in profile.reversal_done_codes,
         try_again=code in profile.try_again_codes, key_error=code in profile.key_error_codes,
+        must_reverse=code in profile.reverse_codes,
     )
 
 

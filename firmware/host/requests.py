@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu
-from firmware.host.spec import FieldKind, OriginalField, Profile, TxnKind, TxnSpec
+from firmware.host.spec import EntryMode, FieldKind, OriginalField, Profile, TxnKind, TxnSpec
 from firmware.host.txndata import CardData, Original, TxnData, _bad_txn
 
-__all__ = ["REQUEST_KINDS", "build_request", "transmission_time"]
+__all__ = ["read_field60", "REQUEST_KINDS", "build_request", "transmission_time"]
 
 
 # -- building ----------------------------------------------------------------
@@ -51,11 +51,29 @@ def _field22(profile: Profile, txn: TxnData) -> str:
     return mode + profile.pin_capability[0 if txn.pin_entered else 1]
 
 
-def _field60(profile: Profile, spec: TxnSpec, batch: int) -> dict[int, str]:
+def _field60(profile: Profile, spec: TxnSpec, batch: int, entry: EntryMode | None = None) -> dict[int, str]:
+    """cup 60: 60.1 type, 60.2 batch, 60.3 network code; a financial message (``entry``, how its card was
+    read) adds 60.4 and 60.5 where the profile has them (``Profile.read_capability``)."""
     f60 = profile.fields.get(60)
     if spec.type_code is None or f60 is None or f60.kind is not FieldKind.N:
         return {}
-    return {60: f"{spec.type_code}{batch:06d}{spec.network_code}"}
+    tail = profile.read_capability.digits(entry) if entry is not None and profile.read_capability else ""
+    return {60: f"{spec.type_code}{batch:06d}{spec.network_code}{tail}"}
+
+
+def read_field60(profile: Profile, value: str | None) -> tuple[str, ...] | None:
+    """cup 60 back in its parts: 60.1 type, 60.2 batch, 60.3 network code, then 60.4 and 60.5 when present.
+
+    Either form is read: 11 digits (management messages, and financial ones sealed before 60.4 and 60.5 were
+    sent, which are replayed as they were sealed) or 13. None for a message without 60 or a profile whose 60
+    is not this layout; any other length is ``ProtocolError`` ``host.bad_field``."""
+    f60 = profile.fields.get(60)
+    if value is None or f60 is None or f60.kind is not FieldKind.N:
+        return None
+    if len(value) not in (11, 13) or not value.isdigit():
+        raise ProtocolError(f"field 60 is {len(value)} characters, expected 11 (60.1-60.3) or 13 (to 60.5)",
+                            code="host.bad_field")
+    return (value[:2], value[2:8], value[8:11], *value[11:13])
 
 
 def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, local: frozenset[int]) -> dict[int, str]:
@@ -76,7 +94,7 @@ def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, loca
             raise _bad_txn(f"the card sequence number is not 1 to {width} digits")
         fields[23] = seq.zfill(width)
     fields.update({25: spec.condition_code, 41: txn.terminal_id, 42: txn.merchant_id, 49: txn.currency})
-    fields.update(_field60(profile, spec, txn.batch))
+    fields.update(_field60(profile, spec, txn.batch, txn.entry_mode))
     return {n: v for n, v in fields.items() if v is not None}
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "MacAlgorithm",
     "MacPlacement",
     "MAC_FIELDS",
+    "ReadCapability",
     "TxnKind",
     "EntryMode",
     "ReversalReason",
@@ -86,6 +87,24 @@ class MacPlacement(enum.Enum):
 
 MAC_FIELDS = (64, 128)  # the fields a MAC may travel in (the last of each bitmap)
 
+
+@dataclass(frozen=True)
+class ReadCapability:
+    """cup field 60.4 (the terminal's card-reading capability, n1) and 60.5 (the IC condition code, n1),
+    sent after 60.3 in financial messages only: sign-on, settlement and batch upload stop at 60.3.
+
+    60.5 is 2 for a magstripe read of a chip card (fallback after a chip read that could not be made), else
+    ``otherwise`` (0); field 22 then reads as a plain swipe (02x). The values are data so that a host with
+    other rules is a profile change."""
+
+    terminal: str  # 60.4
+    ic_condition: Mapping[EntryMode, str] = field(default_factory=dict)  # 60.5 by entry mode
+    otherwise: str = "0"  # 60.5 for any other entry mode
+
+    def digits(self, mode: EntryMode) -> str:
+        """60.4 and 60.5 for a card read by ``mode``."""
+        return self.terminal + self.ic_condition.get(mode, self.otherwise)
+
 _CODE = re.compile(r"[0-9A-Z]{2}")
 
 
@@ -109,6 +128,10 @@ class Profile:
     approved_codes: frozenset[str]
     response_texts: Mapping[str, str]
     reversal_reasons: Mapping[str, str] = field(default_factory=dict)
+    # The codes by which a host approved what the terminal cannot honour (10, approved for a partial
+    # amount: ISO 8583 and UnionPay both count it an approval). Money may have moved, so the answer to a
+    # reversible request is reversed at once (``ReversalReason.OTHER``) and the transaction ends declined.
+    reverse_codes: frozenset[str] = frozenset()
     # The answers that close a queued reversal: reversed (00), no such original, so nothing to
     # undo (25), or a repeat of a reversal the host already applied (94). Any other code means the
     # host did not apply it: the reversal stays queued and goes again (uplink.py).
@@ -131,6 +154,8 @@ class Profile:
     # Where a reversal names the transaction it reverses (ISO 8583:1987: field 90, built from
     # the reversed request's own MTI, STAN and field 7); None: the profile's reversals do not.
     reversal_original: OriginalField | None = None
+    # cup 60.4 and 60.5 in financial messages (``ReadCapability``); None: field 60 stops at 60.3.
+    read_capability: ReadCapability | None = None
     # The profile whose name-keyed tables (sign-on key layout, settlement, batch upload) this one
     # shares; empty: its own name. ``iso87-aes`` is iso87 with a wider field 52, so of the iso87 family.
     family: str = ""
@@ -195,12 +220,24 @@ class Profile:
                 raise _bad(f"{p}: entry mode {mode.value} must map to 2 digits", "config.bad_entry_mode")
         if len(self.pin_capability) != 2 or not all(re.fullmatch(r"\d", d) for d in self.pin_capability):
             raise _bad(f"{p}: pin_capability is two single digits", "config.bad_entry_mode")
+        if self.read_capability is not None:
+            rc = self.read_capability
+            f60 = self.fields.get(60)
+            if (f60 is None or f60.kind is not FieldKind.N or f60.max_len < 13
+                    or not all(re.fullmatch(r"\d", d) for d in (rc.terminal, rc.otherwise, *rc.ic_condition.values()))):
+                raise _bad(f"{p}: read_capability needs a numeric field 60 of 13 digits or more and single digits "
+                           "for 60.4 and 60.5", "config.bad_entry_mode")
         for code in (*self.response_texts, *self.reversal_reasons, *self.approved_codes, *self.reversal_done_codes,
-                     *self.try_again_codes, *self.key_error_codes):
+                     *self.try_again_codes, *self.key_error_codes, *self.reverse_codes):
             if not _CODE.fullmatch(code):
                 raise _bad(f"{p}: response code {code!r} is not 2 letters or digits", "config.bad_response_code")
         if not self.approved_codes <= set(self.response_texts):
             raise _bad(f"{p}: every approved code needs a response text", "config.bad_response_code")
+        if self.reverse_codes and not (self.reverse_codes <= set(self.response_texts)
+                                       and not self.reverse_codes & self.approved_codes
+                                       and ReversalReason.OTHER.value in self.reversal_reasons):
+            raise _bad(f"{p}: a code to reverse needs a response text, is not also approved, and its reversal "
+                       f"reason {ReversalReason.OTHER.value} must be listed", "config.bad_response_code")
         if self.pin_security_info is not None and 53 not in self.fields:
             raise _bad(f"{p}: pin_security_info needs field 53", "config.missing_field")
         if self.ksn_field is not None:

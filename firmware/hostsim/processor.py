@@ -68,6 +68,7 @@ from firmware.host.messages import (
     with_signon_keys,
 )
 from firmware.host.profiles import get_profile
+from firmware.host.requests import read_field60
 from firmware.host.settlement import SETTLE_MTI, has_upload
 from firmware.host.spec import Encoding, FieldKind, MacAlgorithm, Mtis, Profile, TxnKind
 from firmware.hostsim.dukpt import DukptHostMixin
@@ -184,6 +185,10 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
         p, m = self.profile, self.profile.mtis
         if self._mac_required(request) and request.mac_ok is not True:
             return self._answer(request, "A0", now, "bad MAC, not posted")
+        try:  # cup 60 in either form: to 60.3 (11 digits, as sealed before 60.4/60.5 were sent) or to 60.5 (13)
+            read_field60(p, request.fields.get(60))
+        except ProtocolError:
+            return self._answer(request, "30", now, "format error: field 60 is neither 60.1-60.3 nor 60.1-60.5")
         if request.mti == m.network:
             code = rule.code if declines(rule) else "00"
             outcome = self._answer(request, code, now, "sign-on")

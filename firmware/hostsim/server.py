@@ -184,6 +184,9 @@ class HostSimServer:
                 for payload in payloads:
                     if not self._answer(outbox, payload):
                         return
+                if buffer.broken:  # a bad length after whole requests: they are answered, then the connection goes
+                    log.warning("host-sim: dropping a connection (link.bad_frame_length)")
+                    return
         except OSError:
             return
         finally:

@@ -21,7 +21,8 @@ Error codes: ``link.down`` (cannot connect), ``link.connect_timeout``,
 the connection dropped), ``link.closed`` (the peer closed: ``poll()`` first
 returns any whole frames that arrived before the close, and raises on the
 next call, once), ``link.bad_frame`` (the peer's framing is out of step: the
-base disconnects), ``link.not_open``. ``send`` of an empty or oversized
+base disconnects; whole frames that came before the bad length are returned
+first and the error raised on the next call, once), ``link.not_open``. ``send`` of an empty or oversized
 payload raises ``ProtocolError`` (``link.empty_frame``/``link.frame_too_big``)
 from ``hal.framing``; a timeout of 0 or less is ``ConfigError``
 ``link.bad_timeout``. Payload bytes are never logged or put in an error.
@@ -71,7 +72,7 @@ class Link(Device):
             )
         self._connected = False
         self._frames = FrameBuffer()
-        self._closed_pending = False
+        self._pending: LinkError | None = None  # a close or bad framing found after frames poll() returned
         self._last_traffic = 0.0  # time.monotonic() of the last connect, send or received frame
 
     # -- what drivers override ----------------------------------------------
@@ -106,7 +107,7 @@ class Link(Device):
         if not wait > 0:
             raise ConfigError(f"a connect timeout must be above 0 seconds, not {wait}", code="link.bad_timeout")
         self._frames.clear()
-        self._closed_pending = False
+        self._pending = None
         self._connect(wait)
         self._connected = True
         self._last_traffic = time.monotonic()
@@ -139,12 +140,12 @@ class Link(Device):
 
     def poll(self) -> list[bytes]:
         """Every whole message received since the last poll. Never blocks."""
-        if self._closed_pending:
-            self._closed_pending = False
-            raise closed_error()
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
         if not self._connected:
             return []
-        closed = False
+        closed = bad = False
         payloads: list[bytes] = []
         while True:
             try:
@@ -157,21 +158,26 @@ class Link(Device):
             try:
                 payloads += self._frames.feed(data)
             except ProtocolError:
-                self._drop_connection()
-                raise LinkError("the host's framing is out of step; disconnected", code="link.bad_frame") from None
-        if closed:
-            log.debug("%s: host closed the connection", self)
+                bad = True
+            bad = bad or self._frames.broken  # the whole frames before a bad length are still delivered
+            if bad:
+                break
+        if bad or closed:
+            if closed:
+                log.debug("%s: host closed the connection", self)
             self._drop_connection()
+            error = (LinkError("the host's framing is out of step; disconnected", code="link.bad_frame") if bad
+                     else closed_error())
             if not payloads:
-                raise closed_error()
-            self._closed_pending = True
+                raise error
+            self._pending = error
         if payloads:
             self._last_traffic = time.monotonic()
         return payloads
 
     def disconnect(self) -> None:
         """Close the connection; anything half-received is dropped. Safe to call twice."""
-        self._closed_pending = False
+        self._pending = None
         self._drop_connection()
 
     def _drop_connection(self) -> None:

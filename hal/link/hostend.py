@@ -48,6 +48,7 @@ class HostEnd:
             arrival = Arrival(time.monotonic() + max(0.0, answer.delay),
                               frame(answer.payload) if answer.payload else b"", answer.close)
             bisect.insort(self._arrivals, arrival, key=lambda a: a.due)
+        self._frames.check()  # a bad length after whole requests: they are answered, then it raises
 
     def due(self, now: float) -> Iterator[Arrival]:
         """The answers due by ``now``, in order; after one that closes, nothing more arrives."""

@@ -58,6 +58,7 @@ def reply(**changes) -> Reply:
     base.setdefault("reversal_done", code in _CUP.reversal_done_codes)
     base.setdefault("try_again", code in _CUP.try_again_codes)
     base.setdefault("key_error", code in _CUP.key_error_codes)
+    base.setdefault("must_reverse", code in _CUP.reverse_codes)
     return Reply(**base)
 
 

@@ -39,8 +39,9 @@ GOLDEN_CUP_SALE = "".join([
     "313536",  # 49: currency an3 "156"
     "99AF066B4FFD6DCF",  # 52: ISO 0 PIN block under the lab PIN key
     "1600000000000000",  # 53: 1 = format 0 with PAN, 6 = double-length TDES
-    "0011" "220000010000",  # 60: LLL=0011, 22 sale + batch 000001 + 000, trailing pad nibble
-    "3843354239373939",  # 64: ECB MAC "8C5B9799" as 8 ASCII characters
+    # 60: LLL=0013, 22 sale + batch 000001 + 000 + 60.4 2 (magstripe reader) + 60.5 0, trailing pad nibble
+    "0013" "22000001000200",
+    "3430463244314333",  # 64: ECB MAC "40F2D1C3" as 8 ASCII characters
 ])
 
 GOLDEN_ISO87_VECTOR_FIELDS = {2: "1234567890123456", 12: "123456", 20: "111"}
@@ -55,14 +56,14 @@ def test_golden_cup_sale(cup, tpdu, mac_key, pin_key):
     assert payload.hex().upper() == GOLDEN_CUP_SALE
     # The two crypto outputs in it are what the crypto module computes.
     assert encrypt_iso0(b"1234", Pan(LAB_PAN), pin_key).reveal().hex().upper() == "99AF066B4FFD6DCF"
-    assert cup_ecb_mac(mac_key, payload[11:-8]) == b"8C5B9799"
+    assert cup_ecb_mac(mac_key, payload[11:-8]) == b"40F2D1C3"
 
 
 def test_golden_cup_sale_decodes_back(cup, mac_key):
     message = decode(cup, bytes.fromhex(GOLDEN_CUP_SALE), mac_key=mac_key)
     assert message.mti == "0200" and message.mac_ok is True
     assert message.tpdu == Tpdu("60", "0003", "0000") and message.header == "603100000000"
-    assert message.fields[2] == LAB_PAN and message.fields[22] == "021" and message.fields[60] == "22000001000"
+    assert message.fields[2] == LAB_PAN and message.fields[22] == "021" and message.fields[60] == "2200000100020"
     assert message.fields[35] == f"{LAB_PAN}=30121010000012345"
 
 
@@ -220,8 +221,8 @@ def _patch(payload: bytes, at: int, new: bytes) -> bytes:
         (lambda p: _patch(p, 21, b"\x1a"), "field 2 (Primary account number) at byte 21 is malformed: failed to decode field length"),
         (lambda p: _patch(p, 21, b"\x20"), "field 2 (Primary account number) at byte 21 is malformed: field data is 20 nibbles, larger than maximum 19"),
         (lambda p: _patch(p, 46, b"\x02\x11"), "field 22 (Point of service entry mode) at byte 46 is malformed"),
-        (lambda p: p + b"\x00", "field 64 (Message authentication code) at byte 128 is malformed: extra data after last field"),
-        (lambda p: p[:-3], "field 64 (Message authentication code) at byte 120 is malformed: field data is 5 bytes, expecting 8"),
+        (lambda p: p + b"\x00", "field 64 (Message authentication code) at byte 129 is malformed: extra data after last field"),
+        (lambda p: p[:-3], "field 64 (Message authentication code) at byte 121 is malformed: field data is 5 bytes, expecting 8"),
     ],
 )
 def test_decode_errors_name_field_and_byte(cup, tpdu, mac_key, corrupt, starts):

@@ -49,7 +49,7 @@ def test_cup_sale_with_pin_carries_exactly_the_brief_fields(cup, tpdu):
     assert set(message.fields) == {2, 3, 4, 11, 14, 22, 25, 26, 35, 41, 42, 49, 52, 53, 60}
     f = message.fields
     assert (f[3], f[4], f[11], f[22], f[25], f[26], f[60]) == (
-        "000000", "000000000100", "000001", "021", "00", "12", "22000001000")
+        "000000", "000000000100", "000001", "021", "00", "12", "2200000100020")
     assert f[53] == "1600000000000000" and f[49] == "156"
 
 
@@ -69,12 +69,13 @@ def test_iso87_sale_sends_local_time_and_no_tpdu(iso87):
     assert f[22] == "901" and 53 not in f and 60 not in f
 
 
-@pytest.mark.parametrize("mode, cup_code", [(EntryMode.SWIPE, "02"), (EntryMode.FALLBACK, "80"),
-                                            (EntryMode.MANUAL, "01"), (EntryMode.CHIP, "05"),
-                                            (EntryMode.CONTACTLESS, "07")])
-def test_entry_mode_is_mapped_by_the_profile(cup, tpdu, mode, cup_code):
+@pytest.mark.parametrize("mode, cup_code, ic_condition", [
+    (EntryMode.SWIPE, "02", "0"), (EntryMode.FALLBACK, "02", "2"),  # a fallback: a swipe, 60.5 = 2
+    (EntryMode.MANUAL, "01", "0"), (EntryMode.CHIP, "05", "0"), (EntryMode.CONTACTLESS, "07", "0")])
+def test_entry_mode_is_mapped_by_the_profile(cup, tpdu, mode, cup_code, ic_condition):
     message = build_request(cup, lab_txn(entry_mode=mode), lab_card(), tpdu=tpdu)
     assert message.fields[22] == cup_code + "1"
+    assert message.fields[60] == "22000001000" + "2" + ic_condition  # 60.4 = 2: a magstripe reader
 
 
 @pytest.mark.parametrize("kind", [TxnKind.OFFLINE_SALE, TxnKind.SIGN_ON])
@@ -148,7 +149,7 @@ def test_advice_is_pan_and_expiry_only(cup, tpdu):
     message = build_advice(cup, lab_txn(amount=900, stan=5), lab_card(track3=True), tpdu=tpdu)
     assert message.mti == "0220"
     assert set(message.fields) == {2, 3, 4, 11, 12, 13, 14, 22, 25, 41, 42, 49, 60}
-    assert message.fields[60] == "30000001000" and message.fields[13] == "0506" and message.fields[12] == "123456"
+    assert message.fields[60] == "3000000100020" and message.fields[13] == "0506" and message.fields[12] == "123456"
     assert kind_of(cup, message) is TxnKind.OFFLINE_SALE
 
 
@@ -203,8 +204,8 @@ def test_parse_reply(cup, tpdu, mac_key):
                           response_code="51", rrn="000000000007", auth_code=None, settle_date="0506",
                           host_date="0506", host_time="123456", batch=7, mac_ok=True, approved=False)
     assert mismatch(expectation_for(request), reply) is None
-    empty = parse_reply(cup, Message("0210"))
-    assert empty.stan is None and empty.amount is None and empty.response_code is None and not empty.approved
+    bare = parse_reply(cup, Message("0210", {39: "05"}))
+    assert bare.stan is None and bare.amount is None and bare.rrn is None and not bare.approved
 
 
 def _reply(**change):
@@ -248,7 +249,8 @@ def test_reprs_never_show_card_data(cup, tpdu, mac_key):
     card = lab_card(track3=True)
     track2, track3 = card.track2.reveal_str(), card.track3.reveal_str()
     request = build_request(cup, lab_txn(), card, tpdu=tpdu)
-    response = decode(cup, encode(cup, build_response(cup, request, response_code="00", when=WHEN), mac_key=mac_key))
+    response = decode(cup, encode(cup, build_response(cup, request, response_code="00", rrn="000000000001",
+                                                      when=WHEN), mac_key=mac_key))
     reply = parse_reply(cup, response)
     for obj in (card, request, response, reply):
         for text in (repr(obj), str(obj)):

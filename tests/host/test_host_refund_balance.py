@@ -35,7 +35,7 @@ def test_refund_request_follows_the_unionpay_table(cup, tpdu, mac_key):
     message = build_request(cup, refund_txn(LOCAL), lab_card(), tpdu=tpdu)
     f = message.fields
     assert message.mti == "0220" and (f[3], f[25], f[4], f[11]) == ("200000", "00", "000000000500", "000012")
-    assert f[60] == "25000001000"  # 60.1 type 25, 60.2 batch, 60.3 network code
+    assert f[60] == "2500000100020"  # 60.1 type 25, 60.2 batch, 60.3 network code, 60.4 2, 60.5 0
     assert f[37] == "000000000007" and f[61] == "000003000007" "1122"  # original batch, trace, date
     assert f[12] == "123456" and f[13] == "0506"  # a 0220 always carries its local time
     assert 52 in f and 35 in f and 38 not in f

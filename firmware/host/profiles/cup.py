@@ -24,6 +24,7 @@ from firmware.host.spec import (
     OriginalPart,
     Pad,
     Profile,
+    ReadCapability,
     TxnKind,
     TxnSpec,
 )
@@ -67,6 +68,8 @@ _LAYOUT: tuple[tuple[int, str, FieldKind, LengthType, int, bool, Pad], ...] = (
     # 54 carries a balance inquiry's answer (the balance): shown on the display, kept out of reprs.
     (54, "Additional amounts", AN, LLL, 20, True, Pad.LEFT),
     (55, "ICC system related data", B, LLL, 255, True, Pad.LEFT),
+    # 60.1 type n2, 60.2 batch n6, 60.3 network code n3; in financial messages 60.4 read capability n1 and
+    # 60.5 IC condition code n1 (``read_capability``), 13 digits; management messages stop at 60.3, 11.
     (60, "Reserved private: 60.1 type, 60.2 batch, 60.3 network code, 60.4, 60.5", N, LLL, 17, False, Pad.RIGHT),
     (61, "Original message: batch, STAN, date", N, LLL, 29, False, Pad.RIGHT),
     # 62 carries working keys (under the TMK) in sign-on answers: kept out of reprs.
@@ -240,11 +243,16 @@ def build() -> Profile:
             EntryMode.SWIPE: "02",
             EntryMode.CHIP: "05",
             EntryMode.CONTACTLESS: "07",
-            EntryMode.FALLBACK: "80",
+            # A chip card's stripe read (fallback) is 02 too: 60.5 = 2 says it is one (``read_capability``).
+            EntryMode.FALLBACK: "02",
         },
         pin_capability=("1", "2"),  # 22.2: 1 = PIN entered, 2 = no PIN
-        # 10 (partial approval) is left out: the terminal cannot complete a partial sale.
+        # 60.4 = 2, a magnetic stripe reader only (posterm has no chip reader; public UnionPay POS code sends 5
+        # for a contact chip reader, 6 for contactless, 0 when unknown); 60.5 = 2 for a fallback, else 0.
+        read_capability=ReadCapability(terminal="2", ic_condition={EntryMode.FALLBACK: "2"}),
         approved_codes=frozenset({"00", "11", "A2", "A4", "A5", "A6"}),
+        # 10 (approved for a partial amount) is an approval the terminal cannot complete: reversed (reason 06).
+        reverse_codes=frozenset({"10"}),
         response_texts=RESPONSE_TEXTS,
         reversal_reasons={
             "98": "No answer from the host",

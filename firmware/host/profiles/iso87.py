@@ -302,6 +302,8 @@ def build() -> Profile:
         # The third digit is the terminal's PIN entry capability, not whether a PIN was entered.
         pin_capability=("1", "1"),
         approved_codes=frozenset({"00", "08", "11"}),
+        # 10 (approved for a partial amount) is an approval the terminal cannot complete: reversed (reason 06).
+        reverse_codes=frozenset({"10"}),
         response_texts=RESPONSE_TEXTS,
         reversal_reasons={
             "98": "No answer from the host",
