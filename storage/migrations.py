@@ -268,8 +268,6 @@ def raise_usable_by(conn: sqlite3.Connection, floor: int) -> None:
 
 def _content_floor(conn: sqlite3.Connection) -> int:
     """The usable-by the content itself calls for (archived batches: ``ARCHIVE_SCHEMA``), else 0."""
-    if LATEST < ARCHIVE_SCHEMA:  # a schema from before the archive (the tables it reads may not exist yet)
-        return 0
     from storage.archive import holds_archive  # lazy: that module raises records through this one
 
     return ARCHIVE_SCHEMA if holds_archive(conn) else 0
@@ -347,7 +345,7 @@ def _migrate(conn: sqlite3.Connection, fresh: Mapping[str, str]) -> int:
         for migration in MIGRATIONS[found:LATEST]:
             migration.apply(db)
         conn.execute(f"PRAGMA user_version={LATEST}")
-        _put(conn, RECORD_KEY, _record(LATEST, max(prior, _content_floor(conn))))
+        _put(conn, RECORD_KEY, _record(LATEST, prior))  # the steps archive nothing: prior's floor still holds
         for key, value in (fresh.items() if found == 0 else ()):
             _put(conn, key, value)
         if snapshot is not None:
