@@ -25,7 +25,8 @@ from typing import Any
 
 from firmware.errors import CardError, CryptoError
 
-__all__ = ["Secret", "Pan", "TrackData", "PinBlock", "SecretKey", "mask_pan", "KEY_LIKE", "looks_like_key"]
+__all__ = ["Secret", "Pan", "TrackData", "PinBlock", "SecretKey", "mask_pan", "KEY_LIKE", "looks_like_key",
+           "CARD_LIKE", "looks_like_card_data", "mask_card_data"]
 
 # What a pasted key looks like in text an error might echo: 16 or more hex digits in a row (a single-length DES
 # key; a PAN's digits are hex digits too). Such text is told by its form and length, never shown.
@@ -35,6 +36,41 @@ KEY_LIKE = re.compile(r"[0-9A-Fa-f]{16,}")
 def looks_like_key(text: str) -> bool:
     """True when ``text`` holds ``KEY_LIKE``: a key (or a PAN) pasted where a name or a value was wanted."""
     return KEY_LIKE.search(text) is not None
+
+
+# What card data looks like in free text (a log line, a value an error would echo, an operator's note): the one
+# judgement the log redactor, the scenario and test-card errors and ``journal resolve --note`` share.
+# ``number``: 12 to 19 digits in a row, or 13 or more in groups with spaces, dashes, dots, slashes or underscores
+# between them (1 to 3 of them: "6222 0212 3456 7890 123" as on a card face, "4761-7390-0101-0010", a copied
+# table's "6222  0212"); 13 keeps a dotted IP address (12 digits at most) out. ``track``: what follows a card
+# number in track text: track 1's ``^NAME^`` and its expiry, service code and discretionary data, or track 2's
+# or 3's ``=`` (``D``) and all after it, up to an end sentinel, a start sentinel or a space.
+_GAP = r"[ ._/-]{1,3}"
+CARD_LIKE = re.compile(
+    rf"(?<![0-9])(?P<number>[0-9](?:(?:{_GAP})?[0-9]){{12,}}|[0-9]{{12}})(?![0-9])"
+    r"(?P<track>\^[^^?;\n]{0,26}(?:\^[^?;\s]*)?|=[^?;\s]*|D[0-9][^?;\s]*)?"
+)
+
+
+def _digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
+
+
+def looks_like_card_data(text: str, *, shortest: int = 12) -> bool:
+    """True when ``text`` holds a card number (``CARD_LIKE``, at least ``shortest`` digits) or track text."""
+    return any(m["track"] or len(_digits(m["number"])) >= shortest for m in CARD_LIKE.finditer(text))
+
+
+def _masked(m: re.Match) -> str:
+    digits = _digits(m["number"])
+    shown = mask_pan(digits) if len(digits) <= 19 else f"<{len(digits)} digits>"
+    return shown + (f"{m['track'][0]}..." if m["track"] else "")
+
+
+def mask_card_data(text: str) -> str:
+    """``text`` with each card number masked (first 6 / last 4 at most, separators dropped) and any track text
+    after it cut to its separator and ``...``."""
+    return CARD_LIKE.sub(_masked, text)
 
 
 class Secret:

@@ -272,8 +272,9 @@ MAX_BENCH_SALES = 100_000  # about an hour of sales at a Pi Zero's pace: more is
 
 def build_parser() -> argparse.ArgumentParser:
     from firmware.argtypes import whole
+    from firmware.cliparser import PostermParser
 
-    p = argparse.ArgumentParser(prog="posterm", description="Card-payment terminal firmware")
+    p = PostermParser(prog="posterm", description="Card-payment terminal firmware")  # no value in a usage error
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sp):

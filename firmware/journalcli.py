@@ -26,7 +26,6 @@ the block; the note is kept beside it.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from firmware.argtypes import whole
@@ -35,21 +34,24 @@ from firmware.errors import ConfigError, StorageError
 __all__ = ["add_journal_command", "check_note"]
 
 NOTE_MAX = 80
-# a PAN is 13 to 19 digits, often written in groups ("6222 0212 3456 ..."): digits with spaces, dashes or dots
-# between them count as one run; a ticket or a 12-digit reference number (RRN) is shorter
-_DIGIT_RUN = re.compile(r"\d(?:[ .-]?\d){12,}")
+# a PAN is 13 to 19 digits, often written in groups ("6222 0212 3456 ...", "6222  0212", "6222/0212", " - "): the
+# judgement is crypto.secrets.CARD_LIKE, shared with the log redactor; a ticket or a 12-digit reference number
+# (RRN) is shorter
+_SHORTEST_PAN = 13
 
 
 def check_note(text: str) -> str:
     """The supervisor's note, as it may be stored: printable ASCII, 3 to 80 characters, no run of 13 or more
     digits, even in groups (nothing that could be a card number reaches the journal)."""
+    from crypto.secrets import looks_like_card_data  # not at import: building the CLI parser stays light
+
     note = text.strip()
     if not 3 <= len(note) <= NOTE_MAX or not note.isascii() or not note.isprintable():
         raise ConfigError(f"--note must be 3 to {NOTE_MAX} printable ASCII characters saying who decided and why",
                           code="journal.bad_note")
-    if _DIGIT_RUN.search(note):
-        raise ConfigError("--note holds 13 or more digits in a row (or in groups), which could be a card number: "
-                          "leave it out",
+    if looks_like_card_data(note, shortest=_SHORTEST_PAN):
+        raise ConfigError("--note holds 13 or more digits in a row (or in groups), or track text, which could be "
+                          "card data: leave it out",
                           code="journal.note_digits")
     return note
 

@@ -14,18 +14,18 @@ import re
 import sys
 from pathlib import Path
 
-from crypto.secrets import mask_pan
+from crypto.secrets import mask_card_data
 
 __all__ = ["setup_logging", "redact", "RedactingFormatter"]
 
-# 12-19 digits, optionally followed by a track separator and more digits (track 2/3 data).
-_PAN_LIKE = re.compile(r"(?<![0-9])([0-9]{12,19})(?:[=D^][0-9A-Z ]{4,})?(?![0-9])")
 # Long hex runs: PIN blocks and keys written as hex.
 _HEX_LIKE = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])")
 
 
 def redact(text: str) -> str:
-    text = _PAN_LIKE.sub(lambda m: mask_pan(m.group(1)) + ("=..." if m.group(0) != m.group(1) else ""), text)
+    """Card numbers (in one run or in groups) and track text masked (``crypto.secrets.CARD_LIKE``, the judgement
+    shared with every place that echoes input), then long hex runs (PIN blocks, keys) told by their length."""
+    text = mask_card_data(text)
     return _HEX_LIKE.sub(lambda m: f"<{len(m.group(0))} hex>", text)
 
 

@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="posterm host-sim", description="Simulated acquirer host over TCP")
+    from firmware.cliparser import PostermParser
+
+    parser = PostermParser(prog="posterm host-sim", description="Simulated acquirer host over TCP")
     add_arguments(parser)
     return run(parser.parse_args(argv))

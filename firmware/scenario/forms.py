@@ -14,18 +14,21 @@ Codes: ``scenario.bad_value`` (a value of the wrong form, or a missing key) and
 simulator's rule files use them.
 
 Error texts show a wrong value only when it is short and cannot be card data
-(no run of 12 or more digits); otherwise they say what kind of value it was.
+(``crypto.secrets.looks_like_card_data``: a card number in one run or in groups,
+track text); otherwise they say what kind of value it was. A form marked
+``secret`` (a PIN, a password, an account, track text) never has its value
+shown, whatever it looks like: a PIN is four digits, as innocent as a count.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
+from crypto.secrets import looks_like_card_data
 from firmware.errors import ScenarioError
 
 __all__ = ["Form", "Text", "Whole", "Seconds", "Flag", "Const", "Key", "Table", "Either", "OMIT",
@@ -60,7 +63,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value) or abs(value) < 10**9 or abs(value) >= 10**19:  # too long for a PAN
             return repr(value)
-    if isinstance(value, str) and len(value) <= 24 and not re.search(r"\d{12}", value):
+    if isinstance(value, str) and len(value) <= 24 and not looks_like_card_data(value):
         return repr(value)
     return kind_of(value)
 
@@ -69,12 +72,14 @@ class Form:
     """A declared form: ``expected`` says it in words, ``check`` returns the value (normalised) or raises."""
 
     expected: str = "a value"
+    secret: bool = False  # a PIN, a password, an account, track text: a wrong value is told by its kind only
 
     def check(self, value: Any, where: str) -> Any:  # pragma: no cover - every form overrides it
         raise NotImplementedError
 
     def fail(self, value: Any, where: str) -> ScenarioError:
-        return ScenarioError(f"{where} must be {self.expected}, got {_shown(value)}", code=BAD_VALUE)
+        got = kind_of(value) if self.secret else _shown(value)
+        return ScenarioError(f"{where} must be {self.expected}, got {got}", code=BAD_VALUE)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class Text(Form):
 
     expected: str = "text in quotes"
     test: Callable[[str], bool] | None = None
+    secret: bool = False
 
     def check(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or (self.test is not None and not self.test(value)):
@@ -90,11 +96,11 @@ class Text(Form):
         return value
 
 
-def digits(n: int | None = None, expected: str | None = None) -> Text:
-    """A string of digits (exactly ``n`` of them if given)."""
+def digits(n: int | None = None, expected: str | None = None, *, secret: bool = False) -> Text:
+    """A string of digits (exactly ``n`` of them if given); ``secret``: a wrong one is never shown."""
     if n is None:
-        return Text(expected or "a string of digits in quotes", lambda v: v.isascii() and v.isdigit())
-    return Text(expected or f"{n} digits in quotes", lambda v: len(v) == n and v.isascii() and v.isdigit())
+        return Text(expected or "a string of digits in quotes", lambda v: v.isascii() and v.isdigit(), secret)
+    return Text(expected or f"{n} digits in quotes", lambda v: len(v) == n and v.isascii() and v.isdigit(), secret)
 
 
 def choice(*names: str) -> Text:

@@ -154,7 +154,8 @@ def _transfer_again(value: dict, where: str) -> dict:
 
 
 _AMOUNT = Whole(1, 999999999999, "a whole number of minor units")
-_PASSWORD = digits(expected="a string of digits in quotes (a password)")
+_PASSWORD = digits(expected="a string of digits in quotes (a password)", secret=True)
+_ACCOUNT = digits(expected="the account's digits in quotes", secret=True)
 _SUPERVISOR = Key(_PASSWORD)  # typed at the supervisor's prompt; left out, the step stops there
 _CONFIRM = Key(Flag(), default=True)
 _TRACE = Key(Whole(1, 999999, "a trace number"), required=True)
@@ -187,12 +188,12 @@ _EXPECT = Table({
 # 1e308 or inf would overflow the selector's timeout and nan compares false with everything.
 STEP_FORMS: dict[str, Form] = {
     "key": Text('keys in quotes, e.g. "1250#"'),
-    "swipe": Either(Table({f"track{n}": Key(Text("printable ASCII text in quotes", _printable_ascii))
+    "swipe": Either(Table({f"track{n}": Key(Text("printable ASCII text in quotes", _printable_ascii, secret=True))
                            for n in (1, 2, 3)}),
                     bare=Text("a test card name in quotes")),
-    "swipe_raw": Text("text in quotes (characters up to \\u00ff)", _latin1),
+    "swipe_raw": Text("text in quotes (characters up to \\u00ff)", _latin1, secret=True),
     "swipe_damaged": Text("a damage name in quotes"),
-    "pin": Text('a PIN in quotes, e.g. "1234"'),
+    "pin": Text("a PIN's digits in quotes", secret=True),
     "void": _VOID,
     "settle": Either(Table({"confirm": _CONFIRM, "supervisor": _SUPERVISOR}), key="confirm"),
     "refund": _named("rrn", digits(12, "the original's 12-digit reference number in quotes")),
@@ -203,8 +204,8 @@ STEP_FORMS: dict[str, Form] = {
     "preauth_advice": _AUTH,
     "preauth_complete_void": _VOID,
     "transfer": Table({"amount": Key(_AMOUNT, required=True),
-                       "account": Key(digits(expected="the account's digits in quotes"), required=True),
-                       "again": Key(digits(expected="the account's digits in quotes"))}, finish=_transfer_again),
+                       "account": Key(_ACCOUNT, required=True),
+                       "again": Key(_ACCOUNT)}, finish=_transfer_again),
     "host": _HostRule(),
     "printer": choice(*_PRINTER_FAULTS),
     "link": choice("down", "up"),

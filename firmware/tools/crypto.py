@@ -77,6 +77,17 @@ def _kcv(args) -> int:
 
 
 # -- pinblock ---------------------------------------------------------------------------
+def _refuse_live_pan(pan: str | None) -> None:
+    """Decoding prints the PIN, so it is for test cards only, as ``tools track --reveal`` and ``tools iso8583
+    --clear`` are (the lead's decision, AU15 L4): ``--pan`` must be a test card's, for every format (format 1
+    binds no PAN, so its block could be any card's: the test card is named all the same)."""
+    from hal.magstripe.sim import is_test_pan
+
+    if not pan or not is_test_pan(pan):
+        raise CardError("pinblock decode is only for test cards (posterm tools cards): give a test card's --pan",
+                        code="tools.reveal_refused")
+
+
 def _pinblock(args) -> int:
     from crypto.pinblock import PinFormat, clear_block, decode_clear_block, decrypt_pin_block, encrypt_pin_block
     from crypto.pinblock import pan_field_iso4
@@ -99,6 +110,7 @@ def _pinblock(args) -> int:
         else:
             rows["pin_block"] = encrypt_pin_block(pin, args.pan, key, fmt).reveal().hex().upper()
     else:
+        _refuse_live_pan(args.pan)
         block = _hex(args.block, "--block", sizes=(fmt.block_size,))
         if key is not None:
             pin = decrypt_pin_block(block, args.pan, key, fmt)
@@ -192,9 +204,11 @@ def _mac(args) -> int:
 
 
 # -- iso8583 ---------------------------------------------------------------------------------
-def _refuse_live_card(message) -> None:
+def _refuse_live_card(message, profile) -> None:
     """``--clear`` is for lab cards, as ``tools track --reveal`` is: the card's number, wherever the
-    message carries it (field 2, tracks 1, 2 and 3), must be a test card's (``posterm tools cards``).
+    message carries it (field 2, tracks 1, 2 and 3), must be a test card's (``posterm tools cards``),
+    and so must a transfer's destination account in the field the profile's transaction table names for
+    it (``account_field``: cup 48, iso87 103), card data as much as the card's own number.
     A message with card data but no card number it can check is refused too."""
     import re
 
@@ -205,6 +219,8 @@ def _refuse_live_card(message) -> None:
         return  # no card data: nothing to hide
     where = {2: r"(\d{12,19})", 35: r"(\d{12,19})[=D]", 45: r"[A-Z]?(\d{12,19})\^", 36: r"\d\d(\d{12,19})="}
     pans = [m.group(1) for n, pattern in where.items() if n in f for m in [re.match(pattern, str(f[n]))] if m]
+    accounts = {t.account_field for t in profile.transactions.values() if t.account_field is not None}
+    pans += [str(f[n]) for n in sorted(accounts) if n in f]  # the whole field: a test card's number and nothing else
     if not pans or not all(is_test_pan(p) for p in pans):
         raise CardError("--clear is only for test cards (posterm tools cards); this message's card is not one",
                         code="tools.reveal_refused")
@@ -221,7 +237,7 @@ def _iso8583(args) -> int:
         message = decode(profile, _hex(args.message, "the message"), mac_key=mac_key)
         view = message.redacted()
         if args.clear:
-            _refuse_live_card(message)
+            _refuse_live_card(message, profile)
             view["fields"] = dict(sorted(message.fields.items()))
         rows = {"profile": profile.name, "mti": view["mti"], "tpdu": view["tpdu"], "header": view["header"],
                 "mac_ok": view["mac_ok"], "fields": {str(n): v for n, v in view["fields"].items()}}
@@ -276,11 +292,12 @@ def register(subparsers) -> None:
     _json_flag(p)
     p.set_defaults(func=_kcv)
 
-    p = subparsers.add_parser("pinblock", help=f"encode or decode an ISO 9564 PIN block ({_LAB})")
+    p = subparsers.add_parser("pinblock", help=f"encode or decode an ISO 9564 PIN block ({_LAB}; decode shows "
+                              "the PIN, so only for a test card's --pan)")
     p.add_argument("action", choices=("encode", "decode"))
     p.add_argument("--format", type=int, choices=(0, 1, 3, 4), default=0)
     p.add_argument("--pin", help="PIN digits (encode)")
-    p.add_argument("--pan", help="card number (formats 0, 3, 4)")
+    p.add_argument("--pan", help="card number (formats 0, 3, 4; decode: a test card's, any format)")
     p.add_argument("--key", help="PIN key, hex: TDES for 0/1/3, AES for 4; without it the block is clear")
     p.add_argument("--block", help="the PIN block, hex (decode)")
     _json_flag(p)

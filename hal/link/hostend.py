@@ -6,20 +6,72 @@ reassemble the terminal's length-prefixed frames, hand each whole request to
 answer overtaking a slower one as on a real network. An answer may also close
 the connection (after its payload, if any). What differs is the carrier: the
 ``sim://`` link hands the bytes back from ``poll()``, the modem simulator writes
-them to its pty. This is the part they share.
+them to its pty. This is the part they share, with the record both keep of
+what they heard (``Heard``): the facts of each request by default, never its
+fields, since a request carries the PAN, track 2 and the PIN block and a
+``sim://`` link lives as long as ``posterm screen`` or a bench ``posterm run``.
 """
 
 from __future__ import annotations
 
 import bisect
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from hal.base import InProcessHost
 from hal.framing import FrameBuffer, frame
 
-__all__ = ["Arrival", "HostEnd"]
+__all__ = ["Arrival", "Heard", "HostEnd", "RequestFacts"]
+
+
+_TPDU_ID = 0x60  # a TPDU's first byte (cup): 5 bytes of TPDU and 6 of header come before its BCD MTI
+_MTI_AFTER_TPDU = slice(11, 13)
+FRAMES_KEPT = 64  # the most whole requests an instrument keeps when a test asks for them
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What a simulator keeps of a request it heard, without a byte of its fields: its size and, where the
+    layout shows it plainly, its message type (ASCII MTI first, or BCD MTI after a TPDU and 6-byte header)."""
+
+    length: int
+    mti: str | None = None
+
+    @classmethod
+    def of(cls, payload: bytes) -> RequestFacts:
+        return cls(len(payload), _mti(payload))
+
+
+def _mti(payload: bytes) -> str | None:
+    head = payload[:4]
+    if len(head) == 4 and head.isdigit():
+        return head.decode("ascii")
+    if len(payload) > _MTI_AFTER_TPDU.stop and payload[0] == _TPDU_ID:
+        text = payload[_MTI_AFTER_TPDU].hex()
+        return text if text.isdigit() else None
+    return None
+
+
+class Heard:
+    """An instrument's record of the requests it heard: ``facts`` (``RequestFacts``) always; the whole requests
+    in ``frames`` only once a test has asked with ``keep_frames()``, and then the last ``limit`` of them. A
+    simulator in a long-lived process (``posterm screen``) so keeps no card data from the sales it carried."""
+
+    def __init__(self) -> None:
+        self.facts: list[RequestFacts] = []
+        self.frames: deque[bytes] | None = None
+
+    def __call__(self, payload: bytes) -> None:
+        self.facts.append(RequestFacts.of(payload))
+        if self.frames is not None:
+            self.frames.append(bytes(payload))
+
+    def keep_frames(self, limit: int = FRAMES_KEPT) -> None:
+        """From now on keep whole requests too (a test's explicit choice), the last ``limit`` of them."""
+        if self.frames is None or self.frames.maxlen != limit:
+            self.frames = deque(self.frames or (), maxlen=limit)
 
 
 @dataclass

@@ -16,8 +16,10 @@ bytes back:
   the dial connects and closed at the hang-up; its close is a hang-up too.
 
 Records: ``commands`` (every AT command line), ``dials`` / ``dialled``,
-``received`` (data-mode bytes from the terminal), ``requests`` (whole
-payloads given to the in-process host), ``connects``, ``hangups`` (calls the
+``received`` (data-mode bytes from the terminal), ``requests`` (the
+``RequestFacts`` of each payload given to the in-process host: length and MTI,
+never a field), ``frames`` (those payloads whole, the last 64, only with
+``keep_frames=True``: a test's explicit choice), ``connects``, ``hangups`` (calls the
 terminal ended with ``ATH0``), ``drops`` (calls the line ended), ``aborts``
 (dials stopped by a keystroke). Helpers: ``wait_until``, ``assert_hung_up``.
 
@@ -56,7 +58,7 @@ import time
 from firmware.errors import ProtocolError
 from hal.base import InProcessHost
 from hal.link.hayessim import CommandMode, Dial, DialMode
-from hal.link.hostend import HostEnd
+from hal.link.hostend import Heard, HostEnd, RequestFacts
 from hal.ptysim import SimThread, raw_pty
 
 __all__ = ["Dial", "DialMode", "PtyModemSim"]  # Dial and DialMode live in hal.link.hayessim
@@ -87,7 +89,7 @@ class PtyModemSim(SimThread):
     what = "modem simulator"
 
     def __init__(self, host: InProcessHost | None = None, *, remote: str | None = None,
-                 speed: int = 33600, guard_time: float = 0.05) -> None:
+                 speed: int = 33600, guard_time: float = 0.05, keep_frames: bool = False) -> None:
         self.host = host
         self.remote = _address(remote) if remote else None
         self.speed = speed
@@ -96,7 +98,9 @@ class PtyModemSim(SimThread):
         # records (read by tests under the lock)
         self.commands: list[str] = []
         self.dials: list[Dial] = []
-        self.requests: list[bytes] = []
+        self._heard = Heard()
+        if keep_frames:
+            self._heard.keep_frames()
         self.connects = self.hangups = self.drops = self.aborts = 0
         # faults (set by tests under the lock)
         self._faults: list[_Fault] = []
@@ -128,6 +132,20 @@ class PtyModemSim(SimThread):
     def dialled(self) -> list[str]:
         with self._cond:
             return [d.number for d in self.dials]
+
+    @property
+    def requests(self) -> list[RequestFacts]:
+        """Each request given to the in-process host, as its facts (length, MTI): no card data."""
+        with self._cond:
+            return list(self._heard.facts)
+
+    @property
+    def frames(self) -> list[bytes]:
+        """The whole requests, kept only with ``keep_frames=True``."""
+        with self._cond:
+            if self._heard.frames is None:
+                raise AssertionError("this modem simulator keeps no whole requests: make it with keep_frames=True")
+            return list(self._heard.frames)
 
     @property
     def online(self) -> bool:
@@ -297,13 +315,13 @@ class PtyModemSim(SimThread):
         if self.host is None:
             return
         try:
-            self._host_end.feed(data, self.host, heard=self._heard)
+            self._host_end.feed(data, self.host, heard=self._hear)
         except ProtocolError:
             return  # the far end cannot follow the stream; it keeps listening
 
-    def _heard(self, payload: bytes) -> None:
+    def _hear(self, payload: bytes) -> None:
         with self._cond:
-            self.requests.append(payload)
+            self._heard(payload)
 
     def _from_remote(self) -> None:
         assert self._sock is not None

@@ -13,7 +13,10 @@ Instrument: ``go_down()``/``go_up()`` (connecting fails with ``link.down``
 while down; going down also drops a live connection, so the next ``poll()``
 raises ``link.closed`` and a send fails), ``drop_next(n)`` (the host receives
 and answers the next ``n`` requests, but the answers are lost on the way:
-the reversal case), ``sent`` (every payload sent, in order), ``connects``
+the reversal case), ``sent`` (the ``RequestFacts`` of every request sent, in
+order: length and MTI, never a field), ``keep_frames()`` then ``frames`` (the
+whole requests, the last 64: a test's explicit choice, since a request holds
+the PAN, track 2 and PIN block and ``posterm screen`` lives long), ``connects``
 (successful connects).
 
 The host is checked when the link is opened and when it connects, not when
@@ -28,7 +31,7 @@ from typing import Any
 from firmware.errors import ConfigError, LinkError
 from hal.base import InProcessHost
 from hal.link import Link, closed_error
-from hal.link.hostend import HostEnd
+from hal.link.hostend import FRAMES_KEPT, Heard, HostEnd, RequestFacts
 
 __all__ = ["SimLink"]
 
@@ -45,7 +48,7 @@ class SimLink(Link):
         self._host_side = HostEnd()  # the host end of the stream: reassembles what we send, holds its answers
         self._rx = bytearray()
         self._peer_closed = False
-        self.sent: list[bytes] = []
+        self._heard = Heard()
         self.connects = 0
 
     def _host(self) -> InProcessHost:
@@ -68,7 +71,7 @@ class SimLink(Link):
     def _write(self, data: bytes) -> None:
         if self._down or self._peer_closed:
             raise LinkError("could not send to the host (simulated link is down)", code="link.send_failed")
-        self._host_side.feed(data, self._host(), heard=self.sent.append, lose=self._lose_answer)
+        self._host_side.feed(data, self._host(), heard=self._heard, lose=self._lose_answer)
 
     def _lose_answer(self) -> bool:
         if self._answers_to_drop:
@@ -119,6 +122,22 @@ class SimLink(Link):
     def drop_next(self, n: int = 1) -> None:
         """Lose the answers to the next ``n`` requests (the host still sees the requests)."""
         self._answers_to_drop += n
+
+    @property
+    def sent(self) -> list[RequestFacts]:
+        """Every request sent, in order, as its facts (length, MTI): no card data."""
+        return list(self._heard.facts)
+
+    def keep_frames(self, limit: int = FRAMES_KEPT) -> None:
+        """Keep the whole requests sent from now on (the last ``limit``), for a test that compares bytes."""
+        self._heard.keep_frames(limit)
+
+    @property
+    def frames(self) -> list[bytes]:
+        """The whole requests sent since ``keep_frames()``; asking without having called it is a test's mistake."""
+        if self._heard.frames is None:
+            raise AssertionError("this sim:// link keeps no whole requests: call keep_frames() before sending")
+        return list(self._heard.frames)
 
     @property
     def down(self) -> bool:

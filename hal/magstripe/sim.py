@@ -30,11 +30,13 @@ the tools reveal clear card data for those only.
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from crypto.secrets import looks_like_card_data
 from firmware.errors import ReaderError, ScenarioError
 from hal.magstripe import MagstripeReader, Sentinels
 from hal.magstripe.f2f import BitSwipe, encode_track
@@ -136,8 +138,10 @@ TEST_CARDS: dict[str, TestCard] = dict(
 # The host simulator's lab card (``firmware.hostsim.lab``, which takes it from here): a test card too.
 LAB_PAN = "6212345678901234569"
 
-# Every test card number the tools trust besides TEST_CARDS' own: the lab card, and published test numbers
-# (scheme and acquirer test ranges). One list: ``is_test_pan`` reads it, and nothing else decides.
+# Every test card number the tools trust besides TEST_CARDS' own: the lab card, published test numbers
+# (scheme and acquirer test ranges), and the card numbers of the PIN-block standards' worked examples (ISO 9564-1:
+# 5555555551234567, format 4: 432198765432109870), whose published blocks ``tools pinblock decode`` must open.
+# One list: ``is_test_pan`` reads it, and nothing else decides.
 PUBLISHED_TEST_PANS = frozenset(
     {
         LAB_PAN,
@@ -147,6 +151,8 @@ PUBLISHED_TEST_PANS = frozenset(
         "5105105105105100",
         "6200000000000047",
         "6250946000000016",
+        "5555555551234567",
+        "432198765432109870",
     }
 )
 
@@ -277,13 +283,21 @@ class SimReader(MagstripeReader):
         return len(self._queue)
 
 
+_PLAIN_NAME = re.compile(r"[a-z0-9_-]{1,32}")  # what a card name looks like; anything else is not echoed
+
+
 def find_card(name: str) -> TestCard:
-    """A test card by name; ``unionpay-debit`` (as a TOML scenario may spell it) also finds ``unionpay_debit``."""
+    """A test card by name; ``unionpay-debit`` (as a TOML scenario may spell it) also finds ``unionpay_debit``.
+
+    An unknown name is quoted in the error only if it is a plain name and not card data: a scenario that puts
+    the track text where the name belongs (``swipe = "4761...=4912..."``) must not see it echoed."""
     try:
         return TEST_CARDS[name.replace("-", "_")]
     except KeyError:
+        plain = isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and not looks_like_card_data(name)
+        said = repr(name) if plain else "(not a card name: left out)"
         raise ScenarioError(
-            f"unknown test card {name!r}; expected one of {', '.join(TEST_CARDS)}", code="scenario.unknown_card"
+            f"unknown test card {said}; expected one of {', '.join(TEST_CARDS)}", code="scenario.unknown_card"
         ) from None
 
 

@@ -39,7 +39,7 @@ def host() -> EchoHost:
 
 @pytest.fixture
 def sim(host) -> Iterator[PtyModemSim]:
-    with PtyModemSim(host, guard_time=0.02) as modem:
+    with PtyModemSim(host, guard_time=0.02, keep_frames=True) as modem:
         yield modem
 
 
@@ -89,11 +89,25 @@ def test_a_call_dials_carries_framed_messages_and_hangs_up(sim, dial):
     link.send(b"0800 sign-on")
     link.send(b"0200 sale")
     assert wait_for(link, 2) == [b"re:0800 sign-on", b"re:0200 sale"]
-    assert sim.requests == [b"0800 sign-on", b"0200 sale"]
+    assert sim.frames == [b"0800 sign-on", b"0200 sale"]
+    assert [(r.length, r.mti) for r in sim.requests] == [(12, "0800"), (9, "0200")]
     assert sim.received == frame(b"0800 sign-on") + frame(b"0200 sale")
     link.disconnect()
     sim.assert_hung_up()  # a pty has no DTR: +++ and ATH0
     assert sim.commands[-1] == "ATH0" and sim.hangups == 1 and not link.connected
+
+
+def test_the_modem_simulator_keeps_no_whole_request_unless_asked(host, dial):
+    """Its record is each request's facts (length, MTI): the PAN it carried is not kept (audit AU15 M1)."""
+    with PtyModemSim(host, guard_time=0.02) as plain:
+        link = dial(plain.url("95516"))
+        link.connect()
+        link.send(b"0200 6228480402564890018")
+        assert wait_for(link, 1) == [b"re:0200 6228480402564890018"]
+        assert [(r.length, r.mti) for r in plain.requests] == [(24, "0200")]
+        with pytest.raises(AssertionError, match="keep_frames"):
+            plain.frames  # noqa: B018
+        link.close()
 
 
 def test_pulse_dialling_and_a_custom_init_string(sim, dial):

@@ -9,6 +9,7 @@ import pytest
 
 from firmware.errors import ConfigError, LinkError, ProtocolError
 from hal.base import DeviceContext
+from hal.link.hostend import RequestFacts
 from hal.registry import make_device, open_device
 
 
@@ -40,9 +41,11 @@ def sim_link(*answers: Answer):
 def test_a_request_is_answered_through_the_framing():
     link, host = sim_link()
     link.connect()
+    link.keep_frames()
     assert link.connected and link.connects == 1
     link.send(b"0800 sign-on")
-    assert host.requests == [b"0800 sign-on"] and link.sent == [b"0800 sign-on"]
+    assert host.requests == [b"0800 sign-on"] and link.frames == [b"0800 sign-on"]
+    assert link.sent == [RequestFacts(12, "0800")]
     assert link.next_deadline() is not None
     assert link.poll() == [b"re:0800 sign-on"]
     assert link.poll() == [] and link.next_deadline() is None
@@ -194,3 +197,41 @@ def test_a_closed_link_cannot_connect():
     link.connect()
     link.close()
     assert not link.connected
+
+
+# -- the record: facts by default, whole requests only when a test asks ----------------
+CUP_SALE = bytes.fromhex("6000030000" "603100000000" "0200") + b"\x70\x20" + b"6228480402564890018"  # TPDU, header, MTI
+
+
+def test_the_record_keeps_facts_of_a_request_and_not_its_bytes():
+    """A ``sim://`` link in ``posterm screen`` lives as long as the process: it must not keep the PAN,
+    track 2 or PIN block of every sale it carried (audit AU15 M1)."""
+    link, host = sim_link()
+    link.connect()
+    link.send(CUP_SALE)
+    link.send(b"0800 sign-on")
+    assert link.sent == [RequestFacts(len(CUP_SALE), "0200"), RequestFacts(12, "0800")]
+    assert not any(isinstance(v, (bytes, bytearray)) for f in link.sent for v in vars(f).values())
+    with pytest.raises(AssertionError, match="keep_frames"):
+        link.frames  # noqa: B018 (a test that wants bytes must say so)
+
+
+def test_whole_requests_are_kept_only_after_keep_frames_and_only_the_last_ones():
+    link, _ = sim_link()
+    link.connect()
+    link.send(b"before")
+    link.keep_frames(limit=2)
+    for payload in (b"a", b"b", b"c"):
+        link.send(payload)
+    assert link.frames == [b"b", b"c"]
+    assert [f.length for f in link.sent] == [6, 1, 1, 1]
+
+
+@pytest.mark.parametrize("payload, mti", [
+    (b"0200" + b"\x00" * 8, "0200"),  # iso87: ASCII MTI first
+    (CUP_SALE, "0200"),  # cup: BCD MTI after the TPDU and 6-byte header
+    (b"\x60" + b"\x00" * 10 + b"\xab\xcd", None),  # not digits: no MTI claimed
+    (b"re", None),
+])
+def test_the_mti_is_taken_only_where_the_layout_shows_it(payload, mti):
+    assert RequestFacts.of(payload) == RequestFacts(len(payload), mti)
