@@ -210,7 +210,7 @@ class HostBridge:
     def stored_reversal(
         self, blob: bytes, txn_no: int, reason: str, repeat: bool, sealer: Sealer, mac
     ) -> bytes:
-        message = with_reason(self._unseal(blob, sealer, reversal_aad(txn_no)), reason)
+        message = with_reason(self._unseal(blob, sealer, reversal_aad(txn_no)), self.profile.reversal_code(reason))
         if repeat:
             message = as_repeat(self.profile, message)
         return encode(self.profile, message, mac_key=mac)

@@ -34,7 +34,7 @@ def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu
     spec = _txn_spec(profile, txn.kind)
     if not spec.reversible:
         raise ProtocolError(f"a {txn.kind.value} is not reversed", code="host.not_reversible")
-    code = getattr(reason, "value", reason)
+    code = profile.reversal_code(reason)
     if code not in profile.reversal_reasons:
         raise ProtocolError(f"reversal reason must be one of {', '.join(profile.reversal_reasons)}",
                             code="host.bad_reason")

@@ -30,12 +30,13 @@ def test_a_sale_then_a_timeout_reversed_with_field_90(tmp_path):
     steps = SALE + [{"host": {"behaviour": "drop", "mti": "0200", "times": 1}}] + SALE + SALE
     r, _paper, tap = run(steps, tmp_path)
     assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed", "approved"]
-    assert r["transactions"][1]["reason"] == "98"
+    assert r["transactions"][1]["reason"] == "98"  # the journal keeps the terminal's reason (UnionPay's code)
 
     first, unanswered, _third = tap.messages("0200")
     assert 64 in first.fields and not any(n > 64 for n in first.fields)  # no secondary bitmap, MAC in 64
     (reversal,) = tap.messages("0400")
     assert reversal.fields[11] == unanswered.fields[11] == "000002"
+    assert reversal.fields[39] == "68"  # ISO 8583:1987's "response received too late", never UnionPay's 98
     assert reversal.fields[90] == "0200" "000002" + unanswered.fields[7] + "0" * 22
     assert 128 in reversal.fields and 64 not in reversal.fields  # the secondary bitmap's MAC
 
