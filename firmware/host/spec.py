@@ -158,6 +158,9 @@ class Profile:
     # Where a reversal names the transaction it reverses (ISO 8583:1987: field 90, built from
     # the reversed request's own MTI, STAN and field 7); None: the profile's reversals do not.
     reversal_original: OriginalField | None = None
+    # The field that carries the acquiring institution's ID (``host.acquirer_id``) in financial messages,
+    # their reversals and advices (ISO 8583:1987: 32); None: the profile sends none (cup: the host fills it).
+    acquirer_field: int | None = None
     # cup 60.4 and 60.5 in financial messages (``ReadCapability``); None: field 60 stops at 60.3.
     read_capability: ReadCapability | None = None
     # The profile whose name-keyed tables (sign-on key layout, settlement, batch upload) this one
@@ -263,6 +266,8 @@ class Profile:
         missing = self.local_time_fields - set(self.fields)
         if missing or not self.local_time_fields <= {7, 12, 13}:
             raise _bad(f"{p}: local time fields are among 7, 12, 13 and defined", "config.missing_field")
+        if self.acquirer_field is not None and self.acquirer_field not in self.fields:
+            raise _bad(f"{p}: acquirer_field {self.acquirer_field} is not in the layout", "config.missing_field")
         if self.reversal_original is not None:
             rev = self.reversal_original
             self._validate_original(f"{p}: the reversal's original", rev)

@@ -48,6 +48,18 @@ def test_a_sale_then_a_timeout_reversed_with_field_90(tmp_path):
     assert r["owed"]["reversals"] == 0
 
 
+def test_an_acquirer_id_goes_in_field_32_and_in_the_reversals_field_90(tmp_path):
+    config = {"host": {**CONFIG["host"], "acquirer_id": "4123"}}
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0200", "times": 1}}] + SALE
+    r, _paper, tap = run_tapped("iso87", config, steps, tmp_path, ISO87)
+    assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed"]
+    first, unanswered = tap.messages("0200")
+    (reversal,) = tap.messages("0400")
+    assert first.fields[32] == unanswered.fields[32] == reversal.fields[32] == "4123"
+    assert reversal.fields[90] == "0200" "000002" + unanswered.fields[7] + "00000004123" + "0" * 11
+    assert r["owed"]["reversals"] == 0
+
+
 def test_sale_void_sale_then_balanced_settlements_batch_after_batch(tmp_path):
     r, paper, tap = run(SALE + VOID_1 + SALE + [{"settle": True}] + SALE + [{"settle": True}], tmp_path)
     assert [m["action"] for m in r["host_ledger"]["messages"] if m["mti"] == "0200"][1] == "approved, voids STAN 000001"

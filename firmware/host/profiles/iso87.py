@@ -22,7 +22,9 @@ forwarding institution IDs): a reversal names the request it reverses, a void
 the sale it voids (with that sale's RRN in 37 and authorisation code in 38), a
 refund (0200, 200000: a request reversed when unanswered, not cup's 0220
 notification) the sale it pays back (with that sale's RRN in 37).
-posterm sends no field 32 or 33, so their parts are zeros.
+Field 32 (the acquiring institution's ID) goes in every financial message, reversal
+and advice when ``host.acquirer_id`` is set, and 90's acquirer part names it; posterm
+sends no field 33 (a forwarder's), so that part is zeros.
 
 Reversal reasons (field 39 of a 0400) are ISO 8583:1987 response codes: 68 for no
 answer, 20 for an answer whose MAC failed (``reason_codes``); the journal keeps
@@ -334,6 +336,7 @@ def build() -> Profile:
         mac_placement=MacPlacement.LAST_BITMAP,
         # A reversal (0400, repeated 0401) names the request it reverses in 90.
         reversal_original=OriginalField(90, ORIGINAL_DATA.parts),
+        acquirer_field=32,
     )
 
 
