@@ -96,6 +96,8 @@ class Job:
 class UplinkMixin(WindowMixin):
     """The UPLINK handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
 
+    _signon_again = False  # the sign-on on the uplink checks one answered after a retry (``_network_answered``)
+
     def _next_item(self, then: Then) -> Item | PendingAdvice | None:
         if self.network is NetworkKind.SIGN_ON and self.keys in (KeyState.NEED_SIGN_ON, KeyState.READY):
             return self._network_job()
@@ -255,6 +257,7 @@ class UplinkMixin(WindowMixin):
         self.link_up = True
         actions: list[Action] = [CancelTimer(Timer.RESPONSE)]
         self.network = None
+        checking, self._signon_again = self._signon_again, False  # this answer ends a check, if it was one
         if job.item.kind is NetworkKind.SIGN_OFF:
             self.keys = KeyState.NEED_SIGN_ON
             self.job = None
@@ -281,6 +284,16 @@ class UplinkMixin(WindowMixin):
         self._keys_before, self.keys = self.keys, KeyState.READY
         actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed"),
                     *self._clock_from_host(reply, now)]
+        if job.attempts > 1 and not checking:
+            # Sent more than once, under one STAN, so this answer may be an earlier transmission's, come late:
+            # the host issued fresh keys for every 0800 it processed and holds the last ones, and the answer to
+            # the repeat (which is the one that says so) is heard as unmatched. Sign on once more, a new
+            # message: only its answer is its own. Once: if that one too goes more than once, its answer is
+            # taken, and a MAC failure later brings a sign-on by itself (``_keys_suspect``).
+            self._signon_again = True
+            self.network = NetworkKind.SIGN_ON
+            actions.append(Note("signon.again", f"sign-on trace {job.item.stan:06d} was answered after "
+                                f"{job.attempts} transmissions; signing on once more"))
         return self._uplink(job.then, actions, now)
 
     def _owed_for(self, batch: int) -> str | None:
@@ -317,6 +330,7 @@ class UplinkMixin(WindowMixin):
         item = job.item
         if isinstance(item, NetworkJob):
             self.network = None
+            self._signon_again = False
             if item.kind is NetworkKind.SIGN_OFF:  # signed off here even if the host never heard
                 self.keys = KeyState.NEED_SIGN_ON
                 actions += [

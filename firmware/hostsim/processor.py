@@ -94,6 +94,9 @@ class Answer:
     payload: bytes | None  # None: stay silent
     delay: float = 0.0  # seconds before answering (or closing)
     close: bool = False  # close the connection instead of answering
+    # frames sent right after ``payload`` in the same write (tests script a host that answers twice, or hands
+    # over an answer it held back, in one arrival; ``server.HostSimServer`` only, the in-process link ignores it)
+    also: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

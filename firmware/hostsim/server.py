@@ -37,6 +37,7 @@ class _Due:
     seq: int  # arrival order, among answers due at the same moment
     payload: bytes | None = field(compare=False)
     close: bool = field(compare=False)
+    also: tuple[bytes, ...] = field(default=(), compare=False)  # more frames, in the same write
 
 
 class _Outbox:
@@ -51,9 +52,9 @@ class _Outbox:
         self._dead = False  # closed: nothing more is sent
         self.thread = threading.Thread(target=self._run, name="host-sim-answers", daemon=True)
 
-    def put(self, payload: bytes | None, delay: float, close: bool) -> None:
+    def put(self, payload: bytes | None, delay: float, close: bool, also: tuple[bytes, ...] = ()) -> None:
         with self._cond:
-            heapq.heappush(self._due, _Due(time.monotonic() + max(0.0, delay), self._seq, payload, close))
+            heapq.heappush(self._due, _Due(time.monotonic() + max(0.0, delay), self._seq, payload, close, also))
             self._seq += 1
             self._cond.notify()
 
@@ -85,8 +86,8 @@ class _Outbox:
     def _run(self) -> None:
         while (due := self._next()) is not None:
             if due.payload is not None:
-                try:
-                    self.conn.sendall(frame(due.payload))
+                try:  # an answer and the frames scripted to follow it (``Answer.also``) in one write
+                    self.conn.sendall(b"".join(frame(p) for p in (due.payload, *due.also)))
                 except OSError:  # the terminal has gone: the rest cannot be delivered either
                     self.kill()
                     return
@@ -209,7 +210,7 @@ class HostSimServer:
             outbox.kill()
             return False
         if answer.payload is not None or answer.close:
-            outbox.put(answer.payload, answer.delay, answer.close)
+            outbox.put(answer.payload, answer.delay, answer.close, tuple(getattr(answer, "also", ())))
         return not answer.close  # a host that closes reads nothing more
 
     def __repr__(self) -> str:
