@@ -43,6 +43,7 @@ from firmware.host.messages import (
 )
 from firmware.host.profiles import get_profile
 from firmware.host.spec import MacAlgorithm, Profile, TxnKind
+from firmware.host.txndata import institution_part
 from firmware.sealed import ClearCard, pack_message, unpack_message
 
 __all__ = ["HostBridge", "reversal_aad", "advice_aad"]
@@ -56,7 +57,9 @@ def advice_aad(txn_no: int) -> bytes:
     return f"offline_queue:{txn_no}:message".encode()
 
 
-def _original(record: SaleRecord, profile: Profile) -> Original | None:
+def _original(record: SaleRecord, profile: Profile, acquirer: str) -> Original | None:
+    """What the record's message says of its original. ``acquirer``: ISO 8583:1987 field 90's acquirer part,
+    this terminal's own (``host.acquirer_id``: the journal keeps none, and an original is this terminal's)."""
     o, ref = record.original, record.reference
     if ref is not None:  # a refund: named by the RRN and date keyed; batch and trace only if the journal has it
         # (a pre-auth's cancel or completion: by the auth code and date keyed, the same way). ISO 8583:1987's
@@ -65,12 +68,13 @@ def _original(record: SaleRecord, profile: Profile) -> Original | None:
         spec = profile.transactions.get(o.kind if o else Kind.SALE if record.kind is Kind.REFUND else Kind.PREAUTH)
         transmitted = transmission_time(o.when) if o else ref.date + "000000"
         return Original(stan=o.stan if o else 0, batch=o.batch if o else 0, date=ref.date, rrn=ref.rrn or None,
-                        auth_code=ref.auth_code or None, mti=spec.mti if spec else None, transmitted=transmitted)
+                        auth_code=ref.auth_code or None, mti=spec.mti if spec else None, transmitted=transmitted,
+                        acquirer=acquirer)
     if o is None:
         return None
     spec = profile.transactions.get(o.kind)  # its MTI and field 7 are what ISO 8583:1987 field 90 names
     return Original(stan=o.stan, batch=o.batch, date=o.date, rrn=o.rrn, auth_code=o.auth_code,
-                    mti=spec.mti if spec else None, transmitted=transmission_time(o.when))
+                    mti=spec.mti if spec else None, transmitted=transmission_time(o.when), acquirer=acquirer)
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,13 @@ class HostBridge:
     profile: Profile
     tpdu: Tpdu | None
     header: str | None = None
+    acquirer_id: str = ""  # host.acquirer_id: field 32 where the profile sends it
 
     @classmethod
     def from_config(cls, config) -> HostBridge:
         profile = get_profile(config.host.profile)
         tpdu = Tpdu("60", config.host.tpdu_destination, config.host.tpdu_source) if profile.tpdu else None
-        return cls(profile, tpdu, config.host.header or None)
+        return cls(profile, tpdu, config.host.header or None, config.host.acquirer_id)
 
     # -- what the core needs to know of the profile --------------------------------
     @property
@@ -157,7 +162,8 @@ class HostBridge:
             entry_mode=record.entry_mode,
             pin_entered=record.pin_entered,
             operator=record.operator,
-            original=_original(record, self.profile),
+            original=_original(record, self.profile, institution_part(self.acquirer_id)),
+            acquirer_id=self.acquirer_id,
         )
 
     @staticmethod
@@ -210,7 +216,7 @@ class HostBridge:
     def stored_reversal(
         self, blob: bytes, txn_no: int, reason: str, repeat: bool, sealer: Sealer, mac
     ) -> bytes:
-        message = with_reason(self._unseal(blob, sealer, reversal_aad(txn_no)), reason)
+        message = with_reason(self._unseal(blob, sealer, reversal_aad(txn_no)), self.profile.reversal_code(reason))
         if repeat:
             message = as_repeat(self.profile, message)
         return encode(self.profile, message, mac_key=mac)

@@ -136,6 +136,12 @@ class HostSection:
         "profile's default",
         check=lambda v: None if re.fullmatch(r"\d*", v) else "digits",
     )
+    acquirer_id: str = setting(
+        "",
+        "Acquiring institution ID, up to 11 digits, sent in field 32 by a profile that carries it (iso87, "
+        "iso87-aes); empty: none is sent (cup's host fills 32 itself)",
+        check=lambda v: None if re.fullmatch(r"\d{0,11}", v) else "up to 11 digits",
+    )
     connect_timeout: float = setting(
         0.0,
         "Seconds to wait for the link to connect; 0 leaves it to the link's own connect_timeout "
@@ -343,19 +349,25 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
             **{k: _convert(f"{name}.{k}", hints[k], v, fields[k].metadata) for k, v in values.items()}
         )
     config = Config(**built)
-    _check_header(config, source)
+    _check_against_profile(config, source)
     _check_pin_keys(config, source)
     return config
 
 
-def _check_header(config: Config, source: str) -> None:
+def _check_against_profile(config: Config, source: str) -> None:
     """A header given must be the profile's length: cup's 6 bytes are 12 digits, and a profile without
-    a header (iso87) takes none. A wrong one was accepted and every message went out misframed."""
-    if not config.host.header:
+    a header (iso87) takes none. A wrong one was accepted and every message went out misframed. An
+    acquirer ID needs a profile that sends one: set for cup, it would silently go nowhere."""
+    if not config.host.header and not config.host.acquirer_id:
         return
-    from firmware.host.profiles import get_profile  # lazy: only a configuration naming a header pays for it
+    from firmware.host.profiles import get_profile  # lazy: only a configuration naming either pays for it
 
     profile = get_profile(config.host.profile)
+    if config.host.acquirer_id and profile.acquirer_field is None:
+        raise ConfigError(f"host.acquirer_id in {source} is set, but profile {profile.name} sends no acquirer ID "
+                          "(leave it empty)", code="config.bad_value")
+    if not config.host.header:
+        return
     want = 2 * profile.header_length
     if len(config.host.header) != want:
         expected = f"{want} digits" if want else "none (leave it empty)"

@@ -227,8 +227,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         """Read what survived, then let the core resume it (reversals, advices, owed receipts)."""
         if self.keys is not None:
             self._abandon_unopenable()
-        self._close_interrupted_inquiries()
-        self.dispatch(Booted(self._boot_state(self.key_state)))
+        self.dispatch(Booted(self._recovered_state(self.key_state)))
         self.drain()
 
     def request_upload(self) -> None:

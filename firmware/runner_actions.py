@@ -139,7 +139,7 @@ class ActionsMixin:
             return None
         forwarded = match.advice is not None and match.advice[1]  # the host accepted its advice
         return Candidate(match.facts, match.state, match.claims, forwarded, tuple(s for s, _ in match.refunds),
-                         match.completions)
+                         match.completions, declined=match.advice_refused)
 
     def _find_refunded(self, a: A.FindOriginal) -> Event:
         """A refund's original, by reference number and date in any batch."""
@@ -243,7 +243,7 @@ class ActionsMixin:
 
     def _a_check_storage(self, a: A.CheckStorage) -> Event:
         self.store.check()
-        return StorageOk(self._boot_state(self.core.keys))
+        return StorageOk(self._recovered_state(self.core.keys, why="a storage fault"))
 
     def _a_save_counters(self, a: A.SaveCounters) -> None:
         self.store.save_counters(a.counters)

@@ -5,7 +5,8 @@ messages sealed under a data key a tamper destroyed, inquiries a power cut
 left open), then hands the core a ``BootState``: the queues and counters
 storage holds, the cashier still signed in, the lock-outs that were running
 (each starts again in full) and the plan of a batch upload still owed. The
-same ``BootState`` answers ``CheckStorage`` once storage is back. Kept apart
+same step (``_recovered_state``: close the inquiries left open, then read that
+``BootState``) answers ``CheckStorage`` once storage is back. Kept apart
 from ``runner.py`` so the loop reads on one page.
 """
 
@@ -24,6 +25,12 @@ __all__ = ["BootMixin"]
 
 class BootMixin:
     """Boot-time recovery of ``Runner`` (``runner.py``); state lives on the runner."""
+
+    def _recovered_state(self, keys: KeyState, why: str = "a power cut") -> BootState:
+        """What the core resumes from, at boot and once storage works again (``CheckStorage``): the inquiries
+        left open closed first, so a full disk's (its answer never committed) does not wait for a restart."""
+        self._close_interrupted_inquiries(why)
+        return self._boot_state(keys)
 
     def _boot_state(self, keys: KeyState) -> BootState:
         """What storage says survived, with the plan of an owed batch upload (the profile decides how it travels)."""
@@ -66,13 +73,13 @@ class BootMixin:
                     f"{what} of trace {item.stan:06d} ({item.amount}) can no longer be sent: reconcile it by hand",
                 )
 
-    def _close_interrupted_inquiries(self) -> None:
-        """Inquiries a power cut left open have nothing to recover (no money moved): close them as
-        unanswered, so that only what really needs a reversal or a repeat counts as interrupted."""
+    def _close_interrupted_inquiries(self, why: str) -> None:
+        """Inquiries a power cut (or a storage fault) left open have nothing to recover (no money moved):
+        close them as unanswered, so that only what really needs a reversal or a repeat counts as interrupted."""
         kinds = [k.value for k in FLOWS if self.core.settings.recovery(k) is Recovery.NONE]
         closed = self.store.end_unanswered(kinds, reason="interrupted")
         if closed:
-            self.notes.append(("recovery.inquiries", f"{len(closed)} inquiry(ies) interrupted by a power cut closed"))
+            self.notes.append(("recovery.inquiries", f"{len(closed)} inquiry(ies) interrupted by {why} closed"))
 
     def _opens(self, blob: bytes, aad: bytes) -> bool:
         # A key version number alone cannot tell: a re-keyed terminal starts at version 1 again.

@@ -59,7 +59,8 @@ class OriginalMatch:
     ``pan_hash`` (the keyed hash of its PAN) lets the runner check the card
     swiped for the void; it is kept out of the ``repr``. ``claims`` are the
     states of the voids that already name it; ``advice`` the state of its
-    offline forwarding and whether the host accepted it, if it was approved offline.
+    offline forwarding and whether the host accepted it, if it was approved offline;
+    ``advice_refused`` that the host answered that advice with a refusal (``ADVICE_REFUSED``).
     """
 
     facts: OriginalFacts
@@ -69,6 +70,7 @@ class OriginalMatch:
     advice: tuple[str, bool] | None = None
     refunds: tuple[tuple[JournalState, int], ...] = ()  # (state, amount) of each refund naming it
     completions: tuple[JournalState, ...] = ()  # a pre-auth's completions, those not voided since
+    advice_refused: bool = False
 
 
 def _original(row: Sequence) -> OriginalFacts:
@@ -215,11 +217,13 @@ class JournalMixin:
         refunds = tuple((JournalState(state), amount) for kind, state, amount, _ in named if kind == Kind.REFUND.value)
         completions = tuple(JournalState(state) for kind, state, _, undone in named
                             if kind == Kind.PREAUTH_COMPLETE.value and not undone)
-        advice = self._query(f"SELECT q.state, q.state = 'done' AND {_ADVICE_VERDICT} FROM offline_queue q "
-                             "WHERE q.txn_no=?", (facts.txn_no,), doing)
+        advice = self._query(f"SELECT q.state, q.state = 'done' AND {_ADVICE_VERDICT}, {ADVICE_REFUSED} "
+                             "FROM offline_queue q JOIN journal j USING (txn_no) WHERE q.txn_no=?",
+                             (facts.txn_no,), doing)
         forwarding = (advice[0][0], bool(advice[0][1])) if advice else None
+        refused = bool(advice and advice[0][2])
         return OriginalMatch(facts, JournalState(row[10]), bytes(row[11] or b""), claims, forwarding, refunds,
-                             completions)
+                             completions, refused)
 
     def find_by_auth(self, auth_code: str, date: str) -> OriginalMatch | None:
         """The pre-auth a cancel or completion names: this authorisation code, made on this date (MMDD),

@@ -29,8 +29,8 @@ synced, so this is what keeps a sale's commits as cheap as the floor's.
 
 ``Store`` is the one object callers use; its methods live in modules by
 concern, as mixins (like ``firmware.core``'s): this module opens the database
-and holds a sale's own durable steps (1 to 3), the counters and the log's
-housekeeping; ``storage.boot`` the start-up reads (what a restart resumes
+and holds a sale's own durable steps (1 to 3) and the counters; ``storage.housekeeping``
+the log's checkpoints and the heartbeat commit; ``storage.boot`` the start-up reads (what a restart resumes
 from, with the counters a journal row implies); ``storage.queues`` the reversal and
 advice queues (4); ``storage.settlements`` the settlement and batch upload
 (5), with what a batch's totals count; ``storage.journal`` the read-only
@@ -48,8 +48,9 @@ from firmware.core.model import Copy, Counters, JournalState, SaleRecord
 from firmware.errors import StorageError
 from storage.archive import archive_batch
 from storage.boot import BootMixin, _after
-from storage.db import open_database, reserve_log, storage_error, transaction
+from storage.db import open_database, storage_error, transaction
 from storage.emptied import emptied_database
+from storage.housekeeping import HousekeepingMixin
 from storage.journal import (
     COPY_OWED,
     COPY_PRINTED,
@@ -58,7 +59,7 @@ from storage.journal import (
     OriginalMatch,
     _now,
 )
-from storage.migrations import LATEST, check_opens, drop_stale_snapshot, migrate
+from storage.migrations import LATEST, check_opens, migrate
 from storage.queues import QueueMixin
 from storage.settlements import SettlementMixin
 
@@ -86,7 +87,7 @@ def require_data_dir(data_dir: Path | str) -> None:
                            "provision the terminal first (posterm provision)", code="storage.missing")
 
 
-class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
+class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin, HousekeepingMixin):
     """The journal, the queues and the counters in one SQLite file."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
@@ -325,49 +326,6 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
             self.commits += 1
         return open_rows
 
-    # -- housekeeping ------------------------------------------------------
-    def wal_bytes(self) -> int:
-        """Size of the write-ahead log file: its high-water mark, since the file is reused."""
-        try:
-            return Path(f"{self.path}-wal").stat().st_size if self.path else 0
-        except FileNotFoundError:
-            return 0
-
-    @property
-    def commits_since_checkpoint(self) -> int:
-        """Durable commits in the log now; each adds about one page to it."""
-        return self.commits - self._commits_at_checkpoint
-
-    def checkpoint(self) -> int:
-        """Copy the write-ahead log back into the database, then restart it (idle housekeeping).
-
-        Returns the pages copied. A checkpoint fsyncs the log and the database,
-        and the first commit after it restarts the log and syncs its new header:
-        a third fsync. So the runner calls this only while the terminal is idle,
-        and it ends with a small heartbeat commit that pays for that restart now,
-        not in the next sale (which then costs exactly its two fsyncs).
-
-        The log restarts from its beginning but keeps its file (RESTART, not
-        TRUNCATE; ``storage.db`` caps what is kept), and the first checkpoint
-        grows the file to that cap with zeros (``reserve_log``). A sale's commits
-        then overwrite blocks the file already has, and ``fdatasync`` need not
-        commit the file system's journal for a new file size: on ext4 that
-        halves what a commit costs. A truncated log made every commit grow the
-        file again.
-        """
-        try:
-            busy, _log_pages, done = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        except sqlite3.Error as e:
-            raise storage_error(e, "checkpointing the log") from None
-        self.check()
-        self.commits -= 1  # housekeeping, not a transaction's commit
-        if self.path is not None:
-            reserve_log(self.path)
-            drop_stale_snapshot(self.conn, self.path)  # once it can never be restored (storage.migrations)
-        self._commits_at_checkpoint = self.commits
-        self.checkpoints += 1
-        return done if not busy else 0
-
     def save_counters(self, counters: Counters) -> None:
         """Commit the counters alone (a network message's STAN, a batch number from sign-on).
 
@@ -378,12 +336,6 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin):
             if counters.batch != self.counters().batch:
                 archive_batch(c, counters.batch)
             self._write_counters(c, counters)
-        self.commits += 1
-
-    def check(self) -> None:
-        """A small durable write, to test whether storage works again."""
-        with transaction(self.conn, "checking storage") as c:
-            c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('heartbeat', ?)", (_now(),))
         self.commits += 1
 
     # -- internals ---------------------------------------------------------

@@ -22,14 +22,8 @@ from crypto.keys import KeyUsage
 from crypto.provision import LAB_KEYS, lab_key, provision
 from crypto.tamper import zeroize
 from firmware.embedded_host import EmbeddedHost
-from firmware.selftest import (
-    SPACE_FAIL_BYTES,
-    SPACE_WARN_BYTES,
-    Status,
-    Target,
-    run_selftest,
-    space_finding,
-)
+from firmware.selftest import Status, Target, run_selftest
+from firmware.selftest_storage import SPACE_FAIL_BYTES, SPACE_WARN_BYTES, space_finding
 from hal.base import DeviceContext
 from hal.display.sim import SimDisplay
 from hal.link.sim import SimLink

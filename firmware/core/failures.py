@@ -35,6 +35,7 @@ from firmware.core.actions import (
     RecordSignIn,
     RemoveWorkingKeys,
     ReversalDone,
+    ReversalSending,
     SaveCounters,
     SendAdvice,
     SendNetwork,
@@ -175,11 +176,39 @@ class FailureMixin:
         self.problem = text
         if record.state is JournalState.APPROVED:
             self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+            self._keep_reason(record.txn_no)
             head = [alert, *wipe, Show(screens.fit(("NOT RECORDED", "REVERSING...")))]
             return self._uplink(Then.SUSPENDED, head)
         if not any(r.txn_no == record.txn_no for r in self.reversals):
             self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+        self._keep_reason(record.txn_no)
         return self._suspend(text, [alert, *wipe])
+
+    def _keep_reason(self, txn_no: int) -> None:
+        """Storage holds this request's reversal armed in its row, reason 98 ("no answer"), and the reason
+        chosen here (96: the host did answer) lives only in memory: the mark that would record it
+        (``ReversalSending``) is advisory and a full disk refuses it. Remembered until storage works again."""
+        self.unkept_reasons[txn_no] = next(r.reason for r in self.reversals if r.txn_no == txn_no)
+
+    def _restore_reasons(self, before: dict[int, PendingReversal]) -> list[Action]:
+        """Each reversal storage gives back whose reason only memory kept takes that reason again, and
+        counts as sent if it went before the fault (memory sent it, or it was answered and then its
+        ``ReversalDone`` failed): its next attempt is the repeat it is, 0401, and the mark the full disk
+        refused is written now, so a restart from here on keeps both. Its ``ReversalDone`` records the reason."""
+        kept, self.unkept_reasons = self.unkept_reasons, {}
+        marks: list[Action] = []
+        for i, r in enumerate(self.reversals):
+            reason = kept.get(r.txn_no)
+            if reason is None:
+                continue
+            went = before[r.txn_no].sent_before if r.txn_no in before else True  # gone from memory: answered
+            fixed = replace(r, reason=reason, sent_before=r.sent_before or went)
+            if fixed == r:
+                continue
+            self.reversals[i] = fixed
+            if fixed.sent_before:  # one not yet sent is marked by the uplink, with this reason, before it goes
+                marks.append(ReversalSending(r.txn_no, reason))
+        return marks
 
     def _suspend(self, text: str, head: list[Action]) -> Result:
         self.problem = text
@@ -195,11 +224,13 @@ class FailureMixin:
         return State.SUSPENDED, [Show(screens.suspended(self))]
 
     def _h_storage_ok(self, ev: StorageOk, now: datetime) -> Result:
-        """Storage works again: resume from what is durable, exactly as after a restart."""
+        """Storage works again: resume from what is durable, exactly as after a restart, but for the
+        reversal reasons (and marks) that only memory kept."""
         self.problem = None
+        before = {r.txn_no: r for r in self.reversals}
         self._resync(ev.boot)
         self.recovering = True
-        head: list[Action] = [Alert("storage.ok", "storage works again")]
+        head: list[Action] = [Alert("storage.ok", "storage works again"), *self._restore_reasons(before)]
         if self.print_queue:
             return self._print_next(head)
         if self._queued() or self.network:

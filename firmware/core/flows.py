@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from firmware.core.model import JournalState, Kind, OriginalFacts
 
 __all__ = ["Flow", "FLOWS", "PREAUTH_FLOWS", "MENU_FLOWS", "MENU_MORE_FLOWS", "MENU_ADVICE_KEY", "STORED_ADVICE",
-           "Candidate", "Refusal", "Recovery", "judge", "flow_of"]
+           "Candidate", "Refusal", "Recovery", "judge", "flow_of", "stored_advice_refusal"]
 
 
 class Recovery(enum.Enum):
@@ -214,7 +214,8 @@ class Candidate:
 
     ``claims`` are the states of the transactions that undo it (voids, a
     pre-auth's cancels, a completion's voids) and already refer to it, ``refunds`` those of the refunds that name it; ``forwarded`` says an
-    offline approval has been accepted by the host.
+    offline approval has been accepted by the host, ``declined`` that the host answered its stored advice with
+    a refusal (``storage.journal.ADVICE_REFUSED``): it never became a paid sale, and no upload will make it one.
     """
 
     facts: OriginalFacts
@@ -223,6 +224,7 @@ class Candidate:
     forwarded: bool = False
     refunds: tuple[JournalState, ...] = ()
     completions: tuple[JournalState, ...] = ()  # a pre-auth's completions (those not voided since)
+    declined: bool = False
 
 
 # A claim in one of these states still counts: approved, or perhaps approved at the
@@ -230,6 +232,17 @@ class Candidate:
 # reversed claims left the original as it was.
 _DONE = frozenset({JournalState.APPROVED, JournalState.OFFLINE_APPROVED})
 _UNRESOLVED = frozenset({JournalState.REQUESTED, JournalState.REVERSING, JournalState.LOST})
+
+
+def stored_advice_refusal(prefix: str, found: Candidate) -> Refusal | None:
+    """Why an offline approval may not be undone yet or at all: its stored advice still queued, or declined
+    by the host (the host never took the money: there is nothing to give back). One rule for a void and a
+    completion's void; ``prefix`` is the refusal code's (``void``, ``preauth``)."""
+    if found.state is not JournalState.OFFLINE_APPROVED or found.forwarded:
+        return None
+    if found.declined:
+        return Refusal(f"{prefix}.advice_declined", "DECLINED BY HOST")
+    return Refusal(f"{prefix}.not_uploaded", "NOT YET UPLOADED")
 
 
 def judge(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusal:
@@ -244,8 +257,8 @@ def judge(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusal:
         return Refusal(f"{k}.is_{k}", f"CANNOT {flow.title} A {flow.title}")
     if kind not in flow.of:
         return Refusal(f"{k}.wrong_kind", f"NOT A {' OR '.join(sorted(x.value.upper() for x in flow.of))}")
-    if found.state is JournalState.OFFLINE_APPROVED and not found.forwarded:
-        return Refusal(f"{k}.not_uploaded", "NOT YET UPLOADED")
+    if (refusal := stored_advice_refusal(k, found)) is not None:
+        return refusal
     if found.state not in _DONE:
         return Refusal(f"{k}.not_approved", f"ORIGINAL {found.state.value.upper().replace('_', ' ')}")
     if any(c in _DONE for c in found.claims):

@@ -113,6 +113,9 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.state = State.BOOTING
         self.counters = Counters()
         self.reversals: list[PendingReversal] = []
+        # reversal reasons the core chose that storage could not keep (an answer whose commit failed: 96),
+        # by journal number; applied when storage works again (failures.py, _h_storage_ok)
+        self.unkept_reasons: dict[int, str] = {}
         self.advices: list[PendingAdvice] = []
         self.sale: Sale | None = None
         self.expect: Expectation | None = None

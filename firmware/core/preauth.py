@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from firmware.core import screens
 from firmware.core.actions import Action, CancelTimer, Show, StartTimer
-from firmware.core.flows import _DONE, _UNRESOLVED, Candidate, Flow, Refusal, flow_of
+from firmware.core.flows import _DONE, _UNRESOLVED, Candidate, Flow, Refusal, flow_of, stored_advice_refusal
 from firmware.core.model import JournalState, Kind, OriginalFacts, State, Timer
 
 __all__ = ["AUTH_DIGITS", "PreauthMixin", "advice_refusal", "completion_limit", "judge_preauth"]
@@ -90,8 +90,8 @@ def judge_preauth(flow: Flow, found: Candidate | None) -> OriginalFacts | Refusa
     if facts.kind not in flow.of:
         wanted = "NOT A PREAUTH" if Kind.PREAUTH in flow.of else "NOT A COMPLETION"
         return Refusal("preauth.wrong_kind", wanted)
-    if found.state is JournalState.OFFLINE_APPROVED and not found.forwarded:  # a completion advice still queued
-        return Refusal("preauth.not_uploaded", "NOT YET UPLOADED")
+    if (refusal := stored_advice_refusal("preauth", found)) is not None:  # a completion advice queued or declined
+        return refusal
     if found.state not in _DONE:
         return Refusal("preauth.not_approved", _state_text(found.state))
     if facts.kind is Kind.PREAUTH:

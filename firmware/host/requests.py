@@ -94,6 +94,8 @@ def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, loca
             raise _bad_txn(f"the card sequence number is not 1 to {width} digits")
         fields[23] = seq.zfill(width)
     fields.update({25: spec.condition_code, 41: txn.terminal_id, 42: txn.merchant_id, 49: txn.currency})
+    if txn.acquirer_id and profile.acquirer_field is not None:
+        fields[profile.acquirer_field] = txn.acquirer_id
     fields.update(_field60(profile, spec, txn.batch, txn.entry_mode))
     return {n: v for n, v in fields.items() if v is not None}
 

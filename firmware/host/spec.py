@@ -127,7 +127,11 @@ class Profile:
     pin_capability: tuple[str, str]  # the third digit of field 22: (PIN entered, no PIN)
     approved_codes: frozenset[str]
     response_texts: Mapping[str, str]
-    reversal_reasons: Mapping[str, str] = field(default_factory=dict)
+    reversal_reasons: Mapping[str, str] = field(default_factory=dict)  # field 39 of a reversal: its meaning
+    # What field 39 of a reversal carries for each of the terminal's reasons (``ReversalReason``, whose
+    # values are UnionPay's codes, as the journal keeps them); a reason not listed goes as its own value.
+    # A host of another family knows other codes for the same reasons (ISO 8583:1987: 68, 20...).
+    reason_codes: Mapping[str, str] = field(default_factory=dict)
     # The codes by which a host approved what the terminal cannot honour (10, approved for a partial
     # amount: ISO 8583 and UnionPay both count it an approval). Money may have moved, so the answer to a
     # reversible request is reversed at once (``ReversalReason.OTHER``) and the transaction ends declined.
@@ -154,6 +158,9 @@ class Profile:
     # Where a reversal names the transaction it reverses (ISO 8583:1987: field 90, built from
     # the reversed request's own MTI, STAN and field 7); None: the profile's reversals do not.
     reversal_original: OriginalField | None = None
+    # The field that carries the acquiring institution's ID (``host.acquirer_id``) in financial messages,
+    # their reversals and advices (ISO 8583:1987: 32); None: the profile sends none (cup: the host fills it).
+    acquirer_field: int | None = None
     # cup 60.4 and 60.5 in financial messages (``ReadCapability``); None: field 60 stops at 60.3.
     read_capability: ReadCapability | None = None
     # The profile whose name-keyed tables (sign-on key layout, settlement, batch upload) this one
@@ -163,7 +170,8 @@ class Profile:
     def __post_init__(self) -> None:
         if not self.family:
             object.__setattr__(self, "family", self.name)
-        for attr in ("fields", "transactions", "entry_modes", "response_texts", "reversal_reasons"):
+        for attr in ("fields", "transactions", "entry_modes", "response_texts", "reversal_reasons",
+                     "reason_codes"):
             object.__setattr__(self, attr, MappingProxyType(dict(getattr(self, attr))))
         self._validate()
 
@@ -234,10 +242,16 @@ class Profile:
         if not self.approved_codes <= set(self.response_texts):
             raise _bad(f"{p}: every approved code needs a response text", "config.bad_response_code")
         if self.reverse_codes and not (self.reverse_codes <= set(self.response_texts)
-                                       and not self.reverse_codes & self.approved_codes
-                                       and ReversalReason.OTHER.value in self.reversal_reasons):
-            raise _bad(f"{p}: a code to reverse needs a response text, is not also approved, and its reversal "
-                       f"reason {ReversalReason.OTHER.value} must be listed", "config.bad_response_code")
+                                       and not self.reverse_codes & self.approved_codes):
+            raise _bad(f"{p}: a code to reverse needs a response text and is not also approved",
+                       "config.bad_response_code")
+        if self.reversal_reasons:  # a profile whose requests are reversed gives each reason a listed code
+            for reason in ReversalReason:
+                if (code := self.reversal_code(reason)) not in self.reversal_reasons:
+                    raise _bad(f"{p}: reversal reason {reason.name.lower()} goes as {code!r}, which "
+                               "reversal_reasons does not list", "config.bad_response_code")
+        elif self.reason_codes:
+            raise _bad(f"{p}: reason_codes needs reversal_reasons", "config.bad_response_code")
         if self.pin_security_info is not None and 53 not in self.fields:
             raise _bad(f"{p}: pin_security_info needs field 53", "config.missing_field")
         if self.ksn_field is not None:
@@ -252,6 +266,8 @@ class Profile:
         missing = self.local_time_fields - set(self.fields)
         if missing or not self.local_time_fields <= {7, 12, 13}:
             raise _bad(f"{p}: local time fields are among 7, 12, 13 and defined", "config.missing_field")
+        if self.acquirer_field is not None and self.acquirer_field not in self.fields:
+            raise _bad(f"{p}: acquirer_field {self.acquirer_field} is not in the layout", "config.missing_field")
         if self.reversal_original is not None:
             rev = self.reversal_original
             self._validate_original(f"{p}: the reversal's original", rev)
@@ -289,6 +305,11 @@ class Profile:
                        "config.bad_txn")
 
     # -- derived ----------------------------------------------------------------
+    def reversal_code(self, reason: str | ReversalReason) -> str:
+        """Field 39 of a reversal for the terminal's ``reason`` (a ``ReversalReason`` or its value)."""
+        code = getattr(reason, "value", reason)
+        return self.reason_codes.get(code, code)
+
     @cached_property
     def sensitive_fields(self) -> frozenset[int]:
         return frozenset(n for n, s in self.fields.items() if s.sensitive) | CARD_DATA_FIELDS

@@ -21,7 +21,8 @@ TxnKind = Kind
 
 
 class ReversalReason(str, enum.Enum):
-    """Why the terminal reverses (field 39 of a reversal), as UnionPay codes them."""
+    """Why the terminal reverses, as UnionPay codes it in field 39 of a reversal. The journal keeps
+    these values; a profile whose host codes the reasons otherwise maps them (``Profile.reason_codes``)."""
 
     NO_ANSWER = "98"
     NOT_RECORDED = "96"  # the terminal could not record the answer

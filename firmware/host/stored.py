@@ -23,7 +23,7 @@ from firmware.host.requests import (
     transmission_time,
 )
 from firmware.host.spec import Profile, ReversalReason, TxnKind
-from firmware.host.txndata import CardData, Original, TxnData, _bad_txn
+from firmware.host.txndata import CardData, Original, TxnData, _bad_txn, institution_part
 
 __all__ = ["ADVICE_OF", "as_repeat", "build_advice", "build_resend", "build_reversal", "with_reason"]
 
@@ -34,7 +34,7 @@ def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu
     spec = _txn_spec(profile, txn.kind)
     if not spec.reversible:
         raise ProtocolError(f"a {txn.kind.value} is not reversed", code="host.not_reversible")
-    code = getattr(reason, "value", reason)
+    code = profile.reversal_code(reason)
     if code not in profile.reversal_reasons:
         raise ProtocolError(f"reversal reason must be one of {', '.join(profile.reversal_reasons)}",
                             code="host.bad_reason")
@@ -43,7 +43,7 @@ def build_reversal(profile: Profile, txn: TxnData, card: CardData, *, tpdu: Tpdu
     fields.update(_account_fields(profile, spec, card))  # a transfer's reversal names both accounts
     if profile.reversal_original is not None:  # ISO 8583:1987 field 90: the request reversed
         reversed_ = Original(stan=txn.stan, batch=txn.batch, date=txn.when.strftime("%m%d"), mti=spec.mti,
-                             transmitted=transmission_time(txn.when))
+                             transmitted=transmission_time(txn.when), acquirer=institution_part(txn.acquirer_id))
         fields[profile.reversal_original.number] = _original_text(profile.reversal_original, reversed_)
     fields[39] = code
     return _message(profile, profile.mtis.reversal, fields, tpdu, header)

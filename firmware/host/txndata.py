@@ -23,10 +23,17 @@ __all__ = ["Original", "TxnData", "CardData"]
 _CURRENCY = re.compile(r"\d{3}")
 _TERMINAL_ID = re.compile(r"[\x20-\x7e]{8}")
 _MERCHANT_ID = re.compile(r"[\x20-\x7e]{15}")
+_ACQUIRER_ID = re.compile(r"\d{0,11}")
 
 
 def _bad_txn(text: str) -> ProtocolError:
     return ProtocolError(text, code="host.bad_txn")
+
+
+def institution_part(institution_id: str) -> str:
+    """An institution's ID (fields 32, 33) as ISO 8583:1987 field 90 names it: 11 digits, right-aligned, zeros
+    for none."""
+    return institution_id.zfill(11)
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,8 @@ class Original:
     auth_code: str | None = None
     mti: str | None = None  # its request's MTI (ISO 8583:1987 field 90 names it)
     transmitted: str | None = None  # its field 7, MMDDhhmmss (``transmission_time``)
-    acquirer: str = "0" * 11  # its fields 32 and 33, right-aligned: zeros, posterm sends neither
-    forwarder: str = "0" * 11
+    acquirer: str = "0" * 11  # its field 32 (``institution_part``): zeros when it had none
+    forwarder: str = "0" * 11  # its field 33: posterm sends none
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class TxnData:
     pin_entered: bool
     operator: str = "01"
     original: Original | None = None
+    acquirer_id: str = ""  # the acquiring institution's ID (field 32 where the profile sends it); "" none
 
     def __post_init__(self) -> None:
         # Enum members (what the bridge passes) are kept as they are; raw values are looked up.
@@ -81,6 +89,8 @@ class TxnData:
             raise _bad_txn("terminal ID must be 8 printable characters")
         if not isinstance(self.merchant_id, str) or not _MERCHANT_ID.fullmatch(self.merchant_id):
             raise _bad_txn("merchant ID must be 15 printable characters")
+        if not isinstance(self.acquirer_id, str) or not _ACQUIRER_ID.fullmatch(self.acquirer_id):
+            raise _bad_txn("acquirer ID must be up to 11 digits")
         if not isinstance(self.when, datetime):
             raise _bad_txn("when must be a datetime")
 

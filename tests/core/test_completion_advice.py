@@ -161,9 +161,13 @@ def test_a_completion_advice_unanswered_goes_again_as_a_repeat():
 
 
 # -- the completion void waits for the host to have it ----------------------------------
-@pytest.mark.parametrize("forwarded, expected", [(False, "preauth.not_uploaded"), (True, None)])
-def test_a_completion_advice_is_voided_only_once_the_host_has_it(forwarded, expected):
-    found = Candidate(COMPLETION, JournalState.OFFLINE_APPROVED, forwarded=forwarded)
+@pytest.mark.parametrize("forwarded, declined, expected", [
+    (False, False, "preauth.not_uploaded"),
+    (False, True, "preauth.advice_declined"),  # uploaded, and the host said no: not "not yet uploaded" (AU14)
+    (True, False, None),
+])
+def test_a_completion_advice_is_voided_only_once_the_host_has_it(forwarded, declined, expected):
+    found = Candidate(COMPLETION, JournalState.OFFLINE_APPROVED, forwarded=forwarded, declined=declined)
     verdict = judge_preauth(FLOWS[Kind.PREAUTH_COMPLETE_VOID], found)
     assert (verdict.code if expected else None) == expected
     if not expected:

@@ -292,6 +292,34 @@ def test_an_approval_that_cannot_be_recorded_is_reversed_and_never_printed():
     assert d.state is State.SUSPENDED
 
 
+@pytest.mark.parametrize("answered", [True, False], ids=["reversal_done_failed", "reversal_unanswered"])
+def test_an_approval_not_recorded_keeps_reason_96_when_storage_works_again(answered):
+    """The full disk refused the outcome, the advisory mark (ReversalSending) and, once the host acknowledged
+    the reversal, its ReversalDone: storage still holds the reversal armed in its row, reason 98, never sent
+    (AU14). After CHECK AGAIN the core sends it again with the reason it chose, as the repeat it is, writes
+    the lost mark first, and records 96, not 98."""
+    d = to_authorising()
+    stan = request_stan(d)
+    d.feed(HostAnswered(reply(stan=stan)))
+    d.feed(ActionFailed(d.last(A.RecordOutcome), "storage.full", "storage is full"))
+    first = d.last(A.SendReversal).reversal
+    if answered:
+        d.feed(HostAnswered(reply(mti="0410", stan=stan)))
+        d.feed(ActionFailed(d.last(A.ReversalDone), "storage.full", "storage is full"))
+    else:
+        d.feed(TimerExpired(Timer.RESPONSE), TimerExpired(Timer.RESPONSE), TimerExpired(Timer.RESPONSE))
+    assert d.state is State.SUSPENDED
+    d.keys("#")
+    armed = PendingReversal(first.txn_no, first.stan, first.amount)  # as storage gives it back: 98, unmarked
+    out = d.feed(StorageOk(BootState(counters=Counters(stan=stan + 1, txn_no=first.txn_no + 1), reversals=(armed,))))
+    assert A.ReversalSending(first.txn_no, "96") in out
+    again = d.last(A.SendReversal)
+    assert (again.reversal.txn_no, again.reversal.reason, again.repeat) == (first.txn_no, "96", True)
+    d.feed(HostAnswered(reply(mti="0410", stan=stan)))
+    assert d.last(A.ReversalDone) == A.ReversalDone(first.txn_no, "00", "96")
+    assert d.t.unkept_reasons == {}
+
+
 def test_boot_prints_owed_receipts_then_delivers_reversals_then_advices():
     record = SaleRecord(1, 900, 1, 1, NOW, "620550*********0004", state=JournalState.APPROVED, rrn="1", auth_code="2")
     boot = BootState(

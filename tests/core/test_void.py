@@ -257,6 +257,7 @@ def cand(**kw) -> Candidate:
         (cand(state=JournalState.REQUESTED), "void.not_approved"),
         (cand(state=JournalState.LOST), "void.not_approved"),
         (cand(state=JournalState.OFFLINE_APPROVED), "void.not_uploaded"),
+        (cand(state=JournalState.OFFLINE_APPROVED, declined=True), "void.advice_declined"),
         (cand(claims=(JournalState.APPROVED,)), "void.already_voided"),
         (cand(claims=(JournalState.DECLINED, JournalState.REQUESTED)), "void.unresolved"),
         (cand(claims=(JournalState.REVERSING,)), "void.unresolved"),

@@ -98,6 +98,21 @@ def test_a_completion_advice_the_host_refuses_leaves_its_preauth_to_be_completed
     assert accepted["ok"], accepted["failures"]
 
 
+def test_a_completion_advice_the_host_declined_is_refused_a_void_as_declined_by_host():
+    """A completion void of an advice the host declined (AU14) names what the host did, not NOT YET
+    UPLOADED: the advice was uploaded, and the host never took the funds."""
+    steps = preauth() + [{"host": {"behaviour": "decline", "code": "05", "kind": "preauth_complete_advice",
+                                   "times": 1}}, {"link": "down"}] + advice(9000)
+    steps += [{"link": "up"}, {"upload": True}, {"expect": {"alerts": "advice.declined"}},
+              {"preauth_complete_void": 2},
+              {"expect": {"notes": "preauth.advice_declined", "display": "DECLINED BY HOST"}}]
+    r = run(steps)
+    assert r["ok"], r["failures"]
+    notes = [code for code, _ in r["notes"]]
+    assert "preauth.not_uploaded" not in notes and not any("NOT YET UPLOADED" in line for line in r["display"])
+    assert [t["kind"] for t in r["transactions"]] == ["preauth", "preauth_complete"]
+
+
 def test_completions_and_their_voids_have_their_own_report_lines_and_json(tmp_path):
     steps = (preauth() + complete(9000) + [{"preauth_complete_void": 2}] + CARD
              + [{"key": "1000#"}] + CARD + [{"settle": True},

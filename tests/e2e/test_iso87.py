@@ -30,12 +30,13 @@ def test_a_sale_then_a_timeout_reversed_with_field_90(tmp_path):
     steps = SALE + [{"host": {"behaviour": "drop", "mti": "0200", "times": 1}}] + SALE + SALE
     r, _paper, tap = run(steps, tmp_path)
     assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed", "approved"]
-    assert r["transactions"][1]["reason"] == "98"
+    assert r["transactions"][1]["reason"] == "98"  # the journal keeps the terminal's reason (UnionPay's code)
 
     first, unanswered, _third = tap.messages("0200")
     assert 64 in first.fields and not any(n > 64 for n in first.fields)  # no secondary bitmap, MAC in 64
     (reversal,) = tap.messages("0400")
     assert reversal.fields[11] == unanswered.fields[11] == "000002"
+    assert reversal.fields[39] == "68"  # ISO 8583:1987's "response received too late", never UnionPay's 98
     assert reversal.fields[90] == "0200" "000002" + unanswered.fields[7] + "0" * 22
     assert 128 in reversal.fields and 64 not in reversal.fields  # the secondary bitmap's MAC
 
@@ -44,6 +45,18 @@ def test_a_sale_then_a_timeout_reversed_with_field_90(tmp_path):
         ("000001", "approved", 0), ("000002", "reversed", 1), ("000003", "approved", 0)]
     (answer,) = [m for m in r["host_ledger"]["messages"] if m["mti"] == "0400"]
     assert answer["response_code"] == "00" and answer["action"] == "reversed"  # its MAC in 128 verified
+    assert r["owed"]["reversals"] == 0
+
+
+def test_an_acquirer_id_goes_in_field_32_and_in_the_reversals_field_90(tmp_path):
+    config = {"host": {**CONFIG["host"], "acquirer_id": "4123"}}
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0200", "times": 1}}] + SALE
+    r, _paper, tap = run_tapped("iso87", config, steps, tmp_path, ISO87)
+    assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed"]
+    first, unanswered = tap.messages("0200")
+    (reversal,) = tap.messages("0400")
+    assert first.fields[32] == unanswered.fields[32] == reversal.fields[32] == "4123"
+    assert reversal.fields[90] == "0200" "000002" + unanswered.fields[7] + "00000004123" + "0" * 11
     assert r["owed"]["reversals"] == 0
 
 

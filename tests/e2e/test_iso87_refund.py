@@ -117,9 +117,9 @@ def test_a_power_cut_after_the_refund_is_committed_reverses_it_at_recovery(tmp_p
 def test_a_bad_mac_on_the_answer_reverses_the_refund(tmp_path):
     r, _paper, tap = run(SALE + [host("bad_mac")] + refund(500) + [{"expect": {"outcome": "reversed"}}], tmp_path)
     back = r["transactions"][-1]
-    assert (back["reason"], back["receipts"]) == ("A0", [])
+    assert (back["reason"], back["receipts"]) == ("A0", [])  # the journal keeps the terminal's reason
     (reversal,) = tap.messages("0400")
-    assert reversal.fields[39] == "A0" and reversal.fields[11] == "000002"
+    assert reversal.fields[39] == "20" and reversal.fields[11] == "000002"  # ISO 8583:1987: invalid response
     assert refunds(r) == [(500, "reversed")] and books(r)["approved_total"] == 1250
 
 

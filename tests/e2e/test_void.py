@@ -120,6 +120,20 @@ def test_offline_sale_not_yet_uploaded_is_not_voidable_then_is_once_forwarded():
     assert r["host_ledger"]["summary"]["net_amount"] == 0
 
 
+def test_offline_sale_the_host_declined_is_refused_as_declined_by_host_not_as_not_yet_uploaded():
+    """Its advice went and the host said no (AU14): no upload will make it a paid sale, so the void is
+    refused with what the host did, not told to wait; nothing is built or sent for it."""
+    credit = [{"key": "1250#"}, {"swipe": "unionpay_credit"}, {"pin": "1234"}]
+    steps = [{"host": {"behaviour": "decline", "code": "05", "kind": "offline_sale", "times": 1}}, {"link": "down"}]
+    steps += credit + [{"link": "up"}, {"upload": True}, {"expect": {"alerts": "advice.declined"}}, {"void": 1},
+                       {"expect": {"notes": "void.advice_declined", "display": "DECLINED BY HOST"}}]
+    r = run(steps)
+    assert r["ok"], r["failures"]
+    assert "void.not_uploaded" not in notes(r) and not any("NOT YET UPLOADED" in line for line in r["display"])
+    (sale,) = r["transactions"]
+    assert sale["outcome"] == "offline_approved" and sale["voided_by"] is None and mtis(r) == ["0220"]
+
+
 def test_journal_command_shows_voids_and_voided_sales(tmp_path):
     import subprocess
     import sys

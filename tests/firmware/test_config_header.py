@@ -39,3 +39,24 @@ def test_overrides_are_checked_the_same_way():
     with pytest.raises(ConfigError) as err:
         Config().replace({"host": {"profile": "iso87", "header": "603100000000"}})
     assert err.value.code == "config.bad_header"
+
+
+@pytest.mark.parametrize("doc", [
+    {"host": {"profile": "iso87", "acquirer_id": "12345678901"}},
+    {"host": {"profile": "iso87-aes", "acquirer_id": "7"}},
+    {"host": {"acquirer_id": ""}},
+])
+def test_an_acquirer_id_is_taken_by_a_profile_that_sends_one(doc):
+    parse_config(doc, source="t.toml")
+
+
+@pytest.mark.parametrize(("doc", "expected"), [
+    ({"host": {"acquirer_id": "123456"}}, "profile cup sends no acquirer ID"),  # it would go nowhere, silently
+    ({"host": {"profile": "iso87", "acquirer_id": "123456789012"}}, "up to 11 digits"),
+    ({"host": {"profile": "iso87", "acquirer_id": "12A"}}, "up to 11 digits"),
+])
+def test_an_acquirer_id_the_profile_cannot_send_is_refused_naming_the_key(doc, expected):
+    with pytest.raises(ConfigError) as err:
+        parse_config(doc, source="t.toml")
+    assert err.value.code == "config.bad_value"
+    assert "host.acquirer_id" in err.value.text and expected in err.value.text

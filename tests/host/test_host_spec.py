@@ -18,6 +18,7 @@ from firmware.host.spec import (
     MacAlgorithm,
     Mtis,
     Pad,
+    ReversalReason,
     TxnKind,
     TxnSpec,
 )
@@ -93,6 +94,10 @@ def _without(fields, *numbers):
         (lambda p: dict(approved_codes=frozenset({"00", "Z9"})), "config.bad_response_code", "approved code"),
         (lambda p: dict(response_texts={**p.response_texts, "123": "x"}), "config.bad_response_code", "'123'"),
         (lambda p: dict(mac=MacAlgorithm.X919, secondary_bitmap=True), "config.bad_spec", "secondary bitmap"),
+        (lambda p: dict(reason_codes={"98": "68"}), "config.bad_response_code", "no_answer goes as '68'"),
+        (lambda p: dict(reversal_reasons=_without(p.reversal_reasons, "A0")), "config.bad_response_code",
+         "mac_failure goes as 'A0'"),
+        (lambda p: dict(reversal_reasons={}, reason_codes={"98": "68"}), "config.bad_response_code", "reason_codes"),
     ],
 )
 def test_profile_validation_names_the_problem(change, code, named):
@@ -154,3 +159,13 @@ def test_kinds_share_values_with_the_core():
     assert TxnKind("sale") is TxnKind.SALE and EntryMode("fallback") is EntryMode.FALLBACK
     assert {k.value for k in TxnKind} >= {"sale", "void", "refund", "preauth", "preauth_void", "preauth_complete",
                                           "preauth_complete_void", "balance"}
+
+
+def test_each_profile_sends_its_own_reversal_reasons():
+    """The journal keeps the terminal's reasons (UnionPay's codes); field 39 of a reversal carries the
+    profile's: ISO 8583:1987 has no 98 or A0."""
+    cup, iso87 = get_profile("cup"), get_profile("iso87")
+    assert [cup.reversal_code(r) for r in ReversalReason] == ["98", "96", "A0", "06"]
+    assert [iso87.reversal_code(r) for r in ReversalReason] == ["68", "96", "20", "06"]
+    assert get_profile("iso87-aes").reason_codes == iso87.reason_codes
+    assert iso87.reversal_code("68") == "68"  # a code already the host's passes through

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -40,7 +41,7 @@ from firmware.hostsim.lab import lab_card, lab_txn
 
 WHEN = datetime(2026, 11, 22, 10, 15, 3)
 TID, MID = "12345678", "123456789012345"
-ZEROS = "0" * 22  # field 90's acquirer and forwarder IDs: posterm sends no 32 or 33
+ZEROS = "0" * 22  # field 90's acquirer and forwarder IDs, with no host.acquirer_id (and posterm sends no 33)
 
 
 def _wire(profile, message, mac_key):
@@ -56,6 +57,17 @@ def test_a_reversal_names_the_request_it_reverses_in_90(iso87, mac_key):
     assert back.fields[90][10:20] == back.fields[7]  # its transmission date and time is the request's field 7
     repeat = _wire(iso87, as_repeat(iso87, with_reason(back, "98")), mac_key)
     assert repeat.mti == "0401" and repeat.fields[90] == back.fields[90] and repeat.mac_ok is True
+
+
+def test_an_acquirer_id_goes_in_32_of_requests_and_reversals_and_the_host_echoes_it(iso87, cup, mac_key):
+    txn = dataclasses.replace(lab_txn(stan=42, when=WHEN), acquirer_id="4123")
+    request = _wire(iso87, build_request(iso87, txn, lab_card(), tpdu=None), mac_key)
+    reversal = _wire(iso87, build_reversal(iso87, txn, lab_card(), tpdu=None), mac_key)
+    assert request.fields[32] == reversal.fields[32] == "4123"
+    assert reversal.fields[90] == "0200" "000042" "1122101503" "00000004123" + "0" * 11
+    answer = build_response(iso87, request, response_code="00", rrn="000000000001", auth_code="123456", when=WHEN)
+    assert answer.fields[32] == "4123"
+    assert 32 not in build_request(cup, txn, lab_card(), tpdu=None).fields  # cup's host fills 32 itself
 
 
 def test_an_aware_time_travels_in_utc_in_7_and_in_90(iso87):

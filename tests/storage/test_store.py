@@ -131,6 +131,18 @@ def test_a_reprint_reads_the_core_s_verdict_on_an_advice_not_its_code(store, cod
     store.advice_done(1, code, accepted=accepted)
     assert store.last_receipt().advice == AdviceAnswer(code, accepted)
 
+@pytest.mark.parametrize("code, accepted", [(None, None), ("00", True), ("11", True), ("05", False)])
+def test_the_look_up_of_an_offline_sale_says_whether_the_host_declined_its_advice(store, code, accepted):
+    """A void of it is refused as declined by host, not as not yet uploaded (AU14): the look-up reads the
+    advice's fate by the rule the totals use (``ADVICE_REFUSED``), the core's verdict, not the code."""
+    rec = opened(store, amount=800)
+    store.record_outcome(replace(rec, state=JournalState.OFFLINE_APPROVED), advice=b"S1sealed-advice")
+    if code is not None:
+        store.advice_done(1, code, accepted=accepted)
+    match = store.find_original(rec.stan, rec.batch)
+    assert (match.advice[1], match.advice_refused) == (bool(accepted), accepted is False)
+
+
 def test_outcome_for_a_missing_record_is_an_error(store):
     with pytest.raises(StorageError) as e:
         store.record_outcome(record(txn_no=99, state=JournalState.APPROVED))

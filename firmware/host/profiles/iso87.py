@@ -22,7 +22,13 @@ forwarding institution IDs): a reversal names the request it reverses, a void
 the sale it voids (with that sale's RRN in 37 and authorisation code in 38), a
 refund (0200, 200000: a request reversed when unanswered, not cup's 0220
 notification) the sale it pays back (with that sale's RRN in 37).
-posterm sends no field 32 or 33, so their parts are zeros.
+Field 32 (the acquiring institution's ID) goes in every financial message, reversal
+and advice when ``host.acquirer_id`` is set, and 90's acquirer part names it; posterm
+sends no field 33 (a forwarder's), so that part is zeros.
+
+Reversal reasons (field 39 of a 0400) are ISO 8583:1987 response codes: 68 for no
+answer, 20 for an answer whose MAC failed (``reason_codes``); the journal keeps
+the terminal's own (UnionPay's 98 and A0).
 
 Reconciliation (0500/0510, ``SETTLEMENT``): see ``firmware.host.settlement``.
 There is no batch upload in 1987: an out-of-balance batch is reconciled by hand.
@@ -42,6 +48,7 @@ from firmware.host.spec import (
     OriginalField,
     OriginalPart,
     Profile,
+    ReversalReason,
     TxnKind,
     TxnSpec,
 )
@@ -305,11 +312,18 @@ def build() -> Profile:
         # 10 (approved for a partial amount) is an approval the terminal cannot complete: reversed (reason 06).
         reverse_codes=frozenset({"10"}),
         response_texts=RESPONSE_TEXTS,
+        # Field 39 of a reversal in ISO 8583:1987's own codes (UnionPay's 98 and A0 are not among them):
+        # no answer is 68 (response received too late), an answer whose MAC failed is 20 (invalid
+        # response), one the terminal could not record 96 (system malfunction), anything else 06 (error).
         reversal_reasons={
-            "98": "No answer from the host",
-            "96": "Terminal could not record the answer",
-            "A0": "MAC failure on the answer",
-            "06": "Other",
+            "68": "Response received too late: no answer from the host",
+            "96": "System malfunction: the terminal could not record the answer",
+            "20": "Invalid response: MAC failure on the answer",
+            "06": "Error: other",
+        },
+        reason_codes={
+            ReversalReason.NO_ANSWER.value: "68",
+            ReversalReason.MAC_FAILURE.value: "20",
         },
         unmacced_mtis=frozenset({"0800", "0810"}),
         pin_security_info=None,
@@ -322,6 +336,7 @@ def build() -> Profile:
         mac_placement=MacPlacement.LAST_BITMAP,
         # A reversal (0400, repeated 0401) names the request it reverses in 90.
         reversal_original=OriginalField(90, ORIGINAL_DATA.parts),
+        acquirer_field=32,
     )
 
 
