@@ -25,7 +25,7 @@ from typing import Any
 
 from firmware.errors import CardError, CryptoError
 
-__all__ = ["Secret", "Pan", "TrackData", "PinBlock", "SecretKey", "mask_pan", "KEY_LIKE", "looks_like_key",
+__all__ = ["Secret", "Pan", "TrackData", "PinBlock", "SecretKey", "mask_pan", "KEY_LIKE", "looks_like_key", "mask_keys",
            "CARD_LIKE", "looks_like_card_data", "mask_card_data"]
 
 # What a pasted key looks like in text an error might echo: 16 or more hex digits in a row (a single-length DES
@@ -36,6 +36,11 @@ KEY_LIKE = re.compile(r"[0-9A-Fa-f]{16,}")
 def looks_like_key(text: str) -> bool:
     """True when ``text`` holds ``KEY_LIKE``: a key (or a PAN) pasted where a name or a value was wanted."""
     return KEY_LIKE.search(text) is not None
+
+
+def mask_keys(text: str) -> str:
+    """``text`` with each ``KEY_LIKE`` run (a key, a PIN block, a MAC written as hex) told only by its length."""
+    return KEY_LIKE.sub(lambda m: f"<{len(m.group())} hex digits>", text)
 
 
 # What card data looks like in free text (a log line, a value an error would echo, an operator's note): the one

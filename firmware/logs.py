@@ -10,23 +10,19 @@ leak.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from pathlib import Path
 
-from crypto.secrets import mask_card_data
+from crypto.secrets import mask_card_data, mask_keys
 
 __all__ = ["setup_logging", "redact", "RedactingFormatter"]
-
-# Long hex runs: PIN blocks and keys written as hex.
-_HEX_LIKE = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])")
 
 
 def redact(text: str) -> str:
     """Card numbers (in one run or in groups) and track text masked (``crypto.secrets.CARD_LIKE``, the judgement
     shared with every place that echoes input), then long hex runs (PIN blocks, keys) told by their length."""
     text = mask_card_data(text)
-    return _HEX_LIKE.sub(lambda m: f"<{len(m.group(0))} hex>", text)
+    return mask_keys(text)
 
 
 class RedactingFormatter(logging.Formatter):

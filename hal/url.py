@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from crypto.secrets import KEY_LIKE
+from crypto.secrets import mask_keys
 from firmware.errors import ConfigError
 
 __all__ = ["DeviceUrl", "Option", "UrlForm", "URL_FORMS", "bind_options", "shown_url"]
@@ -60,12 +60,7 @@ def shown_url(text: Any) -> str:
         shown += "?" + "&".join(name + (f"={HIDDEN}" if eq else "") for name, eq, _ in names)
     if fragment_sep:
         shown += "#" + HIDDEN
-    return _hide_keys(shown)
-
-
-def _hide_keys(text: str) -> str:
-    """``text`` with each run of 16 or more hex digits (``crypto.secrets.KEY_LIKE``) told only by its length."""
-    return KEY_LIKE.sub(lambda m: f"<{len(m.group())} hex digits>", text)
+    return mask_keys(shown)
 
 
 @dataclass(frozen=True)
@@ -102,9 +97,9 @@ def _check_parts(text: str, what: str, scheme: str, netloc: str, path: str, frag
     if "@" in netloc:
         unused = "takes no user name or password (before @)"  # not repeated: it may be a password
     elif netloc and not form.host:
-        unused = f"takes no host, got {_hide_keys(netloc)!r}"
+        unused = f"takes no host, got {mask_keys(netloc)!r}"
     elif path not in ("", "/") and not form.path:
-        unused = f"takes no path, got {_hide_keys(path)!r}"
+        unused = f"takes no path, got {mask_keys(path)!r}"
     elif fragment or "#" in text:
         unused = "takes no #fragment"  # not repeated, as an option's value is not
     if unused is not None:
@@ -140,7 +135,7 @@ class DeviceUrl:
         options: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
             if key in options:
-                raise ConfigError(f"{what} URL {shown_url(text)!r} gives option {_hide_keys(key)!r} twice", code="config.bad_url")
+                raise ConfigError(f"{what} URL {shown_url(text)!r} gives option {mask_keys(key)!r} twice", code="config.bad_url")
             options[key] = value
         if parts.query and not options:
             raise ConfigError(f"{what} URL {shown_url(text)!r} has a query that is not option=value pairs", code="config.bad_url")
@@ -197,9 +192,9 @@ class Option:
 
 
 def _shown_value(raw: str) -> str:
-    """A rejected option value: shown when it is one a form names (a number, true or false, a choice: short
-    and no secret's shape), else only its length."""
-    if len(raw) <= 12 and not KEY_LIKE.search(raw) and re.fullmatch(r"[\w.+-]*", raw):
+    """A rejected option value: shown when it is one a form names (a number, true or false, a choice: 12
+    characters at most, shorter than any key, and no secret's shape), else only its length."""
+    if len(raw) <= 12 and re.fullmatch(r"[\w.+-]*", raw):
         return repr(raw)
     return f"a {len(raw)}-character value"
 
@@ -210,7 +205,7 @@ def bind_options(url: DeviceUrl, declared: Mapping[str, Option]) -> dict[str, An
     if unknown:
         expected = ", ".join(sorted(declared)) or "no options"
         raise ConfigError(
-            f"unknown option {_hide_keys(unknown[0])!r} in {url.scheme}:// URL {url.shown!r}; "
+            f"unknown option {mask_keys(unknown[0])!r} in {url.scheme}:// URL {url.shown!r}; "
             f"expected {expected}",
             code="config.unknown_option",
         )

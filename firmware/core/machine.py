@@ -116,6 +116,8 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         # reversal reasons the core chose that storage could not keep (an answer whose commit failed: 96),
         # by journal number; applied when storage works again (failures.py, _h_storage_ok)
         self.unkept_reasons: dict[int, str] = {}
+        # the sign-on on the uplink checks one answered only after a retry (uplink.py, _network_answered)
+        self._signon_again = False
         self.advices: list[PendingAdvice] = []
         self.sale: Sale | None = None
         self.expect: Expectation | None = None

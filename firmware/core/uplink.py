@@ -96,8 +96,6 @@ class Job:
 class UplinkMixin(WindowMixin):
     """The UPLINK handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
 
-    _signon_again = False  # the sign-on on the uplink checks one answered after a retry (``_network_answered``)
-
     def _next_item(self, then: Then) -> Item | PendingAdvice | None:
         if self.network is NetworkKind.SIGN_ON and self.keys in (KeyState.NEED_SIGN_ON, KeyState.READY):
             return self._network_job()

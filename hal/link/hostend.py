@@ -29,6 +29,7 @@ __all__ = ["Arrival", "Heard", "HostEnd", "RequestFacts"]
 _TPDU_ID = 0x60  # a TPDU's first byte (cup): 5 bytes of TPDU and 6 of header come before its BCD MTI
 _MTI_AFTER_TPDU = slice(11, 13)
 FRAMES_KEPT = 64  # the most whole requests an instrument keeps when a test asks for them
+FACTS_KEPT = 4096  # the most requests' facts kept: a long-lived ``posterm screen`` does not grow for ever
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Heard:
     simulator in a long-lived process (``posterm screen``) so keeps no card data from the sales it carried."""
 
     def __init__(self) -> None:
-        self.facts: list[RequestFacts] = []
+        self.facts: deque[RequestFacts] = deque(maxlen=FACTS_KEPT)
         self.frames: deque[bytes] | None = None
 
     def __call__(self, payload: bytes) -> None:

@@ -125,7 +125,7 @@ class SimLink(Link):
 
     @property
     def sent(self) -> list[RequestFacts]:
-        """Every request sent, in order, as its facts (length, MTI): no card data."""
+        """Every request sent, in order, as its facts (length, MTI): no card data; the last ``FACTS_KEPT``."""
         return list(self._heard.facts)
 
     def keep_frames(self, limit: int = FRAMES_KEPT) -> None:

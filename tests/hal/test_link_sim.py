@@ -227,6 +227,17 @@ def test_whole_requests_are_kept_only_after_keep_frames_and_only_the_last_ones()
     assert [f.length for f in link.sent] == [6, 1, 1, 1]
 
 
+
+def test_the_record_of_facts_keeps_only_the_last_ones(monkeypatch):
+    """Even facts add up over a long ``posterm screen``: the record keeps the last ``FACTS_KEPT``."""
+    monkeypatch.setattr("hal.link.hostend.FACTS_KEPT", 3)
+    link, _ = sim_link()
+    link.connect()
+    for payload in (b"aaaa", b"bb", b"ccc", b"d"):
+        link.send(payload)
+    assert [f.length for f in link.sent] == [2, 3, 1]
+
+
 @pytest.mark.parametrize("payload, mti", [
     (b"0200" + b"\x00" * 8, "0200"),  # iso87: ASCII MTI first
     (CUP_SALE, "0200"),  # cup: BCD MTI after the TPDU and 6-byte header
