@@ -4,7 +4,9 @@ The schema *is* the dataclasses below: each field carries its default, its
 documentation and (optionally) a check. Loading walks them, so validation,
 defaults, the README's key table (``posterm config docs``) and the code that
 reads the values cannot disagree. An unknown section or key, or a value of the
-wrong form, raises ``ConfigError`` naming the key and the expected form.
+wrong form, raises ``ConfigError`` naming the key and the expected form. The
+checks themselves (each key's, and the keys' against the host profile and the
+device registry) are in ``firmware.config_checks``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware.config_checks import (  # each key's own check, and the keys' against the profile (re-exported)
+    PIN_KEY_MODES as PIN_KEY_MODES,
+    PROFILE_CHOICES as PROFILE_CHOICES,
+    SOFT_PINPADS as SOFT_PINPADS,
+    _at_least,
+    _between,
+    _copies,
+    _digits,
+    _guarded,
+    _length,
+    _level,
+    _profile,
+    _url,
+    _zone,
+    check_against_profile,
+    check_devices,
+    check_pin_keys,
+)
 from firmware.errors import ConfigError
 
 __all__ = ["Config", "load_config", "parse_config", "config_docs", "check_devices", "DEFAULT_PATH"]
@@ -32,61 +52,6 @@ def setting(default: Any, doc: str, *, check: Callable[[Any], str | None] | None
     if factory:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
-
-
-def _digits(n: int) -> Callable[[Any], str | None]:
-    return lambda v: None if re.fullmatch(rf"\d{{{n}}}", v) else f"{n} digits"
-
-
-def _length(lo: int, hi: int) -> Callable[[Any], str | None]:
-    return lambda v: None if lo <= len(v) <= hi and v.isprintable() else f"{lo} to {hi} printable characters"
-
-
-def _at_least(lo: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v >= lo else f"a number no less than {lo}"
-
-
-def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
-    return lambda v: None if lo <= v <= hi else f"a number from {lo} to {hi}"
-
-
-def _url(v: str) -> str | None:
-    return None if "://" in v else "a device URL such as sim:// or tcp://host:port"
-
-
-def _copies(v: list) -> str | None:
-    allowed = ("merchant", "cardholder")
-    bad = [c for c in v if c not in allowed]
-    return f"a list drawn from {allowed}" if bad or len(set(v)) != len(v) else None
-
-
-PIN_KEY_MODES = ("session", "dukpt")
-SOFT_PINPADS = ("sim", "console")  # PIN pads whose PIN block the terminal makes (hal.pinpad.entry)
-
-
-PROFILE_CHOICES = "cup or iso87, or iso87-aes for AES DUKPT PIN blocks"  # every name in firmware.host.profiles
-
-
-def _profile(v: str) -> str | None:
-    from firmware.host.profiles import PROFILES  # lazy: the table is read only when a profile is named
-
-    return None if v in PROFILES else PROFILE_CHOICES
-
-
-def _zone(v: str) -> str | None:
-    if not v:
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # lazy: only a configured zone reads the zone files
-
-    try:
-        ZoneInfo(v)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "an IANA time zone name such as Asia/Shanghai (one in /usr/share/zoneinfo), or empty"
-    return None
-
-
-def _level(v: str) -> str | None:
-    return None if v in ("debug", "info", "warning", "error") else "debug, info, warning or error"
 
 
 @dataclass(frozen=True)
@@ -207,13 +172,6 @@ class ReceiptsSection:
 class LogSection:
     level: str = setting("info", "Log level: debug, info, warning or error", check=_level)
     file: str = setting("", "Log file; empty writes to standard error (journald under systemd)")
-
-
-def _guarded(v: list) -> str | None:
-    allowed = ("void", "refund", "settle", "preauth", "preauth_void", "preauth_complete", "preauth_complete_void",
-               "transfer")
-    bad = [f for f in v if f not in allowed]
-    return f"a list drawn from {allowed}" if bad or len(set(v)) != len(v) else None
 
 
 @dataclass(frozen=True)
@@ -349,54 +307,9 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
             **{k: _convert(f"{name}.{k}", hints[k], v, fields[k].metadata) for k, v in values.items()}
         )
     config = Config(**built)
-    _check_against_profile(config, source)
-    _check_pin_keys(config, source)
+    check_against_profile(config, source)
+    check_pin_keys(config, source)
     return config
-
-
-def _check_against_profile(config: Config, source: str) -> None:
-    """A header given must be the profile's length: cup's 6 bytes are 12 digits, and a profile without
-    a header (iso87) takes none. A wrong one was accepted and every message went out misframed. An
-    acquirer ID needs a profile that sends one: set for cup, it would silently go nowhere."""
-    if not config.host.header and not config.host.acquirer_id:
-        return
-    from firmware.host.profiles import get_profile  # lazy: only a configuration naming either pays for it
-
-    profile = get_profile(config.host.profile)
-    if config.host.acquirer_id and profile.acquirer_field is None:
-        raise ConfigError(f"host.acquirer_id in {source} is set, but profile {profile.name} sends no acquirer ID "
-                          "(leave it empty)", code="config.bad_value")
-    if not config.host.header:
-        return
-    want = 2 * profile.header_length
-    if len(config.host.header) != want:
-        expected = f"{want} digits" if want else "none (leave it empty)"
-        raise ConfigError(
-            f"host.header in {source} has {len(config.host.header)} digits; profile {profile.name} takes {expected}",
-            code="config.bad_header",
-        )
-
-
-def _check_pin_keys(config: Config, source: str) -> None:
-    """DUKPT needs a profile with a KSN field and a PIN pad whose blocks the terminal makes."""
-    if config.host.pin_keys != "dukpt":
-        return
-    from firmware.host.profiles import get_profile  # lazy: only a DUKPT configuration pays for it
-
-    profile = get_profile(config.host.profile)
-    if profile.ksn_field is None:
-        raise ConfigError(
-            f'host.pin_keys = "dukpt" in {source} needs a profile that carries the KSN; {profile.name} does not '
-            "(UnionPay terminals use the PIN key of sign-on): use session, or profile iso87 (iso87-aes for AES DUKPT)",
-            code="config.dukpt_profile",
-        )
-    scheme = config.devices.pinpad.partition("://")[0]
-    if scheme not in SOFT_PINPADS:
-        raise ConfigError(
-            f'host.pin_keys = "dukpt" in {source} needs a PIN pad whose blocks the terminal makes '
-            f"({', '.join(s + '://' for s in SOFT_PINPADS)}); a {scheme}:// pad encrypts under its own keys",
-            code="config.dukpt_pinpad",
-        )
 
 
 def load_config(path: Path | str | None) -> Config:
@@ -434,17 +347,6 @@ def _read_toml(path: Path) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML: {e}", code="config.syntax") from None
     return doc
-
-
-def check_devices(config: Config) -> None:
-    """What ``posterm config check`` adds to loading: each device URL's scheme and options, and the
-    host profile. Opens nothing (``ConfigError`` naming the problem)."""
-    from firmware.host.profiles import get_profile
-    from hal.registry import make_device
-
-    for kind in ("reader", "pinpad", "printer", "display", "link"):
-        make_device(kind, getattr(config.devices, kind))  # checks scheme and options, opens nothing
-    get_profile(config.host.profile)
 
 
 def as_dict(config: Config) -> dict[str, dict[str, Any]]:

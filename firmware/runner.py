@@ -193,6 +193,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         self.data_dir = data_dir
         self.bridge = bridge
         self._signon_keys = None  # the encrypted working keys of the last sign-on answer
+        self._arrivals = 0  # the reads of the link that brought frames (HostAnswered.arrival)
         self._tamper_checked = 0.0
         self.connect_timeout = connect_timeout
         self.fallback = FallbackPolicy(fallback)

@@ -79,9 +79,11 @@ class InputMixin:
             got = True
             self.dispatch(LinkDropped(e.code, e.text))
             frames = []
+        if frames:
+            self._arrivals += 1  # one read: every frame in it came before anything sent in reply to one
         for payload in frames:
             got = True
-            self._on_frame(payload)
+            self._on_frame(payload, self._arrivals)
         return got
 
     def _safe_poll(self, device) -> list:
@@ -213,7 +215,7 @@ class InputMixin:
         self.session.add_account(account)  # wipes ``account``
         self.dispatch(AccountCaptured(masked))
 
-    def _on_frame(self, payload: bytes) -> None:
+    def _on_frame(self, payload: bytes, arrival: int | None = None) -> None:
         try:
             reply, message = self.bridge.read(payload, self.keys.mac if self.keys else None)
         except ProtocolError as e:
@@ -227,7 +229,7 @@ class InputMixin:
                 self.notes.append((e.code, e.text))
         if self.crash:
             self.crash.check(self.crash.ANSWER)
-        self.dispatch(HostAnswered(reply))
+        self.dispatch(HostAnswered(reply, arrival))
 
     def _unaccepted(self, event: Event) -> None:
         if isinstance(event, HostAnswered):

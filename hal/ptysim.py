@@ -8,7 +8,9 @@ its device:
 ``Instrument``  the records live behind one ``threading.Condition``;
                 ``wait_until(predicate)`` re-checks each time the device's
                 thread notifies, and fails naming what was seen so far;
-                ``received`` is the bytes the device took from the wire;
+                ``received`` is the bytes the device took from the wire
+                (the modem simulator's only when a test asks: they are
+                whole requests, card data included);
                 ``record()`` declares another record, read under the lock.
 ``SimThread``   the device's own daemon thread: one ``select`` loop over the
                 wire's files and a wake pipe, orders from the test's thread

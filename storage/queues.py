@@ -109,8 +109,8 @@ class QueueMixin:
     def advice_done(self, txn_no: int, response_code: str | None, *, accepted: bool, rrn: str | None = None,
                     auth_code: str | None = None, settle_date: str | None = None) -> None:
         """A stored advice answered: its queue entry closed with the host's code and the core's verdict on it
-        (``accepted``: what the totals count) and, for an acceptance, the host's reference (RRN,
-        authorisation code, settlement date) on its journal record where the record has none."""
+        (``accepted``: what the totals count) and the host's reference (RRN, and for an acceptance the
+        authorisation code and settlement date) on its journal record where the record has none."""
         now = _now()
         with transaction(self.conn, "recording a forwarded advice") as c:
             c.execute(

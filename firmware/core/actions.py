@@ -223,10 +223,10 @@ class AdviceSending(Action):
 class AdviceDone(Action):
     """ONE commit: a stored advice (an offline sale or completion) was answered; its queue entry is closed.
 
-    An acceptance names the host's reference for the transaction (RRN, its authorisation code, the
-    settlement date), which the journal takes where it has none of its own: a refund or a void keyed
-    by that RRN then finds the sale here, and its checks (what was refunded, whether it was voided)
-    hold for it as for any sale. ``accepted`` is the core's verdict on the answer (an approved code of
+    The answer names the host's reference for the transaction (its RRN; an acceptance's authorisation
+    code and settlement date too), which the journal takes where it has none of its own: a refund or a void keyed
+    by that RRN then finds the sale here, and its checks (what was refunded, whether it was voided,
+    whether the host refused the advice) hold for it as for any sale. ``accepted`` is the core's verdict on the answer (an approved code of
     the profile, or 94), which storage keeps beside the code: the totals count what the core counted."""
 
     txn_no: int

@@ -133,9 +133,14 @@ class AccountCancelled(Event):
 
 @dataclass(frozen=True)
 class HostAnswered(Event):
-    """A decoded host message, reduced to non-sensitive facts (``firmware.host.messages.Reply``)."""
+    """A decoded host message, reduced to non-sensitive facts (``firmware.host.messages.Reply``).
+
+    ``arrival`` numbers the read of the link that brought it (the runner counts them): the frames of one
+    read were all on the wire before the terminal sent anything in reply to any of them, so none of them
+    can answer what the terminal sends in reply to another. None: not known (each its own arrival)."""
 
     reply: Any
+    arrival: int | None = None
 
 
 @dataclass(frozen=True)

@@ -236,8 +236,8 @@ _UNRESOLVED = frozenset({JournalState.REQUESTED, JournalState.REVERSING, Journal
 
 def stored_advice_refusal(prefix: str, found: Candidate) -> Refusal | None:
     """Why an offline approval may not be undone yet or at all: its stored advice still queued, or declined
-    by the host (the host never took the money: there is nothing to give back). One rule for a void and a
-    completion's void; ``prefix`` is the refusal code's (``void``, ``preauth``)."""
+    by the host (the host never took the money: there is nothing to give back). One rule for a void, a
+    completion's void and a refund; ``prefix`` is the refusal code's (``void``, ``preauth``, ``refund``)."""
     if found.state is not JournalState.OFFLINE_APPROVED or found.forwarded:
         return None
     if found.declined:

@@ -7,8 +7,8 @@ The walk: F 6, the original's reference number (RRN, 12 digits) and ENTER,
 its date (MMDD) and ENTER. The runner looks it up in the journal (LOOKUP):
 
 * the journal holds it: ``judge_refund`` decides (a sale or a pre-auth's completion,
-  approved, not voided, not refunded in full; else ``OriginalRefused`` with a
-  ``refund.*`` code), the
+  approved, its stored advice (if approved offline) accepted by the host, not voided, not
+  refunded in full; else ``OriginalRefused`` with a ``refund.*`` code), the
   card swiped must be the original's (the runner compares keyed hashes), and
   the amount keyed may not exceed what is left of it (``refund.over_amount``);
 * the journal does not hold it (an old batch, another terminal):
@@ -56,6 +56,7 @@ from firmware.core.flows import (
     Candidate,
     Refusal,
     flow_of,
+    stored_advice_refusal,
 )
 from firmware.core.model import (
     JournalState,
@@ -106,6 +107,10 @@ def judge_refund(found: Candidate | None) -> OriginalFacts | Refusal | None:
         return Refusal("refund.transfer", "CANNOT REFUND TRANSFER")
     if facts.kind not in flow.of:
         return Refusal("refund.wrong_kind", "NOT A SALE")
+    # an offline approval the host refused never took the money (its advice's answer may still have named an
+    # RRN, kept on the record as a declined sale's is); one still queued has no RRN yet, so is rarely found here
+    if (refusal := stored_advice_refusal("refund", found)) is not None:
+        return refusal
     if found.state not in _DONE:
         return Refusal("refund.not_approved", f"ORIGINAL {found.state.value.upper().replace('_', ' ')}")
     if any(c in _DONE for c in found.claims):  # a sale's void, a completion's void

@@ -202,7 +202,7 @@ class UplinkMixin(WindowMixin):
     # -- answers ---------------------------------------------------------------------
     def _h_uplink_answered(self, ev: HostAnswered, now: datetime) -> Result:
         if isinstance(self.job, Window):
-            return self._window_answered(ev.reply, now)
+            return self._window_answered(ev.reply, now, ev.arrival)
         job, reply = self.job, ev.reply
         why = mismatch(job.expect, reply)
         if why:

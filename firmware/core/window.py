@@ -22,8 +22,10 @@ One RESPONSE timer guards the window: it restarts whenever frames leave or an
 answer is matched, so it fires only when the host has said nothing for
 ``response_timeout`` while advices wait. Then, or when the link drops or a send
 fails, every advice in flight has had one more failed attempt and all are sent
-again as repeats. An answer with a bad MAC fails its own advice alone, which is
-sent again by itself. Once any advice has used ``reversal_retries`` attempts,
+again as repeats. An answer with a bad MAC, or "try again" (96), fails its own
+advice alone, which is sent again by itself; a second such answer in the same
+arrival (``HostAnswered.arrival``) was on the wire before that repeat left, so it
+is ignored: one attempt spent, one repeat sent. Once any advice has used ``reversal_retries`` attempts,
 the upload stops as it did for a single advice: the link is dropped, that
 advice is alerted (``advice.pending``), and it and every other advice still in
 flight stay queued, marked, for the next upload. An answer that arrives after
@@ -69,6 +71,7 @@ class Flight:
     advice: PendingAdvice
     expect: Expectation
     attempts: int = 1
+    asked_in: int | None = None  # the arrival (``HostAnswered.arrival``) of the answer that asked for its repeat
 
 
 @dataclass
@@ -114,7 +117,7 @@ class WindowMixin:
         return StartTimer(Timer.RESPONSE, self.settings.response_timeout)
 
     # -- answers ---------------------------------------------------------------------
-    def _window_answered(self, reply: Any, now: datetime) -> Result:
+    def _window_answered(self, reply: Any, now: datetime, arrival: int | None = None) -> Result:
         window: Window = self.job
         flight = next((f for f in window.flights if mismatch(f.expect, reply) is None), None)
         if flight is None:
@@ -122,12 +125,13 @@ class WindowMixin:
         untrusted = mac_problem(reply, self.settings.mac_required)
         if untrusted:
             self._keys_suspect(reply, flight.advice.txn_no)
-            return self._flight_failed(flight, f"acknowledgement {untrusted}", now)
+            return self._flight_failed(flight, f"acknowledgement {untrusted}", now, arrival)
         self.link_up = True
         if reply.try_again:  # not processed (a malfunction, a cut-off, our MAC): not an answer, it goes again
             self._keys_suspect(reply, flight.advice.txn_no)
             code = reply.response_code
-            return self._flight_failed(flight, f"not processed: {code} {self.settings.response_text(code)}", now)
+            return self._flight_failed(flight, f"not processed: {code} {self.settings.response_text(code)}", now,
+                                       arrival)
         window.flights.remove(flight)
         item = flight.advice
         self.advices = [a for a in self.advices if a.txn_no != item.txn_no]
@@ -137,8 +141,10 @@ class WindowMixin:
             actions += self._advice_answered(item, reply)
         else:
             accepted = reply.advice_accepted
-            host_ref = (reply.rrn, reply.auth_code, reply.settle_date) if reply.approved else ()
-            done = AdviceDone(item.txn_no, reply.response_code, accepted, *host_ref)
+            # the host's RRN is kept whatever it answered, as a declined online sale's record keeps its answer's:
+            # a refund keyed with a refused advice's RRN is then found here and refused, never sent
+            granted = (reply.auth_code, reply.settle_date) if reply.approved else ()
+            done = AdviceDone(item.txn_no, reply.response_code, accepted, reply.rrn, *granted)
             actions.append(done)
             self._advice_on_receipt(done)
             if not accepted:
@@ -180,11 +186,19 @@ class WindowMixin:
         sends: list[Action] = [SendAdvice(f.advice, repeat=True) for f in window.flights]
         return State.UPLINK, notes + sends + [self._wait()]
 
-    def _flight_failed(self, flight: Flight, why: str, now: datetime) -> Result:
-        """One advice's answer was unusable (a bad MAC): that advice alone goes again."""
+    def _flight_failed(self, flight: Flight, why: str, now: datetime, arrival: int | None = None) -> Result:
+        """One advice's answer was unusable (a bad MAC, "try again"): that advice alone goes again.
+
+        Unless the answer came in the same read as the one that asked for the repeat now on its way: it was on
+        the wire before that repeat left, so it cannot be the repeat's answer (the same answer sent twice, or
+        both answers to earlier transmissions). It is noted and ignored: one attempt spent, one repeat sent."""
+        if arrival is not None and flight.asked_in == arrival:
+            return State.UPLINK, [Note("uplink.stale_retry", f"{why} again in the same arrival, before its repeat "
+                                       f"left: ignored (trace {flight.advice.stan:06d})")]
         if flight.attempts >= self.settings.reversal_retries:
             return self._window_given_up([flight], why, now)
         flight.attempts += 1
+        flight.asked_in = arrival
         return State.UPLINK, [self._retry_note(flight, why), SendAdvice(flight.advice, repeat=True), self._wait()]
 
     def _retry_note(self, flight: Flight, why: str) -> Note:

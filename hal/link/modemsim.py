@@ -16,10 +16,11 @@ bytes back:
   the dial connects and closed at the hang-up; its close is a hang-up too.
 
 Records: ``commands`` (every AT command line), ``dials`` / ``dialled``,
-``received`` (data-mode bytes from the terminal), ``requests`` (the
-``RequestFacts`` of each payload given to the in-process host: length and MTI,
-never a field), ``frames`` (those payloads whole, the last 64, only with
-``keep_frames=True``: a test's explicit choice), ``connects``, ``hangups`` (calls the
+``requests`` (the ``RequestFacts`` of each payload given to the in-process
+host: length and MTI, never a field), ``frames`` (those payloads whole, the
+last 64) and ``received`` (the data-mode bytes from the terminal, the last
+64 KiB), both only with ``keep_frames=True``: a test's explicit choice, since
+they hold every request whole (PAN, track 2, PIN block), ``connects``, ``hangups`` (calls the
 terminal ended with ``ATH0``), ``drops`` (calls the line ended), ``aborts``
 (dials stopped by a keystroke). Helpers: ``wait_until``, ``assert_hung_up``.
 
@@ -63,6 +64,7 @@ from hal.ptysim import SimThread, raw_pty
 
 __all__ = ["Dial", "DialMode", "PtyModemSim"]  # Dial and DialMode live in hal.link.hayessim
 
+RECEIVED_KEPT = 64 * 1024  # the most data-mode bytes kept (the newest), with keep_frames=True
 _DRAIN_LIMIT = 2.0  # longest the far end waits for the terminal to read an answer before it hangs up
 # The kernel hands bytes written to a pty master to the slave asynchronously, so "nothing unread"
 # means "all read" only some time after the last write.
@@ -99,6 +101,7 @@ class PtyModemSim(SimThread):
         self.commands: list[str] = []
         self.dials: list[Dial] = []
         self._heard = Heard()
+        self._keep_received = keep_frames  # the raw bytes too: they are the requests whole
         if keep_frames:
             self._heard.keep_frames()
         self.connects = self.hangups = self.drops = self.aborts = 0
@@ -146,6 +149,14 @@ class PtyModemSim(SimThread):
             if self._heard.frames is None:
                 raise AssertionError("this modem simulator keeps no whole requests: make it with keep_frames=True")
             return list(self._heard.frames)
+
+    @property
+    def received(self) -> bytes:  # type: ignore[override]
+        """The data-mode bytes from the terminal (the last ``RECEIVED_KEPT``), kept only with ``keep_frames=True``."""
+        with self._cond:
+            if not self._keep_received:
+                raise AssertionError("this modem simulator keeps no received bytes: make it with keep_frames=True")
+            return bytes(self._received)
 
     @property
     def online(self) -> bool:
@@ -304,7 +315,9 @@ class PtyModemSim(SimThread):
             data, self._plus, self._escape_at = b"+" * self._plus + data, 0, None
         self._last_rx = now
         with self._cond:
-            self._received += data
+            if self._keep_received:
+                self._received += data
+                del self._received[:-RECEIVED_KEPT]
             self._cond.notify_all()
         if self._sock is not None:
             try:

@@ -145,8 +145,10 @@ def test_a_forwarded_completion_advice_is_acknowledged_not_taken_as_an_outcome()
 
 def test_a_declined_completion_advice_is_told_to_the_operator():
     d, item = queued()
-    out = d.feed(HostAnswered(reply(mti="0230", stan=7, amount=11500, response_code="25", approved=False)))
-    assert A.AdviceDone(7, "25", False) in out
+    answer = reply(mti="0230", stan=7, amount=11500, response_code="25", approved=False)
+    out = d.feed(HostAnswered(answer))
+    # the refusal's RRN is kept too, as a declined sale's is (a refund keyed with it is refused locally)
+    assert A.AdviceDone(7, "25", False, answer.rrn) in out
     alert = next(a for a in out if isinstance(a, A.Alert))
     assert alert.code == "advice.declined" and alert.text.startswith("compl advice trace 000007 declined")
 

@@ -250,6 +250,16 @@ def test_an_advice_declined_afterwards_raises_an_alert():
     assert d.last(A.Alert).code == "advice.declined"
 
 
+def test_a_declined_advice_keeps_the_hosts_reference_as_a_declined_sale_does():
+    """So a refund keyed with the RRN the refusal named finds the sale in the journal and is refused there
+    (``refund.advice_declined``) rather than sent as another terminal's sale."""
+    advice = PendingAdvice(txn_no=3, stan=3, amount=800, created_at=NOW, sent_before=True)
+    d = Driver(boot=BootState(counters=Counters(stan=4, txn_no=4), advices=(advice,)))
+    d.feed(HostAnswered(reply(mti="0230", stan=3, amount=800, response_code="05", approved=False, rrn="000000000777")))
+    done = d.last(A.AdviceDone)
+    assert (done.txn_no, done.accepted, done.rrn) == (3, False, "000000000777")
+
+
 def test_printer_failure_holds_the_receipt_until_retried_or_skipped():
     d = to_printing()
     first = d.last(A.Print)

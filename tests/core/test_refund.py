@@ -235,12 +235,30 @@ def test_judge_refund_refuses_with_exact_codes(found, code):
     assert isinstance(verdict, Refusal) and verdict.code == code
 
 
+COMPLETION = replace(ORIGINAL, kind=Kind.PREAUTH_COMPLETE)
+
+
+@pytest.mark.parametrize("found, code", [
+    (candidate(state=JournalState.OFFLINE_APPROVED, declined=True), "refund.advice_declined"),
+    (candidate(facts=COMPLETION, state=JournalState.OFFLINE_APPROVED, declined=True), "refund.advice_declined"),
+    (candidate(state=JournalState.OFFLINE_APPROVED), "refund.not_uploaded"),
+    (candidate(facts=COMPLETION, state=JournalState.OFFLINE_APPROVED), "refund.not_uploaded"),
+])
+def test_an_offline_approval_is_refunded_only_once_the_host_accepted_its_advice(found, code):
+    """The void's rule (``flows.stored_advice_refusal``): a refused advice never took the money, and a queued one
+    would reach the host after the refund that names it; an accepted one is refunded as any sale."""
+    verdict = judge_refund(found)
+    assert isinstance(verdict, Refusal) and verdict.code == code
+    assert verdict.text == ("DECLINED BY HOST" if found.declined else "NOT YET UPLOADED")
+    assert judge_refund(replace(found, forwarded=True, declined=False)) == found.facts
+
+
 def test_judge_refund_lets_through_and_leaves_unknown_to_the_host():
     assert judge_refund(None) is None
     assert judge_refund(candidate(claims=(JournalState.DECLINED, JournalState.REVERSED))) == ORIGINAL
     assert judge_refund(candidate(facts=PARTLY, refunds=(JournalState.APPROVED,))) == PARTLY
-    completion = replace(ORIGINAL, kind=Kind.PREAUTH_COMPLETE)  # 退货 of a pre-auth completion, as of a sale
-    assert judge_refund(candidate(facts=completion, state=JournalState.OFFLINE_APPROVED)) == completion
+    # 退货 of a pre-auth completion, as of a sale (a completion advice the host accepted)
+    assert judge_refund(candidate(facts=COMPLETION, state=JournalState.OFFLINE_APPROVED, forwarded=True)) == COMPLETION
 
 
 @pytest.mark.parametrize("state", [JournalState.APPROVED, JournalState.REQUESTED])

@@ -87,7 +87,7 @@ def test_a_window_of_one_is_the_uplink_as_before_action_by_action():
     assert d.feed(ack(a4, mac_ok=None)) == [  # (a MAC that fails also brings a sign-on: test_host_codes.py)
         A.Note("uplink.retry", "attempt 2: acknowledgement carries no MAC"), A.SendAdvice(sent(a4), repeat=True), wait]
     assert d.feed(ack(a4, response_code="51", approved=False)) == [
-        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51", False),
+        A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51", False, HOST_REF[0]),  # a refusal keeps its RRN only
         A.Alert("advice.declined", "offline sale trace 000004 declined by the host: 51 Insufficient funds"),
         screen(5), A.SendAdvice(a5, repeat=True), wait]
     assert d.feed(HostFrameRejected("host.malformed", "bad frame")) == [
@@ -147,13 +147,13 @@ def test_answers_in_any_order_each_commit_and_refill_the_window():
                    A.SendAdvice(sent(queue[4]), repeat=False), A.StartTimer(Timer.RESPONSE, T)]
     assert in_flight(d) == [1, 2, 4, 5]
     out = d.feed(ack(queue[3], response_code="51", approved=False))  # declined: committed and alerted
-    assert out[:3] == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51", False),
+    assert out[:3] == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51", False, HOST_REF[0]),
                        A.Alert("advice.declined", "offline sale trace 000004 declined by the host: 51 Insufficient funds")]
     assert sends(out) == [(6, False)] and in_flight(d) == [1, 2, 5, 6]
     d.feed(ack(queue[5]))
     assert in_flight(d) == [1, 2, 5, 7]
     out = d.feed(ack(queue[0], response_code="94", approved=False))  # 94: the host had it already, no alert
-    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(1, "94", True), A.StartTimer(Timer.RESPONSE, T)]
+    assert out == [A.CancelTimer(Timer.RESPONSE), A.AdviceDone(1, "94", True, HOST_REF[0]), A.StartTimer(Timer.RESPONSE, T)]
     for n in (7, 2, 5):
         assert d.state is State.UPLINK
         d.feed(ack(queue[n - 1]))
@@ -211,6 +211,35 @@ def test_a_bad_mac_fails_only_its_own_advice():
         A.Note("uplink.retry", "attempt 2: acknowledgement failed its MAC (trace 000003)"),
         A.SendAdvice(sent(queue[2]), repeat=True), A.StartTimer(Timer.RESPONSE, T)]
     assert in_flight(d) == [1, 2, 3, 4] and not d.all(A.AdviceDone)
+
+
+@pytest.mark.parametrize("unusable, why", [
+    (dict(response_code="96", approved=False), "not processed: 96 Declined"),
+    (dict(mac_ok=False), "acknowledgement failed its MAC"),
+])
+def test_an_unusable_answer_twice_in_one_arrival_sends_one_repeat_and_a_later_one_answers_the_repeat(unusable, why):
+    """The second copy came in the same read as the first, so before the repeat the first asked for left: it cannot
+    be that repeat's answer. One attempt spent, one repeat sent; the next read's answer is the repeat's, as before."""
+    queue = [advice(n, 100 + n) for n in range(1, 3)]
+    d = boot(4, *queue)
+    first = d.feed(replace(ack(queue[0], **unusable), arrival=7))
+    assert sends(first) == [(1, True)] and A.Note("uplink.retry", f"attempt 2: {why} (trace 000001)") in first
+    again = d.feed(replace(ack(queue[0], **unusable), arrival=7))
+    assert again == [A.Note("uplink.stale_retry", f"{why} again in the same arrival, before its repeat left: "
+                                                  "ignored (trace 000001)")]
+    assert in_flight(d) == [1, 2] and d.state is State.UPLINK
+    later = d.feed(replace(ack(queue[0], **unusable), arrival=8))  # after the repeat went: the repeat's answer
+    assert sends(later) == [(1, True)] and A.Note("uplink.retry", f"attempt 3: {why} (trace 000001)") in later
+    assert d.feed(replace(ack(queue[0]), arrival=9))[1] == A.AdviceDone(1, "00", True, *HOST_REF)
+
+
+def test_unusable_answers_of_unknown_arrival_each_send_a_repeat_as_before():
+    """A caller that does not say which read brought an answer (``arrival`` None) gets each one acted on."""
+    queue = [advice(1, 101)]
+    d = boot(4, *queue)
+    for attempt in (2, 3):
+        out = d.feed(ack(queue[0], response_code="96", approved=False))
+        assert sends(out) == [(1, True)] and out[0].text.startswith(f"attempt {attempt}:")
 
 
 def test_when_one_advice_has_used_every_attempt_the_upload_stops_and_all_in_flight_stay_queued():

@@ -147,6 +147,20 @@ def test_an_advice_answered_twice_in_one_arrival_is_done_once_and_the_window_goe
     assert notes(r).count("host.unmatched") == 3
 
 
+def test_a_try_again_answer_to_an_advice_arriving_twice_in_one_write_sends_one_repeat():
+    """The host answers a stored sale's 0220 with 96 twice in one write: the second copy was on the wire before the
+    repeat the first asked for, so it cannot answer it. One repeat (0221) goes, the host posts it once, and a 96 to
+    that repeat (the next write) is still its answer: one more repeat, as before."""
+    sent = []
+    decline = {"host": {"behaviour": "decline", "code": "96", "kind": "offline_sale", "times": 2}}
+    r = scripted(stored_sales(1) + [decline, {"upload": True}, {"expect": {"state": "idle"}}], twice("0220"),
+                 config=WINDOW, sent=sent)
+    assert r["ok"], r["failures"]
+    assert mtis(sent) == ["0220", "0221", "0221"]  # the first 96 (twice), then the repeat's own 96
+    assert notes(r).count("uplink.stale_retry") == 1 and notes(r).count("uplink.retry") == 2
+    assert_each_posted_once(r, 1)
+
+
 def test_an_advice_answer_held_over_a_dropped_connection_is_matched_once_on_the_next():
     """The host posts the third stored sale and closes the connection without answering; on the new connection
     that sale goes again as a repeat (0221), and the host sends the 0230 it held ahead of the repeat's own: the

@@ -125,6 +125,26 @@ def test_refund_of_a_voided_sale_and_void_of_a_refunded_sale_are_refused():
     assert mtis(refunded) == ["0200", "0220"]
 
 
+def test_refund_of_an_offline_sale_whose_advice_the_host_declined_is_refused_and_nothing_is_sent():
+    """The host refused the sale's advice (05) yet named an RRN in its answer: the journal keeps that reference,
+    so a refund keyed with it finds the sale and is refused as its void is (DECLINED BY HOST), never sent."""
+    from .hostile import run as hostile_run
+    from .hostile import setting
+
+    rrn, sent = "000000000777", []
+    credit = [{"swipe": "unionpay_credit"}, {"pin": "1234"}]
+    steps = [{"host": {"behaviour": "decline", "code": "05", "kind": "offline_sale", "times": 1}}, {"link": "down"},
+             {"key": "1250#"}] + credit + [{"link": "up"}, {"upload": True}, {"expect": {"alerts": "advice.declined"}}]
+    steps += [{"refund": {"rrn": rrn, "amount": 500}}]
+    steps += [{"expect": {"notes": "refund.advice_declined", "display": "DECLINED BY HOST", "state": "idle"}}]
+    r = hostile_run(steps, setting(f37=rrn), mti="0230", sent=sent)
+    assert r["ok"], r["failures"]
+    assert [m.mti for m in sent] == ["0220"]  # the sale's advice only: no refund left the terminal
+    (sale,) = r["transactions"]
+    assert (sale["outcome"], sale["refunded"]) == ("offline_approved", 0)
+    assert postings(r) == [] and "refund.original_elsewhere" not in notes(r)
+
+
 def test_host_silent_the_refund_is_sent_again_once_never_reversed():
     steps = SALE + [{"host": {"behaviour": "drop", "mti": "0220", "times": 1}}] + refund(500)
     steps += [{"expect": {"outcome": "approved", "alerts": "refund.approved"}}]

@@ -86,3 +86,20 @@ def test_money_refuses_floats_and_bad_text():
     for bad in ("12.345", "1,00", "-1", "abc", "", "١٢.٥٠", "１２.５"):  # ASCII digits only
         with pytest.raises(ConfigError):
             parse_amount(bad, 2)
+
+
+def test_the_checks_live_in_config_checks_and_every_name_stays_importable_from_firmware_config():
+    """config.py was split (FX11): the checks moved to ``firmware.config_checks``; ``firmware.config`` still
+    offers every public name it did, the very same objects, and a configuration is still checked against its
+    profile when it is parsed."""
+    import firmware.config as config
+    import firmware.config_checks as checks
+
+    for name in ("PIN_KEY_MODES", "SOFT_PINPADS", "PROFILE_CHOICES", "check_devices"):
+        assert getattr(config, name) is getattr(checks, name)
+    for name in ("Config", "load_config", "load_config_keys", "parse_config", "config_docs", "check_devices",
+                 "as_dict", "DEFAULT_PATH", "HostSection", "ECHO_MAX"):
+        assert hasattr(config, name)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"host": {"profile": "iso87", "header": "600003000000"}})
+    assert err.value.code == "config.bad_header"

@@ -110,6 +110,33 @@ def test_the_modem_simulator_keeps_no_whole_request_unless_asked(host, dial):
         link.close()
 
 
+def test_the_modem_simulator_keeps_no_raw_bytes_from_the_terminal_unless_asked(host, dial):
+    """``received`` is every request whole, as the wire carried it (PAN, track 2, PIN block): only a test that
+    opts in with ``keep_frames=True`` reads it; a simulator made without keeps none of it."""
+    with PtyModemSim(host, guard_time=0.02) as plain:
+        link = dial(plain.url("95516"))
+        link.connect()
+        link.send(b"0200 6228480402564890018")
+        assert wait_for(link, 1) == [b"re:0200 6228480402564890018"]
+        with pytest.raises(AssertionError, match="keeps no received bytes: make it with keep_frames=True"):
+            plain.received  # noqa: B018
+        with plain._cond:
+            assert b"6228480402564890018" not in plain._received and not plain._received
+        link.close()
+
+
+def test_the_modem_simulator_keeps_only_the_newest_raw_bytes_when_asked(sim, dial, monkeypatch):
+    from hal.link import modemsim
+
+    monkeypatch.setattr(modemsim, "RECEIVED_KEPT", 16)
+    link = dial(sim.url("95516"))
+    link.connect()
+    link.send(b"0200 6228480402564890018")
+    link.send(b"0200 sale")
+    assert wait_for(link, 2) == [b"re:0200 6228480402564890018", b"re:0200 sale"]
+    assert sim.received == (frame(b"0200 6228480402564890018") + frame(b"0200 sale"))[-16:]
+
+
 def test_pulse_dialling_and_a_custom_init_string(sim, dial):
     link = dial(sim.url("0,95516", dial="pulse", init="ATZ"))
     link.connect()
