@@ -243,7 +243,8 @@ class HostBridge:
     def network(self, job: NetworkJob, batch: int, terminal_id: str, merchant_id: str, when: datetime, mac,
                 *, currency: str = "156", operator: str = "01") -> bytes:
         """A sign-on (0800), sign-off (0820) or settlement (0500). The profile says which are MACed."""
-        common = dict(stan=job.stan, batch=batch, terminal_id=terminal_id, merchant_id=merchant_id, tpdu=self.tpdu)
+        common = dict(stan=job.stan, batch=batch, terminal_id=terminal_id, merchant_id=merchant_id, tpdu=self.tpdu,
+                      acquirer_id=self.acquirer_id)
         if job.kind is NetworkKind.SETTLE:
             from firmware.host.settlement import TotalsBlock, build_settlement
 

@@ -230,7 +230,7 @@ def read_original(profile: Profile, message: Message) -> Original | None:
 
 # -- host side ---------------------------------------------------------------
 _ECHO = (2, 3, 4, 7, 11, 25, 32, 41, 42, 49, 60)
-_ECHO_NETWORK = (7, 11, 41, 42, 60)
+_ECHO_NETWORK = (7, 11, 32, 41, 42, 60)
 
 
 def build_response(profile: Profile, request: Message, *, response_code: str, rrn: str | None = None,

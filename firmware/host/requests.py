@@ -76,6 +76,14 @@ def read_field60(profile: Profile, value: str | None) -> tuple[str, ...] | None:
     return (value[:2], value[2:8], value[8:11], *value[11:13])
 
 
+def acquirer_fields(profile: Profile, acquirer_id: str) -> dict[int, str]:
+    """The acquiring institution's ID (``host.acquirer_id``) where the profile carries it (iso87's 32), in
+    every message the terminal originates: financial ones, reversals, advices, sign-on and settlement."""
+    if acquirer_id and profile.acquirer_field is not None:
+        return {profile.acquirer_field: acquirer_id}
+    return {}
+
+
 def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, local: frozenset[int]) -> dict[int, str]:
     """Fields every financial message shares: card number, amounts, ids, entry mode."""
     fields = {2: card.pan.reveal_str(), 3: spec.processing_code, 4: f"{txn.amount:012d}", 11: f"{txn.stan:06d}"}
@@ -94,8 +102,7 @@ def _base(profile: Profile, txn: TxnData, card: CardData, spec: TxnSpec, *, loca
             raise _bad_txn(f"the card sequence number is not 1 to {width} digits")
         fields[23] = seq.zfill(width)
     fields.update({25: spec.condition_code, 41: txn.terminal_id, 42: txn.merchant_id, 49: txn.currency})
-    if txn.acquirer_id and profile.acquirer_field is not None:
-        fields[profile.acquirer_field] = txn.acquirer_id
+    fields.update(acquirer_fields(profile, txn.acquirer_id))
     fields.update(_field60(profile, spec, txn.batch, txn.entry_mode))
     return {n: v for n, v in fields.items() if v is not None}
 

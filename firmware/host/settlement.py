@@ -38,6 +38,7 @@ from crypto.secrets import Pan, mask_pan
 from firmware.core.batch import UploadEntry, UploadPlan
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu
+from firmware.host.requests import acquirer_fields
 from firmware.host.spec import FieldKind, Profile
 from firmware.host.totals import ReconciliationLayout, SettlementLayout, TotalsBlock, TotalsLayout, cup_field60
 
@@ -62,10 +63,10 @@ def settlement_layout(profile: Profile) -> TotalsLayout:
 
 def build_settlement(profile: Profile, *, stan: int, batch: int, terminal_id: str, merchant_id: str,
                      currency: str, domestic: TotalsBlock, operator: str = "01", when: datetime,
-                     tpdu: Tpdu | None, header: str | None = None) -> Message:
+                     tpdu: Tpdu | None, header: str | None = None, acquirer_id: str = "") -> Message:
     """The 0500 with the terminal's totals (cup: result digits 0)."""
     layout = settlement_layout(profile)
-    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id}
+    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id, **acquirer_fields(profile, acquirer_id)}
     fields.update(layout.request_fields(profile, batch=batch, totals=domestic, currency=currency, operator=operator,
                                         when=when))
     return Message(mti=SETTLE_MTI, fields=dict(sorted(fields.items())), tpdu=tpdu if profile.tpdu else None,

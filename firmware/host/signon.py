@@ -15,7 +15,7 @@ from datetime import datetime
 from crypto.keys import KeyUsage
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, Tpdu
-from firmware.host.requests import _field60, _local_time, _message, _txn_spec
+from firmware.host.requests import _field60, _local_time, _message, _txn_spec, acquirer_fields
 from firmware.host.spec import FieldKind, Profile, TxnKind
 
 __all__ = ["SIGN_OFF_MTI", "KeySlot", "SignonKeyLayout", "SIGNON_KEY_LAYOUTS", "signon_key_layout",
@@ -24,14 +24,14 @@ __all__ = ["SIGN_OFF_MTI", "KeySlot", "SignonKeyLayout", "SIGNON_KEY_LAYOUTS", "
 
 def build_signon(profile: Profile, *, stan: int, batch: int, terminal_id: str, merchant_id: str,
                  when: datetime, operator: str = "01", tpdu: Tpdu | None, header: str | None = None,
-                 network_code: str | None = None) -> Message:
+                 network_code: str | None = None, acquirer_id: str = "") -> Message:
     """The 0800 sign-on; the answer carries the working keys (``read_signon_keys``).
 
     ``network_code`` (cup field 60.3) asks for a key layout other than the
     profile's: 001 single-length keys, 003 double-length, 004 with a data key.
     """
     spec = _txn_spec(profile, TxnKind.SIGN_ON)
-    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id}
+    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id, **acquirer_fields(profile, acquirer_id)}
     fields.update(_local_time(profile, when, profile.local_time_fields))
     fields.update(_field60(profile, spec, batch))
     if network_code is not None:
@@ -105,9 +105,9 @@ def signon_network_code(profile: Profile, message: Message) -> str:
 
 
 def build_signoff(profile: Profile, *, stan: int, batch: int, terminal_id: str, merchant_id: str,
-                  tpdu: Tpdu | None, header: str | None = None) -> Message:
+                  tpdu: Tpdu | None, header: str | None = None, acquirer_id: str = "") -> Message:
     """The 0820 sign-off: after its answer the terminal drops its working keys."""
-    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id}
+    fields = {11: f"{stan:06d}", 41: terminal_id, 42: merchant_id, **acquirer_fields(profile, acquirer_id)}
     f60 = profile.fields.get(60)
     if f60 is not None and f60.kind is FieldKind.N:
         fields[60] = f"00{batch:06d}002"

@@ -48,15 +48,18 @@ def test_a_sale_then_a_timeout_reversed_with_field_90(tmp_path):
     assert r["owed"]["reversals"] == 0
 
 
-def test_an_acquirer_id_goes_in_field_32_and_in_the_reversals_field_90(tmp_path):
+def test_an_acquirer_id_goes_in_field_32_of_every_message_and_in_the_reversals_field_90(tmp_path):
     config = {"host": {**CONFIG["host"], "acquirer_id": "4123"}}
-    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0200", "times": 1}}] + SALE
+    steps = SALE + [{"host": {"behaviour": "drop", "mti": "0200", "times": 1}}] + SALE + [{"settle": True}]
     r, _paper, tap = run_tapped("iso87", config, steps, tmp_path, ISO87)
     assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed"]
     first, unanswered = tap.messages("0200")
     (reversal,) = tap.messages("0400")
     assert first.fields[32] == unanswered.fields[32] == reversal.fields[32] == "4123"
     assert reversal.fields[90] == "0200" "000002" + unanswered.fields[7] + "00000004123" + "0" * 11
+    # the network messages name it too (HostBridge.network: the sign-on, before the tap, goes the same way)
+    assert [m.fields[32] for m in tap.messages("0500")] == ["4123"]
+    assert [s["result"] for s in r["settlements"]] == ["balanced"]
     assert r["owed"]["reversals"] == 0
 
 

@@ -66,7 +66,7 @@ def test_iso87_sale_sends_local_time_and_no_tpdu(iso87):
     f = message.fields
     assert message.tpdu is None and message.header is None
     assert (f[7], f[12], f[13]) == ("0506123000", "203000", "0506")  # 7 in UTC, 12/13 local
-    assert f[22] == "901" and 53 not in f and 60 not in f
+    assert f[22] == "021" and 53 not in f and 60 not in f  # 02: 1987's magnetic stripe read; 1: PIN capable
 
 
 @pytest.mark.parametrize("mode, cup_code, ic_condition", [

@@ -70,6 +70,23 @@ def test_an_acquirer_id_goes_in_32_of_requests_and_reversals_and_the_host_echoes
     assert 32 not in build_request(cup, txn, lab_card(), tpdu=None).fields  # cup's host fills 32 itself
 
 
+def test_an_acquirer_id_goes_in_32_of_sign_on_sign_off_and_reconciliation_and_the_host_echoes_it(iso87, cup,
+                                                                                                 mac_key):
+    from firmware.host.signon import build_signoff, build_signon
+
+    common = dict(stan=5, batch=1, terminal_id=TID, merchant_id=MID, tpdu=None, acquirer_id="4123")
+    totals = TotalsBlock(1250, 1, 0, 0)
+    for profile, sent in ((iso87, "4123"), (cup, None)):  # cup's host fills 32 itself (config refuses the key)
+        messages = (build_signon(profile, when=WHEN, **common), build_signoff(profile, **common),
+                    build_settlement(profile, when=WHEN, currency="156", domestic=totals, **common))
+        assert [m.fields.get(32) for m in messages] == [sent] * 3
+    signon = _wire(iso87, build_signon(iso87, when=WHEN, **common), mac_key)
+    answer = build_response(iso87, signon, response_code="00", when=WHEN)
+    assert answer.fields[32] == "4123"
+    unset = build_signon(iso87, when=WHEN, **{**common, "acquirer_id": ""})
+    assert 32 not in unset.fields
+
+
 def test_an_aware_time_travels_in_utc_in_7_and_in_90(iso87):
     when = datetime(2026, 11, 22, 10, 15, 3, tzinfo=timezone(timedelta(hours=8)))
     assert transmission_time(when) == "1122021503"

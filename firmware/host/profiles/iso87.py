@@ -22,8 +22,9 @@ forwarding institution IDs): a reversal names the request it reverses, a void
 the sale it voids (with that sale's RRN in 37 and authorisation code in 38), a
 refund (0200, 200000: a request reversed when unanswered, not cup's 0220
 notification) the sale it pays back (with that sale's RRN in 37).
-Field 32 (the acquiring institution's ID) goes in every financial message, reversal
-and advice when ``host.acquirer_id`` is set, and 90's acquirer part names it; posterm
+Field 32 (the acquiring institution's ID) goes in every message the terminal sends
+(financial, reversal, advice, sign-on, sign-off, reconciliation) when
+``host.acquirer_id`` is set, and 90's acquirer part names it; posterm
 sends no field 33 (a forwarder's), so that part is zeros.
 
 Reversal reasons (field 39 of a 0400) are ISO 8583:1987 response codes: 68 for no
@@ -299,9 +300,12 @@ def build() -> Profile:
             TxnKind.OFFLINE_SALE: TxnSpec("0220", "000000", "00", reversible=False),
             TxnKind.SIGN_ON: TxnSpec("0800", None, None, reversible=False, network_code="001"),
         },
+        # ISO 8583:1987's PAN entry modes: 01 manual, 02 magnetic stripe read. 90 (a full, unaltered
+        # track read) is a scheme's value in the range 1987 leaves to private use, as are 80 (a chip
+        # card swiped) and the chip entries (05, 07: ISO 8583:1993's): a scheme's own profile would set them.
         entry_modes={
             EntryMode.MANUAL: "01",
-            EntryMode.SWIPE: "90",  # full, unaltered track read
+            EntryMode.SWIPE: "02",
             EntryMode.CHIP: "05",
             EntryMode.CONTACTLESS: "07",
             EntryMode.FALLBACK: "80",
