@@ -258,6 +258,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
     def _housekeeping(self) -> None:
         """Notice a zeroize done behind our back; hang up an idle line; checkpoint the log while idle."""
         self._watch_tamper()
+        self._retry_faulted()
         self._hang_up_if_idle()
         self._end_lockouts()
         if self.core.state is not State.IDLE or self.pending:

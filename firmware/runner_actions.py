@@ -26,6 +26,8 @@ from firmware.core.events import (
     OriginalRefused,
     OriginalUnknown,
     Printed,
+    PrinterFault,
+    PrinterReady,
     ReportPrinted,
     StorageOk,
 )
@@ -43,6 +45,7 @@ from firmware.errors import (
     ConfigError,
     CryptoError,
     LinkError,
+    PrinterError,
     ProtocolError,
     TerminalError,
 )
@@ -77,7 +80,17 @@ class ActionsMixin:
     # One method per action type, registered in _CARRIERS below (the core's handlers are
     # ``_h_*``; the runner's are ``_a_*``).
     def _a_show(self, a: A.Show) -> None:
-        self.devices.display.show(a.lines)
+        display = self.devices.display
+        try:
+            display.show(a.lines)
+        except TerminalError as e:  # shown again after the display's rest (runner_wait, _retry_faulted)
+            self._owed_screen = a.lines
+            if not self._rests(display):  # the screens of a sale that fail one after another do not lengthen the rest
+                self._failed(display, e, alert=False)
+            raise
+        if self._owed_screen is not None:
+            self._owed_screen = None
+            self._worked(display)
 
     def _a_start_timer(self, a: A.StartTimer) -> None:
         self.timers[a.timer] = self.monotonic() + a.seconds
@@ -196,7 +209,7 @@ class ActionsMixin:
             self._original_card = None
 
     def _a_print(self, a: A.Print) -> Event:
-        self.devices.printer.print_receipt(a.receipt)
+        self._print(a.receipt)
         self.printed.append((a.job.record.txn_no, a.job.copy.value))
         return Printed(a.job.record.txn_no, a.job.copy)
 
@@ -291,7 +304,7 @@ class ActionsMixin:
         self.store.close_batch(a.settlement, a.counters)
 
     def _a_print_report(self, a: A.PrintReport) -> Event:
-        self.devices.printer.print_receipt(a.receipt)
+        self._print(a.receipt)
         self.printed.append((0, f"report {a.settlement.batch:06d}"))
         return ReportPrinted(a.settlement, reprint=a.reprint)
 
@@ -379,6 +392,19 @@ class ActionsMixin:
             self._alert(e.code, f"{e.text}; the host's time is {off:+.0f} s from the terminal's")
             return
         self._alert("clock.set", f"clock set to the host's time ({off:+.0f} s)")
+
+    def _print(self, receipt) -> None:
+        """Print; the core learns a fault before the failure itself, and that a print worked after a fault."""
+        printer = self.devices.printer
+        try:
+            printer.print_receipt(receipt)
+        except PrinterError as e:
+            self.pending.append(PrinterFault(e.code, e.text))  # before the ActionFailed ``_execute`` adds
+            self._failed(printer, e, alert=False)  # the printer rests before the runner asks it again
+            raise
+        if self.core.printer_fault is not None:
+            self._worked(printer)
+            self.pending.append(PrinterReady())
 
     def _alert(self, code: str, text: str) -> None:
         self.alerts.append((code, text))

@@ -32,6 +32,7 @@ from firmware.core.events import (
     PinCancelled,
     PinEntered,
     PinProgress,
+    ReaderFailed,
     Tampered,
     TimerExpired,
 )
@@ -89,8 +90,10 @@ class InputMixin:
     def _safe_poll(self, device) -> list:
         try:
             return self._polled(device)  # alerted there, once per fault; the device rests a while (runner_wait)
-        except TerminalError:
-            if device is self.devices.pinpad and self.core.state is State.PIN:
+        except TerminalError as e:
+            if device is self.devices.reader and self.core.state is State.CARD:
+                self.dispatch(ReaderFailed(e.code, e.text))  # the card wait ends naming the reader, not at its timeout
+            elif device is self.devices.pinpad and self.core.state is State.PIN:
                 # the PIN could not be taken or encrypted (the pad failed, the DUKPT state could not be
                 # written): the pad's entry is over, so is the sale, at once rather than at the input
                 # timeout; nothing was journalled or sent, and no DUKPT counter was spent

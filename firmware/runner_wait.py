@@ -13,7 +13,14 @@ nothing can: a descriptor that stays readable while no ``poll()`` reads it would
 * a device whose ``poll()`` failed rests: it is left out of the wait and polled again
   after a back-off (``DEVICE_RETRY`` doubling up to ``DEVICE_RETRY_MAX`` seconds), and
   its fault is alerted once, not at every turn (an unplugged reader would otherwise
-  write a warning line 40,000 times a second). The first poll that works ends the rest;
+  write a warning line 40,000 times a second). The first poll that works ends the rest.
+  A serial port that failed has closed itself and opens again at such a poll
+  (``hal.serialport.SerialLine``), so a device plugged back is read again;
+* the devices that are not polled are tried again on the same back-off (``_retry_faulted``):
+  the display shows the screen it failed to show (one plugged back would stay blank until
+  the next screen), and a printer the core knows as faulted (``PrinterFault``) is asked
+  its status while the terminal is idle, and ``PrinterReady`` dispatched once it answers
+  well, so the terminal takes sales again by itself. Nothing is faulted: nothing is done;
 * ``stop()`` (a signal handler's) writes to a pipe the loop also waits on: Python
   restarts an interrupted ``select()`` (PEP 475), so a flag alone would be seen only at
   the next input;
@@ -31,9 +38,10 @@ import select
 import time
 
 from crypto.tamper import tamper_status
-from firmware.core.events import Tampered
+from firmware.core.events import PrinterFault, PrinterReady, Tampered
 from firmware.core.model import State
 from firmware.errors import TerminalError
+from hal.printer import status_error
 
 __all__ = ["WaitMixin", "TAMPER_POLL", "DEVICE_RETRY", "DEVICE_RETRY_MAX", "CHECKPOINT_IDLE"]
 
@@ -62,6 +70,8 @@ class WaitMixin:
 
     def _init_wait(self) -> None:
         self._trouble: dict[int, _Trouble] = {}  # id(device) -> its trouble
+        self.device_backoff = (DEVICE_RETRY, DEVICE_RETRY_MAX)  # first rest and longest, in seconds
+        self._owed_screen = None  # what the display failed to show, shown again after its rest
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -86,26 +96,68 @@ class WaitMixin:
     # -- a device in trouble ---------------------------------------------------------
     def _polled(self, device) -> list:
         """``device.poll()``, unless it rests after a failure; a failure alerts once per fault."""
-        trouble = self._trouble.get(id(device))
-        if trouble is not None and time.monotonic() < trouble.until:
+        if self._rests(device):
             return []
         try:
             items = device.poll()
         except TerminalError as e:
-            if trouble is None:
-                trouble = self._trouble[id(device)] = _Trouble()
-            trouble.failures += 1
-            trouble.until = time.monotonic() + min(DEVICE_RETRY_MAX, DEVICE_RETRY * 2 ** (trouble.failures - 1))
-            if e.code != trouble.code:
-                trouble.code = e.code
-                self._alert(e.code, f"{device.kind}: {e.text}")
-            else:
-                log.debug("%s still failing (%s): %s", device.kind, e.code, e.text)
+            self._failed(device, e)
             raise
-        if trouble is not None:
-            del self._trouble[id(device)]
-            log.info("%s works again after %d failed poll(s)", device.kind, trouble.failures)
+        self._worked(device)
         return items
+
+    def _rests(self, device) -> bool:
+        trouble = self._trouble.get(id(device))
+        return trouble is not None and time.monotonic() < trouble.until
+
+    def _failed(self, device, e: TerminalError, *, alert: bool = True) -> None:
+        """``device`` failed: it rests, longer at each failure in a row; a new fault is alerted once."""
+        trouble = self._trouble.get(id(device))
+        if trouble is None:
+            trouble = self._trouble[id(device)] = _Trouble()
+        trouble.failures += 1
+        first, most = self.device_backoff
+        trouble.until = time.monotonic() + min(most, first * 2 ** (trouble.failures - 1))
+        if e.code != trouble.code:
+            trouble.code = e.code
+            if alert:
+                self._alert(e.code, f"{device.kind}: {e.text}")
+        else:
+            log.debug("%s still failing (%s): %s", device.kind, e.code, e.text)
+
+    def _worked(self, device) -> None:
+        trouble = self._trouble.pop(id(device), None)
+        if trouble is not None:
+            log.info("%s works again after %d failure(s)", device.kind, trouble.failures)
+
+    def _retry_faulted(self) -> None:
+        """The screen the display owes, and a faulted printer's status while idle, once their rest is over."""
+        display = self.devices.display
+        if self._owed_screen is not None and not self._rests(display):
+            try:
+                display.show(self._owed_screen)
+            except TerminalError as e:
+                self._failed(display, e, alert=False)  # each failed show is logged (``_execute``)
+            else:
+                self._owed_screen = None
+                self._worked(display)
+        fault = self.core.printer_fault
+        if fault is None or self.core.state is not State.IDLE or self.pending:
+            return
+        printer = self.devices.printer
+        if self._rests(printer):
+            return
+        try:
+            status = printer.status()  # a port that failed opens again first (SerialLine)
+            if not status.can_print:
+                raise status_error(status)
+        except TerminalError as e:
+            self._failed(printer, e, alert=False)  # the core alerts a new fault
+            if e.code != fault.code:
+                self.dispatch(PrinterFault(e.code, e.text))
+            return
+        self._worked(printer)
+        self.dispatch(PrinterReady())
 
     # -- waiting -------------------------------------------------------------
     def _watch_tamper(self) -> None:
@@ -137,7 +189,8 @@ class WaitMixin:
             times.append(self._tamper_checked + TAMPER_POLL)
         # Devices keep time with time.monotonic(); the runner's clock may be another (tests inject one).
         device_times = [t for t in (d.next_deadline() for d in self.devices.all()) if t is not None]
-        device_times += [t.until for t in self._trouble.values()]
+        now = time.monotonic()  # a rest that is over is acted on in this turn (or waits for a state that acts)
+        device_times += [t.until for t in self._trouble.values() if t.until > now]
         if self.core.state is State.IDLE and (hangup := self.devices.link.hangup_deadline()) is not None:
             device_times.append(hangup)
         if device_times:

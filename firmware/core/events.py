@@ -49,6 +49,9 @@ __all__ = [
     "AccountRejected",
     "AccountCaptured",
     "AccountCancelled",
+    "PrinterFault",
+    "PrinterReady",
+    "ReaderFailed",
 ]
 
 
@@ -275,3 +278,25 @@ class OperatorChecked(Event):
     text: str = ""
     tries_left: int | None = None
     locked_for: int = 0
+
+
+@dataclass(frozen=True)
+class PrinterFault(Event):
+    """A print or a status check failed (``printer.disconnected``, ``printer.paper_out`` ...): no transaction
+    that prints starts until ``PrinterReady``."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PrinterReady(Event):
+    """A print or a status check succeeded after a ``PrinterFault``: the printer takes receipts again."""
+
+
+@dataclass(frozen=True)
+class ReaderFailed(Event):
+    """The card reader failed (``reader.io_failed``: unplugged) while the terminal waited for the card."""
+
+    code: str
+    text: str

@@ -24,7 +24,7 @@ from datetime import datetime
 from firmware.core import screens
 from firmware.core.actions import Action, Alert, CancelTimer, Show, StartTimer, WipeCard
 from firmware.core.batch import OwedUpload, Settlement, Totals, UploadPlan
-from firmware.core.events import Booted, Event, KeyPressed, TimerExpired
+from firmware.core.events import Booted, Event, KeyPressed, PrinterFault, TimerExpired
 from firmware.core.model import (
     BatchHeld,
     BootState,
@@ -45,6 +45,7 @@ from firmware.core.model import (
 from firmware.core.balance import BalanceMixin
 from firmware.core.clock import ClockMixin, clock_floor
 from firmware.core.failures import FailureMixin
+from firmware.core.device_faults import DeviceFaultMixin
 from firmware.core.printing import PrintingMixin
 from firmware.core.sale import DIGITS, SaleMixin
 from firmware.core.menu import FUNCTION, MenuMixin
@@ -105,7 +106,8 @@ class Sale:
 
 
 class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin,
-               UplinkMixin, SettleMixin, ReprintMixin, OperatorMixin, MenuMixin, TransferMixin, ClockMixin):
+               UplinkMixin, SettleMixin, ReprintMixin, OperatorMixin, MenuMixin, TransferMixin, ClockMixin,
+               DeviceFaultMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -151,6 +153,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         # little early is safe; one its settlement could not carry would never settle)
         self.batch_held = BatchHeld()
         self.clock_floor: datetime | None = None  # no transaction may be dated much before this (clock.py)
+        self.printer_fault: PrinterFault | None = None  # the printer failed and has not worked since (device_faults.py)
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -200,7 +203,8 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
 
     def _refused_start(self, kind: Kind, head: list[Action], now: datetime) -> Result | None:
         """Refuse a transaction that must not start; ``None`` lets it start. Any, when the clock reads well
-        before the last transaction (``clock.py``). The open batch is closed to whatever its settlement counts
+        before the last transaction (``clock.py``). One that prints, while the printer is faulted
+        (``device_faults.py``). The open batch is closed to whatever its settlement counts
         (``Flow.in_totals``) when its settlement went unanswered (``settle_interrupted``: the host may have
         closed it unheard); and to a debit (a credit) when its settlement could count no more debits
         (credits: ``CoreSettings.batch_capacity``, cup counts each side in three digits), or carry no more
@@ -212,6 +216,10 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         if behind is not None:
             state, actions = self._idle("CLOCK IS BEHIND", "SET TIME OR F2")
             return state, head + [behind] + actions
+        printer = self._printer_refusal(kind)  # a card charged with no merchant copy printed (device_faults.py)
+        if printer is not None:
+            state, actions = self._idle(*printer[1])
+            return state, head + [printer[0]] + actions
         flow = flow_of(kind)
         if not flow.in_totals:
             return None

@@ -30,6 +30,8 @@ def money(amount: int, settings: CoreSettings) -> str:
 
 
 def status(term: Terminal) -> str:
+    if term.printer_fault is not None:  # no sale until it works (device_faults.py)
+        return "PRINTER FAULT"
     if term.reversals:
         return f"{len(term.reversals)} REVERSAL PENDING"
     if term.advices:

@@ -51,6 +51,9 @@ from firmware.core.events import (
     PinEntered,
     PinProgress,
     Printed,
+    PrinterFault,
+    PrinterReady,
+    ReaderFailed,
     SignOffRequested,
     SignOnRequested,
     StorageOk,
@@ -167,6 +170,7 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         CardUnreadable: T("card_unreadable", S.CARD, S.IDLE),
         KeyPressed: T("card_key", S.CARD, S.IDLE),
         TimerExpired: T("input_timeout", S.CARD, S.IDLE),
+        ReaderFailed: T("reader_failed", S.IDLE),  # the card wait ends, naming the reader (device_faults.py)
     },
     # A transfer (transfer.py): the PIN pad collects the destination account, keyed twice; the
     # runner seals it with the card and the core learns its mask; then the PIN, as a sale.
@@ -215,6 +219,9 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
 ANY_STATE: Mapping[type[Event], Transition] = {
     ActionFailed: T("action_failed", *State),
     Tampered: T("tampered", S.LOCKED),
+    # what the printer is known to be able to do; the state stays (device_faults.py)
+    PrinterFault: T("printer_fault", *State),
+    PrinterReady: T("printer_ready", *State),
 }
 
 

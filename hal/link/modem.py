@@ -155,6 +155,7 @@ class ModemLink(Link):
             error=LinkError,
             what="modem",
             code="link.open_failed",
+            reopen=None,  # the modem reopens on its own terms: at the next dial (``_dead``)
         )
         if self.options["carrier"] == "dcd":
             try:

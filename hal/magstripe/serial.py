@@ -38,7 +38,7 @@ from hal.magstripe.raw import (
     sentinel_options,
     sentinels_from_options,
 )
-from hal.serialport import close_quietly, open_serial
+from hal.serialport import close_quietly, open_serial, reopen_option
 from hal.url import DeviceUrl, Option
 
 __all__ = ["SerialReader", "TextReader", "BAUD_RATES"]
@@ -99,6 +99,7 @@ class SerialReader(TextReader):
         "terminator": Option(str, "cr", "what ends each swipe", choices=tuple(TERMINATORS)),
         "prefix": Option(str, "none", "what opens each swipe", choices=tuple(PREFIXES)),
         **text_reader_options(),
+        **reopen_option(),
     }
 
     URL_EXAMPLE = "serial:///dev/ttyUSB0"
@@ -112,7 +113,12 @@ class SerialReader(TextReader):
 
     def _do_open(self) -> None:
         self._port = open_serial(
-            self.device_path, self.options["baud"], error=ReaderError, what="card reader", code="reader.open_failed"
+            self.device_path,
+            self.options["baud"],
+            error=ReaderError,
+            what="card reader",
+            code="reader.open_failed",
+            reopen=self.options["reopen"],  # unplugged and plugged back: a later poll opens it again
         )
 
     def _do_close(self) -> None:
@@ -131,6 +137,7 @@ class SerialReader(TextReader):
 
         try:
             data = self._port.read(self._port.in_waiting or 1)  # timeout 0: never blocks; a gone device raises
-        except (OSError, termios.error):
+        except (OSError, termios.error):  # the port closes itself and reopens at a later poll (``SerialLine``)
+            self._assembler.clear()  # half a swipe from a reader that went away is no swipe, and no deadline
             raise ReaderError(f"the card reader on {self.device_path} stopped working", code="reader.io_failed") from None
         return self._assembler.feed(data, time.monotonic())

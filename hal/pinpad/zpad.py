@@ -30,7 +30,8 @@ Errors (``PinPadError``), none quoting a byte from the pad:
 ``pinpad.protocol``     ``retries`` NAKs to one message, ``retries`` frames in a row with
                         a bad LRC, or a malformed answer
 ``pinpad.refused``      the pad answered a message with EOT (or refused the key slot)
-``pinpad.disconnected`` the port failed under us
+``pinpad.disconnected`` the port failed under us (unplugged: it opens again at a later use,
+                        every ``reopen`` seconds, and the pad is set up again, ``hal.serialport``)
 ``pinpad.no_key``       no PIN key is loaded (sign on first)
 """
 
@@ -48,7 +49,7 @@ from hal.pinpad import PinPad
 from hal.pinpad import zproto as z
 from hal.pinpad.entry import PIN_MAX, PIN_MIN, PinEntryRequest
 from hal.pinpad.keys import PinBypassed, PinCancelled, PinEntered, PinPadEvent
-from hal.serialport import close_quietly, open_serial
+from hal.serialport import close_quietly, open_serial, reopen_option
 from hal.url import DeviceUrl, Option
 
 __all__ = ["ZPinPad"]
@@ -71,6 +72,7 @@ class ZPinPad(PinPad):
         "response_timeout": Option(float, 2.0, "seconds to wait for the pad to acknowledge a message"),
         "retries": Option(int, 3, "NAKs, or bad frames in a row, before giving up", choices=(1, 2, 3, 4, 5)),
         "idle_text": Option(str, "WELCOME", "what the pad shows outside a PIN prompt"),
+        **reopen_option(),
     }
 
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
@@ -109,17 +111,26 @@ class ZPinPad(PinPad):
             error=PinPadError,
             what="PIN pad",
             code="pinpad.open_failed",
+            reopen=self.options["reopen"],
+            on_reopen=self._set_up,  # a pad plugged back knows nothing: set it up again before the next use
         )
         try:
-            self._io(self._port.reset_input_buffer)
-            self._send(z.select_key(self.options["slot"]), short=True)
-            self._select_answer()
-            self._send(z.display(self.options["idle_text"]))
-            self._arm()
+            self._set_up()
         except BaseException:
             self._release()
             raise
-        log.debug("%s: open, master key slot %d", self, self.options["slot"])
+
+    def _set_up(self) -> None:
+        """Key slot, idle text and a key read, on a port just opened (or opened again after a replug)."""
+        self._rx = z.Receiver()
+        self._armed, self._pin, self._bad_frames = False, None, 0
+        self._replies.clear()
+        self._io(self._port.reset_input_buffer)
+        self._send(z.select_key(self.options["slot"]), short=True)
+        self._select_answer()
+        self._send(z.display(self.options["idle_text"]))
+        self._arm()
+        log.debug("%s: set up, master key slot %d", self, self.options["slot"])
 
     def _select_answer(self) -> None:
         """The pad confirms the key slot with ``08`` + status (PP791); a status other than 0 refuses it."""
@@ -390,4 +401,7 @@ class ZPinPad(PinPad):
         try:
             return fn(*args)
         except (OSError, termios.error, serial.SerialException):
+            # the port closed itself and is opened (and the pad set up) again at a later use (``SerialLine``):
+            # nothing is outstanding on the pad that comes back
+            self._armed, self._pin = False, None
             raise PinPadError("the PIN pad port failed", code="pinpad.disconnected") from None

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from firmware.errors import ConfigError, PrinterError
 from hal.base import DeviceContext
 from hal.printer.stream import StreamPrinter
-from hal.serialport import close_quietly, open_serial
+from hal.serialport import close_quietly, open_serial, reopen_option
 from hal.url import DeviceUrl, Option
 
 __all__ = ["SerialPrinter"]
@@ -36,6 +36,7 @@ class SerialPrinter(StreamPrinter):
         **StreamPrinter.OPTIONS,
         "baud": Option(int, 9600, "line speed the printer is set to", choices=BAUD_RATES),
         "flow": Option(str, "none", "flow control the printer is set to", choices=FLOW_CONTROL),
+        **reopen_option(),
     }
 
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
@@ -63,6 +64,7 @@ class SerialPrinter(StreamPrinter):
             error=PrinterError,
             what="printer",
             code="printer.open_failed",
+            reopen=self.options["reopen"],  # unplugged and plugged back: the next print or status opens it again
         )
 
     def _do_close(self) -> None:

@@ -31,6 +31,9 @@ from firmware.core.events import (
     PinEntered,
     PinProgress,
     Printed,
+    PrinterFault,
+    PrinterReady,
+    ReaderFailed,
     SignOffRequested,
     SignOnRequested,
     StorageOk,
@@ -76,6 +79,9 @@ SAMPLES = {
     AccountRejected: AccountRejected("transfer.account_mismatch", "ACCOUNTS DIFFER"),
     AccountCaptured: AccountCaptured("622848*********0018"),
     AccountCancelled: AccountCancelled(),
+    PrinterFault: PrinterFault("printer.paper_out", "the printer is out of paper"),
+    PrinterReady: PrinterReady(),
+    ReaderFailed: ReaderFailed("reader.io_failed", "the card reader stopped working"),
 }
 
 
