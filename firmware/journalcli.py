@@ -4,6 +4,10 @@
     posterm journal resolve --txn N --note "TICKET: WHY"    stop sending record N's reversal or advice
     posterm journal resolve --settlement --note "..."       the open batch takes transactions again
 
+Where the terminal guards functions with the supervisor's password (``operators.required`` or
+``operators.supervisor_for``), ``resolve`` asks for it too (getpass, or one line of stdin with
+``--password-stdin``), and a wrong one counts towards 00's lock-out as on the terminal.
+
 Why ``resolve`` exists: a reversal is closed only by an answer that says it was
 applied (the profile's ``reversal_done_codes``), and a stored advice only by an
 answer or an issuer's decline. A host that keeps answering a reversal with
@@ -65,8 +69,9 @@ def _data_dir(args) -> Path:
 def cmd_journal(args) -> int:
     if args.action == "resolve":
         return _resolve(args)
-    if args.txn is not None or args.note is not None or args.settlement:
-        raise ConfigError("--txn, --settlement and --note go with: posterm journal resolve", code="journal.usage")
+    if args.txn is not None or args.note is not None or args.settlement or args.password_stdin:
+        raise ConfigError("--txn, --settlement, --note and --password-stdin go with: posterm journal resolve",
+                          code="journal.usage")
     from storage.store import Store
 
     store = Store.open_read_only(_data_dir(args))  # a listing changes nothing, beside a running terminal too
@@ -85,11 +90,17 @@ def _resolve(args) -> int:
                           "--note TEXT", code="journal.usage")
     from storage.store import Store
 
+    from firmware.cli import _config
+    from firmware.operators import supervisor_approves
+
     note = check_note(args.note)
-    data_dir = _data_dir(args)
+    config = _config(args)
+    data_dir = Path(args.data_dir) if args.data_dir else config.data_dir
     with run_lock(data_dir, doing="resolve a record by hand"):  # before the database is opened (and migrated)
         store = Store.open(data_dir, create=False)
         try:
+            # it gives up money owed one way or the other: the supervisor's decision where the terminal has one
+            supervisor_approves(store.conn, config, purpose="resolve", from_stdin=args.password_stdin)
             if args.settlement:
                 _resolve_settlement(store, note)
                 return 0
@@ -182,4 +193,7 @@ def add_journal_command(sub, with_config) -> None:
                    help="resolve: the open batch's unanswered settlement, once the acquirer says the batch is open")
     j.add_argument("--note", default=None,
                    help=f"resolve: who decided and why, e.g. an acquirer's ticket (3 to {NOTE_MAX} characters)")
+    j.add_argument("--password-stdin", action="store_true",
+                   help="resolve: read the supervisor's (00) password as one line of stdin (asked when "
+                   "operators.required or operators.supervisor_for is set)")
     j.set_defaults(func=cmd_journal)

@@ -45,7 +45,8 @@ if TYPE_CHECKING:  # the CLI's parser imports this module: nothing heavy at the 
     from firmware.core.events import OperatorChecked
     from firmware.core.settings import OperatorRules
 
-__all__ = ["check_password", "add_operators_commands", "read_password", "check_operators", "Lockouts"]
+__all__ = ["check_password", "add_operators_commands", "read_password", "check_operators", "Lockouts",
+           "supervisor_approves"]
 
 
 class Lockouts:
@@ -118,6 +119,38 @@ def check_password(conn: sqlite3.Connection, a: VerifyOperator, *, rules: Operat
         a.password.wipe()
 
 
+def supervisor_approves(conn: sqlite3.Connection, config, *, purpose: str, from_stdin: bool) -> None:
+    """Outside the runner (``posterm journal resolve``): when the terminal guards functions with the supervisor's
+    password (``operators.required`` or ``operators.supervisor_for``), ask for it and check it as the runner
+    does (``check_password``: a wrong one counts, and locks 00 out after ``operators.max_tries``). Raises
+    ``StorageError`` naming why it was refused; returns when it was right or no supervisor guards anything."""
+    rules = config.operators
+    if not (rules.required or rules.supervisor_for):
+        return
+    import time
+
+    from firmware.core.actions import VerifyOperator
+    from firmware.core.settings import OperatorRules
+    from storage.operators import SUPERVISOR
+
+    password = read_password(from_stdin=from_stdin, confirm=False, prompt="supervisor (00) password: ")
+    checked = check_password(
+        conn, VerifyOperator(SUPERVISOR, password, purpose),
+        rules=OperatorRules(rules.required, frozenset(rules.supervisor_for), rules.max_tries, rules.lockout_seconds),
+        lockouts=Lockouts(rules.lockout_seconds, time.monotonic), now=datetime.now())
+    if checked.ok:
+        return
+    if checked.code == "operator.locked_out":
+        why = "the supervisor (00) is locked out after wrong passwords (posterm operators unlock 00)"
+    elif checked.code == "operator.wrong_password":
+        left = checked.tries_left
+        why = ("wrong supervisor (00) password; " + (f"{left} tries left" if left else
+                                                     "00 is now locked out (posterm operators unlock 00)"))
+    else:
+        why = f"the supervisor's (00) password could not be checked: {checked.text.lower()}"
+    raise StorageError(f"{why}: nothing was changed", code=checked.code)
+
+
 def check_operators(target):
     """``posterm selftest`` (when operators are in use): WARN while an operator is locked out, the
     supervisor has the default password, or a stored hash is cheaper than ``crypto.passwords.PRODUCTION``;
@@ -158,8 +191,9 @@ def check_operators(target):
 
 
 # -- the CLI ---------------------------------------------------------------------------
-def read_password(*, from_stdin: bool, confirm: bool = True) -> Password:
-    """A new password from a terminal (getpass, twice) or one line of standard input."""
+def read_password(*, from_stdin: bool, confirm: bool = True, prompt: str = "new password (4-12 digits): ") -> Password:
+    """A new password from a terminal (getpass, twice) or one line of standard input; ``confirm=False``: once,
+    as for a password that is checked rather than set."""
     import getpass
 
     from crypto.passwords import Password
@@ -167,7 +201,7 @@ def read_password(*, from_stdin: bool, confirm: bool = True) -> Password:
     if from_stdin or not sys.stdin.isatty():
         line = sys.stdin.readline()
         return Password(line.rstrip("\r\n").encode("ascii", "replace"))
-    first = Password(getpass.getpass("new password (4-12 digits): ").encode("ascii", "replace"))
+    first = Password(getpass.getpass(prompt).encode("ascii", "replace"))
     if confirm:
         again = Password(getpass.getpass("again: ").encode("ascii", "replace"))
         same = first == again

@@ -77,7 +77,8 @@ class FailureMixin:
             state, actions = self._uplink_failed(ev.text, now)
             return state, [alert] + actions
         if isinstance(a, Print):
-            return State.RECEIPT_HELD, [alert, Show(screens.printer_problem(ev.text))]
+            state, actions = self._print_failed(ev)
+            return state, [alert] + actions
         if isinstance(a, EnableReader):
             state, actions = self._idle("CARD READER FAULT", ev.text[:20])
             return state, [alert] + actions

@@ -299,6 +299,7 @@ class PrintJob:
     recovered: bool = False  # printing after a power cut: marked on the receipt
     reprint: bool = False  # printed again on request (function menu): marked, and never marks the copy
     late: bool = False  # the host answered only when the request was sent again: marked on the receipt
+    again: bool = False  # held after a failure that may have left this copy on paper whole: marked (printing.py)
 
 
 @dataclass(frozen=True)

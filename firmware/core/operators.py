@@ -218,12 +218,15 @@ class OperatorMixin:
 
     # -- screens ---------------------------------------------------------------------
     def _number_screen(self) -> tuple[str, ...]:
-        return screens.fit(("SIGN IN", f"OPERATOR NO: {self._op_entry.number.ljust(2, '_')}", "", "#=OK  X=CANCEL"))
+        number = self._op_entry.number.ljust(2, "_")
+        return screens.fit(("SIGN IN", f"OPERATOR NO: {number}", "", "#=OK  X=CANCEL"),
+                           (f"SIGN IN: OPERATOR {number}", "#=OK  X=CANCEL"))
 
     def _password_screen(self) -> tuple[str, ...]:
         entry = self._op_entry
         title = "SIGN IN " + entry.number if entry.purpose == SIGN_IN else f"SUPERVISOR: {entry.purpose.upper()}"
-        return screens.fit((title, "PASSWORD:", "*" * len(entry.password), "#=OK  X=CANCEL"))
+        stars = "*" * len(entry.password)
+        return screens.fit((title, "PASSWORD:", stars, "#=OK  X=CANCEL"), (title, f"PASSWORD: {stars}"))
 
 
 def _lockout_lines(seconds: int) -> tuple[str, ...]:

@@ -1,17 +1,25 @@
 """Printing receipts: a transaction's copies, receipts owed by late answers, and a printer
 that fails (RECEIPT_HELD: ENTER prints again, CANCEL skips the copy).
 
+A copy held after a failure that may have left it on paper whole (``MAY_BE_WHOLE``: the
+printer took every byte, then did not answer the status check after it) prints again
+marked ``*** PRINTED AGAIN ***``, so two identical signature slips never stand for one
+charge. A hold where the printer said why it stopped (paper out, cover open, offline: the
+copy is not on paper, or not whole) prints the plain copy, as does a failure the port says
+sent nothing (``ActionFailed.sent`` False).
+
 Every receipt printed here has its outcome committed first; each copy printed or skipped
 is marked (``MarkPrinted``), so a power cut prints again only what was owed.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from firmware.core import screens
 from firmware.core.actions import Action, MarkPrinted, Print, Show
-from firmware.core.events import KeyPressed, Printed
+from firmware.core.events import ActionFailed, KeyPressed, Printed
 from firmware.core.menu import CANCEL, ENTER
 from firmware.core.model import PrintJob, SaleRecord, State
 from firmware.core.receipt import build_receipt
@@ -20,6 +28,10 @@ from firmware.core.uplink import Then
 __all__ = ["PrintingMixin"]
 
 Result = tuple[State, list[Action]]
+
+# Print failures after which the copy may be on paper whole: no answer to a status request, a
+# connection that dropped. The port asks after the bytes went out as well as before, under one code.
+MAY_BE_WHOLE = frozenset({"printer.not_responding", "printer.disconnected"})
 
 
 class PrintingMixin:
@@ -67,6 +79,13 @@ class PrintingMixin:
             return self._uplink(Then.IDLE, [])
         self.recovering = False
         return self._rest()
+
+    def _print_failed(self, ev: ActionFailed) -> Result:
+        """The copy at the head of the queue is held; marked to print again if it may be on paper already."""
+        job = ev.action.job
+        if ev.code in MAY_BE_WHOLE and ev.sent is not False and self.print_queue and self.print_queue[0] == job:
+            self.print_queue[0] = replace(job, again=True)
+        return State.RECEIPT_HELD, [Show(screens.printer_problem(ev.text))]
 
     def _h_held_key(self, ev: KeyPressed, now: datetime) -> Result:
         if ev.key == ENTER:

@@ -118,5 +118,8 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         lines.append(Line("*** LATE HOST ANSWER ***", align=Align.CENTER))
     if job.reprint:
         lines.append(Line("*** REPRINT ***", align=Align.CENTER))
+    if job.again:  # the copy before it may be whole: a merchant must not take two slips for two charges
+        lines += [Line("*** PRINTED AGAIN ***", align=Align.CENTER),
+                  Line("MAY DUPLICATE THE SLIP BEFORE IT", align=Align.CENTER)]
     title = f"{job.copy.value.upper()} COPY TRACE {r.stan:06d}"
     return Receipt(lines=tuple(lines), title=title)

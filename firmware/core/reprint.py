@@ -32,7 +32,8 @@ class ReprintMixin:
         if s.upload_owed:
             return self._rest(head, note="UPLOAD PENDING")
         return State.PRINTING, head + [
-            Show(screens.fit(("REPRINT", f"BATCH {s.batch:06d}", "PRINTING REPORT"))),
+            Show(screens.fit(("REPRINT", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
+                             (f"REPRINT BATCH {s.batch:06d}", "PRINTING REPORT"))),
             PrintReport(s, build_report(s, self.settings, reprint=True), reprint=True),
         ]
 
@@ -43,4 +44,6 @@ class ReprintMixin:
             return self._rest(head, note="NO RECEIPT YET")
         copy = self.settings.copies[0] if self.settings.copies else Copy.MERCHANT
         self.print_queue = [PrintJob(record, copy, reprint=True)]
-        return self._print_next(head + [Show(screens.fit(("REPRINT", f"TRACE {record.stan:06d}", "PRINTING...")))])
+        shown = screens.fit(("REPRINT", f"TRACE {record.stan:06d}", "PRINTING..."),
+                            (f"REPRINT TRACE {record.stan:06d}", "PRINTING..."))
+        return self._print_next(head + [Show(shown)])

@@ -136,7 +136,7 @@ class SaleMixin:
 
     def _h_card_unreadable(self, ev, now: datetime) -> Result:
         return State.CARD, [
-            Show(screens.fit((ev.text, "SWIPE AGAIN", "X=CANCEL"))),
+            Show(screens.fit((ev.text, "SWIPE AGAIN", "X=CANCEL"), (ev.text, "SWIPE AGAIN X=CANCEL"))),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
 

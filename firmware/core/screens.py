@@ -3,6 +3,12 @@
 Lines are kept to 20 characters (the smallest common POS display); a wider
 display simply has room to spare, and the display driver truncates anything
 longer rather than wrapping.
+
+A screen is written for 4 rows, and says itself again in 2 (``fit(lines,
+short)``: ``hal.display.Lines``) for the usual pole display, a 2 x 20 DM-D:
+what is happening and the keys that answer it, or the idle status line. The
+display port shows the short form when the screen, less its blank lines, does
+not fit (``hal.display.fit_screen``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from firmware.core.flows import flow_of  # a module-level import: these run on every screen of a sale
 from firmware.money import format_amount
+from hal.display import Lines
 
 if TYPE_CHECKING:
     from firmware.core.machine import Terminal
@@ -21,8 +28,15 @@ if TYPE_CHECKING:
 WIDTH = 20
 
 
-def fit(lines: Iterable[str]) -> tuple[str, ...]:
-    return tuple(str(line)[:WIDTH] for line in lines)
+def fit(lines: Iterable[str], short: Iterable[str] = ()) -> Lines:
+    """The screen's lines cut to ``WIDTH``; ``short``: the same screen in 2 lines, for a 2-row display."""
+    return Lines((str(line)[:WIDTH] for line in lines), (str(line)[:WIDTH] for line in short))
+
+
+def _pair(first: str, second: str) -> str:
+    """``first second`` on one line if it fits, else ``second`` alone (the part that carries the value)."""
+    both = f"{first} {second}"
+    return both if len(both) <= WIDTH else second
 
 
 def money(amount: int, settings: CoreSettings) -> str:
@@ -44,13 +58,17 @@ def status(term: Terminal) -> str:
 
 
 def idle(term: Terminal) -> tuple[str, ...]:
+    now = status(term)
     if term.signed_out:  # operators.required and no cashier signed in (operators.py)
-        return fit(("PLEASE SIGN IN", "KEY OPERATOR NO.", "THEN # AND PASSWORD", status(term)))
-    return fit((term.settings.merchant_name, "READY", "KEY AMOUNT TO SELL", status(term)))
+        return fit(("PLEASE SIGN IN", "KEY OPERATOR NO.", "THEN # AND PASSWORD", now),
+                   ("PLEASE SIGN IN", now or "KEY OPERATOR NO."))
+    return fit((term.settings.merchant_name, "READY", "KEY AMOUNT TO SELL", now),
+               ("READY", now) if now else (term.settings.merchant_name, "READY"))
 
 
 def amount(term: Terminal, note: str = "") -> tuple[str, ...]:
-    return fit((_title(term.sale.kind), "AMOUNT:", money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"))
+    title, shown, keys = _title(term.sale.kind), money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"
+    return fit((title, "AMOUNT:", shown, keys), (_pair(title, shown), keys))
 
 
 def _title(kind) -> str:
@@ -65,11 +83,13 @@ def _sale_line(term: Terminal) -> str:
 
 
 def trace(term: Terminal, note: str = "") -> tuple[str, ...]:
-    return fit((_title(term.sale.kind), "ORIGINAL TRACE NO:", term.sale.trace or "_", note or "#=OK  X=CANCEL"))
+    title, trace, keys = _title(term.sale.kind), term.sale.trace or "_", note or "#=OK  X=CANCEL"
+    return fit((title, "ORIGINAL TRACE NO:", trace, keys), (_pair(title, f"TRACE {trace}"), keys))
 
 
 def searching(term: Terminal) -> tuple[str, ...]:
-    return fit((_title(term.sale.kind), term._original_label(), "SEARCHING..."))
+    label = term._original_label()
+    return fit((_title(term.sale.kind), label, "SEARCHING..."), (label, "SEARCHING..."))
 
 
 def confirm(term: Terminal) -> tuple[str, ...]:
@@ -77,58 +97,67 @@ def confirm(term: Terminal) -> tuple[str, ...]:
     if sale.reference is not None:  # a refund: its original named by reference number (a pre-auth: auth code)
         if o is None:
             return fit((f"{_title(sale.kind)} {sale.orig_date}", term._original_label(), "NOT ON THIS TERMINAL",
-                        "#=CONFIRM X=CANCEL"))
+                        "#=CONFIRM X=CANCEL"), ("NOT ON THIS TERMINAL", "#=CONFIRM X=CANCEL"))
         if sale.reference.auth_code:  # the pre-auth's whole amount
-            return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", f"HELD {money(o.amount, term.settings)}",
-                        o.masked_pan, "#=CONFIRM X=CANCEL"))
+            held = f"HELD {money(o.amount, term.settings)}"
+            return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", held, o.masked_pan, "#=CONFIRM X=CANCEL"),
+                       (held, "#=CONFIRM X=CANCEL"))
         # a refund of it still to go (keyed before a power cut or while the link was down) is said, so a
         # cashier who saw no slip does not key it again: it is sent by itself, and its slip prints then
         third = f"UNSENT {money(o.refund_pending, term.settings)}" if o.refund_pending else o.masked_pan
-        return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", f"LEFT {money(o.refundable, term.settings)}",
-                    third, "#=CONFIRM X=CANCEL"))
-    return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", money(o.amount, term.settings), o.masked_pan,
-                "#=CONFIRM X=CANCEL"))
+        left = f"LEFT {money(o.refundable, term.settings)}"
+        return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", left, third, "#=CONFIRM X=CANCEL"),
+                   (third if o.refund_pending else left, "#=CONFIRM X=CANCEL"))  # 2 rows: what is unsent wins
+    shown = money(o.amount, term.settings)
+    return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", shown, o.masked_pan, "#=CONFIRM X=CANCEL"),
+               (_pair(_title(sale.kind), shown), "#=CONFIRM X=CANCEL"))
 
 
 def reference(term: Terminal, note: str = "") -> tuple[str, ...]:
     """A refund's first prompt: the original's reference number, from its receipt (REF NO)."""
+    title, keys = _title(term.sale.kind), note or "#=OK  X=CANCEL"
     if flow_of(term.sale.kind).by_auth_code:  # a pre-auth's cancel or completion: the pre-auth's AUTH NO
-        return fit((_title(term.sale.kind), "ORIGINAL AUTH NO:", term.sale.auth or "_", note or "#=OK  X=CANCEL"))
-    return fit((_title(term.sale.kind), "ORIGINAL REF NO:", term.sale.rrn or "_", note or "#=OK  X=CANCEL"))
+        auth = term.sale.auth or "_"
+        return fit((title, "ORIGINAL AUTH NO:", auth, keys), (_pair(title, f"AUTH {auth}"), keys))
+    rrn = term.sale.rrn or "_"
+    return fit((title, "ORIGINAL REF NO:", rrn, keys), (_pair(title, f"REF {rrn}"), keys))
 
 
 def original_date(term: Terminal, note: str = "") -> tuple[str, ...]:
-    return fit((_title(term.sale.kind), "ORIGINAL DATE MMDD:", term.sale.orig_date or "_", note or "#=OK  X=CANCEL"))
+    date, keys = term.sale.orig_date or "_", note or "#=OK  X=CANCEL"
+    return fit((_title(term.sale.kind), "ORIGINAL DATE MMDD:", date, keys), (f"ORIG DATE MMDD: {date}", keys))
 
 
 def balance(term: Terminal, record: SaleRecord, value) -> tuple[str, ...]:
     """The balance of an approved inquiry (``firmware.host.balance.Balance``), for the display only."""
     last4 = record.masked_pan[-4:]
     if value is None:
-        return fit(("BALANCE", "NOT GIVEN BY HOST", f"CARD **** {last4}"))
+        return fit(("BALANCE", "NOT GIVEN BY HOST", f"CARD **** {last4}"), ("BALANCE NOT GIVEN", f"CARD **** {last4}"))
     s = term.settings
     unit = s.currency_symbol if value.currency == s.currency else value.currency
     shown = f"{'-' if value.amount < 0 else ''}{unit} {format_amount(abs(value.amount), s.exponent)}"
-    return fit(("BALANCE", shown, f"CARD **** {last4}"))
+    return fit(("BALANCE", shown, f"CARD **** {last4}"), (_pair("BALANCE", shown), f"CARD **** {last4}"))
 
 
 def account(term: Terminal, digits: int, confirming: bool, note: str = "") -> tuple[str, ...]:
     """A transfer's destination account being keyed on the PIN pad: a count of digits, never the digits."""
     prompt = "KEY IT AGAIN:" if confirming else "TO ACCOUNT NO:"
-    return fit((_sale_line(term), prompt, "*" * digits or "_", note or "#=OK  X=CANCEL"))
+    stars, keys = "*" * digits or "_", note or "#=OK  X=CANCEL"
+    return fit((_sale_line(term), prompt, stars, keys), (_pair(prompt, stars), keys))
 
 
 def swipe(term: Terminal) -> tuple[str, ...]:
-    return fit((_sale_line(term), "SWIPE CARD", "", "X=CANCEL"))
+    return fit((_sale_line(term), "SWIPE CARD", "", "X=CANCEL"), (_sale_line(term), "SWIPE CARD  X=CANCEL"))
 
 
 def pin(term: Terminal, digits: int) -> tuple[str, ...]:
     last4 = term.sale.card.masked_pan[-4:] if term.sale.card else "????"
-    return fit((_sale_line(term), f"CARD **** {last4}", "ENTER PIN:", "*" * digits))
+    return fit((_sale_line(term), f"CARD **** {last4}", "ENTER PIN:", "*" * digits),
+               (_sale_line(term), _pair("ENTER PIN:", "*" * digits)))
 
 
 def processing(term: Terminal) -> tuple[str, ...]:
-    return fit((_sale_line(term), "PROCESSING...", "PLEASE WAIT"))
+    return fit((_sale_line(term), "PROCESSING...", "PLEASE WAIT"), (_sale_line(term), "PROCESSING..."))
 
 
 def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
@@ -137,15 +166,21 @@ def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
     flow = flow_of(record.kind)
     amount = ("-" if flow.refund else "") + money(record.amount, term.settings)
     head = "APPROVED OFFLINE" if offline else ("APPROVED" if flow.kind.value == "sale" else f"{flow.title} APPROVED")
-    return fit((head, amount, auth, "PRINTING..."))
+    return fit((head, amount, auth, "PRINTING..."), (head, amount))
 
 
 def suspended(term: Terminal) -> tuple[str, ...]:
-    return fit(("SALES SUSPENDED", (term.problem or "STORAGE FAULT").upper(), "#=CHECK AGAIN", status(term)))
+    problem = (term.problem or "STORAGE FAULT").upper()
+    return fit(("SALES SUSPENDED", problem, "#=CHECK AGAIN", status(term)),
+               (_pair("SUSPENDED:", problem), "#=CHECK AGAIN"))
 
 
 def printer_problem(text: str) -> tuple[str, ...]:
-    return fit(("PRINTER PROBLEM", text.upper(), "#=RETRY", "X=SKIP THIS COPY"))
+    """The printer's error text without its subject ("the printer is out of paper": OUT OF PAPER), so the
+    cause fits a line; on 2 rows, the cause and both keys."""
+    cause = text.upper().removeprefix("THE PRINTER ").removeprefix("IS ")
+    return fit(("PRINTER PROBLEM", cause, "#=RETRY", "X=SKIP THIS COPY"),
+               (_pair("PRINTER", cause), "#=RETRY X=SKIP COPY"))
 
 
 def menu(term: Terminal) -> tuple[str, ...]:
@@ -154,22 +189,29 @@ def menu(term: Terminal) -> tuple[str, ...]:
     if term.menu_page:  # 1-6 here: the pre-auth family, a transfer, the advice (flows.MENU_MORE_FLOWS, MENU_ADVICE_KEY)
         signed_in = term.settings.operators.required and term.operator
         last = f"8 RCPT 9 RPT *OUT {term.operator}" if signed_in else "8 RCPT 9 RPT 0 BACK"
-        return fit(("1 PREAUTH  2 CANCEL", "3 COMPLETE 4 CP VOID", "5 TRANSFER 6 ADVICE", last))
-    return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REFUND", "7 BALANCE  0 MORE"))
+        return fit(("1 PREAUTH  2 CANCEL", "3 COMPLETE 4 CP VOID", "5 TRANSFER 6 ADVICE", last),
+                   ("1PRE 2CNL 3CMP 4CPV", "5XFR 6ADV 8RCP 9RPT"))  # 2 rows: no room to show 0 BACK, *OUT
+    return fit(("1 UPLOAD  2 SIGN ON", "3 SIGN OFF  4 VOID", "5 SETTLE  6 REFUND", "7 BALANCE  0 MORE"),
+               ("1UPL 2ON 3OFF 4VOID", "5STL 6REF 7BAL 0MORE"))
 
 
 def totals(term: Terminal) -> tuple[str, ...]:
     """The settlement confirmation: the batch's sales and voids as the journal counts them."""
     t, s = term.totals, term.settings
     credit = "CREDIT" if t.refund_count else "VOID"  # voids and refunds together
-    return fit((f"SETTLE {term.counters.batch:06d}", f"SALE {t.debit_count} {money(t.debit_amount, s)}",
-                f"{credit} {t.credit_count} {money(t.credit_amount, s)}", "#=SETTLE X=CANCEL"))
+    sales = f"SALE {t.debit_count} {money(t.debit_amount, s)}"
+    credits = f"{credit} {t.credit_count} {money(t.credit_amount, s)}"
+    return fit((f"SETTLE {term.counters.batch:06d}", sales, credits, "#=SETTLE X=CANCEL"),
+               (sales, credits))  # 2 rows: the figures being confirmed; # and X as on every screen
 
 
 def signed_off(term: Terminal, note: str = "") -> tuple[str, ...]:
-    return fit((note or "NOT SIGNED ON", "NO SALES", "F THEN 2: SIGN ON", status(term)))
+    now = status(term)
+    return fit((note or "NOT SIGNED ON", "NO SALES", "F THEN 2: SIGN ON", now),
+               (note or "NOT SIGNED ON", now or "F THEN 2: SIGN ON"))
 
 
 def locked(term: Terminal) -> tuple[str, ...]:
     reason = (term.lock_reason or "keys missing").upper()
-    return fit(("TERMINAL LOCKED", reason[:20], reason[20:40], "CALL SUPPORT: RE-KEY"))
+    return fit(("TERMINAL LOCKED", reason[:20], reason[20:40], "CALL SUPPORT: RE-KEY"),
+               ("LOCKED: CALL SUPPORT", reason[:20]))

@@ -84,7 +84,8 @@ class SettleMixin:
 
     def _count(self, head: list[Action]) -> Result:
         return State.COUNTING, head + [
-            Show(screens.fit(("SETTLEMENT", f"BATCH {self.counters.batch:06d}", "COUNTING..."))),
+            Show(screens.fit(("SETTLEMENT", f"BATCH {self.counters.batch:06d}", "COUNTING..."),
+                             (f"SETTLEMENT {self.counters.batch:06d}", "COUNTING..."))),
             CountBatch(self.counters.batch),
         ]
 
@@ -204,7 +205,8 @@ class SettleMixin:
         s = self.report
         self._report_then = then
         return State.PRINTING, head + [
-            Show(screens.fit(("SETTLED", f"BATCH {s.batch:06d}", "PRINTING REPORT"))),
+            Show(screens.fit(("SETTLED", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
+                             (f"SETTLED {s.batch:06d}", "PRINTING REPORT"))),
             PrintReport(s, build_report(s, self.settings)),
         ]
 

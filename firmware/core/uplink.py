@@ -172,11 +172,12 @@ class UplinkMixin(WindowMixin):
             head, item = head + [ReversalSending(item.txn_no, item.reason)], marked
         self.job = Job(item, self._expectation(item), then)
         if isinstance(item, UploadJob):
-            show = [Show(screens.fit(("BATCH UPLOAD", f"BATCH {item.batch:06d}",
-                                      f"{item.part + 1} OF {item.plan.messages + 1}", "PLEASE WAIT")))]
+            part = f"{item.part + 1} OF {item.plan.messages + 1}"
+            show = [Show(screens.fit(("BATCH UPLOAD", f"BATCH {item.batch:06d}", part, "PLEASE WAIT"),
+                                     (f"BATCH UPLOAD {item.part + 1}/{item.plan.messages + 1}", "PLEASE WAIT")))]
             return State.UPLINK, head + show + self._send(item, repeat=False)
         what = NETWORK_TITLE[item.kind] if isinstance(item, NetworkJob) else "SENDING REVERSAL"
-        show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT")))]
+        show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT"), (what, "PLEASE WAIT")))]
         return State.UPLINK, head + show + self._send(item, repeat=repeat)
 
     def _continue(self, then: Then, head: list[Action], now: datetime | None) -> Result:

@@ -93,10 +93,12 @@ class WindowMixin:
         picked = self.advices[: max(1, self.settings.upload_window)]
         self.job = Window(then)
         if len(picked) == 1:
-            lines = ("SENDING " + _advice_title(picked[0]), f"TRACE {picked[0].stan:06d}", "PLEASE WAIT")
+            what = "SENDING " + _advice_title(picked[0])
+            shown = screens.fit((what, f"TRACE {picked[0].stan:06d}", "PLEASE WAIT"), (what, "PLEASE WAIT"))
         else:
-            lines = ("SENDING OFFLINE", f"{len(self.advices)} SALES QUEUED", "PLEASE WAIT")
-        return State.UPLINK, head + [Show(screens.fit(lines))] + self._launch(picked)
+            shown = screens.fit(("SENDING OFFLINE", f"{len(self.advices)} SALES QUEUED", "PLEASE WAIT"),
+                                (f"SENDING {len(self.advices)} OFFLINE", "PLEASE WAIT"))
+        return State.UPLINK, head + [Show(shown)] + self._launch(picked)
 
     def _launch(self, advices: list[PendingAdvice]) -> list[Action]:
         """Mark the advices never sent (ONE commit), send every one back to back, wait for answers."""

@@ -6,6 +6,14 @@ are cut, shorter ones and missing lines padded with spaces), with control
 characters replaced by spaces so no text can move a cursor or inject an
 escape sequence. A driver implements ``_show(lines)`` for the fitted screen.
 
+A screen of more lines than the display has rows (the core writes 4 x 20;
+the usual pole display, the DM-D family, has 2 rows) loses no line by
+accident: blank lines, which are only spacing, go first; then a screen that
+says itself in fewer lines (``Lines.short``: the amount with its title, the
+fault with its keys) is shown that way; a screen that does not is shown as
+its first lines and its last (by the screens' convention the keys or status
+line), and the port logs a warning naming what it left out.
+
 Card data never goes to a display except a masked PAN; that is the caller's
 rule, the display cannot tell.
 """
@@ -14,13 +22,13 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from firmware.errors import ConfigError, DisplayError
 from hal.base import Device, DeviceContext
 from hal.url import DeviceUrl, Option
 
-__all__ = ["Display", "fit_screen", "Screen"]
+__all__ = ["Display", "Lines", "fit_screen", "Screen"]
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +41,52 @@ def _clean(line: str) -> str:
     return "".join(" " if unicodedata.category(c)[0] == "C" else c for c in line)
 
 
+class Lines(tuple):
+    """A screen's lines, and ``short``: the same screen said in fewer lines, for a display with fewer rows.
+
+    A tuple, so it compares equal to the plain tuple of its lines; ``short``
+    is what a 2-row display shows when the lines, less their blank ones, do
+    not fit (``fit_screen``). Empty: the screen has no short form.
+    """
+
+    short: tuple[str, ...]
+
+    def __new__(cls, lines: Iterable[str], short: Iterable[str] = ()) -> Lines:
+        self = super().__new__(cls, lines)
+        self.short = tuple(short)
+        return self
+
+
+def _fewer(lines: Sequence[str], rows: int) -> list[str]:
+    """The lines a display of ``rows`` rows shows of ``lines`` (see the module's docstring)."""
+    every = [str(line) for line in lines]
+    if len(every) <= rows:
+        return every
+    kept = [line for line in every if line.strip()]  # blank lines are spacing
+    if len(kept) <= rows:
+        return kept
+    short = [str(line) for line in getattr(lines, "short", ()) if str(line).strip()]
+    if short and len(short) <= rows:
+        return short
+    kept = short or kept
+    shown = kept[: rows - 1] + kept[-1:] if rows > 1 else kept[-1:]
+    log.warning(  # the count only: a screen's text is the operator's, not the log's
+        "a screen of %d lines on a display of %d rows has no short form that fits: %d line(s) not shown",
+        len(kept), rows, len(kept) - len(shown),
+    )
+    return shown
+
+
 def fit_screen(lines: Sequence[str] | str, rows: int, cols: int) -> Screen:
-    """``lines`` as exactly ``rows`` lines of ``cols`` characters. A ``str`` is split at newlines."""
+    """``lines`` as exactly ``rows`` lines of ``cols`` characters. A ``str`` is split at newlines.
+
+    More lines than ``rows``: blank ones go, then ``Lines.short`` is shown if
+    the screen has one that fits, else its first ``rows - 1`` lines and its
+    last, with a warning in the log (never a line dropped without a word).
+    """
     if isinstance(lines, str):
         lines = lines.split("\n")
-    fitted = [_clean(str(line))[:cols].ljust(cols) for line in list(lines)[:rows]]
+    fitted = [_clean(line)[:cols].ljust(cols) for line in _fewer(lines, rows)]
     fitted += [" " * cols] * (rows - len(fitted))
     return tuple(fitted)
 

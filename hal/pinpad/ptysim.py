@@ -14,10 +14,14 @@ The scripted customer: ``press("1250#")`` (cashier keys, read one per Z42:
 PIN) and ``let_time_out()`` (the pad's PIN timeout expires). PIN actions wait
 in order for the next PIN request, or act on the one in progress.
 
-Records: ``display`` (text on the pad's screen), ``messages`` (every good
-message received, in order; ``idents`` gives only their ids), ``naks_sent``,
+Records: ``display`` (text on the pad's screen), ``idents`` (the id of every
+good message received, in order, the last ``IDENTS_KEPT``), ``naks_sent``,
 ``naks_received``, ``pin_requests`` (safe facts of each Z62: account length,
-limits, null flag), ``ignored_bypasses``. Faults: ``silent()`` (reads, answers
+limits, null flag), ``ignored_bypasses``; and, only once a test has asked with
+``keep_messages()``, ``messages``: the whole messages since, the last 64. A
+Z62 holds 12 digits of the PAN and the encrypted session key, so keeping it
+is a test's explicit choice (as ``hal.link.sim`` ``keep_frames()``), never
+the default of a simulator a long-lived process may hold. Faults: ``silent()`` (reads, answers
 nothing), ``corrupt_next(n)`` (the next ``n`` frames it sends carry a bad
 LRC), ``nak_everything()``, ``refuse_next(ident)`` (answers the next
 frame, or the next ``ident`` message, with EOT), ``expire_key_read()`` (answers the outstanding Z42 with ``?``).
@@ -37,7 +41,10 @@ from firmware.errors import ScenarioError
 from hal.pinpad import zproto as z
 from hal.ptysim import SimThread, raw_pty
 
-__all__ = ["PtyZPinPadSim", "PinRequestFacts"]
+__all__ = ["IDENTS_KEPT", "MESSAGES_KEPT", "PtyZPinPadSim", "PinRequestFacts"]
+
+IDENTS_KEPT = 4096  # the most message ids kept: a long-lived simulator does not grow for ever
+MESSAGES_KEPT = 64  # the most whole messages kept once a test asks for them
 
 _PORT_TO_CODE = {**{d: d for d in "0123456789"}, "#": "#", "X": "*", "*": "/", "F": "A"}
 
@@ -84,7 +91,8 @@ class PtyZPinPadSim(SimThread):
         self._corrupt = 0
         # records
         self._display = ""
-        self._messages: list[bytes] = []
+        self._idents: deque[str] = deque(maxlen=IDENTS_KEPT)
+        self._messages: deque[bytes] | None = None  # whole messages: only after keep_messages()
         self._pin_requests: list[PinRequestFacts] = []
         self.naks_sent = self.naks_received = self.ignored_bypasses = 0
         self._master, self._slave = raw_pty()
@@ -152,14 +160,26 @@ class PtyZPinPadSim(SimThread):
         with self._cond:
             return self._display
 
+    def keep_messages(self, limit: int = MESSAGES_KEPT) -> None:
+        """From now on keep whole messages too (a test's explicit choice: a Z62 carries PAN digits), the last
+        ``limit`` of them."""
+        with self._cond:
+            if self._messages is None or self._messages.maxlen != limit:
+                self._messages = deque(self._messages or (), maxlen=limit)
+
     @property
     def messages(self) -> list[bytes]:
+        """The whole messages received since ``keep_messages()``; asking without having called it is a test's
+        mistake."""
         with self._cond:
+            if self._messages is None:
+                raise AssertionError("this Z PIN pad simulator keeps no whole messages: call keep_messages() first")
             return list(self._messages)
 
     @property
     def idents(self) -> list[str]:
-        return [z.Frame(m).ident for m in self.messages]
+        with self._cond:
+            return list(self._idents)
 
     @property
     def pin_requests(self) -> list[PinRequestFacts]:
@@ -177,7 +197,7 @@ class PtyZPinPadSim(SimThread):
             return len(self._keys)
 
     def _progress(self) -> str:
-        return f"mode {self._mode.value}; messages {[z.Frame(m).ident for m in self._messages]}"
+        return f"mode {self._mode.value}; messages {list(self._idents)}"
 
     def __repr__(self) -> str:
         return f"<PtyZPinPadSim {self.port} {self._mode.value}>"
@@ -260,7 +280,9 @@ class PtyZPinPadSim(SimThread):
             self.naks_sent += 1
             self._write(bytes([z.NAK]))
             return
-        self._messages.append(frame.message)
+        self._idents.append(frame.ident)
+        if self._messages is not None:
+            self._messages.append(bytes(frame.message))
         if self._refuse is True or self._refuse == frame.ident:
             self._refuse = False
             self._write(bytes([z.EOT]))

@@ -173,3 +173,50 @@ def test_a_batch_closed_by_an_unanswered_settlement_the_host_keeps_refusing_is_r
     assert "[journal.nothing_queued]" in capsys.readouterr().err  # nothing left to resolve
     assert main(["journal", "resolve", "--settlement", "--txn", "1", "--note", NOTE, "--data-dir", str(data)]) == 2
     assert "[journal.usage]" in capsys.readouterr().err
+
+
+# -- the supervisor's password, where the terminal has a supervisor ------------------------------------------
+@pytest.fixture
+def guarded(tmp_path):
+    """A configuration whose terminal asks the supervisor's password before a settlement."""
+    path = tmp_path / "posterm.toml"
+    path.write_text('[operators]\nsupervisor_for = ["settle"]\nmax_tries = 2\n')
+    return path
+
+
+def resolve_typing(stuck, guarded, password, monkeypatch, capsys) -> tuple[int, str]:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    capsys.readouterr()
+    status = main(["journal", "resolve", "--txn", "1", "--note", NOTE, "--password-stdin",
+                   "--config", str(guarded), "--data-dir", str(stuck)])
+    return status, capsys.readouterr().err
+
+
+def test_resolve_asks_the_supervisors_password_where_functions_are_guarded(stuck, guarded, monkeypatch, capsys):
+    status, err = resolve_typing(stuck, guarded, "123456", monkeypatch, capsys)  # a fresh terminal's 00
+    assert status == 0, err
+    (sale,) = journal(stuck, capsys)
+    assert (sale["state"], sale["reason"]) == ("lost", f"resolved by hand: {NOTE}")
+
+
+def test_a_wrong_supervisor_password_changes_nothing_counts_and_locks_00_out(stuck, guarded, monkeypatch, capsys):
+    status, err = resolve_typing(stuck, guarded, "999999", monkeypatch, capsys)
+    assert status == 2 and "[operator.wrong_password]" in err and "1 tries left" in err, err
+    assert "999999" not in err and "Traceback" not in err
+    (sale,) = journal(stuck, capsys)
+    assert sale["state"] == "reversing"  # nothing changed
+
+    status, err = resolve_typing(stuck, guarded, "999998", monkeypatch, capsys)  # the last try: 00 locked out
+    assert status == 2 and "[operator.wrong_password]" in err and "locked out" in err, err
+    status, err = resolve_typing(stuck, guarded, "123456", monkeypatch, capsys)  # the right one is not checked now
+    assert status == 2 and "[operator.locked_out]" in err and "posterm operators unlock 00" in err, err
+    (sale,) = journal(stuck, capsys)
+    assert sale["state"] == "reversing"
+
+    assert main(["operators", "unlock", "00", "--data-dir", str(stuck)]) == 0
+    status, err = resolve_typing(stuck, guarded, "123456", monkeypatch, capsys)
+    assert status == 0, err
+    (sale,) = journal(stuck, capsys)
+    assert sale["state"] == "lost"

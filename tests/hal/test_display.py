@@ -21,7 +21,7 @@ def display():
 
 def test_lines_are_fitted_to_rows_and_columns():
     assert fit_screen(["PURCHASE", "AMOUNT CNY 1234567890.00"], 3, 10) == ("PURCHASE  ", "AMOUNT CNY", " " * 10)
-    assert fit_screen(["a", "b", "c"], 2, 1) == ("a", "b")
+    assert fit_screen(["a", "b", "c"], 2, 1) == ("a", "c")  # too many lines: the first and the last (logged)
     assert fit_screen("TWO\nLINES", 2, 5) == ("TWO  ", "LINES")
     assert fit_screen(["tab\there", "\x1b[2Jwipe"], 2, 8) == ("tab here", " [2Jwipe")
 

@@ -1,0 +1,41 @@
+"""AU16 L1 on the real drivers: the ESC/POS printer over its pty simulator takes the whole merchant copy and
+then does not answer the status check after it. ENTER prints the copy again, marked, so the merchant does not
+hold two identical signature slips for one charge; paper out before the copy prints it plain."""
+
+from __future__ import annotations
+
+from .two_row_display import receipts, serial_terminal
+
+
+def _merchant_copies(t) -> list[str]:
+    return [r for r in receipts(t.printer.printed_text) if "\nMERCHANT COPY\n" in r]
+
+
+def test_a_copy_printed_again_after_an_unanswered_status_is_marked(tmp_path):
+    with serial_terminal(tmp_path) as t:
+        t.to_pin()
+        t.printer.mute(after_next_status=True)
+        t.pad.enter_pin("1234")
+        t.settle_after_sale()
+        assert t.state == "receipt_held" and len(_merchant_copies(t)) == 1
+        t.printer.unmute()
+        t.pad.press("#")
+        assert t.run_until(lambda: t.state == "idle", 5), t.state
+        first, again = _merchant_copies(t)
+        assert "PRINTED AGAIN" not in first
+        assert "*** PRINTED AGAIN ***" in again and "MAY DUPLICATE THE SLIP BEFORE IT" in again
+        assert "PRINTED AGAIN" not in t.printer.printed_text.split("CARDHOLDER COPY", 1)[1]
+
+
+def test_a_copy_held_by_paper_out_before_it_prints_plain(tmp_path):
+    with serial_terminal(tmp_path) as t:
+        t.to_pin()
+        t.printer.paper_out()
+        t.pad.enter_pin("1234")
+        t.settle_after_sale()
+        assert t.state == "receipt_held" and _merchant_copies(t) == []
+        t.printer.load_paper()
+        t.pad.press("#")
+        assert t.run_until(lambda: t.state == "idle", 5), t.state
+        [copy] = _merchant_copies(t)
+        assert "PRINTED AGAIN" not in t.printer.printed_text and "AUTH NO:" in copy
