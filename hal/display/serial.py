@@ -45,7 +45,7 @@ from hal.display.dmd import (
     encode,
     encode_text,
 )
-from hal.serialport import close_quietly, open_serial
+from hal.serialport import close_quietly, open_serial, reopen_option
 from hal.url import DeviceUrl, Option
 
 __all__ = ["SerialDisplay"]
@@ -64,6 +64,7 @@ class SerialDisplay(Display):
         "brightness": Option(int, None, "1-4 (20, 40, 60, 100 %); unset keeps the display's own", choices=(1, 2, 3, 4)),
         "codec": Option(str, "ascii", "the display's character table", choices=tuple(CHARACTER_TABLES)),
         "write_timeout": Option(float, 1.0, "seconds a screen may take beyond its line time"),
+        **reopen_option(),
     }
 
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
@@ -100,6 +101,7 @@ class SerialDisplay(Display):
             error=DisplayError,
             what="customer display",
             code="display.open_failed",
+            reopen=self.options["reopen"],  # unplugged and plugged back: the next screen opens it again
         )
         try:
             self._write(self._setup())

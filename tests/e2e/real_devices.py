@@ -90,6 +90,11 @@ class Terminal:
         self.pad.enter_pin(pin)
         self.run_until(lambda: len(self.runner.store.journal()) > before and self.state in ("idle", "receipt_held"), 10)
 
+    def settle_after_sale(self, n: int = 1) -> None:
+        """Until ``n`` records are journalled and the terminal rests (idle, or holding a receipt), then a moment more."""
+        self.run_until(lambda: len(self.journal()) >= n and self.state in ("idle", "receipt_held"), 10)
+        self.run_until(lambda: False, 0.3)
+
     def journal(self):
         return self.runner.store.journal()
 
@@ -147,3 +152,18 @@ def make_terminal(tmp_path, *, link="tcp", printer_opts=PRINTER_FAST, pad_opts=P
     runner.device_backoff = BACKOFF_FAST
     runner.boot()
     return Terminal(runner, reader, pad, printer, display, host, modem, sims, dev)
+
+
+@contextlib.contextmanager
+def serial_terminal(tmp_path, **options):
+    """``make_terminal`` for a ``with`` block: closed whatever the test does."""
+    t = make_terminal(tmp_path, **options)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def receipts(text: str, head: str = "POSTERM DEMO SHOP") -> list[str]:
+    """Printed text cut into receipts at each one's header."""
+    return [head + part for part in text.split(head)[1:]]

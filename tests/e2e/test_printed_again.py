@@ -4,7 +4,7 @@ hold two identical signature slips for one charge; paper out before the copy pri
 
 from __future__ import annotations
 
-from .two_row_display import receipts, serial_terminal
+from tests.e2e.real_devices import receipts, serial_terminal
 
 
 def _merchant_copies(t) -> list[str]:
@@ -13,7 +13,7 @@ def _merchant_copies(t) -> list[str]:
 
 def test_a_copy_printed_again_after_an_unanswered_status_is_marked(tmp_path):
     with serial_terminal(tmp_path) as t:
-        t.to_pin()
+        t.sale_to_pin()
         t.printer.mute(after_next_status=True)
         t.pad.enter_pin("1234")
         t.settle_after_sale()
@@ -29,7 +29,7 @@ def test_a_copy_printed_again_after_an_unanswered_status_is_marked(tmp_path):
 
 def test_a_copy_held_by_paper_out_before_it_prints_plain(tmp_path):
     with serial_terminal(tmp_path) as t:
-        t.to_pin()
+        t.sale_to_pin()
         t.printer.paper_out()
         t.pad.enter_pin("1234")
         t.settle_after_sale()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from firmware.hostsim.rules import Rule
 
-from .two_row_display import serial_terminal
+from tests.e2e.real_devices import serial_terminal
 
 
 def test_a_two_row_display_names_the_printer_fault_and_its_keys(tmp_path):
     with serial_terminal(tmp_path) as t:
         assert t.display.rows == 2
-        t.to_pin()
+        t.sale_to_pin()
         t.printer.paper_out()
         t.pad.enter_pin("1234")
         t.settle_after_sale()
@@ -27,7 +27,7 @@ def test_a_two_row_display_names_the_printer_fault_and_its_keys(tmp_path):
 def test_a_two_row_display_shows_a_pending_reversal_on_the_idle_screen(tmp_path):
     with serial_terminal(tmp_path, extra={"host": {"response_timeout": 1, "reversal_retries": 1}}) as t:
         t.host.rules.push(Rule(behaviour="drop"))
-        t.to_pin()
+        t.sale_to_pin()
         t.pad.enter_pin("1234")
         t.run_until(lambda: len(t.journal()) and t.state == "idle" and t.runner.core.reversals, 15)
         assert t.runner.core.reversals, "precondition: a reversal is pending"

@@ -152,7 +152,7 @@ def test_an_unknown_option_names_the_expected_ones():
     with pytest.raises(ConfigError) as err:
         make_device("display", "serial:///dev/ttyUSB1?parity=E")
     assert "'parity'" in err.value.text
-    assert "expected baud, brightness, codec, cols, rows, write_timeout" in err.value.text
+    assert "expected baud, brightness, codec, cols, reopen, rows, write_timeout" in err.value.text
 
 
 def test_url_options():
