@@ -57,7 +57,8 @@ def cmd_run(args) -> int:
         config = config.replace({"storage": {"data_dir": args.data_dir}})
     from firmware.logs import setup_logging
 
-    setup_logging(config.log.level, config.log.file or None)
+    setup_logging(config.log.level, config.log.file or None, max_bytes=config.log.max_bytes,
+                  backups=config.log.backups)
     from firmware.runlock import run_lock
 
     with run_lock(config.data_dir):  # one posterm run per data directory (firmware/runlock.py)
@@ -188,7 +189,8 @@ def cmd_sim(args) -> int:
     if config is not None:
         from firmware.logs import setup_logging
 
-        setup_logging(config.log.level, config.log.file or None)
+        setup_logging(config.log.level, config.log.file or None, max_bytes=config.log.max_bytes,
+                      backups=config.log.backups)
     runner = ScenarioRunner(
         config=config,
         data_dir=Path(args.data_dir) if args.data_dir else (config.data_dir if args.host else None),
@@ -252,7 +254,8 @@ def cmd_selftest(args) -> int:
         from firmware.logs import setup_logging
 
         config = _config(args)
-        setup_logging(config.log.level, config.log.file or None)
+        setup_logging(config.log.level, config.log.file or None, max_bytes=config.log.max_bytes,
+                      backups=config.log.backups)
     except (TerminalError, OSError):
         pass
     results = selftest.run_selftest(target)

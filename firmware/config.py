@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware.logs import LOG_BACKUPS, LOG_MAX_BYTES  # the handler's defaults, stated once
 from firmware.config_checks import (  # each key's own check, and the keys' against the profile (re-exported)
     PIN_KEY_MODES as PIN_KEY_MODES,
     PROFILE_CHOICES as PROFILE_CHOICES,
@@ -172,6 +173,11 @@ class ReceiptsSection:
 class LogSection:
     level: str = setting("info", "Log level: debug, info, warning or error", check=_level)
     file: str = setting("", "Log file; empty writes to standard error (journald under systemd)")
+    max_bytes: int = setting(LOG_MAX_BYTES, "Bytes log.file grows to before it is rotated (posterm.log becomes "
+                             "posterm.log.1, and so on): a run of months never fills the SD card",
+                             check=_between(64 * 2**10, 2**30))
+    backups: int = setting(LOG_BACKUPS, "Rotated log files kept beside log.file (the oldest is deleted); at most "
+                           "(backups + 1) * max_bytes on disk", check=_between(1, 20))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """``posterm journal``: the journal listed (PANs masked), and a stuck message given up by hand.
 
-    posterm journal [--json]                                list every record
+    posterm journal [--json] [--batch N] [--last N]         list the records (every one, streamed)
     posterm journal resolve --txn N --note "TICKET: WHY"    stop sending record N's reversal or advice
     posterm journal resolve --settlement --note "..."       the open batch takes transactions again
 
@@ -30,10 +30,12 @@ the block; the note is kept beside it.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 from firmware.argtypes import whole
 from firmware.errors import ConfigError, StorageError
+from firmware.reportcli import batch_number
 
 __all__ = ["add_journal_command", "check_note"]
 
@@ -76,7 +78,7 @@ def cmd_journal(args) -> int:
 
     store = Store.open_read_only(_data_dir(args))  # a listing changes nothing, beside a running terminal too
     try:
-        _list(store, as_json=args.json)
+        _list(store, as_json=args.json, batch=args.batch, last=args.last)
     finally:
         store.close()
     return 0
@@ -85,6 +87,9 @@ def cmd_journal(args) -> int:
 def _resolve(args) -> int:
     from firmware.runlock import run_lock
 
+    if args.json or args.batch is not None or args.last is not None:
+        raise ConfigError("--json, --batch and --last go with the listing: posterm journal [list]",
+                          code="journal.usage")
     if (args.txn is None) == (not args.settlement) or args.note is None:
         raise ConfigError("posterm journal resolve needs --txn N (the journal number) or --settlement, and "
                           "--note TEXT", code="journal.usage")
@@ -129,64 +134,81 @@ def _resolve_settlement(store, note: str) -> None:
           "and is settled as usual")
 
 
-def _list(store, *, as_json: bool) -> None:
+def _list(store, *, as_json: bool, batch: int | None = None, last: int | None = None, out=None) -> None:
+    """Write the listing as it is read (``Store.listing``: a cursor), row by row: memory stays flat however
+    old the journal (a list of every record, then of every dict, then one JSON string took 700 MB at 100k rows).
+    JSON is still one array, written element by element in the form ``json.dumps(..., indent=2)`` gives, so
+    whatever read the listing before reads it unchanged."""
+    import sys
+
+    out = sys.stdout if out is None else out
+    rows = store.listing(batch=batch, last=last)
+    if as_json:
+        first = True
+        for listed in rows:
+            item = textwrap.indent(json.dumps(_json_item(listed), default=str, indent=2), "  ")
+            out.write(("[\n" if first else ",\n") + item)
+            first = False
+        out.write("[]\n" if first else "\n]\n")
+        return
+    for listed in rows:
+        out.write(_text_line(listed) + "\n")
+
+
+def _json_item(listed) -> dict:
+    r = listed.record
+    item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items() if k not in ("original", "reference")}
+    item["original_stan"] = r.original.stan if r.original is not None else None
+    item["original_txn_no"] = r.original.txn_no if r.original is not None else None
+    item["voided_by"] = listed.voided_by
+    item["refunded"] = listed.refunded
+    item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
+    item["completed_by"] = listed.completed_by
+    item["earlier_batch"] = listed.earlier_batch  # None, or the number posterm report --batch takes
+    return item
+
+
+def _text_line(listed) -> str:
     from storage.archive import batch_label
 
-    rows = store.journal()
-    voided = store.voided()  # sale's journal number -> its approved void's
-    refunded = store.refunded()  # sale's journal number -> what approved refunds took back
-    completed = store.completed()  # pre-auth's journal number -> its approved completion's
-    earlier = store.earlier()  # journal number -> its archived batch's stored number (storage.archive)
-    if as_json:
-        out = []
-        for r in rows:
-            item = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(r).items()
-                    if k not in ("original", "reference")}
-            item["original_stan"] = r.original.stan if r.original is not None else None
-            item["original_txn_no"] = r.original.txn_no if r.original is not None else None
-            item["voided_by"] = voided.get(r.txn_no)
-            item["refunded"] = refunded.get(r.txn_no, 0)
-            item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
-            item["completed_by"] = completed.get(r.txn_no)
-            item["earlier_batch"] = earlier.get(r.txn_no)  # None, or the number posterm report --batch takes
-            out.append(item)
-        print(json.dumps(out, default=str, indent=2))
-        return
-    for r in rows:
-        note = ""
-        by_auth = r.reference is not None and r.reference.auth_code
-        if r.original is not None:
-            note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
-        elif by_auth:
-            note = f" of pre-auth AUTH {r.reference.auth_code} not in this journal"
-        elif r.kind.value == "refund":
-            note = " of a sale not in this journal"
-        if r.txn_no in voided:  # a pre-auth's is its cancel
-            note += f" {'CANCELLED' if r.kind.value == 'preauth' else 'VOIDED'} by #{voided[r.txn_no]}"
-        if r.txn_no in completed:
-            note += f" COMPLETED by #{completed[r.txn_no]}"
-        if r.txn_no in refunded:
-            note += f" REFUNDED {refunded[r.txn_no]}"
-        if r.account:  # a transfer: its destination, masked as stored
-            note += f" to {r.account}"
-        if r.txn_no in earlier:  # its batch's number was used again since: the earlier batch is kept apart
-            note += f" batch {batch_label(earlier[r.txn_no])} (report --batch {earlier[r.txn_no]})"
-        if r.state.value == "lost" and r.reason:  # why: keys destroyed, or a supervisor's note
-            note += f" ({r.reason})"
-        print(
-            f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
-            f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}"
-        )
+    r = listed.record
+    note = ""
+    by_auth = r.reference is not None and r.reference.auth_code
+    if r.original is not None:
+        note = f" of trace {r.original.stan:06d} (#{r.original.txn_no})"
+    elif by_auth:
+        note = f" of pre-auth AUTH {r.reference.auth_code} not in this journal"
+    elif r.kind.value == "refund":
+        note = " of a sale not in this journal"
+    if listed.voided_by is not None:  # a pre-auth's is its cancel
+        note += f" {'CANCELLED' if r.kind.value == 'preauth' else 'VOIDED'} by #{listed.voided_by}"
+    if listed.completed_by is not None:
+        note += f" COMPLETED by #{listed.completed_by}"
+    if listed.refunded:
+        note += f" REFUNDED {listed.refunded}"
+    if r.account:  # a transfer: its destination, masked as stored
+        note += f" to {r.account}"
+    if listed.earlier_batch is not None:  # its batch's number was used again since: the earlier batch is kept apart
+        note += f" batch {batch_label(listed.earlier_batch)} (report --batch {listed.earlier_batch})"
+    if r.state.value == "lost" and r.reason:  # why: keys destroyed, or a supervisor's note
+        note += f" ({r.reason})"
+    return (f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
+            f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}")
 
 
 def add_journal_command(sub, with_config) -> None:
     j = with_config(sub.add_parser(
         "journal", help="list the journal (PANs masked), or resolve a stuck reversal or advice by hand",
-        description="posterm journal [--json] lists every record. posterm journal resolve --txn N --note TEXT stops "
+        description="posterm journal [--json] [--batch N] [--last N] lists the records, streamed as they are read (every one unless --batch or --last bounds it). posterm journal resolve --txn N --note TEXT stops "
         "sending record N's reversal or advice once the merchant has settled it with the acquirer: the record "
         "becomes LOST (reconcile by hand) with the note as its reason. Not beside a running terminal."))
     j.add_argument("action", nargs="?", choices=("list", "resolve"), default="list")
-    j.add_argument("--json", action="store_true", help="list as JSON")
+    j.add_argument("--json", action="store_true", help="list as JSON (one array, written as it is read)")
+    j.add_argument("--batch", type=batch_number, default=None,
+                   help="list only this batch's records (an earlier batch whose number was used again is kept "
+                   "under N + 1000000 * k, as posterm report --batch takes it)")
+    j.add_argument("--last", type=whole(1, 10**12, "a count of records"), default=None,
+                   help="list only the newest N records (of --batch, if given); default: every record, streamed")
     j.add_argument("--txn", type=whole(1, 10**12, "a journal number"), default=None,
                    help="resolve: the record's journal number (the first column of the listing)")
     j.add_argument("--settlement", action="store_true",

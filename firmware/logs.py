@@ -15,7 +15,7 @@ from pathlib import Path
 
 from crypto.secrets import mask_card_data, mask_keys
 
-__all__ = ["setup_logging", "redact", "RedactingFormatter"]
+__all__ = ["setup_logging", "redact", "RedactingFormatter", "LOG_MAX_BYTES", "LOG_BACKUPS"]
 
 
 def redact(text: str) -> str:
@@ -30,13 +30,25 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_logging(level: str = "info", file: str | Path | None = None) -> None:
-    """Configure the root logger once for a firmware process."""
+LOG_MAX_BYTES = 5 * 2**20  # log.max_bytes's default (firmware.config)
+LOG_BACKUPS = 3  # log.backups's
+
+
+def setup_logging(level: str = "info", file: str | Path | None = None, *, max_bytes: int = LOG_MAX_BYTES,
+                  backups: int = LOG_BACKUPS) -> None:
+    """Configure the root logger once for a firmware process.
+
+    A ``file`` is rotated by size (``log.max_bytes``, keeping ``log.backups`` old files): ``posterm run``
+    stays up for months, and a plain file at debug level would fill the SD card (AU17 L2). Rotation happens
+    in the process that writes, so no logrotate stanza is needed, and none would be safe: the handler writes
+    to the file it opened."""
     handler: logging.Handler
     if file:
+        from logging.handlers import RotatingFileHandler
+
         path = Path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
+        handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -51,6 +51,7 @@ from firmware.core.machine import Terminal
 from firmware.core.model import KeyState, State, Timer
 from firmware.core.settings import CoreSettings
 from firmware.errors import TerminalError
+from firmware.history import History
 from firmware.operators import Lockouts
 from firmware.bridge import HostBridge
 from firmware.runner_actions import HANGUP_BOUND, ActionsMixin
@@ -212,9 +213,11 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         # (journal number of a void, the keyed hash of its original's PAN): the card
         # swiped for that void must hash the same (the core never sees a PAN).
         self._original_card: tuple[int, bytes] | None = None
-        self.alerts: list[tuple[str, str]] = []
-        self.notes: list[tuple[str, str]] = []
-        self.printed: list[tuple[int, str]] = []  # (journal number, copy) in the order printed
+        # What it did, the newest of each kept (firmware.history: a run of months must not grow); a scenario
+        # keeps everything (keep_history).
+        self.alerts: History[tuple[str, str]] = History()
+        self.notes: History[tuple[str, str]] = History()
+        self.printed: History[tuple[int, str]] = History()  # (journal number, copy) in the order printed
         self.stopped = False
         self.last_activity = monotonic()
         self.wal_dirty = True
@@ -222,6 +225,11 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         # their bound in seconds; ``posterm run`` keeps systemd's watchdog fed through it.
         self.blocking: Callable[[float], contextlib.AbstractContextManager] = _unbounded
         self._init_wait()
+
+    def keep_history(self) -> None:
+        """Keep every alert, note and printed copy from now on (a scenario reads them all; ``firmware.history``)."""
+        for history in (self.alerts, self.notes, self.printed):
+            history.keep_all()
 
     # -- entry points ------------------------------------------------------
     def boot(self) -> None:

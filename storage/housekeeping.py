@@ -3,6 +3,11 @@
 A mixin of ``storage.store.Store`` (see there): off a sale's path, run by the
 runner while the terminal is idle (``checkpoint``), or to test whether storage
 works (``check``, also selftest's measure of a durable commit).
+
+The idle checkpoint also finishes, a slice at a time, a sweep that firmware from
+before retention leaves owed: the sealed card data of batches it settled
+(``forget_settled_cards``; later settlements drop theirs in their own commit,
+``storage.settlements``).
 """
 
 from __future__ import annotations
@@ -12,9 +17,16 @@ from pathlib import Path
 
 from storage.db import reserve_log, storage_error, transaction
 from storage.journal import _now
-from storage.migrations import drop_stale_snapshot
+from storage.settlements import CARDS_DONE
+from storage.migrations import drop_stale_snapshot, snapshot_path
 
-__all__ = ["HousekeepingMixin"]
+__all__ = ["HousekeepingMixin", "SWEPT", "SWEEP_ROWS"]
+
+# settings key: the journal number the sweep of settled batches' sealed cards has reached ("done": all of them)
+SWEPT = "retention.cards_swept"
+# rows a sweep's slice reads: its commit rewrites at most their pages (about 250 KiB), well inside the log's
+# 4 MiB, and it takes milliseconds, so an idle checkpoint stays short on a Pi Zero however old the journal
+SWEEP_ROWS = 1000
 
 
 class HousekeepingMixin:
@@ -53,6 +65,10 @@ class HousekeepingMixin:
         halves what a commit costs. A truncated log made every commit grow the
         file again.
         """
+        if self.path is None or not snapshot_path(self.path).exists():
+            # before the copy, so the cleared pages reach the database file in it; never while a migration's
+            # copy can still be restored (a change would end that, and the copy holds the same cards anyway)
+            self.forget_settled_cards()
         try:
             busy, _log_pages, done = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         except sqlite3.Error as e:
@@ -71,3 +87,27 @@ class HousekeepingMixin:
         with transaction(self.conn, "checking storage") as c:
             c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('heartbeat', ?)", (_now(),))
         self.commits += 1
+
+    def forget_settled_cards(self, rows: int = SWEEP_ROWS) -> bool:
+        """One slice of the sweep: the sealed PAN and expiry of the next ``rows`` journal rows are cleared where
+        their batch is settled and owes no upload (``storage.settlements.CARDS_DONE``: nothing reads them again),
+        in ONE commit with the sweep's progress. A database written before retention holds them for every sale it
+        ever settled; this clears them once, off the sale's path, a slice per idle checkpoint (a rowid range:
+        bounded work however old the journal). True once the sweep has reached the newest row (then it costs
+        one read of the settings)."""
+        doing = "clearing settled card data"
+        try:
+            mark = self.conn.execute("SELECT value FROM settings WHERE key = ?", (SWEPT,)).fetchone()
+            if mark is not None and mark[0] == "done":
+                return True
+            start = int(mark[0]) if mark is not None and mark[0].isdigit() else 0
+            (newest,) = self.conn.execute("SELECT COALESCE(MAX(txn_no), 0) FROM journal").fetchone()
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
+        end = start + rows
+        with transaction(self.conn, doing) as c:
+            c.execute(f"UPDATE journal SET card = NULL WHERE txn_no > ? AND txn_no <= ? AND card IS NOT NULL "
+                      f"AND {CARDS_DONE}", (start, end))
+            c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                      (SWEPT, "done" if end >= newest else str(end)))
+        return end >= newest  # not counted in ``commits``: housekeeping, like ``check``'s (see ``checkpoint``)

@@ -13,7 +13,8 @@ index, by design (see ``migrations._v3``): the look-ups scan it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -28,8 +29,9 @@ from firmware.core.model import (
 )
 from firmware.errors import StorageError
 from storage.archive import EARLIER, is_earlier, live_batch
+from storage.db import storage_error
 
-__all__ = ["JournalMixin", "OriginalMatch", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
+__all__ = ["JournalMixin", "OriginalMatch", "Listed", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
 # journal.merchant_copy and cardholder_copy: a receipt copy owed, printed or skipped (NULL: none owed).
 COPY_OWED, COPY_PRINTED, COPY_SKIPPED = 0, 1, 2
@@ -51,6 +53,54 @@ _UNDOING = (Kind.VOID.value, Kind.PREAUTH_VOID.value, Kind.PREAUTH_COMPLETE_VOID
 _ADVICE_VERDICT = "COALESCE(q.accepted, q.response_code IN ('00', '94'))"
 ADVICE_ACCEPTED = f"(q.state = 'done' AND {_ADVICE_VERDICT})"
 ADVICE_REFUSED = f"(j.state = 'offline_approved' AND q.state = 'done' AND NOT {_ADVICE_VERDICT})"
+
+# What names a record, as (original's journal number, namer's) rows: one place for the look-ups that answer
+# it for the whole journal (``voided()`` and the others, read by the batch report) and for the streamed
+# listing (``listing()``), which asks only from journal number ``:lo`` on. Its namers are all past ``:lo``
+# (a void, refund or completion is journaled after the record it names), so ``j.txn_no > :lo`` is a
+# range of the rowid: a listing of the newest rows reads only those.
+_NAMER_ARGS = {
+    "approved": JournalState.APPROVED.value, "offline": JournalState.OFFLINE_APPROVED.value,
+    "void": Kind.VOID.value, "preauth_void": Kind.PREAUTH_VOID.value,
+    "complete_void": Kind.PREAUTH_COMPLETE_VOID.value, "complete": Kind.PREAUTH_COMPLETE.value,
+    "refund": Kind.REFUND.value,
+}
+# approved voids (a pre-auth's cancel and a completion's void count as its void) -> the void's number
+_VOIDS = ("SELECT j.original_txn_no, j.txn_no FROM journal j WHERE j.txn_no > :lo AND j.original_txn_no IS NOT NULL "
+          "AND j.state IN (:approved, :offline) AND j.kind IN (:void, :preauth_void, :complete_void)")
+# approved completions (or a completion advice the host accepted), not voided since -> the completion's number
+_COMPLETIONS = ("SELECT j.original_txn_no, j.txn_no FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
+                "WHERE j.txn_no > :lo AND j.original_txn_no IS NOT NULL AND j.kind = :complete "
+                f"AND (j.state = :approved OR (j.state = :offline AND {ADVICE_ACCEPTED})) AND NOT EXISTS "
+                "(SELECT 1 FROM journal v WHERE v.txn_no > j.txn_no AND v.original_txn_no = j.txn_no "
+                "AND v.kind = :complete_void AND v.state = :approved)")
+# approved refunds -> what they took back in all
+_REFUNDS = ("SELECT j.original_txn_no, SUM(j.amount) FROM journal j WHERE j.txn_no > :lo "
+            "AND j.original_txn_no IS NOT NULL AND j.state = :approved AND j.kind = :refund GROUP BY j.original_txn_no")
+# The listing: each row with what names it, joined by SQLite (its namers only, held in SQLite's own temporary
+# index, never a dict over the journal in Python), in journal order so rows are read as they are written out.
+# MAX: should two name one record, the newest, as the look-ups' dicts keep it.
+_LISTING = (
+    f"WITH v(n, by) AS (SELECT original_txn_no, MAX(txn_no) FROM ({_VOIDS}) GROUP BY 1), "
+    f"c(n, by) AS (SELECT original_txn_no, MAX(txn_no) FROM ({_COMPLETIONS}) GROUP BY 1), "
+    f"r(n, total) AS ({_REFUNDS}) "
+    f"SELECT {', '.join('j.' + c.strip() for c in _JOURNAL_COLUMNS.split(','))}, v.by, r.total, c.by "
+    "FROM journal j LEFT JOIN v ON v.n = j.txn_no LEFT JOIN r ON r.n = j.txn_no LEFT JOIN c ON c.n = j.txn_no "
+    "WHERE j.txn_no >= :lo AND (:batch IS NULL OR j.batch = :batch) ORDER BY j.txn_no"
+)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One record of the journal's listing (``posterm journal``) with what names it: the approved void's (or
+    cancel's) journal number, what approved refunds took back, the approved completion's number, and, for a
+    record of an archived batch, that batch's stored number (``storage.archive``; what ``report --batch`` takes)."""
+
+    record: SaleRecord
+    voided_by: int | None = None
+    refunded: int = 0
+    completed_by: int | None = None
+    earlier_batch: int | None = None
 
 @dataclass(frozen=True)
 class OriginalMatch:
@@ -139,10 +189,32 @@ class JournalMixin:
         return [self._full(r) for r in rows]
 
     def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
+        """Every record (or the first ``limit``) as a list: for tests and small journals. A listing of a
+        terminal's journal streams (``listing``), since a list of every record grows with the terminal's age."""
         sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY txn_no"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [self._full(r) for r in self._query(sql, (), "reading the journal")]
+
+    def listing(self, *, batch: int | None = None, last: int | None = None) -> Iterator[Listed]:
+        """The journal's records in journal order, each with what names it, read from a cursor as the caller
+        takes them: memory stays flat however old the journal. ``batch``: only that batch's (its stored number:
+        an archived batch's is N + 1000000 * k); ``last``: only the newest ``last`` of them."""
+        doing = "reading the journal"
+        lo = 0
+        if last is not None:  # the number the newest ``last`` start at: a walk back along the rowid
+            if last < 1:
+                return
+            rows = self._query("SELECT txn_no FROM journal WHERE (:batch IS NULL OR batch = :batch) "
+                               "ORDER BY txn_no DESC LIMIT 1 OFFSET :skip", {"batch": batch, "skip": last - 1}, doing)
+            lo = rows[0][0] if rows else 0  # fewer than ``last``: all of them
+        try:
+            cursor = self.conn.execute(_LISTING, {**_NAMER_ARGS, "lo": lo, "batch": batch})
+            for row in cursor:
+                yield Listed(self._full(row[:24]), row[24], row[25] or 0, row[26],
+                             row[6] if is_earlier(row[6]) else None)
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
 
     def last_receipt(self) -> SaleRecord | None:
         """The newest transaction that printed (or owes) receipts: what a reprint of the last receipt prints."""
@@ -241,38 +313,17 @@ class JournalMixin:
 
     def voided(self) -> dict[int, int]:
         """Journal numbers of the records an approved void names -> that void's journal number (a pre-auth's
-        cancel and a completion's void count as its void)."""
-        rows = self._query(
-            "SELECT original_txn_no, txn_no FROM journal WHERE original_txn_no IS NOT NULL AND state IN (?, ?) "
-            "AND kind IN (?, ?, ?)",
-            (JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value, *_UNDOING),
-            "reading the voids",
-        )
-        return dict(rows)
+        cancel and a completion's void count as its void). Over the whole journal: the batch report's."""
+        return dict(self._query(_VOIDS, {**_NAMER_ARGS, "lo": 0}, "reading the voids"))
 
     def completed(self) -> dict[int, int]:
         """Journal numbers of the pre-auths an approved completion names (or a completion advice the host
         accepted; one not voided since) -> its number."""
-        rows = self._query(
-            "SELECT j.original_txn_no, j.txn_no FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
-            "WHERE j.original_txn_no IS NOT NULL AND j.kind = ? "
-            f"AND (j.state = ? OR (j.state = ? AND {ADVICE_ACCEPTED})) AND NOT EXISTS "
-            "(SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no AND v.kind = ? AND v.state = ?)",
-            (Kind.PREAUTH_COMPLETE.value, JournalState.APPROVED.value, JournalState.OFFLINE_APPROVED.value,
-             Kind.PREAUTH_COMPLETE_VOID.value, JournalState.APPROVED.value),
-            "reading the completions",
-        )
-        return dict(rows)
+        return dict(self._query(_COMPLETIONS, {**_NAMER_ARGS, "lo": 0}, "reading the completions"))
 
     def refunded(self) -> dict[int, int]:
         """Journal numbers of the records approved refunds name -> the amount they took back in all."""
-        rows = self._query(
-            "SELECT original_txn_no, SUM(amount) FROM journal WHERE original_txn_no IS NOT NULL AND state = ? "
-            "AND kind = ? GROUP BY original_txn_no",
-            (JournalState.APPROVED.value, Kind.REFUND.value),
-            "reading the refunds",
-        )
-        return dict(rows)
+        return dict(self._query(_REFUNDS, {**_NAMER_ARGS, "lo": 0}, "reading the refunds"))
 
     def earlier(self) -> dict[int, int]:
         """Journal numbers of the records in archived batches -> the batch's stored number (``storage.archive``:

@@ -6,7 +6,8 @@ totals and the batch upload are read from exactly those rows, so the two can
 never disagree. ``SettlementMixin`` is one of the mixins ``storage.store.Store``
 is made of; it uses the store's ``conn``, ``commits``, ``_query`` and
 ``_write_counters``. ``close_batch`` and ``upload_done`` are durable steps
-(one commit each); ``mark_report_printed`` has no fsync of its own.
+(one commit each; each drops the sealed card data of a batch nothing owes an upload
+for, ``_FORGET_CARDS``); ``mark_report_printed`` has no fsync of its own.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from storage.archive import EARLIER, archive_batch, live_batch
 from storage.db import storage_error, transaction
 from storage.journal import ADVICE_ACCEPTED
 
-__all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD"]
+__all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD", "CARDS_DONE"]
 
 SETTLE_SENDING = "settle.sending"  # settings key: the batch whose 0500 went unanswered (settle_sending)
 UPLOAD_PROGRESS = "upload.progress"  # settings key: batch:part:messages:count of an owed upload (upload_progress)
@@ -59,6 +60,15 @@ _COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
 _UPLOAD_OWED = "result <> '1' AND uploaded = 0"
 # settlements.uploaded: 0 not uploaded (owed when not balanced), 1 uploaded, 2 the profile has none (iso87).
 UPLOADED, NO_UPLOAD = 1, 2
+# The sealed PAN and expiry a journal row keeps (journal.card) have one reader: the batch upload
+# (``card_blob``, for the 0320s). Once the row's batch is settled and no upload of it is owed (balanced,
+# uploaded, or a profile with none), nothing can read them again, so they go (PCI DSS 3.2.1: keep cardholder
+# data only as long as it is needed), in the commit that makes that so: ``close_batch`` or ``upload_done``,
+# and the housekeeping's sweep of what a database settled before (``storage.housekeeping``). A reversal and
+# an advice each carry their own sealed message; a refund, a void, a pre-auth's completion and a reprint
+# read ``pan_hash`` and ``masked_pan``, which stay. ``secure_delete`` overwrites the freed bytes.
+CARDS_DONE = f"EXISTS (SELECT 1 FROM settlements s WHERE s.batch = journal.batch AND NOT ({_UPLOAD_OWED}))"
+_FORGET_CARDS = f"UPDATE journal SET card = NULL WHERE batch = ? AND card IS NOT NULL AND {CARDS_DONE}"
 _SETTLEMENT_COLUMNS = ("batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, "
                        "operator, settled_at, refund_count, refund_amount, completion_count, completion_amount, "
                        "completion_void_count, completion_void_amount")
@@ -136,6 +146,7 @@ class SettlementMixin:
             if counters.batch != s.batch:  # the wrap: history under the next number is archived first
                 archive_batch(c, counters.batch)
             self._write_counters(c, counters)
+            c.execute(_FORGET_CARDS, (s.batch,))  # when no upload is owed: nothing reads them again
             c.execute("UPDATE operators SET signed_in_at = NULL WHERE signed_in_at IS NOT NULL")
             c.execute("DELETE FROM settings WHERE key = ?", (SETTLE_SENDING,))  # the 0500 was answered
         self.commits += 1
@@ -172,6 +183,7 @@ class SettlementMixin:
             if cur.rowcount != 1:
                 raise StorageError(f"batch {batch:06d} has no settlement", code="storage.missing_record")
             c.execute("DELETE FROM settings WHERE key = ?", (UPLOAD_PROGRESS,))
+            c.execute(_FORGET_CARDS, (batch,))  # the upload was their last reader
         self.commits += 1
 
     def upload_progress(self, batch: int, part: int, plan: UploadPlan) -> None:

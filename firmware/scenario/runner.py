@@ -157,6 +157,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
             # A lab directory reused with another profile: what it owes is real even in a lab (kept refused), but
             # a demo or a scenario may simply start afresh elsewhere.
             raise ConfigError(f"{e.text}, or use a new --data-dir", code=e.code) from None
+        self.runner.keep_history()  # the report maps every printed copy to the paper, and lists every alert
         if self.runner.set_clock is not None:  # terminal.clock_from_host: the simulated terminal's clock, not ours
             self.runner.set_clock = self._move_clock
             self.runner.clock = lambda: datetime.now() + self.clock_moved
