@@ -281,6 +281,8 @@ class UplinkMixin(WindowMixin):
             else:  # storage archives any history under that number as it saves it (storage.archive)
                 self.counters = replace(self.counters, batch=reply.batch)
         self._keys_before, self.keys = self.keys, KeyState.READY
+        # The 0810 carries no MAC: its time is taken only after its keys install, which they do only when they
+        # decrypt under the TMK to their check values (a failed install stops the batch before SetClock).
         actions += [InstallWorkingKeys(self.counters), Alert("signon.ok", "signed on: working keys installed"),
                     *self._clock_from_host(reply, now)]
         if job.attempts > 1 and not checking:

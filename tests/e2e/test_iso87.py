@@ -114,3 +114,15 @@ def test_an_unbalanced_settlement_is_recorded_and_reported_and_nothing_is_upload
     assert report.settlement.result.name == "UNBALANCED" and report.totals.debit_count == 2
     assert report.settlement.no_upload and not report.settlement.upload_owed and "RECONCILE BY HAND" in paper
     assert [(rec.stan, rec.amount) for rec in report.records] == [(1, 1250), (2, 1250)]
+
+
+def test_a_settlement_the_host_cannot_reconcile_names_1987s_reason_and_leaves_the_batch_open(tmp_path):
+    """95 ("reconcile error") is how a 1987 host refuses a 0500 whose totals it cannot reconcile: the operator
+    reads that reason, not "Declined (code 95)", and the batch stays open (1987 has no batch upload)."""
+    steps = SALE + [{"host": {"behaviour": "decline", "code": "95", "mti": "0500", "times": 1}}, {"settle": True},
+                    {"expect": {"alerts": "95 Reconcile error"}}] + SALE
+    r, _paper, _tap = run(steps, tmp_path)
+    assert r["failures"] == [], r["failures"]
+    assert "settle.refused" in codes(r)
+    assert [t["batch"] for t in r["transactions"]] == ["000001", "000001"]
+    assert r["host_ledger"]["batches"] == []

@@ -26,7 +26,7 @@ from firmware.sysclock import set_system_clock
 AHEAD = timedelta(hours=2)
 
 
-def terminal(tmp_path, *, from_host: bool, set_clock=None, host_clock=None, host_zone: str = ""):
+def terminal(tmp_path, *, from_host: bool, set_clock=None, host_clock=None, host_zone: str = "", host_tmk=None):
     """Booted on simulated devices; with ``from_host`` the real setter is wired (checked) and then replaced by
     ``set_clock`` before anything can run: the test machine's clock is never set. The host's clock is ours
     plus ``AHEAD`` unless ``host_clock`` says otherwise; ``host_zone`` is host.time_zone."""
@@ -35,7 +35,7 @@ def terminal(tmp_path, *, from_host: bool, set_clock=None, host_clock=None, host
     config = Config().replace({"storage": {"data_dir": str(data)}, "devices": {"link": "sim://"},
                                "terminal": {"clock_from_host": from_host}, "host": {"time_zone": host_zone}})
     host = HostProcessor(config.host.profile, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN),
-                         ledger=Ledger(":memory:"), tmk=lab_key(KeyUsage.TMK),
+                         ledger=Ledger(":memory:"), tmk=host_tmk or lab_key(KeyUsage.TMK),
                          clock=host_clock or (lambda: datetime.now() + AHEAD))
     runner = build_runner(config, overrides=Overrides(host=host))
     if from_host:
@@ -63,6 +63,24 @@ def test_configured_the_clock_is_set_to_the_host_time(tmp_path):
     assert "+7200 s" in alerts[1][1] or "+7199 s" in alerts[1][1], alerts
     (moved,) = told  # the difference, which the system clock is moved by where it is read (sysclock)
     assert abs(moved - AHEAD) < timedelta(seconds=5)
+
+
+def test_a_sign_on_answer_whose_keys_fail_their_check_values_does_not_move_the_clock(tmp_path):
+    """The 0810 carries no MAC (the MAC key travels in it), so the host's time in it is taken only once its
+    working keys decrypt under the terminal's TMK to their check values: an answer that is not the acquirer's
+    (here a host holding another TMK) installs nothing and sets no clock."""
+    from crypto.secrets import SecretKey
+
+    told: list[timedelta] = []
+    other_tmk = SecretKey(bytes(range(16)), KeyUsage.TMK.value)
+    runner = terminal(tmp_path, from_host=True, set_clock=told.append, host_tmk=other_tmk)
+    try:
+        alerts = sign_on(runner)
+    finally:
+        runner.close()
+    codes = [c for c, _ in alerts]
+    assert "signon.ok" not in codes and "clock.set" not in codes, alerts
+    assert told == []
 
 
 def test_not_configured_an_alert_says_by_how_much_and_nothing_is_set(tmp_path):
