@@ -5,8 +5,8 @@ is carried out here by the method ``_CARRIERS`` names for its type (the core's
 handlers are ``_h_*``, the runner's are ``_a_*``). What they share lives here
 too: looking an original up and judging it, holding and opening the card
 session, sealing the reversal or advice that must be committed before a request
-leaves, connecting the host line, installing and removing working keys, and
-zeroizing. Kept apart from ``runner.py`` so the loop, its housekeeping and its
+leaves, and connecting the host line (the keys and the clock are
+``runner_keys.py``'s). Kept apart from ``runner.py`` so the loop, its housekeeping and its
 durability order read on one page; the device input is ``runner_input.py``.
 """
 
@@ -15,9 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from crypto.keys import KeyUsage
-from crypto.signon import install_working_keys, remove_working_keys
-from crypto.tamper import tamper_status, zeroize
 from firmware.core import actions as A
 from firmware.core.events import (
     BatchCounted,
@@ -43,12 +40,12 @@ from firmware.core.preauth import judge_preauth
 from firmware.core.refund import judge_refund
 from firmware.errors import (
     ConfigError,
-    CryptoError,
     LinkError,
     PrinterError,
     ProtocolError,
     TerminalError,
 )
+from firmware.runner_keys import KeysMixin
 from firmware.sealed import CardSession, ClearCard, card_aad, unpack_card
 
 __all__ = ["ActionsMixin", "HANGUP_BOUND"]
@@ -67,8 +64,9 @@ def _before_sending(build: Callable[[], bytes]) -> bytes:
         raise
 
 
-class ActionsMixin:
-    """Action carriers of ``Runner`` (``runner.py``); state lives on the runner."""
+class ActionsMixin(KeysMixin):
+    """Action carriers of ``Runner`` (``runner.py``); state lives on the runner. Those of the keys and the
+    clock are ``KeysMixin``'s (``runner_keys.py``)."""
 
     def _do(self, a: A.Action) -> Event | None:
         try:
@@ -311,15 +309,6 @@ class ActionsMixin:
     def _a_mark_report_printed(self, a: A.MarkReportPrinted) -> None:
         self.store.mark_report_printed(a.batch)
 
-    def _a_install_working_keys(self, a: A.InstallWorkingKeys) -> None:
-        self._install_working_keys(a.counters)
-
-    def _a_remove_working_keys(self, a: A.RemoveWorkingKeys) -> None:
-        self._remove_working_keys()
-
-    def _a_zeroize(self, a: A.Zeroize) -> None:
-        self._zeroize(a.source, a.reason)
-
     def _a_alert(self, a: A.Alert) -> None:
         self._alert(a.code, a.text)
 
@@ -329,69 +318,6 @@ class ActionsMixin:
 
     def _a_disconnect(self, a: A.Disconnect) -> None:
         self.devices.link.disconnect()
-
-    # -- keys ------------------------------------------------------------------------
-    def _install_working_keys(self, counters) -> None:
-        keys, self._signon_keys = self._signon_keys, None
-        if keys is None:
-            raise CryptoError("the sign-on answer carried no usable working keys", code="signon.no_keys")
-        encrypted, checks = keys
-        # the counters first (a batch number used again is archived with them, storage.archive): saved and the
-        # keys then refused, the core keeps its batch and storage's archive is harmless; the keys saved and the
-        # counters then refused would leave the ring's keys newer than the core knows (AU10)
-        self.store.save_counters(counters)
-        install_working_keys(self.ring, None, encrypted, checks)  # all checked before any is installed
-        old_pin = self.keys.pin_key
-        mac_key = self.ring.get(KeyUsage.MAC)
-        try:
-            self.keys.pin_key = self.ring.get(KeyUsage.PIN)
-            self.keys.mac = self.bridge.mac_context(mac_key)
-        finally:
-            mac_key.wipe()  # the context holds what it needs
-        # The replaced session keys die once the new ones are in: the old PIN key wiped and its TDES context
-        # dropped (pin_cipher makes the new one), the old MAC context dropped with the assignment above.
-        self._pin_context = None
-        if old_pin is not None and old_pin is not self.keys.pin_key:
-            old_pin.wipe()
-
-    def _remove_working_keys(self) -> None:
-        if self.keys is not None:
-            if self.keys.pin_key is not None:
-                self.keys.pin_key.wipe()
-            self.keys.pin_key = self.keys.mac = None
-        self._pin_context = None
-        if self.ring is not None:
-            remove_working_keys(self.ring)
-
-    def _zeroize(self, source: str, reason: str) -> None:
-        if self.session is not None:
-            self.session.wipe()
-            self.session = None
-        keys, self.keys = self.keys, None  # nothing in memory survives either
-        dukpt, self.dukpt = self.dukpt, None
-        if dukpt is not None:
-            dukpt.wipe()
-        if keys is not None and keys.pin_key is not None:
-            keys.pin_key.wipe()
-        self._pin_context = None
-        self.ring = None
-        self.lock_reason = f"tamper ({source}): {reason}"
-        if self.data_dir is not None and tamper_status(self.data_dir) is None:
-            zeroize(self.data_dir, reason=reason, source=source)
-
-    def _a_set_clock(self, a: A.SetClock) -> None:
-        """The host's time at sign-on, more than a minute from ours (``firmware.core.clock``)."""
-        off = a.offset.total_seconds()
-        if self.set_clock is None:
-            self._alert("clock.differs", f"the host's time is {off:+.0f} s from the terminal's; the clock is left as "
-                        "it is (terminal.clock_from_host is off)")
-            return
-        try:
-            self.set_clock(a.offset)  # moved by the difference, read and set at once where the clock is
-        except TerminalError as e:
-            self._alert(e.code, f"{e.text}; the host's time is {off:+.0f} s from the terminal's")
-            return
-        self._alert("clock.set", f"clock set to the host's time ({off:+.0f} s)")
 
     def _print(self, receipt) -> None:
         """Print; the core learns a fault before the failure itself, and that a print worked after a fault."""

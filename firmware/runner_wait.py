@@ -20,7 +20,11 @@ nothing can: a descriptor that stays readable while no ``poll()`` reads it would
   the display shows the screen it failed to show (one plugged back would stay blank until
   the next screen), and a printer the core knows as faulted (``PrinterFault``) is asked
   its status while the terminal is idle, and ``PrinterReady`` dispatched once it answers
-  well, so the terminal takes sales again by itself. Nothing is faulted: nothing is done;
+  well, so the terminal takes sales again by itself. Nothing is faulted: nothing is done,
+  but for one status asked at the first idle since boot (a terminal that prints), so a
+  fault that outlived a restart is known before the first sale. These checks wait
+  ``printer_check`` (``PRINTER_CHECK``) for each answer, not the printer's whole
+  ``timeout``: a key or a swipe waits behind a silent printer a moment at most;
 * ``stop()`` (a signal handler's) writes to a pipe the loop also waits on: Python
   restarts an interrupted ``select()`` (PEP 475), so a flag alone would be seen only at
   the next input;
@@ -43,7 +47,7 @@ from firmware.core.model import State
 from firmware.errors import TerminalError
 from hal.printer import status_error
 
-__all__ = ["WaitMixin", "TAMPER_POLL", "DEVICE_RETRY", "DEVICE_RETRY_MAX", "CHECKPOINT_IDLE"]
+__all__ = ["WaitMixin", "TAMPER_POLL", "DEVICE_RETRY", "DEVICE_RETRY_MAX", "CHECKPOINT_IDLE", "PRINTER_CHECK"]
 
 log = logging.getLogger("posterm.runner")
 
@@ -54,6 +58,11 @@ CHECKPOINT_IDLE = 2.0
 TAMPER_POLL = 1.0  # seconds between looks for a zeroize done by another process
 DEVICE_RETRY = 0.5  # seconds before a device whose poll failed is polled again, doubling ...
 DEVICE_RETRY_MAX = 8.0  # ... up to this
+# Seconds a printer has to answer each status request the runner asks while idle (a faulted printer's
+# retry, the check at the first idle): an ESC/POS printer answers DLE EOT in real time, a few ms even
+# through a USB-serial adapter's latency timer, so this is ten times that and more; the whole ``timeout``
+# of the printer's URL (2 s) would keep a key or a swipe waiting behind a printer that is switched off.
+PRINTER_CHECK = 0.25
 
 
 class _Trouble:
@@ -71,6 +80,8 @@ class WaitMixin:
     def _init_wait(self) -> None:
         self._trouble: dict[int, _Trouble] = {}  # id(device) -> its trouble
         self.device_backoff = (DEVICE_RETRY, DEVICE_RETRY_MAX)  # first rest and longest, in seconds
+        self.printer_check = PRINTER_CHECK  # seconds for each status answer of the checks while idle
+        self._printer_checked = False  # the printer's status asked once, at the first idle since boot
         self._owed_screen = None  # what the display failed to show, shown again after its rest
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -141,16 +152,17 @@ class WaitMixin:
             else:
                 self._owed_screen = None
                 self._worked(display)
+        if self.core.state is not State.IDLE or self.pending:
+            return
         fault = self.core.printer_fault
-        if fault is None or self.core.state is not State.IDLE or self.pending:
+        if fault is None:
+            self._check_printer_once()
             return
         printer = self.devices.printer
         if self._rests(printer):
             return
         try:
-            status = printer.status()  # a port that failed opens again first (SerialLine)
-            if not status.can_print:
-                raise status_error(status)
+            self._ask_printer(printer)
         except TerminalError as e:
             self._failed(printer, e, alert=False)  # the core alerts a new fault
             if e.code != fault.code:
@@ -158,6 +170,28 @@ class WaitMixin:
             return
         self._worked(printer)
         self.dispatch(PrinterReady())
+
+    def _check_printer_once(self) -> None:
+        """At the first idle since boot, a terminal that prints asks its printer once, so a printer that was
+        out of paper or unplugged across a restart refuses the first sale rather than charging it and then
+        failing to print it. A terminal with no copies (``printing.copies = []``, the bench) asks nothing."""
+        if self._printer_checked:
+            return
+        self._printer_checked = True
+        if not self.core.settings.copies:
+            return
+        printer = self.devices.printer
+        try:
+            self._ask_printer(printer)
+        except TerminalError as e:
+            self._failed(printer, e)  # alerted: nothing failed under a sale to say why the sales are refused
+            self.dispatch(PrinterFault(e.code, e.text))
+
+    def _ask_printer(self, printer) -> None:
+        """The printer's status, within ``printer_check`` a request; raise the error of one that stops printing."""
+        status = printer.status(timeout=self.printer_check)  # a port that failed opens again first (SerialLine)
+        if not status.can_print:
+            raise status_error(status)
 
     # -- waiting -------------------------------------------------------------
     def _watch_tamper(self) -> None:

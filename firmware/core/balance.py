@@ -51,14 +51,15 @@ class BalanceMixin:
         else:
             code = reply.response_code or "??"
             record = replace(record, state=JournalState.DECLINED, reason=reply.response_code)
-            message = (f"{flow_of(record.kind).title} DECLINED", f"{code} {self.settings.response_text(code)}")
+            message = screens.fit((f"{flow_of(record.kind).title} DECLINED", f"{code} {self.settings.response_text(code)}"))
         commit = [RecordOutcome(record), WipeCard(record.txn_no)]
-        state, actions = self._idle(*message)
+        state, actions = self._idle(*message, short=message.short)  # the balance's own 2-row form
         return state, head + commit + actions
 
     def _inquiry_unanswered(self, record: SaleRecord, reason: str, text: str) -> Result:
         """Nothing to undo: record that no usable answer came, and say so."""
         record = replace(record, state=JournalState.DECLINED, reason=reason)
         head = [CancelTimer(Timer.RESPONSE), RecordOutcome(record), WipeCard(record.txn_no)]
-        state, actions = self._idle(text, flow_of(record.kind).undone, "TRY AGAIN")
+        undone = flow_of(record.kind).undone
+        state, actions = self._idle(text, undone, "TRY AGAIN", short=(text, undone))
         return state, head + actions

@@ -27,6 +27,7 @@ from firmware.core.actions import Action, Alert, DisableReader, Show
 from firmware.core.events import PrinterFault, PrinterReady, ReaderFailed
 from firmware.core.flows import flow_of
 from firmware.core.model import Kind, State
+from hal.display import Lines
 
 __all__ = ["DeviceFaultMixin", "FAULT_LINES"]
 
@@ -63,17 +64,20 @@ class DeviceFaultMixin:
             return [Show(screens.idle(self))]
         return []
 
-    def _printer_refusal(self, kind: Kind) -> tuple[Alert, tuple[str, ...]] | None:
-        """The alert and screen that refuse ``kind`` while the printer is faulted; None if it may start."""
+    def _printer_refusal(self, kind: Kind) -> tuple[Alert, Lines] | None:
+        """The alert and screen that refuse ``kind`` while the printer is faulted; None if it may start.
+        On 2 rows: NO SALES: PRINTER, and the cause."""
         fault = self.printer_fault
         if fault is None or not self.settings.copies or not flow_of(kind).moves_money:
             return None
         alert = Alert("printer.fault", f"the printer is faulted ({fault.code}: {fault.text}): no transaction "
                                        "that prints a receipt starts until it works again")
-        return alert, ("PRINTER FAULT", "NO SALES", FAULT_LINES.get(fault.code, ""))
+        cause = FAULT_LINES.get(fault.code, "")
+        return alert, screens.fit(("PRINTER FAULT", "NO SALES", cause), ("NO SALES: PRINTER", cause) if cause else ())
 
     def _h_reader_failed(self, ev: ReaderFailed, now: datetime):
         """The reader failed while the card was awaited: the sale ends, nothing was sent (the runner alerted)."""
         wipe = self._wipe()
-        state, actions = self._idle("READER FAULT", "SALE CANCELLED", "CHECK THE CARD READER")
+        state, actions = self._idle("READER FAULT", "SALE CANCELLED", "CHECK THE CARD READER",
+                                    short=("SALE CANCELLED", "CHECK CARD READER"))
         return state, [DisableReader()] + wipe + actions

@@ -116,7 +116,8 @@ class FailureMixin:
             state, actions = self._idle("PASSWORD NOT CHECKED", ev.text[:20])
             return state, [alert] + actions
         if isinstance(a, FindOriginal):  # the journal could not be read: nothing was written
-            state, actions = self._idle("JOURNAL ERROR", ev.text[:20], flow_of(a.kind).undone)
+            undone = flow_of(a.kind).undone  # on 2 rows, the cause is in the alert
+            state, actions = self._idle("JOURNAL ERROR", ev.text[:20], undone, short=("JOURNAL ERROR", undone))
             return state, [alert] + actions
         if isinstance(a, SendNetwork):
             if ev.sent is False and a.job.kind is NetworkKind.SETTLE:  # a 0500 that never left cannot be unheard

@@ -18,6 +18,7 @@ path (``original.py``, ``refund.py``, ``balance.py``, ``preauth.py``, ``transfer
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -178,13 +179,16 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
     def _money(self, amount: int) -> str:
         return screens.money(amount, self.settings)
 
-    def _idle(self, *message: str) -> Result:
-        """Back to idle, with an optional result message that gives way to the idle screen."""
+    def _idle(self, *message: str, short: Iterable[str] = ()) -> Result:
+        """Back to idle, with an optional result message that gives way to the idle screen.
+
+        A message of three lines or more comes with ``short``, the same message in two for a 2-row display
+        (``screens.fit``): what happened and what it means for the money, its detail in the alert or note."""
         self.sale = None
         self.expect = None
         actions: list[Action] = [CancelTimer(Timer.INPUT), CancelTimer(Timer.RESPONSE)]
         if message:
-            actions += [Show(screens.fit(message)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
+            actions += [Show(screens.fit(message, short)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
         else:
             actions.append(Show(screens.idle(self)))
         if self._queued():
@@ -218,7 +222,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
             return state, head + [behind] + actions
         printer = self._printer_refusal(kind)  # a card charged with no merchant copy printed (device_faults.py)
         if printer is not None:
-            state, actions = self._idle(*printer[1])
+            state, actions = self._idle(*printer[1], short=printer[1].short)
             return state, head + [printer[0]] + actions
         flow = flow_of(kind)
         if not flow.in_totals:

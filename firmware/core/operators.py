@@ -196,11 +196,13 @@ class OperatorMixin:
         tries = () if ev.tries_left is None else (f"{ev.tries_left} {'TRY' if ev.tries_left == 1 else 'TRIES'} LEFT",)
         if entry.purpose == SIGN_IN:
             lines = _lockout_lines(ev.locked_for) if ev.locked_for else (ev.text[:20],) + (tries or ("SIGN IN AGAIN",))
-            state, actions = self._idle(*lines)
+            short = ("WRONG PASSWORDS", f"LOCKED FOR {ev.locked_for} S") if ev.locked_for else ()
+            state, actions = self._idle(*lines, short=short)
             return state, [Note(ev.code, f"operator {entry.number} not signed in: {ev.text.lower()}")] + head + actions
         lines = ("SUPERVISOR LOCKED", f"TRY AGAIN IN {ev.locked_for} S") if ev.locked_for else \
             ("SUPERVISOR REFUSED", ev.text[:20]) + tries
-        state, actions = self._idle(*lines, f"{entry.purpose.upper()} NOT STARTED")
+        not_started = f"{entry.purpose.upper()} NOT STARTED"
+        state, actions = self._idle(*lines, not_started, short=(lines[0], not_started))
         return state, [Note("operator.supervisor_refused", f"{entry.purpose} refused: {ev.text.lower()}")] + head \
             + actions
 

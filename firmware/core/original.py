@@ -82,7 +82,7 @@ class OriginalMixin:
     def _h_original_refused(self, ev: OriginalRefused, now: datetime) -> Result:
         flow, label = flow_of(self.sale.kind), self._original_label()
         note = Note(ev.code, f"{flow.kind.value} of {label.lower()} refused: {ev.text}")  # before _idle forgets it
-        state, actions = self._idle(ev.text, label, flow.undone)
+        state, actions = self._idle(ev.text, label, flow.undone, short=(ev.text, flow.undone))
         return state, [note] + actions
 
     def _h_confirm_key(self, ev: KeyPressed, now: datetime) -> Result:

@@ -30,7 +30,8 @@ __all__ = ["PrintingMixin"]
 Result = tuple[State, list[Action]]
 
 # Print failures after which the copy may be on paper whole: no answer to a status request, a
-# connection that dropped. The port asks after the bytes went out as well as before, under one code.
+# connection that dropped, after the bytes went out. The port asks before the write too, under the same
+# codes; an error from that check carries ``sent`` False (hal.printer), and its copy prints plain.
 MAY_BE_WHOLE = frozenset({"printer.not_responding", "printer.disconnected"})
 
 

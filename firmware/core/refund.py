@@ -189,7 +189,8 @@ class RefundMixin:
         flow = flow_of(sale.kind)
         if not flow.by_reference:  # only a refund may name an original the journal lacks
             note = Note(f"{flow.kind.value}.not_found", f"{flow.kind.value} of {self._original_label().lower()}: not found")
-            state, actions = self._idle("TRACE NOT FOUND", self._original_label(), flow.undone)
+            state, actions = self._idle("TRACE NOT FOUND", self._original_label(), flow.undone,
+                                        short=("TRACE NOT FOUND", flow.undone))
             return state, [note] + actions
         sale.original = None
         note = Note(f"{flow.prefix}.original_elsewhere", f"{self._original_label()} of {sale.orig_date} is not in "

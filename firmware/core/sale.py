@@ -258,7 +258,7 @@ class SaleMixin:
             text = f"{code} PARTIAL APPROVAL"
             head.append(Alert("host.partial_approval", f"{flow.kind.value} trace {record.stan:06d} approved for "
                               "part of its amount, which cannot be reversed: reconcile it with the host"))
-        state, actions = self._idle(title, text, self._money(record.amount))
+        state, actions = self._idle(title, text, self._money(record.amount), short=(title, text))  # the amount is keyed
         return state, head + actions
 
     def _partial_reversed(self, record: SaleRecord) -> Result:
@@ -337,8 +337,8 @@ class SaleMixin:
         what = f"{sale.kind.value} refused offline"
         why = "NO ADVICE" if sale.advice else "HOST UNAVAILABLE"
         if sale.record is None:
-            if refusal:
-                state, more = self._idle(why, refusal[1], undone)
+            if refusal:  # on 2 rows, the cause and the outcome (the alert says why offline would not do)
+                state, more = self._idle(why, refusal[1], undone, short=(why, undone))
                 return state, actions + self._wipe() + [Alert(refusal[0], what)] + more
             sale.record = self._new_record(now)
             actions = actions + [OpenRequest(sale.record, self.counters)]
@@ -346,7 +346,7 @@ class SaleMixin:
         if refusal:
             record = replace(record, state=JournalState.DECLINED, reason=refusal[0])
             self._uncounted(record)
-            state, more = self._idle(why, refusal[1], undone)
+            state, more = self._idle(why, refusal[1], undone, short=(why, undone))
             return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], what)] + more
         record = sale.record = replace(record, state=JournalState.OFFLINE_APPROVED, reason="offline")
         self.advices.append(PendingAdvice(record.txn_no, record.stan, record.amount, record.when, kind=record.kind))

@@ -259,7 +259,10 @@ class ZPinPad(PinPad):
 
     # -- key reads -------------------------------------------------------------------
     def _arm(self) -> None:
-        """Send Z42; if the pad does not take it, try again only after ``REARM_BACKOFF``."""
+        """Send Z42; if the pad does not take it, try again only after ``REARM_BACKOFF``.
+
+        A key read the pad takes ends the back-off: one armed early (by the set-up of a pad plugged back,
+        or by ``show``) is followed by the next at once after each key, not at the back-off's end."""
         self._armed = True  # before sending: a key may follow the ACK in the same read
         try:
             self._send(z.read_key(self.options["key_timeout"]))
@@ -267,6 +270,7 @@ class ZPinPad(PinPad):
             self._armed = False
             self._rearm_at = time.monotonic() + REARM_BACKOFF
             raise
+        self._rearm_at = 0.0
 
     def _abort_key_read(self) -> None:
         if self._armed:

@@ -24,7 +24,10 @@ the runner does not mark the copy printed, and the receipt is held and
 printed again whole once paper is loaded. A printer that answered before
 the write and not after it raises ``printer.not_responding`` like the check
 before: the operator is told and decides (ENTER prints again, CANCEL
-skips), since the printer may have been switched off mid-receipt. The
+skips), since the printer may have been switched off mid-receipt. An error
+from the check before the write carries ``sent = False`` (the attribute the
+runner reads into ``ActionFailed.sent``): nothing of the receipt left the
+terminal, so the copy held is not on paper and prints again plain. The
 check cannot see a roll that ends later, while the printer prints from its
 own buffer what it already took; the status before the next receipt does.
 ``last_status`` and ``paper_near_end`` tell the runner to warn the operator
@@ -133,10 +136,17 @@ class ReceiptPrinter(Device):
         )
 
     # -- status -----------------------------------------------------------
-    def status(self) -> PrinterStatus:
-        """Ask the printer now. Raises ``PrinterError`` ``printer.not_responding`` when it does not answer."""
+    def status(self, timeout: float | None = None) -> PrinterStatus:
+        """Ask the printer now. Raises ``PrinterError`` ``printer.not_responding`` when it does not answer.
+
+        ``timeout``: wait at most this many seconds for each answer, never longer than the driver's own
+        (a stream driver's ``timeout`` option). The runner's checks while idle pass a short one, so a
+        printer switched off keeps the keys and the reader waiting a moment, not the whole timeout.
+        """
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"a status timeout is a number of seconds above 0, got {timeout!r}")
         self._require_open()
-        status = self._query_status()
+        status = self._query_status(timeout)
         self._note(status)
         return status
 
@@ -157,7 +167,11 @@ class ReceiptPrinter(Device):
         Returning means the receipt is on paper as far as the printer can
         tell; raising means it may not be, and is to be printed again whole.
         """
-        self._check_can_print()
+        try:
+            self._check_can_print()
+        except PrinterError as e:
+            e.sent = False  # nothing of this receipt left the terminal: a copy held now is not on paper
+            raise
         data = self.render(receipt)
         try:
             self._write(data)
@@ -196,5 +210,8 @@ class ReceiptPrinter(Device):
         answers for all of it). Raise ``OSError`` (or a ``PrinterError`` naming the cause) on failure."""
 
     @abc.abstractmethod
-    def _query_status(self) -> PrinterStatus:
-        """Ask the printer. Raise ``PrinterError`` ``printer.not_responding`` when there is no answer."""
+    def _query_status(self, timeout: float | None = None) -> PrinterStatus:
+        """Ask the printer. Raise ``PrinterError`` ``printer.not_responding`` when there is no answer.
+
+        ``timeout`` (None: the driver's own) bounds the wait for each answer; a driver that answers at
+        once (the simulator) may ignore it."""

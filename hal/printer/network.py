@@ -3,11 +3,12 @@
 The printer answers ``DLE EOT n`` on the same connection. One connection is
 kept open. Print servers close a connection that stays idle (JetDirect-style
 idle timeouts), so before each status request the driver checks whether the
-printer closed it and, if so, connects again. A connection that fails while
-a receipt is being sent is not retried: part of the receipt may be on paper,
-and the port reports the cause. A receipt's write returns once the printer
-has acknowledged every byte (the socket's unacknowledged count,
-``SIOCOUTQ``, is 0; Linux, as on the terminal), within ``timeout``.
+printer closed it and, if so, connects again (within the request's timeout).
+A connection that fails while a receipt is being sent is not retried: part
+of the receipt may be on paper, and the port reports the cause. A receipt's
+write returns once the printer has acknowledged every byte (the socket's
+unacknowledged count, ``SIOCOUTQ``, is 0; Linux, as on the terminal), within
+``timeout``.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ class NetworkPrinter(StreamPrinter):
     def address(self) -> tuple[str, int]:
         return self.url.host, self.url.port or DEFAULT_PORT
 
-    def _connect(self, code: str) -> socket.socket:
+    def _connect(self, code: str, timeout: float | None = None) -> socket.socket:
         host, port = self.address
         try:
-            sock = socket.create_connection((host, port), timeout=self.timeout)
+            sock = socket.create_connection((host, port), timeout=self.timeout if timeout is None else timeout)
         except OSError:
             raise PrinterError(f"could not connect to the printer at {host}:{port}", code=code) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a status request must not wait for Nagle
@@ -70,14 +71,14 @@ class NetworkPrinter(StreamPrinter):
         return self._sock.fileno() if self._sock is not None else None
 
     # -- transport -----------------------------------------------------------
-    def _socket(self) -> socket.socket:
-        """The connection, made again if an earlier reconnection failed."""
+    def _socket(self, timeout: float | None = None) -> socket.socket:
+        """The connection, made again (within ``timeout``, None: the option's) if the printer closed it."""
         if self._sock is None:
-            self._sock = self._connect("printer.disconnected")
+            self._sock = self._connect("printer.disconnected", timeout)
         return self._sock
 
     def _send(self, data: bytes, timeout: float) -> None:
-        sock = self._socket()
+        sock = self._socket(timeout)
         sock.settimeout(timeout)
         sock.sendall(data)  # socket.timeout is TimeoutError
 
@@ -101,7 +102,9 @@ class NetworkPrinter(StreamPrinter):
         return data
 
     def _discard_input(self) -> None:
-        sock = self._socket()
+        sock = self._sock
+        if sock is None:  # the send after this connects, within its own timeout
+            return
         closed = False
         sock.setblocking(False)
         try:
@@ -112,8 +115,7 @@ class NetworkPrinter(StreamPrinter):
             pass
         except OSError:  # reset by the printer
             closed = True
-        if closed:
+        if closed:  # connected again by the status request's send, within its timeout
             log.info("printer %s:%d closed the connection; connecting again", *self.address)
             sock.close()
             self._sock = None
-            self._socket()

@@ -111,7 +111,7 @@ class SimPrinter(SensorFaults, ReceiptPrinter):
             raise ConfigError(f"the folder for the simulated paper {str(path)!r} does not exist", code="config.bad_option")
 
     # -- hooks --------------------------------------------------------------
-    def _query_status(self) -> PrinterStatus:
+    def _query_status(self, timeout: float | None = None) -> PrinterStatus:  # answers at once: no wait to bound
         if not self._answering:
             raise PrinterError("the printer did not answer a status request", code="printer.not_responding")
         state = self._state

@@ -8,6 +8,11 @@ status is done here once. A status is three real-time requests (``DLE EOT
 back, a late answer to an earlier request) are skipped, and stale input is
 discarded before each request.
 
+A status asked with a shorter ``timeout`` (``status(timeout=...)``: the
+runner's checks while idle) waits that long for each answer, the request's
+send and a network printer's reconnection included, so a printer that is
+switched off holds the loop a moment, not the option's whole ``timeout``.
+
 A receipt's write returns once its bytes have left the terminal (sent, then
 drained, within one deadline), so the status the port asks after it gets
 its whole ``timeout`` to answer instead of waiting behind a receipt still
@@ -55,26 +60,27 @@ class StreamPrinter(ReceiptPrinter):
         self._send(data, deadline - time.monotonic())
         self._drain(deadline)
 
-    def _query_status(self) -> PrinterStatus:
-        return decode_status(*(self._ask(n) for n in STATUS_REQUESTS))
+    def _query_status(self, timeout: float | None = None) -> PrinterStatus:
+        wait = self.timeout if timeout is None else min(timeout, self.timeout)
+        return decode_status(*(self._ask(n, wait) for n in STATUS_REQUESTS))
 
-    def _ask(self, n: StatusRequest) -> int:
-        """Send ``DLE EOT n`` and return the status byte that answers it."""
+    def _ask(self, n: StatusRequest, timeout: float) -> int:
+        """Send ``DLE EOT n`` and return the status byte that answers it within ``timeout`` s."""
         try:
             self._discard_input()
-            self._send(request_bytes(n), self.timeout)
+            self._send(request_bytes(n), timeout)
         except PrinterError:
             raise
         except TimeoutError:  # flow control holds the line: the printer takes nothing
             raise PrinterError("the printer did not take a status request", code="printer.not_responding") from None
         except OSError:
             raise PrinterError("the connection to the printer failed", code="printer.disconnected") from None
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PrinterError(
-                    f"the printer did not answer a status request within {self.timeout:g} s", code="printer.not_responding"
+                    f"the printer did not answer a status request within {timeout:g} s", code="printer.not_responding"
                 )
             try:
                 chunk = self._recv(remaining)
@@ -91,7 +97,8 @@ class StreamPrinter(ReceiptPrinter):
     # -- transport hooks ---------------------------------------------------
     @abc.abstractmethod
     def _send(self, data: bytes, timeout: float) -> None:
-        """Send all of ``data`` within ``timeout`` s; raise ``TimeoutError`` or another ``OSError``."""
+        """Send all of ``data`` within ``timeout`` s (a connection made again first, within it too);
+        raise ``TimeoutError`` or another ``OSError``."""
 
     @abc.abstractmethod
     def _drain(self, deadline: float) -> None:

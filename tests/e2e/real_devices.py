@@ -122,7 +122,8 @@ class Terminal:
 
 
 def make_terminal(tmp_path, *, link="tcp", printer_opts=PRINTER_FAST, pad_opts=PAD_FAST, modem_opts=None,
-                  extra=None, display_rows=2) -> Terminal:
+                  extra=None, display_rows=2, boot=True) -> Terminal:
+    """A booted terminal; ``boot=False`` leaves ``runner.boot()`` to the test (a device faulted before it)."""
     data = tmp_path / "data"
     provision(data, lab=True)
     host = EmbeddedHost().start()
@@ -150,7 +151,8 @@ def make_terminal(tmp_path, *, link="tcp", printer_opts=PRINTER_FAST, pad_opts=P
     config = Config().replace({"storage": {"data_dir": str(data)}, "devices": devices, **(extra or {})})
     runner = build_runner(config)
     runner.device_backoff = BACKOFF_FAST
-    runner.boot()
+    if boot:
+        runner.boot()
     return Terminal(runner, reader, pad, printer, display, host, modem, sims, dev)
 
 

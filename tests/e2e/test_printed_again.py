@@ -1,8 +1,11 @@
 """AU16 L1 on the real drivers: the ESC/POS printer over its pty simulator takes the whole merchant copy and
 then does not answer the status check after it. ENTER prints the copy again, marked, so the merchant does not
-hold two identical signature slips for one charge; paper out before the copy prints it plain."""
+hold two identical signature slips for one charge; paper out, or a printer silent, before the copy prints it
+plain (FX14: the check before the write says nothing was sent)."""
 
 from __future__ import annotations
+
+import pytest
 
 from tests.e2e.real_devices import receipts, serial_terminal
 
@@ -27,14 +30,17 @@ def test_a_copy_printed_again_after_an_unanswered_status_is_marked(tmp_path):
         assert "PRINTED AGAIN" not in t.printer.printed_text.split("CARDHOLDER COPY", 1)[1]
 
 
-def test_a_copy_held_by_paper_out_before_it_prints_plain(tmp_path):
+@pytest.mark.parametrize("fault, back", [("paper_out", "load_paper"), ("mute", "unmute")])
+def test_a_copy_held_before_it_was_sent_prints_plain(tmp_path, fault, back):
+    """Paper out, or a printer that stops answering before the copy (switched off between two sales): the
+    status check before the write fails, nothing was sent, so the copy printed once it works is not marked."""
     with serial_terminal(tmp_path) as t:
         t.sale_to_pin()
-        t.printer.paper_out()
+        getattr(t.printer, fault)()
         t.pad.enter_pin("1234")
         t.settle_after_sale()
         assert t.state == "receipt_held" and _merchant_copies(t) == []
-        t.printer.load_paper()
+        getattr(t.printer, back)()
         t.pad.press("#")
         assert t.run_until(lambda: t.state == "idle", 5), t.state
         [copy] = _merchant_copies(t)

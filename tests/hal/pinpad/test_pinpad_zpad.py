@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import select
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from hal.base import DeviceContext
 from hal.pinpad import Key, KeyPress, PinBypassed, PinCancelled, PinEntered
 from hal.pinpad import zproto as z
 from hal.pinpad.ptysim import PtyZPinPadSim
-from hal.pinpad.zpad import ZPinPad
+from hal.pinpad.zpad import REARM_BACKOFF, ZPinPad
 from hal.registry import make_device, open_device
 
 PAN = "6228480402564890018"  # 19 digits: the pad is sent only the 13 on the right
@@ -371,3 +372,52 @@ def test_a_sale_with_the_pin_taken_on_the_serial_pad(tmp_path, caplog, pin, outc
             runner.close()
     assert sim.idents[-1] == "72"  # closing left the pad idle
     assert pin not in caplog.text and "C1D0F8FB" not in caplog.text.upper()
+
+
+# Doubt from AU16 (brief FX14): after the pad failed to take the key read (Z42), the driver arms it again only
+# after REARM_BACKOFF (5 s). Is a pad then unplugged and plugged back deaf for those 5 s? No: the port opened
+# again runs the driver's set-up (SerialLine's on_reopen), which arms a key read at once whatever the back-off
+# says. Replugged at the same path (a symlink, as udev gives /dev/ttyUSB2); the bound is half the back-off: the
+# keys come back through the set-up's key read, not the back-off's.
+
+def test_a_pad_plugged_back_after_a_refused_key_read_takes_keys_at_once(tmp_path):
+    sims = [PtyZPinPadSim()]
+    link = tmp_path / "pinpad"
+    os.symlink(sims[0].port, link)
+    pad = open_device("pinpad", f"serial://{link}?response_timeout=0.3&reopen=0.2", pad_context())
+    try:
+        old = sims[0]
+        old.refuse_next("Z42")
+        old.expire_key_read()  # the pad ends its key read; the driver's next one is refused
+        old.wait_until(lambda s: s.mode == "idle")
+        give_up = time.monotonic() + 5
+        with pytest.raises(PinPadError) as err:
+            while time.monotonic() < give_up:
+                pad.poll()
+                time.sleep(0.01)
+        assert err.value.code == "pinpad.refused"
+        refused_at = time.monotonic()  # the key read is armed again only after REARM_BACKOFF from here ...
+        old.close()  # ... unless the pad is unplugged and plugged back
+        with pytest.raises(PinPadError) as err:
+            pad.poll()
+        assert err.value.code == "pinpad.disconnected"
+        new = PtyZPinPadSim()
+        sims.append(new)
+        os.symlink(new.port, tmp_path / "pinpad.new")
+        os.replace(tmp_path / "pinpad.new", link)
+        while True:  # the runner polls a resting device again after its back-off; the port opens every 0.2 s
+            try:
+                pad.poll()
+                break
+            except PinPadError as e:
+                assert e.code == "pinpad.disconnected" and time.monotonic() < give_up
+                time.sleep(0.05)
+        assert new.idents == ["08", "Z2", "Z42"] and new.mode == "key read"  # set up, a key read armed at once
+        new.press("12#")
+        assert wait_events(pad, 3) == [KeyPress(Key.D1), KeyPress(Key.D2), KeyPress(Key.ENTER)]
+        waited = time.monotonic() - refused_at
+        assert waited < REARM_BACKOFF / 2, f"the keys waited {waited:.2f} s after the refused key read"
+    finally:
+        pad.close()
+        for sim in sims:
+            sim.close()
