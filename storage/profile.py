@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from firmware.core.model import JournalState, Kind
+from firmware.core.preauth import PREAUTH_HOLD_DAYS  # one rule for the core and storage
 from firmware.errors import ConfigError
 from storage.db import transaction
 from storage.journal import ADVICE_REFUSED
@@ -31,10 +32,6 @@ from storage.journal import ADVICE_REFUSED
 __all__ = ["PREAUTH_HOLD_DAYS", "PROFILE_KEY", "HostDebt", "host_debt", "open_preauths", "recorded_profile", "profile_error", "adopt_profile"]
 
 PROFILE_KEY = "host.profile"  # settings key: the profile this data directory's stored messages were built in
-# How long a pre-auth's hold is taken to last at the host: the commonly published UnionPay rule (30 days), not
-# code we could read. The terminal keeps no expiry of its own (the host judges a late completion, answer 25), so
-# an older hold is taken to have lapsed: owed to nobody, it does not pin the profile for ever.
-PREAUTH_HOLD_DAYS = 30
 
 
 def _plural(n: int, word: str) -> str:

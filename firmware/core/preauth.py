@@ -47,12 +47,14 @@ and it does not count against them.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from firmware.core import screens
 from firmware.core.actions import Action, CancelTimer, Show, StartTimer
 from firmware.core.flows import _DONE, _UNRESOLVED, Candidate, Flow, Refusal, flow_of, stored_advice_refusal
 from firmware.core.model import JournalState, Kind, OriginalFacts, State, Timer
 
-__all__ = ["AUTH_DIGITS", "PreauthMixin", "advice_refusal", "completion_limit", "judge_preauth"]
+__all__ = ["AUTH_DIGITS", "PREAUTH_HOLD_DAYS", "PreauthMixin", "advice_refusal", "completion_limit", "judge_preauth"]
 
 Result = tuple[State, list[Action]]
 
@@ -64,12 +66,21 @@ def completion_limit(flow: Flow, amount: int) -> int:
     return amount + amount * flow.tolerance // 100
 
 
-def advice_refusal(enabled: bool, original: OriginalFacts | None) -> tuple[str, str] | None:
+# How long a pre-auth's hold is taken to last at the host: the commonly published UnionPay rule (30 days), not
+# code we could read. Online, the host judges a late completion (answer 25); without the host the terminal
+# vouches for the hold itself, so a completion advice of an older pre-auth is refused (``advice_refusal``), and
+# an older hold owed to nobody pins no profile (``storage.profile.open_preauths``).
+PREAUTH_HOLD_DAYS = 30
+
+
+def advice_refusal(enabled: bool, original: OriginalFacts | None, now: datetime) -> tuple[str, str] | None:
     """Why a completion may not be made as an advice without the host, as (code, text); None if it may."""
     if not enabled:
         return "offline.disabled", "OFFLINE SALES OFF"
     if original is None:  # the hold is not one this terminal can vouch for: only the host can judge it
         return "preauth.advice_unheld", "PREAUTH NOT HELD"
+    if now - original.when > timedelta(days=PREAUTH_HOLD_DAYS):  # the hold has lapsed: nothing to vouch for
+        return "preauth.expired", "PREAUTH EXPIRED"
     return None
 
 

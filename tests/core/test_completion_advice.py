@@ -6,6 +6,7 @@ completion void that must wait until the host has it."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -21,11 +22,14 @@ from firmware.core.events import (
 )
 from firmware.core.flows import FLOWS, STORED_ADVICE, Candidate
 from firmware.core.model import BootState, Counters, JournalState, Kind, PendingAdvice, State
-from firmware.core.preauth import advice_refusal, judge_preauth
+from firmware.core.preauth import PREAUTH_HOLD_DAYS, advice_refusal, judge_preauth
 from firmware.core.settings import OfflineLimits
 
 from .helpers import CARD, DATE, NOW, SETTINGS, Driver, reply, to_idle, to_menu
 from .test_preauth import AUTH, COMPLETION, PREAUTH
+
+# A pre-auth whose hold lapsed (found by audit AU18): made a day more than PREAUTH_HOLD_DAYS before NOW.
+LAPSED = replace(PREAUTH, when=NOW - timedelta(days=PREAUTH_HOLD_DAYS + 1))
 
 
 def advice_walk(d: Driver, found=PREAUTH, amount: str = "11500") -> Driver:
@@ -64,6 +68,7 @@ def test_key_six_keeps_the_tolerance():
 @pytest.mark.parametrize("enabled, found, code", [
     (True, None, "preauth.advice_unheld"),  # a pre-auth this terminal does not hold: only the host can judge it
     (False, PREAUTH, "offline.disabled"),
+    (True, LAPSED, "preauth.expired"),  # its hold has lapsed: the terminal cannot vouch for the funds
 ])
 def test_key_six_refused_before_anything_is_written(enabled, found, code):
     settings = replace(SETTINGS, offline=replace(SETTINGS.offline, enabled=enabled))
@@ -110,6 +115,14 @@ def test_an_online_completion_of_a_preauth_held_elsewhere_is_declined_when_the_h
     assert not outcome.advice and not d.t.advices and not d.all(A.Print)
 
 
+def test_an_online_completion_of_a_lapsed_preauth_is_declined_not_approved_offline_when_the_host_is_unreachable():
+    d = online_completion(found=LAPSED)
+    d.feed(ActionFailed(d.last(A.SendRequest), "link.down", "connection refused", sent=False))
+    outcome = d.last(A.RecordOutcome)
+    assert (outcome.record.state, outcome.record.reason) == (JournalState.DECLINED, "preauth.expired")
+    assert not outcome.advice and not d.t.advices and not d.all(A.Print)
+
+
 def test_an_online_completion_that_may_have_left_is_still_reversed():
     d = online_completion()
     d.feed(ActionFailed(d.last(A.SendRequest), "link.dropped", "hung up", sent=True))
@@ -120,9 +133,12 @@ def test_advice_rules_and_rows():
     assert STORED_ADVICE == {Kind.SALE, Kind.PREAUTH_COMPLETE}
     assert FLOWS[Kind.PREAUTH_COMPLETE].advice and not FLOWS[Kind.PREAUTH_COMPLETE].offline
     assert not any(f.advice for k, f in FLOWS.items() if k is not Kind.PREAUTH_COMPLETE)
-    assert advice_refusal(True, PREAUTH) is None
-    assert advice_refusal(True, None)[0] == "preauth.advice_unheld"
-    assert advice_refusal(False, PREAUTH)[0] == "offline.disabled"
+    assert advice_refusal(True, PREAUTH, NOW) is None
+    assert advice_refusal(True, None, NOW)[0] == "preauth.advice_unheld"
+    assert advice_refusal(False, PREAUTH, NOW)[0] == "offline.disabled"
+    last_day = PREAUTH.when + timedelta(days=PREAUTH_HOLD_DAYS)
+    assert advice_refusal(True, PREAUTH, last_day) is None
+    assert advice_refusal(True, PREAUTH, last_day + timedelta(minutes=1)) == ("preauth.expired", "PREAUTH EXPIRED")
 
 
 # -- forwarding ----------------------------------------------------------------------------
