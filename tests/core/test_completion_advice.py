@@ -107,19 +107,15 @@ def test_an_online_completion_that_cannot_reach_the_host_becomes_its_advice_what
     assert d.state is State.PRINTING
 
 
-def test_an_online_completion_of_a_preauth_held_elsewhere_is_declined_when_the_host_is_unreachable():
-    d = online_completion(found=None)
+@pytest.mark.parametrize("found, reason", [
+    (None, "preauth.advice_unheld"),  # held elsewhere: only the host can judge it
+    (LAPSED, "preauth.expired"),  # past its hold: nothing the terminal can vouch for (AU18)
+])
+def test_an_online_completion_the_terminal_cannot_vouch_for_is_declined_when_the_host_is_unreachable(found, reason):
+    d = online_completion(found=found)
     d.feed(ActionFailed(d.last(A.SendRequest), "link.down", "connection refused", sent=False))
     outcome = d.last(A.RecordOutcome)
-    assert (outcome.record.state, outcome.record.reason) == (JournalState.DECLINED, "preauth.advice_unheld")
-    assert not outcome.advice and not d.t.advices and not d.all(A.Print)
-
-
-def test_an_online_completion_of_a_lapsed_preauth_is_declined_not_approved_offline_when_the_host_is_unreachable():
-    d = online_completion(found=LAPSED)
-    d.feed(ActionFailed(d.last(A.SendRequest), "link.down", "connection refused", sent=False))
-    outcome = d.last(A.RecordOutcome)
-    assert (outcome.record.state, outcome.record.reason) == (JournalState.DECLINED, "preauth.expired")
+    assert (outcome.record.state, outcome.record.reason) == (JournalState.DECLINED, reason)
     assert not outcome.advice and not d.t.advices and not d.all(A.Print)
 
 
