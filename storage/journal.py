@@ -28,7 +28,7 @@ from firmware.core.model import (
     SaleRecord,
 )
 from firmware.errors import StorageError
-from storage.archive import EARLIER, is_earlier, live_batch
+from storage.archive import is_earlier, live_batch
 from storage.db import storage_error
 
 __all__ = ["JournalMixin", "OriginalMatch", "Listed", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
@@ -41,6 +41,7 @@ _JOURNAL_COLUMNS = (
     "masked_pan, entry_mode, pin_entered, response_code, rrn, auth_code, settle_date, reason, original_txn_no, "
     "orig_rrn, orig_date, orig_auth, dest_masked"
 )
+_COLUMN_NAMES = tuple(c.strip() for c in _JOURNAL_COLUMNS.split(","))
 _ORIGINAL_COLUMNS = "txn_no, kind, amount, currency, stan, batch, created_at, masked_pan, rrn, auth_code"
 
 # The kinds that undo the record they name (its "claims"): a void, a pre-auth's cancel, a completion's void.
@@ -84,7 +85,7 @@ _LISTING = (
     f"WITH v(n, by) AS (SELECT original_txn_no, MAX(txn_no) FROM ({_VOIDS}) GROUP BY 1), "
     f"c(n, by) AS (SELECT original_txn_no, MAX(txn_no) FROM ({_COMPLETIONS}) GROUP BY 1), "
     f"r(n, total) AS ({_REFUNDS}) "
-    f"SELECT {', '.join('j.' + c.strip() for c in _JOURNAL_COLUMNS.split(','))}, v.by, r.total, c.by "
+    f"SELECT {', '.join('j.' + c for c in _COLUMN_NAMES)}, v.by, r.total, c.by "
     "FROM journal j LEFT JOIN v ON v.n = j.txn_no LEFT JOIN r ON r.n = j.txn_no LEFT JOIN c ON c.n = j.txn_no "
     "WHERE j.txn_no >= :lo AND (:batch IS NULL OR j.batch = :batch) ORDER BY j.txn_no"
 )
@@ -210,9 +211,12 @@ class JournalMixin:
             lo = rows[0][0] if rows else 0  # fewer than ``last``: all of them
         try:
             cursor = self.conn.execute(_LISTING, {**_NAMER_ARGS, "lo": lo, "batch": batch})
+            width, batch_at = len(_COLUMN_NAMES), _COLUMN_NAMES.index("batch")
             for row in cursor:
-                yield Listed(self._full(row[:24]), row[24], row[25] or 0, row[26],
-                             row[6] if is_earlier(row[6]) else None)
+                voided_by, refunded, completed_by = row[width:]
+                stored = row[batch_at]
+                yield Listed(self._full(row[:width]), voided_by, refunded or 0, completed_by,
+                             stored if is_earlier(stored) else None)
         except sqlite3.Error as e:
             raise storage_error(e, doing) from None
 
@@ -316,20 +320,9 @@ class JournalMixin:
         cancel and a completion's void count as its void). Over the whole journal: the batch report's."""
         return dict(self._query(_VOIDS, {**_NAMER_ARGS, "lo": 0}, "reading the voids"))
 
-    def completed(self) -> dict[int, int]:
-        """Journal numbers of the pre-auths an approved completion names (or a completion advice the host
-        accepted; one not voided since) -> its number."""
-        return dict(self._query(_COMPLETIONS, {**_NAMER_ARGS, "lo": 0}, "reading the completions"))
-
     def refunded(self) -> dict[int, int]:
         """Journal numbers of the records approved refunds name -> the amount they took back in all."""
         return dict(self._query(_REFUNDS, {**_NAMER_ARGS, "lo": 0}, "reading the refunds"))
-
-    def earlier(self) -> dict[int, int]:
-        """Journal numbers of the records in archived batches -> the batch's stored number (``storage.archive``:
-        an earlier batch whose number was used again; the records themselves carry the number the host knew)."""
-        rows = self._query(f"SELECT txn_no, batch FROM journal WHERE batch >= {EARLIER}", (), "reading the journal")
-        return dict(rows)
 
     def _full(self, row: Sequence) -> SaleRecord:
         """A journal row as a record, with its original's facts when it names one (a void)."""
