@@ -149,6 +149,15 @@ class OfflineSection:
 
 
 @dataclass(frozen=True)
+class SettleSection:
+    max_age_hours: float = setting(
+        24.0,
+        "Alert (settle.overdue) at start-up and at the first transaction of each day once the open batch's first "
+        "transaction is older than this and the batch is not settled; sales go on. 0: never",
+        check=_at_least(0))
+
+
+@dataclass(frozen=True)
 class CardSection:
     fallback: str = setting(
         "allow",
@@ -201,6 +210,7 @@ class Config:
     devices: DevicesSection = field(default_factory=DevicesSection)
     host: HostSection = field(default_factory=HostSection)
     offline: OfflineSection = field(default_factory=OfflineSection)
+    settle: SettleSection = field(default_factory=SettleSection)
     card: CardSection = field(default_factory=CardSection)
     sale: SaleSection = field(default_factory=SaleSection)
     receipts: ReceiptsSection = field(default_factory=ReceiptsSection)

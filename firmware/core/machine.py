@@ -52,6 +52,7 @@ from firmware.core.sale import DIGITS, SaleMixin
 from firmware.core.menu import FUNCTION, MenuMixin
 from firmware.core.flows import Recovery, flow_of
 from firmware.core.operators import OperatorMixin
+from firmware.core.overdue import OverdueMixin
 from firmware.core.original import OriginalMixin
 from firmware.core.preauth import PreauthMixin
 from firmware.core.refund import RefundMixin
@@ -108,7 +109,7 @@ class Sale:
 
 class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixin, PreauthMixin, BalanceMixin,
                UplinkMixin, SettleMixin, ReprintMixin, OperatorMixin, MenuMixin, TransferMixin, ClockMixin,
-               DeviceFaultMixin):
+               DeviceFaultMixin, OverdueMixin):
     """The terminal's state machine. One instance per run; ``Booted`` comes first."""
 
     def __init__(self, settings: CoreSettings) -> None:
@@ -153,6 +154,8 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         # their amounts: storage's at boot, then each such record made, less each declined (a batch full a
         # little early is safe; one its settlement could not carry would never settle)
         self.batch_held = BatchHeld()
+        self.batch_opened: datetime | None = None  # the open batch's first counted transaction (overdue.py)
+        self._batch_told = None  # the day settle.overdue was last told (overdue.py)
         self.clock_floor: datetime | None = None  # no transaction may be dated much before this (clock.py)
         self.printer_fault: PrinterFault | None = None  # the printer failed and has not worked since (device_faults.py)
 
@@ -266,6 +269,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.last_report = boot.last_report
         self.last_receipt = boot.last_receipt
         self.batch_held = boot.batch_held
+        self.batch_opened = boot.opened if boot.batch_held.count else None
         self.settle_interrupted = boot.settle_interrupted
         self.clock_floor = clock_floor(boot.latest)
 
@@ -278,6 +282,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         if self.keys is KeyState.NEED_SIGN_ON:
             self.network = NetworkKind.SIGN_ON  # sign on by itself: nothing can be sent without keys
         actions: list[Action] = self._resume_sign_in(ev.boot.operator)  # the shift goes on (operators.py)
+        actions += self._boot_reminders(now)  # an open batch or stored sales left too long (overdue.py)
         if ev.boot.interrupted:
             resent = sorted(k.value for k, r in self.settings.recoveries.items() if r is Recovery.ADVICE)
             actions.append(
@@ -309,7 +314,8 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
             if closed is not None:
                 return closed
             self.sale = self._new_sale(Kind.SALE)
-            return self._amount_key(ev.key, [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD)])
+            head = [CancelTimer(Timer.MESSAGE), CancelTimer(Timer.UPLOAD), *self._start_reminder(Kind.SALE, now)]
+            return self._amount_key(ev.key, head)
         if ev.key == FUNCTION:
             return self._menu()
         return State.IDLE, [Show(screens.idle(self)), CancelTimer(Timer.MESSAGE)]

@@ -119,6 +119,7 @@ class MenuMixin:
         closed = self._refused_start(kind, back, now)
         if closed is not None:
             return closed
+        back = back + self._start_reminder(kind, now)  # an open batch left too long (overdue.py)
         gate = self._operator_gate(kind.value, resume_key, back, now)
         if gate is not None:
             return gate

@@ -357,3 +357,4 @@ class BootState:
     batch_held: BatchHeld = BatchHeld()  # the open batch's transactions its settlement may count (Flow.in_totals)
     settle_interrupted: bool = False  # the open batch's 0500 went and no answer was recorded (settle.py)
     latest: datetime | None = None  # the newest journal record's time: no transaction is dated before it (clock.py)
+    opened: datetime | None = None  # the open batch's first transaction its settlement counts: its age (overdue.py)

@@ -20,6 +20,7 @@ from firmware.core.actions import Action, CancelTimer, EnableReader, FindOrigina
 from firmware.core.events import KeyPressed, OriginalFound, OriginalRefused
 from firmware.core.flows import flow_of
 from firmware.core.model import Kind, State, Timer
+from firmware.core.preauth import hold_refusal
 
 __all__ = ["OriginalMixin", "TRACE_DIGITS"]
 
@@ -63,6 +64,10 @@ class OriginalMixin:
         ]
 
     def _h_original_found(self, ev: OriginalFound, now: datetime) -> Result:
+        if self.sale.kind is Kind.PREAUTH_COMPLETE:  # its pre-auth's hold lapsed: refused, online or as an advice
+            lapsed = hold_refusal(ev.original, now)
+            if lapsed is not None:
+                return self._h_original_refused(OriginalRefused(lapsed.code, lapsed.text), now)
         self.sale.original = ev.original
         return State.CONFIRM, [
             Show(screens.confirm(self)),

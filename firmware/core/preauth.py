@@ -10,7 +10,9 @@ ones a sale, a void and a refund already use:
   authorisation code (6 digits, from its receipt) and date (MMDD), keyed in the
   refund's REFERENCE and ORIGINAL_DATE states. The runner looks it up
   (``judge_preauth``): the journal holds it and it is refused, found, or not
-  held at all (an old batch, another terminal: the host judges). Then CONFIRM,
+  held at all (an old batch, another terminal: the host judges). A completion of a
+  pre-auth held here whose hold has lapsed is refused by the core at once
+  (``hold_refusal``, ``preauth.expired``), online or as an advice. Then CONFIRM,
   AMOUNT (a cancel's must be the pre-auth's, a completion's at most the
   pre-auth's plus UnionPay's 15 %, where the journal holds it), CARD (the
   pre-auth's, where the journal holds it), PIN, AUTHORISING.
@@ -54,7 +56,8 @@ from firmware.core.actions import Action, CancelTimer, Show, StartTimer
 from firmware.core.flows import _DONE, _UNRESOLVED, Candidate, Flow, Refusal, flow_of, stored_advice_refusal
 from firmware.core.model import JournalState, Kind, OriginalFacts, State, Timer
 
-__all__ = ["AUTH_DIGITS", "PREAUTH_HOLD_DAYS", "PreauthMixin", "advice_refusal", "completion_limit", "judge_preauth"]
+__all__ = ["AUTH_DIGITS", "PREAUTH_HOLD_DAYS", "PreauthMixin", "advice_refusal", "completion_limit", "hold_refusal",
+           "judge_preauth"]
 
 Result = tuple[State, list[Action]]
 
@@ -67,10 +70,21 @@ def completion_limit(flow: Flow, amount: int) -> int:
 
 
 # How long a pre-auth's hold is taken to last at the host: the commonly published UnionPay rule (30 days), not
-# code we could read. Online, the host judges a late completion (answer 25); without the host the terminal
-# vouches for the hold itself, so a completion advice of an older pre-auth is refused (``advice_refusal``), and
-# an older hold owed to nobody pins no profile (``storage.profile.open_preauths``).
+# code we could read. A completion of an older pre-auth the journal holds is refused before anything is written
+# or sent (``hold_refusal``), online or as an advice: the hold was released, so nothing guarantees the funds
+# and a real host declines it (answer 25); an older hold owed to nobody pins no profile
+# (``storage.profile.open_preauths``).
 PREAUTH_HOLD_DAYS = 30
+
+
+def hold_refusal(original: OriginalFacts, now: datetime) -> Refusal | None:
+    """A completion of ``original`` refused because its hold has lapsed (more than ``PREAUTH_HOLD_DAYS`` before
+    ``now``, the core's time), the one rule for the online completion and the advice (AU18 H1, L1); None if the
+    hold still stands. The terminal holds the pre-auth's own time, so it need not send a completion the host
+    can only decline, and it could never vouch for one without the host."""
+    if original.kind is Kind.PREAUTH and now - original.when > timedelta(days=PREAUTH_HOLD_DAYS):
+        return Refusal("preauth.expired", "PREAUTH EXPIRED")
+    return None
 
 
 def advice_refusal(enabled: bool, original: OriginalFacts | None, now: datetime) -> tuple[str, str] | None:
@@ -79,8 +93,9 @@ def advice_refusal(enabled: bool, original: OriginalFacts | None, now: datetime)
         return "offline.disabled", "OFFLINE SALES OFF"
     if original is None:  # the hold is not one this terminal can vouch for: only the host can judge it
         return "preauth.advice_unheld", "PREAUTH NOT HELD"
-    if now - original.when > timedelta(days=PREAUTH_HOLD_DAYS):  # the hold has lapsed: nothing to vouch for
-        return "preauth.expired", "PREAUTH EXPIRED"
+    # checked at the look-up already; again here, for a hold that lapsed while the completion was keyed
+    if (lapsed := hold_refusal(original, now)) is not None:
+        return lapsed.code, lapsed.text
     return None
 
 

@@ -176,6 +176,7 @@ class SaleMixin:
         flow = flow_of(record.kind)
         if flow.in_totals and record.batch == self.counters.batch and not record.earlier:
             self.batch_held = self.batch_held.plus(flow.refund, record.amount, times=-1)
+            self._batch_emptied()
 
     def _new_record(self, now: datetime) -> SaleRecord:
         sale, s = self.sale, self.settings
@@ -183,6 +184,7 @@ class SaleMixin:
         flow = flow_of(sale.kind)
         if flow.in_totals:
             self.batch_held = self.batch_held.plus(flow.refund, sale.amount)
+            self._batch_started(now)
         return SaleRecord(
             txn_no=sale.txn_no,
             kind=sale.kind,

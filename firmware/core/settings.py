@@ -79,6 +79,8 @@ class CoreSettings:
     batch_capacity: int = 999
     batch_max_total: int = 10**12 - 1
     offline: OfflineLimits = field(default_factory=OfflineLimits)
+    # the open batch's first transaction older than this: settle.overdue (overdue.py); None: never
+    settle_max_age: timedelta | None = timedelta(hours=24)
     copies: tuple[Copy, ...] = (Copy.MERCHANT, Copy.CARDHOLDER)
     mtis: Mtis = field(default_factory=Mtis)
     response_texts: Mapping[str, str] = field(default_factory=dict)
@@ -129,6 +131,7 @@ class CoreSettings:
             upload_interval=config.host.upload_interval,
             upload_window=config.host.upload_window,
             offline=OfflineLimits(o.enabled, o.floor_limit, o.max_count, o.max_amount, timedelta(hours=o.max_age_hours)),
+            settle_max_age=timedelta(hours=config.settle.max_age_hours) if config.settle.max_age_hours else None,
             copies=tuple(Copy(c) for c in config.receipts.copies),
             mtis=mtis or Mtis(),
             response_texts=dict(response_texts or {}),

@@ -149,6 +149,7 @@ class SettleMixin:
                                 operator=self.operator_no, no_upload=job.item.plan is None)
         self.counters = replace(self.counters, batch=batch % BATCH_MAX + 1)  # the STAN carries on
         self.batch_held = BatchHeld()
+        self._batch_emptied()  # its age starts again with the next batch's first transaction (overdue.py)
         self.totals = self.plan = None
         self.last_report = settlement
         actions.append(CloseBatch(settlement, self.counters))

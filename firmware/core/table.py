@@ -115,7 +115,7 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         TimerExpired: T("input_timeout", S.ORIGINAL_DATE, S.IDLE),
     },
     S.LOOKUP: {
-        OriginalFound: T("original_found", S.CONFIRM),
+        OriginalFound: T("original_found", S.CONFIRM, S.IDLE),  # IDLE: a completion of a lapsed hold
         OriginalRefused: T("original_refused", S.IDLE),
         OriginalUnknown: T("original_unknown", S.CONFIRM, S.IDLE),
         TimerExpired: T("ignore_timer", S.LOOKUP),

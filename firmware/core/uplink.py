@@ -366,6 +366,7 @@ class UplinkMixin(WindowMixin):
 
     def _queue_stopped(self, then: Then, actions: list[Action], now: datetime) -> Result:
         """A queued message could not be delivered (it stays queued): go where ``then`` says, as far as possible."""
+        actions += self._forward_failed_reminder(now)  # stored sales past their age (overdue.py)
         if then is Then.SETTLE:
             actions.append(Alert("settle.queue_pending", "not settled: queued messages must go first"))
         if then is Then.SALE:

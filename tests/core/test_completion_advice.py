@@ -68,7 +68,6 @@ def test_key_six_keeps_the_tolerance():
 @pytest.mark.parametrize("enabled, found, code", [
     (True, None, "preauth.advice_unheld"),  # a pre-auth this terminal does not hold: only the host can judge it
     (False, PREAUTH, "offline.disabled"),
-    (True, LAPSED, "preauth.expired"),  # its hold has lapsed: the terminal cannot vouch for the funds
 ])
 def test_key_six_refused_before_anything_is_written(enabled, found, code):
     settings = replace(SETTINGS, offline=replace(SETTINGS.offline, enabled=enabled))
@@ -107,11 +106,38 @@ def test_an_online_completion_that_cannot_reach_the_host_becomes_its_advice_what
     assert d.state is State.PRINTING
 
 
-@pytest.mark.parametrize("found, reason", [
-    (None, "preauth.advice_unheld"),  # held elsewhere: only the host can judge it
-    (LAPSED, "preauth.expired"),  # past its hold: nothing the terminal can vouch for (AU18)
-])
-def test_an_online_completion_the_terminal_cannot_vouch_for_is_declined_when_the_host_is_unreachable(found, reason):
+@pytest.mark.parametrize("keys", ["F03", "F06"], ids=["online", "advice"])
+def test_a_completion_of_a_lapsed_preauth_is_refused_at_the_look_up_before_the_card(keys):
+    """AU18 H1 and L1: the hold of a pre-auth made more than PREAUTH_HOLD_DAYS ago was released, so the host can
+    only decline its completion and the terminal cannot vouch for it either: refused as soon as the journal's
+    pre-auth is found, online (nothing sent) or as an advice (nothing written), with preauth.expired."""
+    d = to_idle()
+    out = d.keys(keys + AUTH + "#" + DATE + "#")
+    assert d.state is State.LOOKUP
+    out = d.feed(OriginalFound(LAPSED))
+    assert d.state is State.IDLE and [a.code for a in out if isinstance(a, A.Note)] == ["preauth.expired"]
+    assert "PREAUTH EXPIRED" in d.last(A.Show).lines and d.t.sale is None
+    assert not d.all(A.EnableReader) and not d.all(A.OpenRequest) and not d.all(A.SendRequest) and not d.t.advices
+
+
+def test_a_completion_of_a_preauth_on_the_last_day_of_its_hold_goes_on():
+    d = to_idle()
+    d.keys("F03" + AUTH + "#" + DATE + "#")
+    d.feed(OriginalFound(replace(PREAUTH, when=NOW - timedelta(days=PREAUTH_HOLD_DAYS))))
+    assert d.state is State.CONFIRM
+
+
+def test_a_cancel_of_a_lapsed_preauth_is_left_to_the_host():
+    """Only a completion claims the held funds: a cancel of a lapsed hold releases nothing and is sent as it was."""
+    d = to_idle()
+    d.keys("F02" + AUTH + "#" + DATE + "#")
+    d.feed(OriginalFound(LAPSED))
+    assert d.state is State.CONFIRM
+
+
+def test_an_online_completion_the_terminal_cannot_vouch_for_is_declined_when_the_host_is_unreachable():
+    """Held elsewhere: only the host can judge it (a lapsed hold never gets this far: refused at the look-up)."""
+    found, reason = None, "preauth.advice_unheld"
     d = online_completion(found=found)
     d.feed(ActionFailed(d.last(A.SendRequest), "link.down", "connection refused", sent=False))
     outcome = d.last(A.RecordOutcome)
