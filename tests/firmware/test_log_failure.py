@@ -19,24 +19,8 @@ PAN = "6222021234567890123"
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
 
 
-@pytest.fixture
-def root():
-    logger = logging.getLogger()
-    handlers, level = logger.handlers[:], logger.level
-    yield logger
-    for h in logger.handlers[:]:
-        logger.removeHandler(h)
-        try:
-            h.close()
-        except OSError:  # the last flush to a full disk (logging.shutdown ignores it at exit too)
-            pass
-    for h in handlers:
-        logger.addHandler(h)
-    logger.setLevel(level)
-
-
 @needs_dev_full
-def test_a_full_disk_is_one_line_naming_the_file_and_never_a_traceback_or_the_arguments(root, capfd):
+def test_a_full_disk_is_one_line_naming_the_file_and_never_a_traceback_or_the_arguments(root_logging, capfd):
     setup_logging("info", "/dev/full")
     log = logging.getLogger("posterm.test")
     for _ in range(3):
@@ -46,9 +30,9 @@ def test_a_full_disk_is_one_line_naming_the_file_and_never_a_traceback_or_the_ar
                    "log lines are lost until it can\n")
 
 
-def test_it_says_so_again_after_the_log_came_back_and_failed_once_more(root, capfd, tmp_path):
+def test_it_says_so_again_after_the_log_came_back_and_failed_once_more(root_logging, capfd, tmp_path):
     setup_logging("info", tmp_path / "posterm.log")
-    (handler,) = root.handlers
+    (handler,) = root_logging.handlers
     log = logging.getLogger("posterm.test")
     good = handler.stream
     for stream in (open(os.devnull, "w"), good, open(os.devnull, "w")):
@@ -64,7 +48,7 @@ def test_it_says_so_again_after_the_log_came_back_and_failed_once_more(root, cap
     assert (tmp_path / "posterm.log").read_text().count("card ") == 2  # the two lines while it could
 
 
-def test_a_line_that_cannot_be_formatted_on_stderr_is_one_line_too(root, capfd):
+def test_a_line_that_cannot_be_formatted_on_stderr_is_one_line_too(root_logging, capfd):
     setup_logging("info")
     logging.getLogger("posterm.test").warning("amount %d card %s", "not a number", PAN)
     err = capfd.readouterr().err
