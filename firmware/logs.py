@@ -30,6 +30,42 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _SaysWhyOnce:
+    """A log handler that cannot write (a full disk, a closed stream, a line that cannot be formatted) says so
+    in one line on stderr, once until it writes again.
+
+    ``logging.Handler.handleError``'s own report is a traceback followed by the record's message *and its
+    arguments* unformatted, past the redacting formatter: on a full SD card every log call would put a
+    traceback, and whatever the call was given, on stderr, which systemd keeps on disk."""
+
+    _failing = False  # the last write failed and was reported
+    _failed = False  # the write under way failed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)  # type: ignore[misc]  # it calls handleError on any failure
+        if not self._failed:
+            self._failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed = True
+        if self._failing:
+            return
+        self._failing = True
+        error = sys.exc_info()[1]
+        why = (error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__)
+        where = getattr(self, "baseFilename", None) or "stream"
+        try:
+            sys.stderr.write(f"posterm: the log {where} cannot be written ({why}); "
+                             "log lines are lost until it can\n")
+        except (OSError, ValueError):  # stderr closed too: nowhere left to say it
+            pass
+
+
+class _StreamHandler(_SaysWhyOnce, logging.StreamHandler):
+    pass
+
+
 LOG_MAX_BYTES = 5 * 2**20  # log.max_bytes's default (firmware.config)
 LOG_BACKUPS = 3  # log.backups's
 
@@ -44,13 +80,16 @@ def setup_logging(level: str = "info", file: str | Path | None = None, *, max_by
     to the file it opened."""
     handler: logging.Handler
     if file:
-        from logging.handlers import RotatingFileHandler
+        from logging.handlers import RotatingFileHandler  # not imported by a terminal that logs to stderr
+
+        class _FileHandler(_SaysWhyOnce, RotatingFileHandler):
+            pass
 
         path = Path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        handler = _FileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):

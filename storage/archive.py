@@ -11,7 +11,9 @@ the new batch's totals, upload and look-ups, and its close would meet the old
 settlement's primary key, so the batch could never close.
 
 So when the terminal's batch becomes N and storage holds history under N (a
-settlements row, or journal rows), that history is renumbered out of the live
+settlements row, or journal rows: ``storage.live.batch_used`` asks the settlements
+row, the unsettled batches the journal's low-water mark passed, and the rows from
+the mark on, never a scan of the journal), that history is renumbered out of the live
 n6 space, to N + EARLIER * k with the smallest k that is free, in the same commit
 that saves the new counters (``Store.save_counters`` for a sign-on's number,
 ``close_batch`` for the wrap). No schema change: the columns are integers. Every
@@ -42,6 +44,7 @@ from __future__ import annotations
 import sqlite3
 
 from firmware.errors import StorageError
+from storage.live import batch_used, rename_orphan
 from storage.migrations import ARCHIVE_SCHEMA, raise_usable_by
 
 __all__ = ["EARLIER", "live_batch", "is_earlier", "batch_label", "archive_batch", "holds_archive"]
@@ -64,11 +67,6 @@ def batch_label(stored: int) -> str:
     return f"{live_batch(stored):06d}" + (" (earlier)" if is_earlier(stored) else "")
 
 
-def _holds(c: sqlite3.Connection, batch: int) -> bool:
-    return c.execute("SELECT EXISTS (SELECT 1 FROM settlements WHERE batch = ?1) "
-                     "OR EXISTS (SELECT 1 FROM journal WHERE batch = ?1)", (batch,)).fetchone()[0] == 1
-
-
 def holds_archive(c: sqlite3.Connection) -> bool:
     """Storage holds an archived batch (its journal rows or its settlement)."""
     return c.execute(f"SELECT EXISTS (SELECT 1 FROM journal WHERE batch >= {EARLIER}) "
@@ -81,7 +79,7 @@ def archive_batch(c: sqlite3.Connection, batch: int) -> int | None:
 
     Raises ``storage.batch_owed`` (and the caller's transaction rolls back) when the batch's upload is
     still owed: it is read again from the journal by this number until it completes."""
-    if is_earlier(batch) or not _holds(c, batch):
+    if is_earlier(batch) or not batch_used(c, batch):
         return None
     owed = c.execute("SELECT 1 FROM settlements WHERE batch = ? AND result <> '1' AND uploaded = 0",
                      (batch,)).fetchone()
@@ -89,10 +87,12 @@ def archive_batch(c: sqlite3.Connection, batch: int) -> int | None:
         raise StorageError(f"batch {batch:06d} cannot be used again while its batch upload is owed",
                            code="storage.batch_owed")
     k = 1
-    while _holds(c, batch + EARLIER * k):
+    while batch_used(c, batch + EARLIER * k):
         k += 1
     archived = batch + EARLIER * k
+    # (a scan, but only when a number comes round again; the batch's rows may be below the journal's mark)
     c.execute("UPDATE journal SET batch = ? WHERE batch = ?", (archived, batch))
+    rename_orphan(c, batch, archived)  # an orphan the mark passed is noted by its stored number (storage.live)
     c.execute("UPDATE settlements SET batch = ? WHERE batch = ?", (archived, batch))
     raise_usable_by(c, ARCHIVE_SCHEMA)  # firmware from before the archive would read the number raw
     # an unanswered 0500 noted for the earlier batch says nothing of the fresh one (settlements.SETTLE_SENDING)

@@ -54,15 +54,16 @@ class BootMixin:
 
     def boot_state(self) -> BootState:
         """Everything a restart must resume: counters, due reversals, queued advices, owed receipts."""
+        live = self._live_from()  # rows below it owe nothing (storage.live): each read below is a rowid range
         reversals = tuple(
             PendingReversal(txn_no, stan, amount, reason or "98", sent_before=bool(sent))
             for txn_no, stan, amount, reason, sent in self._query(
                 # armed ones (still in their journal row) are due if we restart now, and were never sent
                 "SELECT r.txn_no, j.stan, j.amount, r.reason, r.attempts > 0 FROM reversals r "
                 "JOIN journal j USING (txn_no) WHERE r.state = 'due' "
-                "UNION ALL SELECT txn_no, stan, amount, NULL, 0 FROM journal WHERE reversal IS NOT NULL "
-                "ORDER BY 1",
-                (),
+                "UNION ALL SELECT txn_no, stan, amount, NULL, 0 FROM journal WHERE txn_no >= ? "
+                "AND reversal IS NOT NULL ORDER BY 1",
+                (live,),
                 "reading pending reversals",
             )
         )
@@ -80,9 +81,9 @@ class BootMixin:
         receipts: list[PrintJob] = []
         for row in self._query(
             f"SELECT {_JOURNAL_COLUMNS}, merchant_copy, cardholder_copy FROM journal "
-            "WHERE (merchant_copy = 0 OR cardholder_copy = 0) AND state IN ('approved', 'offline_approved') "
-            "ORDER BY txn_no",
-            (),
+            "WHERE txn_no >= ? AND (merchant_copy = 0 OR cardholder_copy = 0) "
+            "AND state IN ('approved', 'offline_approved') ORDER BY txn_no",
+            (live,),
             "reading owed receipts",
         ):
             record = self._full(row)
@@ -92,7 +93,8 @@ class BootMixin:
         interrupted = tuple(
             r[0]
             for r in self._query(
-                "SELECT txn_no FROM journal WHERE state = 'requested' ORDER BY txn_no", (), "reading open requests"
+                "SELECT txn_no FROM journal WHERE txn_no >= ? AND state = 'requested' ORDER BY txn_no", (live,),
+                "reading open requests"
             )
         )
         # (an archived batch's report is not owed here: its number is another batch's now; storage.archive)

@@ -7,7 +7,8 @@ works (``check``, also selftest's measure of a durable commit).
 The idle checkpoint also finishes, a slice at a time, a sweep that firmware from
 before retention leaves owed: the sealed card data of batches it settled
 (``forget_settled_cards``; later settlements drop theirs in their own commit,
-``storage.settlements``).
+``storage.settlements``); and it moves the journal's low-water mark, below which
+start-up and settlement read nothing (``advance_live_from``, ``storage.live``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from storage.db import reserve_log, storage_error, transaction
 from storage.journal import _now
+from storage.live import ADVANCE_ROWS, advance
 from storage.settlements import CARDS_DONE
 from storage.migrations import drop_stale_snapshot, snapshot_path
 
@@ -69,6 +71,7 @@ class HousekeepingMixin:
             # before the copy, so the cleared pages reach the database file in it; never while a migration's
             # copy can still be restored (a change would end that, and the copy holds the same cards anyway)
             self.forget_settled_cards()
+            self.advance_live_from()  # likewise: the mark is a setting, which a restorable copy's digest covers
         try:
             busy, _log_pages, done = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         except sqlite3.Error as e:
@@ -87,6 +90,14 @@ class HousekeepingMixin:
         with transaction(self.conn, "checking storage") as c:
             c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('heartbeat', ?)", (_now(),))
         self.commits += 1
+
+    def advance_live_from(self, rows: int = ADVANCE_ROWS) -> int:
+        """Move the journal's low-water mark past the finished rows that follow it (``storage.live``), reading at
+        most ``rows`` of them: ONE commit if it moved, none otherwise. Off the sale's path, like the sweep: the
+        sale's commits never read or write the mark. Returns the mark."""
+        open_batch = self.counters().batch
+        with transaction(self.conn, "advancing the journal's mark") as c:  # a commit that wrote nothing syncs nothing
+            return advance(c, open_batch, rows)
 
     def forget_settled_cards(self, rows: int = SWEEP_ROWS) -> bool:
         """One slice of the sweep: the sealed PAN and expiry of the next ``rows`` journal rows are cleared where

@@ -8,7 +8,8 @@ every look-up. The row format (columns, copy marks, timestamps) is here too,
 because the durable steps in ``store.py`` and ``queues.py`` write the rows these
 read. ``JournalMixin`` is one of the mixins ``storage.store.Store`` is made of;
 it uses the store's ``_query`` and ``_blob``. The journal has no secondary
-index, by design (see ``migrations._v3``): the look-ups scan it.
+index, by design (see ``migrations._v3``): a look-up in the open batch reads the
+rows from the journal's low-water mark on (``storage.live``), others scan it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from firmware.core.model import (
 from firmware.errors import StorageError
 from storage.archive import is_earlier, live_batch
 from storage.db import storage_error
+from storage.live import batch_floor
 
 __all__ = ["JournalMixin", "OriginalMatch", "Listed", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
@@ -184,9 +186,15 @@ class JournalMixin:
         return self._full(rows[0])
 
     def batch_records(self, batch: int) -> list[SaleRecord]:
-        """Every journal record of one batch, in journal order (a scan: the journal has no index, by design)."""
-        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE batch = ? ORDER BY txn_no", (batch,),
-                           "reading the journal")
+        """Every journal record of one batch, in journal order: the open batch's from the journal's mark on (a rowid
+        range, ``storage.live``), a settled batch's by a scan (the journal has no index, by design)."""
+        doing = "reading the journal"
+        try:
+            floor = batch_floor(self.conn, batch)
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
+        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no >= ? AND batch = ? ORDER BY txn_no",
+                           (floor, batch), doing)
         return [self._full(r) for r in rows]
 
     def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
@@ -239,14 +247,19 @@ class JournalMixin:
     def find_original(self, stan: int, batch: int) -> OriginalMatch | None:
         """The record with this trace in this batch (the newest, should the STAN have wrapped), or None.
 
-        Reads only; safe facts plus the card's keyed hash. Scans the journal: it
-        has no secondary index, by design (see ``migrations._v3``).
+        Reads only; safe facts plus the card's keyed hash. The journal has no secondary index, by design
+        (see ``migrations._v3``): a void's batch is the open one, whose rows are a rowid range from the
+        journal's mark (``storage.live``); another batch's look-up scans.
         """
         doing = "looking up an original transaction"
+        try:
+            floor = batch_floor(self.conn, batch)  # the open batch's rows are all from the mark on (storage.live)
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
         rows = self._query(
-            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE batch=? AND stan=? "
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE txn_no >= ? AND batch=? AND stan=? "
             "ORDER BY txn_no DESC LIMIT 1",
-            (batch, stan),
+            (floor, batch, stan),
             doing,
         )
         if not rows:
@@ -284,10 +297,11 @@ class JournalMixin:
         pre-auth holds again), nor does a completion advice the host refused (it never
         took the funds): both are left out of ``completions``."""
         facts = _original(row)
-        named = self._query(
-            "SELECT j.kind, j.state, j.amount, EXISTS (SELECT 1 FROM journal v WHERE v.original_txn_no = j.txn_no "
-            f"AND v.kind = ? AND v.state = ?) OR {ADVICE_REFUSED} FROM journal j LEFT JOIN offline_queue q "
-            "USING (txn_no) WHERE j.original_txn_no=? ORDER BY j.txn_no",
+        named = self._query(  # what names a record is journaled after it: rowid ranges, as in ``_NAMER_ARGS``'s
+            "SELECT j.kind, j.state, j.amount, EXISTS (SELECT 1 FROM journal v WHERE v.txn_no > j.txn_no "
+            f"AND v.original_txn_no = j.txn_no AND v.kind = ? AND v.state = ?) OR {ADVICE_REFUSED} "
+            "FROM journal j LEFT JOIN offline_queue q USING (txn_no) WHERE j.txn_no > ?3 AND j.original_txn_no = ?3 "
+            "ORDER BY j.txn_no",
             (Kind.PREAUTH_COMPLETE_VOID.value, JournalState.APPROVED.value, facts.txn_no), doing)
         claims = tuple(JournalState(state) for kind, state, _, _ in named if kind in _UNDOING)
         refunds = tuple((JournalState(state), amount) for kind, state, amount, _ in named if kind == Kind.REFUND.value)

@@ -96,9 +96,10 @@ def open_preauths(store, now: datetime | None = None) -> int:
 
 def host_debt(store, now: datetime | None = None) -> HostDebt:
     """What ``store`` (a ``storage.store.Store``) owes the host it was used with. Reads only."""
-    reversals = store._query(
+    reversals = store._query(  # an armed reversal is never below the journal's mark (storage.live)
         "SELECT (SELECT COUNT(*) FROM reversals WHERE state = 'due') "
-        "+ (SELECT COUNT(*) FROM journal WHERE reversal IS NOT NULL)", (), "counting the reversals owed")[0][0]
+        "+ (SELECT COUNT(*) FROM journal WHERE txn_no >= ? AND reversal IS NOT NULL)", (store._live_from(),),
+        "counting the reversals owed")[0][0]
     queued = dict(store._query(
         "SELECT j.kind = 'refund', COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
         "WHERE q.state IN ('pending', 'sent') GROUP BY 1", (), "counting the queued messages"))

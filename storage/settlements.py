@@ -28,6 +28,7 @@ from firmware.errors import StorageError
 from storage.archive import EARLIER, archive_batch, live_batch
 from storage.db import storage_error, transaction
 from storage.journal import ADVICE_ACCEPTED
+from storage.live import UPLOAD_OWED, batch_floor
 
 __all__ = ["SettlementMixin", "UPLOADED", "NO_UPLOAD", "CARDS_DONE"]
 
@@ -56,8 +57,8 @@ _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 _COMPLETION = f"({_DEBIT} AND j.kind = 'preauth_complete')"
 _COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
 # A settlement whose upload is owed: the host did not find its totals balanced, and the upload
-# has not completed. Its report waits for the upload.
-_UPLOAD_OWED = "result <> '1' AND uploaded = 0"
+# has not completed. Its report waits for the upload (one definition, with the journal's mark: storage.live).
+_UPLOAD_OWED = UPLOAD_OWED
 # settlements.uploaded: 0 not uploaded (owed when not balanced), 1 uploaded, 2 the profile has none (iso87).
 UPLOADED, NO_UPLOAD = 1, 2
 # The sealed PAN and expiry a journal row keeps (journal.card) have one reader: the batch upload
@@ -68,7 +69,9 @@ UPLOADED, NO_UPLOAD = 1, 2
 # an advice each carry their own sealed message; a refund, a void, a pre-auth's completion and a reprint
 # read ``pan_hash`` and ``masked_pan``, which stay. ``secure_delete`` overwrites the freed bytes.
 CARDS_DONE = f"EXISTS (SELECT 1 FROM settlements s WHERE s.batch = journal.batch AND NOT ({_UPLOAD_OWED}))"
-_FORGET_CARDS = f"UPDATE journal SET card = NULL WHERE batch = ? AND card IS NOT NULL AND {CARDS_DONE}"
+# (``?2``: the batch's floor, ``storage.live``: its rows are all from there on)
+_FORGET_CARDS = (f"UPDATE journal SET card = NULL WHERE txn_no >= ?2 AND batch = ?1 AND card IS NOT NULL "
+                 f"AND {CARDS_DONE}")
 _SETTLEMENT_COLUMNS = ("batch, stan, debit_count, debit_amount, credit_count, credit_amount, result, uploaded, "
                        "operator, settled_at, refund_count, refund_amount, completion_count, completion_amount, "
                        "completion_void_count, completion_void_amount")
@@ -96,34 +99,46 @@ class SettlementMixin:
         in this batch: a settlement must not close over any of them.
         """
         doing = "totalling the batch"
+        floor = self._floor(batch, doing)
         sums = ", ".join(f"COALESCE(SUM({c}), 0), COALESCE(SUM(CASE WHEN {c} THEN j.amount ELSE 0 END), 0)"
                          for c in (_DEBIT, _CREDIT, _REFUND, _COMPLETION, _COMPLETION_VOID))
         (debit_count, debit_amount, credit_count, credit_amount, refund_count, refund_amount,
          completion_count, completion_amount, cvoid_count, cvoid_amount), = self._query(
-            f"SELECT {sums} FROM {_SETTLED_ROWS} WHERE j.batch = ?", (batch,), doing)
+            f"SELECT {sums} FROM {_SETTLED_ROWS} WHERE j.txn_no >= ?2 AND j.batch = ?1", (batch, floor), doing)
         (unsent,), = self._query(
             "SELECT (SELECT COUNT(*) FROM offline_queue q JOIN journal j USING (txn_no) "
-            "WHERE j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) FROM reversals r "
-            "JOIN journal j USING (txn_no) WHERE j.batch = ?1 AND r.state = 'due') + (SELECT COUNT(*) FROM journal "
-            "WHERE batch = ?1 AND state = 'requested' AND reversal IS NOT NULL)", (batch,), doing)
+            "WHERE j.txn_no >= ?2 AND j.batch = ?1 AND q.state IN ('pending', 'sent')) + (SELECT COUNT(*) "
+            "FROM reversals r JOIN journal j USING (txn_no) WHERE j.txn_no >= ?2 AND j.batch = ?1 AND r.state = 'due') "
+            "+ (SELECT COUNT(*) FROM journal WHERE txn_no >= ?2 AND batch = ?1 AND state = 'requested' "
+            "AND reversal IS NOT NULL)", (batch, floor), doing)
         return Totals(debit_count, debit_amount, credit_count, credit_amount, unsent, refund_count, refund_amount,
                       completion_count, completion_amount, cvoid_count, cvoid_amount)
+
+    def _floor(self, batch: int, doing: str) -> int:
+        """Where ``batch``'s journal rows start at the earliest (``storage.live.batch_floor``)."""
+        try:
+            return batch_floor(self.conn, batch)
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
 
     def batch_held(self, batch: int) -> BatchHeld:
         """The batch's transactions its settlement may count, on each side, and their amounts (the core
         refuses more than a side can count or carry)."""
+        doing = "counting the batch"
         rows = self._query(
-            f"SELECT kind IN {CREDIT_KINDS}, count(*), COALESCE(SUM(amount), 0) FROM journal WHERE batch = ? AND "
-            f"kind IN {TOTALS_KINDS} AND state NOT IN ('declined', 'reversed', 'lost') GROUP BY 1", (batch,),
-            "counting the batch")
+            f"SELECT kind IN {CREDIT_KINDS}, count(*), COALESCE(SUM(amount), 0) FROM journal WHERE txn_no >= ? "
+            f"AND batch = ? AND kind IN {TOTALS_KINDS} AND state NOT IN ('declined', 'reversed', 'lost') GROUP BY 1",
+            (self._floor(batch, doing), batch), doing)
         held = {bool(credit): (count, amount) for credit, count, amount in rows}
         return BatchHeld(*held.get(False, (0, 0)), *held.get(True, (0, 0)))
 
     def upload_entries(self, batch: int) -> list[UploadEntry]:
         """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""
+        doing = "reading a batch to upload"
         rows = self._query(
             f"SELECT j.txn_no, j.kind, j.stan, j.amount, j.state = 'offline_approved' FROM {_SETTLED_ROWS} "
-            f"WHERE j.batch = ? AND ({_DEBIT} OR {_CREDIT}) ORDER BY j.txn_no", (batch,), "reading a batch to upload")
+            f"WHERE j.txn_no >= ? AND j.batch = ? AND ({_DEBIT} OR {_CREDIT}) ORDER BY j.txn_no",
+            (self._floor(batch, doing), batch), doing)
         return [UploadEntry(txn_no, Kind(kind), stan, amount, bool(offline)) for txn_no, kind, stan, amount, offline
                 in rows]
 
@@ -132,6 +147,7 @@ class SettlementMixin:
         of the cashier's shift (nobody is signed in for the next batch): so no power cut can close the batch
         and leave its cashier signed in."""
         s, t = settlement, settlement.totals
+        floor = self._floor(s.batch, "closing the batch")  # before its settlements row exists: the mark
         with transaction(self.conn, "closing the batch") as c:
             c.execute(
                 "INSERT INTO settlements (batch, stan, debit_count, debit_amount, credit_count, credit_amount, "
@@ -146,7 +162,7 @@ class SettlementMixin:
             if counters.batch != s.batch:  # the wrap: history under the next number is archived first
                 archive_batch(c, counters.batch)
             self._write_counters(c, counters)
-            c.execute(_FORGET_CARDS, (s.batch,))  # when no upload is owed: nothing reads them again
+            c.execute(_FORGET_CARDS, (s.batch, floor))  # when no upload is owed: nothing reads them again
             c.execute("UPDATE operators SET signed_in_at = NULL WHERE signed_in_at IS NOT NULL")
             c.execute("DELETE FROM settings WHERE key = ?", (SETTLE_SENDING,))  # the 0500 was answered
         self.commits += 1
@@ -178,12 +194,13 @@ class SettlementMixin:
 
     def upload_done(self, batch: int) -> None:
         """The host acknowledged the end of the batch's upload: ONE commit, before the report prints."""
+        floor = self._floor(batch, "recording a batch upload")  # while the upload is still owed: the mark
         with transaction(self.conn, "recording a batch upload") as c:
             cur = c.execute("UPDATE settlements SET uploaded = ? WHERE batch = ?", (UPLOADED, batch))
             if cur.rowcount != 1:
                 raise StorageError(f"batch {batch:06d} has no settlement", code="storage.missing_record")
             c.execute("DELETE FROM settings WHERE key = ?", (UPLOAD_PROGRESS,))
-            c.execute(_FORGET_CARDS, (batch,))  # the upload was their last reader
+            c.execute(_FORGET_CARDS, (batch, floor))  # the upload was their last reader
         self.commits += 1
 
     def upload_progress(self, batch: int, part: int, plan: UploadPlan) -> None:

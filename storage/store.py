@@ -51,6 +51,7 @@ from storage.boot import BootMixin, _after
 from storage.db import open_database, storage_error, transaction
 from storage.emptied import emptied_database
 from storage.housekeeping import HousekeepingMixin
+from storage.live import live_from
 from storage.journal import (
     COPY_OWED,
     COPY_PRINTED,
@@ -314,14 +315,16 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin, HousekeepingMi
             return []
         marks = ",".join("?" * len(kinds))
         doing = "closing interrupted inquiries"
+        live = self._live_from()  # an open request is never below it (storage.live)
         open_rows = [r[0] for r in self._query(
-            f"SELECT txn_no FROM journal WHERE state = ? AND kind IN ({marks}) ORDER BY txn_no",
-            (JournalState.REQUESTED.value, *kinds), doing)]
+            f"SELECT txn_no FROM journal WHERE txn_no >= ? AND state = ? AND kind IN ({marks}) ORDER BY txn_no",
+            (live, JournalState.REQUESTED.value, *kinds), doing)]
         if open_rows:
             with transaction(self.conn, doing) as c:
                 c.execute(
-                    f"UPDATE journal SET state=?, reason=?, reversal=NULL, updated_at=? WHERE state=? AND kind IN ({marks})",
-                    (JournalState.DECLINED.value, reason, _now(), JournalState.REQUESTED.value, *kinds),
+                    f"UPDATE journal SET state=?, reason=?, reversal=NULL, updated_at=? WHERE txn_no >= ? AND state=? "
+                    f"AND kind IN ({marks})",
+                    (JournalState.DECLINED.value, reason, _now(), live, JournalState.REQUESTED.value, *kinds),
                 )
             self.commits += 1
         return open_rows
@@ -359,6 +362,14 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin, HousekeepingMi
             return self.conn.execute(sql, args).fetchall()
         except sqlite3.Error as e:
             raise storage_error(e, doing) from None
+
+    def _live_from(self) -> int:
+        """The journal's low-water mark (``storage.live``): every row below it is finished, so the start-up
+        reads of ``boot.py`` and ``end_unanswered`` start there (a rowid range, not a scan)."""
+        try:
+            return live_from(self.conn)
+        except sqlite3.Error as e:
+            raise storage_error(e, "reading the journal's mark") from None
 
     def _blob(self, sql: str, txn_no: int, what: str) -> bytes:
         rows = self._query(sql, (txn_no,), f"reading the stored {what}")

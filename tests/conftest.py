@@ -44,9 +44,13 @@ def root_logging():
     stream."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    yield
+    yield root
     for handler in root.handlers[:]:
         root.removeHandler(handler)
+        try:
+            handler.close()
+        except OSError:  # its last flush to a full disk (logging.shutdown ignores it at exit too)
+            pass
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)

@@ -3,7 +3,8 @@ batches settled and the transactions uploaded after an unbalanced settlement.
 
 One SQLite file in WAL mode (``":memory:"`` for benches). No clear PAN is
 ever stored: a masked PAN (first 6 / last 4) is enough to read the book, and
-the simulator needs no card identity (duplicates are terminal + STAN + date).
+the simulator needs no card identity (duplicates are terminal + STAN + date, the
+request's MMDD in the year nearest the host's clock).
 
 Query methods return plain dicts so tests, tools and ``to_json()`` need no
 knowledge of the schema.
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS postings (
     terminal_id TEXT NOT NULL,
     stan TEXT NOT NULL,
     txn_date TEXT NOT NULL,
+    txn_day TEXT NOT NULL,
     amount INTEGER NOT NULL,
     currency TEXT,
     pan_masked TEXT,
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS postings (
     updated_at TEXT NOT NULL,
     batch TEXT,
     original_id INTEGER REFERENCES postings (id),
-    UNIQUE (terminal_id, stan, txn_date)
+    UNIQUE (terminal_id, stan, txn_day)
 );
 CREATE TABLE IF NOT EXISTS batches (
     terminal_id TEXT NOT NULL,
@@ -99,6 +101,18 @@ CREATE TABLE IF NOT EXISTS upload_ends (
 );
 """
 
+# The rows of a ledger whose duplicate key was terminal + STAN + MMDD, copied with their day: the year they
+# were posted in (a request of 31 December posted on 1 January is off by a year; a simulator's ledger).
+_DAY_FROM_MMDD = """
+INSERT INTO postings (id, kind, terminal_id, stan, txn_date, txn_day, amount, currency, pan_masked, rrn, auth_code,
+    response_code, status, reversals, duplicates, created_at, updated_at, batch, original_id)
+SELECT id, kind, terminal_id, stan, txn_date,
+    substr(created_at, 1, 4) || '-' || substr(txn_date, 1, 2) || '-' || substr(txn_date, 3, 2),
+    amount, currency, pan_masked, rrn, auth_code, response_code, status, reversals, duplicates, created_at,
+    updated_at, batch, original_id FROM postings_mmdd;
+DROP TABLE postings_mmdd;
+"""
+
 
 class PostingStatus(str, enum.Enum):
     APPROVED = "approved"
@@ -124,7 +138,13 @@ class Ledger:
             self._db.row_factory = sqlite3.Row
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
+            old = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'postings'").fetchone()
+            keyed_by_mmdd = old is not None and "txn_day" not in old[0]
+            if keyed_by_mmdd:  # a ledger from before the year was in the duplicate key: rebuilt below
+                self._db.execute("ALTER TABLE postings RENAME TO postings_mmdd")
             self._db.executescript(_SCHEMA)
+            if keyed_by_mmdd:
+                self._db.executescript(_DAY_FROM_MMDD)
             columns = [r[1] for r in self._db.execute("PRAGMA table_info(messages)")]
             if "operator" not in columns:  # field 63's operator number (a ledger from before it gains the column)
                 self._db.execute("ALTER TABLE messages ADD COLUMN operator TEXT")
@@ -146,15 +166,16 @@ class Ledger:
             (received_at, mti, stan, terminal_id, host_date, amount, pan_masked, response_code, action, operator),
         )
 
-    def add_posting(self, *, kind: str, terminal_id: str, stan: str, txn_date: str, amount: int, currency: str | None,
+    def add_posting(self, *, kind: str, terminal_id: str, stan: str, txn_date: str, txn_day: str, amount: int,
+                    currency: str | None,
                     pan_masked: str | None, rrn: str | None, auth_code: str | None, response_code: str,
                     status: PostingStatus, when: str, batch: str | None = None,
                     original_id: int | None = None) -> int:
         return self._write(
-            "INSERT INTO postings (kind, terminal_id, stan, txn_date, amount, currency, pan_masked, rrn, auth_code,"
-            " response_code, status, created_at, updated_at, batch, original_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (kind, terminal_id, stan, txn_date, amount, currency, pan_masked, rrn, auth_code, response_code,
+            "INSERT INTO postings (kind, terminal_id, stan, txn_date, txn_day, amount, currency, pan_masked, rrn,"
+            " auth_code, response_code, status, created_at, updated_at, batch, original_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (kind, terminal_id, stan, txn_date, txn_day, amount, currency, pan_masked, rrn, auth_code, response_code,
              PostingStatus(status).value, when, when, batch, original_id),
         )
 
@@ -291,9 +312,10 @@ class Ledger:
         with self._lock:
             return [dict(row) for row in self._db.execute(sql, args).fetchall()]
 
-    def posting(self, terminal_id: str, stan: str, txn_date: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM postings WHERE terminal_id = ? AND stan = ? AND txn_date = ?",
-                          (terminal_id, stan, txn_date))
+    def posting(self, terminal_id: str, stan: str, txn_day: str) -> dict[str, Any] | None:
+        """The posting of this terminal's STAN on this day (``YYYY-MM-DD``): the duplicate key."""
+        rows = self._rows("SELECT * FROM postings WHERE terminal_id = ? AND stan = ? AND txn_day = ?",
+                          (terminal_id, stan, txn_day))
         return rows[0] if rows else None
 
     def posting_for_reversal(self, terminal_id: str, stan: str, amount: int) -> dict[str, Any] | None:

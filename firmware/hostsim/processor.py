@@ -55,6 +55,7 @@ from typing import Any
 from crypto.des import TdesEcb
 from crypto.keys import KeyUsage
 from crypto.secrets import SecretKey, mask_pan
+from firmware.core.clock import host_time
 from firmware.errors import ConfigError, CryptoError, ProtocolError
 from firmware.host.codec import Message, decode, encode
 from firmware.host.mac import compute_mac, mac_key_for
@@ -260,12 +261,13 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
 
     def _duplicate_of(self, request: Message, now: datetime) -> tuple[str, str, dict | None]:
         """(the time stamp, the request's date, the posting it duplicates): the duplicate key, one place for
-        every financial request, is terminal + STAN + date (field 13, else the host's today). A duplicate
-        found is counted on its posting."""
+        every financial request, is terminal + STAN + day (field 13, else the host's today, in the year
+        nearest the host's clock: a STAN used again a year later is a new request). A duplicate found is
+        counted on its posting."""
         f = request.fields
         stamp = now.isoformat(timespec="seconds")
         date = f.get(13) or now.strftime("%m%d")
-        existing = self.ledger.posting(f[41], f[11], date)
+        existing = self.ledger.posting(f[41], f[11], _day(date, now))
         if existing is not None:
             self.ledger.bump(existing["id"], "duplicates", stamp)
         return stamp, date, existing
@@ -310,7 +312,8 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
         rrn = f"{self.ledger.next_value('rrn'):012d}"
         auth_code = f"{self.ledger.next_value('auth'):06d}" if approved and auth else None
         self.ledger.add_posting(
-            kind=kind, terminal_id=f[41], stan=f[11], txn_date=date, amount=int(f[4]),
+            kind=kind, terminal_id=f[41], stan=f[11], txn_date=date, txn_day=_day(date, datetime.fromisoformat(stamp)),
+            amount=int(f[4]),
             currency=f.get(49), pan_masked=_masked_pan(request), rrn=rrn, auth_code=auth_code, response_code=code,
             status=PostingStatus.APPROVED if approved else PostingStatus.DECLINED, when=stamp,
             batch=self._batch(request), original_id=original["id"] if original else None,
@@ -419,6 +422,13 @@ def _other_terminal(terminal_id: str) -> str:
 
 def _int(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
+
+
+def _day(mmdd: str, now: datetime) -> str:
+    """A request's MMDD as ``YYYY-MM-DD``, in the year that puts it nearest ``now`` (``core.clock.host_time``,
+    read from the other side); the MMDD itself when it is no date (a malformed field 13 is still keyed)."""
+    when = host_time(mmdd, "120000", now)
+    return when.date().isoformat() if when is not None else mmdd
 
 
 def _masked_pan(request: Message) -> str | None:

@@ -90,7 +90,8 @@ class OtherTerminals(ScenarioRunner):
         today = datetime.now()
         kind, auth_code = self.elsewhere
         self.processor.ledger.add_posting(
-            kind=kind, terminal_id="87654321", stan="000123", txn_date=today.strftime("%m%d"), amount=2000,
+            kind=kind, terminal_id="87654321", stan="000123", txn_date=today.strftime("%m%d"),
+            txn_day=today.date().isoformat(), amount=2000,
             currency="156", pan_masked="620550*********0004", rrn="000000009999", auth_code=auth_code,
             response_code="00", status=PostingStatus.APPROVED, when=today.isoformat(timespec="seconds"),
             batch="000009")

@@ -19,21 +19,7 @@ from firmware.logs import setup_logging
 PAN = "6222021234567890123"
 
 
-@pytest.fixture
-def root():
-    """The root logger as the test found it, restored afterwards."""
-    logger = logging.getLogger()
-    handlers, level = logger.handlers[:], logger.level
-    yield logger
-    for h in logger.handlers[:]:
-        logger.removeHandler(h)
-        h.close()
-    for h in handlers:
-        logger.addHandler(h)
-    logger.setLevel(level)
-
-
-def test_the_log_file_is_rotated_by_size_and_keeps_its_backups(tmp_path, root):
+def test_the_log_file_is_rotated_by_size_and_keeps_its_backups(tmp_path, root_logging):
     path = tmp_path / "log" / "posterm.log"
     setup_logging("info", path, max_bytes=64 * 1024, backups=2)
     log = logging.getLogger("posterm.test")
@@ -67,7 +53,7 @@ def test_a_bad_rotation_setting_names_the_key_and_the_expected_form(key, value, 
         assert expected in e.value.text
 
 
-def test_the_configured_rotation_reaches_the_handler(tmp_path, root):
+def test_the_configured_rotation_reaches_the_handler(tmp_path, root_logging):
     from firmware.cli import main
 
     conf = tmp_path / "posterm.toml"
@@ -75,5 +61,5 @@ def test_the_configured_rotation_reaches_the_handler(tmp_path, root):
     conf.write_text(f'[log]\nfile = "{log}"\nmax_bytes = 70000\nbackups = 4\n'
                     f'[storage]\ndata_dir = "{tmp_path / "data"}"\n')
     main(["selftest", "--config", str(conf)])  # it logs where the terminal logs
-    (handler,) = root.handlers
+    (handler,) = root_logging.handlers
     assert (handler.maxBytes, handler.backupCount, Path(handler.baseFilename)) == (70000, 4, log)

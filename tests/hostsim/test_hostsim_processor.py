@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 import pytest
@@ -14,7 +15,7 @@ from firmware.errors import ConfigError, ProtocolError
 from firmware.host.codec import Message, decode
 from firmware.host.messages import build_request, build_signon, expectation_for, mismatch
 from firmware.hostsim.lab import LAB_PAN, lab_card, lab_txn
-from firmware.hostsim.ledger import Ledger
+from firmware.hostsim.ledger import _SCHEMA, Ledger
 from firmware.hostsim.processor import Answer, HostProcessor
 from firmware.hostsim.rules import Behaviour, Rule
 
@@ -110,6 +111,54 @@ def test_duplicates_use_field_13_when_present(iso87_host, iso87_term, ledger):
     assert term.read(host.respond(term.sale(stan=7, when=datetime(2024, 5, 7, 9))).payload).response_code == "00"
     assert term.read(host.respond(term.sale(stan=7, when=datetime(2024, 5, 7, 9))).payload).response_code == "94"
     assert [p["txn_date"] for p in ledger.postings()] == ["0506", "0507"]
+
+
+def test_a_stan_used_again_on_the_same_date_a_year_later_is_a_new_request(make_host, iso87, iso87_term, ledger):
+    """The duplicate key is terminal + STAN + day, the request's MMDD in the year nearest the host's clock:
+    a terminal whose STAN wrapped within a year is answered 00, not 94 (it was keyed on MMDD alone)."""
+    now = [datetime(2026, 3, 2, 10)]
+    host = HostProcessor(iso87, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN), ledger=ledger,
+                         clock=lambda: now[0])
+    assert iso87_term.read(host.respond(iso87_term.sale(stan=1, when=now[0])).payload).response_code == "00"
+    now[0] = datetime(2027, 3, 2, 10)
+    assert iso87_term.read(host.respond(iso87_term.sale(stan=1, when=now[0])).payload).response_code == "00"
+    assert [(p["txn_date"], p["txn_day"]) for p in ledger.postings()] == [("0302", "2026-03-02"),
+                                                                          ("0302", "2027-03-02")]
+
+
+def test_a_repeat_across_new_years_night_is_still_a_duplicate(make_host, iso87, iso87_term, ledger):
+    """A request of 31 December sent again after midnight is placed in the old year: still the same request."""
+    now = [datetime(2026, 12, 31, 23, 59)]
+    host = HostProcessor(iso87, mac_key=lab_key(KeyUsage.MAC), pin_key=lab_key(KeyUsage.PIN), ledger=ledger,
+                         clock=lambda: now[0])
+    sent = iso87_term.sale(stan=9, when=now[0])
+    assert iso87_term.read(host.respond(sent).payload).response_code == "00"
+    now[0] = datetime(2027, 1, 1, 0, 2)
+    assert iso87_term.read(host.respond(sent).payload).response_code == "94"
+    assert len(ledger.postings()) == 1
+
+
+def test_a_ledger_keyed_on_mmdd_alone_is_rebuilt_with_its_postings(tmp_path):
+    """A ledger file from before the year was in the key keeps its postings, each given the day it was
+    posted in, and takes the new key (the old UNIQUE on MMDD would refuse next year's STAN 1)."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA.replace("    txn_day TEXT NOT NULL,\n", "").replace(
+            "UNIQUE (terminal_id, stan, txn_day)", "UNIQUE (terminal_id, stan, txn_date)"))
+        db.execute("INSERT INTO postings (kind, terminal_id, stan, txn_date, amount, response_code, status, "
+                   "created_at, updated_at) VALUES ('sale', 'T1', '000001', '0302', 100, '00', 'approved', "
+                   "'2026-03-02T10:00:00', '2026-03-02T10:00:00')")
+    db.close()
+    with Ledger(path) as book:
+        [old] = book.postings()
+        assert (old["stan"], old["txn_date"], old["txn_day"], old["amount"]) == ("000001", "0302", "2026-03-02", 100)
+        assert book.posting("T1", "000001", "2026-03-02")["id"] == old["id"]
+        book.add_posting(kind="sale", terminal_id="T1", stan="000001", txn_date="0302", txn_day="2027-03-02",
+                         amount=200, currency=None, pan_masked=None, rrn=None, auth_code=None, response_code="00",
+                         status="approved", when="2027-03-02T10:00:00")
+        assert len(book.postings()) == 2
+    with Ledger(path) as book:  # opened again: already keyed by day, nothing rebuilt
+        assert len(book.postings()) == 2
 
 
 def test_reversal_applied_once_even_when_repeated(host, term, ledger):
