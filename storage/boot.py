@@ -110,13 +110,3 @@ class BootMixin:
                          settle_interrupted=self.settle_interrupted(counters.batch),
                          opened=self.batch_opened(counters.batch),
                          latest=datetime.fromisoformat(newest[0][0]) if newest else None)
-
-    def batch_opened(self, batch: int) -> datetime | None:
-        """When the open batch's first transaction its settlement counts was made (as ``batch_held`` counts
-        them); None when it holds none. Its age is what ``settle.overdue`` tells (``firmware.core.overdue``)."""
-        from storage.settlements import TOTALS_KINDS
-
-        first = self._query(f"SELECT created_at FROM journal WHERE batch = ? AND kind IN {TOTALS_KINDS} AND state "
-                            "NOT IN ('declined', 'reversed', 'lost') ORDER BY txn_no LIMIT 1", (batch,),
-                            "reading the open batch's age")
-        return datetime.fromisoformat(first[0][0]) if first else None

@@ -48,6 +48,8 @@ UPLOAD_PROGRESS = "upload.progress"  # settings key: batch:part:messages:count o
 DEBIT_KINDS = ("sale", "preauth_complete")
 CREDIT_KINDS = ("void", "refund", "preauth_complete_void")
 TOTALS_KINDS = DEBIT_KINDS + CREDIT_KINDS
+# A journal row its batch's settlement may count (``batch_held``, ``batch_opened``).
+_HELD = f"kind IN {TOTALS_KINDS} AND state NOT IN ('declined', 'reversed', 'lost')"
 _DEBIT = (f"(j.kind IN {DEBIT_KINDS} AND (j.state = 'approved' OR (j.state = 'offline_approved' "
           f"AND {ADVICE_ACCEPTED})))")
 _CREDIT = f"(j.kind IN {CREDIT_KINDS} AND j.state = 'approved')"
@@ -127,10 +129,17 @@ class SettlementMixin:
         doing = "counting the batch"
         rows = self._query(
             f"SELECT kind IN {CREDIT_KINDS}, count(*), COALESCE(SUM(amount), 0) FROM journal WHERE txn_no >= ? "
-            f"AND batch = ? AND kind IN {TOTALS_KINDS} AND state NOT IN ('declined', 'reversed', 'lost') GROUP BY 1",
-            (self._floor(batch, doing), batch), doing)
+            f"AND batch = ? AND {_HELD} GROUP BY 1", (self._floor(batch, doing), batch), doing)
         held = {bool(credit): (count, amount) for credit, count, amount in rows}
         return BatchHeld(*held.get(False, (0, 0)), *held.get(True, (0, 0)))
+
+    def batch_opened(self, batch: int) -> datetime | None:
+        """When the batch's first transaction its settlement counts (as ``batch_held`` counts them) was made;
+        None when it holds none. Its age is what ``settle.overdue`` tells (``firmware.core.overdue``)."""
+        doing = "reading the open batch's age"
+        first = self._query(f"SELECT created_at FROM journal WHERE txn_no >= ? AND batch = ? AND {_HELD} "
+                            "ORDER BY txn_no LIMIT 1", (self._floor(batch, doing), batch), doing)
+        return datetime.fromisoformat(first[0][0]) if first else None
 
     def upload_entries(self, batch: int) -> list[UploadEntry]:
         """The transactions a batch upload carries: exactly those its totals count, in journal order (reads only)."""

@@ -52,7 +52,7 @@ from firmware.core.actions import Action, Alert, SetClock
 if TYPE_CHECKING:
     from firmware.core.settings import CoreSettings
 
-__all__ = ["CLOCK_EPOCH", "CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "clock_floor", "host_offset", "host_time"]
+__all__ = ["CLOCK_EPOCH", "CLOCK_SLACK", "CLOCK_TOLERANCE", "ClockMixin", "clock_floor", "elapsed", "host_offset", "host_time"]
 
 # How far back of the floor a transaction may still be dated: fake-hwclock saves the time hourly, so after a
 # power cut the clock may read up to an hour before the last transaction, and the end of summer time turns
@@ -99,6 +99,16 @@ def _instant(when: datetime, zone: tzinfo, near: datetime | None = None) -> date
         return when.replace(tzinfo=zone).astimezone(timezone.utc)
     readings = [when.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1)]
     return min(readings, key=lambda reading: abs(reading - near))
+
+
+def elapsed(earlier: datetime, later: datetime, zone: tzinfo | None) -> timedelta:
+    """Real time from ``earlier`` to ``later``, two civil times of the terminal's clock in ``zone`` (each one's
+    fold says which pass of a repeated hour it is): across a change of summer time the civil difference is an
+    hour out. With no zone (a core given none) the civil difference. The limits on an age (offline sales,
+    an open batch) are counted with it."""
+    if zone is None:
+        return later - earlier
+    return _instant(later, zone) - _instant(earlier, zone)
 
 
 def host_offset(host: datetime, now: datetime, host_zone: tzinfo | None,

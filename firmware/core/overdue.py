@@ -30,6 +30,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from firmware.core.actions import Action, Alert
+from firmware.core.clock import elapsed
 from firmware.core.flows import STORED_ADVICE, flow_of
 from firmware.core.model import BatchHeld, Kind, PendingAdvice
 from firmware.core.settings import CoreSettings
@@ -71,11 +72,14 @@ class OverdueMixin:
     def _batch_overdue(self, now: datetime) -> Alert | None:
         limit = self.settings.settle_max_age
         opened = self.batch_opened
-        if limit is None or opened is None or not self.batch_held.count or now - opened <= limit:
+        if limit is None or opened is None or not self.batch_held.count:
+            return None
+        age = elapsed(opened, now, self.settings.local_zone)
+        if age <= limit:
             return None
         self._batch_told = now.date()
         batch = f"{self.counters.batch:06d}"
-        return Alert("settle.overdue", f"batch {batch} open {age_text(now - opened)}; settle: {SETTLE_KEYS}. Its "
+        return Alert("settle.overdue", f"batch {batch} open {age_text(age)}; settle: {SETTLE_KEYS}. Its "
                      f"first transaction was made {opened:%Y-%m-%d %H:%M} (settle.max_age_hours "
                      f"{limit.total_seconds() / 3600:g}): the host pays for none of its "
                      f"{self.batch_held.count} transaction(s) until it is settled")
@@ -94,9 +98,10 @@ class OverdueMixin:
             return None
         oldest = min(a.created_at for a in stored)
         limit = self.settings.offline.max_age
-        if now - oldest <= limit:
+        age = elapsed(oldest, now, self.settings.local_zone)
+        if age <= limit:
             return None
-        return Alert("offline.overdue", f"{len(stored)} offline sale(s) unsent {age_text(now - oldest)}; the "
+        return Alert("offline.overdue", f"{len(stored)} offline sale(s) unsent {age_text(age)}; the "
                      f"oldest was made {oldest:%Y-%m-%d %H:%M}, past offline.max_age_hours "
                      f"({limit.total_seconds() / 3600:g}): the issuer may refuse it; restore the host link, then "
                      "upload (F then 1)")

@@ -39,6 +39,7 @@ from firmware.core.events import (
     PinProgress,
     TimerExpired,
 )
+from firmware.core.clock import elapsed
 from firmware.core.flows import Recovery, flow_of
 from firmware.core.menu import CANCEL, ENTER
 from firmware.core.model import (
@@ -325,7 +326,7 @@ class SaleMixin:
         if sum(a.amount for a in stored) + amount > lim.max_amount:
             return "offline.max_amount", "OFFLINE TOTAL LIMIT"
         oldest = min((a.created_at for a in stored), default=None)
-        if oldest is not None and now - oldest > lim.max_age:
+        if oldest is not None and elapsed(oldest, now, self.settings.local_zone) > lim.max_age:  # real hours
             return "offline.too_old", "OFFLINE QUEUE TOO OLD"
         return None
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from firmware.core import actions as A
-from firmware.core.clock import CLOCK_EPOCH, CLOCK_SLACK, host_offset, host_time
+from firmware.core.clock import CLOCK_EPOCH, CLOCK_SLACK, elapsed, host_offset, host_time
 from firmware.core.events import HostAnswered, SignOnRequested
 from firmware.core.model import BootState, Counters, NetworkKind, State
 from firmware.core.settings import CoreSettings
@@ -238,3 +238,15 @@ def test_a_core_given_no_zone_compares_civil_times():
     assert host_offset(host, now, None, ZoneInfo("Europe/London")) == (host, timedelta(seconds=40))
     summer = datetime(2026, 7, 1, 12, 0)
     assert host_offset(summer, summer, None, None) == host_offset(summer, summer, None, ZoneInfo("Europe/London"))
+
+
+@pytest.mark.parametrize("earlier, later, real", [
+    # the end of summer time: 02:30 BST on 22 October to 01:45 GMT (second pass) on 25 October is 72 h 15 min
+    (datetime(2026, 10, 22, 2, 30), datetime(2026, 10, 25, 1, 45, fold=1), timedelta(hours=72, minutes=15)),
+    (datetime(2026, 10, 22, 2, 30), datetime(2026, 10, 25, 1, 45), timedelta(hours=71, minutes=15)),  # first pass
+    # its start: 00:30 GMT on 29 March to 03:30 BST is two real hours, not three
+    (datetime(2026, 3, 29, 0, 30), datetime(2026, 3, 29, 3, 30), timedelta(hours=2)),
+])
+def test_elapsed_counts_real_time_across_a_change_of_summer_time(earlier, later, real):
+    assert elapsed(earlier, later, ZoneInfo("Europe/London")) == real
+    assert elapsed(earlier, later, None) == later - earlier  # a core given no zone: civil times, as before

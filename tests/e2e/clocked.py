@@ -32,7 +32,7 @@ class Clocked(ScenarioRunner):
 
     def now(self) -> datetime:
         self.ticks += 1  # a microsecond a call, so that times are never all the same within a step
-        return self.t + timedelta(microseconds=self.ticks)
+        return (self.t + timedelta(microseconds=self.ticks)).replace(fold=self.t.fold)  # (arithmetic drops it)
 
     def _boot(self, config, crash) -> None:
         self.runner = scenario_runner.build_runner(

@@ -4,7 +4,11 @@ fake clock (``tests/e2e/clocked.py``), moved at each ``MOVE`` step; the machine'
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timedelta
+
+import pytest
 
 from tests.e2e.clocked import CARD, FAST, MOVE, codes, mtis, run, sale
 
@@ -88,3 +92,30 @@ def test_an_online_completion_of_a_preauth_past_its_hold_is_refused_before_anyth
     assert [t["kind"] for t in r["transactions"]] == ["preauth"]  # nothing written for the completion
     assert r["display"][0].strip() == "PREAUTH EXPIRED"
     assert any(code == "preauth.expired" for code, _ in r["notes"])
+
+
+# -- L3: ages in real hours ---------------------------------------------------------------------------------------
+@pytest.fixture
+def london():
+    """TZ=Europe/London for the test (libc's zone, read at time.tzset()), restored afterwards."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/London"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def test_the_offline_age_limit_counts_real_hours_across_the_end_of_summer_time(london):
+    """offline.max_age_hours 72: a stored sale at 02:30 BST on 22 October, the next offline sale at 01:45 GMT on
+    25 October (the repeated hour's second pass) is 72 h 15 min later in real time, though 71 h 15 min by the
+    civil clock, so it is refused (it was approved offline past the limit). The first pass is within it."""
+    stored = datetime(2026, 10, 22, 2, 30)
+    for later, outcome in ((datetime(2026, 10, 25, 1, 45, fold=1), "declined"),
+                           (datetime(2026, 10, 25, 1, 45), "offline_approved")):
+        r = run([{"link": "down"}] + sale(1000) + [MOVE] + sale(2000), [stored, later])
+        assert r["ok"], r["failures"]
+        assert [t["outcome"] for t in r["transactions"]] == ["offline_approved", outcome]
