@@ -131,6 +131,9 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.link_up: bool | None = None
         self.recovering = False
         self.problem: str | None = None  # why sales are suspended
+        # a transaction reversed for want of an answer: its outcome (screens.reversed_outcome), shown once the
+        # uplink that sends the reversal rests, so the last screen of the transaction says it was not approved
+        self.reversed_txn: tuple[SaleRecord, str] | None = None
         self.keys = KeyState.READY
         self._keys_before = KeyState.READY
         self._batch_before = 1  # the batch before a sign-on's answer was taken (uplink.py)
@@ -156,6 +159,9 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.batch_held = BatchHeld()
         self.batch_opened: datetime | None = None  # the open batch's first counted transaction (overdue.py)
         self._batch_told = None  # the day settle.overdue was last told (overdue.py)
+        # what the idle status line says of them while they hold (overdue.py: OverdueMixin.overdue_status)
+        self.settle_due: str | None = None
+        self.offline_old: tuple[datetime, str] | None = None  # the oldest stored advice's time, and the text
         self.clock_floor: datetime | None = None  # no transaction may be dated much before this (clock.py)
         self.printer_fault: PrinterFault | None = None  # the printer failed and has not worked since (device_faults.py)
 
@@ -204,6 +210,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
 
     def _new_sale(self, kind: Kind) -> Sale:
         """A new transaction takes the next journal number (a cancelled one leaves a gap)."""
+        self.reversed_txn = None  # an earlier outcome not shown yet is not this transaction's
         sale = Sale(self.counters.txn_no, kind)
         self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
         return sale

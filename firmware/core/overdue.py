@@ -23,6 +23,14 @@ Audit AU18 found both silent after long gaps.
 
 Each alert's text starts with what a 2-row display would say ("batch 000001 open
 40 days", "settle: F then 5"), then the detail.
+
+The display says it too (audit AU19 M2: the log is read by nobody in the shop):
+while the condition holds, the idle status line (``screens.status``) reads
+"SETTLE DUE 40D" or "OFFLINE 30D OLD" (``status_age``: at most 16 characters,
+so a 2 x 16 display shows it whole), with the age as last told. It is set
+when the alert is raised, and goes with what it is about: the settlement (or
+a batch left with nothing counted) ends the first; the second holds while the
+advice it dated is still queued.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from firmware.core.flows import STORED_ADVICE, flow_of
 from firmware.core.model import BatchHeld, Kind, PendingAdvice
 from firmware.core.settings import CoreSettings
 
-__all__ = ["OverdueMixin", "age_text"]
+__all__ = ["OverdueMixin", "age_text", "status_age"]
 
 SETTLE_KEYS = "F then 5"  # the function menu's settle key (menu.MENU_SETTLE)
 
@@ -48,6 +56,13 @@ def age_text(age: timedelta) -> str:
     return f"{hours} hour{'' if hours == 1 else 's'}"
 
 
+def status_age(age: timedelta) -> str:
+    """An age for the idle status line, in few characters: whole days (40D) from two days on, else hours (30H)."""
+    if age >= timedelta(days=2):
+        return f"{age.days}D"
+    return f"{int(age.total_seconds() // 3600)}H"
+
+
 class OverdueMixin:
     """Overdue reminders of ``Terminal`` (``machine.py``); state lives on the terminal."""
 
@@ -56,6 +71,8 @@ class OverdueMixin:
     advices: list[PendingAdvice]
     batch_opened: datetime | None  # the open batch's first counted transaction (None: the batch holds none)
     _batch_told: date | None  # the day settle.overdue was last told for the open batch
+    settle_due: str | None  # the status line's text for an overdue batch (None: not overdue, or not told yet)
+    offline_old: tuple[datetime, str] | None  # the oldest stored advice's time when told overdue, and the text
 
     # -- the open batch --------------------------------------------------------------
     def _batch_started(self, now: datetime) -> None:
@@ -68,6 +85,7 @@ class OverdueMixin:
         if not self.batch_held.count:
             self.batch_opened = None
             self._batch_told = None
+            self.settle_due = None
 
     def _batch_overdue(self, now: datetime) -> Alert | None:
         limit = self.settings.settle_max_age
@@ -78,6 +96,7 @@ class OverdueMixin:
         if age <= limit:
             return None
         self._batch_told = now.date()
+        self.settle_due = f"SETTLE DUE {status_age(age)}"
         batch = f"{self.counters.batch:06d}"
         return Alert("settle.overdue", f"batch {batch} open {age_text(age)}; settle: {SETTLE_KEYS}. Its "
                      f"first transaction was made {opened:%Y-%m-%d %H:%M} (settle.max_age_hours "
@@ -101,10 +120,22 @@ class OverdueMixin:
         age = elapsed(oldest, now, self.settings.local_zone)
         if age <= limit:
             return None
+        self.offline_old = (oldest, f"OFFLINE {status_age(age)} OLD")
         return Alert("offline.overdue", f"{len(stored)} offline sale(s) unsent {age_text(age)}; the "
                      f"oldest was made {oldest:%Y-%m-%d %H:%M}, past offline.max_age_hours "
                      f"({limit.total_seconds() / 3600:g}): the issuer may refuse it; restore the host link, then "
                      "upload (F then 1)")
+
+    def overdue_status(self) -> str:
+        """The idle status line's word on money left waiting, while it waits ("" when nothing is overdue)."""
+        if self.offline_old is not None:
+            oldest, text = self.offline_old
+            if any(a.kind in STORED_ADVICE and a.created_at == oldest for a in self.advices):
+                return text
+            self.offline_old = None  # forwarded (or resolved): the next alert dates the rest again
+        if self.settle_due is not None and self.batch_opened is not None and self.batch_held.count:
+            return self.settle_due
+        return ""
 
     def _boot_reminders(self, now: datetime) -> list[Action]:
         """At boot: whatever is overdue, each once."""

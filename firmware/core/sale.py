@@ -298,6 +298,7 @@ class SaleMixin:
 
     def _reverse_now(self, record: SaleRecord, reason: str, commit: list[Action], message: tuple[str, ...]) -> Result:
         self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, reason))
+        self.reversed_txn = (record, message[0])  # its outcome, shown when the uplink rests (uplink.py)
         head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.fit(message))]
         self.sale = None
         self.expect = None

@@ -33,10 +33,21 @@ def fit(lines: Iterable[str], short: Iterable[str] = ()) -> Lines:
     return Lines((str(line)[:WIDTH] for line in lines), (str(line)[:WIDTH] for line in short))
 
 
-def _pair(first: str, second: str) -> str:
-    """``first second`` on one line if it fits, else ``second`` alone (the part that carries the value)."""
+def _pair(first: str, second: str, width: int = WIDTH) -> str:
+    """``first second`` on one line if it fits, else ``second`` alone (the part that carries the value): the
+    2-row form of ``titled``."""
     both = f"{first} {second}"
-    return both if len(both) <= WIDTH else second
+    return both if len(both) <= width else second
+
+
+def titled(title: str, value: str, width: int = WIDTH) -> tuple[str, ...]:
+    """A title with its value (an amount): one line when both fit, else the title, then the value alone on
+    its own line, right-aligned. The one rule for every screen that shows a title with an amount (audit
+    AU20 M3): ``fit`` and the display cut a line at its width, and an amount cut ("COMPLETION CNY 12345"
+    for 123,456.78) is read as another amount, so the value is never what gives way. On 2 rows the same
+    rule keeps the value alone (``_pair``)."""
+    both = f"{title} {value}"
+    return (both,) if len(both) <= width else (title, value.rjust(width))
 
 
 def money(amount: int, settings: CoreSettings) -> str:
@@ -48,6 +59,9 @@ def status(term: Terminal) -> str:
         return "PRINTER FAULT"
     if term.reversals:
         return f"{len(term.reversals)} REVERSAL PENDING"
+    overdue = term.overdue_status()  # an old batch, old offline sales (overdue.py): before what merely waits
+    if overdue:
+        return overdue
     if term.advices:
         refunds = sum(1 for a in term.advices if a.kind.value == "refund")  # refunds waiting to be sent again
         sales = len(term.advices) - refunds
@@ -75,11 +89,20 @@ def _title(kind) -> str:
     return flow_of(kind).title
 
 
-def _sale_line(term: Terminal) -> str:
+def _sale_head(term: Terminal) -> tuple[str, ...]:
+    """The transaction and its amount, for 4 rows: one line, or two when they do not fit (``titled``)."""
     flow = flow_of(term.sale.kind)
     if not flow.moves_money:  # an inquiry: no amount to show
+        return (flow.title,)
+    return titled(flow.title, money(term.sale.amount, term.settings))
+
+
+def _sale_line(term: Terminal) -> str:
+    """The transaction and its amount in one line, for 2 rows: the amount alone when both do not fit."""
+    flow = flow_of(term.sale.kind)
+    if not flow.moves_money:
         return flow.title
-    return f"{flow.title} " + money(term.sale.amount, term.settings)
+    return _pair(flow.title, money(term.sale.amount, term.settings))
 
 
 def trace(term: Terminal, note: str = "") -> tuple[str, ...]:
@@ -143,21 +166,26 @@ def account(term: Terminal, digits: int, confirming: bool, note: str = "") -> tu
     """A transfer's destination account being keyed on the PIN pad: a count of digits, never the digits."""
     prompt = "KEY IT AGAIN:" if confirming else "TO ACCOUNT NO:"
     stars, keys = "*" * digits or "_", note or "#=OK  X=CANCEL"
-    return fit((_sale_line(term), prompt, stars, keys), (_pair(prompt, stars), keys))
+    head = _sale_head(term)
+    entry = (prompt, stars) if len(head) == 1 else (_pair(prompt, stars),)  # the amount took the prompt's row
+    return fit((*head, *entry, keys), (_pair(prompt, stars), keys))
 
 
 def swipe(term: Terminal) -> tuple[str, ...]:
-    return fit((_sale_line(term), "SWIPE CARD", "", "X=CANCEL"), (_sale_line(term), "SWIPE CARD  X=CANCEL"))
+    head = _sale_head(term)
+    gap = ("",) if len(head) == 1 else ()
+    return fit((*head, "SWIPE CARD", *gap, "X=CANCEL"), (_sale_line(term), "SWIPE CARD  X=CANCEL"))
 
 
 def pin(term: Terminal, digits: int) -> tuple[str, ...]:
     last4 = term.sale.card.masked_pan[-4:] if term.sale.card else "????"
-    return fit((_sale_line(term), f"CARD **** {last4}", "ENTER PIN:", "*" * digits),
-               (_sale_line(term), _pair("ENTER PIN:", "*" * digits)))
+    head, stars = _sale_head(term), "*" * digits
+    entry = ("ENTER PIN:", stars) if len(head) == 1 else (_pair("ENTER PIN:", stars),)
+    return fit((*head, f"CARD **** {last4}", *entry), (_sale_line(term), _pair("ENTER PIN:", stars)))
 
 
 def processing(term: Terminal) -> tuple[str, ...]:
-    return fit((_sale_line(term), "PROCESSING...", "PLEASE WAIT"), (_sale_line(term), "PROCESSING..."))
+    return fit((*_sale_head(term), "PROCESSING...", "PLEASE WAIT"), (_sale_line(term), "PROCESSING..."))
 
 
 def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
@@ -167,6 +195,21 @@ def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
     amount = ("-" if flow.refund else "") + money(record.amount, term.settings)
     head = "APPROVED OFFLINE" if offline else ("APPROVED" if flow.kind.value == "sale" else f"{flow.title} APPROVED")
     return fit((head, amount, auth, "PRINTING..."), (head, amount))
+
+
+def reversed_outcome(term: Terminal, record: SaleRecord, cause: str, queued: bool) -> Lines:
+    """The last screen of a transaction reversed for want of a usable answer (no answer, a bad MAC, a partial
+    approval; audit AU20 M5): not approved, its amount, and what became of the money, held like a decline's.
+    ``queued``: the reversal is not delivered yet (it stays queued, the status line says so), so nothing is
+    said to be undone: only that the transaction is not approved."""
+    flow = flow_of(record.kind)
+    head = _pair(flow.title, flow.undone)  # SALE NOT APPROVED; NOT AUTHORISED alone when both do not fit
+    if queued:
+        money_line = "REVERSAL QUEUED"
+    else:
+        money_line = "NOTHING REFUNDED" if flow.refund else "NOTHING CHARGED"
+    shown = money(record.amount, term.settings)
+    return fit((head, shown, money_line, cause), (head, shown))
 
 
 def suspended(term: Terminal) -> tuple[str, ...]:
@@ -199,10 +242,16 @@ def totals(term: Terminal) -> tuple[str, ...]:
     """The settlement confirmation: the batch's sales and voids as the journal counts them."""
     t, s = term.totals, term.settings
     credit = "CREDIT" if t.refund_count else "VOID"  # voids and refunds together
-    sales = f"SALE {t.debit_count} {money(t.debit_amount, s)}"
-    credits = f"{credit} {t.credit_count} {money(t.credit_amount, s)}"
-    return fit((f"SETTLE {term.counters.batch:06d}", sales, credits, "#=SETTLE X=CANCEL"),
-               (sales, credits))  # 2 rows: the figures being confirmed; # and X as on every screen
+    sales = (f"SALE {t.debit_count}", money(t.debit_amount, s))
+    credits = (f"{credit} {t.credit_count}", money(t.credit_amount, s))
+    figures = (*titled(*sales), *titled(*credits))
+    lines = (f"SETTLE {term.counters.batch:06d}", *figures, "#=SETTLE X=CANCEL")
+    if len(figures) > 2:  # an amount on a line of its own (titled): the figures first, the keys if room is left
+        lines = (*figures, "#=SETTLE X=CANCEL")[:4]
+    # 2 rows: the figures being confirmed (# and X as on every screen); an amount alone when its line is full,
+    # the credits' with a minus so the two cannot be mistaken for each other
+    credit_line = " ".join(credits) if len(titled(*credits)) == 1 else "-" + credits[1]
+    return fit(lines, (_pair(*sales), credit_line))
 
 
 def signed_off(term: Terminal, note: str = "") -> tuple[str, ...]:

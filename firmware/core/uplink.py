@@ -197,7 +197,14 @@ class UplinkMixin(WindowMixin):
         owed = self._print_owed(head)
         if owed is not None:
             return owed
-        state, more = self._rest()
+        outcome, self.reversed_txn = self.reversed_txn, None
+        if outcome is not None and self.keys is KeyState.READY:  # a transaction reversed: say it, held
+            record, cause = outcome
+            queued = any(r.txn_no == record.txn_no for r in self.reversals)
+            message = screens.reversed_outcome(self, record, cause, queued)
+            state, more = self._idle(*message, short=message.short)
+        else:
+            state, more = self._rest()
         return state, head + more
 
     # -- answers ---------------------------------------------------------------------

@@ -23,8 +23,9 @@ from firmware.core.events import (
     PinEntered,
     PrinterFault,
     ReaderFailed,
+    TimerExpired,
 )
-from firmware.core.model import State
+from firmware.core.model import State, Timer
 from firmware.host.balance import Balance
 from hal.display import fit_screen
 
@@ -103,6 +104,15 @@ def _original_refused():
     return d
 
 
+def _reversed_after_timeout():
+    """No answer: the reversal goes and is acknowledged; the sale ends not approved (AU20 M5)."""
+    d = h.to_authorising()
+    stan = h.request_stan(d)
+    d.feed(TimerExpired(Timer.RESPONSE))
+    d.feed(HostAnswered(h.reply(mti="0410", stan=stan)))
+    return d
+
+
 def _sign_in_locked_out():
     d = h.to_checking()
     d.feed(OperatorChecked("01", "sign_in", False, "operator.wrong_password", "WRONG PASSWORD", tries_left=0,
@@ -134,6 +144,7 @@ ROUTES = [
     _refused_offline,
     _trace_not_found,
     _original_refused,
+    _reversed_after_timeout,
     _sign_in_locked_out,
     _supervisor("operator.wrong_password", "WRONG PASSWORD", 2, 0),
     _supervisor("operator.locked_out", "LOCKED OUT", 0, 30),
@@ -160,6 +171,7 @@ def test_every_idle_message_fits_two_rows_without_the_fallback(route, caplog):
     (_printer_refused("printer.jammed"), ("PRINTER FAULT", "NO SALES")),
     (_declined, ("DECLINED", "51 Insufficient fund")),
     (_refused_offline, ("HOST UNAVAILABLE", "NOT VOIDED")),
+    (_reversed_after_timeout, ("SALE NOT APPROVED", "CNY 12.50")),
     (_sign_in_locked_out, ("WRONG PASSWORDS", "LOCKED FOR 900 S")),
     (_supervisor("operator.locked_out", "LOCKED OUT", 0, 30), ("SUPERVISOR LOCKED", "VOID NOT STARTED")),
 ], ids=lambda v: v.__name__ if callable(v) else "")

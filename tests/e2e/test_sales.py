@@ -37,7 +37,7 @@ def test_host_timeout_sends_exactly_one_reversal():
 
 def test_unanswered_reversal_is_retried_then_alerted_then_sent_on_the_next_connection():
     steps = [{"host": {"behaviour": "drop", "times": 4}}] + SALE + [
-        {"expect": {"alerts": "reversal.pending", "display": "1 REVERSAL PENDING"}},
+        {"expect": {"alerts": "reversal.pending", "display": "REVERSAL QUEUED"}},  # the outcome, held (AU20 M5)
         {"upload": True},
         {"expect": {"outcome": "reversed"}},
     ]

@@ -31,5 +31,7 @@ def test_a_two_row_display_shows_a_pending_reversal_on_the_idle_screen(tmp_path)
         t.pad.enter_pin("1234")
         t.run_until(lambda: len(t.journal()) and t.state == "idle" and t.runner.core.reversals, 15)
         assert t.runner.core.reversals, "precondition: a reversal is pending"
+        outcome = ("SALE NOT APPROVED".ljust(20), "CNY 12.50".ljust(20))  # held first (AU20 M5), then idle
+        assert t.run_until(lambda: t.display.screen == outcome, 3), t.screen()
         shown = ("READY".ljust(20), "1 REVERSAL PENDING  ")
-        assert t.run_until(lambda: t.display.screen == shown, 3), t.screen()
+        assert t.run_until(lambda: t.display.screen == shown, 10), t.screen()
