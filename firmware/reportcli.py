@@ -68,20 +68,32 @@ def batch_report(store: Store, batch: int | None = None) -> BatchReport:
     return BatchReport(number, totals, settlement, records, store.voided(), earlier)
 
 
+def _in_totals(record: SaleRecord) -> bool:
+    """The kind is one a settlement counts (``Flow.in_totals``): a pre-auth and its cancel only hold and release
+    funds, a transfer and an inquiry are not the merchant's money."""
+    from firmware.core.flows import FLOWS
+
+    flow = FLOWS.get(record.kind)
+    return flow is None or flow.in_totals
+
+
 def _note(report: BatchReport, record: SaleRecord) -> str:
     if record.state.value == "lost":  # its reversal or advice will never go: the merchant and acquirer settle it
         return f"RECONCILE BY HAND: {record.reason or 'lost'}"
+    what = ""
     if record.original is not None:
-        return f"of trace {record.original.stan:06d}"
-    if record.txn_no in report.voided:
+        what = f"of trace {record.original.stan:06d}"
+    elif record.txn_no in report.voided:
         by = next((r for r in report.records if r.txn_no == report.voided[record.txn_no]), None)
-        return f"VOIDED by trace {by.stan:06d}" if by is not None else "VOIDED"
-    return ""
+        what = f"VOIDED by trace {by.stan:06d}" if by is not None else "VOIDED"
+    # a row the totals leave out says so, or the approved rows do not add up to the total (AU20 M1)
+    return "; ".join(filter(None, (what, "" if _in_totals(record) else "NOT IN TOTALS")))
 
 
 def report_text(report: BatchReport, settings: CoreSettings) -> str:
     """The report as text: a head laid out as the printed settlement report's, then one line per transaction."""
     from firmware.core.flows import FLOWS
+    from firmware.core.model import Kind
     from firmware.core.report import report_head, result_lines, total_lines
     from firmware.money import format_amount
     from hal.printer import Align, Line, Receipt
@@ -104,11 +116,13 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
         head.append(Line(f"NOT YET SENT: {report.totals.unsent}", align=Align.CENTER))
     head += [Line(f"EARLIER BATCH {batch_label(b)}:", right=f"--batch {b}") for b in report.earlier]
     out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {batch_label(report.batch)}"), WIDTH)
-    out += f"{'TRACE':<6} {'DATE/TIME':<19} {'TYPE':<4} {'CARD':<19} {'AMOUNT':>13} {'STATE':<16} {'REF NO':<12} AUTH\n"
+    kinds = max(len(k.value) for k in Kind)  # the TYPE column fits every kind (PREAUTH_COMPLETE_VOID)
+    out += (f"{'TRACE':<6} {'DATE/TIME':<19} {'TYPE':<{kinds}} {'CARD':<19} {'AMOUNT':>13} {'STATE':<16} "
+            f"{'REF NO':<12} AUTH\n")
     for r in report.records:
         flow = FLOWS.get(r.kind)
         amount = ("-" if flow is not None and flow.refund else "") + format_amount(r.amount, settings.exponent)
-        line = (f"{r.stan:06d} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value.upper():<4} {r.masked_pan:<19} "
+        line = (f"{r.stan:06d} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value.upper():<{kinds}} {r.masked_pan:<19} "
                 f"{amount:>13} {r.state.value:<16} {r.rrn or '-':<12} {r.auth_code or '-':<6} {_note(report, r)}")
         out += line.rstrip() + "\n"
     if not report.records:
@@ -149,6 +163,7 @@ def report_json(report: BatchReport, settings: CoreSettings) -> dict:
                 "kind": r.kind.value, "masked_pan": r.masked_pan, "amount": r.amount, "state": r.state.value,
                 "response_code": r.response_code, "rrn": r.rrn, "auth_code": r.auth_code, "reason": r.reason,
                 "voided": r.txn_no in report.voided,
+                "in_totals": _in_totals(r),  # False: a hold, its release, a transfer, an inquiry
                 "voided_by_trace": by_txn[report.voided[r.txn_no]].stan
                 if r.txn_no in report.voided and report.voided[r.txn_no] in by_txn else None,
                 "original_trace": r.original.stan if r.original is not None else None,

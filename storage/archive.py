@@ -67,6 +67,16 @@ def batch_label(stored: int) -> str:
     return f"{live_batch(stored):06d}" + (" (earlier)" if is_earlier(stored) else "")
 
 
+def _stored_anywhere(c: sqlite3.Connection, stored: int) -> bool:
+    """History is stored under the archive number ``stored``: its settlement, or journal rows anywhere in the
+    journal. A scan, not ``batch_used``'s read from the journal's mark: firmware from before the mark archives
+    rows below it without noting them as orphans (``storage.live``), so after a round trip to it only the whole
+    journal knows an archive number is taken. It runs only when a batch number comes round again, in the commit
+    whose renumbering scans anyway."""
+    return c.execute("SELECT EXISTS (SELECT 1 FROM settlements WHERE batch = ?1) "
+                     "OR EXISTS (SELECT 1 FROM journal WHERE batch = ?1)", (stored,)).fetchone()[0] == 1
+
+
 def holds_archive(c: sqlite3.Connection) -> bool:
     """Storage holds an archived batch (its journal rows or its settlement)."""
     return c.execute(f"SELECT EXISTS (SELECT 1 FROM journal WHERE batch >= {EARLIER}) "
@@ -87,7 +97,7 @@ def archive_batch(c: sqlite3.Connection, batch: int) -> int | None:
         raise StorageError(f"batch {batch:06d} cannot be used again while its batch upload is owed",
                            code="storage.batch_owed")
     k = 1
-    while batch_used(c, batch + EARLIER * k):
+    while _stored_anywhere(c, batch + EARLIER * k):
         k += 1
     archived = batch + EARLIER * k
     # (a scan, but only when a number comes round again; the batch's rows may be below the journal's mark)

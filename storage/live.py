@@ -26,7 +26,9 @@ used?" (``storage.archive``): a finished row's batch is settled (its settlements
 answers) or was left unsettled when a sign-on moved the terminal to another batch
 while it held no counted record (``core.uplink``): an *orphan*. The mark records
 the orphans it passes (settings ``journal.orphans``, their stored numbers), and
-the archive renames an entry when it renumbers that batch.
+the archive renames an entry when it renumbers that batch. Firmware from before the
+mark archives without noting it, so the archive asks the whole journal whether an
+archive number is free (``storage.archive._stored_anywhere``; audit AU19 M1).
 
 The mark moves only at the idle checkpoint (``advance``, from ``storage.housekeeping``),
 a bounded slice of rows at a time, off every sale's path. A database from firmware

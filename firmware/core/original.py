@@ -65,7 +65,7 @@ class OriginalMixin:
 
     def _h_original_found(self, ev: OriginalFound, now: datetime) -> Result:
         if self.sale.kind is Kind.PREAUTH_COMPLETE:  # its pre-auth's hold lapsed: refused, online or as an advice
-            lapsed = hold_refusal(ev.original, now)
+            lapsed = hold_refusal(ev.original, now, self.settings.local_zone)
             if lapsed is not None:
                 return self._h_original_refused(OriginalRefused(lapsed.code, lapsed.text), now)
         self.sale.original = ev.original

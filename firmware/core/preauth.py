@@ -49,10 +49,11 @@ and it does not count against them.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from firmware.core import screens
 from firmware.core.actions import Action, CancelTimer, Show, StartTimer
+from firmware.core.clock import elapsed
 from firmware.core.flows import _DONE, _UNRESOLVED, Candidate, Flow, Refusal, flow_of, stored_advice_refusal
 from firmware.core.model import JournalState, Kind, OriginalFacts, State, Timer
 
@@ -77,24 +78,26 @@ def completion_limit(flow: Flow, amount: int) -> int:
 PREAUTH_HOLD_DAYS = 30
 
 
-def hold_refusal(original: OriginalFacts, now: datetime) -> Refusal | None:
+def hold_refusal(original: OriginalFacts, now: datetime, zone: tzinfo | None = None) -> Refusal | None:
     """A completion of ``original`` refused because its hold has lapsed (more than ``PREAUTH_HOLD_DAYS`` before
-    ``now``, the core's time), the one rule for the online completion and the advice (AU18 H1, L1); None if the
-    hold still stands. The terminal holds the pre-auth's own time, so it need not send a completion the host
-    can only decline, and it could never vouch for one without the host."""
-    if original.kind is Kind.PREAUTH and now - original.when > timedelta(days=PREAUTH_HOLD_DAYS):
+    ``now``, the core's time, counted in real time in ``zone``, the clock's: ``core.clock.elapsed``), the one rule
+    for the online completion and the advice (AU18 H1, L1); None if the hold still stands. The terminal holds the
+    pre-auth's own time, so it need not send a completion the host can only decline, and it could never vouch
+    for one without the host."""
+    if original.kind is Kind.PREAUTH and elapsed(original.when, now, zone) > timedelta(days=PREAUTH_HOLD_DAYS):
         return Refusal("preauth.expired", "PREAUTH EXPIRED")
     return None
 
 
-def advice_refusal(enabled: bool, original: OriginalFacts | None, now: datetime) -> tuple[str, str] | None:
+def advice_refusal(enabled: bool, original: OriginalFacts | None, now: datetime,
+                   zone: tzinfo | None = None) -> tuple[str, str] | None:
     """Why a completion may not be made as an advice without the host, as (code, text); None if it may."""
     if not enabled:
         return "offline.disabled", "OFFLINE SALES OFF"
     if original is None:  # the hold is not one this terminal can vouch for: only the host can judge it
         return "preauth.advice_unheld", "PREAUTH NOT HELD"
     # checked at the look-up already; again here, for a hold that lapsed while the completion was keyed
-    if (lapsed := hold_refusal(original, now)) is not None:
+    if (lapsed := hold_refusal(original, now, zone)) is not None:
         return lapsed.code, lapsed.text
     return None
 

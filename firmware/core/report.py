@@ -24,6 +24,11 @@ def _money(amount: int, settings: CoreSettings) -> str:
     return f"{settings.currency_symbol} {format_amount(amount, settings.exponent)}"
 
 
+def _credit(amount: int, settings: CoreSettings) -> str:
+    """Money back to cards, signed; none is no money, with no sign (not "-CNY 0.00")."""
+    return ("-" if amount else "") + _money(amount, settings)
+
+
 def total_lines(totals: Totals, settings: CoreSettings) -> list[Line]:
     """Per kind count and amount, then the net: shared by the report and the CLI's text output.
 
@@ -34,13 +39,13 @@ def total_lines(totals: Totals, settings: CoreSettings) -> list[Line]:
     """
     t = totals
     completions = [Line(f"COMPLETE  {t.completion_count:>5}", right=_money(t.completion_amount, settings))]
-    refunds = [Line(f"REFUND    {t.refund_count:>5}", right="-" + _money(t.refund_amount, settings))]
-    cvoids = [Line(f"CMPL VOID {t.completion_void_count:>5}", right="-" + _money(t.completion_void_amount, settings))]
+    refunds = [Line(f"REFUND    {t.refund_count:>5}", right=_credit(t.refund_amount, settings))]
+    cvoids = [Line(f"CMPL VOID {t.completion_void_count:>5}", right=_credit(t.completion_void_amount, settings))]
     return [
         Line("TYPE      COUNT", right="AMOUNT"),
         Line(f"SALE      {t.sale_count:>5}", right=_money(t.sale_amount, settings)),
         *(completions if t.completion_count else []),
-        Line(f"VOID      {t.void_count:>5}", right="-" + _money(t.void_amount, settings)),
+        Line(f"VOID      {t.void_count:>5}", right=_credit(t.void_amount, settings)),
         *(refunds if t.refund_count else []),
         *(cvoids if t.completion_void_count else []),
         Line(rule=True),

@@ -312,7 +312,7 @@ class SaleMixin:
         """Why this transaction may not be approved offline, as (code, text); None if it may."""
         lim = self.settings.offline
         if flow_of(kind).advice:  # a completion: its pre-auth's hold, not the sale's limits (preauth.py)
-            return advice_refusal(lim.enabled, original, now)
+            return advice_refusal(lim.enabled, original, now, self.settings.local_zone)
         if not flow_of(kind).offline:  # void.online_only, refund.online_only, preauth.online_only ...
             return f"{flow_of(kind).prefix}.online_only", f"{flow_of(kind).title} NEEDS ONLINE"
         if not lim.enabled:

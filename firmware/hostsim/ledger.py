@@ -123,9 +123,9 @@ class PostingStatus(str, enum.Enum):
 
 # Kinds whose amount goes back to the card: they count negative in the net.
 CREDIT_KINDS = ("void", "refund", "preauth_complete_void")
-# Kinds counted as debits in a batch's totals (a pre-auth and its cancel only hold and release funds).
+# Kinds counted as debits in a batch's totals (a pre-auth and its cancel only hold and release funds; a
+# transfer moves the cardholder's money, not the merchant's). What neither list names is in no total.
 DEBIT_KINDS = ("sale", "offline_sale", "preauth_complete")
-HOLD_KINDS = ("preauth", "preauth_void")
 
 
 class Ledger:
@@ -395,14 +395,15 @@ class Ledger:
                 " COALESCE(SUM(status = 'declined'), 0) AS declined,"
                 " COALESCE(SUM(status = 'reversed'), 0) AS reversed,"
                 " COALESCE(SUM(status = 'voided'), 0) AS voided,"
-                " COALESCE(SUM(CASE WHEN status = 'approved' AND kind NOT IN ({credit}) AND kind NOT IN ({hold})"
+                " COALESCE(SUM(CASE WHEN status = 'approved' AND kind IN ({debit})"
                 " THEN amount ELSE 0 END), 0) AS approved_amount,"
-                # what the merchant is owed: debits approved or voided, less the approved voids (holds are not owed)
-                " COALESCE(SUM(CASE WHEN status IN ('approved', 'voided') AND kind NOT IN ({hold}) THEN"
+                # what the merchant is owed, as a settlement counts it: debits approved or voided, less the
+                # approved credits (a hold, a transfer and an inquiry are no money of the merchant's)
+                " COALESCE(SUM(CASE WHEN status IN ('approved', 'voided') AND kind IN ({debit}, {credit}) THEN"
                 " (CASE WHEN kind IN ({credit}) THEN -amount ELSE amount END) ELSE 0 END), 0) AS net_amount,"
                 " COALESCE(SUM(reversals), 0) AS reversals_seen,"
                 " COALESCE(SUM(duplicates), 0) AS duplicates_seen FROM postings".format(
-                    credit=", ".join(f"'{k}'" for k in CREDIT_KINDS), hold=", ".join(f"'{k}'" for k in HOLD_KINDS))
+                    credit=", ".join(f"'{k}'" for k in CREDIT_KINDS), debit=", ".join(f"'{k}'" for k in DEBIT_KINDS))
             ).fetchone()
             messages = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         return {"messages": int(messages), **{k: int(row[k]) for k in row.keys()}}

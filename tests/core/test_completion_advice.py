@@ -6,7 +6,8 @@ completion void that must wait until the host has it."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,7 +23,7 @@ from firmware.core.events import (
 )
 from firmware.core.flows import FLOWS, STORED_ADVICE, Candidate
 from firmware.core.model import BootState, Counters, JournalState, Kind, PendingAdvice, State
-from firmware.core.preauth import PREAUTH_HOLD_DAYS, advice_refusal, judge_preauth
+from firmware.core.preauth import PREAUTH_HOLD_DAYS, advice_refusal, hold_refusal, judge_preauth
 from firmware.core.settings import OfflineLimits
 
 from .helpers import CARD, DATE, NOW, SETTINGS, Driver, reply, to_idle, to_menu
@@ -161,6 +162,19 @@ def test_advice_rules_and_rows():
     last_day = PREAUTH.when + timedelta(days=PREAUTH_HOLD_DAYS)
     assert advice_refusal(True, PREAUTH, last_day) is None
     assert advice_refusal(True, PREAUTH, last_day + timedelta(minutes=1)) == ("preauth.expired", "PREAUTH EXPIRED")
+
+
+@pytest.mark.parametrize("made, completed, lapsed", [
+    # 10:00 BST on 25 September to 09:30 GMT on 25 October: 30 days 30 minutes of real time, 29 d 23.5 h civil
+    (datetime(2026, 9, 25, 10, 0), datetime(2026, 10, 25, 9, 30), True),
+    # 10:00 GMT on 28 February to 10:30 BST on 30 March: 29 days 23.5 hours of real time, 30 d 0.5 h civil
+    (datetime(2026, 2, 28, 10, 0), datetime(2026, 3, 30, 10, 30), False),
+])
+def test_the_hold_counts_real_days_across_a_change_of_summer_time(made, completed, lapsed):
+    """Audit AU19 L2: the 30 days of a pre-auth's hold are real days, as every other age limit (core.clock.elapsed)."""
+    refusal = hold_refusal(replace(PREAUTH, when=made), completed, ZoneInfo("Europe/London"))
+    assert (refusal is not None) is lapsed
+    assert (hold_refusal(replace(PREAUTH, when=made), completed) is not None) is not lapsed  # civil time, no zone
 
 
 # -- forwarding ----------------------------------------------------------------------------

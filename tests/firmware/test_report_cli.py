@@ -122,3 +122,34 @@ def test_the_report_changes_nothing_and_waits_for_no_lock(terminal, capsys):
     finally:
         writer.conn.execute("ROLLBACK")
         writer.close()
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory):
+    """A batch of a sale (12.50), a pre-auth (200.00) and its cancel, a transfer (70.00): only the sale counts."""
+    root = tmp_path_factory.mktemp("outside")
+    card = [{"swipe": "unionpay_debit"}, {"pin": "1234"}]
+    steps = SALE + [{"preauth": 20000}] + card + [{"preauth_cancel": {"auth": "000002", "amount": 20000}}] + card + [
+        {"transfer": {"amount": 7000, "account": "6228480402564890018"}}] + card
+    result = ScenarioRunner(data_dir=root / "data").run(parse_scenario({"name": "outside", "step": steps}))
+    assert result["failures"] == [] and [t["outcome"] for t in result["transactions"]] == ["approved"] * 4
+    config = root / "posterm.toml"
+    config.write_text("")
+    return root / "data", config
+
+
+def test_the_approved_rows_the_totals_leave_out_say_so_and_the_rest_add_up_to_the_total(outside, capsys):
+    """Audit AU20 M1: a merchant ticking the approved rows against TOTAL (12.50) got 482.50: the pre-auth, its
+    cancel (a release, not money) and the transfer were listed "approved" like the sale, with nothing to tell them
+    apart. The columns line up whatever the kind (TYPE was 4 wide), and no line of the head reads "-CNY 0.00"."""
+    _, out, _ = report(outside, capsys)
+    header, *rows = out[out.index("\nTRACE ") + 1:].splitlines()
+    counted = sum(int(r[header.index("AMOUNT") - 7:header.index("AMOUNT") + 6].replace(".", "")) for r in rows
+                  if " approved " in r and "NOT IN TOTALS" not in r)
+    assert counted == 1250, out
+    assert [("NOT IN TOTALS" in r) for r in rows] == [False, True, True, True], out
+    end = header.index("AMOUNT") + len("AMOUNT")
+    assert all(r[end - 1].isdigit() and r[end] == " " for r in rows), out
+    assert "-CNY 0.00" not in out and "VOID          0                         CNY 0.00" in out
+    _, js, _ = report(outside, capsys, "--json")
+    assert [t["in_totals"] for t in json.loads(js)["transactions"]] == [True, False, False, False]

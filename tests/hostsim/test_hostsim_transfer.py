@@ -42,6 +42,8 @@ def test_approved_and_posted_as_a_transfer_not_in_the_totals(host, term):
     assert (posting["kind"], posting["amount"], posting["status"]) == ("transfer", 5000, "approved")
     messages = host.ledger.messages()
     assert TO not in str(messages) and "622848*********0018" in messages[-1]["action"]
+    summary = host.ledger.summary()  # not the merchant's money: the settlement and the summary agree (AU20 M2)
+    assert (summary["approved"], summary["approved_amount"], summary["net_amount"]) == (1, 0, 0)
 
 
 @pytest.mark.parametrize("to, code", [

@@ -191,15 +191,21 @@ def test_no_mark_is_written_while_a_migration_s_copy_can_be_restored(store):
     assert live_from(store.conn) == 2
 
 
-def test_a_batch_number_used_again_finds_the_unsettled_rows_the_mark_passed(store):
-    """A sign-on moves the terminal to another batch while the open one holds no counted record (a declined sale):
-    that batch is never settled. Once the mark passes its rows, the archive still finds them under its number."""
+def _orphan_of_5(store: Store) -> tuple[Till, SaleRecord]:
+    """Batch 5 holds only a declined sale when a sign-on moves the terminal to 6, which takes a sale and settles."""
     till = Till(store, batch=5)
     rec = till.open()
     store.record_outcome(replace(rec, state=JournalState.DECLINED, response_code="51", reason="51"))
     till.sign_on(6)
     till.sale()
     till.settle()
+    return till, rec
+
+
+def test_a_batch_number_used_again_finds_the_unsettled_rows_the_mark_passed(store):
+    """A sign-on moves the terminal to another batch while the open one holds no counted record (a declined sale):
+    that batch is never settled. Once the mark passes its rows, the archive still finds them under its number."""
+    till, rec = _orphan_of_5(store)
     till.sale()
     _advance_all(store)
     assert live_from(store.conn) > rec.txn_no and orphans(store.conn) == {5}
@@ -209,6 +215,26 @@ def test_a_batch_number_used_again_finds_the_unsettled_rows_the_mark_passed(stor
     assert store.batch_records(5) == [] and store.batch_held(5).count == 0
     assert [r.txn_no for r in store.batch_records(5 + EARLIER)] == [rec.txn_no]
     assert batch_used(store.conn, 5 + EARLIER) and not batch_used(store.conn, 5)
+
+
+def test_an_archive_number_taken_below_the_mark_by_older_firmware_is_never_given_twice(store):
+    """Audit AU19 M1. Firmware from before the mark opens this database (same schema) and archives an orphan it
+    passed: the rows move to 1000005 below the mark, and the orphan list, which that firmware knows nothing of,
+    still says 5. Back here, a settled batch 5 archived later must not be given 1000005 too (the two batches'
+    rows mixed under one number, in the report and the listing a merchant reconciles by hand)."""
+    till, orphan = _orphan_of_5(store)
+    _advance_all(store)
+    assert live_from(store.conn) > orphan.txn_no
+    with store.conn:  # the older firmware's sign-on naming 5: its archive moves the rows (no more), then 5 is open
+        store.conn.execute("UPDATE journal SET batch = ? WHERE batch = 5", (5 + EARLIER,))
+        store._write_counters(store.conn, Counters(stan=till.stan, batch=5, txn_no=till.txn_no))
+    till.batch = 5
+    later = till.sale()
+    till.settle()
+    till.sign_on(5)  # the host names 5 again while 6 is empty: the settled 5 is archived
+    (first,), (second,) = (store.conn.execute("SELECT batch FROM journal WHERE txn_no = ?", (r.txn_no,)).fetchone()
+                           for r in (orphan, later))
+    assert first == 5 + EARLIER and second == 5 + 2 * EARLIER
 
 
 PLAN_SCAN = re.compile(r"SCAN (journal|j|v)\b(?! USING)")
