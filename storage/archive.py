@@ -44,7 +44,7 @@ from __future__ import annotations
 import sqlite3
 
 from firmware.errors import StorageError
-from storage.live import batch_used, rename_orphan
+from storage.live import UPLOAD_OWED, batch_used, rename_orphan
 from storage.migrations import ARCHIVE_SCHEMA, raise_usable_by
 
 __all__ = ["EARLIER", "live_batch", "is_earlier", "batch_label", "archive_batch", "holds_archive"]
@@ -91,8 +91,7 @@ def archive_batch(c: sqlite3.Connection, batch: int) -> int | None:
     still owed: it is read again from the journal by this number until it completes."""
     if is_earlier(batch) or not batch_used(c, batch):
         return None
-    owed = c.execute("SELECT 1 FROM settlements WHERE batch = ? AND result <> '1' AND uploaded = 0",
-                     (batch,)).fetchone()
+    owed = c.execute(f"SELECT 1 FROM settlements WHERE batch = ? AND {UPLOAD_OWED}", (batch,)).fetchone()
     if owed:
         raise StorageError(f"batch {batch:06d} cannot be used again while its batch upload is owed",
                            code="storage.batch_owed")

@@ -29,7 +29,7 @@ from firmware.core.model import (
 )
 from storage.archive import EARLIER, live_batch
 from storage.journal import _JOURNAL_COLUMNS, COPY_OWED
-from storage.settlements import _UPLOAD_OWED
+from storage.live import UPLOAD_OWED
 
 __all__ = ["BootMixin"]
 
@@ -98,7 +98,7 @@ class BootMixin:
             )
         )
         # (an archived batch's report is not owed here: its number is another batch's now; storage.archive)
-        owed = self._query(f"SELECT batch FROM settlements WHERE report_printed = 0 AND NOT ({_UPLOAD_OWED}) "
+        owed = self._query(f"SELECT batch FROM settlements WHERE report_printed = 0 AND NOT ({UPLOAD_OWED}) "
                            f"AND batch < {EARLIER} ORDER BY settled_at DESC, batch DESC LIMIT 1", (),
                            "reading an owed report")
         report = self.settlement(owed[0][0]) if owed else None

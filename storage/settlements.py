@@ -58,9 +58,6 @@ _SETTLED_ROWS = "journal j LEFT JOIN offline_queue q USING (txn_no)"
 # Among the debits and credits: the completions and their voids, for the report's own lines (v8).
 _COMPLETION = f"({_DEBIT} AND j.kind = 'preauth_complete')"
 _COMPLETION_VOID = "(j.kind = 'preauth_complete_void' AND j.state = 'approved')"
-# A settlement whose upload is owed: the host did not find its totals balanced, and the upload
-# has not completed. Its report waits for the upload (one definition, with the journal's mark: storage.live).
-_UPLOAD_OWED = UPLOAD_OWED
 # settlements.uploaded: 0 not uploaded (owed when not balanced), 1 uploaded, 2 the profile has none (iso87).
 UPLOADED, NO_UPLOAD = 1, 2
 # The sealed PAN and expiry a journal row keeps (journal.card) have one reader: the batch upload
@@ -70,7 +67,7 @@ UPLOADED, NO_UPLOAD = 1, 2
 # and the housekeeping's sweep of what a database settled before (``storage.housekeeping``). A reversal and
 # an advice each carry their own sealed message; a refund, a void, a pre-auth's completion and a reprint
 # read ``pan_hash`` and ``masked_pan``, which stay. ``secure_delete`` overwrites the freed bytes.
-CARDS_DONE = f"EXISTS (SELECT 1 FROM settlements s WHERE s.batch = journal.batch AND NOT ({_UPLOAD_OWED}))"
+CARDS_DONE = f"EXISTS (SELECT 1 FROM settlements s WHERE s.batch = journal.batch AND NOT ({UPLOAD_OWED}))"
 # (``?2``: the batch's floor, ``storage.live``: its rows are all from there on)
 _FORGET_CARDS = (f"UPDATE journal SET card = NULL WHERE txn_no >= ?2 AND batch = ?1 AND card IS NOT NULL "
                  f"AND {CARDS_DONE}")
@@ -238,7 +235,7 @@ class SettlementMixin:
 
     def upload_owed(self) -> Settlement | None:
         """The oldest settlement whose batch upload is owed, if any (its report waits for it)."""
-        rows = self._query(f"SELECT batch FROM settlements WHERE {_UPLOAD_OWED} ORDER BY settled_at, batch LIMIT 1",
+        rows = self._query(f"SELECT batch FROM settlements WHERE {UPLOAD_OWED} ORDER BY settled_at, batch LIMIT 1",
                            (), "reading an owed upload")
         return self.settlement(rows[0][0]) if rows else None
 
