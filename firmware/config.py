@@ -37,6 +37,7 @@ from firmware.config_checks import (  # each key's own check, and the keys' agai
     _zone,
     check_against_profile,
     check_devices,
+    check_display,
     check_pin_keys,
 )
 from firmware.errors import ConfigError
@@ -325,6 +326,7 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
     config = Config(**built)
     check_against_profile(config, source)
     check_pin_keys(config, source)
+    check_display(config, source)
     return config
 
 

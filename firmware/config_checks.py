@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from firmware.config import Config
 
 __all__ = ["PIN_KEY_MODES", "SOFT_PINPADS", "PROFILE_CHOICES", "check_against_profile", "check_pin_keys",
-           "check_devices"]
+           "check_devices", "check_display"]
 
 
 # -- each key's own check --------------------------------------------------------------------
@@ -130,6 +130,38 @@ def check_pin_keys(config: Config, source: str) -> None:
             f'host.pin_keys = "dukpt" in {source} needs a PIN pad whose blocks the terminal makes '
             f"({', '.join(s + '://' for s in SOFT_PINPADS)}); a {scheme}:// pad encrypts under its own keys",
             code="config.dukpt_pinpad",
+        )
+
+
+def check_display(config: Config, source: str) -> None:
+    """A display narrower than the screens are written for (``hal.display.MIN_COLS``) would cut amounts and
+    outcome words: refused here, naming the key, rather than shown cut."""
+    from firmware.money import format_amount
+    from hal.display import MIN_COLS  # light: the standard library and hal.base
+    from hal.url import DeviceUrl, shown_url
+
+    try:
+        raw = DeviceUrl.parse(config.devices.display, what="display").options.get("cols")
+    except ConfigError:  # a malformed URL: the port says what is wrong with it, when it is made
+        return
+    if raw is not None and not raw.strip().isdigit():  # not a number: the port says so
+        return
+    cols = 20 if raw is None else int(raw)  # every display port's default (hal.display.Display.OPTIONS)
+    if cols < MIN_COLS:
+        raise ConfigError(
+            f"devices.display in {source} has cols={cols} ({shown_url(config.devices.display)!r}); the screens "
+            f"need a display of at least {MIN_COLS} columns",
+            code="config.bad_option",
+        )
+    # the largest amount a sale accepts, shown as a refund, on a line of its own: the screens give way by the
+    # title, never by the digits, and can do no more than that
+    t = config.terminal
+    widest = f"-{t.currency_symbol} {format_amount(config.sale.max_amount, t.currency_exponent)}"
+    if len(widest) > cols:
+        raise ConfigError(
+            f"sale.max_amount in {source} is shown as {widest!r}, {len(widest)} characters: more than the "
+            f"{cols} columns of devices.display; lower it or fit a wider display",
+            code="config.bad_value",
         )
 
 

@@ -51,7 +51,8 @@ class BalanceMixin:
         else:
             code = reply.response_code or "??"
             record = replace(record, state=JournalState.DECLINED, reason=reply.response_code)
-            message = screens.fit((f"{flow_of(record.kind).title} DECLINED", f"{code} {self.settings.response_text(code)}"))
+            message = screens.declined(self, record.kind, code, self.settings.response_text(code),
+                                       self.settings.display_text(code), None)
         commit = [RecordOutcome(record), WipeCard(record.txn_no)]
         state, actions = self._idle(*message, short=message.short)  # the balance's own 2-row form
         return state, head + commit + actions

@@ -49,6 +49,9 @@ class Recovery(enum.Enum):
 class Flow:
     kind: Kind
     title: str  # on the display: "SALE CNY 12.50", "VOID CNY 12.50"
+    # the title where the whole one and the amount (or the outcome word) do not share a line on a narrow
+    # display ("CMPL CNY 123456.78" on 20 columns; screens._named); empty: the title is short already
+    short: str = ""
     original: bool = False  # starts from an earlier transaction, keyed by its trace
     of: frozenset[Kind] = frozenset()  # the kinds of original it may refer to
     offline: bool = True  # may be approved offline when the host cannot be reached
@@ -72,6 +75,11 @@ class Flow:
     # counted in the settlement's totals when approved (storage.settlements' _DEBIT and _CREDIT name the
     # same kinds): a batch holds at most what its settlement can count (CoreSettings.batch_capacity)
     in_totals: bool = True
+
+    @property
+    def brief(self) -> str:
+        """The short title (``short``), or the title itself when it has none."""
+        return self.short or self.title
 
     @property
     def prefix(self) -> str:
@@ -122,13 +130,14 @@ FLOWS: dict[Kind, Flow] = {
 # 预授权类 (firmware/core/preauth.py), UnionPay's table: processing code, condition code 06, 60.1.
 # Pre-auth (030000, 60.1 = 10), 0100: holds funds, reversed if unanswered, not in the totals.
 PREAUTH_FLOWS: dict[Kind, Flow] = {
-    Kind.PREAUTH: Flow(Kind.PREAUTH, "PREAUTH", offline=False, undone="NOT AUTHORISED", codes="preauth",
+    Kind.PREAUTH: Flow(Kind.PREAUTH, "PREAUTH", short="PA", offline=False, undone="NOT AUTHORISED", codes="preauth",
                        in_totals=False),
     # 预授权撤销 (200000, 60.1 = 11), 0100: names the pre-auth by its auth code (38) and date (61.3);
     # the amount is keyed (the pre-auth may be elsewhere) and must be the pre-auth's where the journal has it.
     Kind.PREAUTH_VOID: Flow(
         Kind.PREAUTH_VOID,
         "PA CANCEL",
+        short="PA CNCL",
         original=True,
         of=frozenset({Kind.PREAUTH}),
         offline=False,
@@ -145,6 +154,7 @@ PREAUTH_FLOWS: dict[Kind, Flow] = {
     Kind.PREAUTH_COMPLETE: Flow(
         Kind.PREAUTH_COMPLETE,
         "COMPLETION",
+        short="CMPL",
         original=True,
         of=frozenset({Kind.PREAUTH}),
         offline=False,
@@ -160,6 +170,7 @@ PREAUTH_FLOWS: dict[Kind, Flow] = {
     Kind.PREAUTH_COMPLETE_VOID: Flow(
         Kind.PREAUTH_COMPLETE_VOID,
         "COMPL VOID",
+        short="CP VOID",
         original=True,
         of=frozenset({Kind.PREAUTH_COMPLETE}),
         offline=False,
@@ -180,7 +191,8 @@ STORED_ADVICE = frozenset({Kind.SALE, Kind.PREAUTH_COMPLETE})
 # 转账 (firmware/core/transfer.py): 0200, processing code 400000 (ISO 8583 "cardholder accounts
 # transfer"); amount, card, the destination account keyed twice on the PIN pad, PIN; online only,
 # reversed like a sale; not in the merchant's settlement totals (the money goes to another account).
-FLOWS[Kind.TRANSFER] = Flow(Kind.TRANSFER, "TRANSFER", offline=False, undone="NOT TRANSFERRED", destination=True,
+FLOWS[Kind.TRANSFER] = Flow(Kind.TRANSFER, "TRANSFER", short="XFER", offline=False, undone="NOT TRANSFERRED",
+                            destination=True,
                             in_totals=False)
 
 # Function menu keys that start a transaction (1-3 are upload, sign on, sign off; 5 settles).

@@ -255,13 +255,13 @@ class SaleMixin:
         head += [RecordOutcome(record), WipeCard(record.txn_no)]
         code = reply.response_code or "??"
         flow = flow_of(record.kind)
-        title = "DECLINED" if flow.kind is Kind.SALE else f"{flow.title} DECLINED"
-        text = f"{code} {self.settings.response_text(code)}"
+        text, brief = self.settings.response_text(code), self.settings.display_text(code)
         if reply.must_reverse:  # a partial approval of what cannot be reversed (cup's refund, a 0220)
-            text = f"{code} PARTIAL APPROVAL"
+            text, brief = "PARTIAL APPROVAL", "PART APPROVAL"
             head.append(Alert("host.partial_approval", f"{flow.kind.value} trace {record.stan:06d} approved for "
                               "part of its amount, which cannot be reversed: reconcile it with the host"))
-        state, actions = self._idle(title, text, self._money(record.amount), short=(title, text))  # the amount is keyed
+        shown = screens.declined(self, record.kind, code, text, brief, record.amount)  # the amount is keyed
+        state, actions = self._idle(*shown, short=shown.short)
         return state, head + actions
 
     def _partial_reversed(self, record: SaleRecord) -> Result:

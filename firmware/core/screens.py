@@ -1,8 +1,12 @@
 """What the display shows in each state. Pure functions of the core's data.
 
-Lines are kept to 20 characters (the smallest common POS display); a wider
-display simply has room to spare, and the display driver truncates anything
-longer rather than wrapping.
+A screen is written for 20 characters a line (``WIDTH``), and chooses what
+shares a line with the display's real width (``CoreSettings.display_cols``, the
+port's ``cols``; at least ``hal.display.MIN_COLS``, 16): a title gives way to
+its amount, a long word to its short form (``Flow.short``, a response code's
+display form), a prompt to its keyed value, so the display, which cuts a line
+at its width rather than wrapping it, never cuts an amount, an outcome word or
+what is being keyed.
 
 A screen is written for 4 rows, and says itself again in 2 (``fit(lines,
 short)``: ``hal.display.Lines``) for the usual pole display, a 2 x 20 DM-D:
@@ -25,19 +29,44 @@ if TYPE_CHECKING:
     from firmware.core.model import SaleRecord
     from firmware.core.settings import CoreSettings
 
-WIDTH = 20
+WIDTH = 20  # what the screens are written for; a screen of a terminal chooses with its display's (``_width``)
 
 
-def fit(lines: Iterable[str], short: Iterable[str] = ()) -> Lines:
-    """The screen's lines cut to ``WIDTH``; ``short``: the same screen in 2 lines, for a 2-row display."""
-    return Lines((str(line)[:WIDTH] for line in lines), (str(line)[:WIDTH] for line in short))
+def fit(lines: Iterable[str], short: Iterable[str] = (), width: int = WIDTH) -> Lines:
+    """The screen's lines cut to ``width``; ``short``: the same screen in 2 lines, for a 2-row display."""
+    return Lines((str(line)[:width] for line in lines), (str(line)[:width] for line in short))
 
 
-def _pair(first: str, second: str, width: int = WIDTH) -> str:
-    """``first second`` on one line if it fits, else ``second`` alone (the part that carries the value): the
-    2-row form of ``titled``."""
-    both = f"{first} {second}"
-    return both if len(both) <= width else second
+def _width(term: Terminal) -> int:
+    """The display's real width: every choice of what shares a line is made with it."""
+    return term.settings.display_cols
+
+
+def _pair(first: str, second: str, width: int = WIDTH, short: str = "") -> str:
+    """``first second`` on one line if it fits, else ``short second`` (a flow's short title, ``Flow.short``),
+    else ``second`` alone (the part that carries the value): the 2-row form of ``titled``."""
+    for head in (first, short):
+        both = f"{head} {second}"
+        if head and len(both) <= width:
+            return both
+    return second
+
+
+def _first_fit(width: int, *forms: str) -> str:
+    """The first of ``forms`` (the same words, shorter and shorter) that fits ``width``; else the last."""
+    return next((form for form in forms if len(form) <= width), forms[-1])
+
+
+def _keyed(prompts: tuple[str, ...], value: str, width: int) -> str:
+    """A prompt and the value being keyed on one line: the longest prompt that leaves the value whole, else
+    the value alone (it is what the cardholder or cashier checks)."""
+    return next((f"{p} {value}" for p in prompts if len(p) + 1 + len(value) <= width), value)
+
+
+def _stars(digits: int, width: int) -> str:
+    """A count of keyed digits as stars, or as a number when the stars would not fit the line."""
+    stars = "*" * digits or "_"
+    return stars if len(stars) <= width else f"{digits} DIGITS"
 
 
 def titled(title: str, value: str, width: int = WIDTH) -> tuple[str, ...]:
@@ -72,17 +101,18 @@ def status(term: Terminal) -> str:
 
 
 def idle(term: Terminal) -> tuple[str, ...]:
-    now = status(term)
+    now, w = status(term), _width(term)
     if term.signed_out:  # operators.required and no cashier signed in (operators.py)
-        return fit(("PLEASE SIGN IN", "KEY OPERATOR NO.", "THEN # AND PASSWORD", now),
-                   ("PLEASE SIGN IN", now or "KEY OPERATOR NO."))
-    return fit((term.settings.merchant_name, "READY", "KEY AMOUNT TO SELL", now),
-               ("READY", now) if now else (term.settings.merchant_name, "READY"))
+        return fit(("PLEASE SIGN IN", "KEY OPERATOR NO.", _first_fit(w, "THEN # AND PASSWORD", "THEN # PASSWORD"),
+                    now), ("PLEASE SIGN IN", now or "KEY OPERATOR NO."), w)
+    return fit((term.settings.merchant_name, "READY", _first_fit(w, "KEY AMOUNT TO SELL", "KEY AMOUNT"), now),
+               ("READY", now) if now else (term.settings.merchant_name, "READY"), w)
 
 
 def amount(term: Terminal, note: str = "") -> tuple[str, ...]:
-    title, shown, keys = _title(term.sale.kind), money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"
-    return fit((title, "AMOUNT:", shown, keys), (_pair(title, shown), keys))
+    flow, shown, keys = flow_of(term.sale.kind), money(term.sale.amount, term.settings), note or "#=OK  X=CANCEL"
+    w = _width(term)
+    return fit((flow.title, "AMOUNT:", shown, keys), (_pair(flow.title, shown, w, flow.short), keys), w)
 
 
 def _title(kind) -> str:
@@ -94,107 +124,151 @@ def _sale_head(term: Terminal) -> tuple[str, ...]:
     flow = flow_of(term.sale.kind)
     if not flow.moves_money:  # an inquiry: no amount to show
         return (flow.title,)
-    return titled(flow.title, money(term.sale.amount, term.settings))
+    return titled(flow.title, money(term.sale.amount, term.settings), _width(term))
 
 
 def _sale_line(term: Terminal) -> str:
-    """The transaction and its amount in one line, for 2 rows: the amount alone when both do not fit."""
+    """The transaction and its amount in one line, for 2 rows: the short title when the whole one and the
+    amount do not share the line, the amount alone when neither does."""
     flow = flow_of(term.sale.kind)
     if not flow.moves_money:
         return flow.title
-    return _pair(flow.title, money(term.sale.amount, term.settings))
+    return _pair(flow.title, money(term.sale.amount, term.settings), _width(term), flow.short)
+
+
+_CONFIRM_KEYS = ("#=CONFIRM X=CANCEL", "#=OK X=CANCEL")
 
 
 def trace(term: Terminal, note: str = "") -> tuple[str, ...]:
-    title, trace, keys = _title(term.sale.kind), term.sale.trace or "_", note or "#=OK  X=CANCEL"
-    return fit((title, "ORIGINAL TRACE NO:", trace, keys), (_pair(title, f"TRACE {trace}"), keys))
+    flow, trace, keys, w = flow_of(term.sale.kind), term.sale.trace or "_", note or "#=OK  X=CANCEL", _width(term)
+    return fit((flow.title, _first_fit(w, "ORIGINAL TRACE NO:", "ORIG TRACE NO:"), trace, keys),
+               (_pair(flow.title, f"TRACE {trace}", w, flow.short), keys), w)
 
 
 def searching(term: Terminal) -> tuple[str, ...]:
     label = term._original_label()
-    return fit((_title(term.sale.kind), label, "SEARCHING..."), (label, "SEARCHING..."))
+    return fit((_title(term.sale.kind), label, "SEARCHING..."), (label, "SEARCHING..."), _width(term))
 
 
 def confirm(term: Terminal) -> tuple[str, ...]:
-    sale, o = term.sale, term.sale.original
+    sale, o, w = term.sale, term.sale.original, _width(term)
+    flow, keys = flow_of(sale.kind), _first_fit(w, *_CONFIRM_KEYS)
     if sale.reference is not None:  # a refund: its original named by reference number (a pre-auth: auth code)
         if o is None:
-            return fit((f"{_title(sale.kind)} {sale.orig_date}", term._original_label(), "NOT ON THIS TERMINAL",
-                        "#=CONFIRM X=CANCEL"), ("NOT ON THIS TERMINAL", "#=CONFIRM X=CANCEL"))
+            nowhere = _first_fit(w, "NOT ON THIS TERMINAL", "NOT ON TERMINAL")
+            return fit((_pair(flow.title, sale.orig_date or "", w, flow.short), term._original_label(), nowhere,
+                        keys), (nowhere, keys), w)
+        traced = _pair(flow.title, f"TRACE {o.stan:06d}", w, flow.short)
         if sale.reference.auth_code:  # the pre-auth's whole amount
-            held = f"HELD {money(o.amount, term.settings)}"
-            return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", held, o.masked_pan, "#=CONFIRM X=CANCEL"),
-                       (held, "#=CONFIRM X=CANCEL"))
+            held = _pair("HELD", money(o.amount, term.settings), w)
+            return fit((traced, held, o.masked_pan, keys), (held, keys), w)
         # a refund of it still to go (keyed before a power cut or while the link was down) is said, so a
         # cashier who saw no slip does not key it again: it is sent by itself, and its slip prints then
-        third = f"UNSENT {money(o.refund_pending, term.settings)}" if o.refund_pending else o.masked_pan
-        left = f"LEFT {money(o.refundable, term.settings)}"
-        return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", left, third, "#=CONFIRM X=CANCEL"),
-                   (third if o.refund_pending else left, "#=CONFIRM X=CANCEL"))  # 2 rows: what is unsent wins
+        third = _pair("UNSENT", money(o.refund_pending, term.settings), w) if o.refund_pending else o.masked_pan
+        left = _pair("LEFT", money(o.refundable, term.settings), w)
+        return fit((traced, left, third, keys),
+                   (third if o.refund_pending else left, keys), w)  # 2 rows: what is unsent wins
     shown = money(o.amount, term.settings)
-    return fit((f"{_title(sale.kind)} TRACE {o.stan:06d}", shown, o.masked_pan, "#=CONFIRM X=CANCEL"),
-               (_pair(_title(sale.kind), shown), "#=CONFIRM X=CANCEL"))
+    return fit((_pair(flow.title, f"TRACE {o.stan:06d}", w, flow.short), shown, o.masked_pan, keys),
+               (_pair(flow.title, shown, w, flow.short), keys), w)
 
 
 def reference(term: Terminal, note: str = "") -> tuple[str, ...]:
     """A refund's first prompt: the original's reference number, from its receipt (REF NO)."""
-    title, keys = _title(term.sale.kind), note or "#=OK  X=CANCEL"
-    if flow_of(term.sale.kind).by_auth_code:  # a pre-auth's cancel or completion: the pre-auth's AUTH NO
+    flow, keys, w = flow_of(term.sale.kind), note or "#=OK  X=CANCEL", _width(term)
+    if flow.by_auth_code:  # a pre-auth's cancel or completion: the pre-auth's AUTH NO
         auth = term.sale.auth or "_"
-        return fit((title, "ORIGINAL AUTH NO:", auth, keys), (_pair(title, f"AUTH {auth}"), keys))
+        return fit((flow.title, _first_fit(w, "ORIGINAL AUTH NO:", "ORIG AUTH NO:"), auth, keys),
+                   (_pair(flow.title, f"AUTH {auth}", w, flow.short), keys), w)
     rrn = term.sale.rrn or "_"
-    return fit((title, "ORIGINAL REF NO:", rrn, keys), (_pair(title, f"REF {rrn}"), keys))
+    return fit((flow.title, "ORIGINAL REF NO:", rrn, keys), (_pair(flow.title, f"REF {rrn}", w, flow.short), keys), w)
 
 
 def original_date(term: Terminal, note: str = "") -> tuple[str, ...]:
-    date, keys = term.sale.orig_date or "_", note or "#=OK  X=CANCEL"
-    return fit((_title(term.sale.kind), "ORIGINAL DATE MMDD:", date, keys), (f"ORIG DATE MMDD: {date}", keys))
+    date, keys, w = term.sale.orig_date or "_", note or "#=OK  X=CANCEL", _width(term)
+    entry = _keyed(("ORIG DATE MMDD:", "ORIG MMDD:", "MMDD:"), f"{date:<4}", w).rstrip()  # room for all 4 digits
+    return fit((_title(term.sale.kind), _first_fit(w, "ORIGINAL DATE MMDD:", "ORIG DATE MMDD:"), date, keys),
+               (entry, keys), w)
 
 
 def balance(term: Terminal, record: SaleRecord, value) -> tuple[str, ...]:
     """The balance of an approved inquiry (``firmware.host.balance.Balance``), for the display only."""
-    last4 = record.masked_pan[-4:]
+    last4, w = record.masked_pan[-4:], _width(term)
+    card = f"CARD **** {last4}"
     if value is None:
-        return fit(("BALANCE", "NOT GIVEN BY HOST", f"CARD **** {last4}"), ("BALANCE NOT GIVEN", f"CARD **** {last4}"))
+        return fit(("BALANCE", "NOT GIVEN BY HOST", card), ("BALANCE NOT GIVEN", card), w)
     s = term.settings
     unit = s.currency_symbol if value.currency == s.currency else value.currency
     shown = f"{'-' if value.amount < 0 else ''}{unit} {format_amount(abs(value.amount), s.exponent)}"
-    return fit(("BALANCE", shown, f"CARD **** {last4}"), (_pair("BALANCE", shown), f"CARD **** {last4}"))
+    both = f"BALANCE {shown}"  # 2 rows: the balance whole, under its title and card when they cannot share a line
+    short = (both, card) if len(both) <= w else (f"BALANCE ****{last4}", shown)
+    return fit(("BALANCE", shown, card), short, w)
 
 
 def account(term: Terminal, digits: int, confirming: bool, note: str = "") -> tuple[str, ...]:
     """A transfer's destination account being keyed on the PIN pad: a count of digits, never the digits."""
-    prompt = "KEY IT AGAIN:" if confirming else "TO ACCOUNT NO:"
-    stars, keys = "*" * digits or "_", note or "#=OK  X=CANCEL"
+    w = _width(term)
+    prompt = "KEY IT AGAIN:" if confirming else _first_fit(w, "TO ACCOUNT NO:", "TO ACCOUNT:")
+    stars, keys = _stars(digits, w), note or "#=OK  X=CANCEL"
     head = _sale_head(term)
-    entry = (prompt, stars) if len(head) == 1 else (_pair(prompt, stars),)  # the amount took the prompt's row
-    return fit((*head, *entry, keys), (_pair(prompt, stars), keys))
+    entry = (prompt, stars) if len(head) == 1 else (_pair(prompt, stars, w),)  # the amount took the prompt's row
+    return fit((*head, *entry, keys), (_pair(prompt, stars, w), keys), w)
 
 
 def swipe(term: Terminal) -> tuple[str, ...]:
-    head = _sale_head(term)
+    head, w = _sale_head(term), _width(term)
     gap = ("",) if len(head) == 1 else ()
-    return fit((*head, "SWIPE CARD", *gap, "X=CANCEL"), (_sale_line(term), "SWIPE CARD  X=CANCEL"))
+    return fit((*head, "SWIPE CARD", *gap, "X=CANCEL"),
+               (_sale_line(term), _first_fit(w, "SWIPE CARD  X=CANCEL", "SWIPE  X=CANCEL")), w)
 
 
 def pin(term: Terminal, digits: int) -> tuple[str, ...]:
     last4 = term.sale.card.masked_pan[-4:] if term.sale.card else "????"
-    head, stars = _sale_head(term), "*" * digits
-    entry = ("ENTER PIN:", stars) if len(head) == 1 else (_pair("ENTER PIN:", stars),)
-    return fit((*head, f"CARD **** {last4}", *entry), (_sale_line(term), _pair("ENTER PIN:", stars)))
+    head, stars, w = _sale_head(term), "*" * digits, _width(term)
+    entry = ("ENTER PIN:", stars) if len(head) == 1 else (_pair("ENTER PIN:", stars, w),)
+    return fit((*head, f"CARD **** {last4}", *entry), (_sale_line(term), _pair("ENTER PIN:", stars, w)), w)
 
 
 def processing(term: Terminal) -> tuple[str, ...]:
-    return fit((*_sale_head(term), "PROCESSING...", "PLEASE WAIT"), (_sale_line(term), "PROCESSING..."))
+    return fit((*_sale_head(term), "PROCESSING...", "PLEASE WAIT"), (_sale_line(term), "PROCESSING..."),
+               _width(term))
 
 
 def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
     offline = record.state.value == "offline_approved"
     auth = f"AUTH {record.auth_code}" if record.auth_code else ""
-    flow = flow_of(record.kind)
+    flow, w = flow_of(record.kind), _width(term)
     amount = ("-" if flow.refund else "") + money(record.amount, term.settings)
-    head = "APPROVED OFFLINE" if offline else ("APPROVED" if flow.kind.value == "sale" else f"{flow.title} APPROVED")
-    return fit((head, amount, auth, "PRINTING..."), (head, amount))
+    head = "APPROVED OFFLINE" if offline else (
+        "APPROVED" if flow.kind.value == "sale" else _pair(flow.title, "APPROVED", w, flow.short))
+    return fit((head, amount, auth, "PRINTING..."), (head, amount), w)
+
+
+def declined(term: Terminal, kind, code: str, text: str, brief: str, amount: int | None) -> Lines:
+    """A decline: the outcome word, the code with its reason, and the amount (audit AU20 L4). The reason is
+    the host's whole text where it fits the line, else its display form (``CoreSettings.display_text``,
+    sized for the narrowest display); on 2 rows the amount shares the first line with DECLINED, or, when
+    it cannot, the code does and the amount has the second line to itself."""
+    flow, w = flow_of(kind), _width(term)
+    head = "DECLINED" if flow.kind.value == "sale" else _pair(flow.title, "DECLINED", w, flow.short)
+    reason = _first_fit(w, f"{code} {text}", f"{code} {brief}")
+    whole = _wrapped(f"{code} {text}", w) or (reason,)  # 4 rows: the host's own words, over two lines if need be
+    if amount is None:  # an inquiry: nothing keyed
+        return fit((head, *whole), (head, reason), w)
+    shown = money(amount, term.settings)
+    both = f"{head} {shown}"
+    short = (both, reason) if len(both) <= w else (_first_fit(w, f"{head} {code}", head), shown)
+    return fit((head, *whole, shown), short, w)
+
+
+def _wrapped(text: str, width: int) -> tuple[str, ...] | None:
+    """``text`` in one line of ``width``, or two broken at a space; None when two are not enough."""
+    if len(text) <= width:
+        return (text,)
+    cut = text.rfind(" ", 0, width + 1)
+    if cut <= 0 or len(text) - cut - 1 > width:
+        return None
+    return text[:cut], text[cut + 1:]
 
 
 def reversed_outcome(term: Terminal, record: SaleRecord, cause: str, queued: bool) -> Lines:
@@ -202,20 +276,20 @@ def reversed_outcome(term: Terminal, record: SaleRecord, cause: str, queued: boo
     approval; audit AU20 M5): not approved, its amount, and what became of the money, held like a decline's.
     ``queued``: the reversal is not delivered yet (it stays queued, the status line says so), so nothing is
     said to be undone: only that the transaction is not approved."""
-    flow = flow_of(record.kind)
-    head = _pair(flow.title, flow.undone)  # SALE NOT APPROVED; NOT AUTHORISED alone when both do not fit
+    flow, w = flow_of(record.kind), _width(term)
+    head = _pair(flow.title, flow.undone, w, flow.short)  # SALE NOT APPROVED; NOT AUTHORISED alone when both do not fit
     if queued:
         money_line = "REVERSAL QUEUED"
     else:
         money_line = "NOTHING REFUNDED" if flow.refund else "NOTHING CHARGED"
     shown = money(record.amount, term.settings)
-    return fit((head, shown, money_line, cause), (head, shown))
+    return fit((head, shown, money_line, cause), (head, shown), w)
 
 
 def suspended(term: Terminal) -> tuple[str, ...]:
-    problem = (term.problem or "STORAGE FAULT").upper()
+    problem, w = (term.problem or "STORAGE FAULT").upper(), _width(term)
     return fit(("SALES SUSPENDED", problem, "#=CHECK AGAIN", status(term)),
-               (_pair("SUSPENDED:", problem), "#=CHECK AGAIN"))
+               (_pair("SUSPENDED:", problem, w), "#=CHECK AGAIN"), w)
 
 
 def printer_problem(text: str) -> tuple[str, ...]:
@@ -240,18 +314,20 @@ def menu(term: Terminal) -> tuple[str, ...]:
 
 def totals(term: Terminal) -> tuple[str, ...]:
     """The settlement confirmation: the batch's sales and voids as the journal counts them."""
-    t, s = term.totals, term.settings
+    t, s, w = term.totals, term.settings, _width(term)
     credit = "CREDIT" if t.refund_count else "VOID"  # voids and refunds together
     sales = (f"SALE {t.debit_count}", money(t.debit_amount, s))
     credits = (f"{credit} {t.credit_count}", money(t.credit_amount, s))
-    figures = (*titled(*sales), *titled(*credits))
-    lines = (f"SETTLE {term.counters.batch:06d}", *figures, "#=SETTLE X=CANCEL")
+    figures = (*titled(*sales, w), *titled(*credits, w))
+    keys = _first_fit(w, "#=SETTLE X=CANCEL", "#=OK X=CANCEL")
+    lines = (f"SETTLE {term.counters.batch:06d}", *figures, keys)
     if len(figures) > 2:  # an amount on a line of its own (titled): the figures first, the keys if room is left
-        lines = (*figures, "#=SETTLE X=CANCEL")[:4]
-    # 2 rows: the figures being confirmed (# and X as on every screen); an amount alone when its line is full,
-    # the credits' with a minus so the two cannot be mistaken for each other
-    credit_line = " ".join(credits) if len(titled(*credits)) == 1 else "-" + credits[1]
-    return fit(lines, (_pair(*sales), credit_line))
+        lines = (*figures, keys)[:4]
+    # 2 rows: the figures being confirmed (# and X as on every screen); the count gives way first (SALE CNY
+    # 152.50), then the word (an amount alone), the credits' with a minus so the two cannot be mistaken
+    sale_line = _first_fit(w, " ".join(sales), f"SALE {sales[1]}", sales[1])
+    credit_line = _first_fit(w, " ".join(credits), f"{credit} {credits[1]}", "-" + credits[1])
+    return fit(lines, (sale_line, credit_line), w)
 
 
 def signed_off(term: Terminal, note: str = "") -> tuple[str, ...]:

@@ -84,6 +84,12 @@ class CoreSettings:
     copies: tuple[Copy, ...] = (Copy.MERCHANT, Copy.CARDHOLDER)
     mtis: Mtis = field(default_factory=Mtis)
     response_texts: Mapping[str, str] = field(default_factory=dict)
+    # each response text's display form, short enough to follow its code on the narrowest display
+    # (``ProfileSpec.display_texts``, checked there): the screen's reason when the whole text does not fit
+    display_texts: Mapping[str, str] = field(default_factory=dict)
+    # the display's real width (its ``cols``, ``hal.display.MIN_COLS`` at least): every screen's choice of
+    # what shares a line (screens.titled, _pair) is made with it, so nothing is cut by the display
+    display_cols: int = 20
     operators: OperatorRules = field(default_factory=OperatorRules)
     # what becomes of each kind's request left unanswered, as the host profile sends it (``HostBridge.recoveries``:
     # a kind sent as an advice is sent again, a reversible request reversed, an inquiry left): read through
@@ -106,6 +112,8 @@ class CoreSettings:
         batch_limits: tuple[int, int] = (999, 10**12 - 1),
         local_zone: tzinfo | None = None,
         recoveries: Mapping[Kind, Recovery] | None = None,
+        display_texts: Mapping[str, str] | None = None,
+        display_cols: int = 20,
     ):
         """``local_zone``: the zone the system clock keeps (``firmware.sysclock.system_zone``), so that the
         host's time is compared with ours as an instant, across a change of summer time too."""
@@ -135,6 +143,8 @@ class CoreSettings:
             copies=tuple(Copy(c) for c in config.receipts.copies),
             mtis=mtis or Mtis(),
             response_texts=dict(response_texts or {}),
+            display_texts=dict(display_texts or {}),
+            display_cols=display_cols,
             mac_required=mac_required,
             batch_capacity=batch_limits[0],
             batch_max_total=batch_limits[1],
@@ -154,3 +164,9 @@ class CoreSettings:
         if not code:
             return "No response code"
         return self.response_texts.get(code, "Declined")
+
+    def display_text(self, code: str | None) -> str:
+        """The response text's display form (``display_texts``); the text itself where the profile has none."""
+        if not code:
+            return "NO CODE"
+        return self.display_texts.get(code) or self.response_text(code)

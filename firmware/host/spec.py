@@ -128,6 +128,10 @@ class Profile:
     approved_codes: frozenset[str]
     response_texts: Mapping[str, str]
     reversal_reasons: Mapping[str, str] = field(default_factory=dict)  # field 39 of a reversal: its meaning
+    # Each response text's display form (upper case), short enough to follow its code ("51 NO FUNDS") on the
+    # narrowest display the screens support (``hal.display.MIN_COLS``): what a decline shows where the whole
+    # text does not fit. Every code with a text has one (checked below); empty: the profile shows none.
+    display_texts: Mapping[str, str] = field(default_factory=dict)
     # What field 39 of a reversal carries for each of the terminal's reasons (``ReversalReason``, whose
     # values are UnionPay's codes, as the journal keeps them); a reason not listed goes as its own value.
     # A host of another family knows other codes for the same reasons (ISO 8583:1987: 68, 20...).
@@ -170,12 +174,32 @@ class Profile:
     def __post_init__(self) -> None:
         if not self.family:
             object.__setattr__(self, "family", self.name)
-        for attr in ("fields", "transactions", "entry_modes", "response_texts", "reversal_reasons",
+        for attr in ("fields", "transactions", "entry_modes", "response_texts", "display_texts", "reversal_reasons",
                      "reason_codes"):
             object.__setattr__(self, attr, MappingProxyType(dict(getattr(self, attr))))
         self._validate()
 
     # -- validation -----------------------------------------------------------
+    def _validate_display_texts(self, p: str) -> None:
+        """A display form for every code with a text, none that would be cut after its code on the narrowest
+        display (``MIN_COLS``), and none for a code without a text."""
+        if not self.display_texts:
+            return
+        from hal.display import MIN_COLS  # light: the standard library and hal.base
+
+        room = MIN_COLS - 3  # "51 " before it
+        missing = sorted(set(self.response_texts) - set(self.display_texts))
+        extra = sorted(set(self.display_texts) - set(self.response_texts))
+        if missing or extra:
+            which = f"response code {missing[0]!r} has no display form" if missing else \
+                f"display form of {extra[0]!r}, a code with no response text"
+            raise _bad(f"{p}: {which}", "config.bad_response_code")
+        for code, text in self.display_texts.items():
+            if not (0 < len(text) <= room and text.isprintable() and text == text.upper()):
+                raise _bad(f"{p}: the display form of {code!r} must be 1 to {room} printable upper-case characters "
+                           f"(it follows the code on a {MIN_COLS}-column display), got {text!r}",
+                           "config.bad_response_code")
+
     def _validate(self) -> None:
         p = f"profile {self.name}"
         top = 128 if self.secondary_bitmap else 64
@@ -239,6 +263,7 @@ class Profile:
                      *self.try_again_codes, *self.key_error_codes, *self.reverse_codes):
             if not _CODE.fullmatch(code):
                 raise _bad(f"{p}: response code {code!r} is not 2 letters or digits", "config.bad_response_code")
+        self._validate_display_texts(p)
         if not self.approved_codes <= set(self.response_texts):
             raise _bad(f"{p}: every approved code needs a response text", "config.bad_response_code")
         if self.reverse_codes and not (self.reverse_codes <= set(self.response_texts)

@@ -28,11 +28,17 @@ from firmware.errors import ConfigError, DisplayError
 from hal.base import Device, DeviceContext
 from hal.url import DeviceUrl, Option
 
-__all__ = ["Display", "Lines", "fit_screen", "Screen"]
+__all__ = ["Display", "Lines", "fit_screen", "Screen", "MIN_COLS"]
 
 log = logging.getLogger(__name__)
 
 Screen = tuple[str, ...]
+
+# The narrowest display the terminal's screens are written for (the cheap 2 x 16 pole displays): every
+# screen chooses what shares a line with the display's real width, down to this one, so an amount, an
+# outcome word or a keyed value is never cut. The configuration refuses a narrower ``devices.display``
+# (``firmware.config_checks.check_display``); the port itself, an instrument too, takes any width.
+MIN_COLS = 16
 
 
 def _clean(line: str) -> str:

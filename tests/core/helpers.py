@@ -33,7 +33,7 @@ ORIGINAL = OriginalFacts(
     masked_pan=CARD.masked_pan, rrn="000000000007", auth_code="654321",
 )
 _CUP = get_profile("cup")
-SETTINGS = CoreSettings(response_texts={"51": "Insufficient funds"})
+SETTINGS = CoreSettings(response_texts={"51": "Insufficient funds"}, display_texts={"51": "NO FUNDS"})
 
 
 def reply(**changes) -> Reply:

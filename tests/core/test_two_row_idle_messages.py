@@ -169,7 +169,7 @@ def test_every_idle_message_fits_two_rows_without_the_fallback(route, caplog):
     (_reader_failed, ("SALE CANCELLED", "CHECK CARD READER")),
     (_printer_refused("printer.not_responding"), ("NO SALES: PRINTER", "NOT RESPONDING")),
     (_printer_refused("printer.jammed"), ("PRINTER FAULT", "NO SALES")),
-    (_declined, ("DECLINED", "51 Insufficient fund")),
+    (_declined, ("DECLINED CNY 12.50", "51 NO FUNDS")),  # the amount, and the reason's display form (AU20 L4)
     (_refused_offline, ("HOST UNAVAILABLE", "NOT VOIDED")),
     (_reversed_after_timeout, ("SALE NOT APPROVED", "CNY 12.50")),
     (_sign_in_locked_out, ("WRONG PASSWORDS", "LOCKED FOR 900 S")),

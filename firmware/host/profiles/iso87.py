@@ -288,6 +288,26 @@ RESPONSE_TEXTS = {
     "A0": "MAC error",
 }
 
+# Each text's display form (``Profile.display_texts``): what a decline shows after its code where the
+# whole text does not fit the display ("51 NO FUNDS"); at most 13 characters, so "NN " and it fit the
+# narrowest display the screens support (hal.display.MIN_COLS, 16). One per code above (checked).
+DISPLAY_TEXTS = {
+    "00": "APPROVED", "01": "CALL ISSUER", "02": "CALL ISSUER", "03": "BAD MERCHANT", "04": "PICK UP CARD",
+    "05": "DO NOT HONOUR", "06": "ERROR", "07": "PICK UP CARD", "08": "CHECK ID", "09": "IN PROGRESS",
+    "10": "PART APPROVAL", "11": "APPROVED VIP", "12": "BAD TXN", "13": "BAD AMOUNT", "14": "BAD CARD NO",
+    "15": "NO ISSUER", "17": "CUSTOMER CNCL", "19": "TRY AGAIN", "20": "BAD RESPONSE", "21": "NO ACTION",
+    "22": "MALFUNCTION", "23": "FEE REFUSED", "25": "NO ORIGINAL", "30": "FORMAT ERROR", "31": "BANK NOT SUPP",
+    "32": "PARTLY DONE", "33": "KEEP: EXPIRED", "34": "FRAUD PICK UP", "35": "CALL ACQUIRER",
+    "36": "RESTRICTED", "37": "CALL SECURITY", "38": "PIN LOCK KEEP", "39": "NO CREDIT AC",
+    "40": "NOT SUPPORTED", "41": "LOST CARD", "42": "NO UNIV AC", "43": "STOLEN CARD", "44": "NO INVEST AC",
+    "51": "NO FUNDS", "52": "NO CHEQUE AC", "53": "NO SAVINGS AC", "54": "EXPIRED CARD", "55": "WRONG PIN",
+    "56": "NO CARD REC", "57": "NOT FOR CARD", "58": "NOT FOR TERM", "59": "SUSPECT FRAUD",
+    "60": "CALL ACQUIRER", "61": "OVER LIMIT", "62": "RESTRICTED", "63": "SECURITY", "64": "BAD ORIG AMT",
+    "65": "TOO OFTEN", "66": "CALL SECURITY", "67": "HARD CAPTURE", "68": "TOO LATE", "75": "TOO MANY PINS",
+    "90": "CUT-OFF", "91": "ISSUER DOWN", "92": "CANNOT ROUTE", "93": "AGAINST LAW", "94": "DUPLICATE",
+    "95": "RECONCILE ERR", "96": "SYSTEM ERROR", "99": "PIN FORMAT", "A0": "MAC ERROR",
+}
+
 
 def build() -> Profile:
     return Profile(
@@ -352,6 +372,7 @@ def build() -> Profile:
         # 10 (approved for a partial amount) is an approval the terminal cannot complete: reversed (reason 06).
         reverse_codes=frozenset({"10"}),
         response_texts=RESPONSE_TEXTS,
+        display_texts=DISPLAY_TEXTS,
         # Field 39 of a reversal in ISO 8583:1987's own codes (UnionPay's 98 and A0 are not among them):
         # no answer is 68 (response received too late), an answer whose MAC failed is 20 (invalid
         # response), one the terminal could not record 96 (system malfunction), anything else 06 (error).
