@@ -26,6 +26,7 @@ from firmware.core.actions import (
     CountBatch,
     EnableReader,
     FindOriginal,
+    FindRecord,
     InstallWorkingKeys,
     Note,
     OpenRequest,
@@ -119,6 +120,8 @@ class FailureMixin:
             undone = flow_of(a.kind).undone  # on 2 rows, the cause is in the alert
             state, actions = self._idle("JOURNAL ERROR", ev.text[:20], undone, short=("JOURNAL ERROR", undone))
             return state, [alert] + actions
+        if isinstance(a, FindRecord):  # the journal could not be read: nothing printed (reprint.py)
+            return self._reprint_failed([alert])
         if isinstance(a, SendNetwork):
             if ev.sent is False and a.job.kind is NetworkKind.SETTLE:  # a 0500 that never left cannot be unheard
                 self._settle_left = False

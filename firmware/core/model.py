@@ -69,6 +69,8 @@ class State(enum.Enum):
     SUPERVISOR = "supervisor"  # the supervisor's password before a guarded function (operators.py)
     CHECKING = "checking"  # the runner checks a password (VerifyOperator)
     ACCOUNT = "account"  # the PIN pad owns the keys: a transfer's destination account, keyed twice (transfer.py)
+    REPRINT = "reprint"  # the cashier keys the trace of a receipt to reprint, or ENTER alone: the newest (reprint.py)
+    REPRINT_LOOKUP = "reprint_lookup"  # the runner looks that trace up in the open batch (FindRecord)
 
     # Hashed by identity, as members compare, in C: ``enum.Enum.__hash__`` is Python code, and a sale looks a
     # state up some 36 times (the transition table, INPUT_STATES). Not a member: enum skips dunder names.
@@ -300,6 +302,7 @@ class PrintJob:
     reprint: bool = False  # printed again on request (function menu): marked, and never marks the copy
     late: bool = False  # the host answered only when the request was sent again: marked on the receipt
     again: bool = False  # held after a failure that may have left this copy on paper whole: marked (printing.py)
+    voided_by: int | None = None  # a reprint of a record an approved void (a cancel) has undone since: that void's trace
 
 
 @dataclass(frozen=True)

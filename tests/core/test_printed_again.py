@@ -3,7 +3,8 @@
 The printer takes the whole merchant copy, then does not answer the status check after it
 (``printer.not_responding``): ENTER printed a second, identical signature slip. Now it says
 ``*** PRINTED AGAIN ***``; a hold where the printer said why it stopped (nothing, or not all, on paper)
-prints the plain copy as before.
+prints the plain copy as before, except a roll that ran out while the copy went out (AU20 L2): the torn
+slip may carry the amount and the signature line, so the copy after it is marked too.
 """
 
 from __future__ import annotations
@@ -49,10 +50,17 @@ def test_a_copy_that_may_be_on_paper_whole_prints_again_marked(code):
     assert MARK in text(again) and "MAY DUPLICATE THE SLIP BEFORE IT" in text(again)
 
 
+def test_a_copy_the_roll_ran_out_under_prints_again_marked():
+    """AU20 L2: paper out during or after the write (``sent`` not False): part of the copy is on paper."""
+    again = _again(_held(("printer.paper_out", None)))
+    assert again.job.copy is Copy.MERCHANT and again.job.again
+    assert MARK in text(again) and "MAY DUPLICATE THE SLIP BEFORE IT" in text(again)
+
+
 @pytest.mark.parametrize(
     ("code", "sent"),
     [
-        ("printer.paper_out", None),  # the printer said so: the copy is not on paper, or not whole
+        ("printer.paper_out", False),  # found by the check before the write: nothing of it is on paper
         ("printer.cover_open", None),
         ("printer.offline", None),
         ("printer.write_failed", None),  # the printer did not take it all

@@ -277,6 +277,26 @@ def test_boot_and_settlement_read_the_journal_from_the_mark_never_the_whole_of_i
     assert plan == ["SEARCH journal USING INTEGER PRIMARY KEY (rowid>?)"]
 
 
+def test_a_reprint_by_trace_reads_the_open_batch_from_the_mark_and_finds_its_void(store):
+    """AU20 M6: F 8 and a trace; the record of the open batch and the void that undid it, never a scan. A trace
+    only a settled batch holds is not found (the reprint covers the open batch)."""
+    till, sale = _settled_then_open(store)
+    other = till.sale()
+    void = till.approve(till.open(Kind.VOID, original=sale))
+    seen: list[str] = []
+    store.conn.set_trace_callback(seen.append)
+    try:
+        found, voided_by = store.record_by_trace(sale.stan, till.batch)
+        plain, not_voided = store.record_by_trace(other.stan, till.batch)
+        settled = store.record_by_trace(1, till.batch)
+    finally:
+        store.conn.set_trace_callback(None)
+    assert (found.txn_no, found.state, voided_by) == (sale.txn_no, JournalState.APPROVED, void.stan)
+    assert (plain.txn_no, not_voided) == (other.txn_no, None)
+    assert settled is None  # trace 1 is the settled batch's
+    assert _journal_scans(store, seen) == []
+
+
 def test_the_sale_s_commits_neither_read_nor_write_the_mark(store):
     """The per-sale path gains no statement: the mark is read at start-up and settlement, written at checkpoints."""
     till = Till(store)
