@@ -178,6 +178,31 @@ def test_an_advance_reads_a_bounded_slice_and_a_checkpoint_moves_it(store):
     assert live_from(store.conn) == 6
 
 
+def test_a_mark_that_cannot_be_written_still_lets_the_log_be_copied_back_and_reused(store, monkeypatch):
+    """AU19: the chores' commits come before the copy back. When the disk is full they fail, and the
+    log must still be checkpointed and restarted (reused, not grown); the error is still told."""
+    till = Till(store)
+    till.sale()
+    till.settle()
+    till.sale()
+
+    def full(*_a, **_k):
+        raise StorageError("storage is full while moving the journal's mark; free space to resume sales",
+                           code="storage.full")
+
+    monkeypatch.setattr(store, "advance_live_from", full)
+    ran: list[str] = []
+    store.conn.set_trace_callback(ran.append)
+    with pytest.raises(StorageError) as e:
+        store.checkpoint()
+    store.conn.set_trace_callback(None)
+    assert e.value.code == "storage.full"
+    assert "PRAGMA wal_checkpoint(RESTART)" in ran
+    monkeypatch.undo()  # space freed: the next idle checkpoint moves the mark
+    store.checkpoint()
+    assert live_from(store.conn) == 2
+
+
 def test_no_mark_is_written_while_a_migration_s_copy_can_be_restored(store):
     till = Till(store)
     till.sale()
