@@ -180,12 +180,12 @@ class FailureMixin:
         self.expect = None
         self.problem = text
         if record.state is JournalState.APPROVED:
-            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+            self.reversals.append(self._reversal_of(record, "96"))
             self._keep_reason(record.txn_no)
             head = [alert, *wipe, Show(screens.fit(("NOT RECORDED", "REVERSING...")))]
             return self._uplink(Then.SUSPENDED, head)
         if not any(r.txn_no == record.txn_no for r in self.reversals):
-            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+            self.reversals.append(self._reversal_of(record, "96"))
         self._keep_reason(record.txn_no)
         return self._suspend(text, [alert, *wipe])
 

@@ -281,6 +281,10 @@ class PendingReversal:
     amount: int
     reason: str = "98"
     sent_before: bool = False  # transmitted at least once, perhaps before a power cut: every attempt is a repeat
+    # The record's kind, and the open batch whose totals count it until this reversal is done, which gives
+    # its room back (Terminal._uncount); None when no batch counts it (not in totals, or of an archived batch).
+    kind: Kind = Kind.SALE
+    counted_in: int | None = None
 
 
 @dataclass(frozen=True)
