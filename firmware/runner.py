@@ -91,6 +91,7 @@ INPUT_STATES = frozenset(
         State.SIGN_IN,
         State.SUPERVISOR,
         State.ACCOUNT,
+        State.REPRINT,
     }
 )
 

@@ -24,6 +24,7 @@ from firmware.core.events import (
     OriginalUnknown,
     Printed,
     PrinterFault,
+    RecordFound,
     PrinterReady,
     ReportPrinted,
     StorageOk,
@@ -130,6 +131,13 @@ class ActionsMixin(KeysMixin):
             return OriginalRefused(verdict.code, verdict.text)
         self._original_card = (a.txn_no, match.pan_hash)
         return OriginalFound(verdict)
+
+    def _a_find_record(self, a: A.FindRecord) -> Event:
+        """A record of the open batch by its trace, for a reprint: the journal's own (masked) record, nothing sealed."""
+        found = self.store.record_by_trace(a.stan, a.batch)
+        if found is None:
+            return RecordFound(a.stan)
+        return RecordFound(a.stan, *found)
 
     def _a_verify_operator(self, a: A.VerifyOperator) -> Event:
         """Check a typed password against the stored hash (``storage.operators``); wipe it either way."""

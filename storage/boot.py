@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from firmware.core.flows import flow_of
 from firmware.core.model import (
     STAN_MAX,
     BootState,
@@ -27,11 +28,17 @@ from firmware.core.model import (
     PendingReversal,
     PrintJob,
 )
-from storage.archive import EARLIER, live_batch
+from storage.archive import EARLIER, is_earlier, live_batch
 from storage.journal import _JOURNAL_COLUMNS, COPY_OWED
 from storage.live import UPLOAD_OWED
 
 __all__ = ["BootMixin"]
+
+
+def _counted_in(kind: Kind, batch: int) -> int | None:
+    """The open batch whose totals count a record with a reversal due (``PendingReversal.counted_in``):
+    its own, as ``batch_held`` counts it, unless its kind is outside the totals or its batch archived."""
+    return batch if flow_of(kind).in_totals and not is_earlier(batch) else None
 
 
 def _after(txn_no: int, stan: int, batch: int) -> Counters:
@@ -56,12 +63,13 @@ class BootMixin:
         """Everything a restart must resume: counters, due reversals, queued advices, owed receipts."""
         live = self._live_from()  # rows below it owe nothing (storage.live): each read below is a rowid range
         reversals = tuple(
-            PendingReversal(txn_no, stan, amount, reason or "98", sent_before=bool(sent))
-            for txn_no, stan, amount, reason, sent in self._query(
+            PendingReversal(txn_no, stan, amount, reason or "98", sent_before=bool(sent), kind=Kind(kind),
+                            counted_in=_counted_in(Kind(kind), batch))
+            for txn_no, stan, amount, reason, sent, kind, batch in self._query(
                 # armed ones (still in their journal row) are due if we restart now, and were never sent
-                "SELECT r.txn_no, j.stan, j.amount, r.reason, r.attempts > 0 FROM reversals r "
+                "SELECT r.txn_no, j.stan, j.amount, r.reason, r.attempts > 0, j.kind, j.batch FROM reversals r "
                 "JOIN journal j USING (txn_no) WHERE r.state = 'due' "
-                "UNION ALL SELECT txn_no, stan, amount, NULL, 0 FROM journal WHERE txn_no >= ? "
+                "UNION ALL SELECT txn_no, stan, amount, NULL, 0, kind, batch FROM journal WHERE txn_no >= ? "
                 "AND reversal IS NOT NULL ORDER BY 1",
                 (live,),
                 "reading pending reversals",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from firmware.errors import StorageError
 from storage.db import reserve_log, storage_error, transaction
 from storage.journal import _now
 from storage.live import ADVANCE_ROWS, advance
@@ -67,15 +68,21 @@ class HousekeepingMixin:
         halves what a commit costs. A truncated log made every commit grow the
         file again.
         """
+        chores: StorageError | None = None
         if self.path is None or not snapshot_path(self.path).exists():
             # before the copy, so the cleared pages reach the database file in it; never while a migration's
             # copy can still be restored (a change would end that, and the copy holds the same cards anyway)
-            self.forget_settled_cards()
-            self.advance_live_from()  # likewise: the mark is a setting, which a restorable copy's digest covers
+            try:
+                self.forget_settled_cards()
+                self.advance_live_from()  # likewise: the mark is a setting, which a restorable copy's digest covers
+            except StorageError as e:  # a full disk, say: the copy back still goes, so the log is reused, not grown
+                chores = e
         try:
             busy, _log_pages, done = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         except sqlite3.Error as e:
             raise storage_error(e, "checkpointing the log") from None
+        if chores is not None:
+            raise chores  # the runner says so and tries again later; what the chores owe waits (it is all kept)
         self.check()
         self.commits -= 1  # housekeeping, not a transaction's commit
         if self.path is not None:

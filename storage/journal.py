@@ -234,15 +234,36 @@ class JournalMixin:
             f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE state IN ('approved', 'offline_approved') "
             "AND (merchant_copy IS NOT NULL OR cardholder_copy IS NOT NULL) ORDER BY txn_no DESC LIMIT 1", (),
             "reading the last receipt")
+        return self._with_advice(self._full(rows[0]), "reading the last receipt") if rows else None
+
+    def _with_advice(self, record: SaleRecord, doing: str) -> SaleRecord:
+        """A record approved offline with what the host made of its advice, if it answered: a reprint says it."""
+        if record.state is not JournalState.OFFLINE_APPROVED:
+            return record
+        answered = self._query(f"SELECT q.response_code, {_ADVICE_VERDICT} FROM offline_queue q "
+                               "WHERE q.txn_no=? AND q.state='done'", (record.txn_no,), doing)
+        if answered:
+            record = replace(record, advice=AdviceAnswer(answered[0][0], bool(answered[0][1])))
+        return record
+
+    def record_by_trace(self, stan: int, batch: int) -> tuple[SaleRecord, int | None] | None:
+        """The record with this trace in the open batch ``batch`` (the newest, should the STAN have wrapped), with
+        the trace of the approved void (a pre-auth's cancel, a completion's void) that undid it since, or None:
+        what a reprint by trace prints (``firmware.core.reprint``). Reads only, as ``find_original``: the open
+        batch's rows from the journal's mark on, and the void among the rows after the record (rowid ranges)."""
+        doing = "looking up a receipt to reprint"
+        try:
+            floor = batch_floor(self.conn, batch)
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
+        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no >= ? AND batch = ? AND stan = ? "
+                           "ORDER BY txn_no DESC LIMIT 1", (floor, batch, stan), doing)
         if not rows:
             return None
-        record = self._full(rows[0])
-        if record.state is JournalState.OFFLINE_APPROVED:  # what the host made of its advice, if it answered
-            answered = self._query(f"SELECT q.response_code, {_ADVICE_VERDICT} FROM offline_queue q "
-                                   "WHERE q.txn_no=? AND q.state='done'", (record.txn_no,), "reading the last receipt")
-            if answered:
-                record = replace(record, advice=AdviceAnswer(answered[0][0], bool(answered[0][1])))
-        return record
+        record = self._with_advice(self._full(rows[0]), doing)
+        voids = self._query(f"SELECT stan FROM journal WHERE txn_no = (SELECT MAX(txn_no) FROM ({_VOIDS}) "
+                            "WHERE original_txn_no = :lo)", {**_NAMER_ARGS, "lo": record.txn_no}, doing)
+        return record, (voids[0][0] if voids else None)
 
     def find_original(self, stan: int, batch: int) -> OriginalMatch | None:
         """The record with this trace in this batch (the newest, should the STAN have wrapped), or None.

@@ -76,6 +76,7 @@ __all__ = [
     "AdviceOutcome",
     "CheckStorage",
     "FindOriginal",
+    "FindRecord",
     "SaveCounters",
     "SendNetwork",
     "InstallWorkingKeys",
@@ -116,6 +117,19 @@ class FindOriginal(Action):
     txn_no: int
     reference: OriginalRef | None = None
     name = "find_original"
+
+
+@dataclass(frozen=True)
+class FindRecord(Action):
+    """Look up the record with trace ``stan`` in the open batch ``batch``, for a reprint (``reprint.py``).
+
+    The runner answers ``RecordFound`` (its ``record`` None when the batch holds no such trace); nothing
+    is written and nothing sealed is read: the record is the journal's, its card already masked.
+    """
+
+    stan: int
+    batch: int
+    name = "find_record"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from firmware.core.batch import Settlement, Totals, UploadPlan
-from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, Timer
+from firmware.core.model import BootState, CardFacts, Copy, OriginalFacts, SaleRecord, Timer
 
 if TYPE_CHECKING:
     from firmware.core.actions import Action
@@ -37,6 +37,7 @@ __all__ = [
     "OriginalFound",
     "OriginalRefused",
     "OriginalUnknown",
+    "RecordFound",
     "UploadRequested",
     "OperatorChecked",
     "BatchCounted",
@@ -213,6 +214,16 @@ class OriginalRefused(Event):
 class OriginalUnknown(Event):
     """The answer to ``FindOriginal`` for a refund: the journal does not hold that RRN and date
     (an old batch, another terminal): nothing to check here, the host judges it."""
+
+
+@dataclass(frozen=True)
+class RecordFound(Event):
+    """The answer to ``FindRecord``: the open batch's record with trace ``stan`` (None: there is none), and the
+    trace of the approved void (a pre-auth's cancel, a completion's void) that has undone it since, if any."""
+
+    stan: int
+    record: SaleRecord | None = None
+    voided_by: int | None = None
 
 
 @dataclass(frozen=True)

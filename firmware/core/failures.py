@@ -26,6 +26,7 @@ from firmware.core.actions import (
     CountBatch,
     EnableReader,
     FindOriginal,
+    FindRecord,
     InstallWorkingKeys,
     Note,
     OpenRequest,
@@ -119,6 +120,8 @@ class FailureMixin:
             undone = flow_of(a.kind).undone  # on 2 rows, the cause is in the alert
             state, actions = self._idle("JOURNAL ERROR", ev.text[:20], undone, short=("JOURNAL ERROR", undone))
             return state, [alert] + actions
+        if isinstance(a, FindRecord):  # the journal could not be read: nothing printed (reprint.py)
+            return self._reprint_failed([alert])
         if isinstance(a, SendNetwork):
             if ev.sent is False and a.job.kind is NetworkKind.SETTLE:  # a 0500 that never left cannot be unheard
                 self._settle_left = False
@@ -177,12 +180,12 @@ class FailureMixin:
         self.expect = None
         self.problem = text
         if record.state is JournalState.APPROVED:
-            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+            self.reversals.append(self._reversal_of(record, "96"))
             self._keep_reason(record.txn_no)
             head = [alert, *wipe, Show(screens.fit(("NOT RECORDED", "REVERSING...")))]
             return self._uplink(Then.SUSPENDED, head)
         if not any(r.txn_no == record.txn_no for r in self.reversals):
-            self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, "96"))
+            self.reversals.append(self._reversal_of(record, "96"))
         self._keep_reason(record.txn_no)
         return self._suspend(text, [alert, *wipe])
 

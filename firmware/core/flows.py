@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from firmware.core.model import JournalState, Kind, OriginalFacts
 
-__all__ = ["Flow", "FLOWS", "PREAUTH_FLOWS", "MENU_FLOWS", "MENU_MORE_FLOWS", "MENU_ADVICE_KEY", "STORED_ADVICE",
+__all__ = ["Flow", "Hold", "FLOWS", "PREAUTH_FLOWS", "MENU_FLOWS", "MENU_MORE_FLOWS", "MENU_ADVICE_KEY", "STORED_ADVICE",
            "Candidate", "Refusal", "Recovery", "judge", "flow_of", "stored_advice_refusal"]
 
 
@@ -43,6 +43,15 @@ class Recovery(enum.Enum):
     REVERSAL = "reversal"  # its ready-made 0400 is committed with the request
     ADVICE = "advice"  # its ready-made repeat is committed with the request and queued until answered
     NONE = "none"  # nothing to undo: the inquiry simply went unanswered
+
+
+class Hold(enum.Enum):
+    """What a kind of the pre-auth family that moves no money does to the cardholder's funds, as its slip says
+    it (beside "REFUNDED TO THE CARD" for money back): a slip with an amount and a signature line reads as a
+    charge unless it says otherwise (audit AU20 L1)."""
+
+    PLACED = "HOLD ONLY - NOT CHARGED"  # a pre-auth: the funds are held, nothing is taken
+    RELEASED = "HOLD RELEASED - NOT CHARGED"  # a pre-auth's cancel: the hold goes, nothing was taken
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class Flow:
     # counted in the settlement's totals when approved (storage.settlements' _DEBIT and _CREDIT name the
     # same kinds): a batch holds at most what its settlement can count (CoreSettings.batch_capacity)
     in_totals: bool = True
+    hold: Hold | None = None  # a hold placed or released, no money moved: said on its slip (receipt.py)
 
     @property
     def brief(self) -> str:
@@ -131,7 +141,7 @@ FLOWS: dict[Kind, Flow] = {
 # Pre-auth (030000, 60.1 = 10), 0100: holds funds, reversed if unanswered, not in the totals.
 PREAUTH_FLOWS: dict[Kind, Flow] = {
     Kind.PREAUTH: Flow(Kind.PREAUTH, "PREAUTH", short="PA", offline=False, undone="NOT AUTHORISED", codes="preauth",
-                       in_totals=False),
+                       in_totals=False, hold=Hold.PLACED),
     # 预授权撤销 (200000, 60.1 = 11), 0100: names the pre-auth by its auth code (38) and date (61.3);
     # the amount is keyed (the pre-auth may be elsewhere) and must be the pre-auth's where the journal has it.
     Kind.PREAUTH_VOID: Flow(
@@ -148,6 +158,7 @@ PREAUTH_FLOWS: dict[Kind, Flow] = {
         exact_amount=True,
         codes="preauth",
         in_totals=False,
+        hold=Hold.RELEASED,
     ),
     # 预授权完成请求 (000000, 60.1 = 20), 0200: as the cancel, the amount keyed up to the pre-auth's
     # plus UnionPay's 15 % tolerance; a debit in the settlement totals and the batch upload.

@@ -4,7 +4,7 @@ SIGNED_OFF and LOCKED (``machine.py``), and where the terminal rests when nothin
 Page 1 of the menu: 1 upload, 2 sign on, 3 sign off, 4 void, 5 settle, 6 refund, 7
 balance, 0 the other page; page 2: 1-4 the pre-authorisation family, 6 the completion
 made as an advice without the host (预授权完成通知), 8 and 9 the
-reprints, ``*`` signs the cashier out. What a key starts is data where it can be
+reprints (8 asks for a trace: ENTER alone is the newest receipt), ``*`` signs the cashier out. What a key starts is data where it can be
 (``flows.MENU_FLOWS`` and ``MENU_MORE_FLOWS``); the handlers are here.
 """
 
@@ -91,8 +91,8 @@ class MenuMixin:
             return State.MENU, [Show(screens.menu(self))]
         if ev.key == MENU_REPRINT_REPORT:  # reprints (reprint.py) need no keys
             return self._reprint_report(back)
-        if ev.key == MENU_REPRINT_RECEIPT:
-            return self._reprint_receipt(back)
+        if ev.key == MENU_REPRINT_RECEIPT:  # which: its trace, or ENTER alone for the newest
+            return self._ask_reprint(back)
         if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, MENU_SETTLE, *MENU_FLOWS):
             return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
         if ev.key == KEY_SIGN_OUT:

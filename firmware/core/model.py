@@ -69,6 +69,8 @@ class State(enum.Enum):
     SUPERVISOR = "supervisor"  # the supervisor's password before a guarded function (operators.py)
     CHECKING = "checking"  # the runner checks a password (VerifyOperator)
     ACCOUNT = "account"  # the PIN pad owns the keys: a transfer's destination account, keyed twice (transfer.py)
+    REPRINT = "reprint"  # the cashier keys the trace of a receipt to reprint, or ENTER alone: the newest (reprint.py)
+    REPRINT_LOOKUP = "reprint_lookup"  # the runner looks that trace up in the open batch (FindRecord)
 
     # Hashed by identity, as members compare, in C: ``enum.Enum.__hash__`` is Python code, and a sale looks a
     # state up some 36 times (the transition table, INPUT_STATES). Not a member: enum skips dunder names.
@@ -279,6 +281,10 @@ class PendingReversal:
     amount: int
     reason: str = "98"
     sent_before: bool = False  # transmitted at least once, perhaps before a power cut: every attempt is a repeat
+    # The record's kind, and the open batch whose totals count it until this reversal is done, which gives
+    # its room back (Terminal._uncount); None when no batch counts it (not in totals, or of an archived batch).
+    kind: Kind = Kind.SALE
+    counted_in: int | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +306,7 @@ class PrintJob:
     reprint: bool = False  # printed again on request (function menu): marked, and never marks the copy
     late: bool = False  # the host answered only when the request was sent again: marked on the receipt
     again: bool = False  # held after a failure that may have left this copy on paper whole: marked (printing.py)
+    voided_by: int | None = None  # a reprint of a record an approved void (a cancel) has undone since: that void's trace
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """Printing receipts: a transaction's copies, receipts owed by late answers, and a printer
 that fails (RECEIPT_HELD: ENTER prints again, CANCEL skips the copy).
 
-A copy held after a failure that may have left it on paper whole (``MAY_BE_WHOLE``: the
-printer took every byte, then did not answer the status check after it) prints again
-marked ``*** PRINTED AGAIN ***``, so two identical signature slips never stand for one
-charge. A hold where the printer said why it stopped (paper out, cover open, offline: the
-copy is not on paper, or not whole) prints the plain copy, as does a failure the port says
-sent nothing (``ActionFailed.sent`` False).
+A copy held after a failure that came once its bytes had started to go (``ActionFailed.sent``
+not False) prints again marked ``*** PRINTED AGAIN ***``: whatever the printer said (no answer
+to the status check after the write, paper out, the cover opened, offline), part of the copy
+or all of it may be on paper, with the amount, the card and the signature line, and two such
+slips must never stand for two charges (audit AU20 L2: a roll that ran out under the copy's
+last rows). A hold the port says sent nothing (its check before the write: ``sent`` False)
+prints the plain copy.
 
 Every receipt printed here has its outcome committed first; each copy printed or skipped
 is marked (``MarkPrinted``), so a power cut prints again only what was owed.
@@ -28,12 +29,6 @@ from firmware.core.uplink import Then
 __all__ = ["PrintingMixin"]
 
 Result = tuple[State, list[Action]]
-
-# Print failures after which the copy may be on paper whole: no answer to a status request, a
-# connection that dropped, after the bytes went out. The port asks before the write too, under the same
-# codes; an error from that check carries ``sent`` False (hal.printer), and its copy prints plain.
-MAY_BE_WHOLE = frozenset({"printer.not_responding", "printer.disconnected"})
-
 
 class PrintingMixin:
     """The printing handlers of ``Terminal`` (``machine.py``); state lives on the terminal."""
@@ -84,7 +79,7 @@ class PrintingMixin:
     def _print_failed(self, ev: ActionFailed) -> Result:
         """The copy at the head of the queue is held; marked to print again if it may be on paper already."""
         job = ev.action.job
-        if ev.code in MAY_BE_WHOLE and ev.sent is not False and self.print_queue and self.print_queue[0] == job:
+        if ev.sent is not False and self.print_queue and self.print_queue[0] == job:
             self.print_queue[0] = replace(job, again=True)
         return State.RECEIPT_HELD, [Show(screens.printer_problem(ev.text))]
 

@@ -55,6 +55,13 @@ def _offline_lines(r) -> list[Line]:
             Line("NOT PAID - CALL THE ACQUIRER", align=Align.CENTER)]
 
 
+def _orig_date(keyed: str) -> str:
+    """The original's date as keyed, MMDD, printed MM-DD: the order DATE/TIME above reads in (0304 is March 4,
+    not April 3, nor 03:04). No year: the cashier keyed none and the host was sent none (cup 61.3), and a year
+    inferred here would print a guess as a fact."""
+    return f"{keyed[:2]}-{keyed[2:]}" if len(keyed) == 4 and keyed.isdigit() else keyed
+
+
 def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
     r = job.record
     merchant = job.copy is Copy.MERCHANT
@@ -90,7 +97,7 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
     elif r.reference is not None:  # a refund of a sale this terminal does not hold
         lines.append(Line("ORIG REF NO:", right=r.reference.rrn))
     if r.reference is not None:
-        lines.append(Line("ORIG DATE:", right=r.reference.date))
+        lines.append(Line("ORIG DATE:", right=_orig_date(r.reference.date)))
     if r.account is not None:  # a transfer's destination, masked first 6 / last 4 (as stored)
         lines.append(Line("TO ACCOUNT", right=r.account))
     lines += [
@@ -100,6 +107,8 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
     ]
     if refund:
         lines.append(Line("REFUNDED TO THE CARD", align=Align.CENTER))
+    if flow is not None and flow.hold is not None:  # a hold placed or released: nothing charged
+        lines.append(Line(flow.hold.value, align=Align.CENTER))
     if r.state is JournalState.OFFLINE_APPROVED:
         lines += _offline_lines(r)
     if merchant:
@@ -118,7 +127,11 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         lines.append(Line("*** LATE HOST ANSWER ***", align=Align.CENTER))
     if job.reprint:
         lines.append(Line("*** REPRINT ***", align=Align.CENTER))
-    if job.again:  # the copy before it may be whole: a merchant must not take two slips for two charges
+    if job.voided_by is not None:  # an old slip reprinted must not be taken for a live charge
+        lines.append(Line(f"VOIDED BY TRACE {job.voided_by:06d}", align=Align.CENTER, bold=True))
+    # the copy before it may be whole (a power cut after the write, before the mark, cannot say whether the
+    # first reached paper): a merchant must not take two slips for two charges
+    if job.again or job.recovered:
         lines += [Line("*** PRINTED AGAIN ***", align=Align.CENTER),
                   Line("MAY DUPLICATE THE SLIP BEFORE IT", align=Align.CENTER)]
     title = f"{job.copy.value.upper()} COPY TRACE {r.stan:06d}"

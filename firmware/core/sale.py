@@ -174,10 +174,22 @@ class SaleMixin:
         sale of a large amount held the batch's room until a restart (AU8). A record of an archived batch
         (``record.earlier``) carries the number the host knew, which the open batch may carry again: it
         never held the open batch's room, so it gives none back."""
-        flow = flow_of(record.kind)
-        if flow.in_totals and record.batch == self.counters.batch and not record.earlier:
-            self.batch_held = self.batch_held.plus(flow.refund, record.amount, times=-1)
+        self._uncount(record.kind, record.amount, self._counted_in(record))
+
+    def _uncount(self, kind: Kind, amount: int, batch: int | None) -> None:
+        """One record of ``batch`` (None: of no batch's totals) no longer counts: declined, or reversed
+        (``uplink.py``). Storage's ``batch_held`` leaves both out; the core's count follows it."""
+        if batch is not None and batch == self.counters.batch:
+            self.batch_held = self.batch_held.plus(flow_of(kind).refund, amount, times=-1)
             self._batch_emptied()
+
+    @staticmethod
+    def _counted_in(record: SaleRecord) -> int | None:
+        return record.batch if flow_of(record.kind).in_totals and not record.earlier else None
+
+    def _reversal_of(self, record: SaleRecord, reason: str) -> PendingReversal:
+        return PendingReversal(record.txn_no, record.stan, record.amount, reason, kind=record.kind,
+                               counted_in=self._counted_in(record))
 
     def _new_record(self, now: datetime) -> SaleRecord:
         sale, s = self.sale, self.settings
@@ -297,7 +309,7 @@ class SaleMixin:
         return self._reverse_now(record, "98", [], (text, "REVERSING..."))
 
     def _reverse_now(self, record: SaleRecord, reason: str, commit: list[Action], message: tuple[str, ...]) -> Result:
-        self.reversals.append(PendingReversal(record.txn_no, record.stan, record.amount, reason))
+        self.reversals.append(self._reversal_of(record, reason))
         self.reversed_txn = (record, message[0])  # its outcome, shown when the uplink rests (uplink.py)
         head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.fit(message))]
         self.sale = None

@@ -54,6 +54,7 @@ from firmware.core.events import (
     PrinterFault,
     PrinterReady,
     ReaderFailed,
+    RecordFound,
     SignOffRequested,
     SignOnRequested,
     StorageOk,
@@ -93,8 +94,18 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
     },
     S.MENU: {
         KeyPressed: T("menu_key", S.MENU, S.IDLE, S.UPLINK, S.SIGNED_OFF, S.TRACE, S.COUNTING, S.REFERENCE, S.CARD,
-                      S.PRINTING, S.AMOUNT, S.SUPERVISOR),
+                      S.PRINTING, S.AMOUNT, S.SUPERVISOR, S.REPRINT),
         TimerExpired: T("menu_timer", S.MENU, S.IDLE, S.SIGNED_OFF),
+    },
+    # A receipt reprinted (reprint.py): key its trace, or ENTER alone for the newest; the runner
+    # looks the trace up in the open batch; one copy prints, marked, and nothing stored changes.
+    S.REPRINT: {
+        KeyPressed: T("reprint_key", S.REPRINT, S.REPRINT_LOOKUP, S.PRINTING, S.IDLE, S.SIGNED_OFF),
+        TimerExpired: T("reprint_timer", S.REPRINT, S.IDLE, S.SIGNED_OFF),
+    },
+    S.REPRINT_LOOKUP: {
+        RecordFound: T("record_found", S.PRINTING, S.IDLE, S.SIGNED_OFF),
+        TimerExpired: T("ignore_timer", S.REPRINT_LOOKUP),
     },
     # A void: key the original's trace, let the runner find and judge it in the journal,
     # confirm it; then CARD onwards as a sale (flows.FLOWS). A refund keys its original's

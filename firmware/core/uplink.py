@@ -241,6 +241,7 @@ class UplinkMixin(WindowMixin):
                 return self._uplink(job.then, [CancelTimer(Timer.RESPONSE), Note("uplink.resync", why)], now)
             return self._uplink_failed(why, now, refused=True)
         self.reversals.remove(item)
+        self._uncount(item.kind, item.amount, item.counted_in)
         actions: list[Action] = [CancelTimer(Timer.RESPONSE),
                                  ReversalDone(item.txn_no, reply.response_code, item.reason)]
         return self._uplink(job.then, actions, now)

@@ -188,6 +188,19 @@ def to_lookup(trace: str = "7") -> Driver:
     return d
 
 
+def to_reprint() -> Driver:
+    """The reprint's trace prompt (function menu, 8): TRACE NO (#=LAST)."""
+    d = to_menu()
+    d.keys("8")
+    return d
+
+
+def to_reprint_lookup(trace: str = "7") -> Driver:
+    d = to_reprint()
+    d.keys(trace + "#")
+    return d
+
+
 def to_confirm(original: OriginalFacts = ORIGINAL) -> Driver:
     d = to_lookup(str(original.stan))
     d.feed(OriginalFound(original))
@@ -292,6 +305,8 @@ REACH = {
     State.SUPERVISOR: to_supervisor,
     State.CHECKING: to_checking,
     State.ACCOUNT: to_account,
+    State.REPRINT: to_reprint,
+    State.REPRINT_LOOKUP: to_reprint_lookup,
 }
 
 
@@ -322,6 +337,8 @@ __all__ = [
     "reply",
     "Driver",
     "REACH",
+    "to_reprint",
+    "to_reprint_lookup",
     "to_idle",
     "to_amount",
     "to_card",

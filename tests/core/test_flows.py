@@ -263,7 +263,7 @@ def test_a_declined_advice_keeps_the_hosts_reference_as_a_declined_sale_does():
 def test_printer_failure_holds_the_receipt_until_retried_or_skipped():
     d = to_printing()
     first = d.last(A.Print)
-    d.feed(ActionFailed(first, "printer.paper_out", "out of paper"))
+    d.feed(ActionFailed(first, "printer.paper_out", "out of paper", sent=False))  # found before the write
     assert d.state is State.RECEIPT_HELD
     d.keys("5")  # other keys do nothing
     assert d.state is State.RECEIPT_HELD

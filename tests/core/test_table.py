@@ -34,6 +34,7 @@ from firmware.core.events import (
     PrinterFault,
     PrinterReady,
     ReaderFailed,
+    RecordFound,
     SignOffRequested,
     SignOnRequested,
     StorageOk,
@@ -82,6 +83,7 @@ SAMPLES = {
     PrinterFault: PrinterFault("printer.paper_out", "the printer is out of paper"),
     PrinterReady: PrinterReady(),
     ReaderFailed: ReaderFailed("reader.io_failed", "the card reader stopped working"),
+    RecordFound: RecordFound(7),
 }
 
 

@@ -298,7 +298,7 @@ def test_reprint_of_the_last_receipt_is_one_copy_marked_and_never_marks_the_jour
     d.feed(HostAnswered(reply(stan=request_stan(d))))
     printed_all(d)
     marks = len(d.all(A.MarkPrinted))
-    d.keys("F8")
+    d.keys("F8#")
     job = d.last(A.Print).job
     assert d.state is State.PRINTING and job.reprint and job.copy is SETTINGS.copies[0]
     assert "*** REPRINT ***" in plain_text(d.last(A.Print).receipt, 32)
@@ -308,7 +308,7 @@ def test_reprint_of_the_last_receipt_is_one_copy_marked_and_never_marks_the_jour
 
 def test_a_reprint_skipped_on_a_printer_fault_is_not_marked_skipped():
     d = to_idle(boot=BootState(last_receipt=SaleRecord(9, 500, 9, 1, NOW, "620550*********0004")))
-    d.keys("F8")
+    d.keys("F8#")
     assert d.last(A.Print).job.record.txn_no == 9
     d.feed(ActionFailed(d.last(A.Print), "printer.paper_out", "out of paper"))
     assert d.state is State.RECEIPT_HELD
@@ -318,5 +318,5 @@ def test_a_reprint_skipped_on_a_printer_fault_is_not_marked_skipped():
 
 def test_nothing_to_reprint_yet():
     d = to_idle()
-    d.keys("F8")
+    d.keys("F8#")
     assert "NO RECEIPT YET" in texts(d.batches[-1]) and not d.all(A.Print)

@@ -200,7 +200,8 @@ def test_void_without_an_answer_reverses_the_void(event):
     d.feed(event)
     assert d.state is State.UPLINK
     sent = d.last(A.SendReversal)
-    assert sent.reversal == PendingReversal(record.txn_no, record.stan, record.amount, "98", sent_before=True)
+    assert sent.reversal == PendingReversal(record.txn_no, record.stan, record.amount, "98", sent_before=True,
+                                            kind=Kind.VOID, counted_in=record.batch)  # a void counts as a credit
     assert not sent.repeat and d.last(A.ReversalSending) == A.ReversalSending(record.txn_no, "98")
 
 

@@ -57,7 +57,7 @@ def test_an_approval_without_a_retrieval_reference_is_reversed(profile):
 
 def test_an_approval_without_an_auth_code_prints_and_reprints_sanely():
     """38 stays optional (an issuer may omit it): approved, and the receipt has no empty or 'None' code."""
-    r = run([{"key": "X"}] + SALE + [{"key": "F08"}], without(38))
+    r = run([{"key": "X"}] + SALE + [{"key": "F08#"}], without(38))
     (sale,) = r["transactions"]
     assert sale["outcome"] == "approved" and sale["auth_code"] is None and sale["rrn"] == RRN1
     merchant, cardholder, reprint = sale["receipts"]

@@ -54,6 +54,35 @@ def test_a_settlement_starts_the_age_again_in_the_same_run():
     assert [t.split(";")[0] for t in texts] == ["batch 000002 open 26 hours"], texts
 
 
+def test_a_batch_whose_only_sale_was_reversed_is_not_overdue_in_the_same_run():
+    """AU19 L1: the reversal done gives the sale's room back, as storage counts it after a restart."""
+    steps = [{"host": {"behaviour": "drop", "times": 1}}] + sale(1250, CARD) + [{"upload": True}, MOVE] + sale(500, CARD)
+    r = run(steps, [T0, T0 + 3 * DAY])
+    assert r["ok"], r["failures"]
+    assert [t["outcome"] for t in r["transactions"]] == ["reversed", "approved"]
+    assert _texts(r, "settle.overdue") == [], r["alerts"]
+
+
+def test_a_reversal_resumed_after_a_power_cut_gives_its_sales_room_back_when_done():
+    """The same, with the reversal read back at start-up (``BootState``'s ``PendingReversal.counted_in``)."""
+    steps = ([{"power_cut": "after:send_request"}] + sale(1250, CARD) + [{"restart": True}, {"upload": True}, MOVE]
+             + sale(500, CARD))
+    r = run(steps, [T0, T0 + 3 * DAY])
+    assert r["ok"], r["failures"]
+    assert [t["outcome"] for t in r["transactions"]] == ["reversed", "approved"]
+    assert _texts(r, "settle.overdue") == [], r["alerts"]
+
+
+def test_a_batch_with_a_reversed_sale_and_a_live_one_is_still_overdue():
+    steps = (sale(2000, CARD) + [{"host": {"behaviour": "drop", "times": 1}}] + sale(1250, CARD)
+             + [{"upload": True}, MOVE] + sale(500, CARD))
+    r = run(steps, [T0, T0 + 3 * DAY])
+    assert r["ok"], r["failures"]
+    assert [t["outcome"] for t in r["transactions"]] == ["approved", "reversed", "approved"]
+    (text,) = _texts(r, "settle.overdue")
+    assert "none of its 1 transaction(s)" in text, text
+
+
 def test_settle_max_age_hours_0_never_tells():
     r = run(sale(1000) + [MOVE, {"restart": True}] + sale(2000), [T0, T0 + 40 * DAY],
             config={**FAST, "settle": {"max_age_hours": 0}})

@@ -84,13 +84,13 @@ def test_a_reprint_says_what_the_host_made_of_a_stored_sale(restart):
     again = [{"restart": True}] if restart else []
     declined = run([{"link": "down"}, {"key": "500#"}, *CARD, {"link": "up"},
                     {"host": {"behaviour": "decline", "code": "51", "mti": "0220"}}, {"upload": True},
-                    {"expect": {"alerts": "advice.declined"}}, *again, {"key": "F08"}])
+                    {"expect": {"alerts": "advice.declined"}}, *again, {"key": "F08#"}])
     assert declined["ok"], declined["failures"]
     assert declined["host_ledger"]["postings"] == []  # the bank has no record of it
     reprint = declined["transactions"][0]["receipts"][-1]
     assert "*** REPRINT ***" in reprint and "DECLINED BY HOST (51)" in reprint
     assert "APPROVED" not in reprint, reprint
-    accepted = run([*OFFLINE_SALE, *again, {"key": "F08"}])
+    accepted = run([*OFFLINE_SALE, *again, {"key": "F08#"}])
     assert accepted["ok"], accepted["failures"]
     reprint = accepted["transactions"][0]["receipts"][-1]
     assert "*** REPRINT ***" in reprint and "APPROVED OFFLINE - UPLOADED" in reprint

@@ -178,6 +178,31 @@ def test_an_advance_reads_a_bounded_slice_and_a_checkpoint_moves_it(store):
     assert live_from(store.conn) == 6
 
 
+def test_a_mark_that_cannot_be_written_still_lets_the_log_be_copied_back_and_reused(store, monkeypatch):
+    """AU19: the chores' commits come before the copy back. When the disk is full they fail, and the
+    log must still be checkpointed and restarted (reused, not grown); the error is still told."""
+    till = Till(store)
+    till.sale()
+    till.settle()
+    till.sale()
+
+    def full(*_a, **_k):
+        raise StorageError("storage is full while moving the journal's mark; free space to resume sales",
+                           code="storage.full")
+
+    monkeypatch.setattr(store, "advance_live_from", full)
+    ran: list[str] = []
+    store.conn.set_trace_callback(ran.append)
+    with pytest.raises(StorageError) as e:
+        store.checkpoint()
+    store.conn.set_trace_callback(None)
+    assert e.value.code == "storage.full"
+    assert "PRAGMA wal_checkpoint(RESTART)" in ran
+    monkeypatch.undo()  # space freed: the next idle checkpoint moves the mark
+    store.checkpoint()
+    assert live_from(store.conn) == 2
+
+
 def test_no_mark_is_written_while_a_migration_s_copy_can_be_restored(store):
     till = Till(store)
     till.sale()
@@ -277,6 +302,26 @@ def test_boot_and_settlement_read_the_journal_from_the_mark_never_the_whole_of_i
     assert plan == ["SEARCH journal USING INTEGER PRIMARY KEY (rowid>?)"]
 
 
+def test_a_reprint_by_trace_reads_the_open_batch_from_the_mark_and_finds_its_void(store):
+    """AU20 M6: F 8 and a trace; the record of the open batch and the void that undid it, never a scan. A trace
+    only a settled batch holds is not found (the reprint covers the open batch)."""
+    till, sale = _settled_then_open(store)
+    other = till.sale()
+    void = till.approve(till.open(Kind.VOID, original=sale))
+    seen: list[str] = []
+    store.conn.set_trace_callback(seen.append)
+    try:
+        found, voided_by = store.record_by_trace(sale.stan, till.batch)
+        plain, not_voided = store.record_by_trace(other.stan, till.batch)
+        settled = store.record_by_trace(1, till.batch)
+    finally:
+        store.conn.set_trace_callback(None)
+    assert (found.txn_no, found.state, voided_by) == (sale.txn_no, JournalState.APPROVED, void.stan)
+    assert (plain.txn_no, not_voided) == (other.txn_no, None)
+    assert settled is None  # trace 1 is the settled batch's
+    assert _journal_scans(store, seen) == []
+
+
 def test_the_sale_s_commits_neither_read_nor_write_the_mark(store):
     """The per-sale path gains no statement: the mark is read at start-up and settlement, written at checkpoints."""
     till = Till(store)
@@ -358,6 +403,8 @@ def _wind_down(till: Till) -> None:
 @given(st.lists(st.tuples(OPS, st.integers(0, 7)), min_size=1, max_size=30))
 # a settled batch's number named again, and an unsettled one's after the mark passed it (orphan, then archived)
 @example([("sale", 0), ("settle", 0), ("advance", 7), ("sign on", 0), ("sale", 1), ("advance", 7)])
+# a sign-on back to a batch whose upload is owed, then a settlement that would take its number again
+@example([("settle", 0), ("settle unbalanced", 0), ("sign on", 0), ("settle", 0)])
 @example([("declined", 0), ("sign on", 4), ("sale", 0), ("settle", 0), ("advance", 7), ("sign on", 0),
           ("advance", 7), ("sign on", 5), ("inquiry", 0), ("restart", 0), ("sign on", 4), ("advance", 7)])
 def test_with_the_mark_storage_answers_as_without_it(tmp_path_factory, history):
@@ -407,7 +454,12 @@ def test_with_the_mark_storage_answers_as_without_it(tmp_path_factory, history):
             elif op == "end inquiries":
                 s.end_unanswered(["balance"])
             elif op in ("settle", "settle unbalanced"):
-                till.settle(SettleResult.BALANCED if op == "settle" else SettleResult.UNBALANCED)
+                before = till.batch
+                try:
+                    till.settle(SettleResult.BALANCED if op == "settle" else SettleResult.UNBALANCED)
+                except StorageError as e:  # the next number's upload is owed: the whole settlement rolls back
+                    assert e.code == "storage.batch_owed"
+                    till.batch = before
             elif op == "upload done":
                 owed = s.upload_owed()
                 if owed is not None:
