@@ -403,6 +403,8 @@ def _wind_down(till: Till) -> None:
 @given(st.lists(st.tuples(OPS, st.integers(0, 7)), min_size=1, max_size=30))
 # a settled batch's number named again, and an unsettled one's after the mark passed it (orphan, then archived)
 @example([("sale", 0), ("settle", 0), ("advance", 7), ("sign on", 0), ("sale", 1), ("advance", 7)])
+# a sale, its batch settled, then named again by a sign-on (archived), then a void of that sale
+@example([("sale", 0), ("settle", 0), ("sign on", 0), ("void", 0)])
 # a sign-on back to a batch whose upload is owed, then a settlement that would take its number again
 @example([("settle", 0), ("settle unbalanced", 0), ("sign on", 0), ("settle", 0)])
 @example([("declined", 0), ("sign on", 4), ("sale", 0), ("settle", 0), ("advance", 7), ("sign on", 0),
@@ -446,7 +448,8 @@ def test_with_the_mark_storage_answers_as_without_it(tmp_path_factory, history):
                 if queued:
                     s.advice_done(queued[n % len(queued)].txn_no, "00" if n % 2 else "05", accepted=bool(n % 2))
             elif op == "void":
-                mine = [r for r in approved if r.batch == till.batch]
+                # (a sale of a batch archived since, its number used again, is not found: the core refuses it)
+                mine = [r for r in approved if r.batch == till.batch and s.find_original(r.stan, r.batch) is not None]
                 if mine:
                     till.approve(till.open(Kind.VOID, original=mine[n % len(mine)]), copies=(Copy.MERCHANT,))
             elif op == "inquiry":
