@@ -44,6 +44,7 @@ from firmware.core.events import (
     ActionFailed,
     Booted,
     Event,
+    PinKeyLow,
     TimerExpired,
     UploadRequested,
 )
@@ -238,6 +239,7 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         if self.keys is not None:
             self._abandon_unopenable()
         self.dispatch(Booted(self._recovered_state(self.key_state)))
+        self._tell_dukpt_left()
         self.drain()
 
     def request_upload(self) -> None:
@@ -289,10 +291,25 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
     def _reserve_dukpt(self) -> None:
         """Reserve DUKPT counters ahead while idle, so that no sale pays the state's fsyncs."""
         try:
-            self.dukpt.top_up()
+            wrote = self.dukpt.top_up()
         except TerminalError as e:  # not fatal here: the next PIN tries again, and says so if it cannot
             log.warning("DUKPT reservation failed (%s): %s", e.code, e.text)
             self.last_activity = self.monotonic()
+            return
+        if wrote:
+            self._tell_dukpt_left()
+
+    def _tell_dukpt_left(self) -> None:
+        """The core learns the DUKPT key's counters left once they are below ``LOW_COUNTERS`` (at boot and
+        after each top-up): it alerts ``keys.dukpt_low`` the first time and keeps it on the status line,
+        rather than only ``posterm selftest`` saying so (audit AU21 M3)."""
+        from crypto.dukpt_reserve import LOW_COUNTERS
+
+        if self.dukpt is None or self.dukpt.device.exhausted:
+            return
+        left = self.dukpt.left
+        if left < LOW_COUNTERS:
+            self.dispatch(PinKeyLow(left))
 
     def pin_cipher(self):
         """What the soft PIN pad encrypts under: the DUKPT cipher, or the session PIN key (None: none).

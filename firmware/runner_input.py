@@ -31,6 +31,7 @@ from firmware.core.events import (
     PinBypassed,
     PinCancelled,
     PinEntered,
+    PinPadFailed,
     PinProgress,
     ReaderFailed,
     Tampered,
@@ -94,14 +95,15 @@ class InputMixin:
             if device is self.devices.reader and self.core.state is State.CARD:
                 self.dispatch(ReaderFailed(e.code, e.text))  # the card wait ends naming the reader, not at its timeout
             elif device is self.devices.pinpad and self.core.state is State.PIN:
-                # the PIN could not be taken or encrypted (the pad failed, the DUKPT state could not be
-                # written): the pad's entry is over, so is the sale, at once rather than at the input
-                # timeout; nothing was journalled or sent, and no DUKPT counter was spent
+                # the PIN could not be taken or encrypted (the pad failed, the DUKPT key is exhausted or its
+                # state could not be written): the pad's entry is over, so is the sale, at once rather than
+                # at the input timeout, named rather than shown as the cardholder's cancel (audit AU21 M3);
+                # nothing was journalled or sent, and no DUKPT counter was spent
                 try:
                     device.cancel_pin_entry()  # whatever the pad still holds of the entry goes
                 except TerminalError as again:
                     log.warning("pinpad: cancelling the PIN entry failed too: %s", again.text)
-                self.dispatch(PinCancelled())
+                self.dispatch(PinPadFailed(e.code, e.text))
             return []
 
     def _on_swipe(self, item: Swipe | CardError) -> None:

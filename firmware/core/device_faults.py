@@ -16,6 +16,14 @@ A reader whose poll fails while the terminal waits for the card (``ReaderFailed`
 its port dead) ends that wait at once with a screen naming it, rather than SWIPE CARD until the input timeout
 with the cause in a log line only; nothing was sent. Its port reopens by itself (``hal.serialport``), so the
 next sale reads the reader plugged back.
+
+A PIN pad that cannot take or encrypt the PIN (``PinPadFailed``, from the runner: the DUKPT key exhausted,
+its state not writable, the pad gone) ends the sale with a screen naming the fault, held like a decline's
+outcome, never as the cardholder's CANCELLED (audit AU21 M3); nothing was journalled or sent and the runner
+alerted the code. An exhausted DUKPT key is for good (``PIN_KEY_GONE``): from then on a transaction that
+takes a PIN does not start (``_pin_refusal``), READY says why, as for a faulted printer. Its counters running
+low (``PinKeyLow``, from the runner at boot and after each idle top-up) is alerted once (``keys.dukpt_low``)
+and stays on the idle status line.
 """
 
 from __future__ import annotations
@@ -24,12 +32,12 @@ from datetime import datetime
 
 from firmware.core import screens
 from firmware.core.actions import Action, Alert, DisableReader, Show
-from firmware.core.events import PrinterFault, PrinterReady, ReaderFailed
+from firmware.core.events import PinKeyLow, PinPadFailed, PrinterFault, PrinterReady, ReaderFailed
 from firmware.core.flows import flow_of
 from firmware.core.model import Kind, State
 from hal.display import Lines
 
-__all__ = ["DeviceFaultMixin", "FAULT_LINES"]
+__all__ = ["DeviceFaultMixin", "FAULT_LINES", "PIN_KEY_GONE"]
 
 # the screen's name for each fault; another code shows as PRINTER FAULT alone
 FAULT_LINES = {
@@ -42,11 +50,16 @@ FAULT_LINES = {
     "printer.offline": "OFFLINE",
 }
 
+# PIN pad faults no retry mends: the DUKPT key has no counter left (a new initial key must be injected)
+PIN_KEY_GONE = frozenset({"pinpad.dukpt.exhausted"})
+
 
 class DeviceFaultMixin:
     """``Terminal``'s handlers for device faults; the printer's lives on the terminal (``printer_fault``)."""
 
     printer_fault: PrinterFault | None
+    pin_key_gone: PinPadFailed | None
+    pin_key_left: int | None
 
     def _h_printer_fault(self, ev: PrinterFault, now: datetime):
         changed = self.printer_fault is None or self.printer_fault.code != ev.code
@@ -81,3 +94,34 @@ class DeviceFaultMixin:
         state, actions = self._idle("READER FAULT", "SALE CANCELLED", "CHECK THE CARD READER",
                                     short=("SALE CANCELLED", "CHECK CARD READER"))
         return state, [DisableReader()] + wipe + actions
+
+    def _h_pin_pad_failed(self, ev: PinPadFailed, now: datetime):
+        """The PIN could not be taken or encrypted: the sale ends naming the fault, not as a cancel; nothing
+        was journalled or sent (the runner alerted the code and cancelled the pad's entry)."""
+        wipe = self._wipe()
+        if ev.code in PIN_KEY_GONE:
+            self.pin_key_gone = ev
+            lines, short = ("PIN KEY EXHAUSTED", "SALE CANCELLED", "CALL SUPPORT"), ("PIN KEY EXHAUSTED", "CALL SUPPORT")
+        else:
+            lines, short = ("PIN PAD FAULT", "SALE CANCELLED", ev.code), ("PIN PAD FAULT", ev.code)
+        state, actions = self._idle(*lines, short=short)
+        return state, wipe + actions
+
+    def _pin_refusal(self, kind: Kind) -> tuple[Alert, Lines] | None:
+        """The alert and screen that refuse a transaction while the PIN key is exhausted; None if it may
+        start. Every transaction started at READY or from the menu swipes a card and takes its PIN (the
+        settlement, which takes none, is not started through here)."""
+        if self.pin_key_gone is None:
+            return None
+        alert = Alert(self.pin_key_gone.code, f"the DUKPT PIN key is exhausted: no {kind.value} starts until a "
+                                              "new initial key is injected (posterm keys inject-dukpt)")
+        return alert, screens.fit(("PIN KEY EXHAUSTED", "NO CARD SALES", "CALL SUPPORT"),
+                                  ("NO SALES: PIN KEY", "CALL SUPPORT"))
+
+    def _h_pin_key_low(self, ev: PinKeyLow, now: datetime):
+        """The DUKPT key's counters run low: alerted the first time, then only the status line's count."""
+        told = self.pin_key_left is not None
+        self.pin_key_left = ev.left
+        alert = [] if told else [Alert("keys.dukpt_low", f"the DUKPT PIN key has {ev.left} counters left: "
+                                                         "inject a new initial key before it runs out")]
+        return self.state, alert + self._status_refreshed(not told)

@@ -53,6 +53,8 @@ __all__ = [
     "PrinterFault",
     "PrinterReady",
     "ReaderFailed",
+    "PinPadFailed",
+    "PinKeyLow",
 ]
 
 
@@ -311,3 +313,21 @@ class ReaderFailed(Event):
 
     code: str
     text: str
+
+
+@dataclass(frozen=True)
+class PinPadFailed(Event):
+    """The PIN pad could not take or encrypt the PIN (``pinpad.dukpt.exhausted``: the DUKPT key is used up;
+    ``storage.dukpt_state``: its state could not be written; ``pinpad.encrypt_failed`` ...) while the
+    terminal waited for it: not the cardholder's cancel."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PinKeyLow(Event):
+    """The DUKPT PIN key has ``left`` counters, fewer than ``crypto.dukpt_reserve.LOW_COUNTERS`` (told at
+    boot and after each idle top-up): a new initial key should be injected before it runs out."""
+
+    left: int

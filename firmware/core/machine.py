@@ -25,7 +25,7 @@ from datetime import datetime
 from firmware.core import screens
 from firmware.core.actions import Action, Alert, CancelTimer, Show, StartTimer, WipeCard
 from firmware.core.batch import OwedUpload, Settlement, Totals, UploadPlan
-from firmware.core.events import Booted, Event, KeyPressed, PrinterFault, TimerExpired
+from firmware.core.events import Booted, Event, KeyPressed, PinPadFailed, PrinterFault, TimerExpired
 from firmware.core.model import (
     BatchHeld,
     BootState,
@@ -164,6 +164,8 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.offline_old: tuple[datetime, str] | None = None  # the oldest stored advice's time, and the text
         self.clock_floor: datetime | None = None  # no transaction may be dated much before this (clock.py)
         self.printer_fault: PrinterFault | None = None  # the printer failed and has not worked since (device_faults.py)
+        self.pin_key_gone: PinPadFailed | None = None  # the DUKPT PIN key is exhausted: no PIN (device_faults.py)
+        self.pin_key_left: int | None = None  # the DUKPT key's counters left, once below the low mark (device_faults.py)
 
     # -- dispatch ------------------------------------------------------------
     def accepts(self, event: Event) -> bool:
@@ -230,10 +232,11 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         if behind is not None:
             state, actions = self._idle("CLOCK IS BEHIND", "SET TIME OR F2")
             return state, head + [behind] + actions
-        printer = self._printer_refusal(kind)  # a card charged with no merchant copy printed (device_faults.py)
-        if printer is not None:
-            state, actions = self._idle(*printer[1], short=printer[1].short)
-            return state, head + [printer[0]] + actions
+        # a card charged with no merchant copy printed, or a PIN no key can encrypt (device_faults.py)
+        device = self._printer_refusal(kind) or self._pin_refusal(kind)
+        if device is not None:
+            state, actions = self._idle(*device[1], short=device[1].short)
+            return state, head + [device[0]] + actions
         flow = flow_of(kind)
         if not flow.in_totals:
             return None

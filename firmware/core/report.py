@@ -74,6 +74,8 @@ def result_lines(s: Settlement) -> list[Line]:
         lines.append(Line("BATCH UPLOAD PENDING", align=Align.CENTER))
     elif s.no_upload and not s.balanced:
         lines.append(Line("RECONCILE BY HAND", align=Align.CENTER))
+        # the 1987 answer carries no host totals to print beside ours: the acquirer has them (audit AU21 M1)
+        lines += [Line("CALL THE ACQUIRER", align=Align.CENTER), Line("WITH THIS REPORT", align=Align.CENTER)]
     return lines
 
 

@@ -86,11 +86,15 @@ def money(amount: int, settings: CoreSettings) -> str:
 def status(term: Terminal) -> str:
     if term.printer_fault is not None:  # no sale until it works (device_faults.py)
         return "PRINTER FAULT"
+    if term.pin_key_gone is not None:  # no card sale until a new DUKPT key (device_faults.py)
+        return "PIN KEY EXHAUSTED"
     if term.reversals:
         return f"{len(term.reversals)} REVERSAL PENDING"
     overdue = term.overdue_status()  # an old batch, old offline sales (overdue.py): before what merely waits
     if overdue:
         return overdue
+    if term.pin_key_left is not None:  # the DUKPT key's counters run low (device_faults.py)
+        return "PIN KEY LOW"
     if term.advices:
         refunds = sum(1 for a in term.advices if a.kind.value == "refund")  # refunds waiting to be sent again
         sales = len(term.advices) - refunds

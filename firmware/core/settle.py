@@ -205,11 +205,12 @@ class SettleMixin:
         """Print the owed report; ``then`` SETTLE: a settlement waits for it (counting comes next)."""
         s = self.report
         self._report_then = then
-        return State.PRINTING, head + [
-            Show(screens.fit(("SETTLED", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
-                             (f"SETTLED {s.batch:06d}", "PRINTING REPORT"))),
-            PrintReport(s, build_report(s, self.settings)),
-        ]
+        if _by_hand(s):  # nothing more the terminal can do: the merchant must act now (audit AU21 M1)
+            shown = _call_acquirer(s, "PRINTING REPORT")
+        else:
+            shown = screens.fit(("SETTLED", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
+                                (f"SETTLED {s.batch:06d}", "PRINTING REPORT"))
+        return State.PRINTING, head + [Show(shown), PrintReport(s, build_report(s, self.settings))]
 
     def _h_report_printed(self, ev: ReportPrinted, now: datetime) -> Result:
         from firmware.core.uplink import Then
@@ -222,4 +223,19 @@ class SettleMixin:
         if then is Then.SETTLE:  # a settlement waited for the batch before it
             return self._settle(done)
         state, more = self._after_printing()
+        if state is State.IDLE and _by_hand(ev.settlement):  # the note stays after the report, as an outcome does
+            more = [a for a in more if not isinstance(a, Show)]  # instead of READY, until the message timer
+            more += [Show(_call_acquirer(ev.settlement)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
         return state, done + more
+
+
+def _by_hand(s: Settlement) -> bool:
+    """Settled unbalanced on a host that takes no batch upload (iso87): only the acquirer can reconcile it,
+    and the next batch is open already, so the screen says so rather than SETTLED."""
+    return s.no_upload and not s.balanced
+
+
+def _call_acquirer(s: Settlement, *more: str):
+    """UNBALANCED / BATCH n / CALL ACQUIRER (and ``more``); on 2 rows the batch and the call."""
+    return screens.fit(("UNBALANCED", f"BATCH {s.batch:06d}", "CALL ACQUIRER", *more),
+                       (f"UNBALANCED {s.batch:06d}", "CALL ACQUIRER"))

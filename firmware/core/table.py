@@ -53,6 +53,8 @@ from firmware.core.events import (
     Printed,
     PrinterFault,
     PrinterReady,
+    PinKeyLow,
+    PinPadFailed,
     ReaderFailed,
     RecordFound,
     SignOffRequested,
@@ -196,6 +198,7 @@ TABLE: Mapping[State, Mapping[type[Event], Transition]] = {
         PinEntered: T("pin_done", S.AUTHORISING, S.UPLINK, S.PRINTING, S.IDLE),
         PinBypassed: T("pin_done", S.AUTHORISING, S.UPLINK, S.PRINTING, S.IDLE),
         PinCancelled: T("pin_cancelled", S.IDLE),
+        PinPadFailed: T("pin_pad_failed", S.IDLE),  # the PIN pad could not encrypt: named (device_faults.py)
         PinProgress: T("pin_progress", S.PIN),
         TimerExpired: T("input_timeout", S.PIN, S.IDLE),
     },
@@ -233,6 +236,8 @@ ANY_STATE: Mapping[type[Event], Transition] = {
     # what the printer is known to be able to do; the state stays (device_faults.py)
     PrinterFault: T("printer_fault", *State),
     PrinterReady: T("printer_ready", *State),
+    # the DUKPT PIN key runs low: alerted once, on the idle status line (device_faults.py)
+    PinKeyLow: T("pin_key_low", *State),
 }
 
 

@@ -33,6 +33,8 @@ from firmware.core.events import (
     Printed,
     PrinterFault,
     PrinterReady,
+    PinKeyLow,
+    PinPadFailed,
     ReaderFailed,
     RecordFound,
     SignOffRequested,
@@ -83,6 +85,8 @@ SAMPLES = {
     PrinterFault: PrinterFault("printer.paper_out", "the printer is out of paper"),
     PrinterReady: PrinterReady(),
     ReaderFailed: ReaderFailed("reader.io_failed", "the card reader stopped working"),
+    PinPadFailed: PinPadFailed("pinpad.dukpt.exhausted", "PIN could not be encrypted: the DUKPT key is exhausted"),
+    PinKeyLow: PinKeyLow(9_000),
     RecordFound: RecordFound(7),
 }
 

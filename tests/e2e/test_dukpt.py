@@ -187,6 +187,7 @@ def test_a_tamper_forgets_the_dukpt_registers_and_writes_none_back(tmp_path):
 def test_a_sale_whose_dukpt_reservation_cannot_be_written_is_refused_with_a_storage_alert_and_loses_nothing(tmp_path):
     """The window runs empty (PINs with no idle time), then the state file cannot be written (its temporary
     is a directory: a real failing write): the sale ends at once with ``storage.dukpt_state`` naming the file,
+    on the screen as a PIN pad fault with that code,
     nothing is journalled or sent and no counter spent; once the disk is writable the next sale is approved
     under the next counter, which the host accepts (a reused one would be answered 63)."""
     from crypto.dukpt_device import STATE_FILE
@@ -210,6 +211,8 @@ def test_a_sale_whose_dukpt_reservation_cannot_be_written_is_refused_with_a_stor
     runner.devices.pinpad.press("1234#", hold_for_pin=True)
     assert runner.run_until(lambda: runner.core.state is State.IDLE, 10)
     assert [(c, str(data / STATE_FILE) in t) for c, t in runner.alerts] == [("storage.dukpt_state", True)]
+    shown = [line.strip() for line in runner.devices.display.history[-1]]  # named, not a cancel (AU21 M3)
+    assert shown[:3] == ["PIN PAD FAULT", "SALE CANCELLED", "storage.dukpt_state"], shown
     assert len(runner.store.journal()) == records and len(host.ledger.messages()) == messages
     assert cipher.device.counter == counter and (data / STATE_FILE).read_bytes() == state
     blocker.rmdir()
