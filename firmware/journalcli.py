@@ -165,6 +165,8 @@ def _json_item(listed) -> dict:
     item["orig_auth"] = (r.reference.auth_code or None) if r.reference is not None else None
     item["completed_by"] = listed.completed_by
     item["earlier_batch"] = listed.earlier_batch  # None, or the number posterm report --batch takes
+    # an offline approval's advice, once the host answered it: accepted (paid) or refused (not paid)
+    item["advice"] = None if r.advice is None else {"code": r.advice.code, "accepted": r.advice.accepted}
     return item
 
 
@@ -190,6 +192,8 @@ def _text_line(listed) -> str:
         note += f" to {r.account}"
     if listed.earlier_batch is not None:  # its batch's number was used again since: the earlier batch is kept apart
         note += f" batch {batch_label(listed.earlier_batch)} (report --batch {listed.earlier_batch})"
+    if r.advice is not None:  # an offline approval the host has had: paid, or not
+        note += " advice ACCEPTED" if r.advice.accepted else f" advice DECLINED {r.advice.code or '??'}: NOT PAID"
     if r.state.value == "lost" and r.reason:  # why: keys destroyed, or a supervisor's note
         note += f" ({r.reason})"
     return (f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "

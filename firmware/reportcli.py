@@ -70,11 +70,24 @@ def batch_report(store: Store, batch: int | None = None) -> BatchReport:
 
 def _in_totals(record: SaleRecord) -> bool:
     """The kind is one a settlement counts (``Flow.in_totals``): a pre-auth and its cancel only hold and release
-    funds, a transfer and an inquiry are not the merchant's money."""
+    funds, a transfer and an inquiry are not the merchant's money. A record approved offline counts once the
+    host accepted its advice, as the settlement counts it (``storage.settlements``): one the host refused is
+    not paid (AU21 H1), one not yet uploaded not yet."""
     from firmware.core.flows import FLOWS
 
     flow = FLOWS.get(record.kind)
-    return flow is None or flow.in_totals
+    if flow is not None and not flow.in_totals:
+        return False
+    return record.state.value != "offline_approved" or (record.advice is not None and record.advice.accepted)
+
+
+def _advice_note(record: SaleRecord) -> str:
+    """What became of a record approved offline: the host refused it (not paid), or it is not uploaded yet."""
+    if record.state.value != "offline_approved":
+        return ""
+    if record.advice is None:
+        return "NOT YET UPLOADED"
+    return "" if record.advice.accepted else f"DECLINED BY HOST ({record.advice.code or '??'}) - NOT PAID"
 
 
 def _note(report: BatchReport, record: SaleRecord) -> str:
@@ -87,7 +100,7 @@ def _note(report: BatchReport, record: SaleRecord) -> str:
         by = next((r for r in report.records if r.txn_no == report.voided[record.txn_no]), None)
         what = f"VOIDED by trace {by.stan:06d}" if by is not None else "VOIDED"
     # a row the totals leave out says so, or the approved rows do not add up to the total (AU20 M1)
-    return "; ".join(filter(None, (what, "" if _in_totals(record) else "NOT IN TOTALS")))
+    return "; ".join(filter(None, (what, _advice_note(record), "" if _in_totals(record) else "NOT IN TOTALS")))
 
 
 def report_text(report: BatchReport, settings: CoreSettings) -> str:
@@ -117,12 +130,12 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
     head += [Line(f"EARLIER BATCH {batch_label(b)}:", right=f"--batch {b}") for b in report.earlier]
     out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {batch_label(report.batch)}"), WIDTH)
     kinds = max(len(k.value) for k in Kind)  # the TYPE column fits every kind (PREAUTH_COMPLETE_VOID)
-    out += (f"{'TRACE':<6} {'DATE/TIME':<19} {'TYPE':<{kinds}} {'CARD':<19} {'AMOUNT':>13} {'STATE':<16} "
+    out += (f"{'TRACE':<6} {'OP':<3} {'DATE/TIME':<19} {'TYPE':<{kinds}} {'CARD':<19} {'AMOUNT':>13} {'STATE':<16} "
             f"{'REF NO':<12} AUTH\n")
     for r in report.records:
         flow = FLOWS.get(r.kind)
         amount = ("-" if flow is not None and flow.refund else "") + format_amount(r.amount, settings.exponent)
-        line = (f"{r.stan:06d} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value.upper():<{kinds}} {r.masked_pan:<19} "
+        line = (f"{r.stan:06d} {r.operator or '-':<3} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value.upper():<{kinds}} {r.masked_pan:<19} "
                 f"{amount:>13} {r.state.value:<16} {r.rrn or '-':<12} {r.auth_code or '-':<6} {_note(report, r)}")
         out += line.rstrip() + "\n"
     if not report.records:
@@ -163,7 +176,11 @@ def report_json(report: BatchReport, settings: CoreSettings) -> dict:
                 "kind": r.kind.value, "masked_pan": r.masked_pan, "amount": r.amount, "state": r.state.value,
                 "response_code": r.response_code, "rrn": r.rrn, "auth_code": r.auth_code, "reason": r.reason,
                 "voided": r.txn_no in report.voided,
-                "in_totals": _in_totals(r),  # False: a hold, its release, a transfer, an inquiry
+                "operator": r.operator,  # who made it (the slip's OPERATOR), not who is signed in now
+                # False: a hold, its release, a transfer, an inquiry; an offline approval the host refused or
+                # has not had yet (advice: its answer, once it came)
+                "in_totals": _in_totals(r),
+                "advice": None if r.advice is None else {"code": r.advice.code, "accepted": r.advice.accepted},
                 "voided_by_trace": by_txn[report.voided[r.txn_no]].stan
                 if r.txn_no in report.voided and report.voided[r.txn_no] in by_txn else None,
                 "original_trace": r.original.stan if r.original is not None else None,

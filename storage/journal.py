@@ -80,6 +80,19 @@ _COMPLETIONS = ("SELECT j.original_txn_no, j.txn_no FROM journal j LEFT JOIN off
 # approved refunds -> what they took back in all
 _REFUNDS = ("SELECT j.original_txn_no, SUM(j.amount) FROM journal j WHERE j.txn_no > :lo "
             "AND j.original_txn_no IS NOT NULL AND j.state = :approved AND j.kind = :refund GROUP BY j.original_txn_no")
+# What the host made of a record's stored advice, once it answered (an offline sale or completion): joined to
+# a journal row j, three columns (answered, code, accepted) that ``_advised`` puts on the record, so the
+# listing, a batch's records and a reprint say an advice the host refused (AU21 H1) as the settlement counts it.
+_ADVICE_JOIN = "LEFT JOIN offline_queue q ON q.txn_no = j.txn_no AND q.state = 'done' AND j.state = 'offline_approved'"
+_ADVICE_ANSWER = f"q.txn_no IS NOT NULL, q.response_code, {_ADVICE_VERDICT}"
+_ADVICE_WIDTH = 3
+
+
+def _advised(record: SaleRecord, answer: Sequence) -> SaleRecord:
+    answered, code, accepted = answer
+    return replace(record, advice=AdviceAnswer(code, bool(accepted))) if answered else record
+
+
 # The listing: each row with what names it, joined by SQLite (its namers only, held in SQLite's own temporary
 # index, never a dict over the journal in Python), in journal order so rows are read as they are written out.
 # MAX: should two name one record, the newest, as the look-ups' dicts keep it.
@@ -87,9 +100,9 @@ _LISTING = (
     f"WITH v(n, by) AS (SELECT original_txn_no, MAX(txn_no) FROM ({_VOIDS}) GROUP BY 1), "
     f"c(n, by) AS (SELECT original_txn_no, MAX(txn_no) FROM ({_COMPLETIONS}) GROUP BY 1), "
     f"r(n, total) AS ({_REFUNDS}) "
-    f"SELECT {', '.join('j.' + c for c in _COLUMN_NAMES)}, v.by, r.total, c.by "
+    f"SELECT {', '.join('j.' + c for c in _COLUMN_NAMES)}, {_ADVICE_ANSWER}, v.by, r.total, c.by "
     "FROM journal j LEFT JOIN v ON v.n = j.txn_no LEFT JOIN r ON r.n = j.txn_no LEFT JOIN c ON c.n = j.txn_no "
-    "WHERE j.txn_no >= :lo AND (:batch IS NULL OR j.batch = :batch) ORDER BY j.txn_no"
+    f"{_ADVICE_JOIN} WHERE j.txn_no >= :lo AND (:batch IS NULL OR j.batch = :batch) ORDER BY j.txn_no"
 )
 
 
@@ -193,9 +206,10 @@ class JournalMixin:
             floor = batch_floor(self.conn, batch)
         except sqlite3.Error as e:
             raise storage_error(e, doing) from None
-        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no >= ? AND batch = ? ORDER BY txn_no",
-                           (floor, batch), doing)
-        return [self._full(r) for r in rows]
+        width = len(_COLUMN_NAMES)
+        rows = self._query(f"SELECT {', '.join('j.' + c for c in _COLUMN_NAMES)}, {_ADVICE_ANSWER} FROM journal j "
+                           f"{_ADVICE_JOIN} WHERE j.txn_no >= ? AND j.batch = ? ORDER BY j.txn_no", (floor, batch), doing)
+        return [_advised(self._full(r[:width]), r[width:]) for r in rows]
 
     def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
         """Every record (or the first ``limit``) as a list: for tests and small journals. A listing of a
@@ -220,11 +234,12 @@ class JournalMixin:
         try:
             cursor = self.conn.execute(_LISTING, {**_NAMER_ARGS, "lo": lo, "batch": batch})
             width, batch_at = len(_COLUMN_NAMES), _COLUMN_NAMES.index("batch")
+            named = width + _ADVICE_WIDTH
             for row in cursor:
-                voided_by, refunded, completed_by = row[width:]
+                voided_by, refunded, completed_by = row[named:]
                 stored = row[batch_at]
-                yield Listed(self._full(row[:width]), voided_by, refunded or 0, completed_by,
-                             stored if is_earlier(stored) else None)
+                yield Listed(_advised(self._full(row[:width]), row[width:named]), voided_by, refunded or 0,
+                             completed_by, stored if is_earlier(stored) else None)
         except sqlite3.Error as e:
             raise storage_error(e, doing) from None
 
@@ -240,11 +255,9 @@ class JournalMixin:
         """A record approved offline with what the host made of its advice, if it answered: a reprint says it."""
         if record.state is not JournalState.OFFLINE_APPROVED:
             return record
-        answered = self._query(f"SELECT q.response_code, {_ADVICE_VERDICT} FROM offline_queue q "
-                               "WHERE q.txn_no=? AND q.state='done'", (record.txn_no,), doing)
-        if answered:
-            record = replace(record, advice=AdviceAnswer(answered[0][0], bool(answered[0][1])))
-        return record
+        answered = self._query(f"SELECT {_ADVICE_ANSWER} FROM journal j {_ADVICE_JOIN} WHERE j.txn_no = ?",
+                               (record.txn_no,), doing)
+        return _advised(record, answered[0]) if answered else record
 
     def record_by_trace(self, stan: int, batch: int) -> tuple[SaleRecord, int | None] | None:
         """The record with this trace in the open batch ``batch`` (the newest, should the STAN have wrapped), with
