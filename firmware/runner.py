@@ -303,10 +303,10 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         """The core learns the DUKPT key's counters left once they are below ``LOW_COUNTERS`` (at boot and
         after each top-up): it alerts ``keys.dukpt_low`` the first time and keeps it on the status line,
         rather than only ``posterm selftest`` saying so (audit AU21 M3)."""
-        from crypto.dukpt_reserve import LOW_COUNTERS
-
         if self.dukpt is None or self.dukpt.device.exhausted:
             return
+        from crypto.dukpt_reserve import LOW_COUNTERS  # here: a terminal without DUKPT never imports it
+
         left = self.dukpt.left
         if left < LOW_COUNTERS:
             self.dispatch(PinKeyLow(left))

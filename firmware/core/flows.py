@@ -87,11 +87,6 @@ class Flow:
     hold: Hold | None = None  # a hold placed or released, no money moved: said on its slip (receipt.py)
 
     @property
-    def brief(self) -> str:
-        """The short title (``short``), or the title itself when it has none."""
-        return self.short or self.title
-
-    @property
     def prefix(self) -> str:
         return self.codes or self.kind.value
 

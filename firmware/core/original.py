@@ -22,13 +22,23 @@ from firmware.core.flows import flow_of
 from firmware.core.model import Kind, State, Timer
 from firmware.core.preauth import hold_refusal
 
-__all__ = ["OriginalMixin", "TRACE_DIGITS"]
+__all__ = ["OriginalMixin", "TRACE_DIGITS", "edited"]
 
 Result = tuple[State, list[Action]]
 
 TRACE_DIGITS = 6
 DIGITS = frozenset("0123456789")
 ENTER, CLEAR, CANCEL = "#", "*", "X"
+
+
+def edited(keyed: str, key: str, limit: int) -> str:
+    """A digit entry after ``key``: a digit taken (up to ``limit`` of them), CLEAR taking the last back; any
+    other key leaves it as it is (ENTER and CANCEL are the caller's)."""
+    if key in DIGITS:
+        return keyed + key if len(keyed) < limit else keyed
+    if key == CLEAR:
+        return keyed[:-1]
+    return keyed
 
 
 class OriginalMixin:
@@ -45,12 +55,8 @@ class OriginalMixin:
 
     def _h_trace_key(self, ev: KeyPressed, now: datetime) -> Result:
         sale, note = self.sale, ""
-        if ev.key in DIGITS:
-            if len(sale.trace) < TRACE_DIGITS:
-                sale.trace += ev.key
-        elif ev.key == CLEAR:
-            sale.trace = sale.trace[:-1]
-        elif ev.key == CANCEL:
+        sale.trace = edited(sale.trace, ev.key, TRACE_DIGITS)
+        if ev.key == CANCEL:
             return self._idle("CANCELLED")
         elif ev.key == ENTER:
             if int(sale.trace or "0") == 0:

@@ -68,6 +68,7 @@ from firmware.core.model import (
     State,
     Timer,
 )
+from firmware.core.original import edited
 from firmware.core.preauth import AUTH_DIGITS
 
 __all__ = ["RefundMixin", "judge_refund", "RRN_DIGITS", "valid_date"]
@@ -139,13 +140,9 @@ class RefundMixin:
         sale, note = self.sale, ""
         # a refund keys its original's RRN (12 digits); a pre-auth's cancel or completion its auth code (6)
         attr, digits = ("auth", AUTH_DIGITS) if flow_of(sale.kind).by_auth_code else ("rrn", RRN_DIGITS)
-        keyed = getattr(sale, attr)
-        if ev.key in DIGITS:
-            if len(keyed) < digits:
-                setattr(sale, attr, keyed + ev.key)
-        elif ev.key == CLEAR:
-            setattr(sale, attr, keyed[:-1])
-        elif ev.key == CANCEL:
+        keyed = edited(getattr(sale, attr), ev.key, digits)
+        setattr(sale, attr, keyed)
+        if ev.key == CANCEL:
             return self._idle("CANCELLED")
         elif ev.key == ENTER:
             if len(keyed) == digits:

@@ -29,6 +29,7 @@ from firmware.core.actions import Action, CancelTimer, FindRecord, PrintReport, 
 from firmware.core.events import KeyPressed, RecordFound, TimerExpired
 from firmware.core.flows import FLOWS
 from firmware.core.model import Copy, JournalState, KeyState, PrintJob, SaleRecord, State, Timer
+from firmware.core.original import CANCEL, ENTER, TRACE_DIGITS, edited
 from firmware.core.report import build_report
 
 __all__ = ["ReprintMixin", "TRACE_PROMPT"]
@@ -36,9 +37,6 @@ __all__ = ["ReprintMixin", "TRACE_PROMPT"]
 Result = tuple[State, list[Action]]
 
 TRACE_PROMPT = "TRACE NO (#=LAST)"
-_TRACE_DIGITS = 6
-_DIGITS = frozenset("0123456789")
-_ENTER, _CLEAR, _CANCEL = "#", "*", "X"
 _SLIPPED = frozenset({JournalState.APPROVED, JournalState.OFFLINE_APPROVED})  # the states that printed a slip
 
 
@@ -76,14 +74,10 @@ class ReprintMixin:
 
     def _h_reprint_key(self, ev: KeyPressed, now: datetime) -> Result:
         note = ""
-        if ev.key in _DIGITS:
-            if len(self.reprint_trace) < _TRACE_DIGITS:
-                self.reprint_trace += ev.key
-        elif ev.key == _CLEAR:
-            self.reprint_trace = self.reprint_trace[:-1]
-        elif ev.key == _CANCEL:
+        self.reprint_trace = edited(self.reprint_trace, ev.key, TRACE_DIGITS)  # the trace entry the void's is
+        if ev.key == CANCEL:
             return self._reprint_end("CANCELLED")
-        elif ev.key == _ENTER:
+        if ev.key == ENTER:
             if not self.reprint_trace:  # ENTER alone: the newest receipt, as F 8 always printed
                 return self._reprint_receipt([CancelTimer(Timer.INPUT)])
             stan = int(self.reprint_trace)

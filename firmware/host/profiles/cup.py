@@ -12,6 +12,7 @@ left-aligned with a trailing 0 nibble. Each choice is in the field's ``desc``.
 
 from __future__ import annotations
 
+from firmware.host.profiles.iso87 import DISPLAY_TEXTS as ISO_DISPLAY_TEXTS  # the ISO 8583 codes' forms
 from firmware.host.spec import (
     Encoding,
     EntryMode,
@@ -178,17 +179,9 @@ RESPONSE_TEXTS = {
 # Each text's display form (``Profile.display_texts``): what a decline shows after its code where the
 # whole text does not fit the display ("51 NO FUNDS"); at most 13 characters, so "NN " and it fit the
 # narrowest display the screens support (hal.display.MIN_COLS, 16). One per code above (checked).
-DISPLAY_TEXTS = {
-    "00": "APPROVED", "01": "CALL ISSUER", "03": "BAD MERCHANT", "04": "PICK UP CARD", "05": "DO NOT HONOUR",
-    "10": "PART APPROVAL", "11": "APPROVED VIP", "12": "BAD TXN", "13": "BAD AMOUNT", "14": "BAD CARD NO",
-    "15": "NO ISSUER", "22": "MALFUNCTION", "25": "NO ORIGINAL", "30": "FORMAT ERROR", "33": "KEEP: EXPIRED",
-    "34": "FRAUD PICK UP", "38": "PIN LOCK KEEP", "40": "NOT SUPPORTED", "41": "LOST CARD",
-    "43": "STOLEN CARD", "45": "NO FALLBACK", "51": "NO FUNDS", "54": "EXPIRED CARD", "55": "WRONG PIN",
-    "57": "NOT FOR CARD", "58": "NOT FOR TERM", "59": "SUSPECT FRAUD", "61": "OVER LIMIT", "62": "RESTRICTED",
-    "64": "BAD ORIG AMT", "65": "TOO OFTEN", "68": "TOO LATE", "75": "TOO MANY PINS", "90": "CUT-OFF",
-    "91": "ISSUER DOWN", "92": "CANNOT ROUTE", "94": "DUPLICATE", "96": "SYSTEM ERROR", "97": "TERM UNKNOWN",
-    "98": "NO ISSUER ANS", "99": "PIN FORMAT", "A0": "MAC ERROR", "A2": "APPR W FAULT", "A4": "APPR W FAULT",
-    "A5": "APPR W FAULT", "A6": "APPR W FAULT",
+DISPLAY_TEXTS = {code: ISO_DISPLAY_TEXTS[code] for code in RESPONSE_TEXTS if code in ISO_DISPLAY_TEXTS} | {
+    "45": "NO FALLBACK", "97": "TERM UNKNOWN", "98": "NO ISSUER ANS",  # UnionPay's own codes
+    "A2": "APPR W FAULT", "A4": "APPR W FAULT", "A5": "APPR W FAULT", "A6": "APPR W FAULT",
 }
 
 
