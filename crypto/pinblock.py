@@ -55,6 +55,8 @@ class PinFormat(enum.IntEnum):
 
 
 def _format(fmt: int | PinFormat) -> PinFormat:
+    if type(fmt) is PinFormat:  # a member already: the enum's own call costs a microsecond
+        return fmt
     try:
         return PinFormat(fmt)
     except ValueError:
@@ -126,7 +128,7 @@ _FILLS = {PinFormat.ISO0: b"F", PinFormat.ISO1: b"0123456789ABCDEF", PinFormat.I
 
 def _pin_field(fmt: PinFormat, pin: bytes | bytearray, fill: bytes | None) -> bytearray:
     check_pin(pin)
-    head = bytearray(b"%X%X" % (fmt.value, len(pin))) + bytes(pin)
+    head = bytearray(b"%X%X" % (fmt, len(pin))) + bytes(pin)  # an IntEnum formats as its number
     if fmt is PinFormat.ISO4:
         head += b"A" * (16 - len(head))
         head += fill.hex().upper().encode() if fill is not None else os.urandom(8).hex().upper().encode()
@@ -226,8 +228,8 @@ def encrypt_pin_block(pin: bytes | bytearray, pan: Pan | str | None, key: Secret
                 raise CryptoError("ISO format 4 needs the PAN", code="pin.pan")
             ecb = _aes(key)
             step = _xor_into(bytearray(ecb.encrypt(bytes(clear))), pan_field_iso4(pan))
-            return PinBlock(ecb.encrypt(bytes(step)), format=fmt.value)
-        return PinBlock(_tdes(key).encrypt(bytes(clear)), format=fmt.value)
+            return PinBlock(ecb.encrypt(bytes(step)), format=int(fmt))
+        return PinBlock(_tdes(key).encrypt(bytes(clear)), format=int(fmt))  # int(): .value costs more
     finally:
         _wipe(clear)
 

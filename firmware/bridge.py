@@ -13,7 +13,7 @@ for one call), and reads answers down to a non-sensitive ``Reply``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from crypto.atrest import Sealer
@@ -83,6 +83,8 @@ class HostBridge:
     tpdu: Tpdu | None
     header: str | None = None
     acquirer_id: str = ""  # host.acquirer_id: field 32 where the profile sends it
+    # (the last record, its TxnData): a sale's reversal and request are built from one record, in two actions
+    _last_txn: list = field(default_factory=lambda: [None, None], init=False, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config) -> HostBridge:
@@ -150,7 +152,12 @@ class HostBridge:
 
     # -- building --------------------------------------------------------------------
     def txn_data(self, record: SaleRecord) -> TxnData:
-        return TxnData(
+        """What the messages of ``record`` say of it but the card. Made once per record (both are immutable,
+        and nothing in them is secret): the ready-made reversal and the request share it."""
+        last = self._last_txn
+        if last[0] is record:
+            return last[1]
+        txn = TxnData(
             kind=record.kind,
             amount=record.amount,
             currency=record.currency,
@@ -165,6 +172,8 @@ class HostBridge:
             original=_original(record, self.profile, institution_part(self.acquirer_id)),
             acquirer_id=self.acquirer_id,
         )
+        last[:] = record, txn
+        return txn
 
     @staticmethod
     def _card(card: ClearCard, pin_block: PinBlock | None = None, *, tracks: bool = False) -> CardData:

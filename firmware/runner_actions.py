@@ -1,7 +1,7 @@
 """The runner's action carriers: one ``_a_*`` method per core action, and the helpers they share.
 
 ``Runner._execute`` (``runner.py``) walks a batch of actions in order; each one
-is carried out here by the method ``_CARRIERS`` names for its type (the core's
+is carried out here by the method ``CARRIERS`` names for its type (the core's
 handlers are ``_h_*``, the runner's are ``_a_*``). What they share lives here
 too: looking an original up and judging it, holding and opening the card
 session, sealing the reversal or advice that must be committed before a request
@@ -49,7 +49,7 @@ from firmware.errors import (
 from firmware.runner_keys import KeysMixin
 from firmware.sealed import CardSession, ClearCard, card_aad, unpack_card
 
-__all__ = ["ActionsMixin", "HANGUP_BOUND"]
+__all__ = ["ActionsMixin", "HANGUP_BOUND", "CARRIERS"]
 
 log = logging.getLogger("posterm.runner")  # the runner's one logger (``bench`` quiets it by name)
 
@@ -71,12 +71,12 @@ class ActionsMixin(KeysMixin):
 
     def _do(self, a: A.Action) -> Event | None:
         try:
-            carry_out = _CARRIERS[type(a)]
+            carry_out = CARRIERS[type(a)]
         except KeyError:  # a new action without a runner method is a bug
             raise ConfigError(f"the runner cannot carry out {a.name}", code="runner.unknown_action") from None
         return carry_out(self, a)
 
-    # One method per action type, registered in _CARRIERS below (the core's handlers are
+    # One method per action type, registered in CARRIERS below (the core's handlers are
     # ``_h_*``; the runner's are ``_a_*``).
     def _a_show(self, a: A.Show) -> None:
         display = self.devices.display
@@ -369,7 +369,7 @@ class ActionsMixin(KeysMixin):
 
 
 # Action type -> the runner method that carries it out (``_a_`` + the action's name).
-_CARRIERS: dict[type, Callable] = {
+CARRIERS: dict[type, Callable] = {
     cls: getattr(ActionsMixin, "_a_" + cls.name)
     for cls in vars(A).values()
     if isinstance(cls, type) and issubclass(cls, A.Action) and cls is not A.Action

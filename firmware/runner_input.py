@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 
-from crypto.secrets import Pan, TrackData
+from crypto.secrets import Pan
 from firmware.core.events import (
     AccountCancelled,
     AccountCaptured,
@@ -54,10 +54,7 @@ __all__ = ["InputMixin", "SIGN_ON_ANSWER"]
 log = logging.getLogger("posterm.runner")  # the runner's one logger (``bench`` quiets it by name)
 
 SIGN_ON_ANSWER = "0810"
-
-
-def _copy(track: TrackData | None) -> TrackData | None:
-    return TrackData(track.reveal(), track=track.track) if track is not None and not track.wiped else None
+_KEY_TEXT = {key: key.value for key in pad.Key}  # a key's character for the core (``.value`` costs more)
 
 
 class InputMixin:
@@ -174,22 +171,20 @@ class InputMixin:
                 online_only=decision.online_required,
                 entry_mode=decision.entry_mode,
             )
-            # The clear card keeps its own copies; the parsed card (track 3 fields and
-            # all) is wiped as soon as the session has sealed what it needs.
-            clear = ClearCard(
-                Pan(card.pan.reveal()),
-                card.expiry,
-                _copy(card.track2),
-                _copy(card.track3),
-                card.sequence_number,
-            )
-        finally:
+        except BaseException:
             card.wipe()
+            raise
+        # The clear card takes the parsed card's own PAN and tracks (parse_swipe made them for it; they are
+        # wiped once the session has sealed them); the rest of the parsed card (track 3's fields) goes now.
+        clear = ClearCard(card.pan, card.expiry, card.track2, card.track3, card.sequence_number)
+        if card.track3_fields is not None:
+            card.track3_fields.wipe()
+        card.name = None
         return facts, clear
 
     def _on_pad(self, event) -> None:
         if isinstance(event, pad.KeyPress):
-            self.dispatch(KeyPressed(event.key.value))
+            self.dispatch(KeyPressed(_KEY_TEXT[event.key]))
         elif isinstance(event, pad.PinEntered):
             if self.session is None or self.core.state is not State.PIN:
                 event.block.wipe()

@@ -2,7 +2,7 @@
 removed at sign-off, zeroizing on tamper, and the host's time at sign-on.
 
 Kept apart from ``runner_actions.py`` (whose ``ActionsMixin`` takes these carriers from ``KeysMixin`` like
-its own: ``_CARRIERS`` finds every ``_a_*`` method on it) because they touch the key ring, the DUKPT state
+its own: ``CARRIERS`` finds every ``_a_*`` method on it) because they touch the key ring, the DUKPT state
 and the system clock, not a transaction's records.
 """
 

@@ -107,14 +107,15 @@ class WaitMixin:
     # -- a device in trouble ---------------------------------------------------------
     def _polled(self, device) -> list:
         """``device.poll()``, unless it rests after a failure; a failure alerts once per fault."""
-        if self._rests(device):
+        if self._trouble and self._rests(device):  # no device in trouble: the usual turn, no look-ups
             return []
         try:
             items = device.poll()
         except TerminalError as e:
             self._failed(device, e)
             raise
-        self._worked(device)
+        if self._trouble:
+            self._worked(device)
         return items
 
     def _rests(self, device) -> bool:

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from firmware.errors import StorageError
@@ -152,24 +152,40 @@ def reserve_log(path: Path | str, size: int = WAL_KEPT_BYTES) -> int:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection, doing: str) -> Iterator[sqlite3.Connection]:
-    """One atomic, durable commit. Any failure rolls back and raises StorageError."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as e:
-        raise storage_error(e, doing) from None
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except sqlite3.Error as e:
+def transaction(conn: sqlite3.Connection, doing: str) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    """One atomic, durable commit (``with transaction(conn, doing) as c``). Any failure rolls back and raises
+    StorageError."""
+    return _Transaction(conn, doing)
+
+
+class _Transaction:
+    """``transaction``'s context manager: a class, since a generator's costs several times as much (a sale
+    makes two)."""
+
+    __slots__ = ("_conn", "_doing")
+
+    def __init__(self, conn: sqlite3.Connection, doing: str) -> None:
+        self._conn, self._doing = conn, doing
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise storage_error(e, self._doing) from None
+        return self._conn
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> bool:
+        if kind is None:
+            try:
+                self._conn.execute("COMMIT")
+                return False
+            except sqlite3.Error as e:
+                error = e
         with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise storage_error(e, doing) from None
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
+            self._conn.execute("ROLLBACK")
+        if isinstance(error, sqlite3.Error):
+            raise storage_error(error, self._doing) from None
+        return False  # anything else goes on as it was raised
 
 
 # -- snapshots -------------------------------------------------------------------------

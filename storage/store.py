@@ -68,6 +68,7 @@ __all__ = ["Store", "require_data_dir", "OriginalMatch", "DB_FILE", "COPY_OWED",
 
 DB_FILE = "posterm.db"
 _COPY_COLUMN = {Copy.MERCHANT: "merchant_copy", Copy.CARDHOLDER: "cardholder_copy"}
+_COPIES = tuple(Copy)  # iterating the enum class itself costs more, at every outcome
 
 
 def _masked_account(account: str | None) -> str | None:
@@ -239,7 +240,7 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin, HousekeepingMi
         """
         now = _now()
         copies = set(copies)
-        owed = {c: (COPY_OWED if c in copies else None) for c in Copy}
+        owed = {c: (COPY_OWED if c in copies else None) for c in _COPIES}
         with transaction(self.conn, "recording the outcome") as c:
             if reversal_reason is not None:  # due: it leaves the journal row for the queue
                 self._make_due(c, record.txn_no, reversal_reason, now)

@@ -58,6 +58,33 @@ def test_the_session_opens_the_card_it_sealed_each_time_and_wipes_each_copy():
     assert e.value.code == "secret.wiped"
 
 
+class _CountingSealer:
+    """A sealer that counts the blobs it opens."""
+
+    def __init__(self) -> None:
+        self.inner, self.opened = _sealer(), 0
+
+    def seal(self, plaintext, aad):
+        return self.inner.seal(plaintext, aad)
+
+    def open(self, blob, aad):
+        self.opened += 1
+        return self.inner.open(blob, aad)
+
+
+def test_the_card_is_opened_only_on_entering_its_with_and_wiped_however_the_with_ends():
+    sealer = _CountingSealer()
+    session = CardSession(7, sealer, _clear())
+    unused = session.card()  # nothing is opened until the ``with`` is entered
+    assert sealer.opened == 0
+    del unused
+    with pytest.raises(KeyError):
+        with session.card() as card:
+            assert sealer.opened == 1 and not card.pan.wiped
+            raise KeyError("the message could not be built")
+    assert card.pan.wiped and card.track2.wiped and card.track3.wiped
+
+
 def test_the_card_handed_in_is_wiped_once_sealed():
     clear = _clear()
     CardSession(1, _sealer(), clear)

@@ -101,14 +101,18 @@ def _instant(when: datetime, zone: tzinfo, near: datetime | None = None) -> date
     return min(readings, key=lambda reading: abs(reading - near))
 
 
+def instant(when: datetime, zone: tzinfo | None) -> datetime:
+    """``when``, a civil time of the terminal's clock in ``zone``, as what ``elapsed`` subtracts: an instant
+    (``_instant``), or with no zone the civil time itself."""
+    return when if zone is None else _instant(when, zone)
+
+
 def elapsed(earlier: datetime, later: datetime, zone: tzinfo | None) -> timedelta:
     """Real time from ``earlier`` to ``later``, two civil times of the terminal's clock in ``zone`` (each one's
     fold says which pass of a repeated hour it is): across a change of summer time the civil difference is an
     hour out. With no zone (a core given none) the civil difference. The limits on an age (offline sales,
     an open batch) are counted with it."""
-    if zone is None:
-        return later - earlier
-    return _instant(later, zone) - _instant(earlier, zone)
+    return instant(later, zone) - instant(earlier, zone)
 
 
 def host_offset(host: datetime, now: datetime, host_zone: tzinfo | None,

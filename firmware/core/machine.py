@@ -19,7 +19,7 @@ path (``original.py``, ``refund.py``, ``balance.py``, ``preauth.py``, ``transfer
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from firmware.core import screens
@@ -159,6 +159,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.batch_held = BatchHeld()
         self.batch_opened: datetime | None = None  # the open batch's first counted transaction (overdue.py)
         self._batch_told = None  # the day settle.overdue was last told (overdue.py)
+        self._opened_instant = None  # batch_opened and its instant, for its age (overdue.py)
         # what the idle status line says of them while they hold (overdue.py: OverdueMixin.overdue_status)
         self.settle_due: str | None = None
         self.offline_old: tuple[datetime, str] | None = None  # the oldest stored advice's time, and the text
@@ -213,9 +214,8 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
     def _new_sale(self, kind: Kind) -> Sale:
         """A new transaction takes the next journal number (a cancelled one leaves a gap)."""
         self.reversed_txn = None  # an earlier outcome not shown yet is not this transaction's
-        sale = Sale(self.counters.txn_no, kind)
-        self.counters = replace(self.counters, txn_no=self.counters.txn_no + 1)
-        return sale
+        txn_no, self.counters = self.counters.take_txn_no()
+        return Sale(txn_no, kind)
 
     def _refused_start(self, kind: Kind, head: list[Action], now: datetime) -> Result | None:
         """Refuse a transaction that must not start; ``None`` lets it start. Any, when the clock reads well

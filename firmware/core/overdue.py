@@ -38,7 +38,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from firmware.core.actions import Action, Alert
-from firmware.core.clock import elapsed
+from firmware.core.clock import elapsed, instant
 from firmware.core.flows import STORED_ADVICE, flow_of
 from firmware.core.model import BatchHeld, Kind, PendingAdvice
 from firmware.core.settings import CoreSettings
@@ -70,6 +70,7 @@ class OverdueMixin:
     batch_held: BatchHeld
     advices: list[PendingAdvice]
     batch_opened: datetime | None  # the open batch's first counted transaction (None: the batch holds none)
+    _opened_instant: tuple[datetime, datetime] | None  # batch_opened and its instant (``clock.instant``)
     _batch_told: date | None  # the day settle.overdue was last told for the open batch
     settle_due: str | None  # the status line's text for an overdue batch (None: not overdue, or not told yet)
     offline_old: tuple[datetime, str] | None  # the oldest stored advice's time when told overdue, and the text
@@ -92,7 +93,12 @@ class OverdueMixin:
         opened = self.batch_opened
         if limit is None or opened is None or not self.batch_held.count:
             return None
-        age = elapsed(opened, now, self.settings.local_zone)
+        # elapsed(opened, now), the opening's instant worked out once per batch (each sale's start asks, and
+        # each instant is a conversion through libc)
+        zone = self.settings.local_zone
+        if self._opened_instant is None or self._opened_instant[0] is not opened:
+            self._opened_instant = (opened, instant(opened, zone))
+        age = instant(now, zone) - self._opened_instant[1]
         if age <= limit:
             return None
         self._batch_told = now.date()

@@ -244,25 +244,25 @@ class SaleMixin:
         if mac_bad and recovery is Recovery.NONE:
             return self._inquiry_unanswered(record, "A0", "HOST MAC ERROR")
         if mac_bad:
-            record = replace(record, state=JournalState.REVERSING, response_code=reply.response_code, reason="A0")
+            record = record.changed(state=JournalState.REVERSING, response_code=reply.response_code, reason="A0")
             return self._reverse_now(
                 record, "A0", [RecordOutcome(record, reversal_reason="A0")], ("HOST MAC ERROR", "REVERSING...")
             )
-        # what the answer says, set with the outcome in one replace (a SaleRecord of some 20 fields is copied)
+        # what the answer says, set with the outcome in one copy (a SaleRecord of some 20 fields is copied)
         answered = dict(response_code=reply.response_code, rrn=reply.rrn, auth_code=reply.auth_code,
                         settle_date=reply.settle_date)
         head = [CancelTimer(Timer.RESPONSE)]
         if not flow_of(record.kind).moves_money:
-            return self._inquiry_answered(replace(record, **answered), reply, head)
+            return self._inquiry_answered(record.changed(**answered), reply, head)
         if reply.must_reverse and recovery is Recovery.REVERSAL:
-            return self._partial_reversed(replace(record, **answered))
+            return self._partial_reversed(record.changed(**answered))
         if reply.approved:
-            record = replace(record, state=JournalState.APPROVED, **answered)
+            record = record.changed(state=JournalState.APPROVED, **answered)
             self.sale.record = record
             head += [RecordOutcome(record, copies=self.settings.copies), WipeCard(record.txn_no)]
             head.append(Show(screens.approved(self, record)))
             return self._print_sale(record, head)
-        record = replace(record, state=JournalState.DECLINED, reason=reply.response_code, **answered)
+        record = record.changed(state=JournalState.DECLINED, reason=reply.response_code, **answered)
         self._uncounted(record)
         head += [RecordOutcome(record), WipeCard(record.txn_no)]
         code = reply.response_code or "??"

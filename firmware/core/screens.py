@@ -17,10 +17,12 @@ not fit (``hal.display.fit_screen``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from firmware.core.flows import flow_of  # a module-level import: these run on every screen of a sale
+from firmware.core.model import JournalState, Kind
 from firmware.money import format_amount
 from hal.display import Lines
 
@@ -34,7 +36,7 @@ WIDTH = 20  # what the screens are written for; a screen of a terminal chooses w
 
 def fit(lines: Iterable[str], short: Iterable[str] = (), width: int = WIDTH) -> Lines:
     """The screen's lines cut to ``width``; ``short``: the same screen in 2 lines, for a 2-row display."""
-    return Lines((str(line)[:width] for line in lines), (str(line)[:width] for line in short))
+    return Lines([str(line)[:width] for line in lines], [str(line)[:width] for line in short])
 
 
 def _width(term: Terminal) -> int:
@@ -54,7 +56,10 @@ def _pair(first: str, second: str, width: int = WIDTH, short: str = "") -> str:
 
 def _first_fit(width: int, *forms: str) -> str:
     """The first of ``forms`` (the same words, shorter and shorter) that fits ``width``; else the last."""
-    return next((form for form in forms if len(form) <= width), forms[-1])
+    for form in forms:
+        if len(form) <= width:
+            return form
+    return forms[-1]
 
 
 def _keyed(prompts: tuple[str, ...], value: str, width: int) -> str:
@@ -80,7 +85,11 @@ def titled(title: str, value: str, width: int = WIDTH) -> tuple[str, ...]:
 
 
 def money(amount: int, settings: CoreSettings) -> str:
-    return f"{settings.currency_symbol} {format_amount(amount, settings.exponent)}"
+    return _money(amount, settings.currency_symbol, settings.exponent)
+
+
+def _money(amount: int, symbol: str, exponent: int) -> str:
+    return f"{symbol} {format_amount(amount, exponent)}"
 
 
 def status(term: Terminal) -> str:
@@ -123,21 +132,25 @@ def _title(kind) -> str:
     return flow_of(kind).title
 
 
-def _sale_head(term: Terminal) -> tuple[str, ...]:
-    """The transaction and its amount, for 4 rows: one line, or two when they do not fit (``titled``)."""
-    flow = flow_of(term.sale.kind)
+def _sale_forms(term: Terminal) -> tuple[tuple[str, ...], str, int]:
+    """The transaction and its amount, in both forms, with the display's width.
+
+    For 4 rows: one line, or two when they do not fit (``titled``). For 2 rows, one line: the short title
+    when the whole one and the amount do not share the line, the amount alone when neither does."""
+    sale, s = term.sale, term.settings
+    w = s.display_cols
+    return (*_forms(sale.kind, sale.amount, s.currency_symbol, s.exponent, w), w)
+
+
+@functools.lru_cache(maxsize=16)
+def _forms(kind: Kind, amount: int, symbol: str, exponent: int, width: int) -> tuple[tuple[str, ...], str]:
+    """``_sale_forms``' two forms, from all they depend on: worked out once for the screens of one transaction
+    (the PIN screen is shown again at each digit, with the same amount)."""
+    flow = flow_of(kind)
     if not flow.moves_money:  # an inquiry: no amount to show
-        return (flow.title,)
-    return titled(flow.title, money(term.sale.amount, term.settings), _width(term))
-
-
-def _sale_line(term: Terminal) -> str:
-    """The transaction and its amount in one line, for 2 rows: the short title when the whole one and the
-    amount do not share the line, the amount alone when neither does."""
-    flow = flow_of(term.sale.kind)
-    if not flow.moves_money:
-        return flow.title
-    return _pair(flow.title, money(term.sale.amount, term.settings), _width(term), flow.short)
+        return (flow.title,), flow.title
+    shown = _money(amount, symbol, exponent)
+    return titled(flow.title, shown, width), _pair(flow.title, shown, width, flow.short)
 
 
 _CONFIRM_KEYS = ("#=CONFIRM X=CANCEL", "#=OK X=CANCEL")
@@ -214,37 +227,39 @@ def account(term: Terminal, digits: int, confirming: bool, note: str = "") -> tu
     w = _width(term)
     prompt = "KEY IT AGAIN:" if confirming else _first_fit(w, "TO ACCOUNT NO:", "TO ACCOUNT:")
     stars, keys = _stars(digits, w), note or "#=OK  X=CANCEL"
-    head = _sale_head(term)
+    head = _sale_forms(term)[0]
     entry = (prompt, stars) if len(head) == 1 else (_pair(prompt, stars, w),)  # the amount took the prompt's row
     return fit((*head, *entry, keys), (_pair(prompt, stars, w), keys), w)
 
 
 def swipe(term: Terminal) -> tuple[str, ...]:
-    head, w = _sale_head(term), _width(term)
+    head, line, w = _sale_forms(term)
     gap = ("",) if len(head) == 1 else ()
     return fit((*head, "SWIPE CARD", *gap, "X=CANCEL"),
-               (_sale_line(term), _first_fit(w, "SWIPE CARD  X=CANCEL", "SWIPE  X=CANCEL")), w)
+               (line, _first_fit(w, "SWIPE CARD  X=CANCEL", "SWIPE  X=CANCEL")), w)
 
 
 def pin(term: Terminal, digits: int) -> tuple[str, ...]:
-    last4 = term.sale.card.masked_pan[-4:] if term.sale.card else "????"
-    head, stars, w = _sale_head(term), "*" * digits, _width(term)
-    entry = ("ENTER PIN:", stars) if len(head) == 1 else (_pair("ENTER PIN:", stars, w),)
-    return fit((*head, f"CARD **** {last4}", *entry), (_sale_line(term), _pair("ENTER PIN:", stars, w)), w)
+    card = term.sale.card
+    last4 = card.masked_pan[-4:] if card else "????"
+    (head, line, w), stars = _sale_forms(term), "*" * digits
+    entry = _pair("ENTER PIN:", stars, w)
+    return fit((*head, f"CARD **** {last4}", *(("ENTER PIN:", stars) if len(head) == 1 else (entry,))),
+               (line, entry), w)
 
 
 def processing(term: Terminal) -> tuple[str, ...]:
-    return fit((*_sale_head(term), "PROCESSING...", "PLEASE WAIT"), (_sale_line(term), "PROCESSING..."),
-               _width(term))
+    head, line, w = _sale_forms(term)
+    return fit((*head, "PROCESSING...", "PLEASE WAIT"), (line, "PROCESSING..."), w)
 
 
 def approved(term: Terminal, record: SaleRecord) -> tuple[str, ...]:
-    offline = record.state.value == "offline_approved"
+    offline = record.state is JournalState.OFFLINE_APPROVED
     auth = f"AUTH {record.auth_code}" if record.auth_code else ""
     flow, w = flow_of(record.kind), _width(term)
     amount = ("-" if flow.refund else "") + money(record.amount, term.settings)
     head = "APPROVED OFFLINE" if offline else (
-        "APPROVED" if flow.kind.value == "sale" else _pair(flow.title, "APPROVED", w, flow.short))
+        "APPROVED" if flow.kind is Kind.SALE else _pair(flow.title, "APPROVED", w, flow.short))
     return fit((head, amount, auth, "PRINTING..."), (head, amount), w)
 
 

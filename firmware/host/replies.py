@@ -74,7 +74,7 @@ def _moves_money(profile: Profile, message: Message) -> bool:
     request = m[:2] + str(int(m[2]) - 1) + m[3]
     if request in (profile.mtis.reversal, profile.mtis.reversal_repeat, profile.mtis.network):
         return False
-    if request not in {t.mti for t in profile.transactions.values()}:
+    if request not in profile.request_mtis:
         return False
     kind = profile.kind_of(request, message.fields.get(3), message.fields.get(25))
     return kind is None or profile.transactions[kind].amount
@@ -141,6 +141,9 @@ def expectation_for(request: Message) -> Expectation:
 
 def mismatch(expect: Expectation, reply: Reply) -> str | None:
     """``None`` when ``reply`` answers the request, else a short reason naming what differs."""
+    if (reply.mti == expect.mti and reply.stan == expect.stan and reply.terminal_id == expect.terminal_id
+            and reply.amount == expect.amount and (expect.amount is not None or reply.amount is None)):
+        return None  # the usual answer: everything as expected (what follows says what differs)
     checks = (
         ("MTI", reply.mti, expect.mti, str),
         ("STAN", reply.stan, expect.stan, lambda v: f"{v:06d}"),

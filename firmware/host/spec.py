@@ -387,10 +387,21 @@ class Profile:
 
     def kind_of(self, mti: str, processing_code: str | None, condition_code: str | None) -> TxnKind | None:
         """Which transaction a request is, from the table (``None`` when unknown)."""
+        return self._kinds_by_codes.get((mti, processing_code, condition_code))
+
+    @cached_property
+    def _kinds_by_codes(self) -> Mapping[tuple[str, str | None, str | None], TxnKind]:
+        """``kind_of``'s table, made once: the first kind in the table's order for each MTI and codes
+        (every answer is looked up in it)."""
+        kinds: dict[tuple[str, str | None, str | None], TxnKind] = {}
         for kind, txn in self.transactions.items():
-            if (txn.mti, txn.processing_code, txn.condition_code) == (mti, processing_code, condition_code):
-                return kind
-        return None
+            kinds.setdefault((txn.mti, txn.processing_code, txn.condition_code), kind)
+        return MappingProxyType(kinds)
+
+    @cached_property
+    def request_mtis(self) -> frozenset[str]:
+        """The MTIs of the table's requests."""
+        return frozenset(t.mti for t in self.transactions.values())
 
     def kind_of_type_code(self, type_code: str) -> TxnKind | None:
         for kind, txn in self.transactions.items():

@@ -224,7 +224,7 @@ class HostProcessor(ReversalMixin, TxnSetMixin, PreauthMixin, TransferMixin, Duk
             return self._preauth_named(request, facts, rule, now)  # a pre-auth itself is posted as a sale
         if request.mti in (m.advice, m.advice_repeat):
             return self._financial(request, facts, rule, now, advice=True)
-        if request.mti in {t.mti for t in p.transactions.values()}:
+        if request.mti in p.request_mtis:
             return self._financial(request, facts, rule, now, advice=False)
         return self._answer(request, "40", now, "message type not supported")
 

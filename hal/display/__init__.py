@@ -83,6 +83,9 @@ def _fewer(lines: Sequence[str], rows: int) -> list[str]:
     return shown
 
 
+_FITS = (Lines, tuple, list)  # sized, and read in order: fitted as they are when they are few enough
+
+
 def fit_screen(lines: Sequence[str] | str, rows: int, cols: int) -> Screen:
     """``lines`` as exactly ``rows`` lines of ``cols`` characters. A ``str`` is split at newlines.
 
@@ -92,8 +95,11 @@ def fit_screen(lines: Sequence[str] | str, rows: int, cols: int) -> Screen:
     """
     if isinstance(lines, str):
         lines = lines.split("\n")
-    fitted = [_clean(line)[:cols].ljust(cols) for line in _fewer(lines, rows)]
-    fitted += [" " * cols] * (rows - len(fitted))
+    # the usual screen (a tuple of printable lines, no more than the rows) is fitted without a call per line
+    shown = lines if type(lines) in _FITS and len(lines) <= rows else _fewer(lines, rows)
+    fitted = [(text if (text := str(line)).isprintable() else _clean(text))[:cols].ljust(cols) for line in shown]
+    if len(fitted) < rows:
+        fitted += [" " * cols] * (rows - len(fitted))
     return tuple(fitted)
 
 
@@ -139,9 +145,10 @@ class Display(Device):
 
     def show(self, lines: Sequence[str] | str) -> None:
         """Show ``lines`` (fitted to rows x cols; see ``fit_screen``)."""
-        if not self.is_open:
+        if not self._open:
             raise DisplayError("display is not open", code="display.not_open")
-        screen = fit_screen(lines, self.rows, self.cols)
+        options = self.options
+        screen = fit_screen(lines, options["rows"], options["cols"])
         self._show(screen)
         self._screen = screen
         self._final = False

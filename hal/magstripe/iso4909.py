@@ -115,6 +115,8 @@ _SECRET_FIELDS = tuple(f.name for f in LAYOUT if f.secret)  # each a Pan/Secret 
 # The kinds as module names for ``_split``'s loop: an Enum's class attribute costs
 # several times as much to reach, 23 fields a swipe.
 _FIXED, _FIXED_OR_FS, _VARIABLE = Kind.FIXED, Kind.FIXED_OR_FS, Kind.VARIABLE
+_STEPS = tuple((index, f.name, f.kind, f.length) for index, f in enumerate(LAYOUT))  # ``_split``'s loop, unpacked once
+_SECRETS_BESIDE_PAN = tuple(name for name in _SECRET_FIELDS if name != "pan")  # kept as ``Secret``
 
 
 @dataclass(frozen=True, eq=True)
@@ -173,8 +175,7 @@ def _split(text: str) -> dict[str, str | None]:
     """Cut the track into raw field values by ``LAYOUT``; ``None`` for a field given as a lone separator."""
     out: dict[str, str | None] = {}
     pos, n = 0, len(text)
-    for index, f in enumerate(LAYOUT):
-        name, kind, length = f.name, f.kind, f.length
+    for index, name, kind, length in _STEPS:
         if pos >= n:
             if index < _MANDATORY:
                 raise _fail(name, "is missing")
@@ -216,7 +217,7 @@ def parse_track3(text: str) -> Track3:
         expiry = None
     elif expiry is not None and not 1 <= int(expiry[2:]) <= 12:
         raise _fail("expiry")
-    secret = {f.name: (Secret(raw[f.name]) if raw.get(f.name) else None) for f in LAYOUT if f.secret and f.name != "pan"}
+    secret = {name: (Secret(value) if (value := raw.get(name)) else None) for name in _SECRETS_BESIDE_PAN}
     return Track3(
         format_code=raw["format_code"],  # type: ignore[arg-type]
         pan=Pan(pan) if pan is not None else None,

@@ -17,13 +17,15 @@ def luhn_ok(digits: str | bytes | bytearray) -> bool:
     in the buffer it wipes (``hal.pinpad.account``)."""
     if len(digits) < 2 or not digits.isascii() or not digits.isdigit():
         return False
+    codes = reversed(digits) if isinstance(digits, (bytes, bytearray)) else map(ord, reversed(digits))
     total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = (ch if isinstance(ch, int) else ord(ch)) - 48
-        if i % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
+    for i, code in enumerate(codes):  # code 48 + d: _LUHN[0] adds d, _LUHN[1] the digits of 2d
+        total += _LUHN[i & 1][code]
     return total % 10 == 0
+
+
+# What the Luhn check adds for each ASCII digit's code, at an even and at an odd place from the right.
+_LUHN = ((0,) * 48 + tuple(range(10)), (0,) * 48 + tuple(n * 2 - 9 if n > 4 else n * 2 for n in range(10)))
 
 
 def check_pan(pan: str, track: int) -> None:

@@ -163,7 +163,7 @@ def summary(card: Card) -> CardSummary:
         card.pan.last4,
         card.expiry,
         card.service_code,
-        tracks="".join(str(n) for n in card.tracks),
+        tracks="".join(map(str, card.tracks)),
         sequence_number=card.sequence_number,
         pos_allowed=t3 is None or t3.pos_allowed,
     )

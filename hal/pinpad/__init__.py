@@ -40,6 +40,7 @@ from firmware.errors import PinPadError
 from hal.base import Device, DeviceContext
 from hal.pinpad.entry import PIN_MAX, PIN_MIN, PinEntryRequest, SoftPinEntry
 from hal.pinpad.keys import (
+    BY_CODE,
     STOP_KEYS,
     Key,
     KeyPress,
@@ -143,7 +144,7 @@ class PinPad(Device):
         try:
             for byte in self._ahead:
                 taken += 1
-                key = Key.from_char(chr(byte))
+                key = BY_CODE.get(byte)  # Key.from_char(chr(byte)), without its two calls
                 if key is None:
                     continue  # not a key (a driver passes through what it cannot map)
                 event = self._feed(key)
@@ -169,8 +170,7 @@ class PinPad(Device):
         return event
 
     def _consume(self, n: int) -> None:
-        for i in range(n):
-            self._ahead[i] = 0
+        self._ahead[:n] = bytes(n)  # overwritten in place (the same length: no copy moves), then dropped
         del self._ahead[:n]
 
     def _end_entry(self) -> None:

@@ -72,9 +72,9 @@ class SoftPinEntry:
     def feed(self, key: Key) -> PinEvent | None:
         if self.done:
             raise PinPadError("no PIN entry is in progress", code="pinpad.not_in_entry")
-        if key.is_digit:
+        if key.isdigit():  # Key.is_digit, without the property's call (a Key is its own character)
             if len(self._digits) < self.request.max_len:
-                self._digits.append(ord(key.value))
+                self._digits.append(ord(key))  # a Key is a str, its own character
             return PinProgress(len(self._digits))
         if key is Key.CLEAR:
             if self._digits:

@@ -22,6 +22,7 @@ __all__ = [
     "PinEvent",
     "PinPadEvent",
     "STOP_KEYS",
+    "BY_CODE",
 ]
 
 
@@ -57,6 +58,7 @@ class Key(str, enum.Enum):
 
 
 _BY_CHAR: dict[str, Key] = {key.value: key for key in Key}
+BY_CODE: dict[int, Key] = {ord(key.value): key for key in Key}  # by the byte a driver read: ``PinPad.poll``'s look-up
 
 
 # After one of these the application usually changes state (a prompt ends, a

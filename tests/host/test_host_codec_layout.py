@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from firmware.errors import ProtocolError
 from firmware.host.codec import Message, decode, encode
-from firmware.host.profiles import get_profile
+from firmware.host.field_rules import _layout
+from firmware.host.profiles import PROFILES, get_profile
 from firmware.host.spec import MacAlgorithm
 
 CUP = get_profile("cup")
@@ -59,3 +60,23 @@ def test_the_bitmap_check_names_the_lowest_undefined_field(bitmap):
             assert err.text.startswith(f"the bitmap at byte {len(HEAD)} {expected}")
     else:
         assert expected is None
+
+
+
+_RULES = [rule for name in PROFILES for rule in _layout(get_profile(name)).rules.values()]
+_CHARS = "0123456789=DabcdefABCDEFXYZ xyz~\x7f\x1f\u00e9\u0660"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(rule=st.sampled_from(_RULES), data=st.data())
+def test_a_value_passes_the_one_pattern_exactly_when_the_step_by_step_check_finds_nothing(rule, data):
+    """The codec passes a sound value in one ``fullmatch`` (``_FieldRule.sound``) and names a bad one step by
+    step (``why``): the two must agree on every value of every field, or a bad value would leave (or come in)
+    unchecked, or a good one be refused. Lengths are drawn about the field's limit, in its units."""
+    units = 2 if rule.hex else 1
+    size = data.draw(st.integers(0, 3) | st.integers(rule.max_len * units - 2, rule.max_len * units + 2))
+    one = data.draw(st.sampled_from(_CHARS))
+    value = data.draw(st.just(one * max(size, 0)) | st.text(alphabet=_CHARS, min_size=max(size, 0),
+                                                          max_size=max(size, 0)))
+    assert (rule.sound(value) is not None) == (rule.why(value) is None)
+    assert rule.problem(value) == rule.why(value)

@@ -160,6 +160,20 @@ def test_luhn(digits, ok):
 
 # -- properties ---------------------------------------------------------------
 
+def _luhn_by_the_book(digits: str) -> bool:
+    """ISO/IEC 7812-1 annex B, as written: double every second digit from the right, add the digits."""
+    total = sum(sum(map(int, str(int(d) * (2 if i % 2 else 1)))) for i, d in enumerate(reversed(digits)))
+    return len(digits) >= 2 and total % 10 == 0
+
+
+@given(st.text("0123456789", max_size=25))
+def test_luhn_agrees_with_the_book_for_text_bytes_and_buffers(digits):
+    """``luhn_ok`` adds table entries by digit code; the same answer as the standard's own steps, whatever the
+    digits come in (a swiped PAN as text, a keyed account number in the PIN pad's buffer)."""
+    expected = _luhn_by_the_book(digits)
+    assert luhn_ok(digits) is luhn_ok(digits.encode()) is luhn_ok(bytearray(digits.encode())) is expected
+
+
 def _with_check_digit(body: str) -> str:
     for d in "0123456789":
         if luhn_ok(body + d):
