@@ -51,7 +51,8 @@ FAULT_LINES = {
 }
 
 # PIN pad faults no retry mends: the DUKPT key has no counter left (a new initial key must be injected)
-PIN_KEY_GONE = frozenset({"pinpad.dukpt.exhausted"})
+EXHAUSTED = "pinpad.dukpt.exhausted"
+PIN_KEY_GONE = frozenset({EXHAUSTED})
 
 
 class DeviceFaultMixin:
@@ -119,7 +120,14 @@ class DeviceFaultMixin:
                                   ("NO SALES: PIN KEY", "CALL SUPPORT"))
 
     def _h_pin_key_low(self, ev: PinKeyLow, now: datetime):
-        """The DUKPT key's counters run low: alerted the first time, then only the status line's count."""
+        """The DUKPT key's counters run low: alerted the first time, then only the status line's count. None
+        left (a terminal restarted after its key ran out) is the exhausted key's hold, as a failed PIN sets it."""
+        if ev.left == 0:
+            told = self.pin_key_gone is not None
+            self.pin_key_gone = PinPadFailed(EXHAUSTED, "the DUKPT key is exhausted: inject a new initial key")
+            alert = [] if told else [Alert(EXHAUSTED, "the DUKPT PIN key is exhausted: no transaction that takes a "
+                                                      "PIN starts until a new initial key is injected")]
+            return self.state, alert + self._status_refreshed(not told)
         told = self.pin_key_left is not None
         self.pin_key_left = ev.left
         alert = [] if told else [Alert("keys.dukpt_low", f"the DUKPT PIN key has {ev.left} counters left: "
