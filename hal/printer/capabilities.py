@@ -11,8 +11,8 @@ its receipt. ``check_columns`` reads the same database, python-escpos's
 without importing python-escpos, so ``posterm run``, ``config check`` and
 ``selftest`` refuse the URL when they make the printer, before any sale. When
 that file cannot be read so (an operator's own ``ESCPOS_CAPABILITIES_FILE`` in
-YAML) the check waits for the import; a profile the file does not hold is
-python-escpos's to name, at the import too.
+YAML) the check waits for the import. A profile the file does not hold is refused
+here too (it was found only at the import, after a sale).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from firmware.errors import ConfigError
 
-__all__ = ["check_columns", "columns_error", "font_a_columns"]
+__all__ = ["check_columns", "columns_error", "font_a_columns", "unknown_profile_error"]
 
 SUGGESTED = 5  # profiles an error names at most
 
@@ -58,12 +58,21 @@ def columns_error(profiles: Mapping[str, Any], profile: str, columns: int, url: 
     )
 
 
+def unknown_profile_error(profiles: Mapping[str, Any], profile: str) -> ConfigError | None:
+    """The refusal of a ``profile`` the capability database does not hold, naming the ones it does; or None."""
+    if profile in profiles:
+        return None
+    return ConfigError(f"printer profile {profile!r} is not in python-escpos's capability database; "
+                       f"known: {', '.join(sorted(profiles))}", code="config.bad_option")
+
+
 def check_columns(profile: str, columns: int, url: str = "") -> None:
-    """Refuse ``columns`` wider than ``profile``'s Font A, from the capability file read as JSON."""
+    """Refuse a profile the capability file does not hold, and ``columns`` wider than ``profile``'s Font A,
+    from the capability file read as JSON: when the printer is made, before any sale."""
     profiles = _profiles()
     if profiles is None:
         return
-    error = columns_error(profiles, profile, columns, url)
+    error = unknown_profile_error(profiles, profile) or columns_error(profiles, profile, columns, url)
     if error is not None:
         raise error
 

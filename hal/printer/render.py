@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import ConfigError, PrinterError
-from hal.printer.capabilities import columns_error
+from hal.printer.capabilities import columns_error, unknown_profile_error
 from hal.printer.decode import KANJI_OFF, KANJI_ON
 from hal.printer.document import Align, Receipt, is_wide, layout, wide_runs, without_wide
 
@@ -192,12 +192,9 @@ def _rmdir_quietly(path: Path) -> None:
 def _profile(name: str) -> Any:
     from escpos.capabilities import CAPABILITIES, get_profile
 
-    if name not in CAPABILITIES["profiles"]:
-        known = ", ".join(sorted(CAPABILITIES["profiles"]))
-        raise ConfigError(
-            f"printer profile {name!r} is not in python-escpos's capability database; known: {known}",
-            code="config.bad_option",
-        )
+    error = unknown_profile_error(CAPABILITIES["profiles"], name)
+    if error is not None:
+        raise error
     return get_profile(name)
 
 

@@ -66,3 +66,12 @@ def test_a_capability_file_that_is_not_json_leaves_the_check_to_the_import(run_p
     yaml_file.write_text("profiles:\n  default:\n    fonts: {'0': {columns: 42}}\n")
     run_python('from hal.registry import make_device\nmake_device("printer", "sim://?columns=48")',
                env={"ESCPOS_CAPABILITIES_FILE": str(yaml_file)})
+
+
+@pytest.mark.parametrize("url", ["sim://?profile=NoSuchModel", "serial:///dev/ttyUSB0?profile=TM-T88", "tcp://10.0.0.9?profile=tm-t20ii"])
+def test_an_unknown_profile_is_refused_when_the_printer_is_made(url):
+    """It was found only when python-escpos was imported (the warm-up or the first receipt), after a sale."""
+    with pytest.raises(ConfigError) as err:
+        make_device("printer", url)
+    assert err.value.code == "config.bad_option"
+    assert "is not in python-escpos's capability database; known: " in err.value.text and "TM-T20II" in err.value.text
