@@ -137,7 +137,7 @@ class SaleMixin:
 
     def _h_card_unreadable(self, ev, now: datetime) -> Result:
         return State.CARD, [
-            Show(screens.fit((ev.text, "SWIPE AGAIN", "X=CANCEL"), (ev.text, "SWIPE AGAIN X=CANCEL"))),
+            Show(screens.shown(self, (ev.text, "SWIPE AGAIN", "X=CANCEL"), (ev.text, "SWIPE AGAIN X=CANCEL"))),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
 
@@ -325,7 +325,7 @@ class SaleMixin:
     def _reverse_now(self, record: SaleRecord, reason: str, commit: list[Action], message: tuple[str, ...]) -> Result:
         self.reversals.append(self._reversal_of(record, reason))
         self.reversed_txn = (record, message[0])  # its outcome, shown when the uplink rests (uplink.py)
-        head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.fit(message))]
+        head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.shown(self, message))]
         self.sale = None
         self.expect = None
         return self._uplink(Then.IDLE, head)

@@ -42,11 +42,12 @@ import itertools
 import unicodedata
 from dataclasses import dataclass
 
+from hal.cells import cell_width, is_wide  # a wide character: two cells, printed in the Chinese mode; shared with the display
+
 __all__ = ["Align", "Line", "Receipt", "Row", "layout", "plain_text", "cell_width", "is_wide", "wide_runs",
            "without_wide", "RULE_CHAR", "MIN_LAYOUT_COLUMNS"]
 
 RULE_CHAR = "-"
-WIDE = frozenset(("W", "F"))  # East Asian Wide, Fullwidth: two cells on the printer, printed in its Chinese mode
 UNPRINTABLE_WIDE = "??"  # a wide character on a printer without a Chinese mode: what it is sent, two cells
 MIN_LAYOUT_COLUMNS = 4  # a double row then has two cells: room for one wide character
 
@@ -116,16 +117,6 @@ class Row:
         if self.align is Align.CENTER:
             return " " * (spare // 2) + self.text
         return " " * spare + self.text
-
-
-def cell_width(text: str) -> int:
-    """Printer cells ``text`` takes: 2 for East Asian wide/fullwidth characters, else 1."""
-    return sum(2 if unicodedata.east_asian_width(ch) in WIDE else 1 for ch in text)
-
-
-def is_wide(ch: str) -> bool:
-    """``ch`` takes two cells: a CJK character, which only a printer's Chinese mode prints."""
-    return unicodedata.east_asian_width(ch) in WIDE
 
 
 def wide_runs(text: str) -> list[tuple[bool, str]]:
