@@ -114,15 +114,17 @@ class DukptPinCipher:
 
     @classmethod
     def open(cls, data_dir: Path, *, kek: KekProvider | None = None, **options) -> DukptPinCipher:
-        """Load the registers and reserve the first window (one durable write, at boot)."""
+        """Load the registers and reserve the first window (one durable write, at boot).
+
+        An exhausted key opens too, reserving nothing: every PIN it is asked for is refused
+        (``dukpt.exhausted``), while the terminal still sends its reversals and stored sales and
+        settles, and refuses PIN transactions at READY (audit AU21 M3's hold, from boot on)."""
         if not DukptDevice.exists(data_dir):
             raise CryptoError('host.pin_keys is "dukpt" but no DUKPT key is loaded: '
                               "run posterm keys inject-dukpt", code="keys.no_dukpt")
         cipher = cls(DukptDevice.load(Path(data_dir), kek), **options)
-        if cipher.device.exhausted:
-            cipher.device.wipe()
-            raise CryptoError("the DUKPT key is exhausted: inject a new initial key", code="dukpt.exhausted")
-        cipher._reserve()
+        if not cipher.device.exhausted:
+            cipher._reserve()
         return cipher
 
     # -- counters ---------------------------------------------------------------------

@@ -168,7 +168,7 @@ def build_runner(
         config, mtis=bridge.mtis, response_texts=bridge.response_texts, mac_required=bridge.mac_required,
         batch_limits=bridge.batch_limits, recoveries=bridge.recoveries,
         local_zone=system_zone(),  # libc's: the zone of the core's now, so times are compared as instants
-        display_cols=devices.display.cols, display_texts=bridge.profile.display_texts,  # the screens' width
+        display_cols=devices.display.cols, display_cjk=devices.display.cjk, display_texts=bridge.profile.display_texts,  # the screens' width
     )
     runner = holder["runner"] = Runner(
         settings=settings,

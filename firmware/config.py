@@ -39,6 +39,7 @@ from firmware.config_checks import (  # each key's own check, and the keys' agai
     check_devices,
     check_display,
     check_pin_keys,
+    check_printable,
 )
 from firmware.errors import ConfigError
 
@@ -327,6 +328,7 @@ def parse_config(doc: Mapping[str, Any], *, source: str = "configuration") -> Co
     check_against_profile(config, source)
     check_pin_keys(config, source)
     check_display(config, source)
+    check_printable(config, source)
     return config
 
 

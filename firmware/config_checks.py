@@ -5,7 +5,8 @@ loading: each key's own check (``setting(..., check=)``: a function of the value
 returning what it must be, or None), and the checks of keys against each other
 and against the host profile and the device registry, which ``parse_config``
 runs once every key has passed its own (``check_against_profile``,
-``check_pin_keys``) and ``posterm config check`` adds (``check_devices``).
+``check_pin_keys``, ``check_display``, ``check_printable``) and ``posterm config
+check`` adds (``check_devices``).
 Every name here stays importable from ``firmware.config``.
 """
 
@@ -20,8 +21,8 @@ from firmware.errors import ConfigError
 if TYPE_CHECKING:
     from firmware.config import Config
 
-__all__ = ["PIN_KEY_MODES", "SOFT_PINPADS", "PROFILE_CHOICES", "check_against_profile", "check_pin_keys",
-           "check_devices", "check_display"]
+__all__ = ["PIN_KEY_MODES", "SOFT_PINPADS", "PROFILE_CHOICES", "PRINTED_KEYS", "check_against_profile",
+           "check_pin_keys", "check_devices", "check_display", "check_printable"]
 
 
 # -- each key's own check --------------------------------------------------------------------
@@ -163,6 +164,37 @@ def check_display(config: Config, source: str) -> None:
             f"{cols} columns of devices.display; lower it or fit a wider display",
             code="config.bad_value",
         )
+
+
+PRINTED_KEYS = ("merchant_name", "merchant_id", "terminal_id", "operator", "currency_symbol")  # [terminal], on receipts
+
+
+def check_printable(config: Config, source: str) -> None:
+    """Text of the configuration's own that goes on every receipt and the printer cannot print is refused,
+    naming the key, rather than learnt from the paper: a Chinese (wide, ``hal.printer.document.is_wide``)
+    character needs the printer's Chinese mode, which only ``cjk=gb18030`` on devices.printer says it has.
+    A forced code page (``encoding=``) is single-byte and holds none either."""
+    texts = [(key, getattr(config.terminal, key)) for key in PRINTED_KEYS]
+    if all(text.isascii() for _key, text in texts):
+        return
+    from hal.printer.document import is_wide  # light: the standard library
+    from hal.url import DeviceUrl, shown_url
+
+    try:
+        options = DeviceUrl.parse(config.devices.printer, what="printer").options
+    except ConfigError:  # a malformed URL: the port says what is wrong with it, when it is made
+        return
+    if options.get("cjk", "none") != "none":  # gb18030 prints it; anything else the port refuses by name
+        return
+    for key, text in texts:
+        if any(map(is_wide, text)):
+            forced = "; its encoding option forces one single-byte code page" if options.get("encoding") else ""
+            raise ConfigError(
+                f"terminal.{key} in {source} has characters printer {shown_url(config.devices.printer)!r} cannot "
+                f"print (CJK{forced}): set cjk=gb18030 on devices.printer if it has a Chinese font, or use Latin "
+                "letters",
+                code="config.bad_value",
+            )
 
 
 def check_devices(config: Config) -> None:

@@ -303,7 +303,10 @@ class Runner(BootMixin, InputMixin, ActionsMixin, WaitMixin):
         """The core learns the DUKPT key's counters left once they are below ``LOW_COUNTERS`` (at boot and
         after each top-up): it alerts ``keys.dukpt_low`` the first time and keeps it on the status line,
         rather than only ``posterm selftest`` saying so (audit AU21 M3)."""
-        if self.dukpt is None or self.dukpt.device.exhausted:
+        if self.dukpt is None:
+            return
+        if self.dukpt.device.exhausted:  # at boot: refused at READY from the start, not after a swipe and a PIN
+            self.dispatch(PinKeyLow(0))
             return
         from crypto.dukpt_reserve import LOW_COUNTERS  # here: a terminal without DUKPT never imports it
 

@@ -154,6 +154,7 @@ def test_help_says_online_sends_nothing(posterm_cmd):
         ("[sale]\nmax_amont = 5\n", "config.unknown_key"),
         ("[terminal]\ncurrency = \"12\"\n", "config.bad_value"),
         ("[terminal\n", "config.syntax"),
+        ("[terminal]\nmerchant_name = \"上海浦东测试商户\"\n", "config.bad_value"),  # the printer (sim://) has no cjk
     ],
 )
 def test_config_errors_carry_their_code(tmp_path, data, text, code):
@@ -273,6 +274,7 @@ def test_an_encrypting_reader_needs_its_sred_key(tmp_path, data, with_key):
         ("display", "sim://?colour=red", "config.unknown_option"),
         ("printer", "sim://?columns=4", "config.bad_option"),
         ("printer", "sim://?profile=NoSuchModel", "config.bad_option"),
+        ("printer", "sim://?columns=48", "config.bad_option"),  # the default profile's Font A has 42
         ("reader", "serial:///dev/posterm-no-such-port", "reader.open_failed"),
         ("printer", "serial:///dev/posterm-no-such-port", "printer.open_failed"),
     ],

@@ -51,7 +51,8 @@ FAULT_LINES = {
 }
 
 # PIN pad faults no retry mends: the DUKPT key has no counter left (a new initial key must be injected)
-PIN_KEY_GONE = frozenset({"pinpad.dukpt.exhausted"})
+EXHAUSTED = "pinpad.dukpt.exhausted"
+PIN_KEY_GONE = frozenset({EXHAUSTED})
 
 
 class DeviceFaultMixin:
@@ -86,7 +87,7 @@ class DeviceFaultMixin:
         alert = Alert("printer.fault", f"the printer is faulted ({fault.code}: {fault.text}): no transaction "
                                        "that prints a receipt starts until it works again")
         cause = FAULT_LINES.get(fault.code, "")
-        return alert, screens.fit(("PRINTER FAULT", "NO SALES", cause), ("NO SALES: PRINTER", cause) if cause else ())
+        return alert, screens.shown(self, ("PRINTER FAULT", "NO SALES", cause), ("NO SALES: PRINTER", cause) if cause else ())
 
     def _h_reader_failed(self, ev: ReaderFailed, now: datetime):
         """The reader failed while the card was awaited: the sale ends, nothing was sent (the runner alerted)."""
@@ -103,7 +104,10 @@ class DeviceFaultMixin:
             self.pin_key_gone = ev
             lines, short = ("PIN KEY EXHAUSTED", "SALE CANCELLED", "CALL SUPPORT"), ("PIN KEY EXHAUSTED", "CALL SUPPORT")
         else:
-            lines, short = ("PIN PAD FAULT", "SALE CANCELLED", ev.code), ("PIN PAD FAULT", ev.code)
+            # the code whole, else its name without the subsystem (pinpad.encrypt_failed: encrypt_failed, on 16
+            # columns); the whole code is in the alert
+            code = screens._first_fit(screens._width(self), ev.code, ev.code.partition(".")[2] or ev.code)
+            lines, short = ("PIN PAD FAULT", "SALE CANCELLED", code), ("PIN PAD FAULT", code)
         state, actions = self._idle(*lines, short=short)
         return state, wipe + actions
 
@@ -115,11 +119,18 @@ class DeviceFaultMixin:
             return None
         alert = Alert(self.pin_key_gone.code, f"the DUKPT PIN key is exhausted: no {kind.value} starts until a "
                                               "new initial key is injected (posterm keys inject-dukpt)")
-        return alert, screens.fit(("PIN KEY EXHAUSTED", "NO CARD SALES", "CALL SUPPORT"),
+        return alert, screens.shown(self, ("PIN KEY EXHAUSTED", "NO CARD SALES", "CALL SUPPORT"),
                                   ("NO SALES: PIN KEY", "CALL SUPPORT"))
 
     def _h_pin_key_low(self, ev: PinKeyLow, now: datetime):
-        """The DUKPT key's counters run low: alerted the first time, then only the status line's count."""
+        """The DUKPT key's counters run low: alerted the first time, then only the status line's count. None
+        left (a terminal restarted after its key ran out) is the exhausted key's hold, as a failed PIN sets it."""
+        if ev.left == 0:
+            told = self.pin_key_gone is not None
+            self.pin_key_gone = PinPadFailed(EXHAUSTED, "the DUKPT key is exhausted: inject a new initial key")
+            alert = [] if told else [Alert(EXHAUSTED, "the DUKPT PIN key is exhausted: no transaction that takes a "
+                                                      "PIN starts until a new initial key is injected")]
+            return self.state, alert + self._status_refreshed(not told)
         told = self.pin_key_left is not None
         self.pin_key_left = ev.left
         alert = [] if told else [Alert("keys.dukpt_low", f"the DUKPT PIN key has {ev.left} counters left: "

@@ -328,6 +328,7 @@ class PinPadFailed(Event):
 @dataclass(frozen=True)
 class PinKeyLow(Event):
     """The DUKPT PIN key has ``left`` counters, fewer than ``crypto.dukpt_reserve.LOW_COUNTERS`` (told at
-    boot and after each idle top-up): a new initial key should be injected before it runs out."""
+    boot and after each idle top-up): a new initial key should be injected before it runs out. 0: none left
+    (told at boot), the exhausted key's hold."""
 
     left: int

@@ -182,7 +182,7 @@ class FailureMixin:
         if record.state is JournalState.APPROVED:
             self.reversals.append(self._reversal_of(record, "96"))
             self._keep_reason(record.txn_no)
-            head = [alert, *wipe, Show(screens.fit(("NOT RECORDED", "REVERSING...")))]
+            head = [alert, *wipe, Show(screens.shown(self, ("NOT RECORDED", "REVERSING...")))]
             return self._uplink(Then.SUSPENDED, head)
         if not any(r.txn_no == record.txn_no for r in self.reversals):
             self.reversals.append(self._reversal_of(record, "96"))
@@ -225,7 +225,7 @@ class FailureMixin:
 
     def _h_suspended_key(self, ev: KeyPressed, now: datetime) -> Result:
         if ev.key == ENTER:
-            return State.SUSPENDED, [Show(screens.fit(("CHECKING STORAGE",))), CheckStorage()]
+            return State.SUSPENDED, [Show(screens.shown(self, ("CHECKING STORAGE",))), CheckStorage()]
         return State.SUSPENDED, [Show(screens.suspended(self))]
 
     def _h_storage_ok(self, ev: StorageOk, now: datetime) -> Result:

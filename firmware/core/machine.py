@@ -200,7 +200,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.expect = None
         actions: list[Action] = [CancelTimer(Timer.INPUT), CancelTimer(Timer.RESPONSE)]
         if message:
-            actions += [Show(screens.fit(message, short)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
+            actions += [Show(screens.shown(self, message, short)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
         else:
             actions.append(Show(screens.idle(self)))
         if self._queued():

@@ -77,11 +77,11 @@ class MenuMixin:
         back = [CancelTimer(Timer.INPUT)]
         if self.menu_page and ev.key in MENU_MORE_FLOWS:  # the second page: the pre-auth family
             if self.keys is not KeyState.READY:
-                return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
+                return State.MENU, [Show(screens.shown(self, ("SIGN ON FIRST", "0=BACK X=EXIT")))]
             return self._start(MENU_MORE_FLOWS[ev.key], MENU_MORE + ev.key, back, now)  # resumed as page 2's key
         if self.menu_page and ev.key == MENU_ADVICE_KEY:  # the completion made as an advice (preauth.py)
             if self.keys is not KeyState.READY:
-                return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "0=BACK X=EXIT")))]
+                return State.MENU, [Show(screens.shown(self, ("SIGN ON FIRST", "0=BACK X=EXIT")))]
             return self._start(Kind.PREAUTH_COMPLETE, MENU_MORE + ev.key, back, now, self._begin_advice)
         if ev.key == MENU_SIGN_ON:
             self.network = NetworkKind.SIGN_ON
@@ -94,7 +94,7 @@ class MenuMixin:
         if ev.key == MENU_REPRINT_RECEIPT:  # which: its trace, or ENTER alone for the newest
             return self._ask_reprint(back)
         if self.keys is not KeyState.READY and ev.key in (MENU_UPLOAD, MENU_SIGN_OFF, MENU_SETTLE, *MENU_FLOWS):
-            return State.MENU, [Show(screens.fit(("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
+            return State.MENU, [Show(screens.shown(self, ("SIGN ON FIRST", "2=SIGN ON X=EXIT")))]
         if ev.key == KEY_SIGN_OUT:
             return self._sign_out(back)
         if ev.key in MENU_FLOWS:

@@ -86,7 +86,7 @@ class OperatorMixin:
         """Before a menu function starts: None lets it start; else the refusal or the supervisor prompt."""
         if self.signed_out:
             return State.MENU, [Note("operator.sign_in_required", f"{function} refused: no cashier signed in"),
-                                Show(screens.fit(("SIGN IN FIRST", "", "X=EXIT")))]
+                                Show(screens.shown(self, ("SIGN IN FIRST", "", "X=EXIT")))]
         if function not in self.settings.operators.supervisor_for:
             return None
         self._op_entry = _Entry(function, SUPERVISOR_NO, Password(""), resume)
@@ -157,7 +157,7 @@ class OperatorMixin:
             return self._op_cancel()
         elif key == _ENTER and len(entry.password):
             password, entry.password = entry.password, None  # the runner wipes it once checked
-            return State.CHECKING, [CancelTimer(Timer.INPUT), Show(screens.fit(("CHECKING PASSWORD", "PLEASE WAIT"))),
+            return State.CHECKING, [CancelTimer(Timer.INPUT), Show(screens.shown(self, ("CHECKING PASSWORD", "PLEASE WAIT"))),
                                     VerifyOperator(entry.number, password, entry.purpose)]
         return state, [Show(self._password_screen()), StartTimer(Timer.INPUT, self.settings.input_timeout)]
 
@@ -221,14 +221,18 @@ class OperatorMixin:
     # -- screens ---------------------------------------------------------------------
     def _number_screen(self) -> tuple[str, ...]:
         number = self._op_entry.number.ljust(2, "_")
-        return screens.fit(("SIGN IN", f"OPERATOR NO: {number}", "", "#=OK  X=CANCEL"),
-                           (f"SIGN IN: OPERATOR {number}", "#=OK  X=CANCEL"))
+        return screens.shown(self, ("SIGN IN", f"OPERATOR NO: {number}", "", "#=OK  X=CANCEL"),
+                           (screens._first_fit(screens._width(self), f"SIGN IN: OPERATOR {number}",
+                                               f"OPERATOR NO: {number}"), "#=OK  X=CANCEL"))
 
     def _password_screen(self) -> tuple[str, ...]:
         entry = self._op_entry
-        title = "SIGN IN " + entry.number if entry.purpose == SIGN_IN else f"SUPERVISOR: {entry.purpose.upper()}"
+        w, what = screens._width(self), entry.purpose.upper()
+        title = "SIGN IN " + entry.number if entry.purpose == SIGN_IN else screens._first_fit(
+            w, f"SUPERVISOR: {what}", f"SUPERVISOR {what}", "SUPERVISOR")  # the cashier chose what it guards
         stars = "*" * len(entry.password)
-        return screens.fit((title, "PASSWORD:", stars, "#=OK  X=CANCEL"), (title, f"PASSWORD: {stars}"))
+        return screens.shown(self, (title, "PASSWORD:", stars, "#=OK  X=CANCEL"),
+                             (title, screens._pair("PASSWORD:", stars, w)))
 
 
 def _lockout_lines(seconds: int) -> tuple[str, ...]:

@@ -62,7 +62,7 @@ class PrintingMixin:
             return None
         self.print_queue, self.owed_prints = self.owed_prints, []
         self.last_receipt = self.print_queue[-1].record
-        return self._print_next(head + [Show(screens.fit(("LATE HOST ANSWER", "PRINTING RECEIPT")))])
+        return self._print_next(head + [Show(screens.shown(self, ("LATE HOST ANSWER", "PRINTING RECEIPT")))])
 
     def _after_printing(self) -> Result:
         self.sale = None
@@ -81,11 +81,11 @@ class PrintingMixin:
         job = ev.action.job
         if ev.sent is not False and self.print_queue and self.print_queue[0] == job:
             self.print_queue[0] = replace(job, again=True)
-        return State.RECEIPT_HELD, [Show(screens.printer_problem(ev.text))]
+        return State.RECEIPT_HELD, [Show(screens.printer_problem(ev.text, screens._width(self)))]
 
     def _h_held_key(self, ev: KeyPressed, now: datetime) -> Result:
         if ev.key == ENTER:
-            return self._print_next([Show(screens.fit(("PRINTING...",)))])
+            return self._print_next([Show(screens.shown(self, ("PRINTING...",)))])
         if ev.key == CANCEL:
             job = self.print_queue.pop(0)
             actions: list[Action] = [] if job.reprint else [MarkPrinted(job.record.txn_no, job.copy, skipped=True)]

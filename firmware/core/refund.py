@@ -219,7 +219,7 @@ class RefundMixin:
         item = PendingAdvice(record.txn_no, record.stan, record.amount, record.when, sent_before=True, kind=record.kind,
                              record=record)
         self.advices = [item] + [a for a in self.advices if a.txn_no != record.txn_no]
-        head = [CancelTimer(Timer.RESPONSE), WipeCard(record.txn_no), Show(screens.fit(message))]
+        head = [CancelTimer(Timer.RESPONSE), WipeCard(record.txn_no), Show(screens.shown(self, message))]
         self.sale = None
         self.expect = None
         return self._uplink(Then.IDLE, head)

@@ -52,8 +52,9 @@ class ReprintMixin:
         if s.upload_owed:
             return self._rest(head, note="UPLOAD PENDING")
         return State.PRINTING, head + [
-            Show(screens.fit(("REPRINT", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
-                             (f"REPRINT BATCH {s.batch:06d}", "PRINTING REPORT"))),
+            Show(screens.shown(self, ("REPRINT", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
+                             (screens._first_fit(screens._width(self), f"REPRINT BATCH {s.batch:06d}",
+                                                 f"REPRINT {s.batch:06d}"), "PRINTING REPORT"))),
             PrintReport(s, build_report(s, self.settings, reprint=True), reprint=True),
         ]
 
@@ -69,7 +70,7 @@ class ReprintMixin:
 
     def _reprint_prompt(self, note: str = "") -> tuple[str, ...]:
         trace = self.reprint_trace or "_"
-        return screens.fit(("REPRINT", TRACE_PROMPT, trace, note or "#=OK  X=CANCEL"),
+        return screens.shown(self, ("REPRINT", TRACE_PROMPT, trace, note or "#=OK  X=CANCEL"),
                            (note or TRACE_PROMPT, trace))
 
     def _h_reprint_key(self, ev: KeyPressed, now: datetime) -> Result:
@@ -84,7 +85,7 @@ class ReprintMixin:
             if stan == 0:
                 note = "ENTER THE TRACE NO"
             else:
-                shown = screens.fit(("REPRINT", f"TRACE {stan:06d}", "SEARCHING..."),
+                shown = screens.shown(self, ("REPRINT", f"TRACE {stan:06d}", "SEARCHING..."),
                                     (f"REPRINT TRACE {stan:06d}", "SEARCHING..."))
                 return State.REPRINT_LOOKUP, [CancelTimer(Timer.INPUT), Show(shown),
                                               FindRecord(stan, self.counters.batch)]
@@ -117,7 +118,7 @@ class ReprintMixin:
         """One copy (the first the configuration prints) of ``record``'s receipt, marked a reprint."""
         copy = self.settings.copies[0] if self.settings.copies else Copy.MERCHANT
         self.print_queue = [PrintJob(record, copy, reprint=True, voided_by=voided_by)]
-        shown = screens.fit(("REPRINT", f"TRACE {record.stan:06d}", "PRINTING..."),
+        shown = screens.shown(self, ("REPRINT", f"TRACE {record.stan:06d}", "PRINTING..."),
                             (f"REPRINT TRACE {record.stan:06d}", "PRINTING..."))
         return self._print_next(head + [Show(shown)])
 

@@ -56,7 +56,7 @@ from firmware.core.model import (
 )
 from firmware.core.preauth import advice_refusal
 from firmware.core.uplink import Then
-from firmware.host.messages import Expectation, mac_problem, mismatch
+from firmware.host.messages import Expectation, Reply, mac_problem, mismatch
 from firmware.host.spec import Mtis, ReversalReason
 
 __all__ = ["SaleMixin"]
@@ -137,7 +137,7 @@ class SaleMixin:
 
     def _h_card_unreadable(self, ev, now: datetime) -> Result:
         return State.CARD, [
-            Show(screens.fit((ev.text, "SWIPE AGAIN", "X=CANCEL"), (ev.text, "SWIPE AGAIN X=CANCEL"))),
+            Show(screens.shown(self, (ev.text, "SWIPE AGAIN", "X=CANCEL"), (ev.text, "SWIPE AGAIN X=CANCEL"))),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
 
@@ -232,6 +232,15 @@ class SaleMixin:
     def _h_request_answered(self, ev: HostAnswered, now: datetime) -> Result:
         reply, record = ev.reply, self.sale.record
         why = mismatch(self.expect, reply)
+        if why and self.expect.amount is not None and mismatch(replace(self.expect, amount=None, amount_checked=False), reply) is None:
+            # The host answered this very request (MTI, STAN, terminal) for another amount, or none: it may
+            # have moved money the cashier never keyed. Take it back now, named (reason 06), not after the
+            # timeout as if no answer had come (98, NO ANSWER FROM HOST).
+            self.link_up = True
+            self._keys_suspect(reply, record.txn_no)
+            alert = Alert("host.amount_mismatch", f"{record.kind.value} trace {record.stan:06d}: answer for {why}")
+            state, actions = self._untrusted(record, reply, ReversalReason.OTHER.value, "AMOUNT MISMATCH")
+            return state, [alert, *actions]
         if why:
             return State.AUTHORISING, [Note("host.unmatched", f"answer rejected: {why}")]
         self.link_up = True
@@ -239,15 +248,8 @@ class SaleMixin:
         mac_bad = mac_problem(reply, reply.approved and self.settings.mac_required) is not None
         self._keys_suspect(reply, record.txn_no)  # a MAC failed, ours or the host's: sign on before the next message
         recovery = self.settings.recovery(record.kind)
-        if mac_bad and recovery is Recovery.ADVICE:  # not to be trusted: send it again, the host answers again
-            return self._resend_later(record, ("HOST MAC ERROR", "REFUND QUEUED", "SENDING AGAIN..."))
-        if mac_bad and recovery is Recovery.NONE:
-            return self._inquiry_unanswered(record, "A0", "HOST MAC ERROR")
         if mac_bad:
-            record = record.changed(state=JournalState.REVERSING, response_code=reply.response_code, reason="A0")
-            return self._reverse_now(
-                record, "A0", [RecordOutcome(record, reversal_reason="A0")], ("HOST MAC ERROR", "REVERSING...")
-            )
+            return self._untrusted(record, reply, "A0", "HOST MAC ERROR")
         # what the answer says, set with the outcome in one copy (a SaleRecord of some 20 fields is copied)
         answered = dict(response_code=reply.response_code, rrn=reply.rrn, auth_code=reply.auth_code,
                         settle_date=reply.settle_date)
@@ -308,10 +310,22 @@ class SaleMixin:
             return self._inquiry_unanswered(record, "98", text)
         return self._reverse_now(record, "98", [], (text, "REVERSING..."))
 
+    def _untrusted(self, record: SaleRecord, reply: Reply, reason: str, text: str) -> Result:
+        """An answer to the request that cannot be taken (its MAC failed, it names another amount): the
+        request is reversed at once with ``reason``, its reversal committed with the outcome; cup's refund
+        is sent again instead (the host answers it again), an inquiry is left unanswered."""
+        recovery = self.settings.recovery(record.kind)
+        if recovery is Recovery.ADVICE:
+            return self._resend_later(record, (text, "REFUND QUEUED", "SENDING AGAIN..."))
+        if recovery is Recovery.NONE:
+            return self._inquiry_unanswered(record, reason, text)
+        record = replace(record, state=JournalState.REVERSING, response_code=reply.response_code, reason=reason)
+        return self._reverse_now(record, reason, [RecordOutcome(record, reversal_reason=reason)], (text, "REVERSING..."))
+
     def _reverse_now(self, record: SaleRecord, reason: str, commit: list[Action], message: tuple[str, ...]) -> Result:
         self.reversals.append(self._reversal_of(record, reason))
         self.reversed_txn = (record, message[0])  # its outcome, shown when the uplink rests (uplink.py)
-        head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.fit(message))]
+        head = [CancelTimer(Timer.RESPONSE), *commit, WipeCard(record.txn_no), Show(screens.shown(self, message))]
         self.sale = None
         self.expect = None
         return self._uplink(Then.IDLE, head)

@@ -90,6 +90,8 @@ class CoreSettings:
     # the display's real width (its ``cols``, ``hal.display.MIN_COLS`` at least): every screen's choice of
     # what shares a line (screens.titled, _pair) is made with it, so nothing is cut by the display
     display_cols: int = 20
+    # whether the display shows Chinese (the port's ``cjk``): a merchant name in Chinese is left out otherwise
+    display_cjk: bool = True
     operators: OperatorRules = field(default_factory=OperatorRules)
     # what becomes of each kind's request left unanswered, as the host profile sends it (``HostBridge.recoveries``:
     # a kind sent as an advice is sent again, a reversible request reversed, an inquiry left): read through
@@ -114,6 +116,7 @@ class CoreSettings:
         recoveries: Mapping[Kind, Recovery] | None = None,
         display_texts: Mapping[str, str] | None = None,
         display_cols: int = 20,
+        display_cjk: bool = True,
     ):
         """``local_zone``: the zone the system clock keeps (``firmware.sysclock.system_zone``), so that the
         host's time is compared with ours as an instant, across a change of summer time too."""
@@ -145,6 +148,7 @@ class CoreSettings:
             response_texts=dict(response_texts or {}),
             display_texts=dict(display_texts or {}),
             display_cols=display_cols,
+            display_cjk=display_cjk,
             mac_required=mac_required,
             batch_capacity=batch_limits[0],
             batch_max_total=batch_limits[1],

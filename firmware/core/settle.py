@@ -84,8 +84,9 @@ class SettleMixin:
 
     def _count(self, head: list[Action]) -> Result:
         return State.COUNTING, head + [
-            Show(screens.fit(("SETTLEMENT", f"BATCH {self.counters.batch:06d}", "COUNTING..."),
-                             (f"SETTLEMENT {self.counters.batch:06d}", "COUNTING..."))),
+            Show(screens.shown(self, ("SETTLEMENT", f"BATCH {self.counters.batch:06d}", "COUNTING..."),
+                             (screens._first_fit(screens._width(self), f"SETTLEMENT {self.counters.batch:06d}",
+                                                 f"SETTLE {self.counters.batch:06d}"), "COUNTING..."))),
             CountBatch(self.counters.batch),
         ]
 
@@ -206,9 +207,9 @@ class SettleMixin:
         s = self.report
         self._report_then = then
         if _by_hand(s):  # nothing more the terminal can do: the merchant must act now (audit AU21 M1)
-            shown = _call_acquirer(s, "PRINTING REPORT")
+            shown = _call_acquirer(self, s, "PRINTING REPORT")
         else:
-            shown = screens.fit(("SETTLED", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
+            shown = screens.shown(self, ("SETTLED", f"BATCH {s.batch:06d}", "PRINTING REPORT"),
                                 (f"SETTLED {s.batch:06d}", "PRINTING REPORT"))
         return State.PRINTING, head + [Show(shown), PrintReport(s, build_report(s, self.settings))]
 
@@ -225,7 +226,7 @@ class SettleMixin:
         state, more = self._after_printing()
         if state is State.IDLE and _by_hand(ev.settlement):  # the note stays after the report, as an outcome does
             more = [a for a in more if not isinstance(a, Show)]  # instead of READY, until the message timer
-            more += [Show(_call_acquirer(ev.settlement)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
+            more += [Show(_call_acquirer(self, ev.settlement)), StartTimer(Timer.MESSAGE, self.settings.message_seconds)]
         return state, done + more
 
 
@@ -235,7 +236,8 @@ def _by_hand(s: Settlement) -> bool:
     return s.no_upload and not s.balanced
 
 
-def _call_acquirer(s: Settlement, *more: str):
-    """UNBALANCED / BATCH n / CALL ACQUIRER (and ``more``); on 2 rows the batch and the call."""
-    return screens.fit(("UNBALANCED", f"BATCH {s.batch:06d}", "CALL ACQUIRER", *more),
-                       (f"UNBALANCED {s.batch:06d}", "CALL ACQUIRER"))
+def _call_acquirer(term, s: Settlement, *more: str):
+    """UNBALANCED / BATCH n / CALL ACQUIRER (and ``more``); on 2 rows the batch (whole: UNBAL. on 16 columns)
+    and the call."""
+    head = screens._first_fit(screens._width(term), f"UNBALANCED {s.batch:06d}", f"UNBAL. {s.batch:06d}")
+    return screens.shown(term, ("UNBALANCED", f"BATCH {s.batch:06d}", "CALL ACQUIRER", *more), (head, "CALL ACQUIRER"))

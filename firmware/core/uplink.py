@@ -173,11 +173,11 @@ class UplinkMixin(WindowMixin):
         self.job = Job(item, self._expectation(item), then)
         if isinstance(item, UploadJob):
             part = f"{item.part + 1} OF {item.plan.messages + 1}"
-            show = [Show(screens.fit(("BATCH UPLOAD", f"BATCH {item.batch:06d}", part, "PLEASE WAIT"),
+            show = [Show(screens.shown(self, ("BATCH UPLOAD", f"BATCH {item.batch:06d}", part, "PLEASE WAIT"),
                                      (f"BATCH UPLOAD {item.part + 1}/{item.plan.messages + 1}", "PLEASE WAIT")))]
             return State.UPLINK, head + show + self._send(item, repeat=False)
         what = NETWORK_TITLE[item.kind] if isinstance(item, NetworkJob) else "SENDING REVERSAL"
-        show = [Show(screens.fit((what, f"TRACE {item.stan:06d}", "PLEASE WAIT"), (what, "PLEASE WAIT")))]
+        show = [Show(screens.shown(self, (what, f"TRACE {item.stan:06d}", "PLEASE WAIT"), (what, "PLEASE WAIT")))]
         return State.UPLINK, head + show + self._send(item, repeat=repeat)
 
     def _continue(self, then: Then, head: list[Action], now: datetime | None) -> Result:

@@ -94,9 +94,9 @@ class WindowMixin:
         self.job = Window(then)
         if len(picked) == 1:
             what = "SENDING " + _advice_title(picked[0])
-            shown = screens.fit((what, f"TRACE {picked[0].stan:06d}", "PLEASE WAIT"), (what, "PLEASE WAIT"))
+            shown = screens.shown(self, (what, f"TRACE {picked[0].stan:06d}", "PLEASE WAIT"), (what, "PLEASE WAIT"))
         else:
-            shown = screens.fit(("SENDING OFFLINE", f"{len(self.advices)} SALES QUEUED", "PLEASE WAIT"),
+            shown = screens.shown(self, ("SENDING OFFLINE", f"{len(self.advices)} SALES QUEUED", "PLEASE WAIT"),
                                 (f"SENDING {len(self.advices)} OFFLINE", "PLEASE WAIT"))
         return State.UPLINK, head + [Show(shown)] + self._launch(picked)
 

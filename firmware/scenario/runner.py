@@ -35,6 +35,11 @@ _PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": 
                  "preauth_advice": "F06"}
 
 
+# The simulated devices' URLs. The printer has a Chinese font and mode, as the printers of the reference
+# profile's (cup's) market do, so a scenario's Chinese merchant name is printed and shown in its receipts.
+SIM_DEVICES = {"reader": "sim://", "pinpad": "sim://", "printer": "sim://?cjk=gb18030", "display": "sim://",
+               "tamper": "sim://"}
+
 FILLER = ".posterm-disk-filler"
 MAX_FILL = 64 * 1024 * 1024
 
@@ -113,8 +118,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
                 raise ScenarioError(f"[config.{section}] must be a table")
             merged.setdefault(section, {}).update(values)
         merged["storage"]["data_dir"] = str(self.data_dir)
-        for kind in ("reader", "pinpad", "printer", "display", "tamper"):
-            merged["devices"][kind] = "sim://"
+        merged["devices"].update(SIM_DEVICES)
         merged["devices"]["link"] = self.host_url or "tcp://127.0.0.1:1"  # replaced once the host is up
         return parse_config(merged, source=f"scenario {scenario.name}")
 
@@ -144,8 +148,8 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         # (as a real pad holds the key the terminal loaded into it); the printer keeps its
         # escpos cache in the data directory.
         context = DeviceContext(data_dir=self.data_dir, pin_key=lambda: self.runner.pin_cipher() if self.runner else None)
-        for kind in ("reader", "pinpad", "printer", "display", "tamper"):
-            self.devices[kind] = make_device(kind, "sim://", context)
+        for kind, url in SIM_DEVICES.items():
+            self.devices[kind] = make_device(kind, url, context)
         return config
 
     def _boot(self, config: Config, crash: CrashPlan | None) -> None:

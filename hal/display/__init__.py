@@ -1,8 +1,10 @@
 """The customer/operator display port.
 
 ``Display.show(lines)`` fits the lines to the screen once, here, for every
-driver: at most ``rows`` lines of exactly ``cols`` characters (longer lines
-are cut, shorter ones and missing lines padded with spaces), with control
+driver: at most ``rows`` lines of exactly ``cols`` columns (a CJK character
+takes two; shorter lines and missing ones padded with spaces; a longer line is
+cut, never silently: ``Display._cut`` logs it and the simulator keeps it in
+``cut``, for the tests that find every such screen), with control
 characters replaced by spaces so no text can move a cursor or inject an
 escape sequence. A driver implements ``_show(lines)`` for the fitted screen.
 
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Sequence
 
 from firmware.errors import ConfigError, DisplayError
 from hal.base import Device, DeviceContext
+from hal.cells import cell_width, cut_cells
 from hal.url import DeviceUrl, Option
 
 __all__ = ["Display", "Lines", "fit_screen", "Screen", "MIN_COLS"]
@@ -83,24 +86,33 @@ def _fewer(lines: Sequence[str], rows: int) -> list[str]:
     return shown
 
 
-_FITS = (Lines, tuple, list)  # sized, and read in order: fitted as they are when they are few enough
+_FITS = (Lines, tuple, list)  # sized, and read in order: taken as they are when they are few enough
 
 
-def fit_screen(lines: Sequence[str] | str, rows: int, cols: int) -> Screen:
+def fit_screen(lines: Sequence[str] | str, rows: int, cols: int, cjk: bool = True) -> Screen:
     """``lines`` as exactly ``rows`` lines of ``cols`` characters. A ``str`` is split at newlines.
 
     More lines than ``rows``: blank ones go, then ``Lines.short`` is shown if
     the screen has one that fits, else its first ``rows - 1`` lines and its
-    last, with a warning in the log (never a line dropped without a word).
+    last, with a warning in the log (never a line dropped without a word). ``cjk``: the display shows a
+    Chinese character in two columns (else it shows one "?", one column, as a DM-D does).
     """
+    return _fitted(lines, rows, cols, cjk)[0]
+
+
+def _fitted(lines: Sequence[str] | str, rows: int, cols: int, cjk: bool) -> tuple[Screen, tuple[str, ...]]:
+    """``fit_screen``'s screen, and the lines it had to cut (wider than ``cols`` columns: a wide character
+    takes two and is never cut in half)."""
     if isinstance(lines, str):
         lines = lines.split("\n")
+    width, cut = (cell_width, cut_cells) if cjk else (len, lambda line, n: line[:n])
     # the usual screen (a tuple of printable lines, no more than the rows) is fitted without a call per line
-    shown = lines if type(lines) in _FITS and len(lines) <= rows else _fewer(lines, rows)
-    fitted = [(text if (text := str(line)).isprintable() else _clean(text))[:cols].ljust(cols) for line in shown]
+    few = lines if type(lines) in _FITS and len(lines) <= rows else _fewer(lines, rows)
+    shown = [text if (text := str(line)).isprintable() else _clean(text) for line in few]
+    fitted = [(head := cut(line, cols)) + " " * (cols - width(head)) for line in shown]
     if len(fitted) < rows:
         fitted += [" " * cols] * (rows - len(fitted))
-    return tuple(fitted)
+    return tuple(fitted), tuple(line for line in shown if width(line) > cols)
 
 
 class Display(Device):
@@ -110,6 +122,9 @@ class Display(Device):
     OPTIONS = {
         "rows": Option(int, 4, "text lines on the display"),
         "cols": Option(int, 20, "characters per line"),
+        # whether it shows Chinese (East Asian wide) characters, two columns each; a DM-D pole display shows
+        # "?" for them, so the READY screen leaves out a Chinese merchant name there (firmware.core.screens)
+        "cjk": Option(bool, False, "shows Chinese characters, two columns each"),
     }
 
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
@@ -121,13 +136,19 @@ class Display(Device):
                     f"got {self.options[name]}",
                     code="config.bad_option",
                 )
-        self._screen: Screen = fit_screen((), self.rows, self.cols)
+        self._screen: Screen = fit_screen((), self.rows, self.cols, self.cjk)
         self._final = False
 
     # -- what drivers override ----------------------------------------------
     def _show(self, lines: Screen) -> None:  # hook
         """Put this fitted screen on the device. Raise ``DisplayError`` if it fails."""
         raise NotImplementedError
+
+    def _cut(self, lines: tuple[str, ...]) -> None:  # hook: the simulator also keeps them, for tests
+        """``lines`` were wider than the display and were cut: never silently. The log gets the count and
+        widths only (a screen may carry an amount; the text is the operator's, not the log's)."""
+        log.warning("%d line(s) of %s cells cut to the display's %d columns", len(lines),
+                    "/".join(str(cell_width(line)) for line in lines), self.cols)
 
     # -- the port -------------------------------------------------------------
     @property
@@ -139,6 +160,10 @@ class Display(Device):
         return self.options["cols"]
 
     @property
+    def cjk(self) -> bool:
+        return self.options["cjk"]
+
+    @property
     def screen(self) -> Screen:
         """What was last shown successfully (blank before the first ``show``)."""
         return self._screen
@@ -148,7 +173,9 @@ class Display(Device):
         if not self._open:
             raise DisplayError("display is not open", code="display.not_open")
         options = self.options
-        screen = fit_screen(lines, options["rows"], options["cols"])
+        screen, cut = _fitted(lines, options["rows"], options["cols"], self.cjk)
+        if cut:
+            self._cut(cut)
         self._show(screen)
         self._screen = screen
         self._final = False

@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from firmware.errors import DisplayError
+from hal.cells import cell_width
 from hal.display import Display, Screen
 from hal.url import Option
 
@@ -30,9 +31,9 @@ _CLEAR = "\x1b[H\x1b[2J"
 
 def frame_screen(lines: Screen) -> str:
     """The screen in an ASCII box, one text line per row, ending in a newline."""
-    width = max((len(line) for line in lines), default=0)
+    width = max((cell_width(line) for line in lines), default=0)  # a Chinese character takes two columns
     edge = "+" + "-" * width + "+\n"
-    return edge + "".join(f"|{line.ljust(width)}|\n" for line in lines) + edge
+    return edge + "".join(f"|{line}{' ' * (width - cell_width(line))}|\n" for line in lines) + edge
 
 
 class ConsoleDisplay(Display):
@@ -41,6 +42,7 @@ class ConsoleDisplay(Display):
     scheme = "console"
     OPTIONS = {
         **Display.OPTIONS,
+        "cjk": Option(bool, True, "shows Chinese characters, two columns each (a UTF-8 terminal does)"),
         "tty": Option(str, "", "terminal or file to draw on; empty for standard output"),
         "clear": Option(bool, False, "clear the terminal before each screen"),
     }

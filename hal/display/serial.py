@@ -63,6 +63,8 @@ class SerialDisplay(Display):
         "baud": Option(int, 9600, "line speed the display is set to", choices=BAUD_RATES),
         "brightness": Option(int, None, "1-4 (20, 40, 60, 100 %); unset keeps the display's own", choices=(1, 2, 3, 4)),
         "codec": Option(str, "ascii", "the display's character table", choices=tuple(CHARACTER_TABLES)),
+        # its character tables are single-byte code pages: a Chinese character would show as "?"
+        "cjk": Option(bool, False, "false: a DM-D display shows no Chinese characters", choices=(False,)),
         "write_timeout": Option(float, 1.0, "seconds a screen may take beyond its line time"),
         **reopen_option(),
     }

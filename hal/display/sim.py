@@ -4,6 +4,8 @@
 included), ``shows(text)``/``showed(text)`` look for text now/ever, and
 ``assert_shows(text)`` fails with the screen drawn in the message.
 ``stop_answering()`` makes ``show`` raise ``display.not_responding``.
+``cut`` lists every line that was wider than the display, as ``(line, cols)``:
+a screen the core did not fit to the display's width.
 
 Text is looked for in the screen's lines with trailing spaces removed,
 joined by newlines, so ``shows("TOTAL\\n12.50")`` spans two lines.
@@ -16,6 +18,7 @@ from typing import Any
 from firmware.errors import DisplayError
 from hal.display import Display, Screen
 from hal.display.console import frame_screen
+from hal.url import Option
 
 __all__ = ["SimDisplay"]
 
@@ -25,14 +28,20 @@ def _text(screen: Screen) -> str:
 
 
 class SimDisplay(Display):
-    """``sim://`` display (options ``rows``, ``cols``)."""
+    """``sim://`` display (options ``rows``, ``cols``, ``cjk``: it shows Chinese unless ``cjk=false``)."""
 
     scheme = "sim"
+    OPTIONS = {**Display.OPTIONS, "cjk": Option(bool, True, "shows Chinese characters, two columns each")}
 
     def __init__(self, url: Any, context: Any = None) -> None:
         super().__init__(url, context)
         self.history: list[Screen] = []
+        self.cut: list[tuple[str, int]] = []
         self._answering = True
+
+    def _cut(self, lines: tuple[str, ...]) -> None:
+        super()._cut(lines)
+        self.cut += [(line, self.cols) for line in lines]
 
     def _show(self, lines: Screen) -> None:
         if not self._answering:

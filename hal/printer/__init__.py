@@ -45,6 +45,7 @@ from typing import ClassVar
 from firmware.errors import ConfigError, PrinterError
 from hal.base import Device, DeviceContext
 from hal.printer import render
+from hal.printer.capabilities import check_columns
 from hal.printer.document import Align, Line, Receipt, Row, cell_width, layout, plain_text
 from hal.printer.status import PrinterStatus
 from hal.url import DeviceUrl, Option
@@ -89,6 +90,8 @@ class ReceiptPrinter(Device):
         "profile": Option(str, "default", "python-escpos capability profile of the printer model"),
         "columns": Option(int, 32, "characters per row in the normal font: 32 for 58 mm paper, 42 or 48 for 80 mm"),
         "encoding": Option(str, "", "force one code page, e.g. CP437; empty lets python-escpos pick per character"),
+        "cjk": Option(str, "none", "the printer's Chinese mode (FS &) and what it takes: gb18030 prints Chinese "
+                      "(CJK) text in it; none: the printer has no Chinese font", choices=("none", *render.CJK_ENCODINGS)),
     }
 
     def __init__(self, url: DeviceUrl | str, context: DeviceContext | None = None) -> None:
@@ -99,6 +102,7 @@ class ReceiptPrinter(Device):
                 f"option 'columns' in {self.url.shown!r} expects a whole number from {MIN_COLUMNS} to {MAX_COLUMNS}, got {columns}",
                 code="config.bad_option",
             )
+        check_columns(self.profile, columns, self.url.shown)  # before any sale, without importing python-escpos
         self.last_status: PrinterStatus | None = None
         self._profile_checked = False
 
@@ -112,15 +116,23 @@ class ReceiptPrinter(Device):
         return self.options["profile"]
 
     @property
+    def cjk(self) -> str:
+        """The encoding of the printer's Chinese mode (``cjk`` option), or "" when it has none."""
+        value = self.options["cjk"]
+        return "" if value == "none" else value
+
+    @property
     def cache_dir(self) -> Path:
         return render.default_cache_dir(self.context.data_dir)
 
     def warm_up(self) -> None:
         """Import python-escpos and check the profile and code page now; safe from a background thread.
 
-        Raises ``ConfigError`` for a profile or code page python-escpos does not know.
+        Raises ``ConfigError`` for a profile or code page python-escpos does not know, and for more
+        ``columns`` than the profile's Font A has.
         """
-        render.check_profile(self.profile, self.columns, self.options["encoding"], cache_dir=self.cache_dir)
+        render.check_profile(self.profile, self.columns, self.options["encoding"], cache_dir=self.cache_dir,
+                             url=self.url.shown)
         self._profile_checked = True
 
     def render(self, receipt: Receipt) -> bytes:
@@ -132,6 +144,7 @@ class ReceiptPrinter(Device):
             profile=self.profile,
             columns=self.columns,
             encoding=self.options["encoding"],
+            cjk=self.cjk,
             cache_dir=self.cache_dir,
         )
 

@@ -12,6 +12,11 @@ half-sent receipt got onto paper.
 The command table covers what python-escpos emits for text receipts and the
 usual commands around them. An unknown ``ESC x``/``GS x`` is reported as a
 ``Command`` of two bytes, and decoding goes on with the next byte.
+
+``FS &`` selects the Chinese (Kanji) character mode and ``FS .`` (or
+``ESC @``) cancels it. In it, text is GB18030 (``kanji_codec``): a byte from
+0x81 starts a two- or four-byte character, which is held back until it is
+whole, so a character split across two reads decodes as itself.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Text", "LineFeed", "Command", "StatusRequestEvent", "EscPosDecoder", "decode_lines"]
+__all__ = ["KANJI_ON", "KANJI_OFF", "Text", "LineFeed", "Command", "StatusRequestEvent", "EscPosDecoder", "decode_lines"]
 
 ESC, GS, FS, DLE = 0x1B, 0x1D, 0x1C, 0x10
 LF, CR = 0x0A, 0x0D
+KANJI_ON, KANJI_OFF = b"\x1c&", b"\x1c."  # FS &: select Chinese (Kanji) character mode; FS .: cancel it
 
 # Parameter bytes after each two-byte command (data, one entry per command).
 _PARAMS: dict[bytes, int] = {
@@ -59,8 +65,8 @@ _PARAMS: dict[bytes, int] = {
     b"\x1da": 1,  # automatic status back
     b"\x1dr": 1,  # transmit status
     # FS (Chinese/Kanji mode)
-    b"\x1c&": 0,
-    b"\x1c.": 0,
+    b"\x1c&": 0,  # select Chinese mode
+    b"\x1c.": 0,  # cancel it
     b"\x1c!": 1,
     b"\x1c-": 1,
     b"\x1cC": 1,
@@ -103,12 +109,17 @@ Event = Text | LineFeed | Command | StatusRequestEvent
 
 
 class EscPosDecoder:
-    """Incremental ESC/POS decoder. ``codecs`` maps ``ESC t n`` to a Python codec for bytes >= 0x80."""
+    """Incremental ESC/POS decoder. ``codecs`` maps ``ESC t n`` to a Python codec for bytes >= 0x80;
+    ``kanji_codec`` is the text's between ``FS &`` and ``FS .``."""
 
-    def __init__(self, codecs: Mapping[int, str] | None = None, default_codec: str = "cp437") -> None:
+    def __init__(
+        self, codecs: Mapping[int, str] | None = None, default_codec: str = "cp437", kanji_codec: str = "gb18030"
+    ) -> None:
         self._codecs = dict(codecs or {})
         self._codec = default_codec
         self._default = default_codec
+        self._kanji_codec = kanji_codec
+        self._kanji = False
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[Event]:
@@ -118,7 +129,8 @@ class EscPosDecoder:
 
         def flush_text() -> None:
             if text:
-                events.append(Text(text.decode(self._codec, errors="replace"), bytes(text)))
+                codec = self._kanji_codec if self._kanji else self._codec
+                events.append(Text(text.decode(codec, errors="replace"), bytes(text)))
                 text.clear()
 
         buf = self._buf
@@ -138,7 +150,9 @@ class EscPosDecoder:
                     if cmd[:2] == b"\x1bt":
                         self._codec = self._codecs.get(cmd[2], self._default)
                     elif cmd == b"\x1b@":
-                        self._codec = self._default
+                        self._codec, self._kanji = self._default, False
+                    elif cmd in (KANJI_ON, KANJI_OFF):
+                        self._kanji = cmd == KANJI_ON
                     events.append(Command(cmd))
             elif b == LF:
                 flush_text()
@@ -148,6 +162,12 @@ class EscPosDecoder:
                 flush_text()
                 events.append(Command(bytes((b,))))
                 i += 1
+            elif self._kanji and 0x81 <= b <= 0xFE:  # a GB18030 lead byte: the character whole, or wait
+                length = _kanji_length(buf, i)
+                if length is None:
+                    break
+                text += buf[i : i + length]
+                i += length
             else:
                 text.append(b)
                 i += 1
@@ -181,6 +201,22 @@ class EscPosDecoder:
             else:
                 length = 2 + params
         return None if i + length > len(buf) else length
+
+
+def _kanji_length(buf: bytearray, i: int) -> int | None:
+    """Bytes in the GB18030 character whose lead byte is ``buf[i]``: two, or four when a digit follows
+    it; one when what follows cannot continue it (so a command after a stray lead byte stays a command);
+    None if they are not all here yet."""
+    if i + 1 >= len(buf):
+        return None
+    second = buf[i + 1]
+    if 0x40 <= second <= 0xFE and second != 0x7F:
+        return 2
+    if not 0x30 <= second <= 0x39:
+        return 1
+    if i + 3 >= len(buf):
+        return None
+    return 4 if 0x81 <= buf[i + 2] <= 0xFE and 0x30 <= buf[i + 3] <= 0x39 else 1
 
 
 def decode_lines(data: bytes, codecs: Mapping[int, str] | None = None) -> tuple[list[str], str]:

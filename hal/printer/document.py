@@ -14,7 +14,11 @@ Layout rules (``columns`` is the printer's width in normal characters):
 * A double line (double width and height) is laid out on ``columns // 2``
   cells and its plain text is that narrower grid: "TOTAL" centred on a
   32-column printer reads as 5 spaces + "TOTAL".
-* East Asian wide characters (CJK) take two cells, everything else one.
+* East Asian Wide and Fullwidth characters (CJK) take two cells, everything
+  else one: a row never holds more cells than it has, and is never cut inside
+  a character. A printer with a Chinese mode prints the wide ones in it
+  (``hal.printer.render``); one without prints each as ``??``, two cells, so
+  the row keeps its layout (``plain_text(..., cjk=False)`` shows that).
 * Text too wide is wrapped at the last space that fits; a word wider than the
   line is cut. Continuation rows drop their leading spaces. Trailing spaces
   never reach the paper.
@@ -34,12 +38,18 @@ Layout rules (``columns`` is the printer's width in normal characters):
 from __future__ import annotations
 
 import enum
+import itertools
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Align", "Line", "Receipt", "Row", "layout", "plain_text", "cell_width", "RULE_CHAR"]
+from hal.cells import cell_width, is_wide  # a wide character: two cells, printed in the Chinese mode; shared with the display
+
+__all__ = ["Align", "Line", "Receipt", "Row", "layout", "plain_text", "cell_width", "is_wide", "wide_runs",
+           "without_wide", "RULE_CHAR", "MIN_LAYOUT_COLUMNS"]
 
 RULE_CHAR = "-"
+UNPRINTABLE_WIDE = "??"  # a wide character on a printer without a Chinese mode: what it is sent, two cells
+MIN_LAYOUT_COLUMNS = 4  # a double row then has two cells: room for one wide character
 
 
 class Align(enum.Enum):
@@ -109,9 +119,14 @@ class Row:
         return " " * spare + self.text
 
 
-def cell_width(text: str) -> int:
-    """Printer cells ``text`` takes: 2 for East Asian wide/fullwidth characters, else 1."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+def wide_runs(text: str) -> list[tuple[bool, str]]:
+    """``text`` as runs of wide characters and of the rest, in order: ``[(False, "AB "), (True, "上海")]``."""
+    return [(wide, "".join(run)) for wide, run in itertools.groupby(text, is_wide)]
+
+
+def without_wide(text: str) -> str:
+    """``text`` as a printer without a Chinese mode is sent it: each wide character ``??`` (its two cells)."""
+    return "".join(UNPRINTABLE_WIDE if is_wide(ch) else ch for ch in text)
 
 
 def _clean(text: str) -> str:
@@ -180,11 +195,15 @@ def _line_rows(line: Line, columns: int) -> list[Row]:
 
 def layout(receipt: Receipt, columns: int) -> list[Row]:
     """Every printed row of ``receipt`` on a ``columns``-wide printer, in order."""
-    if not isinstance(columns, int) or columns < 2:
-        raise ValueError(f"columns must be a whole number of at least 2, got {columns!r}")
+    if not isinstance(columns, int) or columns < MIN_LAYOUT_COLUMNS:
+        raise ValueError(f"columns must be a whole number of at least {MIN_LAYOUT_COLUMNS}, got {columns!r}")
     return [row for line in receipt.lines for row in _line_rows(line, columns)]
 
 
-def plain_text(receipt: Receipt, columns: int) -> str:
-    """The text exactly as printed on a ``columns``-wide printer, one row per line, each ending in a newline."""
-    return "".join(row.plain() + "\n" for row in layout(receipt, columns))
+def plain_text(receipt: Receipt, columns: int, *, cjk: bool = True) -> str:
+    """The text exactly as printed on a ``columns``-wide printer, one row per line, each ending in a newline.
+
+    ``cjk=False``: a printer without a Chinese mode, which prints each wide character as ``??``.
+    """
+    text = "".join(row.plain() + "\n" for row in layout(receipt, columns))
+    return text if cjk or text.isascii() else without_wide(text)

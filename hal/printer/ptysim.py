@@ -8,7 +8,9 @@ with status bytes built from its state (``hal.printer.status``), and records:
 
 ``received``      every byte, status requests included
 ``print_data``    the print bytes (status requests left out) that reached paper
-``printed_text``  the text that reached paper (ESC/GS/FS sequences stripped)
+``printed_text``  the text that reached paper (ESC/GS/FS sequences stripped; text
+                  between ``FS &`` and ``FS .`` decoded as GB18030, as a printer
+                  with a Chinese font prints it)
 ``status_requests``, ``cuts``
 
 Faults: ``paper_out()``, ``paper_out_after(n)`` (the roll ends part-way

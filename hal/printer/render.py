@@ -30,6 +30,19 @@ and its import has side effects we undo or steer:
 So the import happens lazily, under a lock, in ``warm_up()``, which the
 runner may call from a background thread once it is idle; ``render_escpos``
 calls it too.
+
+Chinese text (``cjk="gb18030"``): python-escpos sends a row holding a Chinese
+character as raw GB18030 bytes without selecting the printer's Chinese mode,
+so a printer prints them as single-byte code-page characters. Here each run
+of wide characters (``hal.printer.document.is_wide``: the characters the
+layout counts as two cells) goes as GB18030 between ``FS &`` (Chinese mode)
+and ``FS .`` (cancel it), and everything else through python-escpos as
+before. ``FS .`` also follows ``ESC @``, since many Chinese models start in
+Chinese mode (a memory switch) and would read a code-page byte above 0x7F as
+half of a Chinese character. A printer without ``cjk`` is sent ``??`` for
+each wide character (``without_wide``), as many cells as the layout gave it;
+the configuration refuses its own text such a printer cannot print
+(``firmware.config_checks.check_printable``).
 """
 
 from __future__ import annotations
@@ -42,13 +55,16 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import ConfigError, PrinterError
-from hal.printer.document import Align, Receipt, layout
+from hal.printer.capabilities import columns_error, unknown_profile_error
+from hal.printer.decode import KANJI_OFF, KANJI_ON
+from hal.printer.document import Align, Receipt, is_wide, layout, wide_runs, without_wide
 
-__all__ = ["render_escpos", "warm_up", "check_profile", "default_cache_dir", "PICKLE_DIR_ENV"]
+__all__ = ["render_escpos", "warm_up", "check_profile", "default_cache_dir", "PICKLE_DIR_ENV", "CJK_ENCODINGS"]
 
 log = logging.getLogger(__name__)
 
 PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
+CJK_ENCODINGS = ("gb18030",)  # what a printer's Chinese mode may take (the ``cjk`` option); "" is none
 _MEMORY_DIR = Path("/dev/shm")  # where the cache goes when the disk will not take it (a tmpfs: RAM)
 _lock = threading.Lock()
 _collector: type | None = None
@@ -176,27 +192,29 @@ def _rmdir_quietly(path: Path) -> None:
 def _profile(name: str) -> Any:
     from escpos.capabilities import CAPABILITIES, get_profile
 
-    if name not in CAPABILITIES["profiles"]:
-        known = ", ".join(sorted(CAPABILITIES["profiles"]))
-        raise ConfigError(
-            f"printer profile {name!r} is not in python-escpos's capability database; known: {known}",
-            code="config.bad_option",
-        )
+    error = unknown_profile_error(CAPABILITIES["profiles"], name)
+    if error is not None:
+        raise error
     return get_profile(name)
 
 
-def check_profile(profile: str = "default", columns: int = 32, encoding: str = "", *, cache_dir: Path | None = None) -> None:
-    """Check the profile (and a forced code page) exist; warn when ``columns`` exceeds the profile's Font A."""
+def check_profile(profile: str = "default", columns: int = 32, encoding: str = "", *, cache_dir: Path | None = None,
+                  url: str = "") -> None:
+    """Check the profile (and a forced code page) exist, and that ``columns`` fits the profile's Font A.
+
+    Rows wider than the printer's Font A wrap on paper, an amount line among them, so that is refused
+    (``config.bad_option``, naming ``url``, the printer URL as an error may show it; ``hal.printer.capabilities``).
+    A profile without font data says nothing about width and is taken as it is.
+    """
     _escpos_collector(cache_dir)
     prof = _profile(profile)
     if encoding:
         _check_encoding(prof, profile, encoding)
-    try:
-        font_a = prof.get_columns(0)
-    except Exception:  # a profile without font data says nothing about width
-        return
-    if columns > font_a:
-        log.warning("printer columns=%d exceeds the %d columns of profile %r; rows will wrap on paper", columns, font_a, profile)
+    from escpos.capabilities import CAPABILITIES
+
+    error = columns_error(CAPABILITIES["profiles"], profile, columns, url)  # the data python-escpos loaded
+    if error is not None:
+        raise error
 
 
 def _check_encoding(prof: Any, profile: str, encoding: str) -> None:
@@ -214,6 +232,7 @@ def render_escpos(
     profile: str = "default",
     columns: int = 32,
     encoding: str = "",
+    cjk: str = "",
     cache_dir: Path | None = None,
 ) -> bytes:
     """The ESC/POS bytes python-escpos makes for ``receipt``.
@@ -222,15 +241,22 @@ def render_escpos(
     known modes whatever came before. Styles are sent only when they change.
     ``encoding`` forces one code page (characters outside it print as "?");
     empty lets python-escpos pick a code page per character from the profile.
+    ``cjk`` (one of ``CJK_ENCODINGS``) is the encoding of the printer's Chinese
+    mode, which prints the wide characters; empty: the printer has none.
     """
+    if cjk and cjk not in CJK_ENCODINGS:
+        raise ConfigError(f"printer Chinese mode {cjk!r} is not one of {', '.join(CJK_ENCODINGS)}", code="config.bad_option")
     collector = _escpos_collector(cache_dir)
     prof = _profile(profile)
     printer = collector(profile=profile)  # python-escpos wants the name (or its own Profile subclass)
     printer.hw("INIT")
+    if cjk:  # a Chinese model may start in Chinese mode: single-byte mode until a wide run asks for it
+        printer._raw(KANJI_OFF)
     if encoding:  # after ESC @, which resets the code page
         _check_encoding(prof, profile, encoding)
         printer.magic.force_encoding(encoding.upper())
     align, bold, double = Align.LEFT, False, False  # the modes ESC @ leaves
+    unprintable = 0
     for row in layout(receipt, columns):
         changes: dict[str, Any] = {}
         if row.double != double:
@@ -249,7 +275,30 @@ def render_escpos(
             changes["align"] = align.value
         if changes:
             printer.set(**changes)
-        printer.textln(row.text)
+        text = row.text
+        if not cjk and not text.isascii():  # (ASCII: no wide character, the common case, checked at C speed)
+            unprintable += sum(map(is_wide, text))
+            text = without_wide(text)
+        _row(printer, text, cjk)
+    if unprintable:  # the configuration refuses its own such text: this came from elsewhere (the host)
+        log.warning("printer has no Chinese mode (option cjk): %d wide characters of %s printed as ??", unprintable,
+                    receipt.title or "a receipt")
     if receipt.cut:
         printer.cut()
     return b"".join(printer.chunks)
+
+
+def _row(printer: Any, text: str, cjk: str) -> None:
+    """One row and its line feed: each wide run in the Chinese mode, the rest through python-escpos.
+
+    A row without wide characters is exactly ``textln(text)``; python-escpos is never handed a wide
+    one (it would send the whole row as GB18030 outside the Chinese mode)."""
+    runs = wide_runs(text) if cjk and not text.isascii() else [(False, text)]
+    if not runs or runs[-1][0]:
+        runs.append((False, ""))
+    for wide, run in runs[:-1]:
+        if wide:
+            printer._raw(KANJI_ON + run.encode(cjk) + KANJI_OFF)
+        else:
+            printer.text(run)
+    printer.textln(runs[-1][1])

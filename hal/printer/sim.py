@@ -9,9 +9,10 @@ It records what a real printer would get and what the paper would show::
     printer.paper_out()               # the next print raises printer.paper_out
     printer.paper_out_after(200)      # ... or the one that runs the roll out part-way
 
-``output`` holds every byte that reached paper, exactly as python-escpos made it; ``receipts`` the
-plain text of each receipt (``hal.printer.plain_text``). Its status goes
-through the same ESC/POS status bits as a real printer's (``hal.printer.status``).
+``output`` holds every byte that reached paper, exactly as python-escpos made it (Chinese text
+between ``FS &`` and ``FS .`` with ``cjk=gb18030``); ``receipts`` the plain text of each receipt
+(``hal.printer.plain_text``: Chinese as it is with ``cjk``, each wide character ``??`` without).
+Its status goes through the same ESC/POS status bits as a real printer's (``hal.printer.status``).
 
 ``paper=PATH`` appends each receipt's text and a line ``=====`` to PATH and
 closes the file after each receipt, so the paper survives the process being
@@ -131,14 +132,18 @@ class SimPrinter(SensorFaults, ReceiptPrinter):
         except PrinterError:
             if self._partial is not None:
                 rows, _unprinted = decode_lines(self._partial)
-                text = "".join(plain_text(receipt, self.columns).splitlines(keepends=True)[: len(rows)])
+                text = "".join(self._plain(receipt).splitlines(keepends=True)[: len(rows)])
                 self._partial = None
                 self._torn.append(text)
                 self._to_paper(text, TORN_SEPARATOR)
             raise
-        text = plain_text(receipt, self.columns)
+        text = self._plain(receipt)
         self._receipts.append(text)
         self._to_paper(text, SEPARATOR)
+
+    def _plain(self, receipt: Receipt) -> str:
+        """The receipt's text as this printer puts it on paper: ``??`` for a wide character without ``cjk``."""
+        return plain_text(receipt, self.columns, cjk=bool(self.cjk))
 
     def _to_paper(self, text: str, separator: str) -> None:
         path = self.paper_path

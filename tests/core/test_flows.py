@@ -90,8 +90,6 @@ def test_declined_sale_records_the_code_and_prints_nothing():
         (dict(stan=999), "STAN"),
         (dict(mti="0230"), "MTI"),
         (dict(terminal_id="87654321"), "terminal"),
-        (dict(amount=1), "amount"),
-        (dict(amount=None), "amount"),
     ],
 )
 def test_an_answer_that_does_not_match_is_rejected_and_the_sale_keeps_waiting(change, why):
@@ -101,6 +99,28 @@ def test_an_answer_that_does_not_match_is_rejected_and_the_sale_keeps_waiting(ch
     assert d.state is State.AUTHORISING
     assert names(out) == ["note"] and why in out[0].text
     assert not d.all(A.RecordOutcome)
+
+
+@pytest.mark.parametrize("amount, why", [(1, "amount 1, expected"), (None, "no amount, expected")])
+@pytest.mark.parametrize("approved", [True, False])
+def test_an_answer_to_the_request_for_another_amount_reverses_it_at_once_with_reason_06(amount, why, approved):
+    """Its MTI, STAN and terminal are the request's: the host processed this very request, perhaps for money
+    the cashier never keyed. Reversed now (reason 06, committed with the outcome before it goes), not after
+    the response timeout as an unanswered request (98)."""
+    d = to_authorising()
+    stan = request_stan(d)
+    answer = replace(reply(stan=stan), amount=amount, response_code="00" if approved else "51", approved=approved)
+    out = d.feed(HostAnswered(answer))
+    assert d.state is State.UPLINK
+    alert = d.last(A.Alert)
+    assert alert.code == "host.amount_mismatch" and why in alert.text
+    (outcome,) = d.all(A.RecordOutcome)
+    assert (outcome.record.state.value, outcome.reversal_reason) == ("reversing", "06")
+    rev = d.last(A.SendReversal)
+    assert (rev.reversal.stan, rev.reversal.reason) == (stan, "06")
+    order = names(out)
+    assert order.index("record_outcome") < order.index("send_reversal")
+    assert "cancel_timer" in order and "wipe_card" in order
 
 
 def test_timeout_reverses_once_before_anything_else_goes_online():

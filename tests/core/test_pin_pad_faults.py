@@ -25,7 +25,7 @@ def shown(actions) -> list[str]:
     [
         ("pinpad.dukpt.exhausted", ["PIN KEY EXHAUSTED", "SALE CANCELLED", "CALL SUPPORT"]),
         ("storage.dukpt_state", ["PIN PAD FAULT", "SALE CANCELLED", "storage.dukpt_state"]),
-        ("pinpad.encrypt_failed", ["PIN PAD FAULT", "SALE CANCELLED", "pinpad.encrypt_faile"]),  # cut at 20
+        ("pinpad.encrypt_failed", ["PIN PAD FAULT", "SALE CANCELLED", "encrypt_failed"]),  # was cut at 20
     ],
 )
 def test_a_pin_the_pad_cannot_encrypt_ends_the_sale_naming_the_fault_not_as_a_cancel(code, lines):

@@ -144,6 +144,8 @@ def _run_cmd(posterm_cmd, env, *args, config_text=None, tmp_path=None):
         ('[devices]\nprinter = "serial:///dev/ttyUSB0?baud=fast"\n', "config.bad_option", ["baud", "9600"]),
         ('[host]\nresponse_timout = 3\n', "config.unknown_key", ["host.response_timout"]),
         ('[offline]\nfloor_limit = 1.5\n', "config.bad_value", ["offline.floor_limit"]),
+        ('[devices]\nprinter = "sim://?columns=48"\n', "config.bad_option", ["columns=48", "42 columns", "TM-T20II"]),
+        ('[terminal]\nmerchant_name = "上海浦东测试商户"\n', "config.bad_value", ["terminal.merchant_name", "cjk=gb18030"]),
     ],
 )
 def test_bad_configuration_is_one_clear_line_without_a_traceback(posterm_cmd, clean_env, tmp_path, config_text, code, words):
@@ -162,6 +164,17 @@ def test_run_on_an_unprovisioned_data_directory_starts_locked_and_says_why(poste
     assert out.returncode == 0  # it runs, so the display can say what is wrong
     assert "terminal locked, sales refused" in out.stderr and "provision" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("config_text, words", [
+    ('[devices]\nprinter = "sim://?columns=48"\n', ["config.bad_option", "columns=48", "profile 'default'"]),
+    ('[terminal]\nmerchant_name = "上海浦东测试商户"\n', ["config.bad_value", "terminal.merchant_name", "(CJK)"]),
+])
+def test_run_refuses_a_receipt_it_could_not_print_before_any_sale(posterm_cmd, clean_env, tmp_path, config_text, words):
+    out = _run_cmd(posterm_cmd, clean_env, "run", "--exit-when-ready", "--data-dir", str(tmp_path / "data"),
+                   config_text=config_text, tmp_path=tmp_path)
+    assert out.returncode == 2 and "posterm ready" not in out.stdout
+    assert all(w in out.stderr for w in words) and "Traceback" not in out.stderr
 
 
 def test_run_with_a_missing_serial_device_names_it(posterm_cmd, clean_env, tmp_path):

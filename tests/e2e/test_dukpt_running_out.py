@@ -90,3 +90,25 @@ def test_an_exhausted_key_ends_the_sale_naming_it_and_refuses_the_next_at_ready(
     assert runner.core.state is State.IDLE and runner.core.sale is None
     assert display.shows("NO CARD SALES") and display.shows("CALL SUPPORT")
     runner.close()
+
+
+def test_a_terminal_restarted_with_an_exhausted_key_refuses_sales_at_ready_before_any_swipe(tmp_path):
+    """The hold was the running terminal's memory: after a restart the first sale took the amount, the card
+    and the PIN before the pad failed. Boot now finds the key used up and READY refuses at once."""
+    runner, _host = _terminal_near_the_end(tmp_path)
+    _sell(runner, 13)
+    assert runner.dukpt.device.exhausted
+    runner.close()
+    data = tmp_path / "data"
+    runner, host = _terminal(data, _config(data, pin_keys="dukpt"))
+    assert [c for c, _ in runner.alerts] == ["pinpad.dukpt.exhausted"]
+    display = runner.devices.display
+    assert display.shows("PIN KEY EXHAUSTED")  # the idle status line
+    records = len(runner.store.journal())
+    shown = len(display.history)
+    runner.devices.pinpad.press("1")
+    assert runner.run_until(lambda: len(display.history) > shown, 5)
+    assert runner.core.state is State.IDLE and runner.core.sale is None
+    assert display.shows("NO CARD SALES") and display.shows("CALL SUPPORT")
+    assert len(runner.store.journal()) == records
+    runner.close()

@@ -127,10 +127,10 @@ def test_an_unreadable_manifest_file(tmp_path, content, code):
 
 
 def test_a_good_manifest_gives_the_config_and_keeps_its_secrets_out_of_it(tmp_path):
-    path = write_manifest(tmp_path / "m.toml", manifest_doc(extra={"devices": {"printer": "sim://?columns=48"}}))
+    path = write_manifest(tmp_path / "m.toml", manifest_doc(extra={"devices": {"printer": "sim://?columns=42"}}))
     m = load_manifest(path, data_dir=tmp_path / "data")
     assert (m.terminal_id, m.merchant_id, m.kcv) == ("10000001", "898100012340001", kcv(LAB_TMK))
-    assert m.config.devices.printer == "sim://?columns=48"
+    assert m.config.devices.printer == "sim://?columns=42"
     assert m.config.storage.data_dir == str(tmp_path / "data")
     text = render_config(m)
     assert tomllib.loads(text)["terminal"]["terminal_id"] == "10000001"
@@ -148,7 +148,8 @@ def test_a_good_manifest_gives_the_config_and_keeps_its_secrets_out_of_it(tmp_pa
 def test_the_written_config_reads_back_as_the_manifest_says(tmp_path_factory, name, log_file, copies, floor, timeout):
     doc = manifest_doc(extra={"terminal": {"merchant_name": name}, "log": {"file": log_file},
                               "receipts": {"copies": copies}, "offline": {"floor_limit": floor},
-                              "host": {"response_timeout": timeout}})
+                              "host": {"response_timeout": timeout},
+                              "devices": {"printer": "sim://?cjk=gb18030"}})  # prints any name, Chinese too
     settings = {k: v for k, v in doc.items() if k not in ("manifest", "master_key", "supervisor")}
     settings["storage"] = {"data_dir": "/var/lib/posterm"}
     m = Manifest("m", parse_config(settings), settings, "", "", "")  # parse_manifest is tested above

@@ -60,7 +60,7 @@ def test_the_configuration_check_refuses_it_too():  # posterm config check, and 
     ("link", "sim://"), ("link", "sim://?connect_timeout=1"), ("reader", "sim:///"), ("tamper", "none://"),
     ("tamper", "gpio://?pin=4"), ("link", "tcp://127.0.0.1:5000"), ("link", "tcp://h:1/"),
     ("link", "tcp://acquirer.example:5000?connect_timeout=5"), ("printer", "tcp://10.0.0.9"),
-    ("printer", "serial:///dev/ttyUSB0?baud=19200&columns=48"), ("reader", "serial:///dev/ttyUSB0"),
+    ("printer", "serial:///dev/ttyUSB0?baud=19200&profile=TM-T20II&columns=48"), ("reader", "serial:///dev/ttyUSB0"),
     ("reader", "hid:///dev/input/event3"), ("link", "modem:///dev/ttyUSB0?number=0,95516"),
     ("display", "serial:///dev/ttyUSB1?rows=2&cols=20"), ("pinpad", "serial:///dev/ttyUSB2?slot=0"),
 ])
@@ -81,7 +81,7 @@ def test_every_url_in_the_readme_scenarios_and_deploy_still_parses():
     for path in files:
         urls |= _urls_in(path.read_text(errors="replace"))
     placeholders = {u for u in urls if re.search(r"[A-Z]{4}|\[", u)}  # tcp://HOST:PORT and the like, in prose
-    assert "serial:///dev/ttyUSB0?baud=19200&columns=48" in urls and "tcp://acquirer.example:5000" in urls
+    assert "serial:///dev/ttyUSB0?baud=19200&profile=TM-T20II&columns=48" in urls and "tcp://acquirer.example:5000" in urls
     for url in sorted(urls - placeholders):
         DeviceUrl.parse(url)
 

@@ -80,9 +80,32 @@ def test_unknown_profile_or_code_page_is_a_config_error(kwargs):
         check_profile(**kwargs)
 
 
-def test_columns_wider_than_the_profile_are_warned_about(caplog):
-    check_profile("ZJ-5870", 42)
-    assert "exceeds the 32 columns" in caplog.text
+def test_columns_wider_than_the_profile_are_refused_naming_the_url_profile_and_its_font_a():
+    with pytest.raises(ConfigError) as err:
+        check_profile("default", 48, url="serial:///dev/ttyUSB0?columns=***")
+    assert err.value.code == "config.bad_option"
+    text = err.value.text
+    assert "'serial:///dev/ttyUSB0?columns=***'" in text and "profile 'default'" in text and "the 42 columns" in text
+    assert "CT-S651, KR-306, RP-F10-80mm, TM-L90, TM-T20II" in text and "columns=42 or fewer" in text
+    with pytest.raises(ConfigError, match="the 32 columns of Font A in profile 'ZJ-5870'"):
+        check_profile("ZJ-5870", 42)
+
+
+@pytest.mark.parametrize("profile, columns", [("default", 42), ("TM-T20II", 48), ("ZJ-5870", 32), ("default", 8)])
+def test_columns_up_to_the_profiles_font_a_are_taken(profile, columns):
+    check_profile(profile, columns)
+
+
+def test_a_profile_without_font_data_takes_any_columns():
+    from escpos.capabilities import CAPABILITIES
+
+    bare = [name for name, p in CAPABILITIES["profiles"].items() if not p.get("fonts")]
+    assert bare == []  # none in this python-escpos: a profile of its own then, as an operator's database may hold
+    CAPABILITIES["profiles"]["posterm-test-no-fonts"] = {"name": "no fonts", "codePages": {"0": "CP437"}}
+    try:
+        check_profile("posterm-test-no-fonts", 255)
+    finally:
+        del CAPABILITIES["profiles"]["posterm-test-no-fonts"]
 
 
 def test_rendered_rows_decode_back_to_the_layout(receipt):

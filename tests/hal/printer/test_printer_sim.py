@@ -56,10 +56,9 @@ def test_bad_urls(url, code):
     assert err.value.code == code
 
 
-def test_unknown_profile_is_found_by_warm_up(context):
-    printer = SimPrinter("sim://?profile=TM-NOPE", context)
+def test_unknown_profile_is_refused_when_the_printer_is_made(context):
     with pytest.raises(ConfigError) as err:
-        printer.warm_up()
+        SimPrinter("sim://?profile=TM-NOPE", context)
     assert err.value.code == "config.bad_option"
     assert "TM-NOPE" in err.value.text
 
