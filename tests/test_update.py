@@ -8,6 +8,7 @@ nothing pending, or the new firmware pending confirmation.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -120,9 +121,13 @@ def test_build_then_apply_installs_the_tree_and_leaves_it_pending(kit, installed
     assert_running(installed, Slot.B, "2.0", pending=True)
     slot = installed.slot_dir(Slot.B)
     assert (slot / "installed-here").read_text().strip() == str(slot)  # the hook ran inside the new slot
-    names = sorted(p.relative_to(slot).as_posix() for p in slot.rglob("*") if p.is_file())
+    names = sorted(p.relative_to(slot).as_posix() for p in slot.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     assert names == [MARKER, "firmware/__init__.py", "firmware/sub/mod.py", "installed-here", "pyproject.toml",
                      "scripts/demo", "storage/migrations.py"]  # no .venv, .git, __pycache__ or egg-info from the working copy
+    # the slot's own bytecode, compiled at the install (the service cannot write it: ProtectSystem=strict)
+    for source in ("firmware/__init__.py", "firmware/sub/mod.py", "storage/migrations.py"):
+        cached = slot / Path(source).parent / "__pycache__" / f"{Path(source).stem}.{sys.implementation.cache_tag}.pyc"
+        assert cached.read_bytes()[:4] == importlib.util.MAGIC_NUMBER, source
     assert stat.S_IMODE((slot / "scripts" / "demo").stat().st_mode) == 0o755
     assert stat.S_IMODE((slot / "pyproject.toml").stat().st_mode) == 0o644
     assert stat.S_IMODE((slot / "firmware" / "sub").stat().st_mode) == 0o755
@@ -289,6 +294,19 @@ def test_a_failing_install_hook_leaves_the_old_firmware_current(kit, installed):
     with pytest.raises(TerminalError) as err:
         installed.rollback()
     assert err.value.code == "update.no_fallback"
+
+
+def test_a_bundle_whose_python_does_not_compile_is_refused_before_the_switch(kit, installed, tmp_path):
+    tree = make_tree(tmp_path / "src-bad", "2.1")
+    (tree / "firmware" / "sub" / "broken.py").write_text("def f(:\n")
+    bundle = tmp_path / "posterm-2.1.tar.gz"
+    build_bundle(tree, "2.1", kit["vendor"], bundle)
+    with pytest.raises(TerminalError) as err:
+        installed.apply(bundle, kit["trust"])
+    assert err.value.code == "update.install_failed"
+    assert "firmware/sub/broken.py" in err.value.text and "not valid Python" in err.value.text
+    assert_running(installed, Slot.A, "1.0", pending=False)
+    assert installed.slot_info(Slot.B) is None  # unpacked but never marked complete
 
 
 @pytest.mark.parametrize("setup, code", [
