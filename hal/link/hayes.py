@@ -10,9 +10,13 @@ is answered either way.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
-__all__ = ["DIAL_FAILURES", "Result", "ResultCode", "ResultReader"]
+__all__ = ["DIAL_FAILURES", "MAX_LINE", "Result", "ResultCode", "ResultReader"]
+
+MAX_LINE = 256  # a result code or an ATI line is far shorter: a longer line is noise
+_EOL = re.compile(rb"[\r\n]")
 
 
 class Result(enum.Enum):
@@ -55,14 +59,24 @@ class ResultReader:
     ``rest``. A verbose ``CONNECT`` line ends in CR LF; when a read ends
     between the two, the reader waits for the next byte before reporting it,
     so that the LF is not taken for data.
+
+    A line longer than ``MAX_LINE`` is noise (a modem or a line gone wrong):
+    it is dropped up to its end, so a modem that talks without end costs
+    bounded memory and each read is scanned once.
     """
 
-    __slots__ = ("_buf", "connected", "rest")
+    __slots__ = ("_buf", "_noise", "connected", "rest")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._noise = False  # the line being received passed MAX_LINE: dropped up to its end
         self.rest = b""
         self.connected = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for a line not yet ended."""
+        return len(self._buf)
 
     def feed(self, data: bytes) -> list[ResultCode]:
         if self.connected:
@@ -71,9 +85,17 @@ class ResultReader:
         self._buf += data
         out: list[ResultCode] = []
         while True:
-            end = next((i for i, b in enumerate(self._buf) if b in b"\r\n"), None)
-            if end is None:
+            match = _EOL.search(self._buf)
+            if match is None:
+                if len(self._buf) > MAX_LINE:
+                    self._buf.clear()
+                    self._noise = True
                 return out
+            end = match.start()
+            if self._noise:
+                del self._buf[: end + 1]
+                self._noise = False
+                continue
             line = self._buf[:end].decode("ascii", "replace").strip()
             code = _parse(line)
             if code is not None and code.result is Result.CONNECT and not line.isdigit():
@@ -93,6 +115,7 @@ class ResultReader:
 
     def clear(self) -> None:
         self._buf.clear()
+        self._noise = False
         self.rest = b""
         self.connected = False
 

@@ -15,7 +15,10 @@ found after the leading zeros, either swipe direction, parity and LRC). A
 swipe may arrive over several polls; nothing is delivered until the card has
 left. A swipe whose strobes stop for ``timeout`` seconds while card present
 stays low (or a head with no card-present wire, ``present=-1``) is delivered
-as it is, partial or not, and the decoder says what is wrong with it.
+as it is, partial or not, and the decoder says what is wrong with it. So is
+a track that clocks in more than ``MAX_BITS`` bits (a noisy strobe line, a
+card held against a vibrating head): memory stays bounded and the noise is
+reported as a bad read, not collected until the card leaves.
 
 Pins are BCM numbers; ``-1`` means not wired. At least one track needs its
 strobe and data pins. ``pins`` picks the pin source (``hal.gpio``):
@@ -42,6 +45,8 @@ from hal.magstripe.f2f import BitSwipe
 from hal.url import DeviceUrl, Option
 
 __all__ = ["GpioReader"]
+
+MAX_BITS = 2048  # a card is 3.37 inches: at 210 bits an inch a whole track is about 710 bits
 
 _TRACK_PINS = ("strobe1", "data1", "strobe2", "data2", "strobe3", "data3")
 
@@ -154,8 +159,14 @@ class GpioReader(MagstripeReader):
                 if self.options["present"] >= 0 and pins.read(self.options["present"]) == 1:
                     return  # clocking with no card in the slot: noise
                 self._start_capture()
-            self._bits[track].append(bit)  # type: ignore[index]
+            bits = self._bits[track]  # type: ignore[index]
+            bits.append(bit)
             self._last_edge = time.monotonic()
+            full = len(bits) >= MAX_BITS
+            if full:
+                self._finish_capture()  # more than a card holds: noise, delivered as a bad read
+        if full:
+            self._wake()
 
     def _start_capture(self) -> None:
         self._bits = {n: bytearray() for n in self._tracks}

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from firmware.errors import ConfigError, LinkError
 from firmware.hostsim.processor import Answer
 from hal.framing import FrameBuffer, frame
-from hal.link.hayes import Result, ResultCode, ResultReader
+from hal.link.hayes import MAX_LINE, Result, ResultCode, ResultReader
 from hal.link.modem import DEFAULT_INIT, ModemLink
 from hal.link.modemsim import Dial, DialMode, PtyModemSim
 from hal.registry import make_device, open_device
@@ -373,6 +373,15 @@ def test_a_numeric_connect_needs_no_line_feed():
     reader = ResultReader()
     assert reader.feed(b"1\r\x00\x05hello") == [ResultCode(Result.CONNECT)]
     assert reader.rest == b"\x00\x05hello"
+
+
+def test_a_modem_that_talks_without_a_line_end_holds_bounded_memory_and_is_understood_after():
+    """Line noise (a modem gone wrong) never ends a line: it is dropped, not kept, while the dial waits."""
+    reader = ResultReader()
+    for _ in range(1000):  # a megabyte: 90 s of a 115200 baud line
+        assert reader.feed(bytes(range(14, 256)) * 4 + b"NO CARRIER") == []
+        assert reader.pending <= MAX_LINE
+    assert reader.feed(b"\r\nBUSY\r\n") == [ResultCode(Result.BUSY)]  # the noise's own line is not a result
 
 
 # -- end to end: a sale dialled through the modem --------------------------------------------

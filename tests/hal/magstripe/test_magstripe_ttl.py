@@ -16,7 +16,7 @@ from hal.magstripe.devsim import TtlHeadSim
 from hal.magstripe.f2f import encode_track
 from hal.magstripe.sim import TEST_CARDS, Damage, swipe_track_bits
 from hal.magstripe.tracks import parse_swipe
-from hal.magstripe.ttl import GpioReader
+from hal.magstripe.ttl import MAX_BITS, GpioReader
 from hal.registry import make_device, open_device
 
 THREE = "gpio://?pins=sim&present=4&strobe1=5&data1=6&strobe2=13&data2=19&strobe3=20&data3=21&timeout=0.05"
@@ -107,6 +107,19 @@ def test_a_card_left_in_the_slot_times_out(reader, head):
     assert tracks_of(got) == expected("visa")
     head.remove()
     assert reader.poll() == []
+
+
+def test_a_strobe_that_clocks_without_end_gives_bad_reads_not_a_growing_buffer(reader, head):
+    """A noisy strobe with the card in never goes quiet: each card's worth of bits is one bad read."""
+    head.insert()
+    got: list = []
+    for _ in range(20):
+        head.clock(2, bytes([0, 1]) * 500)
+        if select.select([reader.fileno()], [], [], 0)[0]:
+            got += reader.poll()
+    assert len(got) == 20 * 1000 // MAX_BITS
+    assert all(isinstance(g, CardError) and g.code.startswith("card.") for g in got), got
+    head.remove()
 
 
 def test_a_head_without_a_card_present_wire_ends_swipes_by_silence():
