@@ -88,7 +88,7 @@ def _ready_time(directory: Path, rounds: int = 5) -> dict:
     start with none of posterm's bytecode (a copy of its packages, under PYTHONDONTWRITEBYTECODE): what
     every start costs where the bytecode can be neither found nor written."""
     from crypto.provision import provision
-    from firmware.update.install import PACKAGES, compile_bytecode
+    from firmware.bytecode import PACKAGES, compile_bytecode
 
     data = directory / "ready-data"
     provision(data, lab=True)

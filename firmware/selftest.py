@@ -74,6 +74,7 @@ class Target:
     # Ready-made devices by kind (simulators a test drives), used instead of the configured URLs.
     devices: Mapping[str, Any] = field(default_factory=dict)
     host: Any = None  # the in-process host behind a sim:// link (default: the built-in simulator)
+    firmware_root: Path | None = None  # the tree the firmware check reads (default: the running firmware's)
     config: Config | None = None
 
 
@@ -124,7 +125,8 @@ def plan(target: Target) -> list[Check]:
 
     from firmware.runlock import lock_holder
 
-    checks = [Check("config", check_config, needs=()), Check("storage", check_storage), Check("keys", check_keys)]
+    checks = [Check("config", check_config, needs=()), Check("firmware", check_firmware, needs=()),
+              Check("storage", check_storage), Check("keys", check_keys)]
     running = None
     try:
         config = _load(target)
@@ -183,6 +185,23 @@ def check_config(target: Target) -> CheckResult:
     target.config = _load(target)
     source = str(target.config_path) if target.config_path else "built-in defaults (no configuration file)"
     return CheckResult("config", Status.PASS, "", f"{source} is valid", f"data directory {target.config.data_dir}")
+
+
+# -- firmware -------------------------------------------------------------------------
+def check_firmware(target: Target) -> CheckResult:
+    """Whether this firmware starts from its bytecode (``firmware.bytecode``): without it every start compiles
+    each module again, seconds on a Pi Zero. Sales still work: a WARN."""
+    from firmware import bytecode
+
+    root = target.firmware_root or Path(bytecode.__file__).resolve().parent.parent
+    stale, count = bytecode.stale_sources(root)
+    if not stale:
+        return CheckResult("firmware", Status.PASS, "", f"its {count} modules start from their bytecode", str(root))
+    shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+    return CheckResult("firmware", Status.WARN, "firmware.no_bytecode",
+                       f"{len(stale)} of its {count} modules have no up-to-date bytecode, so every start compiles "
+                       f"them again (a slower start): reinstall posterm, or run python3 -m compileall on {root}",
+                       shown)
 
 
 # -- keys -----------------------------------------------------------------------------

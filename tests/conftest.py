@@ -15,6 +15,18 @@ VECTORS_PATH = ROOT.parent / "shared" / "vectors" / "vectors.json"
 LOCAL_VECTORS = Path(__file__).resolve().parent / "vectors.json"
 
 
+def pytest_configure(config):
+    """posterm's bytecode compiled before the tests start it (hundreds of times), as an install would: however
+    pytest was started, under PYTHONDONTWRITEBYTECODE too (firmware.bytecode). Cheap when up to date."""
+    from firmware.bytecode import compile_bytecode
+    from firmware.errors import TerminalError
+
+    try:
+        compile_bytecode(ROOT)
+    except TerminalError:  # a file that does not compile: its own tests say so
+        pass
+
+
 @pytest.fixture(scope="session")
 def vectors() -> dict:
     """Published test vectors (../shared/vectors, with a copy kept in tests/ for clean clones)."""

@@ -22,7 +22,8 @@ from crypto.keys import KeyUsage
 from crypto.provision import LAB_KEYS, lab_key, provision
 from crypto.tamper import zeroize
 from firmware.embedded_host import EmbeddedHost
-from firmware.selftest import Status, Target, run_selftest
+from firmware.bytecode import compile_bytecode
+from firmware.selftest import Status, Target, check_firmware, run_selftest
 from firmware.selftest_storage import SPACE_FAIL_BYTES, SPACE_WARN_BYTES, space_finding
 from hal.base import DeviceContext
 from hal.display.sim import SimDisplay
@@ -33,7 +34,7 @@ from hal.printer.sim import SimPrinter
 from hal.tamper import SimTamperSwitch
 from storage.store import Store
 
-BASE_CHECKS = ["config", "storage", "keys", "reader", "pinpad", "printer", "display"]
+BASE_CHECKS = ["config", "firmware", "storage", "keys", "reader", "pinpad", "printer", "display"]
 
 
 # -- fixtures and helpers ------------------------------------------------------------
@@ -89,9 +90,9 @@ def test_all_pass_on_the_default_sim_configuration_and_nothing_is_left_behind(se
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert [line.split()[:2] for line in lines[:-1]] == [["PASS", name] for name in BASE_CHECKS + ["link"]]
-    assert "commit" in lines[1] and "ms" in lines[1]  # the measured cost of a durable commit
-    assert "KCV" in lines[2]
-    assert lines[-1].startswith("selftest: 8 pass: ready to take a sale")
+    assert "commit" in lines[2] and "ms" in lines[2]  # the measured cost of a durable commit
+    assert "KCV" in lines[3]
+    assert lines[-1].startswith("selftest: 9 pass: ready to take a sale")
     for hex_key in LAB_KEYS.values():  # check values only, never a key
         assert hex_key not in proc.stdout and hex_key not in proc.stderr
     after = set(os.listdir(data))
@@ -107,8 +108,9 @@ def test_a_bad_config_key_fails_config_and_skips_the_rest(selftest_cli, tmp_path
     results = json.loads(proc.stdout)
     assert results[0]["status"] == "fail" and results[0]["code"] == "config.unknown_key"
     assert "sale.max_amont" in results[0]["text"]
-    assert [(r["name"], r["status"]) for r in results[1:]] == [(n, "skip") for n in BASE_CHECKS[1:] + ["host"]]
-    assert all("config check failed" in r["text"] for r in results[1:])
+    assert [(r["name"], r["status"]) for r in results[1:] if r["name"] != "firmware"] == [
+        (n, "skip") for n in BASE_CHECKS[2:] + ["host"]]  # the firmware check needs no configuration
+    assert all("config check failed" in r["text"] for r in results[1:] if r["name"] != "firmware")
 
 
 def test_printer_out_of_paper_fails_with_the_printers_code(selftest_cli, tmp_path, data):
@@ -160,12 +162,30 @@ def test_help_says_online_sends_nothing(posterm_cmd):
 def test_config_errors_carry_their_code(tmp_path, data, text, code):
     results = selftest(write_config(tmp_path, data, extra=text))
     assert (results["config"].status, results["config"].code) == (Status.FAIL, code)
-    assert {r.status for name, r in results.items() if name != "config"} == {Status.SKIP}
+    assert {r.status for name, r in results.items() if name not in ("config", "firmware")} == {Status.SKIP}
 
 
 def test_a_missing_config_file_fails_config(tmp_path):
     results = selftest(tmp_path / "absent.toml")
     assert results["config"].code == "config.missing"
+
+
+# -- firmware -----------------------------------------------------------------------------
+def test_the_firmware_check_warns_while_modules_would_be_compiled_at_every_start(tmp_path):
+    root = tmp_path / "slot"
+    (root / "firmware" / "sub").mkdir(parents=True)
+    (root / "hal").mkdir()
+    for name in ("firmware/__init__.py", "firmware/sub/a.py", "hal/b.py"):
+        (root / name).write_text("X = 1\n")
+    target = Target(firmware_root=root)
+    none = check_firmware(target)
+    assert (none.status, none.code) == (Status.WARN, "firmware.no_bytecode")
+    assert "3 of its 3 modules" in none.text and "compileall" in none.text
+    compile_bytecode(root)  # as update apply does
+    assert check_firmware(target).status is Status.PASS
+    (root / "hal" / "b.py").write_text("X = 22\n")  # changed since: the interpreter would not use its bytecode
+    stale = check_firmware(target)
+    assert (stale.status, stale.detail) == (Status.WARN, "hal/b.py") and "1 of its 3 modules" in stale.text
 
 
 # -- storage ------------------------------------------------------------------------------
@@ -358,7 +378,7 @@ def test_selftest_never_changes_the_money_state(tmp_path, data):
     try:
         link = SimLink("sim://", DeviceContext(host=host.processor))
         results = run_selftest(Target(config_path=write_config(tmp_path, data), online=True, devices={"link": link}))
-        assert [r.status for r in results] == [Status.PASS] * 8
+        assert [r.status for r in results] == [Status.PASS] * 9
         assert link.connects == 1 and link.sent == []
         assert host.ledger.postings() == []
     finally:

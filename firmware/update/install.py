@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from firmware.bytecode import compile_bytecode
 from firmware.errors import StorageError
 from firmware.files import fsync_dir, write_atomic
 from firmware.update.bundle import (
@@ -32,7 +33,7 @@ from firmware.update.bundle import (
 )
 from firmware.update.model import Step
 
-__all__ = ["PACKAGES", "compile_bytecode", "fill_slot"]
+__all__ = ["fill_slot"]
 
 
 def fill_slot(slot_dir: Path, bundle: Path, trusted: Mapping[str, object], verified: Verified, *,
@@ -42,7 +43,7 @@ def fill_slot(slot_dir: Path, bundle: Path, trusted: Mapping[str, object], verif
     _wipe(slot_dir, hook)
     _unpack(bundle, trusted, verified, slot_dir, hook)
     hook(Step.UNPACKED)
-    compile_bytecode(slot_dir)
+    compile_bytecode(slot_dir)  # the service may not write it (firmware.bytecode)
     if install_cmd:
         _install(install_cmd, slot_dir, version)
     hook(Step.INSTALLED)
@@ -93,38 +94,6 @@ def _unpack(bundle: Path, trusted: Mapping[str, object], verified: Verified, slo
             finally:
                 os.close(fd)
             hook(Step.FILE_WRITTEN)
-
-
-# The packages posterm runs from (pyproject.toml's packages.find): what the service imports.
-PACKAGES = ("firmware", "hal", "crypto", "storage")
-
-
-def compile_bytecode(slot_dir: Path) -> None:
-    """Compile the slot's Python (``PACKAGES``) to bytecode now. The service cannot write it when it runs (systemd's
-    ProtectSystem=strict makes the slot read-only), so without it every start would compile each module
-    again: about 0.25 s on a laptop core, seconds on a Pi Zero, against the 0.5 s ready target. A file that
-    does not compile is refused here, before the switch, rather than at the new firmware's first start.
-    ``posterm bench`` compiles the tree it times the same way (an installed terminal's start)."""
-    import py_compile
-    import sys
-
-    tag = sys.implementation.cache_tag
-    if tag is None:  # an interpreter that keeps no bytecode
-        return
-    for package in PACKAGES:
-        for source in sorted((slot_dir / package).rglob("*.py")):
-            # beside the source, where the slot's interpreter looks (not under a PYTHONPYCACHEPREFIX of ours)
-            cfile = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
-            try:
-                py_compile.compile(str(source), cfile=str(cfile), doraise=True)
-            except py_compile.PyCompileError:
-                name = source.relative_to(slot_dir).as_posix()
-                raise StorageError(f"{name} in the bundle is not valid Python; the running firmware is unchanged",
-                                   code="update.install_failed") from None
-            except OSError as e:
-                raise StorageError(f"cannot write the bytecode of {source.relative_to(slot_dir).as_posix()} "
-                                   f"({e.strerror}); the running firmware is unchanged",
-                                   code="update.install_failed") from None
 
 
 def _install(command: str, slot_dir: Path, version: str) -> None:
