@@ -43,7 +43,7 @@ from firmware.config_checks import (  # each key's own check, and the keys' agai
 )
 from firmware.errors import ConfigError
 
-__all__ = ["Config", "load_config", "parse_config", "config_docs", "check_devices", "DEFAULT_PATH"]
+__all__ = ["Config", "load_config", "parse_config", "config_docs", "check_devices", "DEFAULT_PATH", "MAX_AGE_HOURS"]
 
 DEFAULT_PATH = Path("/etc/posterm/posterm.toml")
 
@@ -141,13 +141,19 @@ class HostSection:
     )
 
 
+# The ages above are hours in a timedelta (core/settings.py): unbounded, 1e300 passed config check and ended
+# posterm run in an OverflowError; a year is past any real limit of a stored sale or an open batch.
+MAX_AGE_HOURS = 24 * 366
+
+
 @dataclass(frozen=True)
 class OfflineSection:
     enabled: bool = setting(True, "Approve sales offline when the host cannot be reached")
     floor_limit: int = setting(50000, "Largest amount approved offline, in minor units", check=_at_least(0))
     max_count: int = setting(50, "Most sales stored offline at once", check=_at_least(0))
     max_amount: int = setting(500000, "Largest total of sales stored offline, in minor units", check=_at_least(0))
-    max_age_hours: float = setting(72.0, "No new offline approval once the oldest stored sale is older than this", check=_at_least(0))
+    max_age_hours: float = setting(72.0, "No new offline approval once the oldest stored sale is older than this",
+                                   check=_between(0, MAX_AGE_HOURS))
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,7 @@ class SettleSection:
         24.0,
         "Alert (settle.overdue) at start-up and at the first transaction of each day once the open batch's first "
         "transaction is older than this and the batch is not settled; sales go on. 0: never",
-        check=_at_least(0))
+        check=_between(0, MAX_AGE_HOURS))
 
 
 @dataclass(frozen=True)

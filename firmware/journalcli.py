@@ -40,6 +40,7 @@ from firmware.reportcli import batch_number
 __all__ = ["add_journal_command", "check_note"]
 
 NOTE_MAX = 80
+RECORDS_MAX = 10**11 - 1  # the largest journal number or count --txn and --last take
 # a PAN is 13 to 19 digits, often written in groups ("6222 0212 3456 ...", "6222  0212", "6222/0212", " - "): the
 # judgement is crypto.secrets.CARD_LIKE, shared with the log redactor; a ticket or a 12-digit reference number
 # (RRN) is shorter
@@ -211,9 +212,10 @@ def add_journal_command(sub, with_config) -> None:
     j.add_argument("--batch", type=batch_number, default=None,
                    help="list only this batch's records (an earlier batch whose number was used again is kept "
                    "under N + 1000000 * k, as posterm report --batch takes it)")
-    j.add_argument("--last", type=whole(1, 10**12, "a count of records"), default=None,
+    # (11 digits at most: 12 or more are card-shaped, and the usage error's redaction masked the bound)
+    j.add_argument("--last", type=whole(1, RECORDS_MAX, "a count of records"), default=None,
                    help="list only the newest N records (of --batch, if given); default: every record, streamed")
-    j.add_argument("--txn", type=whole(1, 10**12, "a journal number"), default=None,
+    j.add_argument("--txn", type=whole(1, RECORDS_MAX, "a journal number"), default=None,
                    help="resolve: the record's journal number (the first column of the listing)")
     j.add_argument("--settlement", action="store_true",
                    help="resolve: the open batch's unanswered settlement, once the acquirer says the batch is open")

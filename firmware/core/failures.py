@@ -81,14 +81,14 @@ class FailureMixin:
             state, actions = self._print_failed(ev)
             return state, [alert] + actions
         if isinstance(a, EnableReader):
-            state, actions = self._idle("CARD READER FAULT", ev.text[:20])
+            state, actions = self._idle("CARD READER FAULT", self._cause(ev))
             return state, [alert] + actions
         if isinstance(a, (BeginPin, BeginAccount)):
             wipe = self._wipe()
-            state, actions = self._idle("PIN PAD FAULT", ev.text[:20])
+            state, actions = self._idle("PIN PAD FAULT", self._cause(ev))
             return state, [alert] + wipe + actions
         if isinstance(a, RecordOutcome):
-            return self._outcome_not_recorded(a.record, ev.text, alert)
+            return self._outcome_not_recorded(a.record, ev.code, alert)
         if isinstance(a, CountBatch):  # the journal could not be read: nothing was written
             self.totals = None
             state, actions = self._rest([alert], note="JOURNAL ERROR")
@@ -101,24 +101,24 @@ class FailureMixin:
             totals = a.settlement.totals
             self.batch_held = self.batch_held.at_least(BatchHeld(totals.debit_count, totals.debit_amount,
                                                                  totals.credit_count, totals.credit_amount))
-            return self._suspend(ev.text, [alert])
+            return self._suspend(ev.code, [alert])
         if isinstance(a, UploadDone):  # still owed in storage: sent again (from the start) once storage works
             self.report = None
-            return self._suspend(ev.text, [alert])
+            return self._suspend(ev.code, [alert])
         if isinstance(a, PrintReport):  # owed durably: printed again at the next start
             state, actions = self._rest([alert], note="REPORT NOT PRINTED")
             return state, actions
         if isinstance(a, RecordSignIn):  # not saved: a sign-in is refused; a sign-out stands (in memory)
             self.operator = None
-            state, actions = self._idle("SIGN-IN NOT SAVED" if a.number else "SIGN-OUT NOT SAVED", ev.text[:20])
+            state, actions = self._idle("SIGN-IN NOT SAVED" if a.number else "SIGN-OUT NOT SAVED", self._cause(ev))
             return state, [alert] + actions
         if isinstance(a, VerifyOperator):  # the operators could not be read: nobody signed in, nothing started
             self._op_forget()
-            state, actions = self._idle("PASSWORD NOT CHECKED", ev.text[:20])
+            state, actions = self._idle("PASSWORD NOT CHECKED", self._cause(ev))
             return state, [alert] + actions
         if isinstance(a, FindOriginal):  # the journal could not be read: nothing was written
             undone = flow_of(a.kind).undone  # on 2 rows, the cause is in the alert
-            state, actions = self._idle("JOURNAL ERROR", ev.text[:20], undone, short=("JOURNAL ERROR", undone))
+            state, actions = self._idle("JOURNAL ERROR", self._cause(ev), undone, short=("JOURNAL ERROR", undone))
             return state, [alert] + actions
         if isinstance(a, FindRecord):  # the journal could not be read: nothing printed (reprint.py)
             return self._reprint_failed([alert])
@@ -154,15 +154,15 @@ class FailureMixin:
             self._uncounted(a.record)
             wipe = self._wipe()
             title = flow_of(a.record.kind).title
-            state, actions = self._idle(f"CANNOT SEND {title}", ev.text[:20])
+            state, actions = self._idle(f"CANNOT SEND {title}", self._cause(ev))
             return state, [alert] + wipe + actions
         if isinstance(a, OpenRequest | ReversalDone | AdviceSending | AdviceDone | AdviceOutcome | CheckStorage
                       | SaveCounters | SettleSending):
             wipe = self._wipe() if isinstance(a, OpenRequest) else []
-            return self._suspend(ev.text, [alert] + wipe)
+            return self._suspend(ev.code, [alert] + wipe)
         return self.state, [Note(ev.code, f"{a.name} failed: {ev.text}")]
 
-    def _outcome_not_recorded(self, record: SaleRecord, text: str, alert: Alert) -> Result:
+    def _outcome_not_recorded(self, record: SaleRecord, code: str, alert: Alert) -> Result:
         """The answer could not be committed: never print it; reverse what the host may have booked
         (cup's refund's repeat stays queued instead: the host answers it again once storage works)."""
         self.print_queue = []
@@ -173,12 +173,12 @@ class FailureMixin:
                                                      sent_before=True, kind=record.kind, record=record))
             self.sale = None
             self.expect = None
-            return self._suspend(text, [alert, WipeCard(record.txn_no)])
+            return self._suspend(code, [alert, WipeCard(record.txn_no)])
         self.advices = [a for a in self.advices if a.txn_no != record.txn_no]
         wipe = [WipeCard(record.txn_no)]
         self.sale = None
         self.expect = None
-        self.problem = text
+        self.problem = code
         if record.state is JournalState.APPROVED:
             self.reversals.append(self._reversal_of(record, "96"))
             self._keep_reason(record.txn_no)
@@ -187,7 +187,7 @@ class FailureMixin:
         if not any(r.txn_no == record.txn_no for r in self.reversals):
             self.reversals.append(self._reversal_of(record, "96"))
         self._keep_reason(record.txn_no)
-        return self._suspend(text, [alert, *wipe])
+        return self._suspend(code, [alert, *wipe])
 
     def _keep_reason(self, txn_no: int) -> None:
         """Storage holds this request's reversal armed in its row, reason 98 ("no answer"), and the reason
@@ -215,8 +215,14 @@ class FailureMixin:
                 marks.append(ReversalSending(r.txn_no, reason))
         return marks
 
-    def _suspend(self, text: str, head: list[Action]) -> Result:
-        self.problem = text
+    def _cause(self, ev: ActionFailed) -> str:
+        """The failure's cause on the screen, read from its code; its whole text is in the alert."""
+        return screens.cause(ev.code, self.settings.display_cols)
+
+    def _suspend(self, code: str, head: list[Action]) -> Result:
+        """Sales stop until storage works again (the alert in ``head`` has the error's text; the screen its
+        cause, ``screens.cause``)."""
+        self.problem = code
         self.sale = None
         self.expect = None
         self.job = None

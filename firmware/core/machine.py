@@ -130,7 +130,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.owed_prints: list[PrintJob] = []  # late answers' receipts, printed once the uplink is done
         self.link_up: bool | None = None
         self.recovering = False
-        self.problem: str | None = None  # why sales are suspended
+        self.problem: str | None = None  # why sales are suspended: the error's code (screens.cause)
         # a transaction reversed for want of an answer: its outcome (screens.reversed_outcome), shown once the
         # uplink that sends the reversal rests, so the last screen of the transaction says it was not approved
         self.reversed_txn: tuple[SaleRecord, str] | None = None

@@ -346,8 +346,20 @@ def reversed_outcome(term: Terminal, record: SaleRecord, cause: str, queued: boo
     return fit((head, shown, money_line, cause), (head, shown))
 
 
+def cause(code: str, width: int) -> str:
+    """An error's cause read from its code, in ``width``: ``storage.full`` is STORAGE FULL,
+    ``pinpad.not_responding`` NOT RESPONDING. The error's whole sentence is in the alert shown beside it;
+    cut to a line it would read as another sentence (STORAGE IS FULL WHIL)."""
+    area, _, what = code.partition(".")
+    words = (what or area).replace("_", " ").upper()
+    if area == "storage" and cell_width(f"STORAGE {words}") <= width:
+        words = f"STORAGE {words}"
+    return _words(words, width)
+
+
 def suspended(term: Terminal) -> tuple[str, ...]:
-    problem, w = (term.problem or "STORAGE FAULT").upper(), _width(term)
+    w = _width(term)
+    problem = cause(term.problem, w) if term.problem else "STORAGE FAULT"
     return fit(("SALES SUSPENDED", problem, "#=CHECK AGAIN", status(term)),
                (_pair("SUSPENDED:", problem, w), "#=CHECK AGAIN"))
 

@@ -83,6 +83,8 @@ class PreauthMixin:
         if existing is not None:  # the advice again (0221): answered as the first time, posted once
             return self._answer(request, existing["response_code"], now, "advice repeat, already posted",
                                 rrn=existing["rrn"], auth_code=existing["auth_code"])
+        if declines(rule) and rule.code in self.profile.try_again_codes:  # not processed: its repeat will be
+            return self._answer(request, rule.code, now, "advice not processed by rule, not posted")
         code, what, original = (rule.code, "advice declined by rule", None) if declines(rule) else ("00", None, None)
         if code in self.profile.approved_codes:
             original, refusal = self._held_original(request, TxnKind.PREAUTH_COMPLETE)

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 import pytest
 
 from firmware.core import screens
-from firmware.core.events import PinPadFailed
+from firmware.core.events import ActionFailed, CardRead, PinEntered, PinPadFailed
 from firmware.core.machine import Terminal
+from firmware.core.model import State
 from firmware.core.settle import _call_acquirer
 from hal.display import fit_screen
 
@@ -125,3 +126,30 @@ def test_a_chinese_merchant_name_counts_two_columns_a_character():
 def test_a_display_that_cannot_show_chinese_shows_the_merchant_id_at_ready():
     term = _term(merchant_name="上海浦东测试商户", display_cjk=False)
     assert _on(screens.idle(term)) == (h.SETTINGS.merchant_id, "READY")
+
+
+# -- a failure's cause: from its code, never its sentence cut to the line ------------------------------
+STORAGE_FULL = "storage is full while recording the outcome; free space to resume sales"  # storage.db's words
+
+
+@pytest.mark.parametrize("cols", [16, 20])
+def test_sales_suspended_by_a_full_disk_say_storage_full_whole(cols):
+    d = h.to_idle(replace(h.SETTINGS, display_cols=cols))
+    d.keys("1250#")
+    d.feed(CardRead(h.CARD), PinEntered())
+    out = d.feed(ActionFailed(d.last(A.OpenRequest), "storage.full", STORAGE_FULL))
+    assert d.state is State.SUSPENDED
+    screen = shown(out)
+    assert _on(screen, 4, cols)[:3] == ("SALES SUSPENDED", "STORAGE FULL", "#=CHECK AGAIN")
+    assert _on(screen, 2, cols) == ("STORAGE FULL", "#=CHECK AGAIN")
+    assert all(len(line) <= cols for line in (*screen, *screen.short))  # nothing for the display to cut
+    (alert,) = [a for a in out if isinstance(a, A.Alert)]
+    assert (alert.code, alert.text) == ("storage.full", STORAGE_FULL)  # the whole sentence, in the alert
+
+
+@pytest.mark.parametrize("code, cols, cause", [
+    ("storage.read_only", 16, "READ ONLY"), ("storage.read_only", 20, "STORAGE READ ONLY"),
+    ("storage.io", 16, "STORAGE IO"), ("pinpad.not_responding", 16, "NOT RESPONDING"), ("link", 16, "LINK"),
+])
+def test_a_cause_is_read_from_the_code_and_fits_the_line(code, cols, cause):
+    assert screens.cause(code, cols) == cause

@@ -37,6 +37,8 @@ pin = "1234"
 [[step]]
 expect = { state = "suspended", display = "SALES SUSPENDED", alerts = "storage.full" }
 [[step]]
+expect = { display = "STORAGE FULL" }
+[[step]]
 key = "5"
 [[step]]
 expect = { state = "suspended", journal_count = 0, ledger_postings = 0 }
@@ -86,6 +88,7 @@ def test_a_device_that_stops_answering_is_named_and_the_sale_abandoned(device, b
     assert r["state"] == "idle"
     assert code in codes(r)
     assert r["display"][0].startswith(text)
+    assert r["display"][1].strip() == "NOT RESPONDING"  # its cause, from the code: the sentence is in the alert
     assert r["transactions"] == []
     r = run(before + [{device: "stop_answering"}] + trigger + [{device: "resume"}] + SALE)
     assert r["transactions"][-1]["outcome"] == "approved"  # usable again once the device answers

@@ -53,6 +53,14 @@ def test_a_types_own_message_is_masked_if_it_quotes_card_data(capsys):
     assert "a TCP port is a whole number" in err and PAN not in err, err
 
 
+@pytest.mark.parametrize("option, what", [("--last", "a count of records"), ("--txn", "a journal number")])
+def test_a_range_in_a_usage_error_reads_whole(capsys, option, what):
+    """audit AU22: the bound 10**12 has 13 digits, card-shaped (12 are too), and the redaction of the usage error showed
+    the operator 'from 1 to *********0000'."""
+    err = _usage_error(capsys, ["journal", "resolve" if option == "--txn" else "list", option, "0"])
+    assert f"{what} is a whole number from 1 to 99999999999, not '0'" in err and "*" not in err, err
+
+
 def test_every_subparser_is_a_posterm_parser():
     def walk(parser):
         yield parser

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.config import Config, config_docs, load_config, parse_config
+from firmware.config import MAX_AGE_HOURS, Config, config_docs, load_config, parse_config
 from firmware.errors import ConfigError
 from firmware.money import format_amount, parse_amount
 
@@ -47,6 +47,19 @@ def test_bad_configuration_names_the_key_and_the_expected_form(doc, code, words)
     assert e.value.code == code
     for w in words:
         assert w in e.value.text
+
+
+@pytest.mark.parametrize("section", ["offline", "settle"])
+def test_an_age_limit_the_core_cannot_hold_is_refused_and_the_largest_taken_builds_the_core(section):
+    # audit AU22: 1e300 hours passed config check, then posterm run and sim ended in an OverflowError
+    # (timedelta) building CoreSettings: an internal error at every start instead of config.bad_value
+    from firmware.core.settings import CoreSettings
+
+    with pytest.raises(ConfigError) as e:
+        parse_config({section: {"max_age_hours": 1e300}})
+    assert e.value.code == "config.bad_value" and f"{section}.max_age_hours" in e.value.text
+    for hours in (0, MAX_AGE_HOURS):
+        CoreSettings.from_config(parse_config({section: {"max_age_hours": hours}}))
 
 
 def test_bad_toml_and_missing_file(tmp_path):

@@ -71,6 +71,21 @@ def test_a_completion_advice_the_host_refuses_is_posted_declined_and_answered_al
     assert ("000002", amount, "declined") in completions(host)
 
 
+@pytest.mark.parametrize("code", ["96", "91", "68"])
+def test_a_completion_advice_answered_with_a_try_again_code_is_not_posted_and_its_repeat_is_processed(
+        host, term, rules, code):
+    """audit AU22: a 96 says the host did not process the advice, and the terminal sends it again (0221);
+    the simulator posted it declined and answered every repeat 96 "already posted", so the advice stayed
+    queued for ever and the hold was never completed."""
+    pa = preauth(host, term)
+    rules.push(Rule(Behaviour.DECLINE, code=code, times=1))
+    first = advise(host, term, stan=2, amount=9000, original=by_auth(pa.auth_code))
+    assert first.response_code == code and completions(host) == []
+    again = advise(host, term, stan=2, amount=9000, original=by_auth(pa.auth_code), repeat=True)
+    assert again.response_code == "00"
+    assert completions(host) == [("000002", 9000, "approved")] and not host.ledger.holds()
+
+
 def test_a_completion_advice_can_be_voided_once_posted(host, term):
     pa = preauth(host, term)
     done = advise(host, term, stan=2, amount=11500, original=by_auth(pa.auth_code))
