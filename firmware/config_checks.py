@@ -138,7 +138,8 @@ def check_display(config: Config, source: str) -> None:
     """A display narrower than the screens are written for (``hal.display.MIN_COLS``) would cut amounts and
     outcome words: refused here, naming the key, rather than shown cut."""
     from firmware.money import format_amount
-    from hal.display import MIN_COLS  # light: the standard library and hal.base
+    from hal.cells import cell_width
+    from hal.display import MIN_COLS, Display  # light: the standard library and hal.base
     from hal.url import DeviceUrl, shown_url
 
     try:
@@ -147,7 +148,7 @@ def check_display(config: Config, source: str) -> None:
         return
     if raw is not None and not raw.strip().isdigit():  # not a number: the port says so
         return
-    cols = 20 if raw is None else int(raw)  # every display port's default (hal.display.Display.OPTIONS)
+    cols = Display.OPTIONS["cols"].default if raw is None else int(raw)  # every display port's default
     if cols < MIN_COLS:
         raise ConfigError(
             f"devices.display in {source} has cols={cols} ({shown_url(config.devices.display)!r}); the screens "
@@ -158,9 +159,9 @@ def check_display(config: Config, source: str) -> None:
     # title, never by the digits, and can do no more than that
     t = config.terminal
     widest = f"-{t.currency_symbol} {format_amount(config.sale.max_amount, t.currency_exponent)}"
-    if len(widest) > cols:
+    if cell_width(widest) > cols:  # a Chinese currency symbol takes two columns
         raise ConfigError(
-            f"sale.max_amount in {source} is shown as {widest!r}, {len(widest)} characters: more than the "
+            f"sale.max_amount in {source} is shown as {widest!r}, {cell_width(widest)} columns: more than the "
             f"{cols} columns of devices.display; lower it or fit a wider display",
             code="config.bad_value",
         )
@@ -171,13 +172,13 @@ PRINTED_KEYS = ("merchant_name", "merchant_id", "terminal_id", "operator", "curr
 
 def check_printable(config: Config, source: str) -> None:
     """Text of the configuration's own that goes on every receipt and the printer cannot print is refused,
-    naming the key, rather than learnt from the paper: a Chinese (wide, ``hal.printer.document.is_wide``)
+    naming the key, rather than learnt from the paper: a Chinese (wide, ``hal.cells.is_wide``)
     character needs the printer's Chinese mode, which only ``cjk=gb18030`` on devices.printer says it has.
     A forced code page (``encoding=``) is single-byte and holds none either."""
     texts = [(key, getattr(config.terminal, key)) for key in PRINTED_KEYS]
     if all(text.isascii() for _key, text in texts):
         return
-    from hal.printer.document import is_wide  # light: the standard library
+    from hal.cells import is_wide  # light: the standard library
     from hal.url import DeviceUrl, shown_url
 
     try:

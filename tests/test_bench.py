@@ -46,6 +46,15 @@ def test_the_table_gives_each_verdict_from_its_own_numbers():
             "1.200 s (window 1: one at a time) | 0.25x | - | - |") in met
 
 
+def test_the_ready_verdict_is_the_installed_start_s_and_the_start_without_bytecode_is_shown_beside_it():
+    text = table({**_figures(TARGETS["sale_ratio"]), "ready_s": 0.3, "ready_cold_s": 0.6})
+    ready, cold = (next(line for line in text.splitlines() if line.startswith(start)) for start in (
+        "| posterm run ready (from spawn; its bytecode compiled, as installed)",
+        "| - the same with none of posterm's bytecode"))
+    assert ready.endswith("| 0.300 s | 0.030 s (python -c pass) | 10.00x | <= 0.5 s | yes |")
+    assert cold.endswith("| 0.600 s | 0.030 s (python -c pass) | 20.00x | - | - |")  # shown, judging nothing
+
+
 def test_the_upload_worker_forwards_stored_sales_with_the_default_window_and_one_at_a_time(tmp_path):
     figures = worker(tmp_path, 3, "upload")  # a smoke run: 3 stored sales per round
     assert figures["upload_window"] == 4 and figures["upload_stored"] == 3

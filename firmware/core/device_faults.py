@@ -103,11 +103,9 @@ class DeviceFaultMixin:
         if ev.code in PIN_KEY_GONE:
             self.pin_key_gone = ev
             lines, short = ("PIN KEY EXHAUSTED", "SALE CANCELLED", "CALL SUPPORT"), ("PIN KEY EXHAUSTED", "CALL SUPPORT")
-        else:
-            # the code whole, else its name without the subsystem (pinpad.encrypt_failed: encrypt_failed, on 16
-            # columns); the whole code is in the alert
-            code = screens._first_fit(screens._width(self), ev.code, ev.code.partition(".")[2] or ev.code)
-            lines, short = ("PIN PAD FAULT", "SALE CANCELLED", code), ("PIN PAD FAULT", code)
+        else:  # its cause, read from the code as every failure's is (ENCRYPT FAILED); the text is in the alert
+            cause = screens.cause(ev.code, screens._width(self))
+            lines, short = ("PIN PAD FAULT", "SALE CANCELLED", cause), ("PIN PAD FAULT", cause)
         state, actions = self._idle(*lines, short=short)
         return state, wipe + actions
 

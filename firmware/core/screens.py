@@ -259,7 +259,7 @@ def balance(term: Terminal, record: SaleRecord, value) -> tuple[str, ...]:
     unit = s.currency_symbol if value.currency == s.currency else value.currency
     shown = f"{'-' if value.amount < 0 else ''}{unit} {format_amount(abs(value.amount), s.exponent)}"
     both = f"BALANCE {shown}"  # 2 rows: the balance whole, under its title and card when they cannot share a line
-    short = (both, card) if len(both) <= w else (f"BALANCE ****{last4}", shown)
+    short = (both, card) if cell_width(both) <= w else (f"BALANCE ****{last4}", shown)
     return fit(("BALANCE", shown, card), short)
 
 
@@ -310,14 +310,14 @@ def declined(term: Terminal, kind, code: str, text: str, brief: str, amount: int
     sized for the narrowest display); on 2 rows the amount shares the first line with DECLINED, or, when
     it cannot, the code does and the amount has the second line to itself."""
     flow, w = flow_of(kind), _width(term)
-    head = "DECLINED" if flow.kind.value == "sale" else _pair(flow.title, "DECLINED", w, flow.short)
+    head = "DECLINED" if flow.kind is Kind.SALE else _pair(flow.title, "DECLINED", w, flow.short)
     reason = _first_fit(w, f"{code} {text}", f"{code} {brief}")
     whole = _wrapped(f"{code} {text}", w) or (reason,)  # 4 rows: the host's own words, over two lines if need be
     if amount is None:  # an inquiry: nothing keyed
         return fit((head, *whole), (head, reason))
     shown = money(amount, term.settings)
     both = f"{head} {shown}"
-    short = (both, reason) if len(both) <= w else (_first_fit(w, f"{head} {code}", head), shown)
+    short = (both, reason) if cell_width(both) <= w else (_first_fit(w, f"{head} {code}", head), shown)
     return fit((head, *whole, shown), short)
 
 
@@ -351,7 +351,7 @@ def cause(code: str, width: int) -> str:
     ``pinpad.not_responding`` NOT RESPONDING. The error's whole sentence is in the alert shown beside it;
     cut to a line it would read as another sentence (STORAGE IS FULL WHIL)."""
     area, _, what = code.partition(".")
-    words = (what or area).replace("_", " ").upper()
+    words = (what or area).replace("_", " ").replace(".", " ").upper()  # pinpad.dukpt.exhausted: DUKPT EXHAUSTED
     if area == "storage" and cell_width(f"STORAGE {words}") <= width:
         words = f"STORAGE {words}"
     return _words(words, width)

@@ -24,8 +24,8 @@ def shown(actions) -> list[str]:
     ("code", "lines"),
     [
         ("pinpad.dukpt.exhausted", ["PIN KEY EXHAUSTED", "SALE CANCELLED", "CALL SUPPORT"]),
-        ("storage.dukpt_state", ["PIN PAD FAULT", "SALE CANCELLED", "storage.dukpt_state"]),
-        ("pinpad.encrypt_failed", ["PIN PAD FAULT", "SALE CANCELLED", "encrypt_failed"]),  # was cut at 20
+        ("storage.dukpt_state", ["PIN PAD FAULT", "SALE CANCELLED", "STORAGE DUKPT STATE"]),
+        ("pinpad.encrypt_failed", ["PIN PAD FAULT", "SALE CANCELLED", "ENCRYPT FAILED"]),  # from the code, whole
     ],
 )
 def test_a_pin_the_pad_cannot_encrypt_ends_the_sale_naming_the_fault_not_as_a_cancel(code, lines):

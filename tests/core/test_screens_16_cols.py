@@ -88,7 +88,7 @@ def test_a_pin_pad_fault_on_16_columns_names_its_code_without_the_subsystem():
     d = h.to_pin()
     d.t.settings = replace(d.t.settings, display_cols=16)
     out = d.feed(PinPadFailed("pinpad.encrypt_failed", "the PIN could not be encrypted"))
-    assert _on(shown(out)) == ("PIN PAD FAULT", "encrypt_failed")
+    assert _on(shown(out)) == ("PIN PAD FAULT", "ENCRYPT FAILED")
 
 
 def test_a_printer_problem_on_16_columns():
@@ -150,6 +150,7 @@ def test_sales_suspended_by_a_full_disk_say_storage_full_whole(cols):
 @pytest.mark.parametrize("code, cols, cause", [
     ("storage.read_only", 16, "READ ONLY"), ("storage.read_only", 20, "STORAGE READ ONLY"),
     ("storage.io", 16, "STORAGE IO"), ("pinpad.not_responding", 16, "NOT RESPONDING"), ("link", 16, "LINK"),
+    ("storage.dukpt_state", 16, "DUKPT STATE"), ("pinpad.dukpt.exhausted", 20, "DUKPT EXHAUSTED"),
 ])
 def test_a_cause_is_read_from_the_code_and_fits_the_line(code, cols, cause):
     assert screens.cause(code, cols) == cause

@@ -212,7 +212,7 @@ def test_a_sale_whose_dukpt_reservation_cannot_be_written_is_refused_with_a_stor
     assert runner.run_until(lambda: runner.core.state is State.IDLE, 10)
     assert [(c, str(data / STATE_FILE) in t) for c, t in runner.alerts] == [("storage.dukpt_state", True)]
     shown = [line.strip() for line in runner.devices.display.history[-1]]  # named, not a cancel (AU21 M3)
-    assert shown[:3] == ["PIN PAD FAULT", "SALE CANCELLED", "storage.dukpt_state"], shown
+    assert shown[:3] == ["PIN PAD FAULT", "SALE CANCELLED", "STORAGE DUKPT STATE"], shown
     assert len(runner.store.journal()) == records and len(host.ledger.messages()) == messages
     assert cipher.device.counter == counter and (data / STATE_FILE).read_bytes() == state
     blocker.rmdir()
