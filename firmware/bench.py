@@ -18,6 +18,9 @@ Targets (issue #2):
 * forwarding stored offline sales with ``host.upload_window`` advices in
   flight, against the host simulator over TCP with a fixed delay per message,
   set against a window of 1 (one at a time: the floor) in the same run;
+* a refund's original looked up in a journal of 300,000 records, against the same
+  look-up in a journal of one batch (``bench_lookup``): the journal is never emptied,
+  and a look-up must not grow with it (shown, not judged);
 * one operator password check at the configured ``operators.kdf_cost`` (scrypt),
   against scrypt at N = 2**10 (same r, p, salt and password) in the same run. The
   target, at most 0.5 s on the device (a Pi Zero), is a note: this machine is not
@@ -46,6 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from firmware.bench_lookup import LOOKUP_RECORDS
 from firmware.bench_upload import UPLOAD_STORED
 from firmware.bench_worker import peak_rss_mb, worker
 from firmware.errors import TerminalError
@@ -155,6 +159,7 @@ def measure(directory: Path, sales: int, *, kdf_cost: int = 14) -> dict:
     figures["bare_rss_mb"] = _bare_rss()
     figures.update(_run_worker(directory / "upload", UPLOAD_STORED, "upload"))
     figures.update(_run_worker(directory / "password", 0, "password", kdf_cost=kdf_cost))
+    figures.update(_run_worker(directory / "lookup", LOOKUP_RECORDS, "lookup"))
     return figures
 
 
@@ -211,6 +216,13 @@ def table(f: dict) -> str:
             (f"one operator password check (scrypt, operators.kdf_cost {pw['kdf_cost']}: N = 2^{pw['kdf_cost']})",
              ms(pw["seconds"]), f"{ms(pw['floor'])} (the same at N = 2^{pw['floor_log2_n']})",
              pw["seconds"] / pw["floor"], f"<= {PASSWORD_TARGET_S:g} s on the device (a note: not judged here)", None)
+        )
+    if "lookup" in f:
+        lk = f["lookup"]
+        rows.append(
+            (f"refund look-up (its original by RRN and date) with {lk['records']:,} records in the journal",
+             ms(lk["seconds"]), f"{ms(lk['floor'])} (the same with {lk['floor_records']} records)",
+             lk["seconds"] / lk["floor"], "-", None)
         )
     for m in f.get("micro", []):
         target = m["target"]

@@ -262,6 +262,10 @@ def worker(directory: Path, sales: int, mode: str, *, kdf_cost: int = 14) -> dic
         return micro_figures(directory)
     if mode == "password":  # one operator password check at the configured cost
         return password_figures(kdf_cost)
+    if mode == "lookup":  # a refund's original in a journal of ``sales`` records, and of one batch
+        from firmware.bench_lookup import lookup_figures
+
+        return lookup_figures(directory, sales)
     if mode == "printing":  # a terminal that sold and printed: its peak memory
         runner, _ = _terminal(directory, copies=["merchant", "cardholder"])
         _sell(runner, 20)

@@ -47,7 +47,7 @@ class BatchReport:
     totals: Totals
     settlement: Settlement | None
     records: tuple[SaleRecord, ...]
-    voided: dict[int, int]  # journal number of a voided record -> that of its approved void
+    voided: dict[int, int]  # journal number of a voided record of the batch -> that of its approved void
     earlier: tuple[int, ...] = ()  # the stored numbers of archived batches that had this batch's number
 
 
@@ -65,7 +65,7 @@ def batch_report(store: Store, batch: int | None = None) -> BatchReport:
                            code="report.no_batch")
     totals = settlement.totals if settlement is not None else store.batch_totals(number)
     earlier = () if is_earlier(number) else tuple(store.earlier_batches(number))
-    return BatchReport(number, totals, settlement, records, store.voided(), earlier)
+    return BatchReport(number, totals, settlement, records, store.voided(number), earlier)
 
 
 def _in_totals(record: SaleRecord) -> bool:

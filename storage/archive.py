@@ -69,12 +69,13 @@ def batch_label(stored: int) -> str:
 
 def _stored_anywhere(c: sqlite3.Connection, stored: int) -> bool:
     """History is stored under the archive number ``stored``: its settlement, or journal rows anywhere in the
-    journal. A scan, not ``batch_used``'s read from the journal's mark: firmware from before the mark archives
+    journal. Not ``batch_used``'s read from the journal's mark: firmware from before the mark archives
     rows below it without noting them as orphans (``storage.live``), so after a round trip to it only the whole
-    journal knows an archive number is taken. It runs only when a batch number comes round again, in the commit
-    whose renumbering scans anyway."""
+    journal knows an archive number is taken: a seek in ``journal_archived`` (``migration_steps._v13``; the
+    query names its condition, ``batch >= EARLIER``, for SQLite to take that partial index)."""
     return c.execute("SELECT EXISTS (SELECT 1 FROM settlements WHERE batch = ?1) "
-                     "OR EXISTS (SELECT 1 FROM journal WHERE batch = ?1)", (stored,)).fetchone()[0] == 1
+                     f"OR EXISTS (SELECT 1 FROM journal WHERE batch >= {EARLIER} AND batch = ?1)",
+                     (stored,)).fetchone()[0] == 1
 
 
 def holds_archive(c: sqlite3.Connection) -> bool:

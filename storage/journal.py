@@ -7,9 +7,16 @@ voids, refunds and completions already name it) is one piece of logic used by
 every look-up. The row format (columns, copy marks, timestamps) is here too,
 because the durable steps in ``store.py`` and ``queues.py`` write the rows these
 read. ``JournalMixin`` is one of the mixins ``storage.store.Store`` is made of;
-it uses the store's ``_query`` and ``_blob``. The journal has no secondary
-index, by design (see ``migrations._v3``): a look-up in the open batch reads the
-rows from the journal's low-water mark on (``storage.live``), others scan it.
+it uses the store's ``_query`` and ``_blob``. The journal is never emptied, so no
+look-up a sale, void, refund, completion or report makes reads every row ever written:
+a batch's rows are a range of journal numbers (the open batch's from the journal's
+low-water mark on, ``storage.live``; a settled batch's its recorded span,
+``storage.spans``), and an original named by RRN or authorisation code, and what names a
+record, are found by partial indexes (``migration_steps._v13``) that cost a sale's commits
+no page but the RRN's. A query reaches such an index only by naming the index's own
+condition or one that implies it (``rrn = ?`` implies ``rrn IS NOT NULL``; ``kind`` is
+written as the literal ``'preauth'``, not a parameter): ``tests/storage/test_lookup_plans.py``
+holds each look-up to its plan.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from firmware.core.model import (
 from firmware.errors import StorageError
 from storage.archive import is_earlier, live_batch
 from storage.db import storage_error
-from storage.live import batch_floor
+from storage.spans import LAST, batch_span
 
 __all__ = ["JournalMixin", "OriginalMatch", "Listed", "COPY_OWED", "COPY_PRINTED", "COPY_SKIPPED"]
 
@@ -58,10 +65,9 @@ ADVICE_ACCEPTED = f"(q.state = 'done' AND {_ADVICE_VERDICT})"
 ADVICE_REFUSED = f"(j.state = 'offline_approved' AND q.state = 'done' AND NOT {_ADVICE_VERDICT})"
 
 # What names a record, as (original's journal number, namer's) rows: one place for the look-ups that answer
-# it for the whole journal (``voided()`` and the others, read by the batch report) and for the streamed
-# listing (``listing()``), which asks only from journal number ``:lo`` on. Its namers are all past ``:lo``
-# (a void, refund or completion is journaled after the record it names), so ``j.txn_no > :lo`` is a
-# range of the rowid: a listing of the newest rows reads only those.
+# it for the records numbered ``:lo`` to ``:hi`` (``voided()`` and the others, read by the batch report, the
+# streamed listing, ``listing()``, and a reprint): a range of ``journal_original`` (``original_txn_no``, where
+# set; ``migration_steps._v13``), so only the namers of those records are read, however old the journal.
 _NAMER_ARGS = {
     "approved": JournalState.APPROVED.value, "offline": JournalState.OFFLINE_APPROVED.value,
     "void": Kind.VOID.value, "preauth_void": Kind.PREAUTH_VOID.value,
@@ -69,17 +75,17 @@ _NAMER_ARGS = {
     "refund": Kind.REFUND.value,
 }
 # approved voids (a pre-auth's cancel and a completion's void count as its void) -> the void's number
-_VOIDS = ("SELECT j.original_txn_no, j.txn_no FROM journal j WHERE j.txn_no > :lo AND j.original_txn_no IS NOT NULL "
+_VOIDS = ("SELECT j.original_txn_no, j.txn_no FROM journal j WHERE j.original_txn_no BETWEEN :lo AND :hi "
           "AND j.state IN (:approved, :offline) AND j.kind IN (:void, :preauth_void, :complete_void)")
 # approved completions (or a completion advice the host accepted), not voided since -> the completion's number
 _COMPLETIONS = ("SELECT j.original_txn_no, j.txn_no FROM journal j LEFT JOIN offline_queue q USING (txn_no) "
-                "WHERE j.txn_no > :lo AND j.original_txn_no IS NOT NULL AND j.kind = :complete "
+                "WHERE j.original_txn_no BETWEEN :lo AND :hi AND j.kind = :complete "
                 f"AND (j.state = :approved OR (j.state = :offline AND {ADVICE_ACCEPTED})) AND NOT EXISTS "
                 "(SELECT 1 FROM journal v WHERE v.txn_no > j.txn_no AND v.original_txn_no = j.txn_no "
                 "AND v.kind = :complete_void AND v.state = :approved)")
 # approved refunds -> what they took back in all
-_REFUNDS = ("SELECT j.original_txn_no, SUM(j.amount) FROM journal j WHERE j.txn_no > :lo "
-            "AND j.original_txn_no IS NOT NULL AND j.state = :approved AND j.kind = :refund GROUP BY j.original_txn_no")
+_REFUNDS = ("SELECT j.original_txn_no, SUM(j.amount) FROM journal j WHERE j.original_txn_no BETWEEN :lo AND :hi "
+            "AND j.state = :approved AND j.kind = :refund GROUP BY j.original_txn_no")
 # What the host made of a record's stored advice, once it answered (an offline sale or completion): joined to
 # a journal row j, three columns (answered, code, accepted) that ``_advised`` puts on the record, so the
 # listing, a batch's records and a reprint say an advice the host refused (AU21 H1) as the settlement counts it.
@@ -102,7 +108,7 @@ _LISTING = (
     f"r(n, total) AS ({_REFUNDS}) "
     f"SELECT {', '.join('j.' + c for c in _COLUMN_NAMES)}, {_ADVICE_ANSWER}, v.by, r.total, c.by "
     "FROM journal j LEFT JOIN v ON v.n = j.txn_no LEFT JOIN r ON r.n = j.txn_no LEFT JOIN c ON c.n = j.txn_no "
-    f"{_ADVICE_JOIN} WHERE j.txn_no >= :lo AND (:batch IS NULL OR j.batch = :batch) ORDER BY j.txn_no"
+    f"{_ADVICE_JOIN} WHERE j.txn_no BETWEEN :lo AND :hi AND (:batch IS NULL OR j.batch = :batch) ORDER BY j.txn_no"
 )
 
 
@@ -199,17 +205,22 @@ class JournalMixin:
         return self._full(rows[0])
 
     def batch_records(self, batch: int) -> list[SaleRecord]:
-        """Every journal record of one batch, in journal order: the open batch's from the journal's mark on (a rowid
-        range, ``storage.live``), a settled batch's by a scan (the journal has no index, by design)."""
+        """Every journal record of one batch, in journal order: a range of the rowid, the open batch's from the
+        journal's mark on (``storage.live``), a settled batch's its recorded span (``storage.spans``)."""
         doing = "reading the journal"
-        try:
-            floor = batch_floor(self.conn, batch)
-        except sqlite3.Error as e:
-            raise storage_error(e, doing) from None
+        first, last = self._span(batch, doing)
         width = len(_COLUMN_NAMES)
         rows = self._query(f"SELECT {', '.join('j.' + c for c in _COLUMN_NAMES)}, {_ADVICE_ANSWER} FROM journal j "
-                           f"{_ADVICE_JOIN} WHERE j.txn_no >= ? AND j.batch = ? ORDER BY j.txn_no", (floor, batch), doing)
+                           f"{_ADVICE_JOIN} WHERE j.txn_no BETWEEN ? AND ? AND j.batch = ? ORDER BY j.txn_no",
+                           (first, last, batch), doing)
         return [_advised(self._full(r[:width]), r[width:]) for r in rows]
+
+    def _span(self, batch: int, doing: str) -> tuple[int, int]:
+        """The journal numbers between which ``batch``'s rows lie (``storage.spans.batch_span``)."""
+        try:
+            return batch_span(self.conn, batch)
+        except sqlite3.Error as e:
+            raise storage_error(e, doing) from None
 
     def journal(self, *, limit: int | None = None) -> list[SaleRecord]:
         """Every record (or the first ``limit``) as a list: for tests and small journals. A listing of a
@@ -222,17 +233,19 @@ class JournalMixin:
     def listing(self, *, batch: int | None = None, last: int | None = None) -> Iterator[Listed]:
         """The journal's records in journal order, each with what names it, read from a cursor as the caller
         takes them: memory stays flat however old the journal. ``batch``: only that batch's (its stored number:
-        an archived batch's is N + 1000000 * k); ``last``: only the newest ``last`` of them."""
+        an archived batch's is N + 1000000 * k), read in its span (``storage.spans``); ``last``: only the newest
+        ``last`` of them. What names the records listed is read for those records only (``_NAMER_ARGS``)."""
         doing = "reading the journal"
-        lo = 0
+        lo, hi = (0, LAST) if batch is None else self._span(batch, doing)
         if last is not None:  # the number the newest ``last`` start at: a walk back along the rowid
             if last < 1:
                 return
-            rows = self._query("SELECT txn_no FROM journal WHERE (:batch IS NULL OR batch = :batch) "
-                               "ORDER BY txn_no DESC LIMIT 1 OFFSET :skip", {"batch": batch, "skip": last - 1}, doing)
-            lo = rows[0][0] if rows else 0  # fewer than ``last``: all of them
+            rows = self._query("SELECT txn_no FROM journal WHERE txn_no BETWEEN :lo AND :hi AND (:batch IS NULL OR "
+                               "batch = :batch) ORDER BY txn_no DESC LIMIT 1 OFFSET :skip",
+                               {"lo": lo, "hi": hi, "batch": batch, "skip": last - 1}, doing)
+            lo = rows[0][0] if rows else lo  # fewer than ``last``: all of them
         try:
-            cursor = self.conn.execute(_LISTING, {**_NAMER_ARGS, "lo": lo, "batch": batch})
+            cursor = self.conn.execute(_LISTING, {**_NAMER_ARGS, "lo": lo, "hi": hi, "batch": batch})
             width, batch_at = len(_COLUMN_NAMES), _COLUMN_NAMES.index("batch")
             named = width + _ADVICE_WIDTH
             for row in cursor:
@@ -263,37 +276,30 @@ class JournalMixin:
         """The record with this trace in the open batch ``batch`` (the newest, should the STAN have wrapped), with
         the trace of the approved void (a pre-auth's cancel, a completion's void) that undid it since, or None:
         what a reprint by trace prints (``firmware.core.reprint``). Reads only, as ``find_original``: the open
-        batch's rows from the journal's mark on, and the void among the rows after the record (rowid ranges)."""
+        batch's rows from the journal's mark on (a rowid range), and the voids naming the record (an index)."""
         doing = "looking up a receipt to reprint"
-        try:
-            floor = batch_floor(self.conn, batch)
-        except sqlite3.Error as e:
-            raise storage_error(e, doing) from None
-        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no >= ? AND batch = ? AND stan = ? "
-                           "ORDER BY txn_no DESC LIMIT 1", (floor, batch, stan), doing)
+        first, last = self._span(batch, doing)
+        rows = self._query(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE txn_no BETWEEN ? AND ? AND batch = ? "
+                           "AND stan = ? ORDER BY txn_no DESC LIMIT 1", (first, last, batch, stan), doing)
         if not rows:
             return None
         record = self._with_advice(self._full(rows[0]), doing)
-        voids = self._query(f"SELECT stan FROM journal WHERE txn_no = (SELECT MAX(txn_no) FROM ({_VOIDS}) "
-                            "WHERE original_txn_no = :lo)", {**_NAMER_ARGS, "lo": record.txn_no}, doing)
+        voids = self._query(f"SELECT stan FROM journal WHERE txn_no = (SELECT MAX(txn_no) FROM ({_VOIDS}))",
+                            {**_NAMER_ARGS, "lo": record.txn_no, "hi": record.txn_no}, doing)
         return record, (voids[0][0] if voids else None)
 
     def find_original(self, stan: int, batch: int) -> OriginalMatch | None:
         """The record with this trace in this batch (the newest, should the STAN have wrapped), or None.
 
-        Reads only; safe facts plus the card's keyed hash. The journal has no secondary index, by design
-        (see ``migrations._v3``): a void's batch is the open one, whose rows are a rowid range from the
-        journal's mark (``storage.live``); another batch's look-up scans.
+        Reads only; safe facts plus the card's keyed hash. A void's batch is the open one, whose rows are a
+        rowid range from the journal's mark (``storage.live``); a settled batch's are its span (``storage.spans``).
         """
         doing = "looking up an original transaction"
-        try:
-            floor = batch_floor(self.conn, batch)  # the open batch's rows are all from the mark on (storage.live)
-        except sqlite3.Error as e:
-            raise storage_error(e, doing) from None
+        first, last = self._span(batch, doing)
         rows = self._query(
-            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE txn_no >= ? AND batch=? AND stan=? "
-            "ORDER BY txn_no DESC LIMIT 1",
-            (floor, batch, stan),
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE txn_no BETWEEN ? AND ? AND batch=? "
+            "AND stan=? ORDER BY txn_no DESC LIMIT 1",
+            (first, last, batch, stan),
             doing,
         )
         if not rows:
@@ -302,7 +308,8 @@ class JournalMixin:
 
     def find_by_reference(self, rrn: str, date: str) -> OriginalMatch | None:
         """The record a refund names: this reference number (RRN), made on this date (MMDD), in any
-        batch (the newest, should an RRN repeat); or None. Reads only, scans (no index, as above).
+        batch (the newest, should an RRN repeat); or None. Reads only: the rows with this RRN, newest first,
+        by ``journal_rrn`` (``migration_steps._v13``), the date a filter on those few.
 
         ``facts.refunded`` holds what approved and unresolved refunds of it already take back.
         """
@@ -331,7 +338,7 @@ class JournalMixin:
         pre-auth holds again), nor does a completion advice the host refused (it never
         took the funds): both are left out of ``completions``."""
         facts = _original(row)
-        named = self._query(  # what names a record is journaled after it: rowid ranges, as in ``_NAMER_ARGS``'s
+        named = self._query(  # what names a record (journaled after it): seeks in ``journal_original``
             "SELECT j.kind, j.state, j.amount, EXISTS (SELECT 1 FROM journal v WHERE v.txn_no > j.txn_no "
             f"AND v.original_txn_no = j.txn_no AND v.kind = ? AND v.state = ?) OR {ADVICE_REFUSED} "
             "FROM journal j LEFT JOIN offline_queue q USING (txn_no) WHERE j.txn_no > ?3 AND j.original_txn_no = ?3 "
@@ -351,26 +358,35 @@ class JournalMixin:
 
     def find_by_auth(self, auth_code: str, date: str) -> OriginalMatch | None:
         """The pre-auth a cancel or completion names: this authorisation code, made on this date (MMDD),
-        in any batch (the newest, should a code repeat); or None. Reads only, scans (no index, as above)."""
+        in any batch (the newest, should a code repeat); or None. Reads only: the pre-auths with this code,
+        newest first, by ``journal_preauth`` (whose condition the literal kind matches), the date a filter."""
         doing = "looking up a pre-authorisation"
         if len(date) != 4 or not date.isdigit():
             return None
         rows = self._query(
-            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE kind=? AND auth_code=? "
-            "AND substr(created_at, 6, 5)=? ORDER BY txn_no DESC LIMIT 1",
-            (Kind.PREAUTH.value, auth_code, f"{date[:2]}-{date[2:]}"),
+            f"SELECT {_ORIGINAL_COLUMNS}, state, pan_hash FROM journal WHERE kind = '{Kind.PREAUTH.value}' "
+            "AND auth_code=? AND substr(created_at, 6, 5)=? ORDER BY txn_no DESC LIMIT 1",
+            (auth_code, f"{date[:2]}-{date[2:]}"),
             doing,
         )
         return self._match(rows[0], doing) if rows else None
 
-    def voided(self) -> dict[int, int]:
+    def voided(self, batch: int | None = None) -> dict[int, int]:
         """Journal numbers of the records an approved void names -> that void's journal number (a pre-auth's
-        cancel and a completion's void count as its void). Over the whole journal: the batch report's."""
-        return dict(self._query(_VOIDS, {**_NAMER_ARGS, "lo": 0}, "reading the voids"))
+        cancel and a completion's void count as its void). Of ``batch``'s records (the batch report's: read
+        in its span, ``storage.spans``), or of the whole journal."""
+        return dict(self._query(_VOIDS, self._named_in(batch, "reading the voids"), "reading the voids"))
 
-    def refunded(self) -> dict[int, int]:
-        """Journal numbers of the records approved refunds name -> the amount they took back in all."""
-        return dict(self._query(_REFUNDS, {**_NAMER_ARGS, "lo": 0}, "reading the refunds"))
+    def refunded(self, batch: int | None = None) -> dict[int, int]:
+        """Journal numbers of the records approved refunds name -> the amount they took back in all
+        (of ``batch``'s records, or of the whole journal, as ``voided``)."""
+        return dict(self._query(_REFUNDS, self._named_in(batch, "reading the refunds"), "reading the refunds"))
+
+    def _named_in(self, batch: int | None, doing: str) -> dict:
+        """``_NAMER_ARGS`` for the records of ``batch`` (its span may hold other batches' too: harmless, the
+        callers look their own records up), or of the whole journal."""
+        lo, hi = (0, LAST) if batch is None else self._span(batch, doing)
+        return {**_NAMER_ARGS, "lo": lo, "hi": hi}
 
     def _full(self, row: Sequence) -> SaleRecord:
         """A journal row as a record, with its original's facts when it names one (a void)."""

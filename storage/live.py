@@ -1,6 +1,6 @@
 """The journal's low-water mark: below ``live_from`` every row is finished, so start-up and settlement skip them.
 
-Why: the journal has no secondary index, by design (``migration_steps._v3``: an
+Why: the journal has no index on state or batch, by design (``migration_steps._v3``: an
 index costs a page write at every sale), so a query by state or by batch reads
 every row ever written, and the table never shrinks: boot and settlement grew
 with the terminal's age (audit AU17 M2: 0.4 s warm at a million rows, seconds on

@@ -9,7 +9,7 @@ schema's history, what the journal's columns mean and since when; that module is
 any history is applied, and changes for other reasons. A step is only ever added: an
 installed terminal's database went through the old ones exactly as they are written.
 
-Table overview (version 12):
+Table overview (version 13):
 
 ``journal``        one row per transaction: amounts, STAN, batch, masked PAN, a
                    keyed hash of the PAN for look-ups, the sealed PAN/expiry,
@@ -18,6 +18,8 @@ Table overview (version 12):
                    refund the reference number and date it was keyed with; since 6 a
                    pre-auth's cancel or completion the authorisation code (``orig_auth``);
                    since 9 a transfer its masked destination account (``dest_masked``).
+                   Since 13 partial indexes for the look-ups of originals (``_v13``): none
+                   costs a sale a page but the RRN's.
 ``reversals``      reversals that are due (sealed message), then ``done`` or ``lost``.
                    Since version 2 the ready-made reversal of a request waits in its
                    journal row (``journal.reversal``) and moves here only when needed.
@@ -30,6 +32,7 @@ Table overview (version 12):
                    refunds kept apart among the credits (v5);
                    completions and their voids kept apart (v10). A batch number used
                    again moves its history to N + 1,000,000k (``storage.archive``, v12).
+                   The span of journal numbers and traces of the batch's rows (v13).
 ``operators``      cashiers (01-99) and the supervisor (00): a salted scrypt hash of each
                    password, never the password, and whether the operator may sign in (v7);
                    wrong passwords in a row, a lock-out, and who is signed in (v8).
@@ -339,3 +342,36 @@ def _v12(db) -> None:
     Usable by schema 11 code while nothing is archived: no column, no row changes
     meaning. Once something is, only by schema 12 (the record says so).
     """
+
+
+def _v13(db) -> None:
+    """The journal's look-ups at scale: a refund's, a pre-auth's and a batch report's originals found by
+    index or span, not by reading every row ever written (the journal is never emptied).
+
+    * Partial indexes, each on the rows one look-up reads, so that an ordinary sale's commits write
+      no page of them but ``journal_rrn``'s (one, in its outcome commit: its RRN is what a refund
+      names it by, and any sale may be refunded):
+      ``journal_original`` (``original_txn_no``, where set: what voids, refunds and completions name),
+      ``journal_rrn`` (``rrn``, where set: a refund's original, the date a filter on the few rows),
+      ``journal_preauth`` (``auth_code`` of pre-auths, where set: a cancel's or completion's original),
+      ``journal_archived`` (``batch``, of archived batches only: ``storage.archive``).
+    * ``settlements.first_txn_no`` / ``last_txn_no`` / ``low_stan`` / ``high_stan``: the journal
+      numbers and traces of the batch's rows (``storage.spans``), so an old batch's rows are a
+      range of the rowid. Filled in here from the journal for the batches settled before.
+
+    Usable by schema 11 code: indexes SQLite keeps up for any code that writes the journal, and
+    nullable columns on a table it reads and writes naming its columns. A batch it settles
+    has no span (NULL), which this firmware reads by a scan, as that code does.
+    """
+    db.execute("CREATE INDEX journal_original ON journal (original_txn_no) WHERE original_txn_no IS NOT NULL")
+    db.execute("CREATE INDEX journal_rrn ON journal (rrn) WHERE rrn IS NOT NULL")
+    db.execute("CREATE INDEX journal_preauth ON journal (auth_code) WHERE kind = 'preauth' AND auth_code IS NOT NULL")
+    db.execute("CREATE INDEX journal_archived ON journal (batch) WHERE batch >= 1000000")
+    for column in ("first_txn_no", "last_txn_no", "low_stan", "high_stan"):
+        db.execute(f"ALTER TABLE settlements ADD COLUMN {column} INTEGER")
+    # one pass over the journal, grouped by batch (a correlated look-up per batch would read it once each)
+    spans = db.execute("SELECT batch, MIN(txn_no), MAX(txn_no), MIN(stan), MAX(stan) FROM journal "
+                       "WHERE batch IN (SELECT batch FROM settlements) GROUP BY batch").fetchall()
+    db.execute("UPDATE settlements SET first_txn_no = 1, last_txn_no = 0, low_stan = 1, high_stan = 0")  # no rows
+    db.conn.executemany("UPDATE settlements SET first_txn_no = ?, last_txn_no = ?, low_stan = ?, high_stan = ? "
+                        "WHERE batch = ?", [(lo, hi, low, high, batch) for batch, lo, hi, low, high in spans])

@@ -31,7 +31,8 @@ v3 2, v4 2, v5 5 (refunds old code would not count), v6 6 (completions old code 
 not count), v7 6 (a table old code ignores), v8 6 (columns with defaults old code ignores), v9 9
 (transfer rows old code cannot read), v10 10 (completions approved offline old code
 would not count), v11 10 (a nullable column), v12 11 (archived batches: nothing changes
-until a batch is archived, which raises the database's record to 12; below).
+until a batch is archived, which raises the database's record to 12; below), v13 11 (indexes
+and nullable columns).
 
 The records (a contract between firmware versions)
 --------------------------------------------------
@@ -84,7 +85,7 @@ from storage.db import (
     transaction,
     write_snapshot,
 )
-from storage.migration_steps import _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12
+from storage.migration_steps import _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13
 
 __all__ = [
     "ARCHIVE_SCHEMA",
@@ -139,6 +140,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, _v10, readable_by=10),
     Migration(11, _v11, readable_by=10),
     Migration(12, _v12, readable_by=11),
+    Migration(13, _v13, readable_by=11),
 )
 LATEST = MIGRATIONS[-1].version
 ARCHIVE_SCHEMA = 12  # the first schema whose firmware reads archived batch numbers (storage.archive, _v12)

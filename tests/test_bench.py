@@ -74,3 +74,27 @@ def test_the_password_worker_times_a_check_at_the_given_cost_and_the_floor(tmp_p
     figures = worker(tmp_path, 0, "password", kdf_cost=11)["password"]  # a smoke run at a cheap cost
     assert figures["kdf_cost"] == 11 and figures["floor_log2_n"] == 10
     assert figures["seconds"] > 0 and figures["floor"] > 0
+
+
+def test_the_lookup_worker_finds_the_refund_s_original_in_a_journal_of_n_records_and_of_one_batch(tmp_path):
+    from storage.store import Store
+
+    figures = worker(tmp_path, 1000, "lookup")["lookup"]  # a smoke run: 1000 records (the command's are 300,000)
+    assert figures["records"] == 1000 and figures["floor_records"] == 300
+    assert figures["seconds"] > 0 and figures["floor"] > 0
+    for name, records, settled in (("seconds", 1000, 4), ("floor", 300, 1)):  # (the worker checked what it found)
+        store = Store.open_read_only(tmp_path / name)
+        try:
+            assert store.conn.execute("SELECT COUNT(*), MAX(txn_no) FROM journal").fetchone() == (records, records)
+            assert len(store.settled_batches()) == settled and store.counters().batch == settled + 1
+            assert store.batch_records(2 if settled > 1 else 1)[0].rrn is not None  # a settled batch, by its span
+        finally:
+            store.close()
+
+
+def test_the_lookup_row_shows_the_look_up_against_its_one_batch_floor_and_judges_nothing():
+    figures = {**_figures(TARGETS["sale_ratio"]),
+               "lookup": {"records": 300000, "floor_records": 300, "seconds": 0.00012, "floor": 0.0001}}
+    row = next(line for line in table(figures).splitlines() if line.startswith("| refund look-up"))
+    assert row == ("| refund look-up (its original by RRN and date) with 300,000 records in the journal | 0.120 ms | "
+                   "0.100 ms (the same with 300 records) | 1.20x | - | - |")

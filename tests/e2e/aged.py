@@ -35,7 +35,8 @@ def copy_terminal(src: Path, dst: Path) -> Path:
 
 def grow_journal(data_dir: Path, rows: int, per_batch: int = 1000) -> None:
     """Add ``rows`` settled sales after the journal's rows, copies of its first, in batches 100 on of
-    ``per_batch`` rows, each settled balanced; the counters move past them to a fresh open batch."""
+    ``per_batch`` rows, each settled balanced (with its span, ``storage.spans``); the counters move past them
+    to a fresh open batch."""
     c = sqlite3.connect(Path(data_dir) / "posterm.db", isolation_level=None)
     cols = [r[1] for r in c.execute("PRAGMA table_info(journal)")]
     base = dict(zip(cols, c.execute("SELECT * FROM journal ORDER BY txn_no LIMIT 1").fetchone()))
@@ -57,6 +58,11 @@ def grow_journal(data_dir: Path, rows: int, per_batch: int = 1000) -> None:
                     report_printed=1, debit_count=per_batch, debit_amount=per_batch * 1250)
         c.execute(f"INSERT INTO settlements ({','.join(scols)}) VALUES ({','.join('?' * len(scols))})",
                   tuple(vals[k] for k in scols))
+    # each settlement's span of journal numbers and traces, as close_batch records it (storage.spans)
+    c.executemany("UPDATE settlements SET first_txn_no = ?, last_txn_no = ?, low_stan = ?, high_stan = ? "
+                  "WHERE batch = ?", [(lo, hi, low, high, b) for b, lo, hi, low, high in c.execute(
+                      "SELECT batch, MIN(txn_no), MAX(txn_no), MIN(stan), MAX(stan) FROM journal WHERE txn_no >= ? "
+                      "GROUP BY batch", (start,)).fetchall()])
     last = start + rows
     c.executemany("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
                   "value=excluded.value", (("stan", (last - 1) % 999999 + 1), ("batch", batches[-1] + 1),
