@@ -16,6 +16,12 @@ is armed again. Nothing blocks for a key: ``poll()`` takes what has arrived.
 Sending a message does wait for the pad's ACK, at most ``response_timeout``
 seconds a try, which on a serial line takes milliseconds.
 
+An ACK, NAK or EOT names no message, so before a frame is written the driver
+reads what is waiting: frames are handled (keys are keys), but a control, or a
+``71``, can only answer an earlier message it gave up on (``pinpad.silent``)
+and is dropped, not taken as the new frame's answer. An answer later still,
+arriving once the new frame is on the wire, cannot be told from its own.
+
 ``begin_pin_entry`` aborts the key read (72), sends Z62 with the 13
 rightmost account digits (the 12 that format 0 uses and the check digit:
 the pad needs no more, so no more crosses the cable) and returns; ``poll()``
@@ -289,6 +295,7 @@ class ZPinPad(PinPad):
         ident = z.Frame(bytes(message[:3])).ident
         try:
             for _ in range(self.options["retries"]):
+                self._receive(0, late=True)  # nothing waiting now answers this frame
                 self._write(frame)
                 answer = self._await_control(ident)
                 if answer is z.Control.ACK or (answer is z.Control.EOT and eot_ok):
@@ -311,24 +318,28 @@ class ZPinPad(PinPad):
             if time.monotonic() >= deadline:
                 raise PinPadError(f"the PIN pad did not answer message {ident}", code="pinpad.silent")
 
-    def _receive(self, timeout: float, *, want_control: bool = False) -> z.Control | bool:
+    def _receive(self, timeout: float, *, want_control: bool = False, late: bool = False) -> z.Control | bool:
         """Read what the pad sent (waiting up to ``timeout`` for the first byte) and handle it.
 
         With ``want_control``, the first ACK/NAK/EOT is returned (it answers the
-        frame just sent); frames are handled either way. Returns whether anything came.
+        frame just sent); frames are handled either way. With ``late`` (read just
+        before a frame is written), controls and a ``71`` answer a message given
+        up on and are dropped. Returns whether anything came.
         """
         data = self._read(timeout)
         found: z.Control | None = None
         for item in self._rx.feed(data):
             if isinstance(item, z.Frame):
-                self._on_frame(item)
+                self._on_frame(item, late=late)
             elif want_control and found is None:
                 found = item
+            elif late:
+                log.debug("%s: dropped a late %s", self, item.name)
             else:
                 self._on_control(item)
         return found if found is not None else bool(data)
 
-    def _on_frame(self, frame: z.Frame) -> None:
+    def _on_frame(self, frame: z.Frame, *, late: bool = False) -> None:
         if not frame.good:
             self._bad_frames += 1
             self._write(bytes([z.NAK]))
@@ -346,7 +357,7 @@ class ZPinPad(PinPad):
             self._replies.append(frame)
         elif message[:3] == b"Z43":
             self._on_key(message[3:4])
-        elif message[:2] == b"71" and self._pin is not None:
+        elif message[:2] == b"71" and self._pin is not None and not late:
             self._on_pin(message)
         else:
             log.debug("%s: ignored message %s", self, frame.ident)
