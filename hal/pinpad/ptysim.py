@@ -27,6 +27,7 @@ LRC), ``nak_everything()``, ``refuse_next(ident)`` (answers the next
 frame, or the next ``ident`` message, with EOT), ``expire_key_read()`` (answers the outstanding Z42 with ``?``),
 ``answer_late(ident)`` (acts on the next frame, or the next ``ident`` message, but holds its ACK or EOT until
 ``answer_now()`` sends it: a pad that answers after the driver gave up waiting).
+In a PIN prompt the pad refuses every message but an abort (72) with EOT.
 """
 
 from __future__ import annotations
@@ -317,6 +318,9 @@ class PtyZPinPadSim(SimThread):
             self._answer(z.EOT)
             return
         m = frame.message
+        if self._mode is _Mode.PIN and m[:2] != b"72":
+            self._answer(z.EOT)  # the customer's prompt owns the pad: only an abort ends it
+            return
         if frame.short and m[:2] == b"08":
             self._answer(z.ACK)
             slot = m[2:3]

@@ -274,6 +274,22 @@ def test_a_late_eot_does_not_refuse_a_pin_request_the_pad_took(sim, connect):
     assert pin_block_of(wait_events(pad)) == PIN.encode()
 
 
+def test_after_a_pin_request_left_unanswered_the_next_message_first_ends_the_prompt_the_pad_may_hold(sim, connect):
+    """The pad took the Z62 and prompts the customer, but its ACK never came (pinpad.silent): the driver
+    thinks no prompt is open. Its next message goes after an abort (72), not to a pad whose prompt
+    refuses everything else until the customer or its timeout ends it."""
+    pad = connect()
+    sim.answer_late("Z62")
+    with pytest.raises(PinPadError) as e:
+        pad.begin_pin_entry(Pan(PAN))
+    assert e.value.code == "pinpad.silent" and not pad.in_pin_entry and sim.mode == "PIN entry"
+    pad.show("INSERT CARD")  # refused by the prompt (pinpad.refused) before the abort
+    assert sim.mode == "key read" and sim.display == "INSERT CARD"
+    pad.show("THANK YOU")  # the prompt's abort went once; this 72 ends the key read the first show armed
+    after = sim.idents[len(sim.idents) - 1 - sim.idents[::-1].index("Z62"):]
+    assert after == ["Z62", "72", "Z2", "Z42", "72", "Z2", "Z42"] and sim.display == "THANK YOU"
+
+
 @pytest.mark.parametrize("fault, code", [("silent", "pinpad.silent"), ("refuse_next", "pinpad.refused")])
 def test_a_pad_that_does_not_take_the_pin_request(sim, connect, fault, code):
     pad = connect()
