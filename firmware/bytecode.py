@@ -7,6 +7,14 @@ makes its slot read-only), so it is compiled when the code is installed: by
 ``posterm update apply`` into the new slot (``firmware.update.install``), by
 ``scripts/_venv.sh`` into a checkout, and by ``posterm bench`` into the tree it times.
 ``posterm selftest`` says when it is missing or stale (``firmware.no_bytecode``).
+
+The bytecode is hash-based and checked (PEP 552): the import compares it with a hash of
+the source's bytes, not with the source's mtime. A slot copied or unpacked again
+without its timestamps (``cp`` without ``-p``, a restore from backup) keeps bytecode
+the interpreter uses, where timestamp bytecode would read as stale and every start
+would compile again; and a source changed in place is still never run from old
+bytecode. Checking costs a read and a hash of each source, too little to show in the
+bench's ready time.
 """
 
 from __future__ import annotations
@@ -33,51 +41,60 @@ def _sources(root: Path) -> list[Path]:
     return [source for package in PACKAGES for source in sorted((root / package).rglob("*.py"))]
 
 
-def compile_bytecode(root: Path) -> None:
-    """Compile the Python of ``PACKAGES`` under ``root`` to bytecode. A file that does not compile, or
-    bytecode that cannot be written, is ``update.install_failed`` naming the file (an update refuses the
-    slot then, before the switch, rather than at the new firmware's first start)."""
+def compile_bytecode(root: Path) -> int:
+    """Compile the Python of ``PACKAGES`` under ``root`` to checked hash-based bytecode, skipping modules whose
+    bytecode is fresh; returns how many were compiled. A file that does not compile, or bytecode that cannot
+    be written, is ``update.install_failed`` naming the file (an update refuses the slot then, before the
+    switch, rather than at the new firmware's first start)."""
     import py_compile
 
+    compiled = 0
     for source in _sources(root):
         cfile = pyc_path(source)
         if cfile is None:  # an interpreter that keeps no bytecode
-            return
+            return 0
+        if _fresh(source, cfile):
+            continue
         name = source.relative_to(root).as_posix()
         try:
-            py_compile.compile(str(source), cfile=str(cfile), doraise=True)
+            py_compile.compile(str(source), cfile=str(cfile), doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
         except py_compile.PyCompileError:
             raise StorageError(f"{name} in the bundle is not valid Python; the running firmware is unchanged",
                                code="update.install_failed") from None
         except OSError as e:
             raise StorageError(f"cannot write the bytecode of {name} ({e.strerror}); the running firmware is "
                                "unchanged", code="update.install_failed") from None
+        compiled += 1
+    return compiled
+
+
+def _fresh(source: Path, cfile: Path) -> bool:
+    """The interpreter would run ``cfile`` for ``source``, and it holds ``source`` as it is now. Read as the
+    import system reads it: the magic number, then the source's hash (a hash-based file) or its mtime and
+    size. Bytecode the import would trust unchecked is fresh only if its hash still matches the source."""
+    from importlib.util import MAGIC_NUMBER, source_hash
+
+    try:
+        with open(cfile, "rb") as f:
+            head = f.read(16)
+        if len(head) < 16 or head[:4] != MAGIC_NUMBER:
+            return False
+        flags = int.from_bytes(head[4:8], "little")
+        if flags & 0b1:  # hash-based
+            return head[8:16] == source_hash(source.read_bytes())
+        st = source.stat()
+    except OSError:
+        return False
+    return (flags == 0 and int.from_bytes(head[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
+            and int.from_bytes(head[12:16], "little") == st.st_size & 0xFFFFFFFF)
 
 
 def stale_sources(root: Path) -> tuple[list[str], int]:
-    """(the sources under ``root`` whose bytecode the interpreter would not use, how many sources). Read as
-    the import system does: the magic number, then either a hash-based file or the source's mtime and
-    size recorded in the header."""
-    from importlib.util import MAGIC_NUMBER
-
+    """(the sources under ``root`` whose bytecode is missing or does not hold them as they are, how many
+    sources), read as the import system reads it (``_fresh``)."""
     sources = _sources(root)
-    stale = []
-    for source in sources:
-        cfile = pyc_path(source)
-        if cfile is None:
-            return [], len(sources)
-        try:
-            with open(cfile, "rb") as f:
-                head = f.read(16)
-            st = source.stat()
-        except OSError:
-            stale.append(source.relative_to(root).as_posix())
-            continue
-        flags = int.from_bytes(head[4:8], "little") if len(head) == 16 else -1
-        fresh = head[:4] == MAGIC_NUMBER and (
-            flags & 0b1 == 1  # hash-based: checked against the source, or trusted, by the import itself
-            or (flags == 0 and int.from_bytes(head[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
-                and int.from_bytes(head[12:16], "little") == st.st_size & 0xFFFFFFFF))
-        if not fresh:
-            stale.append(source.relative_to(root).as_posix())
-    return stale, len(sources)
+    if sources and pyc_path(sources[0]) is None:
+        return [], len(sources)
+    return [source.relative_to(root).as_posix() for source in sources
+            if not _fresh(source, pyc_path(source))], len(sources)

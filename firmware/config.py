@@ -179,6 +179,7 @@ class SaleSection:
     max_amount: int = setting(99999999, "Largest amount a sale accepts, in minor units", check=_between(1, 999999999999))
     input_timeout: float = setting(60.0, "Seconds to wait for amount, card or PIN before giving up", check=_between(0.05, 600))
     pin_required: bool = setting(True, "Ask for a PIN on every sale (a card's service code may still require one)")
+    message_seconds: float = setting(5.0, "Seconds an outcome or an error stays on the display before the ready screen (a key ends it sooner)", check=_between(0.5, 60))
 
 
 @dataclass(frozen=True)

@@ -144,16 +144,28 @@ def _list(store, *, as_json: bool, batch: int | None = None, last: int | None = 
 
     out = sys.stdout if out is None else out
     rows = store.listing(batch=batch, last=last)
+    first = True
     if as_json:
-        first = True
         for listed in rows:
             item = textwrap.indent(json.dumps(_json_item(listed), default=str, indent=2), "  ")
             out.write(("[\n" if first else ",\n") + item)
             first = False
+    else:
+        for listed in rows:
+            out.write(_text_line(listed) + "\n")
+            first = False
+    if first and batch is not None:
+        _known_batch(store, batch)  # nothing listed: a batch with no records yet, or a number it never had
+    if as_json:
         out.write("[]\n" if first else "\n]\n")
-        return
-    for listed in rows:
-        out.write(_text_line(listed) + "\n")
+
+
+def _known_batch(store, batch: int) -> None:
+    """``journal.no_batch`` for a batch number the terminal never had (neither settled nor the open one), as
+    ``posterm report --batch`` refuses it, rather than an empty listing that reads as "no transactions"."""
+    current = store.counters().batch
+    if batch != current and store.settlement(batch) is None:
+        raise StorageError(f"there is no batch {batch:06d}: the current batch is {current:06d}", code="journal.no_batch")
 
 
 def _json_item(listed) -> dict:

@@ -200,7 +200,7 @@ def check_firmware(target: Target) -> CheckResult:
     shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
     return CheckResult("firmware", Status.WARN, "firmware.no_bytecode",
                        f"{len(stale)} of its {count} modules have no up-to-date bytecode, so every start compiles "
-                       f"them again (a slower start): reinstall posterm, or run python3 -m compileall on {root}",
+                       f"them again (a slower start): reinstall posterm, or run python3 -m compileall --invalidation-mode checked-hash {root}",
                        shown)
 
 

@@ -22,7 +22,7 @@ from crypto.keys import KeyUsage
 from crypto.provision import LAB_KEYS, lab_key, provision
 from crypto.tamper import zeroize
 from firmware.embedded_host import EmbeddedHost
-from firmware.bytecode import compile_bytecode
+from firmware.bytecode import compile_bytecode, pyc_path, stale_sources
 from firmware.selftest import Status, Target, check_firmware, run_selftest
 from firmware.selftest_storage import SPACE_FAIL_BYTES, SPACE_WARN_BYTES, space_finding
 from hal.base import DeviceContext
@@ -186,6 +186,27 @@ def test_the_firmware_check_warns_while_modules_would_be_compiled_at_every_start
     (root / "hal" / "b.py").write_text("X = 22\n")  # changed since: the interpreter would not use its bytecode
     stale = check_firmware(target)
     assert (stale.status, stale.detail) == (Status.WARN, "hal/b.py") and "1 of its 3 modules" in stale.text
+
+
+def test_bytecode_is_checked_against_the_source_bytes_not_its_timestamp(tmp_path):
+    import py_compile
+
+    root = tmp_path / "slot"
+    (root / "hal").mkdir(parents=True)
+    a, b = root / "hal" / "a.py", root / "hal" / "b.py"
+    a.write_text("X = 1\n")
+    b.write_text("Y = 1\n")
+    assert compile_bytecode(root) == 2
+    assert compile_bytecode(root) == 0  # fresh bytecode is left alone: cheap at every checkout's start
+    st = a.stat()
+    a.write_text("X = 2\n")  # the same size, and the mtime put back: a timestamp check would run the old code
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert stale_sources(root) == (["hal/a.py"], 2)
+    assert compile_bytecode(root) == 1 and stale_sources(root) == ([], 2)
+    # bytecode the import would trust unchecked, for a source changed since: it would run the old code
+    py_compile.compile(str(b), cfile=str(pyc_path(b)), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    b.write_text("Y = 2\n")
+    assert stale_sources(root) == (["hal/b.py"], 2)
 
 
 # -- storage ------------------------------------------------------------------------------

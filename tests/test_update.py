@@ -24,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware.cli import main
+from firmware.bytecode import stale_sources
 from firmware.errors import TerminalError
 from firmware.update import (
     MARKER,
@@ -128,6 +129,9 @@ def test_build_then_apply_installs_the_tree_and_leaves_it_pending(kit, installed
     for source in ("firmware/__init__.py", "firmware/sub/mod.py", "storage/migrations.py"):
         cached = slot / Path(source).parent / "__pycache__" / f"{Path(source).stem}.{sys.implementation.cache_tag}.pyc"
         assert cached.read_bytes()[:4] == importlib.util.MAGIC_NUMBER, source
+    for source in slot.rglob("*.py"):  # a slot copied without its timestamps (cp, a restore) keeps usable bytecode
+        os.utime(source, (1_000_000_000, 1_000_000_000))
+    assert stale_sources(slot)[0] == []
     assert stat.S_IMODE((slot / "scripts" / "demo").stat().st_mode) == 0o755
     assert stat.S_IMODE((slot / "pyproject.toml").stat().st_mode) == 0o644
     assert stat.S_IMODE((slot / "firmware" / "sub").stat().st_mode) == 0o755

@@ -137,6 +137,7 @@ class CoreSettings:
             max_amount=config.sale.max_amount,
             input_timeout=config.sale.input_timeout,
             pin_required=config.sale.pin_required,
+            message_seconds=config.sale.message_seconds,
             response_timeout=config.host.response_timeout,
             reversal_retries=config.host.reversal_retries,
             upload_interval=config.host.upload_interval,

@@ -57,9 +57,7 @@ class ReportMixin:
 
         store = self.runner.store if self.runner is not None else Store.open(self.data_dir)
         try:
-            records = store.journal()
-            voided = store.voided()
-            refunded = store.refunded()
+            listed = list(store.listing())  # each record with what names it, and a stored advice's answer
             boot = store.boot_state()
             settlements = [store.settlement(b) for b in store.settled_batches()]
         finally:
@@ -89,11 +87,16 @@ class ReportMixin:
                     "masked_pan": r.masked_pan,
                     "original_stan": f"{r.original.stan:06d}" if r.original is not None else None,
                     "orig_auth": (r.reference.auth_code or None) if r.reference is not None else None,
-                    "voided_by": voided.get(r.txn_no),
-                    "refunded": refunded.get(r.txn_no, 0),
+                    "voided_by": e.voided_by,
+                    "refunded": e.refunded,
+                    # a stored advice's (offline sale, completion) answer once it came: an issuer's refusal
+                    # takes it out of the batch's totals though the record stays offline_approved
+                    "advice": ({"response_code": r.advice.code, "accepted": r.advice.accepted}
+                               if r.advice is not None else None),
                     "receipts": receipts.get(r.txn_no, []),
                 }
-                for r in records
+                for e in listed
+                for r in (e.record,)
             ],
             "settlements": [
                 {

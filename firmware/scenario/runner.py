@@ -397,21 +397,30 @@ def _check_lab_directory(data_dir: Path) -> None:
                             "never re-keys it; re-key it first (posterm provision)", code="scenario.tampered")
     if not (Path(data_dir) / KEK_FILE).exists():
         return
-    _check_lab_dukpt(Path(data_dir))
+    lab_dukpt = _check_lab_dukpt(Path(data_dir))
     lab = {usage.value: kcv(lab_key(usage)) for usage in LAB_KEYS}
+    lab_seen = lab_dukpt
     for entry in Keyring.load(Path(data_dir)).summary():
         usage = entry["usage"]
-        if usage not in lab or entry["kcv"] == lab[usage] or (usage in _SIGNED_ON and entry["note"] == "sign-on"):
+        if usage in lab and entry["kcv"] == lab[usage]:
+            lab_seen = True
+            continue
+        if usage not in lab or (usage in _SIGNED_ON and entry["note"] == "sign-on"):
             continue
         raise ScenarioError(f"{data_dir} holds a terminal's own {usage.upper()} key (check value {entry['kcv']}, "
                             "not the lab key's): a scenario loads the published lab keys and its host simulator's "
                             "sales only into a new or lab data directory (use another --data-dir, or --host with "
                             "this terminal's host)", code="scenario.not_lab")
+    if not lab_seen:  # posterm provision without --lab: a real terminal waiting for its master key (DOC24)
+        raise ScenarioError(f"{data_dir} holds a terminal provisioned without the lab keys, its own master key "
+                            "not injected yet: a scenario loads the published lab keys and its host simulator's "
+                            "sales only into a new or lab data directory (use another --data-dir)",
+                            code="scenario.not_lab")
 
 
-def _check_lab_dukpt(data_dir: Path) -> None:
+def _check_lab_dukpt(data_dir: Path) -> bool:
     """A DUKPT terminal has no master key to tell it by: its DUKPT key is the lab one when it descends from
-    a lab initial KSN (``crypto.dukpt_lab``), else it is a real terminal's (AU10)."""
+    a lab initial KSN (``crypto.dukpt_lab``), else it is a real terminal's (AU10). True: it holds the lab's."""
     import json
 
     from crypto.dukpt_device import STATE_FILE, DukptScheme
@@ -419,7 +428,7 @@ def _check_lab_dukpt(data_dir: Path) -> None:
 
     path = data_dir / STATE_FILE
     if not path.exists():
-        return
+        return False
     try:
         doc = json.loads(path.read_text())
         scheme = DukptScheme(doc["scheme"])
@@ -432,4 +441,5 @@ def _check_lab_dukpt(data_dir: Path) -> None:
                             "a scenario loads the published lab keys and its host simulator's sales only into a "
                             "new or lab data directory (use another --data-dir, or --host with this terminal's "
                             "host)", code="scenario.not_lab")
+    return True
 

@@ -24,7 +24,10 @@ is a test's explicit choice (as ``hal.link.sim`` ``keep_frames()``), never
 the default of a simulator a long-lived process may hold. Faults: ``silent()`` (reads, answers
 nothing), ``corrupt_next(n)`` (the next ``n`` frames it sends carry a bad
 LRC), ``nak_everything()``, ``refuse_next(ident)`` (answers the next
-frame, or the next ``ident`` message, with EOT), ``expire_key_read()`` (answers the outstanding Z42 with ``?``).
+frame, or the next ``ident`` message, with EOT), ``expire_key_read()`` (answers the outstanding Z42 with ``?``),
+``answer_late(ident)`` (acts on the next frame, or the next ``ident`` message, but holds its ACK or EOT until
+``answer_now()`` sends it: a pad that answers after the driver gave up waiting).
+In a PIN prompt the pad refuses every message but an abort (72) with EOT.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class PtyZPinPadSim(SimThread):
         self._silent = self._nak_all = False
         self._refuse: bool | str = False
         self._corrupt = 0
+        self._late: bool | str = False  # answer_late(): the frame whose answer to hold
+        self._hold = False  # the frame being handled is that one
+        self._held = bytearray()  # answers held, for answer_now()
         # records
         self._display = ""
         self._idents: deque[str] = deque(maxlen=IDENTS_KEPT)
@@ -154,6 +160,16 @@ class PtyZPinPadSim(SimThread):
     def expire_key_read(self) -> None:
         self._order(b"t", "expire the key read")
 
+    def answer_late(self, ident: str | None = None) -> None:
+        """Act on the next frame (the next ``ident`` message, if given) but hold its answer for ``answer_now()``."""
+        with self._cond:
+            self._late = ident or True
+
+    def answer_now(self) -> None:
+        """Send the answers held by ``answer_late()`` (waiting, bounded, for the frame to have come)."""
+        self.wait_until(lambda s: bool(s._held))
+        self._order(b"a", "send the answers it held")
+
     # -- records ----------------------------------------------------------------------
     @property
     def display(self) -> str:
@@ -211,6 +227,9 @@ class PtyZPinPadSim(SimThread):
             if order == b"t" and self._mode is _Mode.KEY_READ:
                 self._mode = _Mode.IDLE
                 self._send(b"Z43?")
+            elif order == b"a":
+                held, self._held = bytes(self._held), bytearray()
+                self._write(held)
             self._deliver()
             self._cond.notify_all()
 
@@ -241,6 +260,14 @@ class PtyZPinPadSim(SimThread):
     # -- the pad (called with the lock held, in the thread) ---------------------------------
     def _write(self, data: bytes) -> None:
         os.write(self._master, data)
+
+    def _answer(self, control: int) -> None:
+        """ACK or EOT to the frame being handled; held instead if ``answer_late()`` chose that frame."""
+        if self._hold:
+            self._hold = False
+            self._held.append(control)
+        else:
+            self._write(bytes([control]))
 
     def _send(self, message: bytes) -> None:
         if self._pending is not None:
@@ -281,15 +308,21 @@ class PtyZPinPadSim(SimThread):
             self._write(bytes([z.NAK]))
             return
         self._idents.append(frame.ident)
+        self._hold = self._late is True or self._late == frame.ident
+        if self._hold:
+            self._late = False
         if self._messages is not None:
             self._messages.append(bytes(frame.message))
         if self._refuse is True or self._refuse == frame.ident:
             self._refuse = False
-            self._write(bytes([z.EOT]))
+            self._answer(z.EOT)
             return
         m = frame.message
+        if self._mode is _Mode.PIN and m[:2] != b"72":
+            self._answer(z.EOT)  # the customer's prompt owns the pad: only an abort ends it
+            return
         if frame.short and m[:2] == b"08":
-            self._write(bytes([z.ACK]))
+            self._answer(z.ACK)
             slot = m[2:3]
             ok = slot.isdigit()
             if ok:
@@ -297,23 +330,23 @@ class PtyZPinPadSim(SimThread):
             self._send(b"080" if ok else b"081")
         elif m[:2] == b"72":
             if self._mode is _Mode.IDLE:
-                self._write(bytes([z.ACK]))
+                self._answer(z.ACK)
             else:
-                self._write(bytes([z.EOT]))
+                self._answer(z.EOT)
                 self._end_request()
         elif m[:2] == b"Z2":
-            self._write(bytes([z.ACK]))
+            self._answer(z.ACK)
             text = m[2:]
             if text[:1] == bytes([z.SUB]):
                 self._display, text = "", text[1:]
             self._display += text.decode("ascii", "replace")
         elif m[:3] == b"Z42":
-            self._write(bytes([z.ACK]))
+            self._answer(z.ACK)
             self._mode = _Mode.KEY_READ
         elif m[:3] == b"Z62":
             self._pin_request(m)
         else:
-            self._write(bytes([z.EOT]))  # a message this pad does not know
+            self._answer(z.EOT)  # a message this pad does not know
 
     def _pin_request(self, m: bytes) -> None:
         try:
@@ -322,13 +355,13 @@ class PtyZPinPadSim(SimThread):
             lo, hi, null = int(rest[32:34]), int(rest[34:36]), rest[36:37] == b"Y"
             timeout = rest.rsplit(bytes([z.FS]), 1)[1].decode("ascii")
         except (ValueError, IndexError, UnicodeDecodeError):
-            self._write(bytes([z.EOT]))
+            self._answer(z.EOT)
             return
         master = self._master_keys.get(self._selected) if self._selected is not None else None
         if master is None:
-            self._write(bytes([z.EOT]))  # no master key selected: the pad refuses
+            self._answer(z.EOT)  # no master key selected: the pad refuses
             return
-        self._write(bytes([z.ACK]))
+        self._answer(z.ACK)
         working = SecretKey(TdesEcb(master.reveal()).decrypt(cryptogram), usage="pin")
         self._request = (bytes(account), working, lo, hi, null)
         self._pin_requests.append(PinRequestFacts(len(account), lo, hi, null, timeout))

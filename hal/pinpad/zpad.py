@@ -16,6 +16,17 @@ is armed again. Nothing blocks for a key: ``poll()`` takes what has arrived.
 Sending a message does wait for the pad's ACK, at most ``response_timeout``
 seconds a try, which on a serial line takes milliseconds.
 
+An ACK, NAK or EOT names no message, so before a frame is written the driver
+reads what is waiting: frames are handled (keys are keys), but a control, or a
+``71``, can only answer an earlier message it gave up on (``pinpad.silent``)
+and is dropped, not taken as the new frame's answer. An answer later still,
+arriving once the new frame is on the wire, cannot be told from its own.
+
+A Z62 left unanswered may still have been taken (only its ACK lost): the pad
+may be prompting the customer while the driver holds no prompt, and a pad in a
+prompt refuses every other message. So the next message goes after an abort
+(72), once.
+
 ``begin_pin_entry`` aborts the key read (72), sends Z62 with the 13
 rightmost account digits (the 12 that format 0 uses and the check digit:
 the pad needs no more, so no more crosses the cable) and returns; ``poll()``
@@ -95,6 +106,9 @@ class ZPinPad(PinPad):
         self._rearm_at = 0.0
         self._bad_frames = 0
         self._pin: PinEntryRequest | None = None  # the PIN prompt in progress on the pad
+        # a Z62 went unanswered: the pad may have taken it and be prompting the customer (only its ACK lost), so
+        # the next message goes after an abort (72), not to a pad whose prompt refuses everything else
+        self._prompt_unsure = False
         self._events: list[PinPadEvent] = []  # PIN events received, not yet polled
         self._replies: list[z.Frame] = []  # administration answers (08) waited for by _do_open
 
@@ -124,6 +138,7 @@ class ZPinPad(PinPad):
         """Key slot, idle text and a key read, on a port just opened (or opened again after a replug)."""
         self._rx = z.Receiver()
         self._armed, self._pin, self._bad_frames = False, None, 0
+        self._prompt_unsure = False  # a pad plugged back was powered off: it holds no prompt
         self._replies.clear()
         self._io(self._port.reset_input_buffer)
         self._send(z.select_key(self.options["slot"]), short=True)
@@ -206,6 +221,10 @@ class ZPinPad(PinPad):
         self._pin = request  # before sending: the answer may follow the ACK in the same read
         try:
             self._send(message)
+        except PinPadError as e:
+            self._pin = None
+            self._prompt_unsure = e.code == "pinpad.silent"
+            raise
         except BaseException:
             self._pin = None
             raise
@@ -285,13 +304,18 @@ class ZPinPad(PinPad):
     # -- the link ----------------------------------------------------------------------
     def _send(self, message: bytes | bytearray, *, short: bool = False, eot_ok: bool = False) -> None:
         """Send one frame until the pad ACKs it; NAKs resend it, up to ``retries`` tries."""
+        aborting = bytes(message[:2]) == z.abort()
+        if self._prompt_unsure and not aborting:
+            self._send(z.abort(), eot_ok=True)  # ends a prompt the pad may hold (EOT) or does nothing (ACK)
         frame = z.encode(message, short=short)
         ident = z.Frame(bytes(message[:3])).ident
         try:
             for _ in range(self.options["retries"]):
+                self._receive(0, late=True)  # nothing waiting now answers this frame
                 self._write(frame)
                 answer = self._await_control(ident)
                 if answer is z.Control.ACK or (answer is z.Control.EOT and eot_ok):
+                    self._prompt_unsure = self._prompt_unsure and not aborting
                     return
                 if answer is z.Control.EOT:
                     raise PinPadError(f"the PIN pad refused message {ident}", code="pinpad.refused")
@@ -311,24 +335,28 @@ class ZPinPad(PinPad):
             if time.monotonic() >= deadline:
                 raise PinPadError(f"the PIN pad did not answer message {ident}", code="pinpad.silent")
 
-    def _receive(self, timeout: float, *, want_control: bool = False) -> z.Control | bool:
+    def _receive(self, timeout: float, *, want_control: bool = False, late: bool = False) -> z.Control | bool:
         """Read what the pad sent (waiting up to ``timeout`` for the first byte) and handle it.
 
         With ``want_control``, the first ACK/NAK/EOT is returned (it answers the
-        frame just sent); frames are handled either way. Returns whether anything came.
+        frame just sent); frames are handled either way. With ``late`` (read just
+        before a frame is written), controls and a ``71`` answer a message given
+        up on and are dropped. Returns whether anything came.
         """
         data = self._read(timeout)
         found: z.Control | None = None
         for item in self._rx.feed(data):
             if isinstance(item, z.Frame):
-                self._on_frame(item)
+                self._on_frame(item, late=late)
             elif want_control and found is None:
                 found = item
+            elif late:
+                log.debug("%s: dropped a late %s", self, item.name)
             else:
                 self._on_control(item)
         return found if found is not None else bool(data)
 
-    def _on_frame(self, frame: z.Frame) -> None:
+    def _on_frame(self, frame: z.Frame, *, late: bool = False) -> None:
         if not frame.good:
             self._bad_frames += 1
             self._write(bytes([z.NAK]))
@@ -346,7 +374,7 @@ class ZPinPad(PinPad):
             self._replies.append(frame)
         elif message[:3] == b"Z43":
             self._on_key(message[3:4])
-        elif message[:2] == b"71" and self._pin is not None:
+        elif message[:2] == b"71" and self._pin is not None and not late:
             self._on_pin(message)
         else:
             log.debug("%s: ignored message %s", self, frame.ident)

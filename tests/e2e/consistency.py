@@ -131,6 +131,8 @@ def check_books(
             problems.append("a receipt without a trace number")
             continue
         record = by_stan.get(int(m.group(1)))
+        if getattr(record, "advice_refused", False):
+            continue  # printed as approved offline; the issuer's later refusal is told (advice.declined)
         if record is None or record.state not in APPROVED:
             problems.append(f"receipt for trace {m.group(1)} has no approved journal record")
         elif record.amount != _amount(text):
@@ -164,11 +166,22 @@ def check_books(
     }
 
 
+def _record(t: dict) -> SimpleNamespace:
+    """A transaction of a scenario's JSON as the books count it. A stored advice (offline sale, completion)
+    the issuer refused stays offline_approved in the journal, and its receipt was printed, but the host
+    never took the funds and the settlement leaves it out (``storage.journal``'s advice verdict): declined
+    for the books, its paper excused (the terminal told it: advice.declined)."""
+    advice = t.get("advice")
+    refused = advice is not None and not advice["accepted"]
+    return SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
+                           state=JournalState.DECLINED if refused else JournalState(t["outcome"]),
+                           advice_refused=refused)
+
+
 def books(result: dict) -> dict:
     """``check_books`` over a scenario's JSON result (``posterm sim --json``): its journal, its
     receipts, the host simulator's ledger and what is still owed."""
-    journal = [SimpleNamespace(txn_no=t["txn_no"], stan=int(t["stan"]), amount=t["amount"], kind=t["kind"],
-                               state=JournalState(t["outcome"])) for t in result["transactions"]]
+    journal = [_record(t) for t in result["transactions"]]
     paper = [text for t in result["transactions"] for text in t["receipts"]]
     ledger = result["host_ledger"]
     return check_books(journal, ledger["postings"], paper, owed=result["owed"], messages=ledger["messages"])

@@ -91,6 +91,8 @@ def test_a_completion_advice_the_host_refuses_leaves_its_preauth_to_be_completed
     assert mtis(r) == ["0100", "0220", "0200", "0500"]
     _, refused, again = r["transactions"]
     assert (refused["outcome"], again["outcome"], again["amount"]) == ("offline_approved", "approved", 8000)
+    assert refused["advice"] == {"response_code": "25", "accepted": False} and again["advice"] is None
+    assert books(r)["approved_total"] == 8000  # the refused advice is out of the books, as out of the totals (AU22)
     (s,) = r["settlements"]
     assert (s["result"], s["debit_count"], s["debit_amount"], s["completion_count"]) == ("balanced", 1, 8000, 1)
     accepted = run(preauth() + advice(9000) + complete(8000)

@@ -93,8 +93,13 @@ def test_last_lists_the_newest_records_in_journal_order(aged, capsys):
 def test_batch_lists_one_batch_and_last_bounds_it(one_sale, capsys):
     assert [(r["txn_no"], r["batch"]) for r in listed(one_sale, capsys, "--batch", "1")] == [(1, 1)]
     assert [r["txn_no"] for r in listed(one_sale, capsys, "--batch", "2", "--last", "1")] == [2]
-    assert listed(one_sale, capsys, "--batch", "7") == []  # no such batch: an empty array, still JSON
     capsys.readouterr()
+    # no such batch: refused with its code, as posterm report --batch refuses it (an empty listing read as
+    # "no transactions" in a batch that never was); with --json the error is the one JSON document
+    assert main(["journal", "--json", "--batch", "7", "--data-dir", str(one_sale)]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["error"]["code"] == "journal.no_batch" and "there is no batch 000007" in err
+    assert main(["journal", "--batch", "7", "--data-dir", str(one_sale)]) == 2
     assert main(["journal", "--batch", "1", "--data-dir", str(one_sale)]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert line.split()[0] == "1" and "approved" in line

@@ -25,7 +25,9 @@ def test_a_two_row_display_names_the_printer_fault_and_its_keys(tmp_path):
 
 
 def test_a_two_row_display_shows_a_pending_reversal_on_the_idle_screen(tmp_path):
-    with serial_terminal(tmp_path, extra={"host": {"response_timeout": 1, "reversal_retries": 1}}) as t:
+    # the outcome held 1 s (sale.message_seconds), not the default 5
+    extra = {"host": {"response_timeout": 1, "reversal_retries": 1}, "sale": {"message_seconds": 1}}
+    with serial_terminal(tmp_path, extra=extra) as t:
         t.host.rules.push(Rule(behaviour="drop"))
         t.sale_to_pin()
         t.pad.enter_pin("1234")
@@ -34,4 +36,4 @@ def test_a_two_row_display_shows_a_pending_reversal_on_the_idle_screen(tmp_path)
         outcome = ("SALE NOT APPROVED".ljust(20), "CNY 12.50".ljust(20))  # held first (AU20 M5), then idle
         assert t.run_until(lambda: t.display.screen == outcome, 3), t.screen()
         shown = ("READY".ljust(20), "1 REVERSAL PENDING  ")
-        assert t.run_until(lambda: t.display.screen == shown, 10), t.screen()
+        assert t.run_until(lambda: t.display.screen == shown, 3), t.screen()

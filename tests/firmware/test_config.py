@@ -39,6 +39,7 @@ def test_a_file_is_read_and_checked(tmp_path):
         ({"terminal": "x"}, "config.bad_value", ["[terminal]", "table"]),
         ({"host": {"time_zone": "Asia/Shangai"}}, "config.bad_value", ["host.time_zone", "IANA"]),
         ({"host": {"time_zone": "../../etc/passwd"}}, "config.bad_value", ["host.time_zone", "IANA"]),
+        ({"sale": {"message_seconds": 0}}, "config.bad_value", ["sale.message_seconds", "0.5"]),
     ],
 )
 def test_bad_configuration_names_the_key_and_the_expected_form(doc, code, words):

@@ -17,8 +17,8 @@ from crypto.pinblock import decrypt_iso0
 from crypto.provision import lab_key
 from crypto.secrets import Pan
 from firmware.errors import PinPadError
-from hal.pinpad import Key, KeyPress, PinCancelled, PinEntered
-from hal.pinpad.console import translate
+from hal.pinpad import Key, KeyPress, PinCancelled, PinEntered, PinProgress
+from hal.pinpad.console import SEQUENCE_MAX, split_escape, translate
 from hal.registry import open_device
 
 PAN = "5413330089020011"
@@ -61,6 +61,36 @@ def test_escape_cancels_the_prompt_but_an_arrow_key_does_not(pty, console_pad):
     pty.type(b"1\x1b[A\x1b")
     events = poll_events(console_pad, 2)
     assert events[-1] == PinCancelled() and not console_pad.in_pin_entry
+
+
+# AU24: a slow serial console or a busy Pi may split an arrow key's ESC [ A across two reads. The ESC that ended
+# the first read was taken as the Escape key: the customer's PIN entry was cancelled, and [ A dropped.
+def readable(pad) -> None:
+    assert select.select([pad.fileno()], [], [], 5.0)[0]  # what the test typed has reached the driver's terminal
+
+
+def test_an_arrow_key_split_across_two_reads_does_not_cancel_the_pin(pty, console_pad):
+    console_pad.begin_pin_entry(Pan(PAN))
+    pty.type(b"12\x1b")
+    readable(console_pad)
+    assert console_pad.poll() == [PinProgress(1), PinProgress(2)]  # the digits now; the ESC waits
+    assert console_pad.in_pin_entry and console_pad.next_deadline() is not None
+    pty.type(b"[A")
+    pty.type(b"34\r")
+    readable(console_pad)
+    events = poll_events(console_pad, 3)
+    assert events[:2] == [PinProgress(3), PinProgress(4)] and isinstance(events[-1], PinEntered)
+    assert decrypt_iso0(events[-1].block, PAN, lab_key(KeyUsage.PIN)) == b"1234"
+    assert console_pad.next_deadline() is None  # nothing held
+
+
+def test_a_lone_escape_is_a_cancel_once_nothing_follows_it(pty, console_pad):
+    console_pad.begin_pin_entry(Pan(PAN))
+    pty.type(b"1\x1b")
+    readable(console_pad)
+    assert console_pad.poll() == [PinProgress(1)]
+    assert poll_events(console_pad, 1) == [PinCancelled()]  # polled at its deadline, as the runner does
+    assert not console_pad.in_pin_entry and console_pad.next_deadline() is None
 
 
 def test_the_terminal_is_in_cbreak_mode_while_open_and_restored_on_close(pty, lab_context):
@@ -140,3 +170,26 @@ def test_translate(typed, keys):
 @given(st.binary(max_size=64))
 def test_translate_only_ever_gives_pad_keys(data):
     assert all(Key.from_char(c) is not None for c in translate(data))
+
+
+@pytest.mark.parametrize(
+    ("typed", "keys", "held"),
+    [
+        (b"12\x1b", "12", b"\x1b"),
+        (b"1\x1b[1;5", "1", b"\x1b[1;5"),
+        (b"\x1bO", "", b"\x1bO"),
+        (b"\x1b[A\x1b3", "X3", b""),  # a whole arrow key, and ESC then a digit: Escape, 3
+        (b"\x1b[" + b"1" * SEQUENCE_MAX, "", b""),  # too long for a key's sequence: noise, not held
+    ],
+)
+def test_split_escape_holds_only_a_sequence_that_may_still_be_arriving(typed, keys, held):
+    got, cut = split_escape(typed)
+    assert (got, typed[cut:]) == (keys, held)
+
+
+@given(st.binary(max_size=SEQUENCE_MAX), st.data())
+def test_a_key_sequence_split_anywhere_reads_as_one_read(data, draw):
+    """Fed in two reads as the driver does (the held tail first in the next), the keys are those of one read."""
+    cut = draw.draw(st.integers(0, len(data)))
+    keys, held = split_escape(data[:cut])
+    assert keys + translate(data[:cut][held:] + data[cut:]) == translate(data)

@@ -48,6 +48,16 @@ def test_a_production_data_directory_gets_no_lab_keys(capsys, tmp_path):
     assert not ring.has(KeyUsage.PIN) and not (data / DB_FILE).exists()  # nothing sold into it
 
 
+def test_a_terminal_provisioned_for_production_gets_no_lab_keys_before_its_master_key(capsys, tmp_path):
+    """DOC24: ``posterm provision`` without --lab (device and data keys, its master key to come by TR-31) read as
+    a new directory, and a demo loaded the lab master key into it: a production terminal on lab keys."""
+    data = tmp_path / "data"
+    provision(data)
+    code, out, err = cli(capsys, "demo", "--data-dir", str(data))
+    assert code == 2 and "[scenario.not_lab]" in err and "master key" in err, err
+    assert not Keyring.load(data).has(KeyUsage.TMK) and not (data / DB_FILE).exists()
+
+
 def test_a_lab_directory_is_used_again(capsys, tmp_path, lab_sale_dir):
     data = tmp_path / "data"
     shutil.copytree(lab_sale_dir, data)

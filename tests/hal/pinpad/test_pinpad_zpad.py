@@ -9,8 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from crypto.des import TdesEcb
 from crypto.keys import KeyUsage
@@ -20,7 +18,6 @@ from crypto.secrets import Pan
 from firmware.errors import ConfigError, PinPadError
 from hal.base import DeviceContext
 from hal.pinpad import Key, KeyPress, PinBypassed, PinCancelled, PinEntered
-from hal.pinpad import zproto as z
 from hal.pinpad.ptysim import PtyZPinPadSim
 from hal.pinpad.zpad import REARM_BACKOFF, ZPinPad
 from hal.registry import make_device, open_device
@@ -74,44 +71,6 @@ def pin_block_of(events) -> bytes:
     (event,) = events
     assert isinstance(event, PinEntered)
     return decrypt_iso0(event.block, PAN, lab_key(KeyUsage.PIN))
-
-
-# -- the wire format -----------------------------------------------------------------------
-MESSAGES = st.binary(max_size=80).map(lambda b: bytes(c for c in b if c not in (z.STX, z.ETX, z.SI, z.SO)))
-
-
-@given(st.lists(st.tuples(MESSAGES, st.booleans()), max_size=5), st.data())
-def test_frames_survive_any_split(messages, data):
-    wire = b"".join(bytes(z.encode(m, short=s)) for m, s in messages)
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=6)))
-    rx, got = z.Receiver(), []
-    for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True):
-        got += rx.feed(wire[a:b])
-    assert [(f.message, f.short, f.good) for f in got] == [(m, s, True) for m, s in messages]
-
-
-@given(st.binary(max_size=600))
-def test_noise_never_raises_and_a_bad_check_byte_is_caught(noise):
-    z.Receiver().feed(noise)
-    frame = z.encode(b"Z431")
-    frame[-1] ^= 0x01
-    assert [f.good for f in z.Receiver().feed(bytes(frame))] == [False]
-
-
-def test_a_frame_shows_its_id_only():
-    frame = z.Frame(b"71.00401" + b"ABCDEF0123456789")
-    assert repr(frame) == "<Frame 71 24 bytes>" and "ABCDEF" not in repr(frame)
-
-
-@pytest.mark.parametrize(
-    "message, code",
-    [(b"71.0040", "pinpad.protocol"), (b"71.0130111", "pinpad.protocol"), (b"Z43", "pinpad.protocol"),
-     (b"71.004" + b"01" + b"ZZ" * 8, "pinpad.protocol")],
-)
-def test_a_malformed_pin_response_is_a_protocol_error(message, code):
-    with pytest.raises(PinPadError) as e:
-        z.parse_pin_response(message)
-    assert e.value.code == code and "ZZ" not in str(e.value)
 
 
 # -- the cashier's keypad ----------------------------------------------------------------------
@@ -276,6 +235,59 @@ def test_three_naks_are_a_protocol_error(sim, connect):
         pad.begin_pin_entry(Pan(PAN))
     assert e.value.code == "pinpad.protocol" and not pad.in_pin_entry
     assert sim.naks_sent == 3
+
+
+# AU24: a pad that answers after the driver gave up on a frame (pinpad.silent) left that answer in the port, and the
+# next frame took it for its own. A late ACK passed a PIN request the pad refused (the terminal waited for a PIN the
+# pad never asked for, then read the pad's refusal as the customer cancelling); a late EOT refused one the pad took
+# (the terminal reported a PIN pad fault while the pad asked the customer for a PIN). An answer waiting before a
+# frame is written answers an earlier one: it is dropped.
+def answer_show_late(sim, pad, *, refused: bool) -> None:
+    """``show`` gives up on its Z2 (pinpad.silent); then the pad's answer to it, ACK or EOT, reaches the port."""
+    if refused:
+        sim.refuse_next("Z2")
+    sim.answer_late("Z2")
+    with pytest.raises(PinPadError) as e:
+        pad.show("INSERT CARD")
+    assert e.value.code == "pinpad.silent"
+    sim.answer_now()
+    assert select.select([pad], [], [], WAIT)[0]  # the late answer waits in the driver's port
+
+
+def test_a_late_ack_does_not_pass_a_pin_request_the_pad_refused(sim, connect, caplog):
+    caplog.set_level(logging.DEBUG, logger="hal.pinpad.zpad")
+    pad = connect()
+    answer_show_late(sim, pad, refused=False)
+    sim.refuse_next("Z62")
+    with pytest.raises(PinPadError) as e:
+        pad.begin_pin_entry(Pan(PAN))
+    assert e.value.code == "pinpad.refused" and not pad.in_pin_entry
+    assert "dropped a late ACK" in caplog.text
+
+
+def test_a_late_eot_does_not_refuse_a_pin_request_the_pad_took(sim, connect):
+    pad = connect()
+    answer_show_late(sim, pad, refused=True)
+    pad.begin_pin_entry(Pan(PAN))
+    assert pad.in_pin_entry and sim.mode == "PIN entry"
+    sim.enter_pin(PIN)
+    assert pin_block_of(wait_events(pad)) == PIN.encode()
+
+
+def test_after_a_pin_request_left_unanswered_the_next_message_first_ends_the_prompt_the_pad_may_hold(sim, connect):
+    """The pad took the Z62 and prompts the customer, but its ACK never came (pinpad.silent): the driver
+    thinks no prompt is open. Its next message goes after an abort (72), not to a pad whose prompt
+    refuses everything else until the customer or its timeout ends it."""
+    pad = connect()
+    sim.answer_late("Z62")
+    with pytest.raises(PinPadError) as e:
+        pad.begin_pin_entry(Pan(PAN))
+    assert e.value.code == "pinpad.silent" and not pad.in_pin_entry and sim.mode == "PIN entry"
+    pad.show("INSERT CARD")  # refused by the prompt (pinpad.refused) before the abort
+    assert sim.mode == "key read" and sim.display == "INSERT CARD"
+    pad.show("THANK YOU")  # the prompt's abort went once; this 72 ends the key read the first show armed
+    after = sim.idents[len(sim.idents) - 1 - sim.idents[::-1].index("Z62"):]
+    assert after == ["Z62", "72", "Z2", "Z42", "72", "Z2", "Z42"] and sim.display == "THANK YOU"
 
 
 @pytest.mark.parametrize("fault, code", [("silent", "pinpad.silent"), ("refuse_next", "pinpad.refused")])
