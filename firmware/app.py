@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,10 +135,13 @@ def build_runner(
     *,
     overrides: Overrides | None = None,
     crash: CrashPlan | None = None,
+    slow_start: Callable[[str], AbstractContextManager] | None = None,
 ) -> Runner:
+    """``slow_start``: a context around a long step before ready (a schema migration: ``Notifier.extending``)."""
     data_dir = ensure_private_dir(Path(config.data_dir))
     bridge = HostBridge.from_config(config)
-    store = Store.open(data_dir, fresh={PROFILE_KEY: config.host.profile})  # a new database records it at once
+    # a new database records the profile at once
+    store = Store.open(data_dir, fresh={PROFILE_KEY: config.host.profile}, slow=slow_start)
     holder: dict[str, Runner] = {}  # the PIN pad asks the running terminal for its current PIN key
     dukpt = None
     try:

@@ -78,7 +78,11 @@ def _run(args, config, started: float) -> int:
 
         host = EmbeddedHost(config.host.profile)
         overrides.host = host.processor
-    runner = build_runner(config, overrides=overrides)
+    from firmware.systemd import Notifier
+
+    notifier = Notifier.from_env()  # does nothing outside a systemd Type=notify unit
+    # a schema migration after an update reads the whole database: systemd's start timeout is extended meanwhile
+    runner = build_runner(config, overrides=overrides, slow_start=notifier.extending)
 
     def stop(*_):  # a clean stop (runner.close: the DUKPT counters given back, the database closed)
         runner.stop()
@@ -98,9 +102,6 @@ def _run(args, config, started: float) -> int:
             print("posterm: not signed on, sales refused until a sign-on succeeds", file=sys.stderr, flush=True)
         if args.exit_when_ready or runner.stopped:
             return EXIT_OK
-        from firmware.systemd import Notifier
-
-        notifier = Notifier.from_env()  # does nothing outside a systemd Type=notify unit
         notifier.ready(f"ready in {ready:.3f} s")
         runner.blocking = notifier.bounded
         _warm_printer(runner)

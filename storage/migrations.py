@@ -73,6 +73,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -304,9 +305,12 @@ def check_opens(conn: sqlite3.Connection) -> DbSchema:
 
 
 # -- migrating ----------------------------------------------------------------------------
-def migrate(conn: sqlite3.Connection, *, fresh: Mapping[str, str] | None = None) -> int:
+def migrate(conn: sqlite3.Connection, *, fresh: Mapping[str, str] | None = None,
+            slow: Callable[[str], AbstractContextManager] | None = None) -> int:
     """Bring the schema to ``LATEST``, or open a newer one this firmware can use. Returns the version found.
-    ``fresh``: settings a new database starts with, written in its creating commit (no commit of their own)."""
+    ``fresh``: settings a new database starts with, written in its creating commit (no commit of their own).
+    ``slow``: a context, given what is happening, around a migration of an existing database (its snapshot,
+    digests and steps read it all): ``posterm run`` extends systemd's start timeout with it."""
     found = _user_version(conn)
     if found > LATEST:
         schema = check_opens(conn)
@@ -318,7 +322,10 @@ def migrate(conn: sqlite3.Connection, *, fresh: Mapping[str, str] | None = None)
             with transaction(conn, "recording the schema") as c:
                 _put(c, RECORD_KEY, _record(found, _content_floor(c)))
         return found
-    return _migrate(conn, fresh or {})
+    if found == 0 or slow is None:
+        return _migrate(conn, fresh or {})
+    with slow(f"migrating the database from schema {found} to {LATEST}"):
+        return _migrate(conn, fresh or {})
 
 
 def _migrate(conn: sqlite3.Connection, fresh: Mapping[str, str]) -> int:

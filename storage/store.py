@@ -40,8 +40,8 @@ look-ups of records and originals, with the journal's row format.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from firmware.core.model import Copy, Counters, JournalState, SaleRecord
@@ -100,12 +100,14 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin, HousekeepingMi
         self._commits_at_checkpoint = 0
 
     @classmethod
-    def open(cls, data_dir: Path | str, *, create: bool = True, fresh: Mapping[str, str] | None = None) -> Store:
+    def open(cls, data_dir: Path | str, *, create: bool = True, fresh: Mapping[str, str] | None = None,
+             slow: Callable[[str], AbstractContextManager] | None = None) -> Store:
         """The database, migrated to this firmware's schema. ``create=False`` (an engineer's command that
         names a data directory): a directory that does not exist, or one without a database, is
         ``storage.missing``, not a new empty terminal made there (a misspelt ``--data-dir`` listed an empty
         journal, or stored a cashier in a database the terminal never reads). ``fresh``: settings a new
-        database starts with, in the commit that creates it (``storage.migrations.migrate``)."""
+        database starts with, in the commit that creates it; ``slow``: a context around a migration
+        (``storage.migrations.migrate``)."""
         path = Path(data_dir) / DB_FILE
         if not create:
             require_data_dir(data_dir)
@@ -117,7 +119,7 @@ class Store(QueueMixin, SettlementMixin, JournalMixin, BootMixin, HousekeepingMi
             raise emptied
         conn = open_database(path)
         try:
-            migrate(conn, fresh=fresh)
+            migrate(conn, fresh=fresh, slow=slow)
         except BaseException:
             conn.close()
             raise

@@ -105,6 +105,44 @@ def test_posterm_run_is_ready_pings_and_says_stopping(tmp_path, notify_socket, p
     assert "Traceback" not in err
 
 
+def test_a_long_start_step_extends_the_start_timeout_until_it_ends_and_no_longer_than_its_bound(notify_socket):
+    path, sock = notify_socket
+    n = Notifier(str(path), watchdog_usec=None)
+    with n.extending("migrating", step=0.05):
+        time.sleep(0.3)
+    time.sleep(0.1)  # the helper thread has stopped: nothing more comes
+    got = waiting(sock)
+    assert len(got) >= 3 and set(got) == {b"EXTEND_TIMEOUT_USEC=100000\nSTATUS=migrating"}
+    time.sleep(0.15)
+    assert waiting(sock) == []
+    with n.extending("migrating", step=0.05, limit=0):  # past its bound: a hung step times out after all
+        time.sleep(0.2)
+    assert len(waiting(sock)) == 1
+
+
+def test_posterm_run_extends_the_start_timeout_while_it_migrates_the_database(
+        tmp_path, notify_socket, posterm_cmd, clean_env, monkeypatch):
+    """A schema migration after an update reads the whole database (snapshot, digests): minutes on a Pi Zero
+    with a long journal, past systemd's 90 s start timeout, which killed it at every start until boot-check
+    rolled the update back. The start timeout is extended while it migrates, then READY=1."""
+    from storage.migrations import LATEST
+    from tests.storage.test_schema import database_at
+
+    path, sock = notify_socket
+    data = tmp_path / "data"
+    provision(data, lab=True)
+    database_at(data, LATEST - 1, monkeypatch).close()  # the database as the firmware before this one left it
+    config = tmp_path / "posterm.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n[log]\nlevel = "warning"\n')
+    env = {**clean_env, "NOTIFY_SOCKET": str(path)}
+    out = subprocess.run(posterm_cmd + ["run", "--config", str(config), "--exit-when-ready"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    first = sock.recv(256).decode()
+    assert first.startswith("EXTEND_TIMEOUT_USEC=60000000\n")
+    assert first.endswith(f"STATUS=migrating the database from schema {LATEST - 1} to {LATEST}")
+
+
 def test_the_unit_file_runs_posterm_as_a_notify_service_with_a_watchdog():
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.optionxform = str
