@@ -106,7 +106,7 @@ def _note(report: BatchReport, record: SaleRecord) -> str:
 def report_text(report: BatchReport, settings: CoreSettings) -> str:
     """The report as text: a head laid out as the printed settlement report's, then one line per transaction."""
     from firmware.core.flows import FLOWS
-    from firmware.core.model import Kind
+    from firmware.core.receipt import KIND_TEXT
     from firmware.core.report import report_head, result_lines, total_lines
     from firmware.money import format_amount
     from hal.printer import Align, Line, Receipt
@@ -129,13 +129,15 @@ def report_text(report: BatchReport, settings: CoreSettings) -> str:
         head.append(Line(f"NOT YET SENT: {report.totals.unsent}", align=Align.CENTER))
     head += [Line(f"EARLIER BATCH {batch_label(b)}:", right=f"--batch {b}") for b in report.earlier]
     out = plain_text(Receipt(lines=tuple(head), title=f"REPORT BATCH {batch_label(report.batch)}"), WIDTH)
-    kinds = max(len(k.value) for k in Kind)  # the TYPE column fits every kind (PREAUTH_COMPLETE_VOID)
+    # TYPE in the receipt's words (TRANS TYPE: AUTH COMPLETE, not PREAUTH_COMPLETE), so a merchant ties each
+    # row to its slip; the column fits every kind's
+    kinds = max(map(len, KIND_TEXT.values()))
     out += (f"{'TRACE':<6} {'OP':<3} {'DATE/TIME':<19} {'TYPE':<{kinds}} {'CARD':<19} {'AMOUNT':>13} {'STATE':<16} "
             f"{'REF NO':<12} AUTH\n")
     for r in report.records:
         flow = FLOWS.get(r.kind)
         amount = ("-" if flow is not None and flow.refund else "") + format_amount(r.amount, settings.exponent)
-        line = (f"{r.stan:06d} {r.operator or '-':<3} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value.upper():<{kinds}} {r.masked_pan:<19} "
+        line = (f"{r.stan:06d} {r.operator or '-':<3} {r.when:%Y-%m-%d %H:%M:%S} {KIND_TEXT[r.kind]:<{kinds}} {r.masked_pan:<19} "
                 f"{amount:>13} {r.state.value:<16} {r.rrn or '-':<12} {r.auth_code or '-':<6} {_note(report, r)}")
         out += line.rstrip() + "\n"
     if not report.records:

@@ -82,12 +82,13 @@ class OriginalMixin:
 
     def _original_label(self) -> str:
         """How the cashier named the original: its trace (a void), its reference number (a refund) or
-        its authorisation code (a pre-auth's cancel or completion)."""
+        its authorisation code (a pre-auth's cancel or completion), in the words its prompt and receipt use
+        (REF NO: the screen after ORIGINAL REF NO said RRN, a second name for the same number)."""
         sale = self.sale
         if flow_of(sale.kind).by_auth_code:
             return f"AUTH {sale.auth}"
         if flow_of(sale.kind).by_reference:
-            return f"RRN {sale.rrn}"
+            return f"REF {sale.rrn}"
         return f"TRACE {int(sale.trace or '0'):06d}"
 
     def _h_original_refused(self, ev: OriginalRefused, now: datetime) -> Result:

@@ -137,7 +137,7 @@ class SaleMixin:
 
     def _h_card_unreadable(self, ev, now: datetime) -> Result:
         return State.CARD, [
-            Show(screens.shown(self, (ev.text, "SWIPE AGAIN", "X=CANCEL"), (ev.text, "SWIPE AGAIN X=CANCEL"))),
+            Show(screens.swipe_again(self, ev.text)),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
 

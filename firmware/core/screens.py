@@ -280,6 +280,13 @@ def swipe(term: Terminal) -> tuple[str, ...]:
                (line, _first_fit(w, "SWIPE CARD  X=CANCEL", "SWIPE  X=CANCEL")))
 
 
+def swipe_again(term: Terminal, text: str) -> Lines:
+    """A swipe refused: what was wrong, then what to do. A read error's text is already SWIPE AGAIN
+    (``hal.magstripe.policy.prompt``): said once, under what happened, rather than twice."""
+    what = "CARD NOT READ" if text == "SWIPE AGAIN" else text
+    return shown(term, (what, "SWIPE AGAIN", "X=CANCEL"), (what, "SWIPE AGAIN X=CANCEL"))
+
+
 def pin(term: Terminal, digits: int) -> tuple[str, ...]:
     card = term.sale.card
     last4 = card.masked_pan[-4:] if card else "????"

@@ -40,6 +40,23 @@ _PREAUTH_KEYS = {"preauth": "F01", "preauth_cancel": "F02", "preauth_complete": 
 SIM_DEVICES = {"reader": "sim://", "pinpad": "sim://", "printer": "sim://?cjk=gb18030", "display": "sim://",
                "tamper": "sim://"}
 
+
+
+def sim_devices(config: Mapping) -> dict[str, str]:
+    """The simulated devices a scenario runs on: ``SIM_DEVICES``, with any the scenario's ``[config] devices``
+    names, such as ``display = "sim://?rows=2&cols=16"`` (it was replaced by a 4 x 20 display without a word).
+    Only a ``sim://`` URL: a scenario's devices are the simulators it drives, and its host the built-in simulator
+    or ``--host``, so another scheme, or a link, is refused rather than silently dropped."""
+    given = config.get("devices", {})
+    for kind, url in given.items():
+        if kind not in SIM_DEVICES or not isinstance(url, str) or not url.startswith("sim://"):
+            where = "the host is the built-in simulator or --host" if kind == "link" else (
+                f"a scenario's devices are simulated: {', '.join(SIM_DEVICES)} take a sim:// URL "
+                "(e.g. display = \"sim://?rows=2&cols=16\")")
+            raise ScenarioError(f"[config.devices] {kind} cannot be set here: {where}", code="scenario.bad_value")
+    return {**SIM_DEVICES, **given}
+
+
 FILLER = ".posterm-disk-filler"
 MAX_FILL = 64 * 1024 * 1024
 
@@ -95,6 +112,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         self.server = None
         self.processor = None
         self.devices: dict = {}
+        self.sim_urls = dict(SIM_DEVICES)  # with the scenario's own sim:// devices once it is read (sim_devices)
         self.runner: Runner | None = None
         self.power_cuts: list[str] = []
         self.failures: list[str] = []
@@ -118,7 +136,8 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
                 raise ScenarioError(f"[config.{section}] must be a table")
             merged.setdefault(section, {}).update(values)
         merged["storage"]["data_dir"] = str(self.data_dir)
-        merged["devices"].update(SIM_DEVICES)
+        self.sim_urls = sim_devices(scenario.config)
+        merged["devices"].update(self.sim_urls)
         merged["devices"]["link"] = self.host_url or "tcp://127.0.0.1:1"  # replaced once the host is up
         return parse_config(merged, source=f"scenario {scenario.name}")
 
@@ -148,7 +167,7 @@ class ScenarioRunner(MenuStepsMixin, ReportMixin):
         # (as a real pad holds the key the terminal loaded into it); the printer keeps its
         # escpos cache in the data directory.
         context = DeviceContext(data_dir=self.data_dir, pin_key=lambda: self.runner.pin_cipher() if self.runner else None)
-        for kind, url in SIM_DEVICES.items():
+        for kind, url in self.sim_urls.items():
             self.devices[kind] = make_device(kind, url, context)
         return config
 

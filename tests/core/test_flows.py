@@ -424,6 +424,15 @@ def test_a_bad_swipe_asks_to_swipe_again():
     assert "SWIPE AGAIN" in d.last(A.Show).lines
 
 
+def test_a_read_error_says_swipe_again_once_under_what_happened():
+    """A read error's prompt is itself SWIPE AGAIN: the screen read SWIPE AGAIN / SWIPE AGAIN / X=CANCEL."""
+    d = to_card()
+    d.feed(CardUnreadable("card.lrc", "SWIPE AGAIN"))
+    shown = d.last(A.Show).lines
+    assert d.state is State.CARD and shown[:3] == ("CARD NOT READ", "SWIPE AGAIN", "X=CANCEL")
+    assert shown.short[0] == "CARD NOT READ"
+
+
 @pytest.mark.parametrize(
     "pin_required, card_requires, bypass",
     [(True, False, False), (False, True, False), (False, False, True)],

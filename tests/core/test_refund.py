@@ -199,8 +199,15 @@ def test_refusal_goes_back_to_idle_with_its_code_naming_the_rrn():
     d = to_refund_lookup()
     out = d.feed(OriginalRefused("refund.voided", "SALE VOIDED"))
     assert d.state is State.IDLE
-    assert "refund.voided" in notes(out) and "SALE VOIDED" in texts(out) and f"RRN {RRN}" in texts(out)
+    assert "refund.voided" in notes(out) and "SALE VOIDED" in texts(out) and f"REF {RRN}" in texts(out)
     assert "NOT REFUNDED" in texts(out) and not d.all(A.OpenRequest)
+
+
+def test_the_look_up_names_the_original_as_its_prompt_and_receipt_do():
+    """ORIGINAL REF NO: was keyed and REF NO is printed; the screen between them said RRN (UX24)."""
+    d = to_refund_lookup()
+    shown = d.last(A.Show).lines
+    assert f"REF {RRN}" in shown and not any("RRN" in line for line in (*shown, *shown.short)), shown
 
 
 def test_unknown_original_is_a_refusal_for_a_void():
