@@ -93,6 +93,7 @@ PROMPTS: dict[str, str] = {
             "card.end_sentinel",
             "card.parity",
             "card.lrc",
+            "card.unreadable",
             "card.format",
             "card.track_length",
             "card.pan_digits",

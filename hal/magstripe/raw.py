@@ -147,7 +147,11 @@ def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS, *
     its end sentinel was lost, so the next track ran into it. Raises ``CardError`` with code
     ``card.no_track`` (nothing that looks like a track), ``card.end_sentinel``
     (a track starts but never ends: a partial swipe) or ``card.bad_char``
-    (a character that track cannot carry: a misread). ``strict=False`` accepts
+    (a character that track cannot carry: a misread) or ``card.unreadable`` (the reader marked track 2
+    unreadable: a parity or LRC error it found, the same misread a bit-level reader names
+    ``card.parity`` or ``card.lrc``; track 2 is what the host is sent, so the card is not read from
+    track 1 instead, as one without a track 2 would be). A track 1 or 3 the reader marked
+    unreadable is left out: track 2 carries what the host needs. ``strict=False`` accepts
     any printable ASCII inside a track (an encrypting reader's masked tracks
     may use a mask character such as ``*`` that the track cannot carry).
     """
@@ -167,6 +171,9 @@ def split_tracks(raw: bytes | bytearray, sentinels: Sentinels = ISO_SENTINELS, *
             _wipe_all(found)
             raise CardError(f"{_REREAD} (track {track} has no end sentinel)", code="card.end_sentinel")
         if sentinels.error_mark is not None and body == sentinels.error_mark.encode("ascii"):
+            if track == 2:  # the track the host is sent, misread: the customer swipes again
+                _wipe_all(found)
+                raise CardError(f"{_REREAD} (the reader could not read track 2)", code="card.unreadable")
             found[track] = None  # the reader says it could not read this track
         elif not (in_alphabet(body, track) if strict else all(0x20 <= b < 0x7F for b in body)):
             _wipe_all(found)

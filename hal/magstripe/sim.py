@@ -167,7 +167,7 @@ class Damage(str, enum.Enum):
 
     Damage falls on track 2. An ASCII reader that finds a bad parity or LRC
     sends ``E`` for the track, so at the text level a flipped bit or a bad LRC
-    loses track 2 (what follows depends on the other tracks).
+    is ``card.unreadable`` (swipe again), as ``card.parity`` or ``card.lrc`` is at the bit level.
     """
 
     MISSING_END_SENTINEL = "missing_end_sentinel"  # text: the port, card.end_sentinel; bits: card.end_sentinel

@@ -32,7 +32,7 @@ def test_the_published_sample_splits_into_tracks_1_and_2(vectors):
         (b"%B1^A B^1?\r;12=3?\n+45?\r\n", PLUS, {1: b"B1^A B^1", 2: b"12=3", 3: b"45"}),
         (b"+45?", PLUS, {3: b"45"}),  # track 3 alone: the parser, not the splitter, refuses it
         (b"%E?;1234=5678?", ISO_SENTINELS, {2: b"1234=5678"}),  # the reader's "track 1 unreadable" mark
-        (b"%E?;E?;99=1?", ISO_SENTINELS, {3: b"99=1"}),
+        (b"%E?;1234=5678?;E?", ISO_SENTINELS, {2: b"1234=5678"}),  # tracks 1 and 3 the reader could not read
         (b"%B1^A^1?;?", ISO_SENTINELS, {1: b"B1^A^1"}),  # an empty track counts as absent
     ],
 )
@@ -46,7 +46,8 @@ def test_tracks_are_found_by_their_sentinels(raw, sentinels, expected):
         (b"", "card.no_track"),
         (b"\r\n", "card.no_track"),
         (b"hello", "card.no_track"),
-        (b"%E?;E?", "card.no_track"),
+        (b"%E?;E?", "card.unreadable"),  # track 2, the host's, marked unreadable by the reader
+        (b"%E?;E?;99=1?", "card.unreadable"),
         (b";?", "card.no_track"),
         (b";1234=5678", "card.end_sentinel"),
         (b"%B1234^NAME^2512", "card.end_sentinel"),
