@@ -41,7 +41,6 @@ SIM_DEVICES = {"reader": "sim://", "pinpad": "sim://", "printer": "sim://?cjk=gb
                "tamper": "sim://"}
 
 
-
 def sim_devices(config: Mapping) -> dict[str, str]:
     """The simulated devices a scenario runs on: ``SIM_DEVICES``, with any the scenario's ``[config] devices``
     names, such as ``display = "sim://?rows=2&cols=16"`` (it was replaced by a 4 x 20 display without a word).
