@@ -133,7 +133,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.problem: str | None = None  # why sales are suspended: the error's code (screens.cause)
         # a transaction reversed for want of an answer: its outcome (screens.reversed_outcome), shown once the
         # uplink that sends the reversal rests, so the last screen of the transaction says it was not approved
-        self.reversed_txn: tuple[SaleRecord, str] | None = None
+        self.reversed_txn: tuple[SaleRecord | PendingReversal, str] | None = None
         self.keys = KeyState.READY
         self._keys_before = KeyState.READY
         self._batch_before = 1  # the batch before a sign-on's answer was taken (uplink.py)
@@ -294,6 +294,11 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         actions: list[Action] = self._resume_sign_in(ev.boot.operator)  # the shift goes on (operators.py)
         actions += self._boot_reminders(now)  # an open batch or stored sales left too long (overdue.py)
         if ev.boot.interrupted:
+            # the cashier is told what became of the newest one once recovery has sent its reversal, as after a
+            # request left unanswered while running (``uplink._uplink_rest``): the customer may still be there
+            cut = [r for r in self.reversals if r.txn_no in ev.boot.interrupted]
+            if cut:
+                self.reversed_txn = (cut[-1], "POWER CUT")
             resent = sorted(k.value for k, r in self.settings.recoveries.items() if r is Recovery.ADVICE)
             actions.append(
                 Alert(

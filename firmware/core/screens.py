@@ -29,7 +29,7 @@ from hal.display import Lines
 
 if TYPE_CHECKING:
     from firmware.core.machine import Terminal
-    from firmware.core.model import SaleRecord
+    from firmware.core.model import PendingReversal, SaleRecord
     from firmware.core.settings import CoreSettings
 
 WIDTH = 20  # what the screens are written for; a screen of a terminal chooses with its display's (``_width``)
@@ -338,7 +338,7 @@ def _wrapped(text: str, width: int) -> tuple[str, ...] | None:
     return text[:cut], text[cut + 1:]
 
 
-def reversed_outcome(term: Terminal, record: SaleRecord, cause: str, queued: bool) -> Lines:
+def reversed_outcome(term: Terminal, record: SaleRecord | PendingReversal, cause: str, queued: bool) -> Lines:
     """The last screen of a transaction reversed for want of a usable answer (no answer, a bad MAC, a partial
     approval; audit AU20 M5): not approved, its amount, and what became of the money, held like a decline's.
     ``queued``: the reversal is not delivered yet (it stays queued, the status line says so), so nothing is

@@ -91,3 +91,20 @@ def test_power_cut_between_copies_prints_only_the_missing_copy():
         (True, False),
         (False, True),
     ]
+
+
+@pytest.mark.parametrize("link", ["up", "down"])
+def test_after_a_power_cut_mid_sale_the_cashier_is_told_the_sale_was_not_charged(link):
+    """UX24: after the restart recovery reversed the interrupted sale and the display went to READY, so the
+    cashier, the customer perhaps still there, could not tell whether the card was charged. The outcome is
+    held as after an answer that never came: not approved, the amount, and what became of the money."""
+    steps = [{"key": "5100#"}, {"swipe": "unionpay_debit"}, {"power_cut": "after:send_request"}, {"pin": "1234"},
+             {"link": link}, {"restart": True}]
+    if link == "up":
+        steps += [{"expect": {"outcome": "reversed", "display": "NOTHING CHARGED"}},
+                  {"expect": {"display": "POWER CUT"}}, {"expect": {"display": "CNY 51.00"}}]
+    else:  # the reversal could not go yet: nothing is said to be undone
+        steps += [{"expect": {"display": "REVERSAL QUEUED"}}, {"expect": {"display": "SALE NOT APPROVED"}}]
+    result = ScenarioRunner().run(parse_scenario({"name": "cut", "config": {"host": {"response_timeout": 0.5}},
+                                                  "step": steps}))
+    assert result["ok"], (result["failures"], result["display"])
