@@ -50,7 +50,7 @@ from firmware.core.device_faults import DeviceFaultMixin
 from firmware.core.printing import PrintingMixin
 from firmware.core.sale import DIGITS, SaleMixin
 from firmware.core.menu import FUNCTION, MenuMixin
-from firmware.core.flows import Recovery, flow_of
+from firmware.core.flows import flow_of
 from firmware.core.operators import OperatorMixin
 from firmware.core.overdue import OverdueMixin
 from firmware.core.original import OriginalMixin
@@ -283,6 +283,19 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
         self.settle_interrupted = boot.settle_interrupted
         self.clock_floor = clock_floor(boot.latest)
 
+    def _interrupted_text(self, interrupted: tuple[int, ...], cut: list[PendingReversal]) -> str:
+        """What becomes of the requests a power cut left open, as found: each reversed, sent again (a kind the
+        profile sends as an advice, cup's refund) or left (an inquiry moves no money)."""
+        again = sum(a.txn_no in interrupted for a in self.advices)
+        left = len(interrupted) - len(cut) - again
+        head = f"{len(interrupted)} transaction(s) interrupted by a power cut"
+        if not again and not left:
+            return f"{head} will be reversed"
+        parts = [f"{len(cut)} will be reversed"] if cut else []
+        parts += [f"{again} sent again (never reversed)"] if again else []
+        parts += [f"{left} left unanswered (moves no money)"] if left > 0 else []
+        return f"{head}: {', '.join(parts)}"
+
     def _h_booted(self, ev: Booted, now: datetime) -> Result:
         self._resync(ev.boot)
         self.recovering = True
@@ -299,14 +312,7 @@ class Terminal(SaleMixin, PrintingMixin, FailureMixin, OriginalMixin, RefundMixi
             cut = [r for r in self.reversals if r.txn_no in ev.boot.interrupted]
             if cut:
                 self.reversed_txn = (cut[-1], "POWER CUT")
-            resent = sorted(k.value for k, r in self.settings.recoveries.items() if r is Recovery.ADVICE)
-            actions.append(
-                Alert(
-                    "recovery.interrupted",
-                    f"{len(ev.boot.interrupted)} transaction(s) interrupted by a power cut will be reversed"
-                    + (f" (a {' or a '.join(resent)}: sent again)" if resent else ""),
-                )
-            )
+            actions.append(Alert("recovery.interrupted", self._interrupted_text(ev.boot.interrupted, cut)))
         if self.upload is not None:  # sent after the receipts and the report owed, like the queues
             actions.append(Alert("recovery.upload", f"the upload of batch {self.upload.settlement.batch:06d} "
                                  "did not complete: sending it again"))
