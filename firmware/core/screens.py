@@ -318,6 +318,7 @@ def declined(term: Terminal, kind, code: str, text: str, brief: str, amount: int
     it cannot, the code does and the amount has the second line to itself."""
     flow, w = flow_of(kind), _width(term)
     head = "DECLINED" if flow.kind is Kind.SALE else _pair(flow.title, "DECLINED", w, flow.short)
+    text = text.upper()  # the profile's text in the display's capitals, as every screen and the display form are
     reason = _first_fit(w, f"{code} {text}", f"{code} {brief}")
     whole = _wrapped(f"{code} {text}", w) or (reason,)  # 4 rows: the host's own words, over two lines if need be
     if amount is None:  # an inquiry: nothing keyed

@@ -169,7 +169,7 @@ def test_a_large_amount_on_2_rows_keeps_a_short_title():
     (20, "38", ("DECLINED CNY 30.00", "38 PIN LOCK KEEP")),
     (20, "75", ("DECLINED CNY 30.00", "75 TOO MANY PINS")),
     (20, "25", ("DECLINED CNY 30.00", "25 NO ORIGINAL")),
-    (20, "55", ("DECLINED CNY 30.00", "55 Incorrect PIN")),  # the whole text where it fits
+    (20, "55", ("DECLINED CNY 30.00", "55 INCORRECT PIN")),  # the whole text where it fits
     (MIN_COLS, "51", ("DECLINED 51", "CNY 30.00")),  # no room for both: the code, and the amount whole
 ])
 def test_a_decline_on_2_rows_says_the_amount_and_the_whole_reason(cols, code, two_rows):
@@ -184,7 +184,7 @@ def test_an_inquiry_declined_says_its_whole_reason():
     term = _terminal(Kind.BALANCE, 0, MIN_COLS)
     s = term.settings
     lines = screens.declined(term, Kind.BALANCE, "57", s.response_text("57"), s.display_text("57"), None)
-    assert (tuple(lines), lines.short) == (("BALANCE DECLINED", "57 Not permitted", "to cardholder"),
+    assert (tuple(lines), lines.short) == (("BALANCE DECLINED", "57 NOT PERMITTED", "TO CARDHOLDER"),
                                            ("BALANCE DECLINED", "57 NOT FOR CARD"))
 
 
@@ -210,10 +210,10 @@ def test_a_refund_by_reference_confirms_its_trace_whole():
 
 
 @pytest.mark.parametrize(("cols", "code", "lines"), [
-    (20, "51", ("DECLINED", "51 Insufficient", "funds", "CNY 30.00")),  # the host's words, wrapped, not cut
-    (MIN_COLS, "57", ("DECLINED", "57 Not permitted", "to cardholder", "CNY 30.00")),
+    (20, "51", ("DECLINED", "51 INSUFFICIENT", "FUNDS", "CNY 30.00")),  # the host's words, wrapped, not cut
+    (MIN_COLS, "57", ("DECLINED", "57 NOT PERMITTED", "TO CARDHOLDER", "CNY 30.00")),
     (MIN_COLS, "25", ("DECLINED", "25 NO ORIGINAL", "CNY 30.00")),  # two lines are not enough: the display form
-    (20, "55", ("DECLINED", "55 Incorrect PIN", "CNY 30.00")),
+    (20, "55", ("DECLINED", "55 INCORRECT PIN", "CNY 30.00")),
 ])
 def test_a_decline_on_4_rows_says_the_whole_reason(cols, code, lines):
     term = _terminal(Kind.SALE, 3000, cols)

@@ -80,7 +80,7 @@ def test_declined_sale_records_the_code_and_prints_nothing():
     assert d.last(A.RecordOutcome).record.state is JournalState.DECLINED
     assert d.last(A.RecordOutcome).record.reason == "51"
     assert not d.all(A.Print)
-    assert any(tuple(s.lines)[1:3] == ("51 Insufficient", "funds") for s in d.all(A.Show))  # wrapped, whole
+    assert any(tuple(s.lines)[1:3] == ("51 INSUFFICIENT", "FUNDS") for s in d.all(A.Show))  # wrapped, whole
     assert "wipe_card" in names(out)
 
 

@@ -189,7 +189,7 @@ def test_void_declined_by_the_host_shows_the_text():
     record = d.last(A.OpenRequest).record
     out = d.feed(HostAnswered(reply(stan=record.stan, response_code="51", approved=False, auth_code=None)))
     assert d.last(A.RecordOutcome).record.state is JournalState.DECLINED
-    assert d.state is State.IDLE and "VOID DECLINED" in texts(out) and "51 Insufficient / funds" in texts(out)
+    assert d.state is State.IDLE and "VOID DECLINED" in texts(out) and "51 INSUFFICIENT / FUNDS" in texts(out)
     assert not d.all(A.Print)
 
 
