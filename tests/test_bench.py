@@ -33,22 +33,31 @@ def _figures(ratio: float) -> dict:
     }
 
 
+def _row(figures: dict, start: str) -> str:
+    """The table's row for ``figures`` that starts with ``start``."""
+    return next(line for line in table(figures).splitlines() if line.startswith(start))
+
+
+def _with(**extra) -> dict:
+    """Figures whose sale ratio meets the target, with ``extra``'s rows."""
+    return {**_figures(TARGETS["sale_ratio"]), **extra}
+
+
 def test_the_table_gives_each_verdict_from_its_own_numbers():
     met = table(_figures(TARGETS["sale_ratio"]))
-    missed = table(_figures(TARGETS["sale_ratio"] + 0.01))
-    row = lambda text: next(line for line in text.splitlines() if line.startswith("| terminal time per online sale"))
-    assert row(met).endswith("| yes |") and row(missed).endswith("| NO |")
+    missed = _figures(TARGETS["sale_ratio"] + 0.01)
+    sale = "| terminal time per online sale"
+    assert _row(_with(), sale).endswith("| yes |") and _row(missed, sale).endswith("| NO |")
     assert "| fsyncs per online sale (strace) | 2.000 |" in met
     assert "against the floor's commits in a reused log" in met  # the stricter floor is always shown
-    essentials = next(line for line in met.splitlines() if line.startswith("| - the least any online sale must do"))
+    essentials = _row(_with(), "| - the least any online sale must do")
     assert essentials.endswith("| 0.900 ms | 0.600 ms | 1.50x | - | - |")  # the floor plus half of it
     assert ("| forward 50 stored sales, host 20 ms per message, window 4 (TCP) | 0.300 s | "
             "1.200 s (window 1: one at a time) | 0.25x | - | - |") in met
 
 
 def test_the_ready_verdict_is_the_installed_start_s_and_the_start_without_bytecode_is_shown_beside_it():
-    text = table({**_figures(TARGETS["sale_ratio"]), "ready_s": 0.3, "ready_cold_s": 0.6})
-    ready, cold = (next(line for line in text.splitlines() if line.startswith(start)) for start in (
+    ready, cold = (_row(_with(ready_s=0.3, ready_cold_s=0.6), start) for start in (
         "| posterm run ready (from spawn; its bytecode compiled, as installed)",
         "| - the same with none of posterm's bytecode"))
     assert ready.endswith("| 0.300 s | 0.030 s (python -c pass) | 10.00x | <= 0.5 s | yes |")
@@ -63,9 +72,8 @@ def test_the_upload_worker_forwards_stored_sales_with_the_default_window_and_one
 
 
 def test_the_password_row_shows_the_configured_cost_against_its_floor_and_judges_nothing():
-    figures = {**_figures(TARGETS["sale_ratio"]),
-               "password": {"kdf_cost": 14, "seconds": 0.048, "floor": 0.003, "floor_log2_n": 10}}
-    row = next(line for line in table(figures).splitlines() if line.startswith("| one operator password check"))
+    password = {"kdf_cost": 14, "seconds": 0.048, "floor": 0.003, "floor_log2_n": 10}
+    row = _row(_with(password=password), "| one operator password check")
     assert row == ("| one operator password check (scrypt, operators.kdf_cost 14: N = 2^14) | 48.000 ms | "
                    "3.000 ms (the same at N = 2^10) | 16.00x | <= 0.5 s on the device (a note: not judged here) | - |")
 
@@ -93,8 +101,7 @@ def test_the_lookup_worker_finds_the_refund_s_original_in_a_journal_of_n_records
 
 
 def test_the_lookup_row_shows_the_look_up_against_its_one_batch_floor_and_judges_nothing():
-    figures = {**_figures(TARGETS["sale_ratio"]),
-               "lookup": {"records": 300000, "floor_records": 300, "seconds": 0.00012, "floor": 0.0001}}
-    row = next(line for line in table(figures).splitlines() if line.startswith("| refund look-up"))
+    lookup = {"records": 300000, "floor_records": 300, "seconds": 0.00012, "floor": 0.0001}
+    row = _row(_with(lookup=lookup), "| refund look-up")
     assert row == ("| refund look-up (its original by RRN and date) with 300,000 records in the journal | 0.120 ms | "
                    "0.100 ms (the same with 300 records) | 1.20x | - | - |")

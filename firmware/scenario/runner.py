@@ -415,9 +415,8 @@ def _check_lab_directory(data_dir: Path) -> None:
                             "never re-keys it; re-key it first (posterm provision)", code="scenario.tampered")
     if not (Path(data_dir) / KEK_FILE).exists():
         return
-    lab_dukpt = _check_lab_dukpt(Path(data_dir))
+    lab_seen = _check_lab_dukpt(Path(data_dir))  # a lab DUKPT key, or (below) any lab key in the ring
     lab = {usage.value: kcv(lab_key(usage)) for usage in LAB_KEYS}
-    lab_seen = lab_dukpt
     for entry in Keyring.load(Path(data_dir)).summary():
         usage = entry["usage"]
         if usage in lab and entry["kcv"] == lab[usage]:
