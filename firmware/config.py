@@ -169,7 +169,7 @@ class SettleSection:
 class CardSection:
     fallback: str = setting(
         "allow",
-        "Chip cards swiped: allow (POS entry mode fallback, always online) or deny (\"Insert chip\")",
+        "Chip cards swiped: allow (POS entry mode fallback, always online) or deny (\"Use another card\")",
         check=lambda v: None if v in ("allow", "deny") else "allow or deny",
     )
 

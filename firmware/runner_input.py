@@ -44,7 +44,7 @@ from firmware.sealed import CardSession, ClearCard
 from hal import pinpad as pad
 from hal.magstripe import Swipe
 from hal.magstripe.policy import entry_decision
-from hal.magstripe.policy import prompt as card_prompt
+from hal.magstripe.policy import prompt as card_prompt, reason as card_reason
 from hal.magstripe.sred import open_swipe
 from hal.magstripe.tracks import parse_swipe, summary
 from hal.pinpad import account as acct
@@ -52,6 +52,12 @@ from hal.pinpad import account as acct
 __all__ = ["InputMixin", "SIGN_ON_ANSWER"]
 
 log = logging.getLogger("posterm.runner")  # the runner's one logger (``bench`` quiets it by name)
+
+
+def _unreadable(code: str) -> CardUnreadable:
+    """A swipe refused by its error code: what was wrong and what to do, in the display's capitals."""
+    return CardUnreadable(code, card_reason(code).upper(), card_prompt(code).upper())
+
 
 SIGN_ON_ANSWER = "0810"
 _KEY_TEXT = {key: key.value for key in pad.Key}  # a key's character for the core (``.value`` costs more)
@@ -105,7 +111,7 @@ class InputMixin:
 
     def _on_swipe(self, item: Swipe | CardError) -> None:
         if isinstance(item, CardError):
-            self.dispatch(CardUnreadable(item.code, card_prompt(item.code).upper()))
+            self.dispatch(_unreadable(item.code))
             return
         sale = self.core.sale
         if self.core.state is not State.CARD or sale is None:
@@ -116,12 +122,12 @@ class InputMixin:
             try:
                 item = self._open_encrypted(item)
             except CardError as e:
-                self.dispatch(CardUnreadable(e.code, card_prompt(e.code).upper()))
+                self.dispatch(_unreadable(e.code))
                 return
         try:
             facts, clear = self._parse(item)
         except CardError as e:
-            self.dispatch(CardUnreadable(e.code, card_prompt(e.code).upper()))
+            self.dispatch(_unreadable(e.code))
             return
         finally:
             item.wipe()
@@ -130,7 +136,7 @@ class InputMixin:
             clear.wipe()
             code = f"{FLOWS[sale.kind].prefix}.card_mismatch"
             self.notes.append((code, "the card swiped is not the original's"))
-            self.dispatch(CardUnreadable(code, "NOT ORIGINAL CARD"))
+            self.dispatch(CardUnreadable(code, "NOT ORIGINAL CARD", "SWIPE ORIG CARD"))  # this one cannot do
             return
         if self.session is not None:
             self.session.wipe()

@@ -93,7 +93,7 @@ def test_status_counts_a_queued_reversal_after_a_host_timeout(session):
     "mode, shown, outcome",
     [
         (HostMode.APPROVE, "APPROVED / CNY 12.50", JournalState.APPROVED),
-        (HostMode.DECLINE_51, "DECLINED / 51 ", JournalState.DECLINED),
+        (HostMode.DECLINE_51, "DECLINED CNY 12.50 / 51 ", JournalState.DECLINED),
         (HostMode.LINK_DOWN, "HOST UNAVAILABLE", JournalState.DECLINED),
     ],
 )
@@ -127,7 +127,7 @@ def test_pin_state_shows_asterisks_only(session):
         session.press(digit)
         runner.drain()
     view = session.view()
-    assert view.display[-2] == "|***                 |"
+    assert view.display[-3] == "|ENTER PIN: ***      |" and view.display[-2] == "|#=OK  X=CANCEL      |"
     assert "PIN ENTRY" in view.keypad[0]
     assert "975" not in panels(view)
     session.press("3")

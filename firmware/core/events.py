@@ -85,7 +85,8 @@ class CardRead(Event):
 @dataclass(frozen=True)
 class CardUnreadable(Event):
     code: str
-    text: str
+    text: str  # what was wrong (CARD EXPIRED)
+    step: str = "SWIPE AGAIN"  # what to do next (``hal.magstripe.policy.prompt``): USE ANOTHER CARD
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ class Flow:
     # same kinds): a batch holds at most what its settlement can count (CoreSettings.batch_capacity)
     in_totals: bool = True
     hold: Hold | None = None  # a hold placed or released, no money moved: said on its slip (receipt.py)
+    # what a credit's slip says under its amount (receipt.py), a line each, short enough for a narrow printer:
+    # money paid back, or a charge cancelled (a void: nothing was refunded, the sale is undone; UX25)
+    slip_note: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -103,6 +106,7 @@ FLOWS: dict[Kind, Flow] = {
         refund=True,
         undone="NOT VOIDED",
         keyed_amount=False,
+        slip_note=("SALE CANCELLED", "NOTHING CHARGED"),
     ),
     # 退货: 0220, processing code 200000, 60.1 = 25; the original named by its RRN (37) and
     # date (61.3), a keyed amount up to what is left of it; never reversed (firmware/core/refund.py).
@@ -118,6 +122,7 @@ FLOWS: dict[Kind, Flow] = {
         undone="NOT REFUNDED",
         recovery=Recovery.ADVICE,
         by_reference=True,
+        slip_note=("REFUNDED TO THE CARD",),
     ),
     # 余额查询: 0200, processing code 310000, 60.1 = 01; the balance comes back in field 54.
     Kind.BALANCE: Flow(
@@ -185,6 +190,7 @@ PREAUTH_FLOWS: dict[Kind, Flow] = {
         undone="NOT VOIDED",
         keyed_amount=False,
         codes="preauth",
+        slip_note=("COMPLETION CANCELLED", "NOTHING CHARGED"),
     ),
 }
 FLOWS.update(PREAUTH_FLOWS)

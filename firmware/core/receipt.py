@@ -14,7 +14,7 @@ from firmware.core.settings import CoreSettings
 from firmware.money import format_amount
 from hal.printer import Align, Line, Receipt
 
-__all__ = ["build_receipt", "ENTRY_LETTER", "KIND_TEXT"]
+__all__ = ["build_receipt", "card_scheme", "ENTRY_LETTER", "ENTRY_WORD", "KIND_TEXT", "SCHEMES"]
 
 ENTRY_LETTER = {
     EntryMode.SWIPE: "S",
@@ -24,12 +24,41 @@ ENTRY_LETTER = {
     EntryMode.CONTACTLESS: "C",
 }
 
+ENTRY_WORD = {
+    EntryMode.SWIPE: "SWIPE",
+    EntryMode.FALLBACK: "FALLBACK",
+    EntryMode.MANUAL: "MANUAL",
+    EntryMode.CHIP: "CHIP",
+    EntryMode.CONTACTLESS: "CONTACTLESS",
+}
+
+# The card's scheme by the leading digits of its PAN (the issuer identification ranges the schemes publish),
+# read from the masked PAN's first six, which the journal keeps; a PAN in none of them prints no scheme.
+# (first digits from, to, inclusive, as many digits as the bounds have; scheme), the narrower ranges first.
+SCHEMES: tuple[tuple[str, str, str], ...] = (
+    ("3528", "3589", "JCB"),
+    ("34", "34", "AMEX"),
+    ("37", "37", "AMEX"),
+    ("4", "4", "VISA"),
+    ("2221", "2720", "MASTERCARD"),
+    ("51", "55", "MASTERCARD"),
+    ("62", "62", "UNIONPAY"),
+)
+
+
+def card_scheme(masked_pan: str) -> str:
+    """The scheme of a masked PAN (first 6 and last 4 clear) by its first digits; empty when unknown."""
+    return next((name for low, high, name in SCHEMES if low <= masked_pan[: len(low)] <= high), "")
+
+
 KIND_TEXT = {
     Kind.SALE: "SALE",
     Kind.VOID: "VOID",
     Kind.REFUND: "REFUND",
-    Kind.PREAUTH: "PRE-AUTH",
-    Kind.PREAUTH_VOID: "PRE-AUTH VOID",
+    # PREAUTH as the screens and the menu say it, which have no column for a hyphen to spare on 16 (UX25);
+    # its cancel as the menu (2 CANCEL) and the screens (PA CANCEL) name it
+    Kind.PREAUTH: "PREAUTH",
+    Kind.PREAUTH_VOID: "PREAUTH CANCEL",
     Kind.PREAUTH_COMPLETE: "AUTH COMPLETE",
     Kind.PREAUTH_COMPLETE_VOID: "AUTH COMPLETE VOID",
     Kind.BALANCE: "BALANCE",
@@ -47,10 +76,10 @@ def _last4_only(masked: str) -> str:
 def _offline_lines(r) -> list[Line]:
     """A record approved offline says where its advice stands: a reprint after the host refused it must
     not say approved (the bank has no record of it), nor "to be uploaded" once the host has it."""
-    if r.advice is None:
-        return [Line("APPROVED OFFLINE - TO BE UPLOADED", align=Align.CENTER)]
+    if r.advice is None:  # two lines: one wrapped at 32 columns as "... - TO BE" and "UPLOADED" (UX25)
+        return [Line("APPROVED OFFLINE", align=Align.CENTER), Line("TO BE UPLOADED", align=Align.CENTER)]
     if r.advice.accepted:
-        return [Line("APPROVED OFFLINE - UPLOADED", align=Align.CENTER)]
+        return [Line("APPROVED OFFLINE", align=Align.CENTER), Line("UPLOADED", align=Align.CENTER)]
     return [Line(f"DECLINED BY HOST ({r.advice.code or '-'})", align=Align.CENTER, bold=True),
             Line("NOT PAID - CALL THE ACQUIRER", align=Align.CENTER)]
 
@@ -78,6 +107,7 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         Line("TERMINAL NO:", right=r.terminal_id or settings.terminal_id),
         Line("OPERATOR NO:", right=r.operator or settings.operator),
         Line("CARD NO:", right=f"{pan} {ENTRY_LETTER[r.entry_mode]}"),
+        Line("CARD TYPE:", right=" ".join(filter(None, (card_scheme(r.masked_pan), ENTRY_WORD[r.entry_mode])))),
         Line("TRANS TYPE:", right=kind),
         Line("BATCH NO:", right=f"{r.batch:06d}"),
         Line("TRACE NO:", right=f"{r.stan:06d}"),
@@ -105,8 +135,8 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         Line("AMOUNT:", right=amount, bold=True),
         Line(rule=True),
     ]
-    if refund:
-        lines.append(Line("REFUNDED TO THE CARD", align=Align.CENTER))
+    if refund:  # money back, or a charge cancelled (Flow.slip_note)
+        lines += [Line(note, align=Align.CENTER) for note in flow.slip_note]
     if flow is not None and flow.hold is not None:  # a hold placed or released: nothing charged
         lines.append(Line(flow.hold.value, align=Align.CENTER))
     if r.state is JournalState.OFFLINE_APPROVED:

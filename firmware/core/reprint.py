@@ -47,8 +47,14 @@ class ReprintMixin:
 
     def _reprint_report(self, head: list[Action]) -> Result:
         s = self.last_report
-        if s is None:
-            return self._rest(head, note="NO REPORT YET")
+        if s is None:  # no batch settled yet: the open batch's totals are one key away (F 5, X leaves them)
+            w = screens._width(self)
+            first = screens._first_fit(w, "NO SETTLEMENT YET", "NOT SETTLED YET")
+            if self.keys is not KeyState.READY:  # signed off: F 5 would not answer either
+                return self._rest(head, note=first)
+            how = screens._first_fit(w, "TOTALS: F THEN 5", "TOTALS: F,5")
+            state, more = self._idle(first, how)
+            return state, head + more
         if s.upload_owed:
             return self._rest(head, note="UPLOAD PENDING")
         return State.PRINTING, head + [

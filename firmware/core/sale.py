@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from firmware.core import screens
+from firmware.core import screens_refused as refused
 from firmware.core.actions import (
     Action,
     Alert,
@@ -73,11 +74,11 @@ class SaleMixin:
     # -- amount, card, PIN -------------------------------------------------------
     def _amount_key(self, key: str, actions: list[Action]) -> Result:
         sale = self.sale
-        note = ""
+        note, over = "", False
         if key in DIGITS:
             digits = (sale.digits + key).lstrip("0")
             if len(digits) > 12 or int(digits or "0") > self.settings.max_amount:
-                note = "AMOUNT TOO LARGE"
+                over = True  # the digit is refused: the screen says so, with the limit
             else:
                 sale.digits = digits
         elif key == CLEAR:
@@ -99,7 +100,7 @@ class SaleMixin:
                     StartTimer(Timer.INPUT, self.settings.input_timeout),
                 ]
         return State.AMOUNT, actions + [
-            Show(screens.amount(self, note)),
+            Show(refused.over_limit(self) if over else screens.amount(self, note)),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
 
@@ -137,7 +138,7 @@ class SaleMixin:
 
     def _h_card_unreadable(self, ev, now: datetime) -> Result:
         return State.CARD, [
-            Show(screens.swipe_again(self, ev.text)),
+            Show(screens.swipe_again(self, ev.text, ev.step)),
             StartTimer(Timer.INPUT, self.settings.input_timeout),
         ]
 
@@ -357,6 +358,10 @@ class SaleMixin:
             return "offline.too_old", "OFFLINE QUEUE TOO OLD"
         return None
 
+    def _refused_here(self, why: str, refusal: tuple[str, str], undone: str) -> Result:
+        shown = refused.refused_here(self, why, refusal[1], undone, refusal[0])
+        return self._idle(*shown, short=shown.short)
+
     def _offline(self, now: datetime, actions: list[Action]) -> Result:
         """The host cannot be reached and nothing was sent: approve offline or decline."""
         sale = self.sale
@@ -367,8 +372,8 @@ class SaleMixin:
         what = f"{sale.kind.value} refused offline"
         why = "NO ADVICE" if sale.advice else "HOST UNAVAILABLE"
         if sale.record is None:
-            if refusal:  # on 2 rows, the cause and the outcome (the alert says why offline would not do)
-                state, more = self._idle(why, refusal[1], undone, short=(why, undone))
+            if refusal:
+                state, more = self._refused_here(why, refusal, undone)
                 return state, actions + self._wipe() + [Alert(refusal[0], what)] + more
             sale.record = self._new_record(now)
             actions = actions + [OpenRequest(sale.record, self.counters)]
@@ -376,7 +381,7 @@ class SaleMixin:
         if refusal:
             record = replace(record, state=JournalState.DECLINED, reason=refusal[0])
             self._uncounted(record)
-            state, more = self._idle(why, refusal[1], undone, short=(why, undone))
+            state, more = self._refused_here(why, refusal, undone)
             return state, actions + [RecordOutcome(record), WipeCard(record.txn_no), Alert(refusal[0], what)] + more
         record = sale.record = replace(record, state=JournalState.OFFLINE_APPROVED, reason="offline")
         self.advices.append(PendingAdvice(record.txn_no, record.stan, record.amount, record.when, kind=record.kind))

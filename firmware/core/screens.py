@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from firmware.core.flows import flow_of  # a module-level import: these run on every screen of a sale
 from firmware.core.model import JournalState, Kind
+from firmware.core.next_steps import next_step
 from firmware.money import format_amount
 from hal.cells import cell_width, cut_cells, is_wide
 from hal.display import Lines
@@ -280,20 +281,25 @@ def swipe(term: Terminal) -> tuple[str, ...]:
                (line, _first_fit(w, "SWIPE CARD  X=CANCEL", "SWIPE  X=CANCEL")))
 
 
-def swipe_again(term: Terminal, text: str) -> Lines:
-    """A swipe refused: what was wrong, then what to do. A read error's text is already SWIPE AGAIN
-    (``hal.magstripe.policy.prompt``): said once, under what happened, rather than twice."""
-    what = "CARD NOT READ" if text == "SWIPE AGAIN" else text
-    return shown(term, (what, "SWIPE AGAIN", "X=CANCEL"), (what, "SWIPE AGAIN X=CANCEL"))
+def swipe_again(term: Terminal, text: str, step: str = "SWIPE AGAIN") -> Lines:
+    """A swipe refused: what was wrong, then what to do (``hal.magstripe.policy``: SWIPE AGAIN after a bad read,
+    USE ANOTHER CARD for a card that cannot be taken, which swiping again cannot help). A text that is the step
+    itself (a caller's old form) says CARD NOT READ above it rather than the step twice. On 2 rows the step
+    keeps its line, X=CANCEL beside it where it fits."""
+    what = "CARD NOT READ" if text == step else text
+    return shown(term, (what, step, "X=CANCEL"), (what, _first_fit(_width(term), f"{step} X=CANCEL", step)))
 
 
 def pin(term: Terminal, digits: int) -> tuple[str, ...]:
+    """The PIN prompt with its keys, as every input screen has (UX25): the card's last 4 give way to them when
+    the amount took a line of its own. On 2 rows the amount and the entry fill both lines; # and X are the
+    PIN pad's own keys there (a 16-column line holds no more beside a 12-digit PIN)."""
     card = term.sale.card
     last4 = card.masked_pan[-4:] if card else "????"
     (head, line, w), stars = _sale_forms(term), "*" * digits
-    entry = _pair("ENTER PIN:", stars, w)
-    return fit((*head, f"CARD **** {last4}", *(("ENTER PIN:", stars) if len(head) == 1 else (entry,))),
-               (line, entry))
+    entry, keys = _pair("ENTER PIN:", stars, w, "PIN:").rstrip(), _first_fit(w, "#=OK  X=CANCEL", "#=OK X=CANCEL")
+    cardline = (f"CARD **** {last4}",) if len(head) == 1 else ()
+    return fit((*head, *cardline, entry, keys), (line, entry))
 
 
 def processing(term: Terminal) -> tuple[str, ...]:
@@ -315,18 +321,26 @@ def declined(term: Terminal, kind, code: str, text: str, brief: str, amount: int
     """A decline: the outcome word, the code with its reason, and the amount (audit AU20 L4). The reason is
     the host's whole text where it fits the line, else its display form (``CoreSettings.display_text``,
     sized for the narrowest display); on 2 rows the amount shares the first line with DECLINED, or, when
-    it cannot, the code does and the amount has the second line to itself."""
+    it cannot, the code does and the amount has the second line to itself. On 4 rows the next step, where
+    one is right for the code and the kind (``next_steps``), has the last line where the rows leave room
+    (the amount joins DECLINED to make it); 2 rows keep the outcome and the reason."""
     flow, w = flow_of(kind), _width(term)
     head = "DECLINED" if flow.kind is Kind.SALE else _pair(flow.title, "DECLINED", w, flow.short)
     text = text.upper()  # the profile's text in the display's capitals, as every screen and the display form are
     reason = _first_fit(w, f"{code} {text}", f"{code} {brief}")
     whole = _wrapped(f"{code} {text}", w) or (reason,)  # 4 rows: the host's own words, over two lines if need be
+    step = next_step(code, kind)
     if amount is None:  # an inquiry: nothing keyed
-        return fit((head, *whole), (head, reason))
+        return fit((head, *whole, *((step,) if step else ())), (head, reason))
     shown = money(amount, term.settings)
     both = f"{head} {shown}"
     short = (both, reason) if cell_width(both) <= w else (_first_fit(w, f"{head} {code}", head), shown)
-    return fit((head, *whole, shown), short)
+    lines = (head, *whole, shown)
+    if step and len(lines) < 4:
+        lines = (*lines, step)
+    elif step and cell_width(both) <= w:  # the amount joins the outcome word to leave the step its line
+        lines = (both, *whole, step)
+    return fit(lines, short)  # else the whole reason and the amount, which the audit asked for, keep the rows
 
 
 def _wrapped(text: str, width: int) -> tuple[str, ...] | None:

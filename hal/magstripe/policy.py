@@ -8,7 +8,8 @@ configuration.
 The rules (ISO/IEC 7813 service code, see ``tracks.CardSummary``):
 
 * first digit 2 or 6, a chip card: with ``FallbackPolicy.DENY`` the swipe is
-  refused with ``card.chip_required`` ("Insert chip"); with ``ALLOW`` it goes on
+  refused with ``card.chip_required`` ("Use another card": this terminal reads
+  stripes only, so a chip cannot be inserted here); with ``ALLOW`` it goes on
   as a fallback transaction (POS entry mode ``FALLBACK``);
 * second digit 2 or 4: online authorisation is required. A fallback is always
   authorised online as well: a chip card read by its stripe is what a skimmed
@@ -18,7 +19,7 @@ The rules (ISO/IEC 7813 service code, see ``tracks.CardSummary``):
   that forbids point-of-sale use: refused, ``card.service_restricted``.
 
 ``prompt(code)`` gives the short line the display shows for any card error
-code: what the customer should do next.
+code: what the customer should do next; ``reason(code)`` what happened, above it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from firmware.core.model import EntryMode
 from firmware.errors import CardError
 from hal.magstripe.tracks import CardSummary
 
-__all__ = ["FallbackPolicy", "EntryDecision", "entry_decision", "prompt", "PROMPTS"]
+__all__ = ["FallbackPolicy", "EntryDecision", "entry_decision", "prompt", "PROMPTS", "reason", "REASONS"]
 
 
 class FallbackPolicy(str, enum.Enum):
@@ -54,7 +55,7 @@ class EntryDecision:
 
     @property
     def prompt(self) -> str:
-        """The display line for a refusal ("Insert chip"), empty when accepted."""
+        """The display line for a refusal ("Use another card"), empty when accepted."""
         return prompt(self.error.code) if self.error is not None else ""
 
 
@@ -66,7 +67,8 @@ def entry_decision(summary: CardSummary, policy: FallbackPolicy) -> EntryDecisio
         error = CardError("Use another card: this one is not for purchases", code="card.service_restricted")
         return EntryDecision(None, error=error)
     if summary.chip and policy is FallbackPolicy.DENY:
-        return EntryDecision(None, error=CardError("Insert chip: this card must be read by its chip", code="card.chip_required"))
+        return EntryDecision(None, error=CardError("Use another card: this chip card may not be swiped (card.fallback is deny)",
+                                                      code="card.chip_required"))
     mode = EntryMode.FALLBACK if summary.chip else EntryMode.SWIPE
     return EntryDecision(
         entry_mode=mode,
@@ -78,9 +80,11 @@ def entry_decision(summary: CardSummary, policy: FallbackPolicy) -> EntryDecisio
 
 # What the customer should do, by error code. Every card error code the
 # magstripe layer raises is listed (a test checks it); anything else reads again.
+# Swiping a card refused for what it is (expired, restricted, a chip card this
+# stripe-only terminal may not take) again cannot help: another card can.
 PROMPTS: dict[str, str] = {
-    "card.expired": "Card expired",
-    "card.chip_required": "Insert chip",
+    "card.expired": "Use another card",
+    "card.chip_required": "Use another card",
     "card.service_restricted": "Use another card",
     "card.encrypted": "Use another card",
     **{
@@ -105,6 +109,20 @@ PROMPTS: dict[str, str] = {
         )
     },
 }
+
+
+# What happened, shown above the prompt, where it is not a swipe that could not be read.
+REASONS: dict[str, str] = {
+    "card.expired": "Card expired",
+    "card.chip_required": "Chip card",
+    "card.service_restricted": "Card restricted",
+    "card.encrypted": "Card not usable",
+}
+
+
+def reason(code: str) -> str:
+    """The short display line saying what was wrong with the swipe of error ``code`` (16 columns at most)."""
+    return REASONS.get(code, "Card not read")
 
 
 def prompt(code: str) -> str:

@@ -61,15 +61,16 @@ def test_the_largest_amount_each_kind_accepts_is_shown_whole_on_every_screen(kin
 
 
 def test_a_completion_of_123456_78_keys_its_pin_under_the_whole_amount():
-    """The audit's case: the title keeps its own line and the amount sits right-aligned under it."""
+    """The audit's case: the title keeps its own line and the amount sits right-aligned under it; the keys
+    have the last line, as on every input screen (UX25), and the card's last 4 give way to them."""
     lines = screens.pin(_terminal(Kind.PREAUTH_COMPLETE, 12345678), 4)
-    assert tuple(lines) == ("COMPLETION", "       CNY 123456.78", "CARD **** 0004", "ENTER PIN: ****")
+    assert tuple(lines) == ("COMPLETION", "       CNY 123456.78", "ENTER PIN: ****", "#=OK  X=CANCEL")
     assert lines.short == ("CMPL CNY 123456.78", "ENTER PIN: ****")  # 2 rows: its short title (Flow.short)
 
 
 def test_a_title_and_amount_that_fit_stay_on_one_line():
     lines = screens.pin(_terminal(Kind.SALE, 1250), 0)  # a sale of 12.50: as before
-    assert tuple(lines) == ("SALE CNY 12.50", "CARD **** 0004", "ENTER PIN:", "")
+    assert tuple(lines) == ("SALE CNY 12.50", "CARD **** 0004", "ENTER PIN:", "#=OK  X=CANCEL")
 
 
 @settings(max_examples=60, deadline=None)

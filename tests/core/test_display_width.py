@@ -210,10 +210,14 @@ def test_a_refund_by_reference_confirms_its_trace_whole():
 
 
 @pytest.mark.parametrize(("cols", "code", "lines"), [
-    (20, "51", ("DECLINED", "51 INSUFFICIENT", "FUNDS", "CNY 30.00")),  # the host's words, wrapped, not cut
+    # the host's words, wrapped, not cut; the amount beside DECLINED leaves the next step its line (UX25)
+    (20, "51", ("DECLINED CNY 30.00", "51 INSUFFICIENT", "FUNDS", "USE ANOTHER CARD")),
+    # no room for the step: the whole reason and the amount keep the rows
     (MIN_COLS, "57", ("DECLINED", "57 NOT PERMITTED", "TO CARDHOLDER", "CNY 30.00")),
     (MIN_COLS, "25", ("DECLINED", "25 NO ORIGINAL", "CNY 30.00")),  # two lines are not enough: the display form
-    (20, "55", ("DECLINED", "55 INCORRECT PIN", "CNY 30.00")),
+    (20, "55", ("DECLINED", "55 INCORRECT PIN", "CNY 30.00", "TRY PIN AGAIN")),
+    (MIN_COLS, "05", ("DECLINED", "05 DO NOT HONOUR", "CNY 30.00", "USE ANOTHER CARD")),
+    (20, "96", ("DECLINED CNY 30.00", "96 SYSTEM", "MALFUNCTION", "TRY LATER")),
 ])
 def test_a_decline_on_4_rows_says_the_whole_reason(cols, code, lines):
     term = _terminal(Kind.SALE, 3000, cols)

@@ -387,7 +387,6 @@ def test_stan_comes_from_the_durable_counter_and_wraps():
         ("1250", 1250, ""),
         ("001250", 1250, ""),
         ("125*", 12, ""),
-        ("999999999", 99999999, "AMOUNT TOO LARGE"),
         ("#", 0, "ENTER AN AMOUNT"),
     ],
 )
@@ -397,6 +396,21 @@ def test_amount_entry(keys, amount, note):
     assert d.state is State.AMOUNT
     assert d.t.sale.amount == amount
     assert d.last(A.Show).lines[-1] == (note or "#=OK  X=CANCEL")
+
+
+@pytest.mark.parametrize("cols, lines, short", [
+    (20, ("SALE CNY 999999.99", "AMOUNT TOO LARGE", "MAX CNY 999999.99", "#=OK  X=CANCEL"),
+     ("AMOUNT TOO LARGE", "MAX CNY 999999.99")),
+    (16, ("CNY 999999.99", "TOO LARGE. MAX:", "CNY 999999.99", "#=OK  X=CANCEL"), ("TOO LARGE. MAX:", "CNY 999999.99")),
+])
+def test_a_digit_past_the_limit_says_so_and_shows_the_limit(cols, lines, short):
+    """UX25: a refused digit said AMOUNT TOO LARGE, never what the limit is (money as every amount is shown)."""
+    d = to_idle(replace(SETTINGS, display_cols=cols))
+    d.keys("0999999999")  # the ninth 9 would pass 999999.99
+    shown = d.last(A.Show).lines
+    assert d.t.sale.amount == 99999999 and (tuple(shown), shown.short) == (lines, short)
+    d.keys("*")  # the next key brings the entry screen back
+    assert d.last(A.Show).lines[-1] == "#=OK  X=CANCEL" and "AMOUNT:" in d.last(A.Show).lines
 
 
 def test_amounts_are_integers_all_the_way():

@@ -142,7 +142,7 @@ def test_preauth_walk_approved_prints_a_preauth():
     outcome = next(a for a in out if isinstance(a, A.RecordOutcome))
     assert outcome.record.state is JournalState.APPROVED and d.state is State.PRINTING
     assert "PREAUTH APPROVED" in d.last(A.Show).lines
-    assert any(line.right == "PRE-AUTH" for line in d.last(A.Print).receipt.lines)
+    assert any(line.right == "PREAUTH" for line in d.last(A.Print).receipt.lines)
 
 
 @pytest.mark.parametrize("event", [TimerExpired(Timer.RESPONSE), LinkDropped("link.dropped", "the host hung up")])
@@ -286,7 +286,7 @@ def test_a_recovered_cancel_receipt_names_the_auth_code():
     receipt = build_receipt(PrintJob(record, Copy.MERCHANT, recovered=True), SETTINGS)
     lines = {(line.text, line.right) for line in receipt.lines}
     assert ("ORIG AUTH NO:", AUTH) in lines and ("ORIG TRACE NO:", "000003") in lines
-    assert ("TRANS TYPE:", "PRE-AUTH VOID") in lines
+    assert ("TRANS TYPE:", "PREAUTH CANCEL") in lines
 
 
 def _record_of_cancel():

@@ -272,7 +272,7 @@ def test_reprint_of_the_report_is_marked_and_changes_nothing_stored():
 
 
 @pytest.mark.parametrize("boot, note", [
-    (BootState(), "NO REPORT YET"),
+    (BootState(), "NO SETTLEMENT YET / TOTALS: F THEN 5"),  # UX25: NO REPORT YET said nothing of what to do
     (BootState(last_report=owed(), upload=OwedUpload(owed(), PLAN)), "UPLOAD PENDING"),
 ])
 def test_no_report_to_reprint(boot, note):
@@ -281,6 +281,15 @@ def test_no_report_to_reprint(boot, note):
         d.feed(TimerExpired(Timer.RESPONSE))
     d.keys("F9")
     assert note in texts(d.batches[-1]) and not d.all(A.PrintReport)
+
+
+def test_f9_before_any_settlement_leads_to_the_open_batch_totals():
+    """What F9's screen tells the cashier to press does show the open batch's totals, and X leaves them."""
+    d = to_idle()
+    d.keys("F9")
+    assert texts(d.batches[-1]).startswith("NO SETTLEMENT YET") and d.state is State.IDLE
+    d.keys("F5")
+    assert d.state is State.COUNTING and d.all(A.CountBatch)
 
 
 def test_the_settled_report_is_the_one_reprinted_after_a_settlement():

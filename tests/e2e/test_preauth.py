@@ -42,7 +42,7 @@ def test_preauth_then_completion_then_its_void_settle_balanced():
     assert (void["kind"], void["outcome"], void["amount"], void["original_stan"]) == (
         "preauth_complete_void", "approved", 11500, "000002")
     assert mtis(r)[:3] == ["0100", "0200", "0200"]
-    assert "PRE-AUTH" in pa["receipts"][0] and re.search(rf"ORIG AUTH NO:\s+{AUTH1}", done["receipts"][0])
+    assert "PREAUTH" in pa["receipts"][0] and re.search(rf"ORIG AUTH NO:\s+{AUTH1}", done["receipts"][0])
     assert "AUTH COMPLETE" in done["receipts"][0] and "-CNY 115.00" in void["receipts"][0]
     (settlement,) = r["settlements"]
     assert settlement["result"] == "balanced"

@@ -142,7 +142,7 @@ def test_an_open_preauth_is_owed_to_the_old_host(tmp_path):
 
 @pytest.mark.parametrize("closing", [
     [{"preauth_cancel": {"auth": "000001", "amount": 10000}}, {"swipe": "unionpay_debit"}, {"pin": "1234"},
-     {"expect": {"outcome": "approved", "printed": "PRE-AUTH VOID"}}],
+     {"expect": {"outcome": "approved", "printed": "PREAUTH CANCEL"}}],
     [{"preauth_complete": {"auth": "000001", "amount": 10000}}, {"swipe": "unionpay_debit"}, {"pin": "1234"},
      {"expect": {"outcome": "approved", "printed": "AUTH COMPLETE"}}],
 ], ids=["cancelled", "completed"])

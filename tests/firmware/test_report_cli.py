@@ -156,8 +156,9 @@ def test_the_approved_rows_the_totals_leave_out_say_so_and_the_rest_add_up_to_th
 
 
 def test_each_row_names_its_kind_as_its_slip_does(outside, capsys):
-    """UX24: the slip's TRANS TYPE read PRE-AUTH VOID and the report's row PREAUTH_VOID, an enum's name."""
+    """UX24: the slip's TRANS TYPE read PRE-AUTH VOID and the report's row PREAUTH_VOID, an enum's name; UX25: PREAUTH on
+    every screen, slip and report row, its cancel as the menu names it."""
     _, out, _ = report(outside, capsys)
     header, *rows = out[out.index("\nTRACE ") + 1:].splitlines()
     kinds = [r[header.index("TYPE"):header.index("CARD")].strip() for r in rows]
-    assert kinds == ["SALE", "PRE-AUTH", "PRE-AUTH VOID", "TRANSFER"], out
+    assert kinds == ["SALE", "PREAUTH", "PREAUTH CANCEL", "TRANSFER"], out

@@ -10,7 +10,7 @@ from conftest import TODAY, make_swipe
 
 from firmware.core.model import EntryMode
 from firmware.errors import CardError
-from hal.magstripe.policy import PROMPTS, EntryDecision, FallbackPolicy, entry_decision, prompt
+from hal.magstripe.policy import PROMPTS, EntryDecision, FallbackPolicy, entry_decision, prompt, reason
 from hal.magstripe.tracks import CardSummary, parse_swipe, summary
 
 VISA = "4761739001010010"
@@ -45,8 +45,8 @@ def test_accepted_swipes(svc, policy, mode, online, pin, prompt_pin):
 @pytest.mark.parametrize(
     ("svc", "policy", "code", "shown"),
     [
-        ("201", "deny", "card.chip_required", "Insert chip"),
-        ("621", "deny", "card.chip_required", "Insert chip"),
+        ("201", "deny", "card.chip_required", "Use another card"),  # a stripe-only terminal: no chip slot
+        ("621", "deny", "card.chip_required", "Use another card"),
         ("103", "allow", "card.service_restricted", "Use another card"),  # ATM only
         ("104", "allow", "card.service_restricted", "Use another card"),  # cash only
         ("203", "allow", "card.service_restricted", "Use another card"),
@@ -72,12 +72,19 @@ def test_an_unknown_policy_is_refused():
 
 @pytest.mark.parametrize(
     ("code", "shown"),
-    [("card.expired", "Card expired"), ("card.chip_required", "Insert chip"), ("card.parity", "Swipe again"),
+    [("card.expired", "Use another card"), ("card.chip_required", "Use another card"), ("card.parity", "Swipe again"),
      ("card.lrc", "Swipe again"), ("card.end_sentinel", "Swipe again"), ("card.tracks_disagree", "Swipe again"),
      ("card.luhn", "Swipe again"), ("card.something_new", "Swipe again")],
 )
 def test_prompts(code, shown):
     assert prompt(code) == shown
+
+
+@pytest.mark.parametrize(("code", "said"), [("card.expired", "Card expired"), ("card.chip_required", "Chip card"),
+                                             ("card.service_restricted", "Card restricted"), ("card.lrc", "Card not read")])
+def test_reasons_say_what_was_wrong_above_the_prompt(code, said):
+    """UX25: the display said CARD EXPIRED then SWIPE AGAIN: what was wrong is ``reason``, what to do ``prompt``."""
+    assert reason(code) == said and len(said) <= 16
 
 
 def test_every_card_code_the_magstripe_layer_raises_has_a_prompt():

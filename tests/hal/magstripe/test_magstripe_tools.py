@@ -56,7 +56,7 @@ def test_a_card_that_fails_a_check_still_shows_its_fields(capsys):
     code, out, _ = run(capsys, "parse", f";{expired.track2}?", "--json", "--date", "2025-06-15")
     report = json.loads(out)
     assert code == 1 and not report["ok"] and report["card"] is None
-    assert report["error"] == {"code": "card.expired", "text": "Card expired: use another card", "prompt": "Card expired"}
+    assert report["error"] == {"code": "card.expired", "text": "Card expired: use another card", "prompt": "Use another card"}  # what to do (UX25)
     assert report["tracks"]["2"]["expiry"] == "1912"
 
 
@@ -89,7 +89,7 @@ def test_plain_text_output(capsys):
     code, out, _ = run(capsys, "parse", f";{FULL.track2}?", "--date", "2025-06-15")
     assert code == 0 and "track 2:" in out and "  pan: 620000******0005" in out and "card: masked_pan=620000******0005" in out
     code, out, _ = run(capsys, "parse", f";{TEST_CARDS['expired'].track2}?", "--date", "2025-06-15")
-    assert code == 1 and "card refused [card.expired]: Card expired: use another card (display: Card expired)" in out
+    assert code == 1 and "card refused [card.expired]: Card expired: use another card (display: Use another card)" in out
 
 
 @pytest.mark.parametrize(
