@@ -1,17 +1,19 @@
 """Putting a terminal together from its configuration.
 
-``build_runner`` opens, in this order, the keys, the database, the host
-profile and the devices named by URL, and hands them to a ``Runner``.
-Anything missing or wrong stops it with a ``TerminalError`` that names the
-problem (an unprovisioned data directory, an unknown driver scheme, a serial
-port that is not there) and closes whatever it had already opened.
+``build_runner`` opens, in this order, the display, the database (migrated
+if an update brought a new schema: ``UPDATING`` is on the display meanwhile),
+the keys, the host profile and the other devices named by URL, and hands them
+to a ``Runner``. Anything missing or wrong stops it with a ``TerminalError``
+that names the problem (an unprovisioned data directory, an unknown driver
+scheme, a serial port that is not there) and closes whatever it had already
+opened.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,24 +23,29 @@ from crypto.keys import KeyUsage
 from crypto.provision import TerminalKeys, ensure_private_dir
 from crypto.tamper import tamper_status
 from firmware.core.model import KeyState
-from firmware.errors import CryptoError
+from firmware.errors import CryptoError, DisplayError
 from storage.rekey import finish_rotation, rotation_pending
 from firmware.bridge import HostBridge
 from firmware.config import Config
 from firmware.core.settings import CoreSettings
-from firmware.errors import TerminalError
 from firmware.runner import CrashPlan, Devices, Runner
 from firmware.sysclock import set_system_clock, system_zone
 from hal.base import Device, DeviceContext, InProcessHost
+from hal.display import Display, Lines
 from hal.registry import make_device
 from storage.profile import PROFILE_KEY, adopt_profile, profile_error
 from storage.store import Store
 
-__all__ = ["build_runner", "open_devices", "load_keys", "KeyStatus", "Overrides", "DEVICE_ORDER"]
+__all__ = ["build_runner", "open_devices", "load_keys", "KeyStatus", "Overrides", "DEVICE_ORDER", "UPDATING"]
 
 log = logging.getLogger(__name__)
 
 DEVICE_ORDER = ("tamper", "display", "printer", "reader", "pinpad", "link")
+
+# On the display while the database migrates after an update (minutes on a Pi Zero): a blank or stale screen got
+# the terminal switched off and on, which starts the migration again from scratch. 16 columns at most
+# (hal.display.MIN_COLS); on 2 rows, what it is doing and what not to do.
+UPDATING = Lines(("UPDATING RECORDS", "PLEASE WAIT", "", "DO NOT POWER OFF"), ("UPDATING RECORDS", "DO NOT POWER OFF"))
 
 
 @dataclass
@@ -49,12 +56,17 @@ class Overrides:
     host: InProcessHost | None = None
 
 
+def _device(kind: str, config: Config, context: DeviceContext, overrides: Overrides) -> Device:
+    return overrides.devices.get(kind) or make_device(kind, getattr(config.devices, kind), context)
+
+
 def open_devices(config: Config, context: DeviceContext, overrides: Overrides | None = None) -> Devices:
+    """Every device, opened (one already open, an override, is taken as it is); all closed again if one fails."""
     overrides = overrides or Overrides()
     opened: dict[str, Device] = {}
     try:
         for kind in DEVICE_ORDER:
-            device = overrides.devices.get(kind) or make_device(kind, getattr(config.devices, kind), context)
+            device = _device(kind, config, context, overrides)
             device.open()
             opened[kind] = device
     except BaseException:
@@ -137,37 +149,47 @@ def build_runner(
     crash: CrashPlan | None = None,
     slow_start: Callable[[str], AbstractContextManager] | None = None,
 ) -> Runner:
-    """``slow_start``: a context around a long step before ready (a schema migration: ``Notifier.extending``)."""
+    """``slow_start``: a context around a long step before ready (a schema migration: ``Notifier.extending``).
+
+    The display is opened first, alone, so that a migration says so on it (``UPDATING``); the other devices
+    after the database, as before: a key pressed or a card swiped during the wait is never read afterwards. A
+    display that fails to open stops the start before the database is touched (the terminal cannot run without
+    one, and an unmigrated database is one the firmware before the update still uses); one that opens but does
+    not take the screen is left to the runner's fault handling, and the migration runs."""
+    overrides = overrides or Overrides()
     data_dir = ensure_private_dir(Path(config.data_dir))
     bridge = HostBridge.from_config(config)
-    # a new database records the profile at once
-    store = Store.open(data_dir, fresh={PROFILE_KEY: config.host.profile}, slow=slow_start)
     holder: dict[str, Runner] = {}  # the PIN pad asks the running terminal for its current PIN key
-    dukpt = None
+
+    def pin_key():  # the session PIN key, or the DUKPT cipher (host.pin_keys)
+        runner = holder.get("runner")
+        return runner.pin_cipher() if runner is not None else None
+
+    def pin_key_for_pad():  # for a PIN pad holding the TMK: the PIN key encrypted under it
+        runner = holder.get("runner")
+        if runner is None or runner.keys is None or runner.keys.pin_key is None or runner.ring is None:
+            return None
+        return _under_tmk(runner.ring, runner.keys.pin_key)
+
+    context = DeviceContext(data_dir=data_dir, pin_key=pin_key, host=overrides.host, pin_key_for_pad=pin_key_for_pad)
+    display = _device("display", config, context, overrides)
+    display.open()
+    store = dukpt = None
     try:
+        # a new database records the profile at once
+        store = Store.open(data_dir, fresh={PROFILE_KEY: config.host.profile}, slow=_showing(display, slow_start))
         profile_note = _check_profile(store, config.host.profile)
         status = load_keys(data_dir, bridge, store)
         if config.host.pin_keys == "dukpt":  # refused here, never a fall back to the session PIN key
             dukpt = open_dukpt(data_dir, bridge)
-
-        def pin_key():  # the session PIN key, or the DUKPT cipher (host.pin_keys)
-            runner = holder.get("runner")
-            return runner.pin_cipher() if runner is not None else None
-
-        def pin_key_for_pad():  # for a PIN pad holding the TMK: the PIN key encrypted under it
-            runner = holder.get("runner")
-            if runner is None or runner.keys is None or runner.keys.pin_key is None or runner.ring is None:
-                return None
-            return _under_tmk(runner.ring, runner.keys.pin_key)
-
-        context = DeviceContext(
-            data_dir=data_dir, pin_key=pin_key, host=overrides.host if overrides else None, pin_key_for_pad=pin_key_for_pad
-        )
-        devices = open_devices(config, context, overrides)
-    except TerminalError:
+        devices = open_devices(config, context, Overrides({**overrides.devices, "display": display}, overrides.host))
+    except BaseException:  # ^C mid-migration too: a closed serial display no longer says DO NOT POWER OFF
         if dukpt is not None:
             dukpt.close()
-        store.close()
+        if store is not None:
+            store.close()
+        with contextlib.suppress(Exception):
+            display.close()
         raise
     settings = CoreSettings.from_config(
         config, mtis=bridge.mtis, response_texts=bridge.response_texts, mac_required=bridge.mac_required,
@@ -194,6 +216,23 @@ def build_runner(
     if profile_note is not None:
         runner.notes.append(("config.profile", profile_note))
     return runner
+
+
+def _showing(display: Display, slow: Callable[[str], AbstractContextManager] | None):
+    """``slow`` (systemd's start timeout extended, or nothing) with ``UPDATING`` on the display for the whole
+    step. A display that does not take it (not responding) does not stop the migration: the runner meets the
+    fault again at its first screen and handles it as any display fault."""
+
+    @contextlib.contextmanager
+    def step(what: str) -> Iterator[None]:
+        with slow(what) if slow is not None else contextlib.nullcontext():
+            try:
+                display.show(UPDATING)
+            except DisplayError as e:
+                log.warning("the display did not take the UPDATING screen (%s): %s", e.code, what)
+            yield
+
+    return step
 
 
 def _check_profile(store: Store, configured: str) -> str | None:

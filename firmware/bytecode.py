@@ -24,7 +24,7 @@ from pathlib import Path
 
 from firmware.errors import StorageError
 
-__all__ = ["PACKAGES", "compile_bytecode", "pyc_path", "stale_sources"]
+__all__ = ["PACKAGES", "class_code_kept", "compile_bytecode", "pyc_path", "record_class_code", "stale_sources"]
 
 # The packages posterm runs from (pyproject.toml's packages.find): what the service imports.
 PACKAGES = ("firmware", "hal", "crypto", "storage")
@@ -66,7 +66,36 @@ def compile_bytecode(root: Path) -> int:
             raise StorageError(f"cannot write the bytecode of {name} ({e.strerror}); the running firmware is "
                                "unchanged", code="update.install_failed") from None
         compiled += 1
+    if compiled or not class_code_kept(root):
+        record_class_code(root)
     return compiled
+
+
+def class_code_kept(root: Path) -> bool:
+    """The tree under ``root`` has its dataclasses' code kept for this interpreter (``firmware/classcode.py``),
+    or keeps none (a tree without that module, an interpreter without bytecode)."""
+    from firmware.classcode import cache_path, usable
+
+    path = cache_path(root / "firmware")
+    return path is None or not (root / "firmware" / "classcode.py").exists() or usable(path)
+
+
+def record_class_code(root: Path) -> int | None:
+    """Keep the code of the dataclasses of the tree under ``root`` (``firmware.classcode``), in a child process
+    that imports that tree's modules; returns how many methods, or None where it could not. Never fatal: the
+    tree runs as well without it, only its start is slower, and ``posterm selftest`` says so."""
+    import os
+    import subprocess
+
+    if not (root / "firmware" / "classcode.py").exists():
+        return None
+    env = {**os.environ, "PYTHONPATH": str(root.resolve()), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "firmware.classcode", *PACKAGES], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return int(done.stdout) if done.returncode == 0 and done.stdout.strip().isdigit() else None
 
 
 def _fresh(source: Path, cfile: Path) -> bool:
@@ -98,3 +127,8 @@ def stale_sources(root: Path) -> tuple[list[str], int]:
         return [], len(sources)
     return [source.relative_to(root).as_posix() for source in sources
             if not _fresh(source, pyc_path(source))], len(sources)
+
+
+if __name__ == "__main__":  # python3 -m firmware.bytecode ROOT: what an install does (selftest's fix)
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
+    print(f"{compile_bytecode(root)} module(s) compiled; dataclasses' code kept: {class_code_kept(root)}")

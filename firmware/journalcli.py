@@ -63,11 +63,6 @@ def check_note(text: str) -> str:
     return note
 
 
-def _data_dir(args) -> Path:
-    from firmware.cli import _config
-
-    return Path(args.data_dir) if args.data_dir else _config(args).data_dir
-
 
 def cmd_journal(args) -> int:
     if args.action == "resolve":
@@ -77,9 +72,14 @@ def cmd_journal(args) -> int:
                           code="journal.usage")
     from storage.store import Store
 
-    store = Store.open_read_only(_data_dir(args))  # a listing changes nothing, beside a running terminal too
+    from firmware.cli import _config
+
+    config = _config(args)  # the currency's exponent: the text gives amounts as the slips and report do
+    data_dir = Path(args.data_dir) if args.data_dir else config.data_dir
+    store = Store.open_read_only(data_dir)  # a listing changes nothing, beside a running terminal too
     try:
-        _list(store, as_json=args.json, batch=args.batch, last=args.last)
+        _list(store, as_json=args.json, batch=args.batch, last=args.last,
+              exponent=config.terminal.currency_exponent)
     finally:
         store.close()
     return 0
@@ -116,7 +116,10 @@ def _resolve(args) -> int:
                 raise StorageError(f"record {args.txn} ({record.kind.value}, {record.state.value}) has no reversal "
                                    "or advice waiting: nothing to resolve", code="journal.nothing_queued")
             store.mark_lost(args.txn, what, note=f"resolved by hand: {note}")
-            print(f"record {args.txn}: {record.kind.value} {record.amount} {record.masked_pan} trace "
+            from firmware.money import format_amount
+
+            amount = format_amount(record.amount, config.terminal.currency_exponent)
+            print(f"record {args.txn}: {record.kind.value} {amount} {record.masked_pan} trace "
                   f"{record.stan:06d}: its {what} will not be sent; the record is now LOST (reconcile by hand)")
         finally:
             store.close()
@@ -135,11 +138,13 @@ def _resolve_settlement(store, note: str) -> None:
           "and is settled as usual")
 
 
-def _list(store, *, as_json: bool, batch: int | None = None, last: int | None = None, out=None) -> None:
+def _list(store, *, as_json: bool, batch: int | None = None, last: int | None = None, out=None,
+          exponent: int = 2) -> None:
     """Write the listing as it is read (``Store.listing``: a cursor), row by row: memory stays flat however
     old the journal (a list of every record, then of every dict, then one JSON string took 700 MB at 100k rows).
     JSON is still one array, written element by element in the form ``json.dumps(..., indent=2)`` gives, so
-    whatever read the listing before reads it unchanged."""
+    whatever read the listing before reads it unchanged; its amounts stay integers in minor units. The text gives
+    them as the slips and the report do (``exponent``: the currency's digits after the point)."""
     import sys
 
     out = sys.stdout if out is None else out
@@ -152,7 +157,7 @@ def _list(store, *, as_json: bool, batch: int | None = None, last: int | None = 
             first = False
     else:
         for listed in rows:
-            out.write(_text_line(listed) + "\n")
+            out.write(_text_line(listed, exponent) + "\n")
             first = False
     if first and batch is not None:
         _known_batch(store, batch)  # nothing listed: a batch with no records yet, or a number it never had
@@ -183,7 +188,8 @@ def _json_item(listed) -> dict:
     return item
 
 
-def _text_line(listed) -> str:
+def _text_line(listed, exponent: int = 2) -> str:
+    from firmware.money import format_amount
     from storage.archive import batch_label
 
     r = listed.record
@@ -200,7 +206,7 @@ def _text_line(listed) -> str:
     if listed.completed_by is not None:
         note += f" COMPLETED by #{listed.completed_by}"
     if listed.refunded:
-        note += f" REFUNDED {listed.refunded}"
+        note += f" REFUNDED {format_amount(listed.refunded, exponent)}"
     if r.account:  # a transfer: its destination, masked as stored
         note += f" to {r.account}"
     if listed.earlier_batch is not None:  # its batch's number was used again since: the earlier batch is kept apart
@@ -210,7 +216,7 @@ def _text_line(listed) -> str:
     if r.state.value == "lost" and r.reason:  # why: keys destroyed, or a supervisor's note
         note += f" ({r.reason})"
     return (f"{r.txn_no:>5} {r.when:%Y-%m-%d %H:%M:%S} {r.kind.value:<7} {r.state.value:<17} "
-            f"{r.amount:>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}")
+            f"{format_amount(r.amount, exponent):>10} {r.masked_pan} trace {r.stan:06d} rc {r.response_code or '--'}{note}")
 
 
 def add_journal_command(sub, with_config) -> None:

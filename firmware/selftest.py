@@ -195,13 +195,18 @@ def check_firmware(target: Target) -> CheckResult:
 
     root = target.firmware_root or Path(bytecode.__file__).resolve().parent.parent
     stale, count = bytecode.stale_sources(root)
-    if not stale:
+    kept = bytecode.class_code_kept(root)
+    if not stale and kept:
         return CheckResult("firmware", Status.PASS, "", f"its {count} modules start from their bytecode", str(root))
+    fix = f"reinstall posterm, or run python3 -m firmware.bytecode {root}"
+    if not stale:  # firmware/classcode.py
+        return CheckResult("firmware", Status.WARN, "firmware.no_bytecode",
+                           "the code of its dataclasses' methods is not kept beside its bytecode, so every start "
+                           f"compiles it again (a slower start): {fix}", "firmware/__pycache__/dataclasses.*.marshal")
     shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
     return CheckResult("firmware", Status.WARN, "firmware.no_bytecode",
                        f"{len(stale)} of its {count} modules have no up-to-date bytecode, so every start compiles "
-                       f"them again (a slower start): reinstall posterm, or run python3 -m compileall --invalidation-mode checked-hash {root}",
-                       shown)
+                       f"them again (a slower start): {fix}", shown)
 
 
 # -- keys -----------------------------------------------------------------------------

@@ -57,7 +57,7 @@ from firmware.core.model import (
 )
 from firmware.core.preauth import advice_refusal
 from firmware.core.uplink import Then
-from firmware.host.messages import Expectation, Reply, mac_problem, mismatch
+from firmware.host.messages import Expectation, Reply, mac_problem, mismatch, other_amount
 from firmware.host.spec import Mtis, ReversalReason
 
 __all__ = ["SaleMixin"]
@@ -233,7 +233,7 @@ class SaleMixin:
     def _h_request_answered(self, ev: HostAnswered, now: datetime) -> Result:
         reply, record = ev.reply, self.sale.record
         why = mismatch(self.expect, reply)
-        if why and self.expect.amount is not None and mismatch(replace(self.expect, amount=None, amount_checked=False), reply) is None:
+        if why and other_amount(self.expect, reply):
             # The host answered this very request (MTI, STAN, terminal) for another amount, or none: it may
             # have moved money the cashier never keyed. Take it back now, named (reason 06), not after the
             # timeout as if no answer had come (98, NO ANSWER FROM HOST).

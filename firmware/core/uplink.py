@@ -60,8 +60,8 @@ from firmware.core.model import (
     State,
     Timer,
 )
-from firmware.core.window import Window, WindowMixin
-from firmware.host.messages import Expectation, mac_problem, mismatch
+from firmware.core.window import Window, WindowMixin, resolve_remedy
+from firmware.host.messages import Expectation, mac_problem, mismatch, other_amount
 from firmware.host.spec import Mtis
 
 __all__ = ["Then", "Job", "UplinkMixin", "NETWORK_MTI", "UPLOAD_MTI"]
@@ -213,6 +213,9 @@ class UplinkMixin(WindowMixin):
             return self._window_answered(ev.reply, now, ev.arrival)
         job, reply = self.job, ev.reply
         why = mismatch(job.expect, reply)
+        if why and other_amount(job.expect, reply):  # a reversal answered for another amount: not applied as sent
+            self.link_up = True
+            return self._uplink_failed(f"answered for {why}", now, refused=True)
         if why:
             return State.UPLINK, [Note("host.unmatched", f"answer rejected: {why}")]
         if isinstance(job.item, NetworkJob) and job.item.kind is not NetworkKind.SETTLE:
@@ -366,8 +369,7 @@ class UplinkMixin(WindowMixin):
             actions.append(Alert("settle.upload_owed", f"the upload of batch {item.batch:06d} did not complete "
                                  f"({why}); it goes on at the next upload"))
         else:
-            remedy = (f"; if the host goes on refusing it, settle it with the acquirer, then posterm journal "
-                      f"resolve --txn {item.txn_no}") if refused else ""
+            remedy = resolve_remedy(item.txn_no) if refused else ""
             actions.append(Alert("reversal.pending", f"reversal trace {item.stan:06d} not delivered ({why}); "
                                  f"it stays queued{remedy}"))
         return self._queue_stopped(job.then, actions, now)

@@ -57,9 +57,9 @@ from firmware.core.actions import (
 )
 from firmware.core.model import AdviceAnswer, Kind, PendingAdvice, State, Timer
 from firmware.core.flows import STORED_ADVICE
-from firmware.host.messages import Expectation, mac_problem, mismatch
+from firmware.host.messages import Expectation, mac_problem, mismatch, other_amount
 
-__all__ = ["Flight", "Window", "WindowMixin"]
+__all__ = ["Flight", "Window", "WindowMixin", "resolve_remedy"]
 
 Result = tuple[State, list[Action]]
 
@@ -123,6 +123,11 @@ class WindowMixin:
         window: Window = self.job
         flight = next((f for f in window.flights if mismatch(f.expect, reply) is None), None)
         if flight is None:
+            other = next((f for f in window.flights if other_amount(f.expect, reply)), None)
+            if other is not None:  # this advice's answer, for another amount: not what was stored, it goes again
+                self.link_up = True
+                return self._flight_failed(other, f"answered for {mismatch(other.expect, reply)}", now, arrival,
+                                           refused=True)
             return State.UPLINK, [Note("host.unmatched", f"answer rejected: {self._unmatched(window, reply)}")]
         untrusted = mac_problem(reply, self.settings.mac_required)
         if untrusted:
@@ -188,7 +193,8 @@ class WindowMixin:
         sends: list[Action] = [SendAdvice(f.advice, repeat=True) for f in window.flights]
         return State.UPLINK, notes + sends + [self._wait()]
 
-    def _flight_failed(self, flight: Flight, why: str, now: datetime, arrival: int | None = None) -> Result:
+    def _flight_failed(self, flight: Flight, why: str, now: datetime, arrival: int | None = None, *,
+                       refused: bool = False) -> Result:
         """One advice's answer was unusable (a bad MAC, "try again"): that advice alone goes again.
 
         Unless the answer came in the same read as the one that asked for the repeat now on its way: it was on
@@ -198,7 +204,7 @@ class WindowMixin:
             return State.UPLINK, [Note("uplink.stale_retry", f"{why} again in the same arrival, before its repeat "
                                        f"left: ignored (trace {flight.advice.stan:06d})")]
         if flight.attempts >= self.settings.reversal_retries:
-            return self._window_given_up([flight], why, now)
+            return self._window_given_up([flight], why, now, refused=refused)
         flight.attempts += 1
         flight.asked_in = arrival
         return State.UPLINK, [self._retry_note(flight, why), SendAdvice(flight.advice, repeat=True), self._wait()]
@@ -208,21 +214,28 @@ class WindowMixin:
         trace = f" (trace {flight.advice.stan:06d})" if len(self.job.flights) > 1 else ""
         return Note("uplink.retry", f"attempt {flight.attempts}: {why}{trace}")
 
-    def _window_given_up(self, spent: list[Flight], why: str, now: datetime) -> Result:
-        """An advice used every attempt: stop the upload; everything in flight stays queued (marked sent)."""
+    def _window_given_up(self, spent: list[Flight], why: str, now: datetime, *, refused: bool = False) -> Result:
+        """An advice used every attempt: stop the upload; everything in flight stays queued (marked sent).
+        ``refused``: the host answered it every time, not as it must: only the acquirer can say what it did."""
         window: Window = self.job
         self.job = None
         self.link_up = False
         actions: list[Action] = [CancelTimer(Timer.RESPONSE), Disconnect()]
         for f in spent:
             actions.append(Alert("advice.pending", f"{_advice_title(f.advice).lower()} trace {f.advice.stan:06d} "
-                                 f"not delivered ({why}); "
-                                 "it stays queued"))
+                                 f"not delivered ({why}); it stays queued"
+                                 f"{resolve_remedy(f.advice.txn_no) if refused else ''}"))
         others = [f.advice.stan for f in window.flights if f not in spent]
         if others:
             traces = ", ".join(f"{stan:06d}" for stan in others)
             actions.append(Note("uplink.abandoned", f"also left in flight, still queued: trace {traces}"))
         return self._queue_stopped(window.then, actions, now)
+
+
+def resolve_remedy(txn_no: int) -> str:
+    """What the operator does about a queued message the host keeps answering without taking it as sent."""
+    return (f"; if the host goes on answering so, settle it with the acquirer, then posterm journal resolve "
+            f"--txn {txn_no}")
 
 
 ADVICE_TITLES = {Kind.SALE: "OFFLINE SALE", Kind.PREAUTH_COMPLETE: "COMPL ADVICE"}

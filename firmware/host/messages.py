@@ -27,6 +27,7 @@ from firmware.host.replies import (
     kind_of,
     mac_problem,
     mismatch,
+    other_amount,
     parse_reply,
     read_original,
     response_text,
@@ -51,7 +52,7 @@ from firmware.host.txndata import CardData, Original, TxnData
 __all__ = [
     "TxnKind", "EntryMode", "ReversalReason", "Original", "TxnData", "CardData",
     "build_request", "build_reversal", "build_advice", "build_signon", "with_reason", "as_repeat", "build_resend",
-    "Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "mac_problem", "response_text",
+    "Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "other_amount", "mac_problem", "response_text",
     "build_response", "kind_of", "read_original", "REQUEST_KINDS", "transmission_time",
     "SIGN_OFF_MTI", "KeySlot", "SignonKeyLayout", "SIGNON_KEY_LAYOUTS", "signon_key_layout", "signon_network_code",
     "build_signoff", "read_signon_keys", "with_signon_keys",

@@ -8,7 +8,7 @@ the terminal agree on the layout by construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from firmware.errors import ProtocolError
@@ -18,7 +18,7 @@ from firmware.host.signon import SIGN_OFF_MTI
 from firmware.host.spec import FieldKind, Mtis, OriginalPart, Profile, TxnKind
 from firmware.host.txndata import Original
 
-__all__ = ["Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "mac_problem", "response_text", "kind_of",
+__all__ = ["Reply", "parse_reply", "Expectation", "expectation_for", "mismatch", "other_amount", "mac_problem", "response_text", "kind_of",
            "read_original", "build_response"]
 
 
@@ -160,6 +160,14 @@ def mismatch(expect: Expectation, reply: Reply) -> str | None:
         if got != want:
             return f"{label} {fmt(got)}, expected {fmt(want)}"
     return None
+
+
+def other_amount(expect: Expectation, reply: Reply) -> bool:
+    """``reply`` answers this very request (its MTI, STAN and terminal) but for another amount, or none, when the
+    request had one: the host may have moved money nobody asked for. Told apart from a stray or late frame, which
+    is ignored, so that it is named and acted on at once rather than waited out as silence."""
+    return (expect.amount is not None and reply.amount != expect.amount
+            and mismatch(replace(expect, amount=None, amount_checked=False), reply) is None)
 
 
 def mac_problem(reply: Reply, required: bool) -> str | None:

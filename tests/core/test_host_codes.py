@@ -72,6 +72,24 @@ def test_a_reversal_refused_every_time_stays_queued_and_the_operator_is_told():
     assert d.state is State.IDLE
 
 
+def test_a_reversal_answered_for_another_amount_is_not_taken_goes_again_at_once_and_is_named():
+    """Its MTI, STAN and terminal, another amount, even "00": the host did not reverse what was sent. It is not
+    closed, nor waited out as silence: it goes again at once, and the alert names the amount and the way out."""
+    d = booted(reversals=(REVERSAL,))
+    other = REVERSAL.amount + 1
+    out = d.feed(HostAnswered(reply(mti="0410", stan=REVERSAL.stan, amount=other, response_code="00")))
+    assert d.last(A.SendReversal).repeat and len(d.all(A.SendReversal)) == 2
+    assert A.Note("uplink.retry", f"attempt 2: answered for amount {other}, expected {REVERSAL.amount}") in out
+    for _ in range(2):
+        d.feed(HostAnswered(reply(mti="0410", stan=REVERSAL.stan, amount=other, response_code="00")))
+    assert not d.all(A.ReversalDone) and [r.txn_no for r in d.t.reversals] == [REVERSAL.txn_no]
+    assert d.last(A.Alert) == A.Alert(
+        "reversal.pending", f"reversal trace {REVERSAL.stan:06d} not delivered (answered for amount {other}, expected "
+        f"{REVERSAL.amount}); it stays queued; if the host goes on answering so, settle it with the acquirer, then "
+        f"posterm journal resolve --txn {REVERSAL.txn_no}")
+    assert d.state is State.IDLE
+
+
 def test_a_reversal_answered_mac_error_signs_on_first_then_goes_again():
     """A0: the host could not check our MAC, its keys are not ours (a sign-on answer was lost)."""
     d = booted(reversals=(REVERSAL,))

@@ -83,9 +83,10 @@ def test_a_window_of_one_is_the_uplink_as_before_action_by_action():
     assert d.feed(ack(a3)) == [
         A.CancelTimer(Timer.RESPONSE), A.AdviceDone(3, "00", True, *HOST_REF),
         screen(4), A.AdviceSending(4), A.SendAdvice(sent(a4), repeat=False), wait]
-    assert d.feed(ack(a4, amount=1)) == [A.Note("host.unmatched", "answer rejected: amount 1, expected 900")]
+    assert d.feed(ack(a4, amount=1)) == [  # its answer, for another amount: not taken, it goes again
+        A.Note("uplink.retry", "attempt 2: answered for amount 1, expected 900"), A.SendAdvice(sent(a4), repeat=True), wait]
     assert d.feed(ack(a4, mac_ok=None)) == [  # (a MAC that fails also brings a sign-on: test_host_codes.py)
-        A.Note("uplink.retry", "attempt 2: acknowledgement carries no MAC"), A.SendAdvice(sent(a4), repeat=True), wait]
+        A.Note("uplink.retry", "attempt 3: acknowledgement carries no MAC"), A.SendAdvice(sent(a4), repeat=True), wait]
     assert d.feed(ack(a4, response_code="51", approved=False)) == [
         A.CancelTimer(Timer.RESPONSE), A.AdviceDone(4, "51", False, HOST_REF[0]),  # a refusal keeps its RRN only
         A.Alert("advice.declined", "offline sale trace 000004 declined by the host: 51 Insufficient funds"),
@@ -165,11 +166,28 @@ def test_answers_in_any_order_each_commit_and_refill_the_window():
 def test_an_answer_that_fits_nothing_in_flight_changes_nothing():
     queue = [advice(n, 100 + n) for n in range(1, 6)]
     d = boot(4, *queue)
-    assert d.feed(ack(queue[1], amount=999)) == [A.Note("host.unmatched", "answer rejected: amount 999, expected 102")]
     assert d.feed(ack(queue[4])) == [A.Note("host.unmatched", "answer rejected: STAN 000005, expected 000001")]
     assert d.feed(HostAnswered(reply(mti="0410", stan=1, amount=101))) == [
         A.Note("host.unmatched", "answer rejected: MTI 0410, expected 0230")]
     assert d.state is State.UPLINK and in_flight(d) == [1, 2, 3, 4] and not d.all(A.AdviceDone)
+
+
+def test_an_advice_answered_for_another_amount_goes_again_by_itself_then_is_named():
+    """Its MTI, STAN and terminal, another amount: the host answered this advice but not as stored. It is not taken
+    (nor waited out as silence): it alone goes again, and once its attempts are spent the alert names the amount and
+    the way out (the acquirer, then posterm journal resolve), as for a reversal the host keeps refusing."""
+    queue = [advice(n, 100 + n) for n in range(1, 4)]
+    d = boot(4, *queue)
+    wait = A.StartTimer(Timer.RESPONSE, T)
+    assert d.feed(ack(queue[1], amount=999)) == [
+        A.Note("uplink.retry", "attempt 2: answered for amount 999, expected 102 (trace 000002)"),
+        A.SendAdvice(sent(queue[1]), repeat=True), wait]
+    d.feed(ack(queue[1], amount=999))
+    out = d.feed(ack(queue[1], amount=999))
+    assert A.Alert("advice.pending", "offline sale trace 000002 not delivered (answered for amount 999, expected 102); "
+                   "it stays queued; if the host goes on answering so, settle it with the acquirer, then posterm "
+                   "journal resolve --txn 2") in out
+    assert [a.txn_no for a in d.t.advices] == [1, 2, 3] and not d.all(A.AdviceDone)
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,20 @@ def test_a_settlement_answered_with_an_amount_does_not_close_the_batch():
     assert "host.unmatched" in notes(r) and r["settlements"] == []
 
 
+def test_a_reversal_answered_for_another_amount_stays_queued_named_with_the_way_out():
+    """The host answers the reversal's every transmission, its trace and terminal, for one unit more: nothing says
+    the sale was reversed as sent. It stays queued and goes again at once (not after a response timeout each), and
+    the operator reads what the host answered and what to do, not "no answer"."""
+    r = run([{"host": {"behaviour": "drop", "mti": "0200", "times": 1}},
+             {"host": {"behaviour": "wrong_amount", "mti": "0400"}}, *SALE,
+             {"expect": {"outcome": "reversing", "state": "idle"}}])
+    assert r["ok"], r["failures"]
+    assert mtis(r) == ["0200", "0400", "0400", "0400"], mtis(r)  # three transmissions (cup repeats a 0400 as 0400)
+    (alert,) = [text for code, text in r["alerts"] if code == "reversal.pending"]
+    assert "not delivered (answered for amount 1251, expected 1250)" in alert, alert
+    assert alert.endswith("then posterm journal resolve --txn 1"), alert
+
+
 # -- the bridge's check alone ------------------------------------------------------------------------------------
 CUP = get_profile("cup")
 OURS = Tpdu("60", "0003", "0000")

@@ -23,8 +23,8 @@ CARD = [{"swipe": "unionpay_debit"}, {"pin": "1234"}]
 class SizedRunner(ScenarioRunner):
     """The scenario runner with a simulated display of the size a test chooses (the runner's own is 4 x 20)."""
 
-    def __init__(self, display: str) -> None:
-        super().__init__()
+    def __init__(self, display: str, **kw) -> None:
+        super().__init__(**kw)
         self._display = display
 
     def _start(self, config):

@@ -270,6 +270,14 @@ def test_journal_command_lists_refunds(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.strip().splitlines()
-    assert "sale" in first and "REFUNDED 500" in first
-    assert "refund" in second and "approved" in second and "of trace 000001 (#1)" in second
+    # amounts as the slips and the report give them (12.50, not 1250 minor units)
+    assert "sale" in first and " 12.50 " in first and first.endswith("REFUNDED 5.00"), first
+    assert "refund" in second and "approved" in second and " 5.00 " in second and "of trace 000001 (#1)" in second
+    # a currency with no minor unit (terminal.currency_exponent = 0) lists whole units
+    config = tmp_path / "yen.toml"
+    config.write_text("[terminal]\ncurrency = \"392\"\ncurrency_symbol = \"JPY\"\ncurrency_exponent = 0\n")
+    out = subprocess.run([sys.executable, "-m", "firmware.cli", "journal", "--config", str(config), "--data-dir",
+                          str(tmp_path / "data")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].endswith(" 1250 620550*********0004 trace 000001 rc 00 REFUNDED 500"), out.stdout
 
