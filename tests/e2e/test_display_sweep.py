@@ -58,6 +58,15 @@ FLOWS = {
     "pin pad fault": [{"pinpad": "stop_answering"}, {"key": "1250#"}, {"swipe": "unionpay_debit"},
                       {"pinpad": "resume"}],
     "keys locked": [{"tamper": "case opened"}, {"key": "1250#"}, {"key": "F"}],
+    # the next step after a refusal (core/next_steps.py), where the rows allow one (UX25)
+    "declines with their next step": [
+        *[step for code in ("55", "05", "91") for step in (
+            {"host": {"behaviour": "decline", "code": code, "times": 1}}, *SALE)]],
+    "refused offline: try later": [{"link": "down"}, {"key": "60000#"}, *CARD],
+    "a card to swap": [{"key": "1250#"}, {"swipe": "expired"}, {"key": "X"}],
+    "a digit past the limit": [{"key": "999999999"}, {"key": "X"}],
+    "reprint a report before any settlement": [{"key": "F9"}],
+    "a PIN keyed": [{"key": "1250#"}, {"swipe": "unionpay_debit"}, {"key": "12"}, {"key": "X"}],
 }
 ISO87 = {"host": {"profile": "iso87", "pin_keys": "dukpt", "response_timeout": 0.5}}
 ISO87_FLOWS = {  # iso87 takes no batch upload: an unbalanced settlement is left to the acquirer (by hand)
