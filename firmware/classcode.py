@@ -59,11 +59,11 @@ def _load(path: Path) -> dict:
     import marshal
 
     try:
-        data = path.read_bytes()
-        head = _header()
-        if not data.startswith(head):
-            return {}
-        codes = marshal.loads(data[len(head):])
+        with open(path, "rb") as f:  # read from the file: no copy of its bytes held beside the codes
+            head = _header()
+            if f.read(len(head)) != head:
+                return {}
+            codes = marshal.load(f)
     except (OSError, ValueError, EOFError, TypeError):
         return {}
     if not isinstance(codes, dict):
@@ -83,7 +83,7 @@ def _exec_through(codes: dict, seen: dict | None = None):
     def exec(source, globals=None, locals=None, /):  # noqa: A001 - it stands in for the builtin
         if not isinstance(source, str):
             return builtins.exec(source, globals, locals)
-        code = codes.get(source)
+        code = codes.get(source)  # (kept after use: many classes share a text, a frozen __setattr__ say)
         if code is None:
             stats["misses"] += 1
             code = _compile(source)
