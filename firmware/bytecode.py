@@ -93,9 +93,15 @@ def record_class_code(root: Path) -> int | None:
     try:
         done = subprocess.run([sys.executable, "-m", "firmware.classcode", *PACKAGES], env=env, cwd=root,
                               capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return int(done.stdout) if done.returncode == 0 and done.stdout.strip().isdigit() else None
+    except (OSError, subprocess.SubprocessError) as e:
+        done = subprocess.CompletedProcess([], -1, "", str(e))
+    if done.returncode == 0 and done.stdout.strip().isdigit():
+        return int(done.stdout)
+    import logging  # the engineer's record of why (selftest says that it is missing)
+
+    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    logging.getLogger(__name__).warning("the dataclasses' code of %s was not kept (a slower start): %s", root, last)
+    return None
 
 
 def _fresh(source: Path, cfile: Path) -> bool:

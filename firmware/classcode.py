@@ -34,7 +34,7 @@ from pathlib import Path
 __all__ = ["cache_path", "install", "record", "stats", "usable"]
 
 FORMAT = b"PDC1"  # this file's layout; MAGIC_NUMBER (the interpreter's bytecode) follows it
-stats = {"kept": 0, "hits": 0, "misses": 0}  # read by the tests and selftest; cheap to keep
+stats = {"kept": 0, "hits": 0, "misses": 0}  # what a start took from the file (the tests read it)
 
 
 def cache_path(package_dir: Path) -> Path | None:

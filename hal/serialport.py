@@ -67,8 +67,10 @@ def open_serial(
 
     try:
         port = serial.Serial(port=path, baudrate=baud, exclusive=True, **{"timeout": 0, **settings})
-    except (OSError, ValueError):  # SerialException is an OSError; a bad setting is a ValueError
-        raise error(f"could not open the {what} port {path}", code=code) from None
+    except (OSError, ValueError) as e:  # SerialException is an OSError; a bad setting is a ValueError
+        # why, for the engineer: missing, no permission, or held by another process (pyserial's exclusive lock)
+        why = getattr(e, "strerror", None) or ("a bad port setting" if isinstance(e, ValueError) else "")
+        raise error(f"could not open the {what} port {path}" + (f" ({why})" if why else ""), code=code) from None
     return port if reopen is None else SerialLine(port, reopen=reopen, on_reopen=on_reopen)
 
 

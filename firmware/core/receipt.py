@@ -14,7 +14,7 @@ from firmware.core.settings import CoreSettings
 from firmware.money import format_amount
 from hal.printer import Align, Line, Receipt
 
-__all__ = ["build_receipt", "card_scheme", "ENTRY_LETTER", "ENTRY_WORD", "KIND_TEXT", "SCHEMES"]
+__all__ = ["build_receipt", "card_scheme", "ENTRY_LETTER", "KIND_TEXT", "SCHEMES"]
 
 ENTRY_LETTER = {
     EntryMode.SWIPE: "S",
@@ -22,14 +22,6 @@ ENTRY_LETTER = {
     EntryMode.MANUAL: "M",
     EntryMode.CHIP: "I",
     EntryMode.CONTACTLESS: "C",
-}
-
-ENTRY_WORD = {
-    EntryMode.SWIPE: "SWIPE",
-    EntryMode.FALLBACK: "FALLBACK",
-    EntryMode.MANUAL: "MANUAL",
-    EntryMode.CHIP: "CHIP",
-    EntryMode.CONTACTLESS: "CONTACTLESS",
 }
 
 # The card's scheme by the leading digits of its PAN (the issuer identification ranges the schemes publish),
@@ -107,7 +99,7 @@ def build_receipt(job: PrintJob, settings: CoreSettings) -> Receipt:
         Line("TERMINAL NO:", right=r.terminal_id or settings.terminal_id),
         Line("OPERATOR NO:", right=r.operator or settings.operator),
         Line("CARD NO:", right=f"{pan} {ENTRY_LETTER[r.entry_mode]}"),
-        Line("CARD TYPE:", right=" ".join(filter(None, (card_scheme(r.masked_pan), ENTRY_WORD[r.entry_mode])))),
+        Line("CARD TYPE:", right=" ".join(filter(None, (card_scheme(r.masked_pan), r.entry_mode.value.upper())))),
         Line("TRANS TYPE:", right=kind),
         Line("BATCH NO:", right=f"{r.batch:06d}"),
         Line("TRACE NO:", right=f"{r.stan:06d}"),

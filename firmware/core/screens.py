@@ -281,12 +281,10 @@ def swipe(term: Terminal) -> tuple[str, ...]:
                (line, _first_fit(w, "SWIPE CARD  X=CANCEL", "SWIPE  X=CANCEL")))
 
 
-def swipe_again(term: Terminal, text: str, step: str = "SWIPE AGAIN") -> Lines:
-    """A swipe refused: what was wrong, then what to do (``hal.magstripe.policy``: SWIPE AGAIN after a bad read,
-    USE ANOTHER CARD for a card that cannot be taken, which swiping again cannot help). A text that is the step
-    itself (a caller's old form) says CARD NOT READ above it rather than the step twice. On 2 rows the step
-    keeps its line, X=CANCEL beside it where it fits."""
-    what = "CARD NOT READ" if text == step else text
+def swipe_again(term: Terminal, what: str, step: str = "SWIPE AGAIN") -> Lines:
+    """A swipe refused: what was wrong, then what to do (``hal.magstripe.policy``: CARD NOT READ / SWIPE AGAIN
+    after a bad read, USE ANOTHER CARD for a card that cannot be taken, which swiping again cannot help). On 2
+    rows the step keeps its line, X=CANCEL beside it where it fits."""
     return shown(term, (what, step, "X=CANCEL"), (what, _first_fit(_width(term), f"{step} X=CANCEL", step)))
 
 

@@ -439,9 +439,10 @@ def test_a_bad_swipe_asks_to_swipe_again():
 
 
 def test_a_read_error_says_swipe_again_once_under_what_happened():
-    """A read error's prompt is itself SWIPE AGAIN: the screen read SWIPE AGAIN / SWIPE AGAIN / X=CANCEL."""
+    """What the runner sends for a read error (``hal.magstripe.policy``: its reason, then its step); the screen
+    once read SWIPE AGAIN / SWIPE AGAIN / X=CANCEL."""
     d = to_card()
-    d.feed(CardUnreadable("card.lrc", "SWIPE AGAIN"))
+    d.feed(CardUnreadable("card.lrc", "CARD NOT READ"))
     shown = d.last(A.Show).lines
     assert d.state is State.CARD and shown[:3] == ("CARD NOT READ", "SWIPE AGAIN", "X=CANCEL")
     assert shown.short[0] == "CARD NOT READ"

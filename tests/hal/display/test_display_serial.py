@@ -174,6 +174,13 @@ def test_the_port_is_opened_exclusively(sim, display):
     with pytest.raises(DisplayError) as err:
         open_device("display", sim.url)
     assert err.value.code == "display.open_failed"
+    assert "exclusively lock" in str(err.value)  # it says why: another holds the port, not a missing one
+
+
+def test_a_missing_port_says_so(tmp_path):
+    with pytest.raises(DisplayError) as err:
+        open_device("display", f"serial://{tmp_path}/ttyUSB7")
+    assert "No such file or directory" in str(err.value), err.value
 
 
 def test_a_stalled_display_fails_the_write_and_the_last_screen_stays(sim, display):
